@@ -1,0 +1,109 @@
+# Blackout: count-data diffusion surrogates (C, MPI, PETSc, parallel HDF5).
+#
+#   make            build lib/libblackout.a and the programs in bin/
+#   make check      build and run the unit tests: serial, then MPI on 2 and 3 ranks
+#   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
+#   make bench      performance benchmarks (tests/bench), never part of check
+#   make sanitize   build everything with -fsanitize=address,undefined and run the tests
+#   make clean
+#
+# Missing Debian packages are installed by scripts/install-deps.sh when run
+# as root; otherwise the exact command to run is printed.
+
+CC       = mpicc
+OPT     ?= -O2
+CFLAGS   = $(OPT) -g -Wall -Wextra -Werror -std=gnu11 -fPIC -Iinclude $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lz -lm
+BUILD   ?= build
+BINDIR  ?= bin
+LIBDIR  ?= lib
+DEMO_OUT ?= demo-out
+
+# Timeouts (seconds) on every test launch: a hung rank must not hang CI.
+TEST_TIMEOUT ?= 900
+MPIRUN   = mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --timeout $(TEST_TIMEOUT)
+
+LIB_SRC  = $(wildcard src/*.c)
+LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
+APPS     = $(patsubst apps/%.c,$(BINDIR)/%,$(wildcard apps/*.c))
+# Unit-test suites: tests/test_<name>.c runs on 1 rank; tests/mpi_<name>.c runs
+# on 1, 2 and 3 ranks. Each defines `Suite *suite_<name>(void)`.
+TEST_SRC = $(wildcard tests/test_*.c tests/mpi_*.c)
+TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BUILD)/tests/testutil.o
+# Helper programs used by tests (one file each in tests/progs/).
+TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
+
+.PHONY: all check check-serial check-mpi demo bench sanitize clean deps
+all: $(LIBDIR)/libblackout.a $(APPS)
+
+# ---- dependencies and flags ------------------------------------------------
+# config.mk holds the pkg-config flags; making it first installs what is
+# missing, so a fresh Debian machine needs nothing but `make check`.
+ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
+-include $(BUILD)/config.mk
+endif
+$(BUILD)/config.mk: scripts/install-deps.sh
+	@scripts/install-deps.sh
+	@mkdir -p $(BUILD)
+	@echo "PKG_CFLAGS = $$(pkg-config --cflags PETSc hdf5-openmpi openblas check libpng ompi-c)" > $@.tmp
+	@echo "PKG_LIBS = $$(pkg-config --libs PETSc hdf5-openmpi openblas check libpng ompi-c)" >> $@.tmp
+	@mv $@.tmp $@
+deps:
+	@scripts/install-deps.sh
+
+# ---- library and programs --------------------------------------------------
+$(BUILD)/%.o: %.c $(wildcard include/*.h) $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBDIR)/libblackout.a: $(LIB_OBJ)
+	@mkdir -p $(LIBDIR)
+	ar rcs $@ $^
+
+$(BINDIR)/%: $(BUILD)/apps/%.o $(LIBDIR)/libblackout.a
+	@mkdir -p $(BINDIR)
+	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
+
+# ---- tests -----------------------------------------------------------------
+$(BUILD)/tests/suites.h: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	@scripts/gen-suites.sh $(TEST_SRC) > $@.tmp && mv $@.tmp $@
+$(BUILD)/tests/runner.o: tests/runner.c $(BUILD)/tests/suites.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(BUILD)/tests -c $< -o $@
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(LIBDIR)/libblackout.a
+	$(CC) $(CFLAGS) $(TEST_OBJ) -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
+
+$(BUILD)/tests/progs/%: tests/progs/%.c $(LIBDIR)/libblackout.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
+
+TEST_ENV = BO_ROOT=$(CURDIR) BO_BIN=$(abspath $(BINDIR)) BO_BUILD=$(abspath $(BUILD)) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+  PETSC_OPTIONS="$(PETSC_OPTIONS)" TMPDIR=$(abspath $(BUILD))/tmp
+
+check: all $(BUILD)/run_tests $(TEST_PROGS)
+	@mkdir -p $(BUILD)/tmp
+	@echo "== unit tests, 1 rank"
+	$(TEST_ENV) timeout $(TEST_TIMEOUT) $(BUILD)/run_tests
+	@echo "== MPI tests, 2 ranks"
+	$(TEST_ENV) $(MPIRUN) -n 2 $(BUILD)/run_tests -mpi_only
+	@echo "== MPI tests, 3 ranks"
+	$(TEST_ENV) $(MPIRUN) -n 3 $(BUILD)/run_tests -mpi_only
+	@echo "== program tests (tests/cli)"
+	@$(TEST_ENV) MPIRUN="$(MPIRUN)" scripts/run-cli-tests.sh $(CLI)
+
+sanitize:
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" check
+
+demo: all
+	@scripts/demo.sh $(DEMO_OUT)
+
+bench: all
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory -C tests/bench run
+
+clean:
+	rm -rf build build-asan bin lib

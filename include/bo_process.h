@@ -1,0 +1,85 @@
+/* BOProcess: the Blackout forward (pure-death) process, its observation-time
+ * schedule, loss weights, the Poisson-type loss, the exact bridge between two
+ * times, and the reverse samplers driven by a predictor.
+ *
+ * Schedule (reference/blackout_algorithm.md §1.3): T observation times with
+ * survival probability p_k = e^{-t_k} = sigmoid(L (1 - 2k/(T-1))),
+ * L = log(e^{tEnd} - 1), so logit(p) falls linearly from +L to -L and
+ * t_{T-1} = tEnd. By convention t_{-1} = 0 and p_{-1} = 1.
+ */
+#ifndef BO_PROCESS_H
+#define BO_PROCESS_H
+#include <petscsys.h>
+#include <petscviewer.h>
+#include <stdint.h>
+#include "bo_rng.h"
+
+typedef enum { BO_WEIGHT_INSTANTANEOUS, BO_WEIGHT_FINITE_TIME } BOWeightType;
+typedef enum { BO_SAMPLER_BRIDGE, BO_SAMPLER_TAULEAP } BOSamplerType;
+extern const char *const BOWeightTypes[];
+extern const char *const BOSamplerTypes[];
+
+typedef struct {
+  MPI_Comm     comm;
+  PetscInt     T;           /* number of observation times (default 1000) */
+  PetscReal    tEnd;        /* horizon (default 15) */
+  BOWeightType weight_type; /* loss weights (default instantaneous) */
+  double      *t, *p, *w;   /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
+} BOProcessData;
+typedef BOProcessData *BOProcess;
+
+PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc);
+PetscErrorCode BOProcessSetFromOptions(BOProcess proc); /* -T, -t_end, -loss_weight */
+PetscErrorCode BOProcessSetUp(BOProcess proc);          /* computes t, p, w */
+PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer);
+PetscErrorCode BOProcessDestroy(BOProcess *proc);
+
+/* Probability that a unit dead at time t was still alive at time s < t:
+ * r = (e^{-s} - e^{-t}) / (1 - e^{-t}), computed without cancellation. */
+double BOBridgeProbability(double s, double t);
+
+/* Forward noising of one sample (training). The stream is keyed by
+ * (seed, BO_RNG_TRAIN_NOISE, sample, step): the time index k is drawn
+ * uniformly from 0..T-1, then n_t[i] ~ Binomial(n0[i], p_k) and the target
+ * y[i] = n0[i] - n_t[i]. Returns k. */
+PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, uint32_t step, PetscInt dim,
+                              const float *n0, float *nt, float *y);
+
+/* Poisson-type loss on the raw network output x (before softplus), per element
+ *   l = w (yhat - y log yhat),  yhat = softplus(x),
+ * with log yhat evaluated stably for very negative x (never log 0). Returns
+ * the sum of l over dim elements; if dx is not NULL, stores
+ *   dl/dx = scale w sigmoid(x) (1 - y / yhat)
+ * (computed stably as well). */
+double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, double scale, float *dx);
+
+/* log(softplus(x)), accurate for all x. */
+double BOLogSoftplus(double x);
+
+/* Coarse sampling grid: K distinct schedule indices, idx[0] = T-1 > ... >
+ * idx[K-1] >= 0, evenly spread in k (so evenly spread in logit p). The
+ * reverse sampler evaluates the predictor at each and steps to the next
+ * (the last step goes to time 0). Any 1 <= K <= T. */
+PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
+
+/* One reverse step for one member, from time t down to s (r = bridge
+ * probability), given the predicted remaining births yhat ~ E[n0 - n_t | n_t]:
+ *   bridge:  m = stochastic_round(yhat) clipped to [0, cap - n];  n += Binomial(m, r)
+ *   tauleap: n = min(n + Poisson(yhat r), cap)
+ * cap <= 0 means no cap. The stream is (seed, BO_RNG_SAMPLE, member, k). */
+void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint32_t member, uint32_t k,
+                   PetscInt dim, const float *yhat, float *state);
+
+/* The predictor: given nmembers states (nmembers x dim, counts as floats) at
+ * schedule index k, write yhat (same shape), the predicted E[n0 - n_t | n_t]. */
+typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim, const float *state, PetscInt k,
+                                      float *yhat);
+
+/* Generate members first_member .. first_member+nmembers-1 from the all-zero
+ * state with K reverse steps on BOProcessSamplingGrid. The result depends
+ * only on (seed, member index), never on how members are batched. */
+PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K, double cap, BOPredictor predict,
+                                 void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
+                                 float *state);
+
+#endif

@@ -1,0 +1,50 @@
+/* Counter-based random numbers (Philox4x32-10).
+ *
+ * A stream is a pure function of (seed, tag, a, b): the 64-bit seed is the
+ * Philox key, and the counter holds (draw index, a, b, tag). Any draw can be
+ * reproduced from its coordinates alone, so results do not depend on which
+ * rank does the work or in which order. Convention for (tag, a, b):
+ *   BO_RNG_TRAIN_NOISE  a = global sample index, b = optimiser step
+ *   BO_RNG_SAMPLE       a = ensemble member,     b = sampling step
+ * Each stream holds 2^34 32-bit words.
+ */
+#ifndef BO_RNG_H
+#define BO_RNG_H
+#include <stdint.h>
+
+enum {
+  BO_RNG_TEST        = 0,
+  BO_RNG_TRAIN_NOISE = 1,
+  BO_RNG_SAMPLE      = 2,
+  BO_RNG_INIT        = 3, /* network initialisation: a = tensor index */
+  BO_RNG_SHUFFLE     = 4, /* data order: a = epoch */
+  BO_RNG_DATAGEN     = 5, /* reference simulators: a = realization */
+  BO_RNG_DROPOUT     = 6, /* condition dropout in training: a = sample, b = step */
+};
+
+typedef struct {
+  uint32_t key[2];   /* the seed */
+  uint32_t ctr[4];   /* ctr[0] counts blocks; ctr[1..3] = a, b, tag */
+  uint32_t block[4]; /* the current output block */
+  int      used;     /* words of block already handed out */
+} BORng;
+
+/* One Philox4x32-10 block: out = Philox(key, ctr). */
+void BOPhilox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4]);
+
+void     BORngInit(BORng *rng, uint64_t seed, uint32_t tag, uint32_t a, uint32_t b);
+uint32_t BORngU32(BORng *rng);
+double   BORngUniform(BORng *rng);  /* in (0, 1), 53 random bits; never 0 or 1 */
+double   BORngNormal(BORng *rng);   /* standard normal (Box-Muller) */
+/* Exact Binomial(n, p) for any n >= 0 and p in [0, 1]: inversion when
+ * n*min(p,1-p) < 30, else Hormann's BTRD (transformed rejection). */
+int64_t  BORngBinomial(BORng *rng, int64_t n, double p);
+/* Exact Poisson(lambda) for any lambda >= 0: inversion below 10, else
+ * Hormann's PTRS (transformed rejection with squeeze). */
+int64_t  BORngPoisson(BORng *rng, double lambda);
+/* floor(x) + Bernoulli(x - floor(x)): an unbiased integer with mean x. */
+int64_t  BORngStochasticRound(BORng *rng, double x);
+/* Uniform integer in [0, n) without modulo bias. */
+uint32_t BORngBelow(BORng *rng, uint32_t n);
+
+#endif

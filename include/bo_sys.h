@@ -1,0 +1,31 @@
+/* Shared plumbing: error macros for raw HDF5 calls, option helpers, the
+ * one-line error handler of the programs, and small utilities. */
+#ifndef BO_SYS_H
+#define BO_SYS_H
+#include <petscsys.h>
+#include <stdint.h>
+
+#define BO_VERSION "0.1.0"
+
+/* Wrap a raw HDF5 call that returns a negative value on failure. */
+#define BOCallHDF5(call, ...)                                                           \
+  do {                                                                                 \
+    if ((call) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, __VA_ARGS__);             \
+  } while (0)
+
+/* Programs: install an error handler that prints one line naming the culprit
+ * ("bo_train: error: ...") instead of PETSc's traceback. Call right after
+ * PetscInitialize. BOAppFinish() returns main's exit status: 0, or 1 after an
+ * error raised collectively, or aborts all ranks after an error raised on one
+ * rank only (so no rank can hang in a collective). */
+PetscErrorCode BOAppStart(const char *progname);
+int            BOAppFinish(PetscErrorCode ierr);
+
+/* Monotonic wall clock in seconds. */
+double BOWallTime(void);
+
+/* Threads for OpenBLAS: OPENBLAS_NUM_THREADS if set, else SLURM_CPUS_PER_TASK
+ * if set, else 1 (ranks are the parallelism). Returns the number chosen. */
+int BOSetBLASThreads(void);
+
+#endif

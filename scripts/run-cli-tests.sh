@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the program-level tests tests/cli/*.sh (each exits 0 on success) and
+# prints one line per test plus a closing "N passed, N failed" line.
+# Environment from the Makefile: BO_ROOT, BO_BIN, BO_BUILD, MPIRUN, TMPDIR.
+set -u
+pass=0; fail=0; failed=""
+only="${1:-}"
+for t in "$BO_ROOT"/tests/cli/*.sh; do
+  [ -e "$t" ] || continue
+  name=$(basename "$t" .sh)
+  [ -n "$only" ] && [ "$name" != "$only" ] && continue
+  log="$BO_BUILD/cli-$name.log"
+  start=$(date +%s)
+  if bash "$t" > "$log" 2>&1; then
+    pass=$((pass + 1)); echo "ok   $name ($(( $(date +%s) - start ))s)"
+  else
+    fail=$((fail + 1)); failed="$failed $name"
+    echo "FAIL $name ($(( $(date +%s) - start ))s); last lines of $log:"; tail -n 15 "$log" | sed 's/^/     /'
+  fi
+done
+echo "cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]

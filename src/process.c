@@ -1,0 +1,189 @@
+/* BOProcess: schedule, forward noising, loss, bridge, reverse samplers. */
+#include <math.h>
+#include "bo_process.h"
+
+const char *const BOWeightTypes[]  = {"instantaneous", "finite_time", "BOWeightType", "BO_WEIGHT_", NULL};
+const char *const BOSamplerTypes[] = {"bridge", "tauleap", "BOSamplerType", "BO_SAMPLER_", NULL};
+
+PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscNew(proc));
+  (*proc)->comm        = comm;
+  (*proc)->T           = 1000;
+  (*proc)->tEnd        = 15.0;
+  (*proc)->weight_type = BO_WEIGHT_INSTANTANEOUS;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
+{
+  PetscFunctionBegin;
+  PetscOptionsBegin(proc->comm, NULL, "Blackout process", NULL);
+  PetscCall(PetscOptionsInt("-T", "number of observation times", "BOProcessSetUp", proc->T, &proc->T, NULL));
+  PetscCall(PetscOptionsReal("-t_end", "time horizon: survival e^{-t_end} at the last time", "BOProcessSetUp",
+                             proc->tEnd, &proc->tEnd, NULL));
+  PetscCall(PetscOptionsEnum("-loss_weight", "loss weights over time", "BOProcessSetUp", BOWeightTypes,
+                             (PetscEnum)proc->weight_type, (PetscEnum *)&proc->weight_type, NULL));
+  PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOProcessSetUp(BOProcess proc)
+{
+  const PetscInt T = proc->T;
+  double         L, tprev = 0.0, pprev = 1.0;
+
+  PetscFunctionBegin;
+  PetscCheck(T >= 2, proc->comm, PETSC_ERR_ARG_OUTOFRANGE, "-T %" PetscInt_FMT ": need at least 2 observation times", T);
+  PetscCheck(proc->tEnd > 0.0 && proc->tEnd <= 700.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-t_end %g: must be in (0, 700]", (double)proc->tEnd);
+  PetscCall(PetscFree3(proc->t, proc->p, proc->w));
+  PetscCall(PetscMalloc3(T, &proc->t, T, &proc->p, T, &proc->w));
+  L = proc->tEnd + log(-expm1(-proc->tEnd)); /* log(e^tEnd - 1) without overflow */
+  for (PetscInt k = 0; k < T; k++) {
+    double g = L * (1.0 - 2.0 * (double)k / (double)(T - 1));
+    /* t = softplus(-g) = log(1 + e^{-g}); p = sigmoid(g) */
+    proc->t[k] = g > 0 ? log1p(exp(-g)) : -g + log1p(exp(g));
+    proc->p[k] = g > 0 ? 1.0 / (1.0 + exp(-g)) : exp(g) / (1.0 + exp(g));
+    if (proc->weight_type == BO_WEIGHT_INSTANTANEOUS) /* T p_k (t_k - t_{k-1}): Riemann sum / (1/T) */
+      proc->w[k] = (double)T * proc->p[k] * (proc->t[k] - tprev);
+    else /* exact integral of e^{-t} over (t_{k-1}, t_k] */
+      proc->w[k] = pprev - proc->p[k];
+    tprev = proc->t[k];
+    pprev = proc->p[k];
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer)
+{
+  PetscFunctionBegin;
+  if (!viewer) PetscCall(PetscViewerASCIIGetStdout(proc->comm, &viewer));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "Blackout process: T = %" PetscInt_FMT " observation times, t_end = %g, %s loss weights\n",
+                                   proc->T, (double)proc->tEnd, BOWeightTypes[proc->weight_type]));
+  if (proc->t)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  t_0 = %.4g (p = %.7f), t_%" PetscInt_FMT " = %.4g (p = %.3g)\n", proc->t[0],
+                                     proc->p[0], proc->T - 1, proc->t[proc->T - 1], proc->p[proc->T - 1]));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOProcessDestroy(BOProcess *proc)
+{
+  PetscFunctionBegin;
+  if (!*proc) PetscFunctionReturn(0);
+  PetscCall(PetscFree3((*proc)->t, (*proc)->p, (*proc)->w));
+  PetscCall(PetscFree(*proc));
+  PetscFunctionReturn(0);
+}
+
+double BOBridgeProbability(double s, double t)
+{
+  if (s <= 0.0) return 1.0;
+  if (s >= t) return 0.0;
+  /* (e^{-s} - e^{-t}) / (1 - e^{-t}) = e^{-s} expm1(-(t-s)) / expm1(-t) */
+  return exp(-s) * expm1(-(t - s)) / expm1(-t);
+}
+
+PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, uint32_t step, PetscInt dim,
+                              const float *n0, float *nt, float *y)
+{
+  BORng    rng;
+  PetscInt k;
+
+  BORngInit(&rng, seed, BO_RNG_TRAIN_NOISE, sample, step);
+  k = (PetscInt)BORngBelow(&rng, (uint32_t)proc->T);
+  for (PetscInt i = 0; i < dim; i++) {
+    int64_t n = BORngBinomial(&rng, (int64_t)n0[i], proc->p[k]);
+    nt[i]     = (float)n;
+    y[i]      = n0[i] - (float)n;
+  }
+  return k;
+}
+
+double BOLogSoftplus(double x)
+{
+  /* softplus(x) = log1p(e^x); for x << 0 it is e^x (1 - e^x/2 + ...), so
+   * log softplus(x) = x + log1p(-e^x/2 + ...) ~ x - e^x/2. */
+  if (x < -30.0) return x;
+  if (x > 30.0) return log(x);
+  return log(log1p(exp(x)));
+}
+
+double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, double scale, float *dx)
+{
+  double sum = 0.0;
+  for (PetscInt i = 0; i < dim; i++) {
+    double xi = x[i], yi = y[i];
+    double yhat = xi > 30.0 ? xi : log1p(exp(xi));
+    sum += yhat - yi * BOLogSoftplus(xi);
+    if (dx) {
+      double sig = 1.0 / (1.0 + exp(-xi));
+      /* sigmoid(x)/softplus(x) -> 1 as x -> -inf; use the limit where
+       * softplus underflows */
+      double ratio = xi < -30.0 ? 1.0 : sig / yhat;
+      dx[i]        = (float)(scale * w * (sig - yi * ratio));
+    }
+  }
+  return w * sum;
+}
+
+PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
+{
+  const PetscInt T = proc->T;
+
+  PetscFunctionBegin;
+  PetscCheck(K >= 1 && K <= T, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, K, T);
+  if (K == 1) {
+    idx[0] = T - 1;
+    PetscFunctionReturn(0);
+  }
+  /* idx[j] = round((T-1)(K-1-j)/(K-1)); consecutive values differ by at least
+   * (T-1)/(K-1) >= 1 before rounding, so they stay distinct. */
+  for (PetscInt j = 0; j < K; j++) idx[j] = (PetscInt)((double)(T - 1) * (double)(K - 1 - j) / (double)(K - 1) + 0.5);
+  PetscFunctionReturn(0);
+}
+
+void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint32_t member, uint32_t k,
+                   PetscInt dim, const float *yhat, float *state)
+{
+  BORng rng;
+
+  BORngInit(&rng, seed, BO_RNG_SAMPLE, member, k);
+  for (PetscInt i = 0; i < dim; i++) {
+    double n = state[i], mean = yhat[i] > 0.0f ? yhat[i] : 0.0;
+    if (type == BO_SAMPLER_BRIDGE) {
+      double m = (double)BORngStochasticRound(&rng, mean);
+      if (cap > 0.0 && m > cap - n) m = cap - n;
+      if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
+    } else {
+      n += (double)BORngPoisson(&rng, mean * r);
+      if (cap > 0.0 && n > cap) n = cap;
+    }
+    state[i] = (float)n;
+  }
+}
+
+PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K, double cap, BOPredictor predict,
+                                 void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
+                                 float *state)
+{
+  PetscInt *idx;
+  float    *yhat;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(K, &idx, nmembers * dim, &yhat));
+  PetscCall(BOProcessSamplingGrid(proc, K, idx));
+  PetscCall(PetscArrayzero(state, nmembers * dim));
+  for (PetscInt j = 0; j < K; j++) {
+    double t = proc->t[idx[j]], s = j + 1 < K ? proc->t[idx[j + 1]] : 0.0;
+    double r = BOBridgeProbability(s, t);
+    PetscCall(predict(ctx, nmembers, dim, state, idx[j], yhat));
+    for (PetscInt b = 0; b < nmembers; b++)
+      BOReverseStep(type, r, cap, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim,
+                    state + b * dim);
+  }
+  PetscCall(PetscFree2(idx, yhat));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,71 @@
+/* Program plumbing: one-line errors, clocks, BLAS threads. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bo_sys.h"
+
+static char app_name[64]    = "blackout";
+static int  app_error_seen  = 0; /* an error message was already printed */
+static int  app_error_local = 0; /* the first error was raised on a subset of ranks */
+
+/* PETSc calls this for every frame of an error's traceback; print only the
+ * first (the place and message where the error was raised), on one line. */
+static PetscErrorCode BOErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
+                                     PetscErrorType p, const char *mess, void *ctx)
+{
+  PetscMPIInt size = 1, wsize = 1, rank = 0;
+
+  (void)line; (void)func; (void)file; (void)ctx;
+  if (p != PETSC_ERROR_INITIAL || app_error_seen) return n;
+  app_error_seen = 1;
+  if (comm != MPI_COMM_NULL) MPI_Comm_size(comm, &size);
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  app_error_local = size < wsize;
+  if (app_error_local || rank == 0) {
+    if (!mess || !mess[0]) PetscErrorMessage(n, &mess, NULL);
+    if (wsize > 1 && app_error_local) fprintf(stderr, "%s: error [rank %d]: %s\n", app_name, rank, mess);
+    else fprintf(stderr, "%s: error: %s\n", app_name, mess);
+    fflush(stderr);
+  }
+  return n;
+}
+
+PetscErrorCode BOAppStart(const char *progname)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(app_name, progname, sizeof(app_name)));
+  PetscCall(PetscPushErrorHandler(BOErrorHandler, NULL));
+  PetscFunctionReturn(0);
+}
+
+int BOAppFinish(PetscErrorCode ierr)
+{
+  if (!ierr) {
+    ierr = PetscFinalize();
+    return ierr ? 1 : 0;
+  }
+  /* Errors raised on one rank leave the others waiting in a collective:
+   * take the whole job down. Collective errors end cleanly. */
+  if (app_error_local) MPI_Abort(MPI_COMM_WORLD, 1);
+  PetscFinalize();
+  return 1;
+}
+
+double BOWallTime(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int BOSetBLASThreads(void)
+{
+  const char *env = getenv("OPENBLAS_NUM_THREADS");
+  int         n   = 1;
+  if (!env || !env[0]) env = getenv("SLURM_CPUS_PER_TASK");
+  if (env && atoi(env) > 0) n = atoi(env);
+  openblas_set_num_threads(n);
+  return n;
+}

@@ -1,0 +1,235 @@
+/* Counter-based generator and exact samplers, checked against exact pmfs. */
+#include <math.h>
+#include "blackout.h"
+#include "testutil.h"
+
+/* Chi-square p-values below this fail a test. With fixed seeds the outcome
+ * is reproducible; for a correct sampler and a random seed a test would fail
+ * with probability ALPHA. */
+#define ALPHA 1e-3
+
+START_TEST(test_philox_known_answers)
+{
+  /* Known-answer vectors of Philox4x32-10 (Salmon et al., SC'11; Random123). */
+  const uint32_t key[3][2] = {{0, 0}, {0xffffffff, 0xffffffff}, {0xa4093822, 0x299f31d0}};
+  const uint32_t ctr[3][4] = {{0, 0, 0, 0}, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+                              {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}};
+  const uint32_t want[3][4] = {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+                               {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+                               {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}};
+  for (int v = 0; v < 3; v++) {
+    uint32_t out[4];
+    BOPhilox4x32(key[v], ctr[v], out);
+    for (int i = 0; i < 4; i++) ck_assert_msg(out[i] == want[v][i], "vector %d word %d: %08x != %08x", v, i, out[i], want[v][i]);
+  }
+}
+END_TEST
+
+START_TEST(test_streams_reproducible_and_distinct)
+{
+  BORng a, b, c, d;
+  BORngInit(&a, 42, BO_RNG_TEST, 7, 9);
+  BORngInit(&b, 42, BO_RNG_TEST, 7, 9);
+  BORngInit(&c, 42, BO_RNG_TEST, 8, 9); /* another key word */
+  BORngInit(&d, 43, BO_RNG_TEST, 7, 9); /* another seed */
+  int same_c = 0, same_d = 0;
+  for (int i = 0; i < 1000; i++) {
+    uint32_t x = BORngU32(&a), y = BORngU32(&b);
+    ck_assert_uint_eq(x, y);
+    same_c += BORngU32(&c) == x;
+    same_d += BORngU32(&d) == x;
+  }
+  ck_assert_int_le(same_c, 1);
+  ck_assert_int_le(same_d, 1);
+
+  /* Draw 1000 of a stream equals the 1000th draw after a fresh start: a draw is
+   * a function of its coordinates, not of what else was drawn elsewhere. */
+  BORngInit(&a, 5, BO_RNG_SAMPLE, 3, 4);
+  BORngInit(&c, 5, BO_RNG_SAMPLE, 99, 4);
+  for (int i = 0; i < 999; i++) BORngU32(&a), BORngU32(&c);
+  uint32_t x = BORngU32(&a);
+  BORngInit(&b, 5, BO_RNG_SAMPLE, 3, 4);
+  for (int i = 0; i < 999; i++) BORngU32(&b);
+  ck_assert_uint_eq(x, BORngU32(&b));
+}
+END_TEST
+
+START_TEST(test_streams_uncorrelated)
+{
+  /* Neighbouring keys must give independent streams: the sample correlation
+   * of N pairs has standard deviation 1/sqrt(N); allow 5 of them. */
+  const int N = 200000;
+  for (uint32_t key = 0; key < 4; key++) {
+    BORng  a, b;
+    double sa = 0, sb = 0, sab = 0, saa = 0, sbb = 0;
+    BORngInit(&a, 1, BO_RNG_TEST, key, 0);
+    BORngInit(&b, 1, BO_RNG_TEST, key + 1, 0);
+    for (int i = 0; i < N; i++) {
+      double x = BORngUniform(&a), y = BORngUniform(&b);
+      sa += x, sb += y, sab += x * y, saa += x * x, sbb += y * y;
+    }
+    double cov = sab / N - sa / N * sb / N, corr = cov / sqrt((saa / N - sa * sa / N / N) * (sbb / N - sb * sb / N / N));
+    ck_assert_msg(fabs(corr) < 5.0 / sqrt(N), "keys %u,%u: correlation %g", key, key + 1, corr);
+  }
+}
+END_TEST
+
+START_TEST(test_uniform_and_normal)
+{
+  const int N = 200000, B = 100;
+  double    obs[100] = {0}, prob[100];
+  BORng     rng;
+  BORngInit(&rng, 11, BO_RNG_TEST, 0, 0);
+  for (int i = 0; i < N; i++) {
+    double u = BORngUniform(&rng);
+    ck_assert(u > 0.0 && u < 1.0);
+    obs[(int)(u * B)]++;
+  }
+  for (int i = 0; i < B; i++) prob[i] = 1.0 / B;
+  double p = BOChiSquareTest(B, obs, prob, NULL, NULL);
+  ck_assert_msg(p > ALPHA, "uniform: p = %g", p);
+
+  /* normal: 40 bins of width 0.2 on [-4, 4] (+ the two tails, 1 extra bin) */
+  for (int i = 0; i < B; i++) obs[i] = 0;
+  for (int i = 0; i < N; i++) {
+    double z = BORngNormal(&rng);
+    int    bin = z < -4 ? 0 : z >= 4 ? 41 : 1 + (int)((z + 4) / 0.2);
+    obs[bin < 42 ? bin : 41]++;
+  }
+  for (int i = 0; i < 42; i++) {
+    double lo = i == 0 ? -INFINITY : -4 + 0.2 * (i - 1), hi = i == 41 ? INFINITY : -4 + 0.2 * i;
+    prob[i] = 0.5 * (erfc(-hi / M_SQRT2) - erfc(-lo / M_SQRT2));
+  }
+  p = BOChiSquareTest(42, obs, prob, NULL, NULL);
+  ck_assert_msg(p > ALPHA, "normal: p = %g", p);
+}
+END_TEST
+
+static double binomial_logpmf(int64_t n, double p, int64_t k)
+{
+  if (p == 0.0) return k == 0 ? 0.0 : -INFINITY;
+  if (p == 1.0) return k == n ? 0.0 : -INFINITY;
+  return lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1) + (double)k * log(p) +
+         (double)(n - k) * log1p(-p);
+}
+
+/* Chi-square p-value of N draws of Binomial(n, p) against the pmf of
+ * Binomial(n, ptest), over the window mean +- 10 sd (outside is one bin). */
+static double binomial_pvalue(int64_t n, double p, double ptest, int N, uint32_t key)
+{
+  double  mean = (double)n * ptest, sd = sqrt(mean * (1 - ptest));
+  int64_t lo = (int64_t)fmax(0, floor(mean - 10 * sd - 1)), hi = (int64_t)fmin((double)n, ceil(mean + 10 * sd + 1));
+  int     nb = (int)(hi - lo + 1);
+  double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), pv;
+  BORng   rng;
+
+  BORngInit(&rng, 2024, BO_RNG_TEST, key, 0);
+  for (int i = 0; i < N; i++) {
+    int64_t k = BORngBinomial(&rng, n, p);
+    ck_assert(k >= 0 && k <= n);
+    if (k >= lo && k <= hi) obs[k - lo]++; /* else: counted in the tail bin */
+  }
+  for (int i = 0; i < nb; i++) prob[i] = exp(binomial_logpmf(n, ptest, lo + i));
+  pv = BOChiSquareTest(nb, obs, prob, NULL, NULL);
+  free(obs);
+  free(prob);
+  return pv;
+}
+
+START_TEST(test_binomial_exact)
+{
+  /* Both methods (inversion below n p = 30, BTRD above), both halves of p,
+   * the edges, and huge n. */
+  const struct { int64_t n; double p; } cases[] = {
+    {0, 0.3},   {10, 0.0},   {10, 1.0},    {1, 0.5},        {5, 0.5},         {20, 0.05},      {100, 0.2},
+    {100, 0.7}, {59, 0.5},   {61, 0.5},    {75, 0.4},       {200, 0.5},       {1000, 0.3},     {1000, 0.97},
+    {255, 0.9}, {100000, 0.01}, {1000000, 0.5}, {1000000000, 0.4}, {3000000000LL, 1e-8}, {2000, 1e-9},
+  };
+  for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    double pv = binomial_pvalue(cases[c].n, cases[c].p, cases[c].p, 100000, (uint32_t)c);
+    ck_assert_msg(pv > ALPHA, "Binomial(%lld, %g): chi-square p = %g", (long long)cases[c].n, cases[c].p, pv);
+  }
+}
+END_TEST
+
+START_TEST(test_binomial_test_has_power)
+{
+  /* The test above can fail: a 2% error in p is caught at both methods. */
+  ck_assert(binomial_pvalue(1000, 0.30, 0.306, 100000, 77) < ALPHA);
+  ck_assert(binomial_pvalue(40, 0.5, 0.51, 100000, 78) < ALPHA);
+}
+END_TEST
+
+static double poisson_pvalue(double lambda, double ltest, int N, uint32_t key)
+{
+  double  sd = sqrt(ltest);
+  int64_t lo = (int64_t)fmax(0, floor(ltest - 10 * sd - 1)), hi = (int64_t)ceil(ltest + 10 * sd + 5);
+  int     nb = (int)(hi - lo + 1);
+  double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), pv;
+  BORng   rng;
+
+  BORngInit(&rng, 77, BO_RNG_TEST, key, 1);
+  for (int i = 0; i < N; i++) {
+    int64_t k = BORngPoisson(&rng, lambda);
+    ck_assert(k >= 0);
+    if (k >= lo && k <= hi) obs[k - lo]++;
+  }
+  for (int i = 0; i < nb; i++) {
+    double k = (double)(lo + i);
+    prob[i]  = ltest == 0 ? (k == 0) : exp(-ltest + k * log(ltest) - lgamma(k + 1));
+  }
+  pv = BOChiSquareTest(nb, obs, prob, NULL, NULL);
+  free(obs);
+  free(prob);
+  return pv;
+}
+
+START_TEST(test_poisson_exact)
+{
+  const double lambdas[] = {0.0, 1e-6, 0.5, 3.0, 9.99, 10.0, 30.0, 137.5, 1000.0, 1e6, 1e9};
+  for (size_t c = 0; c < sizeof(lambdas) / sizeof(lambdas[0]); c++) {
+    double pv = poisson_pvalue(lambdas[c], lambdas[c], 100000, (uint32_t)c);
+    ck_assert_msg(pv > ALPHA, "Poisson(%g): chi-square p = %g", lambdas[c], pv);
+  }
+  ck_assert(poisson_pvalue(50.0, 51.0, 100000, 99) < ALPHA); /* power */
+}
+END_TEST
+
+START_TEST(test_stochastic_round_and_below)
+{
+  BORng  rng;
+  double sum = 0;
+  int    N = 100000, hits[7] = {0};
+  BORngInit(&rng, 3, BO_RNG_TEST, 0, 0);
+  for (int i = 0; i < N; i++) {
+    int64_t r = BORngStochasticRound(&rng, 2.3);
+    ck_assert(r == 2 || r == 3);
+    sum += (double)r;
+  }
+  /* mean 2.3, sd of the mean sqrt(0.21/N); allow 5 sd */
+  ck_assert_double_eq_tol(sum / N, 2.3, 5 * sqrt(0.21 / N));
+  ck_assert_int_eq(BORngStochasticRound(&rng, 4.0), 4);
+  for (int i = 0; i < 70000; i++) hits[BORngBelow(&rng, 7)]++;
+  double obs[7], prob[7];
+  for (int i = 0; i < 7; i++) obs[i] = hits[i], prob[i] = 1.0 / 7;
+  ck_assert(BOChiSquareTest(7, obs, prob, NULL, NULL) > ALPHA);
+}
+END_TEST
+
+Suite *suite_rng(void)
+{
+  Suite *s  = suite_create("rng");
+  TCase *tc = tcase_create("philox");
+  tcase_add_test(tc, test_philox_known_answers);
+  tcase_add_test(tc, test_streams_reproducible_and_distinct);
+  tcase_add_test(tc, test_streams_uncorrelated);
+  tcase_add_test(tc, test_uniform_and_normal);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("discrete");
+  tcase_add_test(tc, test_binomial_exact);
+  tcase_add_test(tc, test_binomial_test_has_power);
+  tcase_add_test(tc, test_poisson_exact);
+  tcase_add_test(tc, test_stochastic_round_and_below);
+  suite_add_tcase(s, tc);
+  return s;
+}

@@ -1,0 +1,118 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testutil.h"
+
+static char scratch[PETSC_MAX_PATH_LEN];
+
+PetscErrorCode BOTestSetUp(void)
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  if (rank == 0) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof(scratch), "%s/bo_test_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    PetscCheck(mkdtemp(scratch), PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot make scratch directory %s", scratch);
+  }
+  PetscCallMPI(MPI_Bcast(scratch, sizeof(scratch), MPI_CHAR, 0, PETSC_COMM_WORLD));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOTestTearDown(void)
+{
+  PetscMPIInt rank;
+  char        cmd[PETSC_MAX_PATH_LEN + 16];
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  if (rank == 0 && !getenv("BO_TEST_KEEP")) {
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", scratch);
+    if (system(cmd)) fprintf(stderr, "warning: could not remove %s\n", scratch);
+  }
+  PetscFunctionReturn(0);
+}
+
+const char *BOTestPath(const char *name, char *buf, size_t len)
+{
+  snprintf(buf, len, "%s/%s", scratch, name);
+  return buf;
+}
+
+/* Regularised upper incomplete gamma Q(a, x): series for x < a + 1, else
+ * Lentz's continued fraction (Numerical Recipes' gammq, written afresh). */
+static double gamma_q(double a, double x)
+{
+  if (x <= 0) return 1.0;
+  double lg = lgamma(a);
+  if (x < a + 1.0) {
+    double sum = 1.0 / a, term = sum;
+    for (int n = 1; n < 10000; n++) {
+      term *= x / (a + n);
+      sum += term;
+      if (fabs(term) < fabs(sum) * 1e-15) break;
+    }
+    return 1.0 - sum * exp(-x + a * log(x) - lg);
+  }
+  double b = x + 1.0 - a, c = 1e300, d = 1.0 / b, h = d;
+  for (int i = 1; i < 10000; i++) {
+    double an = -i * (i - a);
+    b += 2.0;
+    d = an * d + b;
+    if (fabs(d) < 1e-300) d = 1e-300;
+    c = b + an / c;
+    if (fabs(c) < 1e-300) c = 1e-300;
+    d = 1.0 / d;
+    double del = d * c;
+    h *= del;
+    if (fabs(del - 1.0) < 1e-15) break;
+  }
+  return exp(-x + a * log(x) - lg) * h;
+}
+
+double BOChiSquareSF(double x, double dof) { return gamma_q(0.5 * dof, 0.5 * x); }
+
+double BOChiSquareTest(int nbins, const double *observed, const double *prob, double *stat, int *dof)
+{
+  double total = 0, psum = 0, chi2 = 0, *go, *ge;
+  int    groups = 0;
+
+  go = calloc((size_t)nbins + 1, sizeof(double));
+  ge = calloc((size_t)nbins + 1, sizeof(double));
+  for (int i = 0; i < nbins; i++) total += observed[i], psum += prob[i];
+  /* Pool adjacent bins (bin nbins is the tail that prob[] does not cover)
+   * until each group expects at least 5; a short last group joins the one
+   * before it. */
+  for (int i = 0; i <= nbins; i++) {
+    if (groups == 0 || ge[groups - 1] >= 5.0) groups++;
+    go[groups - 1] += i < nbins ? observed[i] : 0.0;
+    ge[groups - 1] += total * (i < nbins ? prob[i] : fmax(0.0, 1.0 - psum));
+  }
+  if (groups > 1 && ge[groups - 1] < 5.0) {
+    go[groups - 2] += go[groups - 1];
+    ge[groups - 2] += ge[groups - 1];
+    groups--;
+  }
+  for (int g = 0; g < groups; g++) {
+    if (ge[g] > 0) chi2 += (go[g] - ge[g]) * (go[g] - ge[g]) / ge[g];
+    else if (go[g] > 0) chi2 = INFINITY; /* observed something impossible */
+  }
+  free(go);
+  free(ge);
+  if (stat) *stat = chi2;
+  if (dof) *dof = groups - 1;
+  if (isinf(chi2)) return 0.0;
+  if (groups < 2) return 1.0;
+  return BOChiSquareSF(chi2, groups - 1);
+}
+
+int BOTestAllRanks(int ok)
+{
+  int all = 0;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, PETSC_COMM_WORLD);
+  return all;
+}

@@ -1,0 +1,40 @@
+/* Helpers shared by the unit tests. */
+#ifndef BO_TESTUTIL_H
+#define BO_TESTUTIL_H
+#include <check.h>
+#include <petscsys.h>
+
+/* A scratch directory shared by all ranks (under $TMPDIR), made in
+ * BOTestSetUp and removed in BOTestTearDown. */
+PetscErrorCode BOTestSetUp(void);
+PetscErrorCode BOTestTearDown(void);
+/* "<scratch>/<name>" in buf. */
+const char *BOTestPath(const char *name, char *buf, size_t len);
+
+/* Upper tail P(X >= x) of a chi-square variable with dof degrees of freedom. */
+double BOChiSquareSF(double x, double dof);
+
+/* Pearson chi-square test of observed counts against probabilities prob
+ * (nbins bins, prob summing to <= 1; the missing mass is an extra bin).
+ * Adjacent bins are pooled until each expected count is at least 5. Returns
+ * the p-value; *stat and *dof (if not NULL) receive the statistic. */
+double BOChiSquareTest(int nbins, const double *observed, const double *prob, double *stat, int *dof);
+
+/* All ranks agree: true if ok is true on every rank (use before asserting in
+ * collective tests, so a failure on one rank fails all and none hangs). */
+int BOTestAllRanks(int ok);
+
+/* Run `code` and return the PETSc error it raises, with error printing off. */
+#define BOTestExpectError(code)                                                                                       \
+  ({                                                                                                                   \
+    PetscErrorCode ierr_;                                                                                              \
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL);                                                              \
+    ierr_ = (code);                                                                                                    \
+    PetscPopErrorHandler();                                                                                            \
+    ierr_;                                                                                                             \
+  })
+
+/* Assert that a PETSc call succeeds. */
+#define BOTestOK(code) ck_assert_int_eq((code), 0)
+
+#endif
