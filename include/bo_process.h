@@ -57,9 +57,10 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
 double BOLogSoftplus(double x);
 
 /* Coarse sampling grid: K distinct schedule indices, idx[0] = T-1 > ... >
- * idx[K-1] >= 0, evenly spread in k (so evenly spread in logit p). The
- * reverse sampler evaluates the predictor at each and steps to the next
- * (the last step goes to time 0). Any 1 <= K <= T. */
+ * idx[K-1] = 0 (for K > 1), spaced evenly in the survival probability p, so
+ * every step expects the same share of births. K = T gives every index. The
+ * reverse sampler evaluates the predictor at each and steps to the next (the
+ * last step goes to time 0). Any 1 <= K <= T. */
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
 
 /* One reverse step for one member, from time t down to s (r = bridge

@@ -131,17 +131,24 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
 {
   const PetscInt T = proc->T;
+  PetscInt       k = T - 1;
 
   PetscFunctionBegin;
   PetscCheck(K >= 1 && K <= T, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, K, T);
-  if (K == 1) {
-    idx[0] = T - 1;
-    PetscFunctionReturn(0);
+  idx[0] = T - 1;
+  /* Step j ends near survival p_{T-1} + (p_0 - p_{T-1}) j/(K-1): equal
+   * expected births per step. (Evenly spaced k, i.e. evenly spaced logit p,
+   * wastes steps at both ends where nothing happens; with a mean-only
+   * predictor that costs accuracy, see docs/SAMPLING.md.) Indices stay
+   * distinct, leaving room for the steps still to come. */
+  for (PetscInt j = 1; j < K; j++) {
+    double target = proc->p[T - 1] + (proc->p[0] - proc->p[T - 1]) * (double)j / (double)(K - 1);
+    while (k > 0 && fabs(proc->p[k - 1] - target) <= fabs(proc->p[k] - target)) k--; /* p decreases with k */
+    if (k > idx[j - 1] - 1) k = idx[j - 1] - 1;
+    if (k < K - 1 - j) k = K - 1 - j;
+    idx[j] = k;
   }
-  /* idx[j] = round((T-1)(K-1-j)/(K-1)); consecutive values differ by at least
-   * (T-1)/(K-1) >= 1 before rounding, so they stay distinct. */
-  for (PetscInt j = 0; j < K; j++) idx[j] = (PetscInt)((double)(T - 1) * (double)(K - 1 - j) / (double)(K - 1) + 0.5);
   PetscFunctionReturn(0);
 }
 

@@ -1,0 +1,138 @@
+/* BOWriter: collective parallel writer of count ensembles in the project's
+ * on-disk layout (DESIGN.md §4), and readers of foreign formats used by
+ * bo_convert.
+ *
+ * Layout written:
+ *   /<name>   (N, Ny, Nx[, C]) fields or (N, G) vectors, attribute
+ *             timestepping = 1 (int32), plus Mx, My, dof, origin, spacing
+ *             for fields
+ *   /labels   (N) int32, optional
+ *   /         provenance: producer, version, created, mpi_size,
+ *             slurm_job_id (when set), and caller-given key/values
+ *   FILE.xmf  XDMF sidecar for fields (ParaView / VisIt)
+ *
+ * The file is created under a temporary name in the same directory and
+ * renamed by rank 0 in BOWriterClose(); destroying a writer that was not
+ * closed deletes the temporary file, so a failed run never leaves a file
+ * under the final name.
+ *
+ * Usage (all calls collective over the writer's communicator):
+ *   BOWriterCreate(comm, "out.h5", "counts", N, 2, (PetscInt[]){Ny, Nx}, &w);
+ *   BOWriterSetMaxCount(w, cap);           // or BOWriterSetType()
+ *   BOWriterSetFromOptions(w);             // -io_type, -io_deflate, -io_xdmf
+ *   BOWriterSetAttributeInt(w, "seed", 7);
+ *   BOWriterWrite(w, first, count, data);  // as many rounds as needed; count may be 0
+ *   BOWriterClose(w);                      // rename to the final name, write FILE.xmf
+ *   BOWriterDestroy(&w);
+ */
+#ifndef BO_IO_H
+#define BO_IO_H
+#include <petscsys.h>
+#include <hdf5.h>
+
+/* Element type on disk. AUTO: the smallest unsigned integer type holding the
+ * maximum count given with BOWriterSetMaxCount() (u32 if none was given). */
+typedef enum { BO_DTYPE_AUTO, BO_DTYPE_U8, BO_DTYPE_U16, BO_DTYPE_U32, BO_DTYPE_F32, BO_DTYPE_F64 } BODType;
+extern const char *const BODTypes[];
+
+typedef struct {
+  char   key[64];
+  int    kind; /* 0 string, 1 integer, 2 real */
+  char   s[PETSC_MAX_PATH_LEN];
+  long long i;
+  double r;
+} BOAttribute;
+
+typedef struct {
+  MPI_Comm  comm;
+  char      path[PETSC_MAX_PATH_LEN];    /* final name */
+  char      tmppath[PETSC_MAX_PATH_LEN]; /* name while writing */
+  char      name[256];                   /* dataset path, e.g. "counts" */
+  PetscInt  N, ndim, shape[3], D;        /* members, per-member shape, elements per member */
+  PetscBool is_field;                    /* ndim 2 or 3: (Ny, Nx[, C]) */
+  BODType   dtype;                       /* chosen type (never AUTO after set-up) */
+  double    max_count;                   /* < 0: unknown */
+  PetscInt  deflate;                     /* 0 = no compression, else 1..9 (with shuffle) */
+  PetscBool xdmf, labels;
+  double    origin[2], spacing[2];       /* (x, y) */
+  BOAttribute *attrs;
+  int       nattrs, maxattrs;
+  hid_t     file, dset, lset;
+  PetscBool setup, closed;
+} BOWriterData;
+typedef BOWriterData *BOWriter;
+
+/* shape = (Ny, Nx) or (Ny, Nx, C) for fields, (G) for vectors; N >= 1. */
+PetscErrorCode BOWriterCreate(MPI_Comm comm, const char *path, const char *name, PetscInt N, PetscInt ndim,
+                              const PetscInt shape[], BOWriter *w);
+PetscErrorCode BOWriterSetFromOptions(BOWriter w); /* -io_type -io_deflate -io_xdmf */
+PetscErrorCode BOWriterSetType(BOWriter w, BODType type);
+PetscErrorCode BOWriterSetMaxCount(BOWriter w, double max_count);
+PetscErrorCode BOWriterSetDeflate(BOWriter w, PetscInt level);
+PetscErrorCode BOWriterSetXDMF(BOWriter w, PetscBool flg);
+PetscErrorCode BOWriterSetLabels(BOWriter w, PetscBool flg); /* create the labels dataset */
+PetscErrorCode BOWriterSetGrid(BOWriter w, const double origin[2], const double spacing[2]);
+/* Provenance key/values on the root group; same values on every rank. May be
+ * called any time before BOWriterClose(); a key set twice keeps the last. */
+PetscErrorCode BOWriterSetAttributeString(BOWriter w, const char *key, const char *value);
+PetscErrorCode BOWriterSetAttributeInt(BOWriter w, const char *key, long long value);
+PetscErrorCode BOWriterSetAttributeReal(BOWriter w, const char *key, double value);
+/* Create the temporary file and datasets (done by the first write if not called). */
+PetscErrorCode BOWriterSetUp(BOWriter w);
+/* Members first .. first+count-1 (count x D floats holding counts). Collective;
+ * count may be 0. Values must be integral and fit the integer type. */
+PetscErrorCode BOWriterWrite(BOWriter w, PetscInt first, PetscInt count, const float *data);
+PetscErrorCode BOWriterWriteLabels(BOWriter w, PetscInt first, PetscInt count, const PetscInt *labels);
+/* Write attributes, close, rename to the final name, write the XDMF sidecar. */
+PetscErrorCode BOWriterClose(BOWriter w);
+/* Frees the writer; if it was not closed, deletes the temporary file. */
+PetscErrorCode BOWriterDestroy(BOWriter *w);
+
+/* One call: write a whole ensemble distributed as a contiguous block per rank
+ * (first, count), type chosen from the global maximum count. labels may be
+ * NULL. Options as BOWriterSetFromOptions(). */
+PetscErrorCode BOWriteEnsemble(MPI_Comm comm, const char *path, const char *name, PetscInt N, PetscInt ndim,
+                               const PetscInt shape[], PetscInt first, PetscInt count, const float *data,
+                               const PetscInt *labels);
+
+/* The XDMF sidecar of a field file (rank 0 only; called by BOWriterClose).
+ * h5path is the .h5 file; the sidecar names it by its base name. */
+PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Ny, PetscInt Nx, PetscInt C,
+                           BODType type, const double origin[2], const double spacing[2]);
+/* "dir/file.h5" -> "dir/file.xmf" (any extension replaced, or appended). */
+void BOXDMFPath(const char *h5path, char *xmf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Foreign formats (serial readers used by bo_convert). Each fills a BOArray:
+ * an in-memory ensemble of N members of D = prod(shape) counts each, with
+ * optional labels. All values are validated (non-negative, integral, finite,
+ * < 2^24); errors name the file and the first bad line/column or index.
+ * comm: the ranks that call the reader (all read the file; errors are raised
+ * collectively on comm).
+ * ------------------------------------------------------------------------ */
+typedef struct {
+  PetscInt  N, ndim, shape[3], D;
+  float    *x;      /* N x D */
+  PetscInt *labels; /* N, or NULL */
+} BOArray;
+
+typedef enum { BO_RAW_U8, BO_RAW_U16, BO_RAW_I16, BO_RAW_I32, BO_RAW_U32, BO_RAW_F32, BO_RAW_F64 } BORawType;
+extern const char *const BORawTypes[];
+
+/* CSV (plain or gzip), one member per row. shape (ndim = 1, 2 or 3) may be
+ * NULL (ndim = 0): vectors with G = number of data columns. label_column >= 0
+ * is moved to labels; drop_column >= 0 is discarded. skip_header skips the
+ * first line. */
+PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const PetscInt shape[], PetscInt label_column,
+                         PetscInt drop_column, PetscBool skip_header, BOArray *a);
+/* MNIST idx (plain or gzip): idx3 (N, Ny, Nx) fields or idx2 (N, G) vectors;
+ * labels_path (an idx1 file, may be NULL) gives labels. */
+PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_path, BOArray *a);
+/* Raw binary, no header: offset bytes skipped, then N x prod(shape) values. */
+PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscBool big_endian, long long offset,
+                         PetscInt ndim, const PetscInt shape[], BOArray *a);
+/* Cut fields into P x P patches at stride S (labels repeat per patch). */
+PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S);
+PetscErrorCode BOArrayDestroy(BOArray *a);
+
+#endif

@@ -1,0 +1,141 @@
+/* Neural-network layers for BOModel: float32 forward/backward pairs over plain
+ * arrays (llm.c style). No hidden state and no allocation: the caller passes
+ * every buffer, including workspaces.
+ *
+ * Activation layout. Image-like tensors are stored channel-major with the
+ * batch folded into the spatial index, [C][B][H][W] ("CBHW"): channel c of
+ * sample b starts at (c*B + b)*H*W. For one sample this is NCHW; for a batch
+ * it makes every convolution ONE matrix product, weights [Cout x Cin*k*k]
+ * times im2col [Cin*k*k x B*H*W], the GEMM shape OpenBLAS runs fastest, and
+ * it makes channel concatenation a plain append. Vectors (the MLP) are the
+ * same layout with H = W = 1. Row-major [B][n] is used only for the small
+ * time-embedding tensors (linear layer).
+ *
+ * Gradient convention. Backward functions ACCUMULATE into parameter
+ * gradients (dw += ...). For input gradients they take `accumulate`: 0 means
+ * dx is overwritten, 1 means dx += ..., so a tensor read by two layers gets
+ * the sum without a separate zeroing pass.
+ */
+#ifndef BO_NN_H
+#define BO_NN_H
+#include <stddef.h>
+
+/* ---- element-wise ------------------------------------------------------- */
+/* y = x * sigmoid(x); in-place allowed. */
+void bo_silu_forward(size_t n, const float *x, float *y);
+/* dx (+)= dy * silu'(x) */
+void bo_silu_backward(size_t n, const float *x, const float *dy, float *dx, int accumulate);
+/* y = log(1 + e^x), stable for all x */
+void bo_softplus_forward(size_t n, const float *x, float *y);
+/* dx (+)= dy * sigmoid(x) */
+void bo_softplus_backward(size_t n, const float *x, const float *dy, float *dx, int accumulate);
+
+/* ---- linear: row-major, y[B][out] = x[B][in] w[out][in]^T + b[out] -------- */
+void bo_linear_forward(int B, int in, int out, const float *x, const float *w, const float *b, float *y);
+/* dw[out][in] += dy^T x, db[out] += sum_b dy, dx[B][in] (+)= dy w. dx may be NULL. */
+void bo_linear_backward(int B, int in, int out, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                        float *db, int accumulate);
+
+/* ---- 2-D convolution ----------------------------------------------------- */
+/* Square kernel k (1 or 3), stride 1 or 2, padding k/2 (zeros, or periodic
+ * wrap-around when periodic != 0). Output size Ho = (H - 1)/stride + 1. */
+typedef struct {
+  int B, Cin, H, W, Cout, k, stride, periodic;
+} BOConvShape;
+int    bo_conv_out_h(const BOConvShape *s);
+int    bo_conv_out_w(const BOConvShape *s);
+/* Floats of im2col workspace the conv needs (0 for a 1x1 stride-1 conv). */
+size_t bo_conv_col_size(const BOConvShape *s);
+/* y (+)= conv(x, w) + b.  x [Cin][B][H][W], w [Cout][Cin][k][k], b [Cout]
+ * (may be NULL), y [Cout][B][Ho][Wo]; col: workspace of bo_conv_col_size
+ * floats. accumulate = 1 adds onto y (used to add a residual for free). */
+void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const float *b, float *y, float *col,
+                     int accumulate);
+/* dw += ..., db += ... (db may be NULL), dx (+)= ... (dx may be NULL). */
+void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                      float *db, float *col, int accumulate);
+
+/* ---- GroupNorm, optionally fused with SiLU -------------------------------- */
+/* x [C][B][HW]; G groups of C/G channels, statistics per (sample, group):
+ *   z = gamma_c (x - mu) rstd + beta_c,  y = silu ? silu(z) : z,
+ * with rstd = 1/sqrt(var + eps). mean/rstd [B][G] are saved for backward. */
+typedef struct {
+  int   B, C, HW, G, silu;
+  float eps;
+} BOGroupNormShape;
+void bo_groupnorm_forward(const BOGroupNormShape *s, const float *x, const float *gamma, const float *beta, float *y,
+                          float *mean, float *rstd);
+/* Uses x and the saved statistics (recomputes z); dgamma, dbeta += ...;
+ * dx (+)= .... */
+void bo_groupnorm_backward(const BOGroupNormShape *s, const float *x, const float *gamma, const float *beta,
+                           const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma,
+                           float *dbeta, int accumulate);
+
+/* ---- sinusoidal embedding of integer time indices -------------------------- */
+/* e[dim] for one index k: with half = dim/2, f_j = exp(-j ln(10000)/(half-1)),
+ * e[j] = sin(k f_j), e[half+j] = cos(k f_j). dim even, >= 4. (No backward:
+ * k is an integer; the learnable part is the MLP after it.) */
+void bo_timestep_embedding(int dim, double k, float *e);
+
+/* ---- per-(channel, sample) bias: x[c][b][:] += bias[b][c] ------------------ */
+void bo_channel_bias_forward(int B, int C, int HW, const float *bias, float *x);
+/* dbias[b][c] = sum over HW of dy[c][b][:] (overwrites) */
+void bo_channel_bias_backward(int B, int C, int HW, const float *dy, float *dbias);
+
+/* ---- nearest 2x upsampling: x [C][B][H][W] -> y [C][B][2H][2W] -------------- */
+void bo_upsample2x_forward(int CB, int H, int W, const float *x, float *y);
+/* dx (+)= sum of dy over each 2x2 block */
+void bo_upsample2x_backward(int CB, int H, int W, const float *dy, float *dx, int accumulate);
+
+/* ---- channel concatenation: y [C1+C2][B][HW] = [a; b] ------------------------ */
+void bo_concat_forward(size_t na, size_t nb, const float *a, const float *b, float *y);
+void bo_concat_backward(size_t na, size_t nb, const float *dy, float *da, float *db, int acc_a, int acc_b);
+
+/* ---- single-head self-attention over the H*W positions of each sample ------- */
+/* y = x + Wo (V softmax(Q^T K / sqrt(C))^T) + bo, with [Q;K;V] = Wqkv GN(x) + bqkv.
+ * x, y [C][B][HW]; wqkv [3C][C], bqkv [3C], wo [C][C], bo [C].
+ * Workspace (saved for backward): see bo_attention_work_size. */
+typedef struct {
+  int B, C, HW, G;
+} BOAttentionShape;
+size_t bo_attention_work_size(const BOAttentionShape *s);
+void   bo_attention_forward(const BOAttentionShape *s, const float *x, const float *gamma, const float *beta,
+                            const float *wqkv, const float *bqkv, const float *wo, const float *bo, float *y,
+                            float *work);
+/* Gradients of all parameters (+=) and dx (+)=. scratch: bo_attention_scratch_size floats. */
+size_t bo_attention_scratch_size(const BOAttentionShape *s);
+void   bo_attention_backward(const BOAttentionShape *s, const float *x, const float *gamma, const float *beta,
+                             const float *wqkv, const float *wo, const float *work, const float *dy, float *dx,
+                             float *dgamma, float *dbeta, float *dwqkv, float *dbqkv, float *dwo, float *dbo,
+                             float *scratch, int accumulate);
+
+/* ---- residual block with per-channel time bias (BENCH.md ResBlock) ----------
+ *   a1 = SiLU(GN1(x)),  h1 = Conv_k(a1) + Linear(SiLU(e))[b][c],
+ *   a2 = SiLU(GN2(h1)), y = Conv_k(a2) + skip(x),
+ * skip = identity if Cin = Cout, else a 1x1 conv. x [Cin][B][HW],
+ * y [Cout][B][HW], silu_e [B][E] = SiLU of the time embedding. */
+typedef struct {
+  int B, Cin, Cout, H, W, k, periodic, G1, G2, E;
+} BOResBlockShape;
+/* Pointers to the tensors (one struct for parameters, one for gradients).
+ * skip_w/skip_b are NULL when Cin = Cout. */
+typedef struct {
+  float *gn1_g, *gn1_b, *conv1_w, *conv1_b, *temb_w, *temb_b, *gn2_g, *gn2_b, *conv2_w, *conv2_b, *skip_w, *skip_b;
+} BOResBlockParams;
+/* Saved activations: a1 [Cin][B][HW], h1 and a2 [Cout][B][HW], tb [B][Cout],
+ * mean1/rstd1 [B][G1], mean2/rstd2 [B][G2]. */
+typedef struct {
+  float *a1, *h1, *a2, *tb, *mean1, *rstd1, *mean2, *rstd2;
+} BOResBlockActs;
+size_t bo_resblock_acts_size(const BOResBlockShape *s);             /* floats, for bo_resblock_acts_set */
+void   bo_resblock_acts_set(const BOResBlockShape *s, float *base, BOResBlockActs *a);
+size_t bo_resblock_col_size(const BOResBlockShape *s);              /* conv workspace */
+size_t bo_resblock_scratch_size(const BOResBlockShape *s);          /* backward scratch */
+void   bo_resblock_forward(const BOResBlockShape *s, const BOResBlockParams *p, const float *x, const float *silu_e,
+                           BOResBlockActs *a, float *y, float *col);
+/* grads += ...; dsilu_e [B][E] += ...; dx (+)= .... */
+void bo_resblock_backward(const BOResBlockShape *s, const BOResBlockParams *p, const BOResBlockParams *g,
+                          const float *x, const float *silu_e, const BOResBlockActs *a, const float *dy, float *dx,
+                          float *dsilu_e, float *col, float *scratch, int accumulate);
+
+#endif

@@ -1,0 +1,454 @@
+/* BOProcess: schedule, weights, bridge, loss, grid, and the reverse samplers
+ * driven by an exact oracle. */
+#include <math.h>
+#include "blackout.h"
+#include "testutil.h"
+
+#define ALPHA 1e-3 /* see tests/test_rng.c */
+
+static BOProcess make_process(PetscInt T, double tEnd, BOWeightType w)
+{
+  BOProcess proc;
+  ck_assert_int_eq(BOProcessCreate(PETSC_COMM_SELF, &proc), 0);
+  proc->T           = T;
+  proc->tEnd        = tEnd;
+  proc->weight_type = w;
+  ck_assert_int_eq(BOProcessSetUp(proc), 0);
+  return proc;
+}
+
+START_TEST(test_schedule_closed_form)
+{
+  BOProcess proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  const int T    = 1000;
+  /* end points: p_0 = 1 - e^{-15}, t_{T-1} = tEnd exactly */
+  ck_assert_double_eq_tol(proc->p[0], 1.0 - exp(-15.0), 1e-15);
+  ck_assert_double_eq_tol(proc->t[T - 1], 15.0, 1e-12);
+  ck_assert_double_eq_tol(proc->p[T - 1], exp(-15.0), 1e-20);
+  for (int k = 0; k < T; k++) {
+    ck_assert_double_eq_tol(proc->p[k] + proc->p[T - 1 - k], 1.0, 1e-14); /* symmetry */
+    ck_assert_double_eq_tol(proc->p[k], exp(-proc->t[k]), 1e-14 * proc->p[k] + 1e-300);
+    if (k) ck_assert(proc->t[k] > proc->t[k - 1]);
+  }
+  /* values from reference/blackout_algorithm.md §1.3 */
+  ck_assert_double_eq_tol(proc->t[0], 3.059e-7, 0.001e-7);
+  ck_assert_double_eq_tol(proc->t[1], 3.152e-7, 0.001e-7);
+  ck_assert_double_eq_tol(proc->t[499], 0.68567, 1e-5);
+  ck_assert_double_eq_tol(proc->t[500], 0.70068, 1e-5);
+  ck_assert_double_eq_tol(proc->t[750], 7.523, 1e-3);
+  ck_assert_double_eq_tol(proc->t[900], 12.027, 1e-3);
+  /* instantaneous weights: w_0 = 3.06e-4, w_1 = 9.3e-6, peak 7.45 near k = 500, sum 992.5 */
+  double sum = 0, peak = 0;
+  int    kpeak = 0;
+  for (int k = 0; k < T; k++) {
+    sum += proc->w[k];
+    if (proc->w[k] > peak) peak = proc->w[k], kpeak = k;
+  }
+  ck_assert_double_eq_tol(proc->w[0], 3.06e-4, 0.01e-4);
+  ck_assert_double_eq_tol(proc->w[1], 9.3e-6, 0.1e-6);
+  ck_assert_double_eq_tol(peak, 7.45, 0.01);
+  ck_assert_int_le(abs(kpeak - 500), 2);
+  ck_assert_double_eq_tol(sum, 992.5, 0.1);
+  BOProcessDestroy(&proc);
+
+  /* finite-time weights: exact integrals, summing to 1 - e^{-tEnd} */
+  proc = make_process(1000, 15.0, BO_WEIGHT_FINITE_TIME);
+  sum  = 0;
+  for (int k = 0; k < T; k++) sum += proc->w[k];
+  ck_assert_double_eq_tol(sum, 1.0 - exp(-15.0), 1e-12);
+  ck_assert_double_eq_tol(proc->w[0], 3.06e-7, 0.01e-7);
+  BOProcessDestroy(&proc);
+
+  /* another horizon and size: MNIST's tEnd = 10 */
+  proc = make_process(37, 10.0, BO_WEIGHT_INSTANTANEOUS);
+  ck_assert_double_eq_tol(proc->t[36], 10.0, 1e-12);
+  ck_assert_double_eq_tol(proc->p[0] + proc->p[36], 1.0, 1e-14);
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_schedule_bad_options)
+{
+  BOProcess proc;
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &proc));
+  proc->T = 1;
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
+  proc->T    = 10;
+  proc->tEnd = -1;
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_bridge_probability)
+{
+  /* direct formula where it is well conditioned */
+  const double st[][2] = {{0.1, 0.5}, {1.0, 2.0}, {0.69, 0.70}, {5.0, 15.0}};
+  for (int i = 0; i < 4; i++) {
+    double s = st[i][0], t = st[i][1];
+    ck_assert_double_eq_tol(BOBridgeProbability(s, t), (exp(-s) - exp(-t)) / (1 - exp(-t)), 1e-13);
+  }
+  ck_assert_double_eq(BOBridgeProbability(0.0, 3.0), 1.0);
+  ck_assert_double_eq(BOBridgeProbability(2.0, 2.0), 0.0);
+  /* tiny times: r = (t - s)/t to first order, where the direct formula cancels */
+  double s = 3.059e-7, t = 3.152e-7;
+  ck_assert_double_eq_tol(BOBridgeProbability(s, t), (t - s) / t, 1e-6 * (t - s) / t);
+  /* composition: alive at s | dead at t, via u in between:
+   * r(s,t) = r(u,t) r(s,u)  (alive at u given dead at t, then alive at s given dead at u)
+   * + ... only the path through "dead at u" can be alive at s? No: alive at s and
+   * dead at t means death in (s, t]; split at u:
+   * P(alive s | dead t) = P(alive u | dead t) + P(dead u | dead t) P(alive s | dead u). */
+  double u = 0.8, ss = 0.3, tt = 1.7;
+  double lhs = BOBridgeProbability(ss, tt);
+  double rhs = BOBridgeProbability(u, tt) + (1 - BOBridgeProbability(u, tt)) * BOBridgeProbability(ss, u);
+  ck_assert_double_eq_tol(lhs, rhs, 1e-14);
+}
+END_TEST
+
+START_TEST(test_forward_noise)
+{
+  /* n_t | k ~ Binomial(n0, p_k) per element, k uniform on 0..T-1, keyed by
+   * (seed, sample, step): check all three. */
+  BOProcess proc = make_process(20, 3.0, BO_WEIGHT_INSTANTANEOUS);
+  const int D = 8, S = 40000;
+  float     n0[8] = {0, 1, 2, 5, 9, 16, 40, 255}, nt[8], y[8], nt2[8], y2[8];
+  double    khist[20] = {0}, prob[20];
+  /* pooled over all samples, element 6 (n0 = 40) has the mixture
+   * sum_k Binomial(40, p_k)/T */
+  double    obs41[41] = {0}, mix41[41] = {0};
+
+  for (int s = 0; s < S; s++) {
+    PetscInt k = BOProcessNoiseSample(proc, 99, (uint32_t)s, 7, D, n0, nt, y);
+    ck_assert(k >= 0 && k < 20);
+    khist[k]++;
+    for (int i = 0; i < D; i++) {
+      ck_assert(nt[i] >= 0 && nt[i] <= n0[i] && nt[i] == floorf(nt[i]));
+      ck_assert_float_eq(nt[i] + y[i], n0[i]);
+    }
+    obs41[(int)nt[6]]++;
+  }
+  for (int k = 0; k < 20; k++) prob[k] = 1.0 / 20;
+  ck_assert(BOChiSquareTest(20, khist, prob, NULL, NULL) > ALPHA);
+  for (int k = 0; k < 20; k++)
+    for (int m = 0; m <= 40; m++)
+      mix41[m] += exp(lgamma(41) - lgamma(m + 1) - lgamma(41 - m) + m * log(proc->p[k]) + (40 - m) * log1p(-proc->p[k])) / 20;
+  double pv = BOChiSquareTest(41, obs41, mix41, NULL, NULL);
+  ck_assert_msg(pv > ALPHA, "noised counts vs binomial mixture: p = %g", pv);
+
+  /* same coordinates, same draw; another step, another draw */
+  PetscInt k1 = BOProcessNoiseSample(proc, 99, 123, 7, D, n0, nt, y);
+  PetscInt k2 = BOProcessNoiseSample(proc, 99, 123, 7, D, n0, nt2, y2);
+  ck_assert_int_eq(k1, k2);
+  for (int i = 0; i < D; i++) ck_assert_float_eq(nt[i], nt2[i]);
+  int differ = 0;
+  for (uint32_t step = 8; step < 18; step++) {
+    PetscInt k3 = BOProcessNoiseSample(proc, 99, 123, step, D, n0, nt2, y2);
+    differ += k3 != k1;
+  }
+  ck_assert_int_ge(differ, 5);
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_poisson_loss_and_gradient)
+{
+  /* l(x) = w (softplus(x) - y log softplus(x)); check values, the gradient
+   * against central differences (in double, step 1e-4: truncation error
+   * ~ h^2 |l'''| << 1e-6), and the minimiser softplus(x) = y. */
+  const float xs[] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.0f, 6.0f, 25.0f};
+  const float ys[] = {0.0f, 1.0f, 3.0f, 10.0f};
+  const double w = 2.5, h = 1e-4;
+  for (int i = 0; i < 7; i++)
+    for (int j = 0; j < 4; j++) {
+      float  x = xs[i], y = ys[j], dx;
+      double l = BOPoissonLoss(1, &x, &y, w, 1.0, &dx);
+      double sp = log1p(exp((double)x));
+      ck_assert_double_eq_tol(l, w * (sp - y * log(sp)), 1e-9 * (1 + fabs(l)));
+      float  xp = x + (float)h, xm = x - (float)h;
+      double fd = (BOPoissonLoss(1, &xp, &y, w, 1.0, NULL) - BOPoissonLoss(1, &xm, &y, w, 1.0, NULL)) / ((double)xp - xm);
+      ck_assert_msg(fabs(fd - dx) < 1e-4 * (1 + fabs(fd)), "x=%g y=%g: grad %g, fd %g", x, y, dx, fd);
+    }
+  /* gradient zero where softplus(x) = y */
+  float y = 3.0f, x = (float)log(expm1(3.0)), dx;
+  BOPoissonLoss(1, &x, &y, 1.0, 1.0, &dx);
+  ck_assert(fabs(dx) < 1e-6);
+  /* scale multiplies the gradient only */
+  float dx2;
+  BOPoissonLoss(1, &x, &y, 1.0, 0.25, &dx2);
+  ck_assert_float_eq_tol(dx2, 0.25f * dx, 1e-9);
+}
+END_TEST
+
+START_TEST(test_poisson_loss_guarded)
+{
+  /* very negative outputs: softplus underflows in float, log 0 must not appear */
+  const float xs[] = {-50.0f, -200.0f, -1000.0f, -1e30f};
+  for (int i = 0; i < 4; i++) {
+    float  y = 2.0f, dx;
+    double l = BOPoissonLoss(1, &xs[i], &y, 1.0, 1.0, &dx);
+    ck_assert_msg(isfinite(l) && isfinite(dx), "x = %g: loss %g grad %g", xs[i], l, dx);
+    ck_assert_double_eq_tol(l, -2.0 * xs[i], 1e-6 * fabs(xs[i])); /* ~ -y x */
+    ck_assert_float_eq_tol(dx, -2.0f, 1e-6f);                     /* sigmoid - y */
+    y = 0.0f;
+    l = BOPoissonLoss(1, &xs[i], &y, 1.0, 1.0, &dx);
+    ck_assert(isfinite(l) && isfinite(dx) && l >= 0);
+  }
+  ck_assert_double_eq_tol(BOLogSoftplus(-40.0), -40.0, 1e-12);
+  ck_assert_double_eq_tol(BOLogSoftplus(40.0), log(40.0), 1e-12);
+  ck_assert_double_eq_tol(BOLogSoftplus(0.3), log(log1p(exp(0.3))), 1e-14);
+}
+END_TEST
+
+START_TEST(test_sampling_grid)
+{
+  BOProcess proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  PetscInt  idx[1000];
+  const PetscInt Ks[] = {1000, 50, 7, 3, 2, 999, 333};
+  for (int c = 0; c < 7; c++) {
+    PetscInt K = Ks[c];
+    BOTestOK(BOProcessSamplingGrid(proc, K, idx));
+    ck_assert_int_eq(idx[0], 999);
+    ck_assert_int_eq(idx[K - 1], 0);
+    for (PetscInt j = 1; j < K; j++) ck_assert_int_lt(idx[j], idx[j - 1]);
+  }
+  BOTestOK(BOProcessSamplingGrid(proc, 1, idx));
+  ck_assert_int_eq(idx[0], 999);
+  ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 0, idx)), 0);
+  ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 1001, idx)), 0);
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+/* ---- exact oracle ------------------------------------------------------
+ * Each cell's n0 is an independent mixture of point masses. Given n_t = n at
+ * survival probability p, the posterior of atom a >= n is proportional to
+ * pi_a C(a, n) p^n (1-p)^(a-n), and E[n0 - n_t | n_t] is exact. */
+#define NCELL 4
+#define NATOM 3
+typedef struct {
+  BOProcess proc;
+  double    atom[NCELL][NATOM], pi[NCELL][NATOM];
+} Oracle;
+
+static const Oracle oracle_template = {
+  NULL,
+  {{0, 5, 5}, {2, 7, 12}, {1, 1, 1}, {0, 3, 20}},
+  {{0.5, 0.5, 0.0}, {0.3, 0.3, 0.4}, {1.0, 0.0, 0.0}, {0.2, 0.5, 0.3}},
+};
+
+static PetscErrorCode oracle_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
+{
+  Oracle *o = (Oracle *)ctx;
+  double  p = o->proc->p[k];
+  for (PetscInt b = 0; b < nm; b++)
+    for (PetscInt c = 0; c < dim; c++) {
+      double n = state[b * dim + c], lw[NATOM], lmax = -INFINITY, num = 0, den = 0;
+      for (int a = 0; a < NATOM; a++) {
+        double A = o->atom[c][a];
+        lw[a]    = (A >= n && o->pi[c][a] > 0)
+                     ? log(o->pi[c][a]) + lgamma(A + 1) - lgamma(n + 1) - lgamma(A - n + 1) + n * log(p) + (A - n) * log1p(-p)
+                     : -INFINITY;
+        lmax     = fmax(lmax, lw[a]);
+      }
+      for (int a = 0; a < NATOM && isfinite(lmax); a++) {
+        double wa = exp(lw[a] - lmax);
+        num += wa * (o->atom[c][a] - n);
+        den += wa;
+      }
+      yhat[b * dim + c] = den > 0 ? (float)(num / den) : 0.0f;
+    }
+  return 0;
+}
+
+#define NMAX 60 /* counts beyond this have negligible probability here */
+
+static double binom_pmf(int n, int k, double r)
+{
+  if (k < 0 || k > n) return 0.0;
+  if (r >= 1.0) return k == n;
+  if (r <= 0.0) return k == 0;
+  return exp(lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + k * log(r) + (n - k) * log1p(-r));
+}
+
+/* The exact law of one cell's output under the discrete-time sampler (not
+ * under the data): dynamic programming over the state 0..NMAX, step by step,
+ * with the same grid, stochastic rounding and cap as BOReverseStep. */
+static void sampler_law(Oracle *o, int cell, BOSamplerType type, PetscInt K, double cap, double *law)
+{
+  PetscInt idx[1000];
+  double   next[NMAX + 1];
+  ck_assert_int_eq(BOProcessSamplingGrid(o->proc, K, idx), 0);
+  for (int n = 0; n <= NMAX; n++) law[n] = n == 0;
+  for (PetscInt j = 0; j < K; j++) {
+    double t = o->proc->t[idx[j]], s = j + 1 < K ? o->proc->t[idx[j + 1]] : 0.0, r = BOBridgeProbability(s, t);
+    for (int n = 0; n <= NMAX; n++) next[n] = 0;
+    for (int n = 0; n <= NMAX; n++) {
+      if (law[n] == 0) continue;
+      float state[NCELL] = {0}, yhat[NCELL];
+      state[cell] = (float)n;
+      oracle_predict(o, 1, NCELL, state, idx[j], yhat);
+      double mean = yhat[cell];
+      if (type == BO_SAMPLER_BRIDGE) {
+        int    f = (int)floor(mean);
+        double frac = mean - f;
+        for (int m = f; m <= f + 1; m++) {
+          double pm = m == f ? 1 - frac : frac;
+          int    mc = cap > 0 && m > cap - n ? (int)(cap - n) : m;
+          for (int b = 0; b <= mc && n + b <= NMAX; b++) next[n + b] += law[n] * pm * binom_pmf(mc, b, r);
+        }
+      } else {
+        double lam = mean * r;
+        for (int b = 0; n + b <= NMAX; b++) {
+          int dest = cap > 0 && n + b > cap ? (int)cap : n + b;
+          next[dest] += law[n] * exp(-lam + (lam > 0 ? b * log(lam) : (b ? -INFINITY : 0)) - lgamma(b + 1.0));
+        }
+      }
+    }
+    for (int n = 0; n <= NMAX; n++) law[n] = next[n];
+  }
+}
+
+/* Total variation between two laws on 0..NMAX. */
+static double tv_distance(const double *a, const double *b)
+{
+  double tv = 0;
+  for (int n = 0; n <= NMAX; n++) tv += 0.5 * fabs(a[n] - b[n]);
+  return tv;
+}
+
+/* Generate M members with the oracle; for each cell, chi-square the histogram
+ * against `against` (the data's law, or the sampler's exact law). Returns the
+ * smallest p-value over cells, and in *tv_max the largest total-variation
+ * distance between the sampler's exact law and the data. */
+typedef enum { AGAINST_DATA, AGAINST_SAMPLER_LAW } Against;
+static double oracle_pvalue(BOSamplerType type, PetscInt K, int M, uint64_t seed, Against against, double *tv_max)
+{
+  Oracle  o = oracle_template;
+  float  *state;
+  double  pmin = 1.0;
+
+  o.proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  state  = malloc(sizeof(float) * M * NCELL);
+  ck_assert_int_eq(BOProcessGenerate(o.proc, type, K, 0.0, oracle_predict, &o, seed, 0, M, NCELL, state), 0);
+  if (tv_max) *tv_max = 0;
+  for (int c = 0; c < NCELL; c++) {
+    double obs[NMAX + 1] = {0}, data[NMAX + 1] = {0}, law[NMAX + 1];
+    for (int a = 0; a < NATOM; a++) data[(int)o.atom[c][a]] += o.pi[c][a];
+    sampler_law(&o, c, type, K, 0.0, law);
+    if (tv_max) *tv_max = fmax(*tv_max, tv_distance(law, data));
+    for (int b = 0; b < M; b++) {
+      float v = state[b * NCELL + c];
+      ck_assert(v >= 0 && v == floorf(v));
+      obs[v <= NMAX ? (int)v : NMAX]++;
+    }
+    double pv = BOChiSquareTest(NMAX + 1, obs, against == AGAINST_DATA ? data : law, NULL, NULL);
+    pmin      = fmin(pmin, pv);
+  }
+  free(state);
+  BOProcessDestroy(&o.proc);
+  return pmin;
+}
+
+START_TEST(test_bridge_oracle_full_grid)
+{
+  /* All 1000 steps: the samples follow the data's law (the scheme's own
+   * discretisation error, computed exactly, is far below what 20000 members
+   * can resolve) and, exactly, the scheme's law. */
+  double tv, pv = oracle_pvalue(BO_SAMPLER_BRIDGE, 1000, 20000, 1, AGAINST_DATA, &tv);
+  ck_assert_msg(pv > ALPHA / NCELL, "bridge, 1000 steps vs data: min p = %g", pv);
+  ck_assert_msg(tv < 0.006, "bridge, 1000 steps: TV(scheme, data) = %g", tv);
+  pv = oracle_pvalue(BO_SAMPLER_BRIDGE, 1000, 20000, 5, AGAINST_SAMPLER_LAW, NULL);
+  ck_assert_msg(pv > ALPHA / NCELL, "bridge, 1000 steps vs its exact law: min p = %g", pv);
+}
+END_TEST
+
+START_TEST(test_bridge_oracle_coarse_grid)
+{
+  /* 50 steps. A sampler that sees only the posterior mean has an O(1/K)
+   * discretisation error (it cannot know the posterior's spread); its exact
+   * law is computed above. The samples must follow that law exactly, and the
+   * law must be within 3% total variation of the data (measured 2.0%; 8% with
+   * steps evenly spaced in logit p, which is why the grid is even in p). */
+  double tv, pv = oracle_pvalue(BO_SAMPLER_BRIDGE, 50, 20000, 2, AGAINST_SAMPLER_LAW, &tv);
+  ck_assert_msg(pv > ALPHA / NCELL, "bridge, 50 steps vs its exact law: min p = %g", pv);
+  ck_assert_msg(tv < 0.03, "bridge, 50 steps: TV(scheme, data) = %g", tv);
+}
+END_TEST
+
+START_TEST(test_tauleap_oracle_full_grid)
+{
+  double tv, pv = oracle_pvalue(BO_SAMPLER_TAULEAP, 1000, 20000, 3, AGAINST_DATA, &tv);
+  ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 1000 steps vs data: min p = %g", pv);
+  /* measured 0.8%: Poisson increments overshoot where the posterior is sure */
+  ck_assert_msg(tv < 0.01, "tau-leaping, 1000 steps: TV(scheme, data) = %g", tv);
+  pv = oracle_pvalue(BO_SAMPLER_TAULEAP, 50, 20000, 6, AGAINST_SAMPLER_LAW, &tv);
+  ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 50 steps vs its exact law: min p = %g", pv);
+}
+END_TEST
+
+START_TEST(test_oracle_test_has_power)
+{
+  /* One step from the empty state adds stochastic_round(prior mean): not the
+   * mixture. The test against the data must catch it... */
+  ck_assert(oracle_pvalue(BO_SAMPLER_BRIDGE, 1, 20000, 4, AGAINST_DATA, NULL) < ALPHA);
+  /* ...and the exact-law check must catch a sampler that is not the scheme:
+   * 50-step samples against the law of the 40-step scheme. */
+  Oracle o = oracle_template;
+  o.proc   = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  float *state = malloc(sizeof(float) * 20000 * NCELL);
+  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_SAMPLER_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, state), 0);
+  double obs[NMAX + 1] = {0}, law[NMAX + 1];
+  sampler_law(&o, 3, BO_SAMPLER_BRIDGE, 20, 0.0, law);
+  for (int b = 0; b < 20000; b++) obs[(int)state[b * NCELL + 3]]++;
+  ck_assert(BOChiSquareTest(NMAX + 1, obs, law, NULL, NULL) < ALPHA);
+  free(state);
+  BOProcessDestroy(&o.proc);
+}
+END_TEST
+
+/* A predictor that returns a fixed mean; used for cap and batching checks. */
+static PetscErrorCode constant_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
+{
+  (void)state; (void)k;
+  for (PetscInt i = 0; i < nm * dim; i++) yhat[i] = *(float *)ctx;
+  return 0;
+}
+
+START_TEST(test_generate_batching_and_cap)
+{
+  BOProcess proc = make_process(200, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  float     mean = 30.0f, all[10 * 6], part[5 * 6];
+  for (int type = 0; type < 2; type++) {
+    /* members 5..9 alone equal members 5..9 of a batch of 10 */
+    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, all));
+    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, part));
+    for (int i = 0; i < 5 * 6; i++) ck_assert_float_eq(part[i], all[5 * 6 + i]);
+    /* the cap holds */
+    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, all));
+    for (int i = 0; i < 10 * 6; i++) ck_assert(all[i] >= 0 && all[i] <= 12.0f);
+  }
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+Suite *suite_process(void)
+{
+  Suite *s  = suite_create("process");
+  TCase *tc = tcase_create("schedule");
+  tcase_add_test(tc, test_schedule_closed_form);
+  tcase_add_test(tc, test_schedule_bad_options);
+  tcase_add_test(tc, test_bridge_probability);
+  tcase_add_test(tc, test_forward_noise);
+  tcase_add_test(tc, test_poisson_loss_and_gradient);
+  tcase_add_test(tc, test_poisson_loss_guarded);
+  tcase_add_test(tc, test_sampling_grid);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("samplers");
+  tcase_add_test(tc, test_bridge_oracle_full_grid);
+  tcase_add_test(tc, test_bridge_oracle_coarse_grid);
+  tcase_add_test(tc, test_tauleap_oracle_full_grid);
+  tcase_add_test(tc, test_oracle_test_has_power);
+  tcase_add_test(tc, test_generate_batching_and_cap);
+  suite_add_tcase(s, tc);
+  return s;
+}
