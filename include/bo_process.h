@@ -67,9 +67,13 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
  * probability), given the predicted remaining births yhat ~ E[n0 - n_t | n_t]:
  *   bridge:  m = stochastic_round(yhat) clipped to [0, cap - n];  n += Binomial(m, r)
  *   tauleap: n = min(n + Poisson(yhat r), cap)
- * cap <= 0 means no cap. The stream is (seed, BO_RNG_SAMPLE, member, k). */
+ * cap <= 0 means no cap. Observed elements (obs_mask[i] != 0, obs_value[i]
+ * the observed count; both may be NULL) follow the exact bridge to their known
+ * n0 instead, n += Binomial(obs_value - n, r), so they reach obs_value exactly
+ * at time 0 along a path of the true conditional process. The stream is
+ * (seed, BO_RNG_SAMPLE, member, k). */
 void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint32_t member, uint32_t k,
-                   PetscInt dim, const float *yhat, float *state);
+                   PetscInt dim, const float *yhat, const float *obs_value, const float *obs_mask, float *state);
 
 /* The predictor: given nmembers states (nmembers x dim, counts as floats) at
  * schedule index k, write yhat (same shape), the predicted E[n0 - n_t | n_t]. */
@@ -77,10 +81,12 @@ typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim
                                       float *yhat);
 
 /* Generate members first_member .. first_member+nmembers-1 from the all-zero
- * state with K reverse steps on BOProcessSamplingGrid. The result depends
- * only on (seed, member index), never on how members are batched. */
+ * state with K reverse steps on BOProcessSamplingGrid, optionally with
+ * observed elements (obs_value/obs_mask: dim entries shared by all members,
+ * or NULL; see BOReverseStep). The result depends only on (seed, member
+ * index) and on what the predictor returns for it. */
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K, double cap, BOPredictor predict,
                                  void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
-                                 float *state);
+                                 const float *obs_value, const float *obs_mask, float *state);
 
 #endif

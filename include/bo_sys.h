@@ -21,6 +21,11 @@
 PetscErrorCode BOAppStart(const char *progname);
 int            BOAppFinish(PetscErrorCode ierr);
 
+/* The wrong-launcher guard: fails when Slurm started several tasks
+ * (SLURM_NTASKS > 1, inside a job step) but MPI sees a single rank, the
+ * classic sign of `srun` without PMI support starting N singletons. */
+PetscErrorCode BOCheckLauncher(MPI_Comm comm);
+
 /* Monotonic wall clock in seconds. */
 double BOWallTime(void);
 

@@ -153,14 +153,18 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
 }
 
 void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint32_t member, uint32_t k,
-                   PetscInt dim, const float *yhat, float *state)
+                   PetscInt dim, const float *yhat, const float *obs_value, const float *obs_mask, float *state)
 {
   BORng rng;
 
   BORngInit(&rng, seed, BO_RNG_SAMPLE, member, k);
   for (PetscInt i = 0; i < dim; i++) {
     double n = state[i], mean = yhat[i] > 0.0f ? yhat[i] : 0.0;
-    if (type == BO_SAMPLER_BRIDGE) {
+    if (obs_mask && obs_mask[i]) {
+      /* the exact bridge towards the known n0 */
+      double m = obs_value[i] - n;
+      if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
+    } else if (type == BO_SAMPLER_BRIDGE) {
       double m = (double)BORngStochasticRound(&rng, mean);
       if (cap > 0.0 && m > cap - n) m = cap - n;
       if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
@@ -174,7 +178,7 @@ void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint
 
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K, double cap, BOPredictor predict,
                                  void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
-                                 float *state)
+                                 const float *obs_value, const float *obs_mask, float *state)
 {
   PetscInt *idx;
   float    *yhat;
@@ -188,8 +192,8 @@ PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K,
     double r = BOBridgeProbability(s, t);
     PetscCall(predict(ctx, nmembers, dim, state, idx[j], yhat));
     for (PetscInt b = 0; b < nmembers; b++)
-      BOReverseStep(type, r, cap, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim,
-                    state + b * dim);
+      BOReverseStep(type, r, cap, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim, obs_value,
+                    obs_mask, state + b * dim);
   }
   PetscCall(PetscFree2(idx, yhat));
   PetscFunctionReturn(0);

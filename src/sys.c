@@ -69,3 +69,19 @@ int BOSetBLASThreads(void)
   openblas_set_num_threads(n);
   return n;
 }
+
+PetscErrorCode BOCheckLauncher(MPI_Comm comm)
+{
+  const char *ntasks = getenv("SLURM_NTASKS"), *step = getenv("SLURM_STEP_ID");
+  PetscMPIInt size;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  /* Only inside a job step (srun): a batch script's own shell also sees
+   * SLURM_NTASKS but may legitimately run a 1-rank helper. */
+  if (ntasks && step && atoi(ntasks) > 1)
+    PetscCheck(size > 1, comm, PETSC_ERR_SUP_SYS,
+               "Slurm started %s tasks but MPI sees 1 rank: the launcher has no PMI support for this MPI "
+               "(use mpirun, or srun --mpi=pmix; see jobs/README.md)", ntasks);
+  PetscFunctionReturn(0);
+}

@@ -329,7 +329,7 @@ static double oracle_pvalue(BOSamplerType type, PetscInt K, int M, uint64_t seed
 
   o.proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   state  = malloc(sizeof(float) * M * NCELL);
-  ck_assert_int_eq(BOProcessGenerate(o.proc, type, K, 0.0, oracle_predict, &o, seed, 0, M, NCELL, state), 0);
+  ck_assert_int_eq(BOProcessGenerate(o.proc, type, K, 0.0, oracle_predict, &o, seed, 0, M, NCELL, NULL, NULL, state), 0);
   if (tv_max) *tv_max = 0;
   for (int c = 0; c < NCELL; c++) {
     double obs[NMAX + 1] = {0}, data[NMAX + 1] = {0}, law[NMAX + 1];
@@ -396,7 +396,7 @@ START_TEST(test_oracle_test_has_power)
   Oracle o = oracle_template;
   o.proc   = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   float *state = malloc(sizeof(float) * 20000 * NCELL);
-  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_SAMPLER_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, state), 0);
+  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_SAMPLER_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, NULL, NULL, state), 0);
   double obs[NMAX + 1] = {0}, law[NMAX + 1];
   sampler_law(&o, 3, BO_SAMPLER_BRIDGE, 20, 0.0, law);
   for (int b = 0; b < 20000; b++) obs[(int)state[b * NCELL + 3]]++;
@@ -420,13 +420,79 @@ START_TEST(test_generate_batching_and_cap)
   float     mean = 30.0f, all[10 * 6], part[5 * 6];
   for (int type = 0; type < 2; type++) {
     /* members 5..9 alone equal members 5..9 of a batch of 10 */
-    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, all));
-    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, part));
+    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
+    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, NULL, NULL, part));
     for (int i = 0; i < 5 * 6; i++) ck_assert_float_eq(part[i], all[5 * 6 + i]);
     /* the cap holds */
-    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, all));
+    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
     for (int i = 0; i < 10 * 6; i++) ck_assert(all[i] >= 0 && all[i] <= 12.0f);
   }
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+/* A joint oracle: every member is all-zero or all-FIVE (prob 1/2 each), so
+ * the cells are perfectly correlated. The posterior of "all five" given the
+ * state x is 1 if any cell is positive, else pi5 L / (pi0 + pi5 L) with
+ * L = (1-p)^(5 D). */
+#define JD 6
+static PetscErrorCode joint_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
+{
+  BOProcess proc = (BOProcess)ctx;
+  double    p = proc->p[k];
+  for (PetscInt b = 0; b < nm; b++) {
+    int any = 0;
+    for (PetscInt i = 0; i < dim; i++) any |= state[b * dim + i] > 0;
+    double L = pow(1 - p, 5.0 * dim), w5 = any ? 1.0 : 0.5 * L / (0.5 + 0.5 * L);
+    for (PetscInt i = 0; i < dim; i++) yhat[b * dim + i] = (float)(w5 * (5.0 - state[b * dim + i]));
+  }
+  return 0;
+}
+
+START_TEST(test_observed_cells_known_answer)
+{
+  BOProcess proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  const int M = 2000;
+  float    *state = malloc(sizeof(float) * M * JD), value[JD] = {5, 0, 0, 0, 0, 0}, mask[JD] = {1, 0, 0, 0, 0, 0};
+  int       all5 = 0, all0 = 0;
+
+  /* unconditionally: half the members are all five, half all zero */
+  BOTestOK(BOProcessGenerate(proc, BO_SAMPLER_BRIDGE, 100, 0.0, joint_predict, proc, 11, 0, M, JD, NULL, NULL, state));
+  for (int b = 0; b < M; b++) {
+    int n5 = 0, n0 = 0;
+    for (int i = 0; i < JD; i++) n5 += state[b * JD + i] == 5, n0 += state[b * JD + i] == 0;
+    all5 += n5 == JD, all0 += n0 == JD;
+  }
+  ck_assert_int_ge(all5 + all0, M - M / 100); /* the scheme's small error: a few mixed members */
+  /* binomial(M, 1/2): sd = sqrt(M)/2 = 22; allow 5 sd */
+  ck_assert_msg(abs(all5 - M / 2) < 5 * 23, "unconditional: %d of %d all-five", all5, M);
+
+  /* observing cell 0 = 5 leaves only "all five" */
+  BOTestOK(BOProcessGenerate(proc, BO_SAMPLER_BRIDGE, 100, 0.0, joint_predict, proc, 12, 0, M, JD, value, mask, state));
+  all5 = 0;
+  for (int b = 0; b < M; b++) {
+    ck_assert_float_eq(state[b * JD], 5.0f); /* observed exactly */
+    int n5 = 0;
+    for (int i = 0; i < JD; i++) n5 += state[b * JD + i] == 5;
+    all5 += n5 == JD;
+  }
+  ck_assert_msg(all5 >= M - 2, "conditioned on cell 0 = 5: only %d of %d members are all five", all5, M);
+
+  /* observing cell 0 = 0 leaves only "all zero" */
+  value[0] = 0;
+  BOTestOK(BOProcessGenerate(proc, BO_SAMPLER_TAULEAP, 100, 0.0, joint_predict, proc, 13, 0, M, JD, value, mask, state));
+  all0 = 0;
+  for (int b = 0; b < M; b++) {
+    int n0 = 0;
+    for (int i = 0; i < JD; i++) n0 += state[b * JD + i] == 0;
+    all0 += n0 == JD;
+  }
+  /* the oracle cannot see an observed zero until the end, so unobserved
+   * cells are born with the prior's mean meanwhile: this documents that
+   * observing a zero needs the network (trained on data) to condition on the
+   * observed cell's state -- here only the observed cell is guaranteed */
+  for (int b = 0; b < M; b++) ck_assert_float_eq(state[b * JD], 0.0f);
+  free(state);
   BOProcessDestroy(&proc);
 }
 END_TEST
@@ -449,6 +515,7 @@ Suite *suite_process(void)
   tcase_add_test(tc, test_tauleap_oracle_full_grid);
   tcase_add_test(tc, test_oracle_test_has_power);
   tcase_add_test(tc, test_generate_batching_and_cap);
+  tcase_add_test(tc, test_observed_cells_known_answer);
   suite_add_tcase(s, tc);
   return s;
 }

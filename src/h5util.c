@@ -1,0 +1,91 @@
+/* Scalar HDF5 attributes. */
+#include <string.h>
+#include "bo_h5.h"
+#include "bo_sys.h"
+
+void BOH5Quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+PetscBool BOH5HasAttr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0 ? PETSC_TRUE : PETSC_FALSE; }
+
+static PetscErrorCode write_attr(hid_t obj, const char *name, hid_t type, const void *value)
+{
+  hid_t space, attr;
+
+  PetscFunctionBegin;
+  if (H5Aexists(obj, name) > 0) BOCallHDF5(H5Adelete(obj, name), "cannot replace attribute %s", name);
+  space = H5Screate(H5S_SCALAR);
+  BOCallHDF5(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), "cannot create attribute %s", name);
+  BOCallHDF5(H5Awrite(attr, type, value), "cannot write attribute %s", name);
+  H5Aclose(attr);
+  H5Sclose(space);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOH5WriteAttrInt(hid_t obj, const char *name, int64_t value)
+{
+  return write_attr(obj, name, H5T_NATIVE_INT64, &value);
+}
+
+PetscErrorCode BOH5WriteAttrReal(hid_t obj, const char *name, double value)
+{
+  return write_attr(obj, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+PetscErrorCode BOH5WriteAttrString(hid_t obj, const char *name, const char *value)
+{
+  hid_t type = H5Tcopy(H5T_C_S1);
+
+  PetscFunctionBegin;
+  H5Tset_size(type, strlen(value) + 1);
+  H5Tset_strpad(type, H5T_STR_NULLTERM);
+  PetscCall(write_attr(obj, name, type, value));
+  H5Tclose(type);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode read_attr(hid_t obj, const char *name, hid_t type, void *value)
+{
+  hid_t attr;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(obj, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "attribute '%s' is missing", name);
+  BOCallHDF5(attr = H5Aopen(obj, name, H5P_DEFAULT), "cannot open attribute %s", name);
+  BOCallHDF5(H5Aread(attr, type, value), "cannot read attribute %s", name);
+  H5Aclose(attr);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOH5ReadAttrInt(hid_t obj, const char *name, int64_t *value)
+{
+  return read_attr(obj, name, H5T_NATIVE_INT64, value);
+}
+
+PetscErrorCode BOH5ReadAttrReal(hid_t obj, const char *name, double *value)
+{
+  return read_attr(obj, name, H5T_NATIVE_DOUBLE, value);
+}
+
+PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size_t len)
+{
+  hid_t   attr, ftype, mtype;
+  size_t  size;
+  char   *buf;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(obj, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "attribute '%s' is missing", name);
+  BOCallHDF5(attr = H5Aopen(obj, name, H5P_DEFAULT), "cannot open attribute %s", name);
+  ftype = H5Aget_type(attr);
+  PetscCheck(H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "attribute '%s' is not a fixed-length string", name);
+  size  = H5Tget_size(ftype);
+  mtype = H5Tcopy(H5T_C_S1);
+  H5Tset_size(mtype, size + 1);
+  PetscCall(PetscCalloc1(size + 1, &buf));
+  BOCallHDF5(H5Aread(attr, mtype, buf), "cannot read attribute %s", name);
+  PetscCall(PetscStrncpy(value, buf, len));
+  PetscCall(PetscFree(buf));
+  H5Tclose(mtype);
+  H5Tclose(ftype);
+  H5Aclose(attr);
+  PetscFunctionReturn(0);
+}
