@@ -33,7 +33,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-serial check-mpi demo bench sanitize clean deps
+.PHONY: all check demo bench sanitize clean deps FORCE
 all: $(LIBDIR)/libblackout.a $(APPS)
 
 # ---- dependencies and flags ------------------------------------------------
@@ -65,9 +65,12 @@ $(BINDIR)/%: $(BUILD)/apps/%.o $(LIBDIR)/libblackout.a
 	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
 
 # ---- tests -----------------------------------------------------------------
-$(BUILD)/tests/suites.h: $(TEST_SRC)
+# Regenerated on every make, replaced only when the list of suites changed.
+$(BUILD)/tests/suites.h: FORCE
 	@mkdir -p $(dir $@)
-	@scripts/gen-suites.sh $(TEST_SRC) > $@.tmp && mv $@.tmp $@
+	@scripts/gen-suites.sh $(TEST_SRC) > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
 $(BUILD)/tests/runner.o: tests/runner.c $(BUILD)/tests/suites.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I$(BUILD)/tests -c $< -o $@

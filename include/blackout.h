@@ -4,4 +4,9 @@
 #include "bo_sys.h"
 #include "bo_rng.h"
 #include "bo_process.h"
+#include "bo_h5.h"
+#include "bo_dataset.h"
+#include "bo_io.h"
+#include "bo_png.h"
+#include "bo_darcy.h"
 #endif

@@ -46,7 +46,9 @@ PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, ui
                               const float *n0, float *nt, float *y);
 
 /* Poisson-type loss on the raw network output x (before softplus), per element
- *   l = w (yhat - y log yhat),  yhat = softplus(x),
+ *   l = w (yhat - y log yhat - (y - y log y)),  yhat = softplus(x),
+ * i.e. the reference's w (yhat - y log yhat) shifted by a constant so that it
+ * is >= 0 and 0 for yhat = y (half the Poisson deviance; same gradient),
  * with log yhat evaluated stably for very negative x (never log 0). Returns
  * the sum of l over dim elements; if dx is not NULL, stores
  *   dl/dx = scale w sigmoid(x) (1 - y / yhat)

@@ -8,6 +8,7 @@ only="${1:-}"
 for t in "$BO_ROOT"/tests/cli/*.sh; do
   [ -e "$t" ] || continue
   name=$(basename "$t" .sh)
+  [ "$name" = common ] && continue   # sourced by the tests, not one itself
   [ -n "$only" ] && [ "$name" != "$only" ] && continue
   log="$BO_BUILD/cli-$name.log"
   start=$(date +%s)

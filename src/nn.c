@@ -3,21 +3,130 @@
  * embedding, upsampling, concatenation, attention and the residual block.
  * Shapes and conventions are in include/bo_nn.h. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include "bo_nn.h"
+
+/* ---- vector kernels --------------------------------------------------------
+ * The memory-bound loops (GroupNorm, SiLU, sums) are written so that GCC
+ * vectorises them: no calls inside (our own exp), reductions over 16 fixed
+ * lanes (so the order of additions is fixed: results are bit-reproducible),
+ * and one clone per instruction set picked at load time (AVX-512, AVX2 or
+ * baseline; the same machine always runs the same clone). */
+#pragma GCC optimize("O3", "vect-cost-model=dynamic")
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define LANES 16
+
+/* e^x for x in [-87, 88] (clamped outside) to ~2e-7 relative: x = n ln2 + r,
+ * |r| <= ln2/2, e^r by its degree-6 Taylor polynomial, 2^n through the
+ * exponent bits. Branch-free, so it vectorises. */
+static inline float fast_expf(float x)
+{
+  x             = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+  float   n     = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+  float   r     = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+  float   p     = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f + r * 0.0013888889f)))));
+  int32_t bits  = ((int32_t)n + 127) << 23;
+  float   scale;
+  memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+static inline float sigmoidf_(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
+
+HOT static float k_sum(size_t n, const float *restrict x)
+{
+  float  acc[LANES] = {0}, s = 0.0f;
+  size_t i          = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+  for (int j = 0; j < LANES; j++) s += acc[j];
+  for (; i < n; i++) s += x[i];
+  return s;
+}
+
+/* sum (x - mu)^2 */
+HOT static float k_sumsq_dev(size_t n, const float *restrict x, float mu)
+{
+  float  acc[LANES] = {0}, s = 0.0f;
+  size_t i          = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) acc[j] += (x[i + j] - mu) * (x[i + j] - mu);
+  for (int j = 0; j < LANES; j++) s += acc[j];
+  for (; i < n; i++) s += (x[i] - mu) * (x[i] - mu);
+  return s;
+}
+
+/* y = z or silu(z), z = a x + o */
+HOT static void k_affine_silu(size_t n, const float *restrict x, float a, float o, float *restrict y, int silu)
+{
+  if (silu)
+    for (size_t i = 0; i < n; i++) {
+      float z = a * x[i] + o;
+      y[i]    = z / (1.0f + fast_expf(-z));
+    }
+  else
+    for (size_t i = 0; i < n; i++) y[i] = a * x[i] + o;
+}
+
+/* dz = dy silu'(z) (or dy), z = a x + o; returns sum dz and sum dz xhat, xhat = (x - mu) r */
+HOT static void k_gn_back_sums(size_t n, const float *restrict x, const float *restrict dy, float a, float o, float mu,
+                               float r, int silu, float *sdz, float *sdzx)
+{
+  float  s1[LANES] = {0}, s2[LANES] = {0}, t1 = 0.0f, t2 = 0.0f;
+  size_t i         = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) {
+      float xv = x[i + j], z = a * xv + o, sg = 1.0f / (1.0f + fast_expf(-z));
+      float dz = silu ? dy[i + j] * sg * (1.0f + z * (1.0f - sg)) : dy[i + j];
+      s1[j] += dz, s2[j] += dz * ((xv - mu) * r);
+    }
+  for (int j = 0; j < LANES; j++) t1 += s1[j], t2 += s2[j];
+  for (; i < n; i++) {
+    float xv = x[i], z = a * xv + o, sg = 1.0f / (1.0f + fast_expf(-z));
+    float dz = silu ? dy[i] * sg * (1.0f + z * (1.0f - sg)) : dy[i];
+    t1 += dz, t2 += dz * ((xv - mu) * r);
+  }
+  *sdz = t1, *sdzx = t2;
+}
+
+/* dx (+)= r (g dz - m1 - xhat m2) */
+HOT static void k_gn_back_dx(size_t n, const float *restrict x, const float *restrict dy, float a, float o, float mu,
+                             float r, float g, float m1, float m2, int silu, float *restrict dx, int acc)
+{
+  for (size_t i = 0; i < n; i++) {
+    float xv = x[i], z = a * xv + o, sg = 1.0f / (1.0f + fast_expf(-z));
+    float dz = silu ? dy[i] * sg * (1.0f + z * (1.0f - sg)) : dy[i];
+    float d  = r * (g * dz - m1 - (xv - mu) * r * m2);
+    dx[i]    = acc ? dx[i] + d : d;
+  }
+}
+
+HOT static void k_add(size_t n, const float *restrict src, float *restrict dst)
+{
+  for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+HOT static void k_fill_add(size_t n, float v, float *restrict y, int acc)
+{
+  if (acc)
+    for (size_t i = 0; i < n; i++) y[i] += v;
+  else
+    for (size_t i = 0; i < n; i++) y[i] = v;
+}
 
 /* ---- element-wise ------------------------------------------------------- */
 
-static inline float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-void bo_silu_forward(size_t n, const float *x, float *y)
+HOT void bo_silu_forward(size_t n, const float *x, float *y)
 {
   for (size_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf_(x[i]);
 }
 
 /* silu'(x) = s (1 + x (1 - s)), s = sigmoid(x) */
-void bo_silu_backward(size_t n, const float *x, const float *dy, float *dx, int accumulate)
+HOT void bo_silu_backward(size_t n, const float *x, const float *dy, float *dx, int accumulate)
 {
   for (size_t i = 0; i < n; i++) {
     float s = sigmoidf_(x[i]), d = dy[i] * s * (1.0f + x[i] * (1.0f - s));
@@ -34,7 +143,7 @@ void bo_softplus_forward(size_t n, const float *x, float *y)
 void bo_softplus_backward(size_t n, const float *x, const float *dy, float *dx, int accumulate)
 {
   for (size_t i = 0; i < n; i++) {
-    float d = dy[i] * sigmoidf_(x[i]);
+    float d = dy[i] / (1.0f + expf(-x[i]));
     dx[i]   = accumulate ? dx[i] + d : d;
   }
 }
@@ -60,6 +169,99 @@ void bo_linear_backward(int B, int in, int out, const float *x, const float *w, 
                 dx, in);
 }
 
+
+/* ---- GEMM for the convolutions --------------------------------------------
+ * C[M x N] (+)= A[M x K] B[K x N] with B and C row-major (leading dimensions
+ * ldb, ldc) and M small (output channels). OpenBLAS would copy ("pack") the
+ * whole im2col matrix B before multiplying; this kernel reads B where it
+ * is, 32 columns at a time, and keeps an 8 x 32 block of C in 16 AVX-512
+ * registers over the whole K loop. A is packed once per call into blocks
+ * of 8 rows, [M/8][K][8], zero-padded. Used when the CPU has AVX-512 (else
+ * cblas_sgemm); the order of the K sum is fixed, so results are
+ * reproducible. */
+#define GEMM_MR 8
+#define GEMM_NR 32
+
+static size_t gemm_pack_size(int M, int K) { return (size_t)((M + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * K; }
+
+/* p = A in blocks, A(i, j) = a[i rs + j cs] */
+static void gemm_pack_a(int M, int K, const float *a, size_t rs, size_t cs, float *p)
+{
+  for (int mb = 0; mb < M; mb += GEMM_MR)
+    for (int k = 0; k < K; k++)
+      for (int r = 0; r < GEMM_MR; r++) *p++ = mb + r < M ? a[(size_t)(mb + r) * rs + (size_t)k * cs] : 0.0f;
+}
+
+/* One row r of the 8 x 32 block: c<r>0, c<r>1 += a[r] * (b0, b1). Named
+ * registers, not arrays: GCC would keep an array in memory. */
+#define GEMM_ROW(r)                                                                                                   \
+  do {                                                                                                                \
+    const __m512 av = _mm512_set1_ps(a[r]);                                                                          \
+    c##r##0         = _mm512_fmadd_ps(av, b0, c##r##0);                                                              \
+    c##r##1         = _mm512_fmadd_ps(av, b1, c##r##1);                                                              \
+  } while (0)
+#define GEMM_STORE(r)                                                                                                 \
+  do {                                                                                                                \
+    if (r < mr) {                                                                                                     \
+      float *cr = c + (size_t)(mb + r) * ldc + n0;                                                                   \
+      if (accumulate) {                                                                                               \
+        c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));                                             \
+        c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));                                        \
+      }                                                                                                               \
+      _mm512_mask_storeu_ps(cr, m0, c##r##0);                                                                        \
+      _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                                                   \
+    }                                                                                                                 \
+  } while (0)
+
+/* B(k, n0 + j) = b[(n0/32) tile + k ldb + j]: tile = 32, ldb = ld for a
+ * row-major B; tile = 32 K, ldb = 32 for B stored as tiles [N/32][K][32]. */
+__attribute__((target("avx512f"))) static void gemm_avx512(int M, int N, int K, const float *ap, const float *b, size_t tile,
+                                                           int ldb, float *c, int ldc, int accumulate)
+{
+  for (int n0 = 0; n0 < N; n0 += GEMM_NR) {
+    const int       nr = N - n0 < GEMM_NR ? N - n0 : GEMM_NR;
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    for (int mb = 0; mb < M; mb += GEMM_MR) {
+      const float *a = ap + (size_t)mb * K, *bk = b + (size_t)(n0 / GEMM_NR) * tile;
+      __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+      for (int k = 0; k < K; k++, bk += ldb, a += GEMM_MR) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
+        GEMM_ROW(0);
+        GEMM_ROW(1);
+        GEMM_ROW(2);
+        GEMM_ROW(3);
+        GEMM_ROW(4);
+        GEMM_ROW(5);
+        GEMM_ROW(6);
+        GEMM_ROW(7);
+      }
+      const int mr = M - mb < GEMM_MR ? M - mb : GEMM_MR;
+      GEMM_STORE(0);
+      GEMM_STORE(1);
+      GEMM_STORE(2);
+      GEMM_STORE(3);
+      GEMM_STORE(4);
+      GEMM_STORE(5);
+      GEMM_STORE(6);
+      GEMM_STORE(7);
+    }
+  }
+}
+
+/* 1 if the AVX-512 kernel runs (CPU support; BO_NN_BLAS_ONLY=1 forces cblas). */
+static int use_own_gemm(void)
+{
+  static int flag = -1;
+  if (flag < 0) {
+    const char *env = getenv("BO_NN_BLAS_ONLY");
+    __builtin_cpu_init();
+    flag = __builtin_cpu_supports("avx512f") && !(env && env[0] == '1');
+  }
+  return flag;
+}
+
 /* ---- convolution ------------------------------------------------------------ */
 
 int bo_conv_out_h(const BOConvShape *s) { return (s->H - 1) / s->stride + 1; }
@@ -81,11 +283,46 @@ static int conv_chunk(const BOConvShape *s)
   return (int)nb;
 }
 
-size_t bo_conv_col_size(const BOConvShape *s)
+/* Row stride of the im2col matrix for n columns: a multiple of 16 floats
+ * (64-byte rows) that is never a multiple of 4 KiB, so that walking down a
+ * column does not map every row to the same L1 cache set. */
+static int col_ld(int n) { return (n + 15) / 16 * 16 + 16; }
+
+/* Workspace: the im2col chunk, then the packed weights (forward: W, backward: W^T). */
+static size_t conv_col_part(const BOConvShape *s)
 {
-  if (conv_is_pointwise(s)) return 0;
-  return (size_t)conv_chunk(s) * s->Cin * s->k * s->k * bo_conv_out_h(s) * bo_conv_out_w(s);
+  return (size_t)s->Cin * s->k * s->k * col_ld(conv_chunk(s) * bo_conv_out_h(s) * bo_conv_out_w(s));
 }
+
+/* Tiles of the forward im2col: whole tiles of K x 32. */
+static size_t conv_tile_part(const BOConvShape *s)
+{
+  size_t n = (size_t)conv_chunk(s) * bo_conv_out_h(s) * bo_conv_out_w(s);
+  return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR * s->Cin * s->k * s->k;
+}
+
+/* Offsets (floats) into the conv workspace: the im2col matrix (row-major
+ * or tiles), the packed weights (W or W^T), one plane for im2col_tiled, and
+ * the tiles of dy for the backward data GEMM. */
+typedef struct {
+  size_t pack, tmp, dyt, total;
+} ConvWork;
+
+static ConvWork conv_work(const BOConvShape *s)
+{
+  const int K = s->Cin * s->k * s->k, HWo = bo_conv_out_h(s) * bo_conv_out_w(s);
+  size_t    a = conv_col_part(s), b = conv_tile_part(s), p1 = gemm_pack_size(s->Cout, K), p2 = gemm_pack_size(K, s->Cout);
+  size_t    ntile = ((size_t)conv_chunk(s) * HWo + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+  ConvWork  w;
+  w.pack  = a > b ? a : b;
+  w.tmp   = w.pack + (p1 > p2 ? p1 : p2);
+  w.dyt   = w.tmp + (size_t)HWo;
+  w.total = w.dyt + ntile * s->Cout;
+  return w;
+}
+
+size_t bo_conv_col_size(const BOConvShape *s) { return conv_is_pointwise(s) ? 0 : conv_work(s).total; }
+
 
 /* Input index along one axis for output position o and kernel offset kk;
  * -1 means a zero (outside, not periodic). */
@@ -97,13 +334,56 @@ static inline int conv_src(int o, int kk, int stride, int pad, int n, int period
   return i < 0 ? i + n : i - n;
 }
 
+/* The common case (stride 1, zero padding) plane by plane: the row of col
+ * for kernel offset (dy, dx) is the input plane shifted by dy W + dx, which
+ * is ONE flat copy; only the rows shifted in from outside and the column
+ * that wraps around need zeroing afterwards. With add != 0 the transpose
+ * (col2im): zero those entries of col first (col is scratch then), then add
+ * the flat range. */
+HOT static void shift_plane(int H, int W, int dy, int dx, float *restrict x, float *restrict c, int add)
+{
+  int oy0 = dy < 0 ? -dy : 0, oy1 = dy > 0 ? H - dy : H; /* output rows with a source row */
+  if (add) {
+    if (dx != 0)
+      for (int oy = oy0; oy < oy1; oy++) c[oy * W + (dx < 0 ? 0 : W - 1)] = 0.0f;
+  } else {
+    for (int oy = 0; oy < oy0; oy++) memset(c + oy * W, 0, sizeof(float) * W);
+    for (int oy = oy1; oy < H; oy++) memset(c + oy * W, 0, sizeof(float) * W);
+  }
+  if (oy1 <= oy0) return;
+  /* flat range: c[i] <-> x[i + dy W + dx] for i in [oy0 W, oy1 W), trimmed by
+   * one element at the end that would read outside the plane */
+  long   lo = (long)oy0 * W, hi = (long)oy1 * W, off = (long)dy * W + dx;
+  if (dx < 0) lo++;
+  if (dx > 0) hi--;
+  float *cs = c + lo, *xs = x + lo + off;
+  size_t n  = (size_t)(hi - lo);
+  if (add)
+    for (size_t i = 0; i < n; i++) xs[i] += cs[i];
+  else {
+    memcpy(cs, xs, sizeof(float) * n);
+    if (dx != 0)
+      for (int oy = oy0; oy < oy1; oy++) c[oy * W + (dx < 0 ? 0 : W - 1)] = 0.0f;
+  }
+}
+
 /* col[(ci k + ky) k + kx][bb][oy][ox] = x[ci][b0 + bb][iy][ix] for samples b0..b0+nb-1.
  * With add != 0 the transpose: x[...] += col[...] (col2im). */
 static void im2col_chunk(const BOConvShape *s, int b0, int nb, float *x, float *col, int add)
 {
   const int    H = s->H, W = s->W, k = s->k, st = s->stride, pad = k / 2, Ho = bo_conv_out_h(s), Wo = bo_conv_out_w(s);
-  const size_t HW = (size_t)H * W, plane = (size_t)nb * Ho * Wo;
+  const size_t HW = (size_t)H * W, plane = col_ld(nb * Ho * Wo);
 
+  if (st == 1 && !s->periodic) {
+    for (int ci = 0; ci < s->Cin; ci++)
+      for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+          float *row = col + ((size_t)(ci * k + ky) * k + kx) * plane;
+          for (int bb = 0; bb < nb; bb++)
+            shift_plane(H, W, ky - pad, kx - pad, x + ((size_t)ci * s->B + b0 + bb) * HW, row + (size_t)bb * HW, add);
+        }
+    return;
+  }
   for (int ci = 0; ci < s->Cin; ci++)
     for (int ky = 0; ky < k; ky++)
       for (int kx = 0; kx < k; kx++) {
@@ -150,6 +430,67 @@ static void im2col_chunk(const BOConvShape *s, int b0, int nb, float *x, float *
       }
 }
 
+/* One output plane of im2col for kernel offset (ky, kx), sample plane xb,
+ * any stride and padding (the general path of im2col_chunk, gather only). */
+static void plane_generic(const BOConvShape *s, int ky, int kx, const float *xb, float *r)
+{
+  const int pad = s->k / 2, Ho = bo_conv_out_h(s), Wo = bo_conv_out_w(s);
+  for (int oy = 0; oy < Ho; oy++) {
+    int iy = conv_src(oy, ky, s->stride, pad, s->H, s->periodic);
+    for (int ox = 0; ox < Wo; ox++) {
+      int ix            = conv_src(ox, kx, s->stride, pad, s->W, s->periodic);
+      r[oy * Wo + ox] = iy >= 0 && ix >= 0 ? xb[(size_t)iy * s->W + ix] : 0.0f;
+    }
+  }
+}
+
+/* im2col straight into the tiles the AVX-512 kernel streams through:
+ * col[t][k][32] holds column n = 32 t + j of row k. Each (row, sample)
+ * plane is made in tmp (Ho*Wo floats, stays in L1) and copied out in
+ * pieces of up to 32. Tail lanes of the last tile are left unset (the
+ * kernel masks them). */
+static void im2col_tiled(const BOConvShape *s, int b0, int nb, const float *x, float *col, float *tmp)
+{
+  const int    k = s->k, pad = k / 2, K = s->Cin * k * k, HWo = bo_conv_out_h(s) * bo_conv_out_w(s);
+  const size_t HW = (size_t)s->H * s->W, tile = (size_t)K * GEMM_NR;
+  const int    fast = s->stride == 1 && !s->periodic;
+
+  for (int ci = 0; ci < s->Cin; ci++)
+    for (int ky = 0; ky < k; ky++)
+      for (int kx = 0; kx < k; kx++) {
+        const int krow = (ci * k + ky) * k + kx;
+        for (int bb = 0; bb < nb; bb++) {
+          const float *xb = x + ((size_t)ci * s->B + b0 + bb) * HW;
+          if (fast) shift_plane(s->H, s->W, ky - pad, kx - pad, (float *)xb, tmp, 0);
+          else plane_generic(s, ky, kx, xb, tmp);
+          if (HWo % GEMM_NR == 0) { /* whole tiles: fixed-size copies the compiler inlines */
+            float *dst = col + (size_t)bb * (HWo / GEMM_NR) * tile + (size_t)krow * GEMM_NR;
+            for (int t = 0; t < HWo / GEMM_NR; t++) memcpy(dst + t * tile, tmp + t * GEMM_NR, sizeof(float) * GEMM_NR);
+            continue;
+          }
+          for (int i = 0; i < HWo;) {
+            size_t n = (size_t)bb * HWo + i, j = n % GEMM_NR;
+            int    len = (int)(GEMM_NR - j) < HWo - i ? (int)(GEMM_NR - j) : HWo - i;
+            memcpy(col + (n / GEMM_NR) * tile + (size_t)krow * GEMM_NR + j, tmp + i, sizeof(float) * len);
+            i += len;
+          }
+        }
+      }
+}
+
+/* Copy rows [R][n] (leading dimension ld) into tiles [n/32][R][32]. */
+static void tile_rows(int R, int n, const float *src, size_t ld, float *dst)
+{
+  const size_t tile = (size_t)R * GEMM_NR;
+  for (int r = 0; r < R; r++) {
+    const float *sr = src + r * ld;
+    float       *dr = dst + (size_t)r * GEMM_NR;
+    int          t  = 0;
+    for (; (t + 1) * GEMM_NR <= n; t++) memcpy(dr + t * tile, sr + t * GEMM_NR, sizeof(float) * GEMM_NR);
+    if (t * GEMM_NR < n) memcpy(dr + t * tile, sr + t * GEMM_NR, sizeof(float) * (n - t * GEMM_NR));
+  }
+}
+
 void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const float *b, float *y, float *col,
                      int accumulate)
 {
@@ -158,22 +499,29 @@ void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const
 
   /* start from the bias (or add it), then GEMM with beta = 1 */
   for (int co = 0; co < s->Cout; co++) {
-    float v = b ? b[co] : 0.0f, *yr = y + co * N;
-    if (accumulate) {
-      if (v != 0.0f)
-        for (size_t i = 0; i < N; i++) yr[i] += v;
-    } else
-      for (size_t i = 0; i < N; i++) yr[i] = v;
+    float v = b ? b[co] : 0.0f;
+    if (!accumulate || v != 0.0f) k_fill_add(N, v, y + co * N, accumulate);
   }
   if (conv_is_pointwise(s)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, (int)N, K, 1.0f, w, K, x, (int)N, 1.0f, y, (int)N);
     return;
   }
   const int nb = conv_chunk(s);
+  if (use_own_gemm()) {
+    ConvWork cw = conv_work(s);
+    float   *pack = col + cw.pack, *tmp = col + cw.tmp;
+    gemm_pack_a(s->Cout, K, w, K, 1, pack);
+    for (int b0 = 0; b0 < s->B; b0 += nb) {
+      int n = s->B - b0 < nb ? s->B - b0 : nb;
+      im2col_tiled(s, b0, n, x, col, tmp);
+      gemm_avx512(s->Cout, n * HWo, K, pack, col, (size_t)K * GEMM_NR, GEMM_NR, y + (size_t)b0 * HWo, (int)N, 1);
+    }
+    return;
+  }
   for (int b0 = 0; b0 < s->B; b0 += nb) {
     int n = s->B - b0 < nb ? s->B - b0 : nb;
     im2col_chunk(s, b0, n, (float *)x, col, 0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, n * HWo, K, 1.0f, w, K, col, n * HWo, 1.0f,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, n * HWo, K, 1.0f, w, K, col, col_ld(n * HWo), 1.0f,
                 y + (size_t)b0 * HWo, (int)N);
   }
 }
@@ -185,12 +533,7 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
   const size_t N = (size_t)s->B * HWo, HWi = (size_t)s->H * s->W;
 
   if (db)
-    for (int co = 0; co < s->Cout; co++) {
-      const float *r = dy + co * N;
-      float        acc = 0.0f;
-      for (size_t i = 0; i < N; i++) acc += r[i];
-      db[co] += acc;
-    }
+    for (int co = 0; co < s->Cout; co++) db[co] += k_sum(N, dy + co * N);
   if (conv_is_pointwise(s)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, K, (int)N, 1.0f, dy, (int)N, x, (int)N, 1.0f, dw, K);
     if (dx)
@@ -198,16 +541,24 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
                   accumulate ? 1.0f : 0.0f, dx, (int)N);
     return;
   }
-  const int nb = conv_chunk(s);
+  const int nb = conv_chunk(s), own = dx && use_own_gemm();
+  ConvWork  cw = conv_work(s);
+  float    *packT = col + cw.pack, *dyt = col + cw.dyt;
+  if (own) gemm_pack_a(K, s->Cout, w, 1, K, packT); /* W^T(i, j) = w[j K + i] */
   for (int b0 = 0; b0 < s->B; b0 += nb) {
     int          n   = s->B - b0 < nb ? s->B - b0 : nb;
     const float *dyc = dy + (size_t)b0 * HWo;
     im2col_chunk(s, b0, n, (float *)x, col, 0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, K, n * HWo, 1.0f, dyc, (int)N, col, n * HWo, 1.0f,
-                dw, K);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, K, n * HWo, 1.0f, dyc, (int)N, col, col_ld(n * HWo),
+                1.0f, dw, K);
     if (!dx) continue;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n * HWo, s->Cout, 1.0f, w, K, dyc, (int)N, 0.0f, col,
-                n * HWo);
+    /* dcol = W^T dy */
+    if (own) {
+      tile_rows(s->Cout, n * HWo, dyc, N, dyt);
+      gemm_avx512(K, n * HWo, s->Cout, packT, dyt, (size_t)s->Cout * GEMM_NR, GEMM_NR, col, col_ld(n * HWo), 0);
+    } else
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n * HWo, s->Cout, 1.0f, w, K, dyc, (int)N, 0.0f, col,
+                  col_ld(n * HWo));
     if (!accumulate)
       for (int ci = 0; ci < s->Cin; ci++) memset(dx + ((size_t)ci * s->B + b0) * HWi, 0, sizeof(float) * n * HWi);
     im2col_chunk(s, b0, n, dx, col, 1);
@@ -222,47 +573,31 @@ static inline size_t gn_row(const BOGroupNormShape *s, int c, int b) { return ((
 void bo_groupnorm_forward(const BOGroupNormShape *s, const float *x, const float *gamma, const float *beta, float *y,
                           float *mean, float *rstd)
 {
-  const int Cg = s->C / s->G;
-  const double n = (double)Cg * s->HW;
+  const int    Cg = s->C / s->G;
+  const double n  = (double)Cg * s->HW;
 
   for (int b = 0; b < s->B; b++)
     for (int g = 0; g < s->G; g++) {
-      /* two passes in double: the mean, then the variance about it */
+      /* two passes: the mean, then the variance about it (sums per channel
+       * in float, over the group in double) */
       double sum = 0.0, sq = 0.0;
-      for (int c = g * Cg; c < (g + 1) * Cg; c++) {
-        const float *xr = x + gn_row(s, c, b);
-        float        acc = 0.0f;
-        for (int i = 0; i < s->HW; i++) acc += xr[i];
-        sum += acc;
-      }
+      for (int c = g * Cg; c < (g + 1) * Cg; c++) sum += k_sum(s->HW, x + gn_row(s, c, b));
       const float mu = (float)(sum / n);
-      for (int c = g * Cg; c < (g + 1) * Cg; c++) {
-        const float *xr = x + gn_row(s, c, b);
-        float        acc = 0.0f;
-        for (int i = 0; i < s->HW; i++) acc += (xr[i] - mu) * (xr[i] - mu);
-        sq += acc;
-      }
+      for (int c = g * Cg; c < (g + 1) * Cg; c++) sq += k_sumsq_dev(s->HW, x + gn_row(s, c, b), mu);
       const float r = (float)(1.0 / sqrt(sq / n + s->eps));
       mean[b * s->G + g] = mu;
       rstd[b * s->G + g] = r;
       for (int c = g * Cg; c < (g + 1) * Cg; c++) {
-        const float *xr = x + gn_row(s, c, b);
-        float       *yr = y + gn_row(s, c, b);
-        const float  a = gamma[c] * r, o = beta[c] - mu * a; /* z = a x + o */
-        if (s->silu)
-          for (int i = 0; i < s->HW; i++) {
-            float z = a * xr[i] + o;
-            yr[i]   = z * sigmoidf_(z);
-          }
-        else
-          for (int i = 0; i < s->HW; i++) yr[i] = a * xr[i] + o;
+        const float a = gamma[c] * r, o = beta[c] - mu * a; /* z = a x + o */
+        k_affine_silu(s->HW, x + gn_row(s, c, b), a, o, y + gn_row(s, c, b), s->silu);
       }
     }
 }
 
 /* With xhat = (x - mu) rstd and dz = dL/dz (dz = dy silu'(z) when fused):
  *   dgamma_c += sum dz xhat,  dbeta_c += sum dz,
- *   dx = rstd (gamma dz - mean_g(gamma dz) - xhat mean_g(gamma dz xhat)). */
+ *   dx = rstd (gamma dz - mean_g(gamma dz) - xhat mean_g(gamma dz xhat)).
+ * dz is recomputed in the second pass rather than stored. */
 void bo_groupnorm_backward(const BOGroupNormShape *s, const float *x, const float *gamma, const float *beta,
                            const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma,
                            float *dbeta, int accumulate)
@@ -274,21 +609,10 @@ void bo_groupnorm_backward(const BOGroupNormShape *s, const float *x, const floa
     for (int g = 0; g < s->G; g++) {
       const float mu = mean[b * s->G + g], r = rstd[b * s->G + g];
       double      s1 = 0.0, s2 = 0.0; /* sums of gamma dz and gamma dz xhat over the group */
-      /* pass 1: dz (kept in dx when not accumulating is not possible: dx may
-       * hold other gradients), so recompute dz in pass 2 */
       for (int c = g * Cg; c < (g + 1) * Cg; c++) {
-        const float *xr = x + gn_row(s, c, b), *dyr = dy + gn_row(s, c, b);
-        const float  a = gamma[c] * r, o = beta[c] - mu * a;
-        float        sdz = 0.0f, sdzx = 0.0f;
-        for (int i = 0; i < s->HW; i++) {
-          float xh = (xr[i] - mu) * r, dz = dyr[i];
-          if (s->silu) {
-            float z = a * xr[i] + o, sg = sigmoidf_(z);
-            dz *= sg * (1.0f + z * (1.0f - sg));
-          }
-          sdz += dz;
-          sdzx += dz * xh;
-        }
+        const float a = gamma[c] * r, o = beta[c] - mu * a;
+        float       sdz, sdzx;
+        k_gn_back_sums(s->HW, x + gn_row(s, c, b), dy + gn_row(s, c, b), a, o, mu, r, s->silu, &sdz, &sdzx);
         dbeta[c] += sdz;
         dgamma[c] += sdzx;
         s1 += (double)gamma[c] * sdz;
@@ -296,18 +620,9 @@ void bo_groupnorm_backward(const BOGroupNormShape *s, const float *x, const floa
       }
       const float m1 = (float)(s1 / n), m2 = (float)(s2 / n);
       for (int c = g * Cg; c < (g + 1) * Cg; c++) {
-        const float *xr = x + gn_row(s, c, b), *dyr = dy + gn_row(s, c, b);
-        float       *dxr = dx + gn_row(s, c, b);
-        const float  a = gamma[c] * r, o = beta[c] - mu * a;
-        for (int i = 0; i < s->HW; i++) {
-          float xh = (xr[i] - mu) * r, dz = dyr[i];
-          if (s->silu) {
-            float z = a * xr[i] + o, sg = sigmoidf_(z);
-            dz *= sg * (1.0f + z * (1.0f - sg));
-          }
-          float d = r * (gamma[c] * dz - m1 - xh * m2);
-          dxr[i]  = accumulate ? dxr[i] + d : d;
-        }
+        const float a = gamma[c] * r, o = beta[c] - mu * a;
+        k_gn_back_dx(s->HW, x + gn_row(s, c, b), dy + gn_row(s, c, b), a, o, mu, r, gamma[c], m1, m2, s->silu,
+                     dx + gn_row(s, c, b), accumulate);
       }
     }
 }
@@ -328,8 +643,7 @@ void bo_channel_bias_forward(int B, int C, int HW, const float *bias, float *x)
 {
   for (int c = 0; c < C; c++)
     for (int b = 0; b < B; b++) {
-      float *xr = x + ((size_t)c * B + b) * HW, v = bias[(size_t)b * C + c];
-      for (int i = 0; i < HW; i++) xr[i] += v;
+      k_fill_add(HW, bias[(size_t)b * C + c], x + ((size_t)c * B + b) * HW, 1);
     }
 }
 
@@ -337,10 +651,7 @@ void bo_channel_bias_backward(int B, int C, int HW, const float *dy, float *dbia
 {
   for (int c = 0; c < C; c++)
     for (int b = 0; b < B; b++) {
-      const float *r   = dy + ((size_t)c * B + b) * HW;
-      float        acc = 0.0f;
-      for (int i = 0; i < HW; i++) acc += r[i];
-      dbias[(size_t)b * C + c] = acc;
+      dbias[(size_t)b * C + c] = k_sum(HW, dy + ((size_t)c * B + b) * HW);
     }
 }
 
@@ -375,8 +686,7 @@ void bo_concat_forward(size_t na, size_t nb, const float *a, const float *b, flo
 static void copy_or_add(size_t n, const float *src, float *dst, int accumulate)
 {
   if (!accumulate) memcpy(dst, src, sizeof(float) * n);
-  else
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+  else k_add(n, src, dst);
 }
 
 void bo_concat_backward(size_t na, size_t nb, const float *dy, float *da, float *db, int acc_a, int acc_b)

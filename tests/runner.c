@@ -54,6 +54,7 @@ int main(int argc, char **argv)
   }
   if (!sr) {
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "run_tests: no suite matches '%s'\n", only));
+    PetscCall(BOTestTearDown());
     PetscCall(PetscFinalize());
     return 1;
   }

@@ -1,0 +1,167 @@
+static const char help[] =
+  "bo_convert: other formats -> Blackout count data (HDF5, DESIGN.md section 4).\n"
+  "\n"
+  "  bo_convert -format csv -in digits.csv.gz -shape 8,8 -label_column 64 -out digits.h5\n"
+  "  bo_convert -format idx -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist.h5\n"
+  "  bo_convert -format raw -in field.bin -dtype u16 -endian big -shape 64,64 -out fields.h5\n"
+  "  bo_convert -format anndata -in cells.h5ad -out cells.h5\n"
+  "\n"
+  "Inputs may be gzip-compressed (csv, idx, raw). Values must be non-negative\n"
+  "integers below 2^24; anything else is an error naming the file and place,\n"
+  "and no output is written. Writer options: -io_type, -io_deflate, -io_xdmf.\n";
+
+#include "bo_dataset.h"
+#include "bo_io.h"
+#include "bo_sys.h"
+
+typedef enum { FMT_CSV, FMT_IDX, FMT_RAW, FMT_ANNDATA } Format;
+static const char *const formats[] = {"csv", "idx", "raw", "anndata"};
+static const char *const endians[] = {"little", "big"};
+
+typedef struct {
+  Format    format;
+  char      in[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], labels[PETSC_MAX_PATH_LEN];
+  char      in_name[256], out_name[256];
+  PetscInt  shape[3], ndim;
+  PetscInt  label_column, drop_column, patch, stride;
+  PetscBool header, big_endian, help;
+  BORawType dtype;
+  PetscInt  offset;
+} Options;
+
+static PetscErrorCode GetOptions(Options *o)
+{
+  PetscInt  fmt = -1, endian = 0;
+  PetscBool set;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(o, sizeof(*o)));
+  o->label_column = o->drop_column = -1;
+  o->ndim                          = 3;
+  PetscCall(PetscStrncpy(o->in_name, "X", sizeof(o->in_name)));
+  PetscCall(PetscStrncpy(o->out_name, "counts", sizeof(o->out_name)));
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_convert options", NULL);
+  PetscCall(PetscOptionsEList("-format", "input format", NULL, formats, 4, NULL, &fmt, &set));
+  PetscCall(PetscOptionsString("-in", "input file", NULL, o->in, o->in, sizeof(o->in), NULL));
+  PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, o->out, o->out, sizeof(o->out), NULL));
+  PetscCall(PetscOptionsString("-out_name", "dataset name in the output", NULL, o->out_name, o->out_name, sizeof(o->out_name), NULL));
+  PetscCall(PetscOptionsIntArray("-shape", "sample shape: Ny,Nx[,C] (fields) or G (vectors)", NULL, o->shape, &o->ndim, &set));
+  if (!set) o->ndim = 0;
+  PetscCall(PetscOptionsInt("-label_column", "csv: 0-based column holding the label", NULL, o->label_column, &o->label_column, NULL));
+  PetscCall(PetscOptionsInt("-drop_column", "csv: 0-based column to ignore", NULL, o->drop_column, &o->drop_column, NULL));
+  PetscCall(PetscOptionsBool("-csv_header", "csv: skip the first line", NULL, o->header, &o->header, NULL));
+  PetscCall(PetscOptionsString("-labels", "idx: idx1 file of labels", NULL, o->labels, o->labels, sizeof(o->labels), NULL));
+  PetscCall(PetscOptionsEnum("-dtype", "raw: element type", NULL, BORawTypes, (PetscEnum)o->dtype, (PetscEnum *)&o->dtype, NULL));
+  PetscCall(PetscOptionsEList("-endian", "raw: byte order", NULL, endians, 2, "little", &endian, NULL));
+  PetscCall(PetscOptionsInt("-offset", "raw: header bytes to skip", NULL, o->offset, &o->offset, NULL));
+  PetscCall(PetscOptionsString("-in_name", "anndata: matrix (dense dataset or CSR group)", NULL, o->in_name, o->in_name, sizeof(o->in_name), NULL));
+  PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
+  PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
+  PetscOptionsEnd();
+  PetscCall(PetscOptionsHasHelp(NULL, &o->help));
+  if (o->help) PetscFunctionReturn(0); /* -help: list the options, do nothing */
+  PetscCheck(fmt >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -format csv|idx|raw|anndata");
+  PetscCheck(o->in[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the input file with -in FILE");
+  PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
+  PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-shape takes Ny,Nx[,C] or G");
+  o->format     = (Format)fmt;
+  o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
+  if (o->stride <= 0) o->stride = o->patch;
+  PetscFunctionReturn(0);
+}
+
+/* AnnData / 10x: read the matrix with BODataset (each rank its shard). */
+static PetscErrorCode ReadAnnData(const Options *o, BOArray *a, PetscInt *first, PetscInt *N)
+{
+  BODataset ds;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(a, sizeof(*a)));
+  PetscCall(BODatasetCreate(PETSC_COMM_WORLD, &ds));
+  PetscCall(BODatasetSetFile(ds, o->in, o->in_name));
+  PetscCall(BODatasetOpen(ds));
+  a->N = ds->nlocal, a->D = ds->D, *first = ds->first, *N = ds->N;
+  if (ds->is_field) {
+    a->ndim = ds->C > 1 ? 3 : 2;
+    a->shape[0] = ds->Ny, a->shape[1] = ds->Nx, a->shape[2] = ds->C;
+  } else a->ndim = 1, a->shape[0] = ds->G;
+  a->x = ds->x, ds->x = NULL; /* take the shard */
+  if (ds->has_labels) a->labels = ds->labels, ds->labels = NULL;
+  PetscCall(BODatasetDestroy(&ds));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+  Options        o;
+  BOArray        a;
+  BOWriter       w = NULL;
+  PetscMPIInt    rank, size;
+  PetscInt       first = 0, nlocal, N = 0, any_labels;
+  double         vmax = 0;
+  float         *x;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("bo_convert");
+  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
+  if (ierr) return BOAppFinish(ierr);
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+
+  /* 1. Options. */
+  ierr = GetOptions(&o);
+  if (ierr) return BOAppFinish(ierr);
+  if (o.help) { /* also list the writer's options */
+    PetscInt one = 1;
+    ierr = BOWriterCreate(PETSC_COMM_WORLD, "help.h5", NULL, 1, 1, &one, &w);
+    if (!ierr) ierr = BOWriterSetFromOptions(w);
+    if (!ierr) ierr = BOWriterDestroy(&w);
+    return BOAppFinish(ierr);
+  }
+
+  /* 2. Read and validate the whole input before anything is written. CSV,
+   *    idx and raw are parsed by every rank (converters normally run on one);
+   *    AnnData is read in shards. */
+  switch (o.format) {
+  case FMT_CSV: ierr = BOReadCSV(PETSC_COMM_WORLD, o.in, o.ndim, o.shape, o.label_column, o.drop_column, o.header, &a); break;
+  case FMT_IDX: ierr = BOReadIDX(PETSC_COMM_WORLD, o.in, o.labels, &a); break;
+  case FMT_RAW: ierr = BOReadRaw(PETSC_COMM_WORLD, o.in, o.dtype, o.big_endian, o.offset, o.ndim, o.shape, &a); break;
+  case FMT_ANNDATA: ierr = ReadAnnData(&o, &a, &first, &N); break;
+  }
+  if (ierr) return BOAppFinish(ierr);
+  if (o.patch > 0) {
+    ierr = BOArrayExtractPatches(&a, o.patch, o.stride);
+    if (ierr) return BOAppFinish(ierr);
+  }
+
+  /* 3. This rank's members: a block of the array (all of it for AnnData). */
+  if (o.format == FMT_ANNDATA) nlocal = a.N, x = a.x;
+  else {
+    N = a.N;
+    BODatasetShard(N, size, rank, &first, &nlocal);
+    x = a.x + (size_t)first * a.D;
+  }
+  for (size_t i = 0; i < (size_t)nlocal * a.D; i++) vmax = PetscMax(vmax, (double)x[i]);
+  MPI_Allreduce(MPI_IN_PLACE, &vmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD);
+  any_labels = a.labels != NULL;
+  MPI_Allreduce(MPI_IN_PLACE, &any_labels, 1, MPIU_INT, MPI_MAX, PETSC_COMM_WORLD);
+
+  /* 4. Write (temporary name, renamed when complete). */
+  ierr = BOWriterCreate(PETSC_COMM_WORLD, o.out, o.out_name, N, a.ndim, a.shape, &w);
+  if (!ierr) ierr = BOWriterSetMaxCount(w, vmax);
+  if (!ierr) ierr = BOWriterSetLabels(w, any_labels ? PETSC_TRUE : PETSC_FALSE);
+  if (!ierr) ierr = BOWriterSetFromOptions(w);
+  if (!ierr) ierr = BOWriterSetAttributeString(w, "source", o.in);
+  if (!ierr) ierr = BOWriterSetAttributeString(w, "source_format", formats[o.format]);
+  if (!ierr) ierr = BOWriterWrite(w, first, nlocal, x);
+  if (!ierr && any_labels) ierr = BOWriterWriteLabels(w, first, nlocal, a.labels + (o.format == FMT_ANNDATA ? 0 : first));
+  if (!ierr) ierr = BOWriterClose(w);
+  if (!ierr)
+    ierr = PetscPrintf(PETSC_COMM_WORLD, "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s) to %s\n",
+                       N, a.D, (long long)vmax, any_labels ? ", with labels" : "", o.out);
+  BOWriterDestroy(&w); /* after an error: removes the temporary file */
+  BOArrayDestroy(&a);
+  return BOAppFinish(ierr);
+}

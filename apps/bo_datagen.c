@@ -1,0 +1,193 @@
+static const char help[] =
+  "bo_datagen: reference simulators that make count training data.\n"
+  "\n"
+  "  mpirun -n 2 bo_datagen -kind reservoir -n 64 -nx 32 -ny 32 -out r.h5\n"
+  "  mpirun -n 2 bo_datagen -kind genes -n 500 -genes 32 -out g.h5\n"
+  "\n"
+  "reservoir: tracer particle counts per cell after injecting -pvi pore volumes\n"
+  "  into a channelised Gaussian log-permeability field (Darcy flow solved with\n"
+  "  KSP, options prefix -darcy_); -reservoir_output permeability gives\n"
+  "  log k quantised into -levels levels instead.\n"
+  "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
+  "  labels are the cell types.\n"
+  "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
+  "so the file is identical for any number of ranks. Writer options: -io_type,\n"
+  "-io_deflate, -io_xdmf. -png FILE draws the first members.\n";
+
+#include "bo_dataset.h"
+#include "bo_io.h"
+#include "bo_png.h"
+#include "bo_sys.h"
+
+typedef enum { KIND_RESERVOIR, KIND_GENES } Kind;
+static const char *const kinds[] = {"reservoir", "genes"};
+
+typedef struct {
+  Kind              kind;
+  PetscInt          n, seed;
+  char              out[PETSC_MAX_PATH_LEN], png[PETSC_MAX_PATH_LEN];
+  BOReservoirParams res;
+  BOGenesParams     genes;
+  PetscInt          ndim, shape[2], D;
+  PetscBool         help;
+} Options;
+
+static PetscErrorCode GetOptions(Options *o)
+{
+  PetscInt kind = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(o, sizeof(*o)));
+  o->n = 64, o->seed = 1;
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_datagen options", NULL);
+  PetscCall(PetscOptionsEList("-kind", "simulator", NULL, kinds, 2, kinds[0], &kind, NULL));
+  PetscCall(PetscOptionsInt("-n", "realizations (members)", NULL, o->n, &o->n, NULL));
+  PetscCall(PetscOptionsInt("-seed", "random seed", NULL, o->seed, &o->seed, NULL));
+  PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, o->out, o->out, sizeof(o->out), NULL));
+  PetscCall(PetscOptionsString("-png", "picture of the first members (PNG)", NULL, o->png, o->png, sizeof(o->png), NULL));
+  PetscOptionsEnd();
+  PetscCall(PetscOptionsHasHelp(NULL, &o->help));
+  if (o->help) { /* -help: list every option, do nothing */
+    PetscInt one = 1;
+    BOWriter w;
+    PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
+    PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
+    PetscCall(BOWriterCreate(PETSC_COMM_WORLD, "help.h5", NULL, 1, 1, &one, &w));
+    PetscCall(BOWriterSetFromOptions(w));
+    PetscCall(BOWriterDestroy(&w));
+    PetscFunctionReturn(0);
+  }
+  PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
+  PetscCheck(o->n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
+  PetscCheck(o->seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-seed must be non-negative");
+  o->kind = (Kind)kind;
+  if (o->kind == KIND_RESERVOIR) {
+    PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
+    o->ndim = 2, o->shape[0] = o->res.ny, o->shape[1] = o->res.nx, o->D = o->res.nx * o->res.ny;
+  } else {
+    PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
+    o->ndim = 1, o->shape[0] = o->genes.genes, o->D = o->genes.genes;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Provenance: what made the file. */
+static PetscErrorCode SetAttributes(BOWriter w, const Options *o)
+{
+  PetscFunctionBegin;
+  PetscCall(BOWriterSetAttributeString(w, "generator", kinds[o->kind]));
+  PetscCall(BOWriterSetAttributeInt(w, "seed", o->seed));
+  if (o->kind == KIND_RESERVOIR) {
+    const BOReservoirParams *p = &o->res;
+    PetscCall(BOWriterSetAttributeString(w, "quantity", p->output == BO_RESERVOIR_TRACER ? "tracer particles per cell" : "log-permeability level"));
+    PetscCall(BOWriterSetAttributeReal(w, "corr_len", p->corr_len));
+    PetscCall(BOWriterSetAttributeReal(w, "sigma", p->sigma));
+    PetscCall(BOWriterSetAttributeInt(w, "channels", p->channels));
+    PetscCall(BOWriterSetAttributeReal(w, "channel_width", p->channel_width));
+    PetscCall(BOWriterSetAttributeReal(w, "channel_contrast", p->channel_contrast));
+    PetscCall(BOWriterSetAttributeReal(w, "particles_per_cell", p->particles_per_cell));
+    PetscCall(BOWriterSetAttributeReal(w, "pvi", p->pvi));
+    PetscCall(BOWriterSetAttributeReal(w, "dispersivity", p->dispersivity));
+  } else {
+    PetscCall(BOWriterSetAttributeString(w, "quantity", "captured mRNA per gene"));
+    PetscCall(BOWriterSetAttributeInt(w, "tfs", o->genes.tfs));
+    PetscCall(BOWriterSetAttributeInt(w, "cell_types", o->genes.cell_types));
+    PetscCall(BOWriterSetAttributeReal(w, "t_sim", o->genes.t_end));
+    PetscCall(BOWriterSetAttributeReal(w, "capture", o->genes.capture));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 draws members 0 .. nshow-1, gathered from their owners. */
+static PetscErrorCode Picture(const Options *o, PetscInt first, PetscInt nlocal, const float *x)
+{
+  PetscMPIInt rank, size, mine, *cnt = NULL, *dsp = NULL;
+  PetscInt    nshow = PetscMin(o->n, o->kind == KIND_RESERVOIR ? 16 : 64);
+  float      *all   = NULL;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  mine = (PetscMPIInt)(PetscMax(0, PetscMin(nlocal, nshow - first)) * o->D);
+  if (rank == 0) PetscCall(PetscMalloc3(size, &cnt, size, &dsp, (size_t)nshow * o->D, &all));
+  PetscCallMPI(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, PETSC_COMM_WORLD));
+  if (rank == 0)
+    for (PetscMPIInt r = 0; r < size; r++) dsp[r] = r ? dsp[r - 1] + cnt[r - 1] : 0;
+  PetscCallMPI(MPI_Gatherv(x, mine, MPI_FLOAT, all, cnt, dsp, MPI_FLOAT, 0, PETSC_COMM_WORLD));
+  if (rank == 0) {
+    if (o->kind == KIND_RESERVOIR) PetscCall(BOPNGWriteFields(o->png, nshow, o->res.ny, o->res.nx, 1, all, -1, "reservoir tracer counts"));
+    else PetscCall(BOPNGWriteHeatmap(o->png, nshow, o->genes.genes, all, -1, "cells x genes"));
+    PetscCall(PetscFree3(cnt, dsp, all));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Run(void)
+{
+  Options     o;
+  PetscMPIInt rank, size;
+  PetscInt    first, nlocal, *labels;
+  float      *x;
+  double      t_start = BOWallTime(), cost[3] = {0, 1e300, 0}, vmax = 0, wall; /* sum, min, max */
+  BOWriter    w;
+
+  PetscFunctionBegin;
+  /* 1. Options and this rank's block of realizations. */
+  PetscCall(GetOptions(&o));
+  if (o.help) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  BODatasetShard(o.n, size, rank, &first, &nlocal);
+  PetscCall(PetscMalloc2((size_t)nlocal * o.D + 1, &x, nlocal + 1, &labels));
+
+  /* 2. Simulate; each realization depends only on (seed, index). */
+  for (PetscInt i = 0; i < nlocal; i++) {
+    double t0 = BOWallTime(), dt;
+    if (o.kind == KIND_RESERVOIR) PetscCall(BOReservoirRealize(&o.res, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, NULL));
+    else PetscCall(BOGenesRealize(&o.genes, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, &labels[i]));
+    dt = BOWallTime() - t0;
+    cost[0] += dt, cost[1] = PetscMin(cost[1], dt), cost[2] = PetscMax(cost[2], dt);
+  }
+  for (size_t i = 0; i < (size_t)nlocal * o.D; i++) vmax = PetscMax(vmax, (double)x[i]);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &vmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &cost[0], 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &cost[1], 1, MPI_DOUBLE, MPI_MIN, PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &cost[2], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+
+  /* 3. Write collectively (temporary name, renamed on success). */
+  PetscCall(BOWriterCreate(PETSC_COMM_WORLD, o.out, "counts", o.n, o.ndim, o.shape, &w));
+  PetscCall(BOWriterSetMaxCount(w, vmax));
+  PetscCall(BOWriterSetLabels(w, o.kind == KIND_GENES ? PETSC_TRUE : PETSC_FALSE));
+  PetscCall(BOWriterSetFromOptions(w));
+  PetscCall(SetAttributes(w, &o));
+  PetscCall(BOWriterSetAttributeReal(w, "seconds_per_realization", cost[0] / o.n));
+  PetscCall(BOWriterWrite(w, first, nlocal, x));
+  if (o.kind == KIND_GENES) PetscCall(BOWriterWriteLabels(w, first, nlocal, labels));
+  PetscCall(BOWriterClose(w));
+  PetscCall(BOWriterDestroy(&w));
+  if (o.png[0]) PetscCall(Picture(&o, first, nlocal, x));
+
+  /* 4. Cost report. */
+  wall = BOWallTime() - t_start;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: %" PetscInt_FMT " %s realizations", o.n, kinds[o.kind]));
+  if (o.kind == KIND_RESERVOIR) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " x %" PetscInt_FMT, o.res.ny, o.res.nx));
+  else PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " genes", o.genes.genes));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, " -> %s (max count %lld) on %d rank%s in %.3f s\n", o.out, (long long)vmax, size,
+                        size > 1 ? "s" : "", wall));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: cost per realization %.3f ms (min %.3f, max %.3f ms)\n",
+                        1e3 * cost[0] / o.n, 1e3 * cost[1], 1e3 * cost[2]));
+  PetscCall(PetscFree2(x, labels));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("bo_datagen");
+  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
+  if (!ierr) ierr = Run();
+  return BOAppFinish(ierr);
+}

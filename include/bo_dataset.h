@@ -1,0 +1,148 @@
+/* BODataset: count data on disk (DESIGN.md §4) and this rank's shard of it.
+ *
+ * Accepted layouts (any HDF5 integer type, or float holding integers):
+ *   fields   dataset (N, Ny, Nx) or (N, Ny, Nx, C)
+ *   vectors  dataset (N, G)
+ *   sparse   AnnData CSR group X/{data, indices, indptr} with attribute
+ *            shape = (N, G); also 10x's matrix/{..., shape} (CSC over cells)
+ * plus an optional `labels` dataset (N integers) next to the data.
+ *
+ * Rank r holds the contiguous shard of samples [first, first + nlocal),
+ * read with collective hyperslab reads; elements are floats (counts up to
+ * 2^24 are exact). Every value is validated on reading; errors name the
+ * file, the dataset and the first offending global index.
+ *
+ * Minibatches are a pure function of (seed, step, B): the global batch of
+ * step s is positions [sB, sB + B) of the concatenation of per-epoch
+ * permutations; each rank returns the part it owns (see docs/DATA.md).
+ *
+ * Options: -data FILE, -data_name PATH (default counts), -max_count M,
+ * -data_chunk_mb MB (stream the shard in chunks of at most MB),
+ * -data_shuffle_window W (blocks per shuffle window when streaming).
+ */
+#ifndef BO_DATASET_H
+#define BO_DATASET_H
+#include <petscsys.h>
+#include <petscviewer.h>
+#include <stdint.h>
+#include <hdf5.h>
+
+typedef struct {
+  MPI_Comm    comm;
+  PetscMPIInt rank, size;
+  char        filename[PETSC_MAX_PATH_LEN];
+  char        name[PETSC_MAX_PATH_LEN];    /* dataset (or CSR group) path */
+  double      max_count_limit;             /* -max_count: larger values are errors */
+  double      chunk_mb;                    /* -data_chunk_mb; 0 = load the whole shard */
+  PetscInt    shuffle_window;              /* -data_shuffle_window (streaming) */
+
+  /* what was found */
+  PetscInt  N, D;          /* samples, elements per sample */
+  PetscBool is_field;      /* (N, Ny, Nx[, C]) */
+  PetscBool is_sparse;     /* CSR group */
+  PetscInt  ndim;          /* axes per sample: 3 (Ny, Nx, C) for fields, 1 (G) for vectors */
+  PetscInt  shape[3];      /* (Ny, Nx, C) or (G) */
+  PetscInt  Ny, Nx, C, G;  /* the same, by name (G = D for vectors) */
+  PetscBool timestepping;  /* the attribute was present and nonzero */
+  double    max_count;     /* observed maximum over the whole dataset */
+  PetscBool has_labels;
+  PetscInt  num_classes;   /* max label + 1 */
+
+  /* this rank's shard */
+  PetscInt  first, nlocal;
+  float    *x;             /* nlocal x D (NULL when streaming) */
+  PetscInt *labels;        /* nlocal labels (NULL without labels) */
+
+  /* streaming and shuffling */
+  PetscBool streaming;
+  PetscInt  block;         /* samples per shuffle block (0: plain permutation) */
+  PetscInt  rows_per_chunk;
+  hid_t     file, dset, csr[3]; /* open while streaming: data, indices, indptr */
+  hid_t     ftype;          /* native memory type of the values */
+  PetscInt64 cache_epoch[2];
+  PetscInt  *cache_perm[2];     /* permutation of 0..N-1 for an epoch */
+  PetscInt64 *cache_wstart[2];  /* window start positions (streaming) */
+  PetscInt   nwindows;
+  PetscInt64 win_epoch, win_index; /* the window held in win (-1: none) */
+  float     *win;                  /* this rank's rows of the window */
+  PetscInt   nseg, seg[64][3];     /* (g0, g1, row in win) per piece */
+} BODatasetData;
+typedef BODatasetData *BODataset;
+
+PetscErrorCode BODatasetCreate(MPI_Comm comm, BODataset *ds);
+PetscErrorCode BODatasetSetFile(BODataset ds, const char *filename, const char *name);
+PetscErrorCode BODatasetSetFromOptions(BODataset ds); /* -data -data_name -max_count -data_chunk_mb -data_shuffle_window */
+/* Open, validate and load (or scan, when streaming) this rank's shard. Collective. */
+PetscErrorCode BODatasetOpen(BODataset ds);
+PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer);
+PetscErrorCode BODatasetDestroy(BODataset *ds);
+
+/* The shard of rank r of size ranks: samples [first, first + n). */
+void BODatasetShard(PetscInt N, PetscMPIInt size, PetscMPIInt r, PetscInt *first, PetscInt *n);
+
+/* Global permutation of 0..N-1 for an epoch, keyed (seed, BO_RNG_SHUFFLE,
+ * epoch). block <= 0: a uniform random permutation (Fisher-Yates). block > 0:
+ * the order of the ceil(N/block) blocks of consecutive samples is permuted,
+ * consecutive runs of `window` permuted blocks form windows, and samples are
+ * permuted within each window. Pure function (no communication). If wstart
+ * is not NULL it receives the window start positions (nwindows + 1 entries,
+ * nwindows = ceil(nblocks / window)). */
+PetscErrorCode BOShufflePermutation(uint64_t seed, PetscInt64 epoch, PetscInt N, PetscInt block, PetscInt window,
+                                    PetscInt *perm, PetscInt64 *wstart);
+/* The permutation this dataset uses (depends on -data_chunk_mb, never on the rank count). */
+PetscErrorCode BODatasetEpochPermutation(BODataset ds, uint64_t seed, PetscInt64 epoch, PetscInt *perm);
+
+/* Global minibatch of optimiser step `step`: positions [step B, step B + B)
+ * of the concatenated epoch permutations. This rank gets the members it owns,
+ * in batch order: *nlocal of them, their global indices gidx, data x
+ * (nlocal x D) and labels (if labels != NULL and the dataset has them).
+ * Arrays must hold B entries (x: B x D). Not collective for a loaded shard;
+ * collective when streaming (all ranks call with the same arguments). */
+PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step, PetscInt B, PetscInt *nlocal,
+                                     PetscInt *gidx, float *x, PetscInt *labels);
+
+/* Read samples [first, first + count) into x (count x D). Collective (count
+ * may differ per rank, including 0); validates like BODatasetOpen. */
+PetscErrorCode BODatasetRead(BODataset ds, PetscInt first, PetscInt count, float *x);
+
+/* ------------------------------------------------------------------------
+ * Reference simulators (src/sim_*.c), used by bo_datagen. Each realization
+ * is a pure function of (seed, realization index) through the stream
+ * (seed, BO_RNG_DATAGEN, k, .), so ensembles do not depend on rank counts.
+ * ------------------------------------------------------------------------ */
+
+/* Reservoir: Gaussian log-permeability with correlation length and channel
+ * facies, single-phase Darcy flow (left to right), then tracer particles
+ * injected continuously at the inflow face, counted per cell. */
+typedef enum { BO_RESERVOIR_TRACER, BO_RESERVOIR_PERMEABILITY } BOReservoirOutput;
+extern const char *const BOReservoirOutputs[];
+typedef struct {
+  PetscInt  nx, ny;             /* cells */
+  PetscReal corr_len;           /* correlation length of log k, in cells */
+  PetscReal sigma;              /* standard deviation of log k */
+  PetscInt  channels;           /* number of sinuous high-permeability channels */
+  PetscReal channel_width;      /* in cells */
+  PetscReal channel_contrast;   /* added to log k inside a channel */
+  PetscReal particles_per_cell; /* tracer particles injected per cell of pore volume */
+  PetscReal pvi;                /* pore volumes injected */
+  PetscReal dispersivity;       /* in cells */
+  PetscInt  levels;             /* permeability levels for the permeability output */
+  BOReservoirOutput output;
+} BOReservoirParams;
+PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p);
+/* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */
+PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk);
+
+/* Genes: exact Gillespie simulation of a bursty gene-regulatory network
+ * (telegraph promoters, a few transcription factors regulating the rest,
+ * cell types differing in their master regulator), then binomial capture. */
+typedef struct {
+  PetscInt  genes, tfs, cell_types;
+  PetscReal t_end;   /* simulated time, in mRNA lifetimes */
+  PetscReal capture; /* probability that an mRNA is observed */
+} BOGenesParams;
+PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p);
+/* Realization (cell) k: counts (genes) and its cell type. */
+PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k, float *counts, PetscInt *label);
+
+#endif

@@ -1,0 +1,123 @@
+/* BOModel: the network that predicts the remaining births E[n0 - n_t | n_t]
+ * (reference/blackout_algorithm.md §2.1), with its parameters in one flat
+ * buffer. See docs/NETWORK.md for the architecture, input scaling and the
+ * checkpoint layout.
+ *
+ * Two kinds share one graph builder:
+ *   unet  for fields (Ny, Nx, C): a U-Net of residual blocks (BENCH.md);
+ *   mlp   for count vectors (G): the same graph on a 1x1 grid with 1x1
+ *         convolutions, i.e. a residual MLP with skip concatenations.
+ *
+ * Usage:
+ *   BOModelConfigFromName("unet-s", shape, PETSC_TRUE, 255, &cfg);
+ *   BOModelCreate(comm, &cfg, &m);  BOModelInitParams(m, seed);
+ *   BOModelForward(m, B, nt, k, pk, labels, out);   // out: raw, before softplus
+ *   BOModelBackward(m, dout);                       // writes m->grads
+ */
+#ifndef BO_MODEL_H
+#define BO_MODEL_H
+#include <hdf5.h>
+#include <petscsys.h>
+#include <petscviewer.h>
+#include <stdint.h>
+#include "bo_nn.h"
+
+#define BO_MODEL_MAX_LEVELS 6
+
+typedef enum { BO_MODEL_UNET, BO_MODEL_MLP } BOModelKind;
+extern const char *const BOModelKinds[];
+
+typedef struct {
+  BOModelKind kind;
+  char        name[64];
+  PetscInt    Ny, Nx, C;      /* fields: grid and components (unet) */
+  PetscInt    G;              /* vectors: length (mlp) */
+  PetscInt    base_channels;  /* unet: channels at level 0; mlp: hidden width */
+  PetscInt    nlevels;        /* resolutions (unet); 1 for mlp */
+  PetscInt    ch_mult[BO_MODEL_MAX_LEVELS]; /* channels at level l = base * ch_mult[l] */
+  PetscInt    num_res_blocks; /* residual blocks per level (the up path has as many) */
+  PetscInt    attn[BO_MODEL_MAX_LEVELS];    /* 1: self-attention after each block of level l
+                                               (and in the middle if l = nlevels-1) */
+  PetscInt    temb_dim;       /* sinusoidal features of k */
+  PetscInt    temb_hidden;    /* width of the time MLP, its output e, and the label embedding */
+  PetscInt    num_classes;    /* 0: unconditional; else labels 0..num_classes-1 and null = num_classes */
+  PetscBool   periodic;       /* periodic padding in the 3x3 convolutions */
+  double      max_count;      /* N in the input scaling (n - N/2 p)/(N/2) */
+} BOModelConfig;
+
+/* One named tensor of the flat parameter buffer. */
+typedef struct {
+  char     name[64];
+  PetscInt ndim;
+  hsize_t  shape[4];
+  size_t   offset, size;
+  int      init;             /* internal: how BOModelInitParams fills it */
+  double   fan_in, fan_out;  /* for the fan-avg init */
+  float  **param, **grad;    /* where the layer keeps its pointers */
+} BOTensor;
+
+typedef struct _p_BOModel *BOModel;
+struct _p_BOModel {
+  MPI_Comm      comm;
+  BOModelConfig cfg;
+  PetscInt      dim;         /* D: floats per sample in and out (Ny*Nx*C or G) */
+  PetscInt      nparams;
+  float        *params, *grads; /* length nparams each, one allocation each */
+  PetscInt      ntensors;
+  BOTensor     *tensors;
+  void         *impl;        /* graph and workspaces (src/model.c) */
+};
+
+/* Configurations. shape = {Ny, Nx, C} for fields or {G, 0, 0} for vectors. */
+PetscErrorCode BOModelConfigFromName(const char *name, const PetscInt shape[3], PetscBool is_field, double max_count,
+                                     BOModelConfig *cfg);
+/* A network suited to the data: fields get a U-Net with as many levels as
+ * the grid allows (lowest resolution >= 4; odd sizes are padded, periodic
+ * grids use only levels that divide the grid), width by grid size (about
+ * 0.1 M parameters for 8x8, 0.7 M for 28x28); vectors get the MLP. */
+PetscErrorCode BOModelConfigAuto(const PetscInt shape[3], PetscBool is_field, double max_count, BOModelConfig *cfg);
+/* Attributes on an open HDF5 group (file root or a subgroup). */
+PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group);
+PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg);
+
+PetscErrorCode BOModelCreate(MPI_Comm comm, const BOModelConfig *cfg, BOModel *m);
+PetscErrorCode BOModelDestroy(BOModel *m);
+PetscErrorCode BOModelView(BOModel m, PetscViewer viewer);
+
+/* Deterministic init from the counter-based RNG (tag BO_RNG_INIT, a = tensor
+ * index): fan-avg uniform for weights, zero biases, unit GroupNorm scales,
+ * and ~1e-10 scale for the last conv of every residual block, the attention
+ * output and the output conv (so the network starts as the identity-ish
+ * U-Net with a constant output). */
+PetscErrorCode BOModelInitParams(BOModel m, uint64_t seed);
+
+/* out[B][D] = raw network output (before softplus) for counts nt[B][D] at
+ * time indices k[B] with survival probabilities pk[B] = e^{-t_k}; labels[B]
+ * (NULL = the null class; ignored when unconditional). Keeps what the
+ * backward pass needs. The first call with a batch larger than any before
+ * allocates the workspaces; later calls allocate nothing. */
+PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
+                              const PetscInt *labels, float *out);
+/* Backpropagate dout[B][D] = dL/d(out) of the last forward: writes (does not
+ * accumulate) m->grads. */
+PetscErrorCode BOModelBackward(BOModel m, const float *dout);
+/* After BOModelBackward: dL/dn for the counts of the last forward, dn[B][D]. */
+PetscErrorCode BOModelInputGradient(BOModel m, float *dn);
+PetscErrorCode BOModelZeroGrad(BOModel m);
+/* Floating-point operations of one forward pass per sample, counting the
+ * matrix products (convolutions, linear layers, attention); a training step
+ * costs about three times as much. */
+PetscErrorCode BOModelGetFlops(BOModel m, double *flops);
+/* Bytes of workspace currently held (activations, gradients, scratch). */
+PetscErrorCode BOModelGetWorkspaceSize(BOModel m, size_t *bytes);
+
+/* Parameter-shaped buffers (params, EMA, Adam moments) to/from an open HDF5
+ * group: one float32 dataset per tensor, named like "down1.res0.conv1.weight".
+ * Serial HDF5 calls: call on ONE rank with a file opened with the default
+ * (serial) file-access property list, or on all ranks of a file each opened
+ * independently for reading. A missing tensor or a shape mismatch fails with
+ * a message naming the tensor. */
+PetscErrorCode BOModelSaveParams(BOModel m, hid_t group, const float *buf);
+PetscErrorCode BOModelLoadParams(BOModel m, hid_t group, float *buf);
+
+#endif

@@ -1,0 +1,82 @@
+/* BOTrainer: data-parallel training of a BOModel on a BODataset with the
+ * Blackout loss, Adam, warm-up, clipping, EMA, checkpoint/restart and
+ * Slurm-style signal handling.
+ *
+ * Every rank holds the whole model. The global minibatch of step s is a pure
+ * function of (seed, s) (BODatasetGetMinibatch); each rank works on the
+ * samples of it that it owns; time indices and forward noise are keyed by
+ * (seed, step, global sample index). Gradients, the loss and the stop flag
+ * travel in one MPI_Allreduce per step; every rank applies the same update.
+ * So 1, 2 or 3 ranks follow the same trajectory up to float rounding.
+ */
+#ifndef BO_TRAINER_H
+#define BO_TRAINER_H
+#include "bo_dataset.h"
+#include "bo_model.h"
+#include "bo_process.h"
+
+/* Exit status of bo_train when it stopped on SIGUSR1/SIGTERM after writing a
+ * checkpoint, before reaching -steps: "checkpointed, not finished; requeue". */
+#define BO_EXIT_REQUEUE 99
+
+typedef struct {
+  MPI_Comm    comm;
+  PetscMPIInt rank, size;
+  BOProcess   proc;
+  BODataset   data;
+  BOModel     model;
+
+  /* options */
+  PetscInt  steps, batch, checkpoint_every, keep, warmup;
+  PetscReal lr, beta1, beta2, adam_eps, clip, ema_decay, cond_drop, progress_interval;
+  PetscBool restart, conditional;
+  uint64_t  seed;
+  char      model_name[64];
+  char      checkpoint[PETSC_MAX_PATH_LEN], log[PETSC_MAX_PATH_LEN];
+
+  /* state saved in checkpoints */
+  PetscInt step;
+  float   *adam_m, *adam_v, *ema;
+
+  /* per-step work (planned once for the largest local batch) */
+  PetscInt  cap;
+  PetscInt *gidx, *k, *labels;
+  double   *pk;
+  float    *n0, *nt, *y, *out, *dout, *reduce; /* reduce = grads + [loss, samples, stop] */
+  FILE     *logfile;
+  double    last_loss, last_grad_norm;
+} BOTrainerData;
+typedef BOTrainerData *BOTrainer;
+
+PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr);
+PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr);
+/* Opens the data, builds (or restores, with -restart) the model and state. */
+PetscErrorCode BOTrainerSetUp(BOTrainer tr);
+/* One optimiser step on the global minibatch of tr->step; returns through
+ * *stop whether any rank was asked to stop (signal). */
+PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop);
+/* Train to -steps with progress, logging and checkpoints. *interrupted is
+ * true when a signal stopped it early (a checkpoint was written). */
+PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted);
+PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
+PetscErrorCode BOTrainerDestroy(BOTrainer *tr);
+
+/* Checkpoints (HDF5, written by rank 0 to a temporary name then renamed):
+ * groups params, ema, adam_m, adam_v (one dataset per tensor), group model
+ * (configuration), root attributes step, seed, process and data metadata,
+ * and a CRC-32 checksum over state and step. */
+PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr);
+/* Newest valid checkpoint among FILE and its older FILE-stepNNNNNNNN.h5
+ * siblings; corrupt or truncated ones are reported and skipped. */
+PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found);
+
+/* Install SIGUSR1/SIGTERM handlers that ask the trainer to stop at the next
+ * step boundary. */
+PetscErrorCode BOTrainerInstallSignalHandlers(void);
+
+/* Read the model configuration, process settings and the EMA (or raw)
+ * weights from a checkpoint, on any rank count: used by sampling. */
+PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool use_ema, BOProcess proc, BOModel *model,
+                                     uint32_t *checksum);
+
+#endif

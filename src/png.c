@@ -1,0 +1,192 @@
+/* PNG montages and heat maps of count data. */
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "bo_png.h"
+
+/* Viridis-like anchors at t = 0, 1/8, ..., 1 (dark blue -> teal -> yellow). */
+static const unsigned char anchors[9][3] = {{68, 1, 84},    {72, 36, 117},  {65, 68, 135},   {53, 95, 141},  {42, 120, 142},
+                                            {33, 145, 140}, {53, 183, 121}, {144, 215, 67},  {253, 231, 37}};
+
+void BOColormap(double t, unsigned char rgb[3])
+{
+  double s;
+  int    k;
+  if (!(t > 0)) t = 0; /* NaN -> 0 */
+  if (t > 1) t = 1;
+  s = t * 8, k = (int)s;
+  if (k > 7) k = 7;
+  s -= k;
+  for (int c = 0; c < 3; c++) rgb[c] = (unsigned char)lround((1 - s) * anchors[k][c] + s * anchors[k + 1][c]);
+}
+
+/* A 3 x 5 font for the range labels: rows top to bottom, 3 bits each. */
+static int Glyph(char ch)
+{
+  static const int digits[10] = {075557, 026227, 071747, 071717, 055711, 074717, 074757, 071111, 075757, 075717};
+  if (ch >= '0' && ch <= '9') return digits[ch - '0'];
+  if (ch == '.') return 000002;
+  if (ch == '-') return 000700;
+  return 0;
+}
+
+typedef struct {
+  int            W, H;
+  unsigned char *rgb; /* H x W x 3 */
+} Image;
+
+static void Put(Image *im, int x, int y, const unsigned char c[3])
+{
+  if (x < 0 || y < 0 || x >= im->W || y >= im->H) return;
+  memcpy(im->rgb + 3 * ((size_t)y * im->W + x), c, 3);
+}
+
+/* Text in the 3 x 5 font at scale 2, top-left corner (x, y). */
+static void Text(Image *im, int x, int y, const char *s)
+{
+  static const unsigned char black[3] = {0, 0, 0};
+  for (; *s; s++, x += 8) {
+    int g = Glyph(*s);
+    for (int r = 0; r < 5; r++)
+      for (int c = 0; c < 3; c++)
+        if (g >> (3 * (4 - r) + (2 - c)) & 1)
+          for (int dy = 0; dy < 2; dy++)
+            for (int dx = 0; dx < 2; dx++) Put(im, x + 2 * c + dx, y + 2 * r + dy, black);
+  }
+}
+
+/* Colour bar from (x0, y) to (x1, y + 10) with "0" and vmax below it. */
+static void ColourBar(Image *im, int x0, int x1, int y, double vmax)
+{
+  char label[32];
+  for (int x = x0; x <= x1; x++) {
+    unsigned char c[3];
+    BOColormap((double)(x - x0) / PetscMax(1, x1 - x0), c);
+    for (int dy = 0; dy < 10; dy++) Put(im, x, y + dy, c);
+  }
+  Text(im, x0, y + 14, "0");
+  snprintf(label, sizeof(label), "%.6g", vmax);
+  Text(im, x1 - 8 * (int)strlen(label) + 2, y + 14, label);
+}
+
+static PetscErrorCode ImageCreate(int W, int H, Image *im)
+{
+  PetscFunctionBegin;
+  im->W = W, im->H = H;
+  PetscCall(PetscMalloc1((size_t)W * H * 3, &im->rgb));
+  memset(im->rgb, 255, (size_t)W * H * 3);
+  PetscFunctionReturn(0);
+}
+
+/* Encode with libpng into path's temporary name, then rename. */
+static PetscErrorCode ImageWrite(const Image *im, const char *path, const char *title, const char *comment)
+{
+  char        tmp[PETSC_MAX_PATH_LEN + 32];
+  FILE       *f;
+  png_structp png  = NULL;
+  png_infop   info = NULL;
+  png_text    text[2];
+  int         ntext = 0;
+
+  PetscFunctionBegin;
+  snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+  f = fopen(tmp, "wb");
+  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot create %s", tmp);
+  png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  if (png) info = png_create_info_struct(png);
+  if (!png || !info || setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    unlink(tmp);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, "libpng failed writing %s", path);
+  }
+  png_init_io(png, f);
+  png_set_IHDR(png, info, (png_uint_32)im->W, (png_uint_32)im->H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  if (title && title[0]) {
+    text[ntext].compression = PNG_TEXT_COMPRESSION_NONE, text[ntext].key = (png_charp) "Title";
+    text[ntext++].text      = (png_charp)title;
+  }
+  if (comment && comment[0]) {
+    text[ntext].compression = PNG_TEXT_COMPRESSION_NONE, text[ntext].key = (png_charp) "Comment";
+    text[ntext++].text      = (png_charp)comment;
+  }
+  if (ntext) png_set_text(png, info, text, ntext);
+  png_write_info(png, info);
+  for (int y = 0; y < im->H; y++) png_write_row(png, im->rgb + 3 * (size_t)y * im->W);
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
+  if (fclose(f) != 0) {
+    unlink(tmp);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", tmp);
+  }
+  PetscCheck(!rename(tmp, path), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", tmp, path);
+  PetscFunctionReturn(0);
+}
+
+static double DataMax(size_t n, const float *x)
+{
+  double m = 0;
+  for (size_t i = 0; i < n; i++) m = PetscMax(m, (double)x[i]);
+  return m > 0 ? m : 1;
+}
+
+PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
+                                double vmax, const char *title)
+{
+  const int margin = 8, gap = 4;
+  int       cols, rows, s, tw, th;
+  Image     im;
+  char      comment[128];
+
+  PetscFunctionBegin;
+  PetscCheck(n >= 1 && Ny >= 1 && Nx >= 1 && C >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
+  if (vmax <= 0) vmax = DataMax((size_t)n * Ny * Nx * C, x);
+  cols = (int)ceil(sqrt((double)n)), rows = (int)((n + cols - 1) / cols);
+  s    = (int)PetscMax(1, 96 / PetscMax(Ny, Nx)); /* tiles of about 96 pixels */
+  tw = (int)Nx * s, th = (int)Ny * s;
+  PetscCall(ImageCreate(2 * margin + cols * tw + (cols - 1) * gap, 2 * margin + rows * th + (rows - 1) * gap + 40, &im));
+  for (PetscInt k = 0; k < n; k++) {
+    int x0 = margin + (int)(k % cols) * (tw + gap), y0 = margin + (int)(k / cols) * (th + gap);
+    for (PetscInt j = 0; j < Ny; j++)
+      for (PetscInt i = 0; i < Nx; i++) {
+        unsigned char c[3];
+        BOColormap(x[(((size_t)k * Ny + j) * Nx + i) * C] / vmax, c);
+        for (int dy = 0; dy < s; dy++) /* row j = 0 at the bottom: y up */
+          for (int dx = 0; dx < s; dx++) Put(&im, x0 + (int)i * s + dx, y0 + (int)(Ny - 1 - j) * s + dy, c);
+      }
+  }
+  ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
+  snprintf(comment, sizeof(comment), "%d members, colour 0..%g (linear), component 0 of %d", (int)n, vmax, (int)C);
+  PetscCall(ImageWrite(&im, path, title, comment));
+  PetscCall(PetscFree(im.rgb));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax, const char *title)
+{
+  const int margin = 8;
+  int       sx, sy;
+  Image     im;
+  char      comment[128];
+
+  PetscFunctionBegin;
+  PetscCheck(n >= 1 && G >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
+  if (vmax <= 0) vmax = DataMax((size_t)n * G, x);
+  sx = (int)PetscMax(1, PetscMin(16, 640 / G)), sy = (int)PetscMax(1, PetscMin(16, 480 / n));
+  PetscCall(ImageCreate((int)PetscMax(2 * margin + G * sx, 160), 2 * margin + (int)n * sy + 40, &im));
+  for (PetscInt k = 0; k < n; k++)
+    for (PetscInt g = 0; g < G; g++) {
+      unsigned char c[3];
+      BOColormap(log1p((double)x[(size_t)k * G + g]) / log1p(vmax), c);
+      for (int dy = 0; dy < sy; dy++)
+        for (int dx = 0; dx < sx; dx++) Put(&im, margin + (int)g * sx + dx, margin + (int)k * sy + dy, c);
+    }
+  ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
+  snprintf(comment, sizeof(comment), "%d members x %d features, colour log(1+count), 0..%g", (int)n, (int)G, vmax);
+  PetscCall(ImageWrite(&im, path, title, comment));
+  PetscCall(PetscFree(im.rgb));
+  PetscFunctionReturn(0);
+}

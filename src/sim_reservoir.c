@@ -1,0 +1,193 @@
+/* Reference simulator: tracer counts in a heterogeneous reservoir.
+ *
+ * Realization k (all randomness from the stream (seed, BO_RNG_DATAGEN, k, b)):
+ *   1. log-permeability: Gaussian random field (white noise smoothed by a
+ *      separable Gaussian kernel, unit variance, correlation length corr_len
+ *      cells) times sigma, plus `channels` sinuous channels of high
+ *      permeability (+channel_contrast in log k)                       [b = 0, 1]
+ *   2. single-phase Darcy flow, pressure 1 on the left, 0 on the right, no
+ *      flow top and bottom (BODarcySolve on PETSC_COMM_SELF)
+ *   3. tracer: particles injected continuously over [0, T] through the left
+ *      face in proportion to the inflow, carried by the velocity field
+ *      (linear within each cell in its own direction, as in Pollock's
+ *      scheme) with a dispersive random walk of constant coefficient
+ *      D = dispersivity x mean velocity (a velocity-dependent D would need a
+ *      drift correction, or particles pile up in slow zones); T is the
+ *      time to inject `pvi` pore volumes. Counts = particles per cell at T [b = 2]
+ * Cells are unit squares and porosity is 1, so a cell holds one unit of pore
+ * volume. The counts follow the channels and the front of the plume.
+ */
+#include <math.h>
+#include "bo_darcy.h"
+#include "bo_dataset.h"
+#include "bo_rng.h"
+
+const char *const BOReservoirOutputs[] = {"tracer", "permeability", "BOReservoirOutput", "BO_RESERVOIR_", NULL};
+
+PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p)
+{
+  PetscFunctionBegin;
+  p->nx = 32, p->ny = 32, p->corr_len = 4, p->sigma = 1.0, p->channels = 2, p->channel_width = 3;
+  p->channel_contrast = 2.5, p->particles_per_cell = 8, p->pvi = 0.5, p->dispersivity = 0.3, p->levels = 16;
+  p->output = BO_RESERVOIR_TRACER;
+  PetscOptionsBegin(comm, NULL, "Reservoir simulator", "bo_datagen");
+  PetscCall(PetscOptionsInt("-nx", "cells in x", NULL, p->nx, &p->nx, NULL));
+  PetscCall(PetscOptionsInt("-ny", "cells in y", NULL, p->ny, &p->ny, NULL));
+  PetscCall(PetscOptionsReal("-corr_len", "correlation length of log k (cells)", NULL, p->corr_len, &p->corr_len, NULL));
+  PetscCall(PetscOptionsReal("-sigma", "standard deviation of log k", NULL, p->sigma, &p->sigma, NULL));
+  PetscCall(PetscOptionsInt("-channels", "high-permeability channels", NULL, p->channels, &p->channels, NULL));
+  PetscCall(PetscOptionsReal("-channel_width", "channel width (cells)", NULL, p->channel_width, &p->channel_width, NULL));
+  PetscCall(PetscOptionsReal("-channel_contrast", "log k added in channels", NULL, p->channel_contrast, &p->channel_contrast, NULL));
+  PetscCall(PetscOptionsReal("-particles_per_cell", "tracer particles per injected pore volume of a cell", NULL,
+                             p->particles_per_cell, &p->particles_per_cell, NULL));
+  PetscCall(PetscOptionsReal("-pvi", "pore volumes injected", NULL, p->pvi, &p->pvi, NULL));
+  PetscCall(PetscOptionsReal("-dispersivity", "dispersivity (cells)", NULL, p->dispersivity, &p->dispersivity, NULL));
+  PetscCall(PetscOptionsEnum("-reservoir_output", "tracer counts, or permeability quantised into -levels levels", NULL,
+                             BOReservoirOutputs, (PetscEnum)p->output, (PetscEnum *)&p->output, NULL));
+  PetscCall(PetscOptionsInt("-levels", "permeability levels", NULL, p->levels, &p->levels, NULL));
+  PetscOptionsEnd();
+  PetscCheck(p->nx >= 2 && p->ny >= 2, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nx and -ny must be at least 2");
+  PetscCheck(p->corr_len > 0 && p->sigma >= 0 && p->channels >= 0 && p->channel_width > 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-corr_len and -channel_width must be positive, -sigma and -channels non-negative");
+  PetscCheck(p->particles_per_cell > 0 && p->pvi > 0 && p->dispersivity >= 0 && p->levels >= 2, comm,
+             PETSC_ERR_ARG_OUTOFRANGE, "-particles_per_cell and -pvi must be positive, -levels at least 2");
+  PetscFunctionReturn(0);
+}
+
+/* 1. log k: smoothed white noise plus channels. */
+static PetscErrorCode LogPermeability(const BOReservoirParams *p, uint64_t seed, PetscInt k, double *logk)
+{
+  PetscInt R = (PetscInt)ceil(3 * p->corr_len), W = p->nx + 2 * R, H = p->ny + 2 * R;
+  double  *w, *noise, *tmp, norm = 0;
+  BORng    rng;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc3(2 * R + 1, &w, (size_t)W * H, &noise, (size_t)p->ny * W, &tmp));
+  for (PetscInt m = -R; m <= R; m++) w[m + R] = exp(-(double)(m * m) / (p->corr_len * p->corr_len)), norm += w[m + R] * w[m + R];
+  for (PetscInt m = 0; m <= 2 * R; m++) w[m] /= sqrt(norm); /* unit variance after both passes */
+  BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 0);
+  for (size_t i = 0; i < (size_t)W * H; i++) noise[i] = BORngNormal(&rng);
+  for (PetscInt j = 0; j < p->ny; j++) /* smooth in y */
+    for (PetscInt i = 0; i < W; i++) {
+      double s = 0;
+      for (PetscInt m = 0; m <= 2 * R; m++) s += w[m] * noise[(size_t)(j + m) * W + i];
+      tmp[(size_t)j * W + i] = s;
+    }
+  for (PetscInt j = 0; j < p->ny; j++) /* smooth in x */
+    for (PetscInt i = 0; i < p->nx; i++) {
+      double s = 0;
+      for (PetscInt m = 0; m <= 2 * R; m++) s += w[m] * tmp[(size_t)j * W + i + m];
+      logk[j * p->nx + i] = p->sigma * s;
+    }
+  /* channels: centre line y = y0 + a sin(2 pi x / L + phi), crossing the domain in x */
+  BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 1);
+  for (PetscInt c = 0; c < p->channels; c++) {
+    double y0 = p->ny * (0.15 + 0.7 * BORngUniform(&rng)), a = p->ny * (0.05 + 0.15 * BORngUniform(&rng));
+    double L = p->nx * (0.5 + BORngUniform(&rng)), phi = 2 * M_PI * BORngUniform(&rng);
+    for (PetscInt j = 0; j < p->ny; j++)
+      for (PetscInt i = 0; i < p->nx; i++) {
+        double yc = y0 + a * sin(2 * M_PI * (i + 0.5) / L + phi);
+        if (fabs(j + 0.5 - yc) < 0.5 * p->channel_width) logk[j * p->nx + i] += p->channel_contrast;
+      }
+  }
+  PetscCall(PetscFree3(w, noise, tmp));
+  PetscFunctionReturn(0);
+}
+
+/* 2. Darcy face fluxes (cells of size 1, pressure drop 1). */
+static PetscErrorCode Flow(const BOReservoirParams *p, const double *logk, double *qx, double *qy)
+{
+  DM             da;
+  Vec            perm, pres;
+  PetscScalar   *a;
+  BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0};
+
+  PetscFunctionBegin;
+  PetscCall(DMDACreate2d(PETSC_COMM_SELF, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, p->nx, p->ny, 1, 1, 1, 1,
+                         NULL, NULL, &da));
+  PetscCall(DMSetUp(da));
+  PetscCall(DMCreateGlobalVector(da, &perm));
+  PetscCall(VecDuplicate(perm, &pres));
+  PetscCall(VecGetArray(perm, &a));
+  for (PetscInt i = 0; i < p->nx * p->ny; i++) a[i] = exp(logk[i]);
+  PetscCall(VecRestoreArray(perm, &a));
+  PetscCall(BODarcySolve(da, perm, &prob, "darcy_", pres, NULL));
+  PetscCall(BODarcyFaceFluxes(da, perm, pres, &prob, qx, qy));
+  PetscCall(VecDestroy(&perm));
+  PetscCall(VecDestroy(&pres));
+  PetscCall(DMDestroy(&da));
+  PetscFunctionReturn(0);
+}
+
+/* Velocity at (x, y) inside cell (j, i): each component linear between the
+ * fluxes of the two faces it crosses. */
+static void Velocity(const BOReservoirParams *p, const double *qx, const double *qy, double x, double y, double *vx, double *vy)
+{
+  PetscInt i = PetscMin(p->nx - 1, PetscMax(0, (PetscInt)x)), j = PetscMin(p->ny - 1, PetscMax(0, (PetscInt)y));
+  double   fx = x - i, fy = y - j;
+  *vx = (1 - fx) * qx[j * (p->nx + 1) + i] + fx * qx[j * (p->nx + 1) + i + 1];
+  *vy = (1 - fy) * qy[j * p->nx + i] + fy * qy[(j + 1) * p->nx + i];
+}
+
+/* 3. Tracer particles. */
+static void Tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const double *qx, const double *qy, float *counts)
+{
+  const double cfl = 0.25; /* cells per step */
+  double       Q = 0, T, Dm, *cdf = malloc(sizeof(double) * (size_t)p->ny);
+  long         M = lround(p->particles_per_cell * p->pvi * (double)(p->nx * p->ny));
+  BORng        rng;
+
+  for (PetscInt j = 0; j < p->ny; j++) Q += PetscMax(0.0, qx[j * (p->nx + 1)]), cdf[j] = Q;
+  T  = p->pvi * (double)(p->nx * p->ny) / Q; /* time to inject pvi pore volumes */
+  Dm = p->dispersivity * Q / p->ny;          /* dispersion coefficient */
+  for (PetscInt c = 0; c < p->nx * p->ny; c++) counts[c] = 0;
+  BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 2);
+  for (long n = 0; n < M; n++) {
+    double   u = BORngUniform(&rng) * Q, x = 0, y, left;
+    PetscInt j = 0;
+    while (j < p->ny - 1 && cdf[j] < u) j++;
+    y    = j + BORngUniform(&rng);
+    left = T * BORngUniform(&rng); /* time since release */
+    while (left > 0) {
+      double vx, vy, speed, dt, s;
+      Velocity(p, qx, qy, x, y, &vx, &vy);
+      speed = sqrt(vx * vx + vy * vy);
+      dt    = PetscMin(left, cfl / PetscMax(speed, 1e-300));
+      if (Dm > 0) dt = PetscMin(dt, cfl * cfl / (2 * Dm)); /* diffusive steps of at most cfl cells too */
+      s = sqrt(2 * Dm * dt);
+      x += vx * dt + s * BORngNormal(&rng);
+      y += vy * dt + s * BORngNormal(&rng);
+      left -= dt;
+      if (x < 0) x = -x; /* reflect at the inflow face and the no-flow walls */
+      if (y < 0) y = -y;
+      if (y > p->ny) y = 2 * p->ny - y;
+      y = PetscMin(PetscMax(y, 0.0), p->ny - 1e-9);
+      if (x >= p->nx) break; /* left through the outflow face */
+    }
+    if (x < p->nx) counts[(PetscInt)y * p->nx + PetscMin((PetscInt)x, p->nx - 1)] += 1;
+  }
+  free(cdf);
+}
+
+PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk_out)
+{
+  double *logk, *qx, *qy;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc3(p->nx * p->ny, &logk, p->ny * (p->nx + 1), &qx, (p->ny + 1) * p->nx, &qy));
+  PetscCall(LogPermeability(p, seed, k, logk));
+  if (p->output == BO_RESERVOIR_PERMEABILITY) {
+    /* levels spread over [-3 sigma, 3 sigma + contrast] */
+    double lo = -3 * p->sigma, hi = 3 * p->sigma + (p->channels ? p->channel_contrast : 0) + 1e-12;
+    for (PetscInt c = 0; c < p->nx * p->ny; c++) {
+      double l  = floor((logk[c] - lo) / (hi - lo) * p->levels);
+      counts[c] = (float)PetscMin(PetscMax(l, 0.0), (double)(p->levels - 1));
+    }
+  } else {
+    PetscCall(Flow(p, logk, qx, qy));
+    Tracer(p, seed, k, qx, qy, counts);
+  }
+  if (logk_out) PetscCall(PetscArraycpy(logk_out, logk, p->nx * p->ny));
+  PetscCall(PetscFree3(logk, qx, qy));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,40 @@
+# bo_convert on bad input: one line on stderr naming the problem, a non-zero
+# exit, and no output file (nor a temporary one).
+source "$(dirname "$0")/common.sh"
+CV="$BO_BIN/bo_convert"
+
+check_clean() {
+  # mpirun adds its own report; the program's own message is one line
+  [ "$(grep -v -e '^--' -e '^ ' -e '^$' -e 'mpirun' -e 'Primary job' -e 'a non-zero exit' -e 'Process name' -e 'Exit code' -e 'the job to be' err.txt | wc -l)" = 1 ] \
+    || { cat err.txt >&2; fail "error is not one line"; }
+  [ -e out.h5 ] && fail "output file left behind"
+  ls | grep -q '\.tmp' && fail "temporary file left behind"
+  return 0
+}
+
+printf '1,2,3\n4,-5,6\n' > neg.csv
+expect_error "bo_convert: error: neg.csv: line 2, column 2: count negative (-5)" "$CV" -format csv -in neg.csv -out out.h5
+check_clean
+# the same under mpirun on 2 ranks
+if $MPIRUN -n 2 "$CV" -format csv -in neg.csv -out out.h5 > out.txt 2> err.txt; then fail "2 ranks: expected failure"; fi
+grep -q "count negative" err.txt || fail "2 ranks: no message"
+check_clean
+
+printf '1,2.5\n' > frac.csv
+expect_error "line 1, column 2: count not an integer (2.5)" "$CV" -format csv -in frac.csv -out out.h5; check_clean
+printf '1,NaN\n' > nan.csv
+expect_error "count NaN" "$CV" -format csv -in nan.csv -out out.h5; check_clean
+printf '1,2,3\n' > three.csv
+expect_error "wrong shape" "$CV" -format csv -in three.csv -shape 2,2 -out out.h5; check_clean
+expect_error "cannot open" "$CV" -format csv -in missing.csv -out out.h5; check_clean
+expect_error "give -format" "$CV" -in three.csv -out out.h5; check_clean
+expect_error "give the output file" "$CV" -format csv -in three.csv; check_clean
+printf 'abc' > bad.idx
+expect_error "not an idx file" "$CV" -format idx -in bad.idx -out out.h5; check_clean
+printf '\x01\x02\x03' > odd.raw
+expect_error "wrong shape" "$CV" -format raw -dtype u16 -shape 1 -in odd.raw -out out.h5; check_clean
+expect_error "cannot open" "$CV" -format anndata -in missing.h5ad -out out.h5; check_clean
+expect_error "patch size" "$CV" -format csv -in three.csv -shape 1,3 -patch 2 -out out.h5; check_clean
+# an output directory that does not exist
+expect_error "cannot create" "$CV" -format csv -in three.csv -out no/such/dir/out.h5
+echo ok

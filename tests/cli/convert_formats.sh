@@ -1,0 +1,49 @@
+# bo_convert on every input format, including the digits data set.
+source "$(dirname "$0")/common.sh"
+CV="$BO_BIN/bo_convert"
+INFO="$BO_BUILD/tests/progs/dataset_info"
+
+# digits: gzip CSV, 64 pixels then the label
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -out digits.h5 > log.txt
+grep -q "wrote 1797 samples" log.txt || fail "digits: $(cat log.txt)"
+$INFO -data digits.h5 | grep -q "N=1797 field Ny=8 Nx=8 C=1 max=16 labels=1 classes=10" || fail "digits: $($INFO -data digits.h5)"
+h5dump -H digits.h5 | grep -q "H5T_STD_U8LE" || fail "digits not stored as u8"
+# streamed in chunks of about 10 KB on 3 ranks: the same summary
+$MPIRUN -n 3 $INFO -data digits.h5 -data_chunk_mb 0.01 | grep -q "N=1797 field Ny=8 Nx=8 C=1 max=16 labels=1 classes=10" \
+  || fail "streaming open"
+# -max_count below the data's maximum is an error naming the first offender
+$INFO -data digits.h5 -max_count 15 2> err.txt > /dev/null && fail "max_count not enforced"
+grep -q "dataset_info: error: digits.h5: dataset counts: value at index (.*) is above the maximum count (-max_count) (16)" err.txt \
+  || fail "max_count message: $(cat err.txt)"
+# dropping the label column gives vectors of 64
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -drop_column 64 -out dv.h5 > /dev/null
+$INFO -data dv.h5 | grep -q "N=1797 vector G=64 max=16 labels=0" || fail "drop_column"
+
+# idx, gzip: 3 images of 2 x 2 and their labels
+printf '\x00\x00\x08\x03\x00\x00\x00\x03\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\xc8' | gzip > img.gz
+printf '\x00\x00\x08\x01\x00\x00\x00\x03\x02\x00\x05' > lab.idx
+"$CV" -format idx -in img.gz -labels lab.idx -out idx.h5 > /dev/null
+$INFO -data idx.h5 | grep -q "N=3 field Ny=2 Nx=2 C=1 max=200 labels=1 classes=6" || fail "idx: $($INFO -data idx.h5)"
+
+# raw big-endian u16 with a 2-byte header: 2 vectors of 3
+printf '\xff\xff\x01\x00\x00\x02\x00\x03\x00\x04\x00\x05\x00\x06' > be.raw
+"$CV" -format raw -dtype u16 -endian big -offset 2 -shape 3 -in be.raw -out raw.h5 > /dev/null
+$INFO -data raw.h5 | grep -q "N=2 vector G=3 max=256 labels=0" || fail "raw: $($INFO -data raw.h5)"
+h5dump -d counts raw.h5 | grep -q "256, 2, 3" || fail "raw values"
+
+# AnnData CSR and 10x
+"$BO_BUILD/tests/progs/make_anndata" ad.h5ad
+"$CV" -format anndata -in ad.h5ad -out ad.h5 > /dev/null
+$INFO -data ad.h5 | grep -q "N=7 vector G=5 max=9 labels=1 classes=2" || fail "anndata: $($INFO -data ad.h5)"
+"$BO_BUILD/tests/progs/make_anndata" tenx.h5 tenx
+$MPIRUN -n 2 "$CV" -format anndata -in tenx.h5 -in_name matrix -out tx.h5 > /dev/null
+h5diff tx.h5 ad.h5 /counts /counts || fail "10x and AnnData differ"
+
+# patches: 8 x 8 digits cut into 4 x 4 patches at stride 4 -> 4 per image
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -patch 4 -stride 4 -out patches.h5 > /dev/null
+$INFO -data patches.h5 | grep -q "N=7188 field Ny=4 Nx=4" || fail "patches"
+
+# compressed output reads back the same
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -io_deflate 6 -out z.h5 > /dev/null
+h5diff z.h5 digits.h5 /counts /counts || fail "deflate changed the data"
+echo ok

@@ -1,0 +1,43 @@
+# bo_datagen: the same file for any number of ranks; cost report; sidecar;
+# PETSc can VecLoad every member (file written on 3 ranks, loaded on 1 and 2).
+source "$(dirname "$0")/common.sh"
+DG="$BO_BIN/bo_datagen"
+
+# reservoir on 1, 2 and 3 ranks
+for n in 1 2 3; do
+  $MPIRUN -n $n "$DG" -kind reservoir -n 5 -nx 16 -ny 12 -seed 3 -out r$n.h5 > log$n.txt
+  grep -q "cost per realization" log$n.txt || fail "no cost report on $n ranks"
+done
+h5diff r1.h5 r2.h5 /counts /counts || fail "reservoir: 1 vs 2 ranks differ"
+h5diff r1.h5 r3.h5 /counts /counts || fail "reservoir: 1 vs 3 ranks differ"
+[ -f r3.xmf ] || fail "no XDMF sidecar"
+grep -q 'r3.h5:/counts' r3.xmf || fail "sidecar does not name r3.h5"
+ls | grep -q tmp && fail "temporary files left behind"
+# real spatial structure: a field is not constant
+"$BO_BUILD/tests/progs/dataset_info" -data r3.h5 | grep -q "N=5 field Ny=12 Nx=16 C=1" || fail "wrong shape"
+h5dump -a /mpi_size r3.h5 | grep -q "(0): 3" || fail "no mpi_size provenance"
+h5dump -a /seed r3.h5 | grep -q "(0): 3" || fail "no seed provenance"
+
+# PETSc loads the 3-rank file on 1 and 2 ranks
+for n in 1 2; do
+  $MPIRUN -n $n "$BO_BUILD/tests/progs/petsc_load" -file r3.h5 | grep -q " 0 mismatches" || fail "VecLoad on $n ranks"
+done
+
+# the permeability output, a different seed gives a different file
+$MPIRUN -n 2 "$DG" -kind reservoir -reservoir_output permeability -n 3 -nx 8 -ny 8 -seed 4 -out p.h5 > /dev/null
+"$BO_BUILD/tests/progs/dataset_info" -data p.h5 | grep -q "N=3 field" || fail "permeability output"
+if h5diff -q p.h5 r1.h5 /counts /counts 2>/dev/null; then fail "seeds 3 and 4 agree"; fi
+
+# genes: labels too, 1 vs 3 ranks
+$MPIRUN -n 1 "$DG" -kind genes -n 30 -genes 12 -out g1.h5 > /dev/null
+$MPIRUN -n 3 "$DG" -kind genes -n 30 -genes 12 -out g3.h5 > /dev/null
+h5diff g1.h5 g3.h5 /counts /counts || fail "genes: counts differ"
+h5diff g1.h5 g3.h5 /labels /labels || fail "genes: labels differ"
+"$BO_BUILD/tests/progs/dataset_info" -data g3.h5 | grep -q "N=30 vector G=12 .* labels=1 classes=3" || fail "genes dataset"
+[ -f g3.xmf ] && fail "a sidecar for vectors"
+
+# bad options: one-line errors, no file
+expect_error "bo_datagen: error: give the output file" "$DG" -kind genes
+expect_error "bo_datagen: error: -nx and -ny must be at least 2" "$DG" -kind reservoir -nx 1 -out x.h5
+[ -e x.h5 ] && fail "output left after an error"
+echo ok

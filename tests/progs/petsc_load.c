@@ -1,0 +1,95 @@
+static const char help[] =
+  "petsc_load: a downstream PETSc program's view of a Blackout field file.\n"
+  "Creates a DMDA from the file's Mx, My, dof attributes, VecLoads every member\n"
+  "with PetscViewerHDF5 (timestepping, timestep = member) and compares each\n"
+  "owned value with the file read directly through HDF5. Exit 0 if all match.\n"
+  "  -file FILE  -name counts\n";
+
+#include <petscdmda.h>
+#include <petscviewerhdf5.h>
+#include "bo_sys.h"
+
+/* Integer attribute of the dataset. */
+static PetscErrorCode ReadIntAttr(hid_t d, const char *name, PetscInt *v)
+{
+  long long x;
+  hid_t     a = H5Aopen(d, name, H5P_DEFAULT);
+
+  PetscFunctionBegin;
+  BOCallHDF5(a, "no attribute %s", name);
+  BOCallHDF5(H5Aread(a, H5T_NATIVE_LLONG, &x), "cannot read attribute %s", name);
+  H5Aclose(a);
+  *v = (PetscInt)x;
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  char         file[PETSC_MAX_PATH_LEN] = "", name[256] = "counts";
+  PetscInt     Mx, My, dof, N, bad = 0;
+  hid_t        f, d, sp;
+  hsize_t      dims[4];
+  double      *ref;
+  DM           da;
+  Vec          x;
+  PetscViewer  v;
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("petsc_load");
+  if (ierr) return BOAppFinish(ierr);
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-file", file, sizeof(file), NULL));
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-name", name, sizeof(name), NULL));
+
+  /* 1. Grid from the attributes; the whole dataset read directly, on every rank (small files only). */
+  f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(f >= 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_OPEN, "cannot open %s", file);
+  d = H5Dopen2(f, name, H5P_DEFAULT);
+  PetscCheck(d >= 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "no dataset %s", name);
+  PetscCall(ReadIntAttr(d, "Mx", &Mx));
+  PetscCall(ReadIntAttr(d, "My", &My));
+  PetscCall(ReadIntAttr(d, "dof", &dof));
+  sp = H5Dget_space(d);
+  H5Sget_simple_extent_dims(sp, dims, NULL);
+  H5Sclose(sp);
+  N = (PetscInt)dims[0];
+  PetscCall(PetscMalloc1((size_t)N * My * Mx * dof, &ref));
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, ref), "cannot read %s", name);
+  H5Dclose(d);
+  H5Fclose(f);
+
+  /* 2. The DMDA and its vector, named like the dataset. */
+  PetscCall(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Mx, My, PETSC_DECIDE,
+                         PETSC_DECIDE, dof, 1, NULL, NULL, &da));
+  PetscCall(DMSetUp(da));
+  PetscCall(DMCreateGlobalVector(da, &x));
+  PetscCall(PetscObjectSetName((PetscObject)x, name));
+
+  /* 3. VecLoad each member and compare the owned part. */
+  PetscCall(PetscViewerHDF5Open(PETSC_COMM_WORLD, file, FILE_MODE_READ, &v));
+  PetscCall(PetscViewerHDF5PushTimestepping(v));
+  for (PetscInt k = 0; k < N; k++) {
+    DMDALocalInfo info;
+    PetscScalar  *a;
+    PetscCall(PetscViewerHDF5SetTimestep(v, k));
+    PetscCall(VecLoad(x, v));
+    PetscCall(DMDAGetLocalInfo(da, &info));
+    PetscCall(VecGetArray(x, &a));
+    for (PetscInt j = info.ys, n = 0; j < info.ys + info.ym; j++)
+      for (PetscInt i = info.xs; i < info.xs + info.xm; i++)
+        for (PetscInt c = 0; c < dof; c++, n++)
+          if (a[n] != ref[(((size_t)k * My + j) * Mx + i) * dof + c]) bad++;
+    PetscCall(VecRestoreArray(x, &a));
+  }
+  PetscCall(PetscViewerHDF5PopTimestepping(v));
+  PetscCall(PetscViewerDestroy(&v));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "petsc_load: %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ": %" PetscInt_FMT " mismatches\n",
+                        N, My, Mx, dof, bad));
+  PetscCall(VecDestroy(&x));
+  PetscCall(DMDestroy(&da));
+  PetscCall(PetscFree(ref));
+  PetscCheck(bad == 0, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "VecLoad disagrees with the file in %" PetscInt_FMT " values", bad);
+  return BOAppFinish(0);
+}

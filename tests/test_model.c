@@ -1,0 +1,387 @@
+/* BOModel: configurations and parameter counts, whole-network gradients
+ * through the Poisson loss against finite differences, determinism, grids of
+ * several sizes, HDF5 round trips and errors, no allocation after planning. */
+#include <math.h>
+#include <string.h>
+#include "blackout.h"
+#include "bo_model.h"
+#include "testutil.h"
+
+static void fill_uniform(float *x, size_t n, double lo, double hi, uint32_t key)
+{
+  BORng rng;
+  BORngInit(&rng, 99, BO_RNG_TEST, key, 0);
+  for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * BORngUniform(&rng));
+}
+
+/* Parameters away from the near-zero init, so that every tensor gets a
+ * gradient of order one: weights U(-0.3, 0.3), norm scales around 1. */
+static void randomise_params(BOModel m)
+{
+  for (PetscInt i = 0; i < m->ntensors; i++) {
+    BOTensor *t    = &m->tensors[i];
+    int       norm = strstr(t->name, "norm") && strstr(t->name, ".weight");
+    fill_uniform(m->params + t->offset, t->size, norm ? 0.8 : -0.3, norm ? 1.2 : 0.3, 1000 + (uint32_t)i);
+  }
+}
+
+static BOTensor *find_tensor(BOModel m, const char *name)
+{
+  for (PetscInt i = 0; i < m->ntensors; i++)
+    if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+  return NULL;
+}
+
+/* A batch: counts in 0..N, targets in 0..3, times, labels. */
+typedef struct {
+  BOModel   m;
+  PetscInt  B, D, k[4], labels[4];
+  double    pk[4];
+  float    *nt, *y, *out, *dout;
+} Batch;
+
+static void batch_init(Batch *b, BOModel m, PetscInt B)
+{
+  b->m = m, b->B = B, b->D = m->dim;
+  b->nt   = malloc(sizeof(float) * B * b->D);
+  b->y    = malloc(sizeof(float) * B * b->D);
+  b->out  = malloc(sizeof(float) * B * b->D);
+  b->dout = malloc(sizeof(float) * B * b->D);
+  fill_uniform(b->nt, B * b->D, 0, m->cfg.max_count + 0.999, 1);
+  fill_uniform(b->y, B * b->D, 0, 3.999, 2);
+  for (PetscInt i = 0; i < B * b->D; i++) b->nt[i] = floorf(b->nt[i]), b->y[i] = floorf(b->y[i]);
+  for (PetscInt i = 0; i < B; i++) {
+    b->k[i]      = (37 * i + 250) % 1000;
+    b->pk[i]     = 0.2 + 0.6 * i / (double)B;
+    b->labels[i] = m->cfg.num_classes ? i % (m->cfg.num_classes + 1) : 0;
+  }
+}
+
+static void batch_free(Batch *b) { free(b->nt), free(b->y), free(b->out), free(b->dout); }
+
+/* Forward + Poisson loss (weight 1, scale 1 per sample); fills dout. */
+static double batch_loss(Batch *b)
+{
+  double L = 0;
+  ck_assert_int_eq(BOModelForward(b->m, b->B, b->nt, b->k, b->pk, b->m->cfg.num_classes ? b->labels : NULL, b->out), 0);
+  for (PetscInt i = 0; i < b->B; i++)
+    L += BOPoissonLoss(b->D, b->out + i * b->D, b->y + i * b->D, 1.0, 1.0, b->dout + i * b->D);
+  return L;
+}
+
+/* Central differences of the loss in x[i] (a parameter or an input count)
+ * against the backward pass.
+ *
+ * Tolerance. The whole network runs in float32, so the loss (a sum of a few
+ * hundred terms of order one) carries rounding noise of about 1e-7 |L|
+ * ~ 1e-5 per evaluation; divided by 2 eps = 2e-2 that is ~1e-3 in the
+ * difference quotient. Truncation error with eps = 1e-2 on unit-scale
+ * weights is ~1e-4 relative. GroupNorm and softmax are smooth, SiLU and
+ * softplus too, so |backward - fd| <= 1e-2 + 1e-2 |backward| has a 10x
+ * margin over both, while an indexing mistake gives O(1) errors. */
+static int fd_check(Batch *b, float *x, float grad, const char *what, size_t idx)
+{
+  const float eps = 1e-2f;
+  float       x0  = *x;
+  *x              = x0 + eps;
+  double lp       = batch_loss(b);
+  *x              = x0 - eps;
+  double lm       = batch_loss(b);
+  *x              = x0;
+  double fd       = (lp - lm) / (2.0 * eps);
+  int    ok       = fabs(fd - grad) <= 1e-2 + 1e-2 * fabs(grad);
+  if (!ok) fprintf(stderr, "%s[%zu]: backward %.6g, finite difference %.6g\n", what, idx, (double)grad, fd);
+  return ok;
+}
+
+static void check_model_gradients(BOModelConfig *cfg, PetscInt B, int per_tensor)
+{
+  BOModel m;
+  Batch   b;
+  int     bad = 0, checked = 0;
+  double  gmax = 0;
+
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, cfg, &m));
+  BOTestOK(BOModelInitParams(m, 7));
+  randomise_params(m);
+  batch_init(&b, m, B);
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  float *grads = malloc(sizeof(float) * m->nparams), *dn = malloc(sizeof(float) * B * b.D);
+  memcpy(grads, m->grads, sizeof(float) * m->nparams);
+  BOTestOK(BOModelInputGradient(m, dn));
+  for (PetscInt i = 0; i < m->nparams; i++) gmax = fmax(gmax, fabs(grads[i]));
+  ck_assert_msg(gmax > 1e-2, "gradients vanish (max %g): the test would prove nothing", gmax);
+
+  for (PetscInt i = 0; i < m->ntensors; i++) {
+    BOTensor *t = &m->tensors[i];
+    for (int j = 0; j < per_tensor; j++) {
+      size_t idx = (size_t)j * t->size / per_tensor + (t->size > 3 ? 1 : 0) * (j % 2);
+      if (idx >= t->size) idx = t->size - 1;
+      bad += !fd_check(&b, m->params + t->offset + idx, grads[t->offset + idx], t->name, idx);
+      checked++;
+    }
+  }
+  /* input counts: every 7th element */
+  for (PetscInt i = 0; i < B * b.D; i += 7) {
+    bad += !fd_check(&b, &b.nt[i], dn[i], "input", (size_t)i);
+    checked++;
+  }
+  ck_assert_msg(bad == 0, "%s: %d of %d gradient entries disagree with finite differences", cfg->name, bad, checked);
+  free(grads), free(dn);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+
+START_TEST(test_unet_s_exact)
+{
+  const PetscInt shape[3] = {32, 32, 1};
+  BOModelConfig  cfg;
+  BOModel        m;
+
+  BOTestOK(BOModelConfigFromName("unet-s", shape, PETSC_TRUE, 255, &cfg));
+  ck_assert(cfg.kind == BO_MODEL_UNET && cfg.base_channels == 32 && cfg.nlevels == 3 && cfg.ch_mult[1] == 2 &&
+            cfg.ch_mult[2] == 2 && cfg.num_res_blocks == 1 && cfg.temb_dim == 32 && cfg.temb_hidden == 128);
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  /* BENCH.md, counted by hand (weights + biases; GN: 2C; time bias: 128 C + C):
+   * time MLP 4224 + 16512; inc 320; Res(32,32) 22752; down 9248;
+   * Res(32,64) 65984 (with its 1x1 skip); down 36928; Res(64,64) 2 x 82368
+   * (h2 and mid); Res(128,64) 2 x 127616; up convs 2 x 36928;
+   * Res(96,32) 44416; out GN 64 + conv 289. */
+  ck_assert_int_eq(m->nparams, 694561);
+  ck_assert_ptr_nonnull(find_tensor(m, "down1.res0.conv1.weight"));
+  ck_assert_ptr_nonnull(find_tensor(m, "up0.res0.skip.weight"));
+  ck_assert_ptr_null(find_tensor(m, "down0.res0.skip.weight")); /* 32 -> 32: identity */
+  BOTensor *t = find_tensor(m, "up2.res0.conv1.weight");
+  ck_assert(t->ndim == 4 && t->shape[0] == 64 && t->shape[1] == 128 && t->shape[2] == 3);
+  /* every float of the flat buffer belongs to exactly one tensor, in order */
+  size_t off = 0;
+  for (PetscInt i = 0; i < m->ntensors; i++) {
+    ck_assert(m->tensors[i].offset == off);
+    off += m->tensors[i].size;
+  }
+  ck_assert(off == (size_t)m->nparams);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
+START_TEST(test_tiny_gradients)
+{
+  /* 7x5 with 2 components: padded to 8x6 inside; labels with the null class;
+   * attention at the low level */
+  const PetscInt shape[3] = {7, 5, 2};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 4, &cfg));
+  cfg.num_classes = 2;
+  check_model_gradients(&cfg, 3, 2);
+}
+END_TEST
+
+START_TEST(test_tiny_periodic_gradients)
+{
+  const PetscInt shape[3] = {8, 8, 1};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 1, &cfg));
+  cfg.periodic = PETSC_TRUE;
+  check_model_gradients(&cfg, 2, 1);
+}
+END_TEST
+
+START_TEST(test_mlp_gradients)
+{
+  const PetscInt shape[3] = {10, 0, 0};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("mlp", shape, PETSC_FALSE, 20, &cfg));
+  cfg.base_channels = 16, cfg.temb_hidden = 16;
+  check_model_gradients(&cfg, 3, 2);
+}
+END_TEST
+
+START_TEST(test_deterministic)
+{
+  const PetscInt shape[3] = {8, 8, 1};
+  BOModelConfig  cfg;
+  BOModel        m;
+  Batch          b;
+  BOTestOK(BOModelConfigAuto(shape, PETSC_TRUE, 16, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 3));
+  randomise_params(m);
+  batch_init(&b, m, 4);
+  float *out1 = malloc(sizeof(float) * 4 * b.D), *g1 = malloc(sizeof(float) * m->nparams);
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  memcpy(out1, b.out, sizeof(float) * 4 * b.D);
+  memcpy(g1, m->grads, sizeof(float) * m->nparams);
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  ck_assert(!memcmp(out1, b.out, sizeof(float) * 4 * b.D));
+  ck_assert(!memcmp(g1, m->grads, sizeof(float) * m->nparams));
+  /* the init is a function of the seed alone */
+  float *p1 = malloc(sizeof(float) * m->nparams);
+  BOTestOK(BOModelInitParams(m, 3));
+  memcpy(p1, m->params, sizeof(float) * m->nparams);
+  BOTestOK(BOModelInitParams(m, 3));
+  ck_assert(!memcmp(p1, m->params, sizeof(float) * m->nparams));
+  BOTestOK(BOModelInitParams(m, 4));
+  ck_assert(memcmp(p1, m->params, sizeof(float) * m->nparams));
+  free(out1), free(g1), free(p1);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
+static void run_grid(PetscInt Ny, PetscInt Nx, PetscInt C, PetscInt *nparams)
+{
+  const PetscInt shape[3] = {Ny, Nx, C};
+  BOModelConfig  cfg;
+  BOModel        m;
+  Batch          b;
+  BOTestOK(BOModelConfigAuto(shape, PETSC_TRUE, 255, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 1));
+  batch_init(&b, m, 2);
+  double L = batch_loss(&b);
+  ck_assert(isfinite(L));
+  /* the init makes the output constant: every raw output is the out bias (0) up to 1e-10 weights */
+  for (PetscInt i = 0; i < 2 * b.D; i++) ck_assert(fabsf(b.out[i]) < 1e-4f);
+  BOTestOK(BOModelBackward(m, b.dout));
+  for (PetscInt i = 0; i < m->nparams; i++) ck_assert(isfinite(m->grads[i]));
+  *nparams = m->nparams;
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+
+START_TEST(test_grids)
+{
+  PetscInt n8, n28, n13;
+  run_grid(8, 8, 1, &n8);
+  run_grid(28, 28, 1, &n28);
+  run_grid(13, 11, 3, &n13);
+  ck_assert_msg(n8 > 50000 && n8 < 200000, "8x8 auto model has %d parameters", (int)n8);
+  ck_assert_msg(n28 > 300000 && n28 < 2000000, "28x28 auto model has %d parameters", (int)n28);
+  /* periodic odd grids cannot be padded: fewer levels or an error */
+  const PetscInt shape[3] = {13, 11, 1};
+  BOModelConfig  cfg;
+  BOModel        m = NULL;
+  BOTestOK(BOModelConfigAuto(shape, PETSC_TRUE, 255, &cfg));
+  cfg.periodic = PETSC_TRUE;
+  ck_assert(BOTestExpectError(BOModelCreate(PETSC_COMM_SELF, &cfg, &m)) != 0);
+  cfg.nlevels = 1;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
+START_TEST(test_save_load)
+{
+  const PetscInt shape[3] = {8, 8, 1};
+  BOModelConfig  cfg, cfg2;
+  BOModel        m, m2, m3;
+  char           path[PETSC_MAX_PATH_LEN];
+  hid_t          file;
+
+  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
+  cfg.num_classes = 10;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 11));
+  randomise_params(m);
+  file = H5Fcreate(BOTestPath("model.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ck_assert(file >= 0);
+  BOTestOK(BOModelConfigSave(&m->cfg, file));
+  BOTestOK(BOModelSaveParams(m, file, m->params));
+  BOTestOK(BOModelSaveParams(m, file, m->params)); /* saving twice replaces */
+  H5Fclose(file);
+
+  file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  ck_assert(file >= 0);
+  BOTestOK(BOModelConfigLoad(file, &cfg2));
+  ck_assert(!strcmp(cfg2.name, "unet-tiny") && cfg2.num_classes == 10 && cfg2.max_count == 16 && cfg2.attn[1] == 1 &&
+            cfg2.Ny == 8 && cfg2.temb_dim == cfg.temb_dim);
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m2));
+  ck_assert_int_eq(m2->nparams, m->nparams);
+  BOTestOK(BOModelLoadParams(m2, file, m2->params));
+  ck_assert(!memcmp(m->params, m2->params, sizeof(float) * m->nparams));
+
+  /* a different network: wider channels -> shape mismatch named in the error */
+  cfg2.base_channels = 16;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m3));
+  ck_assert(BOTestExpectError(BOModelLoadParams(m3, file, m3->params)) == PETSC_ERR_FILE_UNEXPECTED);
+  BOTestOK(BOModelDestroy(&m3));
+  /* unconditional: no label_emb; with more classes than saved: mismatch */
+  cfg2.base_channels = 8, cfg2.num_classes = 11;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m3));
+  ck_assert(BOTestExpectError(BOModelLoadParams(m3, file, m3->params)) == PETSC_ERR_FILE_UNEXPECTED);
+  BOTestOK(BOModelDestroy(&m3));
+  /* a tensor the file lacks: two res blocks per level */
+  cfg2.num_classes = 10, cfg2.num_res_blocks = 2;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m3));
+  ck_assert(BOTestExpectError(BOModelLoadParams(m3, file, m3->params)) == PETSC_ERR_FILE_UNEXPECTED);
+  BOTestOK(BOModelDestroy(&m3));
+  H5Fclose(file);
+  BOTestOK(BOModelDestroy(&m));
+  BOTestOK(BOModelDestroy(&m2));
+}
+END_TEST
+
+START_TEST(test_no_allocation_after_plan)
+{
+  const PetscInt shape[3] = {8, 8, 1};
+  BOModelConfig  cfg;
+  BOModel        m;
+  Batch          b;
+  PetscLogDouble before, after;
+  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 5));
+  batch_init(&b, m, 4);
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  BOTestOK(PetscMallocGetCurrentUsage(&before));
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  b.B = 2; /* a smaller batch reuses the workspaces */
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  BOTestOK(PetscMallocGetCurrentUsage(&after));
+  ck_assert_msg(before == after, "memory in use changed: %g -> %g bytes", before, after);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
+START_TEST(test_unet_s_runs)
+{
+  const PetscInt shape[3] = {32, 32, 1};
+  BOModelConfig  cfg;
+  BOModel        m;
+  Batch          b;
+  BOTestOK(BOModelConfigFromName("unet-s", shape, PETSC_TRUE, 255, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 1));
+  randomise_params(m);
+  batch_init(&b, m, 2);
+  ck_assert(isfinite(batch_loss(&b)));
+  BOTestOK(BOModelBackward(m, b.dout));
+  for (PetscInt i = 0; i < m->nparams; i++) ck_assert(isfinite(m->grads[i]));
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
+Suite *suite_model(void)
+{
+  Suite *s  = suite_create("model");
+  TCase *tc = tcase_create("model");
+  tcase_add_test(tc, test_unet_s_exact);
+  tcase_add_test(tc, test_tiny_gradients);
+  tcase_add_test(tc, test_tiny_periodic_gradients);
+  tcase_add_test(tc, test_mlp_gradients);
+  tcase_add_test(tc, test_deterministic);
+  tcase_add_test(tc, test_grids);
+  tcase_add_test(tc, test_save_load);
+  tcase_add_test(tc, test_no_allocation_after_plan);
+  tcase_add_test(tc, test_unet_s_runs);
+  suite_add_tcase(s, tc);
+  return s;
+}

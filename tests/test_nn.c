@@ -1,0 +1,469 @@
+/* Layers of include/bo_nn.h: forward against direct formulas, backward
+ * against central finite differences, linear maps by their adjoint identity.
+ *
+ * Finite differences. Every check uses the scalar L = sum_i r_i y_i with
+ * fixed random r, accumulated in double from the float outputs, so the
+ * analytic gradient is the backward pass with dy = r. The layers are smooth
+ * and we perturb by eps = 1e-2 in float: the truncation error of the central
+ * difference is O(eps^2 |f'''|) ~ 1e-4 relative, and the rounding error is
+ * about 6e-8 sum|r y| / eps ~ 1e-5 for the few hundred outputs a perturbed
+ * input touches. So |analytic - fd| <= 2e-3 (1 + |analytic|) leaves a margin
+ * of 10x over both, while a wrong index or factor (errors of O(1)) fails.
+ */
+#include <math.h>
+#include <string.h>
+#include "blackout.h"
+#include "bo_nn.h"
+#include "testutil.h"
+
+#define FD_EPS 1e-2
+#define FD_TOL 2e-3
+
+static void fill_uniform(float *x, size_t n, double lo, double hi, uint32_t key)
+{
+  BORng rng;
+  BORngInit(&rng, 1234, BO_RNG_TEST, key, 0);
+  for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * BORngUniform(&rng));
+}
+
+static double dot_fd(size_t n, const float *r, const float *y)
+{
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += (double)r[i] * y[i];
+  return s;
+}
+
+typedef double (*LossFn)(void *ctx);
+
+/* Compare grad[i] with the central difference of f in x[i] at up to 24
+ * indices spread over the array (all of them when n <= 24). */
+static void check_fd(const char *what, float *x, const float *grad, size_t n, LossFn f, void *ctx)
+{
+  size_t step = n <= 24 ? 1 : n / 24;
+  for (size_t i = 0; i < n; i += step) {
+    float  x0 = x[i];
+    x[i]      = x0 + (float)FD_EPS;
+    double lp = f(ctx);
+    x[i]      = x0 - (float)FD_EPS;
+    double lm = f(ctx);
+    x[i]      = x0;
+    double fd = (lp - lm) / (2 * FD_EPS);
+    ck_assert_msg(fabs(fd - grad[i]) <= FD_TOL * (1 + fabs(grad[i])), "%s[%zu]: backward %.6g, finite difference %.6g", what,
+                  i, (double)grad[i], fd);
+  }
+}
+
+/* ---- element-wise ---------------------------------------------------------- */
+
+typedef struct {
+  int    n, which; /* 0 silu, 1 softplus */
+  float *x, *y, *r;
+} EwCtx;
+
+static double ew_loss(void *c)
+{
+  EwCtx *e = c;
+  if (e->which == 0) bo_silu_forward(e->n, e->x, e->y);
+  else bo_softplus_forward(e->n, e->x, e->y);
+  return dot_fd(e->n, e->r, e->y);
+}
+
+START_TEST(test_elementwise)
+{
+  float x[40], y[40], r[40], dx[40];
+  for (int which = 0; which < 2; which++) {
+    EwCtx c = {40, which, x, y, r};
+    fill_uniform(x, 40, -6, 6, 1);
+    fill_uniform(r, 40, -1, 1, 2);
+    for (int i = 0; i < 40; i++) dx[i] = 1.0f;
+    if (which == 0) bo_silu_backward(40, x, r, dx, 1); /* accumulate onto 1 */
+    else bo_softplus_backward(40, x, r, dx, 1);
+    for (int i = 0; i < 40; i++) dx[i] -= 1.0f;
+    check_fd(which ? "softplus" : "silu", x, dx, 40, ew_loss, &c);
+  }
+  /* softplus stays finite and exact at the extremes */
+  float big[3] = {-200.0f, 0.0f, 200.0f}, out[3];
+  bo_softplus_forward(3, big, out);
+  ck_assert(out[0] >= 0.0f && out[0] < 1e-30f);
+  ck_assert(fabsf(out[1] - logf(2.0f)) < 1e-7f);
+  ck_assert(out[2] == 200.0f);
+}
+END_TEST
+
+/* ---- linear ------------------------------------------------------------------ */
+
+typedef struct {
+  int    B, in, out;
+  float *x, *w, *b, *y, *r;
+} LinCtx;
+
+static double lin_loss(void *c)
+{
+  LinCtx *l = c;
+  bo_linear_forward(l->B, l->in, l->out, l->x, l->w, l->b, l->y);
+  return dot_fd((size_t)l->B * l->out, l->r, l->y);
+}
+
+START_TEST(test_linear)
+{
+  enum { LB = 3, LI = 5, LO = 4 };
+  float  x[LB * LI], w[LO * LI], b[LO], y[LB * LO], r[LB * LO], dx[LB * LI], dw[LO * LI] = {0}, db[LO] = {0};
+  LinCtx c = {LB, LI, LO, x, w, b, y, r};
+  fill_uniform(x, LB * LI, -1, 1, 1);
+  fill_uniform(w, LO * LI, -1, 1, 2);
+  fill_uniform(b, LO, -1, 1, 3);
+  fill_uniform(r, LB * LO, -1, 1, 4);
+  lin_loss(&c);
+  /* direct formula */
+  for (int i = 0; i < LB; i++)
+    for (int o = 0; o < LO; o++) {
+      double s = b[o];
+      for (int j = 0; j < LI; j++) s += (double)x[i * LI + j] * w[o * LI + j];
+      ck_assert(fabs(s - y[i * LO + o]) < 1e-5);
+    }
+  bo_linear_backward(LB, LI, LO, x, w, r, dx, dw, db, 0);
+  check_fd("linear dx", x, dx, LB * LI, lin_loss, &c);
+  check_fd("linear dw", w, dw, LO * LI, lin_loss, &c);
+  check_fd("linear db", b, db, LO, lin_loss, &c);
+}
+END_TEST
+
+/* ---- convolution ----------------------------------------------------------------- */
+
+typedef struct {
+  BOConvShape s;
+  float      *x, *w, *b, *y, *r, *col;
+} ConvCtx;
+
+static size_t conv_out_n(const BOConvShape *s) { return (size_t)s->Cout * s->B * bo_conv_out_h(s) * bo_conv_out_w(s); }
+
+static double conv_loss(void *c)
+{
+  ConvCtx *k = c;
+  bo_conv_forward(&k->s, k->x, k->w, k->b, k->y, k->col, 0);
+  return dot_fd(conv_out_n(&k->s), k->r, k->y);
+}
+
+/* Direct convolution in double, for comparison with im2col + GEMM. */
+static double conv_direct(const BOConvShape *s, const float *x, const float *w, const float *b, int co, int bb, int oy,
+                          int ox)
+{
+  double acc = b ? b[co] : 0.0;
+  int    pad = s->k / 2;
+  for (int ci = 0; ci < s->Cin; ci++)
+    for (int ky = 0; ky < s->k; ky++)
+      for (int kx = 0; kx < s->k; kx++) {
+        int iy = oy * s->stride + ky - pad, ix = ox * s->stride + kx - pad;
+        if (s->periodic) iy = (iy + s->H) % s->H, ix = (ix + s->W) % s->W;
+        else if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+        acc += (double)w[((co * s->Cin + ci) * s->k + ky) * s->k + kx] * x[((size_t)(ci * s->B + bb) * s->H + iy) * s->W + ix];
+      }
+  return acc;
+}
+
+static void conv_case(BOConvShape s, int check_grads)
+{
+  const int    Ho = bo_conv_out_h(&s), Wo = bo_conv_out_w(&s);
+  const size_t nx = (size_t)s.Cin * s.B * s.H * s.W, nw = (size_t)s.Cout * s.Cin * s.k * s.k, ny = conv_out_n(&s);
+  float       *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
+        *dw = calloc(nw, sizeof(float)), *b = malloc(sizeof(float) * s.Cout), *db = calloc(s.Cout, sizeof(float)),
+        *y = malloc(sizeof(float) * ny), *r = malloc(sizeof(float) * ny),
+        *col = malloc(sizeof(float) * (bo_conv_col_size(&s) + 1));
+  ConvCtx c = {s, x, w, b, y, r, col};
+
+  fill_uniform(x, nx, -1, 1, 11);
+  fill_uniform(w, nw, -0.5, 0.5, 12);
+  fill_uniform(b, s.Cout, -1, 1, 13);
+  fill_uniform(r, ny, -1, 1, 14);
+  conv_loss(&c);
+  for (int co = 0; co < s.Cout; co++)
+    for (int bb = 0; bb < s.B; bb++)
+      for (int oy = 0; oy < Ho; oy++)
+        for (int ox = 0; ox < Wo; ox++) {
+          double want = conv_direct(&s, x, w, b, co, bb, oy, ox), got = y[(((size_t)co * s.B + bb) * Ho + oy) * Wo + ox];
+          ck_assert_msg(fabs(want - got) < 1e-4 * (1 + fabs(want)), "conv k%d s%d p%d: y[%d,%d,%d,%d] = %g, direct %g", s.k,
+                        s.stride, s.periodic, co, bb, oy, ox, got, want);
+        }
+  if (check_grads) {
+    /* accumulate onto 0.5 to exercise the accumulate path */
+    for (size_t i = 0; i < nx; i++) dx[i] = 0.5f;
+    bo_conv_backward(&s, x, w, r, dx, dw, db, col, 1);
+    for (size_t i = 0; i < nx; i++) dx[i] -= 0.5f;
+    check_fd("conv dx", x, dx, nx, conv_loss, &c);
+    check_fd("conv dw", w, dw, nw, conv_loss, &c);
+    check_fd("conv db", b, db, s.Cout, conv_loss, &c);
+    /* overwrite mode gives the same dx */
+    float *dx2 = malloc(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) dx2[i] = 123.0f;
+    memset(dw, 0, sizeof(float) * nw);
+    bo_conv_backward(&s, x, w, r, dx2, dw, NULL, col, 0);
+    for (size_t i = 0; i < nx; i++) ck_assert(fabsf(dx2[i] - dx[i]) < 1e-5f);
+    free(dx2);
+  }
+  free(x), free(dx), free(w), free(dw), free(b), free(db), free(y), free(r), free(col);
+}
+
+START_TEST(test_conv)
+{
+  /* B, Cin, H, W, Cout, k, stride, periodic: odd and even sizes */
+  const BOConvShape cases[] = {
+    {2, 3, 5, 6, 4, 3, 1, 0}, {2, 3, 5, 6, 4, 3, 2, 0}, {2, 3, 5, 6, 4, 3, 1, 1}, {2, 3, 6, 4, 4, 3, 2, 1},
+    {2, 3, 5, 6, 4, 1, 1, 0}, {2, 3, 5, 7, 4, 1, 2, 0}, {3, 2, 1, 1, 5, 1, 1, 0}, {1, 2, 2, 3, 3, 3, 1, 1},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) conv_case(cases[i], 1);
+}
+END_TEST
+
+START_TEST(test_conv_chunked)
+{
+  /* 32 channels of 24x24: the im2col workspace holds fewer samples than the
+   * batch, so the GEMM runs per chunk through the leading dimension */
+  BOConvShape s = {3, 32, 24, 24, 5, 3, 1, 0};
+  ck_assert(bo_conv_col_size(&s) < (size_t)s.B * s.Cin * 9 * 24 * 24);
+  conv_case(s, 0);
+  s.stride = 2, s.periodic = 1;
+  conv_case(s, 0);
+  /* gradients with chunks: a smaller instance with the same chunking (1 sample) */
+  BOConvShape g = {2, 32, 24, 24, 2, 3, 1, 0};
+  ck_assert(bo_conv_col_size(&g) < (size_t)g.B * g.Cin * 9 * 24 * 24);
+  conv_case(g, 1);
+}
+END_TEST
+
+/* ---- GroupNorm ------------------------------------------------------------------------ */
+
+typedef struct {
+  BOGroupNormShape s;
+  float           *x, *g, *b, *y, *r, *mean, *rstd;
+} GnCtx;
+
+static double gn_loss(void *c)
+{
+  GnCtx *k = c;
+  bo_groupnorm_forward(&k->s, k->x, k->g, k->b, k->y, k->mean, k->rstd);
+  return dot_fd((size_t)k->s.C * k->s.B * k->s.HW, k->r, k->y);
+}
+
+START_TEST(test_groupnorm)
+{
+  enum { B = 2, C = 6, HW = 5, G = 3, N = B * C * HW };
+  for (int silu = 0; silu < 2; silu++) {
+    float x[N], y[N], r[N], dx[N], g[C], b[C], dg[C] = {0}, db[C] = {0}, mean[B * G], rstd[B * G];
+    GnCtx c = {{B, C, HW, G, silu, 1e-6f}, x, g, b, y, r, mean, rstd};
+    fill_uniform(x, N, -2, 3, 21);
+    fill_uniform(g, C, 0.5, 1.5, 22);
+    fill_uniform(b, C, -0.5, 0.5, 23);
+    fill_uniform(r, N, -1, 1, 24);
+    gn_loss(&c);
+    /* without affine and SiLU each (sample, group) has mean 0 and variance 1 */
+    if (!silu) {
+      for (int bb = 0; bb < B; bb++)
+        for (int gg = 0; gg < G; gg++) {
+          double s = 0, s2 = 0;
+          for (int ch = gg * 2; ch < gg * 2 + 2; ch++)
+            for (int i = 0; i < HW; i++) {
+              double z = (y[(ch * B + bb) * HW + i] - b[ch]) / g[ch];
+              s += z, s2 += z * z;
+            }
+          ck_assert(fabs(s / (2 * HW)) < 1e-5 && fabs(s2 / (2 * HW) - 1) < 1e-4);
+        }
+    }
+    for (int i = 0; i < N; i++) dx[i] = 0.25f;
+    bo_groupnorm_backward(&c.s, x, g, b, mean, rstd, r, dx, dg, db, 1);
+    for (int i = 0; i < N; i++) dx[i] -= 0.25f;
+    check_fd(silu ? "gn+silu dx" : "gn dx", x, dx, N, gn_loss, &c);
+    check_fd("gn dgamma", g, dg, C, gn_loss, &c);
+    check_fd("gn dbeta", b, db, C, gn_loss, &c);
+  }
+}
+END_TEST
+
+/* ---- linear maps: adjoint identity <A x, y> = <x, A^T y> -------------------------------------- */
+
+START_TEST(test_adjoints)
+{
+  enum { CB = 6, H = 3, W = 4 };
+  float x[CB * H * W], ux[4 * CB * H * W], y[4 * CB * H * W], aty[CB * H * W];
+  fill_uniform(x, CB * H * W, -1, 1, 31);
+  fill_uniform(y, 4 * CB * H * W, -1, 1, 32);
+  bo_upsample2x_forward(CB, H, W, x, ux);
+  ck_assert(ux[0] == x[0] && ux[1] == x[0] && ux[2 * W] == x[0] && ux[2 * W + 1] == x[0] && ux[2] == x[1]);
+  bo_upsample2x_backward(CB, H, W, y, aty, 0);
+  ck_assert(fabs(dot_fd(4 * CB * H * W, ux, y) - dot_fd(CB * H * W, x, aty)) < 1e-4);
+
+  /* channel bias: x[c][b][:] += bias[b][c] */
+  enum { B = 2, C = 3, HW = 5 };
+  float bias[B * C], xb[C * B * HW] = {0}, dy[C * B * HW], dbias[B * C];
+  fill_uniform(bias, B * C, -1, 1, 33);
+  fill_uniform(dy, C * B * HW, -1, 1, 34);
+  bo_channel_bias_forward(B, C, HW, bias, xb);
+  ck_assert(xb[(2 * B + 1) * HW + 3] == bias[1 * C + 2]);
+  bo_channel_bias_backward(B, C, HW, dy, dbias);
+  ck_assert(fabs(dot_fd(C * B * HW, xb, dy) - dot_fd(B * C, bias, dbias)) < 1e-5);
+
+  /* concat, with accumulation into the second part */
+  float a[4] = {1, 2, 3, 4}, bb[2] = {5, 6}, cat[6], dcat[6] = {1, 2, 3, 4, 5, 6}, da[4], db2[2] = {10, 10};
+  bo_concat_forward(4, 2, a, bb, cat);
+  for (int i = 0; i < 6; i++) ck_assert(cat[i] == i + 1);
+  bo_concat_backward(4, 2, dcat, da, db2, 0, 1);
+  ck_assert(da[3] == 4 && db2[0] == 15 && db2[1] == 16);
+}
+END_TEST
+
+START_TEST(test_time_embedding)
+{
+  float e[16];
+  bo_timestep_embedding(16, 0.0, e);
+  for (int j = 0; j < 8; j++) ck_assert(e[j] == 0.0f && e[8 + j] == 1.0f);
+  bo_timestep_embedding(16, 37.0, e);
+  for (int j = 0; j < 8; j++) {
+    double f = exp(-j * log(10000.0) / 7);
+    ck_assert(fabs(e[j] - sin(37 * f)) < 1e-6 && fabs(e[8 + j] - cos(37 * f)) < 1e-6);
+  }
+  /* the lowest frequency still separates neighbouring indices */
+  float e2[16];
+  bo_timestep_embedding(16, 38.0, e2);
+  ck_assert(fabs(e2[0] - e[0]) > 0.1);
+}
+END_TEST
+
+/* ---- attention ------------------------------------------------------------------------------ */
+
+typedef struct {
+  BOAttentionShape s;
+  float           *x, *g, *b, *wqkv, *bqkv, *wo, *bo, *y, *r, *work;
+} AttnCtx;
+
+static double attn_loss(void *c)
+{
+  AttnCtx *a = c;
+  bo_attention_forward(&a->s, a->x, a->g, a->b, a->wqkv, a->bqkv, a->wo, a->bo, a->y, a->work);
+  return dot_fd((size_t)a->s.C * a->s.B * a->s.HW, a->r, a->y);
+}
+
+START_TEST(test_attention)
+{
+  enum { B = 2, C = 8, HW = 6, G = 4, N = B * C * HW };
+  BOAttentionShape s = {B, C, HW, G};
+  float x[N], y[N], r[N], dx[N], g[C], b[C], wqkv[3 * C * C], bqkv[3 * C], wo[C * C], bo[C];
+  float dg[C] = {0}, db[C] = {0}, dwqkv[3 * C * C] = {0}, dbqkv[3 * C] = {0}, dwo[C * C] = {0}, dbo[C] = {0};
+  float *work = malloc(sizeof(float) * bo_attention_work_size(&s)), *scratch = malloc(sizeof(float) * bo_attention_scratch_size(&s));
+  AttnCtx c = {s, x, g, b, wqkv, bqkv, wo, bo, y, r, work};
+
+  fill_uniform(x, N, -2, 2, 41);
+  fill_uniform(g, C, 0.5, 1.5, 42);
+  fill_uniform(b, C, -0.3, 0.3, 43);
+  fill_uniform(wqkv, 3 * C * C, -0.6, 0.6, 44);
+  fill_uniform(bqkv, 3 * C, -0.3, 0.3, 45);
+  fill_uniform(wo, C * C, -0.5, 0.5, 46);
+  fill_uniform(bo, C, -0.3, 0.3, 47);
+  fill_uniform(r, N, -1, 1, 48);
+  attn_loss(&c);
+  /* rows of each softmax sum to one */
+  const float *P = work + 4 * (size_t)C * B * HW + 2 * B * G;
+  for (int i = 0; i < B * HW; i++) {
+    double s1 = 0;
+    for (int j = 0; j < HW; j++) s1 += P[i * HW + j];
+    ck_assert(fabs(s1 - 1) < 1e-5);
+  }
+  bo_attention_backward(&s, x, g, b, wqkv, wo, work, r, dx, dg, db, dwqkv, dbqkv, dwo, dbo, scratch, 0);
+  check_fd("attn dx", x, dx, N, attn_loss, &c);
+  check_fd("attn dgamma", g, dg, C, attn_loss, &c);
+  check_fd("attn dbeta", b, db, C, attn_loss, &c);
+  check_fd("attn dwqkv", wqkv, dwqkv, 3 * C * C, attn_loss, &c);
+  check_fd("attn dbqkv", bqkv, dbqkv, 3 * C, attn_loss, &c);
+  check_fd("attn dwo", wo, dwo, C * C, attn_loss, &c);
+  check_fd("attn dbo", bo, dbo, C, attn_loss, &c);
+  free(work), free(scratch);
+}
+END_TEST
+
+/* ---- residual block ---------------------------------------------------------------------------- */
+
+typedef struct {
+  BOResBlockShape  s;
+  BOResBlockParams p;
+  BOResBlockActs   a;
+  float           *x, *se, *y, *r, *col;
+} ResCtx;
+
+static double res_loss(void *c)
+{
+  ResCtx *k = c;
+  bo_resblock_forward(&k->s, &k->p, k->x, k->se, &k->a, k->y, k->col);
+  return dot_fd((size_t)k->s.Cout * k->s.B * k->s.H * k->s.W, k->r, k->y);
+}
+
+/* Lay out all tensors of a block in one buffer; return its length. */
+static size_t res_params(const BOResBlockShape *s, float *base, BOResBlockParams *p)
+{
+  size_t kk = (size_t)s->k * s->k, off = 0;
+#define TAKE(f, n) (p->f = base ? base + off : NULL, off += (n))
+  TAKE(gn1_g, s->Cin), TAKE(gn1_b, s->Cin), TAKE(conv1_w, s->Cout * s->Cin * kk), TAKE(conv1_b, s->Cout);
+  TAKE(temb_w, s->Cout * s->E), TAKE(temb_b, s->Cout), TAKE(gn2_g, s->Cout), TAKE(gn2_b, s->Cout);
+  TAKE(conv2_w, s->Cout * s->Cout * kk), TAKE(conv2_b, s->Cout);
+  if (s->Cin != s->Cout) TAKE(skip_w, s->Cout * s->Cin), TAKE(skip_b, s->Cout);
+  else p->skip_w = p->skip_b = NULL;
+#undef TAKE
+  return off;
+}
+
+static void res_case(BOResBlockShape s)
+{
+  BOResBlockParams p, g;
+  size_t           np = res_params(&s, NULL, &p), N = (size_t)s.B * s.H * s.W;
+  float *pbuf = malloc(sizeof(float) * np), *gbuf = calloc(np, sizeof(float)), *x = malloc(sizeof(float) * s.Cin * N),
+        *dx = malloc(sizeof(float) * s.Cin * N), *se = malloc(sizeof(float) * s.B * s.E), *dse = calloc(s.B * s.E, sizeof(float)),
+        *y = malloc(sizeof(float) * s.Cout * N), *r = malloc(sizeof(float) * s.Cout * N),
+        *acts = malloc(sizeof(float) * bo_resblock_acts_size(&s)), *col = malloc(sizeof(float) * (bo_resblock_col_size(&s) + 1)),
+        *scratch = malloc(sizeof(float) * bo_resblock_scratch_size(&s));
+  ResCtx c;
+
+  res_params(&s, pbuf, &p);
+  res_params(&s, gbuf, &g);
+  fill_uniform(pbuf, np, -0.4, 0.4, 51);
+  for (int i = 0; i < s.Cin; i++) p.gn1_g[i] += 1.0f;
+  for (int i = 0; i < s.Cout; i++) p.gn2_g[i] += 1.0f;
+  fill_uniform(x, s.Cin * N, -2, 2, 52);
+  fill_uniform(se, s.B * s.E, -1, 1, 53);
+  fill_uniform(r, s.Cout * N, -1, 1, 54);
+  bo_resblock_acts_set(&s, acts, &c.a);
+  c.s = s, c.p = p, c.x = x, c.se = se, c.y = y, c.r = r, c.col = col;
+  res_loss(&c);
+  bo_resblock_backward(&s, &p, &g, x, se, &c.a, r, dx, dse, col, scratch, 0);
+  check_fd("res dx", x, dx, s.Cin * N, res_loss, &c);
+  check_fd("res dsilu_e", se, dse, s.B * s.E, res_loss, &c);
+  check_fd("res params", pbuf, gbuf, np, res_loss, &c);
+  /* each tensor on its own too (the spread above may skip small ones) */
+  check_fd("res temb_w", p.temb_w, g.temb_w, s.Cout * s.E, res_loss, &c);
+  check_fd("res gn2_g", p.gn2_g, g.gn2_g, s.Cout, res_loss, &c);
+  check_fd("res conv2_b", p.conv2_b, g.conv2_b, s.Cout, res_loss, &c);
+  if (p.skip_w) check_fd("res skip_w", p.skip_w, g.skip_w, s.Cout * s.Cin, res_loss, &c);
+  free(pbuf), free(gbuf), free(x), free(dx), free(se), free(dse), free(y), free(r), free(acts), free(col), free(scratch);
+}
+
+START_TEST(test_resblock)
+{
+  /* B, Cin, Cout, H, W, k, periodic, G1, G2, E */
+  res_case((BOResBlockShape){2, 4, 8, 4, 5, 3, 0, 2, 4, 6}); /* 1x1 skip */
+  res_case((BOResBlockShape){2, 4, 4, 3, 4, 3, 1, 2, 2, 5}); /* identity skip, periodic */
+  res_case((BOResBlockShape){3, 12, 8, 1, 1, 1, 0, 2, 2, 4}); /* the MLP's block (GN groups of 6 and 4) */
+}
+END_TEST
+
+Suite *suite_nn(void)
+{
+  Suite *s  = suite_create("nn");
+  TCase *tc = tcase_create("layers");
+  tcase_add_test(tc, test_elementwise);
+  tcase_add_test(tc, test_linear);
+  tcase_add_test(tc, test_conv);
+  tcase_add_test(tc, test_conv_chunked);
+  tcase_add_test(tc, test_groupnorm);
+  tcase_add_test(tc, test_adjoints);
+  tcase_add_test(tc, test_time_embedding);
+  tcase_add_test(tc, test_attention);
+  tcase_add_test(tc, test_resblock);
+  suite_add_tcase(s, tc);
+  return s;
+}
