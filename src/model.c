@@ -524,14 +524,18 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
                                    cfg->name, BOModelKinds[cfg->kind], m->nparams, m->ntensors));
   PetscCall(PetscViewerASCIIPushTab(viewer));
   if (cfg->kind == BO_MODEL_UNET) {
-    PetscCall(PetscViewerASCIIPrintf(viewer, "input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT
-                                             " (runs on %dx%d)%s, levels %" PetscInt_FMT ", channels",
-                                     cfg->Ny, cfg->Nx, cfg->C, gr->H, gr->W, cfg->periodic ? ", periodic" : "",
-                                     cfg->nlevels));
-    for (PetscInt l = 0; l < cfg->nlevels; l++)
-      PetscCall(PetscViewerASCIIPrintf(viewer, " %" PetscInt_FMT "%s", cfg->base_channels * cfg->ch_mult[l],
-                                       cfg->attn[l] ? "+attn" : ""));
-    PetscCall(PetscViewerASCIIPrintf(viewer, ", %" PetscInt_FMT " res block(s) per level\n", cfg->num_res_blocks));
+    char   ch[256] = "";
+    size_t len     = 0;
+    for (PetscInt l = 0; l < cfg->nlevels; l++) {
+      PetscCall(PetscSNPrintf(ch + len, sizeof(ch) - len, " %" PetscInt_FMT "%s", cfg->base_channels * cfg->ch_mult[l],
+                              cfg->attn[l] ? "+attn" : ""));
+      PetscCall(PetscStrlen(ch, &len));
+    }
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT " (runs on %dx%d)%s, %" PetscInt_FMT
+                                     " levels, channels%s, %" PetscInt_FMT " res block(s) per level\n",
+                                     cfg->Ny, cfg->Nx, cfg->C, gr->H, gr->W, cfg->periodic ? ", periodic" : "", cfg->nlevels, ch,
+                                     cfg->num_res_blocks));
   } else
     PetscCall(PetscViewerASCIIPrintf(viewer, "input vector of %" PetscInt_FMT ", hidden %" PetscInt_FMT ", %" PetscInt_FMT
                                              " res block(s) each way\n",

@@ -1,0 +1,200 @@
+/* Whole-file ensemble utilities: joining shards, pictures of a file. */
+#include "bo_dataset.h"
+#include "bo_h5.h"
+#include "bo_io.h"
+#include "bo_png.h"
+#include "bo_ensemble.h"
+#include "bo_sampler.h"
+#include "bo_sys.h"
+
+/* Provenance that must agree between shards of one ensemble. */
+static const char *const shard_keys[] = {"checkpoint_crc32", "sampler", NULL};
+static const char *const shard_ints[] = {"seed", "sample_steps", "micro_batch", "label", "observed_cells", NULL};
+
+typedef struct {
+  char    path[PETSC_MAX_PATH_LEN];
+  int64_t first, n;
+  BODType dtype; /* the element type on disk; shards of one ensemble share it */
+} Shard;
+
+static BODType dtype_of(hid_t type)
+{
+  size_t size = H5Tget_size(type);
+  if (H5Tget_class(type) == H5T_FLOAT) return size == 4 ? BO_DTYPE_F32 : BO_DTYPE_F64;
+  return size == 1 ? BO_DTYPE_U8 : size == 2 ? BO_DTYPE_U16 : BO_DTYPE_U32;
+}
+
+/* Rank 0: read a shard's member range and check it agrees with the first. */
+static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *ref, char (*strs)[PETSC_MAX_PATH_LEN], int64_t *ints)
+{
+  hid_t   f, d, sp;
+  hsize_t dims[4];
+
+  PetscFunctionBegin;
+  BOH5Quiet();
+  f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-merge: cannot open %s", path);
+  PetscCall(PetscStrncpy(sh->path, path, sizeof(sh->path)));
+  PetscCall(BOH5ReadAttrInt(f, "first_member", &sh->first));
+  BOCallHDF5(d = H5Dopen2(f, "counts", H5P_DEFAULT), "-merge: %s has no dataset 'counts'", path);
+  sp = H5Dget_space(d);
+  H5Sget_simple_extent_dims(sp, dims, NULL);
+  sh->n = (int64_t)dims[0];
+  H5Sclose(sp);
+  {
+    hid_t t   = H5Dget_type(d);
+    sh->dtype = dtype_of(t);
+    H5Tclose(t);
+  }
+  PetscCheck(!ref || sh->dtype == ref->dtype, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s stores another element type than %s",
+             path, ref->path);
+  H5Dclose(d);
+  for (int i = 0; shard_keys[i]; i++) {
+    char v[PETSC_MAX_PATH_LEN];
+    PetscCall(BOH5ReadAttrString(f, shard_keys[i], v, sizeof(v)));
+    if (!ref) PetscCall(PetscStrcpy(strs[i], v));
+    else PetscCheck(!strcmp(v, strs[i]), PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s has %s = %s, the first shard %s", path,
+                    shard_keys[i], v, strs[i]);
+  }
+  for (int i = 0; shard_ints[i]; i++) {
+    int64_t v;
+    PetscCall(BOH5ReadAttrInt(f, shard_ints[i], &v));
+    if (!ref) ints[i] = v;
+    else PetscCheck(v == ints[i], PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s has %s = %lld, the first shard %lld", path,
+                    shard_ints[i], (long long)v, (long long)ints[i]);
+  }
+  H5Fclose(f);
+  PetscFunctionReturn(0);
+}
+
+static int by_first(const void *a, const void *b)
+{
+  const Shard *x = a, *y = b;
+  return x->first < y->first ? -1 : x->first > y->first;
+}
+
+PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out)
+{
+  PetscMPIInt rank;
+  Shard      *sh;
+  int         ns = 1;
+  char        strs[2][PETSC_MAX_PATH_LEN], msg[2 * PETSC_MAX_PATH_LEN + 256] = "", *copy, *tok, *save;
+  int64_t     ints[5];
+  BOWriter    w = NULL;
+  PetscInt    total = 0;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  for (const char *c = list; *c; c++) ns += *c == ',';
+  PetscCall(PetscCalloc1(ns, &sh));
+  /* 1. rank 0 checks the shards: same ensemble, contiguous, no overlap */
+  if (rank == 0) {
+    PetscErrorCode ierr = 0;
+    int            i    = 0;
+    copy                = strdup(list);
+    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+    for (tok = strtok_r(copy, ",", &save); tok && !ierr; tok = strtok_r(NULL, ",", &save), i++)
+      ierr = inspect_shard(tok, &sh[i], i ? &sh[0] : NULL, strs, ints);
+    PetscCall(PetscPopErrorHandler());
+    free(copy);
+    if (ierr) {
+      const char *text;
+      char       *specific;
+      PetscErrorMessage(ierr, &text, &specific);
+      snprintf(msg, sizeof(msg), "%s", specific ? specific : text);
+    } else {
+      qsort(sh, ns, sizeof(Shard), by_first);
+      for (i = 1; i < ns && !msg[0]; i++)
+        if (sh[i].first != sh[i - 1].first + sh[i - 1].n)
+          snprintf(msg, sizeof(msg), "-merge: %s starts at member %lld but %s ends at %lld: shards must be contiguous without overlap",
+                   sh[i].path, (long long)sh[i].first, sh[i - 1].path, (long long)(sh[i - 1].first + sh[i - 1].n));
+    }
+  }
+  PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, comm));
+  PetscCheck(!msg[0], comm, PETSC_ERR_ARG_INCOMP, "%s", msg);
+  PetscCallMPI(MPI_Bcast(sh, (int)(ns * sizeof(Shard)), MPI_BYTE, 0, comm));
+  PetscCallMPI(MPI_Bcast(strs, sizeof(strs), MPI_CHAR, 0, comm));
+  PetscCallMPI(MPI_Bcast(ints, 5, MPI_INT64_T, 0, comm));
+  for (int i = 0; i < ns; i++) total += (PetscInt)sh[i].n;
+
+  /* 2. copy each shard's rows, read and written collectively */
+  for (int i = 0; i < ns; i++) {
+    BODataset ds;
+    PetscCall(BODatasetCreate(comm, &ds));
+    PetscCall(BODatasetSetFile(ds, sh[i].path, "counts"));
+    PetscCall(BODatasetOpen(ds));
+    if (!w) {
+      PetscInt shape[3] = {ds->Ny, ds->Nx, ds->C}, ndim = ds->is_field ? (ds->C > 1 ? 3 : 2) : 1;
+      if (!ds->is_field) shape[0] = ds->G;
+      PetscCall(BOWriterCreate(comm, out, "counts", total, ndim, shape, &w));
+      PetscCall(BOWriterSetType(w, sh[0].dtype));
+      PetscCall(BOWriterSetFromOptions(w));
+      for (int k = 0; shard_keys[k]; k++) PetscCall(BOWriterSetAttributeString(w, shard_keys[k], strs[k]));
+      for (int k = 0; shard_ints[k]; k++) PetscCall(BOWriterSetAttributeInt(w, shard_ints[k], ints[k]));
+      PetscCall(BOWriterSetAttributeInt(w, "first_member", sh[0].first));
+      PetscCall(BOWriterSetAttributeInt(w, "merged_shards", ns));
+    }
+    PetscCall(BOWriterWrite(w, (PetscInt)(sh[i].first - sh[0].first) + ds->first, ds->nlocal, ds->x));
+    PetscCall(BODatasetDestroy(&ds));
+  }
+  PetscCall(BOWriterClose(w));
+  PetscCall(BOWriterDestroy(&w));
+  PetscCall(PetscPrintf(comm, "merged %d shards, %" PetscInt_FMT " members, into %s\n", ns, total, out));
+  PetscCall(PetscFree(sh));
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 reads the first members of a dataset as floats. */
+static PetscErrorCode read_first_members(const char *path, const char *name, PetscInt maxn, PetscInt *n, PetscInt shape[3],
+                                         PetscInt *ndim, float **x)
+{
+  hid_t   f, d, fs, ms;
+  hsize_t dims[4], start[4] = {0, 0, 0, 0}, count[4];
+  int     rank;
+  PetscInt D = 1;
+
+  PetscFunctionBegin;
+  BOH5Quiet();
+  BOCallHDF5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open %s", path);
+  BOCallHDF5(d = H5Dopen2(f, name, H5P_DEFAULT), "%s has no dataset '%s'", path, name);
+  fs   = H5Dget_space(d);
+  rank = H5Sget_simple_extent_ndims(fs);
+  PetscCheck(rank >= 2 && rank <= 4, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s:%s has rank %d", path, name, rank);
+  H5Sget_simple_extent_dims(fs, dims, NULL);
+  *n    = (PetscInt)PetscMin((hsize_t)maxn, dims[0]);
+  *ndim = rank - 1;
+  for (int i = 0; i < 3; i++) shape[i] = i + 1 < rank ? (PetscInt)dims[i + 1] : 1;
+  for (int i = 1; i < rank; i++) D *= (PetscInt)dims[i];
+  count[0] = (hsize_t)*n;
+  for (int i = 1; i < rank; i++) count[i] = dims[i];
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+  ms = H5Screate_simple(rank, count, NULL);
+  PetscCall(PetscMalloc1(*n * D, x));
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, *x), "cannot read %s:%s", path, name);
+  H5Sclose(ms), H5Sclose(fs), H5Dclose(d), H5Fclose(f);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOPNGFromFile(MPI_Comm comm, const char *path, const char *name, PetscInt maxn, const char *png)
+{
+  PetscMPIInt rank;
+  PetscErrorCode ierr = 0;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    PetscInt n, shape[3], ndim;
+    float   *x = NULL;
+    char     title[PETSC_MAX_PATH_LEN + 32];
+    snprintf(title, sizeof(title), "%s: first members", path);
+    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+    ierr = read_first_members(path, name, maxn, &n, shape, &ndim, &x);
+    if (!ierr && ndim >= 2) ierr = BOPNGWriteFields(png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0, title);
+    else if (!ierr) ierr = BOPNGWriteHeatmap(png, n, shape[0], x, 0.0, title);
+    PetscCall(PetscPopErrorHandler());
+    PetscCall(PetscFree(x));
+  }
+  PetscCallMPI(MPI_Bcast(&ierr, 1, MPI_INT, 0, comm));
+  PetscCheck(!ierr, comm, PETSC_ERR_FILE_WRITE, "cannot write the picture %s of %s", png, path);
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,343 @@
+/* BOSampler: ensembles from a checkpoint, conditioning, PETSc coupling. */
+#include <math.h>
+#include <stdlib.h>
+#include "bo_h5.h"
+#include "bo_io.h"
+#include "bo_sampler.h"
+#include "bo_sys.h"
+#include "bo_trainer.h"
+
+static PetscLogEvent EV_SAMPLE_NET, EV_SAMPLE_STEP, EV_SAMPLE_WRITE;
+static PetscLogStage ST_SAMPLE;
+
+static PetscErrorCode register_events(void)
+{
+  static PetscBool done = PETSC_FALSE;
+  PetscClassId     classid;
+
+  PetscFunctionBegin;
+  if (done) PetscFunctionReturn(0);
+  done = PETSC_TRUE;
+  PetscCall(PetscClassIdRegister("BOSampler", &classid));
+  PetscCall(PetscLogStageRegister("Sample", &ST_SAMPLE));
+  PetscCall(PetscLogEventRegister("BOSampleNet", classid, &EV_SAMPLE_NET));
+  PetscCall(PetscLogEventRegister("BOSampleStep", classid, &EV_SAMPLE_STEP));
+  PetscCall(PetscLogEventRegister("BOSampleWrite", classid, &EV_SAMPLE_WRITE));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
+{
+  BOSampler t;
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&t));
+  t->comm = comm;
+  PetscCallMPI(MPI_Comm_rank(comm, &t->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &t->size));
+  t->type     = BO_SAMPLER_BRIDGE;
+  t->K        = 100;
+  t->block    = 16;
+  t->label    = -1;
+  t->guidance = 0.0;
+  t->cap      = -1; /* from the checkpoint: the data's maximum count */
+  t->use_ema  = PETSC_TRUE;
+  t->seed     = 1;
+  PetscCall(BOProcessCreate(comm, &t->proc));
+  PetscCall(register_events());
+  *s = t;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
+{
+  PetscInt  seed = (PetscInt)s->seed;
+  char      cond[PETSC_MAX_PATH_LEN] = "";
+  PetscBool has_cond;
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
+  PetscCall(PetscOptionsString("-checkpoint", "checkpoint written by bo_train", NULL, s->checkpoint, s->checkpoint,
+                               sizeof(s->checkpoint), NULL));
+  PetscCall(PetscOptionsEnum("-sampler", "reverse sampler", NULL, BOSamplerTypes, (PetscEnum)s->type, (PetscEnum *)&s->type, NULL));
+  PetscCall(PetscOptionsInt("-sample_steps", "reverse steps K (1..T; fewer is faster and coarser)", NULL, s->K, &s->K, NULL));
+  PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->block, &s->block, NULL));
+  PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
+  PetscCall(PetscOptionsInt("-label", "class to generate (conditional models; -1: unconditional)", NULL, s->label, &s->label, NULL));
+  PetscCall(PetscOptionsReal("-guidance", "classifier-free guidance weight w (0: plain conditional)", NULL, s->guidance, &s->guidance, NULL));
+  PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)", NULL,
+                             s->cap, &s->cap, NULL));
+  PetscCall(PetscOptionsBool("-use_ema", "sample with the EMA weights", NULL, s->use_ema, &s->use_ema, NULL));
+  PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, cond, cond, sizeof(cond),
+                               &has_cond));
+  PetscOptionsEnd();
+  s->seed = (uint64_t)seed;
+  PetscCheck(s->block >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", s->block);
+  PetscCheck(s->guidance >= 0, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-guidance %g: must be >= 0", (double)s->guidance);
+  PetscCall(BOSamplerSetUp(s));
+  if (has_cond && cond[0]) PetscCall(BOSamplerLoadObservations(s, cond));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerSetUp(BOSampler s)
+{
+  PetscFunctionBegin;
+  if (!s->model) {
+    PetscCheck(s->checkpoint[0], s->comm, PETSC_ERR_ARG_WRONG, "-checkpoint FILE is required");
+    PetscCall(BOCheckpointLoadModel(s->comm, s->checkpoint, s->use_ema, s->proc, &s->model, &s->checksum));
+  }
+  PetscCheck(s->K >= 1 && s->K <= s->proc->T, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, s->K, s->proc->T);
+  if (s->label >= 0)
+    PetscCheck(s->model->cfg.num_classes > 0 && s->label < s->model->cfg.num_classes, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+               s->model->cfg.num_classes ? "-label %" PetscInt_FMT ": the model knows labels 0..%" PetscInt_FMT
+                                         : "-label %" PetscInt_FMT ": the model was trained without labels%.0" PetscInt_FMT,
+               s->label, s->model->cfg.num_classes - 1);
+  if (s->cap < 0) s->cap = s->model->cfg.max_count;
+  PetscCall(PetscFree3(s->k, s->labels, s->pk));
+  PetscCall(PetscFree2(s->out, s->out_uncond));
+  PetscCall(PetscMalloc3(s->block, &s->k, s->block, &s->labels, s->block, &s->pk));
+  PetscCall(PetscMalloc2(s->block * s->model->dim, &s->out, s->block * s->model->dim, &s->out_uncond));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
+{
+  PetscFunctionBegin;
+  if (!viewer) PetscCall(PetscViewerASCIIGetStdout(s->comm, &viewer));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "bo_sample: %s sampler, %" PetscInt_FMT " steps, micro-batch %" PetscInt_FMT
+                                           ", seed %llu, %d rank%s, %s weights of %s\n",
+                                   BOSamplerTypes[s->type], s->K, s->block, (unsigned long long)s->seed, s->size,
+                                   s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
+  if (s->label >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
+  if (s->obs_mask) {
+    PetscInt nobs = 0;
+    for (PetscInt i = 0; i < s->model->dim; i++) nobs += s->obs_mask[i] != 0;
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " observed cells\n", nobs));
+  }
+  PetscCall(BOModelView(s->model, viewer));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerDestroy(BOSampler *s)
+{
+  PetscFunctionBegin;
+  if (!*s) PetscFunctionReturn(0);
+  PetscCall(PetscFree3((*s)->k, (*s)->labels, (*s)->pk));
+  PetscCall(PetscFree2((*s)->out, (*s)->out_uncond));
+  PetscCall(PetscFree2((*s)->obs_value, (*s)->obs_mask));
+  PetscCall(BOModelDestroy(&(*s)->model));
+  PetscCall(BOProcessDestroy(&(*s)->proc));
+  PetscCall(PetscFree(*s));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const float *mask)
+{
+  const PetscInt D = s->model->dim;
+
+  PetscFunctionBegin;
+  PetscCall(PetscFree2(s->obs_value, s->obs_mask));
+  PetscCall(PetscMalloc2(D, &s->obs_value, D, &s->obs_mask));
+  for (PetscInt i = 0; i < D; i++) {
+    PetscCheck(!mask[i] || (value[i] >= 0 && value[i] == floorf(value[i])), s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+               "observed value %g at element %" PetscInt_FMT " is not a non-negative integer", (double)value[i], i);
+    s->obs_value[i] = mask[i] ? value[i] : 0.0f;
+    s->obs_mask[i]  = mask[i] ? 1.0f : 0.0f;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Read one member-shaped float dataset of D elements (serial HDF5). */
+static PetscErrorCode read_member_shaped(hid_t file, const char *path, const char *name, PetscInt D, float *buf)
+{
+  hid_t    d, space;
+  hssize_t n;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "-condition %s: dataset '%s' is missing", path, name);
+  BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "-condition %s: cannot open '%s'", path, name);
+  space = H5Dget_space(d);
+  n     = H5Sget_simple_extent_npoints(space);
+  PetscCheck(n == D, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "-condition %s: '%s' has %lld elements, the model's members have %" PetscInt_FMT,
+             path, name, (long long)n, D);
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "-condition %s: cannot read '%s'", path, name);
+  H5Sclose(space);
+  H5Dclose(d);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path)
+{
+  const PetscInt D = s->model->dim;
+  float         *value, *mask;
+  char           msg[PETSC_MAX_PATH_LEN + 128] = "";
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(D, &value, D, &mask));
+  if (s->rank == 0) {
+    PetscErrorCode ierr;
+    hid_t          file;
+    BOH5Quiet();
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) snprintf(msg, sizeof(msg), "-condition %s: cannot open as HDF5", path);
+    else {
+      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+      ierr = read_member_shaped(file, path, "value", D, value);
+      if (!ierr) ierr = read_member_shaped(file, path, "mask", D, mask);
+      PetscCall(PetscPopErrorHandler());
+      if (ierr) {
+        const char *text;
+        char       *specific;
+        PetscErrorMessage(ierr, &text, &specific);
+        snprintf(msg, sizeof(msg), "%s", specific ? specific : text);
+      }
+      H5Fclose(file);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, s->comm));
+  PetscCheck(!msg[0], s->comm, PETSC_ERR_FILE_UNEXPECTED, "%s", msg);
+  PetscCallMPI(MPI_Bcast(value, (int)D, MPI_FLOAT, 0, s->comm));
+  PetscCallMPI(MPI_Bcast(mask, (int)D, MPI_FLOAT, 0, s->comm));
+  PetscCall(BOSamplerSetObservations(s, value, mask));
+  PetscCall(PetscFree2(value, mask));
+  PetscFunctionReturn(0);
+}
+
+/* ---- the predictor: the network, with guidance ------------------------- */
+static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
+{
+  BOSampler s    = (BOSampler)ctx;
+  PetscInt  null = s->model->cfg.num_classes;
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(EV_SAMPLE_NET, 0, 0, 0, 0));
+  for (PetscInt b = 0; b < nm; b++) {
+    s->k[b]      = k;
+    s->pk[b]     = s->proc->p[k];
+    s->labels[b] = s->label >= 0 ? s->label : null;
+  }
+  PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, null ? s->labels : NULL, s->out));
+  if (s->label >= 0 && s->guidance > 0) {
+    /* classifier-free guidance on log rates:
+     * log yhat = (1+w) log yhat_cond - w log yhat_uncond */
+    const double w = s->guidance;
+    for (PetscInt b = 0; b < nm; b++) s->labels[b] = null;
+    PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, s->labels, s->out_uncond));
+    for (PetscInt i = 0; i < nm * dim; i++)
+      yhat[i] = (float)exp((1.0 + w) * BOLogSoftplus(s->out[i]) - w * BOLogSoftplus(s->out_uncond[i]));
+  } else {
+    for (PetscInt i = 0; i < nm * dim; i++) {
+      double x = s->out[i];
+      yhat[i]  = (float)(x > 30.0 ? x : log1p(exp(x)));
+    }
+  }
+  PetscCall(PetscLogEventEnd(EV_SAMPLE_NET, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt count, float *x)
+{
+  const PetscInt D = s->model->dim, B = s->block;
+
+  PetscFunctionBegin;
+  PetscCheck(first % B == 0, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG,
+             "first member %" PetscInt_FMT " is not aligned to the micro-batch %" PetscInt_FMT, first, B);
+  for (PetscInt b0 = 0; b0 < count; b0 += B) {
+    PetscInt nb = PetscMin(B, count - b0);
+    PetscCall(BOProcessGenerate(s->proc, s->type, s->K, s->cap, network_predict, s, s->seed, first + b0, nb, D, s->obs_value,
+                                s->obs_mask, x + b0 * D));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, const char *path)
+{
+  const PetscInt D = s->model->dim, B = s->block;
+  const PetscInt nblocks = (n + B - 1) / B, rounds = (nblocks + s->size - 1) / s->size;
+  BOModelConfig *cfg     = &s->model->cfg;
+  BOWriter       w;
+  float         *x;
+  PetscInt       shape[3], ndim;
+  double         start = BOWallTime(), last = start;
+  char           text[PETSC_MAX_PATH_LEN + 64];
+
+  PetscFunctionBegin;
+  PetscCheck(n >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-n %" PetscInt_FMT ": need at least one member", n);
+  PetscCheck(first >= 0 && first % B == 0, s->comm, PETSC_ERR_ARG_WRONG,
+             "-first_member %" PetscInt_FMT " must be a multiple of -batch %" PetscInt_FMT " (blocks are the ensemble's units)", first, B);
+  if (cfg->kind == BO_MODEL_UNET) {
+    shape[0] = cfg->Ny, shape[1] = cfg->Nx, shape[2] = cfg->C;
+    ndim     = cfg->C > 1 ? 3 : 2;
+  } else {
+    shape[0] = cfg->G;
+    ndim     = 1;
+  }
+  PetscCall(BOWriterCreate(s->comm, path, "counts", n, ndim, shape, &w));
+  if (s->cap > 0) PetscCall(BOWriterSetMaxCount(w, s->cap));
+  PetscCall(BOWriterSetFromOptions(w));
+  PetscCall(BOWriterSetAttributeString(w, "checkpoint", s->checkpoint));
+  snprintf(text, sizeof(text), "%08x", s->checksum);
+  PetscCall(BOWriterSetAttributeString(w, "checkpoint_crc32", text));
+  PetscCall(BOWriterSetAttributeInt(w, "seed", (long long)s->seed));
+  PetscCall(BOWriterSetAttributeString(w, "sampler", BOSamplerTypes[s->type]));
+  PetscCall(BOWriterSetAttributeInt(w, "sample_steps", s->K));
+  PetscCall(BOWriterSetAttributeInt(w, "micro_batch", B));
+  PetscCall(BOWriterSetAttributeInt(w, "first_member", first));
+  PetscCall(BOWriterSetAttributeInt(w, "label", s->label));
+  PetscCall(BOWriterSetAttributeReal(w, "guidance", s->guidance));
+  PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));
+  PetscCall(PetscMalloc1(B * D, &x));
+
+  PetscCall(PetscLogStagePush(ST_SAMPLE));
+  for (PetscInt r = 0; r < rounds; r++) {
+    /* round r: rank q generates block r*size + q (if it exists), then all write */
+    PetscInt b = r * s->size + s->rank, lo = b * B, cnt = b < nblocks ? PetscMin(B, n - lo) : 0;
+    if (cnt > 0) PetscCall(BOSamplerGenerateLocal(s, first + lo, cnt, x));
+    PetscCall(PetscLogEventBegin(EV_SAMPLE_WRITE, 0, 0, 0, 0));
+    PetscCall(BOWriterWrite(w, cnt > 0 ? lo : 0, cnt, x));
+    PetscCall(PetscLogEventEnd(EV_SAMPLE_WRITE, 0, 0, 0, 0));
+    double   now  = BOWallTime();
+    PetscInt done = PetscMin(n, (r + 1) * s->size * B);
+    if (now - last > 5.0 || r == rounds - 1) {
+      double rate = (double)done / (now - start);
+      PetscCall(PetscPrintf(s->comm, "members %" PetscInt_FMT "/%" PetscInt_FMT "  %.2f members/s  elapsed %.0fs  ETA %.0fs\n", done, n,
+                            rate, now - start, (double)(n - done) / rate));
+      last = now;
+    }
+  }
+  PetscCall(PetscLogStagePop());
+  PetscCall(BOWriterSetAttributeReal(w, "seconds", BOWallTime() - start));
+  PetscCall(BOWriterClose(w));
+  PetscCall(BOWriterDestroy(&w));
+  PetscCall(PetscFree(x));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerFillDMDAVec(BOSampler s, PetscInt member, DM da, Vec v)
+{
+  BOModelConfig *cfg = &s->model->cfg;
+  PetscInt       M, N, dof, xs, ys, xm, ym;
+  float         *x;
+  PetscScalar ***a;
+
+  PetscFunctionBegin;
+  PetscCall(DMDAGetInfo(da, NULL, &M, &N, NULL, NULL, NULL, NULL, &dof, NULL, NULL, NULL, NULL, NULL));
+  PetscCheck(cfg->kind == BO_MODEL_UNET && M == cfg->Nx && N == cfg->Ny && dof == cfg->C, PetscObjectComm((PetscObject)da),
+             PETSC_ERR_ARG_SIZ, "DMDA %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT " does not match the model's grid %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT,
+             M, N, dof, cfg->Nx, cfg->Ny, cfg->C);
+  /* Every rank generates the member (the same bits everywhere: randomness
+   * is keyed by member, not rank) and keeps the part it owns: no messages. */
+  PetscCall(PetscMalloc1(s->block * s->model->dim, &x));
+  PetscCall(BOSamplerGenerateLocal(s, member - member % s->block, s->block, x)); /* the whole block: as in files */
+  PetscCall(DMDAGetCorners(da, &xs, &ys, NULL, &xm, &ym, NULL));
+  PetscCall(DMDAVecGetArrayDOF(da, v, &a));
+  const float *m = x + (member % s->block) * s->model->dim;
+  for (PetscInt j = ys; j < ys + ym; j++)
+    for (PetscInt i = xs; i < xs + xm; i++)
+      for (PetscInt c = 0; c < dof; c++) a[j][i][c] = m[(j * M + i) * dof + c];
+  PetscCall(DMDAVecRestoreArrayDOF(da, v, &a));
+  PetscCall(PetscFree(x));
+  PetscFunctionReturn(0);
+}

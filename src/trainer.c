@@ -1,0 +1,667 @@
+/* BOTrainer: the data-parallel training loop, checkpoints and signals. */
+#include <glob.h>
+#include <hdf5.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "bo_sys.h"
+#include "bo_trainer.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+static void                  on_stop_signal(int sig) { stop_requested = sig; }
+
+PetscErrorCode BOTrainerInstallSignalHandlers(void)
+{
+  struct sigaction sa;
+
+  PetscFunctionBegin;
+  /* PETSc leaves SIGUSR1 at its default (terminate): Slurm's warning before
+   * the time limit would kill the run without a checkpoint. */
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  PetscCheck(sigaction(SIGUSR1, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS,
+             "cannot install signal handlers");
+  PetscFunctionReturn(0);
+}
+
+/* ---- profiling --------------------------------------------------------- */
+static PetscLogEvent EV_LOAD, EV_FORWARD, EV_BACKWARD, EV_ALLREDUCE, EV_OPTIMIZER, EV_CHECKPOINT;
+static PetscLogStage ST_TRAIN;
+
+static PetscErrorCode register_events(void)
+{
+  static PetscBool done = PETSC_FALSE;
+  PetscClassId     classid;
+
+  PetscFunctionBegin;
+  if (done) PetscFunctionReturn(0);
+  done = PETSC_TRUE;
+  PetscCall(PetscClassIdRegister("Blackout", &classid));
+  PetscCall(PetscLogStageRegister("Train", &ST_TRAIN));
+  PetscCall(PetscLogEventRegister("BOLoadBatch", classid, &EV_LOAD));
+  PetscCall(PetscLogEventRegister("BOForward", classid, &EV_FORWARD));
+  PetscCall(PetscLogEventRegister("BOBackward", classid, &EV_BACKWARD));
+  PetscCall(PetscLogEventRegister("BOAllreduce", classid, &EV_ALLREDUCE));
+  PetscCall(PetscLogEventRegister("BOOptimizer", classid, &EV_OPTIMIZER));
+  PetscCall(PetscLogEventRegister("BOCheckpoint", classid, &EV_CHECKPOINT));
+  PetscFunctionReturn(0);
+}
+
+/* ---- create / options -------------------------------------------------- */
+PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
+{
+  BOTrainer t;
+
+  PetscFunctionBegin;
+  PetscCall(PetscNew(&t));
+  t->comm = comm;
+  PetscCallMPI(MPI_Comm_rank(comm, &t->rank));
+  PetscCallMPI(MPI_Comm_size(comm, &t->size));
+  t->steps             = 1000;
+  t->batch             = 32;
+  t->checkpoint_every  = 500;
+  t->keep              = 3;
+  t->warmup            = 100;
+  t->lr                = 1e-3;
+  t->beta1             = 0.9;
+  t->beta2             = 0.999;
+  t->adam_eps          = 1e-8;
+  t->clip              = 1.0;
+  t->ema_decay         = 0.999;
+  t->cond_drop         = 0.1;
+  t->progress_interval = 5.0;
+  t->seed              = 1;
+  PetscCall(PetscStrcpy(t->checkpoint, "checkpoint.h5"));
+  PetscCall(BOProcessCreate(comm, &t->proc));
+  PetscCall(BODatasetCreate(comm, &t->data));
+  PetscCall(register_events());
+  *tr = t;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
+{
+  PetscInt  seed = (PetscInt)tr->seed;
+  PetscBool set;
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(tr->comm, NULL, "Blackout training (bo_train)", NULL);
+  PetscCall(PetscOptionsInt("-steps", "total optimiser steps (a restarted run continues up to this)", NULL, tr->steps, &tr->steps, NULL));
+  PetscCall(PetscOptionsInt("-batch", "global batch size (summed over ranks)", NULL, tr->batch, &tr->batch, NULL));
+  PetscCall(PetscOptionsString("-checkpoint", "checkpoint file (always the newest; older ones get a -stepN suffix)", NULL,
+                               tr->checkpoint, tr->checkpoint, sizeof(tr->checkpoint), NULL));
+  PetscCall(PetscOptionsInt("-checkpoint_every", "steps between checkpoints (0: only at the end)", NULL, tr->checkpoint_every,
+                            &tr->checkpoint_every, NULL));
+  PetscCall(PetscOptionsInt("-keep_checkpoints", "checkpoints kept (newest plus older ones)", NULL, tr->keep, &tr->keep, NULL));
+  PetscCall(PetscOptionsBool("-restart", "resume from the newest valid checkpoint", NULL, tr->restart, &tr->restart, NULL));
+  PetscCall(PetscOptionsInt("-seed", "random seed (data order, noise, initialisation)", NULL, seed, &seed, NULL));
+  PetscCall(PetscOptionsString("-log", "CSV file of step,loss,samples_per_s,...", NULL, tr->log, tr->log, sizeof(tr->log), NULL));
+  PetscCall(PetscOptionsString("-model", "network: unet-s, unet-tiny, mlp, ... (default: chosen from the data's shape)", NULL,
+                               tr->model_name, tr->model_name, sizeof(tr->model_name), NULL));
+  PetscCall(PetscOptionsReal("-lr", "Adam learning rate", NULL, tr->lr, &tr->lr, NULL));
+  PetscCall(PetscOptionsInt("-warmup", "learning-rate warm-up steps", NULL, tr->warmup, &tr->warmup, NULL));
+  PetscCall(PetscOptionsReal("-clip", "clip gradients to this global norm (0: off)", NULL, tr->clip, &tr->clip, NULL));
+  PetscCall(PetscOptionsReal("-ema_decay", "EMA decay of the weights used for sampling", NULL, tr->ema_decay, &tr->ema_decay, NULL));
+  PetscCall(PetscOptionsBool("-conditional", "condition on the data's labels (default: when it has them)", NULL, tr->conditional,
+                             &tr->conditional, &set));
+  if (!set) tr->conditional = -1; /* decided in SetUp from the data */
+  PetscCall(PetscOptionsReal("-cond_drop", "rate at which labels are dropped (for classifier-free guidance)", NULL, tr->cond_drop,
+                             &tr->cond_drop, NULL));
+  PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
+                             &tr->progress_interval, NULL));
+  PetscOptionsEnd();
+  tr->seed = (uint64_t)seed;
+  PetscCheck(tr->steps >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-steps %" PetscInt_FMT ": must be >= 0", tr->steps);
+  PetscCheck(tr->batch >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", tr->batch);
+  PetscCheck(tr->lr > 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-lr %g: must be > 0", (double)tr->lr);
+  PetscCheck(tr->keep >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-keep_checkpoints %" PetscInt_FMT ": must be >= 1", tr->keep);
+  PetscCheck(tr->ema_decay >= 0 && tr->ema_decay < 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-ema_decay %g: must be in [0, 1)",
+             (double)tr->ema_decay);
+  PetscCheck(tr->cond_drop >= 0 && tr->cond_drop <= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-cond_drop %g: must be in [0, 1]",
+             (double)tr->cond_drop);
+  PetscCall(BOProcessSetFromOptions(tr->proc));
+  PetscCall(BODatasetSetFromOptions(tr->data));
+  PetscFunctionReturn(0);
+}
+
+/* ---- checkpoints ------------------------------------------------------- */
+#include "bo_h5.h"
+
+/* "dir/ckpt.h5" + step -> "dir/ckpt-step00001234.h5" */
+static void sibling_name(const char *path, PetscInt step, char *out, size_t len)
+{
+  size_t n = strlen(path);
+  if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
+  snprintf(out, len, "%.*s-step%08" PetscInt_FMT ".h5", (int)n, path, step);
+}
+
+/* CRC-32 of the optimiser state and the step: detects torn or corrupt files
+ * that HDF5 itself would read without complaint. */
+static uint32_t state_checksum(PetscInt nparams, const float *params, const float *ema, const float *m, const float *v,
+                               int64_t step)
+{
+  const float *bufs[4] = {params, ema, m, v};
+  uLong        crc     = crc32(0L, Z_NULL, 0);
+  for (int i = 0; i < 4; i++) {
+    const Bytef *p = (const Bytef *)bufs[i];
+    size_t       n = sizeof(float) * (size_t)nparams;
+    while (n) { /* crc32 takes a uInt length */
+      uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+      crc        = crc32(crc, p, chunk);
+      p += chunk;
+      n -= chunk;
+    }
+  }
+  crc = crc32(crc, (const Bytef *)&step, sizeof(step));
+  return (uint32_t)crc;
+}
+
+static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, const float *buf)
+{
+  hid_t g;
+
+  PetscFunctionBegin;
+  BOCallHDF5(g = H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group %s", name);
+  PetscCall(BOModelSaveParams(model, g, buf));
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0 writes path.tmp, then moves the previous checkpoint aside (with its
+ * step suffix), renames, and prunes old ones beyond -keep_checkpoints. */
+static PetscErrorCode write_checkpoint_file(BOTrainer tr, const char *path)
+{
+  char     tmp[PETSC_MAX_PATH_LEN + 8];
+  hid_t    file, g;
+  BOModel  m = tr->model;
+  uint32_t crc;
+
+  PetscFunctionBegin;
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  BOCallHDF5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create checkpoint %s", tmp);
+  PetscCall(BOH5WriteAttrString(file, "format", "blackout-checkpoint"));
+  PetscCall(BOH5WriteAttrString(file, "producer_version", BO_VERSION));
+  PetscCall(BOH5WriteAttrInt(file, "step", tr->step));
+  PetscCall(BOH5WriteAttrInt(file, "seed", (int64_t)tr->seed));
+  PetscCall(BOH5WriteAttrInt(file, "batch", tr->batch));
+  PetscCall(BOH5WriteAttrInt(file, "mpi_size", tr->size));
+  PetscCall(BOH5WriteAttrInt(file, "T", tr->proc->T));
+  PetscCall(BOH5WriteAttrReal(file, "t_end", tr->proc->tEnd));
+  PetscCall(BOH5WriteAttrString(file, "loss_weight", BOWeightTypes[tr->proc->weight_type]));
+  PetscCall(BOH5WriteAttrString(file, "data_file", tr->data->filename));
+  PetscCall(BOH5WriteAttrInt(file, "data_N", tr->data->N));
+  PetscCall(BOH5WriteAttrReal(file, "data_max_count", tr->data->max_count));
+  PetscCall(BOH5WriteAttrInt(file, "conditional", tr->conditional));
+  BOCallHDF5(g = H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group model");
+  PetscCall(BOModelConfigSave(&m->cfg, g));
+  H5Gclose(g);
+  PetscCall(save_group(m, file, "params", m->params));
+  PetscCall(save_group(m, file, "ema", tr->ema));
+  PetscCall(save_group(m, file, "adam_m", tr->adam_m));
+  PetscCall(save_group(m, file, "adam_v", tr->adam_v));
+  crc = state_checksum(m->nparams, m->params, tr->ema, tr->adam_m, tr->adam_v, tr->step);
+  PetscCall(BOH5WriteAttrInt(file, "checksum_crc32", crc)); /* written last: its presence marks completion */
+  BOCallHDF5(H5Fclose(file), "cannot close checkpoint %s", tmp);
+
+  /* keep the previous newest under its step's name, then publish */
+  if (access(path, F_OK) == 0) {
+    int64_t prev = -1;
+    hid_t   f    = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+      if (BOH5HasAttr(f, "step")) PetscCall(BOH5ReadAttrInt(f, "step", &prev));
+      H5Fclose(f);
+    }
+    if (prev >= 0 && prev != tr->step) {
+      char old[PETSC_MAX_PATH_LEN + 32];
+      sibling_name(path, (PetscInt)prev, old, sizeof(old));
+      PetscCheck(rename(path, old) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", path, old);
+    }
+  }
+  PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", tmp, path);
+
+  /* prune: siblings sort by step (zero-padded); keep the newest keep-1 */
+  {
+    char   pattern[PETSC_MAX_PATH_LEN + 32];
+    glob_t gl;
+    size_t n = strlen(path);
+    if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
+    snprintf(pattern, sizeof(pattern), "%.*s-step*.h5", (int)n, path);
+    if (glob(pattern, 0, NULL, &gl) == 0) {
+      for (size_t i = 0; i + (size_t)(tr->keep - 1) < gl.gl_pathc; i++) unlink(gl.gl_pathv[i]);
+      globfree(&gl);
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
+{
+  PetscErrorCode ierr = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(EV_CHECKPOINT, 0, 0, 0, 0));
+  if (tr->rank == 0) ierr = write_checkpoint_file(tr, tr->checkpoint);
+  /* every rank learns whether rank 0 succeeded, so none hangs or goes on */
+  PetscCallMPI(MPI_Bcast(&ierr, 1, MPI_INT, 0, tr->comm));
+  PetscCheck(!ierr, tr->comm, PETSC_ERR_FILE_WRITE, "writing checkpoint %s failed", tr->checkpoint);
+  PetscCall(PetscLogEventEnd(EV_CHECKPOINT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+/* Read one checkpoint's configuration (model and process). */
+static PetscErrorCode read_checkpoint_config(hid_t file, BOModelConfig *cfg, BOProcess proc, int64_t *step)
+{
+  hid_t   g;
+  int64_t T;
+  char    weight[32];
+
+  PetscFunctionBegin;
+  PetscCall(BOH5ReadAttrInt(file, "step", step));
+  PetscCall(BOH5ReadAttrInt(file, "T", &T));
+  proc->T = (PetscInt)T;
+  PetscCall(BOH5ReadAttrReal(file, "t_end", &proc->tEnd));
+  PetscCall(BOH5ReadAttrString(file, "loss_weight", weight, sizeof(weight)));
+  proc->weight_type = strcmp(weight, "finite_time") ? BO_WEIGHT_INSTANTANEOUS : BO_WEIGHT_FINITE_TIME;
+  BOCallHDF5(g = H5Gopen2(file, "model", H5P_DEFAULT), "group 'model' is missing");
+  PetscCall(BOModelConfigLoad(g, cfg));
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode load_group(BOModel model, hid_t file, const char *name, float *buf)
+{
+  hid_t g;
+
+  PetscFunctionBegin;
+  BOCallHDF5(g = H5Gopen2(file, name, H5P_DEFAULT), "group '%s' is missing", name);
+  PetscCall(BOModelLoadParams(model, g, buf));
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0: load everything from one file into a model made from its own
+ * configuration, and verify the checksum. Errors describe what is wrong. */
+static PetscErrorCode try_checkpoint(const char *path, BOProcess proc, BOModel *model, float **ema, float **m, float **v,
+                                     int64_t *step)
+{
+  hid_t         file;
+  BOModelConfig cfg;
+  int64_t       crc;
+
+  PetscFunctionBegin;
+  file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "cannot open %s as HDF5 (truncated or not a checkpoint)", path);
+  PetscCheck(BOH5HasAttr(file, "checksum_crc32"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "%s has no checksum: incomplete checkpoint", path);
+  PetscCall(read_checkpoint_config(file, &cfg, proc, step));
+  PetscCall(BOModelCreate(PETSC_COMM_SELF, &cfg, model));
+  PetscCall(PetscMalloc3((*model)->nparams, ema, (*model)->nparams, m, (*model)->nparams, v));
+  PetscCall(load_group(*model, file, "params", (*model)->params));
+  PetscCall(load_group(*model, file, "ema", *ema));
+  PetscCall(load_group(*model, file, "adam_m", *m));
+  PetscCall(load_group(*model, file, "adam_v", *v));
+  PetscCall(BOH5ReadAttrInt(file, "checksum_crc32", &crc));
+  H5Fclose(file);
+  PetscCheck((uint32_t)crc == state_checksum((*model)->nparams, (*model)->params, *ema, *m, *v, *step), PETSC_COMM_SELF,
+             PETSC_ERR_FILE_UNEXPECTED, "%s: checksum mismatch (corrupt checkpoint)", path);
+  PetscFunctionReturn(0);
+}
+
+/* Candidates newest first: FILE, then FILE-stepN.h5 by descending N. */
+static PetscErrorCode list_candidates(const char *path, char ***list, int *count)
+{
+  char   pattern[PETSC_MAX_PATH_LEN + 32];
+  glob_t gl;
+  size_t n = strlen(path);
+
+  PetscFunctionBegin;
+  if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
+  snprintf(pattern, sizeof(pattern), "%.*s-step*.h5", (int)n, path);
+  *count = 0;
+  PetscCall(PetscMalloc1(1, list));
+  (*list)[(*count)++] = strdup(path);
+  if (glob(pattern, 0, NULL, &gl) == 0) {
+    PetscCall(PetscRealloc(sizeof(char *) * (1 + gl.gl_pathc), list));
+    for (size_t i = gl.gl_pathc; i-- > 0;) (*list)[(*count)++] = strdup(gl.gl_pathv[i]);
+    globfree(&gl);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found)
+{
+  char          chosen[PETSC_MAX_PATH_LEN] = "";
+  BOModel       model                      = NULL;
+  float        *ema = NULL, *m = NULL, *v = NULL;
+  int64_t       step = 0;
+  BOModelConfig cfg;
+
+  PetscFunctionBegin;
+  if (tr->rank == 0) {
+    char **list;
+    int    count;
+    PetscCall(list_candidates(tr->checkpoint, &list, &count));
+    BOH5Quiet();
+    for (int i = 0; i < count && !chosen[0]; i++) {
+      PetscErrorCode ierr;
+      if (access(list[i], F_OK) != 0) continue;
+      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+      ierr = try_checkpoint(list[i], tr->proc, &model, &ema, &m, &v, &step);
+      PetscCall(PetscPopErrorHandler());
+      if (!ierr) {
+        PetscCall(PetscStrncpy(chosen, list[i], sizeof(chosen)));
+        break;
+      }
+      {
+        const char *text;
+        char       *specific;
+        PetscErrorMessage(ierr, &text, &specific);
+        PetscCall(PetscPrintf(PETSC_COMM_SELF, "warning: skipping checkpoint %s: %s\n", list[i], specific ? specific : text));
+      }
+      PetscCall(PetscFree3(ema, m, v));
+      PetscCall(BOModelDestroy(&model));
+    }
+    for (int i = 0; i < count; i++) free(list[i]);
+    PetscCall(PetscFree(list));
+    if (chosen[0]) cfg = model->cfg;
+  }
+  PetscCallMPI(MPI_Bcast(chosen, sizeof(chosen), MPI_CHAR, 0, tr->comm));
+  *found = chosen[0] ? PETSC_TRUE : PETSC_FALSE;
+  if (!*found) PetscFunctionReturn(0);
+
+  /* everyone builds the same model and receives rank 0's state */
+  PetscCallMPI(MPI_Bcast(&cfg, sizeof(cfg), MPI_BYTE, 0, tr->comm));
+  PetscCallMPI(MPI_Bcast(&step, 1, MPI_INT64_T, 0, tr->comm));
+  PetscCallMPI(MPI_Bcast(&tr->proc->T, 1, MPIU_INT, 0, tr->comm));
+  PetscCallMPI(MPI_Bcast(&tr->proc->tEnd, 1, MPIU_REAL, 0, tr->comm));
+  PetscCallMPI(MPI_Bcast(&tr->proc->weight_type, 1, MPI_INT, 0, tr->comm));
+  PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
+  PetscCall(PetscMalloc3(tr->model->nparams, &tr->ema, tr->model->nparams, &tr->adam_m, tr->model->nparams, &tr->adam_v));
+  if (tr->rank == 0) {
+    PetscCall(PetscArraycpy(tr->model->params, model->params, model->nparams));
+    PetscCall(PetscArraycpy(tr->ema, ema, model->nparams));
+    PetscCall(PetscArraycpy(tr->adam_m, m, model->nparams));
+    PetscCall(PetscArraycpy(tr->adam_v, v, model->nparams));
+    PetscCall(PetscFree3(ema, m, v));
+    PetscCall(BOModelDestroy(&model));
+  }
+  {
+    float   *bufs[4] = {tr->model->params, tr->ema, tr->adam_m, tr->adam_v};
+    PetscInt n       = tr->model->nparams;
+    for (int i = 0; i < 4; i++) PetscCallMPI(MPI_Bcast(bufs[i], (int)n, MPI_FLOAT, 0, tr->comm));
+  }
+  tr->step = (PetscInt)step;
+  PetscCall(PetscPrintf(tr->comm, "restarting from %s at step %" PetscInt_FMT "\n", chosen, tr->step));
+  PetscFunctionReturn(0);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+PetscErrorCode BOTrainerSetUp(BOTrainer tr)
+{
+  PetscBool found = PETSC_FALSE;
+  PetscInt  n, D;
+
+  PetscFunctionBegin;
+  PetscCall(BODatasetOpen(tr->data));
+  if (tr->restart) PetscCall(BOTrainerReadCheckpoint(tr, &found));
+  if (tr->restart && !found) PetscCall(PetscPrintf(tr->comm, "no valid checkpoint at %s: starting from step 0\n", tr->checkpoint));
+  if (!found) {
+    BOModelConfig cfg;
+    if (tr->conditional == (PetscBool)-1) tr->conditional = tr->data->has_labels;
+    PetscCheck(!tr->conditional || tr->data->has_labels, tr->comm, PETSC_ERR_ARG_WRONG,
+               "-conditional: %s has no 'labels' dataset to condition on", tr->data->filename);
+    PetscInt shape[3] = {tr->data->shape[0], tr->data->is_field ? tr->data->shape[1] : 0, tr->data->is_field ? tr->data->shape[2] : 0};
+    if (tr->model_name[0]) PetscCall(BOModelConfigFromName(tr->model_name, shape, tr->data->is_field, tr->data->max_count, &cfg));
+    else PetscCall(BOModelConfigAuto(shape, tr->data->is_field, tr->data->max_count, &cfg));
+    cfg.num_classes = tr->conditional ? tr->data->num_classes : 0;
+    PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
+    PetscCall(BOModelInitParams(tr->model, tr->seed));
+    /* identical start on every rank, whatever the local initialisation did */
+    PetscCallMPI(MPI_Bcast(tr->model->params, (int)tr->model->nparams, MPI_FLOAT, 0, tr->comm));
+    PetscCall(PetscMalloc3(tr->model->nparams, &tr->ema, tr->model->nparams, &tr->adam_m, tr->model->nparams, &tr->adam_v));
+    PetscCall(PetscArraycpy(tr->ema, tr->model->params, tr->model->nparams));
+    PetscCall(PetscArrayzero(tr->adam_m, tr->model->nparams));
+    PetscCall(PetscArrayzero(tr->adam_v, tr->model->nparams));
+    tr->step = 0;
+  } else {
+    tr->conditional = tr->model->cfg.num_classes > 0;
+  }
+  PetscCall(BOProcessSetUp(tr->proc));
+
+  /* Work arrays for the largest possible local batch: the whole global batch
+   * (all of a minibatch can sit in one rank's shard). */
+  n       = tr->batch;
+  D       = tr->data->D;
+  tr->cap = n;
+  PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
+  PetscCall(PetscMalloc5(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y, n * D, &tr->out, n * D, &tr->dout));
+  PetscCall(PetscMalloc1(tr->model->nparams + 3, &tr->reduce));
+
+  if (tr->log[0] && tr->rank == 0) {
+    PetscBool append = tr->step > 0 && access(tr->log, F_OK) == 0;
+    tr->logfile      = fopen(tr->log, append ? "a" : "w");
+    PetscCheck(tr->logfile, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-log %s: cannot open for writing", tr->log);
+    if (!append) fprintf(tr->logfile, "step,loss,samples_per_s,lr,grad_norm,elapsed_s\n");
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
+{
+  PetscFunctionBegin;
+  if (!viewer) PetscCall(PetscViewerASCIIGetStdout(tr->comm, &viewer));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "bo_train: %d rank%s, global batch %" PetscInt_FMT ", steps %" PetscInt_FMT
+                                           " (from %" PetscInt_FMT "), seed %llu, lr %g (warm-up %" PetscInt_FMT "), clip %g, EMA %g\n",
+                                   tr->size, tr->size > 1 ? "s" : "", tr->batch, tr->steps, tr->step,
+                                   (unsigned long long)tr->seed, (double)tr->lr, tr->warmup, (double)tr->clip,
+                                   (double)tr->ema_decay));
+  PetscCall(BODatasetView(tr->data, viewer));
+  PetscCall(BOProcessView(tr->proc, viewer));
+  PetscCall(BOModelView(tr->model, viewer));
+  if (tr->conditional)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "conditioning on %" PetscInt_FMT " labels, dropped at rate %g\n",
+                                     tr->model->cfg.num_classes, (double)tr->cond_drop));
+  PetscFunctionReturn(0);
+}
+
+/* ---- one step ---------------------------------------------------------- */
+
+/* Adam with warm-up, on the flat buffers; then the EMA of the weights. */
+static void adam_update(BOTrainer tr, const float *grad, double grad_scale)
+{
+  const PetscInt n    = tr->model->nparams;
+  const double   t    = (double)(tr->step + 1);
+  const double   lr   = tr->lr * PetscMin(1.0, t / (double)PetscMax(tr->warmup, 1));
+  const double   bc1  = 1.0 - pow(tr->beta1, t), bc2 = 1.0 - pow(tr->beta2, t);
+  const float    b1   = (float)tr->beta1, b2 = (float)tr->beta2;
+  const float    step = (float)(lr / bc1), isb2 = (float)(1.0 / sqrt(bc2)), eps = (float)tr->adam_eps;
+  /* EMA warm-up as in score_sde: decay_n = min(decay, (1+n)/(10+n)) */
+  const float    decay = (float)PetscMin(tr->ema_decay, (1.0 + t) / (10.0 + t));
+  float         *p = tr->model->params, *m = tr->adam_m, *v = tr->adam_v, *e = tr->ema;
+  const float    gs = (float)grad_scale;
+
+  for (PetscInt i = 0; i < n; i++) {
+    float g = grad[i] * gs;
+    m[i]    = b1 * m[i] + (1.0f - b1) * g;
+    v[i]    = b2 * v[i] + (1.0f - b2) * g * g;
+    p[i] -= step * m[i] / (sqrtf(v[i]) * isb2 + eps);
+    e[i] = decay * e[i] + (1.0f - decay) * p[i];
+  }
+}
+
+PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
+{
+  const PetscInt D = tr->data->D, np = tr->model->nparams, nullclass = tr->model->cfg.num_classes;
+  PetscInt       nloc;
+  double         loss = 0.0, norm2 = 0.0, scale;
+  float         *red = tr->reduce;
+
+  PetscFunctionBegin;
+  /* 1. this rank's part of the global minibatch, noised */
+  PetscCall(PetscLogEventBegin(EV_LOAD, 0, 0, 0, 0));
+  PetscCall(BODatasetGetMinibatch(tr->data, tr->seed, tr->step, tr->batch, &nloc, tr->gidx, tr->n0,
+                                  tr->conditional ? tr->labels : NULL));
+  for (PetscInt b = 0; b < nloc; b++) {
+    tr->k[b]  = BOProcessNoiseSample(tr->proc, tr->seed, (uint32_t)tr->gidx[b], (uint32_t)tr->step, D, tr->n0 + b * D,
+                                     tr->nt + b * D, tr->y + b * D);
+    tr->pk[b] = tr->proc->p[tr->k[b]];
+    if (tr->conditional) { /* drop the label at rate cond_drop: the null class */
+      BORng rng;
+      BORngInit(&rng, tr->seed, BO_RNG_DROPOUT, (uint32_t)tr->gidx[b], (uint32_t)tr->step);
+      if (BORngUniform(&rng) < tr->cond_drop) tr->labels[b] = nullclass;
+    }
+  }
+  PetscCall(PetscLogEventEnd(EV_LOAD, 0, 0, 0, 0));
+
+  /* 2. forward, loss (mean over the global batch and elements), backward */
+  scale = 1.0 / ((double)tr->batch * (double)D);
+  if (nloc > 0) {
+    PetscCall(PetscLogEventBegin(EV_FORWARD, 0, 0, 0, 0));
+    PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, tr->conditional ? tr->labels : NULL, tr->out));
+    for (PetscInt b = 0; b < nloc; b++)
+      loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
+    PetscCall(PetscLogEventEnd(EV_FORWARD, 0, 0, 0, 0));
+    PetscCall(PetscLogEventBegin(EV_BACKWARD, 0, 0, 0, 0));
+    PetscCall(BOModelBackward(tr->model, tr->dout));
+    PetscCall(PetscArraycpy(red, tr->model->grads, np));
+    PetscCall(PetscLogEventEnd(EV_BACKWARD, 0, 0, 0, 0));
+  } else {
+    PetscCall(PetscArrayzero(red, np));
+  }
+
+  /* 3. one all-reduce: gradients, loss, and whether any rank got a signal */
+  red[np]     = (float)(loss * scale);
+  red[np + 1] = (float)nloc;
+  red[np + 2] = stop_requested ? 1.0f : 0.0f;
+  PetscCall(PetscLogEventBegin(EV_ALLREDUCE, 0, 0, 0, 0));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, red, (int)np + 3, MPI_FLOAT, MPI_SUM, tr->comm));
+  PetscCall(PetscLogEventEnd(EV_ALLREDUCE, 0, 0, 0, 0));
+  PetscCheck(red[np + 1] == (float)tr->batch, tr->comm, PETSC_ERR_PLIB, "step %" PetscInt_FMT ": batch has %g samples, expected %" PetscInt_FMT,
+             tr->step, (double)red[np + 1], tr->batch);
+
+  /* 4. guard, clip, update (identical on every rank) */
+  PetscCall(PetscLogEventBegin(EV_OPTIMIZER, 0, 0, 0, 0));
+  for (PetscInt i = 0; i < np; i++) norm2 += (double)red[i] * (double)red[i];
+  tr->last_loss      = red[np];
+  tr->last_grad_norm = sqrt(norm2);
+  PetscCheck(isfinite(tr->last_loss) && isfinite(tr->last_grad_norm), tr->comm, PETSC_ERR_FP,
+             "step %" PetscInt_FMT ": non-finite %s (loss %g, gradient norm %g); try a smaller -lr", tr->step,
+             isfinite(tr->last_loss) ? "gradient" : "loss", tr->last_loss, tr->last_grad_norm);
+  adam_update(tr, red, tr->clip > 0 && tr->last_grad_norm > tr->clip ? tr->clip / tr->last_grad_norm : 1.0);
+  tr->step++;
+  PetscCall(PetscLogEventEnd(EV_OPTIMIZER, 0, 0, 0, 0));
+  *stop = red[np + 2] > 0 ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(0);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
+{
+  const PetscInt first = tr->step;
+  double         start = BOWallTime(), last_print = start, window_start = start;
+  PetscInt       window_steps = 0;
+  PetscBool      stop         = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  *interrupted = PETSC_FALSE;
+  PetscCall(PetscLogStagePush(ST_TRAIN));
+  while (tr->step < tr->steps && !stop) {
+    PetscCall(BOTrainerStep(tr, &stop));
+    window_steps++;
+    double now = BOWallTime();
+    double sps = (double)window_steps * (double)tr->batch / fmax(now - window_start, 1e-9);
+    if (tr->logfile)
+      fprintf(tr->logfile, "%" PetscInt_FMT ",%.6g,%.4g,%.4g,%.4g,%.2f\n", tr->step, tr->last_loss, sps,
+              tr->lr * PetscMin(1.0, (double)tr->step / (double)PetscMax(tr->warmup, 1)), tr->last_grad_norm, now - start);
+    if (now - last_print >= tr->progress_interval || tr->step == tr->steps || tr->step == first + 1) {
+      double eta = (double)(tr->steps - tr->step) * (now - start) / (double)(tr->step - first);
+      PetscCall(PetscPrintf(tr->comm, "step %6" PetscInt_FMT "/%" PetscInt_FMT "  loss %.5g  %.1f samples/s  elapsed %.0fs  ETA %.0fs\n",
+                            tr->step, tr->steps, tr->last_loss, sps, now - start, eta));
+      if (tr->logfile) fflush(tr->logfile);
+      last_print   = now;
+      window_start = now;
+      window_steps = 0;
+    }
+    if (tr->checkpoint_every > 0 && tr->step % tr->checkpoint_every == 0 && tr->step < tr->steps && !stop)
+      PetscCall(BOTrainerWriteCheckpoint(tr));
+  }
+  PetscCall(PetscLogStagePop());
+  PetscCall(BOTrainerWriteCheckpoint(tr));
+  if (stop && tr->step < tr->steps) {
+    *interrupted = PETSC_TRUE;
+    PetscCall(PetscPrintf(tr->comm, "stopped by signal at step %" PetscInt_FMT ": checkpoint %s written; exit status %d asks to requeue\n",
+                          tr->step, tr->checkpoint, BO_EXIT_REQUEUE));
+  } else {
+    PetscCall(PetscPrintf(tr->comm, "done: %" PetscInt_FMT " steps in %.1f s; checkpoint %s\n", tr->step - first,
+                          BOWallTime() - start, tr->checkpoint));
+  }
+  if (tr->logfile) fflush(tr->logfile);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOTrainerDestroy(BOTrainer *tr)
+{
+  BOTrainer t = *tr;
+
+  PetscFunctionBegin;
+  if (!t) PetscFunctionReturn(0);
+  if (t->logfile) fclose(t->logfile);
+  PetscCall(PetscFree4(t->gidx, t->k, t->labels, t->pk));
+  PetscCall(PetscFree5(t->n0, t->nt, t->y, t->out, t->dout));
+  PetscCall(PetscFree(t->reduce));
+  PetscCall(PetscFree3(t->ema, t->adam_m, t->adam_v));
+  PetscCall(BOModelDestroy(&t->model));
+  PetscCall(BODatasetDestroy(&t->data));
+  PetscCall(BOProcessDestroy(&t->proc));
+  PetscCall(PetscFree(*tr));
+  PetscFunctionReturn(0);
+}
+
+/* ---- for sampling ------------------------------------------------------ */
+PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool use_ema, BOProcess proc, BOModel *model,
+                                     uint32_t *checksum)
+{
+  PetscMPIInt   rank;
+  BOModelConfig cfg;
+  BOModel       m     = NULL;
+  float        *ema = NULL, *am = NULL, *av = NULL;
+  int64_t       step  = 0;
+  PetscErrorCode ierr = 0;
+  char          msg[PETSC_MAX_PATH_LEN + 128] = "";
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    /* a full validation, checksum included, before trusting the weights */
+    BOH5Quiet();
+    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
+    ierr = try_checkpoint(path, proc, &m, &ema, &am, &av, &step);
+    PetscCall(PetscPopErrorHandler());
+    if (ierr) {
+      const char *text;
+      char       *specific;
+      PetscErrorMessage(ierr, &text, &specific);
+      snprintf(msg, sizeof(msg), "-checkpoint %s: %s", path, specific ? specific : text);
+    } else cfg = m->cfg;
+  }
+  PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, comm));
+  PetscCheck(!msg[0], comm, PETSC_ERR_FILE_UNEXPECTED, "%s", msg);
+  PetscCallMPI(MPI_Bcast(&cfg, sizeof(cfg), MPI_BYTE, 0, comm));
+  PetscCallMPI(MPI_Bcast(&proc->T, 1, MPIU_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(&proc->tEnd, 1, MPIU_REAL, 0, comm));
+  PetscCallMPI(MPI_Bcast(&proc->weight_type, 1, MPI_INT, 0, comm));
+  PetscCall(BOModelCreate(comm, &cfg, model));
+  if (rank == 0) {
+    PetscCall(PetscArraycpy((*model)->params, use_ema ? ema : m->params, m->nparams));
+    if (checksum) *checksum = state_checksum(m->nparams, m->params, ema, am, av, step);
+    PetscCall(PetscFree3(ema, am, av));
+    PetscCall(BOModelDestroy(&m));
+  }
+  PetscCallMPI(MPI_Bcast((*model)->params, (int)(*model)->nparams, MPI_FLOAT, 0, comm));
+  if (checksum) PetscCallMPI(MPI_Bcast(checksum, 1, MPI_UINT32_T, 0, comm));
+  PetscCall(BOProcessSetUp(proc));
+  PetscFunctionReturn(0);
+}

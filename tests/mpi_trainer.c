@@ -1,0 +1,227 @@
+/* BOTrainer: rank-count independence, bitwise resume, checkpoint fallback.
+ * Runs on 1, 2 and 3 ranks; each comparison is against a run on rank 0 alone
+ * (PETSC_COMM_SELF) inside the same test. */
+#include <hdf5.h>
+#include <math.h>
+#include <unistd.h>
+#include "blackout.h"
+#include "bo_trainer.h"
+#include "testutil.h"
+
+#define NS 30 /* samples */
+#define NY 8
+#define NX 8
+
+/* A small labelled dataset of 8x8 count fields (a bright bar whose position
+ * is the label, plus binomial noise), written by rank 0 with serial HDF5. */
+static void write_dataset(const char *path)
+{
+  PetscMPIInt rank;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  if (rank == 0) {
+    unsigned char v[NS][NY][NX];
+    int           lab[NS], one = 1;
+    BORng         rng;
+    BORngInit(&rng, 5, BO_RNG_TEST, 0, 0);
+    for (int s = 0; s < NS; s++) {
+      lab[s] = s % 3;
+      for (int j = 0; j < NY; j++)
+        for (int i = 0; i < NX; i++) v[s][j][i] = (unsigned char)BORngBinomial(&rng, (i / 3 == lab[s]) ? 12 : 3, 0.5);
+    }
+    hid_t   f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[3] = {NS, NY, NX}, ld = NS;
+    hid_t   sp = H5Screate_simple(3, dims, NULL), d = H5Dcreate2(f, "counts", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    hid_t as = H5Screate(H5S_SCALAR), a = H5Acreate2(d, "timestepping", H5T_STD_I32LE, as, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT, &one);
+    H5Aclose(a), H5Sclose(as), H5Dclose(d), H5Sclose(sp);
+    sp = H5Screate_simple(1, &ld, NULL);
+    d  = H5Dcreate2(f, "labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab);
+    H5Dclose(d), H5Sclose(sp), H5Fclose(f);
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+}
+
+/* A trainer on comm with small settings; steps and checkpoint given. */
+static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt, PetscInt steps, PetscBool restart)
+{
+  BOTrainer tr;
+  ck_assert_int_eq(BOTrainerCreate(comm, &tr), 0);
+  tr->steps            = steps;
+  tr->batch            = 6;
+  tr->checkpoint_every = 2;
+  tr->warmup           = 2;
+  tr->lr               = 2e-3;
+  tr->restart          = restart;
+  tr->conditional      = PETSC_TRUE;
+  tr->progress_interval = 1e9;
+  tr->proc->T          = 50;
+  ck_assert_int_eq(PetscStrcpy(tr->model_name, "unet-tiny"), 0);
+  ck_assert_int_eq(PetscStrcpy(tr->checkpoint, ckpt), 0);
+  ck_assert_int_eq(BODatasetSetFile(tr->data, data, "counts"), 0);
+  ck_assert_int_eq(BOTrainerSetUp(tr), 0);
+  return tr;
+}
+
+static void train(BOTrainer tr)
+{
+  PetscBool interrupted;
+  ck_assert_int_eq(BOTrainerTrain(tr, &interrupted), 0);
+  ck_assert(!interrupted);
+}
+
+/* Losses of the next nsteps steps, and the raw outputs on a probe batch. */
+#define TSTEPS 8
+static void trajectory(BOTrainer tr, double *losses, float *probe_out)
+{
+  PetscInt  k[4] = {5, 20, 30, 45}, lab[4] = {0, 1, 2, 3};
+  double    pk[4];
+  float     probe[4 * NY * NX];
+  PetscBool stop;
+  for (int s = 0; s < TSTEPS; s++) {
+    ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
+    losses[s] = tr->last_loss;
+  }
+  for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
+  for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
+  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, lab, probe_out), 0);
+}
+
+START_TEST(test_rank_count_independence)
+{
+  char        data[PETSC_MAX_PATH_LEN], c1[PETSC_MAX_PATH_LEN], cp[PETSC_MAX_PATH_LEN];
+  PetscMPIInt rank;
+  BOTrainer   all, one;
+  double      lall[TSTEPS], lone[TSTEPS], lother[TSTEPS], worst[3] = {0, 0, 0};
+  float       oall[4 * NY * NX], oone[4 * NY * NX], oother[4 * NY * NX];
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  write_dataset(BOTestPath("tr_data.h5", data, sizeof(data)));
+  all = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("tr_p.h5", cp, sizeof(cp)), TSTEPS, PETSC_FALSE);
+  trajectory(all, lall, oall);
+  if (rank == 0) { /* the same global batches on one rank */
+    one = make_trainer(PETSC_COMM_SELF, data, BOTestPath("tr_1.h5", c1, sizeof(c1)), TSTEPS, PETSC_FALSE);
+    trajectory(one, lone, oone);
+    BOTrainerDestroy(&one);
+    /* and a run that is NOT the same trajectory: another seed */
+    one       = make_trainer(PETSC_COMM_SELF, data, c1, TSTEPS, PETSC_FALSE);
+    one->seed = 2;
+    trajectory(one, lother, oother);
+    BOTrainerDestroy(&one);
+    for (int s = 0; s < TSTEPS; s++) {
+      worst[0] = fmax(worst[0], fabs(lone[s] - lall[s]) / fabs(lone[s]));
+      worst[2] = fmax(worst[2], fabs(lone[s] - lother[s]) / fabs(lone[s]));
+    }
+    for (int i = 0; i < 4 * NY * NX; i++) worst[1] = fmax(worst[1], fabs(oone[i] - oall[i]) / (1e-3 + fabs(oone[i])));
+  }
+  /* decide together: an assert on one rank alone would leave the others
+   * waiting in the next collective */
+  ck_assert_int_eq(MPI_Bcast(worst, 3, MPI_DOUBLE, 0, PETSC_COMM_WORLD), MPI_SUCCESS);
+  /* Float rounding only (sums over ranks are ordered differently): losses
+   * agree to 1e-4 relative at every step and the trained networks' outputs
+   * to 1e-3. (Parameters are not compared one by one: Adam turns the
+   * rounding noise of exactly-zero gradients, e.g. of biases in front of a
+   * GroupNorm, into full-size steps that do not change the function.) */
+  ck_assert_msg(worst[0] < 1e-4, "1 rank vs all: losses differ by %g (relative)", worst[0]);
+  ck_assert_msg(worst[1] < 1e-3, "1 rank vs all: trained outputs differ by %g (relative)", worst[1]);
+  /* the comparison can fail: another seed is another trajectory */
+  ck_assert_msg(worst[2] > 1e-2, "another seed gave the same losses (%g)", worst[2]);
+  /* and all ranks of the parallel run hold the same parameters, bit for bit */
+  {
+    uint32_t crc = 0, mn, mx;
+    for (PetscInt i = 0; i < all->model->nparams; i++) crc = crc * 31u + *(uint32_t *)&all->model->params[i];
+    ck_assert_int_eq(MPI_Allreduce(&crc, &mn, 1, MPI_UINT32_T, MPI_MIN, PETSC_COMM_WORLD), MPI_SUCCESS);
+    ck_assert_int_eq(MPI_Allreduce(&crc, &mx, 1, MPI_UINT32_T, MPI_MAX, PETSC_COMM_WORLD), MPI_SUCCESS);
+    ck_assert(mn == mx);
+  }
+  BOTrainerDestroy(&all);
+}
+END_TEST
+
+static int same_bits(const float *a, const float *b, PetscInt n) { return memcmp(a, b, sizeof(float) * n) == 0; }
+
+START_TEST(test_bitwise_resume)
+{
+  char      data[PETSC_MAX_PATH_LEN], ca[PETSC_MAX_PATH_LEN], cb[PETSC_MAX_PATH_LEN];
+  BOTrainer straight, first, resumed;
+
+  write_dataset(BOTestPath("rs_data.h5", data, sizeof(data)));
+  straight = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("rs_a.h5", ca, sizeof(ca)), 7, PETSC_FALSE);
+  train(straight);
+  first = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("rs_b.h5", cb, sizeof(cb)), 3, PETSC_FALSE);
+  train(first);
+  BOTrainerDestroy(&first);
+  resumed = make_trainer(PETSC_COMM_WORLD, data, cb, 7, PETSC_TRUE);
+  ck_assert_int_eq(resumed->step, 3);
+  train(resumed);
+  PetscInt n = straight->model->nparams;
+  ck_assert(BOTestAllRanks(same_bits(straight->model->params, resumed->model->params, n)));
+  ck_assert(BOTestAllRanks(same_bits(straight->ema, resumed->ema, n)));
+  ck_assert(BOTestAllRanks(same_bits(straight->adam_m, resumed->adam_m, n)));
+  ck_assert(BOTestAllRanks(same_bits(straight->adam_v, resumed->adam_v, n)));
+  BOTrainerDestroy(&straight);
+  BOTrainerDestroy(&resumed);
+}
+END_TEST
+
+/* Damage a file on rank 0: truncate it, or flip bytes in the middle. */
+static void damage(const char *path, int truncate_it)
+{
+  PetscMPIInt rank;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  if (rank == 0) {
+    FILE *f = fopen(path, "r+b");
+    ck_assert(f != NULL);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    if (truncate_it) ck_assert_int_eq(ftruncate(fileno(f), size / 2), 0);
+    else {
+      /* flip bytes in the last quarter, where the tensors' data live */
+      for (long off = size * 3 / 4; off < size * 3 / 4 + 64; off++) {
+        fseek(f, off, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, off, SEEK_SET);
+        fputc(c ^ 0x5a, f);
+      }
+    }
+    fclose(f);
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+}
+
+START_TEST(test_corrupt_checkpoint_fallback)
+{
+  char      data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], older[PETSC_MAX_PATH_LEN];
+  BOTrainer tr;
+
+  write_dataset(BOTestPath("cf_data.h5", data, sizeof(data)));
+  BOTestPath("cf.h5", ck, sizeof(ck));
+  tr = make_trainer(PETSC_COMM_WORLD, data, ck, 6, PETSC_FALSE); /* checkpoints at 2, 4 and 6 */
+  train(tr);
+  BOTrainerDestroy(&tr);
+  ck_assert(access(BOTestPath("cf-step00000004.h5", older, sizeof(older)), F_OK) == 0);
+  ck_assert(access(BOTestPath("cf-step00000002.h5", older, sizeof(older)), F_OK) == 0);
+
+  damage(ck, 1); /* newest truncated: falls back to step 4 */
+  tr = make_trainer(PETSC_COMM_WORLD, data, ck, 6, PETSC_TRUE);
+  ck_assert_int_eq(tr->step, 4);
+  BOTrainerDestroy(&tr);
+
+  damage(BOTestPath("cf-step00000004.h5", older, sizeof(older)), 0); /* bytes flipped: checksum */
+  tr = make_trainer(PETSC_COMM_WORLD, data, ck, 6, PETSC_TRUE);
+  ck_assert_int_eq(tr->step, 2);
+  BOTrainerDestroy(&tr);
+}
+END_TEST
+
+Suite *suite_trainer(void)
+{
+  Suite *s  = suite_create("trainer");
+  TCase *tc = tcase_create("parallel");
+  tcase_add_test(tc, test_rank_count_independence);
+  tcase_add_test(tc, test_bitwise_resume);
+  tcase_add_test(tc, test_corrupt_checkpoint_fallback);
+  suite_add_tcase(s, tc);
+  return s;
+}
