@@ -21,7 +21,7 @@ int main(int argc, char **argv)
   BOSampler      s = NULL;
   PetscInt       n = 16, first = 0;
   char           out[PETSC_MAX_PATH_LEN] = "ensemble.h5", png[PETSC_MAX_PATH_LEN] = "", merge[4096] = "";
-  PetscBool      has_merge;
+  PetscBool      has_merge, help_asked;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_sample");
@@ -44,6 +44,12 @@ int main(int argc, char **argv)
   /* 2. the model from the checkpoint, sampler settings, conditioning */
   if (!ierr) ierr = BOSamplerCreate(PETSC_COMM_WORLD, &s);
   if (!ierr) ierr = BOSamplerSetFromOptions(s);
+  if (!ierr) ierr = PetscOptionsHasHelp(NULL, &help_asked);
+  if (!ierr && help_asked) { /* -help: the options are listed; do nothing */
+    BOSamplerDestroy(&s);
+    return BOAppFinish(0);
+  }
+  if (!ierr) ierr = BOSamplerSetUp(s);
   if (!ierr) ierr = BOSamplerView(s, NULL);
   /* 3. generate and write block by block; then the pictures */
   if (!ierr) ierr = BOSamplerWriteEnsemble(s, first, n, out);

@@ -16,7 +16,7 @@ int main(int argc, char **argv)
 {
   PetscErrorCode ierr;
   BOTrainer      tr          = NULL;
-  PetscBool      interrupted = PETSC_FALSE;
+  PetscBool      interrupted = PETSC_FALSE, help_asked;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_train");
@@ -25,6 +25,11 @@ int main(int argc, char **argv)
   if (!ierr) BOSetBLASThreads();
   if (!ierr) ierr = BOTrainerCreate(PETSC_COMM_WORLD, &tr);
   if (!ierr) ierr = BOTrainerSetFromOptions(tr);
+  if (!ierr) ierr = PetscOptionsHasHelp(NULL, &help_asked);
+  if (!ierr && help_asked) { /* -help: the options are listed; do nothing */
+    BOTrainerDestroy(&tr);
+    return BOAppFinish(0);
+  }
   if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
   if (!ierr) ierr = BOTrainerSetUp(tr);
   if (!ierr) ierr = BOTrainerView(tr, NULL);

@@ -26,6 +26,7 @@ typedef struct {
   BOModel       model;
   uint32_t      checksum;   /* of the checkpoint's state */
   char          checkpoint[PETSC_MAX_PATH_LEN];
+  char          condition[PETSC_MAX_PATH_LEN]; /* -condition file, loaded by SetUp */
   BOSamplerType type;
   PetscInt      K;          /* reverse steps */
   PetscInt      block;      /* members per micro-batch */
@@ -45,7 +46,8 @@ typedef BOSamplerData *BOSampler;
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s);
 /* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition */
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s);
-/* Loads the checkpoint (model, process) unless a model was set already. */
+/* Loads the checkpoint (model, process) unless a model was set already,
+ * and the -condition file if one was given. */
 PetscErrorCode BOSamplerSetUp(BOSampler s);
 PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer);
 PetscErrorCode BOSamplerDestroy(BOSampler *s);

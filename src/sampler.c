@@ -52,8 +52,6 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
 {
   PetscInt  seed = (PetscInt)s->seed;
-  char      cond[PETSC_MAX_PATH_LEN] = "";
-  PetscBool has_cond;
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
@@ -68,14 +66,12 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)", NULL,
                              s->cap, &s->cap, NULL));
   PetscCall(PetscOptionsBool("-use_ema", "sample with the EMA weights", NULL, s->use_ema, &s->use_ema, NULL));
-  PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, cond, cond, sizeof(cond),
-                               &has_cond));
+  PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, s->condition,
+                               s->condition, sizeof(s->condition), NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
   PetscCheck(s->block >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", s->block);
   PetscCheck(s->guidance >= 0, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-guidance %g: must be >= 0", (double)s->guidance);
-  PetscCall(BOSamplerSetUp(s));
-  if (has_cond && cond[0]) PetscCall(BOSamplerLoadObservations(s, cond));
   PetscFunctionReturn(0);
 }
 
@@ -98,6 +94,7 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
   PetscCall(PetscFree2(s->out, s->out_uncond));
   PetscCall(PetscMalloc3(s->block, &s->k, s->block, &s->labels, s->block, &s->pk));
   PetscCall(PetscMalloc2(s->block * s->model->dim, &s->out, s->block * s->model->dim, &s->out_uncond));
+  if (s->condition[0] && !s->obs_mask) PetscCall(BOSamplerLoadObservations(s, s->condition));
   PetscFunctionReturn(0);
 }
 

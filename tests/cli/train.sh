@@ -1,0 +1,60 @@
+# bo_train: help, CSV log, -log_view events, one-line errors, and the Slurm
+# signal protocol (SIGUSR1 -> checkpoint -> exit 99 -> -restart finishes the
+# same run).
+source "$(dirname "$0")/common.sh"
+TR="$BO_BIN/bo_train"
+"$BO_BIN/bo_datagen" -kind reservoir -n 24 -nx 8 -ny 8 -seed 2 -out data.h5 > /dev/null
+
+# -help lists the options and exits 0
+"$TR" -help > help.txt 2>&1 || fail "-help exit status"
+for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -cond_drop; do
+  grep -q -- "$opt " help.txt || fail "-help does not list $opt"
+done
+
+# a short run: CSV log, progress, stages and events in -log_view
+$MPIRUN -n 2 "$TR" -data data.h5 -steps 12 -batch 8 -model unet-tiny -checkpoint ck.h5 -log log.csv \
+  -checkpoint_every 5 -keep_checkpoints 2 -log_view > run.txt 2>&1 || { cat run.txt; fail "training run"; }
+head -1 log.csv | grep -q "^step,loss,samples_per_s" || fail "CSV header: $(head -1 log.csv)"
+[ "$(wc -l < log.csv)" = 13 ] || fail "CSV has $(wc -l < log.csv) lines, want 13"
+grep -q "step *12/12" run.txt || fail "no progress line for the last step"
+for ev in BOLoadBatch BOForward BOBackward BOAllreduce BOOptimizer BOCheckpoint; do
+  grep -q "^$ev " run.txt || fail "-log_view lacks event $ev"
+done
+grep -q "1: *Train:" run.txt || fail "-log_view lacks the Train stage"
+[ -f ck.h5 ] && [ -f ck-step00000010.h5 ] || fail "checkpoints: $(ls)"
+[ -f ck-step00000005.h5 ] && fail "-keep_checkpoints 2 kept step 5"
+h5dump -a /step ck.h5 | grep -q "(0): 12" || fail "final checkpoint step"
+ls | grep -q "\.tmp" && fail "temporary files left behind"
+
+# errors: one line naming the culprit, non-zero exit, no checkpoint
+expect_error "bo_train: error:" "$TR" -data missing.h5 -steps 2 -checkpoint e.h5
+grep -q "missing.h5" err.txt || fail "error does not name the file"
+[ "$(wc -l < err.txt)" = 1 ] || { cat err.txt; fail "error is not one line"; }
+expect_error "-batch 0: must be >= 1" "$TR" -data data.h5 -batch 0 -checkpoint e.h5
+expect_error "-lr -1" "$TR" -data data.h5 -lr -1 -checkpoint e.h5
+expect_error "unknown model 'nosuchnet'" "$TR" -data data.h5 -model nosuchnet -checkpoint e.h5
+expect_error "has no 'labels'" "$TR" -data data.h5 -conditional -checkpoint e.h5
+[ -e e.h5 ] && fail "a failed run left a checkpoint"
+echo "corrupt" > bad.h5
+expect_error "bo_sample: error: -checkpoint bad.h5" "$BO_BIN/bo_sample" -checkpoint bad.h5 -n 2 -out s.h5
+[ -e s.h5 ] && fail "a failed sample left an output"
+
+# the signal protocol: run long, signal mpirun (it forwards SIGUSR1 to the
+# ranks), expect status 99 and a checkpoint, then -restart to the end
+$MPIRUN -n 2 "$TR" -data data.h5 -steps 100000 -batch 8 -model unet-tiny -checkpoint sig.h5 \
+  -checkpoint_every 0 -progress_interval 0 > sig.txt 2>&1 &
+pid=$!
+for i in $(seq 1 200); do grep -q "step *20/" sig.txt && break; sleep 0.1; done
+grep -q "step *20/" sig.txt || { kill $pid; fail "training did not start: $(cat sig.txt)"; }
+kill -USR1 $pid
+status=0; wait $pid || status=$?
+[ "$status" = 99 ] || { tail sig.txt; fail "exit status $status after SIGUSR1, want 99"; }
+grep -q "stopped by signal at step" sig.txt || fail "no stop message"
+[ -f sig.h5 ] || fail "no checkpoint after the signal"
+stopped=$(h5dump -a /step sig.h5 | sed -n 's/.*(0): //p')
+[ "$stopped" -gt 20 ] && [ "$stopped" -lt 100000 ] || fail "checkpoint at step $stopped"
+$MPIRUN -n 2 "$TR" -data data.h5 -steps $((stopped + 5)) -batch 8 -checkpoint sig.h5 -restart > res.txt 2>&1 \
+  || { cat res.txt; fail "restart"; }
+grep -q "restarting from sig.h5 at step $stopped" res.txt || fail "restart message: $(head -3 res.txt)"
+h5dump -a /step sig.h5 | grep -q "(0): $((stopped + 5))" || fail "restarted run did not reach its steps"
+echo "signal at step $stopped, restarted to $((stopped + 5))"
