@@ -1,0 +1,67 @@
+# bo_sample: the same ensemble on 1, 2 and 3 ranks and any micro-batch;
+# shards + merge = one job; pictures and sidecar; label conditioning beats
+# chance; observed cells are honoured; one-line errors.
+source "$(dirname "$0")/common.sh"
+SA="$BO_BIN/bo_sample"
+PROGS="$BO_BUILD/tests/progs"
+
+# a conditional model of the digits, briefly trained on 2 ranks
+"$BO_BIN/bo_convert" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -out digits.h5 > /dev/null
+$MPIRUN -n 2 "$BO_BIN/bo_train" -data digits.h5 -steps 300 -batch 64 -checkpoint ck.h5 -checkpoint_every 0 \
+  -progress_interval 100 > train.txt 2>&1 || { cat train.txt; fail "training"; }
+
+# 1, 2, 3 ranks and micro-batches 16 and 5: bit-identical
+for n in 1 2 3; do
+  $MPIRUN -n $n "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 4 -out r$n.h5 > s$n.txt 2>&1 || { cat s$n.txt; fail "sampling on $n ranks"; }
+done
+grep -q "members 48/48 .*members/s" s3.txt || fail "no progress line"
+h5diff r1.h5 r2.h5 /counts /counts || fail "1 vs 2 ranks differ"
+h5diff r1.h5 r3.h5 /counts /counts || fail "1 vs 3 ranks differ"
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 4 -batch 5 -out b5.h5 > /dev/null
+h5diff r1.h5 b5.h5 /counts /counts || fail "micro-batch 5 differs"
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 5 -out other.h5 > /dev/null
+if h5diff -q r1.h5 other.h5 /counts /counts > /dev/null 2>&1; then fail "seeds 4 and 5 agree"; fi
+# provenance, layout, sidecar, picture
+for a in checkpoint checkpoint_crc32 seed sampler sample_steps mpi_size; do
+  h5dump -a /$a r3.h5 > /dev/null 2>&1 || fail "no provenance attribute $a"
+done
+h5dump -a /counts/timestepping r3.h5 | grep -q "(0): 1" || fail "no timestepping attribute"
+[ -f r3.xmf ] || fail "no XDMF sidecar"
+$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r3.h5 | grep -q " 0 mismatches" || fail "PETSc VecLoad of the ensemble"
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 20 -sample_steps 25 -sampler tauleap -png tl.png -out tl.h5 > /dev/null || fail "tau-leaping"
+[ -s tl.png ] || fail "no PNG"
+ls | grep -q "\.tmp" && fail "temporary files left behind"
+
+# job-array shards joined in any order equal one job
+"$SA" -checkpoint ck.h5 -n 16 -first_member 32 -sample_steps 25 -seed 4 -out shard2.h5 > /dev/null
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 32 -first_member 0 -sample_steps 25 -seed 4 -out shard1.h5 > /dev/null
+$MPIRUN -n 3 "$SA" -merge shard2.h5,shard1.h5 -out merged.h5 > /dev/null || fail "merge"
+h5diff r1.h5 merged.h5 /counts /counts || fail "merged shards differ from one job"
+expect_error "must be contiguous" "$SA" -merge shard1.h5,shard1.h5 -out bad.h5
+"$SA" -checkpoint ck.h5 -n 16 -first_member 0 -sample_steps 30 -seed 4 -out shard3.h5 > /dev/null
+expect_error "sample_steps" "$SA" -merge shard3.h5,shard2.h5 -out bad.h5
+[ -e bad.h5 ] && fail "a failed merge left an output"
+
+# labels: class 3 far more often than chance (1/10); nearest class means
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 100 -label 3 -guidance 1 -sample_steps 50 -out l3.h5 > /dev/null
+frac=$("$PROGS/nearest_mean" -train digits.h5 -ens l3.h5 -label 3 | awk '{print $2}')
+# 100 draws at chance 0.1 have sd 0.03: 0.3 is 6.7 sd above chance
+awk -v f="$frac" 'BEGIN { exit !(f > 0.3) }' || fail "label 3: only a fraction $frac classified as 3"
+funcond=$("$PROGS/nearest_mean" -train digits.h5 -ens r1.h5 -label 3 | awk '{print $2}')
+awk -v f="$funcond" 'BEGIN { exit !(f < 0.3) }' || fail "unconditional members are class 3 at rate $funcond"
+echo "label 3: $frac conditional vs $funcond unconditional"
+
+# observed cells: every third cell of a real digit, honoured exactly
+"$PROGS/condition_tool" -make obs.h5 -from digits.h5 -member 7 -every 3
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 24 -condition obs.h5 -sample_steps 40 -out c.h5 > /dev/null
+"$PROGS/condition_tool" -check obs.h5 -ens c.h5 | grep -q "honoured 24 of 24" || fail "observed cells not honoured"
+
+# errors
+expect_error "-label 12" "$SA" -checkpoint ck.h5 -n 4 -label 12 -out e.h5
+expect_error "-sample_steps 0" "$SA" -checkpoint ck.h5 -n 4 -sample_steps 0 -out e.h5
+expect_error "must be a multiple of -batch" "$SA" -checkpoint ck.h5 -n 4 -first_member 3 -out e.h5
+expect_error "-condition missing.h5" "$SA" -checkpoint ck.h5 -n 4 -condition missing.h5 -out e.h5
+expect_error "-checkpoint nothere.h5" "$SA" -checkpoint nothere.h5 -n 4 -out e.h5
+[ "$(wc -l < err.txt)" = 1 ] || { cat err.txt; fail "error is not one line"; }
+[ -e e.h5 ] && fail "a failed run left an output"
+exit 0
