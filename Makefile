@@ -3,6 +3,7 @@
 #   make            build lib/libblackout.a and the programs in bin/
 #   make check      build and run the unit tests: serial, then MPI on 2 and 3 ranks
 #   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
+#   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
 #   make bench      performance benchmarks (tests/bench), never part of check
 #   make sanitize   build everything with -fsanitize=address,undefined and run the tests
 #   make clean
@@ -33,7 +34,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check demo bench sanitize clean deps FORCE
+.PHONY: all check demo demo-digits demo-genes bench sanitize clean deps FORCE
 all: $(LIBDIR)/libblackout.a $(APPS)
 
 # ---- dependencies and flags ------------------------------------------------
@@ -103,6 +104,10 @@ sanitize:
 
 demo: all
 	@scripts/demo.sh $(DEMO_OUT)
+demo-digits: all
+	@DEMO_OPTS=inputs/demo-digits.opts scripts/demo.sh $(DEMO_OUT)-digits
+demo-genes: all
+	@DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
 
 bench: all
 	@scripts/install-deps.sh --bench

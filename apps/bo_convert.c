@@ -24,6 +24,8 @@ typedef struct {
   char      in_name[256], out_name[256];
   PetscInt  shape[3], ndim;
   PetscInt  label_column, drop_column, patch, stride;
+  PetscInt  holdout; /* the last `holdout` samples go to holdout_out */
+  char      holdout_out[PETSC_MAX_PATH_LEN];
   PetscBool header, big_endian, help;
   BORawType dtype;
   PetscInt  offset;
@@ -57,6 +59,9 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCall(PetscOptionsString("-in_name", "anndata: matrix (dense dataset or CSR group)", NULL, o->in_name, o->in_name, sizeof(o->in_name), NULL));
   PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
   PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
+  PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL, o->holdout, &o->holdout, NULL));
+  PetscCall(PetscOptionsString("-holdout_out", "output HDF5 file of the held-out samples", NULL, o->holdout_out, o->holdout_out,
+                               sizeof(o->holdout_out), NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0); /* -help: list the options, do nothing */
@@ -64,6 +69,9 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCheck(o->in[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the input file with -in FILE");
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
   PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-shape takes Ny,Nx[,C] or G");
+  PetscCheck(o->holdout >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": must be >= 0", o->holdout);
+  PetscCheck(!o->holdout || o->holdout_out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout needs -holdout_out FILE");
+  PetscCheck(!o->holdout || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout is not supported with -format anndata");
   o->format     = (Format)fmt;
   o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
   if (o->stride <= 0) o->stride = o->patch;
@@ -91,6 +99,55 @@ static PetscErrorCode ReadAnnData(const Options *o, BOArray *a, PetscInt *first,
   PetscFunctionReturn(0);
 }
 
+/* Write members [first, first + nlocal) of a global N held in a (a.x holds
+ * exactly these members; offset = index of a.x's first member in a), with
+ * labels if any rank has them. Collective. */
+static PetscErrorCode WriteMembers(const Options *o, const BOArray *a, PetscInt first, PetscInt N, PetscInt nlocal, PetscInt offset,
+                                   const char *path)
+{
+  BOWriter    w;
+  const float *x    = a->x + (size_t)offset * a->D;
+  double       vmax = 0;
+  PetscInt     any_labels;
+
+  PetscFunctionBegin;
+  for (size_t i = 0; i < (size_t)nlocal * a->D; i++) vmax = PetscMax(vmax, (double)x[i]);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &vmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
+  any_labels = a->labels != NULL;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &any_labels, 1, MPIU_INT, MPI_MAX, PETSC_COMM_WORLD));
+  /* a temporary name, renamed when complete; destroyed unclosed on error */
+  PetscCall(BOWriterCreate(PETSC_COMM_WORLD, path, o->out_name, N, a->ndim, a->shape, &w));
+  PetscCall(BOWriterSetMaxCount(w, vmax));
+  PetscCall(BOWriterSetLabels(w, any_labels ? PETSC_TRUE : PETSC_FALSE));
+  PetscCall(BOWriterSetFromOptions(w));
+  PetscCall(BOWriterSetAttributeString(w, "source", o->in));
+  PetscCall(BOWriterSetAttributeString(w, "source_format", formats[o->format]));
+  PetscCall(BOWriterWrite(w, first, nlocal, x));
+  if (any_labels) PetscCall(BOWriterWriteLabels(w, first, nlocal, a->labels + offset));
+  PetscCall(BOWriterClose(w));
+  PetscCall(BOWriterDestroy(&w));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s) to %s\n", N,
+                        a->D, (long long)vmax, any_labels ? ", with labels" : "", path));
+  PetscFunctionReturn(0);
+}
+
+/* Samples [lo, lo + n) of an array every rank holds whole: each rank writes
+ * its block of them. */
+static PetscErrorCode WriteRange(const Options *o, const BOArray *a, PetscInt lo, PetscInt n, const char *path)
+{
+  PetscMPIInt rank, size;
+  PetscInt    first, nlocal;
+
+  PetscFunctionBegin;
+  PetscCheck(n >= 1, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": the input has only %" PetscInt_FMT " samples",
+             o->holdout, a->N);
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  BODatasetShard(n, size, rank, &first, &nlocal);
+  PetscCall(WriteMembers(o, a, first, n, nlocal, lo + first, path));
+  PetscFunctionReturn(0);
+}
+
 int main(int argc, char **argv)
 {
   PetscErrorCode ierr;
@@ -98,9 +155,7 @@ int main(int argc, char **argv)
   BOArray        a;
   BOWriter       w = NULL;
   PetscMPIInt    rank, size;
-  PetscInt       first = 0, nlocal, N = 0, any_labels;
-  double         vmax = 0;
-  float         *x;
+  PetscInt       first = 0, N = 0;
 
   PetscFunctionBeginUser;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
@@ -136,32 +191,12 @@ int main(int argc, char **argv)
     if (ierr) return BOAppFinish(ierr);
   }
 
-  /* 3. This rank's members: a block of the array (all of it for AnnData). */
-  if (o.format == FMT_ANNDATA) nlocal = a.N, x = a.x;
+  /* 3. Write: the whole array, or the training part and the held-out part. */
+  if (o.format == FMT_ANNDATA) ierr = WriteMembers(&o, &a, first, N, a.N, 0, o.out);
   else {
-    N = a.N;
-    BODatasetShard(N, size, rank, &first, &nlocal);
-    x = a.x + (size_t)first * a.D;
+    ierr = WriteRange(&o, &a, 0, a.N - o.holdout, o.out);
+    if (!ierr && o.holdout) ierr = WriteRange(&o, &a, a.N - o.holdout, o.holdout, o.holdout_out);
   }
-  for (size_t i = 0; i < (size_t)nlocal * a.D; i++) vmax = PetscMax(vmax, (double)x[i]);
-  MPI_Allreduce(MPI_IN_PLACE, &vmax, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD);
-  any_labels = a.labels != NULL;
-  MPI_Allreduce(MPI_IN_PLACE, &any_labels, 1, MPIU_INT, MPI_MAX, PETSC_COMM_WORLD);
-
-  /* 4. Write (temporary name, renamed when complete). */
-  ierr = BOWriterCreate(PETSC_COMM_WORLD, o.out, o.out_name, N, a.ndim, a.shape, &w);
-  if (!ierr) ierr = BOWriterSetMaxCount(w, vmax);
-  if (!ierr) ierr = BOWriterSetLabels(w, any_labels ? PETSC_TRUE : PETSC_FALSE);
-  if (!ierr) ierr = BOWriterSetFromOptions(w);
-  if (!ierr) ierr = BOWriterSetAttributeString(w, "source", o.in);
-  if (!ierr) ierr = BOWriterSetAttributeString(w, "source_format", formats[o.format]);
-  if (!ierr) ierr = BOWriterWrite(w, first, nlocal, x);
-  if (!ierr && any_labels) ierr = BOWriterWriteLabels(w, first, nlocal, a.labels + (o.format == FMT_ANNDATA ? 0 : first));
-  if (!ierr) ierr = BOWriterClose(w);
-  if (!ierr)
-    ierr = PetscPrintf(PETSC_COMM_WORLD, "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s) to %s\n",
-                       N, a.D, (long long)vmax, any_labels ? ", with labels" : "", o.out);
-  BOWriterDestroy(&w); /* after an error: removes the temporary file */
   BOArrayDestroy(&a);
   return BOAppFinish(ierr);
 }

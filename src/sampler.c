@@ -7,7 +7,7 @@
 #include "bo_sys.h"
 #include "bo_trainer.h"
 
-static PetscLogEvent EV_SAMPLE_NET, EV_SAMPLE_STEP, EV_SAMPLE_WRITE;
+static PetscLogEvent EV_SAMPLE_NET, EV_SAMPLE_WRITE;
 static PetscLogStage ST_SAMPLE;
 
 static PetscErrorCode register_events(void)
@@ -21,7 +21,6 @@ static PetscErrorCode register_events(void)
   PetscCall(PetscClassIdRegister("BOSampler", &classid));
   PetscCall(PetscLogStageRegister("Sample", &ST_SAMPLE));
   PetscCall(PetscLogEventRegister("BOSampleNet", classid, &EV_SAMPLE_NET));
-  PetscCall(PetscLogEventRegister("BOSampleStep", classid, &EV_SAMPLE_STEP));
   PetscCall(PetscLogEventRegister("BOSampleWrite", classid, &EV_SAMPLE_WRITE));
   PetscFunctionReturn(0);
 }

@@ -37,4 +37,7 @@ expect_error "cannot open" "$CV" -format anndata -in missing.h5ad -out out.h5; c
 expect_error "patch size" "$CV" -format csv -in three.csv -shape 1,3 -patch 2 -out out.h5; check_clean
 # an output directory that does not exist
 expect_error "cannot create" "$CV" -format csv -in three.csv -out no/such/dir/out.h5
+expect_error "the input has only" "$CV" -format csv -in three.csv -holdout 5 -holdout_out h.h5 -out out.h5
+[ -e h.h5 ] || [ -e out.h5 ] && fail "a failed split left an output"
+expect_error "needs -holdout_out" "$CV" -format csv -in three.csv -holdout 1 -out out.h5
 echo ok

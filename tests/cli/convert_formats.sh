@@ -46,4 +46,10 @@ $INFO -data patches.h5 | grep -q "N=7188 field Ny=4 Nx=4" || fail "patches"
 # compressed output reads back the same
 "$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -io_deflate 6 -out z.h5 > /dev/null
 h5diff z.h5 digits.h5 /counts /counts || fail "deflate changed the data"
+# a held-out split: the last 297 samples, the same on 1 and 3 ranks
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -holdout 297 -holdout_out h1.h5 -out t1.h5 > /dev/null
+$MPIRUN -n 3 "$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -holdout 297 -holdout_out h3.h5 -out t3.h5 > /dev/null
+"$BO_BUILD/tests/progs/dataset_info" -data t1.h5 | grep -q "N=1500 " || fail "training part"
+"$BO_BUILD/tests/progs/dataset_info" -data h1.h5 | grep -q "N=297 " || fail "held-out part"
+h5diff h1.h5 h3.h5 /counts /counts && h5diff t3.h5 t1.h5 /labels /labels || fail "holdout split differs on 3 ranks"
 echo ok
