@@ -9,4 +9,5 @@
 #include "bo_io.h"
 #include "bo_png.h"
 #include "bo_darcy.h"
+#include "bo_metrics.h"
 #endif

@@ -140,6 +140,7 @@ typedef struct {
   PetscInt  genes, tfs, cell_types;
   PetscReal t_end;   /* simulated time, in mRNA lifetimes */
   PetscReal capture; /* probability that an mRNA is observed */
+  PetscInt  network_seed; /* the network's rates and wiring: the same for every -seed */
 } BOGenesParams;
 PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p);
 /* Realization (cell) k: counts (genes) and its cell type. */

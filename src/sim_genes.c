@@ -11,8 +11,9 @@
  * in type c, TF c mod tfs has kon x 8 and the other TFs x 0.5, so the types
  * form clusters with correlated targets.
  *
- * The network (rates, regulators) comes from the stream (seed,
- * BO_RNG_DATAGEN, 0xffffffff, 0); cell k's type from (seed, DATAGEN, k, 1),
+ * The network (rates, regulators) comes from the stream (network_seed,
+ * BO_RNG_DATAGEN, 0xffffffff, 0), so files made with different -seed values
+ * sample one distribution; cell k's type from (seed, DATAGEN, k, 1),
  * its exact Gillespie trajectory from (k, 0) and the binomial capture of
  * each mRNA (observed with probability `capture`) from (k, 2).
  */
@@ -23,13 +24,15 @@
 PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p)
 {
   PetscFunctionBegin;
-  p->genes = 32, p->tfs = 4, p->cell_types = 3, p->t_end = 10, p->capture = 0.5;
+  p->genes = 32, p->tfs = 4, p->cell_types = 3, p->t_end = 10, p->capture = 0.5, p->network_seed = 1;
   PetscOptionsBegin(comm, NULL, "Gene-expression simulator", "bo_datagen");
   PetscCall(PetscOptionsInt("-genes", "genes per cell", NULL, p->genes, &p->genes, NULL));
   PetscCall(PetscOptionsInt("-tfs", "transcription factors among them", NULL, p->tfs, &p->tfs, NULL));
   PetscCall(PetscOptionsInt("-cell_types", "cell types (the labels)", NULL, p->cell_types, &p->cell_types, NULL));
   PetscCall(PetscOptionsReal("-t_sim", "simulated time in mRNA lifetimes", NULL, p->t_end, &p->t_end, NULL));
   PetscCall(PetscOptionsReal("-capture", "probability that an mRNA is counted", NULL, p->capture, &p->capture, NULL));
+  PetscCall(PetscOptionsInt("-network_seed", "seed of the gene network's rates and wiring (independent of -seed)", NULL,
+                            p->network_seed, &p->network_seed, NULL));
   PetscOptionsEnd();
   PetscCheck(p->genes >= 1 && p->tfs >= 1 && p->tfs <= p->genes && p->cell_types >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
              "need -genes >= 1, 1 <= -tfs <= -genes, -cell_types >= 1");
@@ -44,14 +47,14 @@ typedef struct {
   int      *act;                /* 1 activation, 0 repression */
 } Network;
 
-static PetscErrorCode NetworkCreate(const BOGenesParams *p, uint64_t seed, Network *net)
+static PetscErrorCode NetworkCreate(const BOGenesParams *p, Network *net)
 {
   BORng    rng;
   PetscInt G = p->genes;
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc6(G, &net->kon, G, &net->koff, G, &net->s, G, &net->K, G, &net->reg, G, &net->act));
-  BORngInit(&rng, seed, BO_RNG_DATAGEN, 0xffffffffu, 0);
+  BORngInit(&rng, (uint64_t)p->network_seed, BO_RNG_DATAGEN, 0xffffffffu, 0);
   for (PetscInt g = 0; g < G; g++) {
     double burst = pow(10.0, 0.5 + BORngUniform(&rng)); /* 3 .. 30 mRNA per burst */
     net->kon[g]  = pow(10.0, -1.0 + BORngUniform(&rng)); /* 0.1 .. 1 bursts per lifetime */
@@ -90,7 +93,7 @@ PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k,
   BORng    rng;
 
   PetscFunctionBegin;
-  PetscCall(NetworkCreate(p, seed, &net));
+  PetscCall(NetworkCreate(p, &net));
   PetscCall(PetscCalloc3(G, &m, G, &on, 3 * G, &a));
   BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 1);
   c = (PetscInt)BORngBelow(&rng, (uint32_t)p->cell_types);

@@ -1,0 +1,270 @@
+static const char help[] =
+  "bo_darcy: a downstream PETSc solver on an ensemble of count fields.\n"
+  "\n"
+  "  mpirun -n 2 bo_darcy -data ens.h5 [-data_name counts] [-n N] -out results.csv [-out_h5 results.h5]\n"
+  "\n"
+  "For each member k, VecLoad (PetscViewerHDF5, timestep k) into a global\n"
+  "vector of a 2-D DMDA distributed over all ranks, map counts to a\n"
+  "permeability k = 10^(perm_log10_min + perm_log10_per_count * count) (clipped\n"
+  "to 10^perm_log10_max; component 0 when the field has several), solve\n"
+  "single-phase Darcy flow with p = 1 on the left face, p = 0 on the right, no\n"
+  "flow top and bottom (BODarcySolve: CG to 1e-12 by default; -ksp_* and -pc_*\n"
+  "options apply, no prefix), and write member,k_eff,outflow,iterations.\n"
+  "k_eff = q Nx / (dp Ny) for unit cells, q the flow rate through the domain.\n"
+  "The defaults map bo_datagen's -reservoir_output permeability levels back to\n"
+  "its log-permeability. See docs/EVAL.md.\n";
+
+#include <math.h>
+#include <petscdmda.h>
+#include <petscviewerhdf5.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "bo_darcy.h"
+#include "bo_sys.h"
+
+typedef struct {
+  char      data[PETSC_MAX_PATH_LEN], name[256], out[PETSC_MAX_PATH_LEN], out_h5[PETSC_MAX_PATH_LEN];
+  PetscInt  n;
+  PetscReal log10_min, log10_per_count, log10_max, dp;
+  PetscBool help;
+} Options;
+
+static PetscErrorCode GetOptions(Options *o)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(o, sizeof(*o)));
+  PetscCall(PetscStrncpy(o->name, "counts", sizeof(o->name)));
+  o->n = -1, o->log10_min = -1.19, o->log10_per_count = 0.231, o->log10_max = 8, o->dp = 1;
+  PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_darcy options", NULL);
+  PetscCall(PetscOptionsString("-data", "ensemble of count fields (HDF5, (N, Ny, Nx[, C]))", NULL, o->data, o->data, sizeof(o->data), NULL));
+  PetscCall(PetscOptionsString("-data_name", "dataset path", NULL, o->name, o->name, sizeof(o->name), NULL));
+  PetscCall(PetscOptionsInt("-n", "members to process (default all)", NULL, o->n, &o->n, NULL));
+  PetscCall(PetscOptionsString("-out", "CSV results: member,k_eff,outflow,iterations", NULL, o->out, o->out, sizeof(o->out), NULL));
+  PetscCall(PetscOptionsString("-out_h5", "also write the results as HDF5 datasets", NULL, o->out_h5, o->out_h5, sizeof(o->out_h5), NULL));
+  PetscCall(PetscOptionsReal("-perm_log10_min", "log10 permeability of count 0", NULL, o->log10_min, &o->log10_min, NULL));
+  PetscCall(PetscOptionsReal("-perm_log10_per_count", "log10 permeability added per count", NULL, o->log10_per_count, &o->log10_per_count, NULL));
+  PetscCall(PetscOptionsReal("-perm_log10_max", "upper clip of log10 permeability", NULL, o->log10_max, &o->log10_max, NULL));
+  PetscCall(PetscOptionsReal("-dp", "pressure drop, left minus right", NULL, o->dp, &o->dp, NULL));
+  PetscOptionsEnd();
+  PetscCall(PetscOptionsHasHelp(NULL, &o->help));
+  if (o->help) PetscFunctionReturn(0);
+  PetscCheck(o->data[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the ensemble with -data FILE");
+  PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the results file with -out FILE.csv");
+  PetscCheck(o->dp > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-dp must be positive");
+  PetscFunctionReturn(0);
+}
+
+/* Dataset shape (N, Ny, Nx[, C]) from the file's metadata; every layout
+ * error is raised on all ranks alike (all read the same metadata). */
+static PetscErrorCode Inspect(const Options *o, PetscInt *N, PetscInt *Ny, PetscInt *Nx, PetscInt *C)
+{
+  int     ok = 0, nd = 0, ts = 0;
+  hsize_t dims[8] = {0};
+  hid_t   f = -1, d = -1;
+
+  PetscFunctionBegin;
+  if (access(o->data, R_OK) == 0) {
+    PetscPushErrorHandler(PetscReturnErrorHandler, NULL); /* HDF5 prints nothing either */
+    H5E_BEGIN_TRY
+    {
+      if (H5Fis_hdf5(o->data) > 0) f = H5Fopen(o->data, H5F_ACC_RDONLY, H5P_DEFAULT);
+      if (f >= 0) ok = 1, d = H5Dopen2(f, o->name, H5P_DEFAULT);
+      if (d >= 0) {
+        hid_t sp = H5Dget_space(d);
+        ok = 2, nd = H5Sget_simple_extent_ndims(sp);
+        if (nd > 0 && nd <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
+        H5Sclose(sp);
+        if (H5Aexists(d, "timestepping") > 0) {
+          hid_t a = H5Aopen(d, "timestepping", H5P_DEFAULT);
+          if (a >= 0 && H5Aread(a, H5T_NATIVE_INT, &ts) < 0) ts = 0;
+          if (a >= 0) H5Aclose(a);
+        }
+        H5Dclose(d);
+      }
+      if (f >= 0) H5Fclose(f);
+    }
+    H5E_END_TRY;
+    PetscPopErrorHandler();
+  }
+  PetscCheck(ok >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_OPEN, "%s: cannot open (missing, unreadable or not an HDF5 file)", o->data);
+  PetscCheck(ok >= 2, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: no dataset %s (see -data_name)", o->data, o->name);
+  PetscCheck(nd != 2, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s holds vectors (N, G), not fields: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data, o->name);
+  PetscCheck(nd == 3 || nd == 4, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s has %d axes: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data, o->name, nd);
+  PetscCheck(ts, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s has no timestepping = 1 attribute, so PETSc cannot VecLoad its members (docs/DATA.md)", o->data, o->name);
+  *N = (PetscInt)dims[0], *Ny = (PetscInt)dims[1], *Nx = (PetscInt)dims[2], *C = nd == 4 ? (PetscInt)dims[3] : 1;
+  PetscCheck(*N >= 1 && *Ny >= 1 && *Nx >= 1 && *C >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s is empty", o->data, o->name);
+  PetscFunctionReturn(0);
+}
+
+/* count -> permeability, in place on the owned entries. */
+static PetscErrorCode CountsToPermeability(const Options *o, Vec k)
+{
+  PetscScalar *a;
+  PetscInt     n;
+
+  PetscFunctionBegin;
+  PetscCall(VecGetLocalSize(k, &n));
+  PetscCall(VecGetArray(k, &a));
+  for (PetscInt i = 0; i < n; i++) {
+    PetscReal l = o->log10_min + o->log10_per_count * PetscRealPart(a[i]);
+    a[i]        = PetscPowReal(10.0, PetscMin(l, o->log10_max));
+  }
+  PetscCall(VecRestoreArray(k, &a));
+  PetscFunctionReturn(0);
+}
+
+/* Results on rank 0 (atomic: temporary name, then rename). */
+static PetscErrorCode WriteCSV(const char *path, PetscInt n, const double *keff, const double *q, const PetscInt *its)
+{
+  PetscMPIInt rank;
+  int         ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  if (rank == 0) {
+    char  tmp[PETSC_MAX_PATH_LEN + 32];
+    FILE *f;
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    if (!(f = fopen(tmp, "w"))) ok = 0;
+    else {
+      fprintf(f, "member,k_eff,outflow,iterations\n");
+      for (PetscInt k = 0; k < n; k++) fprintf(f, "%d,%.12g,%.12g,%d\n", (int)k, keff[k], q[k], (int)its[k]);
+      if (fclose(f) != 0 || rename(tmp, path) != 0) ok = 0, unlink(tmp);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, PETSC_COMM_WORLD));
+  PetscCheck(ok, PETSC_COMM_WORLD, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
+  PetscFunctionReturn(0);
+}
+
+/* Optional HDF5 copy: datasets k_eff, outflow (N doubles), iterations (N ints). */
+static PetscErrorCode WriteH5(const char *path, PetscInt n, const double *keff, const double *q, const PetscInt *its)
+{
+  PetscMPIInt rank;
+  int         ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  if (rank == 0) {
+    char    tmp[PETSC_MAX_PATH_LEN + 32];
+    hsize_t dim = (hsize_t)n;
+    hid_t   f, sp;
+    int    *it = (int *)malloc(sizeof(int) * (size_t)n);
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    for (PetscInt k = 0; k < n; k++) it[k] = (int)its[k];
+    H5E_BEGIN_TRY
+    {
+      f  = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+      sp = H5Screate_simple(1, &dim, NULL);
+      if (f < 0 || sp < 0) ok = 0;
+      else {
+        const char *names[3] = {"k_eff", "outflow", "iterations"};
+        const void *bufs[3]  = {keff, q, it};
+        for (int i = 0; i < 3 && ok; i++) {
+          hid_t t = i == 2 ? H5T_NATIVE_INT : H5T_NATIVE_DOUBLE;
+          hid_t d = H5Dcreate2(f, names[i], t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+          if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, bufs[i]) < 0) ok = 0;
+          if (d >= 0) H5Dclose(d);
+        }
+      }
+      if (sp >= 0) H5Sclose(sp);
+      if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+    }
+    H5E_END_TRY;
+    free(it);
+    if (!ok || rename(tmp, path) != 0) ok = 0, unlink(tmp);
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, PETSC_COMM_WORLD));
+  PetscCheck(ok, PETSC_COMM_WORLD, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode Run(void)
+{
+  Options        o;
+  PetscInt       N, Ny, Nx, C, n, *its;
+  DM             da, da1;
+  Vec            x, k, p;
+  PetscViewer    v;
+  BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0};
+  double        *keff, *q, t0 = BOWallTime(), mk = 0, sk = 0, mq = 0, sq = 0;
+  char           group[256] = "", *base;
+  PetscMPIInt    size;
+
+  PetscFunctionBegin;
+  PetscCall(GetOptions(&o));
+  if (o.help) PetscFunctionReturn(0);
+  prob.p_left = o.dp;
+
+  /* 1. The file's layout; one member of it is one DMDA vector. */
+  PetscCall(Inspect(&o, &N, &Ny, &Nx, &C));
+  n = o.n < 0 ? N : PetscMin(o.n, N);
+  PetscCheck(n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
+  PetscCall(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Nx, Ny, PETSC_DECIDE, PETSC_DECIDE, C, 1,
+                         NULL, NULL, &da));
+  PetscCall(DMSetUp(da));
+  if (C > 1) PetscCall(DMDACreateCompatibleDMDA(da, 1, &da1)); /* same decomposition, one component */
+  else PetscCall(PetscObjectReference((PetscObject)(da1 = da)));
+  PetscCall(DMCreateGlobalVector(da, &x));
+  PetscCall(DMCreateGlobalVector(da1, &k));
+  PetscCall(VecDuplicate(k, &p));
+  /* the vector is named like the dataset; a path's directory is the group */
+  PetscCall(PetscStrncpy(group, o.name, sizeof(group)));
+  base = strrchr(group, '/');
+  if (base) *base++ = 0;
+  PetscCall(PetscObjectSetName((PetscObject)x, base ? base : o.name));
+  PetscCall(PetscMalloc3(n, &keff, n, &q, n, &its));
+
+  /* 2. Member by member: all ranks load and solve it together. */
+  PetscCall(PetscViewerHDF5Open(PETSC_COMM_WORLD, o.data, FILE_MODE_READ, &v));
+  if (base && group[0]) PetscCall(PetscViewerHDF5PushGroup(v, group));
+  PetscCall(PetscViewerHDF5PushTimestepping(v));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_darcy: %" PetscInt_FMT " of %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT " (%s) on %d rank%s\n", n, N, Ny, Nx, o.data, size, size > 1 ? "s" : ""));
+  for (PetscInt m = 0; m < n; m++) {
+    PetscCall(PetscViewerHDF5SetTimestep(v, m));
+    PetscCall(VecLoad(x, v));
+    if (C > 1) PetscCall(VecStrideGather(x, 0, k, INSERT_VALUES));
+    else PetscCall(VecCopy(x, k));
+    PetscCall(CountsToPermeability(&o, k));
+    PetscCall(BODarcySolve(da1, k, &prob, NULL, p, &its[m]));
+    PetscCall(BODarcyInflow(da1, k, p, &prob, &q[m]));
+    keff[m] = q[m] * (Nx * prob.hx) / (o.dp * Ny * prob.hy);
+    if (m < 5 || (m + 1) % PetscMax(1, n / 10) == 0)
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_darcy: member %" PetscInt_FMT ": k_eff %.6g, outflow %.6g, %" PetscInt_FMT " iterations\n", m, keff[m], q[m], its[m]));
+  }
+  PetscCall(PetscViewerHDF5PopTimestepping(v));
+  PetscCall(PetscViewerDestroy(&v));
+
+  /* 3. Results and summary. */
+  PetscCall(WriteCSV(o.out, n, keff, q, its));
+  if (o.out_h5[0]) PetscCall(WriteH5(o.out_h5, n, keff, q, its));
+  for (PetscInt m = 0; m < n; m++) mk += keff[m] / n, mq += q[m] / n;
+  for (PetscInt m = 0; m < n; m++) sk += PetscSqr(keff[m] - mk), sq += PetscSqr(q[m] - mq);
+  sk = n > 1 ? sqrt(sk / (n - 1)) : 0, sq = n > 1 ? sqrt(sq / (n - 1)) : 0;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_darcy: k_eff mean %.6g std %.6g; outflow mean %.6g std %.6g; %.2f s -> %s\n", mk, sk, mq, sq,
+                        BOWallTime() - t0, o.out));
+  PetscCall(PetscFree3(keff, q, its));
+  PetscCall(VecDestroy(&x));
+  PetscCall(VecDestroy(&k));
+  PetscCall(VecDestroy(&p));
+  PetscCall(DMDestroy(&da1));
+  PetscCall(DMDestroy(&da));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("bo_darcy");
+  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
+  if (!ierr) ierr = Run();
+  return BOAppFinish(ierr);
+}

@@ -1,0 +1,435 @@
+/* BOMetricsEvaluate: the three columns (generated, independent baseline,
+ * holdout), the verdict, the table and the JSON report; and the comparison
+ * of bo_darcy CSV results. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "bo_dataset.h"
+#include "bo_metrics.h"
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+/* Split real into a random half A and the rest B: member g is in A when it
+ * is among the first N/2 entries of the permutation (seed, epoch 0). */
+static PetscErrorCode HoldoutSplit(BOMetrics m, BOSet real, PetscInt N, float **xa, BOSet *A, float **xb, BOSet *B)
+{
+  PetscInt *perm, off = 0;
+  char     *inA;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(N, &perm, N, &inA));
+  PetscCall(BOShufflePermutation((uint64_t)m->seed, 0, N, 0, 1, perm, NULL));
+  for (PetscInt i = 0; i < N; i++) inA[i] = 0;
+  for (PetscInt i = 0; i < N / 2; i++) inA[perm[i]] = 1;
+  PetscCallMPI(MPI_Exscan(&real.nlocal, &off, 1, MPIU_INT, MPI_SUM, m->comm));
+  if (m->rank == 0) off = 0;
+  PetscCall(PetscMalloc2((size_t)real.nlocal * m->D + 1, xa, (size_t)real.nlocal * m->D + 1, xb));
+  A->nlocal = B->nlocal = 0;
+  for (PetscInt i = 0; i < real.nlocal; i++) {
+    BOSet *S = inA[off + i] ? A : B;
+    float *x = inA[off + i] ? *xa : *xb;
+    PetscCall(PetscArraycpy(x + (size_t)S->nlocal * m->D, real.x + (size_t)i * m->D, m->D));
+    S->nlocal++;
+  }
+  A->x = *xa, B->x = *xb;
+  PetscCall(PetscFree2(perm, inA));
+  PetscFunctionReturn(0);
+}
+
+/* Verdict: the generated set must beat the straw man by the margin on every
+ * verdict metric (fields: psd_logratio, frechet; vectors: mmd, frechet,
+ * corr_dist). */
+static void Verdict(BOMetrics m, BOMetricsReport *rep)
+{
+  const BOMetricsResult *g = &rep->col[BO_COL_GENERATED], *s = &rep->col[BO_COL_INDEPENDENT];
+  const char *names[3];
+  double      gv[3], sv[3];
+  int         n = 0, lost = 0;
+  char        buf[512] = "", *p = buf;
+  double      keep = 1 - m->verdict_margin;
+
+  if (m->is_field) {
+    names[n] = "psd_logratio", gv[n] = g->psd_logratio, sv[n++] = s->psd_logratio;
+  } else {
+    names[n] = "mmd", gv[n] = g->mmd, sv[n++] = s->mmd;
+    names[n] = "corr_dist", gv[n] = g->corr_dist, sv[n++] = s->corr_dist;
+  }
+  names[n] = "frechet", gv[n] = g->frechet, sv[n++] = s->frechet;
+  for (int i = 0; i < n; i++) {
+    PetscBool beat = (PetscBool)(gv[i] <= keep * sv[i]); /* false for NaN */
+    if (!beat) lost++;
+    p += snprintf(p, sizeof(buf) - (size_t)(p - buf), "%s%s %.4g vs %.4g%s", i ? ", " : "", names[i], gv[i], sv[i], beat ? "" : " (not beaten)");
+  }
+  rep->surrogate = (PetscBool)(lost == 0);
+  if (rep->surrogate)
+    snprintf(rep->verdict, sizeof(rep->verdict), "VERDICT: surrogate: beats the independent-marginals straw man (%s)", buf);
+  else
+    snprintf(rep->verdict, sizeof(rep->verdict),
+             "VERDICT: NOT A SURROGATE: does not clearly beat (by %.0f%%) the independent-marginals straw man (%s)",
+             100 * m->verdict_margin, buf);
+  /* memorising the training set is not surrogate modelling, whatever the metrics say */
+  if (rep->has_train && g->memorized_fraction > 0.1) {
+    size_t l = strlen(rep->verdict);
+    if (rep->surrogate) {
+      snprintf(rep->verdict, sizeof(rep->verdict), "VERDICT: NOT A SURROGATE: it memorises (%s)", buf);
+      l = strlen(rep->verdict);
+    }
+    rep->surrogate = PETSC_FALSE;
+    snprintf(rep->verdict + l, sizeof(rep->verdict) - l, "; %.0f%% of generated members are near-copies of training members (d1/d2 < 1/3)",
+             100 * g->memorized_fraction);
+  }
+}
+
+PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSet *train, BOMetricsReport *rep)
+{
+  PetscInt   Nreal, Nfake, tloc = train ? train->nlocal : 0, Ntrain = 0, off = 0;
+  BOSetStats st_train = NULL;
+  BOSet      straw;
+  float     *xs;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(rep, sizeof(*rep)));
+  PetscCallMPI(MPI_Allreduce(&real.nlocal, &Nreal, 1, MPIU_INT, MPI_SUM, m->comm));
+  PetscCallMPI(MPI_Allreduce(&fake.nlocal, &Nfake, 1, MPIU_INT, MPI_SUM, m->comm));
+  PetscCallMPI(MPI_Allreduce(&tloc, &Ntrain, 1, MPIU_INT, MPI_SUM, m->comm));
+  PetscCheck(Nreal > 0, m->comm, PETSC_ERR_ARG_SIZ, "empty set: the real set has no members");
+  PetscCheck(Nfake > 0, m->comm, PETSC_ERR_ARG_SIZ, "empty set: the generated set has no members");
+  rep->has_train = (PetscBool)(Ntrain > 0);
+
+  /* 1. Statistics of real and generated. */
+  PetscCall(BOSetStatsCompute(m, real, &rep->real));
+  PetscCall(BOSetStatsCompute(m, fake, &rep->fake));
+  PetscCall(BOMetricsCompare(m, rep->real, rep->fake, &rep->col[BO_COL_GENERATED]));
+  rep->has[BO_COL_GENERATED] = PETSC_TRUE;
+
+  /* 2. Straw man: as many members as the generated set, laid out like it,
+   *    each cell drawn from the training marginals (real's without -train). */
+  if (rep->has_train) PetscCall(BOSetStatsCompute(m, *train, &st_train));
+  PetscCallMPI(MPI_Exscan(&fake.nlocal, &off, 1, MPIU_INT, MPI_SUM, m->comm));
+  if (m->rank == 0) off = 0;
+  PetscCall(PetscMalloc1((size_t)fake.nlocal * m->D + 1, &xs));
+  PetscCall(BOMetricsIndependentSample(m, rep->has_train ? st_train : rep->real, (uint64_t)m->seed, off, fake.nlocal, xs));
+  straw.nlocal = fake.nlocal, straw.x = xs;
+  PetscCall(BOSetStatsCompute(m, straw, &rep->straw));
+  PetscCall(BOMetricsCompare(m, rep->real, rep->straw, &rep->col[BO_COL_INDEPENDENT]));
+  rep->has[BO_COL_INDEPENDENT] = PETSC_TRUE;
+  PetscCall(BOSetStatsDestroy(&st_train));
+
+  /* 3. Holdout floor: half of real against the other half. */
+  if (Nreal >= m->holdout_min) {
+    BOSet      A, B;
+    BOSetStats sa, sb;
+    float     *xa, *xb;
+    PetscCall(HoldoutSplit(m, real, Nreal, &xa, &A, &xb, &B));
+    PetscCall(BOSetStatsCompute(m, A, &sa));
+    PetscCall(BOSetStatsCompute(m, B, &sb));
+    PetscCall(BOMetricsCompare(m, sa, sb, &rep->col[BO_COL_HOLDOUT]));
+    rep->has[BO_COL_HOLDOUT] = PETSC_TRUE;
+    PetscCall(BOSetStatsDestroy(&sa));
+    PetscCall(BOSetStatsDestroy(&sb));
+    PetscCall(PetscFree2(xa, xb));
+  }
+
+  /* 4. Memorisation against the training set; the holdout column holds
+   *    real -> train, the reference for what unseen data looks like. */
+  if (rep->has_train) {
+    BOMetricsResult *c = rep->col;
+    PetscCall(BOMetricsMemorization(m, fake, *train, &c[BO_COL_GENERATED].memorized_fraction, &c[BO_COL_GENERATED].nn_d1_median));
+    PetscCall(BOMetricsMemorization(m, straw, *train, &c[BO_COL_INDEPENDENT].memorized_fraction, &c[BO_COL_INDEPENDENT].nn_d1_median));
+    PetscCall(BOMetricsMemorization(m, real, *train, &c[BO_COL_HOLDOUT].memorized_fraction, &rep->real_nn_d1_median));
+    c[BO_COL_HOLDOUT].nn_d1_median = rep->real_nn_d1_median;
+  }
+  PetscCall(PetscFree(xs));
+  Verdict(m, rep);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOMetricsReportDestroy(BOMetricsReport *rep)
+{
+  PetscFunctionBegin;
+  PetscCall(BOSetStatsDestroy(&rep->real));
+  PetscCall(BOSetStatsDestroy(&rep->fake));
+  PetscCall(BOSetStatsDestroy(&rep->straw));
+  PetscFunctionReturn(0);
+}
+
+/* ---- table and JSON ---------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  size_t      offset;
+  int         kind; /* 0 all, 1 fields, 2 vectors, 3 with train */
+  const char *help;
+} Row;
+
+#define R(f, k, h) {#f, offsetof(BOMetricsResult, f), k, h}
+static const Row rows[] = {
+  R(w1_marginal, 0, "mean per-cell W1 of marginals"),
+  R(mean_rrmse, 0, "relative RMSE of the mean field"),
+  R(var_rrmse, 0, "relative RMSE of the variance field"),
+  R(mass_w1, 0, "W1 of total count per member"),
+  R(mass_ks, 0, "KS statistic of total count"),
+  R(psd_logratio, 1, "mean |log ratio| radial power spectrum"),
+  R(tpcf_logratio, 1, "mean |log ratio| two-point function"),
+  R(gene_mean_corr, 2, "Pearson r of log1p gene means"),
+  R(gene_var_corr, 2, "Pearson r of log1p gene variances"),
+  R(zero_frac_corr, 2, "Pearson r of gene zero fractions"),
+  R(corr_dist, 2, "RMS gene-gene correlation difference"),
+  R(mmd, 0, "unbiased MMD^2, Gaussian kernel on features"),
+  R(mmd_bandwidth, 0, "kernel bandwidth (median heuristic)"),
+  R(frechet, 0, "Frechet distance of standardised features"),
+  R(memorized_fraction, 3, "fraction with d1/d2 < 1/3 to train"),
+  R(nn_d1_median, 3, "median nearest-train distance / sqrt(D)"),
+};
+#undef R
+
+static PetscBool RowApplies(BOMetrics m, const BOMetricsReport *rep, const Row *r)
+{
+  switch (r->kind) {
+  case 1: return m->is_field;
+  case 2: return (PetscBool)!m->is_field;
+  case 3: return rep->has_train;
+  default: return PETSC_TRUE;
+  }
+}
+
+static double Value(const BOMetricsResult *res, const Row *r) { return *(const double *)((const char *)res + r->offset); }
+
+PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, PetscViewer v)
+{
+  char hdr[3][64];
+
+  PetscFunctionBegin;
+  snprintf(hdr[0], sizeof(hdr[0]), "generated (%d)", (int)rep->col[0].N_test);
+  snprintf(hdr[1], sizeof(hdr[1]), "independent (%d)", (int)rep->col[1].N_test);
+  if (rep->has[BO_COL_HOLDOUT]) snprintf(hdr[2], sizeof(hdr[2]), "holdout (%d/%d)", (int)rep->col[2].N_ref, (int)rep->col[2].N_test);
+  else snprintf(hdr[2], sizeof(hdr[2]), "holdout");
+  PetscCall(PetscViewerASCIIPrintf(v, "%-20s %16s %16s %16s   %s\n", "metric", hdr[0], hdr[1], hdr[2], "meaning"));
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    if (!RowApplies(m, rep, &rows[i])) continue;
+    PetscCall(PetscViewerASCIIPrintf(v, "%-20s", rows[i].name));
+    for (int c = 0; c < BO_NCOL; c++) {
+      double x = Value(&rep->col[c], &rows[i]);
+      if (rep->has[c] && !isnan(x)) PetscCall(PetscViewerASCIIPrintf(v, " %16.6g", x));
+      else PetscCall(PetscViewerASCIIPrintf(v, " %16s", "-"));
+    }
+    PetscCall(PetscViewerASCIIPrintf(v, "   %s\n", rows[i].help));
+  }
+  if (rep->has_train)
+    PetscCall(PetscViewerASCIIPrintf(v, "(memorisation: the holdout column is real -> train over all real members)\n"));
+  PetscCall(PetscViewerASCIIPrintf(v, "%s\n", rep->verdict));
+  PetscFunctionReturn(0);
+}
+
+static void JSONNumber(FILE *f, double x)
+{
+  if (isfinite(x)) fprintf(f, "%.10g", x);
+  else fprintf(f, "null");
+}
+
+/* Write on rank 0 to path.tmp<pid>, then rename; errors are shared. */
+typedef void (*JSONBody)(FILE *, const void *, const void *);
+static PetscErrorCode WriteAtomic(MPI_Comm comm, const char *path, JSONBody body, const void *a, const void *b)
+{
+  PetscMPIInt rank;
+  int         ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    char  tmp[PETSC_MAX_PATH_LEN + 32];
+    FILE *f;
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    f = fopen(tmp, "w");
+    if (!f) ok = 0;
+    else {
+      body(f, a, b);
+      if (fclose(f) != 0 || rename(tmp, path) != 0) ok = 0, unlink(tmp);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
+  PetscFunctionReturn(0);
+}
+
+static void ReportJSON(FILE *f, const void *pm, const void *prep)
+{
+  BOMetrics              m   = (BOMetrics)pm;
+  const BOMetricsReport *rep = (const BOMetricsReport *)prep;
+  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"kind\": \"%s\",\n", m->is_field ? "fields" : "vectors");
+  if (m->is_field) fprintf(f, "  \"shape\": [%d, %d, %d],\n", (int)m->Ny, (int)m->Nx, (int)m->C);
+  else fprintf(f, "  \"shape\": [%d],\n", (int)m->G);
+  fprintf(f, "  \"n_real\": %d,\n  \"n_generated\": %d,\n  \"features\": %d,\n  \"histogram_bin_width\": %d,\n", (int)rep->col[0].N_ref,
+          (int)rep->col[0].N_test, (int)m->nfeat, (int)m->bin_width);
+  for (int c = 0; c < BO_NCOL; c++) {
+    if (!rep->has[c]) continue;
+    fprintf(f, "  \"%s\": {\"n_ref\": %d, \"n_test\": %d", BOMetricsColumnNames[c], (int)rep->col[c].N_ref, (int)rep->col[c].N_test);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+      if (!RowApplies(m, rep, &rows[i])) continue;
+      fprintf(f, ", \"%s\": ", rows[i].name);
+      JSONNumber(f, Value(&rep->col[c], &rows[i]));
+    }
+    fprintf(f, "},\n");
+  }
+  if (rep->has_train) {
+    fprintf(f, "  \"real_nn_d1_median\": ");
+    JSONNumber(f, rep->real_nn_d1_median);
+    fprintf(f, ",\n");
+  }
+  fprintf(f, "  \"verdict\": {\"surrogate\": %s, \"text\": \"", rep->surrogate ? "true" : "false");
+  for (const char *s = rep->verdict; *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', f);
+    fputc(*s, f);
+  }
+  fprintf(f, "\"}\n}\n");
+}
+
+PetscErrorCode BOMetricsReportWriteJSON(BOMetrics m, const BOMetricsReport *rep, const char *path)
+{
+  PetscFunctionBegin;
+  PetscCall(WriteAtomic(m->comm, path, ReportJSON, m, rep));
+  PetscFunctionReturn(0);
+}
+
+/* ---- bo_darcy CSV results -------------------------------------------------------- */
+
+#define CSV_MAXCOL 16
+typedef struct {
+  int     ncol, nrow;
+  char    name[CSV_MAXCOL][64];
+  double *v[CSV_MAXCOL]; /* nrow each */
+} CSVTable;
+
+/* Parse a header line and rows of numbers; *err gets a message on failure. */
+static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
+{
+  FILE *f = fopen(path, "r");
+  char  line[4096];
+  int   cap = 0, lineno = 1;
+
+  memset(t, 0, sizeof(*t));
+  if (!f) return snprintf(err, len, "%s: cannot open", path), 0;
+  if (!fgets(line, sizeof(line), f)) return fclose(f), snprintf(err, len, "%s: empty file", path), 0;
+  for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n")) {
+    if (t->ncol == CSV_MAXCOL) return fclose(f), snprintf(err, len, "%s: more than %d columns", path, CSV_MAXCOL), 0;
+    snprintf(t->name[t->ncol++], 64, "%s", tok);
+  }
+  while (fgets(line, sizeof(line), f)) {
+    int   c   = 0;
+    char *s   = line, *end;
+    lineno++;
+    if (line[0] == '\n' || line[0] == '#') continue;
+    if (t->nrow == cap) {
+      cap = cap ? 2 * cap : 64;
+      for (int k = 0; k < t->ncol; k++) t->v[k] = (double *)realloc(t->v[k], sizeof(double) * (size_t)cap);
+    }
+    for (; c < t->ncol; c++) {
+      double x = strtod(s, &end);
+      if (end == s || (*end != ',' && *end != '\n' && *end != '\r' && *end != 0))
+        return fclose(f), snprintf(err, len, "%s: line %d: column %d (%s) is not a number", path, lineno, c + 1, t->name[c]), 0;
+      t->v[c][t->nrow] = x, s = *end == ',' ? end + 1 : end;
+    }
+    t->nrow++;
+  }
+  fclose(f);
+  if (t->nrow == 0) return snprintf(err, len, "%s: no rows (empty set)", path), 0;
+  return 1;
+}
+
+static int CmpDoubleCSV(const void *p, const void *q)
+{
+  double x = *(const double *)p, y = *(const double *)q;
+  return (x > y) - (x < y);
+}
+
+static void FreeCSV(CSVTable *t)
+{
+  for (int k = 0; k < CSV_MAXCOL; k++) free(t->v[k]);
+}
+
+static int FindColumn(const CSVTable *t, const char *name)
+{
+  for (int k = 0; k < t->ncol; k++)
+    if (!strcmp(t->name[k], name)) return k;
+  return -1;
+}
+
+static void MeanStd(int n, const double *x, double *mean, double *std)
+{
+  double s = 0, q = 0;
+  for (int i = 0; i < n; i++) s += x[i];
+  s /= n;
+  for (int i = 0; i < n; i++) q += (x[i] - s) * (x[i] - s);
+  *mean = s, *std = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+typedef struct {
+  int    ncmp;
+  char   name[CSV_MAXCOL][64];
+  double st[CSV_MAXCOL][6]; /* w1, ks, real mean, real std, generated mean, generated std */
+  int    nreal, nfake;
+} CSVResult;
+
+static void CSVJSON(FILE *f, const void *pres, const void *unused)
+{
+  const CSVResult *r = (const CSVResult *)pres;
+  static const char *const keys[6] = {"w1", "ks", "mean", "std", "mean", "std"};
+  (void)unused;
+  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"kind\": \"darcy_csv\",\n  \"n_real\": %d,\n  \"n_generated\": %d,\n", r->nreal, r->nfake);
+  for (int side = 0; side < 2; side++) {
+    fprintf(f, "  \"%s\": {", side ? "real" : "generated");
+    for (int c = 0, first = 1; c < r->ncmp; c++)
+      for (int s = side ? 2 : 0; s < (side ? 4 : 6); s++) {
+        if (!side && (s == 2 || s == 3)) continue;
+        fprintf(f, "%s\"%s_%s\": ", first ? "" : ", ", r->name[c], keys[s]);
+        JSONNumber(f, r->st[c][s]);
+        first = 0;
+      }
+    fprintf(f, "}%s\n", side ? "" : ",");
+  }
+  fprintf(f, "}\n");
+}
+
+PetscErrorCode BOMetricsCompareCSV(MPI_Comm comm, const char *real, const char *fake, const char *json, PetscViewer v)
+{
+  CSVTable  a, b;
+  CSVResult r;
+  char      err[PETSC_MAX_PATH_LEN + 128] = "";
+  int       ok;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(&r, sizeof(r)));
+  memset(&a, 0, sizeof(a)), memset(&b, 0, sizeof(b));
+  ok = ReadCSV(real, &a, err, sizeof(err)) && ReadCSV(fake, &b, err, sizeof(err));
+  if (!ok) {
+    FreeCSV(&a), FreeCSV(&b);
+    SETERRQ(comm, PETSC_ERR_FILE_UNEXPECTED, "%s", err);
+  }
+  r.nreal = a.nrow, r.nfake = b.nrow;
+  for (int k = 0; k < a.ncol; k++) {
+    int     j = FindColumn(&b, a.name[k]);
+    double *x, *y;
+    if (j < 0 || !strcmp(a.name[k], "member") || !strcmp(a.name[k], "iterations")) continue;
+    x = a.v[k], y = b.v[j];
+    qsort(x, (size_t)a.nrow, sizeof(double), CmpDoubleCSV);
+    qsort(y, (size_t)b.nrow, sizeof(double), CmpDoubleCSV);
+    snprintf(r.name[r.ncmp], 64, "%s", a.name[k]);
+    r.st[r.ncmp][0] = BOMetricsW1Sorted(a.nrow, x, b.nrow, y);
+    r.st[r.ncmp][1] = BOMetricsKSSorted(a.nrow, x, b.nrow, y);
+    MeanStd(a.nrow, x, &r.st[r.ncmp][2], &r.st[r.ncmp][3]);
+    MeanStd(b.nrow, y, &r.st[r.ncmp][4], &r.st[r.ncmp][5]);
+    r.ncmp++;
+  }
+  FreeCSV(&a), FreeCSV(&b);
+  PetscCheck(r.ncmp > 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s and %s share no result column (expected k_eff, outflow)", real, fake);
+  PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14s %14s %14s %14s %14s %14s\n", "column", "real mean", "real std", "gen mean", "gen std", "W1", "KS"));
+  for (int c = 0; c < r.ncmp; c++)
+    PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14.6g %14.6g %14.6g %14.6g %14.6g %14.6g\n", r.name[c], r.st[c][2], r.st[c][3], r.st[c][4],
+                                     r.st[c][5], r.st[c][0], r.st[c][1]));
+  PetscCall(PetscViewerASCIIPrintf(v, "(%d real, %d generated members)\n", r.nreal, r.nfake));
+  if (json && json[0]) PetscCall(WriteAtomic(comm, json, CSVJSON, &r, NULL));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,44 @@
+# bo_eval on reservoir fields and gene vectors: table, JSON, verdict, PNGs;
+# the same numbers on 1 and 3 ranks; copies of training members are flagged
+# as memorised; an independent-marginals ensemble is not a surrogate.
+source "$(dirname "$0")/common.sh"
+EV="$BO_BIN/bo_eval"
+DG="$BO_BIN/bo_datagen"
+$MPIRUN -n 2 "$DG" -kind reservoir -n 30 -nx 12 -ny 12 -seed 1 -out real.h5 > /dev/null
+$MPIRUN -n 2 "$DG" -kind reservoir -n 24 -nx 12 -ny 12 -seed 2 -out fake.h5 > /dev/null
+$MPIRUN -n 2 "$DG" -kind reservoir -n 20 -nx 12 -ny 12 -seed 3 -out train.h5 > /dev/null
+
+# a second draw from the simulator is a surrogate; table, JSON and plots
+"$EV" -real real.h5 -fake fake.h5 -train train.h5 -json r1.json -png p > out1.txt
+grep -q "^psd_logratio" out1.txt || fail "no psd_logratio row"
+grep -q "^memorized_fraction" out1.txt || fail "no memorised row"
+grep -q "VERDICT: surrogate" out1.txt || { cat out1.txt; fail "simulator data not recognised as a surrogate"; }
+for k in w1_marginal mass_w1 mmd frechet memorized_fraction psd_logratio; do
+  for col in generated independent_baseline holdout; do
+    grep "\"$col\"" r1.json | grep -q "\"$k\": [0-9.e+-]*[,}]" || fail "$col lacks $k"
+  done
+done
+grep -q '"surrogate": true' r1.json || fail "JSON verdict"
+for f in spectra marginals meanvar montage; do
+  [ "$(head -c 4 p_$f.png | tail -c 3)" = PNG ] || fail "p_$f.png is not a PNG"
+done
+ls | grep -q '\.tmp' && fail "temporary file left behind"
+
+# 3 ranks: the same report (values printed to 6 digits)
+$MPIRUN -n 3 "$EV" -real real.h5 -fake fake.h5 -train train.h5 -json r3.json > out3.txt
+diff <(grep -v "done in" out1.txt) <(grep -v "done in" out3.txt) || fail "1 and 3 ranks disagree"
+
+# generated = copies of training members: all memorised, flagged in the verdict
+"$EV" -real real.h5 -fake train.h5 -train train.h5 -json rm.json > outm.txt
+grep '"generated"' rm.json | grep -q '"memorized_fraction": 1,' || fail "copies not memorised"
+grep '"holdout"' rm.json | grep -q '"memorized_fraction": 0,' || fail "real members memorised"
+grep -q "VERDICT: NOT A SURROGATE: it memorises" outm.txt && grep -q "near-copies of training members" outm.txt || fail "memorisation not in the verdict"
+
+# gene vectors; the verdict on a real draw
+$MPIRUN -n 2 "$DG" -kind genes -n 60 -genes 12 -seed 1 -out greal.h5 > /dev/null
+$MPIRUN -n 2 "$DG" -kind genes -n 60 -genes 12 -seed 2 -out gfake.h5 > /dev/null
+$MPIRUN -n 2 "$EV" -real greal.h5 -fake gfake.h5 -json g.json -png g > outg.txt
+grep -q "^corr_dist" outg.txt || fail "no corr_dist row"
+grep -q '"kind": "vectors"' g.json || fail "vector JSON"
+[ -e g_marginals.png ] && [ -e g_montage.png ] && [ ! -e g_spectra.png ] || fail "vector plots"
+echo ok

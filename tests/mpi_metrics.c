@@ -1,0 +1,492 @@
+/* Fidelity metrics (src/metrics*.c). One suite, run on 1, 2 and 3 ranks:
+ *  - kernels and whole-set metrics with known answers, computed on
+ *    PETSC_COMM_SELF (every rank alike): identical sets, shifted and scaled
+ *    sets, copies of training members, the straw man against a correlated
+ *    truth, vectors, errors, the bo_darcy CSV comparison;
+ *  - the whole evaluation on PETSC_COMM_WORLD equals the one-process
+ *    evaluation of the same data (uneven shards). */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "bo_dataset.h"
+#include "bo_metrics.h"
+#include "bo_rng.h"
+#include "testutil.h"
+
+/* Member n of a correlated field ensemble: Poisson counts of intensity
+ * 4 + 3 sin(2 pi (x / L + phase_n)) cos(2 pi y / L'), a random phase per
+ * member, so neighbouring cells are strongly correlated. */
+static void CorrelatedField(uint64_t seed, PetscInt n, PetscInt Ny, PetscInt Nx, float *x)
+{
+  BORng  rng;
+  double ph;
+  BORngInit(&rng, seed, BO_RNG_TEST, (uint32_t)n, 0);
+  ph = BORngUniform(&rng);
+  for (PetscInt j = 0; j < Ny; j++)
+    for (PetscInt i = 0; i < Nx; i++) {
+      double lam = 4 + 3 * sin(2 * PETSC_PI * ((double)i / Nx + ph)) * cos(2 * PETSC_PI * j / (2.0 * Ny));
+      x[j * Nx + i] = (float)BORngPoisson(&rng, lam);
+    }
+}
+
+/* Member n of correlated count vectors: gene g Poisson(lambda_n (1 + g) / 4), lambda_n shared. */
+static void CorrelatedVector(uint64_t seed, PetscInt n, PetscInt G, float *x)
+{
+  BORng  rng;
+  double lam;
+  BORngInit(&rng, seed, BO_RNG_TEST, (uint32_t)n, 1);
+  lam = 6 * BORngUniform(&rng);
+  for (PetscInt g = 0; g < G; g++) x[g] = (float)BORngPoisson(&rng, lam * 0.25 * (1 + g));
+}
+
+static double MaxOf(PetscInt n, const float *x)
+{
+  double m = 0;
+  for (PetscInt i = 0; i < n; i++) m = PetscMax(m, x[i]);
+  return m;
+}
+
+static BOMetrics FieldMetrics(PetscInt Ny, PetscInt Nx, double maxc, BOSet ref)
+{
+  BOMetrics m;
+  ck_assert_int_eq(BOMetricsCreate(PETSC_COMM_SELF, &m), 0);
+  ck_assert_int_eq(BOMetricsSetField(m, Ny, Nx, 1), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m, maxc, ref), 0);
+  return m;
+}
+
+START_TEST(test_dft_matches_direct_sum)
+{
+  PetscInt sizes[2] = {12, 16};
+  for (int t = 0; t < 2; t++) {
+    PetscInt n = sizes[t];
+    double   re[16], im[16], r0[16], i0[16];
+    for (PetscInt j = 0; j < n; j++) re[j] = r0[j] = sin(1.3 * j) + 0.1 * j, im[j] = i0[j] = cos(0.7 * j * j);
+    ck_assert_int_eq(BOMetricsDFT(n, re, im, -1), 0);
+    for (PetscInt k = 0; k < n; k++) {
+      double sr = 0, si = 0;
+      for (PetscInt j = 0; j < n; j++) {
+        double a = -2 * PETSC_PI * j * k / n;
+        sr += r0[j] * cos(a) - i0[j] * sin(a), si += r0[j] * sin(a) + i0[j] * cos(a);
+      }
+      ck_assert(fabs(sr - re[k]) < 1e-10 && fabs(si - im[k]) < 1e-10);
+    }
+    ck_assert_int_eq(BOMetricsDFT(n, re, im, 1), 0); /* inverse up to n */
+    for (PetscInt j = 0; j < n; j++) ck_assert(fabs(re[j] / n - r0[j]) < 1e-12 && fabs(im[j] / n - i0[j]) < 1e-12);
+  }
+}
+END_TEST
+
+START_TEST(test_psd_of_a_wave_and_tpcf_of_a_constant)
+{
+  double f[16 * 12], psd[6], s2[7];
+  /* a plane wave of 3 cycles along x on 12 x 16: all power in bin 3 */
+  for (PetscInt j = 0; j < 12; j++)
+    for (PetscInt i = 0; i < 16; i++) f[j * 16 + i] = 5 + cos(2 * PETSC_PI * 3 * i / 16.0);
+  ck_assert_int_eq(BOMetricsRadialPSD(12, 16, f, psd), 0);
+  for (PetscInt k = 1; k <= 6; k++) ck_assert(k == 2 ? psd[k - 1] > 1 : fabs(psd[k - 1]) < 1e-20);
+  /* |f| = 3/16 cycles per cell, times min(Ny, Nx) = 12 -> bin 2.25 -> 2 */
+  for (PetscInt j = 0; j < 12; j++)
+    for (PetscInt i = 0; i < 16; i++) f[j * 16 + i] = 3;
+  ck_assert_int_eq(BOMetricsRadialTPCF(12, 16, f, s2), 0);
+  for (PetscInt r = 0; r < 7; r++) ck_assert(fabs(s2[r] - 9) < 1e-10);
+  /* an irregular field against the mean product over all pairs, brute force */
+  for (PetscInt j = 0; j < 12; j++)
+    for (PetscInt i = 0; i < 16; i++) f[j * 16 + i] = (double)((i * 7 + j * j * 3) % 5);
+  ck_assert_int_eq(BOMetricsRadialTPCF(12, 16, f, s2), 0);
+  for (PetscInt r = 0; r < 7; r++) {
+    double s = 0, n = 0;
+    for (PetscInt p = 0; p < 192; p++)
+      for (PetscInt q = 0; q < 192; q++) {
+        PetscInt dy = q / 16 - p / 16, dx = q % 16 - p % 16;
+        if ((PetscInt)floor(sqrt((double)(dx * dx + dy * dy)) + 0.5) == r) s += f[p] * f[q], n++;
+      }
+    ck_assert(fabs(s2[r] - s / n) < 1e-10 * (1 + s / n));
+  }
+}
+END_TEST
+
+START_TEST(test_one_dimensional_distances)
+{
+  double a[3] = {0, 1, 2}, b[3] = {1, 2, 3}, c[4] = {0, 0, 5, 5}, ha[4] = {1, 2, 3, 0}, hb[4] = {0, 1, 2, 3};
+  ck_assert(fabs(BOMetricsW1Sorted(3, a, 3, b) - 1) < 1e-15);
+  ck_assert(fabs(BOMetricsKSSorted(3, a, 3, b) - 1.0 / 3) < 1e-15);
+  ck_assert(fabs(BOMetricsW1Sorted(3, a, 3, a)) < 1e-15);
+  /* {0,1,2} vs {0,0,5,5}: integral of |F_a - F_c| = 1 * 1/6 + 1 * 1/6 + 3 * 1/2 */
+  ck_assert(fabs(BOMetricsW1Sorted(3, a, 4, c) - (1.0 / 6 + 1.0 / 6 + 1.5)) < 1e-12);
+  /* a histogram shifted by one bin of width 2: W1 = 2 */
+  ck_assert(fabs(BOMetricsW1Hist(4, ha, hb, 2.0) - 2) < 1e-12);
+}
+END_TEST
+
+START_TEST(test_frechet_known_answers)
+{
+  double mu1[3] = {0, 1, 2}, mu2[3] = {1, 1, 0}, S1[9] = {4, 0, 0, 0, 1, 0, 0, 0, 9}, S2[9] = {1, 0, 0, 0, 1, 0, 0, 0, 4}, fd;
+  double R[9] = {2, 1, 0, 1, 2, 1, 0, 1, 2};
+  /* diagonal: |dmu|^2 + sum (sqrt a - sqrt b)^2 = 5 + (1 + 0 + 1) */
+  ck_assert_int_eq(BOMetricsFrechet(3, mu1, S1, mu2, S2, &fd), 0);
+  ck_assert(fabs(fd - 7) < 1e-10);
+  ck_assert_int_eq(BOMetricsFrechet(3, mu1, R, mu1, R, &fd), 0);
+  ck_assert(fabs(fd) < 1e-10);
+  /* same shape, mean shifted: only the mean term */
+  ck_assert_int_eq(BOMetricsFrechet(3, mu1, R, mu2, R, &fd), 0);
+  ck_assert(fabs(fd - 5) < 1e-10);
+}
+END_TEST
+
+START_TEST(test_mmd_identical_and_shifted)
+{
+  double a[40], b[40], h = 0, mmd;
+  for (int i = 0; i < 40; i++) a[i] = sin(1.7 * i), b[i] = a[i] + 3;
+  ck_assert_int_eq(BOMetricsMMD2(2, 20, a, 20, a, &h, &mmd), 0);
+  /* X = Y: the unbiased estimate is in [-2/n, 0] */
+  ck_assert(mmd <= 1e-15 && mmd >= -2.0 / 20 - 1e-15);
+  h = 0;
+  ck_assert_int_eq(BOMetricsMMD2(2, 20, a, 20, b, &h, &mmd), 0);
+  ck_assert(mmd > 0.5);
+}
+END_TEST
+
+/* Identical sets: every distance is zero (MMD^2 within its estimator's bias). */
+START_TEST(test_identical_sets_and_known_shifts)
+{
+  const PetscInt  N = 30, Ny = 8, Nx = 8, D = 64;
+  float          *x, *y;
+  BOSet           ref, test;
+  BOSetStats      sr, st;
+  BOMetricsResult r;
+  BOMetrics       m;
+  double          mean_mass = 0;
+
+  PetscMalloc2(N * D, &x, N * D, &y);
+  for (PetscInt n = 0; n < N; n++) CorrelatedField(5, n, Ny, Nx, x + n * D);
+  ref.nlocal = N, ref.x = x;
+  m = FieldMetrics(Ny, Nx, 2 * MaxOf(N * D, x), ref);
+  ck_assert_int_eq(BOSetStatsCompute(m, ref, &sr), 0);
+  ck_assert_int_eq(BOMetricsCompare(m, sr, sr, &r), 0);
+  ck_assert(r.w1_marginal == 0 && r.mass_w1 == 0 && r.mass_ks == 0 && r.psd_logratio == 0 && r.tpcf_logratio == 0);
+  ck_assert(r.mean_rrmse == 0 && r.var_rrmse == 0);
+  ck_assert(fabs(r.frechet) < 1e-8);
+  ck_assert(r.mmd <= 1e-12 && r.mmd >= -2.0 / N - 1e-12);
+
+  /* +1 on every count: W1 of every marginal is exactly 1, mass moves by D */
+  for (PetscInt i = 0; i < N * D; i++) y[i] = x[i] + 1;
+  test.nlocal = N, test.x = y;
+  ck_assert_int_eq(BOSetStatsCompute(m, test, &st), 0);
+  ck_assert_int_eq(BOMetricsCompare(m, sr, st, &r), 0);
+  ck_assert(fabs(r.w1_marginal - 1) < 1e-12);
+  ck_assert(fabs(r.mass_w1 - D) < 1e-9 && r.mass_ks > 0);
+  ck_assert(r.frechet > 1 && r.mmd > 0.1);
+  BOSetStatsDestroy(&st);
+
+  /* x 2: W1(mass, 2 mass) = mean mass */
+  for (PetscInt i = 0; i < N * D; i++) y[i] = 2 * x[i], mean_mass += x[i] / (double)N;
+  ck_assert_int_eq(BOSetStatsCompute(m, test, &st), 0);
+  ck_assert_int_eq(BOMetricsCompare(m, sr, st, &r), 0);
+  ck_assert(fabs(r.mass_w1 - mean_mass) < 1e-9 * mean_mass);
+  /* doubling the field multiplies the spectrum by 4 (except the mean, left out) */
+  ck_assert(fabs(r.psd_logratio - log(4.0)) < 1e-9);
+  BOSetStatsDestroy(&st);
+  BOSetStatsDestroy(&sr);
+  BOMetricsDestroy(&m);
+  PetscFree2(x, y);
+}
+END_TEST
+
+START_TEST(test_memorisation)
+{
+  const PetscInt N = 20, D = 64;
+  float         *train, *fake;
+  BOSet          st, sf;
+  BOMetrics      m;
+  double         frac, d1;
+
+  PetscMalloc2(N * D, &train, N * D, &fake);
+  for (PetscInt n = 0; n < N; n++) CorrelatedField(7, n, 8, 8, train + n * D);
+  st.nlocal = N, st.x = train;
+  m = FieldMetrics(8, 8, MaxOf(N * D, train), st);
+  /* copies of training members (some twice) */
+  for (PetscInt n = 0; n < N; n++) memcpy(fake + n * D, train + ((n * 7) % N) * D, sizeof(float) * D);
+  sf.nlocal = N, sf.x = fake;
+  ck_assert_int_eq(BOMetricsMemorization(m, sf, st, &frac, &d1), 0);
+  ck_assert(frac == 1 && d1 == 0);
+  /* fresh members of the same distribution */
+  for (PetscInt n = 0; n < N; n++) CorrelatedField(8, n, 8, 8, fake + n * D);
+  ck_assert_int_eq(BOMetricsMemorization(m, sf, st, &frac, &d1), 0);
+  ck_assert(frac == 0 && d1 > 1);
+  /* too few training members */
+  st.nlocal = 1;
+  ck_assert(BOTestExpectError(BOMetricsMemorization(m, sf, st, &frac, &d1)) != 0);
+  BOMetricsDestroy(&m);
+  PetscFree2(train, fake);
+}
+END_TEST
+
+/* A correlated truth beats the independent-marginals straw man; the
+ * evaluation recognises a second draw from the truth as a surrogate. */
+START_TEST(test_straw_man_loses_to_correlated_truth)
+{
+  const PetscInt  N = 60, D = 64;
+  float          *real, *fake;
+  BOSet           sr, sf;
+  BOMetrics       m;
+  BOMetricsReport rep;
+
+  PetscMalloc2(N * D, &real, N * D, &fake);
+  for (PetscInt n = 0; n < N; n++) CorrelatedField(11, n, 8, 8, real + n * D), CorrelatedField(12, n, 8, 8, fake + n * D);
+  sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake;
+  m = FieldMetrics(8, 8, PetscMax(MaxOf(N * D, real), MaxOf(N * D, fake)), sr);
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, NULL, &rep), 0);
+  ck_assert(rep.has[BO_COL_HOLDOUT] && !rep.has_train);
+  ck_assert(rep.col[BO_COL_GENERATED].psd_logratio < 0.5 * rep.col[BO_COL_INDEPENDENT].psd_logratio);
+  ck_assert(rep.col[BO_COL_GENERATED].frechet < 0.5 * rep.col[BO_COL_INDEPENDENT].frechet);
+  ck_assert(rep.surrogate && strstr(rep.verdict, "VERDICT: surrogate"));
+  /* the straw man matches the marginals: its marginal W1 is small too */
+  ck_assert(rep.col[BO_COL_INDEPENDENT].w1_marginal < 1.0);
+  BOMetricsReportDestroy(&rep);
+
+  /* the straw man's own ensemble as "generated": not a surrogate */
+  {
+    BOSetStats s;
+    ck_assert_int_eq(BOSetStatsCompute(m, sr, &s), 0);
+    ck_assert_int_eq(BOMetricsIndependentSample(m, s, 99, 0, N, fake), 0);
+    BOSetStatsDestroy(&s);
+  }
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, NULL, &rep), 0);
+  ck_assert(!rep.surrogate && strstr(rep.verdict, "NOT A SURROGATE"));
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+  PetscFree2(real, fake);
+}
+END_TEST
+
+START_TEST(test_vectors)
+{
+  const PetscInt  N = 80, G = 12;
+  float          *real, *fake;
+  BOSet           sr, sf;
+  BOMetrics       m;
+  BOMetricsReport rep;
+
+  PetscMalloc2(N * G, &real, N * G, &fake);
+  for (PetscInt n = 0; n < N; n++) CorrelatedVector(3, n, G, real + n * G), CorrelatedVector(4, n, G, fake + n * G);
+  sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake;
+  ck_assert_int_eq(BOMetricsCreate(PETSC_COMM_SELF, &m), 0);
+  ck_assert_int_eq(BOMetricsSetVector(m, G), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m, PetscMax(MaxOf(N * G, real), MaxOf(N * G, fake)), sr), 0);
+  ck_assert(m->nfeat == 2 + G && m->ncorr == G);
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, &sr, &rep), 0); /* real as training data: all memorised */
+  ck_assert(rep.col[BO_COL_GENERATED].gene_mean_corr > 0.9 && rep.col[BO_COL_GENERATED].zero_frac_corr > 0.9);
+  ck_assert(rep.col[BO_COL_GENERATED].corr_dist < 0.5 * rep.col[BO_COL_INDEPENDENT].corr_dist);
+  ck_assert(rep.col[BO_COL_HOLDOUT].memorized_fraction == 1 && rep.real_nn_d1_median == 0);
+  ck_assert(rep.surrogate);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+  PetscFree2(real, fake);
+}
+END_TEST
+
+START_TEST(test_empty_set_is_an_error)
+{
+  float           x[64];
+  BOSet           s = {1, x}, empty = {0, NULL};
+  BOMetrics       m;
+  BOSetStats      st;
+  BOMetricsReport rep;
+
+  for (int i = 0; i < 64; i++) x[i] = (float)(i % 5);
+  m = FieldMetrics(8, 8, 4, s);
+  ck_assert(BOTestExpectError(BOSetStatsCompute(m, empty, &st)) != 0);
+  ck_assert(BOTestExpectError(BOMetricsEvaluate(m, s, empty, NULL, &rep)) != 0);
+  BOMetricsDestroy(&m);
+}
+END_TEST
+
+START_TEST(test_darcy_csv)
+{
+  char  a[PETSC_MAX_PATH_LEN], b[PETSC_MAX_PATH_LEN], j[PETSC_MAX_PATH_LEN], text[2048] = "";
+  FILE *f;
+
+  PetscMPIInt rank;
+  char        name[3][32];
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank); /* every rank runs this test on its own files */
+  snprintf(name[0], 32, "a%d.csv", rank), snprintf(name[1], 32, "b%d.csv", rank), snprintf(name[2], 32, "r%d.json", rank);
+  BOTestPath(name[0], a, sizeof(a)), BOTestPath(name[1], b, sizeof(b)), BOTestPath(name[2], j, sizeof(j));
+  f = fopen(a, "w");
+  fprintf(f, "member,k_eff,outflow,iterations\n0,1,2,5\n1,2,4,5\n2,3,6,5\n");
+  fclose(f);
+  f = fopen(b, "w");
+  fprintf(f, "member,k_eff,outflow,iterations\n0,2,4,7\n1,3,6,7\n2,4,8,7\n");
+  fclose(f);
+  PetscViewer quiet;
+  ck_assert_int_eq(PetscViewerASCIIOpen(PETSC_COMM_SELF, "/dev/null", &quiet), 0);
+  ck_assert_int_eq(BOMetricsCompareCSV(PETSC_COMM_SELF, a, b, j, quiet), 0);
+  f = fopen(j, "r");
+  ck_assert(f != NULL);
+  ck_assert(fread(text, 1, sizeof(text) - 1, f) > 0);
+  fclose(f);
+  ck_assert(strstr(text, "\"k_eff_w1\": 1,") && strstr(text, "\"outflow_w1\": 2,") && strstr(text, "\"k_eff_ks\": 0.3333333333"));
+  ck_assert(!strstr(text, "iterations"));
+  /* a broken file */
+  f = fopen(b, "w");
+  fprintf(f, "member,k_eff\n0,abc\n");
+  fclose(f);
+  ck_assert(BOTestExpectError(BOMetricsCompareCSV(PETSC_COMM_SELF, a, b, NULL, quiet)) != 0);
+  PetscViewerDestroy(&quiet);
+}
+END_TEST
+
+/* Member n of set `tag`: Poisson counts around a random smooth bump. */
+static void Member(PetscInt tag, PetscInt n, PetscInt D, PetscInt Nx, float *x)
+{
+  BORng  rng;
+  double cx, cy;
+  BORngInit(&rng, 17, BO_RNG_TEST, (uint32_t)n, (uint32_t)tag);
+  cx = BORngUniform(&rng) * Nx, cy = BORngUniform(&rng) * Nx;
+  for (PetscInt e = 0; e < D; e++) {
+    double dx = e % Nx - cx, dy = (e / Nx) % Nx - cy;
+    x[e] = (float)BORngPoisson(&rng, 1 + 6 * exp(-(dx * dx + dy * dy) / 8));
+  }
+}
+
+static void MakeSet(PetscInt tag, PetscInt N, PetscInt D, PetscInt Nx, float **all)
+{
+  PetscMalloc1((size_t)N * D, all);
+  for (PetscInt n = 0; n < N; n++) Member(tag, n, D, Nx, *all + (size_t)n * D);
+}
+
+/* This rank's shard of an N-member set held whole in all. */
+static BOSet Shard(const float *all, PetscInt N, PetscInt D)
+{
+  PetscMPIInt rank, size;
+  PetscInt    first, n;
+  BOSet       s;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+  BODatasetShard(N, size, rank, &first, &n);
+  s.nlocal = n, s.x = all + (size_t)first * D;
+  return s;
+}
+
+static int Close(double a, double b, double tol)
+{
+  if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+  return fabs(a - b) <= tol * (1 + fabs(a) + fabs(b));
+}
+
+static int SameResult(const BOMetricsResult *a, const BOMetricsResult *b)
+{
+  const double *x = &a->w1_marginal, *y = &b->w1_marginal;
+  int           ok = a->N_ref == b->N_ref && a->N_test == b->N_test;
+  /* the doubles from w1_marginal to the end of the struct */
+  /* Sums in another order differ by rounding; the Frechet distance takes
+   * square roots of near-zero eigenvalues (covariances of rank < N - 1),
+   * which turns a rounding error eps into sqrt(eps). */
+  for (size_t i = 0; i < (sizeof(*a) - offsetof(BOMetricsResult, w1_marginal)) / sizeof(double); i++)
+    ok = ok && Close(x[i], y[i], &x[i] == &a->frechet ? 1e-6 : 1e-9);
+  return ok;
+}
+
+static BOMetrics Make(MPI_Comm comm, PetscBool field, PetscInt Nx, PetscInt D, double maxc, BOSet ref)
+{
+  BOMetrics m;
+  ck_assert_int_eq(BOMetricsCreate(comm, &m), 0);
+  if (field) ck_assert_int_eq(BOMetricsSetField(m, Nx, Nx, D / (Nx * Nx)), 0);
+  else ck_assert_int_eq(BOMetricsSetVector(m, D), 0);
+  m->mmd_cap = 17; /* exercise the strided subsample */
+  ck_assert_int_eq(BOMetricsSetUp(m, maxc, ref), 0);
+  return m;
+}
+
+static void CheckParallelEqualsSerial(PetscBool field)
+{
+  const PetscInt  Nx = 8, D = field ? 128 : 24, Nr = 23, Nf = 19, Nt = 13; /* fields: 8 x 8 x 2 */
+  float          *real, *fake, *train;
+  double          maxc = 0;
+  BOMetrics       mp, ms;
+  BOMetricsReport rp, rs;
+  BOSet           tr, full_t = {Nt, NULL};
+  int             ok = 1;
+
+  MakeSet(0, Nr, D, Nx, &real), MakeSet(1, Nf, D, Nx, &fake), MakeSet(2, Nt, D, Nx, &train);
+  /* generated members 0..4 are copies of training members: memorised */
+  for (PetscInt n = 0; n < 5; n++) memcpy(fake + n * D, train + (2 * n) * D, sizeof(float) * D);
+  for (PetscInt i = 0; i < Nr * D; i++) maxc = PetscMax(maxc, real[i]);
+  for (PetscInt i = 0; i < Nf * D; i++) maxc = PetscMax(maxc, fake[i]);
+  for (PetscInt i = 0; i < Nt * D; i++) maxc = PetscMax(maxc, train[i]);
+  tr       = Shard(train, Nt, D);
+  full_t.x = train;
+
+  mp = Make(PETSC_COMM_WORLD, field, Nx, D, maxc, Shard(real, Nr, D));
+  ck_assert_int_eq(BOMetricsEvaluate(mp, Shard(real, Nr, D), Shard(fake, Nf, D), &tr, &rp), 0);
+  ms = Make(PETSC_COMM_SELF, field, Nx, D, maxc, (BOSet){Nr, real});
+  ck_assert_int_eq(BOMetricsEvaluate(ms, (BOSet){Nr, real}, (BOSet){Nf, fake}, &full_t, &rs), 0);
+  for (int c = 0; c < BO_NCOL; c++) ok = ok && rp.has[c] == rs.has[c] && SameResult(&rp.col[c], &rs.col[c]);
+  ok = ok && rp.surrogate == rs.surrogate && !strcmp(rp.verdict, rs.verdict);
+  ok = ok && fabs(rp.col[BO_COL_GENERATED].memorized_fraction - 5.0 / Nf) < 1e-12;
+  ck_assert(BOTestAllRanks(ok));
+  BOMetricsReportDestroy(&rp);
+  BOMetricsReportDestroy(&rs);
+  BOMetricsDestroy(&mp);
+  BOMetricsDestroy(&ms);
+  PetscFree(real);
+  PetscFree(fake);
+  PetscFree(train);
+}
+
+START_TEST(test_fields_parallel_equals_serial) { CheckParallelEqualsSerial(PETSC_TRUE); }
+END_TEST
+
+START_TEST(test_vectors_parallel_equals_serial) { CheckParallelEqualsSerial(PETSC_FALSE); }
+END_TEST
+
+/* The straw man does not depend on how members are spread over ranks. */
+START_TEST(test_straw_man_independent_of_ranks)
+{
+  const PetscInt N = 10, D = 64;
+  float         *real, *mine, *ref;
+  BOMetrics      mp;
+  BOSetStats     st;
+  BOSet          s;
+  int            ok = 1;
+
+  MakeSet(0, N, D, 8, &real);
+  s  = Shard(real, N, D);
+  mp = Make(PETSC_COMM_WORLD, PETSC_TRUE, 8, D, 40, s);
+  ck_assert_int_eq(BOSetStatsCompute(mp, s, &st), 0);
+  PetscMalloc2((size_t)N * D, &mine, (size_t)N * D, &ref);
+  ck_assert_int_eq(BOMetricsIndependentSample(mp, st, 5, 0, N, ref), 0); /* all members here */
+  ck_assert_int_eq(BOMetricsIndependentSample(mp, st, 5, (PetscInt)((s.x - real) / D), s.nlocal, mine), 0);
+  for (PetscInt i = 0; i < s.nlocal * D; i++) ok = ok && mine[i] == ref[(s.x - real) + i];
+  ck_assert(BOTestAllRanks(ok));
+  BOSetStatsDestroy(&st);
+  BOMetricsDestroy(&mp);
+  PetscFree2(mine, ref);
+  PetscFree(real);
+}
+END_TEST
+
+Suite *suite_metrics(void)
+{
+  Suite *s  = suite_create("metrics");
+  TCase *tc = tcase_create("known_answers"), *tp = tcase_create("parallel");
+  tcase_add_test(tc, test_dft_matches_direct_sum);
+  tcase_add_test(tc, test_psd_of_a_wave_and_tpcf_of_a_constant);
+  tcase_add_test(tc, test_one_dimensional_distances);
+  tcase_add_test(tc, test_frechet_known_answers);
+  tcase_add_test(tc, test_mmd_identical_and_shifted);
+  tcase_add_test(tc, test_identical_sets_and_known_shifts);
+  tcase_add_test(tc, test_memorisation);
+  tcase_add_test(tc, test_straw_man_loses_to_correlated_truth);
+  tcase_add_test(tc, test_vectors);
+  tcase_add_test(tc, test_empty_set_is_an_error);
+  tcase_add_test(tc, test_darcy_csv);
+  tcase_add_test(tp, test_fields_parallel_equals_serial);
+  tcase_add_test(tp, test_vectors_parallel_equals_serial);
+  tcase_add_test(tp, test_straw_man_independent_of_ranks);
+  suite_add_tcase(s, tc);
+  suite_add_tcase(s, tp);
+  return s;
+}
