@@ -1,7 +1,9 @@
 # Blackout: count-data diffusion surrogates (C, MPI, PETSc, parallel HDF5).
 #
 #   make            build lib/libblackout.a and the programs in bin/
-#   make check      build and run the unit tests: serial, then MPI on 2 and 3 ranks
+#   make check      build and run the tests: Check suites serial, then MPI on 2 and 3
+#                   ranks, program tests, and the Slurm scenarios when Slurm can run
+#   make check-slurm  only the Slurm scenarios (installs slurm-wlm and munge)
 #   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
 #   make bench      performance benchmarks (tests/bench), never part of check
@@ -22,6 +24,9 @@ DEMO_OUT ?= demo-out
 
 # Timeouts (seconds) on every test launch: a hung rank must not hang CI.
 TEST_TIMEOUT ?= 900
+# Slurm scenarios (tests/slurm): run by check when possible; SLURM_TESTS=no skips.
+SLURM_TEST_TIMEOUT ?= 600
+SLURM_TESTS ?= auto
 MPIRUN   = mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --timeout $(TEST_TIMEOUT)
 
 LIB_SRC  = $(wildcard src/*.c)
@@ -34,7 +39,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check demo demo-digits demo-genes bench sanitize clean deps FORCE
+.PHONY: all check check-slurm demo demo-digits demo-genes bench sanitize clean deps FORCE
 all: $(LIBDIR)/libblackout.a $(APPS)
 
 # ---- dependencies and flags ------------------------------------------------
@@ -96,10 +101,21 @@ check: all $(BUILD)/run_tests $(TEST_PROGS)
 	$(TEST_ENV) $(MPIRUN) -n 3 $(BUILD)/run_tests -mpi_only
 	@echo "== program tests (tests/cli)"
 	@$(TEST_ENV) MPIRUN="$(MPIRUN)" scripts/run-cli-tests.sh $(CLI)
+	@if [ "$(SLURM_TESTS)" != no ] && [ "$$(id -u)" = 0 ] && scripts/install-deps.sh --check --slurm > /dev/null 2>&1; then \
+	  echo "== Slurm job scripts (tests/slurm)"; \
+	  BO_BIN=$(abspath $(BINDIR)) BO_SLURM_TEST_TIMEOUT=$(SLURM_TEST_TIMEOUT) tests/slurm/run-tests.sh $(SLURM_SCENARIOS); \
+	else \
+	  echo "== Slurm job scripts (tests/slurm): SKIPPED, needs root and the Debian packages slurm-wlm and munge (scripts/install-deps.sh --slurm, then make check-slurm)"; \
+	fi
+
+# The job scripts of jobs/ on a throw-away single-node Slurm (root; slurm-wlm, munge).
+check-slurm: all
+	@scripts/install-deps.sh --slurm
+	@BO_BIN=$(abspath $(BINDIR)) BO_SLURM_TEST_TIMEOUT=$(SLURM_TEST_TIMEOUT) tests/slurm/run-tests.sh $(SLURM_SCENARIOS)
 
 sanitize:
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT=-O1 \
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT=-O1 SLURM_TESTS=no \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" check
 
 demo: all

@@ -128,6 +128,7 @@ typedef struct {
   PetscReal dispersivity;       /* in cells */
   PetscInt  levels;             /* permeability levels for the permeability output */
   BOReservoirOutput output;
+  PetscInt  refine;             /* simulate on a grid refine times finer, count on nx x ny */
 } BOReservoirParams;
 PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p);
 /* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */

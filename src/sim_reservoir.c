@@ -16,6 +16,11 @@
  *      time to inject `pvi` pore volumes. Counts = particles per cell at T [b = 2]
  * Cells are unit squares and porosity is 1, so a cell holds one unit of pore
  * volume. The counts follow the channels and the front of the plume.
+ *
+ * With -refine R the physics runs on a grid R times finer in each direction
+ * (lengths in output cells unchanged, the same number of particles) and the
+ * particles are counted on the nx x ny output grid: fine-scale flow seen at
+ * the resolution of the observations, at R^2 .. R^3 times the cost.
  */
 #include <math.h>
 #include "bo_darcy.h"
@@ -29,7 +34,7 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
   PetscFunctionBegin;
   p->nx = 32, p->ny = 32, p->corr_len = 4, p->sigma = 1.0, p->channels = 2, p->channel_width = 3;
   p->channel_contrast = 2.5, p->particles_per_cell = 8, p->pvi = 0.5, p->dispersivity = 0.3, p->levels = 16;
-  p->output = BO_RESERVOIR_TRACER;
+  p->output = BO_RESERVOIR_TRACER, p->refine = 1;
   PetscOptionsBegin(comm, NULL, "Reservoir simulator", "bo_datagen");
   PetscCall(PetscOptionsInt("-nx", "cells in x", NULL, p->nx, &p->nx, NULL));
   PetscCall(PetscOptionsInt("-ny", "cells in y", NULL, p->ny, &p->ny, NULL));
@@ -45,7 +50,9 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
   PetscCall(PetscOptionsEnum("-reservoir_output", "tracer counts, or permeability quantised into -levels levels", NULL,
                              BOReservoirOutputs, (PetscEnum)p->output, (PetscEnum *)&p->output, NULL));
   PetscCall(PetscOptionsInt("-levels", "permeability levels", NULL, p->levels, &p->levels, NULL));
+  PetscCall(PetscOptionsInt("-refine", "simulate on a grid this many times finer, count on -nx x -ny", NULL, p->refine, &p->refine, NULL));
   PetscOptionsEnd();
+  PetscCheck(p->refine >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-refine %" PetscInt_FMT ": must be >= 1", p->refine);
   PetscCheck(p->nx >= 2 && p->ny >= 2, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nx and -ny must be at least 2");
   PetscCheck(p->corr_len > 0 && p->sigma >= 0 && p->channels >= 0 && p->channel_width > 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-corr_len and -channel_width must be positive, -sigma and -channels non-negative");
@@ -169,25 +176,47 @@ static void Tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const 
   free(cdf);
 }
 
+/* The same physics on a grid R times finer: lengths are scaled to fine
+ * cells; particles per fine cell drop by R^2 so the total is unchanged. */
+static BOReservoirParams Refined(const BOReservoirParams *p)
+{
+  BOReservoirParams f = *p;
+  const PetscInt    R = p->refine;
+  f.nx *= R, f.ny *= R, f.corr_len *= R, f.channel_width *= R, f.dispersivity *= R;
+  f.particles_per_cell /= (double)(R * R);
+  f.refine = 1;
+  return f;
+}
+
 PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk_out)
 {
-  double *logk, *qx, *qy;
+  const BOReservoirParams f = Refined(p);
+  const PetscInt          R = p->refine, n = f.nx * f.ny;
+  double                 *logk, *qx, *qy, *coarse;
+  float                  *fine;
 
   PetscFunctionBegin;
-  PetscCall(PetscMalloc3(p->nx * p->ny, &logk, p->ny * (p->nx + 1), &qx, (p->ny + 1) * p->nx, &qy));
-  PetscCall(LogPermeability(p, seed, k, logk));
+  PetscCall(PetscMalloc5(n, &logk, f.ny * (f.nx + 1), &qx, (f.ny + 1) * f.nx, &qy, n, &fine, p->nx * p->ny, &coarse));
+  PetscCall(LogPermeability(&f, seed, k, logk));
+  /* log k of an output cell: the mean over its R x R fine cells */
+  for (PetscInt c = 0; c < p->nx * p->ny; c++) coarse[c] = 0;
+  for (PetscInt j = 0; j < f.ny; j++)
+    for (PetscInt i = 0; i < f.nx; i++) coarse[(j / R) * p->nx + i / R] += logk[j * f.nx + i] / (double)(R * R);
   if (p->output == BO_RESERVOIR_PERMEABILITY) {
     /* levels spread over [-3 sigma, 3 sigma + contrast] */
     double lo = -3 * p->sigma, hi = 3 * p->sigma + (p->channels ? p->channel_contrast : 0) + 1e-12;
     for (PetscInt c = 0; c < p->nx * p->ny; c++) {
-      double l  = floor((logk[c] - lo) / (hi - lo) * p->levels);
+      double l  = floor((coarse[c] - lo) / (hi - lo) * p->levels);
       counts[c] = (float)PetscMin(PetscMax(l, 0.0), (double)(p->levels - 1));
     }
   } else {
-    PetscCall(Flow(p, logk, qx, qy));
-    Tracer(p, seed, k, qx, qy, counts);
+    PetscCall(Flow(&f, logk, qx, qy));
+    Tracer(&f, seed, k, qx, qy, fine);
+    for (PetscInt c = 0; c < p->nx * p->ny; c++) counts[c] = 0;
+    for (PetscInt j = 0; j < f.ny; j++)
+      for (PetscInt i = 0; i < f.nx; i++) counts[(j / R) * p->nx + i / R] += fine[j * f.nx + i];
   }
-  if (logk_out) PetscCall(PetscArraycpy(logk_out, logk, p->nx * p->ny));
-  PetscCall(PetscFree3(logk, qx, qy));
+  if (logk_out) PetscCall(PetscArraycpy(logk_out, coarse, p->nx * p->ny));
+  PetscCall(PetscFree5(logk, qx, qy, fine, coarse));
   PetscFunctionReturn(0);
 }

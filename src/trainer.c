@@ -113,6 +113,9 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
   PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
                              &tr->progress_interval, NULL));
   PetscOptionsEnd();
+  /* PETSc itself also reads -log (a dump of its event log to "FILE.rank" at
+   * PetscFinalize): ours is the CSV, so take the option out of its hands */
+  PetscCall(PetscOptionsClearValue(NULL, "-log"));
   tr->seed = (uint64_t)seed;
   PetscCheck(tr->steps >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-steps %" PetscInt_FMT ": must be >= 0", tr->steps);
   PetscCheck(tr->batch >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", tr->batch);

@@ -23,6 +23,13 @@ for n in 1 2; do
   $MPIRUN -n $n "$BO_BUILD/tests/progs/petsc_load" -file r3.h5 | grep -q " 0 mismatches" || fail "VecLoad on $n ranks"
 done
 
+# -refine 2: fine-scale physics counted on the output grid, still rank-independent
+$MPIRUN -n 1 "$DG" -kind reservoir -refine 2 -n 3 -nx 12 -ny 10 -out f1.h5 > /dev/null
+$MPIRUN -n 2 "$DG" -kind reservoir -refine 2 -n 3 -nx 12 -ny 10 -out f2.h5 > /dev/null
+h5diff f1.h5 f2.h5 /counts /counts || fail "refined: 1 vs 2 ranks differ"
+"$BO_BUILD/tests/progs/dataset_info" -data f1.h5 | grep -q "N=3 field Ny=10 Nx=12 C=1" || fail "refined shape"
+expect_error "-refine 0" "$DG" -kind reservoir -refine 0 -n 2 -out bad.h5
+
 # the permeability output, a different seed gives a different file
 $MPIRUN -n 2 "$DG" -kind reservoir -reservoir_output permeability -n 3 -nx 8 -ny 8 -seed 4 -out p.h5 > /dev/null
 "$BO_BUILD/tests/progs/dataset_info" -data p.h5 | grep -q "N=3 field" || fail "permeability output"
