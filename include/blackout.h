@@ -5,6 +5,8 @@
 #include "bo_rng.h"
 #include "bo_process.h"
 #include "bo_h5.h"
+#include "bo_nn.h"
+#include "bo_model.h"
 #include "bo_dataset.h"
 #include "bo_io.h"
 #include "bo_png.h"

@@ -38,7 +38,18 @@ void bo_linear_backward(int B, int in, int out, const float *x, const float *w, 
 
 /* ---- 2-D convolution ----------------------------------------------------- */
 /* Square kernel k (1 or 3), stride 1 or 2, padding k/2 (zeros, or periodic
- * wrap-around when periodic != 0). Output size Ho = (H - 1)/stride + 1. */
+ * wrap-around when periodic != 0). Output size Ho = (H - 1)/stride + 1.
+ *
+ * The k x k convolutions are matrix products with the im2col matrix. On CPUs
+ * with AVX-512 they run on our own 8 x 32 register-block kernel: the forward
+ * pass builds im2col in L1-sized blocks and multiplies them at once (never
+ * writing the matrix), the backward passes feed the kernel without
+ * OpenBLAS's packing copies. Elsewhere, or with the environment variable
+ * BO_NN_BLAS_ONLY=1, the same products go to cblas_sgemm. 1x1 convolutions
+ * always use cblas_sgemm. Both paths are tested. */
+/* Force the cblas path (1) or allow the AVX-512 kernels (0); returns the
+ * previous setting. For tests and benchmarks. */
+int bo_nn_set_blas_only(int blas_only);
 typedef struct {
   int B, Cin, H, W, Cout, k, stride, periodic;
 } BOConvShape;

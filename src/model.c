@@ -74,7 +74,7 @@ typedef struct {
   int   Td, Th;
   float *l1_w, *l1_b, *l2_w, *l2_b, *lab, *dl1_w, *dl1_b, *dl2_w, *dl2_b, *dlab;
   /* workspaces, sized for Bcap samples */
-  int    Bcap, B;
+  int    Bcap, B, have_grads; /* gradient buffers exist (made by the first backward) */
   float *emb, *t1, *t1s, *e, *se, *dse, *de, *dt1s, *dt1;
   float *col, *scratch;
   size_t col_size, scratch_size, bytes;
@@ -493,7 +493,7 @@ static PetscErrorCode free_workspaces(Graph *gr)
   PetscCall(PetscFree(gr->col));
   PetscCall(PetscFree(gr->scratch));
   PetscCall(PetscFree(gr->labels));
-  gr->Bcap = 0, gr->bytes = 0;
+  gr->Bcap = 0, gr->bytes = 0, gr->have_grads = 0;
   PetscFunctionReturn(0);
 }
 
@@ -621,8 +621,7 @@ static PetscErrorCode plan(BOModel m, int B)
   for (int i = 0; i < gr->nacts; i++) {
     size_t n = (size_t)gr->acts[i].C * B * gr->acts[i].H * gr->acts[i].W;
     PetscCall(PetscMalloc1(n, &gr->acts[i].v));
-    PetscCall(PetscMalloc1(n, &gr->acts[i].g));
-    bytes += 2 * n * sizeof(float);
+    bytes += n * sizeof(float);
   }
   gr->B = B;
   for (int i = 0; i < gr->nops; i++) {
@@ -663,11 +662,27 @@ static PetscErrorCode plan(BOModel m, int B)
   gr->dt1 = gr->dt1s + (size_t)B * gr->Th;
   PetscCall(PetscMalloc1(B, &gr->labels));
   PetscCall(PetscMalloc1(max_sz(col, 1), &gr->col));
-  PetscCall(PetscMalloc1(max_sz(scratch, 1), &gr->scratch));
-  gr->col_size = col, gr->scratch_size = scratch;
-  gr->bytes    = bytes + (col + scratch + (size_t)B * (gr->Td + 8 * gr->Th)) * sizeof(float);
+  gr->col_size = col, gr->scratch_size = scratch, gr->have_grads = 0;
+  gr->bytes    = bytes + (col + (size_t)B * (gr->Td + 8 * gr->Th)) * sizeof(float);
   plan_accumulation(gr);
   set_batch(gr, B);
+  PetscFunctionReturn(0);
+}
+
+/* Activation gradients and the backward scratch: only training needs them,
+ * so the first backward (for this batch capacity) makes them. */
+static PetscErrorCode alloc_gradients(Graph *gr)
+{
+  PetscFunctionBegin;
+  if (gr->have_grads) PetscFunctionReturn(0);
+  for (int i = 0; i < gr->nacts; i++) {
+    size_t n = (size_t)gr->acts[i].C * gr->Bcap * gr->acts[i].H * gr->acts[i].W;
+    PetscCall(PetscMalloc1(n, &gr->acts[i].g));
+    gr->bytes += n * sizeof(float);
+  }
+  PetscCall(PetscMalloc1(max_sz(gr->scratch_size, 1), &gr->scratch));
+  gr->bytes += gr->scratch_size * sizeof(float);
+  gr->have_grads = 1;
   PetscFunctionReturn(0);
 }
 
@@ -860,6 +875,7 @@ PetscErrorCode BOModelBackward(BOModel m, const float *dout)
 
   PetscFunctionBegin;
   PetscCheck(gr->B > 0, PETSC_COMM_SELF, PETSC_ERR_ORDER, "BOModelBackward: call BOModelForward first");
+  PetscCall(alloc_gradients(gr));
   PetscCall(BOModelZeroGrad(m));
   PetscCall(PetscArrayzero(gr->dse, (size_t)gr->B * gr->Th));
   gather_output(m, gr->B, gr->acts[gr->nacts - 1].g, (float *)dout, 1);

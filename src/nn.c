@@ -72,9 +72,10 @@ HOT static void k_affine_silu(size_t n, const float *restrict x, float a, float 
     for (size_t i = 0; i < n; i++) y[i] = a * x[i] + o;
 }
 
-/* dz = dy silu'(z) (or dy), z = a x + o; returns sum dz and sum dz xhat, xhat = (x - mu) r */
-HOT static void k_gn_back_sums(size_t n, const float *restrict x, const float *restrict dy, float a, float o, float mu,
-                               float r, int silu, float *sdz, float *sdzx)
+/* dz = dy silu'(z) (or dy), z = a x + o; returns sum dz and sum dz xhat,
+ * xhat = (x - mu) r, and stores dz in dz_out unless it is NULL. */
+HOT static void k_gn_back_sums(size_t n, const float *x, const float *dy, float a, float o, float mu, float r, int silu,
+                               float *sdz, float *sdzx, float *dz_out)
 {
   float  s1[LANES] = {0}, s2[LANES] = {0}, t1 = 0.0f, t2 = 0.0f;
   size_t i         = 0;
@@ -83,14 +84,23 @@ HOT static void k_gn_back_sums(size_t n, const float *restrict x, const float *r
       float xv = x[i + j], z = a * xv + o, sg = 1.0f / (1.0f + fast_expf(-z));
       float dz = silu ? dy[i + j] * sg * (1.0f + z * (1.0f - sg)) : dy[i + j];
       s1[j] += dz, s2[j] += dz * ((xv - mu) * r);
+      if (dz_out) dz_out[i + j] = dz;
     }
   for (int j = 0; j < LANES; j++) t1 += s1[j], t2 += s2[j];
   for (; i < n; i++) {
     float xv = x[i], z = a * xv + o, sg = 1.0f / (1.0f + fast_expf(-z));
     float dz = silu ? dy[i] * sg * (1.0f + z * (1.0f - sg)) : dy[i];
     t1 += dz, t2 += dz * ((xv - mu) * r);
+    if (dz_out) dz_out[i] = dz;
   }
   *sdz = t1, *sdzx = t2;
+}
+
+/* dx = r (g dz - m1 - xhat m2), dz read from dx (in place) */
+HOT static void k_gn_back_dx_inplace(size_t n, const float *restrict x, float mu, float r, float g, float m1, float m2,
+                                     float *restrict dx)
+{
+  for (size_t i = 0; i < n; i++) dx[i] = r * (g * dx[i] - m1 - (x[i] - mu) * r * m2);
 }
 
 /* dx (+)= r (g dz - m1 - xhat m2) */
@@ -169,18 +179,22 @@ void bo_linear_backward(int B, int in, int out, const float *x, const float *w, 
                 dx, in);
 }
 
-
 /* ---- GEMM for the convolutions --------------------------------------------
- * C[M x N] (+)= A[M x K] B[K x N] with B and C row-major (leading dimensions
- * ldb, ldc) and M small (output channels). OpenBLAS would copy ("pack") the
- * whole im2col matrix B before multiplying; this kernel reads B where it
- * is, 32 columns at a time, and keeps an 8 x 32 block of C in 16 AVX-512
- * registers over the whole K loop. A is packed once per call into blocks
- * of 8 rows, [M/8][K][8], zero-padded. Used when the CPU has AVX-512 (else
- * cblas_sgemm); the order of the K sum is fixed, so results are
- * reproducible. */
+ * OpenBLAS spends as long copying ("packing") a large im2col matrix as it
+ * does multiplying it. On CPUs with AVX-512 the 3x3 convolutions use our own
+ * kernel instead: an 8 x 32 block of C lives in 16 zmm registers for a run
+ * of K (the weights A packed as [M/8][K][8], zero-padded; B read as 32-wide
+ * rows). It runs
+ *   forward:        y   += W · im2col, im2col built block by block in L1
+ *                          (conv_forward_fused), never stored whole;
+ *   data gradient:  dcol = W^T · dy, dy copied into 32-pixel tiles;
+ *   weight gradient: dW^T += im2col · dy^T (gemm_avx512_rowa: A is the
+ *                          row-major im2col chunk, read as 8 row streams).
+ * The sums over K run in a fixed order, so results are reproducible.
+ * Elsewhere (no AVX-512, 1x1, or bo_nn_set_blas_only) cblas_sgemm does it. */
 #define GEMM_MR 8
 #define GEMM_NR 32
+#define GEMM_KB 256
 
 static size_t gemm_pack_size(int M, int K) { return (size_t)((M + GEMM_MR - 1) / GEMM_MR) * GEMM_MR * K; }
 
@@ -203,8 +217,8 @@ static void gemm_pack_a(int M, int K, const float *a, size_t rs, size_t cs, floa
 #define GEMM_STORE(r)                                                                                                 \
   do {                                                                                                                \
     if (r < mr) {                                                                                                     \
-      float *cr = c + (size_t)(mb + r) * ldc + n0;                                                                   \
-      if (accumulate) {                                                                                               \
+      float *cr = cb + (size_t)r * ldc;                                                                              \
+      if (acc) {                                                                                                      \
         c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));                                             \
         c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));                                        \
       }                                                                                                               \
@@ -213,31 +227,95 @@ static void gemm_pack_a(int M, int K, const float *a, size_t rs, size_t cs, floa
     }                                                                                                                 \
   } while (0)
 
+/* The 8 x 32 block: C[0..mr)[0..32) (+)= sum over kn steps of a[k][0..8) x
+ * b[k ldb + 0..32), with a packed (8 floats per k) and cb = &C(0, 0). */
+__attribute__((target("avx512f"))) static void block_8x32(int kn, const float *a, const float *bk, size_t ldb, __mmask16 m0,
+                                                          __mmask16 m1, float *cb, int ldc, int mr, int acc)
+{
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+  for (int k = 0; k < kn; k++, bk += ldb, a += GEMM_MR) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
+    GEMM_ROW(0);
+    GEMM_ROW(1);
+    GEMM_ROW(2);
+    GEMM_ROW(3);
+    GEMM_ROW(4);
+    GEMM_ROW(5);
+    GEMM_ROW(6);
+    GEMM_ROW(7);
+  }
+  GEMM_STORE(0);
+  GEMM_STORE(1);
+  GEMM_STORE(2);
+  GEMM_STORE(3);
+  GEMM_STORE(4);
+  GEMM_STORE(5);
+  GEMM_STORE(6);
+  GEMM_STORE(7);
+}
+
 /* B(k, n0 + j) = b[(n0/32) tile + k ldb + j]: tile = 32, ldb = ld for a
- * row-major B; tile = 32 K, ldb = 32 for B stored as tiles [N/32][K][32]. */
-__attribute__((target("avx512f"))) static void gemm_avx512(int M, int N, int K, const float *ap, const float *b, size_t tile,
-                                                           int ldb, float *c, int ldc, int accumulate)
+ * row-major B; tile = 32 K, ldb = 32 for B stored as tiles [N/32][K][32].
+ * K runs in blocks of GEMM_KB so that a B block (KB x 32) stays in L1
+ * while all row blocks of A use it. */
+static void gemm_avx512(int M, int N, int K, const float *ap, const float *b, size_t tile, int ldb, float *c, int ldc,
+                        int accumulate)
 {
   for (int n0 = 0; n0 < N; n0 += GEMM_NR) {
     const int       nr = N - n0 < GEMM_NR ? N - n0 : GEMM_NR;
     const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
+      const int kn = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
+      for (int mb = 0; mb < M; mb += GEMM_MR)
+        block_8x32(kn, ap + (size_t)mb * K + (size_t)k0 * GEMM_MR, b + (size_t)(n0 / GEMM_NR) * tile + (size_t)k0 * ldb, ldb,
+                   m0, m1, c + (size_t)mb * ldc + n0, ldc, M - mb < GEMM_MR ? M - mb : GEMM_MR, accumulate || k0 > 0);
+    }
+  }
+}
+
+/* The same 8 x 32 register block for C[M x N] += A[M x K] B with A
+ * row-major (leading dimension lda; its 8 rows are read as 8 sequential
+ * streams, no packing) and B in tiles (as above, ldb = 32). Used for the
+ * weight gradient, where A is the im2col matrix and K the pixels. */
+#define GEMM_ROWA(r)                                                                                                  \
+  do {                                                                                                                \
+    const __m512 av = _mm512_set1_ps(a##r[k]);                                                                        \
+    c##r##0         = _mm512_fmadd_ps(av, b0, c##r##0);                                                              \
+    c##r##1         = _mm512_fmadd_ps(av, b1, c##r##1);                                                              \
+  } while (0)
+
+__attribute__((target("avx512f"))) static void gemm_avx512_rowa(int M, int N, int K, const float *A, size_t lda,
+                                                                const float *b, size_t tile, float *c, int ldc)
+{
+  const int acc = 1;
+  for (int n0 = 0; n0 < N; n0 += GEMM_NR) {
+    const int       nr = N - n0 < GEMM_NR ? N - n0 : GEMM_NR;
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     for (int mb = 0; mb < M; mb += GEMM_MR) {
-      const float *a = ap + (size_t)mb * K, *bk = b + (size_t)(n0 / GEMM_NR) * tile;
-      __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-      __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-      for (int k = 0; k < K; k++, bk += ldb, a += GEMM_MR) {
+      /* rows past the end repeat the last row; they are not stored */
+#define ROWPTR(r) A + (size_t)(mb + r < M ? mb + r : M - 1) * lda
+      const float *a0 = ROWPTR(0), *a1 = ROWPTR(1), *a2 = ROWPTR(2), *a3 = ROWPTR(3), *a4 = ROWPTR(4), *a5 = ROWPTR(5),
+                  *a6 = ROWPTR(6), *a7 = ROWPTR(7);
+#undef ROWPTR
+      const float *bk  = b + (size_t)(n0 / GEMM_NR) * tile;
+      __m512       c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      __m512       c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+      for (int k = 0; k < K; k++, bk += GEMM_NR) {
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
-        GEMM_ROW(0);
-        GEMM_ROW(1);
-        GEMM_ROW(2);
-        GEMM_ROW(3);
-        GEMM_ROW(4);
-        GEMM_ROW(5);
-        GEMM_ROW(6);
-        GEMM_ROW(7);
+        GEMM_ROWA(0);
+        GEMM_ROWA(1);
+        GEMM_ROWA(2);
+        GEMM_ROWA(3);
+        GEMM_ROWA(4);
+        GEMM_ROWA(5);
+        GEMM_ROWA(6);
+        GEMM_ROWA(7);
       }
       const int mr = M - mb < GEMM_MR ? M - mb : GEMM_MR;
+      float    *cb = c + (size_t)mb * ldc + n0;
       GEMM_STORE(0);
       GEMM_STORE(1);
       GEMM_STORE(2);
@@ -250,16 +328,29 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int M, int N, int K, 
   }
 }
 
-/* 1 if the AVX-512 kernel runs (CPU support; BO_NN_BLAS_ONLY=1 forces cblas). */
+/* 1 if the AVX-512 kernels run: the CPU has AVX-512F and neither
+ * BO_NN_BLAS_ONLY=1 nor bo_nn_set_blas_only(1) asked for cblas. */
+static int blas_only = -1; /* -1: not decided yet */
+
 static int use_own_gemm(void)
 {
-  static int flag = -1;
-  if (flag < 0) {
-    const char *env = getenv("BO_NN_BLAS_ONLY");
+  static int have_avx512 = -1;
+  if (have_avx512 < 0) {
     __builtin_cpu_init();
-    flag = __builtin_cpu_supports("avx512f") && !(env && env[0] == '1');
+    have_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
   }
-  return flag;
+  if (blas_only < 0) {
+    const char *env = getenv("BO_NN_BLAS_ONLY");
+    blas_only       = env && env[0] == '1';
+  }
+  return have_avx512 && !blas_only;
+}
+
+int bo_nn_set_blas_only(int flag)
+{
+  int old = (use_own_gemm(), blas_only);
+  blas_only = flag ? 1 : 0;
+  return old;
 }
 
 /* ---- convolution ------------------------------------------------------------ */
@@ -288,41 +379,34 @@ static int conv_chunk(const BOConvShape *s)
  * column does not map every row to the same L1 cache set. */
 static int col_ld(int n) { return (n + 15) / 16 * 16 + 16; }
 
-/* Workspace: the im2col chunk, then the packed weights (forward: W, backward: W^T). */
+/* Floats of the row-major im2col chunk. */
 static size_t conv_col_part(const BOConvShape *s)
 {
   return (size_t)s->Cin * s->k * s->k * col_ld(conv_chunk(s) * bo_conv_out_h(s) * bo_conv_out_w(s));
 }
 
-/* Tiles of the forward im2col: whole tiles of K x 32. */
-static size_t conv_tile_part(const BOConvShape *s)
-{
-  size_t n = (size_t)conv_chunk(s) * bo_conv_out_h(s) * bo_conv_out_w(s);
-  return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR * s->Cin * s->k * s->k;
-}
-
-/* Offsets (floats) into the conv workspace: the im2col matrix (row-major
- * or tiles), the packed weights (W or W^T), one plane for im2col_tiled, and
- * the tiles of dy for the backward data GEMM. */
+/* Offsets (floats) into the conv workspace: the row-major im2col chunk
+ * (or, in the fused forward, one block of it), the packed weights (W or
+ * W^T), dy in tiles for the backward data product, and dW^T. */
 typedef struct {
-  size_t pack, tmp, dyt, total;
+  size_t pack, dyt, dwt, total;
 } ConvWork;
 
 static ConvWork conv_work(const BOConvShape *s)
 {
   const int K = s->Cin * s->k * s->k, HWo = bo_conv_out_h(s) * bo_conv_out_w(s);
-  size_t    a = conv_col_part(s), b = conv_tile_part(s), p1 = gemm_pack_size(s->Cout, K), p2 = gemm_pack_size(K, s->Cout);
-  size_t    ntile = ((size_t)conv_chunk(s) * HWo + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+  size_t    p1 = gemm_pack_size(s->Cout, K), p2 = gemm_pack_size(K, s->Cout);
+  size_t    np = (size_t)conv_chunk(s) * HWo, ntile = (np + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+  size_t    t1 = ntile * s->Cout, t2 = np * ((s->Cout + GEMM_NR - 1) / GEMM_NR * GEMM_NR);
   ConvWork  w;
-  w.pack  = a > b ? a : b;
-  w.tmp   = w.pack + (p1 > p2 ? p1 : p2);
-  w.dyt   = w.tmp + (size_t)HWo;
-  w.total = w.dyt + ntile * s->Cout;
+  w.pack  = conv_col_part(s);
+  w.dyt   = w.pack + (p1 > p2 ? p1 : p2);
+  w.dwt   = w.dyt + (t1 > t2 ? t1 : t2);
+  w.total = w.dwt + (size_t)K * s->Cout;
   return w;
 }
 
 size_t bo_conv_col_size(const BOConvShape *s) { return conv_is_pointwise(s) ? 0 : conv_work(s).total; }
-
 
 /* Input index along one axis for output position o and kernel offset kk;
  * -1 means a zero (outside, not periodic). */
@@ -368,20 +452,27 @@ HOT static void shift_plane(int H, int W, int dy, int dx, float *restrict x, flo
 }
 
 /* col[(ci k + ky) k + kx][bb][oy][ox] = x[ci][b0 + bb][iy][ix] for samples b0..b0+nb-1.
- * With add != 0 the transpose: x[...] += col[...] (col2im). */
+ * With add = 1 the transpose: x[...] += col[...] (col2im); add = 2 (stride
+ * 1, zero padding only): the same but overwriting x. */
 static void im2col_chunk(const BOConvShape *s, int b0, int nb, float *x, float *col, int add)
 {
   const int    H = s->H, W = s->W, k = s->k, st = s->stride, pad = k / 2, Ho = bo_conv_out_h(s), Wo = bo_conv_out_w(s);
   const size_t HW = (size_t)H * W, plane = col_ld(nb * Ho * Wo);
 
   if (st == 1 && !s->periodic) {
-    for (int ci = 0; ci < s->Cin; ci++)
+    for (int ci = 0; ci < s->Cin; ci++) {
+      if (add == 2) /* overwrite: the centre offset covers every pixel, so it initialises x */
+        for (int bb = 0; bb < nb; bb++)
+          memcpy(x + ((size_t)ci * s->B + b0 + bb) * HW, col + ((size_t)(ci * k + pad) * k + pad) * plane + (size_t)bb * HW,
+                 sizeof(float) * HW);
       for (int ky = 0; ky < k; ky++)
         for (int kx = 0; kx < k; kx++) {
           float *row = col + ((size_t)(ci * k + ky) * k + kx) * plane;
+          if (add == 2 && ky == pad && kx == pad) continue;
           for (int bb = 0; bb < nb; bb++)
-            shift_plane(H, W, ky - pad, kx - pad, x + ((size_t)ci * s->B + b0 + bb) * HW, row + (size_t)bb * HW, add);
+            shift_plane(H, W, ky - pad, kx - pad, x + ((size_t)ci * s->B + b0 + bb) * HW, row + (size_t)bb * HW, add != 0);
         }
+    }
     return;
   }
   for (int ci = 0; ci < s->Cin; ci++)
@@ -430,52 +521,75 @@ static void im2col_chunk(const BOConvShape *s, int b0, int nb, float *x, float *
       }
 }
 
-/* One output plane of im2col for kernel offset (ky, kx), sample plane xb,
- * any stride and padding (the general path of im2col_chunk, gather only). */
-static void plane_generic(const BOConvShape *s, int ky, int kx, const float *xb, float *r)
+/* One 32-pixel piece of a shifted plane (stride 1, zero padding): d[j] =
+ * x[i0 + j + off] when that is inside the plane, else 0; then every W-th
+ * entry from j0 on (the column that wrapped around; j0 >= 32: none) is
+ * zeroed. Rows shifted in from outside fall outside [0, HW): zeros. */
+static inline void shift_piece(const float *x, long HW, long off, long i0, int W, int j0, float *d)
 {
-  const int pad = s->k / 2, Ho = bo_conv_out_h(s), Wo = bo_conv_out_w(s);
-  for (int oy = 0; oy < Ho; oy++) {
-    int iy = conv_src(oy, ky, s->stride, pad, s->H, s->periodic);
-    for (int ox = 0; ox < Wo; ox++) {
-      int ix            = conv_src(ox, kx, s->stride, pad, s->W, s->periodic);
-      r[oy * Wo + ox] = iy >= 0 && ix >= 0 ? xb[(size_t)iy * s->W + ix] : 0.0f;
-    }
-  }
+  long s0 = i0 + off;
+  if (s0 >= 0 && s0 + GEMM_NR <= HW) memcpy(d, x + s0, sizeof(float) * GEMM_NR);
+  else
+    for (int j = 0; j < GEMM_NR; j++) d[j] = s0 + j >= 0 && s0 + j < HW ? x[s0 + j] : 0.0f;
+  for (int j = j0; j < GEMM_NR; j += W) d[j] = 0.0f;
 }
 
-/* im2col straight into the tiles the AVX-512 kernel streams through:
- * col[t][k][32] holds column n = 32 t + j of row k. Each (row, sample)
- * plane is made in tmp (Ho*Wo floats, stays in L1) and copied out in
- * pieces of up to 32. Tail lanes of the last tile are left unset (the
- * kernel masks them). */
-static void im2col_tiled(const BOConvShape *s, int b0, int nb, const float *x, float *col, float *tmp)
+/* The forward convolution fused with its im2col (stride 1, zero padding):
+ * for each 32-pixel tile and each block of
+ * GEMM_KB im2col rows, build that block (KB x 32 floats, in L1) straight
+ * from x and multiply it at once into y. No im2col matrix is ever
+ * written to memory. y already holds the bias (or the residual). buf:
+ * min(K, GEMM_KB) x 32 floats. */
+HOT static void conv_forward_fused(const BOConvShape *s, const float *x, const float *pack, float *y, float *buf)
 {
-  const int    k = s->k, pad = k / 2, K = s->Cin * k * k, HWo = bo_conv_out_h(s) * bo_conv_out_w(s);
-  const size_t HW = (size_t)s->H * s->W, tile = (size_t)K * GEMM_NR;
-  const int    fast = s->stride == 1 && !s->periodic;
+  const int    k = s->k, kk = k * k, pad = k / 2, K = s->Cin * kk, W = s->W, HWo = s->H * s->W;
+  const int    tiles = (HWo + GEMM_NR - 1) / GEMM_NR;
+  const size_t HW = (size_t)HWo, N = (size_t)s->B * HWo;
 
-  for (int ci = 0; ci < s->Cin; ci++)
-    for (int ky = 0; ky < k; ky++)
-      for (int kx = 0; kx < k; kx++) {
-        const int krow = (ci * k + ky) * k + kx;
-        for (int bb = 0; bb < nb; bb++) {
-          const float *xb = x + ((size_t)ci * s->B + b0 + bb) * HW;
-          if (fast) shift_plane(s->H, s->W, ky - pad, kx - pad, (float *)xb, tmp, 0);
-          else plane_generic(s, ky, kx, xb, tmp);
-          if (HWo % GEMM_NR == 0) { /* whole tiles: fixed-size copies the compiler inlines */
-            float *dst = col + (size_t)bb * (HWo / GEMM_NR) * tile + (size_t)krow * GEMM_NR;
-            for (int t = 0; t < HWo / GEMM_NR; t++) memcpy(dst + t * tile, tmp + t * GEMM_NR, sizeof(float) * GEMM_NR);
-            continue;
-          }
-          for (int i = 0; i < HWo;) {
-            size_t n = (size_t)bb * HWo + i, j = n % GEMM_NR;
-            int    len = (int)(GEMM_NR - j) < HWo - i ? (int)(GEMM_NR - j) : HWo - i;
-            memcpy(col + (n / GEMM_NR) * tile + (size_t)krow * GEMM_NR + j, tmp + i, sizeof(float) * len);
-            i += len;
+  for (int b = 0; b < s->B; b++)
+    for (int t = 0; t < tiles; t++) {
+      /* pieces start at pixel column r; the first entries in column 0 and
+       * in column W-1 (zeroed for kernel columns that wrap); the last tile
+       * of a plane may be partial (masked) */
+      const int       r = (t * GEMM_NR) % W, jl = (W - r) % W, jr = (2 * W - 1 - r) % W, nr = HWo - t * GEMM_NR;
+      const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+      const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+      for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
+        const int kn = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
+        int       ci = k0 / kk, ky = k0 % kk / k, kx = k0 % k; /* row k0 + kr = (ci k + ky) k + kx, stepped */
+        for (int kr = 0; kr < kn; kr++) {
+          const int dx = kx - pad;
+          shift_piece(x + ((size_t)ci * s->B + b) * HW, (long)HW, (long)(ky - pad) * W + dx, (long)t * GEMM_NR, W,
+                      dx < 0 ? jl : dx > 0 ? jr : GEMM_NR, buf + (size_t)kr * GEMM_NR);
+          if (++kx == k) {
+            kx = 0;
+            if (++ky == k) ky = 0, ci++;
           }
         }
+        for (int mb = 0; mb < s->Cout; mb += GEMM_MR)
+          block_8x32(kn, pack + (size_t)mb * K + (size_t)k0 * GEMM_MR, buf, GEMM_NR, m0, m1,
+                     y + (size_t)mb * N + (size_t)b * HWo + (size_t)t * GEMM_NR, (int)N,
+                     s->Cout - mb < GEMM_MR ? s->Cout - mb : GEMM_MR, 1);
       }
+    }
+}
+
+/* Transpose rows [R][n] (leading dimension ld) into tiles [R/32][n][32]:
+ * tile t, row p holds src[32 t + j][p]. */
+HOT static void tile_cols(int R, int n, const float *src, size_t ld, float *dst)
+{
+  /* blocks of 32 rows x 16 columns: 16 reads per row, 32-float writes */
+  for (int r0 = 0; r0 < R; r0 += GEMM_NR) {
+    const int rr = R - r0 < GEMM_NR ? R - r0 : GEMM_NR;
+    float    *d  = dst + (size_t)(r0 / GEMM_NR) * n * GEMM_NR;
+    for (int p0 = 0; p0 < n; p0 += 16) {
+      const int pp = n - p0 < 16 ? n - p0 : 16;
+      for (int j = 0; j < rr; j++) {
+        const float *sr = src + (size_t)(r0 + j) * ld + p0;
+        for (int q = 0; q < pp; q++) d[(size_t)(p0 + q) * GEMM_NR + j] = sr[q];
+      }
+    }
+  }
 }
 
 /* Copy rows [R][n] (leading dimension ld) into tiles [n/32][R][32]. */
@@ -506,18 +620,14 @@ void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, (int)N, K, 1.0f, w, K, x, (int)N, 1.0f, y, (int)N);
     return;
   }
-  const int nb = conv_chunk(s);
-  if (use_own_gemm()) {
-    ConvWork cw = conv_work(s);
-    float   *pack = col + cw.pack, *tmp = col + cw.tmp;
+  if (use_own_gemm() && s->stride == 1 && !s->periodic) {
+    float *pack = col + conv_work(s).pack;
     gemm_pack_a(s->Cout, K, w, K, 1, pack);
-    for (int b0 = 0; b0 < s->B; b0 += nb) {
-      int n = s->B - b0 < nb ? s->B - b0 : nb;
-      im2col_tiled(s, b0, n, x, col, tmp);
-      gemm_avx512(s->Cout, n * HWo, K, pack, col, (size_t)K * GEMM_NR, GEMM_NR, y + (size_t)b0 * HWo, (int)N, 1);
-    }
+    conv_forward_fused(s, x, pack, y, col);
     return;
   }
+  /* stride 2 or periodic padding, or no AVX-512: im2col per chunk, cblas */
+  const int nb = conv_chunk(s);
   for (int b0 = 0; b0 < s->B; b0 += nb) {
     int n = s->B - b0 < nb ? s->B - b0 : nb;
     im2col_chunk(s, b0, n, (float *)x, col, 0);
@@ -541,16 +651,24 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
                   accumulate ? 1.0f : 0.0f, dx, (int)N);
     return;
   }
-  const int nb = conv_chunk(s), own = dx && use_own_gemm();
+  const int nb = conv_chunk(s), own = use_own_gemm();
   ConvWork  cw = conv_work(s);
-  float    *packT = col + cw.pack, *dyt = col + cw.dyt;
-  if (own) gemm_pack_a(K, s->Cout, w, 1, K, packT); /* W^T(i, j) = w[j K + i] */
+  float    *packT = col + cw.pack, *dyt = col + cw.dyt, *dwt = col + cw.dwt;
+  if (own) {
+    if (dx) gemm_pack_a(K, s->Cout, w, 1, K, packT); /* W^T(i, j) = w[j K + i] */
+    memset(dwt, 0, sizeof(float) * K * s->Cout);
+  }
   for (int b0 = 0; b0 < s->B; b0 += nb) {
     int          n   = s->B - b0 < nb ? s->B - b0 : nb;
     const float *dyc = dy + (size_t)b0 * HWo;
     im2col_chunk(s, b0, n, (float *)x, col, 0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, K, n * HWo, 1.0f, dyc, (int)N, col, col_ld(n * HWo),
-                1.0f, dw, K);
+    /* dW^T [K x Cout] += col [K x n HWo] dy^T */
+    if (own) {
+      tile_cols(s->Cout, n * HWo, dyc, N, dyt);
+      gemm_avx512_rowa(K, s->Cout, n * HWo, col, col_ld(n * HWo), dyt, (size_t)n * HWo * GEMM_NR, dwt, s->Cout);
+    } else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, K, n * HWo, 1.0f, dyc, (int)N, col, col_ld(n * HWo),
+                  1.0f, dw, K);
     if (!dx) continue;
     /* dcol = W^T dy */
     if (own) {
@@ -559,10 +677,16 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
     } else
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, n * HWo, s->Cout, 1.0f, w, K, dyc, (int)N, 0.0f, col,
                   col_ld(n * HWo));
-    if (!accumulate)
-      for (int ci = 0; ci < s->Cin; ci++) memset(dx + ((size_t)ci * s->B + b0) * HWi, 0, sizeof(float) * n * HWi);
-    im2col_chunk(s, b0, n, dx, col, 1);
+    if (!accumulate && s->stride == 1 && !s->periodic) im2col_chunk(s, b0, n, dx, col, 2); /* col2im, overwriting */
+    else {
+      if (!accumulate)
+        for (int ci = 0; ci < s->Cin; ci++) memset(dx + ((size_t)ci * s->B + b0) * HWi, 0, sizeof(float) * n * HWi);
+      im2col_chunk(s, b0, n, dx, col, 1);
+    }
   }
+  if (own)
+    for (int co = 0; co < s->Cout; co++)
+      for (int kk = 0; kk < K; kk++) dw[(size_t)co * K + kk] += dwt[(size_t)kk * s->Cout + co];
 }
 
 /* ---- GroupNorm (+SiLU) ----------------------------------------------------------- */
@@ -612,7 +736,9 @@ void bo_groupnorm_backward(const BOGroupNormShape *s, const float *x, const floa
       for (int c = g * Cg; c < (g + 1) * Cg; c++) {
         const float a = gamma[c] * r, o = beta[c] - mu * a;
         float       sdz, sdzx;
-        k_gn_back_sums(s->HW, x + gn_row(s, c, b), dy + gn_row(s, c, b), a, o, mu, r, s->silu, &sdz, &sdzx);
+        /* overwriting dx: keep dz there for the second pass; else recompute it */
+        k_gn_back_sums(s->HW, x + gn_row(s, c, b), dy + gn_row(s, c, b), a, o, mu, r, s->silu, &sdz, &sdzx,
+                       accumulate ? NULL : dx + gn_row(s, c, b));
         dbeta[c] += sdz;
         dgamma[c] += sdzx;
         s1 += (double)gamma[c] * sdz;
@@ -621,8 +747,10 @@ void bo_groupnorm_backward(const BOGroupNormShape *s, const float *x, const floa
       const float m1 = (float)(s1 / n), m2 = (float)(s2 / n);
       for (int c = g * Cg; c < (g + 1) * Cg; c++) {
         const float a = gamma[c] * r, o = beta[c] - mu * a;
-        k_gn_back_dx(s->HW, x + gn_row(s, c, b), dy + gn_row(s, c, b), a, o, mu, r, gamma[c], m1, m2, s->silu,
-                     dx + gn_row(s, c, b), accumulate);
+        if (accumulate)
+          k_gn_back_dx(s->HW, x + gn_row(s, c, b), dy + gn_row(s, c, b), a, o, mu, r, gamma[c], m1, m2, s->silu,
+                       dx + gn_row(s, c, b), 1);
+        else k_gn_back_dx_inplace(s->HW, x + gn_row(s, c, b), mu, r, gamma[c], m1, m2, dx + gn_row(s, c, b));
       }
     }
 }
