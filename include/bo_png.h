@@ -20,4 +20,20 @@ PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const
 /* The colour map: t in [0, 1] -> RGB. */
 void BOColormap(double t, unsigned char rgb[3]);
 
+/* An RGB picture for plots of our own: white on creation; pixels outside
+ * are ignored; text is a 3 x 5 font at scale 2 (8 pixels a character) for
+ * digits, '.', '-' and 'e'; lines are two pixels thick. BOImageWrite encodes
+ * it to a temporary name and renames; title and comment (may be NULL) go
+ * into PNG text chunks. */
+typedef struct {
+  int            W, H;
+  unsigned char *rgb; /* H x W x 3 */
+} BOImage;
+PetscErrorCode BOImageCreate(int W, int H, BOImage *im);
+PetscErrorCode BOImageDestroy(BOImage *im);
+void           BOImagePut(BOImage *im, int x, int y, const unsigned char c[3]);
+void           BOImageText(BOImage *im, int x, int y, const char *s);
+void           BOImageLine(BOImage *im, int x0, int y0, int x1, int y1, const unsigned char c[3]);
+PetscErrorCode BOImageWrite(const BOImage *im, const char *path, const char *title, const char *comment);
+
 #endif

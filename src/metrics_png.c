@@ -1,131 +1,43 @@
 /* Pictures of a fidelity report: line plots rasterised onto an RGB buffer
  * (libpng), and mean/variance fields and member montages through bo_png. */
 #include <math.h>
-#include <png.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include "bo_metrics.h"
 #include "bo_png.h"
-
-typedef struct {
-  int            W, H;
-  unsigned char *rgb;
-} Canvas;
 
 /* Curve colours: real black, generated red, straw man blue. */
 static const unsigned char colours[3][3] = {{0, 0, 0}, {214, 39, 40}, {31, 119, 180}};
 
-static void Dot(Canvas *c, int x, int y, const unsigned char col[3])
-{
-  if (x < 0 || y < 0 || x >= c->W || y >= c->H) return;
-  memcpy(c->rgb + 3 * ((size_t)y * c->W + x), col, 3);
-}
-
-/* Digits, '-', '.' and 'e' in a 3 x 5 font: five rows of three bits, top
- * row in the highest bits. */
-static int GlyphBits(char ch)
-{
-  static const int digit[10] = {075557, 026227, 071747, 071717, 055711, 074717, 074757, 071111, 075757, 075717};
-  if (ch >= '0' && ch <= '9') return digit[ch - '0'];
-  if (ch == '-') return 000700;
-  if (ch == '.') return 000002;
-  if (ch == 'e') return 025743;
-  return 0;
-}
-
-/* Text at scale 2 with its top-left corner at (x, y). */
-static void Label(Canvas *c, int x, int y, const char *s)
-{
-  static const unsigned char black[3] = {0, 0, 0};
-  for (; *s; s++, x += 8) {
-    int g = GlyphBits(*s);
-    for (int r = 0; r < 5; r++)
-      for (int k = 0; k < 3; k++)
-        if ((g >> (3 * (4 - r) + (2 - k))) & 1)
-          for (int d = 0; d < 4; d++) Dot(c, x + 2 * k + d % 2, y + 2 * r + d / 2, black);
-  }
-}
-
-/* Bresenham, two pixels thick. */
-static void Line(Canvas *c, int x0, int y0, int x1, int y1, const unsigned char col[3])
-{
-  int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
-  for (;;) {
-    Dot(c, x0, y0, col), Dot(c, x0 + 1, y0, col), Dot(c, x0, y0 + 1, col);
-    if (x0 == x1 && y0 == y1) break;
-    int e2 = 2 * err;
-    if (e2 >= dy) err += dy, x0 += sx;
-    if (e2 <= dx) err += dx, y0 += sy;
-  }
-}
-
-static PetscErrorCode CanvasWrite(const Canvas *c, const char *path, const char *comment)
-{
-  char        tmp[PETSC_MAX_PATH_LEN + 32];
-  FILE       *f;
-  png_structp png  = NULL;
-  png_infop   info = NULL;
-  png_text    text;
-
-  PetscFunctionBegin;
-  snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-  f = fopen(tmp, "wb");
-  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot create %s", tmp);
-  png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  if (png) info = png_create_info_struct(png);
-  if (!png || !info || setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
-    unlink(tmp);
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, "libpng failed writing %s", path);
-  }
-  png_init_io(png, f);
-  png_set_IHDR(png, info, (png_uint_32)c->W, (png_uint_32)c->H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  text.compression = PNG_TEXT_COMPRESSION_NONE, text.key = (png_charp) "Comment", text.text = (png_charp)comment;
-  png_set_text(png, info, &text, 1);
-  png_write_info(png, info);
-  for (int y = 0; y < c->H; y++) png_write_row(png, c->rgb + 3 * (size_t)y * c->W);
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  if (fclose(f) != 0) {
-    unlink(tmp);
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", tmp);
-  }
-  PetscCheck(!rename(tmp, path), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", tmp, path);
-  PetscFunctionReturn(0);
-}
-
 /* One panel at (px, py) of size pw x ph: a frame, ticks at each decade of
  * a log y axis, and ncurve curves of n points (x = index + x0, log x if
  * logx), y on a log scale over the positive values of all curves. */
-static void Panel(Canvas *c, int px, int py, int pw, int ph, int ncurve, PetscInt n, const double *const *y, double x0, PetscBool logx)
+static void Panel(BOImage *c, int px, int py, int pw, int ph, int ncurve, PetscInt n, const double *const *y, double x0, PetscBool logx)
 {
   static const unsigned char grey[3] = {160, 160, 160}, black[3] = {0, 0, 0};
   double lo = PETSC_INFINITY, hi = 0, xl = logx ? log10(x0) : x0, xh = logx ? log10(x0 + n - 1) : x0 + n - 1;
   for (int k = 0; k < ncurve; k++)
     for (PetscInt i = 0; i < n; i++)
       if (y[k][i] > 0) lo = PetscMin(lo, y[k][i]), hi = PetscMax(hi, y[k][i]);
-  Line(c, px, py, px + pw, py, black), Line(c, px, py + ph, px + pw, py + ph, black);
-  Line(c, px, py, px, py + ph, black), Line(c, px + pw, py, px + pw, py + ph, black);
+  BOImageLine(c, px, py, px + pw, py, black), BOImageLine(c, px, py + ph, px + pw, py + ph, black);
+  BOImageLine(c, px, py, px, py + ph, black), BOImageLine(c, px + pw, py, px + pw, py + ph, black);
   if (!(hi > 0) || n < 2) return;
   lo = log10(lo), hi = log10(hi);
   if (hi - lo < 1e-6) lo -= 0.5, hi += 0.5;
   for (int d = (int)ceil(lo); d <= (int)floor(hi); d++) { /* decade ticks, labelled 1eD */
     int  yy = py + ph - (int)((d - lo) / (hi - lo) * ph);
     char lab[16];
-    Line(c, px - 4, yy, px, yy, black);
-    for (int x = px + 2; x < px + pw; x += 6) Dot(c, x, yy, grey);
+    BOImageLine(c, px - 4, yy, px, yy, black);
+    for (int x = px + 2; x < px + pw; x += 6) BOImagePut(c, x, yy, grey);
     snprintf(lab, sizeof(lab), "1e%d", d);
-    Label(c, px - 6 - 8 * (int)strlen(lab), yy - 5, lab);
+    BOImageText(c, px - 6 - 8 * (int)strlen(lab), yy - 5, lab);
   }
   { /* the x range at the bottom corners */
     char lab[16];
     snprintf(lab, sizeof(lab), "%g", x0);
-    Label(c, px, py + ph + 6, lab);
+    BOImageText(c, px, py + ph + 6, lab);
     snprintf(lab, sizeof(lab), "%g", x0 + n - 1);
-    Label(c, px + pw - 8 * (int)strlen(lab) + 2, py + ph + 6, lab);
+    BOImageText(c, px + pw - 8 * (int)strlen(lab) + 2, py + ph + 6, lab);
   }
   if (xh <= xl) xh = xl + 1;
   for (int k = 0; k < ncurve; k++) {
@@ -135,42 +47,33 @@ static void Panel(Canvas *c, int px, int py, int pw, int ph, int ncurve, PetscIn
       int    xx, yy;
       if (!(y[k][i] > 0)) { have = 0; continue; }
       xx = px + (int)((xv - xl) / (xh - xl) * pw), yy = py + ph - (int)((log10(y[k][i]) - lo) / (hi - lo) * ph);
-      if (have) Line(c, lx, ly, xx, yy, colours[k]);
+      if (have) BOImageLine(c, lx, ly, xx, yy, colours[k]);
       have = 1, lx = xx, ly = yy;
     }
   }
 }
 
-static PetscErrorCode CanvasCreate(int W, int H, Canvas *c)
-{
-  PetscFunctionBegin;
-  c->W = W, c->H = H;
-  PetscCall(PetscMalloc1((size_t)W * H * 3, &c->rgb));
-  memset(c->rgb, 255, (size_t)W * H * 3);
-  PetscFunctionReturn(0);
-}
-
 static PetscErrorCode Spectra(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
-  Canvas        c;
+  BOImage       c;
   const double *psd[3] = {rep->real->psd, rep->fake->psd, rep->straw->psd}, *s2[3] = {rep->real->tpcf, rep->fake->tpcf, rep->straw->tpcf};
 
   PetscFunctionBegin;
-  PetscCall(CanvasCreate(720, 310, &c));
+  PetscCall(BOImageCreate(720, 310, &c));
   Panel(&c, 48, 12, 300, 270, 3, m->nk, psd, 1, PETSC_TRUE);
   Panel(&c, 408, 12, 300, 270, 3, m->nr, s2, 0, PETSC_FALSE);
-  PetscCall(CanvasWrite(&c, path,
+  PetscCall(BOImageWrite(&c, path, NULL,
                         "left: radially averaged power spectrum P(k) vs k = 1..min(Ny,Nx)/2 (log-log); right: two-point function "
                         "S2(r) vs r = 0..min(Ny,Nx)/2 cells (log y); black real, red generated, blue independent-marginals "
                         "baseline; y ticks labelled at decades, the x range at the bottom corners"));
-  PetscCall(PetscFree(c.rgb));
+  PetscCall(BOImageDestroy(&c));
   PetscFunctionReturn(0);
 }
 
 /* Histogram of all cell values pooled over cells, as a fraction per bin. */
 static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
-  Canvas     c;
+  BOImage    c;
   double    *h, *curves[3];
   BOSetStats st[3] = {rep->real, rep->fake, rep->straw};
   char       comment[256];
@@ -182,15 +85,15 @@ static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const c
     for (PetscInt e = 0; e < m->D; e++)
       for (PetscInt b = 0; b < m->nbins; b++) curves[k][b] += st[k]->hist[(size_t)e * m->nbins + b] / ((double)st[k]->N * m->D);
   }
-  PetscCall(CanvasCreate(480, 310, &c));
+  PetscCall(BOImageCreate(480, 310, &c));
   Panel(&c, 48, 12, 420, 270, 3, m->nbins, (const double *const *)curves, 0, PETSC_FALSE);
   snprintf(comment, sizeof(comment),
            "fraction of cells with each count (bins of %d from 0 to %d, log y; x axis: bin index), pooled over cells; black "
            "real, red generated, blue independent-marginals baseline",
            (int)m->bin_width, (int)m->max_count);
-  PetscCall(CanvasWrite(&c, path, comment));
+  PetscCall(BOImageWrite(&c, path, NULL, comment));
   PetscCall(PetscFree(h));
-  PetscCall(PetscFree(c.rgb));
+  PetscCall(BOImageDestroy(&c));
   PetscFunctionReturn(0);
 }
 

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "bo_png.h"
@@ -22,29 +23,25 @@ void BOColormap(double t, unsigned char rgb[3])
   for (int c = 0; c < 3; c++) rgb[c] = (unsigned char)lround((1 - s) * anchors[k][c] + s * anchors[k + 1][c]);
 }
 
-/* A 3 x 5 font for the range labels: rows top to bottom, 3 bits each. */
+/* A 3 x 5 font for numbers: digits, '.', '-' and 'e'; rows top to bottom,
+ * 3 bits each. */
 static int Glyph(char ch)
 {
   static const int digits[10] = {075557, 026227, 071747, 071717, 055711, 074717, 074757, 071111, 075757, 075717};
   if (ch >= '0' && ch <= '9') return digits[ch - '0'];
   if (ch == '.') return 000002;
   if (ch == '-') return 000700;
+  if (ch == 'e') return 025743;
   return 0;
 }
 
-typedef struct {
-  int            W, H;
-  unsigned char *rgb; /* H x W x 3 */
-} Image;
-
-static void Put(Image *im, int x, int y, const unsigned char c[3])
+void BOImagePut(BOImage *im, int x, int y, const unsigned char c[3])
 {
   if (x < 0 || y < 0 || x >= im->W || y >= im->H) return;
   memcpy(im->rgb + 3 * ((size_t)y * im->W + x), c, 3);
 }
 
-/* Text in the 3 x 5 font at scale 2, top-left corner (x, y). */
-static void Text(Image *im, int x, int y, const char *s)
+void BOImageText(BOImage *im, int x, int y, const char *s)
 {
   static const unsigned char black[3] = {0, 0, 0};
   for (; *s; s++, x += 8) {
@@ -53,25 +50,38 @@ static void Text(Image *im, int x, int y, const char *s)
       for (int c = 0; c < 3; c++)
         if (g >> (3 * (4 - r) + (2 - c)) & 1)
           for (int dy = 0; dy < 2; dy++)
-            for (int dx = 0; dx < 2; dx++) Put(im, x + 2 * c + dx, y + 2 * r + dy, black);
+            for (int dx = 0; dx < 2; dx++) BOImagePut(im, x + 2 * c + dx, y + 2 * r + dy, black);
+  }
+}
+
+void BOImageLine(BOImage *im, int x0, int y0, int x1, int y1, const unsigned char c[3])
+{
+  /* Bresenham, two pixels thick */
+  int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
+  for (;;) {
+    BOImagePut(im, x0, y0, c), BOImagePut(im, x0 + 1, y0, c), BOImagePut(im, x0, y0 + 1, c);
+    if (x0 == x1 && y0 == y1) break;
+    int e2 = 2 * err;
+    if (e2 >= dy) err += dy, x0 += sx;
+    if (e2 <= dx) err += dx, y0 += sy;
   }
 }
 
 /* Colour bar from (x0, y) to (x1, y + 10) with "0" and vmax below it. */
-static void ColourBar(Image *im, int x0, int x1, int y, double vmax)
+static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax)
 {
   char label[32];
   for (int x = x0; x <= x1; x++) {
     unsigned char c[3];
     BOColormap((double)(x - x0) / PetscMax(1, x1 - x0), c);
-    for (int dy = 0; dy < 10; dy++) Put(im, x, y + dy, c);
+    for (int dy = 0; dy < 10; dy++) BOImagePut(im, x, y + dy, c);
   }
-  Text(im, x0, y + 14, "0");
+  BOImageText(im, x0, y + 14, "0");
   snprintf(label, sizeof(label), "%.6g", vmax);
-  Text(im, x1 - 8 * (int)strlen(label) + 2, y + 14, label);
+  BOImageText(im, x1 - 8 * (int)strlen(label) + 2, y + 14, label);
 }
 
-static PetscErrorCode ImageCreate(int W, int H, Image *im)
+PetscErrorCode BOImageCreate(int W, int H, BOImage *im)
 {
   PetscFunctionBegin;
   im->W = W, im->H = H;
@@ -80,8 +90,15 @@ static PetscErrorCode ImageCreate(int W, int H, Image *im)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOImageDestroy(BOImage *im)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(im->rgb));
+  PetscFunctionReturn(0);
+}
+
 /* Encode with libpng into path's temporary name, then rename. */
-static PetscErrorCode ImageWrite(const Image *im, const char *path, const char *title, const char *comment)
+PetscErrorCode BOImageWrite(const BOImage *im, const char *path, const char *title, const char *comment)
 {
   char        tmp[PETSC_MAX_PATH_LEN + 32];
   FILE       *f;
@@ -138,7 +155,7 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
 {
   const int margin = 8, gap = 4;
   int       cols, rows, s, tw, th;
-  Image     im;
+  BOImage   im;
   char      comment[128];
 
   PetscFunctionBegin;
@@ -147,7 +164,7 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
   cols = (int)ceil(sqrt((double)n)), rows = (int)((n + cols - 1) / cols);
   s    = (int)PetscMax(1, 96 / PetscMax(Ny, Nx)); /* tiles of about 96 pixels */
   tw = (int)Nx * s, th = (int)Ny * s;
-  PetscCall(ImageCreate(2 * margin + cols * tw + (cols - 1) * gap, 2 * margin + rows * th + (rows - 1) * gap + 40, &im));
+  PetscCall(BOImageCreate(2 * margin + cols * tw + (cols - 1) * gap, 2 * margin + rows * th + (rows - 1) * gap + 40, &im));
   for (PetscInt k = 0; k < n; k++) {
     int x0 = margin + (int)(k % cols) * (tw + gap), y0 = margin + (int)(k / cols) * (th + gap);
     for (PetscInt j = 0; j < Ny; j++)
@@ -155,13 +172,13 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
         unsigned char c[3];
         BOColormap(x[(((size_t)k * Ny + j) * Nx + i) * C] / vmax, c);
         for (int dy = 0; dy < s; dy++) /* row j = 0 at the bottom: y up */
-          for (int dx = 0; dx < s; dx++) Put(&im, x0 + (int)i * s + dx, y0 + (int)(Ny - 1 - j) * s + dy, c);
+          for (int dx = 0; dx < s; dx++) BOImagePut(&im, x0 + (int)i * s + dx, y0 + (int)(Ny - 1 - j) * s + dy, c);
       }
   }
   ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
   snprintf(comment, sizeof(comment), "%d members, colour 0..%g (linear), component 0 of %d", (int)n, vmax, (int)C);
-  PetscCall(ImageWrite(&im, path, title, comment));
-  PetscCall(PetscFree(im.rgb));
+  PetscCall(BOImageWrite(&im, path, title, comment));
+  PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }
 
@@ -169,24 +186,24 @@ PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const
 {
   const int margin = 8;
   int       sx, sy;
-  Image     im;
+  BOImage   im;
   char      comment[128];
 
   PetscFunctionBegin;
   PetscCheck(n >= 1 && G >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
   if (vmax <= 0) vmax = DataMax((size_t)n * G, x);
   sx = (int)PetscMax(1, PetscMin(16, 640 / G)), sy = (int)PetscMax(1, PetscMin(16, 480 / n));
-  PetscCall(ImageCreate((int)PetscMax(2 * margin + G * sx, 160), 2 * margin + (int)n * sy + 40, &im));
+  PetscCall(BOImageCreate((int)PetscMax(2 * margin + G * sx, 160), 2 * margin + (int)n * sy + 40, &im));
   for (PetscInt k = 0; k < n; k++)
     for (PetscInt g = 0; g < G; g++) {
       unsigned char c[3];
       BOColormap(log1p((double)x[(size_t)k * G + g]) / log1p(vmax), c);
       for (int dy = 0; dy < sy; dy++)
-        for (int dx = 0; dx < sx; dx++) Put(&im, margin + (int)g * sx + dx, margin + (int)k * sy + dy, c);
+        for (int dx = 0; dx < sx; dx++) BOImagePut(&im, margin + (int)g * sx + dx, margin + (int)k * sy + dy, c);
     }
   ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
   snprintf(comment, sizeof(comment), "%d members x %d features, colour log(1+count), 0..%g", (int)n, (int)G, vmax);
-  PetscCall(ImageWrite(&im, path, title, comment));
-  PetscCall(PetscFree(im.rgb));
+  PetscCall(BOImageWrite(&im, path, title, comment));
+  PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }
