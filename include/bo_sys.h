@@ -26,6 +26,17 @@ int            BOAppFinish(PetscErrorCode ierr);
  * classic sign of `srun` without PMI support starting N singletons. */
 PetscErrorCode BOCheckLauncher(MPI_Comm comm);
 
+/* Profiling (-log_view): the library's stages and events, registered once
+ * by BOLogRegister (the objects' Create functions call it). */
+typedef struct {
+  PetscClassId  classid;
+  PetscLogStage train, sample;
+  PetscLogEvent load, forward, backward, allreduce, optimizer, checkpoint; /* training */
+  PetscLogEvent sample_net, sample_write;                                  /* sampling */
+} BOLogIds;
+extern BOLogIds BOLog;
+PetscErrorCode  BOLogRegister(void);
+
 /* Monotonic wall clock in seconds. */
 double BOWallTime(void);
 

@@ -7,24 +7,6 @@
 #include "bo_sys.h"
 #include "bo_trainer.h"
 
-static PetscLogEvent EV_SAMPLE_NET, EV_SAMPLE_WRITE;
-static PetscLogStage ST_SAMPLE;
-
-static PetscErrorCode register_events(void)
-{
-  static PetscBool done = PETSC_FALSE;
-  PetscClassId     classid;
-
-  PetscFunctionBegin;
-  if (done) PetscFunctionReturn(0);
-  done = PETSC_TRUE;
-  PetscCall(PetscClassIdRegister("BOSampler", &classid));
-  PetscCall(PetscLogStageRegister("Sample", &ST_SAMPLE));
-  PetscCall(PetscLogEventRegister("BOSampleNet", classid, &EV_SAMPLE_NET));
-  PetscCall(PetscLogEventRegister("BOSampleWrite", classid, &EV_SAMPLE_WRITE));
-  PetscFunctionReturn(0);
-}
-
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
 {
   BOSampler t;
@@ -43,7 +25,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->use_ema  = PETSC_TRUE;
   t->seed     = 1;
   PetscCall(BOProcessCreate(comm, &t->proc));
-  PetscCall(register_events());
+  PetscCall(BOLogRegister());
   *s = t;
   PetscFunctionReturn(0);
 }
@@ -208,7 +190,7 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
   PetscInt  null = s->model->cfg.num_classes;
 
   PetscFunctionBegin;
-  PetscCall(PetscLogEventBegin(EV_SAMPLE_NET, 0, 0, 0, 0));
+  PetscCall(PetscLogEventBegin(BOLog.sample_net, 0, 0, 0, 0));
   for (PetscInt b = 0; b < nm; b++) {
     s->k[b]      = k;
     s->pk[b]     = s->proc->p[k];
@@ -229,7 +211,7 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
       yhat[i]  = (float)(x > 30.0 ? x : log1p(exp(x)));
     }
   }
-  PetscCall(PetscLogEventEnd(EV_SAMPLE_NET, 0, 0, 0, 0));
+  PetscCall(PetscLogEventEnd(BOLog.sample_net, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }
 
@@ -286,14 +268,14 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));
   PetscCall(PetscMalloc1(B * D, &x));
 
-  PetscCall(PetscLogStagePush(ST_SAMPLE));
+  PetscCall(PetscLogStagePush(BOLog.sample));
   for (PetscInt r = 0; r < rounds; r++) {
     /* round r: rank q generates block r*size + q (if it exists), then all write */
     PetscInt b = r * s->size + s->rank, lo = b * B, cnt = b < nblocks ? PetscMin(B, n - lo) : 0;
     if (cnt > 0) PetscCall(BOSamplerGenerateLocal(s, first + lo, cnt, x));
-    PetscCall(PetscLogEventBegin(EV_SAMPLE_WRITE, 0, 0, 0, 0));
+    PetscCall(PetscLogEventBegin(BOLog.sample_write, 0, 0, 0, 0));
     PetscCall(BOWriterWrite(w, cnt > 0 ? lo : 0, cnt, x));
-    PetscCall(PetscLogEventEnd(EV_SAMPLE_WRITE, 0, 0, 0, 0));
+    PetscCall(PetscLogEventEnd(BOLog.sample_write, 0, 0, 0, 0));
     double   now  = BOWallTime();
     PetscInt done = PetscMin(n, (r + 1) * s->size * B);
     if (now - last > 5.0 || r == rounds - 1) {

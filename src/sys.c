@@ -53,6 +53,29 @@ int BOAppFinish(PetscErrorCode ierr)
   return 1;
 }
 
+BOLogIds BOLog;
+
+PetscErrorCode BOLogRegister(void)
+{
+  static PetscBool done = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  if (done) PetscFunctionReturn(0);
+  done = PETSC_TRUE;
+  PetscCall(PetscClassIdRegister("Blackout", &BOLog.classid));
+  PetscCall(PetscLogStageRegister("Train", &BOLog.train));
+  PetscCall(PetscLogStageRegister("Sample", &BOLog.sample));
+  PetscCall(PetscLogEventRegister("BOLoadBatch", BOLog.classid, &BOLog.load));
+  PetscCall(PetscLogEventRegister("BOForward", BOLog.classid, &BOLog.forward));
+  PetscCall(PetscLogEventRegister("BOBackward", BOLog.classid, &BOLog.backward));
+  PetscCall(PetscLogEventRegister("BOAllreduce", BOLog.classid, &BOLog.allreduce));
+  PetscCall(PetscLogEventRegister("BOOptimizer", BOLog.classid, &BOLog.optimizer));
+  PetscCall(PetscLogEventRegister("BOCheckpoint", BOLog.classid, &BOLog.checkpoint));
+  PetscCall(PetscLogEventRegister("BOSampleNet", BOLog.classid, &BOLog.sample_net));
+  PetscCall(PetscLogEventRegister("BOSampleWrite", BOLog.classid, &BOLog.sample_write));
+  PetscFunctionReturn(0);
+}
+
 double BOWallTime(void)
 {
   struct timespec ts;

@@ -27,29 +27,6 @@ PetscErrorCode BOTrainerInstallSignalHandlers(void)
   PetscFunctionReturn(0);
 }
 
-/* ---- profiling --------------------------------------------------------- */
-static PetscLogEvent EV_LOAD, EV_FORWARD, EV_BACKWARD, EV_ALLREDUCE, EV_OPTIMIZER, EV_CHECKPOINT;
-static PetscLogStage ST_TRAIN;
-
-static PetscErrorCode register_events(void)
-{
-  static PetscBool done = PETSC_FALSE;
-  PetscClassId     classid;
-
-  PetscFunctionBegin;
-  if (done) PetscFunctionReturn(0);
-  done = PETSC_TRUE;
-  PetscCall(PetscClassIdRegister("Blackout", &classid));
-  PetscCall(PetscLogStageRegister("Train", &ST_TRAIN));
-  PetscCall(PetscLogEventRegister("BOLoadBatch", classid, &EV_LOAD));
-  PetscCall(PetscLogEventRegister("BOForward", classid, &EV_FORWARD));
-  PetscCall(PetscLogEventRegister("BOBackward", classid, &EV_BACKWARD));
-  PetscCall(PetscLogEventRegister("BOAllreduce", classid, &EV_ALLREDUCE));
-  PetscCall(PetscLogEventRegister("BOOptimizer", classid, &EV_OPTIMIZER));
-  PetscCall(PetscLogEventRegister("BOCheckpoint", classid, &EV_CHECKPOINT));
-  PetscFunctionReturn(0);
-}
-
 /* ---- create / options -------------------------------------------------- */
 PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
 {
@@ -77,7 +54,7 @@ PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
   PetscCall(PetscStrcpy(t->checkpoint, "checkpoint.h5"));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BODatasetCreate(comm, &t->data));
-  PetscCall(register_events());
+  PetscCall(BOLogRegister());
   *tr = t;
   PetscFunctionReturn(0);
 }
@@ -245,12 +222,12 @@ PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
   PetscErrorCode ierr = 0;
 
   PetscFunctionBegin;
-  PetscCall(PetscLogEventBegin(EV_CHECKPOINT, 0, 0, 0, 0));
+  PetscCall(PetscLogEventBegin(BOLog.checkpoint, 0, 0, 0, 0));
   if (tr->rank == 0) ierr = write_checkpoint_file(tr, tr->checkpoint);
   /* every rank learns whether rank 0 succeeded, so none hangs or goes on */
   PetscCallMPI(MPI_Bcast(&ierr, 1, MPI_INT, 0, tr->comm));
   PetscCheck(!ierr, tr->comm, PETSC_ERR_FILE_WRITE, "writing checkpoint %s failed", tr->checkpoint);
-  PetscCall(PetscLogEventEnd(EV_CHECKPOINT, 0, 0, 0, 0));
+  PetscCall(PetscLogEventEnd(BOLog.checkpoint, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }
 
@@ -504,7 +481,7 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
 
   PetscFunctionBegin;
   /* 1. this rank's part of the global minibatch, noised */
-  PetscCall(PetscLogEventBegin(EV_LOAD, 0, 0, 0, 0));
+  PetscCall(PetscLogEventBegin(BOLog.load, 0, 0, 0, 0));
   PetscCall(BODatasetGetMinibatch(tr->data, tr->seed, tr->step, tr->batch, &nloc, tr->gidx, tr->n0,
                                   tr->conditional ? tr->labels : NULL));
   for (PetscInt b = 0; b < nloc; b++) {
@@ -517,20 +494,20 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
       if (BORngUniform(&rng) < tr->cond_drop) tr->labels[b] = nullclass;
     }
   }
-  PetscCall(PetscLogEventEnd(EV_LOAD, 0, 0, 0, 0));
+  PetscCall(PetscLogEventEnd(BOLog.load, 0, 0, 0, 0));
 
   /* 2. forward, loss (mean over the global batch and elements), backward */
   scale = 1.0 / ((double)tr->batch * (double)D);
   if (nloc > 0) {
-    PetscCall(PetscLogEventBegin(EV_FORWARD, 0, 0, 0, 0));
+    PetscCall(PetscLogEventBegin(BOLog.forward, 0, 0, 0, 0));
     PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, tr->conditional ? tr->labels : NULL, tr->out));
     for (PetscInt b = 0; b < nloc; b++)
       loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
-    PetscCall(PetscLogEventEnd(EV_FORWARD, 0, 0, 0, 0));
-    PetscCall(PetscLogEventBegin(EV_BACKWARD, 0, 0, 0, 0));
+    PetscCall(PetscLogEventEnd(BOLog.forward, 0, 0, 0, 0));
+    PetscCall(PetscLogEventBegin(BOLog.backward, 0, 0, 0, 0));
     PetscCall(BOModelBackward(tr->model, tr->dout));
     PetscCall(PetscArraycpy(red, tr->model->grads, np));
-    PetscCall(PetscLogEventEnd(EV_BACKWARD, 0, 0, 0, 0));
+    PetscCall(PetscLogEventEnd(BOLog.backward, 0, 0, 0, 0));
   } else {
     PetscCall(PetscArrayzero(red, np));
   }
@@ -539,14 +516,14 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
   red[np]     = (float)(loss * scale);
   red[np + 1] = (float)nloc;
   red[np + 2] = stop_requested ? 1.0f : 0.0f;
-  PetscCall(PetscLogEventBegin(EV_ALLREDUCE, 0, 0, 0, 0));
+  PetscCall(PetscLogEventBegin(BOLog.allreduce, 0, 0, 0, 0));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, red, (int)np + 3, MPI_FLOAT, MPI_SUM, tr->comm));
-  PetscCall(PetscLogEventEnd(EV_ALLREDUCE, 0, 0, 0, 0));
+  PetscCall(PetscLogEventEnd(BOLog.allreduce, 0, 0, 0, 0));
   PetscCheck(red[np + 1] == (float)tr->batch, tr->comm, PETSC_ERR_PLIB, "step %" PetscInt_FMT ": batch has %g samples, expected %" PetscInt_FMT,
              tr->step, (double)red[np + 1], tr->batch);
 
   /* 4. guard, clip, update (identical on every rank) */
-  PetscCall(PetscLogEventBegin(EV_OPTIMIZER, 0, 0, 0, 0));
+  PetscCall(PetscLogEventBegin(BOLog.optimizer, 0, 0, 0, 0));
   for (PetscInt i = 0; i < np; i++) norm2 += (double)red[i] * (double)red[i];
   tr->last_loss      = red[np];
   tr->last_grad_norm = sqrt(norm2);
@@ -555,7 +532,7 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
              isfinite(tr->last_loss) ? "gradient" : "loss", tr->last_loss, tr->last_grad_norm);
   adam_update(tr, red, tr->clip > 0 && tr->last_grad_norm > tr->clip ? tr->clip / tr->last_grad_norm : 1.0);
   tr->step++;
-  PetscCall(PetscLogEventEnd(EV_OPTIMIZER, 0, 0, 0, 0));
+  PetscCall(PetscLogEventEnd(BOLog.optimizer, 0, 0, 0, 0));
   *stop = red[np + 2] > 0 ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionReturn(0);
 }
@@ -570,7 +547,7 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
 
   PetscFunctionBegin;
   *interrupted = PETSC_FALSE;
-  PetscCall(PetscLogStagePush(ST_TRAIN));
+  PetscCall(PetscLogStagePush(BOLog.train));
   while (tr->step < tr->steps && !stop) {
     PetscCall(BOTrainerStep(tr, &stop));
     window_steps++;

@@ -5,24 +5,6 @@
 #include "bo_io.h"
 #include "testutil.h"
 
-static char errmsg[1024];
-static PetscErrorCode capture(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
-                              PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(errmsg, sizeof(errmsg), "%s", mess ? mess : "");
-  return n;
-}
-#define EXPECT_ERROR(code, want)                                                                        \
-  do {                                                                                                  \
-    PetscErrorCode e_;                                                                                  \
-    errmsg[0] = 0;                                                                                      \
-    PetscPushErrorHandler(capture, NULL);                                                               \
-    e_ = (code);                                                                                        \
-    PetscPopErrorHandler();                                                                             \
-    ck_assert_msg(e_ != 0, "expected an error with '%s'", want);                                        \
-    ck_assert_msg(strstr(errmsg, want) != NULL, "message '%s' lacks '%s'", errmsg, want);               \
-  } while (0)
 
 /* Write bytes to a scratch file, gzip-compressed or plain. */
 static const char *put(const char *name, const void *data, size_t len, int gz, char *path, size_t plen)
@@ -64,7 +46,7 @@ START_TEST(test_csv)
   BOTestOK(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_TRUE, &a));
   ck_assert(a.N == 1 && a.D == 2);
   BOArrayDestroy(&a);
-  EXPECT_ERROR(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_FALSE, &a), "line 1, column 1: not a number");
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_FALSE, &a), "line 1, column 1: not a number");
 }
 END_TEST
 
@@ -88,16 +70,16 @@ START_TEST(test_csv_errors)
   };
   for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
     put("bad.csv", cases[c].text, strlen(cases[c].text), 0, path, sizeof(path));
-    EXPECT_ERROR(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_FALSE, &a), cases[c].want);
-    ck_assert(strstr(errmsg, "bad.csv"));
+    BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_FALSE, &a), cases[c].want);
+    ck_assert(strstr(BOTestErrorMessage, "bad.csv"));
   }
   /* label column: a bad label; shape that does not match; a missing column; missing file */
   put("bad.csv", "1,2,3,4,-1\n", 11, 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, 4, -1, PETSC_FALSE, &a), "column 5: label negative");
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, 4, -1, PETSC_FALSE, &a), "column 5: label negative");
   put("bad.csv", "1,2,3\n", 6, 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, -1, -1, PETSC_FALSE, &a), "wrong shape");
-  EXPECT_ERROR(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, 7, -1, PETSC_FALSE, &a), "no column 7");
-  EXPECT_ERROR(BOReadCSV(PETSC_COMM_WORLD, BOTestPath("none.csv", path, sizeof(path)), 0, NULL, -1, -1, PETSC_FALSE, &a),
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, -1, -1, PETSC_FALSE, &a), "wrong shape");
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, 7, -1, PETSC_FALSE, &a), "no column 7");
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, BOTestPath("none.csv", path, sizeof(path)), 0, NULL, -1, -1, PETSC_FALSE, &a),
                "cannot open");
 }
 END_TEST
@@ -120,7 +102,7 @@ START_TEST(test_idx)
   /* idx2 i16 big-endian with a negative value */
   unsigned char v16[4 + 8 + 4] = {0, 0, 0x0B, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0x01, 0x02, 0xFF, 0xFE};
   put("neg.idx", v16, sizeof(v16), 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "sample 0, element 1: count negative (-2)");
+  BOTestExpectErrorMessage(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "sample 0, element 1: count negative (-2)");
   v16[14] = 0, v16[15] = 7;
   put("ok16.idx", v16, sizeof(v16), 0, path, sizeof(path));
   BOTestOK(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a));
@@ -129,19 +111,19 @@ START_TEST(test_idx)
   /* bad magic, truncated data, labels of the wrong length, labels as samples */
   unsigned char bad[8] = {1, 2, 3, 4, 0, 0, 0, 0};
   put("magic.idx", bad, sizeof(bad), 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "bad magic");
+  BOTestExpectErrorMessage(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "bad magic");
   put("short.idx.gz", img, sizeof(img) - 1, 1, path, sizeof(path));
-  EXPECT_ERROR(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "the header announces");
+  BOTestExpectErrorMessage(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "the header announces");
   lab[7] = 3;
   put("lab3.idx", lab, sizeof(lab), 0, lpath, sizeof(lpath));
   put("img.idx.gz", img, sizeof(img), 1, path, sizeof(path));
-  EXPECT_ERROR(BOReadIDX(PETSC_COMM_WORLD, path, lpath, &a), "the header announces");
+  BOTestExpectErrorMessage(BOReadIDX(PETSC_COMM_WORLD, path, lpath, &a), "the header announces");
   lab[7] = 2;
   put("lab.idx", lab, sizeof(lab), 0, lpath, sizeof(lpath));
-  EXPECT_ERROR(BOReadIDX(PETSC_COMM_WORLD, lpath, NULL, &a), "holds labels");
+  BOTestExpectErrorMessage(BOReadIDX(PETSC_COMM_WORLD, lpath, NULL, &a), "holds labels");
   img[2] = 0x42;
   put("type.idx", img, sizeof(img), 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "unsupported idx element type");
+  BOTestExpectErrorMessage(BOReadIDX(PETSC_COMM_WORLD, path, NULL, &a), "unsupported idx element type");
 }
 END_TEST
 
@@ -163,15 +145,15 @@ START_TEST(test_raw)
   /* little-endian f64 vectors, one non-integral value */
   double f[3] = {1, 2, 3.25};
   put("f.raw", f, sizeof(f), 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_F64, PETSC_FALSE, 0, 1, &G, &a), "element 2: count not an integer (3.25)");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_F64, PETSC_FALSE, 0, 1, &G, &a), "element 2: count not an integer (3.25)");
   /* big-endian i32 negative */
   unsigned char i32[12] = {0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2};
   put("i.raw", i32, sizeof(i32), 0, path, sizeof(path));
-  EXPECT_ERROR(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_I32, PETSC_TRUE, 0, 1, &G, &a), "count negative (-1)");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_I32, PETSC_TRUE, 0, 1, &G, &a), "count negative (-1)");
   /* sizes that are not whole samples; offset beyond the end; no shape */
-  EXPECT_ERROR(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 1, 1, &G, &a), "wrong shape");
-  EXPECT_ERROR(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 100, 1, &G, &a), "beyond the file");
-  EXPECT_ERROR(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 0, 0, NULL, &a), "needs -shape");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 1, 1, &G, &a), "wrong shape");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 100, 1, &G, &a), "beyond the file");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 0, 0, NULL, &a), "needs -shape");
 }
 END_TEST
 
@@ -190,7 +172,7 @@ START_TEST(test_patches)
   ck_assert(a.N == 6 && a.D == 4 && a.shape[0] == 2 && a.shape[1] == 2);
   /* patch (1, 2): rows 1..2, columns 2..3 */
   ck_assert(a.x[5 * 4 + 0] == 12 && a.x[5 * 4 + 3] == 23 && a.labels[5] == 5);
-  EXPECT_ERROR(BOArrayExtractPatches(&a, 3, 1), "must be positive and fit");
+  BOTestExpectErrorMessage(BOArrayExtractPatches(&a, 3, 1), "must be positive and fit");
   BOArrayDestroy(&a);
 }
 END_TEST

@@ -4,15 +4,6 @@
 #include "bo_dataset.h"
 #include "testutil.h"
 
-/* The message of the first frame of an error (captured instead of printed). */
-static char errmsg[1024];
-static PetscErrorCode capture(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
-                              PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(errmsg, sizeof(errmsg), "%s", mess ? mess : "");
-  return n;
-}
 
 /* Open path:name with a -max_count limit; expect an error whose message
  * contains want. */
@@ -24,13 +15,13 @@ static void expect_open_error(const char *path, const char *name, double limit, 
   ck_assert_int_eq(BODatasetCreate(PETSC_COMM_WORLD, &ds), 0);
   ck_assert_int_eq(BODatasetSetFile(ds, path, name), 0);
   if (limit > 0) ds->max_count_limit = limit;
-  errmsg[0] = 0;
-  PetscPushErrorHandler(capture, NULL);
+  BOTestErrorMessage[0] = 0;
+  PetscPushErrorHandler(BOTestCaptureError, NULL);
   ierr = BODatasetOpen(ds);
   PetscPopErrorHandler();
   BODatasetDestroy(&ds);
   ck_assert_msg(ierr != 0, "opening %s:%s should fail with '%s'", path, name, want);
-  ck_assert_msg(strstr(errmsg, want) != NULL, "message '%s' lacks '%s'", errmsg, want);
+  ck_assert_msg(strstr(BOTestErrorMessage, want) != NULL, "message '%s' lacks '%s'", BOTestErrorMessage, want);
 }
 
 /* A dataset of rank nd with dims, HDF5 type ftype, values from doubles. */
@@ -231,12 +222,12 @@ START_TEST(test_options)
   /* -max_count above 2^24 is refused; no file given is an error */
   BODatasetCreate(PETSC_COMM_WORLD, &ds);
   PetscOptionsSetValue(NULL, "-max_count", "1e9");
-  errmsg[0] = 0;
-  PetscPushErrorHandler(capture, NULL);
+  BOTestErrorMessage[0] = 0;
+  PetscPushErrorHandler(BOTestCaptureError, NULL);
   ierr = BODatasetSetFromOptions(ds);
   PetscPopErrorHandler();
   PetscOptionsClearValue(NULL, "-max_count");
-  ck_assert(ierr != 0 && strstr(errmsg, "-max_count must be"));
+  ck_assert(ierr != 0 && strstr(BOTestErrorMessage, "-max_count must be"));
   BODatasetDestroy(&ds);
   BODatasetCreate(PETSC_COMM_WORLD, &ds);
   ck_assert(BOTestExpectError(BODatasetOpen(ds)) != 0);

@@ -5,24 +5,6 @@
 #include "bo_sys.h"
 #include "testutil.h"
 
-static char errmsg[1024];
-static PetscErrorCode capture(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
-                              PetscErrorType p, const char *mess, void *ctx)
-{
-  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
-  if (p == PETSC_ERROR_INITIAL) snprintf(errmsg, sizeof(errmsg), "%s", mess ? mess : "");
-  return n;
-}
-#define EXPECT_ERROR(code, want)                                                                        \
-  do {                                                                                                  \
-    PetscErrorCode e_;                                                                                  \
-    errmsg[0] = 0;                                                                                      \
-    PetscPushErrorHandler(capture, NULL);                                                               \
-    e_ = (code);                                                                                        \
-    PetscPopErrorHandler();                                                                             \
-    ck_assert_msg(e_ != 0, "expected an error with '%s'", want);                                        \
-    ck_assert_msg(strstr(errmsg, want) != NULL, "message '%s' lacks '%s'", errmsg, want);               \
-  } while (0)
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -185,7 +167,7 @@ START_TEST(test_abandoned_writer_leaves_nothing)
   /* a non-integral count for an integer type: error, then destroy */
   BOTestOK(BOWriterCreate(PETSC_COMM_WORLD, BOTestPath("bad.h5", path, sizeof(path)), "counts", 1, 2, shape, &w));
   BOTestOK(BOWriterSetMaxCount(w, 10));
-  EXPECT_ERROR(BOWriterWrite(w, 0, 1, x), "member 0 element 2 is not a count");
+  BOTestExpectErrorMessage(BOWriterWrite(w, 0, 1, x), "member 0 element 2 is not a count");
   BOTestOK(BOWriterDestroy(&w));
   ck_assert(!exists(path));
   ck_assert_int_eq(count_files("bad.h5"), 0);
@@ -194,30 +176,30 @@ START_TEST(test_abandoned_writer_leaves_nothing)
   x[2] = 300;
   BOTestOK(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 2, shape, &w));
   BOTestOK(BOWriterSetType(w, BO_DTYPE_U8));
-  EXPECT_ERROR(BOWriterWrite(w, 0, 1, x), "fits type u8");
+  BOTestExpectErrorMessage(BOWriterWrite(w, 0, 1, x), "fits type u8");
   BOTestOK(BOWriterDestroy(&w));
   ck_assert_int_eq(count_files("bad.h5"), 0);
   /* a declared maximum too large for the chosen type */
   BOTestOK(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 2, shape, &w));
   BOTestOK(BOWriterSetType(w, BO_DTYPE_U8));
   BOTestOK(BOWriterSetMaxCount(w, 1000));
-  EXPECT_ERROR(BOWriterSetUp(w), "does not fit element type u8");
+  BOTestExpectErrorMessage(BOWriterSetUp(w), "does not fit element type u8");
   BOTestOK(BOWriterDestroy(&w));
   /* members out of range; labels not requested */
   x[2] = 2;
   BOTestOK(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 2, shape, &w));
-  EXPECT_ERROR(BOWriterWrite(w, 1, 1, x), "outside 0..0");
+  BOTestExpectErrorMessage(BOWriterWrite(w, 1, 1, x), "outside 0..0");
   PetscInt lab = 0;
-  EXPECT_ERROR(BOWriterWriteLabels(w, 0, 1, &lab), "BOWriterSetLabels");
+  BOTestExpectErrorMessage(BOWriterWriteLabels(w, 0, 1, &lab), "BOWriterSetLabels");
   BOTestOK(BOWriterDestroy(&w));
   ck_assert_int_eq(count_files("bad.h5"), 0);
   /* a directory that does not exist */
   BOTestOK(BOWriterCreate(PETSC_COMM_WORLD, BOTestPath("no/such/dir.h5", path, sizeof(path)), "counts", 1, 2, shape, &w));
-  EXPECT_ERROR(BOWriterWrite(w, 0, 1, x), "cannot create");
+  BOTestExpectErrorMessage(BOWriterWrite(w, 0, 1, x), "cannot create");
   BOTestOK(BOWriterDestroy(&w));
   /* bad arguments at creation */
-  EXPECT_ERROR(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 0, 2, shape, &w), "at least one member");
-  EXPECT_ERROR(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 4, shape, &w), "1 to 3 axes");
+  BOTestExpectErrorMessage(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 0, 2, shape, &w), "at least one member");
+  BOTestExpectErrorMessage(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 4, shape, &w), "1 to 3 axes");
 }
 END_TEST
 

@@ -6,6 +6,15 @@
 #include "testutil.h"
 
 static char scratch[PETSC_MAX_PATH_LEN];
+char        BOTestErrorMessage[1024];
+
+PetscErrorCode BOTestCaptureError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
+                                  PetscErrorType p, const char *mess, void *ctx)
+{
+  (void)comm, (void)line, (void)func, (void)file, (void)ctx;
+  if (p == PETSC_ERROR_INITIAL) snprintf(BOTestErrorMessage, sizeof(BOTestErrorMessage), "%s", mess ? mess : "");
+  return n;
+}
 
 PetscErrorCode BOTestSetUp(void)
 {

@@ -3,6 +3,7 @@
 #define BO_TESTUTIL_H
 #include <check.h>
 #include <petscsys.h>
+#include <string.h>
 
 /* A scratch directory shared by all ranks (under $TMPDIR), made in
  * BOTestSetUp and removed in BOTestTearDown. */
@@ -33,6 +34,24 @@ int BOTestAllRanks(int ok);
     PetscPopErrorHandler();                                                                                            \
     ierr_;                                                                                                             \
   })
+
+/* The message of the first frame of the last error raised while
+ * BOTestCaptureError was the error handler. */
+extern char    BOTestErrorMessage[1024];
+PetscErrorCode BOTestCaptureError(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
+                                  PetscErrorType p, const char *mess, void *ctx);
+
+/* Run `code`: it must fail with a message containing `want`. */
+#define BOTestExpectErrorMessage(code, want)                                                                  \
+  do {                                                                                                        \
+    PetscErrorCode e_;                                                                                        \
+    BOTestErrorMessage[0] = 0;                                                                                \
+    PetscPushErrorHandler(BOTestCaptureError, NULL);                                                          \
+    e_ = (code);                                                                                              \
+    PetscPopErrorHandler();                                                                                   \
+    ck_assert_msg(e_ != 0, "expected an error with '%s'", want);                                              \
+    ck_assert_msg(strstr(BOTestErrorMessage, want) != NULL, "message '%s' lacks '%s'", BOTestErrorMessage, want); \
+  } while (0)
 
 /* Assert that a PETSc call succeeds. */
 #define BOTestOK(code) ck_assert_int_eq((code), 0)
