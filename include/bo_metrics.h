@@ -96,7 +96,7 @@ typedef struct {
   PetscBool       has_train;
   double          real_nn_d1_median; /* real -> train */
   PetscBool       surrogate;         /* the verdict */
-  char            verdict[512];
+  char            verdict[1024];
   BOSetStats      real, fake, straw; /* kept for the plots */
 } BOMetricsReport;
 

@@ -76,6 +76,9 @@ PetscErrorCode BOModelConfigFromName(const char *name, const PetscInt shape[3], 
  * grids use only levels that divide the grid), width by grid size (about
  * 0.1 M parameters for 8x8, 0.7 M for 28x28); vectors get the MLP. */
 PetscErrorCode BOModelConfigAuto(const PetscInt shape[3], PetscBool is_field, double max_count, BOModelConfig *cfg);
+/* Overrides from the options database: -net_channels, -net_mult 1,2,2,
+ * -net_blocks, -net_attn 0,0,1, -net_temb, -net_periodic (bo_train). */
+PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg);
 /* Attributes on an open HDF5 group (file root or a subgroup). */
 PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group);
 PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg);

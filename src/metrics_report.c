@@ -48,7 +48,7 @@ static void Verdict(BOMetrics m, BOMetricsReport *rep)
   const char *names[3];
   double      gv[3], sv[3];
   int         n = 0, lost = 0;
-  char        buf[512] = "", *p = buf;
+  char        buf[256] = "", *p = buf;
   double      keep = 1 - m->verdict_margin;
 
   if (m->is_field) {

@@ -396,6 +396,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     PetscInt shape[3] = {tr->data->shape[0], tr->data->is_field ? tr->data->shape[1] : 0, tr->data->is_field ? tr->data->shape[2] : 0};
     if (tr->model_name[0]) PetscCall(BOModelConfigFromName(tr->model_name, shape, tr->data->is_field, tr->data->max_count, &cfg));
     else PetscCall(BOModelConfigAuto(shape, tr->data->is_field, tr->data->max_count, &cfg));
+    PetscCall(BOModelConfigSetFromOptions(tr->comm, &cfg));
     cfg.num_classes = tr->conditional ? tr->data->num_classes : 0;
     PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
     PetscCall(BOModelInitParams(tr->model, tr->seed));

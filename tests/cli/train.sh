@@ -26,6 +26,13 @@ grep -q "1: *Train:" run.txt || fail "-log_view lacks the Train stage"
 h5dump -a /step ck.h5 | grep -q "(0): 12" || fail "final checkpoint step"
 ls | grep -q "\.tmp" && fail "temporary files left behind"
 
+# the network from options: narrower and shallower than the automatic one
+"$TR" -data data.h5 -steps 2 -batch 4 -checkpoint net.h5 -net_channels 8 -net_mult 1,2 -net_attn 0,1 -net_blocks 2 > net.txt 2>&1 \
+  || { cat net.txt; fail "-net_* options"; }
+grep -q "'auto+options'" net.txt && grep -q "2 levels, channels 8 16+attn, 2 res block" net.txt || { cat net.txt; fail "-net_* not applied"; }
+"$BO_BIN/bo_sample" -checkpoint net.h5 -n 2 -sample_steps 3 -out net_s.h5 > /dev/null || fail "sampling needs no network options"
+expect_error "-net_mult: multiplier 0" "$TR" -data data.h5 -net_mult 1,0 -checkpoint e.h5
+
 # errors: one line naming the culprit, non-zero exit, no checkpoint
 expect_error "bo_train: error:" "$TR" -data missing.h5 -steps 2 -checkpoint e.h5
 grep -q "missing.h5" err.txt || fail "error does not name the file"
