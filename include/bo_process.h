@@ -24,12 +24,13 @@ typedef struct {
   PetscInt     T;           /* number of observation times (default 1000) */
   PetscReal    tEnd;        /* horizon (default 15) */
   BOWeightType weight_type; /* loss weights (default instantaneous) */
+  PetscReal    weight_floor; /* no weight below this fraction of the largest (default 0.01) */
   double      *t, *p, *w;   /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
 } BOProcessData;
 typedef BOProcessData *BOProcess;
 
 PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc);
-PetscErrorCode BOProcessSetFromOptions(BOProcess proc); /* -T, -t_end, -loss_weight */
+PetscErrorCode BOProcessSetFromOptions(BOProcess proc); /* -T, -t_end, -loss_weight, -loss_weight_floor */
 PetscErrorCode BOProcessSetUp(BOProcess proc);          /* computes t, p, w */
 PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer);
 PetscErrorCode BOProcessDestroy(BOProcess *proc);

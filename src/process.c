@@ -13,6 +13,7 @@ PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
   (*proc)->T           = 1000;
   (*proc)->tEnd        = 15.0;
   (*proc)->weight_type = BO_WEIGHT_INSTANTANEOUS;
+  (*proc)->weight_floor = 0.01;
   PetscFunctionReturn(0);
 }
 
@@ -25,6 +26,8 @@ PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
                              proc->tEnd, &proc->tEnd, NULL));
   PetscCall(PetscOptionsEnum("-loss_weight", "loss weights over time", "BOProcessSetUp", BOWeightTypes,
                              (PetscEnum)proc->weight_type, (PetscEnum *)&proc->weight_type, NULL));
+  PetscCall(PetscOptionsReal("-loss_weight_floor", "no loss weight below this fraction of the largest (0: the reference's weights)",
+                             "BOProcessSetUp", proc->weight_floor, &proc->weight_floor, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -38,6 +41,8 @@ PetscErrorCode BOProcessSetUp(BOProcess proc)
   PetscCheck(T >= 2, proc->comm, PETSC_ERR_ARG_OUTOFRANGE, "-T %" PetscInt_FMT ": need at least 2 observation times", T);
   PetscCheck(proc->tEnd > 0.0 && proc->tEnd <= 700.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-t_end %g: must be in (0, 700]", (double)proc->tEnd);
+  PetscCheck(proc->weight_floor >= 0.0 && proc->weight_floor <= 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-loss_weight_floor %g: must be in [0, 1]", (double)proc->weight_floor);
   PetscCall(PetscFree3(proc->t, proc->p, proc->w));
   PetscCall(PetscMalloc3(T, &proc->t, T, &proc->p, T, &proc->w));
   L = proc->tEnd + log(-expm1(-proc->tEnd)); /* log(e^tEnd - 1) without overflow */
@@ -53,6 +58,15 @@ PetscErrorCode BOProcessSetUp(BOProcess proc)
     tprev = proc->t[k];
     pprev = proc->p[k];
   }
+  /* The weights span six orders of magnitude: times near both ends would
+   * hardly be trained, yet the sampler's first step evaluates the network at
+   * the last time. Any positive weights leave the loss's minimiser (the
+   * posterior mean) unchanged, so a floor only spreads the training. */
+  {
+    double wmax = 0;
+    for (PetscInt k = 0; k < T; k++) wmax = PetscMax(wmax, proc->w[k]);
+    for (PetscInt k = 0; k < T; k++) proc->w[k] = PetscMax(proc->w[k], proc->weight_floor * wmax);
+  }
   PetscFunctionReturn(0);
 }
 
@@ -60,8 +74,8 @@ PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer)
 {
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(proc->comm, &viewer));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "Blackout process: T = %" PetscInt_FMT " observation times, t_end = %g, %s loss weights\n",
-                                   proc->T, (double)proc->tEnd, BOWeightTypes[proc->weight_type]));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "Blackout process: T = %" PetscInt_FMT " observation times, t_end = %g, %s loss weights (floor %g)\n",
+                                   proc->T, (double)proc->tEnd, BOWeightTypes[proc->weight_type], (double)proc->weight_floor));
   if (proc->t)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  t_0 = %.4g (p = %.7f), t_%" PetscInt_FMT " = %.4g (p = %.3g)\n", proc->t[0],
                                      proc->p[0], proc->T - 1, proc->t[proc->T - 1], proc->p[proc->T - 1]));

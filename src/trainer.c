@@ -171,6 +171,7 @@ static PetscErrorCode write_checkpoint_file(BOTrainer tr, const char *path)
   PetscCall(BOH5WriteAttrInt(file, "T", tr->proc->T));
   PetscCall(BOH5WriteAttrReal(file, "t_end", tr->proc->tEnd));
   PetscCall(BOH5WriteAttrString(file, "loss_weight", BOWeightTypes[tr->proc->weight_type]));
+  PetscCall(BOH5WriteAttrReal(file, "loss_weight_floor", tr->proc->weight_floor));
   PetscCall(BOH5WriteAttrString(file, "data_file", tr->data->filename));
   PetscCall(BOH5WriteAttrInt(file, "data_N", tr->data->N));
   PetscCall(BOH5WriteAttrReal(file, "data_max_count", tr->data->max_count));
@@ -245,6 +246,7 @@ static PetscErrorCode read_checkpoint_config(hid_t file, BOModelConfig *cfg, BOP
   PetscCall(BOH5ReadAttrReal(file, "t_end", &proc->tEnd));
   PetscCall(BOH5ReadAttrString(file, "loss_weight", weight, sizeof(weight)));
   proc->weight_type = strcmp(weight, "finite_time") ? BO_WEIGHT_INSTANTANEOUS : BO_WEIGHT_FINITE_TIME;
+  PetscCall(BOH5ReadAttrReal(file, "loss_weight_floor", &proc->weight_floor));
   BOCallHDF5(g = H5Gopen2(file, "model", H5P_DEFAULT), "group 'model' is missing");
   PetscCall(BOModelConfigLoad(g, cfg));
   H5Gclose(g);
@@ -358,6 +360,7 @@ PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found)
   PetscCallMPI(MPI_Bcast(&tr->proc->T, 1, MPIU_INT, 0, tr->comm));
   PetscCallMPI(MPI_Bcast(&tr->proc->tEnd, 1, MPIU_REAL, 0, tr->comm));
   PetscCallMPI(MPI_Bcast(&tr->proc->weight_type, 1, MPI_INT, 0, tr->comm));
+  PetscCallMPI(MPI_Bcast(&tr->proc->weight_floor, 1, MPIU_REAL, 0, tr->comm));
   PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
   PetscCall(PetscMalloc3(tr->model->nparams, &tr->ema, tr->model->nparams, &tr->adam_m, tr->model->nparams, &tr->adam_v));
   if (tr->rank == 0) {
@@ -634,6 +637,7 @@ PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool 
   PetscCallMPI(MPI_Bcast(&proc->T, 1, MPIU_INT, 0, comm));
   PetscCallMPI(MPI_Bcast(&proc->tEnd, 1, MPIU_REAL, 0, comm));
   PetscCallMPI(MPI_Bcast(&proc->weight_type, 1, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(&proc->weight_floor, 1, MPIU_REAL, 0, comm));
   PetscCall(BOModelCreate(comm, &cfg, model));
   if (rank == 0) {
     PetscCall(PetscArraycpy((*model)->params, use_ema ? ema : m->params, m->nparams));

@@ -12,7 +12,8 @@ static BOProcess make_process(PetscInt T, double tEnd, BOWeightType w)
   ck_assert_int_eq(BOProcessCreate(PETSC_COMM_SELF, &proc), 0);
   proc->T           = T;
   proc->tEnd        = tEnd;
-  proc->weight_type = w;
+  proc->weight_type  = w;
+  proc->weight_floor = 0.0; /* the reference's weights */
   ck_assert_int_eq(BOProcessSetUp(proc), 0);
   return proc;
 }
@@ -63,6 +64,24 @@ START_TEST(test_schedule_closed_form)
   proc = make_process(37, 10.0, BO_WEIGHT_INSTANTANEOUS);
   ck_assert_double_eq_tol(proc->t[36], 10.0, 1e-12);
   ck_assert_double_eq_tol(proc->p[0] + proc->p[36], 1.0, 1e-14);
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_weight_floor)
+{
+  BOProcess proc;
+  double    wmax = 0;
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &proc));
+  ck_assert_double_eq(proc->weight_floor, 0.01); /* the default */
+  BOTestOK(BOProcessSetUp(proc));
+  for (int k = 0; k < 1000; k++) wmax = fmax(wmax, proc->w[k]);
+  ck_assert_double_eq_tol(wmax, 7.45, 0.01); /* the peak is unchanged */
+  for (int k = 0; k < 1000; k++) ck_assert(proc->w[k] >= 0.01 * wmax * (1 - 1e-12));
+  ck_assert_double_eq_tol(proc->w[999], 0.01 * wmax, 1e-12); /* the tail is raised */
+  ck_assert_double_eq_tol(proc->w[500], wmax, 0.01);
+  proc->weight_floor = 1.5;
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
   BOProcessDestroy(&proc);
 }
 END_TEST
@@ -505,6 +524,7 @@ Suite *suite_process(void)
   TCase *tc = tcase_create("schedule");
   tcase_add_test(tc, test_schedule_closed_form);
   tcase_add_test(tc, test_schedule_bad_options);
+  tcase_add_test(tc, test_weight_floor);
   tcase_add_test(tc, test_bridge_probability);
   tcase_add_test(tc, test_forward_noise);
   tcase_add_test(tc, test_poisson_loss_and_gradient);

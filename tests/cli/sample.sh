@@ -10,16 +10,16 @@ PROGS="$BO_BUILD/tests/progs"
 $MPIRUN -n 2 "$BO_BIN/bo_train" -data digits.h5 -steps 300 -batch 64 -checkpoint ck.h5 -checkpoint_every 0 \
   -progress_interval 100 > train.txt 2>&1 || { cat train.txt; fail "training"; }
 
-# 1, 2, 3 ranks and micro-batches 16 and 5: bit-identical
+# 256 members on 1, 2, 3 ranks and micro-batches 16 and 5: bit-identical
 for n in 1 2 3; do
-  $MPIRUN -n $n "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 4 -out r$n.h5 > s$n.txt 2>&1 || { cat s$n.txt; fail "sampling on $n ranks"; }
+  $MPIRUN -n $n "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 4 -out r$n.h5 > s$n.txt 2>&1 || { cat s$n.txt; fail "sampling on $n ranks"; }
 done
-grep -q "members 48/48 .*members/s" s3.txt || fail "no progress line"
+grep -q "members 256/256 .*members/s" s3.txt || fail "no progress line"
 h5diff r1.h5 r2.h5 /counts /counts || fail "1 vs 2 ranks differ"
 h5diff r1.h5 r3.h5 /counts /counts || fail "1 vs 3 ranks differ"
-$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 4 -batch 5 -out b5.h5 > /dev/null
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 4 -batch 5 -out b5.h5 > /dev/null
 h5diff r1.h5 b5.h5 /counts /counts || fail "micro-batch 5 differs"
-$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 5 -out other.h5 > /dev/null
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 5 -out other.h5 > /dev/null
 if h5diff -q r1.h5 other.h5 /counts /counts > /dev/null 2>&1; then fail "seeds 4 and 5 agree"; fi
 # provenance, layout, sidecar, picture
 for a in checkpoint checkpoint_crc32 seed sampler sample_steps mpi_size; do
@@ -36,7 +36,8 @@ ls | grep -q "\.tmp" && fail "temporary files left behind"
 "$SA" -checkpoint ck.h5 -n 16 -first_member 32 -sample_steps 25 -seed 4 -out shard2.h5 > /dev/null
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 32 -first_member 0 -sample_steps 25 -seed 4 -out shard1.h5 > /dev/null
 $MPIRUN -n 3 "$SA" -merge shard2.h5,shard1.h5 -out merged.h5 > /dev/null || fail "merge"
-h5diff r1.h5 merged.h5 /counts /counts || fail "merged shards differ from one job"
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 4 -out one48.h5 > /dev/null
+h5diff one48.h5 merged.h5 /counts /counts || fail "merged shards differ from one job"
 expect_error "must be contiguous" "$SA" -merge shard1.h5,shard1.h5 -out bad.h5
 "$SA" -checkpoint ck.h5 -n 16 -first_member 0 -sample_steps 30 -seed 4 -out shard3.h5 > /dev/null
 expect_error "sample_steps" "$SA" -merge shard3.h5,shard2.h5 -out bad.h5
