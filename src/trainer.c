@@ -545,7 +545,7 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
 PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
 {
   const PetscInt first = tr->step;
-  double         start = BOWallTime(), last_print = start, window_start = start;
+  double         start = BOWallTime(), last_print = start, window_start = start, window_loss = 0;
   PetscInt       window_steps = 0;
   PetscBool      stop         = PETSC_FALSE;
 
@@ -555,6 +555,7 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
   while (tr->step < tr->steps && !stop) {
     PetscCall(BOTrainerStep(tr, &stop));
     window_steps++;
+    window_loss += tr->last_loss;
     double now = BOWallTime();
     double sps = (double)window_steps * (double)tr->batch / fmax(now - window_start, 1e-9);
     if (tr->logfile)
@@ -562,12 +563,15 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
               tr->lr * PetscMin(1.0, (double)tr->step / (double)PetscMax(tr->warmup, 1)), tr->last_grad_norm, now - start);
     if (now - last_print >= tr->progress_interval || tr->step == tr->steps || tr->step == first + 1) {
       double eta = (double)(tr->steps - tr->step) * (now - start) / (double)(tr->step - first);
+      /* the loss of one step is noisy (one random time per sample): print
+       * the mean since the last line */
       PetscCall(PetscPrintf(tr->comm, "step %6" PetscInt_FMT "/%" PetscInt_FMT "  loss %.5g  %.1f samples/s  elapsed %.0fs  ETA %.0fs\n",
-                            tr->step, tr->steps, tr->last_loss, sps, now - start, eta));
+                            tr->step, tr->steps, window_loss / (double)window_steps, sps, now - start, eta));
       if (tr->logfile) fflush(tr->logfile);
       last_print   = now;
       window_start = now;
       window_steps = 0;
+      window_loss  = 0;
     }
     if (tr->checkpoint_every > 0 && tr->step % tr->checkpoint_every == 0 && tr->step < tr->steps && !stop)
       PetscCall(BOTrainerWriteCheckpoint(tr));
