@@ -3,6 +3,7 @@
  * (PETSC_COMM_SELF) inside the same test. */
 #include <hdf5.h>
 #include <math.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include "blackout.h"
 #include "bo_trainer.h"
@@ -54,6 +55,12 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
   tr->warmup           = 2;
   tr->lr               = 2e-3;
   tr->restart          = restart;
+  /* Adam divides by sqrt(v) + eps: with the usual eps = 1e-8 a gradient that
+   * is zero up to rounding (biases in front of a GroupNorm) gets a full step
+   * of random sign, so runs that differ only in summation order diverge by
+   * the learning rate. A larger eps keeps such gradients small and the
+   * comparison of trajectories about rounding, not about those flips. */
+  tr->adam_eps         = 1e-3;
   tr->conditional      = PETSC_TRUE;
   tr->progress_interval = 1e9;
   tr->proc->T          = 50;
@@ -113,18 +120,24 @@ START_TEST(test_rank_count_independence)
       worst[0] = fmax(worst[0], fabs(lone[s] - lall[s]) / fabs(lone[s]));
       worst[2] = fmax(worst[2], fabs(lone[s] - lother[s]) / fabs(lone[s]));
     }
-    for (int i = 0; i < 4 * NY * NX; i++) worst[1] = fmax(worst[1], fabs(oone[i] - oall[i]) / (1e-3 + fabs(oone[i])));
+    /* outputs: the largest difference against the largest output */
+    double scale = 0;
+    for (int i = 0; i < 4 * NY * NX; i++) worst[1] = fmax(worst[1], fabs(oone[i] - oall[i])), scale = fmax(scale, fabs(oone[i]));
+    worst[1] /= scale;
   }
   /* decide together: an assert on one rank alone would leave the others
    * waiting in the next collective */
   ck_assert_int_eq(MPI_Bcast(worst, 3, MPI_DOUBLE, 0, PETSC_COMM_WORLD), MPI_SUCCESS);
-  /* Float rounding only (sums over ranks are ordered differently): losses
-   * agree to 1e-4 relative at every step and the trained networks' outputs
-   * to 1e-3. (Parameters are not compared one by one: Adam turns the
-   * rounding noise of exactly-zero gradients, e.g. of biases in front of a
-   * GroupNorm, into full-size steps that do not change the function.) */
-  ck_assert_msg(worst[0] < 1e-4, "1 rank vs all: losses differ by %g (relative)", worst[0]);
-  ck_assert_msg(worst[1] < 1e-3, "1 rank vs all: trained outputs differ by %g (relative)", worst[1]);
+  /* Float rounding only (sums over ranks are ordered differently): float32
+   * sums of a few partial gradients differ by ~1e-7 relative, and eight
+   * Adam steps amplify that (measured: losses 1e-6, outputs 4e-5 of the
+   * largest output). Losses must agree to 1e-5 relative at every step and
+   * the trained networks' outputs to 2e-4 of their largest value; another
+   * trajectory (another seed) differs by O(1), so the test keeps its power. */
+  if (getenv("BO_TEST_VERBOSE"))
+    printf("rank-count test: losses differ by %g, outputs by %g; another seed by %g\n", worst[0], worst[1], worst[2]);
+  ck_assert_msg(worst[0] < 1e-5, "1 rank vs all: losses differ by %g (relative)", worst[0]);
+  ck_assert_msg(worst[1] < 2e-4, "1 rank vs all: trained outputs differ by %g (relative)", worst[1]);
   /* the comparison can fail: another seed is another trajectory */
   ck_assert_msg(worst[2] > 1e-2, "another seed gave the same losses (%g)", worst[2]);
   /* and all ranks of the parallel run hold the same parameters, bit for bit */
