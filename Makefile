@@ -101,7 +101,9 @@ check: all $(BUILD)/run_tests $(TEST_PROGS)
 	$(TEST_ENV) $(MPIRUN) -n 3 $(BUILD)/run_tests -mpi_only
 	@echo "== program tests (tests/cli)"
 	@$(TEST_ENV) MPIRUN="$(MPIRUN)" scripts/run-cli-tests.sh $(CLI)
-	@if [ "$(SLURM_TESTS)" != no ] && [ "$$(id -u)" = 0 ] && scripts/install-deps.sh --check --slurm > /dev/null 2>&1; then \
+	@if [ "$(SLURM_TESTS)" = no ]; then \
+	  echo "== Slurm job scripts (tests/slurm): SKIPPED (SLURM_TESTS=no)"; \
+	elif [ "$$(id -u)" = 0 ] && scripts/install-deps.sh --check --slurm > /dev/null 2>&1; then \
 	  echo "== Slurm job scripts (tests/slurm)"; \
 	  BO_BIN=$(abspath $(BINDIR)) BO_SLURM_TEST_TIMEOUT=$(SLURM_TEST_TIMEOUT) tests/slurm/run-tests.sh $(SLURM_SCENARIOS); \
 	else \
