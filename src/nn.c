@@ -287,7 +287,8 @@ static void gemm_avx512(int M, int N, int K, const float *ap, const float *b, si
   } while (0)
 
 __attribute__((target("avx512f"))) static void gemm_avx512_rowa(int M, int N, int K, const float *A, size_t lda,
-                                                                const float *b, size_t tile, float *c, int ldc)
+                                                                const float *b, size_t tile, size_t ldb, float *c,
+                                                                int ldc)
 {
   const int acc = 1;
   for (int n0 = 0; n0 < N; n0 += GEMM_NR) {
@@ -303,7 +304,7 @@ __attribute__((target("avx512f"))) static void gemm_avx512_rowa(int M, int N, in
       const float *bk  = b + (size_t)(n0 / GEMM_NR) * tile;
       __m512       c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       __m512       c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-      for (int k = 0; k < K; k++, bk += GEMM_NR) {
+      for (int k = 0; k < K; k++, bk += ldb) {
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
         GEMM_ROWA(0);
         GEMM_ROWA(1);
@@ -332,18 +333,23 @@ __attribute__((target("avx512f"))) static void gemm_avx512_rowa(int M, int N, in
  * BO_NN_BLAS_ONLY=1 nor bo_nn_set_blas_only(1) asked for cblas. */
 static int blas_only = -1; /* -1: not decided yet */
 
+static int have_avx512f(void)
+{
+  static int have = -1;
+  if (have < 0) {
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx512f") ? 1 : 0;
+  }
+  return have;
+}
+
 static int use_own_gemm(void)
 {
-  static int have_avx512 = -1;
-  if (have_avx512 < 0) {
-    __builtin_cpu_init();
-    have_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
   if (blas_only < 0) {
     const char *env = getenv("BO_NN_BLAS_ONLY");
     blas_only       = env && env[0] == '1';
   }
-  return have_avx512 && !blas_only;
+  return have_avx512f() && !blas_only;
 }
 
 int bo_nn_set_blas_only(int flag)
@@ -406,7 +412,13 @@ static ConvWork conv_work(const BOConvShape *s)
   return w;
 }
 
-size_t bo_conv_col_size(const BOConvShape *s) { return conv_is_pointwise(s) ? 0 : conv_work(s).total; }
+static size_t wino_work_size(const BOConvShape *s);
+size_t bo_conv_col_size(const BOConvShape *s)
+{
+  if (conv_is_pointwise(s)) return 0;
+  size_t a = conv_work(s).total, b = wino_work_size(s);
+  return a > b ? a : b;
+}
 
 /* Input index along one axis for output position o and kernel offset kk;
  * -1 means a zero (outside, not periodic). */
@@ -605,19 +617,522 @@ static void tile_rows(int R, int n, const float *src, size_t ld, float *dst)
   }
 }
 
+/* ---- Winograd F(2x2, 3x3) for the stride-1 3x3 convolutions ----------------
+ *
+ * One dimension first. Two outputs of a 3-tap correlation of four inputs,
+ * y_i = sum_k d_{i+k} g_k (i = 0, 1), need four products instead of six when
+ * the polynomials are evaluated at the points 0, 1, -1 and infinity:
+ *   m1 = (d0 - d2) g0,            m2 = (d1 + d2) (g0 + g1 + g2)/2,
+ *   m3 = (d2 - d1) (g0 - g1 + g2)/2,   m4 = (d1 - d3) g2,
+ *   y0 = m1 + m2 + m3,            y1 = m2 - m3 - m4
+ * (expand: y0 = d0 g0 + d1 g1 + d2 g2, y1 = d1 g0 + d2 g1 + d3 g2). In matrix
+ * form y = A^T [(G g) .* (B^T d)] with
+ *
+ *   B^T = | 1  0 -1  0 |     G = | 1    0    0  |     A^T = | 1  1  1  0 |
+ *         | 0  1  1  0 |         | 1/2  1/2  1/2|           | 0  1 -1 -1 |
+ *         | 0 -1  1  0 |         | 1/2 -1/2  1/2|
+ *         | 0  1  0 -1 |         | 0    0    1  |
+ *
+ * and in two dimensions (nesting the 1-D algorithm over rows and columns)
+ * the 2x2 output tile Y = A^T [(G g G^T) .* (B^T d B)] A of the 4x4 input
+ * patch d. All coefficients are 0, +-1 and 1/2, so the transforms add only
+ * a few roundings (measured in the tests: relative error ~1e-7 of the sum of
+ * |terms|, the same order as the direct sum).
+ *
+ * With the [C][B][H][W] layout the 16 "frequencies" xi = 4 r + c are 16
+ * independent matrix products
+ *   M[xi] (Cout x n) = U[xi] (Cout x Cin) . V[xi] (Cin x n),
+ * n = tiles of all samples, U = G g G^T the weight transform and V = B^T d B
+ * the input transform; Y = A^T M A. A conv is run in chunks of NC tiles
+ * (global tile index g = b T + ty tw + tx over the batch) so that V and M
+ * stay in L2: transform the input tiles (16 tiles per vector), 16 products
+ * (our 8x32 kernel, or cblas_sgemm with BO_NN_BLAS_ONLY=1), then the output
+ * transform adds the tiles into y with the bias (cropped at odd edges).
+ * Input tiles are read two ways: when a row has a multiple of 8 tiles (the
+ * 16x16 and larger grids), 8 neighbouring tiles are 18 consecutive floats of
+ * a row, read with plain (masked) loads and split into even and odd columns
+ * by a permutation, straight from x for zero padding, from padded rows for
+ * periodic padding; otherwise (small grids) the input rows of the chunk are
+ * padded into a buffer and the patches gathered through an offset table.
+ * Each column (tile) of a product is a sum over Cin in a fixed order that
+ * does not depend on the other columns, so the output of a sample does not
+ * depend on the batch or on the chunking (tested bit for bit).
+ *
+ * The data gradient of the backward pass is the same algorithm: dx is the
+ * stride-1 convolution of dy with the kernels flipped (w[co][ci](2-ky, 2-kx))
+ * and Cin, Cout swapped, with the same padding. The weight gradient stays
+ * on im2col.
+ *
+ * The weight transform is recomputed at every forward call: it costs about
+ * 16 Cout Cin floats written per conv, well under 1 % of a forward pass at
+ * batch 1 for unet-s, and there is no cache to invalidate when the trainer
+ * changes the parameters. The transforms use AVX-512 (gathers, scatters);
+ * CPUs without it run the im2col path. */
+
+/* Floats of V + M per chunk: 1 MiB, half the L2 of a core. */
+#define WINO_CHUNK_FLOATS (1 << 18)
+#define WINO_LANES 16
+
+static int winograd_on = -1; /* -1: not decided yet */
+
+static int winograd_enabled(void)
+{
+  if (winograd_on < 0) {
+    const char *env = getenv("BO_NN_WINOGRAD");
+    winograd_on     = !(env && env[0] == '0');
+  }
+  return winograd_on;
+}
+
+int bo_nn_set_winograd(int on)
+{
+  int old     = winograd_enabled();
+  winograd_on = on ? 1 : 0;
+  return old;
+}
+
+static int use_winograd(const BOConvShape *s)
+{
+  return winograd_enabled() && have_avx512f() && s->k == 3 && s->stride == 1;
+}
+
+/* Tile counts, chunk size and workspace offsets (floats). */
+typedef struct {
+  int    th, tw, T, Hp, Wp, NC, prows;
+  size_t ldv, pack, urow, upack, v, m, pad, off, yoff, flag, total;
+} WinoPlan;
+
+static WinoPlan wino_plan(const BOConvShape *s)
+{
+  WinoPlan p;
+  p.th = (s->H + 1) / 2, p.tw = (s->W + 1) / 2, p.T = p.th * p.tw;
+  p.Hp = 2 * p.th + 2, p.Wp = 2 * p.tw + 2;
+  /* NC does not depend on B: in blas-only mode every product then has the
+   * same shape (the last chunk is padded), so OpenBLAS takes the same code
+   * path whatever the batch */
+  long nc = WINO_CHUNK_FLOATS / (16 * (s->Cin + s->Cout)) / 32 * 32;
+  if (nc < 32) nc = 32;
+  p.NC  = (int)nc;
+  p.ldv = (size_t)col_ld(p.NC);
+  /* a chunk touches at most this many samples, each needing <= Hp padded rows */
+  long nb = (nc + p.T - 1) / p.T + 1;
+  if (nb > s->B) nb = s->B;
+  p.prows = (int)nb * p.Hp;
+  p.pack  = gemm_pack_size(s->Cout, s->Cin);
+  p.urow  = 0;
+  p.upack = p.urow + 16 * (size_t)s->Cout * s->Cin;
+  p.v     = p.upack + 16 * p.pack;
+  p.m     = p.v + 16 * (size_t)s->Cin * p.ldv;
+  p.pad   = p.m + 16 * (size_t)s->Cout * p.ldv;
+  p.off   = p.pad + (size_t)s->Cin * p.prows * p.Wp;
+  p.yoff  = p.off + (size_t)p.NC;
+  p.flag  = p.yoff + (size_t)p.NC;
+  p.total = p.flag + (size_t)p.NC;
+  return p;
+}
+
+/* U[xi][co][ci] = (G g G^T)[r][c] for the 3x3 kernel g = w[co][ci]. */
+/* flip = 1: the weights of the transposed convolution (the data gradient of
+ * the backward pass), g[co][ci](ky, kx) = w[ci][co](2 - ky, 2 - kx). */
+static void wino_weights(int Cout, int Cin, const float *w, int flip, float *U)
+{
+  const size_t plane = (size_t)Cout * Cin;
+  for (int co = 0; co < Cout; co++)
+    for (int ci = 0; ci < Cin; ci++) {
+      float g[9], t[4][3], u[4][4];
+      for (int i = 0; i < 9; i++) g[i] = flip ? w[((size_t)ci * Cout + co) * 9 + 8 - i] : w[((size_t)co * Cin + ci) * 9 + i];
+      for (int j = 0; j < 3; j++) { /* t = G g: rows of g combined */
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+      }
+      for (int i = 0; i < 4; i++) { /* u = t G^T: columns combined */
+        u[i][0] = t[i][0];
+        u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[i][3] = t[i][2];
+      }
+      for (int xi = 0; xi < 16; xi++) U[xi * plane + (size_t)co * Cin + ci] = u[xi / 4][xi % 4];
+    }
+}
+
+/* Padded row q of an input plane: dst[j] = x[iy][j - 1] for j in [0, Wp),
+ * zero outside (or wrapped around when periodic). */
+static void wino_pad_row(const float *plane, int H, int W, int iy, int periodic, int Wp, float *dst)
+{
+  if (periodic) iy = (iy % H + H) % H;
+  if (iy < 0 || iy >= H) {
+    memset(dst, 0, sizeof(float) * Wp);
+    return;
+  }
+  const float *r = plane + (size_t)iy * W;
+  dst[0]         = periodic ? r[W - 1] : 0.0f;
+  memcpy(dst + 1, r, sizeof(float) * W);
+  for (int j = W + 1; j < Wp; j++) dst[j] = periodic ? r[(j - 1) % W] : 0.0f;
+}
+
+/* For the chunk of tiles [g0, g0 + nc): pad the input rows it needs into P
+ * ([Cin][prows][Wp]) and fill, per tile l, the offset of its 4x4 patch in P
+ * (off), of its output tile in a channel of y (yoff), and flag bits: 1 if its
+ * second column is inside the output, 2 if its second row is. */
+static void wino_gather_chunk(const BOConvShape *s, const WinoPlan *p, const float *x, long g0, int nc, float *P,
+                              int *off, int *yoff, int *flag, int pad)
+{
+  const size_t HW = (size_t)s->H * s->W, pstride = (size_t)p->prows * p->Wp;
+  int          rows = 0;
+  for (long g = g0; g < g0 + nc;) {
+    const int  b = (int)(g / p->T), t = (int)(g % p->T);
+    const long gend = (long)(b + 1) * p->T < g0 + nc ? (long)(b + 1) * p->T : g0 + nc;
+    const int  tyA = t / p->tw, tyB = (int)(gend - 1 - (long)b * p->T) / p->tw, nrows = 2 * (tyB - tyA) + 4;
+    for (int ci = 0; ci < s->Cin && pad; ci++)
+      for (int r = 0; r < nrows; r++)
+        wino_pad_row(x + ((size_t)ci * s->B + b) * HW, s->H, s->W, 2 * tyA + r - 1, s->periodic, p->Wp,
+                     P + ci * pstride + (size_t)(rows + r) * p->Wp);
+    int ty = tyA, tx = t % p->tw; /* stepped, no divisions per tile */
+    for (long gg = g; gg < gend; gg++) {
+      const int l = (int)(gg - g0);
+      off[l]      = (rows + 2 * (ty - tyA)) * p->Wp + 2 * tx;
+      yoff[l]     = (int)((size_t)b * HW) + 2 * ty * s->W + 2 * tx;
+      flag[l]     = (2 * tx + 1 < s->W) | (2 * ty + 1 < s->H) << 1;
+      if (++tx == p->tw) tx = 0, ty++;
+    }
+    rows += nrows;
+    g = gend;
+  }
+}
+
+static inline __mmask16 lane_mask(int n) { return n >= WINO_LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+/* B^T d B for 16 tiles at once: d[r][c] -> v[4 r + c]. Rows first, then
+ * columns, with the rows of B^T: (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
+#define WINO_BT(o0, o1, o2, o3, a0, a1, a2, a3)                                                                      \
+  do {                                                                                                                \
+    o0 = _mm512_sub_ps(a0, a2);                                                                                       \
+    o1 = _mm512_add_ps(a1, a2);                                                                                       \
+    o2 = _mm512_sub_ps(a2, a1);                                                                                       \
+    o3 = _mm512_sub_ps(a1, a3);                                                                                       \
+  } while (0)
+
+/* V[xi][ci][l] for the nc tiles of a chunk: 16 tiles per step, their 4x4
+ * patches gathered from the padded rows. */
+__attribute__((target("avx512f"))) static void wino_input(int Cin, int nc, const float *P, size_t pstride, int Wp,
+                                                          const int *off, float *V, size_t ldv)
+{
+  const size_t vplane = (size_t)Cin * ldv;
+  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+    const __mmask16 m   = lane_mask(nc - l0);
+    const __m512i   idx = _mm512_maskz_loadu_epi32(m, off + l0);
+    const __m512    z   = _mm512_setzero_ps();
+    for (int ci = 0; ci < Cin; ci++) {
+      const float *pc = P + ci * pstride;
+      __m512       e[16]; /* e[4 r + c]: rows of d transformed along c */
+      for (int r = 0; r < 4; r++) {
+        const float *pr = pc + (size_t)r * Wp;
+        __m512       d0 = _mm512_mask_i32gather_ps(z, m, idx, pr, 4), d1 = _mm512_mask_i32gather_ps(z, m, idx, pr + 1, 4);
+        __m512       d2 = _mm512_mask_i32gather_ps(z, m, idx, pr + 2, 4), d3 = _mm512_mask_i32gather_ps(z, m, idx, pr + 3, 4);
+        WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
+      }
+      float *vc = V + (size_t)ci * ldv + l0;
+      for (int c = 0; c < 4; c++) {
+        __m512 v0, v1, v2, v3;
+        WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
+        _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
+        _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
+        _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
+        _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
+      }
+    }
+  }
+}
+
+/* y[co] (at yoff) += A^T M A for the nc tiles of a chunk, 16 at a time;
+ * A^T rows: (m0 + m1 + m2, m1 - m2 - m3). Entries outside the output (odd
+ * sizes) are masked off. */
+__attribute__((target("avx512f"))) static void wino_output(int Cout, int nc, const float *M, size_t ldm,
+                                                           const int *yoff, const int *flag, const float *bias, int acc,
+                                                           float *y, size_t N, int W)
+{
+  const size_t mplane = (size_t)Cout * ldm;
+  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+    const __mmask16 m = lane_mask(nc - l0);
+    const __m512i   idx = _mm512_maskz_loadu_epi32(m, yoff + l0), fl = _mm512_maskz_loadu_epi32(m, flag + l0);
+    const __mmask16 m01 = m & _mm512_test_epi32_mask(fl, _mm512_set1_epi32(1));
+    const __mmask16 m10 = m & _mm512_test_epi32_mask(fl, _mm512_set1_epi32(2)), m11 = m01 & m10;
+    for (int co = 0; co < Cout; co++) {
+      const float *mc = M + (size_t)co * ldm + l0;
+      __m512       t0[4], t1[4];
+      for (int c = 0; c < 4; c++) { /* rows of A^T applied over r */
+        const __m512 a0 = _mm512_maskz_loadu_ps(m, mc + (size_t)c * mplane), a1 = _mm512_maskz_loadu_ps(m, mc + (size_t)(4 + c) * mplane);
+        const __m512 a2 = _mm512_maskz_loadu_ps(m, mc + (size_t)(8 + c) * mplane), a3 = _mm512_maskz_loadu_ps(m, mc + (size_t)(12 + c) * mplane);
+        t0[c] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+        t1[c] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
+      }
+      const __m512 y00 = _mm512_add_ps(_mm512_add_ps(t0[0], t0[1]), t0[2]), y01 = _mm512_sub_ps(_mm512_sub_ps(t0[1], t0[2]), t0[3]);
+      const __m512 y10 = _mm512_add_ps(_mm512_add_ps(t1[0], t1[1]), t1[2]), y11 = _mm512_sub_ps(_mm512_sub_ps(t1[1], t1[2]), t1[3]);
+      float       *yc = y + (size_t)co * N;
+      const __m512 z = _mm512_setzero_ps(), bv = _mm512_set1_ps(bias ? bias[co] : 0.0f);
+#define WINO_BASE(mk, p) (acc ? _mm512_add_ps(_mm512_mask_i32gather_ps(z, mk, idx, p, 4), bv) : bv)
+      _mm512_mask_i32scatter_ps(yc, m, idx, _mm512_add_ps(WINO_BASE(m, yc), y00), 4);
+      _mm512_mask_i32scatter_ps(yc + 1, m01, idx, _mm512_add_ps(WINO_BASE(m01, yc + 1), y01), 4);
+      _mm512_mask_i32scatter_ps(yc + W, m10, idx, _mm512_add_ps(WINO_BASE(m10, yc + W), y10), 4);
+      _mm512_mask_i32scatter_ps(yc + W + 1, m11, idx, _mm512_add_ps(WINO_BASE(m11, yc + W + 1), y11), 4);
+#undef WINO_BASE
+    }
+  }
+}
+
+/* The same two transforms when every group of 8 lanes is 8 tiles of one
+ * tile row (tw a multiple of 8: the 16x16 and larger grids): the patches of
+ * 8 neighbouring tiles are 18 consecutive floats of a padded row, so 2 plain
+ * loads and an even/odd permutation replace 4 gathers, and the output tiles
+ * are 16 consecutive floats of an output row (interleaved, then a plain
+ * load-add-store instead of a gather and scatter). */
+__attribute__((target("avx512f"))) static inline __m512 rows8(const float *p0, const float *p1, __m512i sel)
+{
+  return _mm512_permutex2var_ps(_mm512_loadu_ps(p0), sel, _mm512_loadu_ps(p1));
+}
+
+__attribute__((target("avx512f"))) static void wino_input8(int Cin, int nc, const float *P, size_t pstride, int Wp,
+                                                           const int *off, float *V, size_t ldv)
+{
+  const size_t  vplane = (size_t)Cin * ldv;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd  = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+    const __mmask16 m = lane_mask(nc - l0);
+    const int       o0 = off[l0], o1 = nc - l0 > 8 ? off[l0 + 8] : o0;
+    for (int ci = 0; ci < Cin; ci++) {
+      const float *pc = P + ci * pstride;
+      __m512       e[16];
+      for (int r = 0; r < 4; r++) {
+        const float *a = pc + (size_t)r * Wp + o0, *b = pc + (size_t)r * Wp + o1;
+        __m512       d0 = rows8(a, b, even), d1 = rows8(a, b, odd), d2 = rows8(a + 2, b + 2, even), d3 = rows8(a + 2, b + 2, odd);
+        WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
+      }
+      float *vc = V + (size_t)ci * ldv + l0;
+      for (int c = 0; c < 4; c++) {
+        __m512 v0, v1, v2, v3;
+        WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
+        _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
+        _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
+        _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
+        _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
+      }
+    }
+  }
+}
+
+/* wino_input8 for zero padding, reading x itself (no padded copy): the 18
+ * floats of a group's patch row are two masked loads (zeros outside the
+ * plane). Channel by channel, so that the reads of x run along its rows
+ * (hardware prefetch); the offsets and masks of each 16-tile block are
+ * computed once per chunk into blk (g0: global index of the first tile). */
+typedef struct {
+  int       o[2][4];         /* offsets in a channel of the 4 patch rows (column 2 tx0 - 1) of the 2 groups */
+  __mmask16 ma[2][4], mb[2][4]; /* load masks at that column and 2 further (0: row outside) */
+} WinoBlock;
+
+_Static_assert(sizeof(WinoBlock) <= WINO_LANES * sizeof(int), "a block's entry fits the 16 offsets it replaces");
+
+static void wino_blocks(const BOConvShape *s, const WinoPlan *p, long g0, int nc, WinoBlock *blk)
+{
+  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+    WinoBlock *k = blk + l0 / WINO_LANES;
+    for (int h = 0; h < 2; h++) {
+      const long g = g0 + l0 + (h && nc - l0 > 8 ? 8 : 0);
+      const int  b = (int)(g / p->T), t = (int)(g % p->T), ty = t / p->tw, cs = 2 * (t % p->tw) - 1;
+      __mmask16  cm = 0, cm2 = 0;
+      for (int j = 0; j < 16; j++) {
+        cm |= (__mmask16)((cs + j >= 0 && cs + j < s->W) << j);
+        cm2 |= (__mmask16)((cs + 2 + j >= 0 && cs + 2 + j < s->W) << j);
+      }
+      for (int r = 0; r < 4; r++) {
+        const int iy = 2 * ty - 1 + r, in = iy >= 0 && iy < s->H;
+        k->o[h][r]  = in ? b * s->H * s->W + iy * s->W + cs : 1;
+        k->ma[h][r] = in ? cm : 0, k->mb[h][r] = in ? cm2 : 0;
+      }
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) static void wino_input8_zero(const BOConvShape *s, const float *x, int nc,
+                                                                const WinoBlock *blk, float *V, size_t ldv)
+{
+  const size_t  vplane = (size_t)s->Cin * ldv, cstride = (size_t)s->B * s->H * s->W;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd  = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int ci = 0; ci < s->Cin; ci++) {
+    const float *xc = x + ci * cstride;
+    for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+      const __mmask16  m = lane_mask(nc - l0);
+      const WinoBlock *k = blk + l0 / WINO_LANES;
+      __m512           e[16];
+      for (int r = 0; r < 4; r++) {
+        const float *a = xc + k->o[0][r], *b = xc + k->o[1][r];
+        const __m512 a0 = _mm512_maskz_loadu_ps(k->ma[0][r], a), b0 = _mm512_maskz_loadu_ps(k->ma[1][r], b);
+        const __m512 a2 = _mm512_maskz_loadu_ps(k->mb[0][r], a + 2), b2 = _mm512_maskz_loadu_ps(k->mb[1][r], b + 2);
+        __m512       d0 = _mm512_permutex2var_ps(a0, even, b0), d1 = _mm512_permutex2var_ps(a0, odd, b0);
+        __m512       d2 = _mm512_permutex2var_ps(a2, even, b2), d3 = _mm512_permutex2var_ps(a2, odd, b2);
+        WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
+      }
+      float *vc = V + (size_t)ci * ldv + l0;
+      for (int c = 0; c < 4; c++) {
+        __m512 v0, v1, v2, v3;
+        WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
+        _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
+        _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
+        _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
+        _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
+      }
+    }
+  }
+}
+
+/* y[0..16) (masked) = (acc ? y + bias : bias) + the 16 interleaved outputs
+ * of one group of 8 tiles (the order of the additions of the im2col path) */
+__attribute__((target("avx512f"))) static inline void out_row8(float *y, __mmask16 m, __m512 bias, int acc, __m512 v)
+{
+  const __m512 base = acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, y), bias) : bias;
+  _mm512_mask_storeu_ps(y, m, _mm512_add_ps(base, v));
+}
+
+__attribute__((target("avx512f"))) static void wino_output8(int Cout, int nc, const float *M, size_t ldm,
+                                                            const int *yoff, const int *flag, const float *bias,
+                                                            int acc, float *y, size_t N, int W)
+{
+  const size_t  mplane = (size_t)Cout * ldm;
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  for (int co = 0; co < Cout; co++) /* channel by channel: y written along its rows */
+    for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+      const __mmask16 m = lane_mask(nc - l0);
+      /* per group: columns (the last tile's second column may be cropped), second row */
+      const int       two = nc - l0 > 8;
+      const __mmask16 c0 = flag[l0 + 7] & 1 ? 0xFFFF : 0x7FFF, c1 = two ? (flag[l0 + 15] & 1 ? 0xFFFF : 0x7FFF) : 0;
+      const __mmask16 r0 = flag[l0] & 2 ? c0 : 0, r1 = two && flag[l0 + 8] & 2 ? c1 : 0;
+      const int       y0 = yoff[l0], y1 = two ? yoff[l0 + 8] : y0;
+      const float *mc = M + (size_t)co * ldm + l0;
+      __m512       t0[4], t1[4];
+      for (int c = 0; c < 4; c++) {
+        const __m512 a0 = _mm512_maskz_loadu_ps(m, mc + (size_t)c * mplane), a1 = _mm512_maskz_loadu_ps(m, mc + (size_t)(4 + c) * mplane);
+        const __m512 a2 = _mm512_maskz_loadu_ps(m, mc + (size_t)(8 + c) * mplane), a3 = _mm512_maskz_loadu_ps(m, mc + (size_t)(12 + c) * mplane);
+        t0[c] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+        t1[c] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
+      }
+      const __m512 y00 = _mm512_add_ps(_mm512_add_ps(t0[0], t0[1]), t0[2]), y01 = _mm512_sub_ps(_mm512_sub_ps(t0[1], t0[2]), t0[3]);
+      const __m512 y10 = _mm512_add_ps(_mm512_add_ps(t1[0], t1[1]), t1[2]), y11 = _mm512_sub_ps(_mm512_sub_ps(t1[1], t1[2]), t1[3]);
+      float       *yc = y + (size_t)co * N;
+      const __m512 bv = _mm512_set1_ps(bias ? bias[co] : 0.0f);
+      out_row8(yc + y0, c0, bv, acc, _mm512_permutex2var_ps(y00, lo, y01));
+      out_row8(yc + y0 + W, r0, bv, acc, _mm512_permutex2var_ps(y10, lo, y11));
+      if (c1) {
+        out_row8(yc + y1, c1, bv, acc, _mm512_permutex2var_ps(y00, hi, y01));
+        out_row8(yc + y1 + W, r1, bv, acc, _mm512_permutex2var_ps(y10, hi, y11));
+      }
+    }
+}
+
+/* y (+)= conv(x, w) + b by F(2x2, 3x3) (b may be NULL). */
+static void conv_forward_winograd(const BOConvShape *s, const float *x, const float *w, int flip, const float *b,
+                                  float *y, float *work, int acc)
+{
+  const WinoPlan p = wino_plan(s);
+  const int      own = use_own_gemm();
+  const long     total = (long)s->B * p.T;
+  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
+  float         *U = work + p.urow, *Up = work + p.upack, *V = work + p.v, *M = work + p.m, *P = work + p.pad;
+  int           *off = (int *)(work + p.off), *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
+
+  wino_weights(s->Cout, s->Cin, w, flip, U);
+  if (own)
+    for (int xi = 0; xi < 16; xi++) gemm_pack_a(s->Cout, s->Cin, U + xi * uplane, s->Cin, 1, Up + xi * p.pack);
+  for (long g0 = 0; g0 < total; g0 += p.NC) {
+    const int nc = total - g0 < p.NC ? (int)(total - g0) : p.NC;
+    const int rows8 = p.tw % 8 == 0;
+    wino_gather_chunk(s, &p, x, g0, nc, P, off, yoff, flag, !(rows8 && !s->periodic));
+    if (rows8 && !s->periodic) {
+      wino_blocks(s, &p, g0, nc, (WinoBlock *)off);
+      wino_input8_zero(s, x, nc, (const WinoBlock *)off, V, p.ldv);
+    }
+    else if (rows8) wino_input8(s->Cin, nc, P, (size_t)p.prows * p.Wp, p.Wp, off, V, p.ldv);
+    else wino_input(s->Cin, nc, P, (size_t)p.prows * p.Wp, p.Wp, off, V, p.ldv);
+    if (!own && nc < p.NC) /* cblas: full-width products, zeros past the end */
+      for (size_t r = 0; r < 16 * (size_t)s->Cin; r++) memset(V + r * p.ldv + nc, 0, sizeof(float) * (p.NC - nc));
+    for (int xi = 0; xi < 16; xi++) {
+      const float *Vx = V + xi * (size_t)s->Cin * p.ldv;
+      float       *Mx = M + xi * (size_t)s->Cout * p.ldv;
+      if (own) gemm_avx512(s->Cout, nc, s->Cin, Up + xi * p.pack, Vx, GEMM_NR, (int)p.ldv, Mx, (int)p.ldv, 0);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, p.NC, s->Cin, 1.0f, U + xi * uplane, s->Cin, Vx,
+                    (int)p.ldv, 0.0f, Mx, (int)p.ldv);
+    }
+    if (rows8) wino_output8(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
+    else wino_output(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
+  }
+}
+
+/* The transposed convolution of the data gradient: Cin and Cout swapped. */
+static BOConvShape wino_transposed(const BOConvShape *s)
+{
+  BOConvShape t = *s;
+  t.Cin = s->Cout, t.Cout = s->Cin;
+  return t;
+}
+
+/* For the forward pass and for the data gradient of the backward pass. */
+static size_t wino_work_size(const BOConvShape *s)
+{
+  if (s->k != 3 || s->stride != 1) return 0;
+  BOConvShape t = wino_transposed(s);
+  size_t      a = wino_plan(s).total, b = wino_plan(&t).total;
+  return a > b ? a : b;
+}
+
+/* y[M][N] += w[M][K] x[K][N] on our kernel (the 1x1 convolutions): x is
+ * copied 32 columns x GEMM_KB rows at a time into a panel on the stack
+ * (rows of x are N apart, often a multiple of 4 KiB, which would make every
+ * row fall into the same L1 set), then multiplied by all rows of w. */
+__attribute__((target("avx512f"))) static void conv1x1_forward_own(int M, size_t N, int K, const float *w,
+                                                                   const float *x, float *y)
+{
+  float panel[GEMM_KB * GEMM_NR];
+  for (size_t n0 = 0; n0 < N; n0 += GEMM_NR) {
+    const int       nr = N - n0 < GEMM_NR ? (int)(N - n0) : GEMM_NR;
+    const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16 > 0 ? nr - 16 : 0);
+    for (int k0 = 0; k0 < K; k0 += GEMM_KB) {
+      const int kn = K - k0 < GEMM_KB ? K - k0 : GEMM_KB;
+      for (int k = 0; k < kn; k++) {
+        const float *xr = x + (size_t)(k0 + k) * N + n0;
+        _mm512_storeu_ps(panel + (size_t)k * GEMM_NR, _mm512_maskz_loadu_ps(m0, xr));
+        _mm512_storeu_ps(panel + (size_t)k * GEMM_NR + 16, _mm512_maskz_loadu_ps(m1, xr + 16));
+      }
+      gemm_avx512_rowa(M, nr, kn, w + k0, (size_t)K, panel, 0, GEMM_NR, y + n0, (int)N);
+    }
+  }
+}
+
 void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const float *b, float *y, float *col,
                      int accumulate)
 {
   const int    K = s->Cin * s->k * s->k, HWo = bo_conv_out_h(s) * bo_conv_out_w(s);
   const size_t N = (size_t)s->B * HWo;
 
+  if (use_winograd(s)) { /* adds the bias itself */
+    conv_forward_winograd(s, x, w, 0, b, y, col, accumulate);
+    return;
+  }
   /* start from the bias (or add it), then GEMM with beta = 1 */
   for (int co = 0; co < s->Cout; co++) {
     float v = b ? b[co] : 0.0f;
     if (!accumulate || v != 0.0f) k_fill_add(N, v, y + co * N, accumulate);
   }
+  /* Our kernels sum each output column in an order that does not depend on
+   * the other columns, so a sample's output does not depend on the batch;
+   * OpenBLAS's order can depend on the width of the product. */
   if (conv_is_pointwise(s)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, (int)N, K, 1.0f, w, K, x, (int)N, 1.0f, y, (int)N);
+    if (use_own_gemm()) conv1x1_forward_own(s->Cout, N, K, w, x, y);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, (int)N, K, 1.0f, w, K, x, (int)N, 1.0f, y, (int)N);
     return;
   }
   if (use_own_gemm() && s->stride == 1 && !s->periodic) {
@@ -626,11 +1141,18 @@ void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const
     conv_forward_fused(s, x, pack, y, col);
     return;
   }
-  /* stride 2 or periodic padding, or no AVX-512: im2col per chunk, cblas */
-  const int nb = conv_chunk(s);
+  /* stride 2 or periodic padding, or no AVX-512: im2col per chunk, then our
+   * kernel or cblas */
+  const int nb = conv_chunk(s), own = use_own_gemm();
+  float    *pack = col + conv_work(s).pack;
+  if (own) gemm_pack_a(s->Cout, K, w, K, 1, pack);
   for (int b0 = 0; b0 < s->B; b0 += nb) {
     int n = s->B - b0 < nb ? s->B - b0 : nb;
     im2col_chunk(s, b0, n, (float *)x, col, 0);
+    if (own) {
+      gemm_avx512(s->Cout, n * HWo, K, pack, col, GEMM_NR, col_ld(n * HWo), y + (size_t)b0 * HWo, (int)N, 1);
+      continue;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, n * HWo, K, 1.0f, w, K, col, col_ld(n * HWo), 1.0f,
                 y + (size_t)b0 * HWo, (int)N);
   }
@@ -651,11 +1173,16 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
                   accumulate ? 1.0f : 0.0f, dx, (int)N);
     return;
   }
+  /* dx by Winograd: the transposed convolution is a stride-1 3x3
+   * convolution of dy with the flipped kernels (Cin and Cout swapped), run
+   * after the weight gradient (it reuses the workspace) */
+  const int    wino      = dx && use_winograd(s);
+  float *const dx_im2col = wino ? NULL : dx;
   const int nb = conv_chunk(s), own = use_own_gemm();
   ConvWork  cw = conv_work(s);
   float    *packT = col + cw.pack, *dyt = col + cw.dyt, *dwt = col + cw.dwt;
   if (own) {
-    if (dx) gemm_pack_a(K, s->Cout, w, 1, K, packT); /* W^T(i, j) = w[j K + i] */
+    if (dx_im2col) gemm_pack_a(K, s->Cout, w, 1, K, packT); /* W^T(i, j) = w[j K + i] */
     memset(dwt, 0, sizeof(float) * K * s->Cout);
   }
   for (int b0 = 0; b0 < s->B; b0 += nb) {
@@ -665,11 +1192,11 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
     /* dW^T [K x Cout] += col [K x n HWo] dy^T */
     if (own) {
       tile_cols(s->Cout, n * HWo, dyc, N, dyt);
-      gemm_avx512_rowa(K, s->Cout, n * HWo, col, col_ld(n * HWo), dyt, (size_t)n * HWo * GEMM_NR, dwt, s->Cout);
+      gemm_avx512_rowa(K, s->Cout, n * HWo, col, col_ld(n * HWo), dyt, (size_t)n * HWo * GEMM_NR, GEMM_NR, dwt, s->Cout);
     } else
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, K, n * HWo, 1.0f, dyc, (int)N, col, col_ld(n * HWo),
                   1.0f, dw, K);
-    if (!dx) continue;
+    if (!dx_im2col) continue;
     /* dcol = W^T dy */
     if (own) {
       tile_rows(s->Cout, n * HWo, dyc, N, dyt);
@@ -687,6 +1214,10 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
   if (own)
     for (int co = 0; co < s->Cout; co++)
       for (int kk = 0; kk < K; kk++) dw[(size_t)co * K + kk] += dwt[(size_t)kk * s->Cout + co];
+  if (wino) {
+    const BOConvShape t = wino_transposed(s);
+    conv_forward_winograd(&t, dy, w, 1, NULL, dx, col, accumulate);
+  }
 }
 
 /* ---- GroupNorm (+SiLU) ----------------------------------------------------------- */

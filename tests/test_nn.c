@@ -239,6 +239,109 @@ START_TEST(test_conv_chunked)
 }
 END_TEST
 
+/* ---- Winograd F(2x2, 3x3) forward ------------------------------------------------------------
+ * Against the direct sum in double. Error scale: S = |b| + sum |w x| over the
+ * terms of an output. The direct float sum is accurate to about K eps S
+ * (K = 9 Cin terms); the transforms add a few roundings of partial sums of
+ * the same size (coefficients 0, +-1, 1/2), so |y - direct| <= 1e-5 S holds
+ * with a wide margin for these sizes (measured: max ~2e-7 S, printed). */
+static double wino_max_err(BOConvShape s)
+{
+  const size_t nx = (size_t)s.Cin * s.B * s.H * s.W, nw = (size_t)s.Cout * s.Cin * 9, ny = conv_out_n(&s);
+  float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * s.Cout),
+        *y = malloc(sizeof(float) * ny), *col = malloc(sizeof(float) * bo_conv_col_size(&s)),
+        *ax = malloc(sizeof(float) * nx), *aw = malloc(sizeof(float) * nw);
+  double worst = 0;
+  fill_uniform(x, nx, -1, 1, 61);
+  fill_uniform(w, nw, -0.5, 0.5, 62);
+  fill_uniform(b, s.Cout, -1, 1, 63);
+  for (size_t i = 0; i < nx; i++) ax[i] = fabsf(x[i]);
+  for (size_t i = 0; i < nw; i++) aw[i] = fabsf(w[i]);
+  bo_conv_forward(&s, x, w, b, y, col, 0);
+  for (int co = 0; co < s.Cout; co++)
+    for (int bb = 0; bb < s.B; bb++)
+      for (int oy = 0; oy < s.H; oy++)
+        for (int ox = 0; ox < s.W; ox++) {
+          double S = conv_direct(&s, ax, aw, NULL, co, bb, oy, ox) + fabs(b[co]); /* the scale */
+          double want = conv_direct(&s, x, w, b, co, bb, oy, ox), got = y[(((size_t)co * s.B + bb) * s.H + oy) * s.W + ox];
+          double e = fabs(got - want) / S;
+          ck_assert_msg(e <= 1e-5, "winograd B%d Cin%d %dx%d Cout%d p%d: y[%d,%d,%d,%d] = %.9g, direct %.9g", s.B, s.Cin,
+                        s.H, s.W, s.Cout, s.periodic, co, bb, oy, ox, got, want);
+          if (e > worst) worst = e;
+        }
+  free(x), free(w), free(b), free(y), free(col), free(ax), free(aw);
+  return worst;
+}
+
+START_TEST(test_conv_winograd)
+{
+  /* B, Cin, H, W, Cout (k 3, stride 1): odd sizes, channels off the vector
+   * widths, batch 1 and 3, the gather path (tiles per row not a multiple of
+   * 8), the row path (tw = 8, 16), chunks that split samples (last case) */
+  const int cases[][5] = {
+    {1, 3, 5, 7, 5}, {3, 17, 9, 6, 13}, {3, 5, 15, 31, 3}, {1, 9, 16, 16, 11}, {3, 2, 1, 1, 3}, {1, 7, 2, 3, 9},
+    {2, 48, 24, 32, 40},
+  };
+  double worst = 0;
+  for (int blas = 0; blas < 2; blas++) {
+    int old = bo_nn_set_blas_only(blas);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+      for (int periodic = 0; periodic < 2; periodic++) {
+        const int  *c = cases[i];
+        BOConvShape s = {c[0], c[1], c[2], c[3], c[4], 3, 1, periodic};
+        double      e = wino_max_err(s);
+        if (e > worst) worst = e;
+      }
+    bo_nn_set_blas_only(old);
+  }
+  printf("winograd F(2x2,3x3): max |y - direct| / (|b| + sum |w x|) = %.2e\n", worst);
+  /* the im2col path agrees to the same tolerance (tested in test_conv); the
+   * switch works */
+  int old = bo_nn_set_winograd(0);
+  ck_assert(wino_max_err((BOConvShape){1, 3, 5, 7, 5, 3, 1, 0}) <= 1e-5);
+  ck_assert_int_eq(bo_nn_set_winograd(old), 0);
+}
+END_TEST
+
+/* The output of a sample does not depend on the rest of the batch (the
+ * sampler's ensembles are bit-identical for any micro-batch): sample i of a
+ * batch of 7 equals its convolution alone, bit for bit, and two runs agree. */
+START_TEST(test_conv_batch_independent)
+{
+  const int cases[][5] = {{3, 5, 7, 5}, {5, 15, 31, 3}, {9, 16, 16, 11}, {40, 12, 17, 33}};
+  for (int blas = 0; blas < 2; blas++) {
+    int old = bo_nn_set_blas_only(blas);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+      for (int periodic = 0; periodic < 2; periodic++) {
+        const int  *c = cases[i];
+        BOConvShape s7 = {7, c[0], c[1], c[2], c[3], 3, 1, periodic}, s1 = s7;
+        s1.B             = 1;
+        const size_t hw = (size_t)c[1] * c[2], nw = (size_t)c[3] * c[0] * 9;
+        float *x = malloc(sizeof(float) * 7 * c[0] * hw), *x1 = malloc(sizeof(float) * c[0] * hw),
+              *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * c[3]), *y = malloc(sizeof(float) * 7 * c[3] * hw),
+              *y2 = malloc(sizeof(float) * 7 * c[3] * hw), *y1 = malloc(sizeof(float) * c[3] * hw),
+              *col = malloc(sizeof(float) * bo_conv_col_size(&s7));
+        ck_assert(bo_conv_col_size(&s1) <= bo_conv_col_size(&s7));
+        fill_uniform(x, 7 * c[0] * hw, -1, 1, 71);
+        fill_uniform(w, nw, -0.5, 0.5, 72);
+        fill_uniform(b, c[3], -1, 1, 73);
+        bo_conv_forward(&s7, x, w, b, y, col, 0);
+        bo_conv_forward(&s7, x, w, b, y2, col, 0);
+        ck_assert(!memcmp(y, y2, sizeof(float) * 7 * c[3] * hw));
+        for (int bb = 0; bb < 7; bb++) {
+          for (int ci = 0; ci < c[0]; ci++) memcpy(x1 + ci * hw, x + (ci * 7 + bb) * hw, sizeof(float) * hw);
+          bo_conv_forward(&s1, x1, w, b, y1, col, 0);
+          for (int co = 0; co < c[3]; co++)
+            ck_assert_msg(!memcmp(y1 + co * hw, y + (co * 7 + bb) * hw, sizeof(float) * hw),
+                          "blas %d case %zu periodic %d: sample %d differs alone", blas, i, periodic, bb);
+        }
+        free(x), free(x1), free(w), free(b), free(y), free(y2), free(y1), free(col);
+      }
+    bo_nn_set_blas_only(old);
+  }
+}
+END_TEST
+
 /* ---- GroupNorm ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -474,6 +577,8 @@ Suite *suite_nn(void)
   tcase_add_test(tc, test_linear);
   tcase_add_test(tc, test_conv);
   tcase_add_test(tc, test_conv_chunked);
+  tcase_add_test(tc, test_conv_winograd);
+  tcase_add_test(tc, test_conv_batch_independent);
   tcase_add_test(tc, test_groupnorm);
   tcase_add_test(tc, test_adjoints);
   tcase_add_test(tc, test_time_embedding);

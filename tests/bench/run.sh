@@ -7,8 +7,9 @@
 #   3. PyTorch, the same network and step, at 1 and 2 threads.
 # Raw outputs in out/; the summary (key=value) at the end, autodetected-kernel
 # figures last. REPS=7 by default (medians within a run). The machines are
-# shared: every configuration runs TRIES=2 times and the best figure of the
-# runs is kept (the same rule for C and PyTorch; peak memory: the largest).
+# shared: every configuration runs TRIES=2 times, the tries of C and PyTorch
+# interleaved, and the best figure of the runs is kept (the same rule for C
+# and PyTorch; peak memory: the largest).
 set -euo pipefail
 cd "$(dirname "$0")"
 OUT=out
@@ -30,22 +31,32 @@ get() {
 }
 core() { grep -ho "Core: [A-Za-z0-9_]*" "$@" | head -1 | cut -d' ' -f2; }
 
-# tries NAME CMD...: run CMD TRIES times into $OUT/NAME.1.txt, NAME.2.txt, ...
-tries() {
-  local name=$1
-  shift
-  rm -f "$OUT/$name".*.txt
-  for i in $(seq "$TRIES"); do
-    "$@" >"$OUT/$name.$i.txt" 2>&1 || { cat "$OUT/$name.$i.txt"; exit 1; }
-  done
+# one NAME I CMD...: run CMD into $OUT/NAME.I.txt
+one() {
+  local name=$1 i=$2
+  shift 2
+  "$@" >"$OUT/$name.$i.txt" 2>&1 || { cat "$OUT/$name.$i.txt"; exit 1; }
 }
 
-run_c() { # $1 = tag; the rest = environment prefix
+AUTO=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE) # the kernel OpenBLAS detects itself
+
+# Every try runs all configurations once, C and PyTorch in turn, so that a
+# burst of load from other jobs on the shared machine hits both sides alike;
+# the best of the TRIES runs of each configuration is kept.
+for name in env_1rank env_2ranks auto_1rank auto_2ranks torch_t1 torch_t2; do rm -f "$OUT/$name".*.txt; done
+for i in $(seq "$TRIES"); do
+  one env_1rank "$i" env OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
+  one torch_t1 "$i" env OMP_NUM_THREADS=1 $PY bench_torch.py --threads 1 --reps "$REPS"
+  one env_2ranks "$i" env OPENBLAS_VERBOSE=2 $MPIRUN -n 2 "$OUT/bench_train" -reps "$REPS"
+  one torch_t2 "$i" env OMP_NUM_THREADS=2 $PY bench_torch.py --threads 2 --reps "$REPS"
+  one auto_1rank "$i" "${AUTO[@]}" OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
+  one auto_2ranks "$i" "${AUTO[@]}" OPENBLAS_VERBOSE=2 $MPIRUN -n 2 "$OUT/bench_train" -reps "$REPS"
+done
+
+report_c() { # $1 = tag; the rest = environment prefix
   local tag=$1
   shift
   echo "== C, $tag kernel (OPENBLAS_CORETYPE=$("$@" sh -c 'echo ${OPENBLAS_CORETYPE:-unset}'), OPENBLAS_L2_SIZE=$("$@" sh -c 'echo ${OPENBLAS_L2_SIZE:-unset}'))"
-  tries "${tag}_1rank" "$@" OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
-  tries "${tag}_2ranks" "$@" OPENBLAS_VERBOSE=2 $MPIRUN -n 2 "$OUT/bench_train" -reps "$REPS"
   local a="$OUT/${tag}_1rank".*.txt b="$OUT/${tag}_2ranks".*.txt
   echo "   core $(core $a): sgemm $(get sgemm_gflops_rank0 $a) GFLOP/s;" \
     "train 1 rank $(get train_samples_per_s $a) samples/s," \
@@ -55,12 +66,10 @@ run_c() { # $1 = tag; the rest = environment prefix
     "$(get forward_samples_per_s $b) on 2 ranks"
 }
 
-run_c env env
-run_c auto env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
-
+report_c env env
+report_c auto "${AUTO[@]}"
 echo "== PyTorch"
 for t in 1 2; do
-  tries "torch_t$t" env OMP_NUM_THREADS=$t $PY bench_torch.py --threads "$t" --reps "$REPS"
   echo "   $t thread(s): train $(get torch_train_samples_per_s_t$t $OUT/torch_t$t.*.txt) samples/s," \
     "forward $(get torch_forward_samples_per_s_t$t $OUT/torch_t$t.*.txt) samples/s"
 done
