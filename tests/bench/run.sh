@@ -4,7 +4,10 @@
 #      forward + sgemm), 2 ranks (train + sgemm on both);
 #   2. the same with the kernel OpenBLAS detects itself (OPENBLAS_CORETYPE and
 #      OPENBLAS_L2_SIZE unset for these commands only);
-#   3. PyTorch, the same network and step, at 1 and 2 threads.
+#   3. PyTorch, the same network and step, at 1 and 2 threads;
+#   4. sampling: unet-s ensembles on 2 ranks (bridge sampler, 100 steps),
+#      network evaluations per second, the share of a step outside the
+#      network, and the parallel HDF5 write rate.
 # Raw outputs in out/; the summary (key=value) at the end, autodetected-kernel
 # figures last. REPS=7 by default (medians within a run). The machines are
 # shared: every configuration runs TRIES=2 times, the tries of C and PyTorch
@@ -43,7 +46,7 @@ AUTO=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE) # the kernel OpenBLAS detect
 # Every try runs all configurations once, C and PyTorch in turn, so that a
 # burst of load from other jobs on the shared machine hits both sides alike;
 # the best of the TRIES runs of each configuration is kept.
-for name in env_1rank env_2ranks auto_1rank auto_2ranks torch_t1 torch_t2; do rm -f "$OUT/$name".*.txt; done
+for name in env_1rank env_2ranks auto_1rank auto_2ranks torch_t1 torch_t2 sample; do rm -f "$OUT/$name".*.txt; done
 for i in $(seq "$TRIES"); do
   one env_1rank "$i" env OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
   one torch_t1 "$i" env OMP_NUM_THREADS=1 $PY bench_torch.py --threads 1 --reps "$REPS"
@@ -51,6 +54,7 @@ for i in $(seq "$TRIES"); do
   one torch_t2 "$i" env OMP_NUM_THREADS=2 $PY bench_torch.py --threads 2 --reps "$REPS"
   one auto_1rank "$i" "${AUTO[@]}" OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
   one auto_2ranks "$i" "${AUTO[@]}" OPENBLAS_VERBOSE=2 $MPIRUN -n 2 "$OUT/bench_train" -reps "$REPS"
+  one sample "$i" "${AUTO[@]}" $MPIRUN -n 2 "$OUT/bench_sample" -members "${SAMPLE_MEMBERS:-128}" -steps 100 -batch 32
 done
 
 report_c() { # $1 = tag; the rest = environment prefix
@@ -109,3 +113,17 @@ echo "torch_forward_t2_samples_per_s=$(get torch_forward_samples_per_s_t2 $OUT/t
 summary auto ""
 echo "torch_train_best_samples_per_s=$tt"
 echo "torch_forward_best_samples_per_s=$tf"
+# sampling (autodetected kernel, 2 ranks): the best try; the share outside
+# the network and the time per ensemble from the same files (smallest)
+getmin() {
+  local key=$1
+  shift
+  grep -h "^$key=" "$@" 2>/dev/null | cut -d= -f2 | sort -g | head -1
+}
+se=$(get sample_net_evals_per_s $OUT/sample.*.txt)
+echo "sample_net_evals_per_s=$se"
+echo "sample_net_evals_over_torch_forward=$(div "$se" "$tf")"
+echo "sample_outside_network_share=$(getmin sample_outside_network_share $OUT/sample.*.txt)"
+echo "sample_s_per_1000_members_32x32_100_steps=$(getmin sample_s_per_1000_members $OUT/sample.*.txt)"
+echo "h5_write_mb_per_s=$(get h5_write_mb_per_s $OUT/sample.*.txt)"
+echo "seq_write_mb_per_s=$(get seq_write_mb_per_s $OUT/sample.*.txt)"
