@@ -40,6 +40,8 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
 .PHONY: all check check-slurm demo demo-digits demo-genes bench sanitize clean deps FORCE
+# keep intermediate objects (the programs' .o): no clean-up noise after the tests
+.SECONDARY:
 all: $(LIBDIR)/libblackout.a $(APPS)
 
 # ---- dependencies and flags ------------------------------------------------
