@@ -117,28 +117,19 @@ static PetscErrorCode CountsToPermeability(const Options *o, Vec k)
   PetscFunctionReturn(0);
 }
 
-/* Results on rank 0 (atomic: temporary name, then rename). */
-static PetscErrorCode WriteCSV(const char *path, PetscInt n, const double *keff, const double *q, const PetscInt *its)
-{
-  PetscMPIInt rank;
-  int         ok = 1;
+/* The results as CSV: member,k_eff,outflow,iterations. */
+typedef struct {
+  PetscInt        n;
+  const double   *keff, *q;
+  const PetscInt *its;
+} Results;
 
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  if (rank == 0) {
-    char  tmp[PETSC_MAX_PATH_LEN + 32];
-    FILE *f;
-    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) ok = 0;
-    else {
-      fprintf(f, "member,k_eff,outflow,iterations\n");
-      for (PetscInt k = 0; k < n; k++) fprintf(f, "%d,%.12g,%.12g,%d\n", (int)k, keff[k], q[k], (int)its[k]);
-      if (fclose(f) != 0 || rename(tmp, path) != 0) ok = 0, unlink(tmp);
-    }
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, PETSC_COMM_WORLD));
-  PetscCheck(ok, PETSC_COMM_WORLD, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
-  PetscFunctionReturn(0);
+static void CSVBody(FILE *f, const void *pr, const void *unused)
+{
+  const Results *r = (const Results *)pr;
+  (void)unused;
+  fprintf(f, "member,k_eff,outflow,iterations\n");
+  for (PetscInt k = 0; k < r->n; k++) fprintf(f, "%d,%.12g,%.12g,%d\n", (int)k, r->keff[k], r->q[k], (int)r->its[k]);
 }
 
 /* Optional HDF5 copy: datasets k_eff, outflow (N doubles), iterations (N ints). */
@@ -241,7 +232,10 @@ static PetscErrorCode Run(void)
   PetscCall(PetscViewerDestroy(&v));
 
   /* 3. Results and summary. */
-  PetscCall(WriteCSV(o.out, n, keff, q, its));
+  {
+    Results r = {n, keff, q, its};
+    PetscCall(BOWriteTextFile(PETSC_COMM_WORLD, o.out, CSVBody, &r, NULL));
+  }
   if (o.out_h5[0]) PetscCall(WriteH5(o.out_h5, n, keff, q, its));
   for (PetscInt m = 0; m < n; m++) mk += keff[m] / n, mq += q[m] / n;
   for (PetscInt m = 0; m < n; m++) sk += PetscSqr(keff[m] - mk), sq += PetscSqr(q[m] - mq);

@@ -37,6 +37,12 @@ typedef struct {
 extern BOLogIds BOLog;
 PetscErrorCode  BOLogRegister(void);
 
+/* A small text output (CSV, JSON) written atomically: rank 0 calls
+ * body(f, a, b) on path's temporary name and renames it; every rank learns
+ * whether that worked (an error names the file). Collective. */
+typedef void (*BOTextBody)(FILE *f, const void *a, const void *b);
+PetscErrorCode BOWriteTextFile(MPI_Comm comm, const char *path, BOTextBody body, const void *a, const void *b);
+
 /* Monotonic wall clock in seconds. */
 double BOWallTime(void);
 

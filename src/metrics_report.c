@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "bo_dataset.h"
 #include "bo_metrics.h"
+#include "bo_sys.h"
 
 /* ---- evaluation ------------------------------------------------------------ */
 
@@ -230,31 +231,6 @@ static void JSONNumber(FILE *f, double x)
   else fprintf(f, "null");
 }
 
-/* Write on rank 0 to path.tmp<pid>, then rename; errors are shared. */
-typedef void (*JSONBody)(FILE *, const void *, const void *);
-static PetscErrorCode WriteAtomic(MPI_Comm comm, const char *path, JSONBody body, const void *a, const void *b)
-{
-  PetscMPIInt rank;
-  int         ok = 1;
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    char  tmp[PETSC_MAX_PATH_LEN + 32];
-    FILE *f;
-    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-    f = fopen(tmp, "w");
-    if (!f) ok = 0;
-    else {
-      body(f, a, b);
-      if (fclose(f) != 0 || rename(tmp, path) != 0) ok = 0, unlink(tmp);
-    }
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
-  PetscFunctionReturn(0);
-}
-
 static void ReportJSON(FILE *f, const void *pm, const void *prep)
 {
   BOMetrics              m   = (BOMetrics)pm;
@@ -290,7 +266,7 @@ static void ReportJSON(FILE *f, const void *pm, const void *prep)
 PetscErrorCode BOMetricsReportWriteJSON(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
   PetscFunctionBegin;
-  PetscCall(WriteAtomic(m->comm, path, ReportJSON, m, rep));
+  PetscCall(BOWriteTextFile(m->comm, path, ReportJSON, m, rep));
   PetscFunctionReturn(0);
 }
 
@@ -430,6 +406,6 @@ PetscErrorCode BOMetricsCompareCSV(MPI_Comm comm, const char *real, const char *
     PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14.6g %14.6g %14.6g %14.6g %14.6g %14.6g\n", r.name[c], r.st[c][2], r.st[c][3], r.st[c][4],
                                      r.st[c][5], r.st[c][0], r.st[c][1]));
   PetscCall(PetscViewerASCIIPrintf(v, "(%d real, %d generated members)\n", r.nreal, r.nfake));
-  if (json && json[0]) PetscCall(WriteAtomic(comm, json, CSVJSON, &r, NULL));
+  if (json && json[0]) PetscCall(BOWriteTextFile(comm, json, CSVJSON, &r, NULL));
   PetscFunctionReturn(0);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "bo_sys.h"
 
 static char app_name[64]    = "blackout";
@@ -73,6 +74,28 @@ PetscErrorCode BOLogRegister(void)
   PetscCall(PetscLogEventRegister("BOCheckpoint", BOLog.classid, &BOLog.checkpoint));
   PetscCall(PetscLogEventRegister("BOSampleNet", BOLog.classid, &BOLog.sample_net));
   PetscCall(PetscLogEventRegister("BOSampleWrite", BOLog.classid, &BOLog.sample_write));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOWriteTextFile(MPI_Comm comm, const char *path, BOTextBody body, const void *a, const void *b)
+{
+  PetscMPIInt rank;
+  int         ok = 1;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    char  tmp[PETSC_MAX_PATH_LEN + 32];
+    FILE *f;
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    if (!(f = fopen(tmp, "w"))) ok = 0;
+    else {
+      body(f, a, b);
+      if (fclose(f) != 0 || rename(tmp, path) != 0) ok = 0, unlink(tmp);
+    }
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
   PetscFunctionReturn(0);
 }
 
