@@ -6,6 +6,9 @@
 #include <hdf5.h>
 #include <petscsys.h>
 
+/* Any attribute: n = 0 a scalar, n > 0 a 1-D array of n; ftype on disk,
+ * mtype in memory. Replaces an attribute of the same name. */
+PetscErrorCode BOH5WriteAttr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *val);
 PetscErrorCode BOH5WriteAttrInt(hid_t obj, const char *name, int64_t value);
 PetscErrorCode BOH5WriteAttrReal(hid_t obj, const char *name, double value);
 PetscErrorCode BOH5WriteAttrString(hid_t obj, const char *name, const char *value);

@@ -7,28 +7,29 @@ void BOH5Quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 PetscBool BOH5HasAttr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0 ? PETSC_TRUE : PETSC_FALSE; }
 
-static PetscErrorCode write_attr(hid_t obj, const char *name, hid_t type, const void *value)
+PetscErrorCode BOH5WriteAttr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *val)
 {
   hid_t space, attr;
 
   PetscFunctionBegin;
   if (H5Aexists(obj, name) > 0) BOCallHDF5(H5Adelete(obj, name), "cannot replace attribute %s", name);
-  space = H5Screate(H5S_SCALAR);
-  BOCallHDF5(attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), "cannot create attribute %s", name);
-  BOCallHDF5(H5Awrite(attr, type, value), "cannot write attribute %s", name);
-  H5Aclose(attr);
-  H5Sclose(space);
+  space = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR);
+  BOCallHDF5(space, "cannot make a dataspace for attribute %s", name);
+  BOCallHDF5(attr = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT), "cannot create attribute %s", name);
+  BOCallHDF5(H5Awrite(attr, mtype, val), "cannot write attribute %s", name);
+  BOCallHDF5(H5Aclose(attr), "H5Aclose");
+  BOCallHDF5(H5Sclose(space), "H5Sclose");
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOH5WriteAttrInt(hid_t obj, const char *name, int64_t value)
 {
-  return write_attr(obj, name, H5T_NATIVE_INT64, &value);
+  return BOH5WriteAttr(obj, name, H5T_NATIVE_INT64, H5T_NATIVE_INT64, 0, &value);
 }
 
 PetscErrorCode BOH5WriteAttrReal(hid_t obj, const char *name, double value)
 {
-  return write_attr(obj, name, H5T_NATIVE_DOUBLE, &value);
+  return BOH5WriteAttr(obj, name, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, 0, &value);
 }
 
 PetscErrorCode BOH5WriteAttrString(hid_t obj, const char *name, const char *value)
@@ -38,7 +39,7 @@ PetscErrorCode BOH5WriteAttrString(hid_t obj, const char *name, const char *valu
   PetscFunctionBegin;
   H5Tset_size(type, strlen(value) + 1);
   H5Tset_strpad(type, H5T_STR_NULLTERM);
-  PetscCall(write_attr(obj, name, type, value));
+  PetscCall(BOH5WriteAttr(obj, name, type, type, 0, value));
   H5Tclose(type);
   PetscFunctionReturn(0);
 }

@@ -187,22 +187,7 @@ PetscErrorCode BOWriterSetAttributeReal(BOWriter w, const char *key, double valu
   PetscFunctionReturn(0);
 }
 
-/* Attribute writers (collective: every rank, same value). */
-static PetscErrorCode AttrWrite(hid_t obj, const char *key, hid_t ftype, hid_t mtype, hsize_t n, const void *val)
-{
-  hid_t space, attr;
-
-  PetscFunctionBegin;
-  if (H5Aexists(obj, key) > 0) BOCallHDF5(H5Adelete(obj, key), "cannot replace attribute %s", key);
-  space = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR);
-  BOCallHDF5(space, "cannot make a dataspace for attribute %s", key);
-  attr = H5Acreate2(obj, key, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-  BOCallHDF5(attr, "cannot create attribute %s", key);
-  BOCallHDF5(H5Awrite(attr, mtype, val), "cannot write attribute %s", key);
-  BOCallHDF5(H5Aclose(attr), "H5Aclose");
-  BOCallHDF5(H5Sclose(space), "H5Sclose");
-  PetscFunctionReturn(0);
-}
+/* Attributes are written collectively: every rank, same value (BOH5WriteAttr). */
 
 /* Create parent groups of a dataset path ("a/b/counts" -> a, a/b). */
 static PetscErrorCode EnsureGroups(hid_t file, const char *path)
@@ -413,13 +398,13 @@ static PetscErrorCode WriterAttributes(BOWriter w)
   PetscCallMPI(MPI_Comm_size(w->comm, &size));
   PetscCallMPI(MPI_Comm_rank(w->comm, &rank));
   /* on the dataset: PETSc's timestepping flag (int32, as VecView writes it) and the grid */
-  PetscCall(AttrWrite(w->dset, "timestepping", H5T_STD_I32LE, H5T_NATIVE_INT, 0, &one));
+  PetscCall(BOH5WriteAttr(w->dset, "timestepping", H5T_STD_I32LE, H5T_NATIVE_INT, 0, &one));
   if (w->is_field) {
     PetscCall(BOH5WriteAttrInt(w->dset, "Mx", w->shape[1]));
     PetscCall(BOH5WriteAttrInt(w->dset, "My", w->shape[0]));
     PetscCall(BOH5WriteAttrInt(w->dset, "dof", w->ndim == 3 ? w->shape[2] : 1));
-    PetscCall(AttrWrite(w->dset, "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, w->origin));
-    PetscCall(AttrWrite(w->dset, "spacing", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, w->spacing));
+    PetscCall(BOH5WriteAttr(w->dset, "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, w->origin));
+    PetscCall(BOH5WriteAttr(w->dset, "spacing", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, w->spacing));
   }
   /* on the root: provenance (rank 0's clock, so all ranks write the same value) */
   if (rank == 0) {

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 #include "bo_model.h"
+#include "bo_h5.h"
 #include "bo_rng.h"
 #include "bo_sys.h"
 
@@ -953,22 +954,6 @@ PetscErrorCode BOModelLoadParams(BOModel m, hid_t group, float *buf)
 }
 
 /* Attributes: integers as int64 arrays, max_count as double, strings fixed-length. */
-static PetscErrorCode attr_write(hid_t group, const char *name, hid_t mtype, hid_t ftype, int n, const void *val)
-{
-  hid_t   space, attr;
-  hsize_t dims[1] = {(hsize_t)n};
-
-  PetscFunctionBegin;
-  if (H5Aexists(group, name) > 0) BOCallHDF5(H5Adelete(group, name), "cannot replace attribute %s", name);
-  space = n > 0 ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
-  BOCallHDF5(space, "H5Screate for attribute %s", name);
-  attr = H5Acreate2(group, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
-  BOCallHDF5(attr, "cannot create attribute %s", name);
-  BOCallHDF5(H5Awrite(attr, mtype, val), "cannot write attribute %s", name);
-  BOCallHDF5(H5Aclose(attr), "H5Aclose");
-  BOCallHDF5(H5Sclose(space), "H5Sclose");
-  PetscFunctionReturn(0);
-}
 
 static PetscErrorCode attr_read(hid_t group, const char *name, hid_t mtype, void *val)
 {
@@ -1001,19 +986,19 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
 
   PetscFunctionBegin;
   config_ints(cfg, v);
-  PetscCall(attr_write(group, "model_kind", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, &v[0]));
-  PetscCall(attr_write(group, "model_shape", H5T_NATIVE_INT64, H5T_STD_I64LE, 4, &v[1]));
-  PetscCall(attr_write(group, "model_widths", H5T_NATIVE_INT64, H5T_STD_I64LE, 5, &v[5]));
-  PetscCall(attr_write(group, "model_ch_mult", H5T_NATIVE_INT64, H5T_STD_I64LE, BO_MODEL_MAX_LEVELS, &v[10]));
-  PetscCall(attr_write(group, "model_attn", H5T_NATIVE_INT64, H5T_STD_I64LE, BO_MODEL_MAX_LEVELS, &v[10 + BO_MODEL_MAX_LEVELS]));
+  PetscCall(BOH5WriteAttr(group, "model_kind", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &v[0]));
+  PetscCall(BOH5WriteAttr(group, "model_shape", H5T_STD_I64LE, H5T_NATIVE_INT64, 4, &v[1]));
+  PetscCall(BOH5WriteAttr(group, "model_widths", H5T_STD_I64LE, H5T_NATIVE_INT64, 5, &v[5]));
+  PetscCall(BOH5WriteAttr(group, "model_ch_mult", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS, &v[10]));
+  PetscCall(BOH5WriteAttr(group, "model_attn", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS, &v[10 + BO_MODEL_MAX_LEVELS]));
   int64_t nc = cfg->num_classes, per = cfg->periodic ? 1 : 0;
-  PetscCall(attr_write(group, "model_num_classes", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, &nc));
-  PetscCall(attr_write(group, "model_periodic", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, &per));
-  PetscCall(attr_write(group, "model_max_count", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &cfg->max_count));
+  PetscCall(BOH5WriteAttr(group, "model_num_classes", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &nc));
+  PetscCall(BOH5WriteAttr(group, "model_periodic", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &per));
+  PetscCall(BOH5WriteAttr(group, "model_max_count", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &cfg->max_count));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
-  PetscCall(attr_write(group, "model_name", str, str, 0, cfg->name));
+  PetscCall(BOH5WriteAttr(group, "model_name", str, str, 0, cfg->name));
   BOCallHDF5(H5Tclose(str), "H5Tclose");
   PetscFunctionReturn(0);
 }
