@@ -814,6 +814,21 @@ static inline __mmask16 lane_mask(int n) { return n >= WINO_LANES ? (__mmask16)0
     o3 = _mm512_sub_ps(a1, a3);                                                                                       \
   } while (0)
 
+/* Second half of every input transform: B^T applied along the other axis
+ * of the 4 x 4 patches (e holds the rows already transformed), and the 16
+ * frequencies stored vplane apart. */
+__attribute__((target("avx512f"))) static inline void wino_columns(const __m512 e[16], __mmask16 m, float *vc, size_t vplane)
+{
+  for (int c = 0; c < 4; c++) {
+    __m512 v0, v1, v2, v3;
+    WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
+    _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
+    _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
+    _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
+    _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
+  }
+}
+
 /* V[xi][ci][l] for the nc tiles of a chunk: 16 tiles per step, their 4x4
  * patches gathered from the padded rows. */
 __attribute__((target("avx512f"))) static void wino_input(int Cin, int nc, const float *P, size_t pstride, int Wp,
@@ -833,15 +848,7 @@ __attribute__((target("avx512f"))) static void wino_input(int Cin, int nc, const
         __m512       d2 = _mm512_mask_i32gather_ps(z, m, idx, pr + 2, 4), d3 = _mm512_mask_i32gather_ps(z, m, idx, pr + 3, 4);
         WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
       }
-      float *vc = V + (size_t)ci * ldv + l0;
-      for (int c = 0; c < 4; c++) {
-        __m512 v0, v1, v2, v3;
-        WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
-        _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
-        _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
-        _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
-        _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
-      }
+      wino_columns(e, m, V + (size_t)ci * ldv + l0, vplane);
     }
   }
 }
@@ -910,15 +917,7 @@ __attribute__((target("avx512f"))) static void wino_input8(int Cin, int nc, cons
         __m512       d0 = rows8(a, b, even), d1 = rows8(a, b, odd), d2 = rows8(a + 2, b + 2, even), d3 = rows8(a + 2, b + 2, odd);
         WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
       }
-      float *vc = V + (size_t)ci * ldv + l0;
-      for (int c = 0; c < 4; c++) {
-        __m512 v0, v1, v2, v3;
-        WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
-        _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
-        _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
-        _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
-        _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
-      }
+      wino_columns(e, m, V + (size_t)ci * ldv + l0, vplane);
     }
   }
 }
@@ -976,15 +975,7 @@ __attribute__((target("avx512f"))) static void wino_input8_zero(const BOConvShap
         __m512       d2 = _mm512_permutex2var_ps(a2, even, b2), d3 = _mm512_permutex2var_ps(a2, odd, b2);
         WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
       }
-      float *vc = V + (size_t)ci * ldv + l0;
-      for (int c = 0; c < 4; c++) {
-        __m512 v0, v1, v2, v3;
-        WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
-        _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
-        _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
-        _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
-        _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
-      }
+      wino_columns(e, m, V + (size_t)ci * ldv + l0, vplane);
     }
   }
 }
