@@ -47,7 +47,7 @@ void bo_linear_backward(int B, int in, int out, const float *x, const float *w, 
  * OpenBLAS's packing copies. Elsewhere, or with the environment variable
  * BO_NN_BLAS_ONLY=1, the same products go to cblas_sgemm. Stride-1 3x3
  * convolutions (zero or periodic padding) run the forward pass and the data
- * gradient by Winograd F(2x2, 3x3) on AVX-512 CPUs (src/nn.c explains it);
+ * gradient by Winograd F(4x4, 3x3) on AVX-512 CPUs (src/nn.c explains it);
  * the weight gradient and stride-2 convolutions use im2col. 1x1 forward
  * products use our kernel too (cblas in blas-only mode), their backward
  * cblas. With our kernels the output for one sample does not depend on the
@@ -56,8 +56,8 @@ void bo_linear_backward(int B, int in, int out, const float *x, const float *w, 
 /* Force the cblas path (1) or allow the AVX-512 kernels (0); returns the
  * previous setting. For tests and benchmarks. */
 int bo_nn_set_blas_only(int blas_only);
-/* Stride-1 3x3 convolutions run the forward pass by Winograd F(2x2, 3x3)
- * (CPUs with AVX-512; the 16 products on our kernel, or on cblas_sgemm in
+/* Stride-1 3x3 convolutions run the forward pass by Winograd F(4x4, 3x3)
+ * (CPUs with AVX-512; the 36 products on our kernel, or on cblas_sgemm in
  * blas-only mode). 0 (or BO_NN_WINOGRAD=0 in the environment) forces the
  * im2col path; returns the previous setting. For tests and benchmarks. */
 int bo_nn_set_winograd(int on);

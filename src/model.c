@@ -49,6 +49,7 @@ typedef struct {
   OpType type;
   int    in0, in1, out; /* activation indices (in1 only for concat) */
   int    acc0, acc1;    /* backward: add into the input gradient (1) or overwrite (0) */
+  int    view;          /* concat whose inputs live in its output (nothing to copy) */
   union {
     ConvLayer conv;
     ResLayer  res;
@@ -59,6 +60,7 @@ typedef struct {
 
 typedef struct {
   int    C, H, W;
+  int    view; /* the values and gradient are part of a concat's output */
   float *v, *g;
 } Act;
 
@@ -92,7 +94,7 @@ static int gn_groups(int C)
 static int new_act(Graph *gr, int C, int H, int W)
 {
   Act *a = &gr->acts[gr->nacts];
-  a->C = C, a->H = H, a->W = W, a->v = a->g = NULL;
+  a->C = C, a->H = H, a->W = W, a->view = 0, a->v = a->g = NULL;
   return gr->nacts++;
 }
 
@@ -482,6 +484,7 @@ static PetscErrorCode free_workspaces(Graph *gr)
 {
   PetscFunctionBegin;
   for (int i = 0; i < gr->nacts; i++) {
+    if (gr->acts[i].view) gr->acts[i].v = gr->acts[i].g = NULL; /* not theirs */
     PetscCall(PetscFree(gr->acts[i].v));
     PetscCall(PetscFree(gr->acts[i].g));
   }
@@ -575,6 +578,54 @@ PetscErrorCode BOModelInitParams(BOModel m, uint64_t seed)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+/* Which backward writes each input gradient first (in reverse order): that
+ * one overwrites, the others add. */
+static void plan_accumulation(Graph *gr)
+{
+  int *touched = (int *)calloc((size_t)gr->nacts, sizeof(int));
+  for (int i = gr->nops - 1; i >= 0; i--) {
+    Op *op   = &gr->ops[i];
+    op->acc0 = touched[op->in0], touched[op->in0] = 1;
+    if (op->in1 >= 0) op->acc1 = touched[op->in1], touched[op->in1] = 1;
+  }
+  free(touched);
+}
+
+/* A concat whose backward overwrites both input gradients (it is the first
+ * to write them, in reverse order) can keep its inputs in its own output:
+ * in the [C][B][H][W] layout the channels of the first input come first,
+ * then those of the second, so concat(a, b) is a and b side by side.
+ * Nothing is copied forward or backward then; the other readers of b (the
+ * skip connection) read it there and add their gradients to it. Only where
+ * no activation takes part in two such concats. */
+static void plan_views(Graph *gr)
+{
+  for (int i = 0; i < gr->nacts; i++) gr->acts[i].view = 0;
+  for (int i = 0; i < gr->nops; i++) gr->ops[i].view = 0;
+  for (int i = 0; i < gr->nops; i++) {
+    Op  *op = &gr->ops[i];
+    Act *a, *b, *y;
+    if (op->type != OP_CONCAT || op->acc0 || op->acc1) continue;
+    a = &gr->acts[op->in0], b = &gr->acts[op->in1], y = &gr->acts[op->out];
+    if (a->view || b->view || y->view || op->in0 == op->in1) continue;
+    op->view = 1, a->view = b->view = 1;
+  }
+}
+
+/* The addresses of the views for the current batch size (the second input
+ * starts after the B samples of the first). */
+static void set_views(Graph *gr)
+{
+  for (int i = 0; i < gr->nops; i++) {
+    Op *op = &gr->ops[i];
+    if (!op->view) continue;
+    Act         *a = &gr->acts[op->in0], *b = &gr->acts[op->in1], *y = &gr->acts[op->out];
+    const size_t na = (size_t)a->C * gr->B * a->H * a->W;
+    a->v = y->v, b->v = y->v + na;
+    a->g = y->g, b->g = y->g ? y->g + na : NULL;
+  }
+}
+
 /* Give every shape the batch size B (buffers are sized for Bcap >= B). */
 static void set_batch(Graph *gr, int B)
 {
@@ -592,19 +643,7 @@ static void set_batch(Graph *gr, int B)
     default: break;
     }
   }
-}
-
-/* Which backward writes each input gradient first (in reverse order): that
- * one overwrites, the others add. */
-static void plan_accumulation(Graph *gr)
-{
-  int *touched = (int *)calloc((size_t)gr->nacts, sizeof(int));
-  for (int i = gr->nops - 1; i >= 0; i--) {
-    Op *op   = &gr->ops[i];
-    op->acc0 = touched[op->in0], touched[op->in0] = 1;
-    if (op->in1 >= 0) op->acc1 = touched[op->in1], touched[op->in1] = 1;
-  }
-  free(touched);
+  set_views(gr);
 }
 
 static PetscErrorCode plan(BOModel m, int B)
@@ -619,8 +658,11 @@ static PetscErrorCode plan(BOModel m, int B)
   }
   PetscCall(free_workspaces(gr));
   gr->Bcap = B;
+  plan_accumulation(gr);
+  plan_views(gr);
   for (int i = 0; i < gr->nacts; i++) {
     size_t n = (size_t)gr->acts[i].C * B * gr->acts[i].H * gr->acts[i].W;
+    if (gr->acts[i].view) continue;
     PetscCall(PetscMalloc1(n, &gr->acts[i].v));
     bytes += n * sizeof(float);
   }
@@ -665,7 +707,6 @@ static PetscErrorCode plan(BOModel m, int B)
   PetscCall(PetscMalloc1(max_sz(col, 1), &gr->col));
   gr->col_size = col, gr->scratch_size = scratch, gr->have_grads = 0;
   gr->bytes    = bytes + (col + (size_t)B * (gr->Td + 8 * gr->Th)) * sizeof(float);
-  plan_accumulation(gr);
   set_batch(gr, B);
   PetscFunctionReturn(0);
 }
@@ -678,9 +719,11 @@ static PetscErrorCode alloc_gradients(Graph *gr)
   if (gr->have_grads) PetscFunctionReturn(0);
   for (int i = 0; i < gr->nacts; i++) {
     size_t n = (size_t)gr->acts[i].C * gr->Bcap * gr->acts[i].H * gr->acts[i].W;
+    if (gr->acts[i].view) continue;
     PetscCall(PetscMalloc1(n, &gr->acts[i].g));
     gr->bytes += n * sizeof(float);
   }
+  set_views(gr);
   PetscCall(PetscMalloc1(max_sz(gr->scratch_size, 1), &gr->scratch));
   gr->bytes += gr->scratch_size * sizeof(float);
   gr->have_grads = 1;
@@ -733,6 +776,7 @@ static void op_forward(Graph *gr, Op *op)
   } break;
   case OP_CONCAT: {
     Act *x1 = &gr->acts[op->in1];
+    if (op->view) break; /* already side by side */
     bo_concat_forward((size_t)x->C * gr->B * x->H * x->W, (size_t)x1->C * gr->B * x1->H * x1->W, x->v, x1->v, y->v);
   } break;
   case OP_UPSAMPLE: bo_upsample2x_forward(x->C * gr->B, x->H, x->W, x->v, y->v); break;
@@ -762,6 +806,7 @@ static void op_backward(Graph *gr, Op *op)
   } break;
   case OP_CONCAT: {
     Act *x1 = &gr->acts[op->in1];
+    if (op->view) break; /* the gradients are already in place */
     bo_concat_backward((size_t)x->C * gr->B * x->H * x->W, (size_t)x1->C * gr->B * x1->H * x1->W, y->g, x->g, x1->g,
                        op->acc0, op->acc1);
   } break;

@@ -617,46 +617,49 @@ static void tile_rows(int R, int n, const float *src, size_t ld, float *dst)
   }
 }
 
-/* ---- Winograd F(2x2, 3x3) for the stride-1 3x3 convolutions ----------------
+/* ---- Winograd F(4x4, 3x3) for the stride-1 3x3 convolutions ----------------
  *
- * One dimension first. Two outputs of a 3-tap correlation of four inputs,
- * y_i = sum_k d_{i+k} g_k (i = 0, 1), need four products instead of six when
- * the polynomials are evaluated at the points 0, 1, -1 and infinity:
- *   m1 = (d0 - d2) g0,            m2 = (d1 + d2) (g0 + g1 + g2)/2,
- *   m3 = (d2 - d1) (g0 - g1 + g2)/2,   m4 = (d1 - d3) g2,
- *   y0 = m1 + m2 + m3,            y1 = m2 - m3 - m4
- * (expand: y0 = d0 g0 + d1 g1 + d2 g2, y1 = d1 g0 + d2 g1 + d3 g2). In matrix
- * form y = A^T [(G g) .* (B^T d)] with
+ * One dimension first. Four outputs of a 3-tap correlation of six inputs,
+ * y_i = sum_k d_{i+k} g_k (i = 0..3), need six products instead of twelve
+ * when the polynomials are evaluated at the points 0, 1, -1, 2, -2 and
+ * infinity. In matrix form y = A^T [(G g) .* (B^T d)] with
  *
- *   B^T = | 1  0 -1  0 |     G = | 1    0    0  |     A^T = | 1  1  1  0 |
- *         | 0  1  1  0 |         | 1/2  1/2  1/2|           | 0  1 -1 -1 |
- *         | 0 -1  1  0 |         | 1/2 -1/2  1/2|
- *         | 0  1  0 -1 |         | 0    0    1  |
+ *   B^T = | 4  0 -5  0  1  0 |   G = | 1/4     0     0  |   A^T = | 1  1  1  1  1  0 |
+ *         | 0 -4 -4  1  1  0 |       |-1/6  -1/6  -1/6  |         | 0  1 -1  2 -2  0 |
+ *         | 0  4 -4 -1  1  0 |       |-1/6   1/6  -1/6  |         | 0  1  1  4  4  0 |
+ *         | 0 -2 -1  2  1  0 |       | 1/24  1/12  1/6  |         | 0  1 -1  8 -8  1 |
+ *         | 0  2 -1 -2  1  0 |       | 1/24 -1/12  1/6  |
+ *         | 0  4  0 -5  0  1 |       | 0     0     1    |
  *
- * and in two dimensions (nesting the 1-D algorithm over rows and columns)
- * the 2x2 output tile Y = A^T [(G g G^T) .* (B^T d B)] A of the 4x4 input
- * patch d. All coefficients are 0, +-1 and 1/2, so the transforms add only
- * a few roundings (measured in the tests: relative error ~1e-7 of the sum of
- * |terms|, the same order as the direct sum).
+ * and in two dimensions (the 1-D algorithm nested over rows and columns)
+ * the 4x4 output tile Y = A^T [(G g G^T) .* (B^T d B)] A of the 6x6 input
+ * patch d (patches overlap by 2). Per output, that is 36/16 = 2.25
+ * multiplications instead of 9 (F(2x2, 3x3): 4). The larger coefficients
+ * cost a little accuracy: measured in the tests, ~1e-6 of the sum of
+ * |terms| (direct sum: ~1e-7).
  *
- * With the [C][B][H][W] layout the 16 "frequencies" xi = 4 r + c are 16
+ * With the [C][B][H][W] layout the 36 "frequencies" xi = 6 r + c are 36
  * independent matrix products
  *   M[xi] (Cout x n) = U[xi] (Cout x Cin) . V[xi] (Cin x n),
  * n = tiles of all samples, U = G g G^T the weight transform and V = B^T d B
  * the input transform; Y = A^T M A. A conv is run in chunks of NC tiles
  * (global tile index g = b T + ty tw + tx over the batch) so that V and M
- * stay in L2: transform the input tiles (16 tiles per vector), 16 products
- * (our 8x32 kernel, or cblas_sgemm with BO_NN_BLAS_ONLY=1), then the output
- * transform adds the tiles into y with the bias (cropped at odd edges).
- * Input tiles are read two ways: when a row has a multiple of 8 tiles (the
- * 16x16 and larger grids), 8 neighbouring tiles are 18 consecutive floats of
- * a row, read with plain (masked) loads and split into even and odd columns
- * by a permutation, straight from x for zero padding, from padded rows for
- * periodic padding; otherwise (small grids) the input rows of the chunk are
- * padded into a buffer and the patches gathered through an offset table.
- * Each column (tile) of a product is a sum over Cin in a fixed order that
- * does not depend on the other columns, so the output of a sample does not
- * depend on the batch or on the chunking (tested bit for bit).
+ * stay in L2: the input rows a chunk needs are copied into a padded buffer
+ * P (zeros, or wrapped rows for periodic padding), the patches transformed
+ * 16 tiles per vector, 36 products (our 8x32 kernel, or cblas_sgemm with
+ * BO_NN_BLAS_ONLY=1), then the output transform adds the tiles into y with
+ * the bias (cropped at the edges when H or W is not a multiple of 4).
+ *
+ * Tiles are moved between memory and vector lanes two ways. When a row has
+ * a multiple of 4 tiles (the 16x16 and 32x32 grids), a vector holds 4 sets
+ * of 4 neighbouring tiles of a row; a set's patch rows are 18 consecutive
+ * floats, read with 2 plain loads and spread over the lanes by permutations,
+ * and its output rows are 16 consecutive floats, written the same way back.
+ * Otherwise (small or odd grids) the patches are gathered and the outputs
+ * scattered through offset tables. Each column (tile) of a product is a sum
+ * over Cin in a fixed order that does not depend on the other columns, so
+ * the output of a sample does not depend on the batch or on the chunking
+ * (tested bit for bit).
  *
  * The data gradient of the backward pass is the same algorithm: dx is the
  * stride-1 convolution of dy with the kernels flipped (w[co][ci](2-ky, 2-kx))
@@ -664,14 +667,16 @@ static void tile_rows(int R, int n, const float *src, size_t ld, float *dst)
  * on im2col.
  *
  * The weight transform is recomputed at every forward call: it costs about
- * 16 Cout Cin floats written per conv, well under 1 % of a forward pass at
+ * 36 Cout Cin floats written per conv, about 1 % of a forward pass at
  * batch 1 for unet-s, and there is no cache to invalidate when the trainer
- * changes the parameters. The transforms use AVX-512 (gathers, scatters);
- * CPUs without it run the im2col path. */
+ * changes the parameters. The transforms use AVX-512 (permutations,
+ * gathers, scatters); CPUs without it run the im2col path. */
 
-/* Floats of V + M per chunk: 1 MiB, half the L2 of a core. */
-#define WINO_CHUNK_FLOATS (1 << 18)
+/* Floats of V + M per chunk: 2 MiB, the L2 of a core. */
+#define WINO_CHUNK_FLOATS (1 << 17)
 #define WINO_LANES 16
+#define WINO_NF 36 /* frequencies */
+#define WINO_PREFETCH 2
 
 static int winograd_on = -1; /* -1: not decided yet */
 
@@ -698,62 +703,97 @@ static int use_winograd(const BOConvShape *s)
 
 /* Tile counts, chunk size and workspace offsets (floats). */
 typedef struct {
-  int    th, tw, T, Hp, Wp, NC, prows;
-  size_t ldv, pack, urow, upack, v, m, pad, off, yoff, flag, total;
+  int    th, tw, T, Wp, NC, prows, sets; /* sets: rows of tiles come in sets of 4 (permutation path) */
+  size_t ldv, pack, urow, upack, v, m, pad, off, yoff, flag, sets_tab, total;
 } WinoPlan;
+
+/* Where the sets path reads a block of 16 tiles (4 sets of 4 tiles): patch
+ * row r of set k starts at o[k][r] in a channel of the source (x, or the
+ * padded rows), and its two 16-float loads (columns 0-15 and 2-17) have the
+ * lane masks mr, ms (0 outside x: the zero padding). */
+typedef struct {
+  int       o[4][6];
+  __mmask16 mr[4][6], ms[4][6];
+} WinoSets;
 
 static WinoPlan wino_plan(const BOConvShape *s)
 {
   WinoPlan p;
-  p.th = (s->H + 1) / 2, p.tw = (s->W + 1) / 2, p.T = p.th * p.tw;
-  p.Hp = 2 * p.th + 2, p.Wp = 2 * p.tw + 2;
+  p.th = (s->H + 3) / 4, p.tw = (s->W + 3) / 4, p.T = p.th * p.tw;
+  p.Wp   = 4 * p.tw + 2;
+  p.sets = p.tw % 4 == 0;
   /* NC does not depend on B: in blas-only mode every product then has the
    * same shape (the last chunk is padded), so OpenBLAS takes the same code
    * path whatever the batch */
-  long nc = WINO_CHUNK_FLOATS / (16 * (s->Cin + s->Cout)) / 32 * 32;
+  long nc = WINO_CHUNK_FLOATS / (WINO_NF * (s->Cin + s->Cout)) / 32 * 32;
   if (nc < 32) nc = 32;
   p.NC  = (int)nc;
   p.ldv = (size_t)col_ld(p.NC);
-  /* a chunk touches at most this many samples, each needing <= Hp padded rows */
+  /* a chunk touches at most this many samples, each needing <= 4 th + 2 padded rows */
   long nb = (nc + p.T - 1) / p.T + 1;
   if (nb > s->B) nb = s->B;
-  p.prows = (int)nb * p.Hp;
+  p.prows = (int)nb * (4 * p.th + 2);
   p.pack  = gemm_pack_size(s->Cout, s->Cin);
   p.urow  = 0;
-  p.upack = p.urow + 16 * (size_t)s->Cout * s->Cin;
-  p.v     = p.upack + 16 * p.pack;
-  p.m     = p.v + 16 * (size_t)s->Cin * p.ldv;
-  p.pad   = p.m + 16 * (size_t)s->Cout * p.ldv;
+  p.upack = p.urow + WINO_NF * (size_t)s->Cout * s->Cin;
+  p.v     = p.upack + WINO_NF * p.pack;
+  p.m     = p.v + WINO_NF * (size_t)s->Cin * p.ldv;
+  p.pad   = p.m + WINO_NF * (size_t)s->Cout * p.ldv;
   p.off   = p.pad + (size_t)s->Cin * p.prows * p.Wp;
   p.yoff  = p.off + (size_t)p.NC;
   p.flag  = p.yoff + (size_t)p.NC;
-  p.total = p.flag + (size_t)p.NC;
+  p.sets_tab = p.flag + (size_t)p.NC;
+  p.total    = p.sets_tab + (p.NC / WINO_LANES + 1) * (sizeof(WinoSets) / sizeof(float) + 1);
   return p;
 }
 
-/* U[xi][co][ci] = (G g G^T)[r][c] for the 3x3 kernel g = w[co][ci]. */
-/* flip = 1: the weights of the transposed convolution (the data gradient of
- * the backward pass), g[co][ci](ky, kx) = w[ci][co](2 - ky, 2 - kx). */
+/* The 1-D transforms of six values (one per lane), out[i os] from in[i is]. */
+__attribute__((target("avx512f"))) static inline void wino_bt(const __m512 *in, int is, __m512 *out, int os)
+{
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
+  const __m512 d0 = in[0], d1 = in[is], d2 = in[2 * is], d3 = in[3 * is], d4 = in[4 * is], d5 = in[5 * is];
+  const __m512 t1 = _mm512_fnmadd_ps(four, d2, d4), t2 = _mm512_fnmadd_ps(four, d1, d3); /* d4 - 4 d2, d3 - 4 d1 */
+  const __m512 t3 = _mm512_sub_ps(d4, d2), t4 = _mm512_mul_ps(two, _mm512_sub_ps(d3, d1));
+  out[0]      = _mm512_fmadd_ps(four, d0, _mm512_fnmadd_ps(five, d2, d4));
+  out[os]     = _mm512_add_ps(t1, t2);
+  out[2 * os] = _mm512_sub_ps(t1, t2);
+  out[3 * os] = _mm512_add_ps(t3, t4);
+  out[4 * os] = _mm512_sub_ps(t3, t4);
+  out[5 * os] = _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5));
+}
+
+/* A^T m: four values from six, out[i os] from in[i is]. */
+__attribute__((target("avx512f"))) static inline void wino_at(const __m512 *in, int is, __m512 *out, int os)
+{
+  const __m512 a = _mm512_add_ps(in[is], in[2 * is]), b = _mm512_sub_ps(in[is], in[2 * is]);
+  const __m512 c = _mm512_add_ps(in[3 * is], in[4 * is]), d = _mm512_sub_ps(in[3 * is], in[4 * is]);
+  out[0]      = _mm512_add_ps(_mm512_add_ps(in[0], a), c);
+  out[os]     = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+  out[2 * os] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+  out[3 * os] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), in[5 * is]);
+}
+
+/* U[xi][co][ci] = (G g G^T)[r][c] (xi = 6 r + c) for the 3x3 kernel
+ * g = w[co][ci]; flip = 1: the weights of the transposed convolution (the
+ * data gradient of the backward pass), g[co][ci](ky, kx) = w[ci][co](2 - ky, 2 - kx). */
 static void wino_weights(int Cout, int Cin, const float *w, int flip, float *U)
 {
   const size_t plane = (size_t)Cout * Cin;
   for (int co = 0; co < Cout; co++)
     for (int ci = 0; ci < Cin; ci++) {
-      float g[9], t[4][3], u[4][4];
+      float g[9], t[6][3], u[6][6];
       for (int i = 0; i < 9; i++) g[i] = flip ? w[((size_t)ci * Cout + co) * 9 + 8 - i] : w[((size_t)co * Cin + ci) * 9 + i];
       for (int j = 0; j < 3; j++) { /* t = G g: rows of g combined */
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
+        const float a = g[j], b = g[3 + j], c = g[6 + j];
+        t[0][j] = a / 4, t[1][j] = -(a + b + c) / 6, t[2][j] = -(a - b + c) / 6;
+        t[3][j] = a / 24 + b / 12 + c / 6, t[4][j] = a / 24 - b / 12 + c / 6, t[5][j] = c;
       }
-      for (int i = 0; i < 4; i++) { /* u = t G^T: columns combined */
-        u[i][0] = t[i][0];
-        u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        u[i][3] = t[i][2];
+      for (int i = 0; i < 6; i++) { /* u = t G^T: columns combined */
+        const float a = t[i][0], b = t[i][1], c = t[i][2];
+        u[i][0] = a / 4, u[i][1] = -(a + b + c) / 6, u[i][2] = -(a - b + c) / 6;
+        u[i][3] = a / 24 + b / 12 + c / 6, u[i][4] = a / 24 - b / 12 + c / 6, u[i][5] = c;
       }
-      for (int xi = 0; xi < 16; xi++) U[xi * plane + (size_t)co * Cin + ci] = u[xi / 4][xi % 4];
+      for (int xi = 0; xi < WINO_NF; xi++) U[xi * plane + (size_t)co * Cin + ci] = u[xi / 6][xi % 6];
     }
 }
 
@@ -773,9 +813,10 @@ static void wino_pad_row(const float *plane, int H, int W, int iy, int periodic,
 }
 
 /* For the chunk of tiles [g0, g0 + nc): pad the input rows it needs into P
- * ([Cin][prows][Wp]) and fill, per tile l, the offset of its 4x4 patch in P
- * (off), of its output tile in a channel of y (yoff), and flag bits: 1 if its
- * second column is inside the output, 2 if its second row is. */
+ * ([Cin][prows][Wp]) if asked, and fill, per tile l, the offset of its 6x6
+ * patch in P (off), of its output tile in a channel of y (yoff), and its
+ * flag: the columns (low 4 bits) and rows (next 4) of the tile inside the
+ * output. */
 static void wino_gather_chunk(const BOConvShape *s, const WinoPlan *p, const float *x, long g0, int nc, float *P,
                               int *off, int *yoff, int *flag, int pad)
 {
@@ -784,17 +825,17 @@ static void wino_gather_chunk(const BOConvShape *s, const WinoPlan *p, const flo
   for (long g = g0; g < g0 + nc;) {
     const int  b = (int)(g / p->T), t = (int)(g % p->T);
     const long gend = (long)(b + 1) * p->T < g0 + nc ? (long)(b + 1) * p->T : g0 + nc;
-    const int  tyA = t / p->tw, tyB = (int)(gend - 1 - (long)b * p->T) / p->tw, nrows = 2 * (tyB - tyA) + 4;
+    const int  tyA = t / p->tw, tyB = (int)(gend - 1 - (long)b * p->T) / p->tw, nrows = 4 * (tyB - tyA) + 6;
     for (int ci = 0; ci < s->Cin && pad; ci++)
       for (int r = 0; r < nrows; r++)
-        wino_pad_row(x + ((size_t)ci * s->B + b) * HW, s->H, s->W, 2 * tyA + r - 1, s->periodic, p->Wp,
+        wino_pad_row(x + ((size_t)ci * s->B + b) * HW, s->H, s->W, 4 * tyA + r - 1, s->periodic, p->Wp,
                      P + ci * pstride + (size_t)(rows + r) * p->Wp);
     int ty = tyA, tx = t % p->tw; /* stepped, no divisions per tile */
     for (long gg = g; gg < gend; gg++) {
-      const int l = (int)(gg - g0);
-      off[l]      = (rows + 2 * (ty - tyA)) * p->Wp + 2 * tx;
-      yoff[l]     = (int)((size_t)b * HW) + 2 * ty * s->W + 2 * tx;
-      flag[l]     = (2 * tx + 1 < s->W) | (2 * ty + 1 < s->H) << 1;
+      const int l = (int)(gg - g0), cols = s->W - 4 * tx, rws = s->H - 4 * ty;
+      off[l]      = (rows + 4 * (ty - tyA)) * p->Wp + 4 * tx;
+      yoff[l]     = (int)((size_t)b * HW) + 4 * ty * s->W + 4 * tx;
+      flag[l]     = (cols < 4 ? cols : 4) | (rws < 4 ? rws : 4) << 4;
       if (++tx == p->tw) tx = 0, ty++;
     }
     rows += nrows;
@@ -802,37 +843,25 @@ static void wino_gather_chunk(const BOConvShape *s, const WinoPlan *p, const flo
   }
 }
 
-static inline __mmask16 lane_mask(int n) { return n >= WINO_LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+static inline __mmask16 lane_mask(int n) { return n >= WINO_LANES ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-/* B^T d B for 16 tiles at once: d[r][c] -> v[4 r + c]. Rows first, then
- * columns, with the rows of B^T: (d0 - d2, d1 + d2, d2 - d1, d1 - d3). */
-#define WINO_BT(o0, o1, o2, o3, a0, a1, a2, a3)                                                                      \
-  do {                                                                                                                \
-    o0 = _mm512_sub_ps(a0, a2);                                                                                       \
-    o1 = _mm512_add_ps(a1, a2);                                                                                       \
-    o2 = _mm512_sub_ps(a2, a1);                                                                                       \
-    o3 = _mm512_sub_ps(a1, a3);                                                                                       \
-  } while (0)
-
-/* Second half of every input transform: B^T applied along the other axis
- * of the 4 x 4 patches (e holds the rows already transformed), and the 16
+/* Second half of every input transform: B^T along the rows of the 6 x 6
+ * patches (e[6 r + c] holds the columns already transformed), and the 36
  * frequencies stored vplane apart. */
-__attribute__((target("avx512f"))) static inline void wino_columns(const __m512 e[16], __mmask16 m, float *vc, size_t vplane)
+__attribute__((target("avx512f"))) static inline void wino_store_v(const __m512 e[WINO_NF], __mmask16 m, float *vc,
+                                                                  size_t vplane)
 {
-  for (int c = 0; c < 4; c++) {
-    __m512 v0, v1, v2, v3;
-    WINO_BT(v0, v1, v2, v3, e[c], e[4 + c], e[8 + c], e[12 + c]);
-    _mm512_mask_storeu_ps(vc + (size_t)(0 + c) * vplane, m, v0);
-    _mm512_mask_storeu_ps(vc + (size_t)(4 + c) * vplane, m, v1);
-    _mm512_mask_storeu_ps(vc + (size_t)(8 + c) * vplane, m, v2);
-    _mm512_mask_storeu_ps(vc + (size_t)(12 + c) * vplane, m, v3);
+  for (int c = 0; c < 6; c++) {
+    __m512 v[6];
+    wino_bt(e + c, 6, v, 1);
+    for (int r = 0; r < 6; r++) _mm512_mask_storeu_ps(vc + (size_t)(6 * r + c) * vplane, m, v[r]);
   }
 }
 
-/* V[xi][ci][l] for the nc tiles of a chunk: 16 tiles per step, their 4x4
+/* V[xi][ci][l] for the nc tiles of a chunk, 16 tiles per vector, their 6x6
  * patches gathered from the padded rows. */
-__attribute__((target("avx512f"))) static void wino_input(int Cin, int nc, const float *P, size_t pstride, int Wp,
-                                                          const int *off, float *V, size_t ldv)
+__attribute__((target("avx512f"))) static void wino_input_gather(int Cin, int nc, const float *P, size_t pstride,
+                                                                 int Wp, const int *off, float *V, size_t ldv)
 {
   const size_t vplane = (size_t)Cin * ldv;
   for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
@@ -841,216 +870,203 @@ __attribute__((target("avx512f"))) static void wino_input(int Cin, int nc, const
     const __m512    z   = _mm512_setzero_ps();
     for (int ci = 0; ci < Cin; ci++) {
       const float *pc = P + ci * pstride;
-      __m512       e[16]; /* e[4 r + c]: rows of d transformed along c */
-      for (int r = 0; r < 4; r++) {
-        const float *pr = pc + (size_t)r * Wp;
-        __m512       d0 = _mm512_mask_i32gather_ps(z, m, idx, pr, 4), d1 = _mm512_mask_i32gather_ps(z, m, idx, pr + 1, 4);
-        __m512       d2 = _mm512_mask_i32gather_ps(z, m, idx, pr + 2, 4), d3 = _mm512_mask_i32gather_ps(z, m, idx, pr + 3, 4);
-        WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
+      __m512       e[WINO_NF]; /* e[6 r + c]: rows of d transformed along c */
+      for (int r = 0; r < 6; r++) {
+        __m512 d[6];
+        for (int c = 0; c < 6; c++) d[c] = _mm512_mask_i32gather_ps(z, m, idx, pc + (size_t)r * Wp + c, 4);
+        wino_bt(d, 1, e + 6 * r, 1);
       }
-      wino_columns(e, m, V + (size_t)ci * ldv + l0, vplane);
+      wino_store_v(e, m, V + (size_t)ci * ldv + l0, vplane);
     }
   }
 }
 
-/* y[co] (at yoff) += A^T M A for the nc tiles of a chunk, 16 at a time;
- * A^T rows: (m0 + m1 + m2, m1 - m2 - m3). Entries outside the output (odd
- * sizes) are masked off. */
-__attribute__((target("avx512f"))) static void wino_output(int Cout, int nc, const float *M, size_t ldm,
-                                                           const int *yoff, const int *flag, const float *bias, int acc,
-                                                           float *y, size_t N, int W)
+/* The table of wino_input_sets for the chunk's blocks. Periodic padding
+ * reads the padded rows (P, offsets off); zero padding reads x itself, the
+ * loads masked at its edges (no copy). */
+static void wino_sets_table(const BOConvShape *s, const WinoPlan *p, long g0, int nc, const int *off, WinoSets *tab)
+{
+  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+    WinoSets *t = tab + l0 / WINO_LANES;
+    for (int k = 0; k < 4; k++) {
+      const int l = l0 + 4 * k < nc ? l0 + 4 * k : l0; /* sets past the end repeat the first */
+      const long g = g0 + l;
+      const int  b = (int)(g / p->T), ty = (int)(g % p->T) / p->tw, c0 = 4 * (int)(g % p->T % p->tw) - 1;
+      __mmask16  mr = 0, ms = 0; /* columns c0 + j and c0 + 2 + j inside x */
+      for (int j = 0; j < 16; j++) {
+        mr |= (__mmask16)((c0 + j >= 0 && c0 + j < s->W) << j);
+        ms |= (__mmask16)((c0 + 2 + j >= 0 && c0 + 2 + j < s->W) << j);
+      }
+      for (int r = 0; r < 6; r++) {
+        const int iy = 4 * ty - 1 + r, in = iy >= 0 && iy < s->H;
+        if (s->periodic) t->o[k][r] = off[l] + r * p->Wp, t->mr[k][r] = t->ms[k][r] = 0xFFFF;
+        else {
+          t->o[k][r]  = in ? (b * s->H + iy) * s->W + c0 : 1;
+          t->mr[k][r] = in ? mr : 0, t->ms[k][r] = in ? ms : 0;
+        }
+      }
+    }
+  }
+}
+
+/* The input transform for rows of 4k tiles: lane 4 k + t holds tile t of
+ * set k (4 neighbouring tiles of a row, patch columns 4 t + 0..5 from the
+ * set's start). Per patch row, R[k] = its columns 0-15 and S[k] = columns
+ * 2-17; one permutation of two sets gives two columns c, c' of both (lanes
+ * 0-7: c, 8-15: c'), one 128-bit shuffle of two such vectors a column of
+ * all four sets. Channel by channel, so that the reads run along the rows
+ * of the source (base, channels cstride apart). */
+__attribute__((target("avx512f"))) static void wino_input_sets(int Cin, int nc, const float *base, size_t cstride,
+                                                               const WinoSets *tab, float *V, size_t ldv)
+{
+  const size_t  vplane = (size_t)Cin * ldv;
+  /* column pairs (0, 1) and (2, 3) of the sets in R[0], R[1] (or R[2], R[3]);
+   * the pair (4, 5) is (2, 3) of S */
+  const __m512i pair01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const __m512i pair23 = _mm512_add_epi32(pair01, _mm512_set1_epi32(2));
+  for (int ci = 0; ci < Cin; ci++) {
+    const float *xc = base + ci * cstride;
+    for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+      const __mmask16 m = lane_mask(nc - l0);
+      const WinoSets *t = tab + l0 / WINO_LANES;
+      __m512          e[WINO_NF];
+      for (int r = 0; r < 6; r++) {
+        __m512 R[4], S[4], d[6];
+        for (int k = 0; k < 4; k++) {
+          if (ci + WINO_PREFETCH < Cin) { /* the same rows two channels on: x is read from L3 or memory */
+            _mm_prefetch((const char *)(xc + WINO_PREFETCH * cstride + t->o[k][r]), _MM_HINT_T0);
+            _mm_prefetch((const char *)(xc + WINO_PREFETCH * cstride + t->o[k][r] + 17), _MM_HINT_T0);
+          }
+          R[k] = _mm512_maskz_loadu_ps(t->mr[k][r], xc + t->o[k][r]);
+          S[k] = _mm512_maskz_loadu_ps(t->ms[k][r], xc + t->o[k][r] + 2);
+        }
+        const __m512 a01 = _mm512_permutex2var_ps(R[0], pair01, R[1]), b01 = _mm512_permutex2var_ps(R[2], pair01, R[3]);
+        const __m512 a23 = _mm512_permutex2var_ps(R[0], pair23, R[1]), b23 = _mm512_permutex2var_ps(R[2], pair23, R[3]);
+        const __m512 a45 = _mm512_permutex2var_ps(S[0], pair23, S[1]), b45 = _mm512_permutex2var_ps(S[2], pair23, S[3]);
+        d[0] = _mm512_shuffle_f32x4(a01, b01, 0x44), d[1] = _mm512_shuffle_f32x4(a01, b01, 0xEE);
+        d[2] = _mm512_shuffle_f32x4(a23, b23, 0x44), d[3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
+        d[4] = _mm512_shuffle_f32x4(a45, b45, 0x44), d[5] = _mm512_shuffle_f32x4(a45, b45, 0xEE);
+        wino_bt(d, 1, e + 6 * r, 1);
+      }
+      wino_store_v(e, m, V + (size_t)ci * ldv + l0, vplane);
+    }
+  }
+}
+
+/* The 4x4 outputs y[4 i + j] of 16 tiles of output channel co: A^T M A of
+ * the 36 frequencies at mc (mplane apart). */
+__attribute__((target("avx512f"))) static inline void wino_tile_out(const float *mc, size_t mplane, __mmask16 m,
+                                                                   __m512 y[16])
+{
+  __m512 t[24]; /* t[6 i + c]: A^T applied over the rows r */
+  for (int c = 0; c < 6; c++) {
+    __m512 a[6];
+    for (int r = 0; r < 6; r++) a[r] = _mm512_maskz_loadu_ps(m, mc + (size_t)(6 * r + c) * mplane);
+    wino_at(a, 1, t + c, 6);
+  }
+  for (int i = 0; i < 4; i++) wino_at(t + 6 * i, 1, y + 4 * i, 1);
+}
+
+/* y[co] (at yoff) (+)= bias + A^T M A for the nc tiles of a chunk, 16 at a
+ * time, scattered; entries outside the output are masked off. */
+__attribute__((target("avx512f"))) static void wino_output_scatter(int Cout, int nc, const float *M, size_t ldm,
+                                                                   const int *yoff, const int *flag, const float *bias,
+                                                                   int acc, float *y, size_t N, int W)
 {
   const size_t mplane = (size_t)Cout * ldm;
   for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
-    const __mmask16 m = lane_mask(nc - l0);
+    const __mmask16 m   = lane_mask(nc - l0);
     const __m512i   idx = _mm512_maskz_loadu_epi32(m, yoff + l0), fl = _mm512_maskz_loadu_epi32(m, flag + l0);
-    const __mmask16 m01 = m & _mm512_test_epi32_mask(fl, _mm512_set1_epi32(1));
-    const __mmask16 m10 = m & _mm512_test_epi32_mask(fl, _mm512_set1_epi32(2)), m11 = m01 & m10;
+    const __m512i   cols = _mm512_and_epi32(fl, _mm512_set1_epi32(15)), rows = _mm512_srli_epi32(fl, 4);
+    __mmask16       mk[16]; /* lanes whose entry (i, j) is inside the output */
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++)
+        mk[4 * i + j] = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(i)) &
+                        _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(j));
     for (int co = 0; co < Cout; co++) {
-      const float *mc = M + (size_t)co * ldm + l0;
-      __m512       t0[4], t1[4];
-      for (int c = 0; c < 4; c++) { /* rows of A^T applied over r */
-        const __m512 a0 = _mm512_maskz_loadu_ps(m, mc + (size_t)c * mplane), a1 = _mm512_maskz_loadu_ps(m, mc + (size_t)(4 + c) * mplane);
-        const __m512 a2 = _mm512_maskz_loadu_ps(m, mc + (size_t)(8 + c) * mplane), a3 = _mm512_maskz_loadu_ps(m, mc + (size_t)(12 + c) * mplane);
-        t0[c] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
-        t1[c] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
-      }
-      const __m512 y00 = _mm512_add_ps(_mm512_add_ps(t0[0], t0[1]), t0[2]), y01 = _mm512_sub_ps(_mm512_sub_ps(t0[1], t0[2]), t0[3]);
-      const __m512 y10 = _mm512_add_ps(_mm512_add_ps(t1[0], t1[1]), t1[2]), y11 = _mm512_sub_ps(_mm512_sub_ps(t1[1], t1[2]), t1[3]);
+      __m512 yt[16];
+      wino_tile_out(M + (size_t)co * ldm + l0, mplane, m, yt);
       float       *yc = y + (size_t)co * N;
       const __m512 z = _mm512_setzero_ps(), bv = _mm512_set1_ps(bias ? bias[co] : 0.0f);
-#define WINO_BASE(mk, p) (acc ? _mm512_add_ps(_mm512_mask_i32gather_ps(z, mk, idx, p, 4), bv) : bv)
-      _mm512_mask_i32scatter_ps(yc, m, idx, _mm512_add_ps(WINO_BASE(m, yc), y00), 4);
-      _mm512_mask_i32scatter_ps(yc + 1, m01, idx, _mm512_add_ps(WINO_BASE(m01, yc + 1), y01), 4);
-      _mm512_mask_i32scatter_ps(yc + W, m10, idx, _mm512_add_ps(WINO_BASE(m10, yc + W), y10), 4);
-      _mm512_mask_i32scatter_ps(yc + W + 1, m11, idx, _mm512_add_ps(WINO_BASE(m11, yc + W + 1), y11), 4);
-#undef WINO_BASE
-    }
-  }
-}
-
-/* The same two transforms when every group of 8 lanes is 8 tiles of one
- * tile row (tw a multiple of 8: the 16x16 and larger grids): the patches of
- * 8 neighbouring tiles are 18 consecutive floats of a padded row, so 2 plain
- * loads and an even/odd permutation replace 4 gathers, and the output tiles
- * are 16 consecutive floats of an output row (interleaved, then a plain
- * load-add-store instead of a gather and scatter). */
-__attribute__((target("avx512f"))) static inline __m512 rows8(const float *p0, const float *p1, __m512i sel)
-{
-  return _mm512_permutex2var_ps(_mm512_loadu_ps(p0), sel, _mm512_loadu_ps(p1));
-}
-
-__attribute__((target("avx512f"))) static void wino_input8(int Cin, int nc, const float *P, size_t pstride, int Wp,
-                                                           const int *off, float *V, size_t ldv)
-{
-  const size_t  vplane = (size_t)Cin * ldv;
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd  = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
-    const __mmask16 m = lane_mask(nc - l0);
-    const int       o0 = off[l0], o1 = nc - l0 > 8 ? off[l0 + 8] : o0;
-    for (int ci = 0; ci < Cin; ci++) {
-      const float *pc = P + ci * pstride;
-      __m512       e[16];
-      for (int r = 0; r < 4; r++) {
-        const float *a = pc + (size_t)r * Wp + o0, *b = pc + (size_t)r * Wp + o1;
-        __m512       d0 = rows8(a, b, even), d1 = rows8(a, b, odd), d2 = rows8(a + 2, b + 2, even), d3 = rows8(a + 2, b + 2, odd);
-        WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
-      }
-      wino_columns(e, m, V + (size_t)ci * ldv + l0, vplane);
-    }
-  }
-}
-
-/* wino_input8 for zero padding, reading x itself (no padded copy): the 18
- * floats of a group's patch row are two masked loads (zeros outside the
- * plane). Channel by channel, so that the reads of x run along its rows
- * (hardware prefetch); the offsets and masks of each 16-tile block are
- * computed once per chunk into blk (g0: global index of the first tile). */
-typedef struct {
-  int       o[2][4];         /* offsets in a channel of the 4 patch rows (column 2 tx0 - 1) of the 2 groups */
-  __mmask16 ma[2][4], mb[2][4]; /* load masks at that column and 2 further (0: row outside) */
-} WinoBlock;
-
-_Static_assert(sizeof(WinoBlock) <= WINO_LANES * sizeof(int), "a block's entry fits the 16 offsets it replaces");
-
-static void wino_blocks(const BOConvShape *s, const WinoPlan *p, long g0, int nc, WinoBlock *blk)
-{
-  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
-    WinoBlock *k = blk + l0 / WINO_LANES;
-    for (int h = 0; h < 2; h++) {
-      const long g = g0 + l0 + (h && nc - l0 > 8 ? 8 : 0);
-      const int  b = (int)(g / p->T), t = (int)(g % p->T), ty = t / p->tw, cs = 2 * (t % p->tw) - 1;
-      __mmask16  cm = 0, cm2 = 0;
-      for (int j = 0; j < 16; j++) {
-        cm |= (__mmask16)((cs + j >= 0 && cs + j < s->W) << j);
-        cm2 |= (__mmask16)((cs + 2 + j >= 0 && cs + 2 + j < s->W) << j);
-      }
-      for (int r = 0; r < 4; r++) {
-        const int iy = 2 * ty - 1 + r, in = iy >= 0 && iy < s->H;
-        k->o[h][r]  = in ? b * s->H * s->W + iy * s->W + cs : 1;
-        k->ma[h][r] = in ? cm : 0, k->mb[h][r] = in ? cm2 : 0;
+      for (int q = 0; q < 16; q++) {
+        float       *p    = yc + (q / 4) * W + q % 4;
+        const __m512 base = acc ? _mm512_add_ps(_mm512_mask_i32gather_ps(z, mk[q], idx, p, 4), bv) : bv;
+        _mm512_mask_i32scatter_ps(p, mk[q], idx, _mm512_add_ps(base, yt[q]), 4);
       }
     }
   }
 }
 
-__attribute__((target("avx512f"))) static void wino_input8_zero(const BOConvShape *s, const float *x, int nc,
-                                                                const WinoBlock *blk, float *V, size_t ldv)
-{
-  const size_t  vplane = (size_t)s->Cin * ldv, cstride = (size_t)s->B * s->H * s->W;
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd  = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  for (int ci = 0; ci < s->Cin; ci++) {
-    const float *xc = x + ci * cstride;
-    for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
-      const __mmask16  m = lane_mask(nc - l0);
-      const WinoBlock *k = blk + l0 / WINO_LANES;
-      __m512           e[16];
-      for (int r = 0; r < 4; r++) {
-        const float *a = xc + k->o[0][r], *b = xc + k->o[1][r];
-        const __m512 a0 = _mm512_maskz_loadu_ps(k->ma[0][r], a), b0 = _mm512_maskz_loadu_ps(k->ma[1][r], b);
-        const __m512 a2 = _mm512_maskz_loadu_ps(k->mb[0][r], a + 2), b2 = _mm512_maskz_loadu_ps(k->mb[1][r], b + 2);
-        __m512       d0 = _mm512_permutex2var_ps(a0, even, b0), d1 = _mm512_permutex2var_ps(a0, odd, b0);
-        __m512       d2 = _mm512_permutex2var_ps(a2, even, b2), d3 = _mm512_permutex2var_ps(a2, odd, b2);
-        WINO_BT(e[4 * r], e[4 * r + 1], e[4 * r + 2], e[4 * r + 3], d0, d1, d2, d3);
-      }
-      wino_columns(e, m, V + (size_t)ci * ldv + l0, vplane);
-    }
-  }
-}
-
-/* y[0..16) (masked) = (acc ? y + bias : bias) + the 16 interleaved outputs
- * of one group of 8 tiles (the order of the additions of the im2col path) */
-__attribute__((target("avx512f"))) static inline void out_row8(float *y, __mmask16 m, __m512 bias, int acc, __m512 v)
-{
-  const __m512 base = acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, y), bias) : bias;
-  _mm512_mask_storeu_ps(y, m, _mm512_add_ps(base, v));
-}
-
-__attribute__((target("avx512f"))) static void wino_output8(int Cout, int nc, const float *M, size_t ldm,
-                                                            const int *yoff, const int *flag, const float *bias,
-                                                            int acc, float *y, size_t N, int W)
+/* The same for rows of 4k tiles (the sets of wino_input_sets): row i of the
+ * 4 tiles of set k is 16 consecutive floats of y, put together from the
+ * lanes 4 k .. 4 k + 3 of y[4 i + 0..3] by two rounds of permutations. */
+__attribute__((target("avx512f"))) static void wino_output_sets(int Cout, int nc, const float *M, size_t ldm,
+                                                                const int *yoff, const int *flag, const float *bias,
+                                                                int acc, float *y, size_t N, int W)
 {
   const size_t  mplane = (size_t)Cout * ldm;
-  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-  for (int co = 0; co < Cout; co++) /* channel by channel: y written along its rows */
-    for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
-      const __mmask16 m = lane_mask(nc - l0);
-      /* per group: columns (the last tile's second column may be cropped), second row */
-      const int       two = nc - l0 > 8;
-      const __mmask16 c0 = flag[l0 + 7] & 1 ? 0xFFFF : 0x7FFF, c1 = two ? (flag[l0 + 15] & 1 ? 0xFFFF : 0x7FFF) : 0;
-      const __mmask16 r0 = flag[l0] & 2 ? c0 : 0, r1 = two && flag[l0 + 8] & 2 ? c1 : 0;
-      const int       y0 = yoff[l0], y1 = two ? yoff[l0 + 8] : y0;
-      const float *mc = M + (size_t)co * ldm + l0;
-      __m512       t0[4], t1[4];
-      for (int c = 0; c < 4; c++) {
-        const __m512 a0 = _mm512_maskz_loadu_ps(m, mc + (size_t)c * mplane), a1 = _mm512_maskz_loadu_ps(m, mc + (size_t)(4 + c) * mplane);
-        const __m512 a2 = _mm512_maskz_loadu_ps(m, mc + (size_t)(8 + c) * mplane), a3 = _mm512_maskz_loadu_ps(m, mc + (size_t)(12 + c) * mplane);
-        t0[c] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
-        t1[c] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
-      }
-      const __m512 y00 = _mm512_add_ps(_mm512_add_ps(t0[0], t0[1]), t0[2]), y01 = _mm512_sub_ps(_mm512_sub_ps(t0[1], t0[2]), t0[3]);
-      const __m512 y10 = _mm512_add_ps(_mm512_add_ps(t1[0], t1[1]), t1[2]), y11 = _mm512_sub_ps(_mm512_sub_ps(t1[1], t1[2]), t1[3]);
+  const __m512i lo     = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi     = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  const __m512i qlo    = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  const __m512i qhi    = _mm512_add_epi32(qlo, _mm512_set1_epi32(8));
+  for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+    const __mmask16 m = lane_mask(nc - l0);
+    int             dst[4], rows[4];
+    __mmask16       cm[4]; /* per set: its output rows, and the columns inside the output */
+    for (int k = 0; k < 4; k++) {
+      const int l = l0 + 4 * k, in = l < nc;
+      dst[k] = in ? yoff[l] : 0, rows[k] = in ? flag[l] >> 4 : 0;
+      cm[k]  = in ? lane_mask(12 + (flag[l + 3] & 15)) : 0;
+    }
+    for (int co = 0; co < Cout; co++) {
+      __m512 yt[16];
+      wino_tile_out(M + (size_t)co * ldm + l0, mplane, m, yt);
       float       *yc = y + (size_t)co * N;
       const __m512 bv = _mm512_set1_ps(bias ? bias[co] : 0.0f);
-      out_row8(yc + y0, c0, bv, acc, _mm512_permutex2var_ps(y00, lo, y01));
-      out_row8(yc + y0 + W, r0, bv, acc, _mm512_permutex2var_ps(y10, lo, y11));
-      if (c1) {
-        out_row8(yc + y1, c1, bv, acc, _mm512_permutex2var_ps(y00, hi, y01));
-        out_row8(yc + y1 + W, r1, bv, acc, _mm512_permutex2var_ps(y10, hi, y11));
+      for (int i = 0; i < 4; i++) {
+        const __m512 *r = yt + 4 * i;
+        const __m512  p01 = _mm512_permutex2var_ps(r[0], lo, r[1]), p23 = _mm512_permutex2var_ps(r[2], lo, r[3]);
+        const __m512  q01 = _mm512_permutex2var_ps(r[0], hi, r[1]), q23 = _mm512_permutex2var_ps(r[2], hi, r[3]);
+        const __m512  out[4] = {_mm512_permutex2var_ps(p01, qlo, p23), _mm512_permutex2var_ps(p01, qhi, p23),
+                                _mm512_permutex2var_ps(q01, qlo, q23), _mm512_permutex2var_ps(q01, qhi, q23)};
+        for (int k = 0; k < 4; k++) {
+          if (i >= rows[k]) continue;
+          float       *p    = yc + dst[k] + (size_t)i * W;
+          const __m512 base = acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(cm[k], p), bv) : bv;
+          _mm512_mask_storeu_ps(p, cm[k], _mm512_add_ps(base, out[k]));
+        }
       }
     }
+  }
 }
 
-/* y (+)= conv(x, w) + b by F(2x2, 3x3) (b may be NULL). */
+/* y (+)= conv(x, w) + b by F(4x4, 3x3) (b may be NULL). */
 static void conv_forward_winograd(const BOConvShape *s, const float *x, const float *w, int flip, const float *b,
                                   float *y, float *work, int acc)
 {
   const WinoPlan p = wino_plan(s);
   const int      own = use_own_gemm();
   const long     total = (long)s->B * p.T;
-  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
+  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin, pstride = (size_t)p.prows * p.Wp;
   float         *U = work + p.urow, *Up = work + p.upack, *V = work + p.v, *M = work + p.m, *P = work + p.pad;
   int           *off = (int *)(work + p.off), *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
+  WinoSets      *tab = (WinoSets *)(work + p.sets_tab);
 
   wino_weights(s->Cout, s->Cin, w, flip, U);
   if (own)
-    for (int xi = 0; xi < 16; xi++) gemm_pack_a(s->Cout, s->Cin, U + xi * uplane, s->Cin, 1, Up + xi * p.pack);
+    for (int xi = 0; xi < WINO_NF; xi++) gemm_pack_a(s->Cout, s->Cin, U + xi * uplane, s->Cin, 1, Up + xi * p.pack);
   for (long g0 = 0; g0 < total; g0 += p.NC) {
     const int nc = total - g0 < p.NC ? (int)(total - g0) : p.NC;
-    const int rows8 = p.tw % 8 == 0;
-    wino_gather_chunk(s, &p, x, g0, nc, P, off, yoff, flag, !(rows8 && !s->periodic));
-    if (rows8 && !s->periodic) {
-      wino_blocks(s, &p, g0, nc, (WinoBlock *)off);
-      wino_input8_zero(s, x, nc, (const WinoBlock *)off, V, p.ldv);
+    wino_gather_chunk(s, &p, x, g0, nc, P, off, yoff, flag, !p.sets || s->periodic);
+    if (p.sets) {
+      wino_sets_table(s, &p, g0, nc, off, tab);
+      if (s->periodic) wino_input_sets(s->Cin, nc, P, pstride, tab, V, p.ldv);
+      else wino_input_sets(s->Cin, nc, x, (size_t)s->B * s->H * s->W, tab, V, p.ldv);
     }
-    else if (rows8) wino_input8(s->Cin, nc, P, (size_t)p.prows * p.Wp, p.Wp, off, V, p.ldv);
-    else wino_input(s->Cin, nc, P, (size_t)p.prows * p.Wp, p.Wp, off, V, p.ldv);
+    else wino_input_gather(s->Cin, nc, P, pstride, p.Wp, off, V, p.ldv);
     if (!own && nc < p.NC) /* cblas: full-width products, zeros past the end */
-      for (size_t r = 0; r < 16 * (size_t)s->Cin; r++) memset(V + r * p.ldv + nc, 0, sizeof(float) * (p.NC - nc));
-    for (int xi = 0; xi < 16; xi++) {
+      for (size_t r = 0; r < WINO_NF * (size_t)s->Cin; r++) memset(V + r * p.ldv + nc, 0, sizeof(float) * (p.NC - nc));
+    for (int xi = 0; xi < WINO_NF; xi++) {
       const float *Vx = V + xi * (size_t)s->Cin * p.ldv;
       float       *Mx = M + xi * (size_t)s->Cout * p.ldv;
       if (own) gemm_avx512(s->Cout, nc, s->Cin, Up + xi * p.pack, Vx, GEMM_NR, (int)p.ldv, Mx, (int)p.ldv, 0);
@@ -1058,8 +1074,8 @@ static void conv_forward_winograd(const BOConvShape *s, const float *x, const fl
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, p.NC, s->Cin, 1.0f, U + xi * uplane, s->Cin, Vx,
                     (int)p.ldv, 0.0f, Mx, (int)p.ldv);
     }
-    if (rows8) wino_output8(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
-    else wino_output(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
+    if (p.sets) wino_output_sets(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
+    else wino_output_scatter(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
   }
 }
 
