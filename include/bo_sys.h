@@ -32,7 +32,7 @@ typedef struct {
   PetscClassId  classid;
   PetscLogStage train, sample;
   PetscLogEvent load, forward, backward, allreduce, optimizer, checkpoint; /* training */
-  PetscLogEvent sample_net, sample_write;                                  /* sampling */
+  PetscLogEvent sample_steps, sample_net, sample_write;                    /* sampling */
 } BOLogIds;
 extern BOLogIds BOLog;
 PetscErrorCode  BOLogRegister(void);

@@ -272,7 +272,11 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   for (PetscInt r = 0; r < rounds; r++) {
     /* round r: rank q generates block r*size + q (if it exists), then all write */
     PetscInt b = r * s->size + s->rank, lo = b * B, cnt = b < nblocks ? PetscMin(B, n - lo) : 0;
-    if (cnt > 0) PetscCall(BOSamplerGenerateLocal(s, first + lo, cnt, x));
+    if (cnt > 0) {
+      PetscCall(PetscLogEventBegin(BOLog.sample_steps, 0, 0, 0, 0));
+      PetscCall(BOSamplerGenerateLocal(s, first + lo, cnt, x));
+      PetscCall(PetscLogEventEnd(BOLog.sample_steps, 0, 0, 0, 0));
+    }
     PetscCall(PetscLogEventBegin(BOLog.sample_write, 0, 0, 0, 0));
     PetscCall(BOWriterWrite(w, cnt > 0 ? lo : 0, cnt, x));
     PetscCall(PetscLogEventEnd(BOLog.sample_write, 0, 0, 0, 0));

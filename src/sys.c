@@ -72,6 +72,7 @@ PetscErrorCode BOLogRegister(void)
   PetscCall(PetscLogEventRegister("BOAllreduce", BOLog.classid, &BOLog.allreduce));
   PetscCall(PetscLogEventRegister("BOOptimizer", BOLog.classid, &BOLog.optimizer));
   PetscCall(PetscLogEventRegister("BOCheckpoint", BOLog.classid, &BOLog.checkpoint));
+  PetscCall(PetscLogEventRegister("BOSampleSteps", BOLog.classid, &BOLog.sample_steps));
   PetscCall(PetscLogEventRegister("BOSampleNet", BOLog.classid, &BOLog.sample_net));
   PetscCall(PetscLogEventRegister("BOSampleWrite", BOLog.classid, &BOLog.sample_write));
   PetscFunctionReturn(0);
