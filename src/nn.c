@@ -704,7 +704,7 @@ static int use_winograd(const BOConvShape *s)
 /* Tile counts, chunk size and workspace offsets (floats). */
 typedef struct {
   int    th, tw, T, Wp, NC, prows, sets; /* sets: rows of tiles come in sets of 4 (permutation path) */
-  size_t ldv, pack, urow, upack, v, m, pad, off, yoff, flag, sets_tab, total;
+  size_t ldv, pack, urow, upack, v, m, pad, off, yoff, flag, sets_tab, mt, total;
 } WinoPlan;
 
 /* Where the sets path reads a block of 16 tiles (4 sets of 4 tiles): patch
@@ -743,7 +743,8 @@ static WinoPlan wino_plan(const BOConvShape *s)
   p.yoff  = p.off + (size_t)p.NC;
   p.flag  = p.yoff + (size_t)p.NC;
   p.sets_tab = p.flag + (size_t)p.NC;
-  p.total    = p.sets_tab + (p.NC / WINO_LANES + 1) * (sizeof(WinoSets) / sizeof(float) + 1);
+  p.mt       = p.sets_tab + (p.NC / WINO_LANES + 1) * (sizeof(WinoSets) / sizeof(float) + 1);
+  p.total    = p.mt + (size_t)(s->Cout + GEMM_NR - 1) / GEMM_NR * GEMM_NR * p.NC; /* weight gradient: dM^T tiles */
   return p;
 }
 
@@ -1040,6 +1041,23 @@ __attribute__((target("avx512f"))) static void wino_output_sets(int Cout, int nc
   }
 }
 
+/* The tables of the chunk [g0, g0 + nc) and its input transform V. */
+static void wino_input_chunk(const BOConvShape *s, const WinoPlan *p, const float *x, long g0, int nc, float *work)
+{
+  float    *V = work + p->v, *P = work + p->pad;
+  int      *off = (int *)(work + p->off), *yoff = (int *)(work + p->yoff), *flag = (int *)(work + p->flag);
+  WinoSets *tab = (WinoSets *)(work + p->sets_tab);
+
+  wino_gather_chunk(s, p, x, g0, nc, P, off, yoff, flag, !p->sets || s->periodic);
+  if (p->sets) {
+    wino_sets_table(s, p, g0, nc, off, tab);
+    if (s->periodic) wino_input_sets(s->Cin, nc, P, (size_t)p->prows * p->Wp, tab, V, p->ldv);
+    else wino_input_sets(s->Cin, nc, x, (size_t)s->B * s->H * s->W, tab, V, p->ldv);
+  } else wino_input_gather(s->Cin, nc, P, (size_t)p->prows * p->Wp, p->Wp, off, V, p->ldv);
+  if (!use_own_gemm() && nc < p->NC) /* cblas: full-width products, zeros past the end */
+    for (size_t r = 0; r < WINO_NF * (size_t)s->Cin; r++) memset(V + r * p->ldv + nc, 0, sizeof(float) * (p->NC - nc));
+}
+
 /* y (+)= conv(x, w) + b by F(4x4, 3x3) (b may be NULL). */
 static void conv_forward_winograd(const BOConvShape *s, const float *x, const float *w, int flip, const float *b,
                                   float *y, float *work, int acc)
@@ -1047,25 +1065,16 @@ static void conv_forward_winograd(const BOConvShape *s, const float *x, const fl
   const WinoPlan p = wino_plan(s);
   const int      own = use_own_gemm();
   const long     total = (long)s->B * p.T;
-  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin, pstride = (size_t)p.prows * p.Wp;
-  float         *U = work + p.urow, *Up = work + p.upack, *V = work + p.v, *M = work + p.m, *P = work + p.pad;
-  int           *off = (int *)(work + p.off), *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
-  WinoSets      *tab = (WinoSets *)(work + p.sets_tab);
+  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
+  float         *U = work + p.urow, *Up = work + p.upack, *V = work + p.v, *M = work + p.m;
+  const int     *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
 
   wino_weights(s->Cout, s->Cin, w, flip, U);
   if (own)
     for (int xi = 0; xi < WINO_NF; xi++) gemm_pack_a(s->Cout, s->Cin, U + xi * uplane, s->Cin, 1, Up + xi * p.pack);
   for (long g0 = 0; g0 < total; g0 += p.NC) {
     const int nc = total - g0 < p.NC ? (int)(total - g0) : p.NC;
-    wino_gather_chunk(s, &p, x, g0, nc, P, off, yoff, flag, !p.sets || s->periodic);
-    if (p.sets) {
-      wino_sets_table(s, &p, g0, nc, off, tab);
-      if (s->periodic) wino_input_sets(s->Cin, nc, P, pstride, tab, V, p.ldv);
-      else wino_input_sets(s->Cin, nc, x, (size_t)s->B * s->H * s->W, tab, V, p.ldv);
-    }
-    else wino_input_gather(s->Cin, nc, P, pstride, p.Wp, off, V, p.ldv);
-    if (!own && nc < p.NC) /* cblas: full-width products, zeros past the end */
-      for (size_t r = 0; r < WINO_NF * (size_t)s->Cin; r++) memset(V + r * p.ldv + nc, 0, sizeof(float) * (p.NC - nc));
+    wino_input_chunk(s, &p, x, g0, nc, work);
     for (int xi = 0; xi < WINO_NF; xi++) {
       const float *Vx = V + xi * (size_t)s->Cin * p.ldv;
       float       *Mx = M + xi * (size_t)s->Cout * p.ldv;
@@ -1077,6 +1086,126 @@ static void conv_forward_winograd(const BOConvShape *s, const float *x, const fl
     if (p.sets) wino_output_sets(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
     else wino_output_scatter(s->Cout, nc, M, p.ldv, yoff, flag, b, acc, y, N, s->W);
   }
+}
+
+/* A m for four values (A = (A^T)^T, 6 x 4): out[i os] from in[i is]. */
+__attribute__((target("avx512f"))) static inline void wino_a(const __m512 *in, int is, __m512 *out, int os)
+{
+  const __m512 y0 = in[0], y1 = in[is], y2 = in[2 * is], y3 = in[3 * is];
+  const __m512 a = _mm512_add_ps(y0, y2), b = _mm512_add_ps(y1, y3);
+  const __m512 c = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y2, y0);                                   /* y0 + 4 y2 */
+  const __m512 d = _mm512_mul_ps(_mm512_set1_ps(2.0f), _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y3, y1)); /* 2 y1 + 8 y3 */
+  out[0]      = y0;
+  out[os]     = _mm512_add_ps(a, b);
+  out[2 * os] = _mm512_sub_ps(a, b);
+  out[3 * os] = _mm512_add_ps(c, d);
+  out[4 * os] = _mm512_sub_ps(c, d);
+  out[5 * os] = y3;
+}
+
+/* dM[xi][co][l] = (A dY A^T)[xi] for the nc tiles of a chunk, dY the 4x4
+ * tile of dy (zero outside the output), read like the output is written:
+ * sets of 4 tiles by loads and permutations, or gathers. */
+__attribute__((target("avx512f"))) static void wino_dy_transform(int Cout, int nc, int sets, const float *dy, size_t N,
+                                                                 int W, const int *yoff, const int *flag, float *dM,
+                                                                 size_t ldm)
+{
+  const size_t  mplane = (size_t)Cout * ldm;
+  const __m512i pair01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const __m512i pair23 = _mm512_add_epi32(pair01, _mm512_set1_epi32(2));
+  for (int co = 0; co < Cout; co++) {
+    const float *dc = dy + (size_t)co * N;
+    for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
+      const __mmask16 m = lane_mask(nc - l0);
+      __m512          Y[16], t[24]; /* Y[4 i + j]: entry (i, j) of the 16 tiles; t[4 r + j]: A over i */
+      if (sets)
+        for (int i = 0; i < 4; i++) {
+          __m512 L[4];
+          for (int k = 0; k < 4; k++) {
+            const int l = l0 + 4 * k, in = l < nc && i < flag[l] >> 4;
+            L[k] = _mm512_maskz_loadu_ps(in ? lane_mask(12 + (flag[l + 3] & 15)) : 0, dc + (in ? yoff[l] + i * W : 0));
+          }
+          const __m512 a01 = _mm512_permutex2var_ps(L[0], pair01, L[1]), b01 = _mm512_permutex2var_ps(L[2], pair01, L[3]);
+          const __m512 a23 = _mm512_permutex2var_ps(L[0], pair23, L[1]), b23 = _mm512_permutex2var_ps(L[2], pair23, L[3]);
+          Y[4 * i + 0] = _mm512_shuffle_f32x4(a01, b01, 0x44), Y[4 * i + 1] = _mm512_shuffle_f32x4(a01, b01, 0xEE);
+          Y[4 * i + 2] = _mm512_shuffle_f32x4(a23, b23, 0x44), Y[4 * i + 3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
+        }
+      else {
+        const __m512i idx = _mm512_maskz_loadu_epi32(m, yoff + l0), fl = _mm512_maskz_loadu_epi32(m, flag + l0);
+        const __m512i cols = _mm512_and_epi32(fl, _mm512_set1_epi32(15)), rows = _mm512_srli_epi32(fl, 4);
+        for (int q = 0; q < 16; q++) {
+          const __mmask16 mk = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(q / 4)) &
+                               _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(q % 4));
+          Y[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx, dc + (q / 4) * W + q % 4, 4);
+        }
+      }
+      for (int j = 0; j < 4; j++) wino_a(Y + j, 4, t + j, 4);
+      for (int r = 0; r < 6; r++) {
+        __m512 v[6];
+        wino_a(t + 4 * r, 1, v, 1);
+        for (int c = 0; c < 6; c++) _mm512_mask_storeu_ps(dM + (size_t)(6 * r + c) * mplane + (size_t)co * ldm + l0, m, v[c]);
+      }
+    }
+  }
+}
+
+/* dw[co][ci] += G^T dU[co][ci] G (3x3 from 6x6); dU(xi, co, ci) =
+ * dU[xi plane + co cs + ci rs]. */
+static void wino_weights_grad(int Cout, int Cin, const float *dU, size_t plane, size_t cs, size_t rs, float *dw)
+{
+  static const float G[6][3] = {{0.25f, 0, 0},          {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
+  for (int co = 0; co < Cout; co++)
+    for (int ci = 0; ci < Cin; ci++) {
+      float t[6][3] = {{0}}; /* t = dU G */
+      for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 6; c++) {
+          const float u = dU[(size_t)(6 * r + c) * plane + co * cs + ci * rs];
+          for (int kx = 0; kx < 3; kx++) t[r][kx] += u * G[c][kx];
+        }
+      float *d = dw + ((size_t)co * Cin + ci) * 9;
+      for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+          float acc = 0.0f;
+          for (int r = 0; r < 6; r++) acc += G[r][ky] * t[r][kx];
+          d[3 * ky + kx] += acc;
+        }
+    }
+}
+
+/* dw += the weight gradient of y = conv(x, w) by F(4x4, 3x3). With
+ * M = U V per tile and Y = A^T M A:
+ *   dM[xi] = A dY A^T,   dU[xi] (Cout x Cin) = sum over tiles dM[xi] V[xi]^T,
+ *   dw[co][ci] = G^T dU[co][ci] G:
+ * 36 products with the tiles as the long (summed) dimension, 4x fewer
+ * multiply-adds than im2col. On our kernel dU^T = V dM^T (V read as row
+ * streams, dM^T in 32-column tiles); in blas-only mode cblas_sgemm. */
+static void conv_wgrad_winograd(const BOConvShape *s, const float *x, const float *dy, float *dw, float *work)
+{
+  const WinoPlan p = wino_plan(s);
+  const int      own = use_own_gemm();
+  const long     total = (long)s->B * p.T;
+  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
+  float         *dU = work + p.urow, *V = work + p.v, *dM = work + p.m, *dMt = work + p.mt;
+  const int     *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
+
+  memset(dU, 0, sizeof(float) * WINO_NF * uplane);
+  for (long g0 = 0; g0 < total; g0 += p.NC) {
+    const int nc = total - g0 < p.NC ? (int)(total - g0) : p.NC;
+    wino_input_chunk(s, &p, x, g0, nc, work);
+    wino_dy_transform(s->Cout, nc, p.sets, dy, N, s->W, yoff, flag, dM, p.ldv);
+    for (int xi = 0; xi < WINO_NF; xi++) {
+      const float *Vx = V + xi * (size_t)s->Cin * p.ldv, *dMx = dM + xi * (size_t)s->Cout * p.ldv;
+      if (own) { /* dU^T[xi] (Cin x Cout) += V[xi] dM[xi]^T */
+        tile_cols(s->Cout, nc, dMx, p.ldv, dMt);
+        gemm_avx512_rowa(s->Cin, s->Cout, nc, Vx, p.ldv, dMt, (size_t)nc * GEMM_NR, GEMM_NR, dU + xi * uplane, s->Cout);
+      } else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, s->Cin, nc, 1.0f, dMx, (int)p.ldv, Vx, (int)p.ldv, 1.0f,
+                    dU + xi * uplane, s->Cin);
+    }
+  }
+  if (own) wino_weights_grad(s->Cout, s->Cin, dU, uplane, 1, (size_t)s->Cout, dw);
+  else wino_weights_grad(s->Cout, s->Cin, dU, uplane, (size_t)s->Cin, 1, dw);
 }
 
 /* The transposed convolution of the data gradient: Cin and Cout swapped. */
@@ -1180,12 +1309,19 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
                   accumulate ? 1.0f : 0.0f, dx, (int)N);
     return;
   }
-  /* dx by Winograd: the transposed convolution is a stride-1 3x3
-   * convolution of dy with the flipped kernels (Cin and Cout swapped), run
-   * after the weight gradient (it reuses the workspace) */
-  const int    wino      = dx && use_winograd(s);
-  float *const dx_im2col = wino ? NULL : dx;
-  const int nb = conv_chunk(s), own = use_own_gemm();
+  /* By Winograd: the weight gradient, then dx as the transposed
+   * convolution, a stride-1 3x3 convolution of dy with the flipped kernels
+   * (Cin and Cout swapped), in the same workspace */
+  if (use_winograd(s)) {
+    conv_wgrad_winograd(s, x, dy, dw, col);
+    if (dx) {
+      const BOConvShape t = wino_transposed(s);
+      conv_forward_winograd(&t, dy, w, 1, NULL, dx, col, accumulate);
+    }
+    return;
+  }
+  float *const dx_im2col = dx;
+  const int    nb = conv_chunk(s), own = use_own_gemm();
   ConvWork  cw = conv_work(s);
   float    *packT = col + cw.pack, *dyt = col + cw.dyt, *dwt = col + cw.dwt;
   if (own) {
@@ -1221,10 +1357,6 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
   if (own)
     for (int co = 0; co < s->Cout; co++)
       for (int kk = 0; kk < K; kk++) dw[(size_t)co * K + kk] += dwt[(size_t)kk * s->Cout + co];
-  if (wino) {
-    const BOConvShape t = wino_transposed(s);
-    conv_forward_winograd(&t, dy, w, 1, NULL, dx, col, accumulate);
-  }
 }
 
 /* ---- GroupNorm (+SiLU) ----------------------------------------------------------- */

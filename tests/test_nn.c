@@ -306,6 +306,74 @@ START_TEST(test_conv_winograd)
 }
 END_TEST
 
+/* The backward pass by Winograd (weight gradient and data gradient, the
+ * transposed convolution) against the direct sums in double, with the same
+ * error scale and bound as the forward pass: S = sum |dy x| for dw[co][ci][ky][kx],
+ * S = sum |w dy| for dx. */
+static double wino_grad_max_err(BOConvShape s)
+{
+  const size_t nx = (size_t)s.Cin * s.B * s.H * s.W, nw = (size_t)s.Cout * s.Cin * 9, ny = conv_out_n(&s);
+  float  *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * ny),
+         *dx = malloc(sizeof(float) * nx), *dw = calloc(nw, sizeof(float)), *col = malloc(sizeof(float) * bo_conv_col_size(&s));
+  double *ex = calloc(nx, sizeof(double)), *sx = calloc(nx, sizeof(double)), *ew = calloc(nw, sizeof(double)),
+         *sw = calloc(nw, sizeof(double)), worst = 0;
+  fill_uniform(x, nx, -1, 1, 71);
+  fill_uniform(w, nw, -0.5, 0.5, 72);
+  fill_uniform(dy, ny, -1, 1, 73);
+  bo_conv_backward(&s, x, w, dy, dx, dw, NULL, col, 0);
+  for (int co = 0; co < s.Cout; co++)
+    for (int ci = 0; ci < s.Cin; ci++)
+      for (int bb = 0; bb < s.B; bb++)
+        for (int oy = 0; oy < s.H; oy++)
+          for (int ox = 0; ox < s.W; ox++)
+            for (int k = 0; k < 9; k++) {
+              int iy = oy + k / 3 - 1, ix = ox + k % 3 - 1;
+              if (s.periodic) iy = (iy + s.H) % s.H, ix = (ix + s.W) % s.W;
+              else if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
+              const size_t iw = ((size_t)co * s.Cin + ci) * 9 + k, ixx = (((size_t)ci * s.B + bb) * s.H + iy) * s.W + ix;
+              const double g = dy[(((size_t)co * s.B + bb) * s.H + oy) * s.W + ox];
+              ew[iw] += g * x[ixx], sw[iw] += fabs(g * x[ixx]);
+              ex[ixx] += g * w[iw], sx[ixx] += fabs(g * w[iw]);
+            }
+  for (size_t i = 0; i < nw; i++) {
+    double e = sw[i] > 0 ? fabs(dw[i] - ew[i]) / sw[i] : fabs(dw[i]);
+    ck_assert_msg(e <= 1e-5, "winograd dw B%d Cin%d %dx%d Cout%d p%d: dw[%zu] = %.9g, direct %.9g", s.B, s.Cin, s.H, s.W,
+                  s.Cout, s.periodic, i, dw[i], ew[i]);
+    if (e > worst) worst = e;
+  }
+  for (size_t i = 0; i < nx; i++) {
+    double e = sx[i] > 0 ? fabs(dx[i] - ex[i]) / sx[i] : fabs(dx[i]);
+    ck_assert_msg(e <= 1e-5, "winograd dx B%d Cin%d %dx%d Cout%d p%d: dx[%zu] = %.9g, direct %.9g", s.B, s.Cin, s.H, s.W,
+                  s.Cout, s.periodic, i, dx[i], ex[i]);
+    if (e > worst) worst = e;
+  }
+  free(x), free(w), free(dy), free(dx), free(dw), free(col), free(ex), free(sx), free(ew), free(sw);
+  return worst;
+}
+
+START_TEST(test_conv_winograd_backward)
+{
+  /* the shapes of test_conv_winograd: both transforms' paths, cropped tiles, chunks that split samples */
+  const int cases[][5] = {
+    {1, 3, 5, 7, 5},   {3, 17, 9, 6, 13}, {3, 5, 15, 31, 3},  {1, 9, 16, 16, 11},
+    {3, 2, 1, 1, 3},   {1, 7, 2, 3, 9},   {2, 6, 13, 14, 5}, {2, 48, 24, 32, 40},
+  };
+  double worst = 0;
+  for (int blas = 0; blas < 2; blas++) {
+    int old = bo_nn_set_blas_only(blas);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+      for (int periodic = 0; periodic < 2; periodic++) {
+        const int  *c = cases[i];
+        BOConvShape s = {c[0], c[1], c[2], c[3], c[4], 3, 1, periodic};
+        double      e = wino_grad_max_err(s);
+        if (e > worst) worst = e;
+      }
+    bo_nn_set_blas_only(old);
+  }
+  printf("winograd F(4x4,3x3) backward: max |dw, dx - direct| / sum |terms| = %.2e\n", worst);
+}
+END_TEST
+
 /* The output of a sample does not depend on the rest of the batch (the
  * sampler's ensembles are bit-identical for any micro-batch): sample i of a
  * batch of 7 equals its convolution alone, bit for bit, and two runs agree. */
@@ -581,6 +649,7 @@ Suite *suite_nn(void)
   tcase_add_test(tc, test_conv);
   tcase_add_test(tc, test_conv_chunked);
   tcase_add_test(tc, test_conv_winograd);
+  tcase_add_test(tc, test_conv_winograd_backward);
   tcase_add_test(tc, test_conv_batch_independent);
   tcase_add_test(tc, test_groupnorm);
   tcase_add_test(tc, test_adjoints);
