@@ -46,9 +46,9 @@ void bo_linear_backward(int B, int in, int out, const float *x, const float *w, 
  * writing the matrix), the backward passes feed the kernel without
  * OpenBLAS's packing copies. Elsewhere, or with the environment variable
  * BO_NN_BLAS_ONLY=1, the same products go to cblas_sgemm. Stride-1 3x3
- * convolutions (zero or periodic padding) run the forward pass and the data
- * gradient by Winograd F(4x4, 3x3) on AVX-512 CPUs (src/nn.c explains it);
- * the weight gradient and stride-2 convolutions use im2col. 1x1 forward
+ * convolutions (zero or periodic padding) run the forward pass, the data
+ * gradient and the weight gradient by Winograd F(4x4, 3x3) on AVX-512 CPUs
+ * (src/nn.c explains it); stride-2 convolutions use im2col. 1x1 forward
  * products use our kernel too (cblas in blas-only mode), their backward
  * cblas. With our kernels the output for one sample does not depend on the
  * other samples of the batch or on the batch size, bit for bit. All paths

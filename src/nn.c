@@ -663,8 +663,9 @@ static void tile_rows(int R, int n, const float *src, size_t ld, float *dst)
  *
  * The data gradient of the backward pass is the same algorithm: dx is the
  * stride-1 convolution of dy with the kernels flipped (w[co][ci](2-ky, 2-kx))
- * and Cin, Cout swapped, with the same padding. The weight gradient stays
- * on im2col.
+ * and Cin, Cout swapped, with the same padding. The weight gradient runs
+ * on the same tiles: dU[xi] = sum over tiles (A dY A^T)[xi] V[xi]^T, then
+ * dw = G^T dU G (conv_wgrad_winograd).
  *
  * The weight transform is recomputed at every forward call: it costs about
  * 36 Cout Cin floats written per conv, about 1 % of a forward pass at
