@@ -775,6 +775,14 @@ __attribute__((target("avx512f"))) static inline void wino_at(const __m512 *in, 
   out[3 * os] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), in[5 * is]);
 }
 
+/* G of the weight transform (rows: the six points 0, 1, -1, 2, -2, infinity). */
+static const float wino_G[6][3] = {{1.0f / 4, 0, 0},
+                                   {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                   {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                   {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                   {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                   {0, 0, 1}};
+
 /* U[xi][co][ci] = (G g G^T)[r][c] (xi = 6 r + c) for the 3x3 kernel
  * g = w[co][ci]; flip = 1: the weights of the transposed convolution (the
  * data gradient of the backward pass), g[co][ci](ky, kx) = w[ci][co](2 - ky, 2 - kx). */
@@ -783,19 +791,14 @@ static void wino_weights(int Cout, int Cin, const float *w, int flip, float *U)
   const size_t plane = (size_t)Cout * Cin;
   for (int co = 0; co < Cout; co++)
     for (int ci = 0; ci < Cin; ci++) {
-      float g[9], t[6][3], u[6][6];
+      float g[9], t[6][3] = {{0}}; /* t = G g */
       for (int i = 0; i < 9; i++) g[i] = flip ? w[((size_t)ci * Cout + co) * 9 + 8 - i] : w[((size_t)co * Cin + ci) * 9 + i];
-      for (int j = 0; j < 3; j++) { /* t = G g: rows of g combined */
-        const float a = g[j], b = g[3 + j], c = g[6 + j];
-        t[0][j] = a / 4, t[1][j] = -(a + b + c) / 6, t[2][j] = -(a - b + c) / 6;
-        t[3][j] = a / 24 + b / 12 + c / 6, t[4][j] = a / 24 - b / 12 + c / 6, t[5][j] = c;
-      }
-      for (int i = 0; i < 6; i++) { /* u = t G^T: columns combined */
-        const float a = t[i][0], b = t[i][1], c = t[i][2];
-        u[i][0] = a / 4, u[i][1] = -(a + b + c) / 6, u[i][2] = -(a - b + c) / 6;
-        u[i][3] = a / 24 + b / 12 + c / 6, u[i][4] = a / 24 - b / 12 + c / 6, u[i][5] = c;
-      }
-      for (int xi = 0; xi < WINO_NF; xi++) U[xi * plane + (size_t)co * Cin + ci] = u[xi / 6][xi % 6];
+      for (int r = 0; r < 6; r++)
+        for (int ky = 0; ky < 3; ky++)
+          for (int kx = 0; kx < 3; kx++) t[r][kx] += wino_G[r][ky] * g[3 * ky + kx];
+      for (int r = 0; r < 6; r++) /* U = t G^T */
+        for (int c = 0; c < 6; c++)
+          U[(6 * r + c) * plane + (size_t)co * Cin + ci] = t[r][0] * wino_G[c][0] + t[r][1] * wino_G[c][1] + t[r][2] * wino_G[c][2];
     }
 }
 
@@ -1154,21 +1157,19 @@ __attribute__((target("avx512f"))) static void wino_dy_transform(int Cout, int n
  * dU[xi plane + co cs + ci rs]. */
 static void wino_weights_grad(int Cout, int Cin, const float *dU, size_t plane, size_t cs, size_t rs, float *dw)
 {
-  static const float G[6][3] = {{0.25f, 0, 0},          {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
   for (int co = 0; co < Cout; co++)
     for (int ci = 0; ci < Cin; ci++) {
       float t[6][3] = {{0}}; /* t = dU G */
       for (int r = 0; r < 6; r++)
         for (int c = 0; c < 6; c++) {
           const float u = dU[(size_t)(6 * r + c) * plane + co * cs + ci * rs];
-          for (int kx = 0; kx < 3; kx++) t[r][kx] += u * G[c][kx];
+          for (int kx = 0; kx < 3; kx++) t[r][kx] += u * wino_G[c][kx];
         }
       float *d = dw + ((size_t)co * Cin + ci) * 9;
       for (int ky = 0; ky < 3; ky++)
         for (int kx = 0; kx < 3; kx++) {
           float acc = 0.0f;
-          for (int r = 0; r < 6; r++) acc += G[r][ky] * t[r][kx];
+          for (int r = 0; r < 6; r++) acc += wino_G[r][ky] * t[r][kx];
           d[3 * ky + kx] += acc;
         }
     }
