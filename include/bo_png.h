@@ -21,10 +21,16 @@ PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const
 void BOColormap(double t, unsigned char rgb[3]);
 
 /* An RGB picture for plots of our own: white on creation; pixels outside
- * are ignored; text is a 3 x 5 font at scale 2 (8 pixels a character) for
- * digits, '.', '-' and 'e'; lines are two pixels thick. BOImageWrite encodes
+ * are ignored; lines are two pixels thick. Text is a 5 x 7 font drawn at
+ * scale 2 (BO_TEXT_ADVANCE pixels a character, BO_TEXT_HEIGHT high, (x, y)
+ * its top left corner): A-Z (lower case is drawn as upper case), digits,
+ * space and the ASCII punctuation ! " # $ % & ' ( ) * + , - . / : ; < = > ?
+ * @ [ \ ] ^ _; any other byte is drawn as a hollow box. BOImageWrite encodes
  * it to a temporary name and renames; title and comment (may be NULL) go
  * into PNG text chunks. */
+#define BO_TEXT_ADVANCE 12
+#define BO_TEXT_HEIGHT  14
+#define BO_TEXT_LINE    18 /* from one line of text to the next */
 typedef struct {
   int            W, H;
   unsigned char *rgb; /* H x W x 3 */
@@ -32,7 +38,13 @@ typedef struct {
 PetscErrorCode BOImageCreate(int W, int H, BOImage *im);
 PetscErrorCode BOImageDestroy(BOImage *im);
 void           BOImagePut(BOImage *im, int x, int y, const unsigned char c[3]);
-void           BOImageText(BOImage *im, int x, int y, const char *s);
+void           BOImageText(BOImage *im, int x, int y, const char *s, const unsigned char c[3]);
+/* Width in pixels of s drawn on one line. */
+int            BOImageTextWidth(const char *s);
+/* Draws s (may be NULL) in lines at most w pixels wide, broken at spaces (a
+ * word longer than a line is cut); returns the number of lines. im NULL:
+ * only counts them. */
+int            BOImageTextWrap(BOImage *im, int x, int y, int w, const char *s, const unsigned char c[3]);
 void           BOImageLine(BOImage *im, int x0, int y0, int x1, int y1, const unsigned char c[3]);
 PetscErrorCode BOImageWrite(const BOImage *im, const char *path, const char *title, const char *comment);
 

@@ -30,14 +30,14 @@ static void Panel(BOImage *c, int px, int py, int pw, int ph, int ncurve, PetscI
     BOImageLine(c, px - 4, yy, px, yy, black);
     for (int x = px + 2; x < px + pw; x += 6) BOImagePut(c, x, yy, grey);
     snprintf(lab, sizeof(lab), "1e%d", d);
-    BOImageText(c, px - 6 - 8 * (int)strlen(lab), yy - 5, lab);
+    BOImageText(c, px - 6 - BOImageTextWidth(lab), yy - BO_TEXT_HEIGHT / 2, lab, black);
   }
   { /* the x range at the bottom corners */
     char lab[16];
     snprintf(lab, sizeof(lab), "%g", x0);
-    BOImageText(c, px, py + ph + 6, lab);
+    BOImageText(c, px, py + ph + 6, lab, black);
     snprintf(lab, sizeof(lab), "%g", x0 + n - 1);
-    BOImageText(c, px + pw - 8 * (int)strlen(lab) + 2, py + ph + 6, lab);
+    BOImageText(c, px + pw + 1 - BOImageTextWidth(lab), py + ph + 6, lab, black);
   }
   if (xh <= xl) xh = xl + 1;
   for (int k = 0; k < ncurve; k++) {
