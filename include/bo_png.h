@@ -3,20 +3,37 @@
  *
  * Colours: viridis (dark blue 0 -> yellow vmax), from a table of 9 anchors
  * interpolated linearly. A colour bar runs along the bottom with the range
- * printed at its ends (0 and vmax); the title goes into the PNG's Title
- * text chunk.
+ * printed at its ends (0 and vmax) and its label above; title and caption
+ * are drawn on top.
  */
 #ifndef BO_PNG_H
 #define BO_PNG_H
 #include <petscsys.h>
 
-/* Montage of n fields (n x Ny x Nx x C floats, component 0 drawn), tiles in
- * a near-square grid, y up. vmax <= 0: the maximum of the data. */
+/* What a montage or heat map says, drawn in the picture: the title on top
+ * (bold; also the PNG's Title text chunk), the caption under it (grey; what
+ * the tiles or rows are), both wrapped to the width, and the colour bar's
+ * label centred above the bar. Any may be NULL; so may the whole struct.
+ *
+ * Layout, top to bottom: a margin of 8 pixels, the title and caption lines
+ * (BO_TEXT_LINE each, then 6 pixels if there are any), the picture centred
+ * in a width of at least 400 pixels, 10 pixels, the bar label's line, the
+ * bar (10 pixels, margin to margin), 4 pixels, its range (0 and vmax, text)
+ * and the margin. */
+typedef struct {
+  const char *title, *caption, *bar;
+} BOPNGLabels;
+
+
+/* Montage of n fields (n x Ny x Nx x C floats, component 0 drawn), tiles of
+ * about 96 pixels in a near-square grid (gaps of 4) filled left to right
+ * and top to bottom, y up. vmax <= 0: the maximum of the data. */
 PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
-                                double vmax, const char *title);
+                                double vmax, const BOPNGLabels *labels);
 /* Heat map of count vectors: one row per member, one column per feature,
  * colour ~ log(1 + count) / log(1 + vmax). vmax <= 0: the maximum. */
-PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax, const char *title);
+PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax,
+                                 const BOPNGLabels *labels);
 /* The colour map: t in [0, 1] -> RGB. */
 void BOColormap(double t, unsigned char rgb[3]);
 

@@ -117,8 +117,18 @@ static PetscErrorCode MeanVar(BOMetrics m, const BOMetricsReport *rep, const cha
     }
   for (int k = 0; k < 4; k++)
     for (PetscInt i = 0; i < n; i++) t[k * n + i] = (float)(t[k * n + i] / (mx[k / 2] > 0 ? mx[k / 2] : 1));
-  if (m->is_field) PetscCall(BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1, "mean real, mean generated / variance real, variance generated (each pair scaled to its max)"));
-  else PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1, "rows: mean real, mean generated, variance real, variance generated (scaled)"));
+  if (m->is_field)
+    PetscCall(BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1,
+                               &(BOPNGLabels){"mean and variance per cell",
+                                              "top row: mean, bottom row: variance; left: real, right: generated; each row "
+                                              "divided by its maximum",
+                                              "value / maximum"}));
+  else
+    PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1,
+                                &(BOPNGLabels){"mean and variance per feature",
+                                               "rows: mean of real, mean of generated, variance of real, variance of "
+                                               "generated, each pair divided by its maximum; columns: features",
+                                               "value / maximum (log scale)"}));
   PetscCall(PetscFree(t));
   PetscFunctionReturn(0);
 }
@@ -170,7 +180,7 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
 {
   PetscInt k = m->is_field ? 8 : 32, nr = 0, nf = 0, err = 0;
   float   *x;
-  char     path[PETSC_MAX_PATH_LEN + 32];
+  char     path[PETSC_MAX_PATH_LEN + 32], caption[128];
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1((size_t)2 * k * m->D, &x));
@@ -180,8 +190,13 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
     snprintf(path, sizeof(path), "%s_montage.png", prefix);
     if (nr < k) PetscCall(PetscArraymove(x + (size_t)nr * m->D, x + (size_t)k * m->D, (size_t)nf * m->D));
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    if (m->is_field) err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1, "first real members, then first generated members");
-    else err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1, "first real members (top rows), then first generated members");
+    if (m->is_field) {
+      snprintf(caption, sizeof(caption), "%d real members, then %d generated, left to right and top to bottom", (int)nr, (int)nf);
+      err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1, &(BOPNGLabels){"real and generated members", caption, "count"});
+    } else {
+      snprintf(caption, sizeof(caption), "rows: %d real members, then %d generated; columns: features", (int)nr, (int)nf);
+      err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1, &(BOPNGLabels){"real and generated members", caption, "count (log scale)"});
+    }
     PetscPopErrorHandler();
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPIU_INT, 0, m->comm));

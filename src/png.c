@@ -162,21 +162,6 @@ void BOImageLine(BOImage *im, int x0, int y0, int x1, int y1, const unsigned cha
   }
 }
 
-/* Colour bar from (x0, y) to (x1, y + 10) with "0" and vmax below it. */
-static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax)
-{
-  static const unsigned char black[3] = {0, 0, 0};
-  char                       label[32];
-  for (int x = x0; x <= x1; x++) {
-    unsigned char c[3];
-    BOColormap((double)(x - x0) / PetscMax(1, x1 - x0), c);
-    for (int dy = 0; dy < 10; dy++) BOImagePut(im, x, y + dy, c);
-  }
-  BOImageText(im, x0, y + 14, "0", black);
-  snprintf(label, sizeof(label), "%.6g", vmax);
-  BOImageText(im, x1 + 1 - BOImageTextWidth(label), y + 14, label, black);
-}
-
 PetscErrorCode BOImageCreate(int W, int H, BOImage *im)
 {
   PetscFunctionBegin;
@@ -246,23 +231,64 @@ static double DataMax(size_t n, const float *x)
   return m > 0 ? m : 1;
 }
 
-PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
-                                double vmax, const char *title)
+static const unsigned char black[3] = {0, 0, 0}, grey[3] = {90, 90, 90};
+static const int           margin = 8, min_width = 400, head_gap = 6, bar_gap = 10, bar_height = 10;
+
+/* Colour bar from x0 to x1 with its top at y, its label centred on the line
+ * above, "0" and vmax under its ends. */
+static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax, const char *label)
 {
-  const int margin = 8, gap = 4;
-  int       cols, rows, s, tw, th;
+  char range[32];
+  for (int x = x0; x <= x1; x++) {
+    unsigned char c[3];
+    BOColormap((double)(x - x0) / PetscMax(1, x1 - x0), c);
+    for (int dy = 0; dy < bar_height; dy++) BOImagePut(im, x, y + dy, c);
+  }
+  if (label) BOImageText(im, (x0 + x1 + 1 - BOImageTextWidth(label)) / 2, y - BO_TEXT_LINE, label, black);
+  BOImageText(im, x0, y + bar_height + 4, "0", black);
+  snprintf(range, sizeof(range), "%.6g", vmax);
+  BOImageText(im, x1 + 1 - BOImageTextWidth(range), y + bar_height + 4, range, black);
+}
+
+/* Creates the image for a picture of pw x ph pixels in the layout of
+ * bo_png.h, draws its labels and colour bar, and returns in (px, py) the
+ * top left corner of the picture. */
+static PetscErrorCode LabelledImage(int pw, int ph, const BOPNGLabels *lab, double vmax, BOImage *im, int *px, int *py)
+{
+  int W = PetscMax(2 * margin + pw, min_width), tw = W - 2 * margin;
+  int nt = BOImageTextWrap(NULL, 0, 0, tw, lab->title, NULL), nc = BOImageTextWrap(NULL, 0, 0, tw, lab->caption, NULL);
+  int head = (nt + nc) * BO_TEXT_LINE + (nt + nc > 0 ? head_gap : 0);
+  int bars = bar_gap + BO_TEXT_LINE + bar_height + 4 + BO_TEXT_HEIGHT;
+
+  PetscFunctionBegin;
+  PetscCall(BOImageCreate(W, margin + head + ph + bars + margin, im));
+  for (int dx = 0; dx < 2; dx++) BOImageTextWrap(im, margin + dx, margin, tw, lab->title, black); /* bold: twice, a pixel apart */
+  BOImageTextWrap(im, margin, margin + nt * BO_TEXT_LINE, tw, lab->caption, grey);
+  *px = (W - pw) / 2, *py = margin + head;
+  ColourBar(im, margin, W - margin - 1, *py + ph + bar_gap + BO_TEXT_LINE, vmax, lab->bar);
+  PetscFunctionReturn(0);
+}
+
+static const BOPNGLabels no_labels;
+
+PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
+                                double vmax, const BOPNGLabels *labels)
+{
+  const int gap = 4;
+  int       cols, rows, s, tw, th, px, py;
   BOImage   im;
   char      comment[128];
 
   PetscFunctionBegin;
   PetscCheck(n >= 1 && Ny >= 1 && Nx >= 1 && C >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
+  if (!labels) labels = &no_labels;
   if (vmax <= 0) vmax = DataMax((size_t)n * Ny * Nx * C, x);
   cols = (int)ceil(sqrt((double)n)), rows = (int)((n + cols - 1) / cols);
   s    = (int)PetscMax(1, 96 / PetscMax(Ny, Nx)); /* tiles of about 96 pixels */
   tw = (int)Nx * s, th = (int)Ny * s;
-  PetscCall(BOImageCreate(2 * margin + cols * tw + (cols - 1) * gap, 2 * margin + rows * th + (rows - 1) * gap + 40, &im));
+  PetscCall(LabelledImage(cols * tw + (cols - 1) * gap, rows * th + (rows - 1) * gap, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++) {
-    int x0 = margin + (int)(k % cols) * (tw + gap), y0 = margin + (int)(k / cols) * (th + gap);
+    int x0 = px + (int)(k % cols) * (tw + gap), y0 = py + (int)(k / cols) * (th + gap);
     for (PetscInt j = 0; j < Ny; j++)
       for (PetscInt i = 0; i < Nx; i++) {
         unsigned char c[3];
@@ -271,35 +297,34 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
           for (int dx = 0; dx < s; dx++) BOImagePut(&im, x0 + (int)i * s + dx, y0 + (int)(Ny - 1 - j) * s + dy, c);
       }
   }
-  ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
   snprintf(comment, sizeof(comment), "%d members, colour 0..%g (linear), component 0 of %d", (int)n, vmax, (int)C);
-  PetscCall(BOImageWrite(&im, path, title, comment));
+  PetscCall(BOImageWrite(&im, path, labels->title, comment));
   PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax, const char *title)
+PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax,
+                                 const BOPNGLabels *labels)
 {
-  const int margin = 8;
-  int       sx, sy;
-  BOImage   im;
-  char      comment[128];
+  int     sx, sy, px, py;
+  BOImage im;
+  char    comment[128];
 
   PetscFunctionBegin;
   PetscCheck(n >= 1 && G >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
+  if (!labels) labels = &no_labels;
   if (vmax <= 0) vmax = DataMax((size_t)n * G, x);
   sx = (int)PetscMax(1, PetscMin(16, 640 / G)), sy = (int)PetscMax(1, PetscMin(16, 480 / n));
-  PetscCall(BOImageCreate((int)PetscMax(2 * margin + G * sx, 160), 2 * margin + (int)n * sy + 40, &im));
+  PetscCall(LabelledImage((int)G * sx, (int)n * sy, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++)
     for (PetscInt g = 0; g < G; g++) {
       unsigned char c[3];
       BOColormap(log1p((double)x[(size_t)k * G + g]) / log1p(vmax), c);
       for (int dy = 0; dy < sy; dy++)
-        for (int dx = 0; dx < sx; dx++) BOImagePut(&im, margin + (int)g * sx + dx, margin + (int)k * sy + dy, c);
+        for (int dx = 0; dx < sx; dx++) BOImagePut(&im, px + (int)g * sx + dx, py + (int)k * sy + dy, c);
     }
-  ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
   snprintf(comment, sizeof(comment), "%d members x %d features, colour log(1+count), 0..%g", (int)n, (int)G, vmax);
-  PetscCall(BOImageWrite(&im, path, title, comment));
+  PetscCall(BOImageWrite(&im, path, labels->title, comment));
   PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }

@@ -96,27 +96,43 @@ START_TEST(test_fields_montage)
   char          path[PETSC_MAX_PATH_LEN];
   float         x[5 * 4 * 4];
   Decoded       d;
+  BOImage       im;
   unsigned char lo[3], hi[3];
+  int           tw = BOImageTextWidth("five members"), bw = BOImageTextWidth("count");
 
   /* 5 members of 4 x 4: member k is all k except member 0's cell (j=0, i=1) = 8 */
   for (int k = 0; k < 5; k++)
     for (int e = 0; e < 16; e++) x[k * 16 + e] = (float)k;
   x[1] = 8;
-  BOTestOK(BOPNGWriteFields(BOTestPath("m.png", path, sizeof(path)), 5, 4, 4, 1, x, -1, "five members"));
+  BOTestOK(BOPNGWriteFields(BOTestPath("m.png", path, sizeof(path)), 5, 4, 4, 1, x, -1,
+                            &(BOPNGLabels){"five members", "tiles left to right", "count"}));
   ck_assert(access(path, F_OK) == 0);
   ck_assert_int_eq(decode(path, &d), 0);
-  /* 3 x 2 tiles of 96 pixels, gaps of 4, margins of 8, 40 rows for the colour bar */
-  ck_assert_int_eq(d.W, 2 * 8 + 3 * 96 + 2 * 4);
-  ck_assert_int_eq(d.H, 2 * 8 + 2 * 96 + 4 + 40);
+  /* 3 x 2 tiles of 96 pixels with gaps of 4 (296 x 196) centred in the minimum width of 400;
+   * margins of 8, title and caption lines of 18 and 6 below them, 56 rows for the colour bar */
+  ck_assert_int_eq(d.W, 400);
+  ck_assert_int_eq(d.H, 8 + 2 * 18 + 6 + 196 + 56 + 8);
   ck_assert_str_eq(d.title, "five members");
+  im = (BOImage){(int)d.W, (int)d.H, d.rgb};
+  /* title (bold: a pixel wider) and caption on their lines, left-aligned at the margin */
+  ck_assert_int_gt(ink(&im, 8, 8, 8 + tw + 1, 8 + 14), 0);
+  ck_assert_int_eq(ink(&im, 8 + tw + 1, 8, 400, 8 + 14), 0);
+  ck_assert_int_gt(ink(&im, 8, 26, 8 + BOImageTextWidth("tiles left to right"), 26 + 14), 0);
+  ck_assert_int_eq(ink(&im, 0, 0, 400, 8) + ink(&im, 0, 40, 400, 50), 0);
   BOColormap(0, lo), BOColormap(1, hi);
-  /* member 0: cell (0, 1) is the maximum, drawn in the bottom row of its tile (y up) */
-  ck_assert(pixel_is(&d, 8 + 1 * 24 + 5, 8 + 3 * 24 + 5, hi));
-  ck_assert(pixel_is(&d, 8 + 0 * 24 + 5, 8 + 3 * 24 + 5, lo));
-  ck_assert(pixel_is(&d, 8 + 1 * 24 + 5, 8 + 0 * 24 + 5, lo));
-  /* colour bar: starts dark, ends yellow */
-  ck_assert(pixel_is(&d, 8, d.H - 32 + 3, lo));
-  ck_assert(pixel_is(&d, d.W - 9, d.H - 32 + 3, hi));
+  /* tiles from (52, 50); member 0: cell (0, 1) is the maximum, drawn in the bottom row of its tile (y up) */
+  ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 3 * 24 + 5, hi));
+  ck_assert(pixel_is(&d, 52 + 0 * 24 + 5, 50 + 3 * 24 + 5, lo));
+  ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 0 * 24 + 5, lo));
+  ck_assert(pixel_is(&d, 51, 60, white) && pixel_is(&d, 52, 60, lo) && pixel_is(&d, 52 + 296, 60, white));
+  /* colour bar 10 pixels from the tiles plus a line for its label: starts dark, ends yellow */
+  ck_assert(pixel_is(&d, 8, 274 + 3, lo));
+  ck_assert(pixel_is(&d, d.W - 9, 274 + 3, hi));
+  /* its label centred above it, its range below */
+  ck_assert_int_gt(ink(&im, (400 - bw) / 2, 256, (400 + bw) / 2, 270), 0);
+  ck_assert_int_eq(ink(&im, 0, 256, (400 - bw) / 2, 270) + ink(&im, (400 + bw) / 2, 256, 400, 270), 0);
+  ck_assert_int_gt(ink(&im, 8, 288, 18, 302), 0);
+  ck_assert_int_gt(ink(&im, 392 - BOImageTextWidth("8"), 288, 392, 302), 0);
   free(d.rgb);
   /* no temporary file left */
   BOTestPath("", path, sizeof(path));
@@ -128,18 +144,35 @@ END_TEST
 
 START_TEST(test_heatmap)
 {
+  const char   *title = "a title long enough to need more than one line in the narrowest picture";
   char          path[PETSC_MAX_PATH_LEN];
-  float         x[3 * 10] = {0};
+  float         x[3 * 100] = {0};
   Decoded       d;
   unsigned char hi[3];
+  int           lines = BOImageTextWrap(NULL, 0, 0, 400 - 16, title, NULL);
 
   x[2 * 10 + 7] = 50; /* member 2, feature 7 */
   BOTestOK(BOPNGWriteHeatmap(BOTestPath("h.png", path, sizeof(path)), 3, 10, x, -1, NULL));
   ck_assert_int_eq(decode(path, &d), 0);
+  /* no labels: cells of 16 x 16 pixels (160 x 48) centred in 400, from y = 8 */
+  ck_assert_int_eq(d.W, 400);
+  ck_assert_int_eq(d.H, 8 + 48 + 56 + 8);
+  ck_assert_str_eq(d.title, "");
   BOColormap(1, hi);
-  /* cells of 16 x 16 pixels */
-  ck_assert(pixel_is(&d, 8 + 7 * 16 + 8, 8 + 2 * 16 + 8, hi));
-  ck_assert(!pixel_is(&d, 8 + 6 * 16 + 8, 8 + 2 * 16 + 8, hi));
+  ck_assert(pixel_is(&d, 120 + 7 * 16 + 8, 8 + 2 * 16 + 8, hi));
+  ck_assert(!pixel_is(&d, 120 + 6 * 16 + 8, 8 + 2 * 16 + 8, hi));
+  free(d.rgb);
+  /* a wrapped title pushes the map down; 100 features of 6 pixels widen the picture */
+  ck_assert_int_eq(lines, 3);
+  BOTestOK(BOPNGWriteHeatmap(path, 3, 10, x, -1, &(BOPNGLabels){title, NULL, NULL}));
+  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(d.H, 8 + lines * 18 + 6 + 48 + 56 + 8);
+  ck_assert(pixel_is(&d, 120 + 7 * 16 + 8, 8 + lines * 18 + 6 + 2 * 16 + 8, hi));
+  ck_assert_str_eq(d.title, title);
+  free(d.rgb);
+  BOTestOK(BOPNGWriteHeatmap(path, 3, 100, x, -1, NULL));
+  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(d.W, 8 + 100 * 6 + 8);
   free(d.rgb);
 }
 END_TEST
