@@ -115,8 +115,15 @@ static PetscErrorCode Picture(const Options *o, PetscInt first, PetscInt nlocal,
     for (PetscMPIInt r = 0; r < size; r++) dsp[r] = r ? dsp[r - 1] + cnt[r - 1] : 0;
   PetscCallMPI(MPI_Gatherv(x, mine, MPI_FLOAT, all, cnt, dsp, MPI_FLOAT, 0, PETSC_COMM_WORLD));
   if (rank == 0) {
-    if (o->kind == KIND_RESERVOIR) PetscCall(BOPNGWriteFields(o->png, nshow, o->res.ny, o->res.nx, 1, all, -1, "reservoir tracer counts"));
-    else PetscCall(BOPNGWriteHeatmap(o->png, nshow, o->genes.genes, all, -1, "cells x genes"));
+    char caption[96];
+    if (o->kind == KIND_RESERVOIR) {
+      snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)nshow);
+      PetscCall(BOPNGWriteFields(o->png, nshow, o->res.ny, o->res.nx, 1, all, -1,
+                                 &(BOPNGLabels){"reservoir tracer counts", caption, "count"}));
+    } else {
+      snprintf(caption, sizeof(caption), "rows: cells 1 to %d; columns: genes", (int)nshow);
+      PetscCall(BOPNGWriteHeatmap(o->png, nshow, o->genes.genes, all, -1, &(BOPNGLabels){"cells x genes", caption, "count (log scale)"}));
+    }
     PetscCall(PetscFree3(cnt, dsp, all));
   }
   PetscFunctionReturn(0);

@@ -185,12 +185,17 @@ PetscErrorCode BOPNGFromFile(MPI_Comm comm, const char *path, const char *name, 
   if (rank == 0) {
     PetscInt n, shape[3], ndim;
     float   *x = NULL;
-    char     title[PETSC_MAX_PATH_LEN + 32];
+    char     title[PETSC_MAX_PATH_LEN + 32], caption[96];
     snprintf(title, sizeof(title), "%s: first members", path);
     PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
     ierr = read_first_members(path, name, maxn, &n, shape, &ndim, &x);
-    if (!ierr && ndim >= 2) ierr = BOPNGWriteFields(png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0, title);
-    else if (!ierr) ierr = BOPNGWriteHeatmap(png, n, shape[0], x, 0.0, title);
+    if (!ierr && ndim >= 2) {
+      snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)n);
+      ierr = BOPNGWriteFields(png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0, &(BOPNGLabels){title, caption, "count"});
+    } else if (!ierr) {
+      snprintf(caption, sizeof(caption), "rows: members 1 to %d; columns: features", (int)n);
+      ierr = BOPNGWriteHeatmap(png, n, shape[0], x, 0.0, &(BOPNGLabels){title, caption, "count (log scale)"});
+    }
     PetscCall(PetscPopErrorHandler());
     PetscCall(PetscFree(x));
   }

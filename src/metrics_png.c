@@ -7,38 +7,73 @@
 #include "bo_png.h"
 
 /* Curve colours: real black, generated red, straw man blue. */
-static const unsigned char colours[3][3] = {{0, 0, 0}, {214, 39, 40}, {31, 119, 180}};
+static const unsigned char colours[3][3]  = {{0, 0, 0}, {214, 39, 40}, {31, 119, 180}};
+static const char *const   curve_names[3] = {"real", "generated", "baseline (independent marginals)"};
+static const unsigned char black[3] = {0, 0, 0}, grey[3] = {160, 160, 160};
 
-/* One panel at (px, py) of size pw x ph: a frame, ticks at each decade of
- * a log y axis, and ncurve curves of n points (x = index + x0, log x if
- * logx), y on a log scale over the positive values of all curves. */
-static void Panel(BOImage *c, int px, int py, int pw, int ph, int ncurve, PetscInt n, const double *const *y, double x0, PetscBool logx)
+/* Layout of a plot: frames from y = frame_top, their left edges at least
+ * frame_left from the image's (room for the y tick labels); above a frame its
+ * title, then its y axis title; below it the x range, then the x axis title;
+ * the legend under all. */
+static const int frame_top = 60, frame_left = 72, frame_right = 20, below_frame = 58;
+
+typedef struct {
+  int         x, y, w, h; /* frame: top left corner and size */
+  const char *title, *xtitle, *ytitle;
+} PanelBox;
+
+static void PanelTitles(BOImage *c, const PanelBox *b)
 {
-  static const unsigned char grey[3] = {160, 160, 160}, black[3] = {0, 0, 0};
-  double lo = PETSC_INFINITY, hi = 0, xl = logx ? log10(x0) : x0, xh = logx ? log10(x0 + n - 1) : x0 + n - 1;
+  for (int dx = 0; dx < 2; dx++) /* bold: twice, a pixel apart */
+    BOImageText(c, b->x + (b->w - BOImageTextWidth(b->title)) / 2 + dx, b->y - 52, b->title, black);
+  BOImageText(c, b->x, b->y - 26, b->ytitle, black);
+  BOImageText(c, b->x + (b->w - BOImageTextWidth(b->xtitle)) / 2, b->y + b->h + 6 + BO_TEXT_LINE, b->xtitle, black);
+}
+
+/* Ticks on a log y axis from 10^lo to 10^hi, labelled MeD (M x 10^D): at
+ * each decade (M = 1), and where labels stay 20 pixels apart also at M = 2
+ * and 5, or at every M = 1..9 (the first 1, 3 or 9 mantissas); grey dotted
+ * lines across. */
+static void YTicks(BOImage *c, const PanelBox *b, double lo, double hi)
+{
+  static const int mantissa[9] = {1, 2, 5, 3, 4, 6, 7, 8, 9};
+  double           per_decade = b->h / (hi - lo); /* pixels */
+  int              nm         = log10(10 / 9.) * per_decade >= 20 ? 9 : log10(2.) * per_decade >= 20 ? 3 : 1;
+  for (int d = (int)floor(lo); d <= (int)ceil(hi); d++)
+    for (int j = 0; j < nm; j++) {
+      double v = d + log10(mantissa[j]);
+      int    yy = b->y + b->h - (int)((v - lo) / (hi - lo) * b->h);
+      char   lab[16];
+      if (v < lo || v > hi) continue;
+      BOImageLine(c, b->x - 4, yy, b->x, yy, black);
+      for (int x = b->x + 2; x < b->x + b->w; x += 6) BOImagePut(c, x, yy, grey);
+      snprintf(lab, sizeof(lab), "%de%d", mantissa[j], d);
+      BOImageText(c, b->x - 6 - BOImageTextWidth(lab), yy - BO_TEXT_HEIGHT / 2, lab, black);
+    }
+}
+
+/* One panel: a frame, its titles, y ticks, the x range at the bottom
+ * corners, and ncurve curves of n points (x = index + x0, log x if logx), y
+ * on a log scale over the positive values of all curves. */
+static void Panel(BOImage *c, const PanelBox *b, int ncurve, PetscInt n, const double *const *y, double x0, PetscBool logx)
+{
+  const int px = b->x, py = b->y, pw = b->w, ph = b->h;
+  double    lo = PETSC_INFINITY, hi = 0, xl = logx ? log10(x0) : x0, xh = logx ? log10(x0 + n - 1) : x0 + n - 1;
+  char      lab[16];
   for (int k = 0; k < ncurve; k++)
     for (PetscInt i = 0; i < n; i++)
       if (y[k][i] > 0) lo = PetscMin(lo, y[k][i]), hi = PetscMax(hi, y[k][i]);
   BOImageLine(c, px, py, px + pw, py, black), BOImageLine(c, px, py + ph, px + pw, py + ph, black);
   BOImageLine(c, px, py, px, py + ph, black), BOImageLine(c, px + pw, py, px + pw, py + ph, black);
+  PanelTitles(c, b);
   if (!(hi > 0) || n < 2) return;
   lo = log10(lo), hi = log10(hi);
   if (hi - lo < 1e-6) lo -= 0.5, hi += 0.5;
-  for (int d = (int)ceil(lo); d <= (int)floor(hi); d++) { /* decade ticks, labelled 1eD */
-    int  yy = py + ph - (int)((d - lo) / (hi - lo) * ph);
-    char lab[16];
-    BOImageLine(c, px - 4, yy, px, yy, black);
-    for (int x = px + 2; x < px + pw; x += 6) BOImagePut(c, x, yy, grey);
-    snprintf(lab, sizeof(lab), "1e%d", d);
-    BOImageText(c, px - 6 - 8 * (int)strlen(lab), yy - 5, lab);
-  }
-  { /* the x range at the bottom corners */
-    char lab[16];
-    snprintf(lab, sizeof(lab), "%g", x0);
-    BOImageText(c, px, py + ph + 6, lab);
-    snprintf(lab, sizeof(lab), "%g", x0 + n - 1);
-    BOImageText(c, px + pw - 8 * (int)strlen(lab) + 2, py + ph + 6, lab);
-  }
+  YTicks(c, b, lo, hi);
+  snprintf(lab, sizeof(lab), "%g", x0);
+  BOImageText(c, px, py + ph + 6, lab, black);
+  snprintf(lab, sizeof(lab), "%g", x0 + n - 1);
+  BOImageText(c, px + pw + 1 - BOImageTextWidth(lab), py + ph + 6, lab, black);
   if (xh <= xl) xh = xl + 1;
   for (int k = 0; k < ncurve; k++) {
     int have = 0, lx = 0, ly = 0;
@@ -53,19 +88,54 @@ static void Panel(BOImage *c, int px, int py, int pw, int ph, int ncurve, PetscI
   }
 }
 
+/* The legend of the three curves at (x, y): a short thick line in each
+ * colour, then the name; entries left to right, a new line when the next
+ * does not fit in the width w. Returns the number of lines (c NULL: only
+ * counts them). */
+static int Legend(BOImage *c, int x, int y, int w)
+{
+  int cx = x, lines = 1;
+  for (int k = 0; k < 3; k++) {
+    int width = 30 + BOImageTextWidth(curve_names[k]), yy;
+    if (cx > x && cx + width > x + w) cx = x, lines++;
+    yy = y + (lines - 1) * BO_TEXT_LINE + BO_TEXT_HEIGHT / 2 - 2;
+    if (c) {
+      BOImageLine(c, cx, yy, cx + 22, yy, colours[k]), BOImageLine(c, cx, yy + 2, cx + 22, yy + 2, colours[k]);
+      BOImageText(c, cx + 30, y + (lines - 1) * BO_TEXT_LINE, curve_names[k], black);
+    }
+    cx += width + 24;
+  }
+  return lines;
+}
+
+/* A white image W wide for frames ph high, with the legend drawn. */
+static PetscErrorCode PlotImage(int W, int ph, BOImage *c)
+{
+  int y = frame_top + ph + below_frame, w = W - frame_left - frame_right;
+
+  PetscFunctionBegin;
+  PetscCall(BOImageCreate(W, y + Legend(NULL, frame_left, y, w) * BO_TEXT_LINE + 8, c));
+  Legend(c, frame_left, y, w);
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Spectra(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
+  const int     pw = 320, ph = 260, gap = 88;
   BOImage       c;
   const double *psd[3] = {rep->real->psd, rep->fake->psd, rep->straw->psd}, *s2[3] = {rep->real->tpcf, rep->fake->tpcf, rep->straw->tpcf};
 
   PetscFunctionBegin;
-  PetscCall(BOImageCreate(720, 310, &c));
-  Panel(&c, 48, 12, 300, 270, 3, m->nk, psd, 1, PETSC_TRUE);
-  Panel(&c, 408, 12, 300, 270, 3, m->nr, s2, 0, PETSC_FALSE);
-  PetscCall(BOImageWrite(&c, path, NULL,
+  PetscCall(PlotImage(frame_left + 2 * pw + gap + frame_right, ph, &c));
+  Panel(&c, &(PanelBox){frame_left, frame_top, pw, ph, "radial power spectrum", "wavenumber k", "power P(k)"}, 3, m->nk, psd, 1,
+        PETSC_TRUE);
+  Panel(&c, &(PanelBox){frame_left + pw + gap, frame_top, pw, ph, "two-point function", "distance r (cells)", "S2(r)"}, 3, m->nr,
+        s2, 0, PETSC_FALSE);
+  PetscCall(BOImageWrite(&c, path, "power spectrum and two-point function",
                         "left: radially averaged power spectrum P(k) vs k = 1..min(Ny,Nx)/2 (log-log); right: two-point function "
                         "S2(r) vs r = 0..min(Ny,Nx)/2 cells (log y); black real, red generated, blue independent-marginals "
-                        "baseline; y ticks labelled at decades, the x range at the bottom corners"));
+                        "baseline; y ticks labelled MeD at decades (and at 2 and 5 or every multiple when the range is short), the x "
+                        "range at the bottom corners"));
   PetscCall(BOImageDestroy(&c));
   PetscFunctionReturn(0);
 }
@@ -73,10 +143,11 @@ static PetscErrorCode Spectra(BOMetrics m, const BOMetricsReport *rep, const cha
 /* Histogram of all cell values pooled over cells, as a fraction per bin. */
 static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
+  const int  pw = 460, ph = 260;
   BOImage    c;
   double    *h, *curves[3];
   BOSetStats st[3] = {rep->real, rep->fake, rep->straw};
-  char       comment[256];
+  char       comment[256], xtitle[64];
 
   PetscFunctionBegin;
   PetscCall(PetscCalloc1(3 * m->nbins, &h));
@@ -85,13 +156,16 @@ static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const c
     for (PetscInt e = 0; e < m->D; e++)
       for (PetscInt b = 0; b < m->nbins; b++) curves[k][b] += st[k]->hist[(size_t)e * m->nbins + b] / ((double)st[k]->N * m->D);
   }
-  PetscCall(BOImageCreate(480, 310, &c));
-  Panel(&c, 48, 12, 420, 270, 3, m->nbins, (const double *const *)curves, 0, PETSC_FALSE);
+  if (m->bin_width > 1) snprintf(xtitle, sizeof(xtitle), "count bin (width %d)", (int)m->bin_width);
+  else snprintf(xtitle, sizeof(xtitle), "count");
+  PetscCall(PlotImage(frame_left + pw + frame_right, ph, &c));
+  Panel(&c, &(PanelBox){frame_left, frame_top, pw, ph, "distribution of cell counts", xtitle, "fraction of cells"}, 3, m->nbins,
+        (const double *const *)curves, 0, PETSC_FALSE);
   snprintf(comment, sizeof(comment),
            "fraction of cells with each count (bins of %d from 0 to %d, log y; x axis: bin index), pooled over cells; black "
            "real, red generated, blue independent-marginals baseline",
            (int)m->bin_width, (int)m->max_count);
-  PetscCall(BOImageWrite(&c, path, NULL, comment));
+  PetscCall(BOImageWrite(&c, path, "distribution of cell counts", comment));
   PetscCall(PetscFree(h));
   PetscCall(BOImageDestroy(&c));
   PetscFunctionReturn(0);
@@ -117,8 +191,18 @@ static PetscErrorCode MeanVar(BOMetrics m, const BOMetricsReport *rep, const cha
     }
   for (int k = 0; k < 4; k++)
     for (PetscInt i = 0; i < n; i++) t[k * n + i] = (float)(t[k * n + i] / (mx[k / 2] > 0 ? mx[k / 2] : 1));
-  if (m->is_field) PetscCall(BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1, "mean real, mean generated / variance real, variance generated (each pair scaled to its max)"));
-  else PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1, "rows: mean real, mean generated, variance real, variance generated (scaled)"));
+  if (m->is_field)
+    PetscCall(BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1,
+                               &(BOPNGLabels){"mean and variance per cell",
+                                              "top row: mean, bottom row: variance; left: real, right: generated; each row "
+                                              "divided by its maximum",
+                                              "value / maximum"}));
+  else
+    PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1,
+                                &(BOPNGLabels){"mean and variance per feature",
+                                               "rows: mean of real, mean of generated, variance of real, variance of "
+                                               "generated, each pair divided by its maximum; columns: features",
+                                               "value / maximum (log scale)"}));
   PetscCall(PetscFree(t));
   PetscFunctionReturn(0);
 }
@@ -170,7 +254,7 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
 {
   PetscInt k = m->is_field ? 8 : 32, nr = 0, nf = 0, err = 0;
   float   *x;
-  char     path[PETSC_MAX_PATH_LEN + 32];
+  char     path[PETSC_MAX_PATH_LEN + 32], caption[128];
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1((size_t)2 * k * m->D, &x));
@@ -180,8 +264,13 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
     snprintf(path, sizeof(path), "%s_montage.png", prefix);
     if (nr < k) PetscCall(PetscArraymove(x + (size_t)nr * m->D, x + (size_t)k * m->D, (size_t)nf * m->D));
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    if (m->is_field) err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1, "first real members, then first generated members");
-    else err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1, "first real members (top rows), then first generated members");
+    if (m->is_field) {
+      snprintf(caption, sizeof(caption), "%d real members, then %d generated, left to right and top to bottom", (int)nr, (int)nf);
+      err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1, &(BOPNGLabels){"real and generated members", caption, "count"});
+    } else {
+      snprintf(caption, sizeof(caption), "rows: %d real members, then %d generated; columns: features", (int)nr, (int)nf);
+      err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1, &(BOPNGLabels){"real and generated members", caption, "count (log scale)"});
+    }
     PetscPopErrorHandler();
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPIU_INT, 0, m->comm));

@@ -23,16 +23,82 @@ void BOColormap(double t, unsigned char rgb[3])
   for (int c = 0; c < 3; c++) rgb[c] = (unsigned char)lround((1 - s) * anchors[k][c] + s * anchors[k + 1][c]);
 }
 
-/* A 3 x 5 font for numbers: digits, '.', '-' and 'e'; rows top to bottom,
- * 3 bits each. */
-static int Glyph(char ch)
+/* A 5 x 7 font for ASCII 32 (space) to 95 (underscore): rows top to bottom,
+ * 5 bits each, the high bit on the left. */
+static const unsigned char font[64][7] = {
+  {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, /* space */
+  {0x04, 0x04, 0x04, 0x04, 0x04, 0x00, 0x04}, /* ! */
+  {0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00}, /* double quote */
+  {0x0a, 0x0a, 0x1f, 0x0a, 0x1f, 0x0a, 0x0a}, /* # */
+  {0x04, 0x0f, 0x14, 0x0e, 0x05, 0x1e, 0x04}, /* $ */
+  {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}, /* % */
+  {0x0c, 0x12, 0x14, 0x08, 0x15, 0x12, 0x0d}, /* & */
+  {0x04, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00}, /* quote */
+  {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}, /* ( */
+  {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}, /* ) */
+  {0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00}, /* asterisk */
+  {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00}, /* + */
+  {0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08}, /* , */
+  {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00}, /* - */
+  {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c}, /* . */
+  {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}, /* / */
+  {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e}, /* 0 */
+  {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e}, /* 1 */
+  {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f}, /* 2 */
+  {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e}, /* 3 */
+  {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02}, /* 4 */
+  {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e}, /* 5 */
+  {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e}, /* 6 */
+  {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}, /* 7 */
+  {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e}, /* 8 */
+  {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c}, /* 9 */
+  {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00}, /* : */
+  {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x04, 0x08}, /* ; */
+  {0x02, 0x04, 0x08, 0x10, 0x08, 0x04, 0x02}, /* < */
+  {0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00}, /* = */
+  {0x08, 0x04, 0x02, 0x01, 0x02, 0x04, 0x08}, /* > */
+  {0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}, /* ? */
+  {0x0e, 0x11, 0x01, 0x0d, 0x15, 0x15, 0x0e}, /* @ */
+  {0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11}, /* A */
+  {0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e}, /* B */
+  {0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e}, /* C */
+  {0x1c, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1c}, /* D */
+  {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f}, /* E */
+  {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10}, /* F */
+  {0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f}, /* G */
+  {0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11}, /* H */
+  {0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e}, /* I */
+  {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c}, /* J */
+  {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}, /* K */
+  {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f}, /* L */
+  {0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11}, /* M */
+  {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}, /* N */
+  {0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e}, /* O */
+  {0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10}, /* P */
+  {0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d}, /* Q */
+  {0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11}, /* R */
+  {0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e}, /* S */
+  {0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}, /* T */
+  {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e}, /* U */
+  {0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04}, /* V */
+  {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a}, /* W */
+  {0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11}, /* X */
+  {0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04}, /* Y */
+  {0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f}, /* Z */
+  {0x0e, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0e}, /* [ */
+  {0x00, 0x10, 0x08, 0x04, 0x02, 0x01, 0x00}, /* backslash */
+  {0x0e, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0e}, /* ] */
+  {0x04, 0x0a, 0x11, 0x00, 0x00, 0x00, 0x00}, /* ^ */
+  {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f}, /* _ */
+};
+/* Drawn for a byte outside the font: a hollow box. */
+static const unsigned char missing[7] = {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f};
+
+static const unsigned char *Glyph(char ch)
 {
-  static const int digits[10] = {075557, 026227, 071747, 071717, 055711, 074717, 074757, 071111, 075757, 075717};
-  if (ch >= '0' && ch <= '9') return digits[ch - '0'];
-  if (ch == '.') return 000002;
-  if (ch == '-') return 000700;
-  if (ch == 'e') return 025743;
-  return 0;
+  int u = (unsigned char)ch;
+  if (u >= 'a' && u <= 'z') u -= 'a' - 'A';
+  return u >= 32 && u <= 95 ? font[u - 32] : missing;
 }
 
 void BOImagePut(BOImage *im, int x, int y, const unsigned char c[3])
@@ -41,17 +107,46 @@ void BOImagePut(BOImage *im, int x, int y, const unsigned char c[3])
   memcpy(im->rgb + 3 * ((size_t)y * im->W + x), c, 3);
 }
 
-void BOImageText(BOImage *im, int x, int y, const char *s)
+/* The first n characters of s, each font pixel a 2 x 2 block. */
+static void TextN(BOImage *im, int x, int y, const char *s, size_t n, const unsigned char c[3])
 {
-  static const unsigned char black[3] = {0, 0, 0};
-  for (; *s; s++, x += 8) {
-    int g = Glyph(*s);
-    for (int r = 0; r < 5; r++)
-      for (int c = 0; c < 3; c++)
-        if (g >> (3 * (4 - r) + (2 - c)) & 1)
+  for (size_t k = 0; k < n; k++, x += BO_TEXT_ADVANCE) {
+    const unsigned char *g = Glyph(s[k]);
+    for (int r = 0; r < 7; r++)
+      for (int col = 0; col < 5; col++)
+        if (g[r] >> (4 - col) & 1)
           for (int dy = 0; dy < 2; dy++)
-            for (int dx = 0; dx < 2; dx++) BOImagePut(im, x + 2 * c + dx, y + 2 * r + dy, black);
+            for (int dx = 0; dx < 2; dx++) BOImagePut(im, x + 2 * col + dx, y + 2 * r + dy, c);
   }
+}
+
+void BOImageText(BOImage *im, int x, int y, const char *s, const unsigned char c[3])
+{
+  TextN(im, x, y, s, strlen(s), c);
+}
+
+int BOImageTextWidth(const char *s)
+{
+  size_t n = strlen(s);
+  return n ? (int)n * BO_TEXT_ADVANCE - 2 : 0; /* no gap after the last character */
+}
+
+int BOImageTextWrap(BOImage *im, int x, int y, int w, const char *s, const unsigned char c[3])
+{
+  size_t per   = (size_t)PetscMax(1, (w + 2) / BO_TEXT_ADVANCE); /* characters a line */
+  int    lines = 0;
+  for (; s && *s; lines++) {
+    size_t n = strlen(s), cut = n;
+    if (n > per) { /* break at the last space that fits, else cut the word */
+      cut = per;
+      while (cut > 0 && s[cut] != ' ') cut--;
+      if (cut == 0) cut = per;
+    }
+    if (im) TextN(im, x, y + lines * BO_TEXT_LINE, s, cut, c);
+    s += cut;
+    while (*s == ' ') s++;
+  }
+  return lines;
 }
 
 void BOImageLine(BOImage *im, int x0, int y0, int x1, int y1, const unsigned char c[3])
@@ -65,20 +160,6 @@ void BOImageLine(BOImage *im, int x0, int y0, int x1, int y1, const unsigned cha
     if (e2 >= dy) err += dy, x0 += sx;
     if (e2 <= dx) err += dx, y0 += sy;
   }
-}
-
-/* Colour bar from (x0, y) to (x1, y + 10) with "0" and vmax below it. */
-static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax)
-{
-  char label[32];
-  for (int x = x0; x <= x1; x++) {
-    unsigned char c[3];
-    BOColormap((double)(x - x0) / PetscMax(1, x1 - x0), c);
-    for (int dy = 0; dy < 10; dy++) BOImagePut(im, x, y + dy, c);
-  }
-  BOImageText(im, x0, y + 14, "0");
-  snprintf(label, sizeof(label), "%.6g", vmax);
-  BOImageText(im, x1 - 8 * (int)strlen(label) + 2, y + 14, label);
 }
 
 PetscErrorCode BOImageCreate(int W, int H, BOImage *im)
@@ -150,23 +231,64 @@ static double DataMax(size_t n, const float *x)
   return m > 0 ? m : 1;
 }
 
-PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
-                                double vmax, const char *title)
+static const unsigned char black[3] = {0, 0, 0}, grey[3] = {90, 90, 90};
+static const int           margin = 8, min_width = 400, head_gap = 6, bar_gap = 10, bar_height = 10;
+
+/* Colour bar from x0 to x1 with its top at y, its label centred on the line
+ * above, "0" and vmax under its ends. */
+static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax, const char *label)
 {
-  const int margin = 8, gap = 4;
-  int       cols, rows, s, tw, th;
+  char range[32];
+  for (int x = x0; x <= x1; x++) {
+    unsigned char c[3];
+    BOColormap((double)(x - x0) / PetscMax(1, x1 - x0), c);
+    for (int dy = 0; dy < bar_height; dy++) BOImagePut(im, x, y + dy, c);
+  }
+  if (label) BOImageText(im, (x0 + x1 + 1 - BOImageTextWidth(label)) / 2, y - BO_TEXT_LINE, label, black);
+  BOImageText(im, x0, y + bar_height + 4, "0", black);
+  snprintf(range, sizeof(range), "%.6g", vmax);
+  BOImageText(im, x1 + 1 - BOImageTextWidth(range), y + bar_height + 4, range, black);
+}
+
+/* Creates the image for a picture of pw x ph pixels in the layout of
+ * bo_png.h, draws its labels and colour bar, and returns in (px, py) the
+ * top left corner of the picture. */
+static PetscErrorCode LabelledImage(int pw, int ph, const BOPNGLabels *lab, double vmax, BOImage *im, int *px, int *py)
+{
+  int W = PetscMax(2 * margin + pw, min_width), tw = W - 2 * margin;
+  int nt = BOImageTextWrap(NULL, 0, 0, tw, lab->title, NULL), nc = BOImageTextWrap(NULL, 0, 0, tw, lab->caption, NULL);
+  int head = (nt + nc) * BO_TEXT_LINE + (nt + nc > 0 ? head_gap : 0);
+  int bars = bar_gap + BO_TEXT_LINE + bar_height + 4 + BO_TEXT_HEIGHT;
+
+  PetscFunctionBegin;
+  PetscCall(BOImageCreate(W, margin + head + ph + bars + margin, im));
+  for (int dx = 0; dx < 2; dx++) BOImageTextWrap(im, margin + dx, margin, tw, lab->title, black); /* bold: twice, a pixel apart */
+  BOImageTextWrap(im, margin, margin + nt * BO_TEXT_LINE, tw, lab->caption, grey);
+  *px = (W - pw) / 2, *py = margin + head;
+  ColourBar(im, margin, W - margin - 1, *py + ph + bar_gap + BO_TEXT_LINE, vmax, lab->bar);
+  PetscFunctionReturn(0);
+}
+
+static const BOPNGLabels no_labels;
+
+PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
+                                double vmax, const BOPNGLabels *labels)
+{
+  const int gap = 4;
+  int       cols, rows, s, tw, th, px, py;
   BOImage   im;
   char      comment[128];
 
   PetscFunctionBegin;
   PetscCheck(n >= 1 && Ny >= 1 && Nx >= 1 && C >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
+  if (!labels) labels = &no_labels;
   if (vmax <= 0) vmax = DataMax((size_t)n * Ny * Nx * C, x);
   cols = (int)ceil(sqrt((double)n)), rows = (int)((n + cols - 1) / cols);
   s    = (int)PetscMax(1, 96 / PetscMax(Ny, Nx)); /* tiles of about 96 pixels */
   tw = (int)Nx * s, th = (int)Ny * s;
-  PetscCall(BOImageCreate(2 * margin + cols * tw + (cols - 1) * gap, 2 * margin + rows * th + (rows - 1) * gap + 40, &im));
+  PetscCall(LabelledImage(cols * tw + (cols - 1) * gap, rows * th + (rows - 1) * gap, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++) {
-    int x0 = margin + (int)(k % cols) * (tw + gap), y0 = margin + (int)(k / cols) * (th + gap);
+    int x0 = px + (int)(k % cols) * (tw + gap), y0 = py + (int)(k / cols) * (th + gap);
     for (PetscInt j = 0; j < Ny; j++)
       for (PetscInt i = 0; i < Nx; i++) {
         unsigned char c[3];
@@ -175,35 +297,34 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
           for (int dx = 0; dx < s; dx++) BOImagePut(&im, x0 + (int)i * s + dx, y0 + (int)(Ny - 1 - j) * s + dy, c);
       }
   }
-  ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
   snprintf(comment, sizeof(comment), "%d members, colour 0..%g (linear), component 0 of %d", (int)n, vmax, (int)C);
-  PetscCall(BOImageWrite(&im, path, title, comment));
+  PetscCall(BOImageWrite(&im, path, labels->title, comment));
   PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax, const char *title)
+PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax,
+                                 const BOPNGLabels *labels)
 {
-  const int margin = 8;
-  int       sx, sy;
-  BOImage   im;
-  char      comment[128];
+  int     sx, sy, px, py;
+  BOImage im;
+  char    comment[128];
 
   PetscFunctionBegin;
   PetscCheck(n >= 1 && G >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
+  if (!labels) labels = &no_labels;
   if (vmax <= 0) vmax = DataMax((size_t)n * G, x);
   sx = (int)PetscMax(1, PetscMin(16, 640 / G)), sy = (int)PetscMax(1, PetscMin(16, 480 / n));
-  PetscCall(BOImageCreate((int)PetscMax(2 * margin + G * sx, 160), 2 * margin + (int)n * sy + 40, &im));
+  PetscCall(LabelledImage((int)G * sx, (int)n * sy, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++)
     for (PetscInt g = 0; g < G; g++) {
       unsigned char c[3];
       BOColormap(log1p((double)x[(size_t)k * G + g]) / log1p(vmax), c);
       for (int dy = 0; dy < sy; dy++)
-        for (int dx = 0; dx < sx; dx++) BOImagePut(&im, margin + (int)g * sx + dx, margin + (int)k * sy + dy, c);
+        for (int dx = 0; dx < sx; dx++) BOImagePut(&im, px + (int)g * sx + dx, py + (int)k * sy + dy, c);
     }
-  ColourBar(&im, margin, im.W - margin - 1, im.H - 32, vmax);
   snprintf(comment, sizeof(comment), "%d members x %d features, colour log(1+count), 0..%g", (int)n, (int)G, vmax);
-  PetscCall(BOImageWrite(&im, path, title, comment));
+  PetscCall(BOImageWrite(&im, path, labels->title, comment));
   PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }

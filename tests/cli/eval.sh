@@ -19,8 +19,13 @@ for k in w1_marginal mass_w1 mmd frechet memorized_fraction psd_logratio; do
   done
 done
 grep -q '"surrogate": true' r1.json || fail "JSON verdict"
-for f in spectra marginals meanvar montage; do
-  [ "$(head -c 4 p_$f.png | tail -c 3)" = PNG ] || fail "p_$f.png is not a PNG"
+# width x height from the PNG header
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{ print $1 * 2^24 + $2 * 2^16 + $3 * 2^8 + $4 "x" $5 * 2^24 + $6 * 2^16 + $7 * 2^8 + $8 }'; }
+for f in spectra:820x404 marginals:552x422 meanvar:400x364 montage:412x528; do
+  png="p_${f%%:*}.png"
+  [ "$(head -c 4 "$png" | tail -c 3)" = PNG ] || fail "$png is not a PNG"
+  [ "$(png_size "$png")" = "${f#*:}" ] || fail "$png is $(png_size "$png"), not ${f#*:}"
+  grep -aq Title "$png" && grep -aq Comment "$png" || fail "$png lacks its Title or Comment"
 done
 ls | grep -q '\.tmp' && fail "temporary file left behind"
 
