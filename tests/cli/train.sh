@@ -7,7 +7,7 @@ TR="$BO_BIN/bo_train"
 
 # -help lists the options and exits 0
 "$TR" -help > help.txt 2>&1 || fail "-help exit status"
-for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -cond_drop; do
+for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -lr_schedule -cond_drop; do
   grep -q -- "$opt " help.txt || fail "-help does not list $opt"
 done
 
