@@ -27,6 +27,12 @@
 typedef enum { BO_MODEL_UNET, BO_MODEL_MLP } BOModelKind;
 extern const char *const BOModelKinds[];
 
+/* How counts enter the network (docs/NETWORK.md, "Input scaling"):
+ *   linear  x = (n - N/2 p)/(N/2), N = max_count, p = e^{-t_k}  (fields)
+ *   log1p   x = log(1 + n)                                      (vectors) */
+typedef enum { BO_INPUT_LINEAR, BO_INPUT_LOG1P } BOModelInput;
+extern const char *const BOModelInputs[];
+
 typedef struct {
   BOModelKind kind;
   char        name[64];
@@ -42,7 +48,8 @@ typedef struct {
   PetscInt    temb_hidden;    /* width of the time MLP, its output e, and the label embedding */
   PetscInt    num_classes;    /* 0: unconditional; else labels 0..num_classes-1 and null = num_classes */
   PetscBool   periodic;       /* periodic padding in the 3x3 convolutions */
-  double      max_count;      /* N in the input scaling (n - N/2 p)/(N/2) */
+  double      max_count;      /* N in the linear input scaling; the sampler's default cap */
+  BOModelInput input;         /* input scaling: linear (default for fields) or log1p (vectors) */
 } BOModelConfig;
 
 /* One named tensor of the flat parameter buffer. */
@@ -77,9 +84,12 @@ PetscErrorCode BOModelConfigFromName(const char *name, const PetscInt shape[3], 
  * 0.1 M parameters for 8x8, 0.7 M for 28x28); vectors get the MLP. */
 PetscErrorCode BOModelConfigAuto(const PetscInt shape[3], PetscBool is_field, double max_count, BOModelConfig *cfg);
 /* Overrides from the options database: -net_channels, -net_mult 1,2,2,
- * -net_blocks, -net_attn 0,0,1, -net_temb, -net_periodic (bo_train). */
+ * -net_blocks, -net_attn 0,0,1, -net_temb, -net_periodic, -net_input
+ * linear|log1p (bo_train). */
 PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg);
-/* Attributes on an open HDF5 group (file root or a subgroup). */
+/* Attributes on an open HDF5 group (file root or a subgroup). A
+ * configuration without model_input (written before it existed) loads as
+ * linear, which is what those networks were trained with. */
 PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group);
 PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg);
 

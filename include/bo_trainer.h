@@ -19,6 +19,10 @@
  * checkpoint, before reaching -steps: "checkpointed, not finished; requeue". */
 #define BO_EXIT_REQUEUE 99
 
+/* Learning rate after the warm-up: constant, or a cosine decay to 0 at -steps. */
+typedef enum { BO_LR_CONSTANT, BO_LR_COSINE } BOLRSchedule;
+extern const char *const BOLRSchedules[];
+
 typedef struct {
   MPI_Comm    comm;
   PetscMPIInt rank, size;
@@ -29,6 +33,7 @@ typedef struct {
   /* options */
   PetscInt  steps, batch, checkpoint_every, keep, warmup;
   PetscReal lr, beta1, beta2, adam_eps, clip, ema_decay, cond_drop, progress_interval;
+  BOLRSchedule lr_schedule;
   PetscBool restart, conditional;
   uint64_t  seed;
   char      model_name[64];
@@ -59,6 +64,11 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop);
  * true when a signal stopped it early (a checkpoint was written). */
 PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted);
 PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
+/* Learning rate of the t-th update (t = 1..steps): -lr times min(1, t/warmup),
+ * with -lr_schedule cosine also times (1 + cos(pi (t - warmup)/(steps - warmup)))/2
+ * after the warm-up. A function of t and the options only, so a restarted run
+ * with the same -steps follows the same schedule. */
+double BOTrainerLearningRate(BOTrainer tr, PetscInt t);
 PetscErrorCode BOTrainerDestroy(BOTrainer *tr);
 
 /* Checkpoints (HDF5, written by rank 0 to a temporary name then renamed):

@@ -15,7 +15,8 @@
 #include "bo_rng.h"
 #include "bo_sys.h"
 
-const char *const BOModelKinds[] = {"unet", "mlp", "BOModelKind", "BO_MODEL_", NULL};
+const char *const BOModelKinds[]  = {"unet", "mlp", "BOModelKind", "BO_MODEL_", NULL};
+const char *const BOModelInputs[] = {"linear", "log1p", "BOModelInput", "BO_INPUT_", NULL};
 
 /* ---- graph ------------------------------------------------------------------------ */
 
@@ -341,6 +342,7 @@ static void config_defaults(const PetscInt shape[3], PetscBool is_field, double 
   if (is_field) cfg->Ny = shape[0], cfg->Nx = shape[1], cfg->C = shape[2] > 0 ? shape[2] : 1;
   else cfg->G = shape[0];
   cfg->max_count = max_count;
+  cfg->input     = is_field ? BO_INPUT_LINEAR : BO_INPUT_LOG1P; /* see scatter_input */
   cfg->nlevels   = 1;
   for (int l = 0; l < BO_MODEL_MAX_LEVELS; l++) cfg->ch_mult[l] = 1;
 }
@@ -423,6 +425,8 @@ static PetscErrorCode config_check(const BOModelConfig *cfg)
   PetscCheck(cfg->num_res_blocks <= 8, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: at most 8 res blocks per level");
   PetscCheck(cfg->max_count > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: max_count %g must be positive",
              cfg->max_count);
+  PetscCheck(cfg->input == BO_INPUT_LINEAR || cfg->input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model: unknown input scaling %d (known: 0 linear, 1 log1p)", (int)cfg->input);
   if (cfg->kind == BO_MODEL_UNET) {
     int H, W;
     PetscCheck(cfg->Ny > 0 && cfg->Nx > 0 && cfg->C > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
@@ -544,9 +548,14 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "input vector of %" PetscInt_FMT ", hidden %" PetscInt_FMT ", %" PetscInt_FMT
                                              " res block(s) each way\n",
                                      cfg->G, cfg->base_channels, cfg->num_res_blocks));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
-                                           ", input scaling (n - N/2 p)/(N/2) with N = %g\n",
-                                   cfg->temb_dim, cfg->temb_hidden, cfg->num_classes, cfg->max_count));
+  if (cfg->input == BO_INPUT_LOG1P)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
+                                             ", input scaling log(1 + n)\n",
+                                     cfg->temb_dim, cfg->temb_hidden, cfg->num_classes));
+  else
+    PetscCall(PetscViewerASCIIPrintf(viewer, "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
+                                             ", input scaling (n - N/2 p)/(N/2) with N = %g\n",
+                                     cfg->temb_dim, cfg->temb_hidden, cfg->num_classes, cfg->max_count));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);
 }
@@ -820,21 +829,31 @@ static void op_backward(Graph *gr, Op *op)
 
 /* Scale counts into the network's input: [C][B][H][W] on the (padded) grid.
  * Sample b, site (y, x), component c is nt[b][(y Nx + x) C + c]; vectors
- * are the case Ny = Nx = 1, C = G. The padding is zero. */
+ * are the case Ny = Nx = 1, C = G. The padding is zero.
+ *
+ * linear: (n - N/2 p)/(N/2), one scale for all components. log1p: log(1 + n)
+ * per element. Count vectors mix components of very different sizes (genes
+ * with mean 0.2 next to genes with mean 8 and tails to 80): the linear
+ * scaling maps one count of a small gene to 1/40 of the input range, while
+ * log(1 + n) separates 0, 1, 2, ... by O(1) steps and compresses the tails.
+ * It needs no statistics of the data, so a checkpoint stays self-contained. */
 static void scatter_input(BOModel m, int B, const float *nt, const double *pk, float *x0)
 {
-  Graph        *gr   = (Graph *)m->impl;
-  const int     Ny   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1, Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
-  const int     C    = gr->Cio, H = gr->H, W = gr->W;
-  const double  half = 0.5 * m->cfg.max_count;
+  Graph        *gr      = (Graph *)m->impl;
+  const int     Ny      = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1, Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
+  const int     C       = gr->Cio, H = gr->H, W = gr->W;
+  const double  half    = 0.5 * m->cfg.max_count;
+  const int     use_log = m->cfg.input == BO_INPUT_LOG1P;
 
   if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)C * B * H * W);
   for (int b = 0; b < B; b++) {
     const float shift = (float)(half * pk[b]), inv = (float)(1.0 / half);
     for (int y = 0; y < Ny; y++)
       for (int x = 0; x < Nx; x++)
-        for (int c = 0; c < C; c++)
-          x0[(((size_t)c * B + b) * H + y) * W + x] = (nt[((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c] - shift) * inv;
+        for (int c = 0; c < C; c++) {
+          const float n = nt[((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c];
+          x0[(((size_t)c * B + b) * H + y) * W + x] = use_log ? log1pf(n) : (n - shift) * inv;
+        }
   }
 }
 
@@ -932,12 +951,21 @@ PetscErrorCode BOModelBackward(BOModel m, const float *dout)
 
 PetscErrorCode BOModelInputGradient(BOModel m, float *dn)
 {
-  Graph *gr = (Graph *)m->impl;
-  float  inv = (float)(2.0 / m->cfg.max_count);
+  Graph       *gr  = (Graph *)m->impl;
+  const size_t n   = (size_t)gr->B * m->dim;
+  float        inv = (float)(2.0 / m->cfg.max_count), *x;
 
   PetscFunctionBegin;
   gather_output(m, gr->B, gr->acts[0].g, dn, 0);
-  for (size_t i = 0; i < (size_t)gr->B * m->dim; i++) dn[i] *= inv;
+  if (m->cfg.input == BO_INPUT_LOG1P) {
+    /* x = log(1 + n): dL/dn = dL/dx / (1 + n) = dL/dx e^{-x}, with x the
+     * input of the last forward, gathered like its gradient */
+    PetscCall(PetscMalloc1(n, &x));
+    gather_output(m, gr->B, gr->acts[0].v, x, 0);
+    for (size_t i = 0; i < n; i++) dn[i] *= expf(-x[i]);
+    PetscCall(PetscFree(x));
+  } else
+    for (size_t i = 0; i < n; i++) dn[i] *= inv;
   PetscFunctionReturn(0);
 }
 
@@ -1040,6 +1068,8 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   PetscCall(BOH5WriteAttr(group, "model_num_classes", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &nc));
   PetscCall(BOH5WriteAttr(group, "model_periodic", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &per));
   PetscCall(BOH5WriteAttr(group, "model_max_count", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &cfg->max_count));
+  int64_t input = cfg->input;
+  PetscCall(BOH5WriteAttr(group, "model_input", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &input));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
@@ -1050,7 +1080,7 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
 
 PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
 {
-  int64_t v[NINTS], nc, per;
+  int64_t v[NINTS], nc, per, input = BO_INPUT_LINEAR;
   hid_t   str;
 
   PetscFunctionBegin;
@@ -1063,6 +1093,8 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   PetscCall(attr_read(group, "model_num_classes", H5T_NATIVE_INT64, &nc));
   PetscCall(attr_read(group, "model_periodic", H5T_NATIVE_INT64, &per));
   PetscCall(attr_read(group, "model_max_count", H5T_NATIVE_DOUBLE, &cfg->max_count));
+  /* checkpoints from before the attribute existed scaled linearly */
+  if (H5Aexists(group, "model_input") > 0) PetscCall(attr_read(group, "model_input", H5T_NATIVE_INT64, &input));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
@@ -1080,6 +1112,10 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
     cfg->attn[l]    = (PetscInt)v[10 + BO_MODEL_MAX_LEVELS + l];
   }
   cfg->num_classes = (PetscInt)nc, cfg->periodic = per ? PETSC_TRUE : PETSC_FALSE;
+  PetscCheck(input == BO_INPUT_LINEAR || input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "model configuration: unknown input scaling %lld in model_input (0 linear, 1 log1p; a newer version's file?)",
+             (long long)input);
+  cfg->input = (BOModelInput)input;
   PetscCall(config_check(cfg));
   PetscFunctionReturn(0);
 }

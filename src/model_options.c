@@ -22,6 +22,9 @@ PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg)
   changed = (PetscBool)(changed || flg);
   PetscCall(PetscOptionsBool("-net_periodic", "periodic padding (periodic simulation domains)", NULL, cfg->periodic, &cfg->periodic, &flg));
   changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsEnum("-net_input", "input scaling: linear (n - N/2 p)/(N/2) or log1p log(1 + n)", NULL, BOModelInputs,
+                             (PetscEnum)cfg->input, (PetscEnum *)&cfg->input, &flg));
+  changed = (PetscBool)(changed || flg);
   PetscOptionsEnd();
   if (set_mult) {
     PetscCheck(cfg->kind == BO_MODEL_UNET, comm, PETSC_ERR_ARG_WRONG, "-net_mult applies to U-Nets (fields), not to %s", cfg->name);

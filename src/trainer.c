@@ -9,6 +9,8 @@
 #include "bo_sys.h"
 #include "bo_trainer.h"
 
+const char *const BOLRSchedules[] = {"constant", "cosine", "BOLRSchedule", "BO_LR_", NULL};
+
 static volatile sig_atomic_t stop_requested = 0;
 static void                  on_stop_signal(int sig) { stop_requested = sig; }
 
@@ -80,6 +82,8 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
                                tr->model_name, tr->model_name, sizeof(tr->model_name), NULL));
   PetscCall(PetscOptionsReal("-lr", "Adam learning rate", NULL, tr->lr, &tr->lr, NULL));
   PetscCall(PetscOptionsInt("-warmup", "learning-rate warm-up steps", NULL, tr->warmup, &tr->warmup, NULL));
+  PetscCall(PetscOptionsEnum("-lr_schedule", "learning rate after the warm-up: constant, or cosine decay to 0 at -steps", NULL,
+                             BOLRSchedules, (PetscEnum)tr->lr_schedule, (PetscEnum *)&tr->lr_schedule, NULL));
   PetscCall(PetscOptionsReal("-clip", "clip gradients to this global norm (0: off)", NULL, tr->clip, &tr->clip, NULL));
   PetscCall(PetscOptionsReal("-ema_decay", "EMA decay of the weights used for sampling", NULL, tr->ema_decay, &tr->ema_decay, NULL));
   PetscCall(PetscOptionsBool("-conditional", "condition on the data's labels (default: when it has them)", NULL, tr->conditional,
@@ -438,10 +442,10 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(tr->comm, &viewer));
   PetscCall(PetscViewerASCIIPrintf(viewer, "bo_train: %d rank%s, global batch %" PetscInt_FMT ", steps %" PetscInt_FMT
-                                           " (from %" PetscInt_FMT "), seed %llu, lr %g (warm-up %" PetscInt_FMT "), clip %g, EMA %g\n",
+                                           " (from %" PetscInt_FMT "), seed %llu, lr %g (warm-up %" PetscInt_FMT ", %s), clip %g, EMA %g\n",
                                    tr->size, tr->size > 1 ? "s" : "", tr->batch, tr->steps, tr->step,
-                                   (unsigned long long)tr->seed, (double)tr->lr, tr->warmup, (double)tr->clip,
-                                   (double)tr->ema_decay));
+                                   (unsigned long long)tr->seed, (double)tr->lr, tr->warmup, BOLRSchedules[tr->lr_schedule],
+                                   (double)tr->clip, (double)tr->ema_decay));
   PetscCall(BODatasetView(tr->data, viewer));
   PetscCall(BOProcessView(tr->proc, viewer));
   PetscCall(BOModelView(tr->model, viewer));
@@ -453,12 +457,27 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
 
 /* ---- one step ---------------------------------------------------------- */
 
+double BOTrainerLearningRate(BOTrainer tr, PetscInt t)
+{
+  const PetscInt warm = PetscMax(tr->warmup, 1);
+  double         lr   = tr->lr * PetscMin(1.0, (double)t / (double)warm);
+
+  /* cosine: the last updates take small steps, so the weights settle instead
+   * of jittering at the scale of -lr (measured on the genes demo:
+   * docs/TRAINING.md, "Count vectors") */
+  if (tr->lr_schedule == BO_LR_COSINE && tr->steps > warm && t > warm) {
+    double s = PetscMin(1.0, (double)(t - warm) / (double)(tr->steps - warm));
+    lr *= 0.5 * (1.0 + cos(PETSC_PI * s));
+  }
+  return lr;
+}
+
 /* Adam with warm-up, on the flat buffers; then the EMA of the weights. */
 static void adam_update(BOTrainer tr, const float *grad, double grad_scale)
 {
   const PetscInt n    = tr->model->nparams;
   const double   t    = (double)(tr->step + 1);
-  const double   lr   = tr->lr * PetscMin(1.0, t / (double)PetscMax(tr->warmup, 1));
+  const double   lr   = BOTrainerLearningRate(tr, tr->step + 1);
   const double   bc1  = 1.0 - pow(tr->beta1, t), bc2 = 1.0 - pow(tr->beta2, t);
   const float    b1   = (float)tr->beta1, b2 = (float)tr->beta2;
   const float    step = (float)(lr / bc1), isb2 = (float)(1.0 / sqrt(bc2)), eps = (float)tr->adam_eps;
@@ -560,7 +579,7 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
     double sps = (double)window_steps * (double)tr->batch / fmax(now - window_start, 1e-9);
     if (tr->logfile)
       fprintf(tr->logfile, "%" PetscInt_FMT ",%.6g,%.4g,%.4g,%.4g,%.2f\n", tr->step, tr->last_loss, sps,
-              tr->lr * PetscMin(1.0, (double)tr->step / (double)PetscMax(tr->warmup, 1)), tr->last_grad_norm, now - start);
+              BOTrainerLearningRate(tr, tr->step), tr->last_grad_norm, now - start);
     if (now - last_print >= tr->progress_interval || tr->step == tr->steps || tr->step == first + 1) {
       double eta = (double)(tr->steps - tr->step) * (now - start) / (double)(tr->step - first);
       /* the loss of one step is noisy (one random time per sample): print

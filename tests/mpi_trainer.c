@@ -228,6 +228,30 @@ START_TEST(test_corrupt_checkpoint_fallback)
 }
 END_TEST
 
+/* The learning-rate schedule: linear warm-up, then constant or a cosine
+ * from -lr at the end of the warm-up to 0 at -steps. */
+START_TEST(test_lr_schedule)
+{
+  BOTrainer tr;
+  ck_assert_int_eq(BOTrainerCreate(PETSC_COMM_WORLD, &tr), 0);
+  tr->lr = 1.0, tr->warmup = 10, tr->steps = 110;
+  ck_assert(tr->lr_schedule == BO_LR_CONSTANT); /* the default */
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 5), 0.5, 1e-12);
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 60), 1.0, 1e-12);
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 110), 1.0, 1e-12);
+  tr->lr_schedule = BO_LR_COSINE;
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 5), 0.5, 1e-12); /* warm-up unchanged */
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 10), 1.0, 1e-12);
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 35), 0.5 * (1.0 + cos(M_PI / 4)), 1e-12);
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 60), 0.5, 1e-12);
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 110), 0.0, 1e-12);
+  for (PetscInt t = 11; t <= 110; t++) ck_assert(BOTrainerLearningRate(tr, t) < BOTrainerLearningRate(tr, t - 1));
+  tr->steps = 8; /* all warm-up: nothing to decay */
+  ck_assert_double_eq_tol(BOTrainerLearningRate(tr, 8), 0.8, 1e-12);
+  BOTrainerDestroy(&tr);
+}
+END_TEST
+
 Suite *suite_trainer(void)
 {
   Suite *s  = suite_create("trainer");
@@ -235,6 +259,7 @@ Suite *suite_trainer(void)
   tcase_add_test(tc, test_rank_count_independence);
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
+  tcase_add_test(tc, test_lr_schedule);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -193,8 +193,103 @@ START_TEST(test_mlp_gradients)
   const PetscInt shape[3] = {10, 0, 0};
   BOModelConfig  cfg;
   BOTestOK(BOModelConfigFromName("mlp", shape, PETSC_FALSE, 20, &cfg));
-  cfg.base_channels = 16, cfg.temb_hidden = 16;
+  /* 32 wide: GroupNorm groups of 4 (groups of 2 normalise to +-1 and
+   * leave the input almost no gradient to check) */
+  cfg.base_channels = 32, cfg.temb_hidden = 16;
+  ck_assert_int_eq(cfg.input, BO_INPUT_LOG1P); /* the default for vectors */
   check_model_gradients(&cfg, 3, 2);
+  cfg.input = BO_INPUT_LINEAR;
+  check_model_gradients(&cfg, 3, 2);
+}
+END_TEST
+
+/* log1p input: fields keep the linear scaling, vectors default to log1p, and
+ * a log1p network on counts n computes what the same network with linear
+ * input computes on n' = N/2 (log(1 + n) + p), which the linear scaling maps
+ * to log(1 + n). Float rounding of n' (|n'| <= 10 N) moves the input by
+ * ~1e-6, the outputs by about as much; a wrong transform moves them by O(1). */
+START_TEST(test_log1p_input)
+{
+  const PetscInt shape[3] = {10, 0, 0}, fshape[3] = {8, 8, 1};
+  BOModelConfig  cfg;
+  BOModel        mlog, mlin;
+  Batch          b;
+  double         diff = 0, moved = 0, omax = 0;
+
+  BOTestOK(BOModelConfigFromName("unet-tiny", fshape, PETSC_TRUE, 16, &cfg));
+  ck_assert_int_eq(cfg.input, BO_INPUT_LINEAR);
+  BOTestOK(BOModelConfigAuto(fshape, PETSC_TRUE, 16, &cfg));
+  ck_assert_int_eq(cfg.input, BO_INPUT_LINEAR);
+  BOTestOK(BOModelConfigAuto(shape, PETSC_FALSE, 20, &cfg));
+  ck_assert_int_eq(cfg.input, BO_INPUT_LOG1P);
+
+  cfg.base_channels = 32, cfg.temb_hidden = 16; /* GroupNorm groups of 4, see test_mlp_gradients */
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &mlog));
+  BOTestOK(BOModelInitParams(mlog, 3));
+  randomise_params(mlog);
+  cfg.input = BO_INPUT_LINEAR;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &mlin));
+  memcpy(mlin->params, mlog->params, sizeof(float) * mlog->nparams);
+
+  batch_init(&b, mlog, 4);
+  float *ref = malloc(sizeof(float) * b.B * b.D), *nt = malloc(sizeof(float) * b.B * b.D);
+  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, b.out));
+  BOTestOK(BOModelForward(mlin, b.B, b.nt, b.k, b.pk, NULL, ref));
+  for (PetscInt i = 0; i < b.B * b.D; i++) moved = fmax(moved, fabs(ref[i] - b.out[i]));
+  for (PetscInt i = 0; i < b.B; i++)
+    for (PetscInt j = 0; j < b.D; j++)
+      nt[i * b.D + j] = (float)(0.5 * cfg.max_count * (log1p(b.nt[i * b.D + j]) + b.pk[i]));
+  BOTestOK(BOModelForward(mlin, b.B, nt, b.k, b.pk, NULL, ref));
+  for (PetscInt i = 0; i < b.B * b.D; i++) diff = fmax(diff, fabs(ref[i] - b.out[i])), omax = fmax(omax, fabs(ref[i]));
+  ck_assert_msg(moved > 1e-2 * omax, "the input scaling does not change the output (%g of %g)", moved, omax);
+  ck_assert_msg(diff <= 1e-4 * omax, "log1p input: %g off (outputs up to %g)", diff, omax);
+
+  /* the input gradient by the chain rule: dL/dn = dL/dn' dn'/dn = dL/dn' N / (2 (1 + n)) */
+  float *dlog = malloc(sizeof(float) * b.B * b.D), *dlin = malloc(sizeof(float) * b.B * b.D);
+  double gdiff = 0, gmax = 0;
+  for (PetscInt i = 0; i < b.B; i++) BOPoissonLoss(b.D, ref + i * b.D, b.y + i * b.D, 1.0, 1.0, b.dout + i * b.D);
+  BOTestOK(BOModelBackward(mlin, b.dout));
+  BOTestOK(BOModelInputGradient(mlin, dlin));
+  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, b.out));
+  BOTestOK(BOModelBackward(mlog, b.dout));
+  BOTestOK(BOModelInputGradient(mlog, dlog));
+  for (PetscInt i = 0; i < b.B * b.D; i++) {
+    double want = dlin[i] * 0.5 * cfg.max_count / (1.0 + b.nt[i]);
+    gdiff = fmax(gdiff, fabs(dlog[i] - want)), gmax = fmax(gmax, fabs(want));
+  }
+  ck_assert_msg(gmax > 0 && gdiff <= 1e-4 * gmax, "log1p input gradient: %g off (values up to %g)", gdiff, gmax);
+  free(ref), free(nt), free(dlog), free(dlin);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&mlog));
+  BOTestOK(BOModelDestroy(&mlin));
+}
+END_TEST
+
+/* model_input round trip; without the attribute (checkpoints written before
+ * it existed) the network is linear; an unknown value is an error. */
+START_TEST(test_input_attribute)
+{
+  const PetscInt shape[3] = {10, 0, 0};
+  BOModelConfig  cfg, cfg2;
+  char           path[PETSC_MAX_PATH_LEN];
+  hid_t          file, attr;
+  int64_t        bad = 7;
+
+  BOTestOK(BOModelConfigFromName("mlp", shape, PETSC_FALSE, 20, &cfg));
+  file = H5Fcreate(BOTestPath("input.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ck_assert(file >= 0);
+  BOTestOK(BOModelConfigSave(&cfg, file));
+  BOTestOK(BOModelConfigLoad(file, &cfg2));
+  ck_assert_int_eq(cfg2.input, BO_INPUT_LOG1P);
+  ck_assert(H5Adelete(file, "model_input") >= 0);
+  BOTestOK(BOModelConfigLoad(file, &cfg2));
+  ck_assert_int_eq(cfg2.input, BO_INPUT_LINEAR);
+  BOTestOK(BOModelConfigSave(&cfg, file));
+  attr = H5Aopen(file, "model_input", H5P_DEFAULT);
+  ck_assert(attr >= 0 && H5Awrite(attr, H5T_NATIVE_INT64, &bad) >= 0);
+  H5Aclose(attr);
+  BOTestExpectErrorMessage(BOModelConfigLoad(file, &cfg2), "unknown input scaling 7");
+  H5Fclose(file);
 }
 END_TEST
 
@@ -429,6 +524,8 @@ Suite *suite_model(void)
   tcase_add_test(tc, test_tiny_gradients);
   tcase_add_test(tc, test_tiny_periodic_gradients);
   tcase_add_test(tc, test_mlp_gradients);
+  tcase_add_test(tc, test_log1p_input);
+  tcase_add_test(tc, test_input_attribute);
   tcase_add_test(tc, test_deterministic);
   tcase_add_test(tc, test_batch_independent);
   tcase_add_test(tc, test_grids);

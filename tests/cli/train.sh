@@ -7,7 +7,7 @@ TR="$BO_BIN/bo_train"
 
 # -help lists the options and exits 0
 "$TR" -help > help.txt 2>&1 || fail "-help exit status"
-for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -cond_drop; do
+for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -lr_schedule -cond_drop; do
   grep -q -- "$opt " help.txt || fail "-help does not list $opt"
 done
 
@@ -32,6 +32,16 @@ ls | grep -q "\.tmp" && fail "temporary files left behind"
 grep -q "'auto+options'" net.txt && grep -q "2 levels, channels 8 16+attn, 2 res block" net.txt || { cat net.txt; fail "-net_* not applied"; }
 "$BO_BIN/bo_sample" -checkpoint net.h5 -n 2 -sample_steps 3 -out net_s.h5 > /dev/null || fail "sampling needs no network options"
 expect_error "-net_mult: multiplier 0" "$TR" -data data.h5 -net_mult 1,0 -checkpoint e.h5
+# the input scaling: linear for fields unless -net_input says otherwise; the
+# checkpoint carries it to bo_sample
+grep -q "input scaling (n - N/2 p)/(N/2)" net.txt || { cat net.txt; fail "fields are not scaled linearly by default"; }
+"$TR" -data data.h5 -steps 2 -batch 4 -model unet-tiny -net_input log1p -checkpoint log.h5 > log.txt 2>&1 \
+  || { cat log.txt; fail "-net_input log1p"; }
+grep -q "input scaling log(1 + n)" log.txt || { cat log.txt; fail "-net_input log1p not applied"; }
+h5dump -a /model/model_input log.h5 | grep -q "(0): 1" || fail "model_input attribute"
+"$BO_BIN/bo_sample" -checkpoint log.h5 -n 2 -sample_steps 3 -out log_s.h5 > log_s.txt || fail "sampling a log1p network"
+grep -q "input scaling log(1 + n)" log_s.txt || { cat log_s.txt; fail "bo_sample does not see the log1p scaling"; }
+expect_error "-net_input" "$TR" -data data.h5 -net_input cube -checkpoint e.h5
 
 # errors: one line naming the culprit, non-zero exit, no checkpoint
 expect_error "bo_train: error:" "$TR" -data missing.h5 -steps 2 -checkpoint e.h5
