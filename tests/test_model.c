@@ -95,6 +95,34 @@ static int fd_check(Batch *b, float *x, float grad, const char *what, size_t idx
   return ok;
 }
 
+/* The input gradient as a whole: the derivative of the loss along the
+ * direction v = sign(dn) over all input counts (v is fixed before the
+ * differences, so this is an ordinary directional derivative), sum dn v =
+ * sum |dn|, against central differences. Single input entries have small
+ * gradients (the input scaling divides them), so the per-element check has
+ * little power against a wrong scaling; summed over all B D entries it
+ * shows at 1 %. A random +-1 direction would cancel to a small sum (0.3 of
+ * sum |dn| = 160 on unet-tiny). Same tolerance as fd_check; the derivative
+ * must be 100x its absolute part. */
+static void check_input_direction(Batch *b, const float *dn, const char *name)
+{
+  const size_t n   = (size_t)b->B * b->D;
+  const float  eps = 1e-2f;
+  float       *v = malloc(sizeof(float) * n), *n0 = malloc(sizeof(float) * n);
+  double       dir = 0;
+  memcpy(n0, b->nt, sizeof(float) * n);
+  for (size_t i = 0; i < n; i++) v[i] = dn[i] < 0 ? -1.0f : 1.0f, dir += (double)dn[i] * v[i];
+  for (size_t i = 0; i < n; i++) b->nt[i] = n0[i] + eps * v[i];
+  double lp = batch_loss(b);
+  for (size_t i = 0; i < n; i++) b->nt[i] = n0[i] - eps * v[i];
+  double lm = batch_loss(b);
+  memcpy(b->nt, n0, sizeof(float) * n);
+  double fd = (lp - lm) / (2.0 * eps);
+  ck_assert_msg(dir > 1.0, "%s: input gradient along v is %g: too small for the check to mean anything", name, dir);
+  ck_assert_msg(fabs(fd - dir) <= 1e-2 + 1e-2 * fabs(dir), "%s: input gradient along v %g, finite difference %g", name, dir, fd);
+  free(v), free(n0);
+}
+
 static void check_model_gradients(BOModelConfig *cfg, PetscInt B, int per_tensor)
 {
   BOModel m;
@@ -129,6 +157,7 @@ static void check_model_gradients(BOModelConfig *cfg, PetscInt B, int per_tensor
     checked++;
   }
   ck_assert_msg(bad == 0, "%s: %d of %d gradient entries disagree with finite differences", cfg->name, bad, checked);
+  check_input_direction(&b, dn, cfg->name);
   free(grads), free(dn);
   batch_free(&b);
   BOTestOK(BOModelDestroy(&m));
