@@ -606,19 +606,21 @@ static void plan_accumulation(Graph *gr)
  * then those of the second, so concat(a, b) is a and b side by side.
  * Nothing is copied forward or backward then; the other readers of b (the
  * skip connection) read it there and add their gradients to it. Only where
- * no activation takes part in two such concats. */
+ * no activation takes part in two such concats (an output that is itself a
+ * view would not have its address yet when set_views places the inputs). */
 static void plan_views(Graph *gr)
 {
+  int *busy = (int *)calloc((size_t)gr->nacts, sizeof(int)); /* part of a viewed concat, as input or output */
   for (int i = 0; i < gr->nacts; i++) gr->acts[i].view = 0;
-  for (int i = 0; i < gr->nops; i++) gr->ops[i].view = 0;
   for (int i = 0; i < gr->nops; i++) {
-    Op  *op = &gr->ops[i];
-    Act *a, *b, *y;
-    if (op->type != OP_CONCAT || op->acc0 || op->acc1) continue;
-    a = &gr->acts[op->in0], b = &gr->acts[op->in1], y = &gr->acts[op->out];
-    if (a->view || b->view || y->view || op->in0 == op->in1) continue;
-    op->view = 1, a->view = b->view = 1;
+    Op *op   = &gr->ops[i];
+    op->view = 0;
+    if (op->type != OP_CONCAT || op->acc0 || op->acc1 || op->in0 == op->in1) continue;
+    if (busy[op->in0] || busy[op->in1] || busy[op->out]) continue;
+    op->view = 1, gr->acts[op->in0].view = gr->acts[op->in1].view = 1;
+    busy[op->in0] = busy[op->in1] = busy[op->out] = 1;
   }
+  free(busy);
 }
 
 /* The addresses of the views for the current batch size (the second input
