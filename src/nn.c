@@ -864,6 +864,43 @@ __attribute__((target("avx512f"))) static inline void wino_store_v(const __m512 
   }
 }
 
+/* The sets layout (lane 4 k + t = tile t of set k, 4 sets of 4 neighbouring
+ * tiles of a row): from R[k], 16 consecutive floats of a row of set k,
+ * column c of every tile is R[k][4 t + c]. One permutation of two sets
+ * gives columns c, c + 1 of both (lanes 0-7: c, 8-15: c + 1), one 128-bit
+ * shuffle of two such vectors a column of all four sets. */
+__attribute__((target("avx512f"))) static inline void wino_sets_columns(const __m512 R[4], int c, __m512 *col_c,
+                                                                       __m512 *col_c1)
+{
+  const __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29),
+                                       _mm512_set1_epi32(c));
+  const __m512  a = _mm512_permutex2var_ps(R[0], idx, R[1]), b = _mm512_permutex2var_ps(R[2], idx, R[3]);
+  *col_c = _mm512_shuffle_f32x4(a, b, 0x44), *col_c1 = _mm512_shuffle_f32x4(a, b, 0xEE);
+}
+
+/* Where the 4 sets of the block at l0 sit in a channel of y (dst), their
+ * rows inside the output, and the mask of their 16 columns inside it (sets
+ * past nc: no rows, no columns). */
+static inline void wino_sets_targets(int l0, int nc, const int *yoff, const int *flag, int dst[4], int rows[4],
+                                     __mmask16 cm[4])
+{
+  for (int k = 0; k < 4; k++) {
+    const int l = l0 + 4 * k, in = l < nc;
+    dst[k] = in ? yoff[l] : 0, rows[k] = in ? flag[l] >> 4 : 0;
+    cm[k]  = in ? lane_mask(12 + (flag[l + 3] & 15)) : 0;
+  }
+}
+
+/* For the gather/scatter path: mk[4 i + j] = the lanes (of m) whose tile
+ * has entry (i, j) inside the output. */
+__attribute__((target("avx512f"))) static inline void wino_entry_masks(__mmask16 m, const int *flag, __mmask16 mk[16])
+{
+  const __m512i fl   = _mm512_maskz_loadu_epi32(m, flag);
+  const __m512i cols = _mm512_and_epi32(fl, _mm512_set1_epi32(15)), rows = _mm512_srli_epi32(fl, 4);
+  for (int q = 0; q < 16; q++)
+    mk[q] = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(q / 4)) & _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(q % 4));
+}
+
 /* V[xi][ci][l] for the nc tiles of a chunk, 16 tiles per vector, their 6x6
  * patches gathered from the padded rows. */
 __attribute__((target("avx512f"))) static void wino_input_gather(int Cin, int nc, const float *P, size_t pstride,
@@ -915,21 +952,15 @@ static void wino_sets_table(const BOConvShape *s, const WinoPlan *p, long g0, in
   }
 }
 
-/* The input transform for rows of 4k tiles: lane 4 k + t holds tile t of
- * set k (4 neighbouring tiles of a row, patch columns 4 t + 0..5 from the
- * set's start). Per patch row, R[k] = its columns 0-15 and S[k] = columns
- * 2-17; one permutation of two sets gives two columns c, c' of both (lanes
- * 0-7: c, 8-15: c'), one 128-bit shuffle of two such vectors a column of
- * all four sets. Channel by channel, so that the reads run along the rows
- * of the source (base, channels cstride apart). */
+/* The input transform for rows of 4k tiles, in the sets layout (patch
+ * columns 4 t + 0..5 from the set's start): per patch row, R[k] = its
+ * columns 0-15 and S[k] = columns 2-17 (wino_sets_columns). Channel by
+ * channel, so that the reads run along the rows of the source (base,
+ * channels cstride apart). */
 __attribute__((target("avx512f"))) static void wino_input_sets(int Cin, int nc, const float *base, size_t cstride,
                                                                const WinoSets *tab, float *V, size_t ldv)
 {
-  const size_t  vplane = (size_t)Cin * ldv;
-  /* column pairs (0, 1) and (2, 3) of the sets in R[0], R[1] (or R[2], R[3]);
-   * the pair (4, 5) is (2, 3) of S */
-  const __m512i pair01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-  const __m512i pair23 = _mm512_add_epi32(pair01, _mm512_set1_epi32(2));
+  const size_t vplane = (size_t)Cin * ldv;
   for (int ci = 0; ci < Cin; ci++) {
     const float *xc = base + ci * cstride;
     for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
@@ -946,12 +977,9 @@ __attribute__((target("avx512f"))) static void wino_input_sets(int Cin, int nc, 
           R[k] = _mm512_maskz_loadu_ps(t->mr[k][r], xc + t->o[k][r]);
           S[k] = _mm512_maskz_loadu_ps(t->ms[k][r], xc + t->o[k][r] + 2);
         }
-        const __m512 a01 = _mm512_permutex2var_ps(R[0], pair01, R[1]), b01 = _mm512_permutex2var_ps(R[2], pair01, R[3]);
-        const __m512 a23 = _mm512_permutex2var_ps(R[0], pair23, R[1]), b23 = _mm512_permutex2var_ps(R[2], pair23, R[3]);
-        const __m512 a45 = _mm512_permutex2var_ps(S[0], pair23, S[1]), b45 = _mm512_permutex2var_ps(S[2], pair23, S[3]);
-        d[0] = _mm512_shuffle_f32x4(a01, b01, 0x44), d[1] = _mm512_shuffle_f32x4(a01, b01, 0xEE);
-        d[2] = _mm512_shuffle_f32x4(a23, b23, 0x44), d[3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
-        d[4] = _mm512_shuffle_f32x4(a45, b45, 0x44), d[5] = _mm512_shuffle_f32x4(a45, b45, 0xEE);
+        wino_sets_columns(R, 0, &d[0], &d[1]);
+        wino_sets_columns(R, 2, &d[2], &d[3]);
+        wino_sets_columns(S, 2, &d[4], &d[5]); /* columns 4, 5 are 2, 3 of S */
         wino_bt(d, 1, e + 6 * r, 1);
       }
       wino_store_v(e, m, V + (size_t)ci * ldv + l0, vplane);
@@ -982,13 +1010,9 @@ __attribute__((target("avx512f"))) static void wino_output_scatter(int Cout, int
   const size_t mplane = (size_t)Cout * ldm;
   for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
     const __mmask16 m   = lane_mask(nc - l0);
-    const __m512i   idx = _mm512_maskz_loadu_epi32(m, yoff + l0), fl = _mm512_maskz_loadu_epi32(m, flag + l0);
-    const __m512i   cols = _mm512_and_epi32(fl, _mm512_set1_epi32(15)), rows = _mm512_srli_epi32(fl, 4);
-    __mmask16       mk[16]; /* lanes whose entry (i, j) is inside the output */
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++)
-        mk[4 * i + j] = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(i)) &
-                        _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(j));
+    const __m512i   idx = _mm512_maskz_loadu_epi32(m, yoff + l0);
+    __mmask16       mk[16];
+    wino_entry_masks(m, flag + l0, mk);
     for (int co = 0; co < Cout; co++) {
       __m512 yt[16];
       wino_tile_out(M + (size_t)co * ldm + l0, mplane, m, yt);
@@ -1018,12 +1042,8 @@ __attribute__((target("avx512f"))) static void wino_output_sets(int Cout, int nc
   for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
     const __mmask16 m = lane_mask(nc - l0);
     int             dst[4], rows[4];
-    __mmask16       cm[4]; /* per set: its output rows, and the columns inside the output */
-    for (int k = 0; k < 4; k++) {
-      const int l = l0 + 4 * k, in = l < nc;
-      dst[k] = in ? yoff[l] : 0, rows[k] = in ? flag[l] >> 4 : 0;
-      cm[k]  = in ? lane_mask(12 + (flag[l + 3] & 15)) : 0;
-    }
+    __mmask16       cm[4];
+    wino_sets_targets(l0, nc, yoff, flag, dst, rows, cm);
     for (int co = 0; co < Cout; co++) {
       __m512 yt[16];
       wino_tile_out(M + (size_t)co * ldm + l0, mplane, m, yt);
@@ -1115,34 +1135,27 @@ __attribute__((target("avx512f"))) static void wino_dy_transform(int Cout, int n
                                                                  int W, const int *yoff, const int *flag, float *dM,
                                                                  size_t ldm)
 {
-  const size_t  mplane = (size_t)Cout * ldm;
-  const __m512i pair01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-  const __m512i pair23 = _mm512_add_epi32(pair01, _mm512_set1_epi32(2));
+  const size_t mplane = (size_t)Cout * ldm;
   for (int co = 0; co < Cout; co++) {
     const float *dc = dy + (size_t)co * N;
     for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
       const __mmask16 m = lane_mask(nc - l0);
       __m512          Y[16], t[24]; /* Y[4 i + j]: entry (i, j) of the 16 tiles; t[4 r + j]: A over i */
-      if (sets)
+      if (sets) {
+        int       dst[4], rows[4];
+        __mmask16 cm[4];
+        wino_sets_targets(l0, nc, yoff, flag, dst, rows, cm);
         for (int i = 0; i < 4; i++) {
           __m512 L[4];
-          for (int k = 0; k < 4; k++) {
-            const int l = l0 + 4 * k, in = l < nc && i < flag[l] >> 4;
-            L[k] = _mm512_maskz_loadu_ps(in ? lane_mask(12 + (flag[l + 3] & 15)) : 0, dc + (in ? yoff[l] + i * W : 0));
-          }
-          const __m512 a01 = _mm512_permutex2var_ps(L[0], pair01, L[1]), b01 = _mm512_permutex2var_ps(L[2], pair01, L[3]);
-          const __m512 a23 = _mm512_permutex2var_ps(L[0], pair23, L[1]), b23 = _mm512_permutex2var_ps(L[2], pair23, L[3]);
-          Y[4 * i + 0] = _mm512_shuffle_f32x4(a01, b01, 0x44), Y[4 * i + 1] = _mm512_shuffle_f32x4(a01, b01, 0xEE);
-          Y[4 * i + 2] = _mm512_shuffle_f32x4(a23, b23, 0x44), Y[4 * i + 3] = _mm512_shuffle_f32x4(a23, b23, 0xEE);
+          for (int k = 0; k < 4; k++) L[k] = _mm512_maskz_loadu_ps(i < rows[k] ? cm[k] : 0, dc + (i < rows[k] ? dst[k] + i * W : 0));
+          wino_sets_columns(L, 0, &Y[4 * i + 0], &Y[4 * i + 1]);
+          wino_sets_columns(L, 2, &Y[4 * i + 2], &Y[4 * i + 3]);
         }
-      else {
-        const __m512i idx = _mm512_maskz_loadu_epi32(m, yoff + l0), fl = _mm512_maskz_loadu_epi32(m, flag + l0);
-        const __m512i cols = _mm512_and_epi32(fl, _mm512_set1_epi32(15)), rows = _mm512_srli_epi32(fl, 4);
-        for (int q = 0; q < 16; q++) {
-          const __mmask16 mk = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(q / 4)) &
-                               _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(q % 4));
-          Y[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk, idx, dc + (q / 4) * W + q % 4, 4);
-        }
+      } else {
+        const __m512i idx = _mm512_maskz_loadu_epi32(m, yoff + l0);
+        __mmask16     mk[16];
+        wino_entry_masks(m, flag + l0, mk);
+        for (int q = 0; q < 16; q++) Y[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk[q], idx, dc + (q / 4) * W + q % 4, 4);
       }
       for (int j = 0; j < 4; j++) wino_a(Y + j, 4, t + j, 4);
       for (int r = 0; r < 6; r++) {
