@@ -29,7 +29,8 @@ SLURM_TEST_TIMEOUT ?= 600
 SLURM_TESTS ?= auto
 MPIRUN   = mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --timeout $(TEST_TIMEOUT)
 
-LIB_SRC  = $(wildcard src/*.c)
+# The library: one folder per layer under src/ (docs/ARCHITECTURE.md).
+LIB_SRC  = $(wildcard src/*/*.c)
 LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
 APPS     = $(patsubst apps/%.c,$(BINDIR)/%,$(wildcard apps/*.c))
 # Unit-test suites: tests/test_<name>.c runs on 1 rank; tests/mpi_<name>.c runs
@@ -60,7 +61,7 @@ deps:
 	@scripts/install-deps.sh
 
 # ---- library and programs --------------------------------------------------
-$(BUILD)/%.o: %.c $(wildcard include/*.h) $(BUILD)/config.mk
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h) $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
