@@ -36,37 +36,62 @@ void bo_linear_forward(int B, int in, int out, const float *x, const float *w, c
 void bo_linear_backward(int B, int in, int out, const float *x, const float *w, const float *dy, float *dx, float *dw,
                         float *db, int accumulate);
 
+/* ---- kernels ---------------------------------------------------------------
+ * Which kernels this process uses, resolved once from the CPU and the
+ * environment, and changed only through bo_nn_kernels_set():
+ *   gemm      the products of the convolutions: our own 8 x 32 register
+ *             block (AVX-512, or AVX2 + FMA), or cblas_sgemm (OpenBLAS);
+ *   winograd  stride-1 3x3 convolutions by Winograd F(4x4, 3x3) (its
+ *             transforms need AVX-512; the products use gemm).
+ * The default is the best the CPU has. The environment can ask for less:
+ * BO_NN_GEMM=blas|avx2|avx512, BO_NN_BLAS_ONLY=1 (gemm = blas),
+ * BO_NN_WINOGRAD=0. With our kernels the output for one sample does not
+ * depend on the other samples of the batch or on the batch size, bit for
+ * bit (AVX2 and AVX-512 give the same bits); OpenBLAS's summation order can
+ * depend on the width of a product. */
+typedef enum { BO_GEMM_BLAS, BO_GEMM_AVX2, BO_GEMM_AVX512 } BOGemmKind;
+extern const char *const BOGemmKinds[];
+typedef struct {
+  BOGemmKind gemm;
+  int        winograd;
+} BONNKernels;
+BONNKernels bo_nn_kernels(void);
+/* Use k; 0, or -1 (nothing changed) if the CPU cannot run it. *old (may be
+ * NULL) receives the kernels used before. For tests and benchmarks. */
+int bo_nn_kernels_set(BONNKernels k, BONNKernels *old);
+int bo_nn_gemm_available(BOGemmKind g);
+int bo_nn_winograd_available(void);
+/* The older switches, built on the struct: cblas for every product (1) or
+ * our best kernel (0); Winograd on or off (where available). Each returns
+ * the previous setting. */
+int bo_nn_set_blas_only(int blas_only);
+int bo_nn_set_winograd(int on);
+
 /* ---- 2-D convolution ----------------------------------------------------- */
 /* Square kernel k (1 or 3), stride 1 or 2, padding k/2 (zeros, or periodic
  * wrap-around when periodic != 0). Output size Ho = (H - 1)/stride + 1.
  *
- * The k x k convolutions are matrix products with the im2col matrix. On CPUs
- * with AVX-512 they run on our own 8 x 32 register-block kernel: the forward
- * pass builds im2col in L1-sized blocks and multiplies them at once (never
- * writing the matrix), the backward passes feed the kernel without
- * OpenBLAS's packing copies. Elsewhere, or with the environment variable
- * BO_NN_BLAS_ONLY=1, the same products go to cblas_sgemm. Stride-1 3x3
- * convolutions (zero or periodic padding) run the forward pass, the data
- * gradient and the weight gradient by Winograd F(4x4, 3x3) on AVX-512 CPUs
- * (src/nn.c explains it); stride-2 convolutions use im2col. 1x1 forward
- * products use our kernel too (cblas in blas-only mode), their backward
- * cblas. With our kernels the output for one sample does not depend on the
- * other samples of the batch or on the batch size, bit for bit. All paths
- * are tested. */
-/* Force the cblas path (1) or allow the AVX-512 kernels (0); returns the
- * previous setting. For tests and benchmarks. */
-int bo_nn_set_blas_only(int blas_only);
-/* Stride-1 3x3 convolutions run the forward pass by Winograd F(4x4, 3x3)
- * (CPUs with AVX-512; the 36 products on our kernel, or on cblas_sgemm in
- * blas-only mode). 0 (or BO_NN_WINOGRAD=0 in the environment) forces the
- * im2col path; returns the previous setting. For tests and benchmarks. */
-int bo_nn_set_winograd(int on);
+ * Each convolution runs one of four algorithms (bo_conv_algorithm):
+ *   pointwise  1x1 stride 1: one product over all pixels (our kernel or
+ *              cblas; the backward pass cblas);
+ *   winograd   stride-1 3x3: F(4x4, 3x3) for the forward pass, the data
+ *              gradient and the weight gradient (src/nn/winograd_avx512.c);
+ *   fused      stride 1, zero padding, our kernel: the forward pass builds
+ *              im2col in L1-sized blocks and multiplies them at once, never
+ *              writing the matrix; the backward pass as im2col;
+ *   im2col     the rest (stride 2, periodic padding, or cblas): im2col per
+ *              chunk of samples, then one product per chunk. */
+typedef enum { BO_CONV_POINTWISE, BO_CONV_WINOGRAD, BO_CONV_FUSED, BO_CONV_IM2COL } BOConvAlgorithm;
+extern const char *const BOConvAlgorithms[];
 typedef struct {
   int B, Cin, H, W, Cout, k, stride, periodic;
 } BOConvShape;
+/* The algorithm s takes with the kernels in use. */
+BOConvAlgorithm bo_conv_algorithm(const BOConvShape *s);
 int    bo_conv_out_h(const BOConvShape *s);
 int    bo_conv_out_w(const BOConvShape *s);
-/* Floats of im2col workspace the conv needs (0 for a 1x1 stride-1 conv). */
+/* Floats of workspace the conv needs, whatever the algorithm (0 for a 1x1
+ * stride-1 conv). */
 size_t bo_conv_col_size(const BOConvShape *s);
 /* y (+)= conv(x, w) + b.  x [Cin][B][H][W], w [Cout][Cin][k][k], b [Cout]
  * (may be NULL), y [Cout][B][Ho][Wo]; col: workspace of bo_conv_col_size

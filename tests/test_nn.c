@@ -210,11 +210,13 @@ START_TEST(test_conv)
     {2, 3, 5, 6, 4, 3, 1, 0}, {2, 3, 5, 6, 4, 3, 2, 0}, {2, 3, 5, 6, 4, 3, 1, 1}, {2, 3, 6, 4, 4, 3, 2, 1},
     {2, 3, 5, 6, 4, 1, 1, 0}, {2, 3, 5, 7, 4, 1, 2, 0}, {3, 2, 1, 1, 5, 1, 1, 0}, {1, 2, 2, 3, 3, 3, 1, 1},
   };
-  /* both code paths: the AVX-512 kernels (when the CPU has them) and cblas */
-  for (int blas = 0; blas < 2; blas++) {
-    int old = bo_nn_set_blas_only(blas);
+  /* every kernel configuration this CPU can run */
+  BONNKernels cfg[6], old;
+  const int   ncfg = BOTestKernelConfigs(cfg);
+  for (int c = 0; c < ncfg; c++) {
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) conv_case(cases[i], 1);
-    bo_nn_set_blas_only(old);
+    bo_nn_kernels_set(old, NULL);
   }
 }
 END_TEST
@@ -231,10 +233,12 @@ START_TEST(test_conv_chunked)
   /* gradients with chunks: a smaller instance with the same chunking (1 sample) */
   BOConvShape g = {2, 32, 24, 24, 2, 3, 1, 0};
   ck_assert(bo_conv_col_size(&g) < (size_t)g.B * g.Cin * 9 * 24 * 24);
-  for (int blas = 0; blas < 2; blas++) {
-    int old = bo_nn_set_blas_only(blas);
+  BONNKernels cfg[6], old;
+  const int   ncfg = BOTestKernelConfigs(cfg);
+  for (int c = 0; c < ncfg; c++) {
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
     conv_case(g, 1);
-    bo_nn_set_blas_only(old);
+    bo_nn_kernels_set(old, NULL);
   }
 }
 END_TEST
@@ -276,7 +280,8 @@ static double wino_max_err(BOConvShape s)
 }
 
 /* The largest error of err_fn over the Winograd test shapes, zero and
- * periodic padding, with our kernels and with cblas. B, Cin, H, W, Cout
+ * periodic padding, for every GEMM kernel under Winograd (-1: this CPU has
+ * no Winograd). B, Cin, H, W, Cout
  * (k 3, stride 1): odd sizes, channels off the vector widths, batch 1 and
  * 3, the gather path (tiles per row not a multiple of 4), the sets path
  * (tw = 4, 8) with tiles cropped at the right and bottom (W = 14, 31;
@@ -287,28 +292,73 @@ static double wino_worst(double (*err_fn)(BOConvShape))
     {1, 3, 5, 7, 5},   {3, 17, 9, 6, 13}, {3, 5, 15, 31, 3},  {1, 9, 16, 16, 11},
     {3, 2, 1, 1, 3},   {1, 7, 2, 3, 9},   {2, 6, 13, 14, 5}, {2, 48, 24, 32, 40},
   };
-  double worst = 0;
-  for (int blas = 0; blas < 2; blas++) {
-    int old = bo_nn_set_blas_only(blas);
+  double      worst = -1;
+  BONNKernels cfg[6], old;
+  const int   ncfg = BOTestKernelConfigs(cfg);
+  for (int k = 0; k < ncfg; k++) {
+    if (!cfg[k].winograd) continue;
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[k], &old), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
       for (int periodic = 0; periodic < 2; periodic++) {
-        const int  *c = cases[i];
-        double      e = err_fn((BOConvShape){c[0], c[1], c[2], c[3], c[4], 3, 1, periodic});
+        const int *c = cases[i];
+        BOConvShape s = {c[0], c[1], c[2], c[3], c[4], 3, 1, periodic};
+        ck_assert_int_eq(bo_conv_algorithm(&s), BO_CONV_WINOGRAD);
+        double e = err_fn(s);
         if (e > worst) worst = e;
       }
-    bo_nn_set_blas_only(old);
+    bo_nn_kernels_set(old, NULL);
   }
   return worst;
 }
 
+/* Says what was measured, or that this CPU has no Winograd (no AVX-512). */
+static void print_worst(const char *what, double worst)
+{
+  if (worst < 0) printf("%s: not run, this CPU has no AVX-512 (the other paths are tested in test_conv)\n", what);
+  else printf("%s = %.2e\n", what, worst);
+}
+
 START_TEST(test_conv_winograd)
 {
-  printf("winograd F(4x4,3x3): max |y - direct| / (|b| + sum |w x|) = %.2e\n", wino_worst(wino_max_err));
-  /* the im2col path agrees to the same tolerance (tested in test_conv); the
-   * switch works */
-  int old = bo_nn_set_winograd(0);
-  ck_assert(wino_max_err((BOConvShape){1, 3, 5, 7, 5, 3, 1, 0}) <= 1e-5);
+  print_worst("winograd F(4x4,3x3): max |y - direct| / (|b| + sum |w x|)", wino_worst(wino_max_err));
+  /* without Winograd the same shape takes another path, to the same
+   * tolerance (also tested in test_conv); the switch works */
+  const BOConvShape s   = {1, 3, 5, 7, 5, 3, 1, 0};
+  int               old = bo_nn_set_winograd(0);
+  ck_assert_int_ne(bo_conv_algorithm(&s), BO_CONV_WINOGRAD);
+  ck_assert(wino_max_err(s) <= 1e-5);
   ck_assert_int_eq(bo_nn_set_winograd(old), 0);
+}
+END_TEST
+
+/* Which algorithm each shape takes under each kernel configuration
+ * (bo_nn.h): the choice is explicit and testable. */
+START_TEST(test_conv_algorithm)
+{
+  const BOConvShape p1 = {2, 3, 8, 8, 4, 1, 1, 0}, s3 = {2, 3, 8, 8, 4, 3, 1, 0}, per = {2, 3, 8, 8, 4, 3, 1, 1};
+  const BOConvShape st2 = {2, 3, 8, 8, 4, 3, 2, 0}, st2p = {2, 3, 8, 8, 4, 1, 2, 0};
+  BONNKernels       cfg[6], old;
+  const int         ncfg = BOTestKernelConfigs(cfg);
+  ck_assert_int_ge(ncfg, 1);
+  for (int c = 0; c < ncfg; c++) {
+    const int own = cfg[c].gemm != BO_GEMM_BLAS, w = cfg[c].winograd;
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+    ck_assert_int_eq(bo_conv_algorithm(&p1), BO_CONV_POINTWISE);
+    ck_assert_int_eq(bo_conv_algorithm(&s3), w ? BO_CONV_WINOGRAD : own ? BO_CONV_FUSED : BO_CONV_IM2COL);
+    ck_assert_int_eq(bo_conv_algorithm(&per), w ? BO_CONV_WINOGRAD : BO_CONV_IM2COL);
+    ck_assert_int_eq(bo_conv_algorithm(&st2), BO_CONV_IM2COL);
+    ck_assert_int_eq(bo_conv_algorithm(&st2p), BO_CONV_IM2COL);
+    bo_nn_kernels_set(old, NULL);
+  }
+  /* a kernel the CPU lacks is refused and changes nothing */
+  BONNKernels now = bo_nn_kernels(), bad = {BO_GEMM_AVX512, 1};
+  if (!bo_nn_gemm_available(BO_GEMM_AVX512)) {
+    ck_assert_int_eq(bo_nn_kernels_set(bad, NULL), -1);
+    ck_assert_int_eq(bo_nn_kernels().gemm, now.gemm);
+  }
+  bad.gemm = (BOGemmKind)7;
+  ck_assert_int_eq(bo_nn_kernels_set(bad, NULL), -1);
+  ck_assert_int_eq(bo_nn_kernels().gemm, now.gemm);
 }
 END_TEST
 
@@ -359,46 +409,61 @@ static double wino_grad_max_err(BOConvShape s)
 
 START_TEST(test_conv_winograd_backward)
 {
-  printf("winograd F(4x4,3x3) backward: max |dw, dx - direct| / sum |terms| = %.2e\n", wino_worst(wino_grad_max_err));
+  print_worst("winograd F(4x4,3x3) backward: max |dw, dx - direct| / sum |terms|", wino_worst(wino_grad_max_err));
 }
 END_TEST
 
 /* The output of a sample does not depend on the rest of the batch (the
  * sampler's ensembles are bit-identical for any micro-batch): sample i of a
- * batch of 7 equals its convolution alone, bit for bit, and two runs agree. */
+ * batch of 7 equals its convolution alone, bit for bit, and two runs agree.
+ * Guaranteed by our GEMM kernels and by Winograd (whose cblas products have
+ * a width that does not depend on the batch), so checked under every such
+ * configuration; not by im2col on cblas. Our AVX2 and AVX-512 kernels give
+ * the same bits, so configurations that differ only in them must agree. */
 START_TEST(test_conv_batch_independent)
 {
-  const int cases[][5] = {{3, 5, 7, 5}, {5, 15, 31, 3}, {9, 16, 16, 11}, {40, 12, 17, 33}};
-  for (int blas = 0; blas < 2; blas++) {
-    int old = bo_nn_set_blas_only(blas);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-      for (int periodic = 0; periodic < 2; periodic++) {
-        const int  *c = cases[i];
-        BOConvShape s7 = {7, c[0], c[1], c[2], c[3], 3, 1, periodic}, s1 = s7;
-        s1.B             = 1;
-        const size_t hw = (size_t)c[1] * c[2], nw = (size_t)c[3] * c[0] * 9;
-        float *x = malloc(sizeof(float) * 7 * c[0] * hw), *x1 = malloc(sizeof(float) * c[0] * hw),
-              *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * c[3]), *y = malloc(sizeof(float) * 7 * c[3] * hw),
-              *y2 = malloc(sizeof(float) * 7 * c[3] * hw), *y1 = malloc(sizeof(float) * c[3] * hw),
-              *col = malloc(sizeof(float) * bo_conv_col_size(&s7));
-        ck_assert(bo_conv_col_size(&s1) <= bo_conv_col_size(&s7));
-        fill_uniform(x, 7 * c[0] * hw, -1, 1, 71);
-        fill_uniform(w, nw, -0.5, 0.5, 72);
-        fill_uniform(b, c[3], -1, 1, 73);
+  const int   cases[][5] = {{3, 5, 7, 5}, {5, 15, 31, 3}, {9, 16, 16, 11}, {40, 12, 17, 33}};
+  BONNKernels cfg[6], old;
+  const int   ncfg = BOTestKernelConfigs(cfg);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (int periodic = 0; periodic < 2; periodic++) {
+      const int  *c = cases[i];
+      BOConvShape s7 = {7, c[0], c[1], c[2], c[3], 3, 1, periodic}, s1 = s7;
+      s1.B             = 1;
+      const size_t hw = (size_t)c[1] * c[2], nw = (size_t)c[3] * c[0] * 9, ny = 7 * c[3] * hw;
+      float *x = malloc(sizeof(float) * 7 * c[0] * hw), *x1 = malloc(sizeof(float) * c[0] * hw),
+            *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * c[3]), *y = malloc(sizeof(float) * ny),
+            *y2 = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * c[3] * hw),
+            *ref[2] = {malloc(sizeof(float) * ny), malloc(sizeof(float) * ny)}, *col = malloc(sizeof(float) * bo_conv_col_size(&s7));
+      int have_ref[2] = {0, 0};
+      ck_assert(bo_conv_col_size(&s1) <= bo_conv_col_size(&s7));
+      fill_uniform(x, 7 * c[0] * hw, -1, 1, 71);
+      fill_uniform(w, nw, -0.5, 0.5, 72);
+      fill_uniform(b, c[3], -1, 1, 73);
+      for (int k = 0; k < ncfg; k++) {
+        const char *name = BOTestKernelName(cfg[k]);
+        if (cfg[k].gemm == BO_GEMM_BLAS && !cfg[k].winograd) continue;
+        ck_assert_int_eq(bo_nn_kernels_set(cfg[k], &old), 0);
         bo_conv_forward(&s7, x, w, b, y, col, 0);
         bo_conv_forward(&s7, x, w, b, y2, col, 0);
-        ck_assert(!memcmp(y, y2, sizeof(float) * 7 * c[3] * hw));
+        ck_assert(!memcmp(y, y2, sizeof(float) * ny));
         for (int bb = 0; bb < 7; bb++) {
           for (int ci = 0; ci < c[0]; ci++) memcpy(x1 + ci * hw, x + (ci * 7 + bb) * hw, sizeof(float) * hw);
           bo_conv_forward(&s1, x1, w, b, y1, col, 0);
           for (int co = 0; co < c[3]; co++)
             ck_assert_msg(!memcmp(y1 + co * hw, y + (co * 7 + bb) * hw, sizeof(float) * hw),
-                          "blas %d case %zu periodic %d: sample %d differs alone", blas, i, periodic, bb);
+                          "%s case %zu periodic %d: sample %d differs alone", name, i, periodic, bb);
         }
-        free(x), free(x1), free(w), free(b), free(y), free(y2), free(y1), free(col);
+        if (cfg[k].gemm != BO_GEMM_BLAS) { /* our kernels: the same bits on every instruction set */
+          const int wi = cfg[k].winograd;
+          if (!have_ref[wi]) memcpy(ref[wi], y, sizeof(float) * ny), have_ref[wi] = 1;
+          else ck_assert_msg(!memcmp(ref[wi], y, sizeof(float) * ny), "%s case %zu periodic %d: differs from the other kernel",
+                             name, i, periodic);
+        }
+        bo_nn_kernels_set(old, NULL);
       }
-    bo_nn_set_blas_only(old);
-  }
+      free(x), free(x1), free(w), free(b), free(y), free(y2), free(y1), free(ref[0]), free(ref[1]), free(col);
+    }
 }
 END_TEST
 
@@ -638,6 +703,7 @@ Suite *suite_nn(void)
   tcase_add_test(tc, test_conv);
   tcase_add_test(tc, test_conv_chunked);
   tcase_add_test(tc, test_conv_winograd);
+  tcase_add_test(tc, test_conv_algorithm);
   tcase_add_test(tc, test_conv_winograd_backward);
   tcase_add_test(tc, test_conv_batch_independent);
   tcase_add_test(tc, test_groupnorm);

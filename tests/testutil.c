@@ -125,3 +125,20 @@ int BOTestAllRanks(int ok)
   MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, PETSC_COMM_WORLD);
   return all;
 }
+
+int BOTestKernelConfigs(BONNKernels cfg[6])
+{
+  int n = 0;
+  for (int g = BO_GEMM_BLAS; g <= BO_GEMM_AVX512; g++) {
+    if (!bo_nn_gemm_available((BOGemmKind)g)) continue;
+    for (int w = 0; w <= bo_nn_winograd_available(); w++) cfg[n].gemm = (BOGemmKind)g, cfg[n].winograd = w, n++;
+  }
+  return n;
+}
+
+const char *BOTestKernelName(BONNKernels k)
+{
+  static char buf[32];
+  snprintf(buf, sizeof(buf), "%s%s", BOGemmKinds[k.gemm], k.winograd ? "+winograd" : "");
+  return buf;
+}

@@ -53,6 +53,13 @@ PetscErrorCode BOTestCaptureError(MPI_Comm comm, int line, const char *func, con
     ck_assert_msg(strstr(BOTestErrorMessage, want) != NULL, "message '%s' lacks '%s'", BOTestErrorMessage, want); \
   } while (0)
 
+/* Every kernel configuration this CPU can run (bo_nn.h): each GEMM kind,
+ * with and without Winograd where it is available; at most 6. Tests loop
+ * over them, set each with bo_nn_kernels_set and restore the old one. */
+#include "bo_nn.h"
+int         BOTestKernelConfigs(BONNKernels cfg[6]);
+const char *BOTestKernelName(BONNKernels k); /* e.g. "avx2", "avx512+winograd" (static buffer) */
+
 /* Assert that a PETSc call succeeds. */
 #define BOTestOK(code) ck_assert_int_eq((code), 0)
 
