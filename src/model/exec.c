@@ -1,0 +1,201 @@
+/* BOModel forward and backward passes: the input scaling, the time MLP and
+ * the list of Ops, run in order and in reverse. */
+#include <math.h>
+#include <string.h>
+#include "modelimpl.h"
+
+static void op_forward(Graph *gr, Op *op)
+{
+  Act *x = &gr->acts[op->in0], *y = &gr->acts[op->out];
+  switch (op->type) {
+  case OP_CONV: bo_conv_forward(&op->L.conv.s, x->v, op->L.conv.w, op->L.conv.b, y->v, gr->col, 0); break;
+  case OP_RES: bo_resblock_forward(&op->L.res.s, &op->L.res.p, x->v, gr->se, &op->L.res.a, y->v, gr->col); break;
+  case OP_ATTN: {
+    AttnLayer *A = &op->L.attn;
+    bo_attention_forward(&A->s, x->v, A->gamma, A->beta, A->wqkv, A->bqkv, A->wo, A->bo, y->v, A->work);
+  } break;
+  case OP_CONCAT: {
+    Act *x1 = &gr->acts[op->in1];
+    if (op->view) break; /* already side by side */
+    bo_concat_forward((size_t)x->C * gr->B * x->H * x->W, (size_t)x1->C * gr->B * x1->H * x1->W, x->v, x1->v, y->v);
+  } break;
+  case OP_UPSAMPLE: bo_upsample2x_forward(x->C * gr->B, x->H, x->W, x->v, y->v); break;
+  case OP_GNSILU: {
+    NormLayer *N = &op->L.norm;
+    bo_groupnorm_forward(&N->s, x->v, N->gamma, N->beta, y->v, N->mean, N->rstd);
+  } break;
+  }
+}
+
+static void op_backward(Graph *gr, Op *op)
+{
+  Act *x = &gr->acts[op->in0], *y = &gr->acts[op->out];
+  switch (op->type) {
+  case OP_CONV: {
+    ConvLayer *c = &op->L.conv;
+    bo_conv_backward(&c->s, x->v, c->w, y->g, x->g, c->dw, c->db, gr->col, op->acc0);
+  } break;
+  case OP_RES: {
+    ResLayer *R = &op->L.res;
+    bo_resblock_backward(&R->s, &R->p, &R->g, x->v, gr->se, &R->a, y->g, x->g, gr->dse, gr->col, gr->scratch, op->acc0);
+  } break;
+  case OP_ATTN: {
+    AttnLayer *A = &op->L.attn;
+    bo_attention_backward(&A->s, x->v, A->gamma, A->beta, A->wqkv, A->wo, A->work, y->g, x->g, A->dgamma, A->dbeta,
+                          A->dwqkv, A->dbqkv, A->dwo, A->dbo, gr->scratch, op->acc0);
+  } break;
+  case OP_CONCAT: {
+    Act *x1 = &gr->acts[op->in1];
+    if (op->view) break; /* the gradients are already in place */
+    bo_concat_backward((size_t)x->C * gr->B * x->H * x->W, (size_t)x1->C * gr->B * x1->H * x1->W, y->g, x->g, x1->g,
+                       op->acc0, op->acc1);
+  } break;
+  case OP_UPSAMPLE: bo_upsample2x_backward(x->C * gr->B, x->H, x->W, y->g, x->g, op->acc0); break;
+  case OP_GNSILU: {
+    NormLayer *N = &op->L.norm;
+    bo_groupnorm_backward(&N->s, x->v, N->gamma, N->beta, N->mean, N->rstd, y->g, x->g, N->dgamma, N->dbeta, op->acc0);
+  } break;
+  }
+}
+
+/* Scale counts into the network's input: [C][B][H][W] on the (padded) grid.
+ * Sample b, site (y, x), component c is nt[b][(y Nx + x) C + c]; vectors
+ * are the case Ny = Nx = 1, C = G. The padding is zero.
+ *
+ * linear: (n - N/2 p)/(N/2), one scale for all components. log1p: log(1 + n)
+ * per element. Count vectors mix components of very different sizes (genes
+ * with mean 0.2 next to genes with mean 8 and tails to 80): the linear
+ * scaling maps one count of a small gene to 1/40 of the input range, while
+ * log(1 + n) separates 0, 1, 2, ... by O(1) steps and compresses the tails.
+ * It needs no statistics of the data, so a checkpoint stays self-contained. */
+static void scatter_input(BOModel m, int B, const float *nt, const double *pk, float *x0)
+{
+  Graph        *gr      = (Graph *)m->impl;
+  const int     Ny      = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1, Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
+  const int     C       = gr->Cio, H = gr->H, W = gr->W;
+  const double  half    = 0.5 * m->cfg.max_count;
+  const int     use_log = m->cfg.input == BO_INPUT_LOG1P;
+
+  if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)C * B * H * W);
+  for (int b = 0; b < B; b++) {
+    const float shift = (float)(half * pk[b]), inv = (float)(1.0 / half);
+    for (int y = 0; y < Ny; y++)
+      for (int x = 0; x < Nx; x++)
+        for (int c = 0; c < C; c++) {
+          const float n = nt[((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c];
+          x0[(((size_t)c * B + b) * H + y) * W + x] = use_log ? log1pf(n) : (n - shift) * inv;
+        }
+  }
+}
+
+/* The transpose of scatter_input's index map (without scaling); with
+ * to_net = 1 it scatters a [B][D] array onto the grid, zero outside. */
+static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
+{
+  Graph    *gr = (Graph *)m->impl;
+  const int Ny = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1, Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
+  const int C = gr->Cio, H = gr->H, W = gr->W;
+
+  if (to_net && (H != Ny || W != Nx)) memset(net, 0, sizeof(float) * (size_t)C * B * H * W);
+  for (int b = 0; b < B; b++)
+    for (int y = 0; y < Ny; y++)
+      for (int x = 0; x < Nx; x++)
+        for (int c = 0; c < C; c++) {
+          float *pn = net + (((size_t)c * B + b) * H + y) * W + x, *po = out + ((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c;
+          if (to_net) *pn = *po;
+          else *po = *pn;
+        }
+}
+
+static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const PetscInt *labels)
+{
+  Graph *gr = (Graph *)m->impl;
+  const size_t n = (size_t)B * gr->Th;
+
+  PetscFunctionBegin;
+  for (int b = 0; b < B; b++) bo_timestep_embedding(gr->Td, (double)k[b], gr->emb + (size_t)b * gr->Td);
+  bo_linear_forward(B, gr->Td, gr->Th, gr->emb, gr->l1_w, gr->l1_b, gr->t1);
+  bo_silu_forward(n, gr->t1, gr->t1s);
+  bo_linear_forward(B, gr->Th, gr->Th, gr->t1s, gr->l2_w, gr->l2_b, gr->e);
+  if (m->cfg.num_classes > 0)
+    for (int b = 0; b < B; b++) {
+      PetscInt c = labels ? labels[b] : m->cfg.num_classes;
+      PetscCheck(c >= 0 && c <= m->cfg.num_classes, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+                 "model: label %" PetscInt_FMT " of sample %d outside 0..%" PetscInt_FMT, c, b, m->cfg.num_classes);
+      gr->labels[b] = (int)c;
+      for (int j = 0; j < gr->Th; j++) gr->e[(size_t)b * gr->Th + j] += gr->lab[(size_t)c * gr->Th + j];
+    }
+  bo_silu_forward(n, gr->e, gr->se);
+  PetscFunctionReturn(0);
+}
+
+static void time_mlp_backward(BOModel m, int B)
+{
+  Graph       *gr = (Graph *)m->impl;
+  const size_t n  = (size_t)B * gr->Th;
+
+  bo_silu_backward(n, gr->e, gr->dse, gr->de, 0);
+  if (m->cfg.num_classes > 0)
+    for (int b = 0; b < B; b++)
+      for (int j = 0; j < gr->Th; j++) gr->dlab[(size_t)gr->labels[b] * gr->Th + j] += gr->de[(size_t)b * gr->Th + j];
+  bo_linear_backward(B, gr->Th, gr->Th, gr->t1s, gr->l2_w, gr->de, gr->dt1s, gr->dl2_w, gr->dl2_b, 0);
+  bo_silu_backward(n, gr->t1, gr->dt1s, gr->dt1, 0);
+  bo_linear_backward(B, gr->Td, gr->Th, gr->emb, gr->l1_w, gr->dt1, NULL, gr->dl1_w, gr->dl1_b, 0);
+}
+
+PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
+                              const PetscInt *labels, float *out)
+{
+  Graph *gr = (Graph *)m->impl;
+
+  PetscFunctionBegin;
+  PetscCheck(B > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "BOModelForward: batch %" PetscInt_FMT, B);
+  PetscCall(bo_model_plan(m, (int)B));
+  PetscCall(time_mlp_forward(m, (int)B, k, labels));
+  scatter_input(m, (int)B, nt, pk, gr->acts[0].v);
+  for (int i = 0; i < gr->nops; i++) op_forward(gr, &gr->ops[i]);
+  gather_output(m, (int)B, gr->acts[gr->nacts - 1].v, out, 0);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOModelZeroGrad(BOModel m)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscArrayzero(m->grads, m->nparams));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOModelBackward(BOModel m, const float *dout)
+{
+  Graph *gr = (Graph *)m->impl;
+
+  PetscFunctionBegin;
+  PetscCheck(gr->B > 0, PETSC_COMM_SELF, PETSC_ERR_ORDER, "BOModelBackward: call BOModelForward first");
+  PetscCall(bo_model_alloc_gradients(gr));
+  PetscCall(BOModelZeroGrad(m));
+  PetscCall(PetscArrayzero(gr->dse, (size_t)gr->B * gr->Th));
+  gather_output(m, gr->B, gr->acts[gr->nacts - 1].g, (float *)dout, 1);
+  for (int i = gr->nops - 1; i >= 0; i--) op_backward(gr, &gr->ops[i]);
+  time_mlp_backward(m, gr->B);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOModelInputGradient(BOModel m, float *dn)
+{
+  Graph       *gr  = (Graph *)m->impl;
+  const size_t n   = (size_t)gr->B * m->dim;
+  float        inv = (float)(2.0 / m->cfg.max_count), *x;
+
+  PetscFunctionBegin;
+  gather_output(m, gr->B, gr->acts[0].g, dn, 0);
+  if (m->cfg.input == BO_INPUT_LOG1P) {
+    /* x = log(1 + n): dL/dn = dL/dx / (1 + n) = dL/dx e^{-x}, with x the
+     * input of the last forward, gathered like its gradient */
+    PetscCall(PetscMalloc1(n, &x));
+    gather_output(m, gr->B, gr->acts[0].v, x, 0);
+    for (size_t i = 0; i < n; i++) dn[i] *= expf(-x[i]);
+    PetscCall(PetscFree(x));
+  } else
+    for (size_t i = 0; i < n; i++) dn[i] *= inv;
+  PetscFunctionReturn(0);
+}

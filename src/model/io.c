@@ -1,0 +1,155 @@
+/* BOModel in HDF5: parameter-shaped buffers (one dataset per tensor) and the
+ * configuration (attributes of a group). */
+#include <string.h>
+#include "bo_h5.h"
+#include "bo_sys.h"
+#include "modelimpl.h"
+
+PetscErrorCode BOModelSaveParams(BOModel m, hid_t group, const float *buf)
+{
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < m->ntensors; i++) {
+    BOTensor *t = &m->tensors[i];
+    hid_t     space, dset;
+    htri_t    exists = H5Lexists(group, t->name, H5P_DEFAULT);
+    if (exists > 0) BOCallHDF5(H5Ldelete(group, t->name, H5P_DEFAULT), "cannot replace dataset %s", t->name);
+    space = H5Screate_simple((int)t->ndim, t->shape, NULL);
+    BOCallHDF5(space, "H5Screate_simple failed for %s", t->name);
+    dset = H5Dcreate2(group, t->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    BOCallHDF5(dset, "cannot create dataset %s", t->name);
+    BOCallHDF5(H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot write %s", t->name);
+    BOCallHDF5(H5Dclose(dset), "H5Dclose");
+    BOCallHDF5(H5Sclose(space), "H5Sclose");
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOModelLoadParams(BOModel m, hid_t group, float *buf)
+{
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < m->ntensors; i++) {
+    BOTensor *t = &m->tensors[i];
+    hid_t     space, dset;
+    hsize_t   dims[8];
+    int       nd;
+    PetscCheck(H5Lexists(group, t->name, H5P_DEFAULT) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+               "model '%s': tensor %s is missing from the checkpoint", m->cfg.name, t->name);
+    dset = H5Dopen2(group, t->name, H5P_DEFAULT);
+    BOCallHDF5(dset, "cannot open dataset %s", t->name);
+    space = H5Dget_space(dset);
+    BOCallHDF5(space, "H5Dget_space failed for %s", t->name);
+    nd = H5Sget_simple_extent_ndims(space);
+    PetscBool same = (nd == (int)t->ndim) ? PETSC_TRUE : PETSC_FALSE;
+    if (same) {
+      BOCallHDF5(H5Sget_simple_extent_dims(space, dims, NULL), "H5Sget_simple_extent_dims");
+      for (int d = 0; d < nd; d++)
+        if (dims[d] != t->shape[d]) same = PETSC_FALSE;
+    }
+    BOCallHDF5(H5Sclose(space), "H5Sclose");
+    if (!same) {
+      BOCallHDF5(H5Dclose(dset), "H5Dclose");
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+              "model '%s': tensor %s in the checkpoint has a different shape (expected %d dims: %llu x %llu x %llu x %llu)",
+              m->cfg.name, t->name, (int)t->ndim, (unsigned long long)t->shape[0],
+              (unsigned long long)(t->ndim > 1 ? t->shape[1] : 1), (unsigned long long)(t->ndim > 2 ? t->shape[2] : 1),
+              (unsigned long long)(t->ndim > 3 ? t->shape[3] : 1));
+    }
+    BOCallHDF5(H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot read %s", t->name);
+    BOCallHDF5(H5Dclose(dset), "H5Dclose");
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Attributes: integers as int64 arrays, max_count as double, strings fixed-length. */
+
+static PetscErrorCode attr_read(hid_t group, const char *name, hid_t mtype, void *val)
+{
+  hid_t attr;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(group, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "model configuration: attribute model_%s is missing", name + 6);
+  attr = H5Aopen(group, name, H5P_DEFAULT);
+  BOCallHDF5(attr, "cannot open attribute %s", name);
+  BOCallHDF5(H5Aread(attr, mtype, val), "cannot read attribute %s", name);
+  BOCallHDF5(H5Aclose(attr), "H5Aclose");
+  PetscFunctionReturn(0);
+}
+
+#define NINTS (10 + 2 * BO_MODEL_MAX_LEVELS)
+static void config_ints(const BOModelConfig *c, int64_t *v)
+{
+  int64_t *p = v;
+  *p++ = c->kind, *p++ = c->Ny, *p++ = c->Nx, *p++ = c->C, *p++ = c->G, *p++ = c->base_channels, *p++ = c->nlevels;
+  *p++ = c->num_res_blocks, *p++ = c->temb_dim, *p++ = c->temb_hidden;
+  for (int l = 0; l < BO_MODEL_MAX_LEVELS; l++) *p++ = c->ch_mult[l];
+  for (int l = 0; l < BO_MODEL_MAX_LEVELS; l++) *p++ = c->attn[l];
+}
+
+PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
+{
+  int64_t v[NINTS];
+  hid_t   str;
+
+  PetscFunctionBegin;
+  config_ints(cfg, v);
+  PetscCall(BOH5WriteAttr(group, "model_kind", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &v[0]));
+  PetscCall(BOH5WriteAttr(group, "model_shape", H5T_STD_I64LE, H5T_NATIVE_INT64, 4, &v[1]));
+  PetscCall(BOH5WriteAttr(group, "model_widths", H5T_STD_I64LE, H5T_NATIVE_INT64, 5, &v[5]));
+  PetscCall(BOH5WriteAttr(group, "model_ch_mult", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS, &v[10]));
+  PetscCall(BOH5WriteAttr(group, "model_attn", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS, &v[10 + BO_MODEL_MAX_LEVELS]));
+  int64_t nc = cfg->num_classes, per = cfg->periodic ? 1 : 0;
+  PetscCall(BOH5WriteAttr(group, "model_num_classes", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &nc));
+  PetscCall(BOH5WriteAttr(group, "model_periodic", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &per));
+  PetscCall(BOH5WriteAttr(group, "model_max_count", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &cfg->max_count));
+  int64_t input = cfg->input;
+  PetscCall(BOH5WriteAttr(group, "model_input", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &input));
+  str = H5Tcopy(H5T_C_S1);
+  BOCallHDF5(str, "H5Tcopy");
+  BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
+  PetscCall(BOH5WriteAttr(group, "model_name", str, str, 0, cfg->name));
+  BOCallHDF5(H5Tclose(str), "H5Tclose");
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
+{
+  int64_t v[NINTS], nc, per, input = BO_INPUT_LINEAR;
+  hid_t   str;
+
+  PetscFunctionBegin;
+  memset(cfg, 0, sizeof(*cfg));
+  PetscCall(attr_read(group, "model_kind", H5T_NATIVE_INT64, &v[0]));
+  PetscCall(attr_read(group, "model_shape", H5T_NATIVE_INT64, &v[1]));
+  PetscCall(attr_read(group, "model_widths", H5T_NATIVE_INT64, &v[5]));
+  PetscCall(attr_read(group, "model_ch_mult", H5T_NATIVE_INT64, &v[10]));
+  PetscCall(attr_read(group, "model_attn", H5T_NATIVE_INT64, &v[10 + BO_MODEL_MAX_LEVELS]));
+  PetscCall(attr_read(group, "model_num_classes", H5T_NATIVE_INT64, &nc));
+  PetscCall(attr_read(group, "model_periodic", H5T_NATIVE_INT64, &per));
+  PetscCall(attr_read(group, "model_max_count", H5T_NATIVE_DOUBLE, &cfg->max_count));
+  /* checkpoints from before the attribute existed scaled linearly */
+  if (H5Aexists(group, "model_input") > 0) PetscCall(attr_read(group, "model_input", H5T_NATIVE_INT64, &input));
+  str = H5Tcopy(H5T_C_S1);
+  BOCallHDF5(str, "H5Tcopy");
+  BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
+  PetscCall(attr_read(group, "model_name", str, cfg->name));
+  BOCallHDF5(H5Tclose(str), "H5Tclose");
+  cfg->name[sizeof(cfg->name) - 1] = 0;
+  PetscCheck(v[0] == BO_MODEL_UNET || v[0] == BO_MODEL_MLP, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "model configuration: unknown kind %lld", (long long)v[0]);
+  cfg->kind = (BOModelKind)v[0];
+  cfg->Ny = (PetscInt)v[1], cfg->Nx = (PetscInt)v[2], cfg->C = (PetscInt)v[3], cfg->G = (PetscInt)v[4];
+  cfg->base_channels = (PetscInt)v[5], cfg->nlevels = (PetscInt)v[6], cfg->num_res_blocks = (PetscInt)v[7];
+  cfg->temb_dim = (PetscInt)v[8], cfg->temb_hidden = (PetscInt)v[9];
+  for (int l = 0; l < BO_MODEL_MAX_LEVELS; l++) {
+    cfg->ch_mult[l] = (PetscInt)v[10 + l];
+    cfg->attn[l]    = (PetscInt)v[10 + BO_MODEL_MAX_LEVELS + l];
+  }
+  cfg->num_classes = (PetscInt)nc, cfg->periodic = per ? PETSC_TRUE : PETSC_FALSE;
+  PetscCheck(input == BO_INPUT_LINEAR || input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "model configuration: unknown input scaling %lld in model_input (0 linear, 1 log1p; a newer version's file?)",
+             (long long)input);
+  cfg->input = (BOModelInput)input;
+  PetscCall(bo_model_config_check(cfg));
+  PetscFunctionReturn(0);
+}

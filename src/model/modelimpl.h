@@ -1,0 +1,116 @@
+/* Private to src/model: the graph a BOModel runs, shared by
+ *   config.c  configurations (by name, automatic, from options) and their checks
+ *   build.c   the parameter registry and the graph builder; create, view, init
+ *   plan.c    workspaces (sized for the largest batch seen), flop counts
+ *   exec.c    forward and backward passes
+ *   io.c      parameters and configuration in HDF5
+ *
+ * The network is built once in BOModelCreate as a list of Ops. Each Op reads
+ * one or two activations and writes one; every activation has a value and a
+ * gradient buffer of C*B*H*W floats ([C][B][H][W], see bo_nn.h). Forward runs
+ * the list in order; backward in reverse, and an Op overwrites an input
+ * gradient if it is the first (in reverse order) to touch it, else adds,
+ * so no zeroing pass is needed. Workspaces are sized for the largest batch
+ * seen and reused. */
+#ifndef BO_MODELIMPL_H
+#define BO_MODELIMPL_H
+#include "bo_model.h"
+
+typedef enum { OP_CONV, OP_RES, OP_ATTN, OP_CONCAT, OP_UPSAMPLE, OP_GNSILU } OpType;
+
+typedef struct {
+  BOConvShape s;
+  float      *w, *b, *dw, *db;
+} ConvLayer;
+
+typedef struct {
+  BOResBlockShape  s;
+  BOResBlockParams p, g;
+  BOResBlockActs   a;
+  float           *acts; /* storage behind a */
+} ResLayer;
+
+typedef struct {
+  BOAttentionShape s;
+  float           *gamma, *beta, *wqkv, *bqkv, *wo, *bo;
+  float           *dgamma, *dbeta, *dwqkv, *dbqkv, *dwo, *dbo;
+  float           *work;
+} AttnLayer;
+
+typedef struct {
+  BOGroupNormShape s;
+  float           *gamma, *beta, *dgamma, *dbeta, *mean, *rstd;
+} NormLayer;
+
+typedef struct {
+  OpType type;
+  int    in0, in1, out; /* activation indices (in1 only for concat) */
+  int    acc0, acc1;    /* backward: add into the input gradient (1) or overwrite (0) */
+  int    view;          /* concat whose inputs live in its output (nothing to copy) */
+  union {
+    ConvLayer conv;
+    ResLayer  res;
+    AttnLayer attn;
+    NormLayer norm;
+  } L;
+} Op;
+
+typedef struct {
+  int    C, H, W;
+  int    view; /* the values and gradient are part of a concat's output */
+  float *v, *g;
+} Act;
+
+enum { INIT_FANAVG, INIT_TINY, INIT_ZERO, INIT_ONE };
+
+typedef struct {
+  int   nops, maxops, nacts, maxacts;
+  Op   *ops;
+  Act  *acts;
+  int   H, W;      /* grid the network runs on (padded if needed) */
+  int   Cio;       /* channels of input and output */
+  int   k;         /* 3 (unet) or 1 (mlp) */
+  /* time MLP: emb [B][Td] -> t1 = L1(emb) -> t1s = silu -> e = L2(t1s) (+ label) -> se = silu(e) */
+  int   Td, Th;
+  float *l1_w, *l1_b, *l2_w, *l2_b, *lab, *dl1_w, *dl1_b, *dl2_w, *dl2_b, *dlab;
+  /* workspaces, sized for Bcap samples */
+  int    Bcap, B, have_grads; /* gradient buffers exist (made by the first backward) */
+  float *emb, *t1, *t1s, *e, *se, *dse, *de, *dt1s, *dt1;
+  float *col, *scratch;
+  size_t col_size, scratch_size, bytes;
+  int   *labels;
+} Graph;
+
+static inline int gn_groups(int C)
+{
+  for (int g = 8; g > 1; g--)
+    if (C % g == 0) return g;
+  return 1;
+}
+
+static inline int new_act(Graph *gr, int C, int H, int W)
+{
+  Act *a = &gr->acts[gr->nacts];
+  a->C = C, a->H = H, a->W = W, a->view = 0, a->v = a->g = NULL;
+  return gr->nacts++;
+}
+
+static inline Op *new_op(Graph *gr, OpType type, int in0, int in1, int out)
+{
+  Op *op = &gr->ops[gr->nops++];
+  memset(op, 0, sizeof(*op));
+  op->type = type, op->in0 = in0, op->in1 = in1, op->out = out;
+  return op;
+}
+
+/* config.c */
+void           bo_model_padded_grid(const BOModelConfig *cfg, int *H, int *W);
+PetscErrorCode bo_model_config_check(const BOModelConfig *cfg);
+/* build.c */
+PetscErrorCode bo_model_build_graph(BOModel m);
+/* plan.c */
+PetscErrorCode bo_model_plan(BOModel m, int B);
+PetscErrorCode bo_model_alloc_gradients(Graph *gr);
+PetscErrorCode bo_model_free_workspaces(Graph *gr);
+
+#endif
