@@ -65,8 +65,10 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h) $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# made afresh: a stale member of a removed source would otherwise stay in it
 $(LIBDIR)/libblackout.a: $(LIB_OBJ)
 	@mkdir -p $(LIBDIR)
+	@rm -f $@
 	ar rcs $@ $^
 
 $(BINDIR)/%: $(BUILD)/apps/%.o $(LIBDIR)/libblackout.a

@@ -15,6 +15,7 @@ static const char help[] =
   "-io_deflate, -io_xdmf. -png FILE draws the first members.\n";
 
 #include "bo_dataset.h"
+#include "bo_sim.h"
 #include "bo_io.h"
 #include "bo_png.h"
 #include "bo_sys.h"

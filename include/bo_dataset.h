@@ -1,4 +1,5 @@
-/* BODataset: count data on disk (DESIGN.md §4) and this rank's shard of it.
+/* BODataset: count data on disk (docs/DATA.md, the layout) and this rank's
+ * shard of it.
  *
  * Accepted layouts (any HDF5 integer type, or float holding integers):
  *   fields   dataset (N, Ny, Nx) or (N, Ny, Nx, C)
@@ -14,7 +15,8 @@
  *
  * Minibatches are a pure function of (seed, step, B): the global batch of
  * step s is positions [sB, sB + B) of the concatenation of per-epoch
- * permutations; each rank returns the part it owns (see docs/DATA.md).
+ * permutations (BOShufflePermutation, bo_rng.h); each rank returns the part
+ * it owns (see docs/DATA.md).
  *
  * Options: -data FILE, -data_name PATH (default counts), -max_count M,
  * -data_chunk_mb MB (stream the shard in chunks of at most MB),
@@ -69,6 +71,15 @@ typedef struct {
 } BODatasetData;
 typedef BODatasetData *BODataset;
 
+/* Counts are exact in a float up to 2^24. */
+#define BO_MAX_EXACT_COUNT 16777216.0
+/* Why v is not a count: "NaN", "infinite", "negative", "not an integer",
+ * "above 2^24 (not exact as float)", or, when v > limit, "above " followed
+ * by limit_name (e.g. "the maximum count (-max_count)"); NULL if it is one.
+ * The one validator of the data readers, the writer and the sampler's
+ * observed cells. */
+const char *BOCountProblem(double v, double limit, const char *limit_name);
+
 PetscErrorCode BODatasetCreate(MPI_Comm comm, BODataset *ds);
 PetscErrorCode BODatasetSetFile(BODataset ds, const char *filename, const char *name);
 PetscErrorCode BODatasetSetFromOptions(BODataset ds); /* -data -data_name -max_count -data_chunk_mb -data_shuffle_window */
@@ -80,15 +91,6 @@ PetscErrorCode BODatasetDestroy(BODataset *ds);
 /* The shard of rank r of size ranks: samples [first, first + n). */
 void BODatasetShard(PetscInt N, PetscMPIInt size, PetscMPIInt r, PetscInt *first, PetscInt *n);
 
-/* Global permutation of 0..N-1 for an epoch, keyed (seed, BO_RNG_SHUFFLE,
- * epoch). block <= 0: a uniform random permutation (Fisher-Yates). block > 0:
- * the order of the ceil(N/block) blocks of consecutive samples is permuted,
- * consecutive runs of `window` permuted blocks form windows, and samples are
- * permuted within each window. Pure function (no communication). If wstart
- * is not NULL it receives the window start positions (nwindows + 1 entries,
- * nwindows = ceil(nblocks / window)). */
-PetscErrorCode BOShufflePermutation(uint64_t seed, PetscInt64 epoch, PetscInt N, PetscInt block, PetscInt window,
-                                    PetscInt *perm, PetscInt64 *wstart);
 /* The permutation this dataset uses (depends on -data_chunk_mb, never on the rank count). */
 PetscErrorCode BODatasetEpochPermutation(BODataset ds, uint64_t seed, PetscInt64 epoch, PetscInt *perm);
 
@@ -104,47 +106,5 @@ PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step,
 /* Read samples [first, first + count) into x (count x D). Collective (count
  * may differ per rank, including 0); validates like BODatasetOpen. */
 PetscErrorCode BODatasetRead(BODataset ds, PetscInt first, PetscInt count, float *x);
-
-/* ------------------------------------------------------------------------
- * Reference simulators (src/sim_*.c), used by bo_datagen. Each realization
- * is a pure function of (seed, realization index) through the stream
- * (seed, BO_RNG_DATAGEN, k, .), so ensembles do not depend on rank counts.
- * ------------------------------------------------------------------------ */
-
-/* Reservoir: Gaussian log-permeability with correlation length and channel
- * facies, single-phase Darcy flow (left to right), then tracer particles
- * injected continuously at the inflow face, counted per cell. */
-typedef enum { BO_RESERVOIR_TRACER, BO_RESERVOIR_PERMEABILITY } BOReservoirOutput;
-extern const char *const BOReservoirOutputs[];
-typedef struct {
-  PetscInt  nx, ny;             /* cells */
-  PetscReal corr_len;           /* correlation length of log k, in cells */
-  PetscReal sigma;              /* standard deviation of log k */
-  PetscInt  channels;           /* number of sinuous high-permeability channels */
-  PetscReal channel_width;      /* in cells */
-  PetscReal channel_contrast;   /* added to log k inside a channel */
-  PetscReal particles_per_cell; /* tracer particles injected per cell of pore volume */
-  PetscReal pvi;                /* pore volumes injected */
-  PetscReal dispersivity;       /* in cells */
-  PetscInt  levels;             /* permeability levels for the permeability output */
-  BOReservoirOutput output;
-  PetscInt  refine;             /* simulate on a grid refine times finer, count on nx x ny */
-} BOReservoirParams;
-PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p);
-/* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */
-PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk);
-
-/* Genes: exact Gillespie simulation of a bursty gene-regulatory network
- * (telegraph promoters, a few transcription factors regulating the rest,
- * cell types differing in their master regulator), then binomial capture. */
-typedef struct {
-  PetscInt  genes, tfs, cell_types;
-  PetscReal t_end;   /* simulated time, in mRNA lifetimes */
-  PetscReal capture; /* probability that an mRNA is observed */
-  PetscInt  network_seed; /* the network's rates and wiring: the same for every -seed */
-} BOGenesParams;
-PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p);
-/* Realization (cell) k: counts (genes) and its cell type. */
-PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k, float *counts, PetscInt *label);
 
 #endif

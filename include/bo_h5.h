@@ -1,6 +1,6 @@
-/* Small HDF5 helpers: scalar attributes by name on any object. Reading a
- * missing attribute is an error naming it (or, with the *Default variants,
- * gives the default). Collective rules apply when the file is parallel. */
+/* Small HDF5 helpers: attributes by name on any object (reading a missing
+ * attribute is an error naming it), and collective row selections and
+ * transfers. Collective rules apply when the file is parallel. */
 #ifndef BO_H5_H
 #define BO_H5_H
 #include <hdf5.h>
@@ -16,6 +16,14 @@ PetscErrorCode BOH5ReadAttrInt(hid_t obj, const char *name, int64_t *value);
 PetscErrorCode BOH5ReadAttrReal(hid_t obj, const char *name, double *value);
 PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size_t len);
 PetscBool      BOH5HasAttr(hid_t obj, const char *name);
+
+/* Rows [first, first + count) of a dataset (every trailing axis), or
+ * nothing when count = 0: the file space and the matching memory space. */
+PetscErrorCode BOH5SelectRows(hid_t dset, hsize_t first, hsize_t count, hid_t *fs, hid_t *ms);
+/* Collective (MPI-IO) transfer of those rows in memory type mtype; every
+ * rank of the file calls, count may be 0. Errors name the dataset and file. */
+PetscErrorCode BOH5ReadRows(hid_t dset, hid_t mtype, hsize_t first, hsize_t count, void *buf);
+PetscErrorCode BOH5WriteRows(hid_t dset, hid_t mtype, hsize_t first, hsize_t count, const void *buf);
 
 /* Turn HDF5's own error stack printing off (we report errors ourselves). */
 void BOH5Quiet(void);

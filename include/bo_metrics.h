@@ -41,10 +41,10 @@ struct _n_BOMetrics {
   PetscBool is_field;
   PetscInt  D, Ny, Nx, C, G;
   /* options */
-  PetscInt  mmd_cap;        /* -eval_mmd_cap: members per set in the MMD subsample */
-  PetscInt  median_cap;     /* -eval_median_cap: pooled points for the bandwidth */
+  PetscInt  mmd_members;    /* -eval_mmd_cap: members per set in the MMD subsample */
+  PetscInt  median_points;  /* -eval_median_cap: pooled points for the bandwidth */
   PetscInt  corr_genes;     /* -eval_corr_genes: genes in the correlation matrix */
-  PetscInt  hist_max;       /* -eval_hist_max: cap on D x bins of the marginal histograms */
+  PetscInt  hist_max;       /* -eval_hist_max: most D x bins of the marginal histograms */
   PetscInt  holdout_min;    /* -eval_holdout_min: real members needed for the holdout column */
   PetscInt  seed;           /* -eval_seed: straw man and holdout split */
   PetscReal verdict_margin; /* -eval_verdict_margin: generated must be below (1 - margin) x straw man */
@@ -162,11 +162,11 @@ PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1,
 PetscErrorCode BOMetricsMMD2(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double *h, double *mmd);
 
 /* Pieces of the MMD used by BOMetricsCompare to spread kernel rows over
- * ranks: the median pairwise distance of the pooled points (at most cap
+ * ranks: the median pairwise distance of the pooled points (at most max_points
  * points per set, evenly strided); the kernel sums over rows i = rank,
  * rank + size, ... (sums[0] = sum_{i!=j} k(a_i,a_j), [1] the same for b,
  * [2] = sum_{i,j} k(a_i,b_j)); the unbiased estimate from the summed sums. */
-PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, PetscInt cap, double *h);
+PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, PetscInt max_points, double *h);
 void           BOMetricsMMDSums(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double h, int rank, int size,
                                 double sums[3]);
 double         BOMetricsMMDFromSums(PetscInt na, PetscInt nb, const double sums[3]);

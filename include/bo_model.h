@@ -92,6 +92,8 @@ PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg);
  * linear, which is what those networks were trained with. */
 PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group);
 PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg);
+/* The configuration from rank root to every rank of comm. */
+PetscErrorCode BOModelConfigBcast(BOModelConfig *cfg, PetscMPIInt root, MPI_Comm comm);
 
 PetscErrorCode BOModelCreate(MPI_Comm comm, const BOModelConfig *cfg, BOModel *m);
 PetscErrorCode BOModelDestroy(BOModel *m);

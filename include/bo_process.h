@@ -10,14 +10,15 @@
 #ifndef BO_PROCESS_H
 #define BO_PROCESS_H
 #include <petscsys.h>
+#include <hdf5.h>
 #include <petscviewer.h>
 #include <stdint.h>
 #include "bo_rng.h"
 
 typedef enum { BO_WEIGHT_INSTANTANEOUS, BO_WEIGHT_FINITE_TIME } BOWeightType;
-typedef enum { BO_SAMPLER_BRIDGE, BO_SAMPLER_TAULEAP } BOSamplerType;
+typedef enum { BO_REVERSE_BRIDGE, BO_REVERSE_TAULEAP } BOReverseStepType;
 extern const char *const BOWeightTypes[];
-extern const char *const BOSamplerTypes[];
+extern const char *const BOReverseStepTypes[];
 
 typedef struct {
   MPI_Comm     comm;
@@ -34,6 +35,12 @@ PetscErrorCode BOProcessSetFromOptions(BOProcess proc); /* -T, -t_end, -loss_wei
 PetscErrorCode BOProcessSetUp(BOProcess proc);          /* computes t, p, w */
 PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer);
 PetscErrorCode BOProcessDestroy(BOProcess *proc);
+/* The settings (T, t_end, loss weights) as attributes of an HDF5 object
+ * (serial calls), and from rank root to every rank of comm. Call
+ * BOProcessSetUp after loading. */
+PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj);
+PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj);
+PetscErrorCode BOProcessBcast(BOProcess proc, PetscMPIInt root, MPI_Comm comm);
 
 /* Probability that a unit dead at time t was still alive at time s < t:
  * r = (e^{-s} - e^{-t}) / (1 - e^{-t}), computed without cancellation. */
@@ -68,14 +75,14 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
 
 /* One reverse step for one member, from time t down to s (r = bridge
  * probability), given the predicted remaining births yhat ~ E[n0 - n_t | n_t]:
- *   bridge:  m = stochastic_round(yhat) clipped to [0, cap - n];  n += Binomial(m, r)
- *   tauleap: n = min(n + Poisson(yhat r), cap)
- * cap <= 0 means no cap. Observed elements (obs_mask[i] != 0, obs_value[i]
+ *   bridge:  m = stochastic_round(yhat) clipped to [0, max_count - n];  n += Binomial(m, r)
+ *   tauleap: n = min(n + Poisson(yhat r), max_count)
+ * max_count <= 0 means no limit. Observed elements (obs_mask[i] != 0, obs_value[i]
  * the observed count; both may be NULL) follow the exact bridge to their known
  * n0 instead, n += Binomial(obs_value - n, r), so they reach obs_value exactly
  * at time 0 along a path of the true conditional process. The stream is
  * (seed, BO_RNG_SAMPLE, member, k). */
-void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint32_t member, uint32_t k,
+void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t seed, uint32_t member, uint32_t k,
                    PetscInt dim, const float *yhat, const float *obs_value, const float *obs_mask, float *state);
 
 /* The predictor: given nmembers states (nmembers x dim, counts as floats) at
@@ -88,7 +95,7 @@ typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim
  * observed elements (obs_value/obs_mask: dim entries shared by all members,
  * or NULL; see BOReverseStep). The result depends only on (seed, member
  * index) and on what the predictor returns for it. */
-PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K, double cap, BOPredictor predict,
+PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count, BOPredictor predict,
                                  void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
                                  const float *obs_value, const float *obs_mask, float *state);
 

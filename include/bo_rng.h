@@ -11,6 +11,7 @@
 #ifndef BO_RNG_H
 #define BO_RNG_H
 #include <stdint.h>
+#include <petscsys.h>
 
 enum {
   BO_RNG_TEST        = 0,
@@ -46,5 +47,16 @@ int64_t  BORngPoisson(BORng *rng, double lambda);
 int64_t  BORngStochasticRound(BORng *rng, double x);
 /* Uniform integer in [0, n) without modulo bias. */
 uint32_t BORngBelow(BORng *rng, uint32_t n);
+
+/* ---- permutations ---------------------------------------------------------- */
+/* Global permutation of 0..N-1 for an epoch, keyed (seed, BO_RNG_SHUFFLE,
+ * epoch). block <= 0: a uniform random permutation (Fisher-Yates). block > 0:
+ * the order of the ceil(N/block) blocks of consecutive samples is permuted,
+ * consecutive runs of `window` permuted blocks form windows, and samples are
+ * permuted within each window. Pure function (no communication). If wstart
+ * is not NULL it receives the window start positions (nwindows + 1 entries,
+ * nwindows = ceil(nblocks / window)). */
+PetscErrorCode BOShufflePermutation(uint64_t seed, PetscInt64 epoch, PetscInt N, PetscInt block, PetscInt window,
+                                    PetscInt *perm, PetscInt64 *wstart);
 
 #endif

@@ -27,12 +27,12 @@ typedef struct {
   uint32_t      checksum;   /* of the checkpoint's state */
   char          checkpoint[PETSC_MAX_PATH_LEN];
   char          condition[PETSC_MAX_PATH_LEN]; /* -condition file, loaded by SetUp */
-  BOSamplerType type;
+  BOReverseStepType step_type; /* -sampler: the reverse step, bridge or tau-leap */
   PetscInt      K;          /* reverse steps */
-  PetscInt      block;      /* members per micro-batch */
+  PetscInt      micro_batch; /* -batch: members per micro-batch (written to files) */
   PetscInt      label;      /* -1: unconditional */
   PetscReal     guidance;
-  PetscReal     cap;        /* births never push a count above this (0: none) */
+  PetscReal     max_count;  /* -cap: births never push a count above this (0: none) */
   PetscBool     use_ema;
   uint64_t      seed;
   float        *obs_value, *obs_mask; /* D each, or NULL */

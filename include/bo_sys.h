@@ -1,5 +1,6 @@
-/* Shared plumbing: error macros for raw HDF5 calls, option helpers, the
- * one-line error handler of the programs, and small utilities. */
+/* Shared plumbing, the bottom layer (src/sys): error macros for raw HDF5
+ * calls, the one-line error handler of the programs, rank-0 work with a
+ * collective outcome, outputs published by rename, profiling ids, clocks. */
 #ifndef BO_SYS_H
 #define BO_SYS_H
 #include <petscsys.h>
@@ -29,13 +30,29 @@ PetscErrorCode BOCheckLauncher(MPI_Comm comm);
 /* Profiling (-log_view): the library's stages and events, registered once
  * by BOLogRegister (the objects' Create functions call it). */
 typedef struct {
-  PetscClassId  classid;
+  PetscClassId  classid, dataset, writer;
   PetscLogStage train, sample;
   PetscLogEvent load, forward, backward, allreduce, optimizer, checkpoint; /* training */
   PetscLogEvent sample_steps, sample_net, sample_write;                    /* sampling */
+  PetscLogEvent data_read, data_write;                                     /* BODataset, BOWriter */
 } BOLogIds;
 extern BOLogIds BOLog;
 PetscErrorCode  BOLogRegister(void);
+
+/* Rank 0 runs fn(ctx) with PETSc's and HDF5's error printing off; then
+ * every rank either goes on or raises the same error, with rank 0's code and
+ * message (after "what: " when what is not NULL), so no rank hangs and every
+ * rank says the same. Collective. */
+typedef PetscErrorCode (*BORootFn)(void *ctx);
+PetscErrorCode BORootTry(MPI_Comm comm, BORootFn fn, void *ctx, const char *what);
+
+/* Outputs are written under a temporary name in their own directory,
+ * "path.tmpPID", and published by renaming it (atomic on one file system),
+ * so an interrupted run never leaves a partial file under the final name.
+ * BOPublishFile removes tmp if the rename fails and names path and the
+ * reason. Not collective. */
+void           BOTempPath(const char *path, char *tmp, size_t len);
+PetscErrorCode BOPublishFile(const char *tmp, const char *path);
 
 /* A small text output (CSV, JSON) written atomically: rank 0 calls
  * body(f, a, b) on path's temporary name and renames it; every rank learns

@@ -44,7 +44,7 @@ typedef struct {
   float   *adam_m, *adam_v, *ema;
 
   /* per-step work (planned once for the largest local batch) */
-  PetscInt  cap;
+  PetscInt  max_local;      /* samples the work arrays hold: the whole global batch */
   PetscInt *gidx, *k, *labels;
   double   *pk;
   float    *n0, *nt, *y, *out, *dout, *reduce; /* reduce = grads + [loss, samples, stop] */
@@ -71,22 +71,13 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
 double BOTrainerLearningRate(BOTrainer tr, PetscInt t);
 PetscErrorCode BOTrainerDestroy(BOTrainer *tr);
 
-/* Checkpoints (HDF5, written by rank 0 to a temporary name then renamed):
- * groups params, ema, adam_m, adam_v (one dataset per tensor), group model
- * (configuration), root attributes step, seed, process and data metadata,
- * and a CRC-32 checksum over state and step. */
+/* Write the trainer's checkpoint, and restore from the newest valid one
+ * (bo_checkpoint.h). */
 PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr);
-/* Newest valid checkpoint among FILE and its older FILE-stepNNNNNNNN.h5
- * siblings; corrupt or truncated ones are reported and skipped. */
 PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found);
 
 /* Install SIGUSR1/SIGTERM handlers that ask the trainer to stop at the next
  * step boundary. */
 PetscErrorCode BOTrainerInstallSignalHandlers(void);
-
-/* Read the model configuration, process settings and the EMA (or raw)
- * weights from a checkpoint, on any rank count: used by sampling. */
-PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool use_ema, BOProcess proc, BOModel *model,
-                                     uint32_t *checksum);
 
 #endif

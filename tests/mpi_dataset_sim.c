@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "bo_darcy.h"
-#include "bo_dataset.h"
+#include "bo_sim.h"
 #include "testutil.h"
 
 /* Solve on a distributed Mx x My DMDA with k(j, i) = kfun; return the inflow

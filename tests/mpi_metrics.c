@@ -395,7 +395,7 @@ static BOMetrics Make(MPI_Comm comm, PetscBool field, PetscInt Nx, PetscInt D, d
   ck_assert_int_eq(BOMetricsCreate(comm, &m), 0);
   if (field) ck_assert_int_eq(BOMetricsSetField(m, Nx, Nx, D / (Nx * Nx)), 0);
   else ck_assert_int_eq(BOMetricsSetVector(m, D), 0);
-  m->mmd_cap = 17; /* exercise the strided subsample */
+  m->mmd_members = 17; /* exercise the strided subsample */
   ck_assert_int_eq(BOMetricsSetUp(m, maxc, ref), 0);
   return m;
 }

@@ -19,7 +19,7 @@ static BOSampler make_sampler(MPI_Comm comm, PetscInt block)
   ck_assert_int_eq(BOModelInitParams(s->model, 3), 0);
   /* a non-trivial predictor: move the output layer off its near-zero init */
   for (PetscInt i = 0; i < s->model->nparams; i++) s->model->params[i] += 0.05f * (float)((i * 7919) % 13 - 6);
-  s->block = block;
+  s->micro_batch = block;
   s->K     = 20;
   s->seed  = 9;
   ck_assert_int_eq(BOSamplerSetUp(s), 0);

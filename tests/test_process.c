@@ -294,7 +294,7 @@ static double binom_pmf(int n, int k, double r)
 /* The exact law of one cell's output under the discrete-time sampler (not
  * under the data): dynamic programming over the state 0..NMAX, step by step,
  * with the same grid, stochastic rounding and cap as BOReverseStep. */
-static void sampler_law(Oracle *o, int cell, BOSamplerType type, PetscInt K, double cap, double *law)
+static void sampler_law(Oracle *o, int cell, BOReverseStepType type, PetscInt K, double cap, double *law)
 {
   PetscInt idx[1000];
   double   next[NMAX + 1];
@@ -309,7 +309,7 @@ static void sampler_law(Oracle *o, int cell, BOSamplerType type, PetscInt K, dou
       state[cell] = (float)n;
       oracle_predict(o, 1, NCELL, state, idx[j], yhat);
       double mean = yhat[cell];
-      if (type == BO_SAMPLER_BRIDGE) {
+      if (type == BO_REVERSE_BRIDGE) {
         int    f = (int)floor(mean);
         double frac = mean - f;
         for (int m = f; m <= f + 1; m++) {
@@ -342,7 +342,7 @@ static double tv_distance(const double *a, const double *b)
  * smallest p-value over cells, and in *tv_max the largest total-variation
  * distance between the sampler's exact law and the data. */
 typedef enum { AGAINST_DATA, AGAINST_SAMPLER_LAW } Against;
-static double oracle_pvalue(BOSamplerType type, PetscInt K, int M, uint64_t seed, Against against, double *tv_max)
+static double oracle_pvalue(BOReverseStepType type, PetscInt K, int M, uint64_t seed, Against against, double *tv_max)
 {
   Oracle  o = oracle_template;
   float  *state;
@@ -375,10 +375,10 @@ START_TEST(test_bridge_oracle_full_grid)
   /* All 1000 steps: the samples follow the data's law (the scheme's own
    * discretisation error, computed exactly, is far below what 20000 members
    * can resolve) and, exactly, the scheme's law. */
-  double tv, pv = oracle_pvalue(BO_SAMPLER_BRIDGE, 1000, 20000, 1, AGAINST_DATA, &tv);
+  double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1000, 20000, 1, AGAINST_DATA, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 1000 steps vs data: min p = %g", pv);
   ck_assert_msg(tv < 0.006, "bridge, 1000 steps: TV(scheme, data) = %g", tv);
-  pv = oracle_pvalue(BO_SAMPLER_BRIDGE, 1000, 20000, 5, AGAINST_SAMPLER_LAW, NULL);
+  pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1000, 20000, 5, AGAINST_SAMPLER_LAW, NULL);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 1000 steps vs its exact law: min p = %g", pv);
 }
 END_TEST
@@ -390,7 +390,7 @@ START_TEST(test_bridge_oracle_coarse_grid)
    * law is computed above. The samples must follow that law exactly, and the
    * law must be within 3% total variation of the data (measured 2.0%; 8% with
    * steps evenly spaced in logit p, which is why the grid is even in p). */
-  double tv, pv = oracle_pvalue(BO_SAMPLER_BRIDGE, 50, 20000, 2, AGAINST_SAMPLER_LAW, &tv);
+  double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 50, 20000, 2, AGAINST_SAMPLER_LAW, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 50 steps vs its exact law: min p = %g", pv);
   ck_assert_msg(tv < 0.03, "bridge, 50 steps: TV(scheme, data) = %g", tv);
 }
@@ -398,11 +398,11 @@ END_TEST
 
 START_TEST(test_tauleap_oracle_full_grid)
 {
-  double tv, pv = oracle_pvalue(BO_SAMPLER_TAULEAP, 1000, 20000, 3, AGAINST_DATA, &tv);
+  double tv, pv = oracle_pvalue(BO_REVERSE_TAULEAP, 1000, 20000, 3, AGAINST_DATA, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 1000 steps vs data: min p = %g", pv);
   /* measured 0.8%: Poisson increments overshoot where the posterior is sure */
   ck_assert_msg(tv < 0.01, "tau-leaping, 1000 steps: TV(scheme, data) = %g", tv);
-  pv = oracle_pvalue(BO_SAMPLER_TAULEAP, 50, 20000, 6, AGAINST_SAMPLER_LAW, &tv);
+  pv = oracle_pvalue(BO_REVERSE_TAULEAP, 50, 20000, 6, AGAINST_SAMPLER_LAW, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 50 steps vs its exact law: min p = %g", pv);
 }
 END_TEST
@@ -411,15 +411,15 @@ START_TEST(test_oracle_test_has_power)
 {
   /* One step from the empty state adds stochastic_round(prior mean): not the
    * mixture. The test against the data must catch it... */
-  ck_assert(oracle_pvalue(BO_SAMPLER_BRIDGE, 1, 20000, 4, AGAINST_DATA, NULL) < ALPHA);
+  ck_assert(oracle_pvalue(BO_REVERSE_BRIDGE, 1, 20000, 4, AGAINST_DATA, NULL) < ALPHA);
   /* ...and the exact-law check must catch a sampler that is not the scheme:
    * 50-step samples against the law of the 40-step scheme. */
   Oracle o = oracle_template;
   o.proc   = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   float *state = malloc(sizeof(float) * 20000 * NCELL);
-  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_SAMPLER_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, NULL, NULL, state), 0);
+  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_REVERSE_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, NULL, NULL, state), 0);
   double obs[NMAX + 1] = {0}, law[NMAX + 1];
-  sampler_law(&o, 3, BO_SAMPLER_BRIDGE, 20, 0.0, law);
+  sampler_law(&o, 3, BO_REVERSE_BRIDGE, 20, 0.0, law);
   for (int b = 0; b < 20000; b++) obs[(int)state[b * NCELL + 3]]++;
   ck_assert(BOChiSquareTest(NMAX + 1, obs, law, NULL, NULL) < ALPHA);
   free(state);
@@ -441,11 +441,11 @@ START_TEST(test_generate_batching_and_cap)
   float     mean = 30.0f, all[10 * 6], part[5 * 6];
   for (int type = 0; type < 2; type++) {
     /* members 5..9 alone equal members 5..9 of a batch of 10 */
-    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
-    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, NULL, NULL, part));
+    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
+    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, NULL, NULL, part));
     for (int i = 0; i < 5 * 6; i++) ck_assert_float_eq(part[i], all[5 * 6 + i]);
     /* the cap holds */
-    BOTestOK(BOProcessGenerate(proc, (BOSamplerType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
+    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
     for (int i = 0; i < 10 * 6; i++) ck_assert(all[i] >= 0 && all[i] <= 12.0f);
   }
   BOProcessDestroy(&proc);
@@ -478,7 +478,7 @@ START_TEST(test_observed_cells_known_answer)
   int       all5 = 0, all0 = 0;
 
   /* unconditionally: half the members are all five, half all zero */
-  BOTestOK(BOProcessGenerate(proc, BO_SAMPLER_BRIDGE, 100, 0.0, joint_predict, proc, 11, 0, M, JD, NULL, NULL, state));
+  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_BRIDGE, 100, 0.0, joint_predict, proc, 11, 0, M, JD, NULL, NULL, state));
   for (int b = 0; b < M; b++) {
     int n5 = 0, n0 = 0;
     for (int i = 0; i < JD; i++) n5 += state[b * JD + i] == 5, n0 += state[b * JD + i] == 0;
@@ -489,7 +489,7 @@ START_TEST(test_observed_cells_known_answer)
   ck_assert_msg(abs(all5 - M / 2) < 5 * 23, "unconditional: %d of %d all-five", all5, M);
 
   /* observing cell 0 = 5 leaves only "all five" */
-  BOTestOK(BOProcessGenerate(proc, BO_SAMPLER_BRIDGE, 100, 0.0, joint_predict, proc, 12, 0, M, JD, value, mask, state));
+  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_BRIDGE, 100, 0.0, joint_predict, proc, 12, 0, M, JD, value, mask, state));
   all5 = 0;
   for (int b = 0; b < M; b++) {
     ck_assert_float_eq(state[b * JD], 5.0f); /* observed exactly */
@@ -501,7 +501,7 @@ START_TEST(test_observed_cells_known_answer)
 
   /* observing cell 0 = 0 leaves only "all zero" */
   value[0] = 0;
-  BOTestOK(BOProcessGenerate(proc, BO_SAMPLER_TAULEAP, 100, 0.0, joint_predict, proc, 13, 0, M, JD, value, mask, state));
+  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_TAULEAP, 100, 0.0, joint_predict, proc, 13, 0, M, JD, value, mask, state));
   all0 = 0;
   for (int b = 0; b < M; b++) {
     int n0 = 0;

@@ -1,9 +1,11 @@
 /* BOProcess: schedule, forward noising, loss, bridge, reverse samplers. */
 #include <math.h>
+#include <string.h>
+#include "bo_h5.h"
 #include "bo_process.h"
 
 const char *const BOWeightTypes[]  = {"instantaneous", "finite_time", "BOWeightType", "BO_WEIGHT_", NULL};
-const char *const BOSamplerTypes[] = {"bridge", "tauleap", "BOSamplerType", "BO_SAMPLER_", NULL};
+const char *const BOReverseStepTypes[] = {"bridge", "tauleap", "BOReverseStepType", "BO_REVERSE_", NULL};
 
 PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
 {
@@ -169,7 +171,7 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
   PetscFunctionReturn(0);
 }
 
-void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint32_t member, uint32_t k,
+void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t seed, uint32_t member, uint32_t k,
                    PetscInt dim, const float *yhat, const float *obs_value, const float *obs_mask, float *state)
 {
   BORng rng;
@@ -181,19 +183,19 @@ void BOReverseStep(BOSamplerType type, double r, double cap, uint64_t seed, uint
       /* the exact bridge towards the known n0 */
       double m = obs_value[i] - n;
       if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
-    } else if (type == BO_SAMPLER_BRIDGE) {
+    } else if (type == BO_REVERSE_BRIDGE) {
       double m = (double)BORngStochasticRound(&rng, mean);
-      if (cap > 0.0 && m > cap - n) m = cap - n;
+      if (max_count > 0.0 && m > max_count - n) m = max_count - n;
       if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
     } else {
       n += (double)BORngPoisson(&rng, mean * r);
-      if (cap > 0.0 && n > cap) n = cap;
+      if (max_count > 0.0 && n > max_count) n = max_count;
     }
     state[i] = (float)n;
   }
 }
 
-PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K, double cap, BOPredictor predict,
+PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count, BOPredictor predict,
                                  void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
                                  const float *obs_value, const float *obs_mask, float *state)
 {
@@ -209,9 +211,46 @@ PetscErrorCode BOProcessGenerate(BOProcess proc, BOSamplerType type, PetscInt K,
     double r = BOBridgeProbability(s, t);
     PetscCall(predict(ctx, nmembers, dim, state, idx[j], yhat));
     for (PetscInt b = 0; b < nmembers; b++)
-      BOReverseStep(type, r, cap, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim, obs_value,
+      BOReverseStep(type, r, max_count, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim, obs_value,
                     obs_mask, state + b * dim);
   }
   PetscCall(PetscFree2(idx, yhat));
+  PetscFunctionReturn(0);
+}
+
+/* ---- configuration in files and over ranks --------------------------------- */
+
+PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj)
+{
+  PetscFunctionBegin;
+  PetscCall(BOH5WriteAttrInt(obj, "T", proc->T));
+  PetscCall(BOH5WriteAttrReal(obj, "t_end", proc->tEnd));
+  PetscCall(BOH5WriteAttrString(obj, "loss_weight", BOWeightTypes[proc->weight_type]));
+  PetscCall(BOH5WriteAttrReal(obj, "loss_weight_floor", proc->weight_floor));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj)
+{
+  int64_t T;
+  char    weight[32];
+
+  PetscFunctionBegin;
+  PetscCall(BOH5ReadAttrInt(obj, "T", &T));
+  proc->T = (PetscInt)T;
+  PetscCall(BOH5ReadAttrReal(obj, "t_end", &proc->tEnd));
+  PetscCall(BOH5ReadAttrString(obj, "loss_weight", weight, sizeof(weight)));
+  proc->weight_type = strcmp(weight, "finite_time") ? BO_WEIGHT_INSTANTANEOUS : BO_WEIGHT_FINITE_TIME;
+  PetscCall(BOH5ReadAttrReal(obj, "loss_weight_floor", &proc->weight_floor));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOProcessBcast(BOProcess proc, PetscMPIInt root, MPI_Comm comm)
+{
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Bcast(&proc->T, 1, MPIU_INT, root, comm));
+  PetscCallMPI(MPI_Bcast(&proc->tEnd, 1, MPIU_REAL, root, comm));
+  PetscCallMPI(MPI_Bcast(&proc->weight_type, 1, MPI_INT, root, comm));
+  PetscCallMPI(MPI_Bcast(&proc->weight_floor, 1, MPIU_REAL, root, comm));
   PetscFunctionReturn(0);
 }

@@ -1,10 +1,12 @@
 /* Whole-file ensemble utilities: joining shards, pictures of a file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "bo_dataset.h"
 #include "bo_h5.h"
 #include "bo_io.h"
 #include "bo_png.h"
 #include "bo_ensemble.h"
-#include "bo_sampler.h"
 #include "bo_sys.h"
 
 /* Provenance that must agree between shards of one ensemble. */
@@ -73,48 +75,56 @@ static int by_first(const void *a, const void *b)
   return x->first < y->first ? -1 : x->first > y->first;
 }
 
-PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out)
-{
-  PetscMPIInt rank;
+typedef struct {
+  const char *list;
+  int         ns;
   Shard      *sh;
-  int         ns = 1;
-  char        strs[2][PETSC_MAX_PATH_LEN], msg[2 * PETSC_MAX_PATH_LEN + 256] = "", *copy, *tok, *save;
+  char        strs[2][PETSC_MAX_PATH_LEN];
   int64_t     ints[5];
-  BOWriter    w = NULL;
-  PetscInt    total = 0;
+} MergeJob;
+
+/* Rank 0: every shard read and checked against the first, then sorted by
+ * member range, which must be contiguous without overlap. */
+static PetscErrorCode inspect_shards(void *ctx)
+{
+  MergeJob *j = (MergeJob *)ctx;
+  char     *copy, *tok, *save;
+  int       i = 0;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(PetscStrallocpy(j->list, &copy));
+  for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), i++) {
+    PetscErrorCode ierr = inspect_shard(tok, &j->sh[i], i ? &j->sh[0] : NULL, j->strs, j->ints);
+    if (ierr) PetscCall(PetscFree(copy));
+    PetscCall(ierr);
+  }
+  PetscCall(PetscFree(copy));
+  qsort(j->sh, j->ns, sizeof(Shard), by_first);
+  for (i = 1; i < j->ns; i++)
+    PetscCheck(j->sh[i].first == j->sh[i - 1].first + j->sh[i - 1].n, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
+               "-merge: %s starts at member %lld but %s ends at %lld: shards must be contiguous without overlap",
+               j->sh[i].path, (long long)j->sh[i].first, j->sh[i - 1].path, (long long)(j->sh[i - 1].first + j->sh[i - 1].n));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out)
+{
+  MergeJob  job;
+  Shard    *sh;
+  int       ns = 1;
+  BOWriter  w  = NULL;
+  PetscInt  total = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(&job, sizeof(job)));
   for (const char *c = list; *c; c++) ns += *c == ',';
   PetscCall(PetscCalloc1(ns, &sh));
+  job.list = list, job.ns = ns, job.sh = sh;
   /* 1. rank 0 checks the shards: same ensemble, contiguous, no overlap */
-  if (rank == 0) {
-    PetscErrorCode ierr = 0;
-    int            i    = 0;
-    copy                = strdup(list);
-    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-    for (tok = strtok_r(copy, ",", &save); tok && !ierr; tok = strtok_r(NULL, ",", &save), i++)
-      ierr = inspect_shard(tok, &sh[i], i ? &sh[0] : NULL, strs, ints);
-    PetscCall(PetscPopErrorHandler());
-    free(copy);
-    if (ierr) {
-      const char *text;
-      char       *specific;
-      PetscErrorMessage(ierr, &text, &specific);
-      snprintf(msg, sizeof(msg), "%s", specific ? specific : text);
-    } else {
-      qsort(sh, ns, sizeof(Shard), by_first);
-      for (i = 1; i < ns && !msg[0]; i++)
-        if (sh[i].first != sh[i - 1].first + sh[i - 1].n)
-          snprintf(msg, sizeof(msg), "-merge: %s starts at member %lld but %s ends at %lld: shards must be contiguous without overlap",
-                   sh[i].path, (long long)sh[i].first, sh[i - 1].path, (long long)(sh[i - 1].first + sh[i - 1].n));
-    }
-  }
-  PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, comm));
-  PetscCheck(!msg[0], comm, PETSC_ERR_ARG_INCOMP, "%s", msg);
+  PetscCall(BORootTry(comm, inspect_shards, &job, NULL));
   PetscCallMPI(MPI_Bcast(sh, (int)(ns * sizeof(Shard)), MPI_BYTE, 0, comm));
-  PetscCallMPI(MPI_Bcast(strs, sizeof(strs), MPI_CHAR, 0, comm));
-  PetscCallMPI(MPI_Bcast(ints, 5, MPI_INT64_T, 0, comm));
+  PetscCallMPI(MPI_Bcast(job.strs, sizeof(job.strs), MPI_CHAR, 0, comm));
+  PetscCallMPI(MPI_Bcast(job.ints, 5, MPI_INT64_T, 0, comm));
   for (int i = 0; i < ns; i++) total += (PetscInt)sh[i].n;
 
   /* 2. copy each shard's rows, read and written collectively */
@@ -129,8 +139,8 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
       PetscCall(BOWriterCreate(comm, out, "counts", total, ndim, shape, &w));
       PetscCall(BOWriterSetType(w, sh[0].dtype));
       PetscCall(BOWriterSetFromOptions(w));
-      for (int k = 0; shard_keys[k]; k++) PetscCall(BOWriterSetAttributeString(w, shard_keys[k], strs[k]));
-      for (int k = 0; shard_ints[k]; k++) PetscCall(BOWriterSetAttributeInt(w, shard_ints[k], ints[k]));
+      for (int k = 0; shard_keys[k]; k++) PetscCall(BOWriterSetAttributeString(w, shard_keys[k], job.strs[k]));
+      for (int k = 0; shard_ints[k]; k++) PetscCall(BOWriterSetAttributeInt(w, shard_ints[k], job.ints[k]));
       PetscCall(BOWriterSetAttributeInt(w, "first_member", sh[0].first));
       PetscCall(BOWriterSetAttributeInt(w, "merged_shards", ns));
     }
@@ -175,31 +185,43 @@ static PetscErrorCode read_first_members(const char *path, const char *name, Pet
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOPNGFromFile(MPI_Comm comm, const char *path, const char *name, PetscInt maxn, const char *png)
+typedef struct {
+  const char *path, *name, *png;
+  PetscInt    maxn;
+} PictureJob;
+
+/* Rank 0: read the first members and draw them. */
+static PetscErrorCode draw_first_members(void *ctx)
 {
-  PetscMPIInt rank;
-  PetscErrorCode ierr = 0;
+  const PictureJob *j = (const PictureJob *)ctx;
+  PetscInt          n, shape[3], ndim;
+  float            *x = NULL;
+  char              title[PETSC_MAX_PATH_LEN + 32], caption[96];
+  PetscErrorCode    ierr;
 
   PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    PetscInt n, shape[3], ndim;
-    float   *x = NULL;
-    char     title[PETSC_MAX_PATH_LEN + 32], caption[96];
-    snprintf(title, sizeof(title), "%s: first members", path);
-    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-    ierr = read_first_members(path, name, maxn, &n, shape, &ndim, &x);
-    if (!ierr && ndim >= 2) {
-      snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)n);
-      ierr = BOPNGWriteFields(png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0, &(BOPNGLabels){title, caption, "count"});
-    } else if (!ierr) {
-      snprintf(caption, sizeof(caption), "rows: members 1 to %d; columns: features", (int)n);
-      ierr = BOPNGWriteHeatmap(png, n, shape[0], x, 0.0, &(BOPNGLabels){title, caption, "count (log scale)"});
-    }
-    PetscCall(PetscPopErrorHandler());
-    PetscCall(PetscFree(x));
+  snprintf(title, sizeof(title), "%s: first members", j->path);
+  ierr = read_first_members(j->path, j->name, j->maxn, &n, shape, &ndim, &x);
+  if (!ierr && ndim >= 2) {
+    snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)n);
+    ierr = BOPNGWriteFields(j->png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0,
+                            &(BOPNGLabels){title, caption, "count"});
+  } else if (!ierr) {
+    snprintf(caption, sizeof(caption), "rows: members 1 to %d; columns: features", (int)n);
+    ierr = BOPNGWriteHeatmap(j->png, n, shape[0], x, 0.0, &(BOPNGLabels){title, caption, "count (log scale)"});
   }
-  PetscCallMPI(MPI_Bcast(&ierr, 1, MPI_INT, 0, comm));
-  PetscCheck(!ierr, comm, PETSC_ERR_FILE_WRITE, "cannot write the picture %s of %s", png, path);
+  PetscCall(PetscFree(x));
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOPNGFromFile(MPI_Comm comm, const char *path, const char *name, PetscInt maxn, const char *png)
+{
+  PictureJob job = {path, name, png, maxn};
+  char       what[2 * PETSC_MAX_PATH_LEN + 32];
+
+  PetscFunctionBegin;
+  snprintf(what, sizeof(what), "cannot write the picture %s of %s", png, path);
+  PetscCall(BORootTry(comm, draw_first_members, &job, what));
   PetscFunctionReturn(0);
 }

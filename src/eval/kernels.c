@@ -304,11 +304,11 @@ static int CmpDouble(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-/* Median pairwise distance of the pooled points, over at most cap points per
+/* Median pairwise distance of the pooled points, over at most max_points per
  * set (evenly strided). */
-PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, PetscInt cap, double *h)
+PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, PetscInt max_points, double *h)
 {
-  PetscInt       ma = PetscMin(na, cap), mb = PetscMin(nb, cap), n = ma + mb, np = 0;
+  PetscInt       ma = PetscMin(na, max_points), mb = PetscMin(nb, max_points), n = ma + mb, np = 0;
   const double **pt;
   double        *dd;
 

@@ -3,7 +3,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#include "bo_dataset.h"
+
 #include "bo_metrics.h"
 #include "bo_rng.h"
 
@@ -21,7 +21,7 @@ PetscErrorCode BOMetricsCreate(MPI_Comm comm, BOMetrics *m)
   b->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &b->rank));
   PetscCallMPI(MPI_Comm_size(comm, &b->size));
-  b->mmd_cap = 1000, b->median_cap = 500, b->corr_genes = 64, b->hist_max = 1 << 22;
+  b->mmd_members = 1000, b->median_points = 500, b->corr_genes = 64, b->hist_max = 1 << 22;
   b->holdout_min = 20, b->seed = 1, b->verdict_margin = 0.1;
   *m = b;
   PetscFunctionReturn(0);
@@ -47,8 +47,8 @@ PetscErrorCode BOMetricsSetFromOptions(BOMetrics m)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(m->comm, NULL, "Fidelity metrics", "BOMetrics");
-  PetscCall(PetscOptionsInt("-eval_mmd_cap", "members per set in the MMD subsample (evenly strided)", NULL, m->mmd_cap, &m->mmd_cap, NULL));
-  PetscCall(PetscOptionsInt("-eval_median_cap", "points per set for the median-heuristic bandwidth", NULL, m->median_cap, &m->median_cap, NULL));
+  PetscCall(PetscOptionsInt("-eval_mmd_cap", "members per set in the MMD subsample (evenly strided)", NULL, m->mmd_members, &m->mmd_members, NULL));
+  PetscCall(PetscOptionsInt("-eval_median_cap", "points per set for the median-heuristic bandwidth", NULL, m->median_points, &m->median_points, NULL));
   PetscCall(PetscOptionsInt("-eval_corr_genes", "top-variance genes in the gene-gene correlation matrix", NULL, m->corr_genes, &m->corr_genes, NULL));
   PetscCall(PetscOptionsInt("-eval_hist_max", "cap on cells x bins of the marginal histograms", NULL, m->hist_max, &m->hist_max, NULL));
   PetscCall(PetscOptionsInt("-eval_holdout_min", "real members needed for the holdout column", NULL, m->holdout_min, &m->holdout_min, NULL));
@@ -56,7 +56,7 @@ PetscErrorCode BOMetricsSetFromOptions(BOMetrics m)
   PetscCall(PetscOptionsReal("-eval_verdict_margin", "generated must be below (1 - margin) x the straw man", NULL, m->verdict_margin,
                              &m->verdict_margin, NULL));
   PetscOptionsEnd();
-  PetscCheck(m->mmd_cap >= 2 && m->median_cap >= 2 && m->corr_genes >= 2 && m->hist_max >= 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE,
+  PetscCheck(m->mmd_members >= 2 && m->median_points >= 2 && m->corr_genes >= 2 && m->hist_max >= 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-eval_mmd_cap, -eval_median_cap and -eval_corr_genes must be at least 2, -eval_hist_max at least 1");
   PetscCheck(m->seed >= 0 && m->holdout_min >= 4, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "-eval_seed must be >= 0, -eval_holdout_min >= 4");
   PetscFunctionReturn(0);
@@ -268,7 +268,7 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
       fsum[a] += fi[a];
       for (PetscInt b = 0; b < d; b++) fsum[d + a * d + b] += fi[a] * fi[b];
     }
-    if (InSubsample(off + i, st->N, m->mmd_cap)) {
+    if (InSubsample(off + i, st->N, m->mmd_members)) {
       if (nsel != i) PetscCall(PetscArraycpy(feat + (size_t)nsel * d, fi, d));
       nsel++;
     }
@@ -412,7 +412,7 @@ static PetscErrorCode CompareFeatures(BOMetrics m, BOSetStats ref, BOSetStats te
     for (PetscInt i = 0; i < d; i++) a[n * d + i] = (ref->fsub[n * d + i] - ref->fmean[i]) / sc[i];
   for (PetscInt n = 0; n < test->nsub; n++)
     for (PetscInt i = 0; i < d; i++) b[n * d + i] = (test->fsub[n * d + i] - ref->fmean[i]) / sc[i];
-  PetscCall(BOMetricsMedianDistance(d, ref->nsub, a, test->nsub, b, m->median_cap, &h));
+  PetscCall(BOMetricsMedianDistance(d, ref->nsub, a, test->nsub, b, m->median_points, &h));
   BOMetricsMMDSums(d, ref->nsub, a, test->nsub, b, h, m->rank, m->size, sums);
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, m->comm));
   r->mmd = BOMetricsMMDFromSums(ref->nsub, test->nsub, sums), r->mmd_bandwidth = h;

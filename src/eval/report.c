@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "bo_dataset.h"
+#include "bo_rng.h"
 #include "bo_metrics.h"
 #include "bo_sys.h"
 
@@ -284,7 +284,7 @@ static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
 {
   FILE *f = fopen(path, "r");
   char  line[4096];
-  int   cap = 0, lineno = 1;
+  int   alloc = 0, lineno = 1;
 
   memset(t, 0, sizeof(*t));
   if (!f) return snprintf(err, len, "%s: cannot open", path), 0;
@@ -298,9 +298,9 @@ static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
     char *s   = line, *end;
     lineno++;
     if (line[0] == '\n' || line[0] == '#') continue;
-    if (t->nrow == cap) {
-      cap = cap ? 2 * cap : 64;
-      for (int k = 0; k < t->ncol; k++) t->v[k] = (double *)realloc(t->v[k], sizeof(double) * (size_t)cap);
+    if (t->nrow == alloc) {
+      alloc = alloc ? 2 * alloc : 64;
+      for (int k = 0; k < t->ncol; k++) t->v[k] = (double *)realloc(t->v[k], sizeof(double) * (size_t)alloc);
     }
     for (; c < t->ncol; c++) {
       double x = strtod(s, &end);

@@ -153,3 +153,10 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   PetscCall(bo_model_config_check(cfg));
   PetscFunctionReturn(0);
 }
+
+PetscErrorCode BOModelConfigBcast(BOModelConfig *cfg, PetscMPIInt root, MPI_Comm comm)
+{
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Bcast(cfg, sizeof(*cfg), MPI_BYTE, root, comm)); /* plain data, no pointers */
+  PetscFunctionReturn(0);
+}

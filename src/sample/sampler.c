@@ -1,11 +1,11 @@
 /* BOSampler: ensembles from a checkpoint, conditioning, PETSc coupling. */
 #include <math.h>
 #include <stdlib.h>
+#include "bo_checkpoint.h"
 #include "bo_h5.h"
 #include "bo_io.h"
 #include "bo_sampler.h"
 #include "bo_sys.h"
-#include "bo_trainer.h"
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
 {
@@ -16,12 +16,12 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &t->rank));
   PetscCallMPI(MPI_Comm_size(comm, &t->size));
-  t->type     = BO_SAMPLER_BRIDGE;
+  t->step_type = BO_REVERSE_BRIDGE;
   t->K        = 100;
-  t->block    = 16;
+  t->micro_batch = 16;
   t->label    = -1;
   t->guidance = 0.0;
-  t->cap      = -1; /* from the checkpoint: the data's maximum count */
+  t->max_count = -1; /* from the checkpoint: the data's maximum count */
   t->use_ema  = PETSC_TRUE;
   t->seed     = 1;
   PetscCall(BOProcessCreate(comm, &t->proc));
@@ -38,20 +38,20 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
   PetscCall(PetscOptionsString("-checkpoint", "checkpoint written by bo_train", NULL, s->checkpoint, s->checkpoint,
                                sizeof(s->checkpoint), NULL));
-  PetscCall(PetscOptionsEnum("-sampler", "reverse sampler", NULL, BOSamplerTypes, (PetscEnum)s->type, (PetscEnum *)&s->type, NULL));
+  PetscCall(PetscOptionsEnum("-sampler", "reverse sampler", NULL, BOReverseStepTypes, (PetscEnum)s->step_type, (PetscEnum *)&s->step_type, NULL));
   PetscCall(PetscOptionsInt("-sample_steps", "reverse steps K (1..T; fewer is faster and coarser)", NULL, s->K, &s->K, NULL));
-  PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->block, &s->block, NULL));
+  PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->micro_batch, &s->micro_batch, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
   PetscCall(PetscOptionsInt("-label", "class to generate (conditional models; -1: unconditional)", NULL, s->label, &s->label, NULL));
   PetscCall(PetscOptionsReal("-guidance", "classifier-free guidance weight w (0: plain conditional)", NULL, s->guidance, &s->guidance, NULL));
   PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)", NULL,
-                             s->cap, &s->cap, NULL));
+                             s->max_count, &s->max_count, NULL));
   PetscCall(PetscOptionsBool("-use_ema", "sample with the EMA weights", NULL, s->use_ema, &s->use_ema, NULL));
   PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, s->condition,
                                s->condition, sizeof(s->condition), NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
-  PetscCheck(s->block >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", s->block);
+  PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", s->micro_batch);
   PetscCheck(s->guidance >= 0, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-guidance %g: must be >= 0", (double)s->guidance);
   PetscFunctionReturn(0);
 }
@@ -70,11 +70,11 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
                s->model->cfg.num_classes ? "-label %" PetscInt_FMT ": the model knows labels 0..%" PetscInt_FMT
                                          : "-label %" PetscInt_FMT ": the model was trained without labels%.0" PetscInt_FMT,
                s->label, s->model->cfg.num_classes - 1);
-  if (s->cap < 0) s->cap = s->model->cfg.max_count;
+  if (s->max_count < 0) s->max_count = s->model->cfg.max_count;
   PetscCall(PetscFree3(s->k, s->labels, s->pk));
   PetscCall(PetscFree2(s->out, s->out_uncond));
-  PetscCall(PetscMalloc3(s->block, &s->k, s->block, &s->labels, s->block, &s->pk));
-  PetscCall(PetscMalloc2(s->block * s->model->dim, &s->out, s->block * s->model->dim, &s->out_uncond));
+  PetscCall(PetscMalloc3(s->micro_batch, &s->k, s->micro_batch, &s->labels, s->micro_batch, &s->pk));
+  PetscCall(PetscMalloc2(s->micro_batch * s->model->dim, &s->out, s->micro_batch * s->model->dim, &s->out_uncond));
   if (s->condition[0] && !s->obs_mask) PetscCall(BOSamplerLoadObservations(s, s->condition));
   PetscFunctionReturn(0);
 }
@@ -85,7 +85,7 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(s->comm, &viewer));
   PetscCall(PetscViewerASCIIPrintf(viewer, "bo_sample: %s sampler, %" PetscInt_FMT " steps, micro-batch %" PetscInt_FMT
                                            ", seed %llu, %d rank%s, %s weights of %s\n",
-                                   BOSamplerTypes[s->type], s->K, s->block, (unsigned long long)s->seed, s->size,
+                                   BOReverseStepTypes[s->step_type], s->K, s->micro_batch, (unsigned long long)s->seed, s->size,
                                    s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
   if (s->label >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
   if (s->obs_mask) {
@@ -107,79 +107,6 @@ PetscErrorCode BOSamplerDestroy(BOSampler *s)
   PetscCall(BOModelDestroy(&(*s)->model));
   PetscCall(BOProcessDestroy(&(*s)->proc));
   PetscCall(PetscFree(*s));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const float *mask)
-{
-  const PetscInt D = s->model->dim;
-
-  PetscFunctionBegin;
-  PetscCall(PetscFree2(s->obs_value, s->obs_mask));
-  PetscCall(PetscMalloc2(D, &s->obs_value, D, &s->obs_mask));
-  for (PetscInt i = 0; i < D; i++) {
-    PetscCheck(!mask[i] || (value[i] >= 0 && value[i] == floorf(value[i])), s->comm, PETSC_ERR_ARG_OUTOFRANGE,
-               "observed value %g at element %" PetscInt_FMT " is not a non-negative integer", (double)value[i], i);
-    s->obs_value[i] = mask[i] ? value[i] : 0.0f;
-    s->obs_mask[i]  = mask[i] ? 1.0f : 0.0f;
-  }
-  PetscFunctionReturn(0);
-}
-
-/* Read one member-shaped float dataset of D elements (serial HDF5). */
-static PetscErrorCode read_member_shaped(hid_t file, const char *path, const char *name, PetscInt D, float *buf)
-{
-  hid_t    d, space;
-  hssize_t n;
-
-  PetscFunctionBegin;
-  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "-condition %s: dataset '%s' is missing", path, name);
-  BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "-condition %s: cannot open '%s'", path, name);
-  space = H5Dget_space(d);
-  n     = H5Sget_simple_extent_npoints(space);
-  PetscCheck(n == D, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "-condition %s: '%s' has %lld elements, the model's members have %" PetscInt_FMT,
-             path, name, (long long)n, D);
-  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "-condition %s: cannot read '%s'", path, name);
-  H5Sclose(space);
-  H5Dclose(d);
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path)
-{
-  const PetscInt D = s->model->dim;
-  float         *value, *mask;
-  char           msg[PETSC_MAX_PATH_LEN + 128] = "";
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc2(D, &value, D, &mask));
-  if (s->rank == 0) {
-    PetscErrorCode ierr;
-    hid_t          file;
-    BOH5Quiet();
-    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) snprintf(msg, sizeof(msg), "-condition %s: cannot open as HDF5", path);
-    else {
-      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-      ierr = read_member_shaped(file, path, "value", D, value);
-      if (!ierr) ierr = read_member_shaped(file, path, "mask", D, mask);
-      PetscCall(PetscPopErrorHandler());
-      if (ierr) {
-        const char *text;
-        char       *specific;
-        PetscErrorMessage(ierr, &text, &specific);
-        snprintf(msg, sizeof(msg), "%s", specific ? specific : text);
-      }
-      H5Fclose(file);
-    }
-  }
-  PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, s->comm));
-  PetscCheck(!msg[0], s->comm, PETSC_ERR_FILE_UNEXPECTED, "%s", msg);
-  PetscCallMPI(MPI_Bcast(value, (int)D, MPI_FLOAT, 0, s->comm));
-  PetscCallMPI(MPI_Bcast(mask, (int)D, MPI_FLOAT, 0, s->comm));
-  PetscCall(BOSamplerSetObservations(s, value, mask));
-  PetscCall(PetscFree2(value, mask));
   PetscFunctionReturn(0);
 }
 
@@ -217,14 +144,14 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
 
 PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt count, float *x)
 {
-  const PetscInt D = s->model->dim, B = s->block;
+  const PetscInt D = s->model->dim, B = s->micro_batch;
 
   PetscFunctionBegin;
   PetscCheck(first % B == 0, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG,
              "first member %" PetscInt_FMT " is not aligned to the micro-batch %" PetscInt_FMT, first, B);
   for (PetscInt b0 = 0; b0 < count; b0 += B) {
     PetscInt nb = PetscMin(B, count - b0);
-    PetscCall(BOProcessGenerate(s->proc, s->type, s->K, s->cap, network_predict, s, s->seed, first + b0, nb, D, s->obs_value,
+    PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict, s, s->seed, first + b0, nb, D, s->obs_value,
                                 s->obs_mask, x + b0 * D));
   }
   PetscFunctionReturn(0);
@@ -232,7 +159,7 @@ PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt coun
 
 PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, const char *path)
 {
-  const PetscInt D = s->model->dim, B = s->block;
+  const PetscInt D = s->model->dim, B = s->micro_batch;
   const PetscInt nblocks = (n + B - 1) / B, rounds = (nblocks + s->size - 1) / s->size;
   BOModelConfig *cfg     = &s->model->cfg;
   BOWriter       w;
@@ -253,13 +180,13 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
     ndim     = 1;
   }
   PetscCall(BOWriterCreate(s->comm, path, "counts", n, ndim, shape, &w));
-  if (s->cap > 0) PetscCall(BOWriterSetMaxCount(w, s->cap));
+  if (s->max_count > 0) PetscCall(BOWriterSetMaxCount(w, s->max_count));
   PetscCall(BOWriterSetFromOptions(w));
   PetscCall(BOWriterSetAttributeString(w, "checkpoint", s->checkpoint));
   snprintf(text, sizeof(text), "%08x", s->checksum);
   PetscCall(BOWriterSetAttributeString(w, "checkpoint_crc32", text));
   PetscCall(BOWriterSetAttributeInt(w, "seed", (long long)s->seed));
-  PetscCall(BOWriterSetAttributeString(w, "sampler", BOSamplerTypes[s->type]));
+  PetscCall(BOWriterSetAttributeString(w, "sampler", BOReverseStepTypes[s->step_type]));
   PetscCall(BOWriterSetAttributeInt(w, "sample_steps", s->K));
   PetscCall(BOWriterSetAttributeInt(w, "micro_batch", B));
   PetscCall(BOWriterSetAttributeInt(w, "first_member", first));
@@ -311,11 +238,11 @@ PetscErrorCode BOSamplerFillDMDAVec(BOSampler s, PetscInt member, DM da, Vec v)
              M, N, dof, cfg->Nx, cfg->Ny, cfg->C);
   /* Every rank generates the member (the same bits everywhere: randomness
    * is keyed by member, not rank) and keeps the part it owns: no messages. */
-  PetscCall(PetscMalloc1(s->block * s->model->dim, &x));
-  PetscCall(BOSamplerGenerateLocal(s, member - member % s->block, s->block, x)); /* the whole block: as in files */
+  PetscCall(PetscMalloc1(s->micro_batch * s->model->dim, &x));
+  PetscCall(BOSamplerGenerateLocal(s, member - member % s->micro_batch, s->micro_batch, x)); /* the whole block: as in files */
   PetscCall(DMDAGetCorners(da, &xs, &ys, NULL, &xm, &ym, NULL));
   PetscCall(DMDAVecGetArrayDOF(da, v, &a));
-  const float *m = x + (member % s->block) * s->model->dim;
+  const float *m = x + (member % s->micro_batch) * s->model->dim;
   for (PetscInt j = ys; j < ys + ym; j++)
     for (PetscInt i = xs; i < xs + xm; i++)
       for (PetscInt c = 0; c < dof; c++) a[j][i][c] = m[(j * M + i) * dof + c];

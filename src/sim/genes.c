@@ -18,7 +18,7 @@
  * each mRNA (observed with probability `capture`) from (k, 2).
  */
 #include <math.h>
-#include "bo_dataset.h"
+#include "bo_sim.h"
 #include "bo_rng.h"
 
 PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p)

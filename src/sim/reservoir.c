@@ -24,7 +24,7 @@
  */
 #include <math.h>
 #include "bo_darcy.h"
-#include "bo_dataset.h"
+#include "bo_sim.h"
 #include "bo_rng.h"
 
 const char *const BOReservoirOutputs[] = {"tracer", "permeability", "BOReservoirOutput", "BO_RESERVOIR_", NULL};

@@ -1,4 +1,5 @@
-/* Scalar HDF5 attributes. */
+/* HDF5 helpers: attributes, row selections and collective row transfers. */
+#include <stdio.h>
 #include <string.h>
 #include "bo_h5.h"
 #include "bo_sys.h"
@@ -88,5 +89,76 @@ PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size
   H5Tclose(mtype);
   H5Tclose(ftype);
   H5Aclose(attr);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOH5SelectRows(hid_t dset, hsize_t first, hsize_t count, hid_t *fs, hid_t *ms)
+{
+  hsize_t dims[8], start[8] = {0};
+  int     nd;
+
+  PetscFunctionBegin;
+  *fs = H5Dget_space(dset);
+  nd  = H5Sget_simple_extent_dims(*fs, dims, NULL);
+  BOCallHDF5(nd, "H5Sget_simple_extent_dims");
+  PetscCheck(nd >= 1 && nd <= 8, PETSC_COMM_SELF, PETSC_ERR_SUP, "datasets of %d axes are not supported", nd);
+  start[0] = first, dims[0] = count;
+  if (count > 0) {
+    BOCallHDF5(H5Sselect_hyperslab(*fs, H5S_SELECT_SET, start, NULL, dims, NULL), "H5Sselect_hyperslab");
+    *ms = H5Screate_simple(nd, dims, NULL);
+  } else {
+    hsize_t one = 1;
+    BOCallHDF5(H5Sselect_none(*fs), "H5Sselect_none");
+    *ms = H5Screate_simple(1, &one, NULL);
+    BOCallHDF5(H5Sselect_none(*ms), "H5Sselect_none");
+  }
+  PetscFunctionReturn(0);
+}
+
+/* "dataset /counts of out.h5" for messages */
+static void dset_name(hid_t dset, char *buf, size_t len)
+{
+  char name[256] = "?", file[PETSC_MAX_PATH_LEN] = "?";
+  H5Iget_name(dset, name, sizeof(name));
+  H5Fget_name(dset, file, sizeof(file));
+  snprintf(buf, len, "dataset %s of %s", name, file);
+}
+
+/* One collective transfer of rows [first, first + count) (write != 0: from
+ * buf to the file). */
+static PetscErrorCode transfer_rows(hid_t dset, hid_t mtype, hsize_t first, hsize_t count, void *buf, int write)
+{
+  hid_t  fs, ms, dxpl;
+  char   dummy[16], what[PETSC_MAX_PATH_LEN + 300];
+  herr_t st;
+
+  PetscFunctionBegin;
+  PetscCall(BOH5SelectRows(dset, first, count, &fs, &ms));
+  dxpl = H5Pcreate(H5P_DATASET_XFER);
+  BOCallHDF5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+  if (write) st = H5Dwrite(dset, mtype, ms, fs, dxpl, count ? buf : dummy);
+  else st = H5Dread(dset, mtype, ms, fs, dxpl, count ? buf : dummy);
+  H5Pclose(dxpl);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  if (st < 0) {
+    dset_name(dset, what, sizeof(what));
+    SETERRQ(PETSC_COMM_SELF, write ? PETSC_ERR_FILE_WRITE : PETSC_ERR_FILE_READ, "cannot %s rows %llu..%llu of %s",
+            write ? "write" : "read", (unsigned long long)first, (unsigned long long)(first + count), what);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOH5ReadRows(hid_t dset, hid_t mtype, hsize_t first, hsize_t count, void *buf)
+{
+  PetscFunctionBegin;
+  PetscCall(transfer_rows(dset, mtype, first, count, buf, 0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOH5WriteRows(hid_t dset, hid_t mtype, hsize_t first, hsize_t count, const void *buf)
+{
+  PetscFunctionBegin;
+  PetscCall(transfer_rows(dset, mtype, first, count, (void *)buf, 1));
   PetscFunctionReturn(0);
 }

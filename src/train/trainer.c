@@ -1,11 +1,9 @@
 /* BOTrainer: the data-parallel training loop, checkpoints and signals. */
-#include <glob.h>
-#include <hdf5.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "bo_checkpoint.h"
 #include "bo_sys.h"
 #include "bo_trainer.h"
 
@@ -112,276 +110,33 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
 }
 
 /* ---- checkpoints ------------------------------------------------------- */
-#include "bo_h5.h"
-
-/* "dir/ckpt.h5" + step -> "dir/ckpt-step00001234.h5" */
-static void sibling_name(const char *path, PetscInt step, char *out, size_t len)
-{
-  size_t n = strlen(path);
-  if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
-  snprintf(out, len, "%.*s-step%08" PetscInt_FMT ".h5", (int)n, path, step);
-}
-
-/* CRC-32 of the optimiser state and the step: detects torn or corrupt files
- * that HDF5 itself would read without complaint. */
-static uint32_t state_checksum(PetscInt nparams, const float *params, const float *ema, const float *m, const float *v,
-                               int64_t step)
-{
-  const float *bufs[4] = {params, ema, m, v};
-  uLong        crc     = crc32(0L, Z_NULL, 0);
-  for (int i = 0; i < 4; i++) {
-    const Bytef *p = (const Bytef *)bufs[i];
-    size_t       n = sizeof(float) * (size_t)nparams;
-    while (n) { /* crc32 takes a uInt length */
-      uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-      crc        = crc32(crc, p, chunk);
-      p += chunk;
-      n -= chunk;
-    }
-  }
-  crc = crc32(crc, (const Bytef *)&step, sizeof(step));
-  return (uint32_t)crc;
-}
-
-static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, const float *buf)
-{
-  hid_t g;
-
-  PetscFunctionBegin;
-  BOCallHDF5(g = H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group %s", name);
-  PetscCall(BOModelSaveParams(model, g, buf));
-  H5Gclose(g);
-  PetscFunctionReturn(0);
-}
-
-/* Rank 0 writes path.tmp, then moves the previous checkpoint aside (with its
- * step suffix), renames, and prunes old ones beyond -keep_checkpoints. */
-static PetscErrorCode write_checkpoint_file(BOTrainer tr, const char *path)
-{
-  char     tmp[PETSC_MAX_PATH_LEN + 8];
-  hid_t    file, g;
-  BOModel  m = tr->model;
-  uint32_t crc;
-
-  PetscFunctionBegin;
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  BOCallHDF5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create checkpoint %s", tmp);
-  PetscCall(BOH5WriteAttrString(file, "format", "blackout-checkpoint"));
-  PetscCall(BOH5WriteAttrString(file, "producer_version", BO_VERSION));
-  PetscCall(BOH5WriteAttrInt(file, "step", tr->step));
-  PetscCall(BOH5WriteAttrInt(file, "seed", (int64_t)tr->seed));
-  PetscCall(BOH5WriteAttrInt(file, "batch", tr->batch));
-  PetscCall(BOH5WriteAttrInt(file, "mpi_size", tr->size));
-  PetscCall(BOH5WriteAttrInt(file, "T", tr->proc->T));
-  PetscCall(BOH5WriteAttrReal(file, "t_end", tr->proc->tEnd));
-  PetscCall(BOH5WriteAttrString(file, "loss_weight", BOWeightTypes[tr->proc->weight_type]));
-  PetscCall(BOH5WriteAttrReal(file, "loss_weight_floor", tr->proc->weight_floor));
-  PetscCall(BOH5WriteAttrString(file, "data_file", tr->data->filename));
-  PetscCall(BOH5WriteAttrInt(file, "data_N", tr->data->N));
-  PetscCall(BOH5WriteAttrReal(file, "data_max_count", tr->data->max_count));
-  PetscCall(BOH5WriteAttrInt(file, "conditional", tr->conditional));
-  BOCallHDF5(g = H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group model");
-  PetscCall(BOModelConfigSave(&m->cfg, g));
-  H5Gclose(g);
-  PetscCall(save_group(m, file, "params", m->params));
-  PetscCall(save_group(m, file, "ema", tr->ema));
-  PetscCall(save_group(m, file, "adam_m", tr->adam_m));
-  PetscCall(save_group(m, file, "adam_v", tr->adam_v));
-  crc = state_checksum(m->nparams, m->params, tr->ema, tr->adam_m, tr->adam_v, tr->step);
-  PetscCall(BOH5WriteAttrInt(file, "checksum_crc32", crc)); /* written last: its presence marks completion */
-  BOCallHDF5(H5Fclose(file), "cannot close checkpoint %s", tmp);
-
-  /* keep the previous newest under its step's name, then publish */
-  if (access(path, F_OK) == 0) {
-    int64_t prev = -1;
-    hid_t   f    = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f >= 0) {
-      if (BOH5HasAttr(f, "step")) PetscCall(BOH5ReadAttrInt(f, "step", &prev));
-      H5Fclose(f);
-    }
-    if (prev >= 0 && prev != tr->step) {
-      char old[PETSC_MAX_PATH_LEN + 32];
-      sibling_name(path, (PetscInt)prev, old, sizeof(old));
-      PetscCheck(rename(path, old) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", path, old);
-    }
-  }
-  PetscCheck(rename(tmp, path) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", tmp, path);
-
-  /* prune: siblings sort by step (zero-padded); keep the newest keep-1 */
-  {
-    char   pattern[PETSC_MAX_PATH_LEN + 32];
-    glob_t gl;
-    size_t n = strlen(path);
-    if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
-    snprintf(pattern, sizeof(pattern), "%.*s-step*.h5", (int)n, path);
-    if (glob(pattern, 0, NULL, &gl) == 0) {
-      for (size_t i = 0; i + (size_t)(tr->keep - 1) < gl.gl_pathc; i++) unlink(gl.gl_pathv[i]);
-      globfree(&gl);
-    }
-  }
-  PetscFunctionReturn(0);
-}
 
 PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
 {
-  PetscErrorCode ierr = 0;
+  BOCheckpointState st;
 
   PetscFunctionBegin;
+  PetscCall(PetscMemzero(&st, sizeof(st)));
+  st.step = tr->step, st.batch = tr->batch, st.conditional = tr->conditional, st.seed = tr->seed;
+  st.ema = tr->ema, st.adam_m = tr->adam_m, st.adam_v = tr->adam_v;
+  PetscCall(PetscStrncpy(st.data_file, tr->data->filename, sizeof(st.data_file)));
+  st.data_N = tr->data->N, st.data_max_count = tr->data->max_count;
   PetscCall(PetscLogEventBegin(BOLog.checkpoint, 0, 0, 0, 0));
-  if (tr->rank == 0) ierr = write_checkpoint_file(tr, tr->checkpoint);
-  /* every rank learns whether rank 0 succeeded, so none hangs or goes on */
-  PetscCallMPI(MPI_Bcast(&ierr, 1, MPI_INT, 0, tr->comm));
-  PetscCheck(!ierr, tr->comm, PETSC_ERR_FILE_WRITE, "writing checkpoint %s failed", tr->checkpoint);
+  PetscCall(BOCheckpointWrite(tr->comm, tr->checkpoint, tr->keep, tr->proc, tr->model, &st));
   PetscCall(PetscLogEventEnd(BOLog.checkpoint, 0, 0, 0, 0));
-  PetscFunctionReturn(0);
-}
-
-/* Read one checkpoint's configuration (model and process). */
-static PetscErrorCode read_checkpoint_config(hid_t file, BOModelConfig *cfg, BOProcess proc, int64_t *step)
-{
-  hid_t   g;
-  int64_t T;
-  char    weight[32];
-
-  PetscFunctionBegin;
-  PetscCall(BOH5ReadAttrInt(file, "step", step));
-  PetscCall(BOH5ReadAttrInt(file, "T", &T));
-  proc->T = (PetscInt)T;
-  PetscCall(BOH5ReadAttrReal(file, "t_end", &proc->tEnd));
-  PetscCall(BOH5ReadAttrString(file, "loss_weight", weight, sizeof(weight)));
-  proc->weight_type = strcmp(weight, "finite_time") ? BO_WEIGHT_INSTANTANEOUS : BO_WEIGHT_FINITE_TIME;
-  PetscCall(BOH5ReadAttrReal(file, "loss_weight_floor", &proc->weight_floor));
-  BOCallHDF5(g = H5Gopen2(file, "model", H5P_DEFAULT), "group 'model' is missing");
-  PetscCall(BOModelConfigLoad(g, cfg));
-  H5Gclose(g);
-  PetscFunctionReturn(0);
-}
-
-static PetscErrorCode load_group(BOModel model, hid_t file, const char *name, float *buf)
-{
-  hid_t g;
-
-  PetscFunctionBegin;
-  BOCallHDF5(g = H5Gopen2(file, name, H5P_DEFAULT), "group '%s' is missing", name);
-  PetscCall(BOModelLoadParams(model, g, buf));
-  H5Gclose(g);
-  PetscFunctionReturn(0);
-}
-
-/* Rank 0: load everything from one file into a model made from its own
- * configuration, and verify the checksum. Errors describe what is wrong. */
-static PetscErrorCode try_checkpoint(const char *path, BOProcess proc, BOModel *model, float **ema, float **m, float **v,
-                                     int64_t *step)
-{
-  hid_t         file;
-  BOModelConfig cfg;
-  int64_t       crc;
-
-  PetscFunctionBegin;
-  file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "cannot open %s as HDF5 (truncated or not a checkpoint)", path);
-  PetscCheck(BOH5HasAttr(file, "checksum_crc32"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "%s has no checksum: incomplete checkpoint", path);
-  PetscCall(read_checkpoint_config(file, &cfg, proc, step));
-  PetscCall(BOModelCreate(PETSC_COMM_SELF, &cfg, model));
-  PetscCall(PetscMalloc3((*model)->nparams, ema, (*model)->nparams, m, (*model)->nparams, v));
-  PetscCall(load_group(*model, file, "params", (*model)->params));
-  PetscCall(load_group(*model, file, "ema", *ema));
-  PetscCall(load_group(*model, file, "adam_m", *m));
-  PetscCall(load_group(*model, file, "adam_v", *v));
-  PetscCall(BOH5ReadAttrInt(file, "checksum_crc32", &crc));
-  H5Fclose(file);
-  PetscCheck((uint32_t)crc == state_checksum((*model)->nparams, (*model)->params, *ema, *m, *v, *step), PETSC_COMM_SELF,
-             PETSC_ERR_FILE_UNEXPECTED, "%s: checksum mismatch (corrupt checkpoint)", path);
-  PetscFunctionReturn(0);
-}
-
-/* Candidates newest first: FILE, then FILE-stepN.h5 by descending N. */
-static PetscErrorCode list_candidates(const char *path, char ***list, int *count)
-{
-  char   pattern[PETSC_MAX_PATH_LEN + 32];
-  glob_t gl;
-  size_t n = strlen(path);
-
-  PetscFunctionBegin;
-  if (n > 3 && !strcmp(path + n - 3, ".h5")) n -= 3;
-  snprintf(pattern, sizeof(pattern), "%.*s-step*.h5", (int)n, path);
-  *count = 0;
-  PetscCall(PetscMalloc1(1, list));
-  (*list)[(*count)++] = strdup(path);
-  if (glob(pattern, 0, NULL, &gl) == 0) {
-    PetscCall(PetscRealloc(sizeof(char *) * (1 + gl.gl_pathc), list));
-    for (size_t i = gl.gl_pathc; i-- > 0;) (*list)[(*count)++] = strdup(gl.gl_pathv[i]);
-    globfree(&gl);
-  }
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found)
 {
-  char          chosen[PETSC_MAX_PATH_LEN] = "";
-  BOModel       model                      = NULL;
-  float        *ema = NULL, *m = NULL, *v = NULL;
-  int64_t       step = 0;
-  BOModelConfig cfg;
+  BOCheckpointState st;
 
   PetscFunctionBegin;
-  if (tr->rank == 0) {
-    char **list;
-    int    count;
-    PetscCall(list_candidates(tr->checkpoint, &list, &count));
-    BOH5Quiet();
-    for (int i = 0; i < count && !chosen[0]; i++) {
-      PetscErrorCode ierr;
-      if (access(list[i], F_OK) != 0) continue;
-      PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-      ierr = try_checkpoint(list[i], tr->proc, &model, &ema, &m, &v, &step);
-      PetscCall(PetscPopErrorHandler());
-      if (!ierr) {
-        PetscCall(PetscStrncpy(chosen, list[i], sizeof(chosen)));
-        break;
-      }
-      {
-        const char *text;
-        char       *specific;
-        PetscErrorMessage(ierr, &text, &specific);
-        PetscCall(PetscPrintf(PETSC_COMM_SELF, "warning: skipping checkpoint %s: %s\n", list[i], specific ? specific : text));
-      }
-      PetscCall(PetscFree3(ema, m, v));
-      PetscCall(BOModelDestroy(&model));
-    }
-    for (int i = 0; i < count; i++) free(list[i]);
-    PetscCall(PetscFree(list));
-    if (chosen[0]) cfg = model->cfg;
-  }
-  PetscCallMPI(MPI_Bcast(chosen, sizeof(chosen), MPI_CHAR, 0, tr->comm));
-  *found = chosen[0] ? PETSC_TRUE : PETSC_FALSE;
+  PetscCall(BOCheckpointRead(tr->comm, tr->checkpoint, tr->proc, &tr->model, &st, found));
   if (!*found) PetscFunctionReturn(0);
-
-  /* everyone builds the same model and receives rank 0's state */
-  PetscCallMPI(MPI_Bcast(&cfg, sizeof(cfg), MPI_BYTE, 0, tr->comm));
-  PetscCallMPI(MPI_Bcast(&step, 1, MPI_INT64_T, 0, tr->comm));
-  PetscCallMPI(MPI_Bcast(&tr->proc->T, 1, MPIU_INT, 0, tr->comm));
-  PetscCallMPI(MPI_Bcast(&tr->proc->tEnd, 1, MPIU_REAL, 0, tr->comm));
-  PetscCallMPI(MPI_Bcast(&tr->proc->weight_type, 1, MPI_INT, 0, tr->comm));
-  PetscCallMPI(MPI_Bcast(&tr->proc->weight_floor, 1, MPIU_REAL, 0, tr->comm));
-  PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
-  PetscCall(PetscMalloc3(tr->model->nparams, &tr->ema, tr->model->nparams, &tr->adam_m, tr->model->nparams, &tr->adam_v));
-  if (tr->rank == 0) {
-    PetscCall(PetscArraycpy(tr->model->params, model->params, model->nparams));
-    PetscCall(PetscArraycpy(tr->ema, ema, model->nparams));
-    PetscCall(PetscArraycpy(tr->adam_m, m, model->nparams));
-    PetscCall(PetscArraycpy(tr->adam_v, v, model->nparams));
-    PetscCall(PetscFree3(ema, m, v));
-    PetscCall(BOModelDestroy(&model));
-  }
-  {
-    float   *bufs[4] = {tr->model->params, tr->ema, tr->adam_m, tr->adam_v};
-    PetscInt n       = tr->model->nparams;
-    for (int i = 0; i < 4; i++) PetscCallMPI(MPI_Bcast(bufs[i], (int)n, MPI_FLOAT, 0, tr->comm));
-  }
-  tr->step = (PetscInt)step;
-  PetscCall(PetscPrintf(tr->comm, "restarting from %s at step %" PetscInt_FMT "\n", chosen, tr->step));
+  tr->ema = st.ema, tr->adam_m = st.adam_m, tr->adam_v = st.adam_v; /* the trainer owns them now */
+  tr->step = st.step;
+  PetscCall(PetscPrintf(tr->comm, "restarting from %s at step %" PetscInt_FMT "\n", st.path, tr->step));
   PetscFunctionReturn(0);
 }
 
@@ -423,7 +178,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
    * (all of a minibatch can sit in one rank's shard). */
   n       = tr->batch;
   D       = tr->data->D;
-  tr->cap = n;
+  tr->max_local = n;
   PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
   PetscCall(PetscMalloc5(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y, n * D, &tr->out, n * D, &tr->dout));
   PetscCall(PetscMalloc1(tr->model->nparams + 3, &tr->reduce));
@@ -624,52 +379,5 @@ PetscErrorCode BOTrainerDestroy(BOTrainer *tr)
   PetscCall(BODatasetDestroy(&t->data));
   PetscCall(BOProcessDestroy(&t->proc));
   PetscCall(PetscFree(*tr));
-  PetscFunctionReturn(0);
-}
-
-/* ---- for sampling ------------------------------------------------------ */
-PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool use_ema, BOProcess proc, BOModel *model,
-                                     uint32_t *checksum)
-{
-  PetscMPIInt   rank;
-  BOModelConfig cfg;
-  BOModel       m     = NULL;
-  float        *ema = NULL, *am = NULL, *av = NULL;
-  int64_t       step  = 0;
-  PetscErrorCode ierr = 0;
-  char          msg[PETSC_MAX_PATH_LEN + 128] = "";
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    /* a full validation, checksum included, before trusting the weights */
-    BOH5Quiet();
-    PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, NULL));
-    ierr = try_checkpoint(path, proc, &m, &ema, &am, &av, &step);
-    PetscCall(PetscPopErrorHandler());
-    if (ierr) {
-      const char *text;
-      char       *specific;
-      PetscErrorMessage(ierr, &text, &specific);
-      snprintf(msg, sizeof(msg), "-checkpoint %s: %s", path, specific ? specific : text);
-    } else cfg = m->cfg;
-  }
-  PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, comm));
-  PetscCheck(!msg[0], comm, PETSC_ERR_FILE_UNEXPECTED, "%s", msg);
-  PetscCallMPI(MPI_Bcast(&cfg, sizeof(cfg), MPI_BYTE, 0, comm));
-  PetscCallMPI(MPI_Bcast(&proc->T, 1, MPIU_INT, 0, comm));
-  PetscCallMPI(MPI_Bcast(&proc->tEnd, 1, MPIU_REAL, 0, comm));
-  PetscCallMPI(MPI_Bcast(&proc->weight_type, 1, MPI_INT, 0, comm));
-  PetscCallMPI(MPI_Bcast(&proc->weight_floor, 1, MPIU_REAL, 0, comm));
-  PetscCall(BOModelCreate(comm, &cfg, model));
-  if (rank == 0) {
-    PetscCall(PetscArraycpy((*model)->params, use_ema ? ema : m->params, m->nparams));
-    if (checksum) *checksum = state_checksum(m->nparams, m->params, ema, am, av, step);
-    PetscCall(PetscFree3(ema, am, av));
-    PetscCall(BOModelDestroy(&m));
-  }
-  PetscCallMPI(MPI_Bcast((*model)->params, (int)(*model)->nparams, MPI_FLOAT, 0, comm));
-  if (checksum) PetscCallMPI(MPI_Bcast(checksum, 1, MPI_UINT32_T, 0, comm));
-  PetscCall(BOProcessSetUp(proc));
   PetscFunctionReturn(0);
 }

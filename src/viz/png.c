@@ -1,4 +1,5 @@
 /* PNG montages and heat maps of count data. */
+#include <errno.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "bo_png.h"
+#include "bo_sys.h"
 
 /* Viridis-like anchors at t = 0, 1/8, ..., 1 (dark blue -> teal -> yellow). */
 static const unsigned char anchors[9][3] = {{68, 1, 84},    {72, 36, 117},  {65, 68, 135},   {53, 95, 141},  {42, 120, 142},
@@ -94,7 +96,7 @@ static const unsigned char font[64][7] = {
 /* Drawn for a byte outside the font: a hollow box. */
 static const unsigned char missing[7] = {0x1f, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1f};
 
-static const unsigned char *Glyph(char ch)
+static const unsigned char *glyph(char ch)
 {
   int u = (unsigned char)ch;
   if (u >= 'a' && u <= 'z') u -= 'a' - 'A';
@@ -108,10 +110,10 @@ void BOImagePut(BOImage *im, int x, int y, const unsigned char c[3])
 }
 
 /* The first n characters of s, each font pixel a 2 x 2 block. */
-static void TextN(BOImage *im, int x, int y, const char *s, size_t n, const unsigned char c[3])
+static void text_n(BOImage *im, int x, int y, const char *s, size_t n, const unsigned char c[3])
 {
   for (size_t k = 0; k < n; k++, x += BO_TEXT_ADVANCE) {
-    const unsigned char *g = Glyph(s[k]);
+    const unsigned char *g = glyph(s[k]);
     for (int r = 0; r < 7; r++)
       for (int col = 0; col < 5; col++)
         if (g[r] >> (4 - col) & 1)
@@ -122,7 +124,7 @@ static void TextN(BOImage *im, int x, int y, const char *s, size_t n, const unsi
 
 void BOImageText(BOImage *im, int x, int y, const char *s, const unsigned char c[3])
 {
-  TextN(im, x, y, s, strlen(s), c);
+  text_n(im, x, y, s, strlen(s), c);
 }
 
 int BOImageTextWidth(const char *s)
@@ -142,7 +144,7 @@ int BOImageTextWrap(BOImage *im, int x, int y, int w, const char *s, const unsig
       while (cut > 0 && s[cut] != ' ') cut--;
       if (cut == 0) cut = per;
     }
-    if (im) TextN(im, x, y + lines * BO_TEXT_LINE, s, cut, c);
+    if (im) text_n(im, x, y + lines * BO_TEXT_LINE, s, cut, c);
     s += cut;
     while (*s == ' ') s++;
   }
@@ -189,9 +191,9 @@ PetscErrorCode BOImageWrite(const BOImage *im, const char *path, const char *tit
   int         ntext = 0;
 
   PetscFunctionBegin;
-  snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+  BOTempPath(path, tmp, sizeof(tmp));
   f = fopen(tmp, "wb");
-  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot create %s", tmp);
+  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot create %s: %s", tmp, strerror(errno));
   png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
   if (png) info = png_create_info_struct(png);
   if (!png || !info || setjmp(png_jmpbuf(png))) {
@@ -217,14 +219,15 @@ PetscErrorCode BOImageWrite(const BOImage *im, const char *path, const char *tit
   png_write_end(png, info);
   png_destroy_write_struct(&png, &info);
   if (fclose(f) != 0) {
+    int err = errno;
     unlink(tmp);
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", tmp);
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s", tmp, strerror(err));
   }
-  PetscCheck(!rename(tmp, path), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", tmp, path);
+  PetscCall(BOPublishFile(tmp, path));
   PetscFunctionReturn(0);
 }
 
-static double DataMax(size_t n, const float *x)
+static double data_max(size_t n, const float *x)
 {
   double m = 0;
   for (size_t i = 0; i < n; i++) m = PetscMax(m, (double)x[i]);
@@ -236,7 +239,7 @@ static const int           margin = 8, min_width = 400, head_gap = 6, bar_gap = 
 
 /* Colour bar from x0 to x1 with its top at y, its label centred on the line
  * above, "0" and vmax under its ends. */
-static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax, const char *label)
+static void colour_bar(BOImage *im, int x0, int x1, int y, double vmax, const char *label)
 {
   char range[32];
   for (int x = x0; x <= x1; x++) {
@@ -253,7 +256,7 @@ static void ColourBar(BOImage *im, int x0, int x1, int y, double vmax, const cha
 /* Creates the image for a picture of pw x ph pixels in the layout of
  * bo_png.h, draws its labels and colour bar, and returns in (px, py) the
  * top left corner of the picture. */
-static PetscErrorCode LabelledImage(int pw, int ph, const BOPNGLabels *lab, double vmax, BOImage *im, int *px, int *py)
+static PetscErrorCode labelled_image(int pw, int ph, const BOPNGLabels *lab, double vmax, BOImage *im, int *px, int *py)
 {
   int W = PetscMax(2 * margin + pw, min_width), tw = W - 2 * margin;
   int nt = BOImageTextWrap(NULL, 0, 0, tw, lab->title, NULL), nc = BOImageTextWrap(NULL, 0, 0, tw, lab->caption, NULL);
@@ -265,7 +268,7 @@ static PetscErrorCode LabelledImage(int pw, int ph, const BOPNGLabels *lab, doub
   for (int dx = 0; dx < 2; dx++) BOImageTextWrap(im, margin + dx, margin, tw, lab->title, black); /* bold: twice, a pixel apart */
   BOImageTextWrap(im, margin, margin + nt * BO_TEXT_LINE, tw, lab->caption, grey);
   *px = (W - pw) / 2, *py = margin + head;
-  ColourBar(im, margin, W - margin - 1, *py + ph + bar_gap + BO_TEXT_LINE, vmax, lab->bar);
+  colour_bar(im, margin, W - margin - 1, *py + ph + bar_gap + BO_TEXT_LINE, vmax, lab->bar);
   PetscFunctionReturn(0);
 }
 
@@ -282,11 +285,11 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
   PetscFunctionBegin;
   PetscCheck(n >= 1 && Ny >= 1 && Nx >= 1 && C >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
   if (!labels) labels = &no_labels;
-  if (vmax <= 0) vmax = DataMax((size_t)n * Ny * Nx * C, x);
+  if (vmax <= 0) vmax = data_max((size_t)n * Ny * Nx * C, x);
   cols = (int)ceil(sqrt((double)n)), rows = (int)((n + cols - 1) / cols);
   s    = (int)PetscMax(1, 96 / PetscMax(Ny, Nx)); /* tiles of about 96 pixels */
   tw = (int)Nx * s, th = (int)Ny * s;
-  PetscCall(LabelledImage(cols * tw + (cols - 1) * gap, rows * th + (rows - 1) * gap, labels, vmax, &im, &px, &py));
+  PetscCall(labelled_image(cols * tw + (cols - 1) * gap, rows * th + (rows - 1) * gap, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++) {
     int x0 = px + (int)(k % cols) * (tw + gap), y0 = py + (int)(k / cols) * (th + gap);
     for (PetscInt j = 0; j < Ny; j++)
@@ -313,9 +316,9 @@ PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const
   PetscFunctionBegin;
   PetscCheck(n >= 1 && G >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "nothing to draw in %s", path);
   if (!labels) labels = &no_labels;
-  if (vmax <= 0) vmax = DataMax((size_t)n * G, x);
+  if (vmax <= 0) vmax = data_max((size_t)n * G, x);
   sx = (int)PetscMax(1, PetscMin(16, 640 / G)), sy = (int)PetscMax(1, PetscMin(16, 480 / n));
-  PetscCall(LabelledImage((int)G * sx, (int)n * sy, labels, vmax, &im, &px, &py));
+  PetscCall(labelled_image((int)G * sx, (int)n * sy, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++)
     for (PetscInt g = 0; g < G; g++) {
       unsigned char c[3];

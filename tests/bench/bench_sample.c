@@ -22,7 +22,7 @@ static PetscErrorCode make_sampler(PetscInt K, PetscInt B, BOSampler *s)
   PetscCall(BOModelCreate(PETSC_COMM_WORLD, &cfg, &(*s)->model));
   PetscCall(BOModelInitParams((*s)->model, 1));
   for (PetscInt i = 0; i < (*s)->model->nparams; i++) (*s)->model->params[i] += 0.01f * (float)((i * 7919) % 13 - 6);
-  (*s)->K = K, (*s)->block = B;
+  (*s)->K = K, (*s)->micro_batch = B;
   PetscCall(BOSamplerSetUp(*s));
   PetscFunctionReturn(0);
 }

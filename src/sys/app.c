@@ -1,4 +1,4 @@
-/* Program plumbing: one-line errors, clocks, BLAS threads. */
+/* Program plumbing: one-line errors, the launcher guard, BLAS threads. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,59 +52,6 @@ int BOAppFinish(PetscErrorCode ierr)
   if (app_error_local) MPI_Abort(MPI_COMM_WORLD, 1);
   PetscFinalize();
   return 1;
-}
-
-BOLogIds BOLog;
-
-PetscErrorCode BOLogRegister(void)
-{
-  static PetscBool done = PETSC_FALSE;
-
-  PetscFunctionBegin;
-  if (done) PetscFunctionReturn(0);
-  done = PETSC_TRUE;
-  PetscCall(PetscClassIdRegister("Blackout", &BOLog.classid));
-  PetscCall(PetscLogStageRegister("Train", &BOLog.train));
-  PetscCall(PetscLogStageRegister("Sample", &BOLog.sample));
-  PetscCall(PetscLogEventRegister("BOLoadBatch", BOLog.classid, &BOLog.load));
-  PetscCall(PetscLogEventRegister("BOForward", BOLog.classid, &BOLog.forward));
-  PetscCall(PetscLogEventRegister("BOBackward", BOLog.classid, &BOLog.backward));
-  PetscCall(PetscLogEventRegister("BOAllreduce", BOLog.classid, &BOLog.allreduce));
-  PetscCall(PetscLogEventRegister("BOOptimizer", BOLog.classid, &BOLog.optimizer));
-  PetscCall(PetscLogEventRegister("BOCheckpoint", BOLog.classid, &BOLog.checkpoint));
-  PetscCall(PetscLogEventRegister("BOSampleSteps", BOLog.classid, &BOLog.sample_steps));
-  PetscCall(PetscLogEventRegister("BOSampleNet", BOLog.classid, &BOLog.sample_net));
-  PetscCall(PetscLogEventRegister("BOSampleWrite", BOLog.classid, &BOLog.sample_write));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode BOWriteTextFile(MPI_Comm comm, const char *path, BOTextBody body, const void *a, const void *b)
-{
-  PetscMPIInt rank;
-  int         ok = 1;
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) {
-    char  tmp[PETSC_MAX_PATH_LEN + 32];
-    FILE *f;
-    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) ok = 0;
-    else {
-      body(f, a, b);
-      if (fclose(f) != 0 || rename(tmp, path) != 0) ok = 0, unlink(tmp);
-    }
-  }
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
-  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
-  PetscFunctionReturn(0);
-}
-
-double BOWallTime(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int BOSetBLASThreads(void)

@@ -1,0 +1,46 @@
+/* Reference simulators (src/sim), used by bo_datagen to make training data.
+ * Each realization is a pure function of (seed, realization index) through
+ * the stream (seed, BO_RNG_DATAGEN, k, .), so ensembles do not depend on
+ * rank counts. */
+#ifndef BO_SIM_H
+#define BO_SIM_H
+#include <petscsys.h>
+#include <stdint.h>
+
+/* Reservoir: Gaussian log-permeability with correlation length and channel
+ * facies, single-phase Darcy flow (left to right), then tracer particles
+ * injected continuously at the inflow face, counted per cell. */
+typedef enum { BO_RESERVOIR_TRACER, BO_RESERVOIR_PERMEABILITY } BOReservoirOutput;
+extern const char *const BOReservoirOutputs[];
+typedef struct {
+  PetscInt  nx, ny;             /* cells */
+  PetscReal corr_len;           /* correlation length of log k, in cells */
+  PetscReal sigma;              /* standard deviation of log k */
+  PetscInt  channels;           /* number of sinuous high-permeability channels */
+  PetscReal channel_width;      /* in cells */
+  PetscReal channel_contrast;   /* added to log k inside a channel */
+  PetscReal particles_per_cell; /* tracer particles injected per cell of pore volume */
+  PetscReal pvi;                /* pore volumes injected */
+  PetscReal dispersivity;       /* in cells */
+  PetscInt  levels;             /* permeability levels for the permeability output */
+  BOReservoirOutput output;
+  PetscInt  refine;             /* simulate on a grid refine times finer, count on nx x ny */
+} BOReservoirParams;
+PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p);
+/* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */
+PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk);
+
+/* Genes: exact Gillespie simulation of a bursty gene-regulatory network
+ * (telegraph promoters, a few transcription factors regulating the rest,
+ * cell types differing in their master regulator), then binomial capture. */
+typedef struct {
+  PetscInt  genes, tfs, cell_types;
+  PetscReal t_end;   /* simulated time, in mRNA lifetimes */
+  PetscReal capture; /* probability that an mRNA is observed */
+  PetscInt  network_seed; /* the network's rates and wiring: the same for every -seed */
+} BOGenesParams;
+PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p);
+/* Realization (cell) k: counts (genes) and its cell type. */
+PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k, float *counts, PetscInt *label);
+
+#endif

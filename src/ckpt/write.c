@@ -1,0 +1,154 @@
+/* Writing checkpoints: rank 0 writes the file under a temporary name, moves
+ * the previous newest aside under its step's name, publishes the new one
+ * and prunes the oldest beyond `keep`. */
+#include <glob.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "ckptimpl.h"
+
+size_t bo_ckpt_stem(const char *path)
+{
+  size_t n = strlen(path);
+  return n > 3 && !strcmp(path + n - 3, ".h5") ? n - 3 : n;
+}
+
+void bo_ckpt_sibling(const char *path, PetscInt step, char *out, size_t len)
+{
+  snprintf(out, len, "%.*s-step%08" PetscInt_FMT ".h5", (int)bo_ckpt_stem(path), path, step);
+}
+
+uint32_t bo_ckpt_checksum(PetscInt nparams, const float *params, const float *ema, const float *m, const float *v,
+                          int64_t step)
+{
+  const float *bufs[4] = {params, ema, m, v};
+  uLong        crc     = crc32(0L, Z_NULL, 0);
+  for (int i = 0; i < 4; i++) {
+    const Bytef *p = (const Bytef *)bufs[i];
+    size_t       n = sizeof(float) * (size_t)nparams;
+    while (n) { /* crc32 takes a uInt length */
+      uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+      crc        = crc32(crc, p, chunk);
+      p += chunk;
+      n -= chunk;
+    }
+  }
+  crc = crc32(crc, (const Bytef *)&step, sizeof(step));
+  return (uint32_t)crc;
+}
+
+static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, const float *buf)
+{
+  hid_t g;
+
+  PetscFunctionBegin;
+  BOCallHDF5(g = H5Gcreate2(file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group %s", name);
+  PetscCall(BOModelSaveParams(model, g, buf));
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
+{
+  hid_t file, g;
+
+  PetscFunctionBegin;
+  BOCallHDF5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create checkpoint %s", tmp);
+  PetscCall(BOH5WriteAttrString(file, "format", "blackout-checkpoint"));
+  PetscCall(BOH5WriteAttrString(file, "producer_version", BO_VERSION));
+  PetscCall(BOH5WriteAttrInt(file, "step", st->step));
+  PetscCall(BOH5WriteAttrInt(file, "seed", (int64_t)st->seed));
+  PetscCall(BOH5WriteAttrInt(file, "batch", st->batch));
+  PetscCall(BOH5WriteAttrInt(file, "mpi_size", mpi_size));
+  PetscCall(BOProcessSave(proc, file));
+  PetscCall(BOH5WriteAttrString(file, "data_file", st->data_file));
+  PetscCall(BOH5WriteAttrInt(file, "data_N", st->data_N));
+  PetscCall(BOH5WriteAttrReal(file, "data_max_count", st->data_max_count));
+  PetscCall(BOH5WriteAttrInt(file, "conditional", st->conditional));
+  BOCallHDF5(g = H5Gcreate2(file, "model", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group model");
+  PetscCall(BOModelConfigSave(&m->cfg, g));
+  H5Gclose(g);
+  PetscCall(save_group(m, file, "params", m->params));
+  PetscCall(save_group(m, file, "ema", st->ema));
+  PetscCall(save_group(m, file, "adam_m", st->adam_m));
+  PetscCall(save_group(m, file, "adam_v", st->adam_v));
+  /* written last: its presence marks completion */
+  PetscCall(BOH5WriteAttrInt(file, "checksum_crc32",
+                             bo_ckpt_checksum(m->nparams, m->params, st->ema, st->adam_m, st->adam_v, st->step)));
+  BOCallHDF5(H5Fclose(file), "cannot close checkpoint %s", tmp);
+  PetscFunctionReturn(0);
+}
+
+/* Keep the previous newest under its step's name (unless it has this step). */
+static PetscErrorCode move_previous_aside(const char *path, PetscInt step)
+{
+  int64_t prev = -1;
+  hid_t   f;
+
+  PetscFunctionBegin;
+  if (access(path, F_OK) != 0) PetscFunctionReturn(0);
+  f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f >= 0) {
+    if (BOH5HasAttr(f, "step")) PetscCall(BOH5ReadAttrInt(f, "step", &prev));
+    H5Fclose(f);
+  }
+  if (prev >= 0 && prev != step) {
+    char old[PETSC_MAX_PATH_LEN + 32];
+    bo_ckpt_sibling(path, (PetscInt)prev, old, sizeof(old));
+    PetscCheck(rename(path, old) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", path, old);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Siblings sort by step (zero-padded): keep the newest keep - 1. */
+static void prune(const char *path, PetscInt keep)
+{
+  char   pattern[PETSC_MAX_PATH_LEN + 32];
+  glob_t gl;
+
+  snprintf(pattern, sizeof(pattern), "%.*s-step*.h5", (int)bo_ckpt_stem(path), path);
+  if (glob(pattern, 0, NULL, &gl) == 0) {
+    for (size_t i = 0; i + (size_t)(keep - 1) < gl.gl_pathc; i++) unlink(gl.gl_pathv[i]);
+    globfree(&gl);
+  }
+}
+
+typedef struct {
+  const char              *path;
+  PetscInt                 keep;
+  BOProcess                proc;
+  BOModel                  model;
+  const BOCheckpointState *st;
+  int                      mpi_size;
+} WriteJob;
+
+static PetscErrorCode write_on_root(void *ctx)
+{
+  const WriteJob *j = (const WriteJob *)ctx;
+  char            tmp[PETSC_MAX_PATH_LEN + 32];
+  PetscErrorCode  ierr;
+
+  PetscFunctionBegin;
+  BOTempPath(j->path, tmp, sizeof(tmp));
+  ierr = write_file(tmp, j->proc, j->model, j->st, j->mpi_size);
+  if (ierr) unlink(tmp);
+  PetscCall(ierr);
+  PetscCall(move_previous_aside(j->path, j->st->step));
+  PetscCall(BOPublishFile(tmp, j->path));
+  prune(j->path, j->keep);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckpointWrite(MPI_Comm comm, const char *path, PetscInt keep, BOProcess proc, BOModel model,
+                                 const BOCheckpointState *st)
+{
+  WriteJob    job = {path, keep, proc, model, st, 1};
+  PetscMPIInt size;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  job.mpi_size = size;
+  PetscCall(BORootTry(comm, write_on_root, &job, NULL));
+  PetscFunctionReturn(0);
+}

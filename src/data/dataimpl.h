@@ -1,0 +1,24 @@
+/* Private to src/data: what the BODataset files share. */
+#ifndef BO_DATAIMPL_H
+#define BO_DATAIMPL_H
+#include <hdf5.h>
+#include "bo_dataset.h"
+#include "bo_rng.h"
+#include "bo_h5.h"
+#include "bo_sys.h"
+
+/* Does every component of path exist? (H5Lexists fails on a missing parent.) */
+PetscBool bo_data_path_exists(hid_t file, const char *path);
+/* "grp/counts" + "labels" -> "grp/labels". */
+void bo_data_sibling_path(const char *path, const char *leaf, char *out, size_t len);
+/* Collective read of count rows [g0, g0 + count) of dset in the file's own
+ * type (ds->ftype), as doubles (count x per_row). */
+PetscErrorCode bo_dataset_read_values(BODataset ds, hid_t dset, hsize_t g0, hsize_t count, size_t per_row, double *out);
+/* Collective: every rank agrees on the first bad value (global flat index
+ * base + i) and raises the same error naming it. */
+PetscErrorCode bo_dataset_validate(BODataset ds, const char *what, size_t n, const double *v, long long base,
+                                   PetscBool labels);
+/* Collective: ok on every rank. */
+PetscErrorCode bo_dataset_all_ok(BODataset ds, PetscBool ok, PetscBool *all);
+
+#endif

@@ -1,0 +1,323 @@
+/* Readers of foreign formats for bo_convert (bo_io.h): CSV (plain or gzip),
+ * MNIST idx, raw binary, and patches cut from fields. Every value is
+ * validated with BOCountProblem; errors name the file and the first bad
+ * line and column, or index. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "bo_dataset.h"
+#include "bo_io.h"
+#include "bo_sys.h"
+
+const char *const BORawTypes[] = {"u8", "u16", "i16", "i32", "u32", "f32", "f64", "BORawType", "BO_RAW_", NULL};
+
+/* v as C's %g prints it (PETSc's own %g appends a '.' to integers). */
+static const char *fmt_g(double v)
+{
+  static char buf[4][32];
+  static int  k = 0;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof(buf[k]), "%g", v);
+  return buf[k];
+}
+
+/* The whole file (gzip or plain) into memory. */
+static PetscErrorCode read_whole_file(MPI_Comm comm, const char *path, unsigned char **data, size_t *len)
+{
+  gzFile f = gzopen(path, "rb");
+  size_t alloc = 1 << 16, n = 0;
+  int    got;
+
+  PetscFunctionBegin;
+  PetscCheck(f, comm, PETSC_ERR_FILE_OPEN, "cannot open %s", path);
+  PetscCall(PetscMalloc(alloc, data));
+  for (;;) {
+    if (n == alloc) {
+      alloc *= 2;
+      PetscCall(PetscRealloc(alloc, data));
+    }
+    got = gzread(f, *data + n, (unsigned)PetscMin(alloc - n, (size_t)1 << 30));
+    if (got <= 0) break;
+    n += (size_t)got;
+  }
+  if (got < 0) {
+    int         e;
+    const char *msg = gzerror(f, &e);
+    gzclose(f);
+    PetscCall(PetscFree(*data));
+    SETERRQ(comm, PETSC_ERR_FILE_READ, "cannot read %s: %s", path, msg);
+  }
+  gzclose(f);
+  *len = n;
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode array_set_shape(MPI_Comm comm, const char *path, BOArray *a, PetscInt ndim, const PetscInt shape[])
+{
+  PetscFunctionBegin;
+  PetscCheck(ndim >= 1 && ndim <= 3, comm, PETSC_ERR_ARG_WRONG, "%s: shape must have 1 to 3 axes", path);
+  a->ndim = ndim, a->D = 1;
+  for (PetscInt i = 0; i < ndim; i++) {
+    PetscCheck(shape[i] >= 1, comm, PETSC_ERR_ARG_WRONG, "%s: shape axes must be positive", path);
+    a->shape[i] = shape[i], a->D *= shape[i];
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const PetscInt shape[], PetscInt label_column,
+                         PetscInt drop_column, PetscBool skip_header, BOArray *a)
+{
+  unsigned char *text;
+  size_t         len, alloc_n = 64;
+  PetscInt       ncols = -1, line = 0, D = -1;
+  char          *s, *end;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(a, sizeof(*a)));
+  PetscCall(read_whole_file(comm, path, &text, &len));
+  PetscCall(PetscRealloc(len + 1, &text));
+  text[len] = 0;
+  s         = (char *)text;
+  a->N      = 0;
+  while (*s) {
+    char    *eol = strchr(s, '\n'), *p;
+    PetscInt col = 0, d = 0;
+    if (eol) *eol = 0;
+    end = eol ? eol + 1 : s + strlen(s);
+    line++;
+    if (eol && eol > s && eol[-1] == '\r') eol[-1] = 0;
+    if ((line == 1 && skip_header) || strspn(s, " \t\r") == strlen(s)) {
+      s = end;
+      continue;
+    }
+    /* count columns on the first data line, then allocate */
+    if (ncols < 0) {
+      ncols = 1;
+      for (p = s; *p; p++) ncols += *p == ',';
+      PetscCheck(label_column < ncols && drop_column < ncols, comm, PETSC_ERR_ARG_WRONG,
+                 "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " columns; no column %" PetscInt_FMT, path, line, ncols,
+                 PetscMax(label_column, drop_column));
+      D = ncols - (label_column >= 0) - (drop_column >= 0 && drop_column != label_column);
+      if (ndim > 0) {
+        PetscCall(array_set_shape(comm, path, a, ndim, shape));
+        PetscCheck(a->D == D, comm, PETSC_ERR_ARG_SIZ,
+                   "%s: wrong shape: rows have %" PetscInt_FMT " data columns but -shape gives %" PetscInt_FMT " elements",
+                   path, D, a->D);
+      } else {
+        a->ndim = 1, a->shape[0] = D, a->D = D;
+      }
+      PetscCheck(D >= 1, comm, PETSC_ERR_ARG_SIZ, "%s: no data columns", path);
+      PetscCall(PetscMalloc1(alloc_n * (size_t)D, &a->x));
+      if (label_column >= 0) PetscCall(PetscMalloc1(alloc_n, &a->labels));
+    }
+    if (a->N == (PetscInt)alloc_n) {
+      alloc_n *= 2;
+      PetscCall(PetscRealloc(sizeof(float) * alloc_n * (size_t)D, &a->x));
+      if (a->labels) PetscCall(PetscRealloc(sizeof(PetscInt) * alloc_n, &a->labels));
+    }
+    for (p = s;; col++) {
+      char       *q;
+      double      v;
+      const char *why;
+      PetscCheck(col < ncols, comm, PETSC_ERR_ARG_SIZ, "%s: line %" PetscInt_FMT " has more than %" PetscInt_FMT " columns",
+                 path, line, ncols);
+      v = strtod(p, &q);
+      while (*q == ' ' || *q == '\t') q++;
+      PetscCheck(q != p && (*q == ',' || *q == 0), comm, PETSC_ERR_ARG_WRONG,
+                 "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": not a number", path, line, col + 1);
+      why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
+      PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": %s %s (%s)",
+                 path, line, col + 1, col == label_column ? "label" : "count", why, fmt_g(v));
+      if (col == label_column) a->labels[a->N] = (PetscInt)v;
+      else if (col != drop_column) a->x[(size_t)a->N * (size_t)D + (size_t)d++] = (float)v;
+      if (*q == 0) break;
+      p = q + 1;
+    }
+    PetscCheck(col + 1 == ncols, comm, PETSC_ERR_ARG_SIZ,
+               "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " columns, expected %" PetscInt_FMT, path, line, col + 1, ncols);
+    a->N++;
+    s = end;
+  }
+  PetscCall(PetscFree(text));
+  PetscCheck(a->N > 0, comm, PETSC_ERR_ARG_SIZ, "%s: no data rows", path);
+  PetscFunctionReturn(0);
+}
+
+static uint32_t big_endian32(const unsigned char *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
+static int host_is_big_endian(void)
+{
+  const uint16_t one = 1;
+  return *(const unsigned char *)&one == 0;
+}
+
+/* Decode one value of raw type t at p (byte order big or little). */
+static double decode_value(const unsigned char *p, BORawType t, int big)
+{
+  unsigned char b[8];
+  size_t        n = t == BO_RAW_U8 ? 1 : (t == BO_RAW_U16 || t == BO_RAW_I16) ? 2 : t == BO_RAW_F64 ? 8 : 4;
+  int           swap = big != host_is_big_endian();
+  for (size_t i = 0; i < n; i++) b[i] = swap ? p[n - 1 - i] : p[i];
+  switch (t) {
+  case BO_RAW_U8: return b[0];
+  case BO_RAW_U16: { uint16_t v; memcpy(&v, b, 2); return v; }
+  case BO_RAW_I16: { int16_t v; memcpy(&v, b, 2); return v; }
+  case BO_RAW_I32: { int32_t v; memcpy(&v, b, 4); return v; }
+  case BO_RAW_U32: { uint32_t v; memcpy(&v, b, 4); return v; }
+  case BO_RAW_F32: { float v; memcpy(&v, b, 4); return v; }
+  default: { double v; memcpy(&v, b, 8); return v; }
+  }
+}
+
+static size_t raw_size(BORawType t) { return t == BO_RAW_U8 ? 1 : (t == BO_RAW_U16 || t == BO_RAW_I16) ? 2 : t == BO_RAW_F64 ? 8 : 4; }
+
+/* Decode and validate N*D values into a->x; what names the element. */
+static PetscErrorCode decode_counts(MPI_Comm comm, const char *path, const unsigned char *p, BORawType t, int big, BOArray *a)
+{
+  size_t n = (size_t)a->N * (size_t)a->D, es = raw_size(t);
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1(n, &a->x));
+  for (size_t i = 0; i < n; i++) {
+    double      v   = decode_value(p + i * es, t, big);
+    const char *why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
+    PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: sample %zu, element %zu: count %s (%s)", path, i / (size_t)a->D,
+               i % (size_t)a->D, why, fmt_g(v));
+    a->x[i] = (float)v;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* idx element type code -> raw type */
+static PetscErrorCode idx_type(MPI_Comm comm, const char *path, int code, BORawType *t)
+{
+  PetscFunctionBegin;
+  switch (code) {
+  case 0x08: *t = BO_RAW_U8; break;
+  case 0x0B: *t = BO_RAW_I16; break;
+  case 0x0C: *t = BO_RAW_I32; break;
+  case 0x0D: *t = BO_RAW_F32; break;
+  case 0x0E: *t = BO_RAW_F64; break;
+  default: SETERRQ(comm, PETSC_ERR_FILE_UNEXPECTED, "%s: unsupported idx element type 0x%02x", path, code);
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Parse an idx header: type, rank and dims; returns the data offset. */
+static PetscErrorCode idx_header(MPI_Comm comm, const char *path, const unsigned char *b, size_t len, BORawType *t,
+                                int *nd, uint32_t dims[4], size_t *off)
+{
+  size_t total;
+
+  PetscFunctionBegin;
+  PetscCheck(len >= 4 && b[0] == 0 && b[1] == 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: not an idx file (bad magic number)", path);
+  PetscCall(idx_type(comm, path, b[2], t));
+  *nd = b[3];
+  PetscCheck(*nd >= 1 && *nd <= 4, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: idx rank %d not supported (1 to 4)", path, *nd);
+  PetscCheck(len >= 4 + 4 * (size_t)*nd, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: truncated idx header", path);
+  total = raw_size(*t);
+  for (int i = 0; i < *nd; i++) dims[i] = big_endian32(b + 4 + 4 * i), total *= dims[i];
+  *off = 4 + 4 * (size_t)*nd;
+  PetscCheck(len == *off + total, comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: idx file has %zu data bytes, the header announces %zu", path, len - *off, total);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_path, BOArray *a)
+{
+  unsigned char *b;
+  size_t         len, off;
+  BORawType      t;
+  int            nd;
+  uint32_t       dims[4];
+  PetscInt       shape[3];
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(a, sizeof(*a)));
+  PetscCall(read_whole_file(comm, path, &b, &len));
+  PetscCall(idx_header(comm, path, b, len, &t, &nd, dims, &off));
+  PetscCheck(nd >= 2, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: an idx%d file holds labels, not samples (use -labels)", path, nd);
+  a->N = dims[0];
+  PetscCheck(a->N > 0, comm, PETSC_ERR_ARG_SIZ, "%s: no samples", path);
+  for (int i = 1; i < nd; i++) shape[i - 1] = dims[i];
+  PetscCall(array_set_shape(comm, path, a, nd - 1, shape));
+  PetscCall(decode_counts(comm, path, b + off, t, 1, a));
+  PetscCall(PetscFree(b));
+  if (labels_path && labels_path[0]) {
+    PetscCall(read_whole_file(comm, labels_path, &b, &len));
+    PetscCall(idx_header(comm, labels_path, b, len, &t, &nd, dims, &off));
+    PetscCheck(nd == 1 && (PetscInt)dims[0] == a->N, comm, PETSC_ERR_ARG_SIZ,
+               "%s: labels must be an idx1 file of %" PetscInt_FMT " entries", labels_path, a->N);
+    PetscCall(PetscMalloc1(a->N, &a->labels));
+    for (PetscInt i = 0; i < a->N; i++) {
+      double      v   = decode_value(b + off + (size_t)i * raw_size(t), t, 1);
+      const char *why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
+      PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: label %" PetscInt_FMT " %s (%s)", labels_path, i, why, fmt_g(v));
+      a->labels[i] = (PetscInt)v;
+    }
+    PetscCall(PetscFree(b));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscBool big_endian, long long offset,
+                         PetscInt ndim, const PetscInt shape[], BOArray *a)
+{
+  unsigned char *b;
+  size_t         len, bytes;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(a, sizeof(*a)));
+  PetscCheck(ndim >= 1, comm, PETSC_ERR_ARG_WRONG, "%s: raw input needs -shape", path);
+  PetscCall(array_set_shape(comm, path, a, ndim, shape));
+  PetscCall(read_whole_file(comm, path, &b, &len));
+  PetscCheck(offset >= 0 && (size_t)offset <= len, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: offset %lld beyond the file's %zu bytes",
+             path, offset, len);
+  bytes = (size_t)a->D * raw_size(type);
+  PetscCheck(len > (size_t)offset && (len - (size_t)offset) % bytes == 0, comm, PETSC_ERR_ARG_SIZ,
+             "%s: wrong shape: %zu data bytes are not a whole number of samples of %zu bytes", path, len - (size_t)offset, bytes);
+  a->N = (PetscInt)((len - (size_t)offset) / bytes);
+  PetscCall(decode_counts(comm, path, b + offset, type, big_endian, a));
+  PetscCall(PetscFree(b));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
+{
+  PetscInt Ny = a->shape[0], Nx = a->shape[1], C = a->ndim == 3 ? a->shape[2] : 1, py, px, n = 0;
+  float   *x;
+  PetscInt *lab = NULL;
+
+  PetscFunctionBegin;
+  PetscCheck(a->ndim >= 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "patches need fields (-shape Ny,Nx[,C])");
+  PetscCheck(P >= 1 && S >= 1 && P <= Ny && P <= Nx, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "patch size %" PetscInt_FMT " and stride %" PetscInt_FMT " must be positive and fit the %" PetscInt_FMT " x %" PetscInt_FMT " field",
+             P, S, Ny, Nx);
+  py = (Ny - P) / S + 1, px = (Nx - P) / S + 1;
+  PetscCall(PetscMalloc1((size_t)a->N * py * px * P * P * C, &x));
+  if (a->labels) PetscCall(PetscMalloc1((size_t)a->N * py * px, &lab));
+  for (PetscInt s = 0; s < a->N; s++)
+    for (PetscInt by = 0; by < py; by++)
+      for (PetscInt bx = 0; bx < px; bx++, n++) {
+        for (PetscInt j = 0; j < P; j++)
+          for (PetscInt i = 0; i < P; i++)
+            for (PetscInt c = 0; c < C; c++)
+              x[(((size_t)n * P + j) * P + i) * C + c] = a->x[(((size_t)s * Ny + by * S + j) * Nx + bx * S + i) * C + c];
+        if (lab) lab[n] = a->labels[s];
+      }
+  PetscCall(PetscFree(a->x));
+  PetscCall(PetscFree(a->labels));
+  a->x = x, a->labels = lab, a->N = n;
+  a->shape[0] = a->shape[1] = P, a->D = P * P * C;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOArrayDestroy(BOArray *a)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(a->x));
+  PetscCall(PetscFree(a->labels));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,80 @@
+/* BOSampler conditioning on observed cells: the value and mask of the cells
+ * (the exact bridge takes them to their value; core/process.c). */
+#include <math.h>
+#include "bo_dataset.h"
+#include "bo_h5.h"
+#include "bo_sampler.h"
+#include "bo_sys.h"
+
+PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const float *mask)
+{
+  const PetscInt D = s->model->dim;
+
+  PetscFunctionBegin;
+  PetscCall(PetscFree2(s->obs_value, s->obs_mask));
+  PetscCall(PetscMalloc2(D, &s->obs_value, D, &s->obs_mask));
+  for (PetscInt i = 0; i < D; i++) {
+    const char *why = mask[i] ? BOCountProblem(value[i], s->max_count > 0 ? s->max_count : BO_MAX_EXACT_COUNT, "-cap") : NULL;
+    PetscCheck(!why, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "observed value %g at element %" PetscInt_FMT " is %s", (double)value[i], i,
+               why);
+    s->obs_value[i] = mask[i] ? value[i] : 0.0f;
+    s->obs_mask[i]  = mask[i] ? 1.0f : 0.0f;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Read one member-shaped float dataset of D elements (serial HDF5). */
+static PetscErrorCode read_member_shaped(hid_t file, const char *path, const char *name, PetscInt D, float *buf)
+{
+  hid_t    d, space;
+  hssize_t n;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "-condition %s: dataset '%s' is missing", path, name);
+  BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "-condition %s: cannot open '%s'", path, name);
+  space = H5Dget_space(d);
+  n     = H5Sget_simple_extent_npoints(space);
+  PetscCheck(n == D, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "-condition %s: '%s' has %lld elements, the model's members have %" PetscInt_FMT,
+             path, name, (long long)n, D);
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "-condition %s: cannot read '%s'", path, name);
+  H5Sclose(space);
+  H5Dclose(d);
+  PetscFunctionReturn(0);
+}
+
+typedef struct {
+  const char *path;
+  PetscInt    D;
+  float      *value, *mask;
+} ObsJob;
+
+static PetscErrorCode read_observations(void *ctx)
+{
+  ObsJob        *j = (ObsJob *)ctx;
+  hid_t          file;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  file = H5Fopen(j->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-condition %s: cannot open as HDF5", j->path);
+  ierr = read_member_shaped(file, j->path, "value", j->D, j->value);
+  if (!ierr) ierr = read_member_shaped(file, j->path, "mask", j->D, j->mask);
+  H5Fclose(file);
+  PetscCall(ierr);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path)
+{
+  ObsJob job = {path, s->model->dim, NULL, NULL};
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(job.D, &job.value, job.D, &job.mask));
+  PetscCall(BORootTry(s->comm, read_observations, &job, NULL));
+  PetscCallMPI(MPI_Bcast(job.value, (int)job.D, MPI_FLOAT, 0, s->comm));
+  PetscCallMPI(MPI_Bcast(job.mask, (int)job.D, MPI_FLOAT, 0, s->comm));
+  PetscCall(BOSamplerSetObservations(s, job.value, job.mask));
+  PetscCall(PetscFree2(job.value, job.mask));
+  PetscFunctionReturn(0);
+}
