@@ -1,8 +1,9 @@
 # Blackout: count-data diffusion surrogates (C, MPI, PETSc, parallel HDF5).
 #
 #   make            build lib/libblackout.a and the programs in bin/
-#   make check      build and run the tests: Check suites serial, then MPI on 2 and 3
-#                   ranks, program tests, and the Slurm scenarios when Slurm can run
+#   make check      build and run the tests: the layering check, Check suites serial,
+#                   then MPI on 2 and 3 ranks, program tests, and the Slurm scenarios
+#                   when Slurm can run
 #   make check-slurm  only the Slurm scenarios (installs slurm-wlm and munge)
 #   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
@@ -98,6 +99,8 @@ TEST_ENV = BO_ROOT=$(CURDIR) BO_BIN=$(abspath $(BINDIR)) BO_BUILD=$(abspath $(BU
 
 check: all $(BUILD)/run_tests $(TEST_PROGS)
 	@mkdir -p $(BUILD)/tmp
+	@echo "== layering (scripts/check-layers.sh)"
+	@scripts/check-layers.sh
 	@echo "== unit tests, 1 rank"
 	$(TEST_ENV) timeout $(TEST_TIMEOUT) $(BUILD)/run_tests
 	@echo "== MPI tests, 2 ranks"

@@ -1,14 +1,14 @@
 static const char help[] =
-  "bo_convert: other formats -> Blackout count data (HDF5, DESIGN.md section 4).\n"
-  "\n"
-  "  bo_convert -format csv -in digits.csv.gz -shape 8,8 -label_column 64 -out digits.h5\n"
-  "  bo_convert -format idx -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist.h5\n"
-  "  bo_convert -format raw -in field.bin -dtype u16 -endian big -shape 64,64 -out fields.h5\n"
-  "  bo_convert -format anndata -in cells.h5ad -out cells.h5\n"
-  "\n"
-  "Inputs may be gzip-compressed (csv, idx, raw). Values must be non-negative\n"
-  "integers below 2^24; anything else is an error naming the file and place,\n"
-  "and no output is written. Writer options: -io_type, -io_deflate, -io_xdmf.\n";
+    "bo_convert: other formats -> Blackout count data (HDF5, the layout of docs/DATA.md).\n"
+    "\n"
+    "  bo_convert -format csv -in digits.csv.gz -shape 8,8 -label_column 64 -out digits.h5\n"
+    "  bo_convert -format idx -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist.h5\n"
+    "  bo_convert -format raw -in field.bin -dtype u16 -endian big -shape 64,64 -out fields.h5\n"
+    "  bo_convert -format anndata -in cells.h5ad -out cells.h5\n"
+    "\n"
+    "Inputs may be gzip-compressed (csv, idx, raw). Values must be non-negative\n"
+    "integers below 2^24; anything else is an error naming the file and place,\n"
+    "and no output is written. Writer options: -io_type, -io_deflate, -io_xdmf.\n";
 
 #include "bo_dataset.h"
 #include "bo_io.h"
@@ -31,7 +31,7 @@ typedef struct {
   PetscInt  offset;
 } Options;
 
-static PetscErrorCode GetOptions(Options *o)
+static PetscErrorCode get_options(Options *o)
 {
   PetscInt  fmt = -1, endian = 0;
   PetscBool set;
@@ -46,22 +46,30 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCall(PetscOptionsEList("-format", "input format", NULL, formats, 4, NULL, &fmt, &set));
   PetscCall(PetscOptionsString("-in", "input file", NULL, o->in, o->in, sizeof(o->in), NULL));
   PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, o->out, o->out, sizeof(o->out), NULL));
-  PetscCall(PetscOptionsString("-out_name", "dataset name in the output", NULL, o->out_name, o->out_name, sizeof(o->out_name), NULL));
-  PetscCall(PetscOptionsIntArray("-shape", "sample shape: Ny,Nx[,C] (fields) or G (vectors)", NULL, o->shape, &o->ndim, &set));
+  PetscCall(PetscOptionsString("-out_name", "dataset name in the output", NULL, o->out_name, o->out_name,
+                               sizeof(o->out_name), NULL));
+  PetscCall(PetscOptionsIntArray("-shape", "sample shape: Ny,Nx[,C] (fields) or G (vectors)", NULL, o->shape, &o->ndim,
+                                 &set));
   if (!set) o->ndim = 0;
-  PetscCall(PetscOptionsInt("-label_column", "csv: 0-based column holding the label", NULL, o->label_column, &o->label_column, NULL));
-  PetscCall(PetscOptionsInt("-drop_column", "csv: 0-based column to ignore", NULL, o->drop_column, &o->drop_column, NULL));
+  PetscCall(PetscOptionsInt("-label_column", "csv: 0-based column holding the label", NULL, o->label_column,
+                            &o->label_column, NULL));
+  PetscCall(
+      PetscOptionsInt("-drop_column", "csv: 0-based column to ignore", NULL, o->drop_column, &o->drop_column, NULL));
   PetscCall(PetscOptionsBool("-csv_header", "csv: skip the first line", NULL, o->header, &o->header, NULL));
-  PetscCall(PetscOptionsString("-labels", "idx: idx1 file of labels", NULL, o->labels, o->labels, sizeof(o->labels), NULL));
-  PetscCall(PetscOptionsEnum("-dtype", "raw: element type", NULL, BORawTypes, (PetscEnum)o->dtype, (PetscEnum *)&o->dtype, NULL));
+  PetscCall(
+      PetscOptionsString("-labels", "idx: idx1 file of labels", NULL, o->labels, o->labels, sizeof(o->labels), NULL));
+  PetscCall(PetscOptionsEnum("-dtype", "raw: element type", NULL, BORawTypes, (PetscEnum)o->dtype,
+                             (PetscEnum *)&o->dtype, NULL));
   PetscCall(PetscOptionsEList("-endian", "raw: byte order", NULL, endians, 2, "little", &endian, NULL));
   PetscCall(PetscOptionsInt("-offset", "raw: header bytes to skip", NULL, o->offset, &o->offset, NULL));
-  PetscCall(PetscOptionsString("-in_name", "anndata: matrix (dense dataset or CSR group)", NULL, o->in_name, o->in_name, sizeof(o->in_name), NULL));
+  PetscCall(PetscOptionsString("-in_name", "anndata: matrix (dense dataset or CSR group)", NULL, o->in_name, o->in_name,
+                               sizeof(o->in_name), NULL));
   PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
   PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
-  PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL, o->holdout, &o->holdout, NULL));
-  PetscCall(PetscOptionsString("-holdout_out", "output HDF5 file of the held-out samples", NULL, o->holdout_out, o->holdout_out,
-                               sizeof(o->holdout_out), NULL));
+  PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL,
+                            o->holdout, &o->holdout, NULL));
+  PetscCall(PetscOptionsString("-holdout_out", "output HDF5 file of the held-out samples", NULL, o->holdout_out,
+                               o->holdout_out, sizeof(o->holdout_out), NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0); /* -help: list the options, do nothing */
@@ -69,9 +77,12 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCheck(o->in[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the input file with -in FILE");
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
   PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-shape takes Ny,Nx[,C] or G");
-  PetscCheck(o->holdout >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": must be >= 0", o->holdout);
-  PetscCheck(!o->holdout || o->holdout_out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout needs -holdout_out FILE");
-  PetscCheck(!o->holdout || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout is not supported with -format anndata");
+  PetscCheck(o->holdout >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": must be >= 0",
+             o->holdout);
+  PetscCheck(!o->holdout || o->holdout_out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-holdout needs -holdout_out FILE");
+  PetscCheck(!o->holdout || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-holdout is not supported with -format anndata");
   o->format     = (Format)fmt;
   o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
   if (o->stride <= 0) o->stride = o->patch;
@@ -79,7 +90,7 @@ static PetscErrorCode GetOptions(Options *o)
 }
 
 /* AnnData / 10x: read the matrix with BODataset (each rank its shard). */
-static PetscErrorCode ReadAnnData(const Options *o, BOArray *a, PetscInt *first, PetscInt *N)
+static PetscErrorCode read_ann_data(const Options *o, BOArray *a, PetscInt *first, PetscInt *N)
 {
   BODataset ds;
 
@@ -90,7 +101,7 @@ static PetscErrorCode ReadAnnData(const Options *o, BOArray *a, PetscInt *first,
   PetscCall(BODatasetOpen(ds));
   a->N = ds->nlocal, a->D = ds->D, *first = ds->first, *N = ds->N;
   if (ds->is_field) {
-    a->ndim = ds->C > 1 ? 3 : 2;
+    a->ndim     = ds->C > 1 ? 3 : 2;
     a->shape[0] = ds->Ny, a->shape[1] = ds->Nx, a->shape[2] = ds->C;
   } else a->ndim = 1, a->shape[0] = ds->G;
   a->x = ds->x, ds->x = NULL; /* take the shard */
@@ -102,10 +113,10 @@ static PetscErrorCode ReadAnnData(const Options *o, BOArray *a, PetscInt *first,
 /* Write members [first, first + nlocal) of a global N held in a (a.x holds
  * exactly these members; offset = index of a.x's first member in a), with
  * labels if any rank has them. Collective. */
-static PetscErrorCode WriteMembers(const Options *o, const BOArray *a, PetscInt first, PetscInt N, PetscInt nlocal, PetscInt offset,
-                                   const char *path)
+static PetscErrorCode write_members(const Options *o, const BOArray *a, PetscInt first, PetscInt N, PetscInt nlocal,
+                                    PetscInt offset, const char *path)
 {
-  BOWriter    w;
+  BOWriter     w;
   const float *x    = a->x + (size_t)offset * a->D;
   double       vmax = 0;
   PetscInt     any_labels;
@@ -126,77 +137,79 @@ static PetscErrorCode WriteMembers(const Options *o, const BOArray *a, PetscInt 
   if (any_labels) PetscCall(BOWriterWriteLabels(w, first, nlocal, a->labels + offset));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s) to %s\n", N,
-                        a->D, (long long)vmax, any_labels ? ", with labels" : "", path));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s) to %s\n",
+                        N, a->D, (long long)vmax, any_labels ? ", with labels" : "", path));
   PetscFunctionReturn(0);
 }
 
 /* Samples [lo, lo + n) of an array every rank holds whole: each rank writes
  * its block of them. */
-static PetscErrorCode WriteRange(const Options *o, const BOArray *a, PetscInt lo, PetscInt n, const char *path)
+static PetscErrorCode write_range(const Options *o, const BOArray *a, PetscInt lo, PetscInt n, const char *path)
 {
   PetscMPIInt rank, size;
   PetscInt    first, nlocal;
 
   PetscFunctionBegin;
-  PetscCheck(n >= 1, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": the input has only %" PetscInt_FMT " samples",
-             o->holdout, a->N);
+  PetscCheck(n >= 1, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-holdout %" PetscInt_FMT ": the input has only %" PetscInt_FMT " samples", o->holdout, a->N);
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   BODatasetShard(n, size, rank, &first, &nlocal);
-  PetscCall(WriteMembers(o, a, first, n, nlocal, lo + first, path));
+  PetscCall(write_members(o, a, first, n, nlocal, lo + first, path));
   PetscFunctionReturn(0);
 }
 
-int main(int argc, char **argv)
+static PetscErrorCode run(void)
 {
-  PetscErrorCode ierr;
-  Options        o;
-  BOArray        a;
-  BOWriter       w = NULL;
-  PetscMPIInt    rank, size;
-  PetscInt       first = 0, N = 0;
+  Options  o;
+  BOArray  a;
+  BOWriter w     = NULL;
+  PetscInt first = 0, N = 0;
 
-  PetscFunctionBeginUser;
-  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
-  ierr = BOAppStart("bo_convert");
-  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
-  if (ierr) return BOAppFinish(ierr);
-  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
-  MPI_Comm_size(PETSC_COMM_WORLD, &size);
-
+  PetscFunctionBegin;
   /* 1. Options. */
-  ierr = GetOptions(&o);
-  if (ierr) return BOAppFinish(ierr);
+  PetscCall(get_options(&o));
   if (o.help) { /* also list the writer's options */
     PetscInt one = 1;
-    ierr = BOWriterCreate(PETSC_COMM_WORLD, "help.h5", NULL, 1, 1, &one, &w);
-    if (!ierr) ierr = BOWriterSetFromOptions(w);
-    if (!ierr) ierr = BOWriterDestroy(&w);
-    return BOAppFinish(ierr);
+    PetscCall(BOWriterCreate(PETSC_COMM_WORLD, "help.h5", NULL, 1, 1, &one, &w));
+    PetscCall(BOWriterSetFromOptions(w));
+    PetscCall(BOWriterDestroy(&w));
+    PetscFunctionReturn(0);
   }
 
   /* 2. Read and validate the whole input before anything is written. CSV,
    *    idx and raw are parsed by every rank (converters normally run on one);
    *    AnnData is read in shards. */
   switch (o.format) {
-  case FMT_CSV: ierr = BOReadCSV(PETSC_COMM_WORLD, o.in, o.ndim, o.shape, o.label_column, o.drop_column, o.header, &a); break;
-  case FMT_IDX: ierr = BOReadIDX(PETSC_COMM_WORLD, o.in, o.labels, &a); break;
-  case FMT_RAW: ierr = BOReadRaw(PETSC_COMM_WORLD, o.in, o.dtype, o.big_endian, o.offset, o.ndim, o.shape, &a); break;
-  case FMT_ANNDATA: ierr = ReadAnnData(&o, &a, &first, &N); break;
+  case FMT_CSV:
+    PetscCall(BOReadCSV(PETSC_COMM_WORLD, o.in, o.ndim, o.shape, o.label_column, o.drop_column, o.header, &a));
+    break;
+  case FMT_IDX: PetscCall(BOReadIDX(PETSC_COMM_WORLD, o.in, o.labels, &a)); break;
+  case FMT_RAW:
+    PetscCall(BOReadRaw(PETSC_COMM_WORLD, o.in, o.dtype, o.big_endian, o.offset, o.ndim, o.shape, &a));
+    break;
+  case FMT_ANNDATA: PetscCall(read_ann_data(&o, &a, &first, &N)); break;
   }
-  if (ierr) return BOAppFinish(ierr);
-  if (o.patch > 0) {
-    ierr = BOArrayExtractPatches(&a, o.patch, o.stride);
-    if (ierr) return BOAppFinish(ierr);
-  }
+  if (o.patch > 0) PetscCall(BOArrayExtractPatches(&a, o.patch, o.stride));
 
   /* 3. Write: the whole array, or the training part and the held-out part. */
-  if (o.format == FMT_ANNDATA) ierr = WriteMembers(&o, &a, first, N, a.N, 0, o.out);
+  if (o.format == FMT_ANNDATA) PetscCall(write_members(&o, &a, first, N, a.N, 0, o.out));
   else {
-    ierr = WriteRange(&o, &a, 0, a.N - o.holdout, o.out);
-    if (!ierr && o.holdout) ierr = WriteRange(&o, &a, a.N - o.holdout, o.holdout, o.holdout_out);
+    PetscCall(write_range(&o, &a, 0, a.N - o.holdout, o.out));
+    if (o.holdout) PetscCall(write_range(&o, &a, a.N - o.holdout, o.holdout, o.holdout_out));
   }
-  BOArrayDestroy(&a);
+  PetscCall(BOArrayDestroy(&a));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+
+  PetscFunctionBeginUser;
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("bo_convert");
+  if (!ierr) ierr = run();
   return BOAppFinish(ierr);
 }

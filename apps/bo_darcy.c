@@ -1,18 +1,18 @@
 static const char help[] =
-  "bo_darcy: a downstream PETSc solver on an ensemble of count fields.\n"
-  "\n"
-  "  mpirun -n 2 bo_darcy -data ens.h5 [-data_name counts] [-n N] -out results.csv [-out_h5 results.h5]\n"
-  "\n"
-  "For each member k, VecLoad (PetscViewerHDF5, timestep k) into a global\n"
-  "vector of a 2-D DMDA distributed over all ranks, map counts to a\n"
-  "permeability k = 10^(perm_log10_min + perm_log10_per_count * count) (clipped\n"
-  "to 10^perm_log10_max; component 0 when the field has several), solve\n"
-  "single-phase Darcy flow with p = 1 on the left face, p = 0 on the right, no\n"
-  "flow top and bottom (BODarcySolve: CG to 1e-12 by default; -ksp_* and -pc_*\n"
-  "options apply, no prefix), and write member,k_eff,outflow,iterations.\n"
-  "k_eff = q Nx / (dp Ny) for unit cells, q the flow rate through the domain.\n"
-  "The defaults map bo_datagen's -reservoir_output permeability levels back to\n"
-  "its log-permeability. See docs/EVAL.md.\n";
+    "bo_darcy: a downstream PETSc solver on an ensemble of count fields.\n"
+    "\n"
+    "  mpirun -n 2 bo_darcy -data ens.h5 [-data_name counts] [-n N] -out results.csv [-out_h5 results.h5]\n"
+    "\n"
+    "For each member k, VecLoad (PetscViewerHDF5, timestep k) into a global\n"
+    "vector of a 2-D DMDA distributed over all ranks, map counts to a\n"
+    "permeability k = 10^(perm_log10_min + perm_log10_per_count * count) (clipped\n"
+    "to 10^perm_log10_max; component 0 when the field has several), solve\n"
+    "single-phase Darcy flow with p = 1 on the left face, p = 0 on the right, no\n"
+    "flow top and bottom (BODarcySolve: CG to 1e-12 by default; -ksp_* and -pc_*\n"
+    "options apply, no prefix), and write member,k_eff,outflow,iterations.\n"
+    "k_eff = q Nx / (dp Ny) for unit cells, q the flow rate through the domain.\n"
+    "The defaults map bo_datagen's -reservoir_output permeability levels back to\n"
+    "its log-permeability. See docs/EVAL.md.\n";
 
 #include <math.h>
 #include <petscdmda.h>
@@ -30,21 +30,27 @@ typedef struct {
   PetscBool help;
 } Options;
 
-static PetscErrorCode GetOptions(Options *o)
+static PetscErrorCode get_options(Options *o)
 {
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
   PetscCall(PetscStrncpy(o->name, "counts", sizeof(o->name)));
   o->n = -1, o->log10_min = -1.19, o->log10_per_count = 0.231, o->log10_max = 8, o->dp = 1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_darcy options", NULL);
-  PetscCall(PetscOptionsString("-data", "ensemble of count fields (HDF5, (N, Ny, Nx[, C]))", NULL, o->data, o->data, sizeof(o->data), NULL));
+  PetscCall(PetscOptionsString("-data", "ensemble of count fields (HDF5, (N, Ny, Nx[, C]))", NULL, o->data, o->data,
+                               sizeof(o->data), NULL));
   PetscCall(PetscOptionsString("-data_name", "dataset path", NULL, o->name, o->name, sizeof(o->name), NULL));
   PetscCall(PetscOptionsInt("-n", "members to process (default all)", NULL, o->n, &o->n, NULL));
-  PetscCall(PetscOptionsString("-out", "CSV results: member,k_eff,outflow,iterations", NULL, o->out, o->out, sizeof(o->out), NULL));
-  PetscCall(PetscOptionsString("-out_h5", "also write the results as HDF5 datasets", NULL, o->out_h5, o->out_h5, sizeof(o->out_h5), NULL));
-  PetscCall(PetscOptionsReal("-perm_log10_min", "log10 permeability of count 0", NULL, o->log10_min, &o->log10_min, NULL));
-  PetscCall(PetscOptionsReal("-perm_log10_per_count", "log10 permeability added per count", NULL, o->log10_per_count, &o->log10_per_count, NULL));
-  PetscCall(PetscOptionsReal("-perm_log10_max", "upper clip of log10 permeability", NULL, o->log10_max, &o->log10_max, NULL));
+  PetscCall(PetscOptionsString("-out", "CSV results: member,k_eff,outflow,iterations", NULL, o->out, o->out,
+                               sizeof(o->out), NULL));
+  PetscCall(PetscOptionsString("-out_h5", "also write the results as HDF5 datasets", NULL, o->out_h5, o->out_h5,
+                               sizeof(o->out_h5), NULL));
+  PetscCall(
+      PetscOptionsReal("-perm_log10_min", "log10 permeability of count 0", NULL, o->log10_min, &o->log10_min, NULL));
+  PetscCall(PetscOptionsReal("-perm_log10_per_count", "log10 permeability added per count", NULL, o->log10_per_count,
+                             &o->log10_per_count, NULL));
+  PetscCall(
+      PetscOptionsReal("-perm_log10_max", "upper clip of log10 permeability", NULL, o->log10_max, &o->log10_max, NULL));
   PetscCall(PetscOptionsReal("-dp", "pressure drop, left minus right", NULL, o->dp, &o->dp, NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
@@ -57,7 +63,7 @@ static PetscErrorCode GetOptions(Options *o)
 
 /* Dataset shape (N, Ny, Nx[, C]) from the file's metadata; every layout
  * error is raised on all ranks alike (all read the same metadata). */
-static PetscErrorCode Inspect(const Options *o, PetscInt *N, PetscInt *Ny, PetscInt *Nx, PetscInt *C)
+static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Ny, PetscInt *Nx, PetscInt *C)
 {
   int     ok = 0, nd = 0, ts = 0;
   hsize_t dims[8] = {0};
@@ -87,21 +93,26 @@ static PetscErrorCode Inspect(const Options *o, PetscInt *N, PetscInt *Ny, Petsc
     H5E_END_TRY;
     PetscPopErrorHandler();
   }
-  PetscCheck(ok >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_OPEN, "%s: cannot open (missing, unreadable or not an HDF5 file)", o->data);
-  PetscCheck(ok >= 2, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: no dataset %s (see -data_name)", o->data, o->name);
+  PetscCheck(ok >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_OPEN,
+             "%s: cannot open (missing, unreadable or not an HDF5 file)", o->data);
+  PetscCheck(ok >= 2, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: no dataset %s (see -data_name)", o->data,
+             o->name);
   PetscCheck(nd != 2, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s holds vectors (N, G), not fields: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data, o->name);
+             "%s: dataset %s holds vectors (N, G), not fields: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data,
+             o->name);
   PetscCheck(nd == 3 || nd == 4, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s has %d axes: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data, o->name, nd);
   PetscCheck(ts, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s has no timestepping = 1 attribute, so PETSc cannot VecLoad its members (docs/DATA.md)", o->data, o->name);
+             "%s: dataset %s has no timestepping = 1 attribute, so PETSc cannot VecLoad its members (docs/DATA.md)",
+             o->data, o->name);
   *N = (PetscInt)dims[0], *Ny = (PetscInt)dims[1], *Nx = (PetscInt)dims[2], *C = nd == 4 ? (PetscInt)dims[3] : 1;
-  PetscCheck(*N >= 1 && *Ny >= 1 && *Nx >= 1 && *C >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s is empty", o->data, o->name);
+  PetscCheck(*N >= 1 && *Ny >= 1 && *Nx >= 1 && *C >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s is empty", o->data, o->name);
   PetscFunctionReturn(0);
 }
 
 /* count -> permeability, in place on the owned entries. */
-static PetscErrorCode CountsToPermeability(const Options *o, Vec k)
+static PetscErrorCode counts_to_permeability(const Options *o, Vec k)
 {
   PetscScalar *a;
   PetscInt     n;
@@ -124,7 +135,7 @@ typedef struct {
   const PetscInt *its;
 } Results;
 
-static void CSVBody(FILE *f, const void *pr, const void *unused)
+static void csv_body(FILE *f, const void *pr, const void *unused)
 {
   const Results *r = (const Results *)pr;
   (void)unused;
@@ -133,7 +144,7 @@ static void CSVBody(FILE *f, const void *pr, const void *unused)
 }
 
 /* Optional HDF5 copy: datasets k_eff, outflow (N doubles), iterations (N ints). */
-static PetscErrorCode WriteH5(const char *path, PetscInt n, const double *keff, const double *q, const PetscInt *its)
+static PetscErrorCode write_h5(const char *path, PetscInt n, const double *keff, const double *q, const PetscInt *its)
 {
   PetscMPIInt rank;
   int         ok = 1;
@@ -174,7 +185,7 @@ static PetscErrorCode WriteH5(const char *path, PetscInt n, const double *keff, 
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Run(void)
+static PetscErrorCode run(void)
 {
   Options        o;
   PetscInt       N, Ny, Nx, C, n, *its;
@@ -187,16 +198,16 @@ static PetscErrorCode Run(void)
   PetscMPIInt    size;
 
   PetscFunctionBegin;
-  PetscCall(GetOptions(&o));
+  PetscCall(get_options(&o));
   if (o.help) PetscFunctionReturn(0);
   prob.p_left = o.dp;
 
   /* 1. The file's layout; one member of it is one DMDA vector. */
-  PetscCall(Inspect(&o, &N, &Ny, &Nx, &C));
+  PetscCall(inspect(&o, &N, &Ny, &Nx, &C));
   n = o.n < 0 ? N : PetscMin(o.n, N);
   PetscCheck(n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
-  PetscCall(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Nx, Ny, PETSC_DECIDE, PETSC_DECIDE, C, 1,
-                         NULL, NULL, &da));
+  PetscCall(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Nx, Ny, PETSC_DECIDE,
+                         PETSC_DECIDE, C, 1, NULL, NULL, &da));
   PetscCall(DMSetUp(da));
   if (C > 1) PetscCall(DMDACreateCompatibleDMDA(da, 1, &da1)); /* same decomposition, one component */
   else PetscCall(PetscObjectReference((PetscObject)(da1 = da)));
@@ -215,18 +226,24 @@ static PetscErrorCode Run(void)
   if (base && group[0]) PetscCall(PetscViewerHDF5PushGroup(v, group));
   PetscCall(PetscViewerHDF5PushTimestepping(v));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_darcy: %" PetscInt_FMT " of %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT " (%s) on %d rank%s\n", n, N, Ny, Nx, o.data, size, size > 1 ? "s" : ""));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "bo_darcy: %" PetscInt_FMT " of %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT
+                        " (%s) on %d rank%s\n",
+                        n, N, Ny, Nx, o.data, size, size > 1 ? "s" : ""));
   for (PetscInt m = 0; m < n; m++) {
     PetscCall(PetscViewerHDF5SetTimestep(v, m));
     PetscCall(VecLoad(x, v));
     if (C > 1) PetscCall(VecStrideGather(x, 0, k, INSERT_VALUES));
     else PetscCall(VecCopy(x, k));
-    PetscCall(CountsToPermeability(&o, k));
+    PetscCall(counts_to_permeability(&o, k));
     PetscCall(BODarcySolve(da1, k, &prob, NULL, p, &its[m]));
     PetscCall(BODarcyInflow(da1, k, p, &prob, &q[m]));
     keff[m] = q[m] * (Nx * prob.hx) / (o.dp * Ny * prob.hy);
     if (m < 5 || (m + 1) % PetscMax(1, n / 10) == 0)
-      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_darcy: member %" PetscInt_FMT ": k_eff %.6g, outflow %.6g, %" PetscInt_FMT " iterations\n", m, keff[m], q[m], its[m]));
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                            "bo_darcy: member %" PetscInt_FMT ": k_eff %.6g, outflow %.6g, %" PetscInt_FMT
+                            " iterations\n",
+                            m, keff[m], q[m], its[m]));
   }
   PetscCall(PetscViewerHDF5PopTimestepping(v));
   PetscCall(PetscViewerDestroy(&v));
@@ -234,14 +251,15 @@ static PetscErrorCode Run(void)
   /* 3. Results and summary. */
   {
     Results r = {n, keff, q, its};
-    PetscCall(BOWriteTextFile(PETSC_COMM_WORLD, o.out, CSVBody, &r, NULL));
+    PetscCall(BOWriteTextFile(PETSC_COMM_WORLD, o.out, csv_body, &r, NULL));
   }
-  if (o.out_h5[0]) PetscCall(WriteH5(o.out_h5, n, keff, q, its));
+  if (o.out_h5[0]) PetscCall(write_h5(o.out_h5, n, keff, q, its));
   for (PetscInt m = 0; m < n; m++) mk += keff[m] / n, mq += q[m] / n;
   for (PetscInt m = 0; m < n; m++) sk += PetscSqr(keff[m] - mk), sq += PetscSqr(q[m] - mq);
   sk = n > 1 ? sqrt(sk / (n - 1)) : 0, sq = n > 1 ? sqrt(sq / (n - 1)) : 0;
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_darcy: k_eff mean %.6g std %.6g; outflow mean %.6g std %.6g; %.2f s -> %s\n", mk, sk, mq, sq,
-                        BOWallTime() - t0, o.out));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "bo_darcy: k_eff mean %.6g std %.6g; outflow mean %.6g std %.6g; %.2f s -> %s\n", mk, sk, mq,
+                        sq, BOWallTime() - t0, o.out));
   PetscCall(PetscFree3(keff, q, its));
   PetscCall(VecDestroy(&x));
   PetscCall(VecDestroy(&k));
@@ -258,7 +276,6 @@ int main(int argc, char **argv)
   PetscFunctionBeginUser;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_darcy");
-  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
-  if (!ierr) ierr = Run();
+  if (!ierr) ierr = run();
   return BOAppFinish(ierr);
 }

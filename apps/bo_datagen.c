@@ -1,18 +1,17 @@
-static const char help[] =
-  "bo_datagen: reference simulators that make count training data.\n"
-  "\n"
-  "  mpirun -n 2 bo_datagen -kind reservoir -n 64 -nx 32 -ny 32 -out r.h5\n"
-  "  mpirun -n 2 bo_datagen -kind genes -n 500 -genes 32 -out g.h5\n"
-  "\n"
-  "reservoir: tracer particle counts per cell after injecting -pvi pore volumes\n"
-  "  into a channelised Gaussian log-permeability field (Darcy flow solved with\n"
-  "  KSP, options prefix -darcy_); -reservoir_output permeability gives\n"
-  "  log k quantised into -levels levels instead.\n"
-  "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
-  "  labels are the cell types.\n"
-  "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
-  "so the file is identical for any number of ranks. Writer options: -io_type,\n"
-  "-io_deflate, -io_xdmf. -png FILE draws the first members.\n";
+static const char help[] = "bo_datagen: reference simulators that make count training data.\n"
+                           "\n"
+                           "  mpirun -n 2 bo_datagen -kind reservoir -n 64 -nx 32 -ny 32 -out r.h5\n"
+                           "  mpirun -n 2 bo_datagen -kind genes -n 500 -genes 32 -out g.h5\n"
+                           "\n"
+                           "reservoir: tracer particle counts per cell after injecting -pvi pore volumes\n"
+                           "  into a channelised Gaussian log-permeability field (Darcy flow solved with\n"
+                           "  KSP, options prefix -darcy_); -reservoir_output permeability gives\n"
+                           "  log k quantised into -levels levels instead.\n"
+                           "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
+                           "  labels are the cell types.\n"
+                           "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
+                           "so the file is identical for any number of ranks. Writer options: -io_type,\n"
+                           "-io_deflate, -io_xdmf. -png FILE draws the first members.\n";
 
 #include "bo_dataset.h"
 #include "bo_sim.h"
@@ -33,7 +32,7 @@ typedef struct {
   PetscBool         help;
 } Options;
 
-static PetscErrorCode GetOptions(Options *o)
+static PetscErrorCode get_options(Options *o)
 {
   PetscInt kind = 0;
 
@@ -45,7 +44,8 @@ static PetscErrorCode GetOptions(Options *o)
   PetscCall(PetscOptionsInt("-n", "realizations (members)", NULL, o->n, &o->n, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, o->seed, &o->seed, NULL));
   PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, o->out, o->out, sizeof(o->out), NULL));
-  PetscCall(PetscOptionsString("-png", "picture of the first members (PNG)", NULL, o->png, o->png, sizeof(o->png), NULL));
+  PetscCall(
+      PetscOptionsString("-png", "picture of the first members (PNG)", NULL, o->png, o->png, sizeof(o->png), NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) { /* -help: list every option, do nothing */
@@ -73,14 +73,15 @@ static PetscErrorCode GetOptions(Options *o)
 }
 
 /* Provenance: what made the file. */
-static PetscErrorCode SetAttributes(BOWriter w, const Options *o)
+static PetscErrorCode set_attributes(BOWriter w, const Options *o)
 {
   PetscFunctionBegin;
   PetscCall(BOWriterSetAttributeString(w, "generator", kinds[o->kind]));
   PetscCall(BOWriterSetAttributeInt(w, "seed", o->seed));
   if (o->kind == KIND_RESERVOIR) {
     const BOReservoirParams *p = &o->res;
-    PetscCall(BOWriterSetAttributeString(w, "quantity", p->output == BO_RESERVOIR_TRACER ? "tracer particles per cell" : "log-permeability level"));
+    PetscCall(BOWriterSetAttributeString(
+        w, "quantity", p->output == BO_RESERVOIR_TRACER ? "tracer particles per cell" : "log-permeability level"));
     PetscCall(BOWriterSetAttributeReal(w, "corr_len", p->corr_len));
     PetscCall(BOWriterSetAttributeReal(w, "sigma", p->sigma));
     PetscCall(BOWriterSetAttributeInt(w, "channels", p->channels));
@@ -100,7 +101,7 @@ static PetscErrorCode SetAttributes(BOWriter w, const Options *o)
 }
 
 /* Rank 0 draws members 0 .. nshow-1, gathered from their owners. */
-static PetscErrorCode Picture(const Options *o, PetscInt first, PetscInt nlocal, const float *x)
+static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt nlocal, const float *x)
 {
   PetscMPIInt rank, size, mine, *cnt = NULL, *dsp = NULL;
   PetscInt    nshow = PetscMin(o->n, o->kind == KIND_RESERVOIR ? 16 : 64);
@@ -123,14 +124,15 @@ static PetscErrorCode Picture(const Options *o, PetscInt first, PetscInt nlocal,
                                  &(BOPNGLabels){"reservoir tracer counts", caption, "count"}));
     } else {
       snprintf(caption, sizeof(caption), "rows: cells 1 to %d; columns: genes", (int)nshow);
-      PetscCall(BOPNGWriteHeatmap(o->png, nshow, o->genes.genes, all, -1, &(BOPNGLabels){"cells x genes", caption, "count (log scale)"}));
+      PetscCall(BOPNGWriteHeatmap(o->png, nshow, o->genes.genes, all, -1,
+                                  &(BOPNGLabels){"cells x genes", caption, "count (log scale)"}));
     }
     PetscCall(PetscFree3(cnt, dsp, all));
   }
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Run(void)
+static PetscErrorCode run(void)
 {
   Options     o;
   PetscMPIInt rank, size;
@@ -141,7 +143,7 @@ static PetscErrorCode Run(void)
 
   PetscFunctionBegin;
   /* 1. Options and this rank's block of realizations. */
-  PetscCall(GetOptions(&o));
+  PetscCall(get_options(&o));
   if (o.help) PetscFunctionReturn(0);
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
@@ -151,7 +153,8 @@ static PetscErrorCode Run(void)
   /* 2. Simulate; each realization depends only on (seed, index). */
   for (PetscInt i = 0; i < nlocal; i++) {
     double t0 = BOWallTime(), dt;
-    if (o.kind == KIND_RESERVOIR) PetscCall(BOReservoirRealize(&o.res, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, NULL));
+    if (o.kind == KIND_RESERVOIR)
+      PetscCall(BOReservoirRealize(&o.res, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, NULL));
     else PetscCall(BOGenesRealize(&o.genes, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, &labels[i]));
     dt = BOWallTime() - t0;
     cost[0] += dt, cost[1] = PetscMin(cost[1], dt), cost[2] = PetscMax(cost[2], dt);
@@ -167,21 +170,22 @@ static PetscErrorCode Run(void)
   PetscCall(BOWriterSetMaxCount(w, vmax));
   PetscCall(BOWriterSetLabels(w, o.kind == KIND_GENES ? PETSC_TRUE : PETSC_FALSE));
   PetscCall(BOWriterSetFromOptions(w));
-  PetscCall(SetAttributes(w, &o));
+  PetscCall(set_attributes(w, &o));
   PetscCall(BOWriterSetAttributeReal(w, "seconds_per_realization", cost[0] / o.n));
   PetscCall(BOWriterWrite(w, first, nlocal, x));
   if (o.kind == KIND_GENES) PetscCall(BOWriterWriteLabels(w, first, nlocal, labels));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
-  if (o.png[0]) PetscCall(Picture(&o, first, nlocal, x));
+  if (o.png[0]) PetscCall(write_picture(&o, first, nlocal, x));
 
   /* 4. Cost report. */
   wall = BOWallTime() - t_start;
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: %" PetscInt_FMT " %s realizations", o.n, kinds[o.kind]));
-  if (o.kind == KIND_RESERVOIR) PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " x %" PetscInt_FMT, o.res.ny, o.res.nx));
+  if (o.kind == KIND_RESERVOIR)
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " x %" PetscInt_FMT, o.res.ny, o.res.nx));
   else PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " genes", o.genes.genes));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, " -> %s (max count %lld) on %d rank%s in %.3f s\n", o.out, (long long)vmax, size,
-                        size > 1 ? "s" : "", wall));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, " -> %s (max count %lld) on %d rank%s in %.3f s\n", o.out, (long long)vmax,
+                        size, size > 1 ? "s" : "", wall));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: cost per realization %.3f ms (min %.3f, max %.3f ms)\n",
                         1e3 * cost[0] / o.n, 1e3 * cost[1], 1e3 * cost[2]));
   PetscCall(PetscFree2(x, labels));
@@ -195,7 +199,6 @@ int main(int argc, char **argv)
   PetscFunctionBeginUser;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_datagen");
-  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
-  if (!ierr) ierr = Run();
+  if (!ierr) ierr = run();
   return BOAppFinish(ierr);
 }

@@ -1,17 +1,17 @@
 static const char help[] =
-  "bo_eval: fidelity of a generated ensemble against held-out truth.\n"
-  "\n"
-  "  mpirun -n 2 bo_eval -real heldout.h5 -fake ens.h5 [-train train.h5] [-json r.json] [-png prefix]\n"
-  "  bo_eval -real a.csv -fake b.csv [-json r.json]     (bo_darcy results)\n"
-  "\n"
-  "Members are spread over ranks (BODataset shards); statistics are reduced\n"
-  "with MPI. Columns: generated (fake vs real), independent_baseline (a straw\n"
-  "man drawing every cell independently from the training marginals, or the\n"
-  "real ones without -train) and holdout (half of real vs the other half).\n"
-  "The VERDICT line says whether the generated set beats the straw man.\n"
-  "Metric options: -eval_mmd_cap, -eval_median_cap, -eval_corr_genes,\n"
-  "-eval_hist_max, -eval_holdout_min, -eval_seed, -eval_verdict_margin.\n"
-  "Definitions: docs/EVAL.md.\n";
+    "bo_eval: fidelity of a generated ensemble against held-out truth.\n"
+    "\n"
+    "  mpirun -n 2 bo_eval -real heldout.h5 -fake ens.h5 [-train train.h5] [-json r.json] [-png prefix]\n"
+    "  bo_eval -real a.csv -fake b.csv [-json r.json]     (bo_darcy results)\n"
+    "\n"
+    "Members are spread over ranks (BODataset shards); statistics are reduced\n"
+    "with MPI. Columns: generated (fake vs real), independent_baseline (a straw\n"
+    "man drawing every cell independently from the training marginals, or the\n"
+    "real ones without -train) and holdout (half of real vs the other half).\n"
+    "The VERDICT line says whether the generated set beats the straw man.\n"
+    "Metric options: -eval_mmd_cap, -eval_median_cap, -eval_corr_genes,\n"
+    "-eval_hist_max, -eval_holdout_min, -eval_seed, -eval_verdict_margin.\n"
+    "Definitions: docs/EVAL.md.\n";
 
 #include <string.h>
 #include "bo_dataset.h"
@@ -19,22 +19,26 @@ static const char help[] =
 #include "bo_sys.h"
 
 typedef struct {
-  char real[PETSC_MAX_PATH_LEN], fake[PETSC_MAX_PATH_LEN], train[PETSC_MAX_PATH_LEN];
-  char json[PETSC_MAX_PATH_LEN], png[PETSC_MAX_PATH_LEN], name[256];
+  char      real[PETSC_MAX_PATH_LEN], fake[PETSC_MAX_PATH_LEN], train[PETSC_MAX_PATH_LEN];
+  char      json[PETSC_MAX_PATH_LEN], png[PETSC_MAX_PATH_LEN], name[256];
   PetscBool help;
 } Options;
 
-static PetscErrorCode GetOptions(Options *o)
+static PetscErrorCode get_options(Options *o)
 {
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
   PetscCall(PetscStrncpy(o->name, "counts", sizeof(o->name)));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_eval options", NULL);
-  PetscCall(PetscOptionsString("-real", "held-out real data (HDF5, or bo_darcy CSV)", NULL, o->real, o->real, sizeof(o->real), NULL));
-  PetscCall(PetscOptionsString("-fake", "generated ensemble (same layout as -real)", NULL, o->fake, o->fake, sizeof(o->fake), NULL));
-  PetscCall(PetscOptionsString("-train", "training data (memorisation; straw-man marginals)", NULL, o->train, o->train, sizeof(o->train), NULL));
+  PetscCall(PetscOptionsString("-real", "held-out real data (HDF5, or bo_darcy CSV)", NULL, o->real, o->real,
+                               sizeof(o->real), NULL));
+  PetscCall(PetscOptionsString("-fake", "generated ensemble (same layout as -real)", NULL, o->fake, o->fake,
+                               sizeof(o->fake), NULL));
+  PetscCall(PetscOptionsString("-train", "training data (memorisation; straw-man marginals)", NULL, o->train, o->train,
+                               sizeof(o->train), NULL));
   PetscCall(PetscOptionsString("-json", "write the report as JSON", NULL, o->json, o->json, sizeof(o->json), NULL));
-  PetscCall(PetscOptionsString("-png", "prefix of PNG plots (PREFIX_spectra.png, ...)", NULL, o->png, o->png, sizeof(o->png), NULL));
+  PetscCall(PetscOptionsString("-png", "prefix of PNG plots (PREFIX_spectra.png, ...)", NULL, o->png, o->png,
+                               sizeof(o->png), NULL));
   PetscCall(PetscOptionsString("-data_name", "dataset in every file", NULL, o->name, o->name, sizeof(o->name), NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
@@ -43,13 +47,13 @@ static PetscErrorCode GetOptions(Options *o)
   PetscFunctionReturn(0);
 }
 
-static PetscBool IsCSV(const char *path)
+static PetscBool is_csv(const char *path)
 {
   size_t n = strlen(path);
   return (PetscBool)(n >= 4 && !strcasecmp(path + n - 4, ".csv"));
 }
 
-static PetscErrorCode OpenData(const char *path, const char *name, BODataset *ds)
+static PetscErrorCode open_data(const char *path, const char *name, BODataset *ds)
 {
   PetscFunctionBegin;
   PetscCall(BODatasetCreate(PETSC_COMM_WORLD, ds));
@@ -58,25 +62,27 @@ static PetscErrorCode OpenData(const char *path, const char *name, BODataset *ds
   PetscFunctionReturn(0);
 }
 
-static void Describe(BODataset ds, char *buf, size_t len)
+static void describe(BODataset ds, char *buf, size_t len)
 {
   if (ds->is_field) snprintf(buf, len, "fields of %d x %d x %d", (int)ds->Ny, (int)ds->Nx, (int)ds->C);
   else snprintf(buf, len, "vectors of %d", (int)ds->G);
 }
 
 /* Real, fake and train must have the same member layout. */
-static PetscErrorCode CheckShape(BODataset a, BODataset b)
+static PetscErrorCode check_shape(BODataset a, BODataset b)
 {
   char da[64], db[64];
 
   PetscFunctionBegin;
-  Describe(a, da, sizeof(da)), Describe(b, db, sizeof(db));
-  PetscCheck(a->is_field == b->is_field && a->D == b->D && (!a->is_field || (a->Ny == b->Ny && a->Nx == b->Nx && a->C == b->C)),
-             PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "shape mismatch: %s has %s, %s has %s", a->filename, da, b->filename, db);
+  describe(a, da, sizeof(da)), describe(b, db, sizeof(db));
+  PetscCheck(a->is_field == b->is_field && a->D == b->D &&
+                 (!a->is_field || (a->Ny == b->Ny && a->Nx == b->Nx && a->C == b->C)),
+             PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "shape mismatch: %s has %s, %s has %s", a->filename, da,
+             b->filename, db);
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Run(void)
+static PetscErrorCode run(void)
 {
   Options         o;
   BODataset       real = NULL, fake = NULL, train = NULL;
@@ -87,7 +93,7 @@ static PetscErrorCode Run(void)
   char            desc[64];
 
   PetscFunctionBegin;
-  PetscCall(GetOptions(&o));
+  PetscCall(get_options(&o));
   if (o.help) {
     PetscCall(BOMetricsCreate(PETSC_COMM_WORLD, &m));
     PetscCall(BOMetricsSetFromOptions(m));
@@ -95,22 +101,23 @@ static PetscErrorCode Run(void)
     PetscFunctionReturn(0);
   }
   /* Physics-level check on bo_darcy results. */
-  if (IsCSV(o.real) || IsCSV(o.fake)) {
-    PetscCheck(IsCSV(o.real) && IsCSV(o.fake), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-real and -fake must both be CSV or both HDF5");
+  if (is_csv(o.real) || is_csv(o.fake)) {
+    PetscCheck(is_csv(o.real) && is_csv(o.fake), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-real and -fake must both be CSV or both HDF5");
     PetscCall(BOMetricsCompareCSV(PETSC_COMM_WORLD, o.real, o.fake, o.json, PETSC_VIEWER_STDOUT_WORLD));
     if (o.json[0]) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: wrote %s\n", o.json));
     PetscFunctionReturn(0);
   }
 
   /* 1. Open the sets (each rank reads its shard) and check the layouts. */
-  PetscCall(OpenData(o.real, o.name, &real));
-  PetscCall(OpenData(o.fake, o.name, &fake));
-  PetscCall(CheckShape(real, fake));
+  PetscCall(open_data(o.real, o.name, &real));
+  PetscCall(open_data(o.fake, o.name, &fake));
+  PetscCall(check_shape(real, fake));
   maxc = PetscMax(real->max_count, fake->max_count);
   if (o.train[0]) {
-    PetscCall(OpenData(o.train, o.name, &train));
-    PetscCall(CheckShape(real, train));
-    maxc = PetscMax(maxc, train->max_count);
+    PetscCall(open_data(o.train, o.name, &train));
+    PetscCall(check_shape(real, train));
+    maxc      = PetscMax(maxc, train->max_count);
     st.nlocal = train->nlocal, st.x = train->x;
   }
   sr.nlocal = real->nlocal, sr.x = real->x, sf.nlocal = fake->nlocal, sf.x = fake->x;
@@ -124,8 +131,9 @@ static PetscErrorCode Run(void)
   PetscCall(BOMetricsEvaluate(m, sr, sf, train ? &st : NULL, &rep));
 
   /* 3. Report. */
-  Describe(real, desc, sizeof(desc));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: %s: %" PetscInt_FMT " real (%s), %" PetscInt_FMT " generated (%s)", desc, real->N, o.real, fake->N, o.fake));
+  describe(real, desc, sizeof(desc));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: %s: %" PetscInt_FMT " real (%s), %" PetscInt_FMT " generated (%s)",
+                        desc, real->N, o.real, fake->N, o.fake));
   if (train) PetscCall(PetscPrintf(PETSC_COMM_WORLD, ", %" PetscInt_FMT " training (%s)", train->N, o.train));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
   PetscCall(BOMetricsReportView(m, &rep, PETSC_VIEWER_STDOUT_WORLD));
@@ -134,8 +142,8 @@ static PetscErrorCode Run(void)
     PetscCall(BOMetricsWritePlots(m, &rep, o.png));
     PetscCall(BOMetricsWriteMontage(m, sr, sf, o.png));
   }
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: done in %.2f s%s%s%s%s\n", BOWallTime() - t0, o.json[0] ? ", wrote " : "", o.json,
-                        o.png[0] ? ", plots " : "", o.png));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: done in %.2f s%s%s%s%s\n", BOWallTime() - t0,
+                        o.json[0] ? ", wrote " : "", o.json, o.png[0] ? ", plots " : "", o.png));
   PetscCall(BOMetricsReportDestroy(&rep));
   PetscCall(BOMetricsDestroy(&m));
   PetscCall(BODatasetDestroy(&real));
@@ -151,7 +159,6 @@ int main(int argc, char **argv)
   PetscFunctionBeginUser;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_eval");
-  if (!ierr) ierr = BOCheckLauncher(PETSC_COMM_WORLD);
-  if (!ierr) ierr = Run();
+  if (!ierr) ierr = run();
   return BOAppFinish(ierr);
 }

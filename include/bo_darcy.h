@@ -26,7 +26,8 @@ typedef struct {
 
 /* Solve for pressure (a global vector of da) given the permeability perm
  * (a global vector of da, entries > 0). its: KSP iterations (may be NULL). */
-PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const char *prefix, Vec pressure, PetscInt *its);
+PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const char *prefix, Vec pressure,
+                            PetscInt *its);
 /* Total volumetric flow rate through the inflow face x = 0. Collective. The
  * effective permeability of the domain is q (Mx hx) / ((p_left - p_right) My hy). */
 PetscErrorCode BODarcyInflow(DM da, Vec perm, Vec pressure, const BODarcyProblem *prob, PetscReal *q);

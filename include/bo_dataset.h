@@ -33,41 +33,41 @@ typedef struct {
   MPI_Comm    comm;
   PetscMPIInt rank, size;
   char        filename[PETSC_MAX_PATH_LEN];
-  char        name[PETSC_MAX_PATH_LEN];    /* dataset (or CSR group) path */
-  double      max_count_limit;             /* -max_count: larger values are errors */
-  double      chunk_mb;                    /* -data_chunk_mb; 0 = load the whole shard */
-  PetscInt    shuffle_window;              /* -data_shuffle_window (streaming) */
+  char        name[PETSC_MAX_PATH_LEN]; /* dataset (or CSR group) path */
+  double      max_count_limit;          /* -max_count: larger values are errors */
+  double      chunk_mb;                 /* -data_chunk_mb; 0 = load the whole shard */
+  PetscInt    shuffle_window;           /* -data_shuffle_window (streaming) */
 
   /* what was found */
-  PetscInt  N, D;          /* samples, elements per sample */
-  PetscBool is_field;      /* (N, Ny, Nx[, C]) */
-  PetscBool is_sparse;     /* CSR group */
-  PetscInt  ndim;          /* axes per sample: 3 (Ny, Nx, C) for fields, 1 (G) for vectors */
-  PetscInt  shape[3];      /* (Ny, Nx, C) or (G) */
-  PetscInt  Ny, Nx, C, G;  /* the same, by name (G = D for vectors) */
-  PetscBool timestepping;  /* the attribute was present and nonzero */
-  double    max_count;     /* observed maximum over the whole dataset */
+  PetscInt  N, D;         /* samples, elements per sample */
+  PetscBool is_field;     /* (N, Ny, Nx[, C]) */
+  PetscBool is_sparse;    /* CSR group */
+  PetscInt  ndim;         /* axes per sample: 3 (Ny, Nx, C) for fields, 1 (G) for vectors */
+  PetscInt  shape[3];     /* (Ny, Nx, C) or (G) */
+  PetscInt  Ny, Nx, C, G; /* the same, by name (G = D for vectors) */
+  PetscBool timestepping; /* the attribute was present and nonzero */
+  double    max_count;    /* observed maximum over the whole dataset */
   PetscBool has_labels;
-  PetscInt  num_classes;   /* max label + 1 */
+  PetscInt  num_classes; /* max label + 1 */
 
   /* this rank's shard */
   PetscInt  first, nlocal;
-  float    *x;             /* nlocal x D (NULL when streaming) */
-  PetscInt *labels;        /* nlocal labels (NULL without labels) */
+  float    *x;      /* nlocal x D (NULL when streaming) */
+  PetscInt *labels; /* nlocal labels (NULL without labels) */
 
   /* streaming and shuffling */
-  PetscBool streaming;
-  PetscInt  block;         /* samples per shuffle block (0: plain permutation) */
-  PetscInt  rows_per_chunk;
-  hid_t     file, dset, csr[3]; /* open while streaming: data, indices, indptr */
-  hid_t     ftype;          /* native memory type of the values */
-  PetscInt64 cache_epoch[2];
-  PetscInt  *cache_perm[2];     /* permutation of 0..N-1 for an epoch */
-  PetscInt64 *cache_wstart[2];  /* window start positions (streaming) */
-  PetscInt   nwindows;
-  PetscInt64 win_epoch, win_index; /* the window held in win (-1: none) */
-  float     *win;                  /* this rank's rows of the window */
-  PetscInt   nseg, seg[64][3];     /* (g0, g1, row in win) per piece */
+  PetscBool   streaming;
+  PetscInt    block; /* samples per shuffle block (0: plain permutation) */
+  PetscInt    rows_per_chunk;
+  hid_t       file, dset, csr[3]; /* open while streaming: data, indices, indptr */
+  hid_t       ftype;              /* native memory type of the values */
+  PetscInt64  cache_epoch[2];
+  PetscInt   *cache_perm[2];   /* permutation of 0..N-1 for an epoch */
+  PetscInt64 *cache_wstart[2]; /* window start positions (streaming) */
+  PetscInt    nwindows;
+  PetscInt64  win_epoch, win_index; /* the window held in win (-1: none) */
+  float      *win;                  /* this rank's rows of the window */
+  PetscInt    nseg, seg[64][3];     /* (g0, g1, row in win) per piece */
 } BODatasetData;
 typedef BODatasetData *BODataset;
 
@@ -82,7 +82,8 @@ const char *BOCountProblem(double v, double limit, const char *limit_name);
 
 PetscErrorCode BODatasetCreate(MPI_Comm comm, BODataset *ds);
 PetscErrorCode BODatasetSetFile(BODataset ds, const char *filename, const char *name);
-PetscErrorCode BODatasetSetFromOptions(BODataset ds); /* -data -data_name -max_count -data_chunk_mb -data_shuffle_window */
+PetscErrorCode
+BODatasetSetFromOptions(BODataset ds); /* -data -data_name -max_count -data_chunk_mb -data_shuffle_window */
 /* Open, validate and load (or scan, when streaming) this rank's shard. Collective. */
 PetscErrorCode BODatasetOpen(BODataset ds);
 PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer);

@@ -1,5 +1,5 @@
 /* BOWriter: collective parallel writer of count ensembles in the project's
- * on-disk layout (DESIGN.md §4), and readers of foreign formats used by
+ * on-disk layout (docs/DATA.md), and readers of foreign formats used by
  * bo_convert.
  *
  * Layout written:
@@ -36,29 +36,29 @@ typedef enum { BO_DTYPE_AUTO, BO_DTYPE_U8, BO_DTYPE_U16, BO_DTYPE_U32, BO_DTYPE_
 extern const char *const BODTypes[];
 
 typedef struct {
-  char   key[64];
-  int    kind; /* 0 string, 1 integer, 2 real */
-  char   s[PETSC_MAX_PATH_LEN];
+  char      key[64];
+  int       kind; /* 0 string, 1 integer, 2 real */
+  char      s[PETSC_MAX_PATH_LEN];
   long long i;
-  double r;
+  double    r;
 } BOAttribute;
 
 typedef struct {
-  MPI_Comm  comm;
-  char      path[PETSC_MAX_PATH_LEN];    /* final name */
-  char      tmppath[PETSC_MAX_PATH_LEN]; /* name while writing */
-  char      name[256];                   /* dataset path, e.g. "counts" */
-  PetscInt  N, ndim, shape[3], D;        /* members, per-member shape, elements per member */
-  PetscBool is_field;                    /* ndim 2 or 3: (Ny, Nx[, C]) */
-  BODType   dtype;                       /* chosen type (never AUTO after set-up) */
-  double    max_count;                   /* < 0: unknown */
-  PetscInt  deflate;                     /* 0 = no compression, else 1..9 (with shuffle) */
-  PetscBool xdmf, labels;
-  double    origin[2], spacing[2];       /* (x, y) */
+  MPI_Comm     comm;
+  char         path[PETSC_MAX_PATH_LEN];    /* final name */
+  char         tmppath[PETSC_MAX_PATH_LEN]; /* name while writing */
+  char         name[256];                   /* dataset path, e.g. "counts" */
+  PetscInt     N, ndim, shape[3], D;        /* members, per-member shape, elements per member */
+  PetscBool    is_field;                    /* ndim 2 or 3: (Ny, Nx[, C]) */
+  BODType      dtype;                       /* chosen type (never AUTO after set-up) */
+  double       max_count;                   /* < 0: unknown */
+  PetscInt     deflate;                     /* 0 = no compression, else 1..9 (with shuffle) */
+  PetscBool    xdmf, labels;
+  double       origin[2], spacing[2]; /* (x, y) */
   BOAttribute *attrs;
-  int       nattrs, maxattrs;
-  hid_t     file, dset, lset;
-  PetscBool setup, closed;
+  int          nattrs, maxattrs;
+  hid_t        file, dset, lset;
+  PetscBool    setup, closed;
 } BOWriterData;
 typedef BOWriterData *BOWriter;
 

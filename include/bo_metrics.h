@@ -60,28 +60,28 @@ struct _n_BOMetrics {
 /* Statistics of one set, reduced over ranks (identical on every rank). */
 typedef struct _n_BOSetStats *BOSetStats;
 struct _n_BOSetStats {
-  PetscInt N;        /* members */
-  double  *hist;     /* D x nbins counts of members per value bin */
+  PetscInt N;                   /* members */
+  double  *hist;                /* D x nbins counts of members per value bin */
   double  *sum, *sumsq, *zeros; /* D each */
-  double  *mass;     /* N totals, sorted ascending */
-  double  *psd;      /* nk: mean radially averaged power spectrum, bin k = 1..nk at index k-1 */
-  double  *tpcf;     /* nr: mean two-point function S2(r), r = 0..nr-1 */
-  double  *cross;    /* ncorr x ncorr sums of x_i x_j (vectors) */
+  double  *mass;                /* N totals, sorted ascending */
+  double  *psd;                 /* nk: mean radially averaged power spectrum, bin k = 1..nk at index k-1 */
+  double  *tpcf;                /* nr: mean two-point function S2(r), r = 0..nr-1 */
+  double  *cross;               /* ncorr x ncorr sums of x_i x_j (vectors) */
   double   fmean[BO_METRICS_MAX_FEATURES], fcov[BO_METRICS_MAX_FEATURES * BO_METRICS_MAX_FEATURES]; /* raw features */
-  PetscInt nsub;     /* members in the feature subsample */
-  double  *fsub;     /* nsub x nfeat raw features (evenly strided members) */
+  PetscInt nsub; /* members in the feature subsample */
+  double  *fsub; /* nsub x nfeat raw features (evenly strided members) */
 };
 
 typedef struct {
   PetscInt N_ref, N_test;
-  double   w1_marginal;    /* mean over cells of W1 between the per-cell marginals */
-  double   mean_rrmse;     /* ||mean_t - mean_r|| / ||mean_r|| over cells */
-  double   var_rrmse;      /* the same for the variance fields */
+  double   w1_marginal; /* mean over cells of W1 between the per-cell marginals */
+  double   mean_rrmse;  /* ||mean_t - mean_r|| / ||mean_r|| over cells */
+  double   var_rrmse;   /* the same for the variance fields */
   double   mass_w1, mass_ks;
-  double   psd_logratio;   /* fields: mean_k |log(P_t(k) / P_r(k))| */
-  double   tpcf_logratio;  /* fields: mean_r |log(S2_t(r) / S2_r(r))| */
+  double   psd_logratio;                                  /* fields: mean_k |log(P_t(k) / P_r(k))| */
+  double   tpcf_logratio;                                 /* fields: mean_r |log(S2_t(r) / S2_r(r))| */
   double   gene_mean_corr, gene_var_corr, zero_frac_corr; /* vectors: Pearson over genes (log1p mean, log1p var) */
-  double   corr_dist;      /* vectors: RMS over gene pairs of the correlation-matrix difference */
+  double   corr_dist; /* vectors: RMS over gene pairs of the correlation-matrix difference */
   double   mmd, mmd_bandwidth, frechet;
   double   memorized_fraction, nn_d1_median; /* with training data, else NaN */
 } BOMetricsResult;
@@ -120,7 +120,8 @@ PetscErrorCode BOMetricsMemorization(BOMetrics m, BOSet s, BOSet train, double *
 /* Independent-marginals straw man: members [first, first + nlocal) of an
  * ensemble whose cell values are drawn independently from the per-cell
  * marginals of src; member g uses the stream (seed, BO_RNG_SAMPLE, g, 0). */
-PetscErrorCode BOMetricsIndependentSample(BOMetrics m, BOSetStats src, uint64_t seed, PetscInt first, PetscInt nlocal, float *x);
+PetscErrorCode BOMetricsIndependentSample(BOMetrics m, BOSetStats src, uint64_t seed, PetscInt first, PetscInt nlocal,
+                                          float *x);
 
 /* Everything: generated (fake vs real), independent baseline (straw man of
  * N_fake members drawn from train's marginals, or real's without train)
@@ -156,20 +157,23 @@ PetscErrorCode BOMetricsRadialTPCF(PetscInt Ny, PetscInt Nx, const double *f, do
 PetscErrorCode BOMetricsDFT(PetscInt n, double *re, double *im, int sign);
 /* Frechet distance between Gaussians (mu1, S1) and (mu2, S2) of dimension d:
  * |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2), by eigen-decompositions. */
-PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1, const double *mu2, const double *S2, double *fd);
+PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1, const double *mu2, const double *S2,
+                                double *fd);
 /* Unbiased MMD^2 with a Gaussian kernel exp(-|x - y|^2 / (2 h^2)); h <= 0:
  * the median pairwise distance of the pooled points (*h receives it). */
-PetscErrorCode BOMetricsMMD2(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double *h, double *mmd);
+PetscErrorCode BOMetricsMMD2(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double *h,
+                             double *mmd);
 
 /* Pieces of the MMD used by BOMetricsCompare to spread kernel rows over
  * ranks: the median pairwise distance of the pooled points (at most max_points
  * points per set, evenly strided); the kernel sums over rows i = rank,
  * rank + size, ... (sums[0] = sum_{i!=j} k(a_i,a_j), [1] the same for b,
  * [2] = sum_{i,j} k(a_i,b_j)); the unbiased estimate from the summed sums. */
-PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, PetscInt max_points, double *h);
-void           BOMetricsMMDSums(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double h, int rank, int size,
-                                double sums[3]);
-double         BOMetricsMMDFromSums(PetscInt na, PetscInt nb, const double sums[3]);
+PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b,
+                                       PetscInt max_points, double *h);
+void   BOMetricsMMDSums(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double h, int rank,
+                        int size, double sums[3]);
+double BOMetricsMMDFromSums(PetscInt na, PetscInt nb, const double sums[3]);
 
 /* Darcy CSV comparison (bo_darcy results): columns present in both files
  * except `member` and `iterations`; rank 0 prints, every rank parses. */

@@ -1,10 +1,10 @@
 /* BOModel: the network that predicts the remaining births E[n0 - n_t | n_t]
- * (reference/blackout_algorithm.md §2.1), with its parameters in one flat
+ * (docs/ALGORITHM.md, "What the network predicts"), with its parameters in one flat
  * buffer. See docs/NETWORK.md for the architecture, input scaling and the
  * checkpoint layout.
  *
  * Two kinds share one graph builder:
- *   unet  for fields (Ny, Nx, C): a U-Net of residual blocks (BENCH.md);
+ *   unet  for fields (Ny, Nx, C): a U-Net of residual blocks (docs/NETWORK.md);
  *   mlp   for count vectors (G): the same graph on a 1x1 grid with 1x1
  *         convolutions, i.e. a residual MLP with skip concatenations.
  *
@@ -34,22 +34,22 @@ typedef enum { BO_INPUT_LINEAR, BO_INPUT_LOG1P } BOModelInput;
 extern const char *const BOModelInputs[];
 
 typedef struct {
-  BOModelKind kind;
-  char        name[64];
-  PetscInt    Ny, Nx, C;      /* fields: grid and components (unet) */
-  PetscInt    G;              /* vectors: length (mlp) */
-  PetscInt    base_channels;  /* unet: channels at level 0; mlp: hidden width */
-  PetscInt    nlevels;        /* resolutions (unet); 1 for mlp */
-  PetscInt    ch_mult[BO_MODEL_MAX_LEVELS]; /* channels at level l = base * ch_mult[l] */
-  PetscInt    num_res_blocks; /* residual blocks per level (the up path has as many) */
-  PetscInt    attn[BO_MODEL_MAX_LEVELS];    /* 1: self-attention after each block of level l
+  BOModelKind  kind;
+  char         name[64];
+  PetscInt     Ny, Nx, C;                    /* fields: grid and components (unet) */
+  PetscInt     G;                            /* vectors: length (mlp) */
+  PetscInt     base_channels;                /* unet: channels at level 0; mlp: hidden width */
+  PetscInt     nlevels;                      /* resolutions (unet); 1 for mlp */
+  PetscInt     ch_mult[BO_MODEL_MAX_LEVELS]; /* channels at level l = base * ch_mult[l] */
+  PetscInt     num_res_blocks;               /* residual blocks per level (the up path has as many) */
+  PetscInt     attn[BO_MODEL_MAX_LEVELS];    /* 1: self-attention after each block of level l
                                                (and in the middle if l = nlevels-1) */
-  PetscInt    temb_dim;       /* sinusoidal features of k */
-  PetscInt    temb_hidden;    /* width of the time MLP, its output e, and the label embedding */
-  PetscInt    num_classes;    /* 0: unconditional; else labels 0..num_classes-1 and null = num_classes */
-  PetscBool   periodic;       /* periodic padding in the 3x3 convolutions */
-  double      max_count;      /* N in the linear input scaling; the sampler's default cap */
-  BOModelInput input;         /* input scaling: linear (default for fields) or log1p (vectors) */
+  PetscInt     temb_dim;                     /* sinusoidal features of k */
+  PetscInt     temb_hidden;                  /* width of the time MLP, its output e, and the label embedding */
+  PetscInt     num_classes;                  /* 0: unconditional; else labels 0..num_classes-1 and null = num_classes */
+  PetscBool    periodic;                     /* periodic padding in the 3x3 convolutions */
+  double       max_count;                    /* N in the linear input scaling; the sampler's default cap */
+  BOModelInput input;                        /* input scaling: linear (default for fields) or log1p (vectors) */
 } BOModelConfig;
 
 /* One named tensor of the flat parameter buffer. */
@@ -58,21 +58,21 @@ typedef struct {
   PetscInt ndim;
   hsize_t  shape[4];
   size_t   offset, size;
-  int      init;             /* internal: how BOModelInitParams fills it */
-  double   fan_in, fan_out;  /* for the fan-avg init */
-  float  **param, **grad;    /* where the layer keeps its pointers */
+  int      init;            /* internal: how BOModelInitParams fills it */
+  double   fan_in, fan_out; /* for the fan-avg init */
+  float  **param, **grad;   /* where the layer keeps its pointers */
 } BOTensor;
 
 typedef struct _p_BOModel *BOModel;
 struct _p_BOModel {
   MPI_Comm      comm;
   BOModelConfig cfg;
-  PetscInt      dim;         /* D: floats per sample in and out (Ny*Nx*C or G) */
+  PetscInt      dim; /* D: floats per sample in and out (Ny*Nx*C or G) */
   PetscInt      nparams;
   float        *params, *grads; /* length nparams each, one allocation each */
   PetscInt      ntensors;
   BOTensor     *tensors;
-  void         *impl;        /* graph and workspaces (src/model.c) */
+  void         *impl; /* graph and workspaces (src/model.c) */
 };
 
 /* Configurations. shape = {Ny, Nx, C} for fields or {G, 0, 0} for vectors. */

@@ -88,8 +88,8 @@ typedef struct {
 } BOConvShape;
 /* The algorithm s takes with the kernels in use. */
 BOConvAlgorithm bo_conv_algorithm(const BOConvShape *s);
-int    bo_conv_out_h(const BOConvShape *s);
-int    bo_conv_out_w(const BOConvShape *s);
+int             bo_conv_out_h(const BOConvShape *s);
+int             bo_conv_out_w(const BOConvShape *s);
 /* Floats of workspace the conv needs, whatever the algorithm (0 for a 1x1
  * stride-1 conv). */
 size_t bo_conv_col_size(const BOConvShape *s);
@@ -156,7 +156,7 @@ void   bo_attention_backward(const BOAttentionShape *s, const float *x, const fl
                              float *dgamma, float *dbeta, float *dwqkv, float *dbqkv, float *dwo, float *dbo,
                              float *scratch, int accumulate);
 
-/* ---- residual block with per-channel time bias (BENCH.md ResBlock) ----------
+/* ---- residual block with per-channel time bias (docs/NETWORK.md) -----------
  *   a1 = SiLU(GN1(x)),  h1 = Conv_k(a1) + Linear(SiLU(e))[b][c],
  *   a2 = SiLU(GN2(h1)), y = Conv_k(a2) + skip(x),
  * skip = identity if Cin = Cout, else a 1x1 conv. x [Cin][B][HW],
@@ -174,10 +174,10 @@ typedef struct {
 typedef struct {
   float *a1, *h1, *a2, *tb, *mean1, *rstd1, *mean2, *rstd2;
 } BOResBlockActs;
-size_t bo_resblock_acts_size(const BOResBlockShape *s);             /* floats, for bo_resblock_acts_set */
+size_t bo_resblock_acts_size(const BOResBlockShape *s); /* floats, for bo_resblock_acts_set */
 void   bo_resblock_acts_set(const BOResBlockShape *s, float *base, BOResBlockActs *a);
-size_t bo_resblock_col_size(const BOResBlockShape *s);              /* conv workspace */
-size_t bo_resblock_scratch_size(const BOResBlockShape *s);          /* backward scratch */
+size_t bo_resblock_col_size(const BOResBlockShape *s);     /* conv workspace */
+size_t bo_resblock_scratch_size(const BOResBlockShape *s); /* backward scratch */
 void   bo_resblock_forward(const BOResBlockShape *s, const BOResBlockParams *p, const float *x, const float *silu_e,
                            BOResBlockActs *a, float *y, float *col);
 /* grads += ...; dsilu_e [B][E] += ...; dx (+)= .... */

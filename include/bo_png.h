@@ -24,7 +24,6 @@ typedef struct {
   const char *title, *caption, *bar;
 } BOPNGLabels;
 
-
 /* Montage of n fields (n x Ny x Nx x C floats, component 0 drawn), tiles of
  * about 96 pixels in a near-square grid (gaps of 4) filled left to right
  * and top to bottom, y up. vmax <= 0: the maximum of the data. */
@@ -57,7 +56,7 @@ PetscErrorCode BOImageDestroy(BOImage *im);
 void           BOImagePut(BOImage *im, int x, int y, const unsigned char c[3]);
 void           BOImageText(BOImage *im, int x, int y, const char *s, const unsigned char c[3]);
 /* Width in pixels of s drawn on one line. */
-int            BOImageTextWidth(const char *s);
+int BOImageTextWidth(const char *s);
 /* Draws s (may be NULL) in lines at most w pixels wide, broken at spaces (a
  * word longer than a line is cut); returns the number of lines. im NULL:
  * only counts them. */

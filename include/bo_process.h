@@ -2,7 +2,7 @@
  * schedule, loss weights, the Poisson-type loss, the exact bridge between two
  * times, and the reverse samplers driven by a predictor.
  *
- * Schedule (reference/blackout_algorithm.md §1.3): T observation times with
+ * Schedule (docs/ALGORITHM.md): T observation times with
  * survival probability p_k = e^{-t_k} = sigmoid(L (1 - 2k/(T-1))),
  * L = log(e^{tEnd} - 1), so logit(p) falls linearly from +L to -L and
  * t_{T-1} = tEnd. By convention t_{-1} = 0 and p_{-1} = 1.
@@ -22,11 +22,11 @@ extern const char *const BOReverseStepTypes[];
 
 typedef struct {
   MPI_Comm     comm;
-  PetscInt     T;           /* number of observation times (default 1000) */
-  PetscReal    tEnd;        /* horizon (default 15) */
-  BOWeightType weight_type; /* loss weights (default instantaneous) */
+  PetscInt     T;            /* number of observation times (default 1000) */
+  PetscReal    tEnd;         /* horizon (default 15) */
+  BOWeightType weight_type;  /* loss weights (default instantaneous) */
   PetscReal    weight_floor; /* no weight below this fraction of the largest (default 0.01) */
-  double      *t, *p, *w;   /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
+  double      *t, *p, *w;    /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
 } BOProcessData;
 typedef BOProcessData *BOProcess;
 
@@ -95,8 +95,9 @@ typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim
  * observed elements (obs_value/obs_mask: dim entries shared by all members,
  * or NULL; see BOReverseStep). The result depends only on (seed, member
  * index) and on what the predictor returns for it. */
-PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count, BOPredictor predict,
-                                 void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
-                                 const float *obs_value, const float *obs_mask, float *state);
+PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
+                                 BOPredictor predict, void *ctx, uint64_t seed, PetscInt first_member,
+                                 PetscInt nmembers, PetscInt dim, const float *obs_value, const float *obs_mask,
+                                 float *state);
 
 #endif

@@ -35,16 +35,16 @@ void BOPhilox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4])
 
 void     BORngInit(BORng *rng, uint64_t seed, uint32_t tag, uint32_t a, uint32_t b);
 uint32_t BORngU32(BORng *rng);
-double   BORngUniform(BORng *rng);  /* in (0, 1), 53 random bits; never 0 or 1 */
-double   BORngNormal(BORng *rng);   /* standard normal (Box-Muller) */
+double   BORngUniform(BORng *rng); /* in (0, 1), 53 random bits; never 0 or 1 */
+double   BORngNormal(BORng *rng);  /* standard normal (Box-Muller) */
 /* Exact Binomial(n, p) for any n >= 0 and p in [0, 1]: inversion when
  * n*min(p,1-p) < 30, else Hormann's BTRD (transformed rejection). */
-int64_t  BORngBinomial(BORng *rng, int64_t n, double p);
+int64_t BORngBinomial(BORng *rng, int64_t n, double p);
 /* Exact Poisson(lambda) for any lambda >= 0: inversion below 10, else
  * Hormann's PTRS (transformed rejection with squeeze). */
-int64_t  BORngPoisson(BORng *rng, double lambda);
+int64_t BORngPoisson(BORng *rng, double lambda);
 /* floor(x) + Bernoulli(x - floor(x)): an unbiased integer with mean x. */
-int64_t  BORngStochasticRound(BORng *rng, double x);
+int64_t BORngStochasticRound(BORng *rng, double x);
 /* Uniform integer in [0, n) without modulo bias. */
 uint32_t BORngBelow(BORng *rng, uint32_t n);
 

@@ -20,26 +20,26 @@
 #include "bo_process.h"
 
 typedef struct {
-  MPI_Comm      comm;
-  PetscMPIInt   rank, size;
-  BOProcess     proc;
-  BOModel       model;
-  uint32_t      checksum;   /* of the checkpoint's state */
-  char          checkpoint[PETSC_MAX_PATH_LEN];
-  char          condition[PETSC_MAX_PATH_LEN]; /* -condition file, loaded by SetUp */
-  BOReverseStepType step_type; /* -sampler: the reverse step, bridge or tau-leap */
-  PetscInt      K;          /* reverse steps */
-  PetscInt      micro_batch; /* -batch: members per micro-batch (written to files) */
-  PetscInt      label;      /* -1: unconditional */
-  PetscReal     guidance;
-  PetscReal     max_count;  /* -cap: births never push a count above this (0: none) */
-  PetscBool     use_ema;
-  uint64_t      seed;
-  float        *obs_value, *obs_mask; /* D each, or NULL */
+  MPI_Comm          comm;
+  PetscMPIInt       rank, size;
+  BOProcess         proc;
+  BOModel           model;
+  uint32_t          checksum; /* of the checkpoint's state */
+  char              checkpoint[PETSC_MAX_PATH_LEN];
+  char              condition[PETSC_MAX_PATH_LEN]; /* -condition file, loaded by SetUp */
+  BOReverseStepType step_type;                     /* -sampler: the reverse step, bridge or tau-leap */
+  PetscInt          K;                             /* reverse steps */
+  PetscInt          micro_batch;                   /* -batch: members per micro-batch (written to files) */
+  PetscInt          label;                         /* -1: unconditional */
+  PetscReal         guidance;
+  PetscReal         max_count; /* -cap: births never push a count above this (0: none) */
+  PetscBool         use_ema;
+  uint64_t          seed;
+  float            *obs_value, *obs_mask; /* D each, or NULL */
   /* work for one block */
-  PetscInt     *k, *labels;
-  double       *pk;
-  float        *out, *out_uncond;
+  PetscInt *k, *labels;
+  double   *pk;
+  float    *out, *out_uncond;
 } BOSamplerData;
 typedef BOSamplerData *BOSampler;
 
@@ -62,7 +62,7 @@ PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path);
 PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt count, float *x);
 
 /* The whole ensemble of members first .. first+n-1 to an HDF5 file in the
- * DESIGN.md §4 layout, blocks dealt over ranks, written as they complete,
+ * layout of docs/DATA.md, blocks dealt over ranks, written as they complete,
  * with provenance attributes, XDMF sidecar and progress lines. */
 PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, const char *path);
 

@@ -13,18 +13,18 @@
 typedef enum { BO_RESERVOIR_TRACER, BO_RESERVOIR_PERMEABILITY } BOReservoirOutput;
 extern const char *const BOReservoirOutputs[];
 typedef struct {
-  PetscInt  nx, ny;             /* cells */
-  PetscReal corr_len;           /* correlation length of log k, in cells */
-  PetscReal sigma;              /* standard deviation of log k */
-  PetscInt  channels;           /* number of sinuous high-permeability channels */
-  PetscReal channel_width;      /* in cells */
-  PetscReal channel_contrast;   /* added to log k inside a channel */
-  PetscReal particles_per_cell; /* tracer particles injected per cell of pore volume */
-  PetscReal pvi;                /* pore volumes injected */
-  PetscReal dispersivity;       /* in cells */
-  PetscInt  levels;             /* permeability levels for the permeability output */
+  PetscInt          nx, ny;             /* cells */
+  PetscReal         corr_len;           /* correlation length of log k, in cells */
+  PetscReal         sigma;              /* standard deviation of log k */
+  PetscInt          channels;           /* number of sinuous high-permeability channels */
+  PetscReal         channel_width;      /* in cells */
+  PetscReal         channel_contrast;   /* added to log k inside a channel */
+  PetscReal         particles_per_cell; /* tracer particles injected per cell of pore volume */
+  PetscReal         pvi;                /* pore volumes injected */
+  PetscReal         dispersivity;       /* in cells */
+  PetscInt          levels;             /* permeability levels for the permeability output */
   BOReservoirOutput output;
-  PetscInt  refine;             /* simulate on a grid refine times finer, count on nx x ny */
+  PetscInt          refine; /* simulate on a grid refine times finer, count on nx x ny */
 } BOReservoirParams;
 PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p);
 /* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */
@@ -35,8 +35,8 @@ PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, Pet
  * cell types differing in their master regulator), then binomial capture. */
 typedef struct {
   PetscInt  genes, tfs, cell_types;
-  PetscReal t_end;   /* simulated time, in mRNA lifetimes */
-  PetscReal capture; /* probability that an mRNA is observed */
+  PetscReal t_end;        /* simulated time, in mRNA lifetimes */
+  PetscReal capture;      /* probability that an mRNA is observed */
   PetscInt  network_seed; /* the network's rates and wiring: the same for every -seed */
 } BOGenesParams;
 PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p);

@@ -9,16 +9,20 @@
 #define BO_VERSION "0.1.0"
 
 /* Wrap a raw HDF5 call that returns a negative value on failure. */
-#define BOCallHDF5(call, ...)                                                           \
-  do {                                                                                 \
-    if ((call) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, __VA_ARGS__);             \
+#define BOCallHDF5(call, ...)                                                                                          \
+  do {                                                                                                                 \
+    if ((call) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, __VA_ARGS__);                                              \
   } while (0)
 
-/* Programs: install an error handler that prints one line naming the culprit
- * ("bo_train: error: ...") instead of PETSc's traceback. Call right after
- * PetscInitialize. BOAppFinish() returns main's exit status: 0, or 1 after an
- * error raised collectively, or aborts all ranks after an error raised on one
- * rank only (so no rank can hang in a collective). */
+/* Programs: BOAppStart, right after PetscInitialize, installs an error
+ * handler that prints one line naming the culprit ("bo_train: error: ...")
+ * instead of PETSc's traceback, sets the BLAS threads (BOSetBLASThreads) and
+ * checks the launcher (BOCheckLauncher). BOAppFinish() returns main's exit
+ * status: 0, or 1 after an error raised collectively, or aborts all ranks
+ * after an error raised on one rank only (so no rank can hang in a
+ * collective). Every program's main is
+ *   PetscInitialize; ierr = BOAppStart(name); if (!ierr) ierr = run(); return BOAppFinish(ierr);
+ */
 PetscErrorCode BOAppStart(const char *progname);
 int            BOAppFinish(PetscErrorCode ierr);
 

@@ -31,20 +31,20 @@ typedef struct {
   BOModel     model;
 
   /* options */
-  PetscInt  steps, batch, checkpoint_every, keep, warmup;
-  PetscReal lr, beta1, beta2, adam_eps, clip, ema_decay, cond_drop, progress_interval;
+  PetscInt     steps, batch, checkpoint_every, keep, warmup;
+  PetscReal    lr, beta1, beta2, adam_eps, clip, ema_decay, cond_drop, progress_interval;
   BOLRSchedule lr_schedule;
-  PetscBool restart, conditional;
-  uint64_t  seed;
-  char      model_name[64];
-  char      checkpoint[PETSC_MAX_PATH_LEN], log[PETSC_MAX_PATH_LEN];
+  PetscBool    restart, conditional;
+  uint64_t     seed;
+  char         model_name[64];
+  char         checkpoint[PETSC_MAX_PATH_LEN], log[PETSC_MAX_PATH_LEN];
 
   /* state saved in checkpoints */
   PetscInt step;
   float   *adam_m, *adam_v, *ema;
 
   /* per-step work (planned once for the largest local batch) */
-  PetscInt  max_local;      /* samples the work arrays hold: the whole global batch */
+  PetscInt  max_local; /* samples the work arrays hold: the whole global batch */
   PetscInt *gidx, *k, *labels;
   double   *pk;
   float    *n0, *nt, *y, *out, *dout, *reduce; /* reduce = grads + [loss, samples, stop] */
@@ -68,7 +68,7 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
  * with -lr_schedule cosine also times (1 + cos(pi (t - warmup)/(steps - warmup)))/2
  * after the warm-up. A function of t and the options only, so a restarted run
  * with the same -steps follows the same schedule. */
-double BOTrainerLearningRate(BOTrainer tr, PetscInt t);
+double         BOTrainerLearningRate(BOTrainer tr, PetscInt t);
 PetscErrorCode BOTrainerDestroy(BOTrainer *tr);
 
 /* Write the trainer's checkpoint, and restore from the newest valid one

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Debian packages Blackout builds and tests with (DESIGN.md §2).
+# Install the Debian packages Blackout builds and tests with (README.md, "Dependencies").
 # Idempotent: does nothing when every package is already present.
 # Usage: scripts/install-deps.sh [--check] [--bench] [--slurm]
 #   --check   only report; exit 1 and print the install command if anything is missing

@@ -114,7 +114,7 @@ static int check_minibatches(BODataset ds, PetscInt mod, PetscInt B, PetscInt st
   PetscInt  N = ds->N, D = ds->D, *perm, *gidx, *lab, nloc, owned;
   PetscInt *tmp = NULL;
   float    *x;
-  int       ok = 1;
+  int       ok   = 1;
   uint64_t  seed = 1234;
 
   PetscMalloc3(N, &perm, B, &gidx, B, &lab);
@@ -122,12 +122,12 @@ static int check_minibatches(BODataset ds, PetscInt mod, PetscInt B, PetscInt st
   PetscMalloc1(N, &tmp);
   for (PetscInt step = 0; step < steps; step++) {
     PetscInt m = 0, total;
-    ok = ok && BODatasetGetMinibatch(ds, seed, step, B, &nloc, gidx, x, lab) == 0;
+    ok         = ok && BODatasetGetMinibatch(ds, seed, step, B, &nloc, gidx, x, lab) == 0;
     for (PetscInt j = 0; j < B; j++) {
       PetscInt64 p = (PetscInt64)step * B + j;
       BOShufflePermutation(seed, p / N, N, ds->streaming ? ds->block : 0, ds->shuffle_window, perm, NULL);
       BODatasetEpochPermutation(ds, seed, p / N, tmp);
-      ok = ok && !memcmp(tmp, perm, sizeof(PetscInt) * N);
+      ok         = ok && !memcmp(tmp, perm, sizeof(PetscInt) * N);
       PetscInt g = perm[p % N];
       if (g < ds->first || g >= ds->first + ds->nlocal) continue;
       ok = ok && m < nloc && gidx[m] == g && lab[m] == g % 3;
@@ -213,7 +213,7 @@ static void write_csr(const char *path, PetscInt N, PetscInt G)
     int64_t indptr[64], indices[512], shape[2] = {N, G};
     int32_t data[512];
     hsize_t nnz = 0, n1 = (hsize_t)N + 1, two = 2;
-    indptr[0]   = 0;
+    indptr[0] = 0;
     for (PetscInt r = 0; r < N; r++) {
       for (PetscInt c = 0; c < G; c++)
         if ((r + c) % 3 == 0) indices[nnz] = c, data[nnz] = (int32_t)(r * 10 + c + 1), nnz++;
@@ -222,14 +222,14 @@ static void write_csr(const char *path, PetscInt N, PetscInt G)
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hid_t g = H5Gcreate2(f, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t s = H5Screate_simple(1, &nnz, NULL), d;
-    d = H5Dcreate2(g, "data", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    d       = H5Dcreate2(g, "data", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), H5Dclose(d);
     d = H5Dcreate2(g, "indices", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, indices), H5Dclose(d), H5Sclose(s);
     s = H5Screate_simple(1, &n1, NULL);
     d = H5Dcreate2(g, "indptr", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, indptr), H5Dclose(d), H5Sclose(s);
-    s = H5Screate_simple(1, &two, NULL);
+    s       = H5Screate_simple(1, &two, NULL);
     hid_t a = H5Acreate2(g, "shape", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(a, H5T_NATIVE_INT64, shape), H5Aclose(a), H5Sclose(s);
     H5Gclose(g), H5Fclose(f);
@@ -290,10 +290,10 @@ END_TEST
 
 START_TEST(test_fewer_samples_than_ranks)
 {
-  char        path[PETSC_MAX_PATH_LEN];
-  PetscInt    G = 2;
-  PetscMPIInt size;
-  BODataset   ds;
+  char           path[PETSC_MAX_PATH_LEN];
+  PetscInt       G = 2;
+  PetscMPIInt    size;
+  BODataset      ds;
   PetscErrorCode ierr;
 
   MPI_Comm_size(PETSC_COMM_WORLD, &size);

@@ -18,8 +18,8 @@ static void darcy_case(PetscInt Mx, PetscInt My, double (*kfun)(PetscInt, PetscI
   PetscScalar  **a;
   PetscReal      d = 0;
 
-  DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Mx, My, PETSC_DECIDE, PETSC_DECIDE,
-               1, 1, NULL, NULL, &da);
+  DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Mx, My, PETSC_DECIDE,
+               PETSC_DECIDE, 1, 1, NULL, NULL, &da);
   DMSetUp(da);
   DMCreateGlobalVector(da, &k);
   VecDuplicate(k, &p);
@@ -32,15 +32,28 @@ static void darcy_case(PetscInt Mx, PetscInt My, double (*kfun)(PetscInt, PetscI
   ck_assert_int_eq(BODarcyInflow(da, k, p, &prob, q), 0);
   DMDAVecGetArray(da, p, &a);
   for (PetscInt j = info.ys; j < info.ys + info.ym; j++)
-    for (PetscInt i = info.xs; i < info.xs + info.xm; i++) d = PetscMax(d, PetscAbsReal(a[j][i] - (1 - (i + 0.5) / Mx)));
+    for (PetscInt i = info.xs; i < info.xs + info.xm; i++)
+      d = PetscMax(d, PetscAbsReal(a[j][i] - (1 - (i + 0.5) / Mx)));
   DMDAVecRestoreArray(da, p, &a);
   MPI_Allreduce(&d, dev, 1, MPIU_REAL, MPIU_MAX, PETSC_COMM_WORLD);
   VecDestroy(&k), VecDestroy(&p), DMDestroy(&da);
 }
 
-static double k_const(PetscInt j, PetscInt i) { (void)j, (void)i; return 2.0; }
-static double k_layers(PetscInt j, PetscInt i) { (void)i; return 1.0 + j; }
-static double k_series(PetscInt j, PetscInt i) { (void)j; return 1.0 + (i % 3); }
+static double k_const(PetscInt j, PetscInt i)
+{
+  (void)j, (void)i;
+  return 2.0;
+}
+static double k_layers(PetscInt j, PetscInt i)
+{
+  (void)i;
+  return 1.0 + j;
+}
+static double k_series(PetscInt j, PetscInt i)
+{
+  (void)j;
+  return 1.0 + (i % 3);
+}
 
 START_TEST(test_darcy_exact)
 {
@@ -79,8 +92,8 @@ START_TEST(test_reservoir)
   BOReservoirParams p;
   float             a[24 * 20], b[24 * 20];
   double            sum = 0, sxy = 0, sxx = 0, mean, total = 0, chk = 0;
-  int               ok  = 1, differ = 0;
-  const int         R   = 4;
+  int               ok = 1, differ = 0;
+  const int         R = 4;
 
   ck_assert_int_eq(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &p), 0);
   p.nx = 24, p.ny = 20;
@@ -124,9 +137,9 @@ START_TEST(test_genes)
   BOGenesParams p;
   enum { NC = 300, G = 12 };
   static float x[NC * G];
-  PetscInt      lab[NC], seen[8] = {0};
-  int           overdispersed = 0, zero_inflated = 0;
-  double        chk           = 0;
+  PetscInt     lab[NC], seen[8] = {0};
+  int          overdispersed = 0, zero_inflated = 0;
+  double       chk = 0;
 
   ck_assert_int_eq(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &p), 0);
   p.genes = G;
@@ -148,7 +161,7 @@ START_TEST(test_genes)
   ck_assert_msg(overdispersed >= G * 3 / 4, "only %d of %d genes over-dispersed", overdispersed, G);
   ck_assert_msg(zero_inflated >= G * 3 / 4, "only %d of %d genes zero-inflated", zero_inflated, G);
   /* reproducible, and the same on every rank */
-  float y[G];
+  float    y[G];
   PetscInt l;
   BOGenesRealize(&p, 5, 17, y, &l);
   ck_assert(!memcmp(y, x + 17 * G, sizeof(y)) && l == lab[17]);

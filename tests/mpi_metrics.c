@@ -17,7 +17,7 @@
 /* Member n of a correlated field ensemble: Poisson counts of intensity
  * 4 + 3 sin(2 pi (x / L + phase_n)) cos(2 pi y / L'), a random phase per
  * member, so neighbouring cells are strongly correlated. */
-static void CorrelatedField(uint64_t seed, PetscInt n, PetscInt Ny, PetscInt Nx, float *x)
+static void correlated_field(uint64_t seed, PetscInt n, PetscInt Ny, PetscInt Nx, float *x)
 {
   BORng  rng;
   double ph;
@@ -25,13 +25,13 @@ static void CorrelatedField(uint64_t seed, PetscInt n, PetscInt Ny, PetscInt Nx,
   ph = BORngUniform(&rng);
   for (PetscInt j = 0; j < Ny; j++)
     for (PetscInt i = 0; i < Nx; i++) {
-      double lam = 4 + 3 * sin(2 * PETSC_PI * ((double)i / Nx + ph)) * cos(2 * PETSC_PI * j / (2.0 * Ny));
+      double lam    = 4 + 3 * sin(2 * PETSC_PI * ((double)i / Nx + ph)) * cos(2 * PETSC_PI * j / (2.0 * Ny));
       x[j * Nx + i] = (float)BORngPoisson(&rng, lam);
     }
 }
 
 /* Member n of correlated count vectors: gene g Poisson(lambda_n (1 + g) / 4), lambda_n shared. */
-static void CorrelatedVector(uint64_t seed, PetscInt n, PetscInt G, float *x)
+static void correlated_vector(uint64_t seed, PetscInt n, PetscInt G, float *x)
 {
   BORng  rng;
   double lam;
@@ -40,14 +40,14 @@ static void CorrelatedVector(uint64_t seed, PetscInt n, PetscInt G, float *x)
   for (PetscInt g = 0; g < G; g++) x[g] = (float)BORngPoisson(&rng, lam * 0.25 * (1 + g));
 }
 
-static double MaxOf(PetscInt n, const float *x)
+static double max_of(PetscInt n, const float *x)
 {
   double m = 0;
   for (PetscInt i = 0; i < n; i++) m = PetscMax(m, x[i]);
   return m;
 }
 
-static BOMetrics FieldMetrics(PetscInt Ny, PetscInt Nx, double maxc, BOSet ref)
+static BOMetrics field_metrics(PetscInt Ny, PetscInt Nx, double maxc, BOSet ref)
 {
   BOMetrics m;
   ck_assert_int_eq(BOMetricsCreate(PETSC_COMM_SELF, &m), 0);
@@ -122,8 +122,9 @@ END_TEST
 
 START_TEST(test_frechet_known_answers)
 {
-  double mu1[3] = {0, 1, 2}, mu2[3] = {1, 1, 0}, S1[9] = {4, 0, 0, 0, 1, 0, 0, 0, 9}, S2[9] = {1, 0, 0, 0, 1, 0, 0, 0, 4}, fd;
-  double R[9] = {2, 1, 0, 1, 2, 1, 0, 1, 2};
+  double mu1[3] = {0, 1, 2}, mu2[3] = {1, 1, 0}, S1[9] = {4, 0, 0, 0, 1, 0, 0, 0, 9},
+         S2[9] = {1, 0, 0, 0, 1, 0, 0, 0, 4}, fd;
+  double R[9]  = {2, 1, 0, 1, 2, 1, 0, 1, 2};
   /* diagonal: |dmu|^2 + sum (sqrt a - sqrt b)^2 = 5 + (1 + 0 + 1) */
   ck_assert_int_eq(BOMetricsFrechet(3, mu1, S1, mu2, S2, &fd), 0);
   ck_assert(fabs(fd - 7) < 1e-10);
@@ -160,9 +161,9 @@ START_TEST(test_identical_sets_and_known_shifts)
   double          mean_mass = 0;
 
   PetscMalloc2(N * D, &x, N * D, &y);
-  for (PetscInt n = 0; n < N; n++) CorrelatedField(5, n, Ny, Nx, x + n * D);
+  for (PetscInt n = 0; n < N; n++) correlated_field(5, n, Ny, Nx, x + n * D);
   ref.nlocal = N, ref.x = x;
-  m = FieldMetrics(Ny, Nx, 2 * MaxOf(N * D, x), ref);
+  m = field_metrics(Ny, Nx, 2 * max_of(N * D, x), ref);
   ck_assert_int_eq(BOSetStatsCompute(m, ref, &sr), 0);
   ck_assert_int_eq(BOMetricsCompare(m, sr, sr, &r), 0);
   ck_assert(r.w1_marginal == 0 && r.mass_w1 == 0 && r.mass_ks == 0 && r.psd_logratio == 0 && r.tpcf_logratio == 0);
@@ -203,16 +204,16 @@ START_TEST(test_memorisation)
   double         frac, d1;
 
   PetscMalloc2(N * D, &train, N * D, &fake);
-  for (PetscInt n = 0; n < N; n++) CorrelatedField(7, n, 8, 8, train + n * D);
+  for (PetscInt n = 0; n < N; n++) correlated_field(7, n, 8, 8, train + n * D);
   st.nlocal = N, st.x = train;
-  m = FieldMetrics(8, 8, MaxOf(N * D, train), st);
+  m = field_metrics(8, 8, max_of(N * D, train), st);
   /* copies of training members (some twice) */
   for (PetscInt n = 0; n < N; n++) memcpy(fake + n * D, train + ((n * 7) % N) * D, sizeof(float) * D);
   sf.nlocal = N, sf.x = fake;
   ck_assert_int_eq(BOMetricsMemorization(m, sf, st, &frac, &d1), 0);
   ck_assert(frac == 1 && d1 == 0);
   /* fresh members of the same distribution */
-  for (PetscInt n = 0; n < N; n++) CorrelatedField(8, n, 8, 8, fake + n * D);
+  for (PetscInt n = 0; n < N; n++) correlated_field(8, n, 8, 8, fake + n * D);
   ck_assert_int_eq(BOMetricsMemorization(m, sf, st, &frac, &d1), 0);
   ck_assert(frac == 0 && d1 > 1);
   /* too few training members */
@@ -234,9 +235,10 @@ START_TEST(test_straw_man_loses_to_correlated_truth)
   BOMetricsReport rep;
 
   PetscMalloc2(N * D, &real, N * D, &fake);
-  for (PetscInt n = 0; n < N; n++) CorrelatedField(11, n, 8, 8, real + n * D), CorrelatedField(12, n, 8, 8, fake + n * D);
+  for (PetscInt n = 0; n < N; n++)
+    correlated_field(11, n, 8, 8, real + n * D), correlated_field(12, n, 8, 8, fake + n * D);
   sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake;
-  m = FieldMetrics(8, 8, PetscMax(MaxOf(N * D, real), MaxOf(N * D, fake)), sr);
+  m = field_metrics(8, 8, PetscMax(max_of(N * D, real), max_of(N * D, fake)), sr);
   ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, NULL, &rep), 0);
   ck_assert(rep.has[BO_COL_HOLDOUT] && !rep.has_train);
   ck_assert(rep.col[BO_COL_GENERATED].psd_logratio < 0.5 * rep.col[BO_COL_INDEPENDENT].psd_logratio);
@@ -270,11 +272,11 @@ START_TEST(test_vectors)
   BOMetricsReport rep;
 
   PetscMalloc2(N * G, &real, N * G, &fake);
-  for (PetscInt n = 0; n < N; n++) CorrelatedVector(3, n, G, real + n * G), CorrelatedVector(4, n, G, fake + n * G);
+  for (PetscInt n = 0; n < N; n++) correlated_vector(3, n, G, real + n * G), correlated_vector(4, n, G, fake + n * G);
   sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake;
   ck_assert_int_eq(BOMetricsCreate(PETSC_COMM_SELF, &m), 0);
   ck_assert_int_eq(BOMetricsSetVector(m, G), 0);
-  ck_assert_int_eq(BOMetricsSetUp(m, PetscMax(MaxOf(N * G, real), MaxOf(N * G, fake)), sr), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m, PetscMax(max_of(N * G, real), max_of(N * G, fake)), sr), 0);
   ck_assert(m->nfeat == 2 + G && m->ncorr == G);
   ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, &sr, &rep), 0); /* real as training data: all memorised */
   ck_assert(rep.col[BO_COL_GENERATED].gene_mean_corr > 0.9 && rep.col[BO_COL_GENERATED].zero_frac_corr > 0.9);
@@ -296,7 +298,7 @@ START_TEST(test_empty_set_is_an_error)
   BOMetricsReport rep;
 
   for (int i = 0; i < 64; i++) x[i] = (float)(i % 5);
-  m = FieldMetrics(8, 8, 4, s);
+  m = field_metrics(8, 8, 4, s);
   ck_assert(BOTestExpectError(BOSetStatsCompute(m, empty, &st)) != 0);
   ck_assert(BOTestExpectError(BOMetricsEvaluate(m, s, empty, NULL, &rep)) != 0);
   BOMetricsDestroy(&m);
@@ -312,7 +314,8 @@ START_TEST(test_darcy_csv)
   char        name[3][32];
 
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank); /* every rank runs this test on its own files */
-  snprintf(name[0], 32, "a%d.csv", rank), snprintf(name[1], 32, "b%d.csv", rank), snprintf(name[2], 32, "r%d.json", rank);
+  snprintf(name[0], 32, "a%d.csv", rank), snprintf(name[1], 32, "b%d.csv", rank),
+      snprintf(name[2], 32, "r%d.json", rank);
   BOTestPath(name[0], a, sizeof(a)), BOTestPath(name[1], b, sizeof(b)), BOTestPath(name[2], j, sizeof(j));
   f = fopen(a, "w");
   fprintf(f, "member,k_eff,outflow,iterations\n0,1,2,5\n1,2,4,5\n2,3,6,5\n");
@@ -327,7 +330,8 @@ START_TEST(test_darcy_csv)
   ck_assert(f != NULL);
   ck_assert(fread(text, 1, sizeof(text) - 1, f) > 0);
   fclose(f);
-  ck_assert(strstr(text, "\"k_eff_w1\": 1,") && strstr(text, "\"outflow_w1\": 2,") && strstr(text, "\"k_eff_ks\": 0.3333333333"));
+  ck_assert(strstr(text, "\"k_eff_w1\": 1,") && strstr(text, "\"outflow_w1\": 2,") &&
+            strstr(text, "\"k_eff_ks\": 0.3333333333"));
   ck_assert(!strstr(text, "iterations"));
   /* a broken file */
   f = fopen(b, "w");
@@ -339,7 +343,7 @@ START_TEST(test_darcy_csv)
 END_TEST
 
 /* Member n of set `tag`: Poisson counts around a random smooth bump. */
-static void Member(PetscInt tag, PetscInt n, PetscInt D, PetscInt Nx, float *x)
+static void member_at(PetscInt tag, PetscInt n, PetscInt D, PetscInt Nx, float *x)
 {
   BORng  rng;
   double cx, cy;
@@ -351,14 +355,14 @@ static void Member(PetscInt tag, PetscInt n, PetscInt D, PetscInt Nx, float *x)
   }
 }
 
-static void MakeSet(PetscInt tag, PetscInt N, PetscInt D, PetscInt Nx, float **all)
+static void make_set(PetscInt tag, PetscInt N, PetscInt D, PetscInt Nx, float **all)
 {
   PetscMalloc1((size_t)N * D, all);
-  for (PetscInt n = 0; n < N; n++) Member(tag, n, D, Nx, *all + (size_t)n * D);
+  for (PetscInt n = 0; n < N; n++) member_at(tag, n, D, Nx, *all + (size_t)n * D);
 }
 
 /* This rank's shard of an N-member set held whole in all. */
-static BOSet Shard(const float *all, PetscInt N, PetscInt D)
+static BOSet shard_of(const float *all, PetscInt N, PetscInt D)
 {
   PetscMPIInt rank, size;
   PetscInt    first, n;
@@ -370,13 +374,13 @@ static BOSet Shard(const float *all, PetscInt N, PetscInt D)
   return s;
 }
 
-static int Close(double a, double b, double tol)
+static int close(double a, double b, double tol)
 {
   if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
   return fabs(a - b) <= tol * (1 + fabs(a) + fabs(b));
 }
 
-static int SameResult(const BOMetricsResult *a, const BOMetricsResult *b)
+static int same_result(const BOMetricsResult *a, const BOMetricsResult *b)
 {
   const double *x = &a->w1_marginal, *y = &b->w1_marginal;
   int           ok = a->N_ref == b->N_ref && a->N_test == b->N_test;
@@ -385,11 +389,11 @@ static int SameResult(const BOMetricsResult *a, const BOMetricsResult *b)
    * square roots of near-zero eigenvalues (covariances of rank < N - 1),
    * which turns a rounding error eps into sqrt(eps). */
   for (size_t i = 0; i < (sizeof(*a) - offsetof(BOMetricsResult, w1_marginal)) / sizeof(double); i++)
-    ok = ok && Close(x[i], y[i], &x[i] == &a->frechet ? 1e-6 : 1e-9);
+    ok = ok && close(x[i], y[i], &x[i] == &a->frechet ? 1e-6 : 1e-9);
   return ok;
 }
 
-static BOMetrics Make(MPI_Comm comm, PetscBool field, PetscInt Nx, PetscInt D, double maxc, BOSet ref)
+static BOMetrics make(MPI_Comm comm, PetscBool field, PetscInt Nx, PetscInt D, double maxc, BOSet ref)
 {
   BOMetrics m;
   ck_assert_int_eq(BOMetricsCreate(comm, &m), 0);
@@ -400,7 +404,7 @@ static BOMetrics Make(MPI_Comm comm, PetscBool field, PetscInt Nx, PetscInt D, d
   return m;
 }
 
-static void CheckParallelEqualsSerial(PetscBool field)
+static void check_parallel_equals_serial(PetscBool field)
 {
   const PetscInt  Nx = 8, D = field ? 128 : 24, Nr = 23, Nf = 19, Nt = 13; /* fields: 8 x 8 x 2 */
   float          *real, *fake, *train;
@@ -410,20 +414,20 @@ static void CheckParallelEqualsSerial(PetscBool field)
   BOSet           tr, full_t = {Nt, NULL};
   int             ok = 1;
 
-  MakeSet(0, Nr, D, Nx, &real), MakeSet(1, Nf, D, Nx, &fake), MakeSet(2, Nt, D, Nx, &train);
+  make_set(0, Nr, D, Nx, &real), make_set(1, Nf, D, Nx, &fake), make_set(2, Nt, D, Nx, &train);
   /* generated members 0..4 are copies of training members: memorised */
   for (PetscInt n = 0; n < 5; n++) memcpy(fake + n * D, train + (2 * n) * D, sizeof(float) * D);
   for (PetscInt i = 0; i < Nr * D; i++) maxc = PetscMax(maxc, real[i]);
   for (PetscInt i = 0; i < Nf * D; i++) maxc = PetscMax(maxc, fake[i]);
   for (PetscInt i = 0; i < Nt * D; i++) maxc = PetscMax(maxc, train[i]);
-  tr       = Shard(train, Nt, D);
+  tr       = shard_of(train, Nt, D);
   full_t.x = train;
 
-  mp = Make(PETSC_COMM_WORLD, field, Nx, D, maxc, Shard(real, Nr, D));
-  ck_assert_int_eq(BOMetricsEvaluate(mp, Shard(real, Nr, D), Shard(fake, Nf, D), &tr, &rp), 0);
-  ms = Make(PETSC_COMM_SELF, field, Nx, D, maxc, (BOSet){Nr, real});
+  mp = make(PETSC_COMM_WORLD, field, Nx, D, maxc, shard_of(real, Nr, D));
+  ck_assert_int_eq(BOMetricsEvaluate(mp, shard_of(real, Nr, D), shard_of(fake, Nf, D), &tr, &rp), 0);
+  ms = make(PETSC_COMM_SELF, field, Nx, D, maxc, (BOSet){Nr, real});
   ck_assert_int_eq(BOMetricsEvaluate(ms, (BOSet){Nr, real}, (BOSet){Nf, fake}, &full_t, &rs), 0);
-  for (int c = 0; c < BO_NCOL; c++) ok = ok && rp.has[c] == rs.has[c] && SameResult(&rp.col[c], &rs.col[c]);
+  for (int c = 0; c < BO_NCOL; c++) ok = ok && rp.has[c] == rs.has[c] && same_result(&rp.col[c], &rs.col[c]);
   ok = ok && rp.surrogate == rs.surrogate && !strcmp(rp.verdict, rs.verdict);
   ok = ok && fabs(rp.col[BO_COL_GENERATED].memorized_fraction - 5.0 / Nf) < 1e-12;
   ck_assert(BOTestAllRanks(ok));
@@ -436,10 +440,10 @@ static void CheckParallelEqualsSerial(PetscBool field)
   PetscFree(train);
 }
 
-START_TEST(test_fields_parallel_equals_serial) { CheckParallelEqualsSerial(PETSC_TRUE); }
+START_TEST(test_fields_parallel_equals_serial) { check_parallel_equals_serial(PETSC_TRUE); }
 END_TEST
 
-START_TEST(test_vectors_parallel_equals_serial) { CheckParallelEqualsSerial(PETSC_FALSE); }
+START_TEST(test_vectors_parallel_equals_serial) { check_parallel_equals_serial(PETSC_FALSE); }
 END_TEST
 
 /* The straw man does not depend on how members are spread over ranks. */
@@ -452,9 +456,9 @@ START_TEST(test_straw_man_independent_of_ranks)
   BOSet          s;
   int            ok = 1;
 
-  MakeSet(0, N, D, 8, &real);
-  s  = Shard(real, N, D);
-  mp = Make(PETSC_COMM_WORLD, PETSC_TRUE, 8, D, 40, s);
+  make_set(0, N, D, 8, &real);
+  s  = shard_of(real, N, D);
+  mp = make(PETSC_COMM_WORLD, PETSC_TRUE, 8, D, 40, s);
   ck_assert_int_eq(BOSetStatsCompute(mp, s, &st), 0);
   PetscMalloc2((size_t)N * D, &mine, (size_t)N * D, &ref);
   ck_assert_int_eq(BOMetricsIndependentSample(mp, st, 5, 0, N, ref), 0); /* all members here */

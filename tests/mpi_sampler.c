@@ -20,8 +20,8 @@ static BOSampler make_sampler(MPI_Comm comm, PetscInt block)
   /* a non-trivial predictor: move the output layer off its near-zero init */
   for (PetscInt i = 0; i < s->model->nparams; i++) s->model->params[i] += 0.05f * (float)((i * 7919) % 13 - 6);
   s->micro_batch = block;
-  s->K     = 20;
-  s->seed  = 9;
+  s->K           = 20;
+  s->seed        = 9;
   ck_assert_int_eq(BOSamplerSetUp(s), 0);
   return s;
 }
@@ -49,16 +49,17 @@ END_TEST
 
 START_TEST(test_fill_dmda_vec)
 {
-  BOSampler          s = make_sampler(PETSC_COMM_WORLD, 4), ref = make_sampler(PETSC_COMM_SELF, 4);
-  DM                 da;
-  Vec                v;
-  float              want[4 * 64];
-  PetscInt           xs, ys, xm, ym, bad = 0;
+  BOSampler           s = make_sampler(PETSC_COMM_WORLD, 4), ref = make_sampler(PETSC_COMM_SELF, 4);
+  DM                  da;
+  Vec                 v;
+  float               want[4 * 64];
+  PetscInt            xs, ys, xm, ym, bad = 0;
   const PetscScalar **a;
 
   ck_assert_int_eq(BOSamplerGenerateLocal(ref, 4, 4, want), 0); /* member 6 is want[2] */
-  ck_assert_int_eq(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, 8, 8, PETSC_DECIDE,
-                                PETSC_DECIDE, 1, 1, NULL, NULL, &da), 0);
+  ck_assert_int_eq(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, 8, 8,
+                                PETSC_DECIDE, PETSC_DECIDE, 1, 1, NULL, NULL, &da),
+                   0);
   ck_assert_int_eq(DMSetUp(da), 0);
   ck_assert_int_eq(DMCreateGlobalVector(da, &v), 0);
   ck_assert_int_eq(BOSamplerFillDMDAVec(s, 6, da, v), 0);
@@ -69,10 +70,11 @@ START_TEST(test_fill_dmda_vec)
   ck_assert_int_eq(DMDAVecRestoreArrayRead(da, v, &a), 0);
   ck_assert(BOTestAllRanks(bad == 0));
   /* a DMDA of another size is refused */
-  DM da2;
+  DM  da2;
   Vec v2;
-  ck_assert_int_eq(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, 9, 8, PETSC_DECIDE,
-                                PETSC_DECIDE, 1, 1, NULL, NULL, &da2), 0);
+  ck_assert_int_eq(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, 9, 8,
+                                PETSC_DECIDE, PETSC_DECIDE, 1, 1, NULL, NULL, &da2),
+                   0);
   ck_assert_int_eq(DMSetUp(da2), 0);
   ck_assert_int_eq(DMCreateGlobalVector(da2, &v2), 0);
   ck_assert_int_ne(BOTestExpectError(BOSamplerFillDMDAVec(s, 0, da2, v2)), 0);

@@ -29,9 +29,10 @@ static void write_dataset(const char *path)
       for (int j = 0; j < NY; j++)
         for (int i = 0; i < NX; i++) v[s][j][i] = (unsigned char)BORngBinomial(&rng, (i / 3 == lab[s]) ? 12 : 3, 0.5);
     }
-    hid_t   f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t   f       = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t dims[3] = {NS, NY, NX}, ld = NS;
-    hid_t   sp = H5Screate_simple(3, dims, NULL), d = H5Dcreate2(f, "counts", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t   sp = H5Screate_simple(3, dims, NULL),
+          d    = H5Dcreate2(f, "counts", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
     hid_t as = H5Screate(H5S_SCALAR), a = H5Acreate2(d, "timestepping", H5T_STD_I32LE, as, H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(a, H5T_NATIVE_INT, &one);
@@ -60,10 +61,10 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
    * of random sign, so runs that differ only in summation order diverge by
    * the learning rate. A larger eps keeps such gradients small and the
    * comparison of trajectories about rounding, not about those flips. */
-  tr->adam_eps         = 1e-3;
-  tr->conditional      = PETSC_TRUE;
+  tr->adam_eps          = 1e-3;
+  tr->conditional       = PETSC_TRUE;
   tr->progress_interval = 1e9;
-  tr->proc->T          = 50;
+  tr->proc->T           = 50;
   ck_assert_int_eq(PetscStrcpy(tr->model_name, "unet-tiny"), 0);
   ck_assert_int_eq(PetscStrcpy(tr->checkpoint, ckpt), 0);
   ck_assert_int_eq(BODatasetSetFile(tr->data, data, "counts"), 0);
@@ -122,7 +123,8 @@ START_TEST(test_rank_count_independence)
     }
     /* outputs: the largest difference against the largest output */
     double scale = 0;
-    for (int i = 0; i < 4 * NY * NX; i++) worst[1] = fmax(worst[1], fabs(oone[i] - oall[i])), scale = fmax(scale, fabs(oone[i]));
+    for (int i = 0; i < 4 * NY * NX; i++)
+      worst[1] = fmax(worst[1], fabs(oone[i] - oall[i])), scale = fmax(scale, fabs(oone[i]));
     worst[1] /= scale;
   }
   /* decide together: an assert on one rank alone would leave the others

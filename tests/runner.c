@@ -67,7 +67,8 @@ int main(int argc, char **argv)
     /* Rank 0's summary line cannot show these, so each rank reports its own. */
     TestResult **tr = srunner_failures(sr);
     for (int i = 0; i < local_failed; i++)
-      fprintf(stderr, "[rank %d] %s:%d: %s: %s\n", rank, tr_lfile(tr[i]), tr_lno(tr[i]), tr_tcname(tr[i]), tr_msg(tr[i]));
+      fprintf(stderr, "[rank %d] %s:%d: %s: %s\n", rank, tr_lfile(tr[i]), tr_lno(tr[i]), tr_tcname(tr[i]),
+              tr_msg(tr[i]));
     free(tr);
   }
   srunner_free(sr);

@@ -5,7 +5,6 @@
 #include "bo_io.h"
 #include "testutil.h"
 
-
 /* Write bytes to a scratch file, gzip-compressed or plain. */
 static const char *put(const char *name, const void *data, size_t len, int gz, char *path, size_t plen)
 {
@@ -25,7 +24,7 @@ static const char *put(const char *name, const void *data, size_t len, int gz, c
 START_TEST(test_csv)
 {
   char        path[PETSC_MAX_PATH_LEN];
-  const char *text = "1,2,3,4,7\n5,6,7,8,3\n\n 0 , 0,1,16,0\r\n";
+  const char *text     = "1,2,3,4,7\n5,6,7,8,3\n\n 0 , 0,1,16,0\r\n";
   PetscInt    shape[2] = {2, 2};
   BOArray     a;
 
@@ -46,7 +45,8 @@ START_TEST(test_csv)
   BOTestOK(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_TRUE, &a));
   ck_assert(a.N == 1 && a.D == 2);
   BOArrayDestroy(&a);
-  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_FALSE, &a), "line 1, column 1: not a number");
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, -1, -1, PETSC_FALSE, &a),
+                           "line 1, column 1: not a number");
 }
 END_TEST
 
@@ -58,15 +58,15 @@ START_TEST(test_csv_errors)
   struct {
     const char *text, *want;
   } cases[] = {
-    {"1,2,3\n4,-5,6\n", "line 2, column 2: count negative (-5)"},
-    {"1,2,3\n4,5.5,6\n", "line 2, column 2: count not an integer (5.5)"},
-    {"1,nan,3\n", "line 1, column 2: count NaN"},
-    {"1,inf,3\n", "line 1, column 2: count infinite"},
-    {"1,2,3\n4,5\n", "line 2 has 2 columns, expected 3"},
-    {"1,2,3\n4,5,6,7\n", "line 2 has more than 3 columns"},
-    {"1,2,x3\n", "line 1, column 3: not a number"},
-    {"\n\n", "no data rows"},
-    {"1,2,99999999\n", "above 2^24"},
+      {"1,2,3\n4,-5,6\n", "line 2, column 2: count negative (-5)"},
+      {"1,2,3\n4,5.5,6\n", "line 2, column 2: count not an integer (5.5)"},
+      {"1,nan,3\n", "line 1, column 2: count NaN"},
+      {"1,inf,3\n", "line 1, column 2: count infinite"},
+      {"1,2,3\n4,5\n", "line 2 has 2 columns, expected 3"},
+      {"1,2,3\n4,5,6,7\n", "line 2 has more than 3 columns"},
+      {"1,2,x3\n", "line 1, column 3: not a number"},
+      {"\n\n", "no data rows"},
+      {"1,2,99999999\n", "above 2^24"},
   };
   for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
     put("bad.csv", cases[c].text, strlen(cases[c].text), 0, path, sizeof(path));
@@ -75,12 +75,14 @@ START_TEST(test_csv_errors)
   }
   /* label column: a bad label; shape that does not match; a missing column; missing file */
   put("bad.csv", "1,2,3,4,-1\n", 11, 0, path, sizeof(path));
-  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, 4, -1, PETSC_FALSE, &a), "column 5: label negative");
+  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, 4, -1, PETSC_FALSE, &a),
+                           "column 5: label negative");
   put("bad.csv", "1,2,3\n", 6, 0, path, sizeof(path));
   BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 2, shape, -1, -1, PETSC_FALSE, &a), "wrong shape");
   BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, path, 0, NULL, 7, -1, PETSC_FALSE, &a), "no column 7");
-  BOTestExpectErrorMessage(BOReadCSV(PETSC_COMM_WORLD, BOTestPath("none.csv", path, sizeof(path)), 0, NULL, -1, -1, PETSC_FALSE, &a),
-               "cannot open");
+  BOTestExpectErrorMessage(
+      BOReadCSV(PETSC_COMM_WORLD, BOTestPath("none.csv", path, sizeof(path)), 0, NULL, -1, -1, PETSC_FALSE, &a),
+      "cannot open");
 }
 END_TEST
 
@@ -97,7 +99,8 @@ START_TEST(test_idx)
   put("img.idx.gz", img, sizeof(img), 1, path, sizeof(path));
   put("lab.idx", lab, sizeof(lab), 0, lpath, sizeof(lpath));
   BOTestOK(BOReadIDX(PETSC_COMM_WORLD, path, lpath, &a));
-  ck_assert(a.N == 2 && a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && a.x[11] == 220 && a.labels[0] == 9 && a.labels[1] == 4);
+  ck_assert(a.N == 2 && a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && a.x[11] == 220 && a.labels[0] == 9 &&
+            a.labels[1] == 4);
   BOArrayDestroy(&a);
   /* idx2 i16 big-endian with a negative value */
   unsigned char v16[4 + 8 + 4] = {0, 0, 0x0B, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0x01, 0x02, 0xFF, 0xFE};
@@ -129,9 +132,9 @@ END_TEST
 
 START_TEST(test_raw)
 {
-  char          path[PETSC_MAX_PATH_LEN];
-  PetscInt      shape[2] = {1, 2}, G = 3;
-  BOArray       a;
+  char     path[PETSC_MAX_PATH_LEN];
+  PetscInt shape[2] = {1, 2}, G = 3;
+  BOArray  a;
   /* 3 bytes of header, then big-endian u16: 2 samples of 1 x 2 */
   unsigned char be[3 + 8] = {9, 9, 9, 0x01, 0x00, 0x00, 0x05, 0x00, 0x00, 0xFF, 0xFF};
   put("be.raw", be, sizeof(be), 0, path, sizeof(path));
@@ -145,14 +148,17 @@ START_TEST(test_raw)
   /* little-endian f64 vectors, one non-integral value */
   double f[3] = {1, 2, 3.25};
   put("f.raw", f, sizeof(f), 0, path, sizeof(path));
-  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_F64, PETSC_FALSE, 0, 1, &G, &a), "element 2: count not an integer (3.25)");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_F64, PETSC_FALSE, 0, 1, &G, &a),
+                           "element 2: count not an integer (3.25)");
   /* big-endian i32 negative */
   unsigned char i32[12] = {0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2};
   put("i.raw", i32, sizeof(i32), 0, path, sizeof(path));
-  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_I32, PETSC_TRUE, 0, 1, &G, &a), "count negative (-1)");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_I32, PETSC_TRUE, 0, 1, &G, &a),
+                           "count negative (-1)");
   /* sizes that are not whole samples; offset beyond the end; no shape */
   BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 1, 1, &G, &a), "wrong shape");
-  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 100, 1, &G, &a), "beyond the file");
+  BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 100, 1, &G, &a),
+                           "beyond the file");
   BOTestExpectErrorMessage(BOReadRaw(PETSC_COMM_WORLD, path, BO_RAW_U8, PETSC_FALSE, 0, 0, NULL, &a), "needs -shape");
 }
 END_TEST

@@ -4,7 +4,6 @@
 #include "bo_dataset.h"
 #include "testutil.h"
 
-
 /* Open path:name with a -max_count limit; expect an error whose message
  * contains want. */
 static void expect_open_error(const char *path, const char *name, double limit, const char *want)
@@ -27,9 +26,9 @@ static void expect_open_error(const char *path, const char *name, double limit, 
 /* A dataset of rank nd with dims, HDF5 type ftype, values from doubles. */
 static void write_dense(const char *path, const char *name, int nd, const hsize_t *dims, hid_t ftype, const double *v)
 {
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  hid_t s = H5Screate_simple(nd, dims, NULL);
-  hid_t d = H5Dcreate2(f, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t   f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t   s = H5Screate_simple(nd, dims, NULL);
+  hid_t   d = H5Dcreate2(f, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   hsize_t n = 1;
   for (int i = 0; i < nd; i++) n *= dims[i];
   if (n) ck_assert(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
@@ -65,7 +64,7 @@ START_TEST(test_wrong_rank_and_type)
 {
   char          path[PETSC_MAX_PATH_LEN];
   const hsize_t d1[1] = {4}, d5[5] = {1, 1, 1, 1, 2};
-  const double  v[4]  = {0, 1, 2, 3};
+  const double  v[4] = {0, 1, 2, 3};
 
   write_dense(BOTestPath("r1.h5", path, sizeof(path)), "counts", 1, d1, H5T_STD_U8LE, v);
   expect_open_error(path, NULL, 0, "has 1 axes");
@@ -73,7 +72,7 @@ START_TEST(test_wrong_rank_and_type)
   expect_open_error(path, NULL, 0, "has 5 axes");
   {
     /* a string dataset */
-    hid_t   f = H5Fcreate(BOTestPath("str.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t   f       = H5Fcreate(BOTestPath("str.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t dims[2] = {2, 2};
     hid_t   t = H5Tcopy(H5T_C_S1), s = H5Screate_simple(2, dims, NULL), d;
     H5Tset_size(t, 4);
@@ -98,12 +97,12 @@ START_TEST(test_bad_values)
     double      limit;
     const char *want;
   } cases[] = {
-    {"neg.h5", H5T_STD_I16LE, -3, 0, "value at index (1, 0, 2) is negative (-3)"},
-    {"frac.h5", H5T_IEEE_F32LE, 2.5, 0, "value at index (1, 0, 2) is not an integer (2.5)"},
-    {"nan.h5", H5T_IEEE_F64LE, NAN, 0, "value at index (1, 0, 2) is NaN"},
-    {"inf.h5", H5T_IEEE_F64LE, INFINITY, 0, "value at index (1, 0, 2) is infinite"},
-    {"big.h5", H5T_STD_I64LE, 33554432.0, 0, "above 2^24"},
-    {"max.h5", H5T_STD_U16LE, 11, 10, "above the maximum count (-max_count) (11)"},
+      {"neg.h5", H5T_STD_I16LE, -3, 0, "value at index (1, 0, 2) is negative (-3)"},
+      {"frac.h5", H5T_IEEE_F32LE, 2.5, 0, "value at index (1, 0, 2) is not an integer (2.5)"},
+      {"nan.h5", H5T_IEEE_F64LE, NAN, 0, "value at index (1, 0, 2) is NaN"},
+      {"inf.h5", H5T_IEEE_F64LE, INFINITY, 0, "value at index (1, 0, 2) is infinite"},
+      {"big.h5", H5T_STD_I64LE, 33554432.0, 0, "above 2^24"},
+      {"max.h5", H5T_STD_U16LE, 11, 10, "above the maximum count (-max_count) (11)"},
   };
   for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
     for (int i = 0; i < 12; i++) v[i] = i % 5;
@@ -111,7 +110,7 @@ START_TEST(test_bad_values)
     v[11] = cases[c].bad;
     write_dense(BOTestPath(cases[c].file, path, sizeof(path)), "counts", 3, dims, cases[c].type, v);
     expect_open_error(path, NULL, cases[c].limit, cases[c].want);
-    expect_open_error(path, NULL, cases[c].limit, cases[c].file); /* names the file ... */
+    expect_open_error(path, NULL, cases[c].limit, cases[c].file);    /* names the file ... */
     expect_open_error(path, NULL, cases[c].limit, "dataset counts"); /* ... and the dataset */
   }
   /* the 4-D index form names the component */
@@ -168,7 +167,8 @@ START_TEST(test_labels)
     size_t n = fread(text, 1, sizeof(text) - 1, f);
     fclose(f);
     text[n] = 0;
-    ck_assert_msg(strstr(text, "lab_ok.h5:counts") && strstr(text, "N = 3, G = 2") && strstr(text, "(5 classes)"), "%s", text);
+    ck_assert_msg(strstr(text, "lab_ok.h5:counts") && strstr(text, "N = 3, G = 2") && strstr(text, "(5 classes)"), "%s",
+                  text);
   }
   BODatasetDestroy(&ds);
 }
@@ -179,17 +179,17 @@ START_TEST(test_bad_csr)
   char    path[PETSC_MAX_PATH_LEN];
   hsize_t n3 = 3, n4 = 4, two = 2;
   int64_t ip_bad[4] = {0, 2, 1, 3}, idx[3] = {0, 1, 7}, shape[2] = {3, 4};
-  double  data[3]   = {1, 2, 3};
+  double  data[3] = {1, 2, 3};
 
   /* indptr decreasing; then a column index outside the shape; then no shape */
   for (int which = 0; which < 3; which++) {
-    char  name[32];
+    char name[32];
     snprintf(name, sizeof(name), "csr%d.h5", which);
-    hid_t f = H5Fcreate(BOTestPath(name, path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), s, d;
+    hid_t   f        = H5Fcreate(BOTestPath(name, path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t   g        = H5Gcreate2(f, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), s, d;
     int64_t ip_ok[4] = {0, 1, 2, 3};
-    s = H5Screate_simple(1, &n3, NULL);
-    d = H5Dcreate2(g, "data", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    s                = H5Screate_simple(1, &n3, NULL);
+    d                = H5Dcreate2(g, "data", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), H5Dclose(d);
     d = H5Dcreate2(g, "indices", H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx), H5Dclose(d), H5Sclose(s);
@@ -202,7 +202,10 @@ START_TEST(test_bad_csr)
       H5Awrite(a, H5T_NATIVE_INT64, shape), H5Aclose(a), H5Sclose(s);
     }
     H5Gclose(g), H5Fclose(f);
-    expect_open_error(path, "X", 0, which == 0 ? "indptr is not non-decreasing" : which == 1 ? "column index is outside" : "no shape attribute");
+    expect_open_error(path, "X", 0,
+                      which == 0   ? "indptr is not non-decreasing"
+                      : which == 1 ? "column index is outside"
+                                   : "no shape attribute");
   }
   /* a group that is not CSR */
   {

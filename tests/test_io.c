@@ -5,7 +5,6 @@
 #include "bo_sys.h"
 #include "testutil.h"
 
-
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
 /* Number of entries in the scratch directory whose name starts with prefix. */
@@ -32,11 +31,11 @@ static hid_t dataset_type(const char *path)
 
 START_TEST(test_type_choice)
 {
-  char        path[PETSC_MAX_PATH_LEN];
-  PetscInt    shape[1] = {3};
-  float       x[3]     = {0, 1, 2};
-  double      maxc[3]  = {200, 300, 70000};
-  hid_t       want[3]  = {H5T_STD_U8LE, H5T_STD_U16LE, H5T_STD_U32LE};
+  char     path[PETSC_MAX_PATH_LEN];
+  PetscInt shape[1] = {3};
+  float    x[3]     = {0, 1, 2};
+  double   maxc[3]  = {200, 300, 70000};
+  hid_t    want[3]  = {H5T_STD_U8LE, H5T_STD_U16LE, H5T_STD_U32LE};
   for (int c = 0; c < 3; c++) {
     BOWriter w;
     char     name[32];
@@ -131,7 +130,7 @@ START_TEST(test_attributes_and_xdmf)
     double sp[2];
     H5Aread(a, H5T_NATIVE_DOUBLE, sp), H5Aclose(a);
     ck_assert(sp[0] == 0.25 && sp[1] == 2);
-    a = H5Aopen(d, "timestepping", H5P_DEFAULT);
+    a       = H5Aopen(d, "timestepping", H5P_DEFAULT);
     hid_t t = H5Aget_type(a);
     ck_assert(H5Tequal(t, H5T_STD_I32LE) > 0); /* as PETSc writes it */
     H5Tclose(t), H5Aclose(a);
@@ -152,7 +151,7 @@ START_TEST(test_attributes_and_xdmf)
   ck_assert(strstr(text, "Center=\"Cell\""));
   ck_assert(strstr(text, "1 0 0 1 1 1 1 1 1 3 4 1")); /* member 1, component 1 */
   ck_assert(strstr(text, ">attrs.h5:/counts<"));      /* relative name */
-  ck_assert(strstr(text, "-1 0.5"));                   /* origin in (y, x) order */
+  ck_assert(strstr(text, "-1 0.5"));                  /* origin in (y, x) order */
   ck_assert(strstr(text, "member 2") == NULL);
 }
 END_TEST
@@ -194,7 +193,8 @@ START_TEST(test_abandoned_writer_leaves_nothing)
   BOTestOK(BOWriterDestroy(&w));
   ck_assert_int_eq(count_files("bad.h5"), 0);
   /* a directory that does not exist */
-  BOTestOK(BOWriterCreate(PETSC_COMM_WORLD, BOTestPath("no/such/dir.h5", path, sizeof(path)), "counts", 1, 2, shape, &w));
+  BOTestOK(
+      BOWriterCreate(PETSC_COMM_WORLD, BOTestPath("no/such/dir.h5", path, sizeof(path)), "counts", 1, 2, shape, &w));
   BOTestExpectErrorMessage(BOWriterWrite(w, 0, 1, x), "cannot create");
   BOTestOK(BOWriterDestroy(&w));
   /* bad arguments at creation */
@@ -209,7 +209,8 @@ START_TEST(test_nested_name_and_labels)
   PetscInt G = 2, lab[3] = {4, 0, 2};
   float    x[6] = {1, 2, 3, 4, 5, 6};
 
-  BOTestOK(BOWriteEnsemble(PETSC_COMM_WORLD, BOTestPath("nested.h5", path, sizeof(path)), "fields/state", 3, 1, &G, 0, 3, x, lab));
+  BOTestOK(BOWriteEnsemble(PETSC_COMM_WORLD, BOTestPath("nested.h5", path, sizeof(path)), "fields/state", 3, 1, &G, 0,
+                           3, x, lab));
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   ck_assert(H5Lexists(f, "fields/state", H5P_DEFAULT) > 0);
   hid_t d = H5Dopen2(f, "fields/labels", H5P_DEFAULT);

@@ -35,10 +35,10 @@ static BOTensor *find_tensor(BOModel m, const char *name)
 
 /* A batch: counts in 0..N, targets in 0..3, times, labels. */
 typedef struct {
-  BOModel   m;
-  PetscInt  B, D, k[4], labels[4];
-  double    pk[4];
-  float    *nt, *y, *out, *dout;
+  BOModel  m;
+  PetscInt B, D, k[4], labels[4];
+  double   pk[4];
+  float   *nt, *y, *out, *dout;
 } Batch;
 
 static void batch_init(Batch *b, BOModel m, PetscInt B)
@@ -119,7 +119,8 @@ static void check_input_direction(Batch *b, const float *dn, const char *name)
   memcpy(b->nt, n0, sizeof(float) * n);
   double fd = (lp - lm) / (2.0 * eps);
   ck_assert_msg(dir > 1.0, "%s: input gradient along v is %g: too small for the check to mean anything", name, dir);
-  ck_assert_msg(fabs(fd - dir) <= 1e-2 + 1e-2 * fabs(dir), "%s: input gradient along v %g, finite difference %g", name, dir, fd);
+  ck_assert_msg(fabs(fd - dir) <= 1e-2 + 1e-2 * fabs(dir), "%s: input gradient along v %g, finite difference %g", name,
+                dir, fd);
   free(v), free(n0);
 }
 
@@ -173,7 +174,7 @@ START_TEST(test_unet_s_exact)
   ck_assert(cfg.kind == BO_MODEL_UNET && cfg.base_channels == 32 && cfg.nlevels == 3 && cfg.ch_mult[1] == 2 &&
             cfg.ch_mult[2] == 2 && cfg.num_res_blocks == 1 && cfg.temb_dim == 32 && cfg.temb_hidden == 128);
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
-  /* BENCH.md, counted by hand (weights + biases; GN: 2C; time bias: 128 C + C):
+  /* unet-s (docs/PERFORMANCE.md), counted by hand (weights + biases; GN: 2C; time bias: 128 C + C):
    * time MLP 4224 + 16512; inc 320; Res(32,32) 22752; down 9248;
    * Res(32,64) 65984 (with its 1x1 skip); down 36928; Res(64,64) 2 x 82368
    * (h2 and mid); Res(128,64) 2 x 127616; up convs 2 x 36928;
@@ -390,8 +391,8 @@ static void check_batch_independent(const char *name, PetscInt n, PetscBool peri
     BOTestOK(BOModelForward(m, B, nt, k, pk, NULL, out));
     for (PetscInt i = 0; i < B; i++) {
       BOTestOK(BOModelForward(m, 1, nt + i * D, k + i, pk + i, NULL, one));
-      ck_assert_msg(!memcmp(one, out + i * D, sizeof(float) * D), "%s %s: sample %d alone differs from batch of 7", name,
-                    BOTestKernelName(kern[c]), (int)i);
+      ck_assert_msg(!memcmp(one, out + i * D, sizeof(float) * D), "%s %s: sample %d alone differs from batch of 7",
+                    name, BOTestKernelName(kern[c]), (int)i);
     }
     bo_nn_kernels_set(old, NULL);
   }

@@ -41,15 +41,15 @@ static void check_fd(const char *what, float *x, const float *grad, size_t n, Lo
 {
   size_t step = n <= 24 ? 1 : n / 24;
   for (size_t i = 0; i < n; i += step) {
-    float  x0 = x[i];
+    float x0  = x[i];
     x[i]      = x0 + (float)FD_EPS;
     double lp = f(ctx);
     x[i]      = x0 - (float)FD_EPS;
     double lm = f(ctx);
     x[i]      = x0;
     double fd = (lp - lm) / (2 * FD_EPS);
-    ck_assert_msg(fabs(fd - grad[i]) <= FD_TOL * (1 + fabs(grad[i])), "%s[%zu]: backward %.6g, finite difference %.6g", what,
-                  i, (double)grad[i], fd);
+    ck_assert_msg(fabs(fd - grad[i]) <= FD_TOL * (1 + fabs(grad[i])), "%s[%zu]: backward %.6g, finite difference %.6g",
+                  what, i, (double)grad[i], fd);
   }
 }
 
@@ -156,7 +156,8 @@ static double conv_direct(const BOConvShape *s, const float *x, const float *w, 
         int iy = oy * s->stride + ky - pad, ix = ox * s->stride + kx - pad;
         if (s->periodic) iy = (iy + s->H) % s->H, ix = (ix + s->W) % s->W;
         else if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
-        acc += (double)w[((co * s->Cin + ci) * s->k + ky) * s->k + kx] * x[((size_t)(ci * s->B + bb) * s->H + iy) * s->W + ix];
+        acc += (double)w[((co * s->Cin + ci) * s->k + ky) * s->k + kx] *
+               x[((size_t)(ci * s->B + bb) * s->H + iy) * s->W + ix];
       }
   return acc;
 }
@@ -169,7 +170,7 @@ static void conv_case(BOConvShape s, int check_grads)
         *dw = calloc(nw, sizeof(float)), *b = malloc(sizeof(float) * s.Cout), *db = calloc(s.Cout, sizeof(float)),
         *y = malloc(sizeof(float) * ny), *r = malloc(sizeof(float) * ny),
         *col = malloc(sizeof(float) * (bo_conv_col_size(&s) + 1));
-  ConvCtx c = {s, x, w, b, y, r, col};
+  ConvCtx c  = {s, x, w, b, y, r, col};
 
   fill_uniform(x, nx, -1, 1, 11);
   fill_uniform(w, nw, -0.5, 0.5, 12);
@@ -180,9 +181,10 @@ static void conv_case(BOConvShape s, int check_grads)
     for (int bb = 0; bb < s.B; bb++)
       for (int oy = 0; oy < Ho; oy++)
         for (int ox = 0; ox < Wo; ox++) {
-          double want = conv_direct(&s, x, w, b, co, bb, oy, ox), got = y[(((size_t)co * s.B + bb) * Ho + oy) * Wo + ox];
-          ck_assert_msg(fabs(want - got) < 1e-4 * (1 + fabs(want)), "conv k%d s%d p%d: y[%d,%d,%d,%d] = %g, direct %g", s.k,
-                        s.stride, s.periodic, co, bb, oy, ox, got, want);
+          double want = conv_direct(&s, x, w, b, co, bb, oy, ox),
+                 got  = y[(((size_t)co * s.B + bb) * Ho + oy) * Wo + ox];
+          ck_assert_msg(fabs(want - got) < 1e-4 * (1 + fabs(want)), "conv k%d s%d p%d: y[%d,%d,%d,%d] = %g, direct %g",
+                        s.k, s.stride, s.periodic, co, bb, oy, ox, got, want);
         }
   if (check_grads) {
     /* accumulate onto 0.5 to exercise the accumulate path */
@@ -207,8 +209,8 @@ START_TEST(test_conv)
 {
   /* B, Cin, H, W, Cout, k, stride, periodic: odd and even sizes */
   const BOConvShape cases[] = {
-    {2, 3, 5, 6, 4, 3, 1, 0}, {2, 3, 5, 6, 4, 3, 2, 0}, {2, 3, 5, 6, 4, 3, 1, 1}, {2, 3, 6, 4, 4, 3, 2, 1},
-    {2, 3, 5, 6, 4, 1, 1, 0}, {2, 3, 5, 7, 4, 1, 2, 0}, {3, 2, 1, 1, 5, 1, 1, 0}, {1, 2, 2, 3, 3, 3, 1, 1},
+      {2, 3, 5, 6, 4, 3, 1, 0}, {2, 3, 5, 6, 4, 3, 2, 0}, {2, 3, 5, 6, 4, 3, 1, 1}, {2, 3, 6, 4, 4, 3, 2, 1},
+      {2, 3, 5, 6, 4, 1, 1, 0}, {2, 3, 5, 7, 4, 1, 2, 0}, {3, 2, 1, 1, 5, 1, 1, 0}, {1, 2, 2, 3, 3, 3, 1, 1},
   };
   /* every kernel configuration this CPU can run */
   BONNKernels cfg[6], old;
@@ -254,7 +256,7 @@ END_TEST
 static double wino_max_err(BOConvShape s)
 {
   const size_t nx = (size_t)s.Cin * s.B * s.H * s.W, nw = (size_t)s.Cout * s.Cin * 9, ny = conv_out_n(&s);
-  float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * s.Cout),
+  float       *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * s.Cout),
         *y = malloc(sizeof(float) * ny), *col = malloc(sizeof(float) * bo_conv_col_size(&s)),
         *ax = malloc(sizeof(float) * nx), *aw = malloc(sizeof(float) * nw);
   double worst = 0;
@@ -268,11 +270,12 @@ static double wino_max_err(BOConvShape s)
     for (int bb = 0; bb < s.B; bb++)
       for (int oy = 0; oy < s.H; oy++)
         for (int ox = 0; ox < s.W; ox++) {
-          double S = conv_direct(&s, ax, aw, NULL, co, bb, oy, ox) + fabs(b[co]); /* the scale */
-          double want = conv_direct(&s, x, w, b, co, bb, oy, ox), got = y[(((size_t)co * s.B + bb) * s.H + oy) * s.W + ox];
-          double e = fabs(got - want) / S;
-          ck_assert_msg(e <= 1e-5, "winograd B%d Cin%d %dx%d Cout%d p%d: y[%d,%d,%d,%d] = %.9g, direct %.9g", s.B, s.Cin,
-                        s.H, s.W, s.Cout, s.periodic, co, bb, oy, ox, got, want);
+          double S    = conv_direct(&s, ax, aw, NULL, co, bb, oy, ox) + fabs(b[co]); /* the scale */
+          double want = conv_direct(&s, x, w, b, co, bb, oy, ox),
+                 got  = y[(((size_t)co * s.B + bb) * s.H + oy) * s.W + ox];
+          double e    = fabs(got - want) / S;
+          ck_assert_msg(e <= 1e-5, "winograd B%d Cin%d %dx%d Cout%d p%d: y[%d,%d,%d,%d] = %.9g, direct %.9g", s.B,
+                        s.Cin, s.H, s.W, s.Cout, s.periodic, co, bb, oy, ox, got, want);
           if (e > worst) worst = e;
         }
   free(x), free(w), free(b), free(y), free(col), free(ax), free(aw);
@@ -289,8 +292,8 @@ static double wino_max_err(BOConvShape s)
 static double wino_worst(double (*err_fn)(BOConvShape))
 {
   const int cases[][5] = {
-    {1, 3, 5, 7, 5},   {3, 17, 9, 6, 13}, {3, 5, 15, 31, 3},  {1, 9, 16, 16, 11},
-    {3, 2, 1, 1, 3},   {1, 7, 2, 3, 9},   {2, 6, 13, 14, 5}, {2, 48, 24, 32, 40},
+      {1, 3, 5, 7, 5}, {3, 17, 9, 6, 13}, {3, 5, 15, 31, 3}, {1, 9, 16, 16, 11},
+      {3, 2, 1, 1, 3}, {1, 7, 2, 3, 9},   {2, 6, 13, 14, 5}, {2, 48, 24, 32, 40},
   };
   double      worst = -1;
   BONNKernels cfg[6], old;
@@ -300,7 +303,7 @@ static double wino_worst(double (*err_fn)(BOConvShape))
     ck_assert_int_eq(bo_nn_kernels_set(cfg[k], &old), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
       for (int periodic = 0; periodic < 2; periodic++) {
-        const int *c = cases[i];
+        const int  *c = cases[i];
         BOConvShape s = {c[0], c[1], c[2], c[3], c[4], 3, 1, periodic};
         ck_assert_int_eq(bo_conv_algorithm(&s), BO_CONV_WINOGRAD);
         double e = err_fn(s);
@@ -369,8 +372,9 @@ END_TEST
 static double wino_grad_max_err(BOConvShape s)
 {
   const size_t nx = (size_t)s.Cin * s.B * s.H * s.W, nw = (size_t)s.Cout * s.Cin * 9, ny = conv_out_n(&s);
-  float  *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * ny),
-         *dx = malloc(sizeof(float) * nx), *dw = calloc(nw, sizeof(float)), *col = malloc(sizeof(float) * bo_conv_col_size(&s));
+  float       *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw), *dy = malloc(sizeof(float) * ny),
+        *dx = malloc(sizeof(float) * nx), *dw = calloc(nw, sizeof(float)),
+        *col = malloc(sizeof(float) * bo_conv_col_size(&s));
   double *ex = calloc(nx, sizeof(double)), *sx = calloc(nx, sizeof(double)), *ew = calloc(nw, sizeof(double)),
          *sw = calloc(nw, sizeof(double)), worst = 0;
   fill_uniform(x, nx, -1, 1, 71);
@@ -386,21 +390,22 @@ static double wino_grad_max_err(BOConvShape s)
               int iy = oy + k / 3 - 1, ix = ox + k % 3 - 1;
               if (s.periodic) iy = (iy + s.H) % s.H, ix = (ix + s.W) % s.W;
               else if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-              const size_t iw = ((size_t)co * s.Cin + ci) * 9 + k, ixx = (((size_t)ci * s.B + bb) * s.H + iy) * s.W + ix;
-              const double g = dy[(((size_t)co * s.B + bb) * s.H + oy) * s.W + ox];
+              const size_t iw  = ((size_t)co * s.Cin + ci) * 9 + k,
+                           ixx = (((size_t)ci * s.B + bb) * s.H + iy) * s.W + ix;
+              const double g   = dy[(((size_t)co * s.B + bb) * s.H + oy) * s.W + ox];
               ew[iw] += g * x[ixx], sw[iw] += fabs(g * x[ixx]);
               ex[ixx] += g * w[iw], sx[ixx] += fabs(g * w[iw]);
             }
   for (size_t i = 0; i < nw; i++) {
     double e = sw[i] > 0 ? fabs(dw[i] - ew[i]) / sw[i] : fabs(dw[i]);
-    ck_assert_msg(e <= 1e-5, "winograd dw B%d Cin%d %dx%d Cout%d p%d: dw[%zu] = %.9g, direct %.9g", s.B, s.Cin, s.H, s.W,
-                  s.Cout, s.periodic, i, dw[i], ew[i]);
+    ck_assert_msg(e <= 1e-5, "winograd dw B%d Cin%d %dx%d Cout%d p%d: dw[%zu] = %.9g, direct %.9g", s.B, s.Cin, s.H,
+                  s.W, s.Cout, s.periodic, i, dw[i], ew[i]);
     if (e > worst) worst = e;
   }
   for (size_t i = 0; i < nx; i++) {
     double e = sx[i] > 0 ? fabs(dx[i] - ex[i]) / sx[i] : fabs(dx[i]);
-    ck_assert_msg(e <= 1e-5, "winograd dx B%d Cin%d %dx%d Cout%d p%d: dx[%zu] = %.9g, direct %.9g", s.B, s.Cin, s.H, s.W,
-                  s.Cout, s.periodic, i, dx[i], ex[i]);
+    ck_assert_msg(e <= 1e-5, "winograd dx B%d Cin%d %dx%d Cout%d p%d: dx[%zu] = %.9g, direct %.9g", s.B, s.Cin, s.H,
+                  s.W, s.Cout, s.periodic, i, dx[i], ex[i]);
     if (e > worst) worst = e;
   }
   free(x), free(w), free(dy), free(dx), free(dw), free(col), free(ex), free(sx), free(ew), free(sw);
@@ -427,14 +432,15 @@ START_TEST(test_conv_batch_independent)
   const int   ncfg = BOTestKernelConfigs(cfg);
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     for (int periodic = 0; periodic < 2; periodic++) {
-      const int  *c = cases[i];
+      const int  *c  = cases[i];
       BOConvShape s7 = {7, c[0], c[1], c[2], c[3], 3, 1, periodic}, s1 = s7;
-      s1.B             = 1;
+      s1.B            = 1;
       const size_t hw = (size_t)c[1] * c[2], nw = (size_t)c[3] * c[0] * 9, ny = 7 * c[3] * hw;
-      float *x = malloc(sizeof(float) * 7 * c[0] * hw), *x1 = malloc(sizeof(float) * c[0] * hw),
+      float       *x = malloc(sizeof(float) * 7 * c[0] * hw), *x1 = malloc(sizeof(float) * c[0] * hw),
             *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * c[3]), *y = malloc(sizeof(float) * ny),
             *y2 = malloc(sizeof(float) * ny), *y1 = malloc(sizeof(float) * c[3] * hw),
-            *ref[2] = {malloc(sizeof(float) * ny), malloc(sizeof(float) * ny)}, *col = malloc(sizeof(float) * bo_conv_col_size(&s7));
+            *ref[2]   = {malloc(sizeof(float) * ny), malloc(sizeof(float) * ny)},
+            *col      = malloc(sizeof(float) * bo_conv_col_size(&s7));
       int have_ref[2] = {0, 0};
       ck_assert(bo_conv_col_size(&s1) <= bo_conv_col_size(&s7));
       fill_uniform(x, 7 * c[0] * hw, -1, 1, 71);
@@ -457,8 +463,9 @@ START_TEST(test_conv_batch_independent)
         if (cfg[k].gemm != BO_GEMM_BLAS) { /* our kernels: the same bits on every instruction set */
           const int wi = cfg[k].winograd;
           if (!have_ref[wi]) memcpy(ref[wi], y, sizeof(float) * ny), have_ref[wi] = 1;
-          else ck_assert_msg(!memcmp(ref[wi], y, sizeof(float) * ny), "%s case %zu periodic %d: differs from the other kernel",
-                             name, i, periodic);
+          else
+            ck_assert_msg(!memcmp(ref[wi], y, sizeof(float) * ny),
+                          "%s case %zu periodic %d: differs from the other kernel", name, i, periodic);
         }
         bo_nn_kernels_set(old, NULL);
       }
@@ -588,10 +595,11 @@ START_TEST(test_attention)
 {
   enum { B = 2, C = 8, HW = 6, G = 4, N = B * C * HW };
   BOAttentionShape s = {B, C, HW, G};
-  float x[N], y[N], r[N], dx[N], g[C], b[C], wqkv[3 * C * C], bqkv[3 * C], wo[C * C], bo[C];
-  float dg[C] = {0}, db[C] = {0}, dwqkv[3 * C * C] = {0}, dbqkv[3 * C] = {0}, dwo[C * C] = {0}, dbo[C] = {0};
-  float *work = malloc(sizeof(float) * bo_attention_work_size(&s)), *scratch = malloc(sizeof(float) * bo_attention_scratch_size(&s));
-  AttnCtx c = {s, x, g, b, wqkv, bqkv, wo, bo, y, r, work};
+  float            x[N], y[N], r[N], dx[N], g[C], b[C], wqkv[3 * C * C], bqkv[3 * C], wo[C * C], bo[C];
+  float            dg[C] = {0}, db[C] = {0}, dwqkv[3 * C * C] = {0}, dbqkv[3 * C] = {0}, dwo[C * C] = {0}, dbo[C] = {0};
+  float           *work = malloc(sizeof(float) * bo_attention_work_size(&s)),
+        *scratch        = malloc(sizeof(float) * bo_attention_scratch_size(&s));
+  AttnCtx c             = {s, x, g, b, wqkv, bqkv, wo, bo, y, r, work};
 
   fill_uniform(x, N, -2, 2, 41);
   fill_uniform(g, C, 0.5, 1.5, 42);
@@ -656,9 +664,10 @@ static void res_case(BOResBlockShape s)
   BOResBlockParams p, g;
   size_t           np = res_params(&s, NULL, &p), N = (size_t)s.B * s.H * s.W;
   float *pbuf = malloc(sizeof(float) * np), *gbuf = calloc(np, sizeof(float)), *x = malloc(sizeof(float) * s.Cin * N),
-        *dx = malloc(sizeof(float) * s.Cin * N), *se = malloc(sizeof(float) * s.B * s.E), *dse = calloc(s.B * s.E, sizeof(float)),
-        *y = malloc(sizeof(float) * s.Cout * N), *r = malloc(sizeof(float) * s.Cout * N),
-        *acts = malloc(sizeof(float) * bo_resblock_acts_size(&s)), *col = malloc(sizeof(float) * (bo_resblock_col_size(&s) + 1)),
+        *dx = malloc(sizeof(float) * s.Cin * N), *se = malloc(sizeof(float) * s.B * s.E),
+        *dse = calloc(s.B * s.E, sizeof(float)), *y = malloc(sizeof(float) * s.Cout * N),
+        *r = malloc(sizeof(float) * s.Cout * N), *acts = malloc(sizeof(float) * bo_resblock_acts_size(&s)),
+        *col     = malloc(sizeof(float) * (bo_resblock_col_size(&s) + 1)),
         *scratch = malloc(sizeof(float) * bo_resblock_scratch_size(&s));
   ResCtx c;
 
@@ -682,14 +691,15 @@ static void res_case(BOResBlockShape s)
   check_fd("res gn2_g", p.gn2_g, g.gn2_g, s.Cout, res_loss, &c);
   check_fd("res conv2_b", p.conv2_b, g.conv2_b, s.Cout, res_loss, &c);
   if (p.skip_w) check_fd("res skip_w", p.skip_w, g.skip_w, s.Cout * s.Cin, res_loss, &c);
-  free(pbuf), free(gbuf), free(x), free(dx), free(se), free(dse), free(y), free(r), free(acts), free(col), free(scratch);
+  free(pbuf), free(gbuf), free(x), free(dx), free(se), free(dse), free(y), free(r), free(acts), free(col),
+      free(scratch);
 }
 
 START_TEST(test_resblock)
 {
   /* B, Cin, Cout, H, W, k, periodic, G1, G2, E */
-  res_case((BOResBlockShape){2, 4, 8, 4, 5, 3, 0, 2, 4, 6}); /* 1x1 skip */
-  res_case((BOResBlockShape){2, 4, 4, 3, 4, 3, 1, 2, 2, 5}); /* identity skip, periodic */
+  res_case((BOResBlockShape){2, 4, 8, 4, 5, 3, 0, 2, 4, 6});  /* 1x1 skip */
+  res_case((BOResBlockShape){2, 4, 4, 3, 4, 3, 1, 2, 2, 5});  /* identity skip, periodic */
   res_case((BOResBlockShape){3, 12, 8, 1, 1, 1, 0, 2, 2, 4}); /* the MLP's block (GN groups of 6 and 4) */
 }
 END_TEST

@@ -75,9 +75,9 @@ START_TEST(test_colormap)
 {
   unsigned char lo[3], hi[3], mid[3], nan_[3];
   BOColormap(0, lo), BOColormap(1, hi), BOColormap(0.5, mid), BOColormap(NAN, nan_);
-  ck_assert(lo[0] == 68 && lo[1] == 1 && lo[2] == 84);     /* dark purple-blue */
-  ck_assert(hi[0] == 253 && hi[1] == 231 && hi[2] == 37);  /* yellow */
-  ck_assert(mid[1] > mid[0] && mid[2] > mid[0]);           /* teal in the middle */
+  ck_assert(lo[0] == 68 && lo[1] == 1 && lo[2] == 84);    /* dark purple-blue */
+  ck_assert(hi[0] == 253 && hi[1] == 231 && hi[2] == 37); /* yellow */
+  ck_assert(mid[1] > mid[0] && mid[2] > mid[0]);          /* teal in the middle */
   ck_assert(!memcmp(nan_, lo, 3));
   /* brightness increases along the map (readable in grey too) */
   double prev = -1;
@@ -192,9 +192,11 @@ START_TEST(test_font)
     glyph_pixels(ch, pix[i]);
     if (ch[0] == ' ') ck_assert_int_eq(ink(&im, 0, 0, BO_TEXT_ADVANCE, BO_TEXT_HEIGHT), 0);
     else ck_assert_msg(ink(&im, 0, 0, BO_TEXT_ADVANCE, BO_TEXT_HEIGHT) > 0, "'%c' is empty", ch[0]);
-    ck_assert_msg(ink(&im, BO_TEXT_ADVANCE - 2, 0, BO_TEXT_ADVANCE, BO_TEXT_HEIGHT) == 0, "'%c' spills into the gap", ch[0]);
+    ck_assert_msg(ink(&im, BO_TEXT_ADVANCE - 2, 0, BO_TEXT_ADVANCE, BO_TEXT_HEIGHT) == 0, "'%c' spills into the gap",
+                  ch[0]);
     ck_assert_msg(memcmp(pix[i], box, sizeof(box)), "'%c' looks like an unknown character", ch[0]);
-    for (int j = 0; j < i; j++) ck_assert_msg(memcmp(pix[i], pix[j], sizeof(box)), "'%c' looks like '%c'", ch[0], 32 + j);
+    for (int j = 0; j < i; j++)
+      ck_assert_msg(memcmp(pix[i], pix[j], sizeof(box)), "'%c' looks like '%c'", ch[0], 32 + j);
     if (ch[0] >= 'A' && ch[0] <= 'Z') {
       ch[0] += 'a' - 'A';
       glyph_pixels(ch, lower);
@@ -218,11 +220,18 @@ START_TEST(test_unknown_characters)
     glyph_pixels(unknown[i], other);
     ck_assert_msg(!memcmp(box, other, sizeof(box)), "unknown character %zu drawn differently", i);
   }
-  /* a two-byte UTF-8 character is two boxes: "A\xc3\xa9B" draws B where "A??B" does, and the same boxes as "A\x01\x01B" */
+  /* a two-byte UTF-8 character is two boxes: "A\xc3\xa9B" draws B where "A??B" does,
+   * and the same boxes as "A\x01\x01B" */
   BOTestOK(BOImageCreate(4 * BO_TEXT_ADVANCE, BO_TEXT_HEIGHT, &a));
   BOTestOK(BOImageCreate(4 * BO_TEXT_ADVANCE, BO_TEXT_HEIGHT, &b));
-  BOImageText(&a, 0, 0, "A\xc3\xa9" "B", black);
-  BOImageText(&b, 0, 0, "A\x01\x01" "B", black);
+  BOImageText(&a, 0, 0,
+              "A\xc3\xa9"
+              "B",
+              black);
+  BOImageText(&b, 0, 0,
+              "A\x01\x01"
+              "B",
+              black);
   ck_assert(!memcmp(a.rgb, b.rgb, (size_t)a.W * a.H * 3));
   BOTestOK(BOImageDestroy(&a));
   BOTestOK(BOImageDestroy(&b));
@@ -239,15 +248,15 @@ START_TEST(test_text_clipped)
     const char *s;
     int         bx, by, wx, wy; /* a pixel drawn black, one left white; bx < 0: nothing shows */
   } cases[] = {
-    {-6, 0, "8", 0, 0, 2, 0},                                         /* top row .###., cut on the left */
-    {W - 4, H - 4, "W", 27, 19, 28, 16},                              /* top rows #...#, cut right and below */
-    {W - 8, H - 2, "W", 22, 18, 24, 18},                              /* its right column just outside, on the last row */
-    {-3, -13, "T", 1, 0, 3, 0},                                       /* only the foot of the stem shows */
-    {0, 8, "A LINE MUCH LONGER THAN THE PICTURE IS WIDE", 2, 8, 0, 8}, /* top row of A .###. */
-    {-10000, 5, "FAR LEFT", -1, 0, 0, 0},
-    {10000, 5, "FAR RIGHT", -1, 0, 0, 0},
-    {5, -10000, "ABOVE", -1, 0, 0, 0},
-    {5, 10000, "BELOW", -1, 0, 0, 0},
+      {-6, 0, "8", 0, 0, 2, 0},            /* top row .###., cut on the left */
+      {W - 4, H - 4, "W", 27, 19, 28, 16}, /* top rows #...#, cut right and below */
+      {W - 8, H - 2, "W", 22, 18, 24, 18}, /* its right column just outside, on the last row */
+      {-3, -13, "T", 1, 0, 3, 0},          /* only the foot of the stem shows */
+      {0, 8, "A LINE MUCH LONGER THAN THE PICTURE IS WIDE", 2, 8, 0, 8}, /* top row of A .###. */
+      {-10000, 5, "FAR LEFT", -1, 0, 0, 0},
+      {10000, 5, "FAR RIGHT", -1, 0, 0, 0},
+      {5, -10000, "ABOVE", -1, 0, 0, 0},
+      {5, 10000, "BELOW", -1, 0, 0, 0},
   };
   static unsigned char buf[GUARD + W * H * 3 + GUARD];
   BOImage              im = {W, H, buf + GUARD};
@@ -308,7 +317,8 @@ START_TEST(test_png_errors)
 {
   char  path[PETSC_MAX_PATH_LEN];
   float x[4] = {0};
-  ck_assert(BOTestExpectError(BOPNGWriteFields(BOTestPath("no/dir/x.png", path, sizeof(path)), 1, 2, 2, 1, x, 1, NULL)) != 0);
+  ck_assert(
+      BOTestExpectError(BOPNGWriteFields(BOTestPath("no/dir/x.png", path, sizeof(path)), 1, 2, 2, 1, x, 1, NULL)) != 0);
   ck_assert(BOTestExpectError(BOPNGWriteFields(BOTestPath("x.png", path, sizeof(path)), 0, 2, 2, 1, x, 1, NULL)) != 0);
   ck_assert(BOTestExpectError(BOPNGWriteHeatmap(BOTestPath("y.png", path, sizeof(path)), 1, 0, x, 1, NULL)) != 0);
   ck_assert(access(path, F_OK) != 0);

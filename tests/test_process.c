@@ -10,8 +10,8 @@ static BOProcess make_process(PetscInt T, double tEnd, BOWeightType w)
 {
   BOProcess proc;
   ck_assert_int_eq(BOProcessCreate(PETSC_COMM_SELF, &proc), 0);
-  proc->T           = T;
-  proc->tEnd        = tEnd;
+  proc->T            = T;
+  proc->tEnd         = tEnd;
   proc->weight_type  = w;
   proc->weight_floor = 0.0; /* the reference's weights */
   ck_assert_int_eq(BOProcessSetUp(proc), 0);
@@ -31,7 +31,7 @@ START_TEST(test_schedule_closed_form)
     ck_assert_double_eq_tol(proc->p[k], exp(-proc->t[k]), 1e-14 * proc->p[k] + 1e-300);
     if (k) ck_assert(proc->t[k] > proc->t[k - 1]);
   }
-  /* values from reference/blackout_algorithm.md §1.3 */
+  /* values of the reference schedule (docs/ALGORITHM.md, "Schedule") */
   ck_assert_double_eq_tol(proc->t[0], 3.059e-7, 0.001e-7);
   ck_assert_double_eq_tol(proc->t[1], 3.152e-7, 0.001e-7);
   ck_assert_double_eq_tol(proc->t[499], 0.68567, 1e-5);
@@ -130,11 +130,11 @@ START_TEST(test_forward_noise)
    * (seed, sample, step): check all three. */
   BOProcess proc = make_process(20, 3.0, BO_WEIGHT_INSTANTANEOUS);
   const int D = 8, S = 40000;
-  float     n0[8] = {0, 1, 2, 5, 9, 16, 40, 255}, nt[8], y[8], nt2[8], y2[8];
+  float     n0[8]     = {0, 1, 2, 5, 9, 16, 40, 255}, nt[8], y[8], nt2[8], y2[8];
   double    khist[20] = {0}, prob[20];
   /* pooled over all samples, element 6 (n0 = 40) has the mixture
    * sum_k Binomial(40, p_k)/T */
-  double    obs41[41] = {0}, mix41[41] = {0};
+  double obs41[41] = {0}, mix41[41] = {0};
 
   for (int s = 0; s < S; s++) {
     PetscInt k = BOProcessNoiseSample(proc, 99, (uint32_t)s, 7, D, n0, nt, y);
@@ -150,7 +150,8 @@ START_TEST(test_forward_noise)
   ck_assert(BOChiSquareTest(20, khist, prob, NULL, NULL) > ALPHA);
   for (int k = 0; k < 20; k++)
     for (int m = 0; m <= 40; m++)
-      mix41[m] += exp(lgamma(41) - lgamma(m + 1) - lgamma(41 - m) + m * log(proc->p[k]) + (40 - m) * log1p(-proc->p[k])) / 20;
+      mix41[m] +=
+          exp(lgamma(41) - lgamma(m + 1) - lgamma(41 - m) + m * log(proc->p[k]) + (40 - m) * log1p(-proc->p[k])) / 20;
   double pv = BOChiSquareTest(41, obs41, mix41, NULL, NULL);
   ck_assert_msg(pv > ALPHA, "noised counts vs binomial mixture: p = %g", pv);
 
@@ -174,19 +175,20 @@ START_TEST(test_poisson_loss_and_gradient)
   /* l(x) = w (softplus(x) - y log softplus(x)); check values, the gradient
    * against central differences (in double, step 1e-4: truncation error
    * ~ h^2 |l'''| << 1e-6), and the minimiser softplus(x) = y. */
-  const float xs[] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.0f, 6.0f, 25.0f};
-  const float ys[] = {0.0f, 1.0f, 3.0f, 10.0f};
+  const float  xs[] = {-3.0f, -0.5f, 0.0f, 0.7f, 2.0f, 6.0f, 25.0f};
+  const float  ys[] = {0.0f, 1.0f, 3.0f, 10.0f};
   const double w = 2.5, h = 1e-4;
   for (int i = 0; i < 7; i++)
     for (int j = 0; j < 4; j++) {
       float  x = xs[i], y = ys[j], dx;
-      double l = BOPoissonLoss(1, &x, &y, w, 1.0, &dx);
-      double sp = log1p(exp((double)x));
+      double l   = BOPoissonLoss(1, &x, &y, w, 1.0, &dx);
+      double sp  = log1p(exp((double)x));
       double dev = y > 0 ? y - y * log(y) : 0.0;
       ck_assert_double_eq_tol(l, w * (sp - y * log(sp) - dev), 1e-9 * (1 + fabs(l)));
       ck_assert(l >= -1e-12);
       float  xp = x + (float)h, xm = x - (float)h;
-      double fd = (BOPoissonLoss(1, &xp, &y, w, 1.0, NULL) - BOPoissonLoss(1, &xm, &y, w, 1.0, NULL)) / ((double)xp - xm);
+      double fd =
+          (BOPoissonLoss(1, &xp, &y, w, 1.0, NULL) - BOPoissonLoss(1, &xm, &y, w, 1.0, NULL)) / ((double)xp - xm);
       ck_assert_msg(fabs(fd - dx) < 1e-4 * (1 + fabs(fd)), "x=%g y=%g: grad %g, fd %g", x, y, dx, fd);
     }
   /* gradient and loss zero where softplus(x) = y */
@@ -209,7 +211,7 @@ START_TEST(test_poisson_loss_guarded)
     double l = BOPoissonLoss(1, &xs[i], &y, 1.0, 1.0, &dx);
     ck_assert_msg(isfinite(l) && isfinite(dx), "x = %g: loss %g grad %g", xs[i], l, dx);
     ck_assert_double_eq_tol(l, -2.0 * xs[i] - (2.0 - 2.0 * log(2.0)), 1e-6 * fabs(xs[i])); /* ~ -y x - (y - y log y) */
-    ck_assert_float_eq_tol(dx, -2.0f, 1e-6f);                     /* sigmoid - y */
+    ck_assert_float_eq_tol(dx, -2.0f, 1e-6f);                                              /* sigmoid - y */
     y = 0.0f;
     l = BOPoissonLoss(1, &xs[i], &y, 1.0, 1.0, &dx);
     ck_assert(isfinite(l) && isfinite(dx) && l >= 0);
@@ -222,8 +224,8 @@ END_TEST
 
 START_TEST(test_sampling_grid)
 {
-  BOProcess proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
-  PetscInt  idx[1000];
+  BOProcess      proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  PetscInt       idx[1000];
   const PetscInt Ks[] = {1000, 50, 7, 3, 2, 999, 333};
   for (int c = 0; c < 7; c++) {
     PetscInt K = Ks[c];
@@ -252,9 +254,9 @@ typedef struct {
 } Oracle;
 
 static const Oracle oracle_template = {
-  NULL,
-  {{0, 5, 5}, {2, 7, 12}, {1, 1, 1}, {0, 3, 20}},
-  {{0.5, 0.5, 0.0}, {0.3, 0.3, 0.4}, {1.0, 0.0, 0.0}, {0.2, 0.5, 0.3}},
+    NULL,
+    {{0, 5, 5}, {2, 7, 12}, {1, 1, 1}, {0, 3, 20}},
+    {{0.5, 0.5, 0.0}, {0.3, 0.3, 0.4}, {1.0, 0.0, 0.0}, {0.2, 0.5, 0.3}},
 };
 
 static PetscErrorCode oracle_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
@@ -266,9 +268,9 @@ static PetscErrorCode oracle_predict(void *ctx, PetscInt nm, PetscInt dim, const
       double n = state[b * dim + c], lw[NATOM], lmax = -INFINITY, num = 0, den = 0;
       for (int a = 0; a < NATOM; a++) {
         double A = o->atom[c][a];
-        lw[a]    = (A >= n && o->pi[c][a] > 0)
-                     ? log(o->pi[c][a]) + lgamma(A + 1) - lgamma(n + 1) - lgamma(A - n + 1) + n * log(p) + (A - n) * log1p(-p)
-                     : -INFINITY;
+        lw[a]    = (A >= n && o->pi[c][a] > 0) ? log(o->pi[c][a]) + lgamma(A + 1) - lgamma(n + 1) - lgamma(A - n + 1) +
+                                                  n * log(p) + (A - n) * log1p(-p)
+                                               : -INFINITY;
         lmax     = fmax(lmax, lw[a]);
       }
       for (int a = 0; a < NATOM && isfinite(lmax); a++) {
@@ -306,11 +308,11 @@ static void sampler_law(Oracle *o, int cell, BOReverseStepType type, PetscInt K,
     for (int n = 0; n <= NMAX; n++) {
       if (law[n] == 0) continue;
       float state[NCELL] = {0}, yhat[NCELL];
-      state[cell] = (float)n;
+      state[cell]        = (float)n;
       oracle_predict(o, 1, NCELL, state, idx[j], yhat);
       double mean = yhat[cell];
       if (type == BO_REVERSE_BRIDGE) {
-        int    f = (int)floor(mean);
+        int    f    = (int)floor(mean);
         double frac = mean - f;
         for (int m = f; m <= f + 1; m++) {
           double pm = m == f ? 1 - frac : frac;
@@ -344,13 +346,14 @@ static double tv_distance(const double *a, const double *b)
 typedef enum { AGAINST_DATA, AGAINST_SAMPLER_LAW } Against;
 static double oracle_pvalue(BOReverseStepType type, PetscInt K, int M, uint64_t seed, Against against, double *tv_max)
 {
-  Oracle  o = oracle_template;
-  float  *state;
-  double  pmin = 1.0;
+  Oracle o = oracle_template;
+  float *state;
+  double pmin = 1.0;
 
   o.proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   state  = malloc(sizeof(float) * M * NCELL);
-  ck_assert_int_eq(BOProcessGenerate(o.proc, type, K, 0.0, oracle_predict, &o, seed, 0, M, NCELL, NULL, NULL, state), 0);
+  ck_assert_int_eq(BOProcessGenerate(o.proc, type, K, 0.0, oracle_predict, &o, seed, 0, M, NCELL, NULL, NULL, state),
+                   0);
   if (tv_max) *tv_max = 0;
   for (int c = 0; c < NCELL; c++) {
     double obs[NMAX + 1] = {0}, data[NMAX + 1] = {0}, law[NMAX + 1];
@@ -414,10 +417,12 @@ START_TEST(test_oracle_test_has_power)
   ck_assert(oracle_pvalue(BO_REVERSE_BRIDGE, 1, 20000, 4, AGAINST_DATA, NULL) < ALPHA);
   /* ...and the exact-law check must catch a sampler that is not the scheme:
    * 50-step samples against the law of the 40-step scheme. */
-  Oracle o = oracle_template;
-  o.proc   = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  Oracle o     = oracle_template;
+  o.proc       = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   float *state = malloc(sizeof(float) * 20000 * NCELL);
-  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_REVERSE_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, NULL, NULL, state), 0);
+  ck_assert_int_eq(
+      BOProcessGenerate(o.proc, BO_REVERSE_BRIDGE, 50, 0.0, oracle_predict, &o, 9, 0, 20000, NCELL, NULL, NULL, state),
+      0);
   double obs[NMAX + 1] = {0}, law[NMAX + 1];
   sampler_law(&o, 3, BO_REVERSE_BRIDGE, 20, 0.0, law);
   for (int b = 0; b < 20000; b++) obs[(int)state[b * NCELL + 3]]++;
@@ -428,9 +433,11 @@ START_TEST(test_oracle_test_has_power)
 END_TEST
 
 /* A predictor that returns a fixed mean; used for cap and batching checks. */
-static PetscErrorCode constant_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
+static PetscErrorCode constant_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k,
+                                       float *yhat)
 {
-  (void)state; (void)k;
+  (void)state;
+  (void)k;
   for (PetscInt i = 0; i < nm * dim; i++) yhat[i] = *(float *)ctx;
   return 0;
 }
@@ -441,11 +448,14 @@ START_TEST(test_generate_batching_and_cap)
   float     mean = 30.0f, all[10 * 6], part[5 * 6];
   for (int type = 0; type < 2; type++) {
     /* members 5..9 alone equal members 5..9 of a batch of 10 */
-    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
-    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, NULL, NULL, part));
+    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 0.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL,
+                               all));
+    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 0.0, constant_predict, &mean, 8, 5, 5, 6, NULL, NULL,
+                               part));
     for (int i = 0; i < 5 * 6; i++) ck_assert_float_eq(part[i], all[5 * 6 + i]);
     /* the cap holds */
-    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, NULL, NULL, all));
+    BOTestOK(BOProcessGenerate(proc, (BOReverseStepType)type, 40, 12.0, constant_predict, &mean, 8, 0, 10, 6, NULL,
+                               NULL, all));
     for (int i = 0; i < 10 * 6; i++) ck_assert(all[i] >= 0 && all[i] <= 12.0f);
   }
   BOProcessDestroy(&proc);
@@ -460,7 +470,7 @@ END_TEST
 static PetscErrorCode joint_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
 {
   BOProcess proc = (BOProcess)ctx;
-  double    p = proc->p[k];
+  double    p    = proc->p[k];
   for (PetscInt b = 0; b < nm; b++) {
     int any = 0;
     for (PetscInt i = 0; i < dim; i++) any |= state[b * dim + i] > 0;
@@ -472,8 +482,8 @@ static PetscErrorCode joint_predict(void *ctx, PetscInt nm, PetscInt dim, const 
 
 START_TEST(test_observed_cells_known_answer)
 {
-  BOProcess proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
-  const int M = 2000;
+  BOProcess proc  = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  const int M     = 2000;
   float    *state = malloc(sizeof(float) * M * JD), value[JD] = {5, 0, 0, 0, 0, 0}, mask[JD] = {1, 0, 0, 0, 0, 0};
   int       all5 = 0, all0 = 0;
 
@@ -501,7 +511,8 @@ START_TEST(test_observed_cells_known_answer)
 
   /* observing cell 0 = 0 leaves only "all zero" */
   value[0] = 0;
-  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_TAULEAP, 100, 0.0, joint_predict, proc, 13, 0, M, JD, value, mask, state));
+  BOTestOK(
+      BOProcessGenerate(proc, BO_REVERSE_TAULEAP, 100, 0.0, joint_predict, proc, 13, 0, M, JD, value, mask, state));
   all0 = 0;
   for (int b = 0; b < M; b++) {
     int n0 = 0;

@@ -12,15 +12,16 @@ START_TEST(test_philox_known_answers)
 {
   /* Known-answer vectors of Philox4x32-10 (Salmon et al., SC'11; Random123). */
   const uint32_t key[3][2] = {{0, 0}, {0xffffffff, 0xffffffff}, {0xa4093822, 0x299f31d0}};
-  const uint32_t ctr[3][4] = {{0, 0, 0, 0}, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
-                              {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}};
+  const uint32_t ctr[3][4] = {
+      {0, 0, 0, 0}, {0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}};
   const uint32_t want[3][4] = {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
                                {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
                                {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}};
   for (int v = 0; v < 3; v++) {
     uint32_t out[4];
     BOPhilox4x32(key[v], ctr[v], out);
-    for (int i = 0; i < 4; i++) ck_assert_msg(out[i] == want[v][i], "vector %d word %d: %08x != %08x", v, i, out[i], want[v][i]);
+    for (int i = 0; i < 4; i++)
+      ck_assert_msg(out[i] == want[v][i], "vector %d word %d: %08x != %08x", v, i, out[i], want[v][i]);
   }
 }
 END_TEST
@@ -68,7 +69,8 @@ START_TEST(test_streams_uncorrelated)
       double x = BORngUniform(&a), y = BORngUniform(&b);
       sa += x, sb += y, sab += x * y, saa += x * x, sbb += y * y;
     }
-    double cov = sab / N - sa / N * sb / N, corr = cov / sqrt((saa / N - sa * sa / N / N) * (sbb / N - sb * sb / N / N));
+    double cov  = sab / N - sa / N * sb / N,
+           corr = cov / sqrt((saa / N - sa * sa / N / N) * (sbb / N - sb * sb / N / N));
     ck_assert_msg(fabs(corr) < 5.0 / sqrt(N), "keys %u,%u: correlation %g", key, key + 1, corr);
   }
 }
@@ -92,7 +94,7 @@ START_TEST(test_uniform_and_normal)
   /* normal: 40 bins of width 0.2 on [-4, 4] (+ the two tails, 1 extra bin) */
   for (int i = 0; i < B; i++) obs[i] = 0;
   for (int i = 0; i < N; i++) {
-    double z = BORngNormal(&rng);
+    double z   = BORngNormal(&rng);
     int    bin = z < -4 ? 0 : z >= 4 ? 41 : 1 + (int)((z + 4) / 0.2);
     obs[bin < 42 ? bin : 41]++;
   }
@@ -119,7 +121,7 @@ static double binomial_pvalue(int64_t n, double p, double ptest, int N, uint32_t
 {
   double  mean = (double)n * ptest, sd = sqrt(mean * (1 - ptest));
   int64_t lo = (int64_t)fmax(0, floor(mean - 10 * sd - 1)), hi = (int64_t)fmin((double)n, ceil(mean + 10 * sd + 1));
-  int     nb = (int)(hi - lo + 1);
+  int     nb  = (int)(hi - lo + 1);
   double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), pv;
   BORng   rng;
 
@@ -140,10 +142,30 @@ START_TEST(test_binomial_exact)
 {
   /* Both methods (inversion below n p = 30, BTRD above), both halves of p,
    * the edges, and huge n. */
-  const struct { int64_t n; double p; } cases[] = {
-    {0, 0.3},   {10, 0.0},   {10, 1.0},    {1, 0.5},        {5, 0.5},         {20, 0.05},      {100, 0.2},
-    {100, 0.7}, {59, 0.5},   {61, 0.5},    {75, 0.4},       {200, 0.5},       {1000, 0.3},     {1000, 0.97},
-    {255, 0.9}, {100000, 0.01}, {1000000, 0.5}, {1000000000, 0.4}, {3000000000LL, 1e-8}, {2000, 1e-9},
+  const struct {
+    int64_t n;
+    double  p;
+  } cases[] = {
+      {0, 0.3},
+      {10, 0.0},
+      {10, 1.0},
+      {1, 0.5},
+      {5, 0.5},
+      {20, 0.05},
+      {100, 0.2},
+      {100, 0.7},
+      {59, 0.5},
+      {61, 0.5},
+      {75, 0.4},
+      {200, 0.5},
+      {1000, 0.3},
+      {1000, 0.97},
+      {255, 0.9},
+      {100000, 0.01},
+      {1000000, 0.5},
+      {1000000000, 0.4},
+      {3000000000LL, 1e-8},
+      {2000, 1e-9},
   };
   for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
     double pv = binomial_pvalue(cases[c].n, cases[c].p, cases[c].p, 100000, (uint32_t)c);
@@ -164,7 +186,7 @@ static double poisson_pvalue(double lambda, double ltest, int N, uint32_t key)
 {
   double  sd = sqrt(ltest);
   int64_t lo = (int64_t)fmax(0, floor(ltest - 10 * sd - 1)), hi = (int64_t)ceil(ltest + 10 * sd + 5);
-  int     nb = (int)(hi - lo + 1);
+  int     nb  = (int)(hi - lo + 1);
   double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), pv;
   BORng   rng;
 

@@ -75,7 +75,7 @@ static double gamma_q(double a, double x)
     if (fabs(d) < 1e-300) d = 1e-300;
     c = b + an / c;
     if (fabs(c) < 1e-300) c = 1e-300;
-    d = 1.0 / d;
+    d          = 1.0 / d;
     double del = d * c;
     h *= del;
     if (fabs(del - 1.0) < 1e-15) break;

@@ -26,7 +26,7 @@ double BOChiSquareTest(int nbins, const double *observed, const double *prob, do
 int BOTestAllRanks(int ok);
 
 /* Run `code` and return the PETSc error it raises, with error printing off. */
-#define BOTestExpectError(code)                                                                                       \
+#define BOTestExpectError(code)                                                                                        \
   ({                                                                                                                   \
     PetscErrorCode ierr_;                                                                                              \
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);                                                              \
@@ -42,15 +42,15 @@ PetscErrorCode BOTestCaptureError(MPI_Comm comm, int line, const char *func, con
                                   PetscErrorType p, const char *mess, void *ctx);
 
 /* Run `code`: it must fail with a message containing `want`. */
-#define BOTestExpectErrorMessage(code, want)                                                                  \
-  do {                                                                                                        \
-    PetscErrorCode e_;                                                                                        \
-    BOTestErrorMessage[0] = 0;                                                                                \
-    PetscPushErrorHandler(BOTestCaptureError, NULL);                                                          \
-    e_ = (code);                                                                                              \
-    PetscPopErrorHandler();                                                                                   \
-    ck_assert_msg(e_ != 0, "expected an error with '%s'", want);                                              \
-    ck_assert_msg(strstr(BOTestErrorMessage, want) != NULL, "message '%s' lacks '%s'", BOTestErrorMessage, want); \
+#define BOTestExpectErrorMessage(code, want)                                                                           \
+  do {                                                                                                                 \
+    PetscErrorCode e_;                                                                                                 \
+    BOTestErrorMessage[0] = 0;                                                                                         \
+    PetscPushErrorHandler(BOTestCaptureError, NULL);                                                                   \
+    e_ = (code);                                                                                                       \
+    PetscPopErrorHandler();                                                                                            \
+    ck_assert_msg(e_ != 0, "expected an error with '%s'", want);                                                       \
+    ck_assert_msg(strstr(BOTestErrorMessage, want) != NULL, "message '%s' lacks '%s'", BOTestErrorMessage, want);      \
   } while (0)
 
 /* Every kernel configuration this CPU can run (bo_nn.h): each GEMM kind,

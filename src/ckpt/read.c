@@ -41,7 +41,8 @@ static PetscErrorCode read_state_attrs(hid_t file, BOCheckpointState *st)
   st->step = (PetscInt)step, st->seed = (uint64_t)seed, st->batch = (PetscInt)batch;
   st->conditional = (PetscInt)cond, st->data_N = (PetscInt)N;
   if (BOH5HasAttr(file, "data_max_count")) PetscCall(BOH5ReadAttrReal(file, "data_max_count", &st->data_max_count));
-  if (BOH5HasAttr(file, "data_file")) PetscCall(BOH5ReadAttrString(file, "data_file", st->data_file, sizeof(st->data_file)));
+  if (BOH5HasAttr(file, "data_file"))
+    PetscCall(BOH5ReadAttrString(file, "data_file", st->data_file, sizeof(st->data_file)));
   PetscFunctionReturn(0);
 }
 
@@ -56,7 +57,8 @@ static PetscErrorCode read_file(const char *path, BOProcess proc, BOModel *model
 
   PetscFunctionBegin;
   file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "cannot open %s as HDF5 (truncated or not a checkpoint)", path);
+  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "cannot open %s as HDF5 (truncated or not a checkpoint)",
+             path);
   PetscCheck(BOH5HasAttr(file, "checksum_crc32"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
              "%s has no checksum: incomplete checkpoint", path);
   PetscCall(read_state_attrs(file, st));
@@ -124,7 +126,8 @@ static PetscErrorCode read_newest(const char *path, BOProcess proc, BOModel *mod
     PetscCall(PetscPopErrorHandler());
     if (!ierr) break;
     PetscErrorMessage(ierr, &text, &specific);
-    PetscCall(PetscPrintf(PETSC_COMM_SELF, "warning: skipping checkpoint %s: %s\n", list[i], specific ? specific : text));
+    PetscCall(
+        PetscPrintf(PETSC_COMM_SELF, "warning: skipping checkpoint %s: %s\n", list[i], specific ? specific : text));
     PetscCall(BOCheckpointStateFree(st));
     PetscCall(BOModelDestroy(model));
   }

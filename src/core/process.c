@@ -1,20 +1,21 @@
-/* BOProcess: schedule, forward noising, loss, bridge, reverse samplers. */
+/* BOProcess: the schedule, loss weights, forward noising, the Poisson loss,
+ * the bridge probability, and the settings in files. The reverse steps are
+ * in reverse.c. */
 #include <math.h>
 #include <string.h>
 #include "bo_h5.h"
 #include "bo_process.h"
 
-const char *const BOWeightTypes[]  = {"instantaneous", "finite_time", "BOWeightType", "BO_WEIGHT_", NULL};
-const char *const BOReverseStepTypes[] = {"bridge", "tauleap", "BOReverseStepType", "BO_REVERSE_", NULL};
+const char *const BOWeightTypes[] = {"instantaneous", "finite_time", "BOWeightType", "BO_WEIGHT_", NULL};
 
 PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
 {
   PetscFunctionBegin;
   PetscCall(PetscNew(proc));
-  (*proc)->comm        = comm;
-  (*proc)->T           = 1000;
-  (*proc)->tEnd        = 15.0;
-  (*proc)->weight_type = BO_WEIGHT_INSTANTANEOUS;
+  (*proc)->comm         = comm;
+  (*proc)->T            = 1000;
+  (*proc)->tEnd         = 15.0;
+  (*proc)->weight_type  = BO_WEIGHT_INSTANTANEOUS;
   (*proc)->weight_floor = 0.01;
   PetscFunctionReturn(0);
 }
@@ -28,7 +29,8 @@ PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
                              proc->tEnd, &proc->tEnd, NULL));
   PetscCall(PetscOptionsEnum("-loss_weight", "loss weights over time", "BOProcessSetUp", BOWeightTypes,
                              (PetscEnum)proc->weight_type, (PetscEnum *)&proc->weight_type, NULL));
-  PetscCall(PetscOptionsReal("-loss_weight_floor", "no loss weight below this fraction of the largest (0: the reference's weights)",
+  PetscCall(PetscOptionsReal("-loss_weight_floor",
+                             "no loss weight below this fraction of the largest (0: the reference's weights)",
                              "BOProcessSetUp", proc->weight_floor, &proc->weight_floor, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -40,7 +42,8 @@ PetscErrorCode BOProcessSetUp(BOProcess proc)
   double         L, tprev = 0.0, pprev = 1.0;
 
   PetscFunctionBegin;
-  PetscCheck(T >= 2, proc->comm, PETSC_ERR_ARG_OUTOFRANGE, "-T %" PetscInt_FMT ": need at least 2 observation times", T);
+  PetscCheck(T >= 2, proc->comm, PETSC_ERR_ARG_OUTOFRANGE, "-T %" PetscInt_FMT ": need at least 2 observation times",
+             T);
   PetscCheck(proc->tEnd > 0.0 && proc->tEnd <= 700.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-t_end %g: must be in (0, 700]", (double)proc->tEnd);
   PetscCheck(proc->weight_floor >= 0.0 && proc->weight_floor <= 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
@@ -55,8 +58,7 @@ PetscErrorCode BOProcessSetUp(BOProcess proc)
     proc->p[k] = g > 0 ? 1.0 / (1.0 + exp(-g)) : exp(g) / (1.0 + exp(g));
     if (proc->weight_type == BO_WEIGHT_INSTANTANEOUS) /* T p_k (t_k - t_{k-1}): Riemann sum / (1/T) */
       proc->w[k] = (double)T * proc->p[k] * (proc->t[k] - tprev);
-    else /* exact integral of e^{-t} over (t_{k-1}, t_k] */
-      proc->w[k] = pprev - proc->p[k];
+    else /* exact integral of e^{-t} over (t_{k-1}, t_k] */ proc->w[k] = pprev - proc->p[k];
     tprev = proc->t[k];
     pprev = proc->p[k];
   }
@@ -76,11 +78,12 @@ PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer)
 {
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(proc->comm, &viewer));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "Blackout process: T = %" PetscInt_FMT " observation times, t_end = %g, %s loss weights (floor %g)\n",
-                                   proc->T, (double)proc->tEnd, BOWeightTypes[proc->weight_type], (double)proc->weight_floor));
+  PetscCall(PetscViewerASCIIPrintf(
+      viewer, "Blackout process: T = %" PetscInt_FMT " observation times, t_end = %g, %s loss weights (floor %g)\n",
+      proc->T, (double)proc->tEnd, BOWeightTypes[proc->weight_type], (double)proc->weight_floor));
   if (proc->t)
-    PetscCall(PetscViewerASCIIPrintf(viewer, "  t_0 = %.4g (p = %.7f), t_%" PetscInt_FMT " = %.4g (p = %.3g)\n", proc->t[0],
-                                     proc->p[0], proc->T - 1, proc->t[proc->T - 1], proc->p[proc->T - 1]));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  t_0 = %.4g (p = %.7f), t_%" PetscInt_FMT " = %.4g (p = %.3g)\n",
+                                     proc->t[0], proc->p[0], proc->T - 1, proc->t[proc->T - 1], proc->p[proc->T - 1]));
   PetscFunctionReturn(0);
 }
 
@@ -145,77 +148,6 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
     }
   }
   return w * sum;
-}
-
-PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
-{
-  const PetscInt T = proc->T;
-  PetscInt       k = T - 1;
-
-  PetscFunctionBegin;
-  PetscCheck(K >= 1 && K <= T, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, K, T);
-  idx[0] = T - 1;
-  /* Step j ends near survival p_{T-1} + (p_0 - p_{T-1}) j/(K-1): equal
-   * expected births per step. (Evenly spaced k, i.e. evenly spaced logit p,
-   * wastes steps at both ends where nothing happens; with a mean-only
-   * predictor that costs accuracy, see docs/SAMPLING.md.) Indices stay
-   * distinct, leaving room for the steps still to come. */
-  for (PetscInt j = 1; j < K; j++) {
-    double target = proc->p[T - 1] + (proc->p[0] - proc->p[T - 1]) * (double)j / (double)(K - 1);
-    while (k > 0 && fabs(proc->p[k - 1] - target) <= fabs(proc->p[k] - target)) k--; /* p decreases with k */
-    if (k > idx[j - 1] - 1) k = idx[j - 1] - 1;
-    if (k < K - 1 - j) k = K - 1 - j;
-    idx[j] = k;
-  }
-  PetscFunctionReturn(0);
-}
-
-void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t seed, uint32_t member, uint32_t k,
-                   PetscInt dim, const float *yhat, const float *obs_value, const float *obs_mask, float *state)
-{
-  BORng rng;
-
-  BORngInit(&rng, seed, BO_RNG_SAMPLE, member, k);
-  for (PetscInt i = 0; i < dim; i++) {
-    double n = state[i], mean = yhat[i] > 0.0f ? yhat[i] : 0.0;
-    if (obs_mask && obs_mask[i]) {
-      /* the exact bridge towards the known n0 */
-      double m = obs_value[i] - n;
-      if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
-    } else if (type == BO_REVERSE_BRIDGE) {
-      double m = (double)BORngStochasticRound(&rng, mean);
-      if (max_count > 0.0 && m > max_count - n) m = max_count - n;
-      if (m > 0.0) n += (double)BORngBinomial(&rng, (int64_t)m, r);
-    } else {
-      n += (double)BORngPoisson(&rng, mean * r);
-      if (max_count > 0.0 && n > max_count) n = max_count;
-    }
-    state[i] = (float)n;
-  }
-}
-
-PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count, BOPredictor predict,
-                                 void *ctx, uint64_t seed, PetscInt first_member, PetscInt nmembers, PetscInt dim,
-                                 const float *obs_value, const float *obs_mask, float *state)
-{
-  PetscInt *idx;
-  float    *yhat;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc2(K, &idx, nmembers * dim, &yhat));
-  PetscCall(BOProcessSamplingGrid(proc, K, idx));
-  PetscCall(PetscArrayzero(state, nmembers * dim));
-  for (PetscInt j = 0; j < K; j++) {
-    double t = proc->t[idx[j]], s = j + 1 < K ? proc->t[idx[j + 1]] : 0.0;
-    double r = BOBridgeProbability(s, t);
-    PetscCall(predict(ctx, nmembers, dim, state, idx[j], yhat));
-    for (PetscInt b = 0; b < nmembers; b++)
-      BOReverseStep(type, r, max_count, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim, obs_value,
-                    obs_mask, state + b * dim);
-  }
-  PetscCall(PetscFree2(idx, yhat));
-  PetscFunctionReturn(0);
 }
 
 /* ---- configuration in files and over ranks --------------------------------- */

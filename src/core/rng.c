@@ -22,7 +22,10 @@ void BOPhilox4x32(const uint32_t key[2], const uint32_t ctr[4], uint32_t out[4])
     k0 += PHILOX_W0;
     k1 += PHILOX_W1;
   }
-  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
 }
 
 void BORngInit(BORng *rng, uint64_t seed, uint32_t tag, uint32_t a, uint32_t b)
@@ -77,10 +80,9 @@ int64_t BORngStochasticRound(BORng *rng, double x)
  * the correction term used by BTRD, tabulated for small k. */
 static double stirling_correction(int64_t k)
 {
-  static const double table[10] = {0.08106146679532726, 0.04134069595540929, 0.02767792568499834,
-                                   0.02079067210376509, 0.01664469118982119, 0.01387612882307075,
-                                   0.01189670994589177, 0.01041126526197209, 0.009255462182712733,
-                                   0.008330563433362871};
+  static const double table[10] = {0.08106146679532726,  0.04134069595540929, 0.02767792568499834, 0.02079067210376509,
+                                   0.01664469118982119,  0.01387612882307075, 0.01189670994589177, 0.01041126526197209,
+                                   0.009255462182712733, 0.008330563433362871};
   if (k < 10) return table[k];
   double kp1 = (double)k + 1.0, r = 1.0 / (kp1 * kp1);
   return (1.0 / 12 - (1.0 / 360 - r / 1260) * r) / kp1;
@@ -90,13 +92,15 @@ static double stirling_correction(int64_t k)
  * O(n p); used only when n p < 30, where pmf(0) = q^n > 1e-13 is safe. */
 static int64_t binomial_inversion(BORng *rng, int64_t n, double p)
 {
-  double q = 1.0 - p, s = p / q, f = pow(q, (double)n), u = BORngUniform(rng);
+  double  q = 1.0 - p, s = p / q, f = pow(q, (double)n), u = BORngUniform(rng);
   int64_t k = 0;
   while (u > f) {
     u -= f;
     k++;
     if (k > n) { /* round-off left u past the total mass: start again */
-      k = 0; f = pow(q, (double)n); u = BORngUniform(rng);
+      k = 0;
+      f = pow(q, (double)n);
+      u = BORngUniform(rng);
       continue;
     }
     f *= s * (double)(n - k + 1) / (double)k;
@@ -109,10 +113,10 @@ static int64_t binomial_inversion(BORng *rng, int64_t n, double p)
  * against the true pmf, with squeezes that only save work. */
 static int64_t binomial_btrd(BORng *rng, int64_t n, double p)
 {
-  const double q = 1.0 - p, r = p / q, nr = (double)(n + 1) * r, npq = (double)n * p * q;
-  const double spq = sqrt(npq);
-  const double b = 1.15 + 2.53 * spq, a = -0.0873 + 0.0248 * b + 0.01 * p, c = (double)n * p + 0.5;
-  const double alpha = (2.83 + 5.1 / b) * spq, vr = 0.92 - 4.2 / b, urvr = 0.86 * vr;
+  const double  q = 1.0 - p, r = p / q, nr = (double)(n + 1) * r, npq = (double)n * p * q;
+  const double  spq = sqrt(npq);
+  const double  b = 1.15 + 2.53 * spq, a = -0.0873 + 0.0248 * b + 0.01 * p, c = (double)n * p + 0.5;
+  const double  alpha = (2.83 + 5.1 / b) * spq, vr = 0.92 - 4.2 / b, urvr = 0.86 * vr;
   const int64_t m = (int64_t)floor((double)(n + 1) * p);
   for (;;) {
     double u, v = BORngUniform(rng);
@@ -130,8 +134,8 @@ static int64_t binomial_btrd(BORng *rng, int64_t n, double p)
     double us = 0.5 - fabs(u);
     double kd = floor((2.0 * a / us + b) * u + c);
     if (kd < 0 || kd > (double)n) continue;
-    int64_t k = (int64_t)kd;
-    v = v * alpha / (a / (us * us) + b);
+    int64_t k  = (int64_t)kd;
+    v          = v * alpha / (a / (us * us) + b);
     int64_t km = k > m ? k - m : m - k;
     if (km <= 15) { /* evaluate f(k)/f(m) by the pmf's recursion */
       double f = 1.0;
@@ -144,17 +148,17 @@ static int64_t binomial_btrd(BORng *rng, int64_t n, double p)
       continue;
     }
     /* squeeze on log(f(k)/f(m)), then the exact test with Stirling terms */
-    v = log(v);
+    v          = log(v);
     double rho = ((double)km / npq) * ((((double)km / 3.0 + 0.625) * (double)km + 1.0 / 6.0) / npq + 0.5);
-    double t = -(double)km * (double)km / (2.0 * npq);
+    double t   = -(double)km * (double)km / (2.0 * npq);
     if (v < t - rho) return k;
     if (v > t + rho) continue;
     double nm = (double)(n - m + 1);
-    double h = ((double)m + 0.5) * log(((double)m + 1.0) / (r * nm)) + stirling_correction(m) +
-               stirling_correction(n - m);
+    double h =
+        ((double)m + 0.5) * log(((double)m + 1.0) / (r * nm)) + stirling_correction(m) + stirling_correction(n - m);
     double nk = (double)(n - k + 1);
     if (v <= h + (double)(n + 1) * log(nm / nk) + ((double)k + 0.5) * log(nk * r / ((double)k + 1.0)) -
-                  stirling_correction(k) - stirling_correction(n - k))
+                 stirling_correction(k) - stirling_correction(n - k))
       return k;
   }
 }
@@ -180,8 +184,7 @@ static int64_t poisson_ptrs(BORng *rng, double lambda)
     double kd = floor((2.0 * a / us + b) * u + lambda + 0.43);
     if (us >= 0.07 && v <= vr) return (int64_t)kd;
     if (kd < 0 || (us < 0.013 && v > us)) continue;
-    if (log(v) + log(invalpha) - log(a / (us * us) + b) <= -lambda + kd * loglam - lgamma(kd + 1.0))
-      return (int64_t)kd;
+    if (log(v) + log(invalpha) - log(a / (us * us) + b) <= -lambda + kd * loglam - lgamma(kd + 1.0)) return (int64_t)kd;
   }
 }
 
@@ -189,13 +192,17 @@ int64_t BORngPoisson(BORng *rng, double lambda)
 {
   if (!(lambda > 0.0)) return 0;
   if (lambda >= 10.0) return poisson_ptrs(rng, lambda);
-  double f = exp(-lambda), u = BORngUniform(rng);
+  double  f = exp(-lambda), u = BORngUniform(rng);
   int64_t k = 0;
   while (u > f) {
     u -= f;
     k++;
     f *= lambda / (double)k;
-    if (f == 0.0) { k = 0; f = exp(-lambda); u = BORngUniform(rng); } /* round-off guard */
+    if (f == 0.0) {
+      k = 0;
+      f = exp(-lambda);
+      u = BORngUniform(rng);
+    } /* round-off guard */
   }
   return k;
 }

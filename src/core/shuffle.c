@@ -15,8 +15,8 @@ static void shuffle(BORng *rng, PetscInt n, PetscInt *a)
 PetscErrorCode BOShufflePermutation(uint64_t seed, PetscInt64 epoch, PetscInt N, PetscInt block, PetscInt window,
                                     PetscInt *perm, PetscInt64 *wstart)
 {
-  BORng     rng;
-  PetscInt  nblocks, *order, pos = 0;
+  BORng    rng;
+  PetscInt nblocks, *order, pos = 0;
 
   PetscFunctionBegin;
   if (block <= 0) { /* a uniform permutation */

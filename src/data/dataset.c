@@ -20,7 +20,7 @@ PetscErrorCode BODatasetCreate(MPI_Comm comm, BODataset *ds)
   d->file = d->dset = d->csr[0] = d->csr[1] = d->csr[2] = -1;
   d->cache_epoch[0] = d->cache_epoch[1] = -1;
   d->win_epoch = d->win_index = -1;
-  *ds = d;
+  *ds                         = d;
   PetscFunctionReturn(0);
 }
 
@@ -40,12 +40,12 @@ PetscErrorCode BODatasetSetFromOptions(BODataset ds)
                                sizeof(ds->filename), NULL));
   PetscCall(PetscOptionsString("-data_name", "dataset (or AnnData CSR group) in the file", "BODatasetSetFile", ds->name,
                                ds->name, sizeof(ds->name), NULL));
-  PetscCall(PetscOptionsReal("-max_count", "largest count accepted (at most 2^24)", "BODatasetOpen", ds->max_count_limit,
-                             &ds->max_count_limit, NULL));
+  PetscCall(PetscOptionsReal("-max_count", "largest count accepted (at most 2^24)", "BODatasetOpen",
+                             ds->max_count_limit, &ds->max_count_limit, NULL));
   PetscCall(PetscOptionsReal("-data_chunk_mb", "stream the shard in chunks of at most this many MiB (0: load it all)",
                              "BODatasetOpen", ds->chunk_mb, &ds->chunk_mb, NULL));
-  PetscCall(PetscOptionsRangeInt("-data_shuffle_window", "blocks per shuffle window when streaming", "BOShufflePermutation",
-                                 ds->shuffle_window, &ds->shuffle_window, NULL, 1, 64));
+  PetscCall(PetscOptionsRangeInt("-data_shuffle_window", "blocks per shuffle window when streaming",
+                                 "BOShufflePermutation", ds->shuffle_window, &ds->shuffle_window, NULL, 1, 64));
   PetscOptionsEnd();
   PetscCheck(ds->max_count_limit > 0 && ds->max_count_limit <= BO_MAX_EXACT_COUNT, ds->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-max_count must be in (0, 2^24 = 16777216]: larger counts are not exact as float");
@@ -94,7 +94,7 @@ static PetscErrorCode open_dense(BODataset ds)
   if (ds->is_field) {
     ds->Ny = (PetscInt)dims[1], ds->Nx = (PetscInt)dims[2], ds->C = nd == 4 ? (PetscInt)dims[3] : 1;
     ds->ndim = 3, ds->shape[0] = ds->Ny, ds->shape[1] = ds->Nx, ds->shape[2] = ds->C;
-    ds->D    = ds->Ny * ds->Nx * ds->C;
+    ds->D = ds->Ny * ds->Nx * ds->C;
   } else {
     ds->G = ds->D = (PetscInt)dims[1];
     ds->ndim = 1, ds->shape[0] = ds->G;
@@ -132,8 +132,8 @@ static PetscErrorCode open_csr(BODataset ds, hid_t grp)
   } else if (H5Lexists(grp, "shape", H5P_DEFAULT) > 0) {
     int64_t s10x[2];
     hid_t   d = H5Dopen2(grp, "shape", H5P_DEFAULT);
-    BOCallHDF5(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s10x), "%s: cannot read %s/shape", ds->filename,
-               ds->name);
+    BOCallHDF5(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, s10x), "%s: cannot read %s/shape",
+               ds->filename, ds->name);
     H5Dclose(d);
     shape[0] = s10x[1], shape[1] = s10x[0]; /* 10x stores (genes, cells) */
   }
@@ -153,11 +153,11 @@ static PetscErrorCode open_csr(BODataset ds, hid_t grp)
 
 static PetscErrorCode open_labels(BODataset ds)
 {
-  char    path[PETSC_MAX_PATH_LEN];
-  hid_t   d, sp;
-  hsize_t n = 0;
-  int     nd;
-  double *v;
+  char     path[PETSC_MAX_PATH_LEN];
+  hid_t    d, sp;
+  hsize_t  n = 0;
+  int      nd;
+  double  *v;
   PetscInt lmax = -1;
 
   PetscFunctionBegin;
@@ -231,10 +231,11 @@ PetscErrorCode BODatasetOpen(BODataset ds)
   /* AnnData files keep the matrix in X: accept it when the default is absent */
   if (!bo_data_path_exists(ds->file, ds->name) && !strcmp(ds->name, "counts") && bo_data_path_exists(ds->file, "X"))
     PetscCall(PetscStrncpy(ds->name, "X", sizeof(ds->name)));
-  if (!bo_data_path_exists(ds->file, ds->name) && !strcmp(ds->name, "counts") && bo_data_path_exists(ds->file, "matrix"))
+  if (!bo_data_path_exists(ds->file, ds->name) && !strcmp(ds->name, "counts") &&
+      bo_data_path_exists(ds->file, "matrix"))
     PetscCall(PetscStrncpy(ds->name, "matrix", sizeof(ds->name)));
-  PetscCheck(bo_data_path_exists(ds->file, ds->name), ds->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: no dataset %s (see -data_name)",
-             ds->filename, ds->name);
+  PetscCheck(bo_data_path_exists(ds->file, ds->name), ds->comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: no dataset %s (see -data_name)", ds->filename, ds->name);
   obj  = H5Oopen(ds->file, ds->name, H5P_DEFAULT);
   kind = H5Iget_type(obj);
   if (kind == H5I_GROUP) PetscCall(open_csr(ds, obj));
@@ -243,10 +244,11 @@ PetscErrorCode BODatasetOpen(BODataset ds)
   PetscCheck(kind == H5I_DATASET || kind == H5I_GROUP, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
              "%s: %s is neither a dataset nor a CSR group", ds->filename, ds->name);
   PetscCheck(ds->N > 0 && ds->D > 0, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s is empty (%" PetscInt_FMT " samples of %" PetscInt_FMT " elements)", ds->filename, ds->name,
-             ds->N, ds->D);
+             "%s: dataset %s is empty (%" PetscInt_FMT " samples of %" PetscInt_FMT " elements)", ds->filename,
+             ds->name, ds->N, ds->D);
   PetscCheck(ds->N >= ds->size, ds->comm, PETSC_ERR_ARG_SIZ,
-             "%s: dataset %s has %" PetscInt_FMT " samples but the run has %d ranks: every rank needs at least one sample",
+             "%s: dataset %s has %" PetscInt_FMT
+             " samples but the run has %d ranks: every rank needs at least one sample",
              ds->filename, ds->name, ds->N, ds->size);
   BODatasetShard(ds->N, ds->size, ds->rank, &ds->first, &ds->nlocal);
 
@@ -274,7 +276,9 @@ PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "BODataset %s:%s\n", ds->filename, ds->name));
   PetscCall(PetscViewerASCIIPushTab(viewer));
   if (ds->is_field)
-    PetscCall(PetscViewerASCIIPrintf(viewer, "fields: N = %" PetscInt_FMT ", Ny = %" PetscInt_FMT ", Nx = %" PetscInt_FMT ", C = %" PetscInt_FMT "\n",
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "fields: N = %" PetscInt_FMT ", Ny = %" PetscInt_FMT ", Nx = %" PetscInt_FMT
+                                     ", C = %" PetscInt_FMT "\n",
                                      ds->N, ds->Ny, ds->Nx, ds->C));
   else
     PetscCall(PetscViewerASCIIPrintf(viewer, "vectors%s: N = %" PetscInt_FMT ", G = %" PetscInt_FMT "\n",
@@ -283,9 +287,11 @@ PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
   if (ds->has_labels) PetscCall(PetscViewerASCIIPrintf(viewer, " (%" PetscInt_FMT " classes)", ds->num_classes));
   PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
   if (ds->streaming)
-    PetscCall(PetscViewerASCIIPrintf(viewer, "streaming: windows of %" PetscInt_FMT " blocks of %" PetscInt_FMT " samples\n",
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "streaming: windows of %" PetscInt_FMT " blocks of %" PetscInt_FMT " samples\n",
                                      ds->shuffle_window, ds->block));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "shards: %d ranks, about %" PetscInt_FMT " samples each\n", ds->size, ds->N / ds->size));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "shards: %d ranks, about %" PetscInt_FMT " samples each\n", ds->size,
+                                   ds->N / ds->size));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);
 }

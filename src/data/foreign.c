@@ -18,7 +18,7 @@ static const char *fmt_g(double v)
 {
   static char buf[4][32];
   static int  k = 0;
-  k = (k + 1) % 4;
+  k             = (k + 1) % 4;
   snprintf(buf[k], sizeof(buf[k]), "%g", v);
   return buf[k];
 }
@@ -26,7 +26,7 @@ static const char *fmt_g(double v)
 /* The whole file (gzip or plain) into memory. */
 static PetscErrorCode read_whole_file(MPI_Comm comm, const char *path, unsigned char **data, size_t *len)
 {
-  gzFile f = gzopen(path, "rb");
+  gzFile f     = gzopen(path, "rb");
   size_t alloc = 1 << 16, n = 0;
   int    got;
 
@@ -54,7 +54,8 @@ static PetscErrorCode read_whole_file(MPI_Comm comm, const char *path, unsigned 
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode array_set_shape(MPI_Comm comm, const char *path, BOArray *a, PetscInt ndim, const PetscInt shape[])
+static PetscErrorCode array_set_shape(MPI_Comm comm, const char *path, BOArray *a, PetscInt ndim,
+                                      const PetscInt shape[])
 {
   PetscFunctionBegin;
   PetscCheck(ndim >= 1 && ndim <= 3, comm, PETSC_ERR_ARG_WRONG, "%s: shape must have 1 to 3 axes", path);
@@ -97,13 +98,14 @@ PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const P
       ncols = 1;
       for (p = s; *p; p++) ncols += *p == ',';
       PetscCheck(label_column < ncols && drop_column < ncols, comm, PETSC_ERR_ARG_WRONG,
-                 "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " columns; no column %" PetscInt_FMT, path, line, ncols,
-                 PetscMax(label_column, drop_column));
+                 "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " columns; no column %" PetscInt_FMT, path, line,
+                 ncols, PetscMax(label_column, drop_column));
       D = ncols - (label_column >= 0) - (drop_column >= 0 && drop_column != label_column);
       if (ndim > 0) {
         PetscCall(array_set_shape(comm, path, a, ndim, shape));
         PetscCheck(a->D == D, comm, PETSC_ERR_ARG_SIZ,
-                   "%s: wrong shape: rows have %" PetscInt_FMT " data columns but -shape gives %" PetscInt_FMT " elements",
+                   "%s: wrong shape: rows have %" PetscInt_FMT " data columns but -shape gives %" PetscInt_FMT
+                   " elements",
                    path, D, a->D);
       } else {
         a->ndim = 1, a->shape[0] = D, a->D = D;
@@ -121,22 +123,24 @@ PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const P
       char       *q;
       double      v;
       const char *why;
-      PetscCheck(col < ncols, comm, PETSC_ERR_ARG_SIZ, "%s: line %" PetscInt_FMT " has more than %" PetscInt_FMT " columns",
-                 path, line, ncols);
+      PetscCheck(col < ncols, comm, PETSC_ERR_ARG_SIZ,
+                 "%s: line %" PetscInt_FMT " has more than %" PetscInt_FMT " columns", path, line, ncols);
       v = strtod(p, &q);
       while (*q == ' ' || *q == '\t') q++;
       PetscCheck(q != p && (*q == ',' || *q == 0), comm, PETSC_ERR_ARG_WRONG,
                  "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": not a number", path, line, col + 1);
       why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
-      PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": %s %s (%s)",
-                 path, line, col + 1, col == label_column ? "label" : "count", why, fmt_g(v));
+      PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE,
+                 "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": %s %s (%s)", path, line, col + 1,
+                 col == label_column ? "label" : "count", why, fmt_g(v));
       if (col == label_column) a->labels[a->N] = (PetscInt)v;
       else if (col != drop_column) a->x[(size_t)a->N * (size_t)D + (size_t)d++] = (float)v;
       if (*q == 0) break;
       p = q + 1;
     }
     PetscCheck(col + 1 == ncols, comm, PETSC_ERR_ARG_SIZ,
-               "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " columns, expected %" PetscInt_FMT, path, line, col + 1, ncols);
+               "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " columns, expected %" PetscInt_FMT, path, line, col + 1,
+               ncols);
     a->N++;
     s = end;
   }
@@ -145,7 +149,10 @@ PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const P
   PetscFunctionReturn(0);
 }
 
-static uint32_t big_endian32(const unsigned char *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+static uint32_t big_endian32(const unsigned char *b)
+{
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
 
 static int host_is_big_endian(void)
 {
@@ -157,24 +164,52 @@ static int host_is_big_endian(void)
 static double decode_value(const unsigned char *p, BORawType t, int big)
 {
   unsigned char b[8];
-  size_t        n = t == BO_RAW_U8 ? 1 : (t == BO_RAW_U16 || t == BO_RAW_I16) ? 2 : t == BO_RAW_F64 ? 8 : 4;
+  size_t        n    = t == BO_RAW_U8 ? 1 : (t == BO_RAW_U16 || t == BO_RAW_I16) ? 2 : t == BO_RAW_F64 ? 8 : 4;
   int           swap = big != host_is_big_endian();
   for (size_t i = 0; i < n; i++) b[i] = swap ? p[n - 1 - i] : p[i];
   switch (t) {
   case BO_RAW_U8: return b[0];
-  case BO_RAW_U16: { uint16_t v; memcpy(&v, b, 2); return v; }
-  case BO_RAW_I16: { int16_t v; memcpy(&v, b, 2); return v; }
-  case BO_RAW_I32: { int32_t v; memcpy(&v, b, 4); return v; }
-  case BO_RAW_U32: { uint32_t v; memcpy(&v, b, 4); return v; }
-  case BO_RAW_F32: { float v; memcpy(&v, b, 4); return v; }
-  default: { double v; memcpy(&v, b, 8); return v; }
+  case BO_RAW_U16: {
+    uint16_t v;
+    memcpy(&v, b, 2);
+    return v;
+  }
+  case BO_RAW_I16: {
+    int16_t v;
+    memcpy(&v, b, 2);
+    return v;
+  }
+  case BO_RAW_I32: {
+    int32_t v;
+    memcpy(&v, b, 4);
+    return v;
+  }
+  case BO_RAW_U32: {
+    uint32_t v;
+    memcpy(&v, b, 4);
+    return v;
+  }
+  case BO_RAW_F32: {
+    float v;
+    memcpy(&v, b, 4);
+    return v;
+  }
+  default: {
+    double v;
+    memcpy(&v, b, 8);
+    return v;
+  }
   }
 }
 
-static size_t raw_size(BORawType t) { return t == BO_RAW_U8 ? 1 : (t == BO_RAW_U16 || t == BO_RAW_I16) ? 2 : t == BO_RAW_F64 ? 8 : 4; }
+static size_t raw_size(BORawType t)
+{
+  return t == BO_RAW_U8 ? 1 : (t == BO_RAW_U16 || t == BO_RAW_I16) ? 2 : t == BO_RAW_F64 ? 8 : 4;
+}
 
 /* Decode and validate N*D values into a->x; what names the element. */
-static PetscErrorCode decode_counts(MPI_Comm comm, const char *path, const unsigned char *p, BORawType t, int big, BOArray *a)
+static PetscErrorCode decode_counts(MPI_Comm comm, const char *path, const unsigned char *p, BORawType t, int big,
+                                    BOArray *a)
 {
   size_t n = (size_t)a->N * (size_t)a->D, es = raw_size(t);
 
@@ -183,8 +218,8 @@ static PetscErrorCode decode_counts(MPI_Comm comm, const char *path, const unsig
   for (size_t i = 0; i < n; i++) {
     double      v   = decode_value(p + i * es, t, big);
     const char *why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
-    PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: sample %zu, element %zu: count %s (%s)", path, i / (size_t)a->D,
-               i % (size_t)a->D, why, fmt_g(v));
+    PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: sample %zu, element %zu: count %s (%s)", path,
+               i / (size_t)a->D, i % (size_t)a->D, why, fmt_g(v));
     a->x[i] = (float)v;
   }
   PetscFunctionReturn(0);
@@ -207,15 +242,17 @@ static PetscErrorCode idx_type(MPI_Comm comm, const char *path, int code, BORawT
 
 /* Parse an idx header: type, rank and dims; returns the data offset. */
 static PetscErrorCode idx_header(MPI_Comm comm, const char *path, const unsigned char *b, size_t len, BORawType *t,
-                                int *nd, uint32_t dims[4], size_t *off)
+                                 int *nd, uint32_t dims[4], size_t *off)
 {
   size_t total;
 
   PetscFunctionBegin;
-  PetscCheck(len >= 4 && b[0] == 0 && b[1] == 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: not an idx file (bad magic number)", path);
+  PetscCheck(len >= 4 && b[0] == 0 && b[1] == 0, comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: not an idx file (bad magic number)", path);
   PetscCall(idx_type(comm, path, b[2], t));
   *nd = b[3];
-  PetscCheck(*nd >= 1 && *nd <= 4, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: idx rank %d not supported (1 to 4)", path, *nd);
+  PetscCheck(*nd >= 1 && *nd <= 4, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: idx rank %d not supported (1 to 4)", path,
+             *nd);
   PetscCheck(len >= 4 + 4 * (size_t)*nd, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: truncated idx header", path);
   total = raw_size(*t);
   for (int i = 0; i < *nd; i++) dims[i] = big_endian32(b + 4 + 4 * i), total *= dims[i];
@@ -238,7 +275,8 @@ PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_pat
   PetscCall(PetscMemzero(a, sizeof(*a)));
   PetscCall(read_whole_file(comm, path, &b, &len));
   PetscCall(idx_header(comm, path, b, len, &t, &nd, dims, &off));
-  PetscCheck(nd >= 2, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: an idx%d file holds labels, not samples (use -labels)", path, nd);
+  PetscCheck(nd >= 2, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: an idx%d file holds labels, not samples (use -labels)",
+             path, nd);
   a->N = dims[0];
   PetscCheck(a->N > 0, comm, PETSC_ERR_ARG_SIZ, "%s: no samples", path);
   for (int i = 1; i < nd; i++) shape[i - 1] = dims[i];
@@ -254,7 +292,8 @@ PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_pat
     for (PetscInt i = 0; i < a->N; i++) {
       double      v   = decode_value(b + off + (size_t)i * raw_size(t), t, 1);
       const char *why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
-      PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: label %" PetscInt_FMT " %s (%s)", labels_path, i, why, fmt_g(v));
+      PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: label %" PetscInt_FMT " %s (%s)", labels_path, i, why,
+                 fmt_g(v));
       a->labels[i] = (PetscInt)v;
     }
     PetscCall(PetscFree(b));
@@ -273,11 +312,12 @@ PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscB
   PetscCheck(ndim >= 1, comm, PETSC_ERR_ARG_WRONG, "%s: raw input needs -shape", path);
   PetscCall(array_set_shape(comm, path, a, ndim, shape));
   PetscCall(read_whole_file(comm, path, &b, &len));
-  PetscCheck(offset >= 0 && (size_t)offset <= len, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: offset %lld beyond the file's %zu bytes",
-             path, offset, len);
+  PetscCheck(offset >= 0 && (size_t)offset <= len, comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "%s: offset %lld beyond the file's %zu bytes", path, offset, len);
   bytes = (size_t)a->D * raw_size(type);
   PetscCheck(len > (size_t)offset && (len - (size_t)offset) % bytes == 0, comm, PETSC_ERR_ARG_SIZ,
-             "%s: wrong shape: %zu data bytes are not a whole number of samples of %zu bytes", path, len - (size_t)offset, bytes);
+             "%s: wrong shape: %zu data bytes are not a whole number of samples of %zu bytes", path,
+             len - (size_t)offset, bytes);
   a->N = (PetscInt)((len - (size_t)offset) / bytes);
   PetscCall(decode_counts(comm, path, b + offset, type, big_endian, a));
   PetscCall(PetscFree(b));
@@ -286,14 +326,15 @@ PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscB
 
 PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
 {
-  PetscInt Ny = a->shape[0], Nx = a->shape[1], C = a->ndim == 3 ? a->shape[2] : 1, py, px, n = 0;
-  float   *x;
+  PetscInt  Ny = a->shape[0], Nx = a->shape[1], C = a->ndim == 3 ? a->shape[2] : 1, py, px, n = 0;
+  float    *x;
   PetscInt *lab = NULL;
 
   PetscFunctionBegin;
   PetscCheck(a->ndim >= 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "patches need fields (-shape Ny,Nx[,C])");
   PetscCheck(P >= 1 && S >= 1 && P <= Ny && P <= Nx, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
-             "patch size %" PetscInt_FMT " and stride %" PetscInt_FMT " must be positive and fit the %" PetscInt_FMT " x %" PetscInt_FMT " field",
+             "patch size %" PetscInt_FMT " and stride %" PetscInt_FMT " must be positive and fit the %" PetscInt_FMT
+             " x %" PetscInt_FMT " field",
              P, S, Ny, Nx);
   py = (Ny - P) / S + 1, px = (Nx - P) / S + 1;
   PetscCall(PetscMalloc1((size_t)a->N * py * px * P * P * C, &x));
@@ -304,7 +345,8 @@ PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
         for (PetscInt j = 0; j < P; j++)
           for (PetscInt i = 0; i < P; i++)
             for (PetscInt c = 0; c < C; c++)
-              x[(((size_t)n * P + j) * P + i) * C + c] = a->x[(((size_t)s * Ny + by * S + j) * Nx + bx * S + i) * C + c];
+              x[(((size_t)n * P + j) * P + i) * C + c] =
+                  a->x[(((size_t)s * Ny + by * S + j) * Nx + bx * S + i) * C + c];
         if (lab) lab[n] = a->labels[s];
       }
   PetscCall(PetscFree(a->x));

@@ -27,7 +27,8 @@ static BODType dtype_of(hid_t type)
 }
 
 /* Rank 0: read a shard's member range and check it agrees with the first. */
-static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *ref, char (*strs)[PETSC_MAX_PATH_LEN], int64_t *ints)
+static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *ref, char (*strs)[PETSC_MAX_PATH_LEN],
+                                    int64_t *ints)
 {
   hid_t   f, d, sp;
   hsize_t dims[4];
@@ -48,22 +49,24 @@ static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *re
     sh->dtype = dtype_of(t);
     H5Tclose(t);
   }
-  PetscCheck(!ref || sh->dtype == ref->dtype, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s stores another element type than %s",
-             path, ref->path);
+  PetscCheck(!ref || sh->dtype == ref->dtype, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
+             "-merge: %s stores another element type than %s", path, ref->path);
   H5Dclose(d);
   for (int i = 0; shard_keys[i]; i++) {
     char v[PETSC_MAX_PATH_LEN];
     PetscCall(BOH5ReadAttrString(f, shard_keys[i], v, sizeof(v)));
     if (!ref) PetscCall(PetscStrcpy(strs[i], v));
-    else PetscCheck(!strcmp(v, strs[i]), PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s has %s = %s, the first shard %s", path,
-                    shard_keys[i], v, strs[i]);
+    else
+      PetscCheck(!strcmp(v, strs[i]), PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
+                 "-merge: %s has %s = %s, the first shard %s", path, shard_keys[i], v, strs[i]);
   }
   for (int i = 0; shard_ints[i]; i++) {
     int64_t v;
     PetscCall(BOH5ReadAttrInt(f, shard_ints[i], &v));
     if (!ref) ints[i] = v;
-    else PetscCheck(v == ints[i], PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s has %s = %lld, the first shard %lld", path,
-                    shard_ints[i], (long long)v, (long long)ints[i]);
+    else
+      PetscCheck(v == ints[i], PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s has %s = %lld, the first shard %lld",
+                 path, shard_ints[i], (long long)v, (long long)ints[i]);
   }
   H5Fclose(f);
   PetscFunctionReturn(0);
@@ -103,17 +106,18 @@ static PetscErrorCode inspect_shards(void *ctx)
   for (i = 1; i < j->ns; i++)
     PetscCheck(j->sh[i].first == j->sh[i - 1].first + j->sh[i - 1].n, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
                "-merge: %s starts at member %lld but %s ends at %lld: shards must be contiguous without overlap",
-               j->sh[i].path, (long long)j->sh[i].first, j->sh[i - 1].path, (long long)(j->sh[i - 1].first + j->sh[i - 1].n));
+               j->sh[i].path, (long long)j->sh[i].first, j->sh[i - 1].path,
+               (long long)(j->sh[i - 1].first + j->sh[i - 1].n));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out)
 {
-  MergeJob  job;
-  Shard    *sh;
-  int       ns = 1;
-  BOWriter  w  = NULL;
-  PetscInt  total = 0;
+  MergeJob job;
+  Shard   *sh;
+  int      ns    = 1;
+  BOWriter w     = NULL;
+  PetscInt total = 0;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(&job, sizeof(job)));
@@ -155,12 +159,12 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
 }
 
 /* Rank 0 reads the first members of a dataset as floats. */
-static PetscErrorCode read_first_members(const char *path, const char *name, PetscInt maxn, PetscInt *n, PetscInt shape[3],
-                                         PetscInt *ndim, float **x)
+static PetscErrorCode read_first_members(const char *path, const char *name, PetscInt maxn, PetscInt *n,
+                                         PetscInt shape[3], PetscInt *ndim, float **x)
 {
-  hid_t   f, d, fs, ms;
-  hsize_t dims[4], start[4] = {0, 0, 0, 0}, count[4];
-  int     rank;
+  hid_t    f, d, fs, ms;
+  hsize_t  dims[4], start[4] = {0, 0, 0, 0}, count[4];
+  int      rank;
   PetscInt D = 1;
 
   PetscFunctionBegin;

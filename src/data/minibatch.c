@@ -26,8 +26,8 @@ static PetscErrorCode get_epoch(BODataset ds, uint64_t seed, PetscInt64 epoch, P
     PetscCall(PetscMalloc1(ds->nwindows + 1, &ds->cache_wstart[s]));
   }
   if (ds->cache_epoch[s] != epoch) {
-    PetscCall(BOShufflePermutation(seed, epoch, ds->N, ds->streaming ? ds->block : 0, ds->shuffle_window, ds->cache_perm[s],
-                                   ds->cache_wstart[s]));
+    PetscCall(BOShufflePermutation(seed, epoch, ds->N, ds->streaming ? ds->block : 0, ds->shuffle_window,
+                                   ds->cache_perm[s], ds->cache_wstart[s]));
     ds->cache_epoch[s] = epoch;
   }
   *perm   = ds->cache_perm[s];
@@ -38,7 +38,8 @@ static PetscErrorCode get_epoch(BODataset ds, uint64_t seed, PetscInt64 epoch, P
 /* Collective: bring this rank's rows of window w of an epoch into ds->win.
  * The window's samples are whole blocks; each block meets this rank's shard
  * in at most one piece. All ranks do the same number of collective reads. */
-static PetscErrorCode load_window(BODataset ds, PetscInt64 epoch, PetscInt64 w, const PetscInt *perm, const PetscInt64 *wstart)
+static PetscErrorCode load_window(BODataset ds, PetscInt64 epoch, PetscInt64 w, const PetscInt *perm,
+                                  const PetscInt64 *wstart)
 {
   PetscInt blocks[64], nb = 0, row = 0, maxseg;
 
@@ -59,7 +60,9 @@ static PetscErrorCode load_window(BODataset ds, PetscInt64 epoch, PetscInt64 w, 
   }
   PetscCallMPI(MPI_Allreduce(&ds->nseg, &maxseg, 1, MPIU_INT, MPI_MAX, ds->comm));
   for (PetscInt s = 0; s < maxseg; s++) {
-    if (s < ds->nseg) PetscCall(BODatasetRead(ds, ds->seg[s][0], ds->seg[s][1] - ds->seg[s][0], ds->win + (size_t)ds->seg[s][2] * ds->D));
+    if (s < ds->nseg)
+      PetscCall(
+          BODatasetRead(ds, ds->seg[s][0], ds->seg[s][1] - ds->seg[s][0], ds->win + (size_t)ds->seg[s][2] * ds->D));
     else PetscCall(BODatasetRead(ds, 0, 0, ds->win));
   }
   ds->win_epoch = epoch, ds->win_index = w;
@@ -74,9 +77,9 @@ PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step,
   PetscFunctionBegin;
   PetscCheck(step >= 0 && B >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "minibatch needs step >= 0 and B >= 1");
   for (PetscInt j = 0; j < B; j++) {
-    PetscInt64  p = (PetscInt64)step * B + j, epoch = p / ds->N, pos = p % ds->N;
-    PetscInt   *perm = NULL, g;
-    PetscInt64 *wstart = NULL;
+    PetscInt64   p = (PetscInt64)step * B + j, epoch = p / ds->N, pos = p % ds->N;
+    PetscInt    *perm   = NULL, g;
+    PetscInt64  *wstart = NULL;
     const float *src;
 
     PetscCall(get_epoch(ds, seed, epoch, &perm, &wstart));

@@ -125,7 +125,7 @@ static PetscErrorCode read_rows_csr(BODataset ds, PetscInt g0, PetscInt count, d
 {
   int64_t  *ip = NULL, *col = NULL, lo = 0, hi = 0;
   double   *val = NULL;
-  PetscBool ok = PETSC_TRUE, all;
+  PetscBool ok  = PETSC_TRUE, all;
   hsize_t   nnz_total;
   hid_t     sp;
 

@@ -14,18 +14,38 @@
 #include "bo_io.h"
 #include "bo_sys.h"
 
-const char *const BODTypes[]   = {"auto", "u8", "u16", "u32", "f32", "f64", "BODType", "BO_DTYPE_", NULL};
+const char *const BODTypes[] = {"auto", "u8", "u16", "u32", "f32", "f64", "BODType", "BO_DTYPE_", NULL};
 
 /* File type and the identical native memory type (a mismatch would turn
  * collective I/O into independent I/O, and compressed writes then fail). */
 static void dtype_hdf5(BODType t, hid_t *file_type, hid_t *mem_type, size_t *size)
 {
   switch (t) {
-  case BO_DTYPE_U8: *file_type = H5T_STD_U8LE; *mem_type = H5T_NATIVE_UINT8; *size = 1; break;
-  case BO_DTYPE_U16: *file_type = H5T_STD_U16LE; *mem_type = H5T_NATIVE_UINT16; *size = 2; break;
-  case BO_DTYPE_F32: *file_type = H5T_IEEE_F32LE; *mem_type = H5T_NATIVE_FLOAT; *size = 4; break;
-  case BO_DTYPE_F64: *file_type = H5T_IEEE_F64LE; *mem_type = H5T_NATIVE_DOUBLE; *size = 8; break;
-  default: *file_type = H5T_STD_U32LE; *mem_type = H5T_NATIVE_UINT32; *size = 4; break;
+  case BO_DTYPE_U8:
+    *file_type = H5T_STD_U8LE;
+    *mem_type  = H5T_NATIVE_UINT8;
+    *size      = 1;
+    break;
+  case BO_DTYPE_U16:
+    *file_type = H5T_STD_U16LE;
+    *mem_type  = H5T_NATIVE_UINT16;
+    *size      = 2;
+    break;
+  case BO_DTYPE_F32:
+    *file_type = H5T_IEEE_F32LE;
+    *mem_type  = H5T_NATIVE_FLOAT;
+    *size      = 4;
+    break;
+  case BO_DTYPE_F64:
+    *file_type = H5T_IEEE_F64LE;
+    *mem_type  = H5T_NATIVE_DOUBLE;
+    *size      = 8;
+    break;
+  default:
+    *file_type = H5T_STD_U32LE;
+    *mem_type  = H5T_NATIVE_UINT32;
+    *size      = 4;
+    break;
   }
 }
 
@@ -46,7 +66,8 @@ PetscErrorCode BOWriterCreate(MPI_Comm comm, const char *path, const char *name,
   PetscMPIInt rank;
 
   PetscFunctionBegin;
-  PetscCheck(N >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: an ensemble needs at least one member, got N = %" PetscInt_FMT, path, N);
+  PetscCheck(N >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "%s: an ensemble needs at least one member, got N = %" PetscInt_FMT, path, N);
   PetscCheck(ndim >= 1 && ndim <= 3, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: member shape must have 1 to 3 axes", path);
   PetscCall(PetscNew(&wr));
   wr->comm = comm;
@@ -80,7 +101,8 @@ PetscErrorCode BOWriterSetFromOptions(BOWriter w)
                              "BOWriterSetType", BODTypes, (PetscEnum)w->dtype, (PetscEnum *)&w->dtype, NULL));
   PetscCall(PetscOptionsRangeInt("-io_deflate", "shuffle + deflate level (0 = none)", "BOWriterSetDeflate", w->deflate,
                                  &w->deflate, NULL, 0, 9));
-  PetscCall(PetscOptionsBool("-io_xdmf", "write an XDMF sidecar for fields", "BOWriterSetXDMF", w->xdmf, &w->xdmf, NULL));
+  PetscCall(
+      PetscOptionsBool("-io_xdmf", "write an XDMF sidecar for fields", "BOWriterSetXDMF", w->xdmf, &w->xdmf, NULL));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
 }
@@ -226,8 +248,8 @@ PetscErrorCode BOWriterSetUp(BOWriter w)
   w->file = H5Fcreate(w->tmppath, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   BOCallHDF5(H5Pclose(fapl), "H5Pclose");
   /* every rank sees the same failure (e.g. a missing directory) */
-  PetscCheck(w->file >= 0, w->comm, PETSC_ERR_FILE_OPEN, "cannot create %s (does the directory exist and is it writable?)",
-             w->tmppath);
+  PetscCheck(w->file >= 0, w->comm, PETSC_ERR_FILE_OPEN,
+             "cannot create %s (does the directory exist and is it writable?)", w->tmppath);
   w->setup = PETSC_TRUE;
 
   dims[0] = (hsize_t)w->N, chunk[0] = 1;
@@ -270,7 +292,7 @@ PetscErrorCode BOWriterWrite(BOWriter w, PetscInt first, PetscInt count, const f
   void     *buf;
   double    vmax;
   long long bad = -1, gbad;
-  size_t    n = (size_t)count * (size_t)w->D;
+  size_t    n   = (size_t)count * (size_t)w->D;
 
   PetscFunctionBegin;
   PetscCall(BOWriterSetUp(w));
@@ -448,4 +470,3 @@ PetscErrorCode BOWriteEnsemble(MPI_Comm comm, const char *path, const char *name
   PetscCall(BOWriterDestroy(&w));
   PetscFunctionReturn(0);
 }
-

@@ -18,7 +18,7 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
                            BODType type, const double origin[2], const double spacing[2])
 {
   char        xmf[PETSC_MAX_PATH_LEN], tmp[PETSC_MAX_PATH_LEN + 16];
-  const char *base = strrchr(h5path, '/') ? strrchr(h5path, '/') + 1 : h5path;
+  const char *base  = strrchr(h5path, '/') ? strrchr(h5path, '/') + 1 : h5path;
   const char *ntype = (type == BO_DTYPE_F32 || type == BO_DTYPE_F64) ? "Float" : "UInt";
   int         prec  = type == BO_DTYPE_U8 ? 1 : type == BO_DTYPE_U16 ? 2 : type == BO_DTYPE_F64 ? 8 : 4;
   int         nd    = C > 1 ? 4 : 3;
@@ -35,30 +35,37 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
     fprintf(f, "   <Grid Name=\"member %" PetscInt_FMT "\" GridType=\"Uniform\">\n", k);
     fprintf(f, "    <Time Value=\"%" PetscInt_FMT "\"/>\n", k);
     /* node counts, slowest axis first */
-    fprintf(f, "    <Topology TopologyType=\"2DCoRectMesh\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT "\"/>\n", Ny + 1,
-            Nx + 1);
+    fprintf(f, "    <Topology TopologyType=\"2DCoRectMesh\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT "\"/>\n",
+            Ny + 1, Nx + 1);
     fprintf(f, "    <Geometry GeometryType=\"ORIGIN_DXDY\">\n");
-    fprintf(f, "     <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"2\">%.17g %.17g</DataItem>\n", origin[1],
-            origin[0]);
-    fprintf(f, "     <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"2\">%.17g %.17g</DataItem>\n", spacing[1],
-            spacing[0]);
+    fprintf(f, "     <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"2\">%.17g %.17g</DataItem>\n",
+            origin[1], origin[0]);
+    fprintf(f, "     <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"2\">%.17g %.17g</DataItem>\n",
+            spacing[1], spacing[0]);
     fprintf(f, "    </Geometry>\n");
     for (PetscInt c = 0; c < C; c++) {
       char aname[64];
       if (C > 1) snprintf(aname, sizeof(aname), "%s_%" PetscInt_FMT, name, c);
       else snprintf(aname, sizeof(aname), "%s", name);
       fprintf(f, "    <Attribute Name=\"%s\" AttributeType=\"Scalar\" Center=\"Cell\">\n", aname);
-      fprintf(f, "     <DataItem ItemType=\"HyperSlab\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT "\">\n",
-              Ny, Nx);
+      fprintf(f, "     <DataItem ItemType=\"HyperSlab\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT "\">\n", Ny, Nx);
       if (nd == 4) {
-        fprintf(f, "      <DataItem Dimensions=\"3 4\" Format=\"XML\">%" PetscInt_FMT " 0 0 %" PetscInt_FMT " 1 1 1 1 1 %" PetscInt_FMT " %" PetscInt_FMT " 1</DataItem>\n",
+        fprintf(f,
+                "      <DataItem Dimensions=\"3 4\" Format=\"XML\">%" PetscInt_FMT " 0 0 %" PetscInt_FMT
+                " 1 1 1 1 1 %" PetscInt_FMT " %" PetscInt_FMT " 1</DataItem>\n",
                 k, c, Ny, Nx);
-        fprintf(f, "      <DataItem Format=\"HDF\" NumberType=\"%s\" Precision=\"%d\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\">%s:/%s</DataItem>\n",
+        fprintf(f,
+                "      <DataItem Format=\"HDF\" NumberType=\"%s\" Precision=\"%d\" Dimensions=\"%" PetscInt_FMT
+                " %" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\">%s:/%s</DataItem>\n",
                 ntype, prec, N, Ny, Nx, C, base, name[0] == '/' ? name + 1 : name);
       } else {
-        fprintf(f, "      <DataItem Dimensions=\"3 3\" Format=\"XML\">%" PetscInt_FMT " 0 0 1 1 1 1 %" PetscInt_FMT " %" PetscInt_FMT "</DataItem>\n",
+        fprintf(f,
+                "      <DataItem Dimensions=\"3 3\" Format=\"XML\">%" PetscInt_FMT " 0 0 1 1 1 1 %" PetscInt_FMT
+                " %" PetscInt_FMT "</DataItem>\n",
                 k, Ny, Nx);
-        fprintf(f, "      <DataItem Format=\"HDF\" NumberType=\"%s\" Precision=\"%d\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT " %" PetscInt_FMT "\">%s:/%s</DataItem>\n",
+        fprintf(f,
+                "      <DataItem Format=\"HDF\" NumberType=\"%s\" Precision=\"%d\" Dimensions=\"%" PetscInt_FMT
+                " %" PetscInt_FMT " %" PetscInt_FMT "\">%s:/%s</DataItem>\n",
                 ntype, prec, N, Ny, Nx, base, name[0] == '/' ? name + 1 : name);
       }
       fprintf(f, "     </DataItem>\n    </Attribute>\n");
@@ -70,4 +77,3 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
   PetscCall(BOPublishFile(tmp, xmf));
   PetscFunctionReturn(0);
 }
-

@@ -7,7 +7,7 @@
 
 /* ---- Fourier transforms ------------------------------------------------ */
 
-static PetscBool IsPow2(PetscInt n) { return n > 0 && (n & (n - 1)) == 0; }
+static PetscBool is_pow2(PetscInt n) { return n > 0 && (n & (n - 1)) == 0; }
 
 /* Roots of unity for length n: cs[k] + i sn[k] = exp(sign 2 pi i k / n). */
 typedef struct {
@@ -16,7 +16,7 @@ typedef struct {
   double  *cs, *sn;
 } Twiddles;
 
-static PetscErrorCode TwiddlesCreate(PetscInt n, int sign, Twiddles *t)
+static PetscErrorCode twiddles_create(PetscInt n, int sign, Twiddles *t)
 {
   PetscFunctionBegin;
   t->n = n, t->sign = sign;
@@ -25,7 +25,7 @@ static PetscErrorCode TwiddlesCreate(PetscInt n, int sign, Twiddles *t)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode TwiddlesDestroy(Twiddles *t)
+static PetscErrorCode twiddles_destroy(Twiddles *t)
 {
   PetscFunctionBegin;
   PetscCall(PetscFree2(t->cs, t->sn));
@@ -34,7 +34,7 @@ static PetscErrorCode TwiddlesDestroy(Twiddles *t)
 
 /* Iterative radix-2 Cooley-Tukey: bit reversal, then butterflies of
  * doubling span; the twiddle of butterfly k at span len is root k n/len. */
-static void FFTRadix2(const Twiddles *t, double *re, double *im)
+static void fft_radix2(const Twiddles *t, double *re, double *im)
 {
   PetscInt n = t->n;
   for (PetscInt i = 1, j = 0; i < n; i++) {
@@ -60,12 +60,12 @@ static void FFTRadix2(const Twiddles *t, double *re, double *im)
 
 /* One transform of length t->n: radix 2 for powers of two, else the direct
  * O(n^2) sum (work: 2n doubles). */
-static void Transform(const Twiddles *t, double *re, double *im, double *work)
+static void fft_transform(const Twiddles *t, double *re, double *im, double *work)
 {
   PetscInt n = t->n;
   if (n <= 1) return;
-  if (IsPow2(n)) {
-    FFTRadix2(t, re, im);
+  if (is_pow2(n)) {
+    fft_radix2(t, re, im);
     return;
   }
   for (PetscInt k = 0; k < n; k++) {
@@ -89,38 +89,38 @@ PetscErrorCode BOMetricsDFT(PetscInt n, double *re, double *im, int sign)
 
   PetscFunctionBegin;
   if (n <= 1) PetscFunctionReturn(0);
-  PetscCall(TwiddlesCreate(n, sign, &t));
+  PetscCall(twiddles_create(n, sign, &t));
   PetscCall(PetscMalloc1(2 * n, &work));
-  Transform(&t, re, im, work);
+  fft_transform(&t, re, im, work);
   PetscCall(PetscFree(work));
-  PetscCall(TwiddlesDestroy(&t));
+  PetscCall(twiddles_destroy(&t));
   PetscFunctionReturn(0);
 }
 
 /* 2-D transform of an ny x nx array (x fastest): rows, then columns. */
-static PetscErrorCode DFT2(PetscInt ny, PetscInt nx, double *re, double *im, int sign)
+static PetscErrorCode dft2(PetscInt ny, PetscInt nx, double *re, double *im, int sign)
 {
   Twiddles tx, ty;
   double  *cr, *ci, *work;
 
   PetscFunctionBegin;
-  PetscCall(TwiddlesCreate(nx, sign, &tx));
-  PetscCall(TwiddlesCreate(ny, sign, &ty));
+  PetscCall(twiddles_create(nx, sign, &tx));
+  PetscCall(twiddles_create(ny, sign, &ty));
   PetscCall(PetscMalloc3(ny, &cr, ny, &ci, 2 * PetscMax(nx, ny), &work));
-  for (PetscInt j = 0; j < ny; j++) Transform(&tx, re + j * nx, im + j * nx, work);
+  for (PetscInt j = 0; j < ny; j++) fft_transform(&tx, re + j * nx, im + j * nx, work);
   for (PetscInt i = 0; i < nx; i++) {
     for (PetscInt j = 0; j < ny; j++) cr[j] = re[j * nx + i], ci[j] = im[j * nx + i];
-    Transform(&ty, cr, ci, work);
+    fft_transform(&ty, cr, ci, work);
     for (PetscInt j = 0; j < ny; j++) re[j * nx + i] = cr[j], im[j * nx + i] = ci[j];
   }
   PetscCall(PetscFree3(cr, ci, work));
-  PetscCall(TwiddlesDestroy(&tx));
-  PetscCall(TwiddlesDestroy(&ty));
+  PetscCall(twiddles_destroy(&tx));
+  PetscCall(twiddles_destroy(&ty));
   PetscFunctionReturn(0);
 }
 
 /* Radial bin of mode (ky, kx): |f| min(Ny, Nx) rounded, f in cycles per cell. */
-static PetscInt RadialBin(PetscInt ky, PetscInt kx, PetscInt Ny, PetscInt Nx)
+static PetscInt radial_bin(PetscInt ky, PetscInt kx, PetscInt Ny, PetscInt Nx)
 {
   double fy = (double)(ky <= Ny / 2 ? ky : ky - Ny) / Ny, fx = (double)(kx <= Nx / 2 ? kx : kx - Nx) / Nx;
   return (PetscInt)floor(sqrt(fx * fx + fy * fy) * PetscMin(Ny, Nx) + 0.5);
@@ -135,11 +135,11 @@ PetscErrorCode BOMetricsRadialPSD(PetscInt Ny, PetscInt Nx, const double *f, dou
   if (nk < 1) PetscFunctionReturn(0);
   PetscCall(PetscCalloc3(Ny * Nx, &re, Ny * Nx, &im, nk + 1, &cnt));
   PetscCall(PetscArraycpy(re, f, Ny * Nx));
-  PetscCall(DFT2(Ny, Nx, re, im, -1));
+  PetscCall(dft2(Ny, Nx, re, im, -1));
   PetscCall(PetscArrayzero(psd, nk));
   for (PetscInt ky = 0; ky < Ny; ky++)
     for (PetscInt kx = 0; kx < Nx; kx++) {
-      PetscInt b = RadialBin(ky, kx, Ny, Nx);
+      PetscInt b = radial_bin(ky, kx, Ny, Nx);
       if (b < 1 || b > nk) continue; /* the mean, and the corners beyond Nyquist */
       psd[b - 1] += (re[ky * Nx + kx] * re[ky * Nx + kx] + im[ky * Nx + kx] * im[ky * Nx + kx]) / (double)(Ny * Nx);
       cnt[b]++;
@@ -165,9 +165,9 @@ PetscErrorCode BOMetricsRadialTPCF(PetscInt Ny, PetscInt Nx, const double *f, do
   PetscCall(PetscCalloc3(py * px, &re, py * px, &im, nr, &pairs));
   for (PetscInt j = 0; j < Ny; j++)
     for (PetscInt i = 0; i < Nx; i++) re[j * px + i] = f[j * Nx + i];
-  PetscCall(DFT2(py, px, re, im, -1));
+  PetscCall(dft2(py, px, re, im, -1));
   for (PetscInt n = 0; n < py * px; n++) re[n] = re[n] * re[n] + im[n] * im[n], im[n] = 0;
-  PetscCall(DFT2(py, px, re, im, 1));
+  PetscCall(dft2(py, px, re, im, 1));
   PetscCall(PetscArrayzero(s2, nr));
   for (PetscInt dy = -(Ny - 1); dy <= Ny - 1; dy++)
     for (PetscInt dx = -(Nx - 1); dx <= Nx - 1; dx++) {
@@ -199,17 +199,17 @@ double BOMetricsW1Hist(PetscInt nbins, const double *ha, const double *hb, doubl
 /* Merge the two sorted samples; between consecutive values the empirical
  * CDFs are constant, so W1 sums |F_a - F_b| times the gap and KS takes the
  * largest |F_a - F_b|. */
-static void Walk(PetscInt na, const double *a, PetscInt nb, const double *b, double *w1, double *ks)
+static void walk(PetscInt na, const double *a, PetscInt nb, const double *b, double *w1, double *ks)
 {
-  PetscInt i = 0, j = 0;
-  double   prev = 0, s = 0, m = 0;
+  PetscInt  i = 0, j = 0;
+  double    prev = 0, s = 0, m = 0;
   PetscBool started = PETSC_FALSE;
   while (i < na || j < nb) {
     double v = (j >= nb || (i < na && a[i] <= b[j])) ? a[i] : b[j];
     if (started) s += fabs((double)i / na - (double)j / nb) * (v - prev);
     while (i < na && a[i] == v) i++;
     while (j < nb && b[j] == v) j++;
-    m = PetscMax(m, fabs((double)i / na - (double)j / nb));
+    m    = PetscMax(m, fabs((double)i / na - (double)j / nb));
     prev = v, started = PETSC_TRUE;
   }
   *w1 = s, *ks = m;
@@ -219,7 +219,7 @@ double BOMetricsW1Sorted(PetscInt na, const double *a, PetscInt nb, const double
 {
   double w1, ks;
   if (na < 1 || nb < 1) return NAN;
-  Walk(na, a, nb, b, &w1, &ks);
+  walk(na, a, nb, b, &w1, &ks);
   return w1;
 }
 
@@ -227,7 +227,7 @@ double BOMetricsKSSorted(PetscInt na, const double *a, PetscInt nb, const double
 {
   double w1, ks;
   if (na < 1 || nb < 1) return NAN;
-  Walk(na, a, nb, b, &w1, &ks);
+  walk(na, a, nb, b, &w1, &ks);
   return ks;
 }
 
@@ -235,7 +235,7 @@ double BOMetricsKSSorted(PetscInt na, const double *a, PetscInt nb, const double
 
 /* Eigen-decomposition of the symmetric d x d matrix A (overwritten by the
  * eigenvectors, column-major = row-major for symmetric input) into lam. */
-static PetscErrorCode SymEig(PetscInt d, double *A, double *lam)
+static PetscErrorCode sym_eig(PetscInt d, double *A, double *lam)
 {
   PetscBLASInt n, lwork, info;
   double      *work;
@@ -252,14 +252,15 @@ static PetscErrorCode SymEig(PetscInt d, double *A, double *lam)
 
 /* tr (S1 S2)^1/2 = tr (A S2 A)^1/2 with A = S1^1/2: both square roots by
  * eigen-decomposition, negative round-off eigenvalues clipped to 0. */
-PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1, const double *mu2, const double *S2, double *fd)
+PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1, const double *mu2, const double *S2,
+                                double *fd)
 {
   double *V, *lam, *A, *T, *M, s = 0, tr = 0;
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc5(d * d, &V, d, &lam, d * d, &A, d * d, &T, d * d, &M));
   PetscCall(PetscArraycpy(V, S1, d * d));
-  PetscCall(SymEig(d, V, lam));
+  PetscCall(sym_eig(d, V, lam));
   /* A = V diag(sqrt lam) V^T; eigenvector e is column e of V (V[e*d + i]) */
   for (PetscInt i = 0; i < d; i++)
     for (PetscInt j = 0; j < d; j++) {
@@ -281,7 +282,7 @@ PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1,
     }
   for (PetscInt i = 0; i < d; i++)
     for (PetscInt j = 0; j < i; j++) M[i * d + j] = M[j * d + i] = 0.5 * (M[i * d + j] + M[j * d + i]);
-  PetscCall(SymEig(d, M, lam));
+  PetscCall(sym_eig(d, M, lam));
   for (PetscInt e = 0; e < d; e++) tr += sqrt(PetscMax(lam[e], 0.0));
   for (PetscInt i = 0; i < d; i++) s += (mu1[i] - mu2[i]) * (mu1[i] - mu2[i]) + S1[i * d + i] + S2[i * d + i];
   *fd = PetscMax(s - 2 * tr, 0.0);
@@ -291,14 +292,14 @@ PetscErrorCode BOMetricsFrechet(PetscInt d, const double *mu1, const double *S1,
 
 /* ---- MMD ------------------------------------------------------------------ */
 
-static double Dist2(PetscInt d, const double *x, const double *y)
+static double dist2(PetscInt d, const double *x, const double *y)
 {
   double s = 0;
   for (PetscInt i = 0; i < d; i++) s += (x[i] - y[i]) * (x[i] - y[i]);
   return s;
 }
 
-static int CmpDouble(const void *a, const void *b)
+static int cmp_double(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -306,7 +307,8 @@ static int CmpDouble(const void *a, const void *b)
 
 /* Median pairwise distance of the pooled points, over at most max_points per
  * set (evenly strided). */
-PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, PetscInt max_points, double *h)
+PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b,
+                                       PetscInt max_points, double *h)
 {
   PetscInt       ma = PetscMin(na, max_points), mb = PetscMin(nb, max_points), n = ma + mb, np = 0;
   const double **pt;
@@ -319,8 +321,8 @@ PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a,
   for (PetscInt i = 0; i < ma; i++) pt[i] = a + (size_t)((PetscInt64)i * na / ma) * d;
   for (PetscInt i = 0; i < mb; i++) pt[ma + i] = b + (size_t)((PetscInt64)i * nb / mb) * d;
   for (PetscInt i = 0; i < n; i++)
-    for (PetscInt j = 0; j < i; j++) dd[np++] = Dist2(d, pt[i], pt[j]);
-  qsort(dd, (size_t)np, sizeof(double), CmpDouble);
+    for (PetscInt j = 0; j < i; j++) dd[np++] = dist2(d, pt[i], pt[j]);
+  qsort(dd, (size_t)np, sizeof(double), cmp_double);
   *h = sqrt(np % 2 ? dd[np / 2] : 0.5 * (dd[np / 2 - 1] + dd[np / 2]));
   if (!(*h > 0)) *h = 1; /* all points equal: any bandwidth gives 0 */
   PetscCall(PetscFree2(pt, dd));
@@ -330,20 +332,20 @@ PetscErrorCode BOMetricsMedianDistance(PetscInt d, PetscInt na, const double *a,
 /* The three kernel sums of the unbiased estimator, over rows i = rank,
  * rank + size, ...: sums[0] = sum_{i != j} k(a_i, a_j), sums[1] the same
  * for b, sums[2] = sum_{i, j} k(a_i, b_j). */
-void BOMetricsMMDSums(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double h, int rank, int size,
-                      double sums[3])
+void BOMetricsMMDSums(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double h, int rank,
+                      int size, double sums[3])
 {
   double g = 1.0 / (2 * h * h);
   sums[0] = sums[1] = sums[2] = 0;
   for (PetscInt i = rank; i < PetscMax(na, nb); i += size) {
     if (i < na) {
       for (PetscInt j = 0; j < na; j++)
-        if (j != i) sums[0] += exp(-g * Dist2(d, a + i * d, a + j * d));
-      for (PetscInt j = 0; j < nb; j++) sums[2] += exp(-g * Dist2(d, a + i * d, b + j * d));
+        if (j != i) sums[0] += exp(-g * dist2(d, a + i * d, a + j * d));
+      for (PetscInt j = 0; j < nb; j++) sums[2] += exp(-g * dist2(d, a + i * d, b + j * d));
     }
     if (i < nb)
       for (PetscInt j = 0; j < nb; j++)
-        if (j != i) sums[1] += exp(-g * Dist2(d, b + i * d, b + j * d));
+        if (j != i) sums[1] += exp(-g * dist2(d, b + i * d, b + j * d));
   }
 }
 
@@ -353,7 +355,8 @@ double BOMetricsMMDFromSums(PetscInt na, PetscInt nb, const double sums[3])
   return sums[0] / ((double)na * (na - 1)) + sums[1] / ((double)nb * (nb - 1)) - 2 * sums[2] / ((double)na * nb);
 }
 
-PetscErrorCode BOMetricsMMD2(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double *h, double *mmd)
+PetscErrorCode BOMetricsMMD2(PetscInt d, PetscInt na, const double *a, PetscInt nb, const double *b, double *h,
+                             double *mmd)
 {
   double sums[3];
 

@@ -47,22 +47,30 @@ PetscErrorCode BOMetricsSetFromOptions(BOMetrics m)
 {
   PetscFunctionBegin;
   PetscOptionsBegin(m->comm, NULL, "Fidelity metrics", "BOMetrics");
-  PetscCall(PetscOptionsInt("-eval_mmd_cap", "members per set in the MMD subsample (evenly strided)", NULL, m->mmd_members, &m->mmd_members, NULL));
-  PetscCall(PetscOptionsInt("-eval_median_cap", "points per set for the median-heuristic bandwidth", NULL, m->median_points, &m->median_points, NULL));
-  PetscCall(PetscOptionsInt("-eval_corr_genes", "top-variance genes in the gene-gene correlation matrix", NULL, m->corr_genes, &m->corr_genes, NULL));
-  PetscCall(PetscOptionsInt("-eval_hist_max", "cap on cells x bins of the marginal histograms", NULL, m->hist_max, &m->hist_max, NULL));
-  PetscCall(PetscOptionsInt("-eval_holdout_min", "real members needed for the holdout column", NULL, m->holdout_min, &m->holdout_min, NULL));
-  PetscCall(PetscOptionsInt("-eval_seed", "seed of the straw man and of the holdout split", NULL, m->seed, &m->seed, NULL));
-  PetscCall(PetscOptionsReal("-eval_verdict_margin", "generated must be below (1 - margin) x the straw man", NULL, m->verdict_margin,
-                             &m->verdict_margin, NULL));
+  PetscCall(PetscOptionsInt("-eval_mmd_cap", "members per set in the MMD subsample (evenly strided)", NULL,
+                            m->mmd_members, &m->mmd_members, NULL));
+  PetscCall(PetscOptionsInt("-eval_median_cap", "points per set for the median-heuristic bandwidth", NULL,
+                            m->median_points, &m->median_points, NULL));
+  PetscCall(PetscOptionsInt("-eval_corr_genes", "top-variance genes in the gene-gene correlation matrix", NULL,
+                            m->corr_genes, &m->corr_genes, NULL));
+  PetscCall(PetscOptionsInt("-eval_hist_max", "cap on cells x bins of the marginal histograms", NULL, m->hist_max,
+                            &m->hist_max, NULL));
+  PetscCall(PetscOptionsInt("-eval_holdout_min", "real members needed for the holdout column", NULL, m->holdout_min,
+                            &m->holdout_min, NULL));
+  PetscCall(
+      PetscOptionsInt("-eval_seed", "seed of the straw man and of the holdout split", NULL, m->seed, &m->seed, NULL));
+  PetscCall(PetscOptionsReal("-eval_verdict_margin", "generated must be below (1 - margin) x the straw man", NULL,
+                             m->verdict_margin, &m->verdict_margin, NULL));
   PetscOptionsEnd();
-  PetscCheck(m->mmd_members >= 2 && m->median_points >= 2 && m->corr_genes >= 2 && m->hist_max >= 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE,
+  PetscCheck(m->mmd_members >= 2 && m->median_points >= 2 && m->corr_genes >= 2 && m->hist_max >= 1, m->comm,
+             PETSC_ERR_ARG_OUTOFRANGE,
              "-eval_mmd_cap, -eval_median_cap and -eval_corr_genes must be at least 2, -eval_hist_max at least 1");
-  PetscCheck(m->seed >= 0 && m->holdout_min >= 4, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "-eval_seed must be >= 0, -eval_holdout_min >= 4");
+  PetscCheck(m->seed >= 0 && m->holdout_min >= 4, m->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-eval_seed must be >= 0, -eval_holdout_min >= 4");
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode TotalMembers(BOMetrics m, BOSet s, PetscInt *N)
+static PetscErrorCode total_members(BOMetrics m, BOSet s, PetscInt *N)
 {
   PetscFunctionBegin;
   PetscCallMPI(MPI_Allreduce(&s.nlocal, N, 1, MPIU_INT, MPI_SUM, m->comm));
@@ -71,27 +79,29 @@ static PetscErrorCode TotalMembers(BOMetrics m, BOSet s, PetscInt *N)
 
 /* Genes sorted by decreasing variance (ties: lower index first). */
 static const double *sort_var;
-static int CmpVarDesc(const void *a, const void *b)
+static int           cmp_var_desc(const void *a, const void *b)
 {
   PetscInt i = *(const PetscInt *)a, j = *(const PetscInt *)b;
   if (sort_var[i] != sort_var[j]) return sort_var[i] < sort_var[j] ? 1 : -1;
   return (i > j) - (i < j);
 }
 
-static PetscErrorCode ChooseGenes(BOMetrics m, BOSet ref)
+static PetscErrorCode choose_genes(BOMetrics m, BOSet ref)
 {
   PetscInt G = m->G, N, *order;
   double  *mom;
 
   PetscFunctionBegin;
-  PetscCall(TotalMembers(m, ref, &N));
+  PetscCall(total_members(m, ref, &N));
   PetscCall(PetscCalloc2(2 * G, &mom, G, &order));
   for (PetscInt s = 0; s < ref.nlocal; s++)
-    for (PetscInt g = 0; g < G; g++) mom[g] += ref.x[s * G + g], mom[G + g] += (double)ref.x[s * G + g] * ref.x[s * G + g];
+    for (PetscInt g = 0; g < G; g++)
+      mom[g] += ref.x[s * G + g], mom[G + g] += (double)ref.x[s * G + g] * ref.x[s * G + g];
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, mom, (PetscMPIInt)(2 * G), MPI_DOUBLE, MPI_SUM, m->comm));
-  for (PetscInt g = 0; g < G; g++) mom[G + g] = mom[G + g] / PetscMax(N, 1) - PetscSqr(mom[g] / PetscMax(N, 1)), order[g] = g;
+  for (PetscInt g = 0; g < G; g++)
+    mom[G + g] = mom[G + g] / PetscMax(N, 1) - PetscSqr(mom[g] / PetscMax(N, 1)), order[g] = g;
   sort_var = mom + G;
-  qsort(order, (size_t)G, sizeof(PetscInt), CmpVarDesc);
+  qsort(order, (size_t)G, sizeof(PetscInt), cmp_var_desc);
   m->ncorr = PetscMin(G, m->corr_genes), m->nfgenes = PetscMin(G, BO_VEC_FGENES);
   PetscCall(PetscMalloc2(m->ncorr, &m->corr_idx, m->nfgenes, &m->fgene_idx));
   PetscCall(PetscArraycpy(m->corr_idx, order, m->ncorr));
@@ -114,7 +124,7 @@ PetscErrorCode BOMetricsSetUp(BOMetrics m, double max_count, BOSet ref)
     m->nbands = PetscMin(m->nk, BO_FIELD_BANDS);
     m->nfeat  = 6 + m->nbands;
   } else {
-    PetscCall(ChooseGenes(m, ref));
+    PetscCall(choose_genes(m, ref));
     m->nfeat = 2 + m->nfgenes;
   }
   m->setup = PETSC_TRUE;
@@ -132,14 +142,14 @@ PetscErrorCode BOMetricsDestroy(BOMetrics *m)
 
 /* ---- per-member quantities ---------------------------------------------- */
 
-static int CmpD(const void *a, const void *b)
+static int cmp_d(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
 /* Sum over components: the field the spectra are computed on. */
-static void SumComponents(BOMetrics m, const float *x, double *f)
+static void sum_components(BOMetrics m, const float *x, double *f)
 {
   for (PetscInt c = 0; c < m->Ny * m->Nx; c++) {
     double s = 0;
@@ -152,13 +162,14 @@ static void SumComponents(BOMetrics m, const float *x, double *f)
  *   [log1p mass, zero fraction, log1p q50, q90, q99, log1p max, log1p band power x nbands]
  * on the component-summed field f (psd: its radial spectrum, sorted: work);
  * vectors [log1p total, zero fraction, log1p counts of the top-variance genes]. */
-static void Features(BOMetrics m, const float *x, const double *f, const double *psd, double *sorted, double *feat)
+static void member_features(BOMetrics m, const float *x, const double *f, const double *psd, double *sorted,
+                            double *feat)
 {
   double mass = 0, zeros = 0;
   if (m->is_field) {
     PetscInt n = m->Ny * m->Nx;
     for (PetscInt c = 0; c < n; c++) mass += f[c], zeros += f[c] == 0, sorted[c] = f[c];
-    qsort(sorted, (size_t)n, sizeof(double), CmpD);
+    qsort(sorted, (size_t)n, sizeof(double), cmp_d);
     feat[0] = log1p(mass), feat[1] = zeros / n;
     feat[2] = log1p(sorted[(PetscInt)(0.50 * (n - 1))]);
     feat[3] = log1p(sorted[(PetscInt)(0.90 * (n - 1))]);
@@ -166,7 +177,7 @@ static void Features(BOMetrics m, const float *x, const double *f, const double 
     feat[5] = log1p(sorted[n - 1]);
     for (PetscInt b = 0; b < m->nbands; b++) {
       PetscInt k0 = b * m->nk / m->nbands, k1 = (b + 1) * m->nk / m->nbands;
-      double   p  = 0;
+      double   p = 0;
       for (PetscInt k = k0; k < k1; k++) p += psd[k];
       feat[6 + b] = log1p(p / (k1 - k0));
     }
@@ -179,7 +190,7 @@ static void Features(BOMetrics m, const float *x, const double *f, const double 
 
 /* Is position p of an N-member set in the evenly strided subsample of M
  * positions floor(j N / M), j = 0..M-1? */
-static PetscBool InSubsample(PetscInt64 p, PetscInt64 N, PetscInt64 M)
+static PetscBool in_subsample(PetscInt64 p, PetscInt64 N, PetscInt64 M)
 {
   PetscInt64 j;
   if (M >= N) return PETSC_TRUE;
@@ -188,7 +199,8 @@ static PetscBool InSubsample(PetscInt64 p, PetscInt64 N, PetscInt64 M)
 }
 
 /* Gather rows (count x w doubles per rank) to every rank, in rank order. */
-static PetscErrorCode AllGatherRows(MPI_Comm comm, PetscInt count, PetscInt w, const double *mine, PetscInt *total, double **all)
+static PetscErrorCode all_gather_rows(MPI_Comm comm, PetscInt count, PetscInt w, const double *mine, PetscInt *total,
+                                      double **all)
 {
   PetscMPIInt size, n = (PetscMPIInt)(count * w), *cnt, *dsp;
 
@@ -207,7 +219,7 @@ static PetscErrorCode AllGatherRows(MPI_Comm comm, PetscInt count, PetscInt w, c
 
 /* ---- statistics of a set --------------------------------------------------- */
 
-static PetscErrorCode StatsAlloc(BOMetrics m, BOSetStats st)
+static PetscErrorCode stats_alloc(BOMetrics m, BOSetStats st)
 {
   PetscFunctionBegin;
   PetscCall(PetscCalloc4((size_t)m->D * m->nbins, &st->hist, m->D, &st->sum, m->D, &st->sumsq, m->D, &st->zeros));
@@ -216,7 +228,7 @@ static PetscErrorCode StatsAlloc(BOMetrics m, BOSetStats st)
 }
 
 /* Local sums of one member into st (histogram, moments, cross products). */
-static void AccumulateMember(BOMetrics m, const float *x, BOSetStats st)
+static void accumulate_member(BOMetrics m, const float *x, BOSetStats st)
 {
   for (PetscInt e = 0; e < m->D; e++) {
     double   v = x[e];
@@ -225,7 +237,8 @@ static void AccumulateMember(BOMetrics m, const float *x, BOSetStats st)
     st->sum[e] += v, st->sumsq[e] += v * v, st->zeros[e] += v == 0;
   }
   for (PetscInt i = 0; i < m->ncorr; i++)
-    for (PetscInt j = 0; j < m->ncorr; j++) st->cross[i * m->ncorr + j] += (double)x[m->corr_idx[i]] * x[m->corr_idx[j]];
+    for (PetscInt j = 0; j < m->ncorr; j++)
+      st->cross[i * m->ncorr + j] += (double)x[m->corr_idx[i]] * x[m->corr_idx[j]];
 }
 
 PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
@@ -237,12 +250,12 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
   PetscFunctionBegin;
   PetscCheck(m->setup, m->comm, PETSC_ERR_ORDER, "call BOMetricsSetUp first");
   PetscCall(PetscNew(&st));
-  PetscCall(TotalMembers(m, s, &st->N));
+  PetscCall(total_members(m, s, &st->N));
   if (!st->N) { /* raised on every rank alike */
     PetscCall(PetscFree(st));
     SETERRQ(m->comm, PETSC_ERR_ARG_SIZ, "empty set: no members to evaluate");
   }
-  PetscCall(StatsAlloc(m, st));
+  PetscCall(stats_alloc(m, st));
   PetscCall(PetscMalloc5(nf, &f, m->nk + 1, &psd, m->nr + 1, &tpcf, nf, &sorted, (size_t)(s.nlocal + 1) * d, &feat));
   PetscCall(PetscCalloc2(d + d * d, &fsum, s.nlocal + 1, &mass));
   PetscCallMPI(MPI_Exscan(&s.nlocal, &off, 1, MPIU_INT, MPI_SUM, m->comm));
@@ -252,10 +265,10 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
   for (PetscInt i = 0; i < s.nlocal; i++) {
     const float *x = s.x + (size_t)i * m->D;
     double      *fi;
-    AccumulateMember(m, x, st);
+    accumulate_member(m, x, st);
     for (PetscInt e = 0; e < m->D; e++) mass[i] += x[e];
     if (m->is_field) {
-      SumComponents(m, x, f);
+      sum_components(m, x, f);
       PetscCall(BOMetricsRadialPSD(m->Ny, m->Nx, f, psd));
       PetscCall(BOMetricsRadialTPCF(m->Ny, m->Nx, f, tpcf));
       for (PetscInt k = 0; k < m->nk; k++) st->psd[k] += psd[k];
@@ -263,12 +276,12 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
     }
     /* features of the subsample are packed first: rows 0..nsel-1 */
     fi = feat + (size_t)i * d;
-    Features(m, x, f, psd, sorted, fi);
+    member_features(m, x, f, psd, sorted, fi);
     for (PetscInt a = 0; a < d; a++) {
       fsum[a] += fi[a];
       for (PetscInt b = 0; b < d; b++) fsum[d + a * d + b] += fi[a] * fi[b];
     }
-    if (InSubsample(off + i, st->N, m->mmd_members)) {
+    if (in_subsample(off + i, st->N, m->mmd_members)) {
       if (nsel != i) PetscCall(PetscArraycpy(feat + (size_t)nsel * d, fi, d));
       nsel++;
     }
@@ -281,7 +294,8 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, st->zeros, (PetscMPIInt)m->D, MPI_DOUBLE, MPI_SUM, m->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, st->psd, (PetscMPIInt)(m->nk + 1), MPI_DOUBLE, MPI_SUM, m->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, st->tpcf, (PetscMPIInt)(m->nr + 1), MPI_DOUBLE, MPI_SUM, m->comm));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, st->cross, (PetscMPIInt)(m->ncorr * m->ncorr + 1), MPI_DOUBLE, MPI_SUM, m->comm));
+  PetscCallMPI(
+      MPI_Allreduce(MPI_IN_PLACE, st->cross, (PetscMPIInt)(m->ncorr * m->ncorr + 1), MPI_DOUBLE, MPI_SUM, m->comm));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, fsum, (PetscMPIInt)(d + d * d), MPI_DOUBLE, MPI_SUM, m->comm));
   for (PetscInt k = 0; k < m->nk; k++) st->psd[k] /= st->N;
   for (PetscInt r = 0; r < m->nr; r++) st->tpcf[r] /= st->N;
@@ -292,9 +306,9 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
       st->fcov[a * d + b] = st->N > 1 ? (fsum[d + a * d + b] - st->N * st->fmean[a] * st->fmean[b]) / (st->N - 1) : 0;
   {
     PetscInt n;
-    PetscCall(AllGatherRows(m->comm, s.nlocal, 1, mass, &n, &st->mass));
-    qsort(st->mass, (size_t)n, sizeof(double), CmpD);
-    PetscCall(AllGatherRows(m->comm, nsel, d, feat, &st->nsub, &st->fsub));
+    PetscCall(all_gather_rows(m->comm, s.nlocal, 1, mass, &n, &st->mass));
+    qsort(st->mass, (size_t)n, sizeof(double), cmp_d);
+    PetscCall(all_gather_rows(m->comm, nsel, d, feat, &st->nsub, &st->fsub));
   }
   PetscCall(PetscFree5(f, psd, tpcf, sorted, feat));
   PetscCall(PetscFree2(fsum, mass));
@@ -317,7 +331,7 @@ PetscErrorCode BOSetStatsDestroy(BOSetStats *st)
 /* ---- comparisons ------------------------------------------------------------ */
 
 /* Mean |log((t + eps) / (r + eps))| over n bins; eps guards empty bins. */
-static double MeanAbsLogRatio(PetscInt n, const double *r, const double *t)
+static double mean_abs_log_ratio(PetscInt n, const double *r, const double *t)
 {
   double mx = 0, s = 0, eps;
   if (n < 1) return NAN;
@@ -327,18 +341,19 @@ static double MeanAbsLogRatio(PetscInt n, const double *r, const double *t)
   return s / n;
 }
 
-static double Pearson(PetscInt n, const double *a, const double *b)
+static double pearson(PetscInt n, const double *a, const double *b)
 {
   double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
   for (PetscInt i = 0; i < n; i++) ma += a[i] / n, mb += b[i] / n;
-  for (PetscInt i = 0; i < n; i++) sab += (a[i] - ma) * (b[i] - mb), saa += PetscSqr(a[i] - ma), sbb += PetscSqr(b[i] - mb);
+  for (PetscInt i = 0; i < n; i++)
+    sab += (a[i] - ma) * (b[i] - mb), saa += PetscSqr(a[i] - ma), sbb += PetscSqr(b[i] - mb);
   if (saa <= 0 && sbb <= 0) return 1; /* both constant */
   if (saa <= 0 || sbb <= 0) return 0;
   return sab / sqrt(saa * sbb);
 }
 
 /* Per-cell mean and unbiased variance. */
-static void MeanVar(BOMetrics m, BOSetStats st, double *mean, double *var)
+static void mean_var(BOMetrics m, BOSetStats st, double *mean, double *var)
 {
   for (PetscInt e = 0; e < m->D; e++) {
     mean[e] = st->sum[e] / st->N;
@@ -347,7 +362,7 @@ static void MeanVar(BOMetrics m, BOSetStats st, double *mean, double *var)
 }
 
 /* ||t - r|| / ||r|| (plain RMS of t - r when r is zero everywhere). */
-static double RelRMSE(PetscInt n, const double *r, const double *t)
+static double rel_rmse(PetscInt n, const double *r, const double *t)
 {
   double num = 0, den = 0;
   for (PetscInt i = 0; i < n; i++) num += PetscSqr(t[i] - r[i]), den += r[i] * r[i];
@@ -355,20 +370,20 @@ static double RelRMSE(PetscInt n, const double *r, const double *t)
 }
 
 /* Correlation matrix of the chosen genes from the cross sums. */
-static void CorrMatrix(BOMetrics m, BOSetStats st, double *R)
+static void corr_matrix(BOMetrics m, BOSetStats st, double *R)
 {
   PetscInt k = m->ncorr;
   for (PetscInt i = 0; i < k; i++)
     for (PetscInt j = 0; j < k; j++) {
       double mi = st->sum[m->corr_idx[i]] / st->N, mj = st->sum[m->corr_idx[j]] / st->N;
       double cij = st->cross[i * k + j] / st->N - mi * mj, cii = st->cross[i * k + i] / st->N - mi * mi,
-             cjj = st->cross[j * k + j] / st->N - mj * mj;
+             cjj   = st->cross[j * k + j] / st->N - mj * mj;
       R[i * k + j] = (cii > 0 && cjj > 0) ? cij / sqrt(cii * cjj) : 0;
     }
 }
 
-static PetscErrorCode CompareVectors(BOMetrics m, BOSetStats ref, BOSetStats test, const double *mr, const double *vr,
-                                     const double *mt, const double *vt, BOMetricsResult *r)
+static PetscErrorCode compare_vectors(BOMetrics m, BOSetStats ref, BOSetStats test, const double *mr, const double *vr,
+                                      const double *mt, const double *vt, BOMetricsResult *r)
 {
   PetscInt G = m->G, k = m->ncorr;
   double  *a, *b, *Rr, *Rt, s = 0;
@@ -376,13 +391,13 @@ static PetscErrorCode CompareVectors(BOMetrics m, BOSetStats ref, BOSetStats tes
   PetscFunctionBegin;
   PetscCall(PetscMalloc4(G, &a, G, &b, k * k, &Rr, k * k, &Rt));
   for (PetscInt g = 0; g < G; g++) a[g] = log1p(mr[g]), b[g] = log1p(mt[g]);
-  r->gene_mean_corr = Pearson(G, a, b);
+  r->gene_mean_corr = pearson(G, a, b);
   for (PetscInt g = 0; g < G; g++) a[g] = log1p(vr[g]), b[g] = log1p(vt[g]);
-  r->gene_var_corr = Pearson(G, a, b);
+  r->gene_var_corr = pearson(G, a, b);
   for (PetscInt g = 0; g < G; g++) a[g] = ref->zeros[g] / ref->N, b[g] = test->zeros[g] / test->N;
-  r->zero_frac_corr = Pearson(G, a, b);
-  CorrMatrix(m, ref, Rr);
-  CorrMatrix(m, test, Rt);
+  r->zero_frac_corr = pearson(G, a, b);
+  corr_matrix(m, ref, Rr);
+  corr_matrix(m, test, Rt);
   for (PetscInt i = 0; i < k; i++)
     for (PetscInt j = 0; j < i; j++) s += PetscSqr(Rt[i * k + j] - Rr[i * k + j]);
   r->corr_dist = k > 1 ? sqrt(s / (k * (k - 1) / 2)) : 0;
@@ -393,20 +408,22 @@ static PetscErrorCode CompareVectors(BOMetrics m, BOSetStats ref, BOSetStats tes
 /* Features standardised by the reference set's mean and standard deviation:
  * Frechet distance of the Gaussians, and MMD on the subsamples with the
  * kernel rows spread over ranks. */
-static PetscErrorCode CompareFeatures(BOMetrics m, BOSetStats ref, BOSetStats test, BOMetricsResult *r)
+static PetscErrorCode compare_features(BOMetrics m, BOSetStats ref, BOSetStats test, BOMetricsResult *r)
 {
   PetscInt d = m->nfeat;
-  double   sc[BO_METRICS_MAX_FEATURES], mu1[BO_METRICS_MAX_FEATURES], mu2[BO_METRICS_MAX_FEATURES], *S1, *S2, *a, *b, sums[3], h;
+  double   sc[BO_METRICS_MAX_FEATURES], mu1[BO_METRICS_MAX_FEATURES], mu2[BO_METRICS_MAX_FEATURES], *S1, *S2, *a, *b,
+      sums[3], h;
 
   PetscFunctionBegin;
   for (PetscInt i = 0; i < d; i++) {
     double v = ref->fcov[i * d + i];
-    sc[i] = v > 1e-24 ? sqrt(v) : 1;
+    sc[i]    = v > 1e-24 ? sqrt(v) : 1;
     mu1[i] = 0, mu2[i] = (test->fmean[i] - ref->fmean[i]) / sc[i];
   }
   PetscCall(PetscMalloc4(d * d, &S1, d * d, &S2, ref->nsub * d + 1, &a, test->nsub * d + 1, &b));
   for (PetscInt i = 0; i < d; i++)
-    for (PetscInt j = 0; j < d; j++) S1[i * d + j] = ref->fcov[i * d + j] / (sc[i] * sc[j]), S2[i * d + j] = test->fcov[i * d + j] / (sc[i] * sc[j]);
+    for (PetscInt j = 0; j < d; j++)
+      S1[i * d + j] = ref->fcov[i * d + j] / (sc[i] * sc[j]), S2[i * d + j] = test->fcov[i * d + j] / (sc[i] * sc[j]);
   PetscCall(BOMetricsFrechet(d, mu1, S1, mu2, S2, &r->frechet));
   for (PetscInt n = 0; n < ref->nsub; n++)
     for (PetscInt i = 0; i < d; i++) a[n * d + i] = (ref->fsub[n * d + i] - ref->fmean[i]) / sc[i];
@@ -429,20 +446,21 @@ PetscErrorCode BOMetricsCompare(BOMetrics m, BOSetStats ref, BOSetStats test, BO
   r->psd_logratio = r->tpcf_logratio = r->gene_mean_corr = r->gene_var_corr = r->zero_frac_corr = r->corr_dist = NAN;
   r->memorized_fraction = r->nn_d1_median = NAN;
   for (PetscInt e = 0; e < m->D; e++)
-    w1 += BOMetricsW1Hist(m->nbins, ref->hist + (size_t)e * m->nbins, test->hist + (size_t)e * m->nbins, (double)m->bin_width);
+    w1 += BOMetricsW1Hist(m->nbins, ref->hist + (size_t)e * m->nbins, test->hist + (size_t)e * m->nbins,
+                          (double)m->bin_width);
   r->w1_marginal = w1 / m->D;
   PetscCall(PetscMalloc4(m->D, &mr, m->D, &vr, m->D, &mt, m->D, &vt));
-  MeanVar(m, ref, mr, vr);
-  MeanVar(m, test, mt, vt);
-  r->mean_rrmse = RelRMSE(m->D, mr, mt), r->var_rrmse = RelRMSE(m->D, vr, vt);
+  mean_var(m, ref, mr, vr);
+  mean_var(m, test, mt, vt);
+  r->mean_rrmse = rel_rmse(m->D, mr, mt), r->var_rrmse = rel_rmse(m->D, vr, vt);
   r->mass_w1 = BOMetricsW1Sorted(ref->N, ref->mass, test->N, test->mass);
   r->mass_ks = BOMetricsKSSorted(ref->N, ref->mass, test->N, test->mass);
   if (m->is_field) {
-    r->psd_logratio  = MeanAbsLogRatio(m->nk, ref->psd, test->psd);
-    r->tpcf_logratio = MeanAbsLogRatio(m->nr, ref->tpcf, test->tpcf);
-  } else PetscCall(CompareVectors(m, ref, test, mr, vr, mt, vt, r));
+    r->psd_logratio  = mean_abs_log_ratio(m->nk, ref->psd, test->psd);
+    r->tpcf_logratio = mean_abs_log_ratio(m->nr, ref->tpcf, test->tpcf);
+  } else PetscCall(compare_vectors(m, ref, test, mr, vr, mt, vt, r));
   PetscCall(PetscFree4(mr, vr, mt, vt));
-  PetscCall(CompareFeatures(m, ref, test, r));
+  PetscCall(compare_features(m, ref, test, r));
   PetscFunctionReturn(0);
 }
 
@@ -451,11 +469,12 @@ PetscErrorCode BOMetricsCompare(BOMetrics m, BOSetStats ref, BOSetStats test, BO
 /* Squared distances from the local members to a block of nt training members
  * (|s|^2 + |t|^2 - 2 s.t with one dgemm; exact for integer counts below
  * 2^26 or so), folded into the two smallest per member. */
-static void UpdateNearest(PetscInt D, PetscInt ns, const double *S, const double *sn, PetscInt nt, const double *T, const double *tn,
-                          double *G, double *d1, double *d2)
+static void update_nearest(PetscInt D, PetscInt ns, const double *S, const double *sn, PetscInt nt, const double *T,
+                           const double *tn, double *G, double *d1, double *d2)
 {
   if (!ns || !nt) return;
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)nt, (int)D, 1.0, S, (int)D, T, (int)D, 0.0, G, (int)nt);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ns, (int)nt, (int)D, 1.0, S, (int)D, T, (int)D, 0.0, G,
+              (int)nt);
   for (PetscInt i = 0; i < ns; i++)
     for (PetscInt j = 0; j < nt; j++) {
       double dd = PetscMax(0.0, sn[i] + tn[j] - 2 * G[i * nt + j]);
@@ -464,7 +483,7 @@ static void UpdateNearest(PetscInt D, PetscInt ns, const double *S, const double
     }
 }
 
-static void RowsToDouble(PetscInt n, PetscInt D, const float *x, double *y, double *norm2)
+static void rows_to_double(PetscInt n, PetscInt D, const float *x, double *y, double *norm2)
 {
   for (PetscInt i = 0; i < n; i++) {
     double s = 0;
@@ -480,14 +499,16 @@ PetscErrorCode BOMetricsMemorization(BOMetrics m, BOSet s, BOSet train, double *
   float   *buf;
 
   PetscFunctionBegin;
-  PetscCall(TotalMembers(m, train, &ntrain));
-  PetscCall(TotalMembers(m, s, &N));
-  PetscCheck(ntrain >= 2, m->comm, PETSC_ERR_ARG_SIZ, "memorisation needs at least 2 training members (got %" PetscInt_FMT ")", ntrain);
+  PetscCall(total_members(m, train, &ntrain));
+  PetscCall(total_members(m, s, &N));
+  PetscCheck(ntrain >= 2, m->comm, PETSC_ERR_ARG_SIZ,
+             "memorisation needs at least 2 training members (got %" PetscInt_FMT ")", ntrain);
   PetscCheck(N >= 1, m->comm, PETSC_ERR_ARG_SIZ, "empty set: no members to evaluate");
   PetscCallMPI(MPI_Allreduce(&train.nlocal, &maxt, 1, MPIU_INT, MPI_MAX, m->comm));
   PetscCall(PetscMalloc4((size_t)s.nlocal * D + 1, &S, s.nlocal + 1, &sn, (size_t)maxt * D + 1, &T, maxt + 1, &tn));
-  PetscCall(PetscMalloc4((size_t)s.nlocal * maxt + 1, &G, s.nlocal + 1, &d1, s.nlocal + 1, &d2, (size_t)maxt * D + 1, &buf));
-  RowsToDouble(s.nlocal, D, s.x, S, sn);
+  PetscCall(
+      PetscMalloc4((size_t)s.nlocal * maxt + 1, &G, s.nlocal + 1, &d1, s.nlocal + 1, &d2, (size_t)maxt * D + 1, &buf));
+  rows_to_double(s.nlocal, D, s.x, S, sn);
   for (PetscInt i = 0; i < s.nlocal; i++) d1[i] = d2[i] = PETSC_INFINITY;
   /* each rank's training shard in turn, broadcast to all */
   for (PetscMPIInt r = 0; r < m->size; r++) {
@@ -495,8 +516,8 @@ PetscErrorCode BOMetricsMemorization(BOMetrics m, BOSet s, BOSet train, double *
     PetscCallMPI(MPI_Bcast(&nt, 1, MPIU_INT, r, m->comm));
     if (m->rank == r && nt) PetscCall(PetscArraycpy(buf, train.x, (size_t)nt * D));
     if (nt) PetscCallMPI(MPI_Bcast(buf, (PetscMPIInt)(nt * D), MPI_FLOAT, r, m->comm));
-    RowsToDouble(nt, D, buf, T, tn);
-    UpdateNearest(D, s.nlocal, S, sn, nt, T, tn, G, d1, d2);
+    rows_to_double(nt, D, buf, T, tn);
+    update_nearest(D, s.nlocal, S, sn, nt, T, tn, G, d1, d2);
   }
   /* memorised: d1 < d2 / 3 (an exact copy of a duplicated member too) */
   for (PetscInt i = 0; i < s.nlocal; i++) {
@@ -505,8 +526,8 @@ PetscErrorCode BOMetricsMemorization(BOMetrics m, BOSet s, BOSet train, double *
   }
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &nmem, 1, MPIU_INT, MPI_SUM, m->comm));
   *frac = (double)nmem / N;
-  PetscCall(AllGatherRows(m->comm, s.nlocal, 1, d1, &n, &all));
-  qsort(all, (size_t)n, sizeof(double), CmpD);
+  PetscCall(all_gather_rows(m->comm, s.nlocal, 1, d1, &n, &all));
+  qsort(all, (size_t)n, sizeof(double), cmp_d);
   *d1_median = n % 2 ? all[n / 2] : 0.5 * (all[n / 2 - 1] + all[n / 2]);
   PetscCall(PetscFree(all));
   PetscCall(PetscFree4(S, sn, T, tn));
@@ -516,7 +537,8 @@ PetscErrorCode BOMetricsMemorization(BOMetrics m, BOSet s, BOSet train, double *
 
 /* ---- straw man ----------------------------------------------------------------- */
 
-PetscErrorCode BOMetricsIndependentSample(BOMetrics m, BOSetStats src, uint64_t seed, PetscInt first, PetscInt nlocal, float *x)
+PetscErrorCode BOMetricsIndependentSample(BOMetrics m, BOSetStats src, uint64_t seed, PetscInt first, PetscInt nlocal,
+                                          float *x)
 {
   PetscInt nb = m->nbins;
   double  *cdf;
@@ -524,7 +546,8 @@ PetscErrorCode BOMetricsIndependentSample(BOMetrics m, BOSetStats src, uint64_t 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1((size_t)m->D * nb, &cdf));
   for (PetscInt e = 0; e < m->D; e++) /* cumulative counts per cell */
-    for (PetscInt b = 0; b < nb; b++) cdf[(size_t)e * nb + b] = src->hist[(size_t)e * nb + b] + (b ? cdf[(size_t)e * nb + b - 1] : 0);
+    for (PetscInt b = 0; b < nb; b++)
+      cdf[(size_t)e * nb + b] = src->hist[(size_t)e * nb + b] + (b ? cdf[(size_t)e * nb + b - 1] : 0);
   for (PetscInt i = 0; i < nlocal; i++) {
     BORng rng;
     BORngInit(&rng, seed, BO_RNG_SAMPLE, (uint32_t)(first + i), 0);

@@ -22,7 +22,7 @@ typedef struct {
   const char *title, *xtitle, *ytitle;
 } PanelBox;
 
-static void PanelTitles(BOImage *c, const PanelBox *b)
+static void panel_titles(BOImage *c, const PanelBox *b)
 {
   for (int dx = 0; dx < 2; dx++) /* bold: twice, a pixel apart */
     BOImageText(c, b->x + (b->w - BOImageTextWidth(b->title)) / 2 + dx, b->y - 52, b->title, black);
@@ -34,14 +34,14 @@ static void PanelTitles(BOImage *c, const PanelBox *b)
  * each decade (M = 1), and where labels stay 20 pixels apart also at M = 2
  * and 5, or at every M = 1..9 (the first 1, 3 or 9 mantissas); grey dotted
  * lines across. */
-static void YTicks(BOImage *c, const PanelBox *b, double lo, double hi)
+static void y_ticks(BOImage *c, const PanelBox *b, double lo, double hi)
 {
   static const int mantissa[9] = {1, 2, 5, 3, 4, 6, 7, 8, 9};
-  double           per_decade = b->h / (hi - lo); /* pixels */
-  int              nm         = log10(10 / 9.) * per_decade >= 20 ? 9 : log10(2.) * per_decade >= 20 ? 3 : 1;
+  double           per_decade  = b->h / (hi - lo); /* pixels */
+  int              nm          = log10(10 / 9.) * per_decade >= 20 ? 9 : log10(2.) * per_decade >= 20 ? 3 : 1;
   for (int d = (int)floor(lo); d <= (int)ceil(hi); d++)
     for (int j = 0; j < nm; j++) {
-      double v = d + log10(mantissa[j]);
+      double v  = d + log10(mantissa[j]);
       int    yy = b->y + b->h - (int)((v - lo) / (hi - lo) * b->h);
       char   lab[16];
       if (v < lo || v > hi) continue;
@@ -55,7 +55,8 @@ static void YTicks(BOImage *c, const PanelBox *b, double lo, double hi)
 /* One panel: a frame, its titles, y ticks, the x range at the bottom
  * corners, and ncurve curves of n points (x = index + x0, log x if logx), y
  * on a log scale over the positive values of all curves. */
-static void Panel(BOImage *c, const PanelBox *b, int ncurve, PetscInt n, const double *const *y, double x0, PetscBool logx)
+static void draw_panel(BOImage *c, const PanelBox *b, int ncurve, PetscInt n, const double *const *y, double x0,
+                       PetscBool logx)
 {
   const int px = b->x, py = b->y, pw = b->w, ph = b->h;
   double    lo = PETSC_INFINITY, hi = 0, xl = logx ? log10(x0) : x0, xh = logx ? log10(x0 + n - 1) : x0 + n - 1;
@@ -65,11 +66,11 @@ static void Panel(BOImage *c, const PanelBox *b, int ncurve, PetscInt n, const d
       if (y[k][i] > 0) lo = PetscMin(lo, y[k][i]), hi = PetscMax(hi, y[k][i]);
   BOImageLine(c, px, py, px + pw, py, black), BOImageLine(c, px, py + ph, px + pw, py + ph, black);
   BOImageLine(c, px, py, px, py + ph, black), BOImageLine(c, px + pw, py, px + pw, py + ph, black);
-  PanelTitles(c, b);
+  panel_titles(c, b);
   if (!(hi > 0) || n < 2) return;
   lo = log10(lo), hi = log10(hi);
   if (hi - lo < 1e-6) lo -= 0.5, hi += 0.5;
-  YTicks(c, b, lo, hi);
+  y_ticks(c, b, lo, hi);
   snprintf(lab, sizeof(lab), "%g", x0);
   BOImageText(c, px, py + ph + 6, lab, black);
   snprintf(lab, sizeof(lab), "%g", x0 + n - 1);
@@ -80,7 +81,10 @@ static void Panel(BOImage *c, const PanelBox *b, int ncurve, PetscInt n, const d
     for (PetscInt i = 0; i < n; i++) {
       double xv = logx ? log10(x0 + i) : x0 + i;
       int    xx, yy;
-      if (!(y[k][i] > 0)) { have = 0; continue; }
+      if (!(y[k][i] > 0)) {
+        have = 0;
+        continue;
+      }
       xx = px + (int)((xv - xl) / (xh - xl) * pw), yy = py + ph - (int)((log10(y[k][i]) - lo) / (hi - lo) * ph);
       if (have) BOImageLine(c, lx, ly, xx, yy, colours[k]);
       have = 1, lx = xx, ly = yy;
@@ -92,7 +96,7 @@ static void Panel(BOImage *c, const PanelBox *b, int ncurve, PetscInt n, const d
  * colour, then the name; entries left to right, a new line when the next
  * does not fit in the width w. Returns the number of lines (c NULL: only
  * counts them). */
-static int Legend(BOImage *c, int x, int y, int w)
+static int draw_legend(BOImage *c, int x, int y, int w)
 {
   int cx = x, lines = 1;
   for (int k = 0; k < 3; k++) {
@@ -109,39 +113,42 @@ static int Legend(BOImage *c, int x, int y, int w)
 }
 
 /* A white image W wide for frames ph high, with the legend drawn. */
-static PetscErrorCode PlotImage(int W, int ph, BOImage *c)
+static PetscErrorCode plot_image(int W, int ph, BOImage *c)
 {
   int y = frame_top + ph + below_frame, w = W - frame_left - frame_right;
 
   PetscFunctionBegin;
-  PetscCall(BOImageCreate(W, y + Legend(NULL, frame_left, y, w) * BO_TEXT_LINE + 8, c));
-  Legend(c, frame_left, y, w);
+  PetscCall(BOImageCreate(W, y + draw_legend(NULL, frame_left, y, w) * BO_TEXT_LINE + 8, c));
+  draw_legend(c, frame_left, y, w);
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Spectra(BOMetrics m, const BOMetricsReport *rep, const char *path)
+static PetscErrorCode plot_spectra(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
   const int     pw = 320, ph = 260, gap = 88;
   BOImage       c;
-  const double *psd[3] = {rep->real->psd, rep->fake->psd, rep->straw->psd}, *s2[3] = {rep->real->tpcf, rep->fake->tpcf, rep->straw->tpcf};
+  const double *psd[3] = {rep->real->psd, rep->fake->psd, rep->straw->psd},
+               *s2[3]  = {rep->real->tpcf, rep->fake->tpcf, rep->straw->tpcf};
 
   PetscFunctionBegin;
-  PetscCall(PlotImage(frame_left + 2 * pw + gap + frame_right, ph, &c));
-  Panel(&c, &(PanelBox){frame_left, frame_top, pw, ph, "radial power spectrum", "wavenumber k", "power P(k)"}, 3, m->nk, psd, 1,
-        PETSC_TRUE);
-  Panel(&c, &(PanelBox){frame_left + pw + gap, frame_top, pw, ph, "two-point function", "distance r (cells)", "S2(r)"}, 3, m->nr,
-        s2, 0, PETSC_FALSE);
-  PetscCall(BOImageWrite(&c, path, "power spectrum and two-point function",
-                        "left: radially averaged power spectrum P(k) vs k = 1..min(Ny,Nx)/2 (log-log); right: two-point function "
-                        "S2(r) vs r = 0..min(Ny,Nx)/2 cells (log y); black real, red generated, blue independent-marginals "
-                        "baseline; y ticks labelled MeD at decades (and at 2 and 5 or every multiple when the range is short), the x "
-                        "range at the bottom corners"));
+  PetscCall(plot_image(frame_left + 2 * pw + gap + frame_right, ph, &c));
+  draw_panel(&c, &(PanelBox){frame_left, frame_top, pw, ph, "radial power spectrum", "wavenumber k", "power P(k)"}, 3,
+             m->nk, psd, 1, PETSC_TRUE);
+  draw_panel(&c,
+             &(PanelBox){frame_left + pw + gap, frame_top, pw, ph, "two-point function", "distance r (cells)", "S2(r)"},
+             3, m->nr, s2, 0, PETSC_FALSE);
+  PetscCall(BOImageWrite(
+      &c, path, "power spectrum and two-point function",
+      "left: radially averaged power spectrum P(k) vs k = 1..min(Ny,Nx)/2 (log-log); right: two-point function "
+      "S2(r) vs r = 0..min(Ny,Nx)/2 cells (log y); black real, red generated, blue independent-marginals "
+      "baseline; y ticks labelled MeD at decades (and at 2 and 5 or every multiple when the range is short), the x "
+      "range at the bottom corners"));
   PetscCall(BOImageDestroy(&c));
   PetscFunctionReturn(0);
 }
 
 /* Histogram of all cell values pooled over cells, as a fraction per bin. */
-static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const char *path)
+static PetscErrorCode plot_marginals(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
   const int  pw = 460, ph = 260;
   BOImage    c;
@@ -154,17 +161,19 @@ static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const c
   for (int k = 0; k < 3; k++) {
     curves[k] = h + k * m->nbins;
     for (PetscInt e = 0; e < m->D; e++)
-      for (PetscInt b = 0; b < m->nbins; b++) curves[k][b] += st[k]->hist[(size_t)e * m->nbins + b] / ((double)st[k]->N * m->D);
+      for (PetscInt b = 0; b < m->nbins; b++)
+        curves[k][b] += st[k]->hist[(size_t)e * m->nbins + b] / ((double)st[k]->N * m->D);
   }
   if (m->bin_width > 1) snprintf(xtitle, sizeof(xtitle), "count bin (width %d)", (int)m->bin_width);
   else snprintf(xtitle, sizeof(xtitle), "count");
-  PetscCall(PlotImage(frame_left + pw + frame_right, ph, &c));
-  Panel(&c, &(PanelBox){frame_left, frame_top, pw, ph, "distribution of cell counts", xtitle, "fraction of cells"}, 3, m->nbins,
-        (const double *const *)curves, 0, PETSC_FALSE);
-  snprintf(comment, sizeof(comment),
-           "fraction of cells with each count (bins of %d from 0 to %d, log y; x axis: bin index), pooled over cells; black "
-           "real, red generated, blue independent-marginals baseline",
-           (int)m->bin_width, (int)m->max_count);
+  PetscCall(plot_image(frame_left + pw + frame_right, ph, &c));
+  draw_panel(&c, &(PanelBox){frame_left, frame_top, pw, ph, "distribution of cell counts", xtitle, "fraction of cells"},
+             3, m->nbins, (const double *const *)curves, 0, PETSC_FALSE);
+  snprintf(
+      comment, sizeof(comment),
+      "fraction of cells with each count (bins of %d from 0 to %d, log y; x axis: bin index), pooled over cells; black "
+      "real, red generated, blue independent-marginals baseline",
+      (int)m->bin_width, (int)m->max_count);
   PetscCall(BOImageWrite(&c, path, "distribution of cell counts", comment));
   PetscCall(PetscFree(h));
   PetscCall(BOImageDestroy(&c));
@@ -173,7 +182,7 @@ static PetscErrorCode Marginals(BOMetrics m, const BOMetricsReport *rep, const c
 
 /* Real mean, generated mean, real variance, generated variance (component
  * 0), each pair scaled by its own maximum so one colour bar 0..1 fits all. */
-static PetscErrorCode MeanVar(BOMetrics m, const BOMetricsReport *rep, const char *path)
+static PetscErrorCode plot_mean_var(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
   PetscInt   n = m->is_field ? m->Ny * m->Nx : m->G, C = m->is_field ? m->C : 1;
   float     *t;
@@ -185,18 +194,19 @@ static PetscErrorCode MeanVar(BOMetrics m, const BOMetricsReport *rep, const cha
   for (int k = 0; k < 2; k++)
     for (PetscInt i = 0; i < n; i++) {
       double N = st[k]->N, mean = st[k]->sum[i * C] / N;
-      double var = N > 1 ? PetscMax(0.0, (st[k]->sumsq[i * C] - N * mean * mean) / (N - 1)) : 0;
+      double var   = N > 1 ? PetscMax(0.0, (st[k]->sumsq[i * C] - N * mean * mean) / (N - 1)) : 0;
       t[k * n + i] = (float)mean, t[(2 + k) * n + i] = (float)var;
       mx[0] = PetscMax(mx[0], mean), mx[1] = PetscMax(mx[1], var);
     }
   for (int k = 0; k < 4; k++)
     for (PetscInt i = 0; i < n; i++) t[k * n + i] = (float)(t[k * n + i] / (mx[k / 2] > 0 ? mx[k / 2] : 1));
   if (m->is_field)
-    PetscCall(BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1,
-                               &(BOPNGLabels){"mean and variance per cell",
-                                              "top row: mean, bottom row: variance; left: real, right: generated; each row "
-                                              "divided by its maximum",
-                                              "value / maximum"}));
+    PetscCall(
+        BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1,
+                         &(BOPNGLabels){"mean and variance per cell",
+                                        "top row: mean, bottom row: variance; left: real, right: generated; each row "
+                                        "divided by its maximum",
+                                        "value / maximum"}));
   else
     PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1,
                                 &(BOPNGLabels){"mean and variance per feature",
@@ -216,11 +226,11 @@ PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, cons
   if (m->rank == 0) { /* errors are shared below so that all ranks fail alike */
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
     snprintf(path, sizeof(path), "%s_spectra.png", prefix);
-    if (m->is_field && m->nk >= 2) err = err || Spectra(m, rep, path);
+    if (m->is_field && m->nk >= 2) err = err || plot_spectra(m, rep, path);
     snprintf(path, sizeof(path), "%s_marginals.png", prefix);
-    err = err || Marginals(m, rep, path);
+    err = err || plot_marginals(m, rep, path);
     snprintf(path, sizeof(path), "%s_meanvar.png", prefix);
-    err = err || MeanVar(m, rep, path);
+    err = err || plot_mean_var(m, rep, path);
     PetscPopErrorHandler();
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPIU_INT, 0, m->comm));
@@ -229,7 +239,7 @@ PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, cons
 }
 
 /* The first k members of a distributed set, on rank 0 (rows in order). */
-static PetscErrorCode GatherFirst(BOMetrics m, BOSet s, PetscInt k, float *out, PetscInt *got)
+static PetscErrorCode gather_first(BOMetrics m, BOSet s, PetscInt k, float *out, PetscInt *got)
 {
   PetscInt     off = 0, mine;
   PetscMPIInt *cnt = NULL, *dsp = NULL, n;
@@ -258,18 +268,22 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1((size_t)2 * k * m->D, &x));
-  PetscCall(GatherFirst(m, real, k, x, &nr));
-  PetscCall(GatherFirst(m, fake, k, x + (size_t)k * m->D, &nf));
+  PetscCall(gather_first(m, real, k, x, &nr));
+  PetscCall(gather_first(m, fake, k, x + (size_t)k * m->D, &nf));
   if (m->rank == 0) {
     snprintf(path, sizeof(path), "%s_montage.png", prefix);
     if (nr < k) PetscCall(PetscArraymove(x + (size_t)nr * m->D, x + (size_t)k * m->D, (size_t)nf * m->D));
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
     if (m->is_field) {
-      snprintf(caption, sizeof(caption), "%d real members, then %d generated, left to right and top to bottom", (int)nr, (int)nf);
-      err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1, &(BOPNGLabels){"real and generated members", caption, "count"});
+      snprintf(caption, sizeof(caption), "%d real members, then %d generated, left to right and top to bottom", (int)nr,
+               (int)nf);
+      err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1,
+                             &(BOPNGLabels){"real and generated members", caption, "count"});
     } else {
-      snprintf(caption, sizeof(caption), "rows: %d real members, then %d generated; columns: features", (int)nr, (int)nf);
-      err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1, &(BOPNGLabels){"real and generated members", caption, "count (log scale)"});
+      snprintf(caption, sizeof(caption), "rows: %d real members, then %d generated; columns: features", (int)nr,
+               (int)nf);
+      err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1,
+                              &(BOPNGLabels){"real and generated members", caption, "count (log scale)"});
     }
     PetscPopErrorHandler();
   }

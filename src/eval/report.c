@@ -15,7 +15,7 @@
 
 /* Split real into a random half A and the rest B: member g is in A when it
  * is among the first N/2 entries of the permutation (seed, epoch 0). */
-static PetscErrorCode HoldoutSplit(BOMetrics m, BOSet real, PetscInt N, float **xa, BOSet *A, float **xb, BOSet *B)
+static PetscErrorCode holdout_split(BOMetrics m, BOSet real, PetscInt N, float **xa, BOSet *A, float **xb, BOSet *B)
 {
   PetscInt *perm, off = 0;
   char     *inA;
@@ -43,14 +43,14 @@ static PetscErrorCode HoldoutSplit(BOMetrics m, BOSet real, PetscInt N, float **
 /* Verdict: the generated set must beat the straw man by the margin on every
  * verdict metric (fields: psd_logratio, frechet; vectors: mmd, frechet,
  * corr_dist). */
-static void Verdict(BOMetrics m, BOMetricsReport *rep)
+static void decide_verdict(BOMetrics m, BOMetricsReport *rep)
 {
   const BOMetricsResult *g = &rep->col[BO_COL_GENERATED], *s = &rep->col[BO_COL_INDEPENDENT];
-  const char *names[3];
-  double      gv[3], sv[3];
-  int         n = 0, lost = 0;
-  char        buf[256] = "", *p = buf;
-  double      keep = 1 - m->verdict_margin;
+  const char            *names[3];
+  double                 gv[3], sv[3];
+  int                    n = 0, lost = 0;
+  char                   buf[256] = "", *p = buf;
+  double                 keep = 1 - m->verdict_margin;
 
   if (m->is_field) {
     names[n] = "psd_logratio", gv[n] = g->psd_logratio, sv[n++] = s->psd_logratio;
@@ -62,11 +62,13 @@ static void Verdict(BOMetrics m, BOMetricsReport *rep)
   for (int i = 0; i < n; i++) {
     PetscBool beat = (PetscBool)(gv[i] <= keep * sv[i]); /* false for NaN */
     if (!beat) lost++;
-    p += snprintf(p, sizeof(buf) - (size_t)(p - buf), "%s%s %.4g vs %.4g%s", i ? ", " : "", names[i], gv[i], sv[i], beat ? "" : " (not beaten)");
+    p += snprintf(p, sizeof(buf) - (size_t)(p - buf), "%s%s %.4g vs %.4g%s", i ? ", " : "", names[i], gv[i], sv[i],
+                  beat ? "" : " (not beaten)");
   }
   rep->surrogate = (PetscBool)(lost == 0);
   if (rep->surrogate)
-    snprintf(rep->verdict, sizeof(rep->verdict), "VERDICT: surrogate: beats the independent-marginals straw man (%s)", buf);
+    snprintf(rep->verdict, sizeof(rep->verdict), "VERDICT: surrogate: beats the independent-marginals straw man (%s)",
+             buf);
   else
     snprintf(rep->verdict, sizeof(rep->verdict),
              "VERDICT: NOT A SURROGATE: does not clearly beat (by %.0f%%) the independent-marginals straw man (%s)",
@@ -79,7 +81,8 @@ static void Verdict(BOMetrics m, BOMetricsReport *rep)
       l = strlen(rep->verdict);
     }
     rep->surrogate = PETSC_FALSE;
-    snprintf(rep->verdict + l, sizeof(rep->verdict) - l, "; %.0f%% of generated members are near-copies of training members (d1/d2 < 1/3)",
+    snprintf(rep->verdict + l, sizeof(rep->verdict) - l,
+             "; %.0f%% of generated members are near-copies of training members (d1/d2 < 1/3)",
              100 * g->memorized_fraction);
   }
 }
@@ -112,7 +115,8 @@ PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSe
   PetscCallMPI(MPI_Exscan(&fake.nlocal, &off, 1, MPIU_INT, MPI_SUM, m->comm));
   if (m->rank == 0) off = 0;
   PetscCall(PetscMalloc1((size_t)fake.nlocal * m->D + 1, &xs));
-  PetscCall(BOMetricsIndependentSample(m, rep->has_train ? st_train : rep->real, (uint64_t)m->seed, off, fake.nlocal, xs));
+  PetscCall(
+      BOMetricsIndependentSample(m, rep->has_train ? st_train : rep->real, (uint64_t)m->seed, off, fake.nlocal, xs));
   straw.nlocal = fake.nlocal, straw.x = xs;
   PetscCall(BOSetStatsCompute(m, straw, &rep->straw));
   PetscCall(BOMetricsCompare(m, rep->real, rep->straw, &rep->col[BO_COL_INDEPENDENT]));
@@ -124,7 +128,7 @@ PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSe
     BOSet      A, B;
     BOSetStats sa, sb;
     float     *xa, *xb;
-    PetscCall(HoldoutSplit(m, real, Nreal, &xa, &A, &xb, &B));
+    PetscCall(holdout_split(m, real, Nreal, &xa, &A, &xb, &B));
     PetscCall(BOSetStatsCompute(m, A, &sa));
     PetscCall(BOSetStatsCompute(m, B, &sb));
     PetscCall(BOMetricsCompare(m, sa, sb, &rep->col[BO_COL_HOLDOUT]));
@@ -138,13 +142,15 @@ PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSe
    *    real -> train, the reference for what unseen data looks like. */
   if (rep->has_train) {
     BOMetricsResult *c = rep->col;
-    PetscCall(BOMetricsMemorization(m, fake, *train, &c[BO_COL_GENERATED].memorized_fraction, &c[BO_COL_GENERATED].nn_d1_median));
-    PetscCall(BOMetricsMemorization(m, straw, *train, &c[BO_COL_INDEPENDENT].memorized_fraction, &c[BO_COL_INDEPENDENT].nn_d1_median));
+    PetscCall(BOMetricsMemorization(m, fake, *train, &c[BO_COL_GENERATED].memorized_fraction,
+                                    &c[BO_COL_GENERATED].nn_d1_median));
+    PetscCall(BOMetricsMemorization(m, straw, *train, &c[BO_COL_INDEPENDENT].memorized_fraction,
+                                    &c[BO_COL_INDEPENDENT].nn_d1_median));
     PetscCall(BOMetricsMemorization(m, real, *train, &c[BO_COL_HOLDOUT].memorized_fraction, &rep->real_nn_d1_median));
     c[BO_COL_HOLDOUT].nn_d1_median = rep->real_nn_d1_median;
   }
   PetscCall(PetscFree(xs));
-  Verdict(m, rep);
+  decide_verdict(m, rep);
   PetscFunctionReturn(0);
 }
 
@@ -166,28 +172,31 @@ typedef struct {
   const char *help;
 } Row;
 
-#define R(f, k, h) {#f, offsetof(BOMetricsResult, f), k, h}
+#define R(f, k, h)                                                                                                     \
+  {                                                                                                                    \
+#f, offsetof(BOMetricsResult, f), k, h                                                                             \
+  }
 static const Row rows[] = {
-  R(w1_marginal, 0, "mean per-cell W1 of marginals"),
-  R(mean_rrmse, 0, "relative RMSE of the mean field"),
-  R(var_rrmse, 0, "relative RMSE of the variance field"),
-  R(mass_w1, 0, "W1 of total count per member"),
-  R(mass_ks, 0, "KS statistic of total count"),
-  R(psd_logratio, 1, "mean |log ratio| radial power spectrum"),
-  R(tpcf_logratio, 1, "mean |log ratio| two-point function"),
-  R(gene_mean_corr, 2, "Pearson r of log1p gene means"),
-  R(gene_var_corr, 2, "Pearson r of log1p gene variances"),
-  R(zero_frac_corr, 2, "Pearson r of gene zero fractions"),
-  R(corr_dist, 2, "RMS gene-gene correlation difference"),
-  R(mmd, 0, "unbiased MMD^2, Gaussian kernel on features"),
-  R(mmd_bandwidth, 0, "kernel bandwidth (median heuristic)"),
-  R(frechet, 0, "Frechet distance of standardised features"),
-  R(memorized_fraction, 3, "fraction with d1/d2 < 1/3 to train"),
-  R(nn_d1_median, 3, "median nearest-train distance / sqrt(D)"),
+    R(w1_marginal, 0, "mean per-cell W1 of marginals"),
+    R(mean_rrmse, 0, "relative RMSE of the mean field"),
+    R(var_rrmse, 0, "relative RMSE of the variance field"),
+    R(mass_w1, 0, "W1 of total count per member"),
+    R(mass_ks, 0, "KS statistic of total count"),
+    R(psd_logratio, 1, "mean |log ratio| radial power spectrum"),
+    R(tpcf_logratio, 1, "mean |log ratio| two-point function"),
+    R(gene_mean_corr, 2, "Pearson r of log1p gene means"),
+    R(gene_var_corr, 2, "Pearson r of log1p gene variances"),
+    R(zero_frac_corr, 2, "Pearson r of gene zero fractions"),
+    R(corr_dist, 2, "RMS gene-gene correlation difference"),
+    R(mmd, 0, "unbiased MMD^2, Gaussian kernel on features"),
+    R(mmd_bandwidth, 0, "kernel bandwidth (median heuristic)"),
+    R(frechet, 0, "Frechet distance of standardised features"),
+    R(memorized_fraction, 3, "fraction with d1/d2 < 1/3 to train"),
+    R(nn_d1_median, 3, "median nearest-train distance / sqrt(D)"),
 };
 #undef R
 
-static PetscBool RowApplies(BOMetrics m, const BOMetricsReport *rep, const Row *r)
+static PetscBool row_applies(BOMetrics m, const BOMetricsReport *rep, const Row *r)
 {
   switch (r->kind) {
   case 1: return m->is_field;
@@ -197,7 +206,10 @@ static PetscBool RowApplies(BOMetrics m, const BOMetricsReport *rep, const Row *
   }
 }
 
-static double Value(const BOMetricsResult *res, const Row *r) { return *(const double *)((const char *)res + r->offset); }
+static double value(const BOMetricsResult *res, const Row *r)
+{
+  return *(const double *)((const char *)res + r->offset);
+}
 
 PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, PetscViewer v)
 {
@@ -206,14 +218,15 @@ PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, Pets
   PetscFunctionBegin;
   snprintf(hdr[0], sizeof(hdr[0]), "generated (%d)", (int)rep->col[0].N_test);
   snprintf(hdr[1], sizeof(hdr[1]), "independent (%d)", (int)rep->col[1].N_test);
-  if (rep->has[BO_COL_HOLDOUT]) snprintf(hdr[2], sizeof(hdr[2]), "holdout (%d/%d)", (int)rep->col[2].N_ref, (int)rep->col[2].N_test);
+  if (rep->has[BO_COL_HOLDOUT])
+    snprintf(hdr[2], sizeof(hdr[2]), "holdout (%d/%d)", (int)rep->col[2].N_ref, (int)rep->col[2].N_test);
   else snprintf(hdr[2], sizeof(hdr[2]), "holdout");
   PetscCall(PetscViewerASCIIPrintf(v, "%-20s %16s %16s %16s   %s\n", "metric", hdr[0], hdr[1], hdr[2], "meaning"));
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-    if (!RowApplies(m, rep, &rows[i])) continue;
+    if (!row_applies(m, rep, &rows[i])) continue;
     PetscCall(PetscViewerASCIIPrintf(v, "%-20s", rows[i].name));
     for (int c = 0; c < BO_NCOL; c++) {
-      double x = Value(&rep->col[c], &rows[i]);
+      double x = value(&rep->col[c], &rows[i]);
       if (rep->has[c] && !isnan(x)) PetscCall(PetscViewerASCIIPrintf(v, " %16.6g", x));
       else PetscCall(PetscViewerASCIIPrintf(v, " %16s", "-"));
     }
@@ -225,34 +238,35 @@ PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, Pets
   PetscFunctionReturn(0);
 }
 
-static void JSONNumber(FILE *f, double x)
+static void json_number(FILE *f, double x)
 {
   if (isfinite(x)) fprintf(f, "%.10g", x);
   else fprintf(f, "null");
 }
 
-static void ReportJSON(FILE *f, const void *pm, const void *prep)
+static void report_json(FILE *f, const void *pm, const void *prep)
 {
   BOMetrics              m   = (BOMetrics)pm;
   const BOMetricsReport *rep = (const BOMetricsReport *)prep;
   fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"kind\": \"%s\",\n", m->is_field ? "fields" : "vectors");
   if (m->is_field) fprintf(f, "  \"shape\": [%d, %d, %d],\n", (int)m->Ny, (int)m->Nx, (int)m->C);
   else fprintf(f, "  \"shape\": [%d],\n", (int)m->G);
-  fprintf(f, "  \"n_real\": %d,\n  \"n_generated\": %d,\n  \"features\": %d,\n  \"histogram_bin_width\": %d,\n", (int)rep->col[0].N_ref,
-          (int)rep->col[0].N_test, (int)m->nfeat, (int)m->bin_width);
+  fprintf(f, "  \"n_real\": %d,\n  \"n_generated\": %d,\n  \"features\": %d,\n  \"histogram_bin_width\": %d,\n",
+          (int)rep->col[0].N_ref, (int)rep->col[0].N_test, (int)m->nfeat, (int)m->bin_width);
   for (int c = 0; c < BO_NCOL; c++) {
     if (!rep->has[c]) continue;
-    fprintf(f, "  \"%s\": {\"n_ref\": %d, \"n_test\": %d", BOMetricsColumnNames[c], (int)rep->col[c].N_ref, (int)rep->col[c].N_test);
+    fprintf(f, "  \"%s\": {\"n_ref\": %d, \"n_test\": %d", BOMetricsColumnNames[c], (int)rep->col[c].N_ref,
+            (int)rep->col[c].N_test);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-      if (!RowApplies(m, rep, &rows[i])) continue;
+      if (!row_applies(m, rep, &rows[i])) continue;
       fprintf(f, ", \"%s\": ", rows[i].name);
-      JSONNumber(f, Value(&rep->col[c], &rows[i]));
+      json_number(f, value(&rep->col[c], &rows[i]));
     }
     fprintf(f, "},\n");
   }
   if (rep->has_train) {
     fprintf(f, "  \"real_nn_d1_median\": ");
-    JSONNumber(f, rep->real_nn_d1_median);
+    json_number(f, rep->real_nn_d1_median);
     fprintf(f, ",\n");
   }
   fprintf(f, "  \"verdict\": {\"surrogate\": %s, \"text\": \"", rep->surrogate ? "true" : "false");
@@ -266,7 +280,7 @@ static void ReportJSON(FILE *f, const void *pm, const void *prep)
 PetscErrorCode BOMetricsReportWriteJSON(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
   PetscFunctionBegin;
-  PetscCall(BOWriteTextFile(m->comm, path, ReportJSON, m, rep));
+  PetscCall(BOWriteTextFile(m->comm, path, report_json, m, rep));
   PetscFunctionReturn(0);
 }
 
@@ -280,7 +294,7 @@ typedef struct {
 } CSVTable;
 
 /* Parse a header line and rows of numbers; *err gets a message on failure. */
-static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
+static int read_csv(const char *path, CSVTable *t, char *err, size_t len)
 {
   FILE *f = fopen(path, "r");
   char  line[4096];
@@ -294,8 +308,8 @@ static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
     snprintf(t->name[t->ncol++], 64, "%s", tok);
   }
   while (fgets(line, sizeof(line), f)) {
-    int   c   = 0;
-    char *s   = line, *end;
+    int   c = 0;
+    char *s = line, *end;
     lineno++;
     if (line[0] == '\n' || line[0] == '#') continue;
     if (t->nrow == alloc) {
@@ -305,7 +319,8 @@ static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
     for (; c < t->ncol; c++) {
       double x = strtod(s, &end);
       if (end == s || (*end != ',' && *end != '\n' && *end != '\r' && *end != 0))
-        return fclose(f), snprintf(err, len, "%s: line %d: column %d (%s) is not a number", path, lineno, c + 1, t->name[c]), 0;
+        return fclose(f),
+               snprintf(err, len, "%s: line %d: column %d (%s) is not a number", path, lineno, c + 1, t->name[c]), 0;
       t->v[c][t->nrow] = x, s = *end == ',' ? end + 1 : end;
     }
     t->nrow++;
@@ -315,25 +330,25 @@ static int ReadCSV(const char *path, CSVTable *t, char *err, size_t len)
   return 1;
 }
 
-static int CmpDoubleCSV(const void *p, const void *q)
+static int cmp_double_csv(const void *p, const void *q)
 {
   double x = *(const double *)p, y = *(const double *)q;
   return (x > y) - (x < y);
 }
 
-static void FreeCSV(CSVTable *t)
+static void free_csv(CSVTable *t)
 {
   for (int k = 0; k < CSV_MAXCOL; k++) free(t->v[k]);
 }
 
-static int FindColumn(const CSVTable *t, const char *name)
+static int find_column(const CSVTable *t, const char *name)
 {
   for (int k = 0; k < t->ncol; k++)
     if (!strcmp(t->name[k], name)) return k;
   return -1;
 }
 
-static void MeanStd(int n, const double *x, double *mean, double *std)
+static void mean_std(int n, const double *x, double *mean, double *std)
 {
   double s = 0, q = 0;
   for (int i = 0; i < n; i++) s += x[i];
@@ -349,19 +364,20 @@ typedef struct {
   int    nreal, nfake;
 } CSVResult;
 
-static void CSVJSON(FILE *f, const void *pres, const void *unused)
+static void csv_json(FILE *f, const void *pres, const void *unused)
 {
-  const CSVResult *r = (const CSVResult *)pres;
+  const CSVResult         *r       = (const CSVResult *)pres;
   static const char *const keys[6] = {"w1", "ks", "mean", "std", "mean", "std"};
   (void)unused;
-  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"kind\": \"darcy_csv\",\n  \"n_real\": %d,\n  \"n_generated\": %d,\n", r->nreal, r->nfake);
+  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"kind\": \"darcy_csv\",\n  \"n_real\": %d,\n  \"n_generated\": %d,\n",
+          r->nreal, r->nfake);
   for (int side = 0; side < 2; side++) {
     fprintf(f, "  \"%s\": {", side ? "real" : "generated");
     for (int c = 0, first = 1; c < r->ncmp; c++)
       for (int s = side ? 2 : 0; s < (side ? 4 : 6); s++) {
         if (!side && (s == 2 || s == 3)) continue;
         fprintf(f, "%s\"%s_%s\": ", first ? "" : ", ", r->name[c], keys[s]);
-        JSONNumber(f, r->st[c][s]);
+        json_number(f, r->st[c][s]);
         first = 0;
       }
     fprintf(f, "}%s\n", side ? "" : ",");
@@ -379,33 +395,35 @@ PetscErrorCode BOMetricsCompareCSV(MPI_Comm comm, const char *real, const char *
   PetscFunctionBegin;
   PetscCall(PetscMemzero(&r, sizeof(r)));
   memset(&a, 0, sizeof(a)), memset(&b, 0, sizeof(b));
-  ok = ReadCSV(real, &a, err, sizeof(err)) && ReadCSV(fake, &b, err, sizeof(err));
+  ok = read_csv(real, &a, err, sizeof(err)) && read_csv(fake, &b, err, sizeof(err));
   if (!ok) {
-    FreeCSV(&a), FreeCSV(&b);
+    free_csv(&a), free_csv(&b);
     SETERRQ(comm, PETSC_ERR_FILE_UNEXPECTED, "%s", err);
   }
   r.nreal = a.nrow, r.nfake = b.nrow;
   for (int k = 0; k < a.ncol; k++) {
-    int     j = FindColumn(&b, a.name[k]);
+    int     j = find_column(&b, a.name[k]);
     double *x, *y;
     if (j < 0 || !strcmp(a.name[k], "member") || !strcmp(a.name[k], "iterations")) continue;
     x = a.v[k], y = b.v[j];
-    qsort(x, (size_t)a.nrow, sizeof(double), CmpDoubleCSV);
-    qsort(y, (size_t)b.nrow, sizeof(double), CmpDoubleCSV);
+    qsort(x, (size_t)a.nrow, sizeof(double), cmp_double_csv);
+    qsort(y, (size_t)b.nrow, sizeof(double), cmp_double_csv);
     snprintf(r.name[r.ncmp], 64, "%s", a.name[k]);
     r.st[r.ncmp][0] = BOMetricsW1Sorted(a.nrow, x, b.nrow, y);
     r.st[r.ncmp][1] = BOMetricsKSSorted(a.nrow, x, b.nrow, y);
-    MeanStd(a.nrow, x, &r.st[r.ncmp][2], &r.st[r.ncmp][3]);
-    MeanStd(b.nrow, y, &r.st[r.ncmp][4], &r.st[r.ncmp][5]);
+    mean_std(a.nrow, x, &r.st[r.ncmp][2], &r.st[r.ncmp][3]);
+    mean_std(b.nrow, y, &r.st[r.ncmp][4], &r.st[r.ncmp][5]);
     r.ncmp++;
   }
-  FreeCSV(&a), FreeCSV(&b);
-  PetscCheck(r.ncmp > 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s and %s share no result column (expected k_eff, outflow)", real, fake);
-  PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14s %14s %14s %14s %14s %14s\n", "column", "real mean", "real std", "gen mean", "gen std", "W1", "KS"));
+  free_csv(&a), free_csv(&b);
+  PetscCheck(r.ncmp > 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s and %s share no result column (expected k_eff, outflow)",
+             real, fake);
+  PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14s %14s %14s %14s %14s %14s\n", "column", "real mean", "real std",
+                                   "gen mean", "gen std", "W1", "KS"));
   for (int c = 0; c < r.ncmp; c++)
-    PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14.6g %14.6g %14.6g %14.6g %14.6g %14.6g\n", r.name[c], r.st[c][2], r.st[c][3], r.st[c][4],
-                                     r.st[c][5], r.st[c][0], r.st[c][1]));
+    PetscCall(PetscViewerASCIIPrintf(v, "%-12s %14.6g %14.6g %14.6g %14.6g %14.6g %14.6g\n", r.name[c], r.st[c][2],
+                                     r.st[c][3], r.st[c][4], r.st[c][5], r.st[c][0], r.st[c][1]));
   PetscCall(PetscViewerASCIIPrintf(v, "(%d real, %d generated members)\n", r.nreal, r.nfake));
-  if (json && json[0]) PetscCall(BOWriteTextFile(comm, json, CSVJSON, &r, NULL));
+  if (json && json[0]) PetscCall(BOWriteTextFile(comm, json, csv_json, &r, NULL));
   PetscFunctionReturn(0);
 }

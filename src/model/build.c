@@ -28,7 +28,7 @@ static PetscErrorCode add_conv_tensors(BOModel m, const char *prefix, ConvLayer 
   char    name[64];
   hsize_t wshape[4] = {(hsize_t)c->s.Cout, (hsize_t)c->s.Cin, (hsize_t)c->s.k, (hsize_t)c->s.k},
           bshape[1] = {(hsize_t)c->s.Cout};
-  double  kk = c->s.k * c->s.k;
+  double kk         = c->s.k * c->s.k;
 
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.weight", prefix));
@@ -90,14 +90,14 @@ static PetscErrorCode add_attn(BOModel m, const char *prefix, int in, int *out)
   Op        *op;
   AttnLayer *L;
   char       name[96];
-  hsize_t    wq[4] = {3 * (hsize_t)a.C, (hsize_t)a.C, 1, 1}, bq[1] = {3 * (hsize_t)a.C}, wo[4] = {(hsize_t)a.C, (hsize_t)a.C, 1, 1},
-          bo[1] = {(hsize_t)a.C};
+  hsize_t    wq[4] = {3 * (hsize_t)a.C, (hsize_t)a.C, 1, 1}, bq[1] = {3 * (hsize_t)a.C},
+          wo[4] = {(hsize_t)a.C, (hsize_t)a.C, 1, 1}, bo[1] = {(hsize_t)a.C};
 
   PetscFunctionBegin;
-  *out    = new_act(gr, a.C, a.H, a.W);
-  op      = new_op(gr, OP_ATTN, in, -1, *out);
-  L       = &op->L.attn;
-  L->s.C  = a.C, L->s.HW = a.H * a.W, L->s.G = gn_groups(a.C);
+  *out   = new_act(gr, a.C, a.H, a.W);
+  op     = new_op(gr, OP_ATTN, in, -1, *out);
+  L      = &op->L.attn;
+  L->s.C = a.C, L->s.HW = a.H * a.W, L->s.G = gn_groups(a.C);
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm", prefix));
   PetscCall(add_norm_tensors(m, name, a.C, &L->gamma, &L->beta, &L->dgamma, &L->dbeta));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.qkv.weight", prefix));
@@ -121,9 +121,9 @@ static PetscErrorCode add_res(BOModel m, const char *prefix, int in, int cout, P
   char      name[96];
 
   PetscFunctionBegin;
-  *out = new_act(gr, cout, a.H, a.W);
-  op   = new_op(gr, OP_RES, in, -1, *out);
-  R    = &op->L.res;
+  *out              = new_act(gr, cout, a.H, a.W);
+  op                = new_op(gr, OP_RES, in, -1, *out);
+  R                 = &op->L.res;
   BOResBlockShape s = {0, a.C, cout, a.H, a.W, gr->k, m->cfg.periodic ? 1 : 0, gn_groups(a.C), gn_groups(cout), gr->Th};
   R->s              = s;
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm1", prefix));
@@ -170,7 +170,7 @@ static int add_upsample(Graph *gr, int in)
   return out;
 }
 
-/* The U-Net (BENCH.md generalised to nlevels and num_res_blocks):
+/* The U-Net (unet-s of docs/PERFORMANCE.md generalised to nlevels and num_res_blocks):
  *   inc conv; per level: [stride-2 conv if l > 0], nb ResBlocks (each pushed);
  *   mid ResBlock; per level reversed: nb ResBlocks on concat(h, pop),
  *   [nearest x2 + conv if l > 0]; GN, SiLU, conv to the output channels. */
@@ -221,8 +221,8 @@ PetscErrorCode bo_model_build_graph(BOModel m)
     }
   }
   {
-    int out = new_act(gr, gr->acts[h].C, gr->H, gr->W);
-    Op *op  = new_op(gr, OP_GNSILU, h, -1, out);
+    int out      = new_act(gr, gr->acts[h].C, gr->H, gr->W);
+    Op *op       = new_op(gr, OP_GNSILU, h, -1, out);
     op->L.norm.s = (BOGroupNormShape){0, gr->acts[h].C, gr->H * gr->W, gn_groups(gr->acts[h].C), 1, 1e-6f};
     PetscCall(add_norm_tensors(m, "out.norm", gr->acts[h].C, &op->L.norm.gamma, &op->L.norm.beta, &op->L.norm.dgamma,
                                &op->L.norm.dbeta));
@@ -247,14 +247,14 @@ PetscErrorCode BOModelCreate(MPI_Comm comm, const BOModelConfig *cfg, BOModel *m
   if (cfg->kind == BO_MODEL_UNET) {
     bo_model_padded_grid(cfg, &gr->H, &gr->W);
     gr->Cio = (int)cfg->C, gr->k = 3;
-    m->dim  = cfg->Ny * cfg->Nx * cfg->C;
+    m->dim = cfg->Ny * cfg->Nx * cfg->C;
   } else {
     gr->H = gr->W = 1, gr->Cio = (int)cfg->G, gr->k = 1;
     m->dim = cfg->G;
   }
   gr->Td = (int)cfg->temb_dim, gr->Th = (int)cfg->temb_hidden;
-  maxops      = 8 + 4 * (int)cfg->nlevels * ((int)cfg->num_res_blocks * 2 + 3);
-  gr->maxops  = maxops, gr->maxacts = maxops + 1;
+  maxops     = 8 + 4 * (int)cfg->nlevels * ((int)cfg->num_res_blocks * 2 + 3);
+  gr->maxops = maxops, gr->maxacts = maxops + 1;
   PetscCall(PetscCalloc1(gr->maxops, &gr->ops));
   PetscCall(PetscCalloc1(gr->maxacts, &gr->acts));
   PetscCall(PetscCalloc1(16 * maxops + 8, &m->tensors));
@@ -295,7 +295,8 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
 
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(m->comm, &viewer));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "BOModel '%s' (%s): %" PetscInt_FMT " parameters in %" PetscInt_FMT " tensors\n",
+  PetscCall(PetscViewerASCIIPrintf(viewer,
+                                   "BOModel '%s' (%s): %" PetscInt_FMT " parameters in %" PetscInt_FMT " tensors\n",
                                    cfg->name, BOModelKinds[cfg->kind], m->nparams, m->ntensors));
   PetscCall(PetscViewerASCIIPushTab(viewer));
   if (cfg->kind == BO_MODEL_UNET) {
@@ -307,21 +308,25 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
       PetscCall(PetscStrlen(ch, &len));
     }
     PetscCall(PetscViewerASCIIPrintf(viewer,
-                                     "input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT " (runs on %dx%d)%s, %" PetscInt_FMT
-                                     " levels, channels%s, %" PetscInt_FMT " res block(s) per level\n",
-                                     cfg->Ny, cfg->Nx, cfg->C, gr->H, gr->W, cfg->periodic ? ", periodic" : "", cfg->nlevels, ch,
-                                     cfg->num_res_blocks));
+                                     "input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT
+                                     " (runs on %dx%d)%s, %" PetscInt_FMT " levels, channels%s, %" PetscInt_FMT
+                                     " res block(s) per level\n",
+                                     cfg->Ny, cfg->Nx, cfg->C, gr->H, gr->W, cfg->periodic ? ", periodic" : "",
+                                     cfg->nlevels, ch, cfg->num_res_blocks));
   } else
-    PetscCall(PetscViewerASCIIPrintf(viewer, "input vector of %" PetscInt_FMT ", hidden %" PetscInt_FMT ", %" PetscInt_FMT
-                                             " res block(s) each way\n",
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "input vector of %" PetscInt_FMT ", hidden %" PetscInt_FMT ", %" PetscInt_FMT
+                                     " res block(s) each way\n",
                                      cfg->G, cfg->base_channels, cfg->num_res_blocks));
   if (cfg->input == BO_INPUT_LOG1P)
-    PetscCall(PetscViewerASCIIPrintf(viewer, "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
-                                             ", input scaling log(1 + n)\n",
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
+                                     ", input scaling log(1 + n)\n",
                                      cfg->temb_dim, cfg->temb_hidden, cfg->num_classes));
   else
-    PetscCall(PetscViewerASCIIPrintf(viewer, "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
-                                             ", input scaling (n - N/2 p)/(N/2) with N = %g\n",
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
+                                     ", input scaling (n - N/2 p)/(N/2) with N = %g\n",
                                      cfg->temb_dim, cfg->temb_hidden, cfg->num_classes, cfg->max_count));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);

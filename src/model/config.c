@@ -30,10 +30,10 @@ PetscErrorCode BOModelConfigFromName(const char *name, const PetscInt shape[3], 
   PetscCall(PetscStrcmp(name, "auto", &is_auto));
   if (is_auto) PetscCall(BOModelConfigAuto(shape, is_field, max_count, cfg));
   else if (is_s || is_tiny) {
-    PetscCheck(is_field, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "model '%s' is for fields; the data are vectors (use mlp)",
-               name);
+    PetscCheck(is_field, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG,
+               "model '%s' is for fields; the data are vectors (use mlp)", name);
     config_defaults(shape, is_field, max_count, cfg);
-    if (is_s) { /* BENCH.md */
+    if (is_s) { /* the reference network, docs/PERFORMANCE.md */
       cfg->base_channels = 32, cfg->nlevels = 3, cfg->ch_mult[1] = 2, cfg->ch_mult[2] = 2;
       cfg->num_res_blocks = 1, cfg->temb_dim = 32, cfg->temb_hidden = 128;
     } else { /* for tests: two levels, attention at the low one */
@@ -41,11 +41,14 @@ PetscErrorCode BOModelConfigFromName(const char *name, const PetscInt shape[3], 
       cfg->num_res_blocks = 1, cfg->temb_dim = 8, cfg->temb_hidden = 16;
     }
   } else if (is_mlp) {
-    PetscCheck(!is_field, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "model 'mlp' is for count vectors; the data are fields");
+    PetscCheck(!is_field, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG,
+               "model 'mlp' is for count vectors; the data are fields");
     config_defaults(shape, is_field, max_count, cfg);
     cfg->base_channels  = shape[0] >= 64 ? 256 : 128;
     cfg->num_res_blocks = 2, cfg->temb_dim = 32, cfg->temb_hidden = 128;
-  } else SETERRQ(PETSC_COMM_SELF, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown model '%s' (known: auto, unet-s, unet-tiny, mlp)", name);
+  } else
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown model '%s' (known: auto, unet-s, unet-tiny, mlp)",
+            name);
   if (!is_auto) PetscCall(PetscStrncpy(cfg->name, name, sizeof(cfg->name)));
   PetscFunctionReturn(0);
 }
@@ -91,9 +94,10 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
   PetscCheck(cfg->nlevels >= 1 && cfg->nlevels <= BO_MODEL_MAX_LEVELS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "model: nlevels %" PetscInt_FMT " must be in 1..%d", cfg->nlevels, BO_MODEL_MAX_LEVELS);
   PetscCheck(cfg->base_channels > 0 && cfg->num_res_blocks >= 1 && cfg->temb_dim >= 4 && cfg->temb_dim % 2 == 0 &&
-               cfg->temb_hidden > 0 && cfg->num_classes >= 0,
+                 cfg->temb_hidden > 0 && cfg->num_classes >= 0,
              PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model '%s': invalid widths", cfg->name);
-  PetscCheck(cfg->num_res_blocks <= 8, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: at most 8 res blocks per level");
+  PetscCheck(cfg->num_res_blocks <= 8, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model: at most 8 res blocks per level");
   PetscCheck(cfg->max_count > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: max_count %g must be positive",
              cfg->max_count);
   PetscCheck(cfg->input == BO_INPUT_LINEAR || cfg->input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
@@ -108,7 +112,8 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
                "; use fewer levels",
                cfg->Ny, cfg->Nx, cfg->nlevels - 1);
   } else {
-    PetscCheck(cfg->G > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: bad vector length %" PetscInt_FMT, cfg->G);
+    PetscCheck(cfg->G > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: bad vector length %" PetscInt_FMT,
+               cfg->G);
     PetscCheck(cfg->nlevels == 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: an mlp has one level");
   }
   PetscFunctionReturn(0);
@@ -116,30 +121,36 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
 
 PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg)
 {
-  PetscInt  mult[BO_MODEL_MAX_LEVELS], attn[BO_MODEL_MAX_LEVELS], nmult = BO_MODEL_MAX_LEVELS, nattn = BO_MODEL_MAX_LEVELS;
+  PetscInt mult[BO_MODEL_MAX_LEVELS], attn[BO_MODEL_MAX_LEVELS], nmult = BO_MODEL_MAX_LEVELS,
+                                                                 nattn = BO_MODEL_MAX_LEVELS;
   PetscBool set_mult, set_attn, changed = PETSC_FALSE, flg;
 
   PetscFunctionBegin;
   for (PetscInt l = 0; l < BO_MODEL_MAX_LEVELS; l++) mult[l] = cfg->ch_mult[l], attn[l] = cfg->attn[l];
   PetscOptionsBegin(comm, NULL, "Network (overrides of the -model configuration)", NULL);
-  PetscCall(PetscOptionsInt("-net_channels", "channels at the finest level (unet) or hidden width (mlp)", NULL, cfg->base_channels,
-                            &cfg->base_channels, &flg));
+  PetscCall(PetscOptionsInt("-net_channels", "channels at the finest level (unet) or hidden width (mlp)", NULL,
+                            cfg->base_channels, &cfg->base_channels, &flg));
   changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsIntArray("-net_mult", "channel multiplier per level, e.g. 1,2,2 (sets the number of levels)", NULL, mult, &nmult,
-                                 &set_mult));
-  PetscCall(PetscOptionsInt("-net_blocks", "residual blocks per level", NULL, cfg->num_res_blocks, &cfg->num_res_blocks, &flg));
+  PetscCall(PetscOptionsIntArray("-net_mult", "channel multiplier per level, e.g. 1,2,2 (sets the number of levels)",
+                                 NULL, mult, &nmult, &set_mult));
+  PetscCall(PetscOptionsInt("-net_blocks", "residual blocks per level", NULL, cfg->num_res_blocks, &cfg->num_res_blocks,
+                            &flg));
   changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsIntArray("-net_attn", "1 = self-attention at that level, e.g. 0,0,1", NULL, attn, &nattn, &set_attn));
-  PetscCall(PetscOptionsInt("-net_temb", "width of the time (and label) embedding", NULL, cfg->temb_hidden, &cfg->temb_hidden, &flg));
+  PetscCall(
+      PetscOptionsIntArray("-net_attn", "1 = self-attention at that level, e.g. 0,0,1", NULL, attn, &nattn, &set_attn));
+  PetscCall(PetscOptionsInt("-net_temb", "width of the time (and label) embedding", NULL, cfg->temb_hidden,
+                            &cfg->temb_hidden, &flg));
   changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsBool("-net_periodic", "periodic padding (periodic simulation domains)", NULL, cfg->periodic, &cfg->periodic, &flg));
+  PetscCall(PetscOptionsBool("-net_periodic", "periodic padding (periodic simulation domains)", NULL, cfg->periodic,
+                             &cfg->periodic, &flg));
   changed = (PetscBool)(changed || flg);
-  PetscCall(PetscOptionsEnum("-net_input", "input scaling: linear (n - N/2 p)/(N/2) or log1p log(1 + n)", NULL, BOModelInputs,
-                             (PetscEnum)cfg->input, (PetscEnum *)&cfg->input, &flg));
+  PetscCall(PetscOptionsEnum("-net_input", "input scaling: linear (n - N/2 p)/(N/2) or log1p log(1 + n)", NULL,
+                             BOModelInputs, (PetscEnum)cfg->input, (PetscEnum *)&cfg->input, &flg));
   changed = (PetscBool)(changed || flg);
   PetscOptionsEnd();
   if (set_mult) {
-    PetscCheck(cfg->kind == BO_MODEL_UNET, comm, PETSC_ERR_ARG_WRONG, "-net_mult applies to U-Nets (fields), not to %s", cfg->name);
+    PetscCheck(cfg->kind == BO_MODEL_UNET, comm, PETSC_ERR_ARG_WRONG, "-net_mult applies to U-Nets (fields), not to %s",
+               cfg->name);
     PetscCheck(nmult >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-net_mult needs at least one level");
     cfg->nlevels = nmult;
     for (PetscInt l = 0; l < BO_MODEL_MAX_LEVELS; l++) cfg->ch_mult[l] = l < nmult ? mult[l] : 1;
@@ -149,11 +160,11 @@ PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg)
     for (PetscInt l = 0; l < BO_MODEL_MAX_LEVELS; l++) cfg->attn[l] = l < nattn ? (attn[l] != 0) : 0;
     changed = PETSC_TRUE;
   }
-  PetscCheck(cfg->base_channels >= 1 && cfg->num_res_blocks >= 1 && cfg->temb_hidden >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-net_channels, -net_blocks and -net_temb must be positive");
+  PetscCheck(cfg->base_channels >= 1 && cfg->num_res_blocks >= 1 && cfg->temb_hidden >= 1, comm,
+             PETSC_ERR_ARG_OUTOFRANGE, "-net_channels, -net_blocks and -net_temb must be positive");
   for (PetscInt l = 0; l < cfg->nlevels; l++)
-    PetscCheck(cfg->ch_mult[l] >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-net_mult: multiplier %" PetscInt_FMT " of level %" PetscInt_FMT " must be >= 1",
-               cfg->ch_mult[l], l);
+    PetscCheck(cfg->ch_mult[l] >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
+               "-net_mult: multiplier %" PetscInt_FMT " of level %" PetscInt_FMT " must be >= 1", cfg->ch_mult[l], l);
   if (changed) {
     char name[sizeof(cfg->name)];
     PetscCall(PetscSNPrintf(name, sizeof(name), "%s+options", cfg->name));

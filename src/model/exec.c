@@ -70,11 +70,12 @@ static void op_backward(Graph *gr, Op *op)
  * It needs no statistics of the data, so a checkpoint stays self-contained. */
 static void scatter_input(BOModel m, int B, const float *nt, const double *pk, float *x0)
 {
-  Graph        *gr      = (Graph *)m->impl;
-  const int     Ny      = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1, Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
-  const int     C       = gr->Cio, H = gr->H, W = gr->W;
-  const double  half    = 0.5 * m->cfg.max_count;
-  const int     use_log = m->cfg.input == BO_INPUT_LOG1P;
+  Graph    *gr   = (Graph *)m->impl;
+  const int Ny   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
+            Nx   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
+  const int    C = gr->Cio, H = gr->H, W = gr->W;
+  const double half    = 0.5 * m->cfg.max_count;
+  const int    use_log = m->cfg.input == BO_INPUT_LOG1P;
 
   if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)C * B * H * W);
   for (int b = 0; b < B; b++) {
@@ -82,7 +83,7 @@ static void scatter_input(BOModel m, int B, const float *nt, const double *pk, f
     for (int y = 0; y < Ny; y++)
       for (int x = 0; x < Nx; x++)
         for (int c = 0; c < C; c++) {
-          const float n = nt[((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c];
+          const float n                             = nt[((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c];
           x0[(((size_t)c * B + b) * H + y) * W + x] = use_log ? log1pf(n) : (n - shift) * inv;
         }
   }
@@ -93,7 +94,8 @@ static void scatter_input(BOModel m, int B, const float *nt, const double *pk, f
 static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
 {
   Graph    *gr = (Graph *)m->impl;
-  const int Ny = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1, Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
+  const int Ny = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
+            Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
   const int C = gr->Cio, H = gr->H, W = gr->W;
 
   if (to_net && (H != Ny || W != Nx)) memset(net, 0, sizeof(float) * (size_t)C * B * H * W);
@@ -101,7 +103,8 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
     for (int y = 0; y < Ny; y++)
       for (int x = 0; x < Nx; x++)
         for (int c = 0; c < C; c++) {
-          float *pn = net + (((size_t)c * B + b) * H + y) * W + x, *po = out + ((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c;
+          float *pn = net + (((size_t)c * B + b) * H + y) * W + x,
+                *po = out + ((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c;
           if (to_net) *pn = *po;
           else *po = *pn;
         }
@@ -109,8 +112,8 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
 
 static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const PetscInt *labels)
 {
-  Graph *gr = (Graph *)m->impl;
-  const size_t n = (size_t)B * gr->Th;
+  Graph       *gr = (Graph *)m->impl;
+  const size_t n  = (size_t)B * gr->Th;
 
   PetscFunctionBegin;
   for (int b = 0; b < B; b++) bo_timestep_embedding(gr->Td, (double)k[b], gr->emb + (size_t)b * gr->Td);

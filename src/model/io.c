@@ -17,7 +17,8 @@ PetscErrorCode BOModelSaveParams(BOModel m, hid_t group, const float *buf)
     BOCallHDF5(space, "H5Screate_simple failed for %s", t->name);
     dset = H5Dcreate2(group, t->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     BOCallHDF5(dset, "cannot create dataset %s", t->name);
-    BOCallHDF5(H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot write %s", t->name);
+    BOCallHDF5(H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot write %s",
+               t->name);
     BOCallHDF5(H5Dclose(dset), "H5Dclose");
     BOCallHDF5(H5Sclose(space), "H5Sclose");
   }
@@ -38,7 +39,7 @@ PetscErrorCode BOModelLoadParams(BOModel m, hid_t group, float *buf)
     BOCallHDF5(dset, "cannot open dataset %s", t->name);
     space = H5Dget_space(dset);
     BOCallHDF5(space, "H5Dget_space failed for %s", t->name);
-    nd = H5Sget_simple_extent_ndims(space);
+    nd             = H5Sget_simple_extent_ndims(space);
     PetscBool same = (nd == (int)t->ndim) ? PETSC_TRUE : PETSC_FALSE;
     if (same) {
       BOCallHDF5(H5Sget_simple_extent_dims(space, dims, NULL), "H5Sget_simple_extent_dims");
@@ -48,13 +49,15 @@ PetscErrorCode BOModelLoadParams(BOModel m, hid_t group, float *buf)
     BOCallHDF5(H5Sclose(space), "H5Sclose");
     if (!same) {
       BOCallHDF5(H5Dclose(dset), "H5Dclose");
-      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-              "model '%s': tensor %s in the checkpoint has a different shape (expected %d dims: %llu x %llu x %llu x %llu)",
-              m->cfg.name, t->name, (int)t->ndim, (unsigned long long)t->shape[0],
-              (unsigned long long)(t->ndim > 1 ? t->shape[1] : 1), (unsigned long long)(t->ndim > 2 ? t->shape[2] : 1),
-              (unsigned long long)(t->ndim > 3 ? t->shape[3] : 1));
+      SETERRQ(
+          PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+          "model '%s': tensor %s in the checkpoint has a different shape (expected %d dims: %llu x %llu x %llu x %llu)",
+          m->cfg.name, t->name, (int)t->ndim, (unsigned long long)t->shape[0],
+          (unsigned long long)(t->ndim > 1 ? t->shape[1] : 1), (unsigned long long)(t->ndim > 2 ? t->shape[2] : 1),
+          (unsigned long long)(t->ndim > 3 ? t->shape[3] : 1));
     }
-    BOCallHDF5(H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot read %s", t->name);
+    BOCallHDF5(H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot read %s",
+               t->name);
     BOCallHDF5(H5Dclose(dset), "H5Dclose");
   }
   PetscFunctionReturn(0);
@@ -97,7 +100,8 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   PetscCall(BOH5WriteAttr(group, "model_shape", H5T_STD_I64LE, H5T_NATIVE_INT64, 4, &v[1]));
   PetscCall(BOH5WriteAttr(group, "model_widths", H5T_STD_I64LE, H5T_NATIVE_INT64, 5, &v[5]));
   PetscCall(BOH5WriteAttr(group, "model_ch_mult", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS, &v[10]));
-  PetscCall(BOH5WriteAttr(group, "model_attn", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS, &v[10 + BO_MODEL_MAX_LEVELS]));
+  PetscCall(BOH5WriteAttr(group, "model_attn", H5T_STD_I64LE, H5T_NATIVE_INT64, BO_MODEL_MAX_LEVELS,
+                          &v[10 + BO_MODEL_MAX_LEVELS]));
   int64_t nc = cfg->num_classes, per = cfg->periodic ? 1 : 0;
   PetscCall(BOH5WriteAttr(group, "model_num_classes", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &nc));
   PetscCall(BOH5WriteAttr(group, "model_periodic", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &per));
@@ -146,9 +150,10 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
     cfg->attn[l]    = (PetscInt)v[10 + BO_MODEL_MAX_LEVELS + l];
   }
   cfg->num_classes = (PetscInt)nc, cfg->periodic = per ? PETSC_TRUE : PETSC_FALSE;
-  PetscCheck(input == BO_INPUT_LINEAR || input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "model configuration: unknown input scaling %lld in model_input (0 linear, 1 log1p; a newer version's file?)",
-             (long long)input);
+  PetscCheck(
+      input == BO_INPUT_LINEAR || input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+      "model configuration: unknown input scaling %lld in model_input (0 linear, 1 log1p; a newer version's file?)",
+      (long long)input);
   cfg->input = (BOModelInput)input;
   PetscCall(bo_model_config_check(cfg));
   PetscFunctionReturn(0);

@@ -64,14 +64,14 @@ typedef struct {
 enum { INIT_FANAVG, INIT_TINY, INIT_ZERO, INIT_ONE };
 
 typedef struct {
-  int   nops, maxops, nacts, maxacts;
-  Op   *ops;
-  Act  *acts;
-  int   H, W;      /* grid the network runs on (padded if needed) */
-  int   Cio;       /* channels of input and output */
-  int   k;         /* 3 (unet) or 1 (mlp) */
+  int  nops, maxops, nacts, maxacts;
+  Op  *ops;
+  Act *acts;
+  int  H, W; /* grid the network runs on (padded if needed) */
+  int  Cio;  /* channels of input and output */
+  int  k;    /* 3 (unet) or 1 (mlp) */
   /* time MLP: emb [B][Td] -> t1 = L1(emb) -> t1s = silu -> e = L2(t1s) (+ label) -> se = silu(e) */
-  int   Td, Th;
+  int    Td, Th;
   float *l1_w, *l1_b, *l2_w, *l2_b, *lab, *dl1_w, *dl1_b, *dl2_w, *dl2_b, *dlab;
   /* workspaces, sized for Bcap samples */
   int    Bcap, B, have_grads; /* gradient buffers exist (made by the first backward) */

@@ -46,14 +46,13 @@ static void softmax_rows(int n, float *S)
 }
 
 void bo_attention_forward(const BOAttentionShape *s, const float *x, const float *gamma, const float *beta,
-                          const float *wqkv, const float *bqkv, const float *wo, const float *bo, float *y,
-                          float *work)
+                          const float *wqkv, const float *bqkv, const float *wo, const float *bo, float *y, float *work)
 {
   const int        C = s->C, HW = s->HW, N = s->B * s->HW;
   const float      scale = 1.0f / sqrtf((float)C);
   AttnWork         w     = attn_work(s, work);
   BOGroupNormShape gs    = {s->B, C, HW, s->G, 0, 1e-6f};
-  BOConvShape      qkv   = {s->B, C, 1, HW, 3 * C, 1, 1, 0}, proj = {s->B, C, 1, HW, C, 1, 1, 0};
+  BOConvShape      qkv = {s->B, C, 1, HW, 3 * C, 1, 1, 0}, proj = {s->B, C, 1, HW, C, 1, 1, 0};
 
   bo_groupnorm_forward(&gs, x, gamma, beta, w.hn, w.mean, w.rstd);
   bo_conv_forward(&qkv, w.hn, wqkv, bqkv, w.qkv, NULL, 0);
@@ -77,7 +76,7 @@ void bo_attention_backward(const BOAttentionShape *s, const float *x, const floa
   const float      scale = 1.0f / sqrtf((float)C);
   AttnWork         w     = attn_work(s, work);
   BOGroupNormShape gs    = {s->B, C, HW, s->G, 0, 1e-6f};
-  BOConvShape      qkv   = {s->B, C, 1, HW, 3 * C, 1, 1, 0}, proj = {s->B, C, 1, HW, C, 1, 1, 0};
+  BOConvShape      qkv = {s->B, C, 1, HW, 3 * C, 1, 1, 0}, proj = {s->B, C, 1, HW, C, 1, 1, 0};
   float           *dO = scratch, *dqkv = dO + (size_t)C * N, *dhn = dqkv + 3 * (size_t)C * N, *dP = dhn + (size_t)C * N;
 
   copy_or_add((size_t)C * N, dy, dx, accumulate); /* residual */

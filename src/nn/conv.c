@@ -88,11 +88,11 @@ HOT static void shift_plane(int H, int W, int dy, int dx, float *restrict x, flo
   if (oy1 <= oy0) return;
   /* flat range: c[i] <-> x[i + dy W + dx] for i in [oy0 W, oy1 W), trimmed by
    * one element at the end that would read outside the plane */
-  long   lo = (long)oy0 * W, hi = (long)oy1 * W, off = (long)dy * W + dx;
+  long lo = (long)oy0 * W, hi = (long)oy1 * W, off = (long)dy * W + dx;
   if (dx < 0) lo++;
   if (dx > 0) hi--;
   float *cs = c + lo, *xs = x + lo + off;
-  size_t n  = (size_t)(hi - lo);
+  size_t n = (size_t)(hi - lo);
   if (add)
     for (size_t i = 0; i < n; i++) xs[i] += cs[i];
   else {
@@ -114,14 +114,15 @@ static void im2col_chunk(const BOConvShape *s, int b0, int nb, float *x, float *
     for (int ci = 0; ci < s->Cin; ci++) {
       if (add == 2) /* overwrite: the centre offset covers every pixel, so it initialises x */
         for (int bb = 0; bb < nb; bb++)
-          memcpy(x + ((size_t)ci * s->B + b0 + bb) * HW, col + ((size_t)(ci * k + pad) * k + pad) * plane + (size_t)bb * HW,
-                 sizeof(float) * HW);
+          memcpy(x + ((size_t)ci * s->B + b0 + bb) * HW,
+                 col + ((size_t)(ci * k + pad) * k + pad) * plane + (size_t)bb * HW, sizeof(float) * HW);
       for (int ky = 0; ky < k; ky++)
         for (int kx = 0; kx < k; kx++) {
           float *row = col + ((size_t)(ci * k + ky) * k + kx) * plane;
           if (add == 2 && ky == pad && kx == pad) continue;
           for (int bb = 0; bb < nb; bb++)
-            shift_plane(H, W, ky - pad, kx - pad, x + ((size_t)ci * s->B + b0 + bb) * HW, row + (size_t)bb * HW, add != 0);
+            shift_plane(H, W, ky - pad, kx - pad, x + ((size_t)ci * s->B + b0 + bb) * HW, row + (size_t)bb * HW,
+                        add != 0);
         }
     }
     return;
@@ -211,7 +212,10 @@ HOT static void conv_forward_fused(const BOGemmKernel *g, const BOConvShape *s, 
         for (int kr = 0; kr < kn; kr++) {
           const int dx = kx - pad;
           shift_piece(x + ((size_t)ci * s->B + b) * HW, (long)HW, (long)(ky - pad) * W + dx, (long)t * GEMM_NR, W,
-                      dx < 0 ? jl : dx > 0 ? jr : GEMM_NR, buf + (size_t)kr * GEMM_NR);
+                      dx < 0   ? jl
+                      : dx > 0 ? jr
+                               : GEMM_NR,
+                      buf + (size_t)kr * GEMM_NR);
           if (++kx == k) {
             kx = 0;
             if (++ky == k) ky = 0, ci++;
@@ -232,8 +236,9 @@ static void forward_pointwise(const BOGemmKernel *g, const BOConvShape *s, const
 {
   const size_t N = (size_t)s->B * s->H * s->W;
   if (g) gemm_pointwise(g, s->Cout, N, s->Cin, w, x, y);
-  else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, (int)N, s->Cin, 1.0f, w, s->Cin, x, (int)N, 1.0f,
-                   y, (int)N);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, (int)N, s->Cin, 1.0f, w, s->Cin, x, (int)N, 1.0f, y,
+                (int)N);
 }
 
 /* y (+)= conv(x, w), the bias already in y: im2col per chunk of samples,
@@ -251,8 +256,8 @@ static void forward_im2col(const BOGemmKernel *g, const BOConvShape *s, const fl
     im2col_chunk(s, b0, n, (float *)x, col, 0);
     if (g) gemm_packed(g, s->Cout, n * HWo, K, pack, col, GEMM_NR, col_ld(n * HWo), y + (size_t)b0 * HWo, (int)N, 1);
     else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, n * HWo, K, 1.0f, w, K, col, col_ld(n * HWo), 1.0f,
-                  y + (size_t)b0 * HWo, (int)N);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->Cout, n * HWo, K, 1.0f, w, K, col, col_ld(n * HWo),
+                  1.0f, y + (size_t)b0 * HWo, (int)N);
   }
 }
 
@@ -262,7 +267,7 @@ static void forward_im2col(const BOGemmKernel *g, const BOConvShape *s, const fl
 void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const float *b, float *y, float *col,
                      int accumulate)
 {
-  const size_t         N = (size_t)s->B * bo_conv_out_h(s) * bo_conv_out_w(s);
+  const size_t          N = (size_t)s->B * bo_conv_out_h(s) * bo_conv_out_w(s);
   const BOConvAlgorithm a = bo_conv_algorithm(s);
   const BOGemmKernel   *g = bo_nn_gemm();
 
@@ -317,7 +322,7 @@ static void backward_im2col(const BOGemmKernel *g, const BOConvShape *s, const f
 {
   const int      K = s->Cin * s->k * s->k, HWo = bo_conv_out_h(s) * bo_conv_out_w(s), nb = conv_chunk(s);
   const size_t   N = (size_t)s->B * HWo, HWi = (size_t)s->H * s->W;
-  const ConvWork cw = conv_work(s);
+  const ConvWork cw    = conv_work(s);
   float         *packT = col + cw.pack, *dyt = col + cw.dyt, *dwt = col + cw.dwt;
 
   if (g) {

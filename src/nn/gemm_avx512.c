@@ -6,23 +6,23 @@
 
 /* One row r of the 8 x 32 block: c<r>0, c<r>1 += a[r] * (b0, b1). Named
  * registers, not arrays: GCC would keep an array in memory. */
-#define GEMM_ROW(r)                                                                                                   \
-  do {                                                                                                                \
-    const __m512 av = _mm512_set1_ps(a[r]);                                                                          \
-    c##r##0         = _mm512_fmadd_ps(av, b0, c##r##0);                                                              \
-    c##r##1         = _mm512_fmadd_ps(av, b1, c##r##1);                                                              \
+#define GEMM_ROW(r)                                                                                                    \
+  do {                                                                                                                 \
+    const __m512 av = _mm512_set1_ps(a[r]);                                                                            \
+    c##r##0         = _mm512_fmadd_ps(av, b0, c##r##0);                                                                \
+    c##r##1         = _mm512_fmadd_ps(av, b1, c##r##1);                                                                \
   } while (0)
-#define GEMM_STORE(r)                                                                                                 \
-  do {                                                                                                                \
-    if (r < mr) {                                                                                                     \
-      float *cr = cb + (size_t)r * ldc;                                                                              \
-      if (acc) {                                                                                                      \
-        c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));                                             \
-        c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));                                        \
-      }                                                                                                               \
-      _mm512_mask_storeu_ps(cr, m0, c##r##0);                                                                        \
-      _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                                                   \
-    }                                                                                                                 \
+#define GEMM_STORE(r)                                                                                                  \
+  do {                                                                                                                 \
+    if (r < mr) {                                                                                                      \
+      float *cr = cb + (size_t)r * ldc;                                                                                \
+      if (acc) {                                                                                                       \
+        c##r##0 = _mm512_add_ps(c##r##0, _mm512_maskz_loadu_ps(m0, cr));                                               \
+        c##r##1 = _mm512_add_ps(c##r##1, _mm512_maskz_loadu_ps(m1, cr + 16));                                          \
+      }                                                                                                                \
+      _mm512_mask_storeu_ps(cr, m0, c##r##0);                                                                          \
+      _mm512_mask_storeu_ps(cr + 16, m1, c##r##1);                                                                     \
+    }                                                                                                                  \
   } while (0)
 
 /* The lanes of the first n of 16 columns. */
@@ -61,11 +61,11 @@ __attribute__((target("avx512f"))) static void block_8x32(int kn, const float *a
  * row-major (leading dimension lda; its 8 rows are read as 8 sequential
  * streams, no packing) and B in tiles (as above, ldb = 32). Used for the
  * weight gradient, where A is the im2col matrix and K the pixels. */
-#define GEMM_ROWA(r)                                                                                                  \
-  do {                                                                                                                \
-    const __m512 av = _mm512_set1_ps(a##r[k]);                                                                        \
-    c##r##0         = _mm512_fmadd_ps(av, b0, c##r##0);                                                              \
-    c##r##1         = _mm512_fmadd_ps(av, b1, c##r##1);                                                              \
+#define GEMM_ROWA(r)                                                                                                   \
+  do {                                                                                                                 \
+    const __m512 av = _mm512_set1_ps(a##r[k]);                                                                         \
+    c##r##0         = _mm512_fmadd_ps(av, b0, c##r##0);                                                                \
+    c##r##1         = _mm512_fmadd_ps(av, b1, c##r##1);                                                                \
   } while (0)
 
 __attribute__((target("avx512f"))) static void rowa_8x32(int M, int N, int K, const float *A, size_t lda,
@@ -81,9 +81,9 @@ __attribute__((target("avx512f"))) static void rowa_8x32(int M, int N, int K, co
       const float *a0 = ROWPTR(0), *a1 = ROWPTR(1), *a2 = ROWPTR(2), *a3 = ROWPTR(3), *a4 = ROWPTR(4), *a5 = ROWPTR(5),
                   *a6 = ROWPTR(6), *a7 = ROWPTR(7);
 #undef ROWPTR
-      const float *bk  = b + (size_t)(n0 / GEMM_NR) * tile;
-      __m512       c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-      __m512       c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+      const float *bk = b + (size_t)(n0 / GEMM_NR) * tile;
+      __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
       for (int k = 0; k < K; k++, bk += ldb) {
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
         GEMM_ROWA(0);

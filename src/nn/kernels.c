@@ -5,8 +5,9 @@
 #include <string.h>
 #include "nnimpl.h"
 
-const char *const BOGemmKinds[] = {"blas", "avx2", "avx512", "BOGemmKind", "BO_GEMM_", NULL};
-const char *const BOConvAlgorithms[] = {"pointwise", "winograd", "fused", "im2col", "BOConvAlgorithm", "BO_CONV_", NULL};
+const char *const BOGemmKinds[]      = {"blas", "avx2", "avx512", "BOGemmKind", "BO_GEMM_", NULL};
+const char *const BOConvAlgorithms[] = {"pointwise",       "winograd", "fused", "im2col",
+                                        "BOConvAlgorithm", "BO_CONV_", NULL};
 
 static int cpu_has(BOGemmKind g)
 {
@@ -82,7 +83,7 @@ int bo_nn_set_blas_only(int flag)
 
 int bo_nn_set_winograd(int on)
 {
-  BONNKernels k = bo_nn_kernels();
+  BONNKernels k   = bo_nn_kernels();
   int         old = k.winograd;
   k.winograd      = on && bo_nn_winograd_available();
   bo_nn_kernels_set(k, NULL);

@@ -12,7 +12,7 @@
 HOT static float k_sumsq_dev(size_t n, const float *restrict x, float mu)
 {
   float  acc[LANES] = {0}, s = 0.0f;
-  size_t i          = 0;
+  size_t i = 0;
   for (; i + LANES <= n; i += LANES)
     for (int j = 0; j < LANES; j++) acc[j] += (x[i + j] - mu) * (x[i + j] - mu);
   for (int j = 0; j < LANES; j++) s += acc[j];
@@ -38,7 +38,7 @@ HOT static void k_gn_back_sums(size_t n, const float *x, const float *dy, float 
                                float *sdz, float *sdzx, float *dz_out)
 {
   float  s1[LANES] = {0}, s2[LANES] = {0}, t1 = 0.0f, t2 = 0.0f;
-  size_t i         = 0;
+  size_t i = 0;
   for (; i + LANES <= n; i += LANES)
     for (int j = 0; j < LANES; j++) {
       float xv = x[i + j], z = a * xv + o, sg = 1.0f / (1.0f + fast_expf(-z));
@@ -87,7 +87,7 @@ HOT void bo_silu_backward(size_t n, const float *x, const float *dy, float *dx, 
 {
   for (size_t i = 0; i < n; i++) {
     float s = sigmoidf_(x[i]), d = dy[i] * s * (1.0f + x[i] * (1.0f - s));
-    dx[i]   = accumulate ? dx[i] + d : d;
+    dx[i] = accumulate ? dx[i] + d : d;
   }
 }
 
@@ -146,7 +146,7 @@ void bo_groupnorm_forward(const BOGroupNormShape *s, const float *x, const float
       for (int c = g * Cg; c < (g + 1) * Cg; c++) sum += k_sum(s->HW, x + gn_row(s, c, b));
       const float mu = (float)(sum / n);
       for (int c = g * Cg; c < (g + 1) * Cg; c++) sq += k_sumsq_dev(s->HW, x + gn_row(s, c, b), mu);
-      const float r = (float)(1.0 / sqrt(sq / n + s->eps));
+      const float r      = (float)(1.0 / sqrt(sq / n + s->eps));
       mean[b * s->G + g] = mu;
       rstd[b * s->G + g] = r;
       for (int c = g * Cg; c < (g + 1) * Cg; c++) {
@@ -199,7 +199,7 @@ void bo_timestep_embedding(int dim, double k, float *e)
 {
   const int half = dim / 2;
   for (int j = 0; j < half; j++) {
-    double f = exp(-(double)j * log(10000.0) / (double)(half - 1));
+    double f    = exp(-(double)j * log(10000.0) / (double)(half - 1));
     e[j]        = (float)sin(k * f);
     e[half + j] = (float)cos(k * f);
   }

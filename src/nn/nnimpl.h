@@ -30,7 +30,7 @@
  * and one clone per instruction set picked at load time (AVX-512, AVX2 or
  * baseline; the same machine always runs the same clone). */
 #pragma GCC optimize("O3", "vect-cost-model=dynamic")
-#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define HOT   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define LANES 16
 
 /* e^x for x in [-87, 88] (clamped outside) to ~2e-7 relative: x = n ln2 + r,
@@ -38,11 +38,11 @@
  * exponent bits. Branch-free, so it vectorises. */
 static inline float fast_expf(float x)
 {
-  x           = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-  float   n   = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
-  float   r   = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
-  float   p   = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f +
-                                                                                          r * 0.0013888889f)))));
+  x       = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+  float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+  float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+  float p =
+      1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f + r * (0.008333334f + r * 0.0013888889f)))));
   int32_t bits = ((int32_t)n + 127) << 23;
   float   scale;
   memcpy(&scale, &bits, sizeof(scale));
@@ -54,7 +54,7 @@ static inline float sigmoidf_(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
 HOT static inline float k_sum(size_t n, const float *restrict x)
 {
   float  acc[LANES] = {0}, s = 0.0f;
-  size_t i          = 0;
+  size_t i = 0;
   for (; i + LANES <= n; i += LANES)
     for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
   for (int j = 0; j < LANES; j++) s += acc[j];

@@ -63,7 +63,7 @@ void bo_resblock_backward(const BOResBlockShape *s, const BOResBlockParams *p, c
                           float *dsilu_e, float *col, float *scratch, int accumulate)
 {
   const int        HW = s->H * s->W;
-  const size_t     N  = (size_t)s->B * HW, cmax = s->Cin > s->Cout ? s->Cin : s->Cout;
+  const size_t     N = (size_t)s->B * HW, cmax = s->Cin > s->Cout ? s->Cin : s->Cout;
   BOGroupNormShape g1 = {s->B, s->Cin, HW, s->G1, 1, 1e-6f}, g2 = {s->B, s->Cout, HW, s->G2, 1, 1e-6f};
   BOConvShape      c1 = rb_conv(s, s->Cin, s->Cout, s->k), c2 = rb_conv(s, s->Cout, s->Cout, s->k);
   float           *da = scratch, *dh1 = da + cmax * N, *dtb = dh1 + s->Cout * N;

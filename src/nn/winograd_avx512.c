@@ -61,9 +61,9 @@
 /* Floats of V + M per chunk: 512 KiB, a quarter of a core's L2 (32 tiles
  * for unet-s's channel counts; measured faster than 1 or 2 MiB chunks). */
 #define WINO_CHUNK_FLOATS (1 << 17)
-#define WINO_LANES 16
-#define WINO_NF 36 /* frequencies */
-#define WINO_PREFETCH 2
+#define WINO_LANES        16
+#define WINO_NF           36 /* frequencies */
+#define WINO_PREFETCH     2
 
 /* Tile counts, chunk size and workspace offsets (floats). */
 typedef struct {
@@ -96,16 +96,16 @@ static WinoPlan wino_plan(const BOConvShape *s)
   /* a chunk touches at most this many samples, each needing <= 4 th + 2 padded rows */
   long nb = (nc + p.T - 1) / p.T + 1;
   if (nb > s->B) nb = s->B;
-  p.prows = (int)nb * (4 * p.th + 2);
-  p.pack  = gemm_pack_size(s->Cout, s->Cin);
-  p.urow  = 0;
-  p.upack = p.urow + WINO_NF * (size_t)s->Cout * s->Cin;
-  p.v     = p.upack + WINO_NF * p.pack;
-  p.m     = p.v + WINO_NF * (size_t)s->Cin * p.ldv;
-  p.pad   = p.m + WINO_NF * (size_t)s->Cout * p.ldv;
-  p.off   = p.pad + (size_t)s->Cin * p.prows * p.Wp;
-  p.yoff  = p.off + (size_t)p.NC;
-  p.flag  = p.yoff + (size_t)p.NC;
+  p.prows    = (int)nb * (4 * p.th + 2);
+  p.pack     = gemm_pack_size(s->Cout, s->Cin);
+  p.urow     = 0;
+  p.upack    = p.urow + WINO_NF * (size_t)s->Cout * s->Cin;
+  p.v        = p.upack + WINO_NF * p.pack;
+  p.m        = p.v + WINO_NF * (size_t)s->Cin * p.ldv;
+  p.pad      = p.m + WINO_NF * (size_t)s->Cout * p.ldv;
+  p.off      = p.pad + (size_t)s->Cin * p.prows * p.Wp;
+  p.yoff     = p.off + (size_t)p.NC;
+  p.flag     = p.yoff + (size_t)p.NC;
   p.sets_tab = p.flag + (size_t)p.NC;
   p.mt       = p.sets_tab + (p.NC / WINO_LANES + 1) * (sizeof(WinoSets) / sizeof(float) + 1);
   p.total    = p.mt + (size_t)(s->Cout + GEMM_NR - 1) / GEMM_NR * GEMM_NR * p.NC; /* weight gradient: dM^T tiles */
@@ -155,13 +155,15 @@ static void wino_weights(int Cout, int Cin, const float *w, int flip, float *U)
   for (int co = 0; co < Cout; co++)
     for (int ci = 0; ci < Cin; ci++) {
       float g[9], t[6][3] = {{0}}; /* t = G g */
-      for (int i = 0; i < 9; i++) g[i] = flip ? w[((size_t)ci * Cout + co) * 9 + 8 - i] : w[((size_t)co * Cin + ci) * 9 + i];
+      for (int i = 0; i < 9; i++)
+        g[i] = flip ? w[((size_t)ci * Cout + co) * 9 + 8 - i] : w[((size_t)co * Cin + ci) * 9 + i];
       for (int r = 0; r < 6; r++)
         for (int ky = 0; ky < 3; ky++)
           for (int kx = 0; kx < 3; kx++) t[r][kx] += wino_G[r][ky] * g[3 * ky + kx];
       for (int r = 0; r < 6; r++) /* U = t G^T */
         for (int c = 0; c < 6; c++)
-          U[(6 * r + c) * plane + (size_t)co * Cin + ci] = t[r][0] * wino_G[c][0] + t[r][1] * wino_G[c][1] + t[r][2] * wino_G[c][2];
+          U[(6 * r + c) * plane + (size_t)co * Cin + ci] =
+              t[r][0] * wino_G[c][0] + t[r][1] * wino_G[c][1] + t[r][2] * wino_G[c][2];
     }
 }
 
@@ -201,9 +203,9 @@ static void wino_gather_chunk(const BOConvShape *s, const WinoPlan *p, const flo
     int ty = tyA, tx = t % p->tw; /* stepped, no divisions per tile */
     for (long gg = g; gg < gend; gg++) {
       const int l = (int)(gg - g0), cols = s->W - 4 * tx, rws = s->H - 4 * ty;
-      off[l]      = (rows + 4 * (ty - tyA)) * p->Wp + 4 * tx;
-      yoff[l]     = (int)((size_t)b * HW) + 4 * ty * s->W + 4 * tx;
-      flag[l]     = (cols < 4 ? cols : 4) | (rws < 4 ? rws : 4) << 4;
+      off[l]  = (rows + 4 * (ty - tyA)) * p->Wp + 4 * tx;
+      yoff[l] = (int)((size_t)b * HW) + 4 * ty * s->W + 4 * tx;
+      flag[l] = (cols < 4 ? cols : 4) | (rws < 4 ? rws : 4) << 4;
       if (++tx == p->tw) tx = 0, ty++;
     }
     rows += nrows;
@@ -211,13 +213,16 @@ static void wino_gather_chunk(const BOConvShape *s, const WinoPlan *p, const flo
   }
 }
 
-static inline __mmask16 lane_mask(int n) { return n >= WINO_LANES ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+static inline __mmask16 lane_mask(int n)
+{
+  return n >= WINO_LANES ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
 
 /* Second half of every input transform: B^T along the rows of the 6 x 6
  * patches (e[6 r + c] holds the columns already transformed), and the 36
  * frequencies stored vplane apart. */
 __attribute__((target("avx512f"))) static inline void wino_store_v(const __m512 e[WINO_NF], __mmask16 m, float *vc,
-                                                                  size_t vplane)
+                                                                   size_t vplane)
 {
   for (int c = 0; c < 6; c++) {
     __m512 v[6];
@@ -232,7 +237,7 @@ __attribute__((target("avx512f"))) static inline void wino_store_v(const __m512 
  * gives columns c, c + 1 of both (lanes 0-7: c, 8-15: c + 1), one 128-bit
  * shuffle of two such vectors a column of all four sets. */
 __attribute__((target("avx512f"))) static inline void wino_sets_columns(const __m512 R[4], int c, __m512 *col_c,
-                                                                       __m512 *col_c1)
+                                                                        __m512 *col_c1)
 {
   const __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29),
                                        _mm512_set1_epi32(c));
@@ -249,7 +254,7 @@ static inline void wino_sets_targets(int l0, int nc, const int *yoff, const int 
   for (int k = 0; k < 4; k++) {
     const int l = l0 + 4 * k, in = l < nc;
     dst[k] = in ? yoff[l] : 0, rows[k] = in ? flag[l] >> 4 : 0;
-    cm[k]  = in ? lane_mask(12 + (flag[l + 3] & 15)) : 0;
+    cm[k] = in ? lane_mask(12 + (flag[l + 3] & 15)) : 0;
   }
 }
 
@@ -260,7 +265,8 @@ __attribute__((target("avx512f"))) static inline void wino_entry_masks(__mmask16
   const __m512i fl   = _mm512_maskz_loadu_epi32(m, flag);
   const __m512i cols = _mm512_and_epi32(fl, _mm512_set1_epi32(15)), rows = _mm512_srli_epi32(fl, 4);
   for (int q = 0; q < 16; q++)
-    mk[q] = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(q / 4)) & _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(q % 4));
+    mk[q] = m & _mm512_cmpgt_epi32_mask(rows, _mm512_set1_epi32(q / 4)) &
+            _mm512_cmpgt_epi32_mask(cols, _mm512_set1_epi32(q % 4));
 }
 
 /* V[xi][ci][l] for the nc tiles of a chunk, 16 tiles per vector, their 6x6
@@ -294,7 +300,7 @@ static void wino_sets_table(const BOConvShape *s, const WinoPlan *p, long g0, in
   for (int l0 = 0; l0 < nc; l0 += WINO_LANES) {
     WinoSets *t = tab + l0 / WINO_LANES;
     for (int k = 0; k < 4; k++) {
-      const int l = l0 + 4 * k < nc ? l0 + 4 * k : l0; /* sets past the end repeat the first */
+      const int  l = l0 + 4 * k < nc ? l0 + 4 * k : l0; /* sets past the end repeat the first */
       const long g = g0 + l;
       const int  b = (int)(g / p->T), ty = (int)(g % p->T) / p->tw, c0 = 4 * (int)(g % p->T % p->tw) - 1;
       __mmask16  mr = 0, ms = 0; /* columns c0 + j and c0 + 2 + j inside x */
@@ -352,7 +358,7 @@ __attribute__((target("avx512f"))) static void wino_input_sets(int Cin, int nc, 
 /* The 4x4 outputs y[4 i + j] of 16 tiles of output channel co: A^T M A of
  * the 36 frequencies at mc (mplane apart). */
 __attribute__((target("avx512f"))) static inline void wino_tile_out(const float *mc, size_t mplane, __mmask16 m,
-                                                                   __m512 y[16])
+                                                                    __m512 y[16])
 {
   __m512 t[24]; /* t[6 i + c]: A^T applied over the rows r */
   for (int c = 0; c < 6; c++) {
@@ -412,7 +418,7 @@ __attribute__((target("avx512f"))) static void wino_output_sets(int Cout, int nc
       float       *yc = y + (size_t)co * N;
       const __m512 bv = _mm512_set1_ps(bias ? bias[co] : 0.0f);
       for (int i = 0; i < 4; i++) {
-        const __m512 *r = yt + 4 * i;
+        const __m512 *r   = yt + 4 * i;
         const __m512  p01 = _mm512_permutex2var_ps(r[0], lo, r[1]), p23 = _mm512_permutex2var_ps(r[2], lo, r[3]);
         const __m512  q01 = _mm512_permutex2var_ps(r[0], hi, r[1]), q23 = _mm512_permutex2var_ps(r[2], hi, r[3]);
         const __m512  out[4] = {_mm512_permutex2var_ps(p01, qlo, p23), _mm512_permutex2var_ps(p01, qhi, p23),
@@ -449,12 +455,12 @@ static void wino_input_chunk(const BOConvShape *s, const WinoPlan *p, const floa
 void bo_winograd_forward(const BOConvShape *s, const float *x, const float *w, int flip, const float *b, float *y,
                          float *work, int acc)
 {
-  const WinoPlan p = wino_plan(s);
-  const BOGemmKernel *g = bo_nn_gemm();
-  const long     total = (long)s->B * p.T;
-  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
-  float         *U = work + p.urow, *Up = work + p.upack, *V = work + p.v, *M = work + p.m;
-  const int     *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
+  const WinoPlan      p     = wino_plan(s);
+  const BOGemmKernel *g     = bo_nn_gemm();
+  const long          total = (long)s->B * p.T;
+  const size_t        N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
+  float              *U = work + p.urow, *Up = work + p.upack, *V = work + p.v, *M = work + p.m;
+  const int          *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
 
   wino_weights(s->Cout, s->Cin, w, flip, U);
   if (g)
@@ -480,14 +486,14 @@ __attribute__((target("avx512f"))) static inline void wino_a(const __m512 *in, i
 {
   const __m512 y0 = in[0], y1 = in[is], y2 = in[2 * is], y3 = in[3 * is];
   const __m512 a = _mm512_add_ps(y0, y2), b = _mm512_add_ps(y1, y3);
-  const __m512 c = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y2, y0);                                   /* y0 + 4 y2 */
+  const __m512 c = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y2, y0);                                      /* y0 + 4 y2 */
   const __m512 d = _mm512_mul_ps(_mm512_set1_ps(2.0f), _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y3, y1)); /* 2 y1 + 8 y3 */
-  out[0]      = y0;
-  out[os]     = _mm512_add_ps(a, b);
-  out[2 * os] = _mm512_sub_ps(a, b);
-  out[3 * os] = _mm512_add_ps(c, d);
-  out[4 * os] = _mm512_sub_ps(c, d);
-  out[5 * os] = y3;
+  out[0]         = y0;
+  out[os]        = _mm512_add_ps(a, b);
+  out[2 * os]    = _mm512_sub_ps(a, b);
+  out[3 * os]    = _mm512_add_ps(c, d);
+  out[4 * os]    = _mm512_sub_ps(c, d);
+  out[5 * os]    = y3;
 }
 
 /* dM[xi][co][l] = (A dY A^T)[xi] for the nc tiles of a chunk, dY the 4x4
@@ -509,7 +515,8 @@ __attribute__((target("avx512f"))) static void wino_dy_transform(int Cout, int n
         wino_sets_targets(l0, nc, yoff, flag, dst, rows, cm);
         for (int i = 0; i < 4; i++) {
           __m512 L[4];
-          for (int k = 0; k < 4; k++) L[k] = _mm512_maskz_loadu_ps(i < rows[k] ? cm[k] : 0, dc + (i < rows[k] ? dst[k] + i * W : 0));
+          for (int k = 0; k < 4; k++)
+            L[k] = _mm512_maskz_loadu_ps(i < rows[k] ? cm[k] : 0, dc + (i < rows[k] ? dst[k] + i * W : 0));
           wino_sets_columns(L, 0, &Y[4 * i + 0], &Y[4 * i + 1]);
           wino_sets_columns(L, 2, &Y[4 * i + 2], &Y[4 * i + 3]);
         }
@@ -517,13 +524,15 @@ __attribute__((target("avx512f"))) static void wino_dy_transform(int Cout, int n
         const __m512i idx = _mm512_maskz_loadu_epi32(m, yoff + l0);
         __mmask16     mk[16];
         wino_entry_masks(m, flag + l0, mk);
-        for (int q = 0; q < 16; q++) Y[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk[q], idx, dc + (q / 4) * W + q % 4, 4);
+        for (int q = 0; q < 16; q++)
+          Y[q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk[q], idx, dc + (q / 4) * W + q % 4, 4);
       }
       for (int j = 0; j < 4; j++) wino_a(Y + j, 4, t + j, 4);
       for (int r = 0; r < 6; r++) {
         __m512 v[6];
         wino_a(t + 4 * r, 1, v, 1);
-        for (int c = 0; c < 6; c++) _mm512_mask_storeu_ps(dM + (size_t)(6 * r + c) * mplane + (size_t)co * ldm + l0, m, v[c]);
+        for (int c = 0; c < 6; c++)
+          _mm512_mask_storeu_ps(dM + (size_t)(6 * r + c) * mplane + (size_t)co * ldm + l0, m, v[c]);
       }
     }
   }
@@ -560,12 +569,12 @@ static void wino_weights_grad(int Cout, int Cin, const float *dU, size_t plane, 
  * streams, dM^T in 32-column tiles); in blas-only mode cblas_sgemm. */
 void bo_winograd_wgrad(const BOConvShape *s, const float *x, const float *dy, float *dw, float *work)
 {
-  const WinoPlan p = wino_plan(s);
-  const BOGemmKernel *g = bo_nn_gemm();
-  const long     total = (long)s->B * p.T;
-  const size_t   N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
-  float         *dU = work + p.urow, *V = work + p.v, *dM = work + p.m, *dMt = work + p.mt;
-  const int     *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
+  const WinoPlan      p     = wino_plan(s);
+  const BOGemmKernel *g     = bo_nn_gemm();
+  const long          total = (long)s->B * p.T;
+  const size_t        N = (size_t)s->B * s->H * s->W, uplane = (size_t)s->Cout * s->Cin;
+  float              *dU = work + p.urow, *V = work + p.v, *dM = work + p.m, *dMt = work + p.mt;
+  const int          *yoff = (int *)(work + p.yoff), *flag = (int *)(work + p.flag);
 
   memset(dU, 0, sizeof(float) * WINO_NF * uplane);
   for (long g0 = 0; g0 < total; g0 += p.NC) {
@@ -578,8 +587,8 @@ void bo_winograd_wgrad(const BOConvShape *s, const float *x, const float *dy, fl
         tile_cols(s->Cout, nc, dMx, p.ldv, dMt);
         g->rowa(s->Cin, s->Cout, nc, Vx, p.ldv, dMt, (size_t)nc * GEMM_NR, GEMM_NR, dU + xi * uplane, s->Cout);
       } else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, s->Cin, nc, 1.0f, dMx, (int)p.ldv, Vx, (int)p.ldv, 1.0f,
-                    dU + xi * uplane, s->Cin);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->Cout, s->Cin, nc, 1.0f, dMx, (int)p.ldv, Vx, (int)p.ldv,
+                    1.0f, dU + xi * uplane, s->Cin);
     }
   }
   if (g) wino_weights_grad(s->Cout, s->Cin, dU, uplane, 1, (size_t)s->Cout, dw);

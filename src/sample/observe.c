@@ -14,9 +14,10 @@ PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const f
   PetscCall(PetscFree2(s->obs_value, s->obs_mask));
   PetscCall(PetscMalloc2(D, &s->obs_value, D, &s->obs_mask));
   for (PetscInt i = 0; i < D; i++) {
-    const char *why = mask[i] ? BOCountProblem(value[i], s->max_count > 0 ? s->max_count : BO_MAX_EXACT_COUNT, "-cap") : NULL;
-    PetscCheck(!why, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "observed value %g at element %" PetscInt_FMT " is %s", (double)value[i], i,
-               why);
+    const char *why =
+        mask[i] ? BOCountProblem(value[i], s->max_count > 0 ? s->max_count : BO_MAX_EXACT_COUNT, "-cap") : NULL;
+    PetscCheck(!why, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "observed value %g at element %" PetscInt_FMT " is %s",
+               (double)value[i], i, why);
     s->obs_value[i] = mask[i] ? value[i] : 0.0f;
     s->obs_mask[i]  = mask[i] ? 1.0f : 0.0f;
   }
@@ -35,9 +36,11 @@ static PetscErrorCode read_member_shaped(hid_t file, const char *path, const cha
   BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "-condition %s: cannot open '%s'", path, name);
   space = H5Dget_space(d);
   n     = H5Sget_simple_extent_npoints(space);
-  PetscCheck(n == D, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "-condition %s: '%s' has %lld elements, the model's members have %" PetscInt_FMT,
-             path, name, (long long)n, D);
-  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "-condition %s: cannot read '%s'", path, name);
+  PetscCheck(n == D, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "-condition %s: '%s' has %lld elements, the model's members have %" PetscInt_FMT, path, name, (long long)n,
+             D);
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "-condition %s: cannot read '%s'", path,
+             name);
   H5Sclose(space);
   H5Dclose(d);
   PetscFunctionReturn(0);

@@ -16,14 +16,14 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &t->rank));
   PetscCallMPI(MPI_Comm_size(comm, &t->size));
-  t->step_type = BO_REVERSE_BRIDGE;
-  t->K        = 100;
+  t->step_type   = BO_REVERSE_BRIDGE;
+  t->K           = 100;
   t->micro_batch = 16;
-  t->label    = -1;
-  t->guidance = 0.0;
-  t->max_count = -1; /* from the checkpoint: the data's maximum count */
-  t->use_ema  = PETSC_TRUE;
-  t->seed     = 1;
+  t->label       = -1;
+  t->guidance    = 0.0;
+  t->max_count   = -1; /* from the checkpoint: the data's maximum count */
+  t->use_ema     = PETSC_TRUE;
+  t->seed        = 1;
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BOLogRegister());
   *s = t;
@@ -32,26 +32,32 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
 
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
 {
-  PetscInt  seed = (PetscInt)s->seed;
+  PetscInt seed = (PetscInt)s->seed;
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
   PetscCall(PetscOptionsString("-checkpoint", "checkpoint written by bo_train", NULL, s->checkpoint, s->checkpoint,
                                sizeof(s->checkpoint), NULL));
-  PetscCall(PetscOptionsEnum("-sampler", "reverse sampler", NULL, BOReverseStepTypes, (PetscEnum)s->step_type, (PetscEnum *)&s->step_type, NULL));
-  PetscCall(PetscOptionsInt("-sample_steps", "reverse steps K (1..T; fewer is faster and coarser)", NULL, s->K, &s->K, NULL));
-  PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->micro_batch, &s->micro_batch, NULL));
+  PetscCall(PetscOptionsEnum("-sampler", "reverse sampler", NULL, BOReverseStepTypes, (PetscEnum)s->step_type,
+                             (PetscEnum *)&s->step_type, NULL));
+  PetscCall(
+      PetscOptionsInt("-sample_steps", "reverse steps K (1..T; fewer is faster and coarser)", NULL, s->K, &s->K, NULL));
+  PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->micro_batch,
+                            &s->micro_batch, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
-  PetscCall(PetscOptionsInt("-label", "class to generate (conditional models; -1: unconditional)", NULL, s->label, &s->label, NULL));
-  PetscCall(PetscOptionsReal("-guidance", "classifier-free guidance weight w (0: plain conditional)", NULL, s->guidance, &s->guidance, NULL));
-  PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)", NULL,
-                             s->max_count, &s->max_count, NULL));
+  PetscCall(PetscOptionsInt("-label", "class to generate (conditional models; -1: unconditional)", NULL, s->label,
+                            &s->label, NULL));
+  PetscCall(PetscOptionsReal("-guidance", "classifier-free guidance weight w (0: plain conditional)", NULL, s->guidance,
+                             &s->guidance, NULL));
+  PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)",
+                             NULL, s->max_count, &s->max_count, NULL));
   PetscCall(PetscOptionsBool("-use_ema", "sample with the EMA weights", NULL, s->use_ema, &s->use_ema, NULL));
   PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, s->condition,
                                s->condition, sizeof(s->condition), NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
-  PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", s->micro_batch);
+  PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1",
+             s->micro_batch);
   PetscCheck(s->guidance >= 0, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-guidance %g: must be >= 0", (double)s->guidance);
   PetscFunctionReturn(0);
 }
@@ -68,7 +74,8 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
   if (s->label >= 0)
     PetscCheck(s->model->cfg.num_classes > 0 && s->label < s->model->cfg.num_classes, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
                s->model->cfg.num_classes ? "-label %" PetscInt_FMT ": the model knows labels 0..%" PetscInt_FMT
-                                         : "-label %" PetscInt_FMT ": the model was trained without labels%.0" PetscInt_FMT,
+                                         : "-label %" PetscInt_FMT
+                                           ": the model was trained without labels%.0" PetscInt_FMT,
                s->label, s->model->cfg.num_classes - 1);
   if (s->max_count < 0) s->max_count = s->model->cfg.max_count;
   PetscCall(PetscFree3(s->k, s->labels, s->pk));
@@ -83,11 +90,14 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
 {
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(s->comm, &viewer));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "bo_sample: %s sampler, %" PetscInt_FMT " steps, micro-batch %" PetscInt_FMT
-                                           ", seed %llu, %d rank%s, %s weights of %s\n",
-                                   BOReverseStepTypes[s->step_type], s->K, s->micro_batch, (unsigned long long)s->seed, s->size,
-                                   s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
-  if (s->label >= 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
+  PetscCall(PetscViewerASCIIPrintf(viewer,
+                                   "bo_sample: %s sampler, %" PetscInt_FMT " steps, micro-batch %" PetscInt_FMT
+                                   ", seed %llu, %d rank%s, %s weights of %s\n",
+                                   BOReverseStepTypes[s->step_type], s->K, s->micro_batch, (unsigned long long)s->seed,
+                                   s->size, s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
+  if (s->label >= 0)
+    PetscCall(
+        PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
   if (s->obs_mask) {
     PetscInt nobs = 0;
     for (PetscInt i = 0; i < s->model->dim; i++) nobs += s->obs_mask[i] != 0;
@@ -151,8 +161,8 @@ PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt coun
              "first member %" PetscInt_FMT " is not aligned to the micro-batch %" PetscInt_FMT, first, B);
   for (PetscInt b0 = 0; b0 < count; b0 += B) {
     PetscInt nb = PetscMin(B, count - b0);
-    PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict, s, s->seed, first + b0, nb, D, s->obs_value,
-                                s->obs_mask, x + b0 * D));
+    PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict, s, s->seed, first + b0, nb,
+                                D, s->obs_value, s->obs_mask, x + b0 * D));
   }
   PetscFunctionReturn(0);
 }
@@ -161,7 +171,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
 {
   const PetscInt D = s->model->dim, B = s->micro_batch;
   const PetscInt nblocks = (n + B - 1) / B, rounds = (nblocks + s->size - 1) / s->size;
-  BOModelConfig *cfg     = &s->model->cfg;
+  BOModelConfig *cfg = &s->model->cfg;
   BOWriter       w;
   float         *x;
   PetscInt       shape[3], ndim;
@@ -171,10 +181,12 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscFunctionBegin;
   PetscCheck(n >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-n %" PetscInt_FMT ": need at least one member", n);
   PetscCheck(first >= 0 && first % B == 0, s->comm, PETSC_ERR_ARG_WRONG,
-             "-first_member %" PetscInt_FMT " must be a multiple of -batch %" PetscInt_FMT " (blocks are the ensemble's units)", first, B);
+             "-first_member %" PetscInt_FMT " must be a multiple of -batch %" PetscInt_FMT
+             " (blocks are the ensemble's units)",
+             first, B);
   if (cfg->kind == BO_MODEL_UNET) {
     shape[0] = cfg->Ny, shape[1] = cfg->Nx, shape[2] = cfg->C;
-    ndim     = cfg->C > 1 ? 3 : 2;
+    ndim = cfg->C > 1 ? 3 : 2;
   } else {
     shape[0] = cfg->G;
     ndim     = 1;
@@ -211,8 +223,9 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
     PetscInt done = PetscMin(n, (r + 1) * s->size * B);
     if (now - last > 5.0 || r == rounds - 1) {
       double rate = (double)done / (now - start);
-      PetscCall(PetscPrintf(s->comm, "members %" PetscInt_FMT "/%" PetscInt_FMT "  %.2f members/s  elapsed %.0fs  ETA %.0fs\n", done, n,
-                            rate, now - start, (double)(n - done) / rate));
+      PetscCall(PetscPrintf(s->comm,
+                            "members %" PetscInt_FMT "/%" PetscInt_FMT "  %.2f members/s  elapsed %.0fs  ETA %.0fs\n",
+                            done, n, rate, now - start, (double)(n - done) / rate));
       last = now;
     }
   }
@@ -233,13 +246,16 @@ PetscErrorCode BOSamplerFillDMDAVec(BOSampler s, PetscInt member, DM da, Vec v)
 
   PetscFunctionBegin;
   PetscCall(DMDAGetInfo(da, NULL, &M, &N, NULL, NULL, NULL, NULL, &dof, NULL, NULL, NULL, NULL, NULL));
-  PetscCheck(cfg->kind == BO_MODEL_UNET && M == cfg->Nx && N == cfg->Ny && dof == cfg->C, PetscObjectComm((PetscObject)da),
-             PETSC_ERR_ARG_SIZ, "DMDA %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT " does not match the model's grid %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT,
+  PetscCheck(cfg->kind == BO_MODEL_UNET && M == cfg->Nx && N == cfg->Ny && dof == cfg->C,
+             PetscObjectComm((PetscObject)da), PETSC_ERR_ARG_SIZ,
+             "DMDA %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT
+             " does not match the model's grid %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT,
              M, N, dof, cfg->Nx, cfg->Ny, cfg->C);
   /* Every rank generates the member (the same bits everywhere: randomness
    * is keyed by member, not rank) and keeps the part it owns: no messages. */
   PetscCall(PetscMalloc1(s->micro_batch * s->model->dim, &x));
-  PetscCall(BOSamplerGenerateLocal(s, member - member % s->micro_batch, s->micro_batch, x)); /* the whole block: as in files */
+  PetscCall(BOSamplerGenerateLocal(s, member - member % s->micro_batch, s->micro_batch,
+                                   x)); /* the whole block: as in files */
   PetscCall(DMDAGetCorners(da, &xs, &ys, NULL, &xm, &ym, NULL));
   PetscCall(DMDAVecGetArrayDOF(da, v, &a));
   const float *m = x + (member % s->micro_batch) * s->model->dim;

@@ -1,13 +1,13 @@
 /* Single-phase Darcy flow on a cell-centred DMDA (two-point fluxes). */
 #include "bo_darcy.h"
 
-static PetscReal Harmonic(PetscReal a, PetscReal b) { return 2.0 * a * b / (a + b); }
+static PetscReal harmonic(PetscReal a, PetscReal b) { return 2.0 * a * b / (a + b); }
 
 /* Transmissibility between cell (j, i) and its neighbour in direction d
  * (0 west, 1 east, 2 south, 3 north), or the half-cell one at a Dirichlet
  * face; 0 across no-flow faces. *dirichlet receives the boundary pressure
  * side: -1 none, 0 left, 1 right. */
-static PetscReal Transmissibility(PetscScalar **k, PetscInt i, PetscInt j, PetscInt d, PetscInt Mx, PetscInt My,
+static PetscReal transmissibility(PetscScalar **k, PetscInt i, PetscInt j, PetscInt d, PetscInt Mx, PetscInt My,
                                   const BODarcyProblem *prob, int *dirichlet)
 {
   PetscReal hx = prob->hx, hy = prob->hy, kc = PetscRealPart(k[j][i]);
@@ -15,16 +15,17 @@ static PetscReal Transmissibility(PetscScalar **k, PetscInt i, PetscInt j, Petsc
   switch (d) {
   case 0:
     if (i == 0) return *dirichlet = 0, 2.0 * hy / hx * kc;
-    return hy / hx * Harmonic(kc, PetscRealPart(k[j][i - 1]));
+    return hy / hx * harmonic(kc, PetscRealPart(k[j][i - 1]));
   case 1:
     if (i == Mx - 1) return *dirichlet = 1, 2.0 * hy / hx * kc;
-    return hy / hx * Harmonic(kc, PetscRealPart(k[j][i + 1]));
-  case 2: return j == 0 ? 0.0 : hx / hy * Harmonic(kc, PetscRealPart(k[j - 1][i]));
-  default: return j == My - 1 ? 0.0 : hx / hy * Harmonic(kc, PetscRealPart(k[j + 1][i]));
+    return hy / hx * harmonic(kc, PetscRealPart(k[j][i + 1]));
+  case 2: return j == 0 ? 0.0 : hx / hy * harmonic(kc, PetscRealPart(k[j - 1][i]));
+  default: return j == My - 1 ? 0.0 : hx / hy * harmonic(kc, PetscRealPart(k[j + 1][i]));
   }
 }
 
-PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const char *prefix, Vec pressure, PetscInt *its)
+PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const char *prefix, Vec pressure,
+                            PetscInt *its)
 {
   static const PetscInt di[4] = {-1, 1, 0, 0}, dj[4] = {0, 0, -1, 1};
   DMDALocalInfo         info;
@@ -37,7 +38,8 @@ PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const c
   PetscFunctionBegin;
   PetscCall(PetscObjectGetComm((PetscObject)da, &comm));
   PetscCall(DMDAGetLocalInfo(da, &info));
-  PetscCheck(info.dof == 1 && info.sw >= 1, comm, PETSC_ERR_ARG_WRONG, "BODarcySolve needs a DMDA with dof 1 and stencil width >= 1");
+  PetscCheck(info.dof == 1 && info.sw >= 1, comm, PETSC_ERR_ARG_WRONG,
+             "BODarcySolve needs a DMDA with dof 1 and stencil width >= 1");
   PetscCall(DMGetLocalVector(da, &kloc));
   PetscCall(DMGlobalToLocalBegin(da, perm, INSERT_VALUES, kloc));
   PetscCall(DMGlobalToLocalEnd(da, perm, INSERT_VALUES, kloc));
@@ -52,21 +54,22 @@ PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const c
     for (PetscInt i = info.xs; i < info.xs + info.xm; i++) {
       MatStencil  row = {0}, col[5];
       PetscScalar v[5];
-      PetscInt    n = 1;
+      PetscInt    n    = 1;
       PetscReal   diag = 0;
       PetscCheck(PetscRealPart(k[j][i]) > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
-                 "permeability must be positive: cell (%" PetscInt_FMT ", %" PetscInt_FMT ") has %g", j, i, (double)PetscRealPart(k[j][i]));
+                 "permeability must be positive: cell (%" PetscInt_FMT ", %" PetscInt_FMT ") has %g", j, i,
+                 (double)PetscRealPart(k[j][i]));
       row.i = i, row.j = j;
       rhs[j][i] = 0;
       for (PetscInt d = 0; d < 4; d++) {
         int       bc;
-        PetscReal T = Transmissibility(k, i, j, d, info.mx, info.my, prob, &bc);
+        PetscReal T = transmissibility(k, i, j, d, info.mx, info.my, prob, &bc);
         diag += T;
         if (bc == 0) rhs[j][i] += T * prob->p_left;
         else if (bc == 1) rhs[j][i] += T * prob->p_right;
         else if (T > 0) {
           col[n].i = i + di[d], col[n].j = j + dj[d], col[n].k = 0, col[n].c = 0;
-          v[n++]   = -T;
+          v[n++] = -T;
         }
       }
       col[0] = row, v[0] = diag;
@@ -89,7 +92,8 @@ PetscErrorCode BODarcySolve(DM da, Vec perm, const BODarcyProblem *prob, const c
   {
     KSPConvergedReason reason;
     PetscCall(KSPGetConvergedReason(ksp, &reason));
-    PetscCheck(reason > 0, comm, PETSC_ERR_NOT_CONVERGED, "Darcy pressure solve did not converge (%s)", KSPConvergedReasons[reason]);
+    PetscCheck(reason > 0, comm, PETSC_ERR_NOT_CONVERGED, "Darcy pressure solve did not converge (%s)",
+               KSPConvergedReasons[reason]);
   }
   if (its) PetscCall(KSPGetIterationNumber(ksp, its));
   PetscCall(KSPDestroy(&ksp));
@@ -137,15 +141,19 @@ PetscErrorCode BODarcyFaceFluxes(DM da, Vec perm, Vec pressure, const BODarcyPro
     for (PetscInt i = 0; i <= Mx; i++) {
       double f;
       if (i == 0) f = 2.0 * prob->hy / prob->hx * PetscRealPart(k[j][0]) * (prob->p_left - PetscRealPart(p[j][0]));
-      else if (i == Mx) f = 2.0 * prob->hy / prob->hx * PetscRealPart(k[j][Mx - 1]) * (PetscRealPart(p[j][Mx - 1]) - prob->p_right);
-      else f = prob->hy / prob->hx * Harmonic(PetscRealPart(k[j][i - 1]), PetscRealPart(k[j][i])) * PetscRealPart(p[j][i - 1] - p[j][i]);
+      else if (i == Mx)
+        f = 2.0 * prob->hy / prob->hx * PetscRealPart(k[j][Mx - 1]) * (PetscRealPart(p[j][Mx - 1]) - prob->p_right);
+      else
+        f = prob->hy / prob->hx * harmonic(PetscRealPart(k[j][i - 1]), PetscRealPart(k[j][i])) *
+            PetscRealPart(p[j][i - 1] - p[j][i]);
       qx[j * (Mx + 1) + i] = f;
     }
   for (PetscInt j = 0; j <= My; j++)
     for (PetscInt i = 0; i < Mx; i++)
-      qy[j * Mx + i] = (j == 0 || j == My) ? 0.0
-                                           : prob->hx / prob->hy * Harmonic(PetscRealPart(k[j - 1][i]), PetscRealPart(k[j][i])) *
-                                               PetscRealPart(p[j - 1][i] - p[j][i]);
+      qy[j * Mx + i] = (j == 0 || j == My)
+                           ? 0.0
+                           : prob->hx / prob->hy * harmonic(PetscRealPart(k[j - 1][i]), PetscRealPart(k[j][i])) *
+                                 PetscRealPart(p[j - 1][i] - p[j][i]);
   PetscCall(DMDAVecRestoreArrayRead(da, perm, &k));
   PetscCall(DMDAVecRestoreArrayRead(da, pressure, &p));
   PetscFunctionReturn(0);

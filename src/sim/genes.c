@@ -47,7 +47,7 @@ typedef struct {
   int      *act;                /* 1 activation, 0 repression */
 } Network;
 
-static PetscErrorCode NetworkCreate(const BOGenesParams *p, Network *net)
+static PetscErrorCode network_create(const BOGenesParams *p, Network *net)
 {
   BORng    rng;
   PetscInt G = p->genes;
@@ -56,7 +56,7 @@ static PetscErrorCode NetworkCreate(const BOGenesParams *p, Network *net)
   PetscCall(PetscMalloc6(G, &net->kon, G, &net->koff, G, &net->s, G, &net->K, G, &net->reg, G, &net->act));
   BORngInit(&rng, (uint64_t)p->network_seed, BO_RNG_DATAGEN, 0xffffffffu, 0);
   for (PetscInt g = 0; g < G; g++) {
-    double burst = pow(10.0, 0.5 + BORngUniform(&rng)); /* 3 .. 30 mRNA per burst */
+    double burst = pow(10.0, 0.5 + BORngUniform(&rng));  /* 3 .. 30 mRNA per burst */
     net->kon[g]  = pow(10.0, -1.0 + BORngUniform(&rng)); /* 0.1 .. 1 bursts per lifetime */
     net->koff[g] = pow(10.0, 0.7 * BORngUniform(&rng)) + 1.0;
     net->s[g]    = burst * net->koff[g];
@@ -67,7 +67,7 @@ static PetscErrorCode NetworkCreate(const BOGenesParams *p, Network *net)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode NetworkDestroy(Network *net)
+static PetscErrorCode network_destroy(Network *net)
 {
   PetscFunctionBegin;
   PetscCall(PetscFree6(net->kon, net->koff, net->s, net->K, net->reg, net->act));
@@ -75,7 +75,7 @@ static PetscErrorCode NetworkDestroy(Network *net)
 }
 
 /* Effective switch-on rate of gene g in a cell of type c with mRNA counts m. */
-static double OnRate(const BOGenesParams *p, const Network *net, PetscInt c, PetscInt g, const int64_t *m)
+static double on_rate(const BOGenesParams *p, const Network *net, PetscInt c, PetscInt g, const int64_t *m)
 {
   if (net->reg[g] < 0) return net->kon[g] * (g == c % p->tfs ? 8.0 : 0.5);
   double x = (double)m[net->reg[g]], K2 = net->K[g] * net->K[g], h = x * x / (K2 + x * x);
@@ -93,7 +93,7 @@ PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k,
   BORng    rng;
 
   PetscFunctionBegin;
-  PetscCall(NetworkCreate(p, &net));
+  PetscCall(network_create(p, &net));
   PetscCall(PetscCalloc3(G, &m, G, &on, 3 * G, &a));
   BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 1);
   c = (PetscInt)BORngBelow(&rng, (uint32_t)p->cell_types);
@@ -102,14 +102,14 @@ PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k,
   for (;;) {
     double total = 0, u;
     for (PetscInt g = 0; g < G; g++) {
-      a[3 * g]     = on[g] ? net.koff[g] : OnRate(p, &net, c, g, m);
+      a[3 * g]     = on[g] ? net.koff[g] : on_rate(p, &net, c, g, m);
       a[3 * g + 1] = on[g] ? net.s[g] : 0.0;
       a[3 * g + 2] = (double)m[g];
       total += a[3 * g] + a[3 * g + 1] + a[3 * g + 2];
     }
     t += -log(BORngUniform(&rng)) / total;
     if (t > p->t_end) break;
-    u = BORngUniform(&rng) * total;
+    u          = BORngUniform(&rng) * total;
     PetscInt r = 0;
     while (r < 3 * G - 1 && u >= a[r]) u -= a[r++];
     if (a[r] <= 0) continue; /* round-off ran past the last possible reaction */
@@ -122,6 +122,6 @@ PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k,
   for (PetscInt g = 0; g < G; g++) counts[g] = (float)BORngBinomial(&rng, m[g], p->capture);
   *label = c;
   PetscCall(PetscFree3(m, on, a));
-  PetscCall(NetworkDestroy(&net));
+  PetscCall(network_destroy(&net));
   PetscFunctionReturn(0);
 }

@@ -38,11 +38,14 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
   PetscOptionsBegin(comm, NULL, "Reservoir simulator", "bo_datagen");
   PetscCall(PetscOptionsInt("-nx", "cells in x", NULL, p->nx, &p->nx, NULL));
   PetscCall(PetscOptionsInt("-ny", "cells in y", NULL, p->ny, &p->ny, NULL));
-  PetscCall(PetscOptionsReal("-corr_len", "correlation length of log k (cells)", NULL, p->corr_len, &p->corr_len, NULL));
+  PetscCall(
+      PetscOptionsReal("-corr_len", "correlation length of log k (cells)", NULL, p->corr_len, &p->corr_len, NULL));
   PetscCall(PetscOptionsReal("-sigma", "standard deviation of log k", NULL, p->sigma, &p->sigma, NULL));
   PetscCall(PetscOptionsInt("-channels", "high-permeability channels", NULL, p->channels, &p->channels, NULL));
-  PetscCall(PetscOptionsReal("-channel_width", "channel width (cells)", NULL, p->channel_width, &p->channel_width, NULL));
-  PetscCall(PetscOptionsReal("-channel_contrast", "log k added in channels", NULL, p->channel_contrast, &p->channel_contrast, NULL));
+  PetscCall(
+      PetscOptionsReal("-channel_width", "channel width (cells)", NULL, p->channel_width, &p->channel_width, NULL));
+  PetscCall(PetscOptionsReal("-channel_contrast", "log k added in channels", NULL, p->channel_contrast,
+                             &p->channel_contrast, NULL));
   PetscCall(PetscOptionsReal("-particles_per_cell", "tracer particles per injected pore volume of a cell", NULL,
                              p->particles_per_cell, &p->particles_per_cell, NULL));
   PetscCall(PetscOptionsReal("-pvi", "pore volumes injected", NULL, p->pvi, &p->pvi, NULL));
@@ -50,11 +53,13 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
   PetscCall(PetscOptionsEnum("-reservoir_output", "tracer counts, or permeability quantised into -levels levels", NULL,
                              BOReservoirOutputs, (PetscEnum)p->output, (PetscEnum *)&p->output, NULL));
   PetscCall(PetscOptionsInt("-levels", "permeability levels", NULL, p->levels, &p->levels, NULL));
-  PetscCall(PetscOptionsInt("-refine", "simulate on a grid this many times finer, count on -nx x -ny", NULL, p->refine, &p->refine, NULL));
+  PetscCall(PetscOptionsInt("-refine", "simulate on a grid this many times finer, count on -nx x -ny", NULL, p->refine,
+                            &p->refine, NULL));
   PetscOptionsEnd();
   PetscCheck(p->refine >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-refine %" PetscInt_FMT ": must be >= 1", p->refine);
   PetscCheck(p->nx >= 2 && p->ny >= 2, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nx and -ny must be at least 2");
-  PetscCheck(p->corr_len > 0 && p->sigma >= 0 && p->channels >= 0 && p->channel_width > 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
+  PetscCheck(p->corr_len > 0 && p->sigma >= 0 && p->channels >= 0 && p->channel_width > 0, comm,
+             PETSC_ERR_ARG_OUTOFRANGE,
              "-corr_len and -channel_width must be positive, -sigma and -channels non-negative");
   PetscCheck(p->particles_per_cell > 0 && p->pvi > 0 && p->dispersivity >= 0 && p->levels >= 2, comm,
              PETSC_ERR_ARG_OUTOFRANGE, "-particles_per_cell and -pvi must be positive, -levels at least 2");
@@ -62,7 +67,7 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
 }
 
 /* 1. log k: smoothed white noise plus channels. */
-static PetscErrorCode LogPermeability(const BOReservoirParams *p, uint64_t seed, PetscInt k, double *logk)
+static PetscErrorCode log_permeability(const BOReservoirParams *p, uint64_t seed, PetscInt k, double *logk)
 {
   PetscInt R = (PetscInt)ceil(3 * p->corr_len), W = p->nx + 2 * R, H = p->ny + 2 * R;
   double  *w, *noise, *tmp, norm = 0;
@@ -70,7 +75,8 @@ static PetscErrorCode LogPermeability(const BOReservoirParams *p, uint64_t seed,
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc3(2 * R + 1, &w, (size_t)W * H, &noise, (size_t)p->ny * W, &tmp));
-  for (PetscInt m = -R; m <= R; m++) w[m + R] = exp(-(double)(m * m) / (p->corr_len * p->corr_len)), norm += w[m + R] * w[m + R];
+  for (PetscInt m = -R; m <= R; m++)
+    w[m + R] = exp(-(double)(m * m) / (p->corr_len * p->corr_len)), norm += w[m + R] * w[m + R];
   for (PetscInt m = 0; m <= 2 * R; m++) w[m] /= sqrt(norm); /* unit variance after both passes */
   BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 0);
   for (size_t i = 0; i < (size_t)W * H; i++) noise[i] = BORngNormal(&rng);
@@ -102,7 +108,7 @@ static PetscErrorCode LogPermeability(const BOReservoirParams *p, uint64_t seed,
 }
 
 /* 2. Darcy face fluxes (cells of size 1, pressure drop 1). */
-static PetscErrorCode Flow(const BOReservoirParams *p, const double *logk, double *qx, double *qy)
+static PetscErrorCode solve_flow(const BOReservoirParams *p, const double *logk, double *qx, double *qy)
 {
   DM             da;
   Vec            perm, pres;
@@ -110,8 +116,8 @@ static PetscErrorCode Flow(const BOReservoirParams *p, const double *logk, doubl
   BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0};
 
   PetscFunctionBegin;
-  PetscCall(DMDACreate2d(PETSC_COMM_SELF, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, p->nx, p->ny, 1, 1, 1, 1,
-                         NULL, NULL, &da));
+  PetscCall(DMDACreate2d(PETSC_COMM_SELF, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, p->nx, p->ny, 1, 1, 1,
+                         1, NULL, NULL, &da));
   PetscCall(DMSetUp(da));
   PetscCall(DMCreateGlobalVector(da, &perm));
   PetscCall(VecDuplicate(perm, &pres));
@@ -128,7 +134,8 @@ static PetscErrorCode Flow(const BOReservoirParams *p, const double *logk, doubl
 
 /* Velocity at (x, y) inside cell (j, i): each component linear between the
  * fluxes of the two faces it crosses. */
-static void Velocity(const BOReservoirParams *p, const double *qx, const double *qy, double x, double y, double *vx, double *vy)
+static void cell_velocity(const BOReservoirParams *p, const double *qx, const double *qy, double x, double y,
+                          double *vx, double *vy)
 {
   PetscInt i = PetscMin(p->nx - 1, PetscMax(0, (PetscInt)x)), j = PetscMin(p->ny - 1, PetscMax(0, (PetscInt)y));
   double   fx = x - i, fy = y - j;
@@ -137,7 +144,8 @@ static void Velocity(const BOReservoirParams *p, const double *qx, const double 
 }
 
 /* 3. Tracer particles. */
-static void Tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const double *qx, const double *qy, float *counts)
+static void track_tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const double *qx, const double *qy,
+                         float *counts)
 {
   const double cfl = 0.25; /* cells per step */
   double       Q = 0, T, Dm, *cdf = malloc(sizeof(double) * (size_t)p->ny);
@@ -157,7 +165,7 @@ static void Tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const 
     left = T * BORngUniform(&rng); /* time since release */
     while (left > 0) {
       double vx, vy, speed, dt, s;
-      Velocity(p, qx, qy, x, y, &vx, &vy);
+      cell_velocity(p, qx, qy, x, y, &vx, &vy);
       speed = sqrt(vx * vx + vy * vy);
       dt    = PetscMin(left, cfl / PetscMax(speed, 1e-300));
       if (Dm > 0) dt = PetscMin(dt, cfl * cfl / (2 * Dm)); /* diffusive steps of at most cfl cells too */
@@ -178,7 +186,7 @@ static void Tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const 
 
 /* The same physics on a grid R times finer: lengths are scaled to fine
  * cells; particles per fine cell drop by R^2 so the total is unchanged. */
-static BOReservoirParams Refined(const BOReservoirParams *p)
+static BOReservoirParams refined(const BOReservoirParams *p)
 {
   BOReservoirParams f = *p;
   const PetscInt    R = p->refine;
@@ -188,16 +196,17 @@ static BOReservoirParams Refined(const BOReservoirParams *p)
   return f;
 }
 
-PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk_out)
+PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts,
+                                  double *logk_out)
 {
-  const BOReservoirParams f = Refined(p);
+  const BOReservoirParams f = refined(p);
   const PetscInt          R = p->refine, n = f.nx * f.ny;
   double                 *logk, *qx, *qy, *coarse;
   float                  *fine;
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc5(n, &logk, f.ny * (f.nx + 1), &qx, (f.ny + 1) * f.nx, &qy, n, &fine, p->nx * p->ny, &coarse));
-  PetscCall(LogPermeability(&f, seed, k, logk));
+  PetscCall(log_permeability(&f, seed, k, logk));
   /* log k of an output cell: the mean over its R x R fine cells */
   for (PetscInt c = 0; c < p->nx * p->ny; c++) coarse[c] = 0;
   for (PetscInt j = 0; j < f.ny; j++)
@@ -210,8 +219,8 @@ PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, Pet
       counts[c] = (float)PetscMin(PetscMax(l, 0.0), (double)(p->levels - 1));
     }
   } else {
-    PetscCall(Flow(&f, logk, qx, qy));
-    Tracer(&f, seed, k, qx, qy, fine);
+    PetscCall(solve_flow(&f, logk, qx, qy));
+    track_tracer(&f, seed, k, qx, qy, fine);
     for (PetscInt c = 0; c < p->nx * p->ny; c++) counts[c] = 0;
     for (PetscInt j = 0; j < f.ny; j++)
       for (PetscInt i = 0; i < f.nx; i++) counts[(j / R) * p->nx + i / R] += fine[j * f.nx + i];

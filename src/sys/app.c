@@ -12,12 +12,15 @@ static int  app_error_local = 0; /* the first error was raised on a subset of ra
 
 /* PETSc calls this for every frame of an error's traceback; print only the
  * first (the place and message where the error was raised), on one line. */
-static PetscErrorCode BOErrorHandler(MPI_Comm comm, int line, const char *func, const char *file, PetscErrorCode n,
-                                     PetscErrorType p, const char *mess, void *ctx)
+static PetscErrorCode one_line_error_handler(MPI_Comm comm, int line, const char *func, const char *file,
+                                             PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
   PetscMPIInt size = 1, wsize = 1, rank = 0;
 
-  (void)line; (void)func; (void)file; (void)ctx;
+  (void)line;
+  (void)func;
+  (void)file;
+  (void)ctx;
   if (p != PETSC_ERROR_INITIAL || app_error_seen) return n;
   app_error_seen = 1;
   if (comm != MPI_COMM_NULL) MPI_Comm_size(comm, &size);
@@ -37,7 +40,9 @@ PetscErrorCode BOAppStart(const char *progname)
 {
   PetscFunctionBegin;
   PetscCall(PetscStrncpy(app_name, progname, sizeof(app_name)));
-  PetscCall(PetscPushErrorHandler(BOErrorHandler, NULL));
+  PetscCall(PetscPushErrorHandler(one_line_error_handler, NULL));
+  BOSetBLASThreads();
+  PetscCall(BOCheckLauncher(PETSC_COMM_WORLD));
   PetscFunctionReturn(0);
 }
 
@@ -76,6 +81,7 @@ PetscErrorCode BOCheckLauncher(MPI_Comm comm)
   if (ntasks && step && atoi(ntasks) > 1)
     PetscCheck(size > 1, comm, PETSC_ERR_SUP_SYS,
                "Slurm started %s tasks but MPI sees 1 rank: the launcher has no PMI support for this MPI "
-               "(use mpirun, or srun --mpi=pmix; see jobs/README.md)", ntasks);
+               "(use mpirun, or srun --mpi=pmix; see jobs/README.md)",
+               ntasks);
   PetscFunctionReturn(0);
 }

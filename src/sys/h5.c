@@ -69,16 +69,16 @@ PetscErrorCode BOH5ReadAttrReal(hid_t obj, const char *name, double *value)
 
 PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size_t len)
 {
-  hid_t   attr, ftype, mtype;
-  size_t  size;
-  char   *buf;
+  hid_t  attr, ftype, mtype;
+  size_t size;
+  char  *buf;
 
   PetscFunctionBegin;
   PetscCheck(H5Aexists(obj, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "attribute '%s' is missing", name);
   BOCallHDF5(attr = H5Aopen(obj, name, H5P_DEFAULT), "cannot open attribute %s", name);
   ftype = H5Aget_type(attr);
-  PetscCheck(H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "attribute '%s' is not a fixed-length string", name);
+  PetscCheck(H5Tget_class(ftype) == H5T_STRING && !H5Tis_variable_str(ftype), PETSC_COMM_SELF,
+             PETSC_ERR_FILE_UNEXPECTED, "attribute '%s' is not a fixed-length string", name);
   size  = H5Tget_size(ftype);
   mtype = H5Tcopy(H5T_C_S1);
   H5Tset_size(mtype, size + 1);

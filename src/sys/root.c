@@ -7,7 +7,7 @@
 PetscErrorCode BORootTry(MPI_Comm comm, BORootFn fn, void *ctx, const char *what)
 {
   PetscMPIInt rank;
-  int         code = 0;
+  int         code                          = 0;
   char        msg[PETSC_MAX_PATH_LEN + 512] = "";
 
   PetscFunctionBegin;
@@ -22,7 +22,8 @@ PetscErrorCode BORootTry(MPI_Comm comm, BORootFn fn, void *ctx, const char *what
       const char *text;
       char       *specific;
       PetscErrorMessage(ierr, &text, &specific);
-      snprintf(msg, sizeof(msg), "%s%s%s", what ? what : "", what ? ": " : "", specific && specific[0] ? specific : text);
+      snprintf(msg, sizeof(msg), "%s%s%s", what ? what : "", what ? ": " : "",
+               specific && specific[0] ? specific : text);
       code = (int)ierr;
     }
   }

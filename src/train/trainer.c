@@ -66,29 +66,35 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
 
   PetscFunctionBegin;
   PetscOptionsBegin(tr->comm, NULL, "Blackout training (bo_train)", NULL);
-  PetscCall(PetscOptionsInt("-steps", "total optimiser steps (a restarted run continues up to this)", NULL, tr->steps, &tr->steps, NULL));
+  PetscCall(PetscOptionsInt("-steps", "total optimiser steps (a restarted run continues up to this)", NULL, tr->steps,
+                            &tr->steps, NULL));
   PetscCall(PetscOptionsInt("-batch", "global batch size (summed over ranks)", NULL, tr->batch, &tr->batch, NULL));
-  PetscCall(PetscOptionsString("-checkpoint", "checkpoint file (always the newest; older ones get a -stepN suffix)", NULL,
-                               tr->checkpoint, tr->checkpoint, sizeof(tr->checkpoint), NULL));
-  PetscCall(PetscOptionsInt("-checkpoint_every", "steps between checkpoints (0: only at the end)", NULL, tr->checkpoint_every,
-                            &tr->checkpoint_every, NULL));
-  PetscCall(PetscOptionsInt("-keep_checkpoints", "checkpoints kept (newest plus older ones)", NULL, tr->keep, &tr->keep, NULL));
-  PetscCall(PetscOptionsBool("-restart", "resume from the newest valid checkpoint", NULL, tr->restart, &tr->restart, NULL));
+  PetscCall(PetscOptionsString("-checkpoint", "checkpoint file (always the newest; older ones get a -stepN suffix)",
+                               NULL, tr->checkpoint, tr->checkpoint, sizeof(tr->checkpoint), NULL));
+  PetscCall(PetscOptionsInt("-checkpoint_every", "steps between checkpoints (0: only at the end)", NULL,
+                            tr->checkpoint_every, &tr->checkpoint_every, NULL));
+  PetscCall(PetscOptionsInt("-keep_checkpoints", "checkpoints kept (newest plus older ones)", NULL, tr->keep, &tr->keep,
+                            NULL));
+  PetscCall(
+      PetscOptionsBool("-restart", "resume from the newest valid checkpoint", NULL, tr->restart, &tr->restart, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed (data order, noise, initialisation)", NULL, seed, &seed, NULL));
-  PetscCall(PetscOptionsString("-log", "CSV file of step,loss,samples_per_s,...", NULL, tr->log, tr->log, sizeof(tr->log), NULL));
-  PetscCall(PetscOptionsString("-model", "network: unet-s, unet-tiny, mlp, ... (default: chosen from the data's shape)", NULL,
-                               tr->model_name, tr->model_name, sizeof(tr->model_name), NULL));
+  PetscCall(PetscOptionsString("-log", "CSV file of step,loss,samples_per_s,...", NULL, tr->log, tr->log,
+                               sizeof(tr->log), NULL));
+  PetscCall(PetscOptionsString("-model", "network: unet-s, unet-tiny, mlp, ... (default: chosen from the data's shape)",
+                               NULL, tr->model_name, tr->model_name, sizeof(tr->model_name), NULL));
   PetscCall(PetscOptionsReal("-lr", "Adam learning rate", NULL, tr->lr, &tr->lr, NULL));
   PetscCall(PetscOptionsInt("-warmup", "learning-rate warm-up steps", NULL, tr->warmup, &tr->warmup, NULL));
-  PetscCall(PetscOptionsEnum("-lr_schedule", "learning rate after the warm-up: constant, or cosine decay to 0 at -steps", NULL,
+  PetscCall(PetscOptionsEnum("-lr_schedule",
+                             "learning rate after the warm-up: constant, or cosine decay to 0 at -steps", NULL,
                              BOLRSchedules, (PetscEnum)tr->lr_schedule, (PetscEnum *)&tr->lr_schedule, NULL));
   PetscCall(PetscOptionsReal("-clip", "clip gradients to this global norm (0: off)", NULL, tr->clip, &tr->clip, NULL));
-  PetscCall(PetscOptionsReal("-ema_decay", "EMA decay of the weights used for sampling", NULL, tr->ema_decay, &tr->ema_decay, NULL));
-  PetscCall(PetscOptionsBool("-conditional", "condition on the data's labels (default: when it has them)", NULL, tr->conditional,
-                             &tr->conditional, &set));
+  PetscCall(PetscOptionsReal("-ema_decay", "EMA decay of the weights used for sampling", NULL, tr->ema_decay,
+                             &tr->ema_decay, NULL));
+  PetscCall(PetscOptionsBool("-conditional", "condition on the data's labels (default: when it has them)", NULL,
+                             tr->conditional, &tr->conditional, &set));
   if (!set) tr->conditional = -1; /* decided in SetUp from the data */
-  PetscCall(PetscOptionsReal("-cond_drop", "rate at which labels are dropped (for classifier-free guidance)", NULL, tr->cond_drop,
-                             &tr->cond_drop, NULL));
+  PetscCall(PetscOptionsReal("-cond_drop", "rate at which labels are dropped (for classifier-free guidance)", NULL,
+                             tr->cond_drop, &tr->cond_drop, NULL));
   PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
                              &tr->progress_interval, NULL));
   PetscOptionsEnd();
@@ -99,11 +105,12 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
   PetscCheck(tr->steps >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-steps %" PetscInt_FMT ": must be >= 0", tr->steps);
   PetscCheck(tr->batch >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", tr->batch);
   PetscCheck(tr->lr > 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-lr %g: must be > 0", (double)tr->lr);
-  PetscCheck(tr->keep >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-keep_checkpoints %" PetscInt_FMT ": must be >= 1", tr->keep);
-  PetscCheck(tr->ema_decay >= 0 && tr->ema_decay < 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-ema_decay %g: must be in [0, 1)",
-             (double)tr->ema_decay);
-  PetscCheck(tr->cond_drop >= 0 && tr->cond_drop <= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-cond_drop %g: must be in [0, 1]",
-             (double)tr->cond_drop);
+  PetscCheck(tr->keep >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-keep_checkpoints %" PetscInt_FMT ": must be >= 1",
+             tr->keep);
+  PetscCheck(tr->ema_decay >= 0 && tr->ema_decay < 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-ema_decay %g: must be in [0, 1)", (double)tr->ema_decay);
+  PetscCheck(tr->cond_drop >= 0 && tr->cond_drop <= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-cond_drop %g: must be in [0, 1]", (double)tr->cond_drop);
   PetscCall(BOProcessSetFromOptions(tr->proc));
   PetscCall(BODatasetSetFromOptions(tr->data));
   PetscFunctionReturn(0);
@@ -149,14 +156,17 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscFunctionBegin;
   PetscCall(BODatasetOpen(tr->data));
   if (tr->restart) PetscCall(BOTrainerReadCheckpoint(tr, &found));
-  if (tr->restart && !found) PetscCall(PetscPrintf(tr->comm, "no valid checkpoint at %s: starting from step 0\n", tr->checkpoint));
+  if (tr->restart && !found)
+    PetscCall(PetscPrintf(tr->comm, "no valid checkpoint at %s: starting from step 0\n", tr->checkpoint));
   if (!found) {
     BOModelConfig cfg;
     if (tr->conditional == (PetscBool)-1) tr->conditional = tr->data->has_labels;
     PetscCheck(!tr->conditional || tr->data->has_labels, tr->comm, PETSC_ERR_ARG_WRONG,
                "-conditional: %s has no 'labels' dataset to condition on", tr->data->filename);
-    PetscInt shape[3] = {tr->data->shape[0], tr->data->is_field ? tr->data->shape[1] : 0, tr->data->is_field ? tr->data->shape[2] : 0};
-    if (tr->model_name[0]) PetscCall(BOModelConfigFromName(tr->model_name, shape, tr->data->is_field, tr->data->max_count, &cfg));
+    PetscInt shape[3] = {tr->data->shape[0], tr->data->is_field ? tr->data->shape[1] : 0,
+                         tr->data->is_field ? tr->data->shape[2] : 0};
+    if (tr->model_name[0])
+      PetscCall(BOModelConfigFromName(tr->model_name, shape, tr->data->is_field, tr->data->max_count, &cfg));
     else PetscCall(BOModelConfigAuto(shape, tr->data->is_field, tr->data->max_count, &cfg));
     PetscCall(BOModelConfigSetFromOptions(tr->comm, &cfg));
     cfg.num_classes = tr->conditional ? tr->data->num_classes : 0;
@@ -164,7 +174,8 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     PetscCall(BOModelInitParams(tr->model, tr->seed));
     /* identical start on every rank, whatever the local initialisation did */
     PetscCallMPI(MPI_Bcast(tr->model->params, (int)tr->model->nparams, MPI_FLOAT, 0, tr->comm));
-    PetscCall(PetscMalloc3(tr->model->nparams, &tr->ema, tr->model->nparams, &tr->adam_m, tr->model->nparams, &tr->adam_v));
+    PetscCall(
+        PetscMalloc3(tr->model->nparams, &tr->ema, tr->model->nparams, &tr->adam_m, tr->model->nparams, &tr->adam_v));
     PetscCall(PetscArraycpy(tr->ema, tr->model->params, tr->model->nparams));
     PetscCall(PetscArrayzero(tr->adam_m, tr->model->nparams));
     PetscCall(PetscArrayzero(tr->adam_v, tr->model->nparams));
@@ -176,8 +187,8 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
 
   /* Work arrays for the largest possible local batch: the whole global batch
    * (all of a minibatch can sit in one rank's shard). */
-  n       = tr->batch;
-  D       = tr->data->D;
+  n             = tr->batch;
+  D             = tr->data->D;
   tr->max_local = n;
   PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
   PetscCall(PetscMalloc5(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y, n * D, &tr->out, n * D, &tr->dout));
@@ -196,11 +207,12 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
 {
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(tr->comm, &viewer));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "bo_train: %d rank%s, global batch %" PetscInt_FMT ", steps %" PetscInt_FMT
-                                           " (from %" PetscInt_FMT "), seed %llu, lr %g (warm-up %" PetscInt_FMT ", %s), clip %g, EMA %g\n",
-                                   tr->size, tr->size > 1 ? "s" : "", tr->batch, tr->steps, tr->step,
-                                   (unsigned long long)tr->seed, (double)tr->lr, tr->warmup, BOLRSchedules[tr->lr_schedule],
-                                   (double)tr->clip, (double)tr->ema_decay));
+  PetscCall(PetscViewerASCIIPrintf(
+      viewer,
+      "bo_train: %d rank%s, global batch %" PetscInt_FMT ", steps %" PetscInt_FMT " (from %" PetscInt_FMT
+      "), seed %llu, lr %g (warm-up %" PetscInt_FMT ", %s), clip %g, EMA %g\n",
+      tr->size, tr->size > 1 ? "s" : "", tr->batch, tr->steps, tr->step, (unsigned long long)tr->seed, (double)tr->lr,
+      tr->warmup, BOLRSchedules[tr->lr_schedule], (double)tr->clip, (double)tr->ema_decay));
   PetscCall(BODatasetView(tr->data, viewer));
   PetscCall(BOProcessView(tr->proc, viewer));
   PetscCall(BOModelView(tr->model, viewer));
@@ -230,16 +242,16 @@ double BOTrainerLearningRate(BOTrainer tr, PetscInt t)
 /* Adam with warm-up, on the flat buffers; then the EMA of the weights. */
 static void adam_update(BOTrainer tr, const float *grad, double grad_scale)
 {
-  const PetscInt n    = tr->model->nparams;
-  const double   t    = (double)(tr->step + 1);
-  const double   lr   = BOTrainerLearningRate(tr, tr->step + 1);
-  const double   bc1  = 1.0 - pow(tr->beta1, t), bc2 = 1.0 - pow(tr->beta2, t);
-  const float    b1   = (float)tr->beta1, b2 = (float)tr->beta2;
+  const PetscInt n   = tr->model->nparams;
+  const double   t   = (double)(tr->step + 1);
+  const double   lr  = BOTrainerLearningRate(tr, tr->step + 1);
+  const double   bc1 = 1.0 - pow(tr->beta1, t), bc2 = 1.0 - pow(tr->beta2, t);
+  const float    b1 = (float)tr->beta1, b2 = (float)tr->beta2;
   const float    step = (float)(lr / bc1), isb2 = (float)(1.0 / sqrt(bc2)), eps = (float)tr->adam_eps;
   /* EMA warm-up as in score_sde: decay_n = min(decay, (1+n)/(10+n)) */
-  const float    decay = (float)PetscMin(tr->ema_decay, (1.0 + t) / (10.0 + t));
-  float         *p = tr->model->params, *m = tr->adam_m, *v = tr->adam_v, *e = tr->ema;
-  const float    gs = (float)grad_scale;
+  const float decay = (float)PetscMin(tr->ema_decay, (1.0 + t) / (10.0 + t));
+  float      *p = tr->model->params, *m = tr->adam_m, *v = tr->adam_v, *e = tr->ema;
+  const float gs = (float)grad_scale;
 
   for (PetscInt i = 0; i < n; i++) {
     float g = grad[i] * gs;
@@ -297,8 +309,9 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
   PetscCall(PetscLogEventBegin(BOLog.allreduce, 0, 0, 0, 0));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, red, (int)np + 3, MPI_FLOAT, MPI_SUM, tr->comm));
   PetscCall(PetscLogEventEnd(BOLog.allreduce, 0, 0, 0, 0));
-  PetscCheck(red[np + 1] == (float)tr->batch, tr->comm, PETSC_ERR_PLIB, "step %" PetscInt_FMT ": batch has %g samples, expected %" PetscInt_FMT,
-             tr->step, (double)red[np + 1], tr->batch);
+  PetscCheck(red[np + 1] == (float)tr->batch, tr->comm, PETSC_ERR_PLIB,
+             "step %" PetscInt_FMT ": batch has %g samples, expected %" PetscInt_FMT, tr->step, (double)red[np + 1],
+             tr->batch);
 
   /* 4. guard, clip, update (identical on every rank) */
   PetscCall(PetscLogEventBegin(BOLog.optimizer, 0, 0, 0, 0));
@@ -339,8 +352,9 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
       double eta = (double)(tr->steps - tr->step) * (now - start) / (double)(tr->step - first);
       /* the loss of one step is noisy (one random time per sample): print
        * the mean since the last line */
-      PetscCall(PetscPrintf(tr->comm, "step %6" PetscInt_FMT "/%" PetscInt_FMT "  loss %.5g  %.1f samples/s  elapsed %.0fs  ETA %.0fs\n",
-                            tr->step, tr->steps, window_loss / (double)window_steps, sps, now - start, eta));
+      PetscCall(PetscPrintf(
+          tr->comm, "step %6" PetscInt_FMT "/%" PetscInt_FMT "  loss %.5g  %.1f samples/s  elapsed %.0fs  ETA %.0fs\n",
+          tr->step, tr->steps, window_loss / (double)window_steps, sps, now - start, eta));
       if (tr->logfile) fflush(tr->logfile);
       last_print   = now;
       window_start = now;
@@ -354,7 +368,9 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
   PetscCall(BOTrainerWriteCheckpoint(tr));
   if (stop && tr->step < tr->steps) {
     *interrupted = PETSC_TRUE;
-    PetscCall(PetscPrintf(tr->comm, "stopped by signal at step %" PetscInt_FMT ": checkpoint %s written; exit status %d asks to requeue\n",
+    PetscCall(PetscPrintf(tr->comm,
+                          "stopped by signal at step %" PetscInt_FMT
+                          ": checkpoint %s written; exit status %d asks to requeue\n",
                           tr->step, tr->checkpoint, BO_EXIT_REQUEUE));
   } else {
     PetscCall(PetscPrintf(tr->comm, "done: %" PetscInt_FMT " steps in %.1f s; checkpoint %s\n", tr->step - first,

@@ -1,4 +1,4 @@
-static char help[] = "Sampling benchmark (BENCH.md): unet-s on 32x32, bridge sampler.\n"
+static char help[] = "Sampling benchmark (docs/PERFORMANCE.md): unet-s on 32x32, bridge sampler.\n"
                      "  mpirun -n P bench_sample [-members M] [-steps K] [-batch B]\n"
                      "Prints key=value lines: network evaluations per second, the share of a\n"
                      "sampling step spent outside the network, seconds per 1000-member ensemble,\n"
@@ -29,12 +29,12 @@ static PetscErrorCode make_sampler(PetscInt K, PetscInt B, BOSampler *s)
 
 int main(int argc, char **argv)
 {
-  BOSampler      s;
-  PetscInt       M = 64, K = 100, B = 32;
-  PetscMPIInt    rank, size;
+  BOSampler          s;
+  PetscInt           M = 64, K = 100, B = 32;
+  PetscMPIInt        rank, size;
   PetscEventPerfInfo steps, net;
-  char           path[PETSC_MAX_PATH_LEN];
-  double         t0, t_total, bytes;
+  char               path[PETSC_MAX_PATH_LEN];
+  double             t0, t_total, bytes;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCall(PetscLogDefaultBegin());
@@ -64,7 +64,9 @@ int main(int argc, char **argv)
     double net_max, outside = 1.0 - net.time / steps.time, outside_max, evals = (double)M * (double)K;
     PetscCallMPI(MPI_Allreduce(&net.time, &net_max, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
     PetscCallMPI(MPI_Allreduce(&outside, &outside_max, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "sample_ranks=%d\nsample_members=%" PetscInt_FMT "\nsample_steps=%" PetscInt_FMT "\n", size, M, K));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "sample_ranks=%d\nsample_members=%" PetscInt_FMT "\nsample_steps=%" PetscInt_FMT "\n", size,
+                          M, K));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "sample_net_evals_per_s=%.1f\n", evals / t_total));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "sample_net_only_evals_per_s=%.1f\n", evals / net_max));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "sample_outside_network_share=%.4f\n", outside_max));
@@ -112,7 +114,8 @@ int main(int argc, char **argv)
         unlink(xmf);
       }
     }
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "h5_write_mb_per_s=%.1f\nseq_write_mb_per_s=%.1f\n", bytes / tw / 1e6, bytes / ts / 1e6));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "h5_write_mb_per_s=%.1f\nseq_write_mb_per_s=%.1f\n", bytes / tw / 1e6,
+                          bytes / ts / 1e6));
     PetscCall(PetscFree(x));
   }
   PetscCall(BOSamplerDestroy(&s));

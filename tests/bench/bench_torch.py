@@ -1,4 +1,4 @@
-"""The unet-s network of BENCH.md and the same training step as bench_train.c,
+"""The unet-s network of docs/PERFORMANCE.md and the same training step as bench_train.c,
 in PyTorch, for a side-by-side timing. Prints key=value lines.
 
     /usr/bin/python3 bench_torch.py --threads 2 [--batch 32 --fwd-batch 128 --reps 7]

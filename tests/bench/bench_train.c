@@ -67,13 +67,13 @@ static void adam_step(Adam *opt, PetscInt n, float *p, const float *g, float lr)
 
 int main(int argc, char **argv)
 {
-  PetscInt      batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048;
-  PetscBool     skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE;
-  char          model_name[64] = "unet-s";
-  PetscMPIInt   rank, size;
-  BOProcess     proc;
-  BOModelConfig cfg;
-  BOModel       m;
+  PetscInt       batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048;
+  PetscBool      skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE;
+  char           model_name[64] = "unet-s";
+  PetscMPIInt    rank, size;
+  BOProcess      proc;
+  BOModelConfig  cfg;
+  BOModel        m;
   const PetscInt shape[3] = {32, 32, 1};
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
@@ -101,10 +101,10 @@ int main(int argc, char **argv)
   double flops_fwd;
   PetscCall(BOModelGetFlops(m, &flops_fwd));
   const PetscInt D = m->dim, B = batch / size, Bmax = PetscMax(B, fwd_batch);
-  float   *n0, *nt, *y, *out, *dout;
-  PetscInt *k;
-  double  *pk;
-  Adam     opt = {NULL, NULL, 0};
+  float         *n0, *nt, *y, *out, *dout;
+  PetscInt      *k;
+  double        *pk;
+  Adam           opt = {NULL, NULL, 0};
   PetscCall(PetscMalloc5(Bmax * D, &n0, Bmax * D, &nt, Bmax * D, &y, Bmax * D, &out, Bmax * D, &dout));
   PetscCall(PetscMalloc2(Bmax, &k, Bmax, &pk));
   PetscCall(PetscCalloc2(m->nparams, &opt.m, m->nparams, &opt.v));
@@ -127,11 +127,13 @@ int main(int argc, char **argv)
       pk[b] = proc->p[k[b]], w[b] = proc->w[k[b]];
     }
     PetscCall(BOModelForward(m, B, nt, k, pk, NULL, out));
-    for (PetscInt b = 0; b < B; b++) BOPoissonLoss(D, out + b * D, y + b * D, w[b], 1.0 / ((double)batch * D), dout + b * D);
+    for (PetscInt b = 0; b < B; b++)
+      BOPoissonLoss(D, out + b * D, y + b * D, w[b], 1.0 / ((double)batch * D), dout + b * D);
     t1 = BOWallTime();
     PetscCall(BOModelBackward(m, dout));
     t2 = BOWallTime();
-    if (size > 1) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, m->grads, (int)m->nparams, MPI_FLOAT, MPI_SUM, PETSC_COMM_WORLD));
+    if (size > 1)
+      PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, m->grads, (int)m->nparams, MPI_FLOAT, MPI_SUM, PETSC_COMM_WORLD));
     t3 = BOWallTime();
     adam_step(&opt, m->nparams, m->params, m->grads, 2e-4f);
     t4 = BOWallTime();
@@ -169,11 +171,12 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Allreduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
   size_t ws;
   PetscCall(BOModelGetWorkspaceSize(m, &ws));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "model=%s\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT "\n", model_name,
-                        m->nparams, size, batch));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "model=%s\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT "\n",
+                        model_name, m->nparams, size, batch));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "gflop_per_sample_forward=%.4f\n", flops_fwd * 1e-9));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "sgemm_n=%" PetscInt_FMT "\nsgemm_gflops_rank0=%.1f\nsgemm_gflops_all_ranks=%.1f\n",
-                        n_sgemm, gf, gf_sum));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "sgemm_n=%" PetscInt_FMT "\nsgemm_gflops_rank0=%.1f\nsgemm_gflops_all_ranks=%.1f\n", n_sgemm,
+                        gf, gf_sum));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train_step_s=%.4f\ntrain_samples_per_s=%.1f\ntrain_gflops=%.1f\n", step,
                         batch / step, 3.0 * flops_fwd * batch / step * 1e-9));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
@@ -181,7 +184,8 @@ int main(int argc, char **argv)
                         "train_share_adam=%.3f\n",
                         t_fwd / (reps * step), t_bwd / (reps * step), t_red / (reps * step), t_adam / (reps * step)));
   if (fwd > 0)
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "forward_batch=%" PetscInt_FMT "\nforward_samples_per_s=%.1f\nforward_gflops=%.1f\n",
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "forward_batch=%" PetscInt_FMT "\nforward_samples_per_s=%.1f\nforward_gflops=%.1f\n",
                           fwd_batch, fwd_batch / fwd, flops_fwd * fwd_batch / fwd * 1e-9));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "workspace_mb=%.1f\npeak_rss_mb=%.1f\n", ws / 1048576.0, rss_max));
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks of BENCH.md, side by side in one run:
+# The benchmarks of docs/PERFORMANCE.md, side by side in one run:
 #   1. C, unet-s, with the environment's OpenBLAS kernel: 1 rank (train +
 #      forward + sgemm), 2 ranks (train + sgemm on both);
 #   2. the same with the kernel OpenBLAS detects itself (OPENBLAS_CORETYPE and

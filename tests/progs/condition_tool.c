@@ -38,9 +38,11 @@ static PetscErrorCode read_floats(const char *path, const char *name, PetscInt D
   d = H5Dopen2(f, name, H5P_DEFAULT);
   PetscCheck(d >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "no %s in %s", name, path);
   sp = H5Dget_space(d);
-  PetscCheck(H5Sget_simple_extent_npoints(sp) == D, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s has the wrong size", name);
+  PetscCheck(H5Sget_simple_extent_npoints(sp) == D, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s has the wrong size",
+             name);
   H5Sclose(sp);
-  PetscCheck(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "read %s", name);
+  PetscCheck(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ,
+             "read %s", name);
   H5Dclose(d), H5Fclose(f);
   PetscFunctionReturn(0);
 }
@@ -78,7 +80,8 @@ int main(int argc, char **argv)
       }
       honoured += ok, free_differ += differ;
     }
-    PetscCall(PetscPrintf(PETSC_COMM_SELF, "honoured %" PetscInt_FMT " of %" PetscInt_FMT "; free cells differ in %" PetscInt_FMT "\n",
+    PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                          "honoured %" PetscInt_FMT " of %" PetscInt_FMT "; free cells differ in %" PetscInt_FMT "\n",
                           honoured, ds->nlocal, free_differ));
     PetscCall(PetscFree2(value, mask));
   }

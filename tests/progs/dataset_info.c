@@ -1,11 +1,10 @@
-static const char help[] =
-  "dataset_info: open a count file with BODataset (all options of BODataset)\n"
-  "and print one line: N, shape, max count, labels. For the program tests.\n";
+static const char help[] = "dataset_info: open a count file with BODataset (all options of BODataset)\n"
+                           "and print one line: N, shape, max count, labels. For the program tests.\n";
 
 #include "bo_dataset.h"
 #include "bo_sys.h"
 
-static PetscErrorCode Run(void)
+static PetscErrorCode run(void)
 {
   BODataset ds;
 
@@ -14,8 +13,9 @@ static PetscErrorCode Run(void)
   PetscCall(BODatasetSetFromOptions(ds));
   PetscCall(BODatasetOpen(ds));
   if (ds->is_field)
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "N=%" PetscInt_FMT " field Ny=%" PetscInt_FMT " Nx=%" PetscInt_FMT " C=%" PetscInt_FMT,
-                          ds->N, ds->Ny, ds->Nx, ds->C));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "N=%" PetscInt_FMT " field Ny=%" PetscInt_FMT " Nx=%" PetscInt_FMT " C=%" PetscInt_FMT, ds->N,
+                          ds->Ny, ds->Nx, ds->C));
   else PetscCall(PetscPrintf(PETSC_COMM_WORLD, "N=%" PetscInt_FMT " vector G=%" PetscInt_FMT, ds->N, ds->G));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, " max=%lld labels=%d classes=%" PetscInt_FMT "\n", (long long)ds->max_count,
                         (int)ds->has_labels, ds->has_labels ? ds->num_classes : 0));
@@ -30,6 +30,6 @@ int main(int argc, char **argv)
   PetscFunctionBeginUser;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("dataset_info");
-  if (!ierr) ierr = Run();
+  if (!ierr) ierr = run();
   return BOAppFinish(ierr);
 }

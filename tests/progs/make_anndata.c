@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 {
   float   data[N * G];
   int32_t indices[N * G], indptr[N + 1] = {0}, labels[N];
-  hsize_t nnz = 0;
+  hsize_t nnz  = 0;
   int     tenx = argc > 2 && !strcmp(argv[2], "tenx");
 
   if (argc < 2) return fprintf(stderr, "usage: make_anndata FILE [tenx]\n"), 2;

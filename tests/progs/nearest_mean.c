@@ -21,7 +21,8 @@ int main(int argc, char **argv)
   PetscCall(BODatasetCreate(PETSC_COMM_SELF, &en));
   PetscCall(BODatasetSetFile(en, ens, "counts"));
   PetscCall(BODatasetOpen(en));
-  PetscCheck(tr->has_labels && tr->D == en->D, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "need a labelled training set of the ensemble's shape");
+  PetscCheck(tr->has_labels && tr->D == en->D, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG,
+             "need a labelled training set of the ensemble's shape");
   const PetscInt K = tr->num_classes, D = tr->D;
   PetscCall(PetscCalloc2(K * D, &mean, K, &count));
   for (PetscInt i = 0; i < tr->nlocal; i++) {
@@ -31,7 +32,7 @@ int main(int argc, char **argv)
   for (PetscInt c = 0; c < K; c++)
     for (PetscInt d = 0; d < D; d++) mean[c * D + d] /= PetscMax(count[c], 1);
   for (PetscInt i = 0; i < en->nlocal; i++) {
-    PetscInt best = 0;
+    PetscInt best  = 0;
     double   bestd = 1e300;
     for (PetscInt c = 0; c < K; c++) {
       double dist = 0;

@@ -1,16 +1,15 @@
-static const char help[] =
-  "petsc_load: a downstream PETSc program's view of a Blackout field file.\n"
-  "Creates a DMDA from the file's Mx, My, dof attributes, VecLoads every member\n"
-  "with PetscViewerHDF5 (timestepping, timestep = member) and compares each\n"
-  "owned value with the file read directly through HDF5. Exit 0 if all match.\n"
-  "  -file FILE  -name counts\n";
+static const char help[] = "petsc_load: a downstream PETSc program's view of a Blackout field file.\n"
+                           "Creates a DMDA from the file's Mx, My, dof attributes, VecLoads every member\n"
+                           "with PetscViewerHDF5 (timestepping, timestep = member) and compares each\n"
+                           "owned value with the file read directly through HDF5. Exit 0 if all match.\n"
+                           "  -file FILE  -name counts\n";
 
 #include <petscdmda.h>
 #include <petscviewerhdf5.h>
 #include "bo_sys.h"
 
 /* Integer attribute of the dataset. */
-static PetscErrorCode ReadIntAttr(hid_t d, const char *name, PetscInt *v)
+static PetscErrorCode read_int_attr(hid_t d, const char *name, PetscInt *v)
 {
   long long x;
   hid_t     a = H5Aopen(d, name, H5P_DEFAULT);
@@ -25,14 +24,14 @@ static PetscErrorCode ReadIntAttr(hid_t d, const char *name, PetscInt *v)
 
 int main(int argc, char **argv)
 {
-  char         file[PETSC_MAX_PATH_LEN] = "", name[256] = "counts";
-  PetscInt     Mx, My, dof, N, bad = 0;
-  hid_t        f, d, sp;
-  hsize_t      dims[4];
-  double      *ref;
-  DM           da;
-  Vec          x;
-  PetscViewer  v;
+  char           file[PETSC_MAX_PATH_LEN] = "", name[256] = "counts";
+  PetscInt       Mx, My, dof, N, bad = 0;
+  hid_t          f, d, sp;
+  hsize_t        dims[4];
+  double        *ref;
+  DM             da;
+  Vec            x;
+  PetscViewer    v;
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
@@ -47,9 +46,9 @@ int main(int argc, char **argv)
   PetscCheck(f >= 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_OPEN, "cannot open %s", file);
   d = H5Dopen2(f, name, H5P_DEFAULT);
   PetscCheck(d >= 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "no dataset %s", name);
-  PetscCall(ReadIntAttr(d, "Mx", &Mx));
-  PetscCall(ReadIntAttr(d, "My", &My));
-  PetscCall(ReadIntAttr(d, "dof", &dof));
+  PetscCall(read_int_attr(d, "Mx", &Mx));
+  PetscCall(read_int_attr(d, "My", &My));
+  PetscCall(read_int_attr(d, "dof", &dof));
   sp = H5Dget_space(d);
   H5Sget_simple_extent_dims(sp, dims, NULL);
   H5Sclose(sp);
@@ -85,11 +84,14 @@ int main(int argc, char **argv)
   PetscCall(PetscViewerHDF5PopTimestepping(v));
   PetscCall(PetscViewerDestroy(&v));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "petsc_load: %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ": %" PetscInt_FMT " mismatches\n",
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "petsc_load: %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT
+                        " x %" PetscInt_FMT ": %" PetscInt_FMT " mismatches\n",
                         N, My, Mx, dof, bad));
   PetscCall(VecDestroy(&x));
   PetscCall(DMDestroy(&da));
   PetscCall(PetscFree(ref));
-  PetscCheck(bad == 0, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "VecLoad disagrees with the file in %" PetscInt_FMT " values", bad);
+  PetscCheck(bad == 0, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "VecLoad disagrees with the file in %" PetscInt_FMT " values",
+             bad);
   return BOAppFinish(0);
 }
