@@ -72,7 +72,7 @@ struct _p_BOModel {
   float        *params, *grads; /* length nparams each, one allocation each */
   PetscInt      ntensors;
   BOTensor     *tensors;
-  void         *impl; /* graph and workspaces (src/model.c) */
+  void         *impl; /* graph and workspaces (src/model/modelimpl.h) */
 };
 
 /* Configurations. shape = {Ny, Nx, C} for fields or {G, 0, 0} for vectors. */

@@ -5,7 +5,7 @@
  * reproduced from its coordinates alone, so results do not depend on which
  * rank does the work or in which order. Convention for (tag, a, b):
  *   BO_RNG_TRAIN_NOISE  a = global sample index, b = optimiser step
- *   BO_RNG_SAMPLE       a = ensemble member,     b = sampling step
+ *   BO_RNG_SAMPLE       a = ensemble member,     b = schedule index of the step
  * Each stream holds 2^34 32-bit words.
  */
 #ifndef BO_RNG_H
@@ -21,6 +21,7 @@ enum {
   BO_RNG_SHUFFLE     = 4, /* data order: a = epoch */
   BO_RNG_DATAGEN     = 5, /* reference simulators: a = realization */
   BO_RNG_DROPOUT     = 6, /* condition dropout in training: a = sample, b = step */
+  BO_RNG_TOTAL       = 7, /* a generated member's total count: a = member */
 };
 
 typedef struct {

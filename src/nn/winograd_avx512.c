@@ -16,7 +16,7 @@
  * the 4x4 output tile Y = A^T [(G g G^T) .* (B^T d B)] A of the 6x6 input
  * patch d (patches overlap by 2). Per output, that is 36/16 = 2.25
  * multiplications instead of 9 (F(2x2, 3x3): 4). The larger coefficients
- * cost a little accuracy: measured in the tests, ~1e-6 of the sum of
+ * cost a little accuracy: measured in the tests, ~4e-6 of the sum of
  * |terms| (direct sum: ~1e-7).
  *
  * With the [C][B][H][W] layout the 36 "frequencies" xi = 6 r + c are 36
@@ -25,8 +25,9 @@
  * n = tiles of all samples, U = G g G^T the weight transform and V = B^T d B
  * the input transform; Y = A^T M A. A conv is run in chunks of NC tiles
  * (global tile index g = b T + ty tw + tx over the batch) so that V and M
- * stay in L2: the input rows a chunk needs are copied into a padded buffer
- * P (zeros, or wrapped rows for periodic padding), the patches transformed
+ * stay in L2: the patches are read straight from x with masked loads at the
+ * edges (zero padding), or from the input rows copied into a padded buffer
+ * P with the wrapped rows (periodic padding, and the gather path), the patches transformed
  * 16 tiles per vector, 36 products (our 8x32 kernel, or cblas_sgemm with
  * BO_NN_BLAS_ONLY=1), then the output transform adds the tiles into y with
  * the bias (cropped at the edges when H or W is not a multiple of 4).

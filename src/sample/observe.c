@@ -1,5 +1,5 @@
 /* BOSampler conditioning on observed cells: the value and mask of the cells
- * (the exact bridge takes them to their value; core/process.c). */
+ * (the exact bridge takes them to their value; core/reverse.c). */
 #include <math.h>
 #include "bo_dataset.h"
 #include "bo_h5.h"

@@ -173,6 +173,8 @@ int main(int argc, char **argv)
   PetscCall(BOModelGetWorkspaceSize(m, &ws));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "model=%s\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT "\n",
                         model_name, m->nparams, size, batch));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nn_gemm=%s\nnn_winograd=%d\n", BOGemmKinds[bo_nn_kernels().gemm],
+                        bo_nn_kernels().winograd));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "gflop_per_sample_forward=%.4f\n", flops_fwd * 1e-9));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
                         "sgemm_n=%" PetscInt_FMT "\nsgemm_gflops_rank0=%.1f\nsgemm_gflops_all_ranks=%.1f\n", n_sgemm,

@@ -33,6 +33,7 @@ get() {
   grep -h "^$key=" "$@" 2>/dev/null | cut -d= -f2 | sort -g | tail -1
 }
 core() { grep -ho "Core: [A-Za-z0-9_]*" "$@" | head -1 | cut -d' ' -f2; }
+ours() { echo "$(grep -h '^nn_gemm=' "$@" | head -1 | cut -d= -f2)$(grep -qh '^nn_winograd=1' "$@" && echo +winograd)"; }
 
 # one NAME I CMD...: run CMD into $OUT/NAME.I.txt
 one() {
@@ -62,7 +63,7 @@ report_c() { # $1 = tag; the rest = environment prefix
   shift
   echo "== C, $tag kernel (OPENBLAS_CORETYPE=$("$@" sh -c 'echo ${OPENBLAS_CORETYPE:-unset}'), OPENBLAS_L2_SIZE=$("$@" sh -c 'echo ${OPENBLAS_L2_SIZE:-unset}'))"
   local a="$OUT/${tag}_1rank".*.txt b="$OUT/${tag}_2ranks".*.txt
-  echo "   core $(core $a): sgemm $(get sgemm_gflops_rank0 $a) GFLOP/s;" \
+  echo "   OpenBLAS core $(core $a), our kernels $(ours $a): sgemm $(get sgemm_gflops_rank0 $a) GFLOP/s;" \
     "train 1 rank $(get train_samples_per_s $a) samples/s," \
     "2 ranks $(get train_samples_per_s $b) samples/s ($(get train_gflops $b) GFLOP/s," \
     "sgemm on both ranks $(get sgemm_gflops_all_ranks $b));" \
@@ -88,6 +89,7 @@ summary() { # $1 = tag, $2 = key prefix
   f1=$(get forward_samples_per_s $a)
   f2=$(get forward_samples_per_s $b)
   echo "${p}blas_core=$(core $a)"
+  echo "${p}nn_kernels=$(ours $a)"
   echo "${p}sgemm_gflops=$(get sgemm_gflops_rank0 $a)"
   echo "${p}sgemm_2ranks_gflops=$(get sgemm_gflops_all_ranks $b)"
   echo "${p}c_train_1rank_samples_per_s=$(get train_samples_per_s $a)"
