@@ -6,7 +6,10 @@
  * configuration, BOModelConfigSave); root attributes format
  * ("blackout-checkpoint"), producer_version, step, seed, batch, mpi_size,
  * the process's settings (BOProcessSave), the training data's metadata
- * (data_file, data_N, data_max_count), conditional, and checksum_crc32, a
+ * (data_file, data_N, data_max_count), conditional, group data_totals
+ * (dataset totals: every training member's total count, and labels when
+ * the data has them; the sampler draws members' totals from them), and
+ * checksum_crc32, a
  * CRC-32 over the four weight buffers and the step, written last: its
  * presence marks a complete file, its value catches torn or corrupt ones
  * that HDF5 would read without complaint.
@@ -30,6 +33,10 @@ typedef struct {
   PetscInt data_N;
   double   data_max_count;
   char     path[PETSC_MAX_PATH_LEN]; /* BOCheckpointRead: the file it came from */
+  /* the training members' totals (rank 0's are written; may be NULL) */
+  PetscInt        ntotals;
+  const double   *totals;
+  const PetscInt *total_labels; /* ntotals, or NULL */
 } BOCheckpointState;
 
 /* Write path (rank 0, temporary name then rename), rotate the older ones,
@@ -51,5 +58,11 @@ PetscErrorCode BOCheckpointStateFree(BOCheckpointState *st);
  * checksum (may be NULL) gets the file's CRC-32. Collective; any rank count. */
 PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool use_ema, BOProcess proc, BOModel *model,
                                      uint32_t *checksum);
+
+/* The training members' totals stored in path (sorted by label, then
+ * value) and their labels: *n = 0 when the file has none (older
+ * checkpoints). Arrays allocated on every rank (free with PetscFree2).
+ * Collective. */
+PetscErrorCode BOCheckpointLoadTotals(MPI_Comm comm, const char *path, PetscInt *n, double **totals, PetscInt **labels);
 
 #endif

@@ -54,6 +54,7 @@ typedef struct {
   PetscInt  first, nlocal;
   float    *x;      /* nlocal x D (NULL when streaming) */
   PetscInt *labels; /* nlocal labels (NULL without labels) */
+  double   *totals; /* nlocal member totals (sum of all elements), also when streaming */
 
   /* streaming and shuffling */
   PetscBool   streaming;

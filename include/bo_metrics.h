@@ -48,6 +48,9 @@ struct _n_BOMetrics {
   PetscInt  holdout_min;    /* -eval_holdout_min: real members needed for the holdout column */
   PetscInt  seed;           /* -eval_seed: straw man and holdout split */
   PetscReal verdict_margin; /* -eval_verdict_margin: generated must be below (1 - margin) x straw man */
+  PetscReal straw_tolerance; /* -eval_straw_tolerance: no metric above (1 + tol) x the straw man's */
+  PetscReal floor_factor;    /* -eval_floor_factor: no metric above this x the holdout floor */
+  PetscInt  holdout_splits;  /* -eval_holdout_splits: random half splits the floor is averaged over */
   /* set up from the reference (real) set */
   PetscInt  max_count, bin_width, nbins;
   PetscInt  nk, nr;              /* radial bins of the spectrum and of the two-point function (fields) */
@@ -78,6 +81,7 @@ typedef struct {
   double   mean_rrmse;  /* ||mean_t - mean_r|| / ||mean_r|| over cells */
   double   var_rrmse;   /* the same for the variance fields */
   double   mass_w1, mass_ks;
+  double   mass_mean_ratio, mass_var_ratio; /* mean and variance of the totals: test / ref (not distances) */
   double   psd_logratio;                                  /* fields: mean_k |log(P_t(k) / P_r(k))| */
   double   tpcf_logratio;                                 /* fields: mean_r |log(S2_t(r) / S2_r(r))| */
   double   gene_mean_corr, gene_var_corr, zero_frac_corr; /* vectors: Pearson over genes (log1p mean, log1p var) */

@@ -11,7 +11,7 @@
  * Usage:
  *   BOModelConfigFromName("unet-s", shape, PETSC_TRUE, 255, &cfg);
  *   BOModelCreate(comm, &cfg, &m);  BOModelInitParams(m, seed);
- *   BOModelForward(m, B, nt, k, pk, labels, out);   // out: raw, before softplus
+ *   BOModelForward(m, B, nt, k, pk, labels, noise, out);   // out: raw, before softplus
  *   BOModelBackward(m, dout);                       // writes m->grads
  */
 #ifndef BO_MODEL_H
@@ -50,6 +50,10 @@ typedef struct {
   PetscBool    periodic;                     /* periodic padding in the 3x3 convolutions */
   double       max_count;                    /* N in the linear input scaling; the sampler's default cap */
   BOModelInput input;                        /* input scaling: linear (default for fields) or log1p (vectors) */
+  PetscInt     noise_channels; /* a distributional network (noise_channels or noise_latent > 0): channels of
+                                  standard normal noise entering with the counts, per cell ... */
+  PetscInt     noise_latent;   /* ... and a member-wide noise vector of this length entering through the time
+                                  embedding; the output is then a sample of n0 - n_t */
 } BOModelConfig;
 
 /* One named tensor of the flat parameter buffer. */
@@ -108,11 +112,18 @@ PetscErrorCode BOModelInitParams(BOModel m, uint64_t seed);
 
 /* out[B][D] = raw network output (before softplus) for counts nt[B][D] at
  * time indices k[B] with survival probabilities pk[B] = e^{-t_k}; labels[B]
- * (NULL = the null class; ignored when unconditional). Keeps what the
- * backward pass needs. The first call with a batch larger than any before
- * allocates the workspaces; later calls allocate nothing. */
+ * (NULL = the null class; ignored when unconditional); noise[B][noise_dim]
+ * (BOModelNoiseDim; a distributional network's input; NULL = zeros; not
+ * read by a mean network). Keeps what the backward pass needs. The first
+ * call with a batch larger than any before allocates the workspaces; later
+ * calls allocate nothing. */
 PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
-                              const PetscInt *labels, float *out);
+                              const PetscInt *labels, const float *noise, float *out);
+/* Noise values per sample of a distributional network: the per-cell
+ * channels, Ny Nx noise_channels for fields ([Ny][Nx][channel], like the
+ * counts) or noise_channels for vectors, then the noise_latent values of the
+ * member-wide vector; 0 for a mean network. */
+PetscInt BOModelNoiseDim(BOModel m);
 /* Backpropagate dout[B][D] = dL/d(out) of the last forward: writes (does not
  * accumulate) m->grads. */
 PetscErrorCode BOModelBackward(BOModel m, const float *dout);

@@ -63,6 +63,22 @@ PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, ui
  * (computed stably as well). */
 double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, double scale, float *dx);
 
+/* The loss of a distributional network: M >= 2 samples xhat_j = softplus(x_j)
+ * (x: M x dim raw outputs for the same noised input, different noise) of
+ * the remaining counts, against the truth y (dim):
+ *   l = w [ dim ES + lambda sum_i (mbar_i - y_i log mbar_i - (y_i - y_i log y_i)) ],
+ *   ES = (1/M) sum_j |xhat_j - y| - 1/(M (M-1)) sum_{j<l} |xhat_j - xhat_l|,
+ * with |a| = sqrt(sum_i a_i^2 / dim + 1e-12) (root mean square over the
+ * member) and mbar the mean of the samples. ES, the energy score, is a
+ * proper scoring rule: its expectation is smallest exactly when the samples
+ * follow the law of y given the input, jointly over the member's cells (the
+ * first term pulls the samples to the data, the second keeps them apart).
+ * The second term is the Poisson loss of their mean, whose minimiser is the
+ * posterior mean, as for a mean network. Returns l; if dx is not NULL,
+ * stores scale dl/dx (M x dim). work: M dim floats. */
+double BOEnergyLoss(PetscInt M, PetscInt dim, const float *x, const float *y, double w, double lambda, double scale,
+                    float *dx, float *work);
+
 /* log(softplus(x)), accurate for all x. */
 double BOLogSoftplus(double x);
 
@@ -90,14 +106,30 @@ void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t 
 typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim, const float *state, PetscInt k,
                                       float *yhat);
 
+/* One reverse step for a member whose total (all cells, observed ones
+ * included) is known: the R units still missing get cells, m_i summing to
+ * R, near the predictor's sample of the remaining counts (sampled != 0) or
+ * drawn Multinomial(R, weight/sum) from its mean; then each cell takes the
+ * exact bridge, Binomial(m_i, r) births, no cell above max_count. The last
+ * step (s = 0, r = 1) brings the member to its total exactly, unless
+ * max_count leaves no room. Exact when the sample is exact
+ * (src/core/reverse.c). work: 3 dim doubles. */
+void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, uint32_t member, uint32_t k,
+                        PetscInt dim, const float *weight, double total, const float *obs_value, const float *obs_mask,
+                        float *state, double *work);
+
 /* Generate members first_member .. first_member+nmembers-1 from the all-zero
- * state with K reverse steps on BOProcessSamplingGrid, optionally with
- * observed elements (obs_value/obs_mask: dim entries shared by all members,
- * or NULL; see BOReverseStep). The result depends only on (seed, member
- * index) and on what the predictor returns for it. */
+ * state with K reverse steps on BOProcessSamplingGrid. The predictor gives
+ * the mean of the remaining counts n0 - n_t, or (sampled) a sample of them
+ * (a distributional network); a sample is rounded stochastically by the
+ * bridge like a mean. Optional: observed elements (obs_value/obs_mask: dim
+ * entries shared by all members, or NULL; see BOReverseStep) and known
+ * totals (totals: one per member, or NULL; then every step is
+ * BOReverseStepTotal). The result depends only on (seed, member index) and
+ * on what the predictor returns for it. */
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
-                                 BOPredictor predict, void *ctx, uint64_t seed, PetscInt first_member,
+                                 BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed, PetscInt first_member,
                                  PetscInt nmembers, PetscInt dim, const float *obs_value, const float *obs_mask,
-                                 float *state);
+                                 const double *totals, float *state);
 
 #endif

@@ -22,6 +22,8 @@ enum {
   BO_RNG_DATAGEN     = 5, /* reference simulators: a = realization */
   BO_RNG_DROPOUT     = 6, /* condition dropout in training: a = sample, b = step */
   BO_RNG_TOTAL       = 7, /* a generated member's total count: a = member */
+  BO_RNG_TRAIN_INPUT = 8, /* a distributional network's noise in training: a = sample, b = step */
+  BO_RNG_SAMPLE_INPUT = 9, /* ... and in sampling: a = member, b = schedule index */
 };
 
 typedef struct {

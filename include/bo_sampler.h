@@ -13,6 +13,14 @@
  *                   exact bridge to their value, the rest is predicted
  *   labels          -label L with classifier-free guidance weight -guidance w:
  *                   yhat = yhat_c^(1+w) / yhat_u^w (guidance on log rates)
+ *   totals          each member's total count is fixed first: -mass M for all,
+ *                   or drawn from a pool of totals (-mass_from train: the
+ *                   training members' totals in the checkpoint, of the class
+ *                   asked for with -label; FILE: the members of a data file;
+ *                   none: no totals, births follow the predicted rates alone).
+ *                   Every step then draws the exact number of births the
+ *                   missing units give (BOReverseStepTotal), and the member
+ *                   ends with exactly its total.
  */
 #ifndef BO_SAMPLER_H
 #define BO_SAMPLER_H
@@ -36,15 +44,22 @@ typedef struct {
   PetscBool         use_ema;
   uint64_t          seed;
   float            *obs_value, *obs_mask; /* D each, or NULL */
+  PetscReal         mass;                 /* -mass: every member's total (< 0: none given) */
+  char              mass_from[PETSC_MAX_PATH_LEN]; /* -mass_from train|none|FILE */
+  PetscInt          npool;                /* totals members' totals are drawn from (sorted); 0: none */
+  double           *pool;
   /* work for one block */
   PetscInt *k, *labels;
   double   *pk;
   float    *out, *out_uncond;
+  double   *totals; /* the block's members' totals (NULL: not conditioned) */
+  float    *noise;  /* a distributional network's noise for the block (NULL: a mean network) */
+  PetscInt  block_first; /* the member index of the block's first member */
 } BOSamplerData;
 typedef BOSamplerData *BOSampler;
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s);
-/* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition */
+/* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition -mass -mass_from */
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s);
 /* Loads the checkpoint (model, process) unless a model was set already,
  * and the -condition file if one was given. */
@@ -55,6 +70,10 @@ PetscErrorCode BOSamplerDestroy(BOSampler *s);
 PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const float *mask);
 /* Read `value` and `mask` datasets of the member shape from an HDF5 file. */
 PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path);
+/* The totals of members first .. first+n-1 (-1 each when members are not
+ * conditioned on totals): -mass, or a draw from the pool keyed by (seed,
+ * member), an interpolated quantile of the pool rounded stochastically. */
+PetscErrorCode BOSamplerMemberTotals(BOSampler s, PetscInt first, PetscInt n, double *totals);
 
 /* Members first .. first+count-1 into x (count x D), on this rank alone (no
  * communication). Blocks are [bB, (b+1)B) of the global index, so any split

@@ -19,6 +19,12 @@
  * checkpoint, before reaching -steps: "checkpointed, not finished; requeue". */
 #define BO_EXIT_REQUEUE 99
 
+/* The loss: Poisson (a mean network, the reference's), or the energy score of
+ * a distributional network (BOEnergyLoss: -energy_samples samples per
+ * example, plus -energy_poisson_weight times the Poisson loss of their mean). */
+typedef enum { BO_LOSS_POISSON, BO_LOSS_ENERGY } BOLossType;
+extern const char *const BOLossTypes[];
+
 /* Learning rate after the warm-up: constant, or a cosine decay to 0 at -steps. */
 typedef enum { BO_LR_CONSTANT, BO_LR_COSINE } BOLRSchedule;
 extern const char *const BOLRSchedules[];
@@ -34,6 +40,9 @@ typedef struct {
   PetscInt     steps, batch, checkpoint_every, keep, warmup;
   PetscReal    lr, beta1, beta2, adam_eps, clip, ema_decay, cond_drop, progress_interval;
   BOLRSchedule lr_schedule;
+  BOLossType   loss;
+  PetscInt     energy_samples; /* -energy_samples: samples per example of a distributional network */
+  PetscReal    energy_poisson_weight;
   PetscBool    restart, conditional;
   uint64_t     seed;
   char         model_name[64];
@@ -48,6 +57,12 @@ typedef struct {
   PetscInt *gidx, *k, *labels;
   double   *pk;
   float    *n0, *nt, *y, *out, *dout, *reduce; /* reduce = grads + [loss, samples, stop] */
+  /* a distributional network's rows: every example energy_samples times, with its noise */
+  PetscInt *rk, *rlabels;
+  double   *rpk;
+  float    *rnt, *noise, *ework;
+  double   *totals;       /* rank 0: every training member's total count, for checkpoints */
+  PetscInt *total_labels; /* rank 0: their labels (NULL without labels) */
   FILE     *logfile;
   double    last_loss, last_grad_norm;
 } BOTrainerData;

@@ -271,9 +271,13 @@ START_TEST(test_vectors)
   BOMetrics       m;
   BOMetricsReport rep;
 
-  PetscMalloc2(N * G, &real, N * G, &fake);
-  for (PetscInt n = 0; n < N; n++) correlated_vector(3, n, G, real + n * G), correlated_vector(4, n, G, fake + n * G);
-  sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake;
+  float *train;
+  BOSet  strain;
+  PetscMalloc3(N * G, &real, N * G, &fake, N * G, &train);
+  for (PetscInt n = 0; n < N; n++)
+    correlated_vector(3, n, G, real + n * G), correlated_vector(4, n, G, fake + n * G),
+        correlated_vector(5, n, G, train + n * G);
+  sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake, strain.nlocal = N, strain.x = train;
   ck_assert_int_eq(BOMetricsCreate(PETSC_COMM_SELF, &m), 0);
   ck_assert_int_eq(BOMetricsSetVector(m, G), 0);
   ck_assert_int_eq(BOMetricsSetUp(m, PetscMax(max_of(N * G, real), max_of(N * G, fake)), sr), 0);
@@ -282,9 +286,55 @@ START_TEST(test_vectors)
   ck_assert(rep.col[BO_COL_GENERATED].gene_mean_corr > 0.9 && rep.col[BO_COL_GENERATED].zero_frac_corr > 0.9);
   ck_assert(rep.col[BO_COL_GENERATED].corr_dist < 0.5 * rep.col[BO_COL_INDEPENDENT].corr_dist);
   ck_assert(rep.col[BO_COL_HOLDOUT].memorized_fraction == 1 && rep.real_nn_d1_median == 0);
-  ck_assert(rep.surrogate);
+  BOMetricsReportDestroy(&rep);
+  /* with independent training data (the straw man's marginals out of
+   * sample), a fresh draw from the truth is a surrogate */
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, &strain, &rep), 0);
+  ck_assert_msg(rep.surrogate, "%s", rep.verdict);
   BOMetricsReportDestroy(&rep);
   BOMetricsDestroy(&m);
+  PetscFree3(real, fake, train);
+}
+END_TEST
+
+/* Two identical sets with nothing to learn (all zeros, the straw man as good
+ * as anything) must not be called a surrogate; and the verdict names every
+ * failing metric with its numbers. */
+START_TEST(test_verdict_is_honest)
+{
+  const PetscInt  N = 40, D = 64;
+  float          *zeros, *real, *fake;
+  BOSet           sz, sr, sf;
+  BOMetrics       m;
+  BOMetricsReport rep;
+
+  PetscCalloc1(N * D, &zeros);
+  sz.nlocal = N, sz.x = zeros;
+  m = field_metrics(8, 8, 1.0, sz);
+  ck_assert_int_eq(BOMetricsEvaluate(m, sz, sz, &sz, &rep), 0);
+  ck_assert_msg(!rep.surrogate && strstr(rep.verdict, "NOT A SURROGATE"), "all zeros: %s", rep.verdict);
+  ck_assert_msg(strstr(rep.verdict, "on no structure metric") != NULL, "%s", rep.verdict);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+
+  /* a generated set with twice the counts of the truth: its marginal and
+   * mass metrics are named, each with the straw man's or the floor's value */
+  PetscMalloc2(N * D, &real, N * D, &fake);
+  for (PetscInt n = 0; n < N; n++) {
+    correlated_field(21, n, 8, 8, real + n * D), correlated_field(22, n, 8, 8, fake + n * D);
+    for (PetscInt i = 0; i < D; i++) fake[n * D + i] *= 2;
+  }
+  sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake;
+  m = field_metrics(8, 8, PetscMax(max_of(N * D, real), max_of(N * D, fake)), sr);
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, NULL, &rep), 0);
+  ck_assert(!rep.surrogate);
+  ck_assert_msg(strstr(rep.verdict, "w1_marginal") && strstr(rep.verdict, "mean_rrmse") && strstr(rep.verdict, "mass_w1") &&
+                    strstr(rep.verdict, "holdout floor"),
+                "%s", rep.verdict);
+  ck_assert_double_eq_tol(rep.col[BO_COL_GENERATED].mass_mean_ratio, 2.0, 0.2);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+  PetscFree(zeros);
   PetscFree2(real, fake);
 }
 END_TEST
@@ -485,6 +535,7 @@ Suite *suite_metrics(void)
   tcase_add_test(tc, test_memorisation);
   tcase_add_test(tc, test_straw_man_loses_to_correlated_truth);
   tcase_add_test(tc, test_vectors);
+  tcase_add_test(tc, test_verdict_is_honest);
   tcase_add_test(tc, test_empty_set_is_an_error);
   tcase_add_test(tc, test_darcy_csv);
   tcase_add_test(tp, test_fields_parallel_equals_serial);

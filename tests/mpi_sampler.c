@@ -5,8 +5,10 @@
 #include "bo_sampler.h"
 #include "testutil.h"
 
-/* A sampler around a freshly initialised 8x8 tiny network (no checkpoint). */
-static BOSampler make_sampler(MPI_Comm comm, PetscInt block)
+/* A sampler around a freshly initialised 8x8 tiny network (no checkpoint);
+ * a distributional one when noise > 0, with every member's total fixed when
+ * mass >= 0. */
+static BOSampler make_sampler_with(MPI_Comm comm, PetscInt block, PetscInt noise, double mass)
 {
   BOSampler     s;
   BOModelConfig cfg;
@@ -15,6 +17,7 @@ static BOSampler make_sampler(MPI_Comm comm, PetscInt block)
   s->proc->T = 50;
   ck_assert_int_eq(BOProcessSetUp(s->proc), 0);
   ck_assert_int_eq(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 10.0, &cfg), 0);
+  cfg.noise_channels = noise;
   ck_assert_int_eq(BOModelCreate(comm, &cfg, &s->model), 0);
   ck_assert_int_eq(BOModelInitParams(s->model, 3), 0);
   /* a non-trivial predictor: move the output layer off its near-zero init */
@@ -22,14 +25,17 @@ static BOSampler make_sampler(MPI_Comm comm, PetscInt block)
   s->micro_batch = block;
   s->K           = 20;
   s->seed        = 9;
+  s->mass        = mass;
   ck_assert_int_eq(BOSamplerSetUp(s), 0);
   return s;
 }
 
-START_TEST(test_generate_local_alignment)
+static BOSampler make_sampler(MPI_Comm comm, PetscInt block) { return make_sampler_with(comm, block, 0, -1); }
+
+static void check_alignment(PetscInt noise, double mass)
 {
   /* members 8..15 as one call, as two calls of block 4, and inside 0..23 */
-  BOSampler s8 = make_sampler(PETSC_COMM_SELF, 8), s4 = make_sampler(PETSC_COMM_SELF, 4);
+  BOSampler s8 = make_sampler_with(PETSC_COMM_SELF, 8, noise, mass), s4 = make_sampler_with(PETSC_COMM_SELF, 4, noise, mass);
   float     a[8 * 64], b[8 * 64], c[24 * 64];
   ck_assert_int_eq(BOSamplerGenerateLocal(s8, 8, 8, a), 0);
   ck_assert_int_eq(BOSamplerGenerateLocal(s4, 8, 4, b), 0);
@@ -42,8 +48,22 @@ START_TEST(test_generate_local_alignment)
   ck_assert_int_gt(nonzero, 0);
   /* unaligned first member is refused */
   ck_assert_int_ne(BOTestExpectError(BOSamplerGenerateLocal(s8, 3, 8, a)), 0);
+  /* a fixed total is every member's total */
+  for (int b = 0; b < 8 && mass >= 0; b++) {
+    double sum = 0;
+    for (int i = 0; i < 64; i++) sum += a[b * 64 + i];
+    ck_assert_msg(sum == mass, "member %d has %g, -mass %g", 8 + b, sum, mass);
+  }
   BOSamplerDestroy(&s8);
   BOSamplerDestroy(&s4);
+}
+
+START_TEST(test_generate_local_alignment)
+{
+  check_alignment(0, -1);
+  check_alignment(1, -1); /* a distributional network: its noise is keyed by member too */
+  check_alignment(0, 150);
+  check_alignment(2, 37);
 }
 END_TEST
 

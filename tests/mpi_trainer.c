@@ -45,6 +45,9 @@ static void write_dataset(const char *path)
   MPI_Barrier(PETSC_COMM_WORLD);
 }
 
+/* The loss of the trainers make_trainer makes (the tests run with both). */
+static BOLossType test_loss = BO_LOSS_POISSON;
+
 /* A trainer on comm with small settings; steps and checkpoint given. */
 static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt, PetscInt steps, PetscBool restart)
 {
@@ -65,6 +68,7 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
   tr->conditional       = PETSC_TRUE;
   tr->progress_interval = 1e9;
   tr->proc->T           = 50;
+  tr->loss              = test_loss;
   ck_assert_int_eq(PetscStrcpy(tr->model_name, "unet-tiny"), 0);
   ck_assert_int_eq(PetscStrcpy(tr->checkpoint, ckpt), 0);
   ck_assert_int_eq(BODatasetSetFile(tr->data, data, "counts"), 0);
@@ -85,18 +89,20 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
 {
   PetscInt  k[4] = {5, 20, 30, 45}, lab[4] = {0, 1, 2, 3};
   double    pk[4];
-  float     probe[4 * NY * NX];
+  float     probe[4 * NY * NX], noise[4 * NY * NX];
   PetscBool stop;
   for (int s = 0; s < TSTEPS; s++) {
     ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
     losses[s] = tr->last_loss;
   }
-  for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
+  for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7), noise[i] = (float)(i % 5) - 2.0f;
   for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
-  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, lab, probe_out), 0);
+  ck_assert_int_le(BOModelNoiseDim(tr->model), NY * NX);
+  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, lab, noise, probe_out), 0);
 }
 
-START_TEST(test_rank_count_independence)
+/* One comparison of trajectories: all ranks against rank 0 alone. */
+static void check_rank_count_independence(void)
 {
   char        data[PETSC_MAX_PATH_LEN], c1[PETSC_MAX_PATH_LEN], cp[PETSC_MAX_PATH_LEN];
   PetscMPIInt rank;
@@ -152,11 +158,22 @@ START_TEST(test_rank_count_independence)
   }
   BOTrainerDestroy(&all);
 }
+
+START_TEST(test_rank_count_independence)
+{
+  /* a mean network (Poisson loss) and a distributional one (energy score:
+   * two samples per example, noise keyed by sample and step) */
+  test_loss = BO_LOSS_POISSON;
+  check_rank_count_independence();
+  test_loss = BO_LOSS_ENERGY;
+  check_rank_count_independence();
+  test_loss = BO_LOSS_POISSON;
+}
 END_TEST
 
 static int same_bits(const float *a, const float *b, PetscInt n) { return memcmp(a, b, sizeof(float) * n) == 0; }
 
-START_TEST(test_bitwise_resume)
+static void check_bitwise_resume(void)
 {
   char      data[PETSC_MAX_PATH_LEN], ca[PETSC_MAX_PATH_LEN], cb[PETSC_MAX_PATH_LEN];
   BOTrainer straight, first, resumed;
@@ -175,8 +192,18 @@ START_TEST(test_bitwise_resume)
   ck_assert(BOTestAllRanks(same_bits(straight->ema, resumed->ema, n)));
   ck_assert(BOTestAllRanks(same_bits(straight->adam_m, resumed->adam_m, n)));
   ck_assert(BOTestAllRanks(same_bits(straight->adam_v, resumed->adam_v, n)));
+  ck_assert_int_eq(resumed->loss, test_loss); /* the checkpoint's model says which */
   BOTrainerDestroy(&straight);
   BOTrainerDestroy(&resumed);
+}
+
+START_TEST(test_bitwise_resume)
+{
+  test_loss = BO_LOSS_POISSON;
+  check_bitwise_resume();
+  test_loss = BO_LOSS_ENERGY;
+  check_bitwise_resume();
+  test_loss = BO_LOSS_POISSON;
 }
 END_TEST
 

@@ -38,7 +38,7 @@ typedef struct {
   BOModel  m;
   PetscInt B, D, k[4], labels[4];
   double   pk[4];
-  float   *nt, *y, *out, *dout;
+  float   *nt, *y, *out, *dout, *noise; /* noise: a distributional network's input, or NULL */
 } Batch;
 
 static void batch_init(Batch *b, BOModel m, PetscInt B)
@@ -49,6 +49,11 @@ static void batch_init(Batch *b, BOModel m, PetscInt B)
   b->out  = malloc(sizeof(float) * B * b->D);
   b->dout = malloc(sizeof(float) * B * b->D);
   fill_uniform(b->nt, B * b->D, 0, m->cfg.max_count + 0.999, 1);
+  b->noise = NULL;
+  if (BOModelNoiseDim(m) > 0) {
+    b->noise = malloc(sizeof(float) * B * BOModelNoiseDim(m));
+    fill_uniform(b->noise, B * BOModelNoiseDim(m), -2, 2, 3);
+  }
   fill_uniform(b->y, B * b->D, 0, 3.999, 2);
   for (PetscInt i = 0; i < B * b->D; i++) b->nt[i] = floorf(b->nt[i]), b->y[i] = floorf(b->y[i]);
   for (PetscInt i = 0; i < B; i++) {
@@ -58,13 +63,14 @@ static void batch_init(Batch *b, BOModel m, PetscInt B)
   }
 }
 
-static void batch_free(Batch *b) { free(b->nt), free(b->y), free(b->out), free(b->dout); }
+static void batch_free(Batch *b) { free(b->nt), free(b->y), free(b->out), free(b->dout), free(b->noise); }
 
 /* Forward + Poisson loss (weight 1, scale 1 per sample); fills dout. */
 static double batch_loss(Batch *b)
 {
   double L = 0;
-  ck_assert_int_eq(BOModelForward(b->m, b->B, b->nt, b->k, b->pk, b->m->cfg.num_classes ? b->labels : NULL, b->out), 0);
+  ck_assert_int_eq(
+      BOModelForward(b->m, b->B, b->nt, b->k, b->pk, b->m->cfg.num_classes ? b->labels : NULL, b->noise, b->out), 0);
   for (PetscInt i = 0; i < b->B; i++)
     L += BOPoissonLoss(b->D, b->out + i * b->D, b->y + i * b->D, 1.0, 1.0, b->dout + i * b->D);
   return L;
@@ -233,6 +239,50 @@ START_TEST(test_mlp_gradients)
 }
 END_TEST
 
+/* A distributional network: noise channels enter with the counts (per cell
+ * for fields, per member for vectors); the gradients hold, the noise
+ * changes the output, and the configuration keeps the channels. */
+START_TEST(test_distributional_gradients)
+{
+  const PetscInt fshape[3] = {8, 6, 2}, vshape[3] = {10, 0, 0};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("unet-tiny", fshape, PETSC_TRUE, 6, &cfg));
+  cfg.noise_channels = 2, cfg.noise_latent = 5;
+  check_model_gradients(&cfg, 3, 2);
+  cfg.noise_channels = 0; /* the latent alone */
+  check_model_gradients(&cfg, 3, 2);
+  BOTestOK(BOModelConfigFromName("mlp", vshape, PETSC_FALSE, 20, &cfg));
+  cfg.base_channels = 32, cfg.temb_hidden = 16, cfg.noise_channels = 3;
+  check_model_gradients(&cfg, 3, 2);
+  cfg.noise_channels = 0, cfg.noise_latent = 4;
+  check_model_gradients(&cfg, 3, 2);
+
+  /* the noise matters, and only a distributional network reads it */
+  BOModel m;
+  Batch   b;
+  BOTestOK(BOModelConfigFromName("unet-tiny", fshape, PETSC_TRUE, 6, &cfg));
+  cfg.noise_channels = 1, cfg.noise_latent = 3;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  ck_assert_int_eq(BOModelNoiseDim(m), 8 * 6 + 3);
+  BOTestOK(BOModelInitParams(m, 7));
+  randomise_params(m);
+  batch_init(&b, m, 2);
+  batch_loss(&b);
+  float *out1 = malloc(sizeof(float) * 2 * b.D);
+  memcpy(out1, b.out, sizeof(float) * 2 * b.D);
+  b.noise[5] += 1.0f; /* a cell's noise */
+  batch_loss(&b);
+  ck_assert(memcmp(out1, b.out, sizeof(float) * 2 * b.D));
+  memcpy(out1, b.out, sizeof(float) * 2 * b.D);
+  b.noise[8 * 6 + 1] += 1.0f; /* the latent's */
+  batch_loss(&b);
+  ck_assert(memcmp(out1, b.out, sizeof(float) * 2 * b.D));
+  free(out1);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
 /* log1p input: fields keep the linear scaling, vectors default to log1p, and
  * a log1p network on counts n computes what the same network with linear
  * input computes on n' = N/2 (log(1 + n) + p), which the linear scaling maps
@@ -263,13 +313,13 @@ START_TEST(test_log1p_input)
 
   batch_init(&b, mlog, 4);
   float *ref = malloc(sizeof(float) * b.B * b.D), *nt = malloc(sizeof(float) * b.B * b.D);
-  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, b.out));
-  BOTestOK(BOModelForward(mlin, b.B, b.nt, b.k, b.pk, NULL, ref));
+  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, NULL, b.out));
+  BOTestOK(BOModelForward(mlin, b.B, b.nt, b.k, b.pk, NULL, NULL, ref));
   for (PetscInt i = 0; i < b.B * b.D; i++) moved = fmax(moved, fabs(ref[i] - b.out[i]));
   for (PetscInt i = 0; i < b.B; i++)
     for (PetscInt j = 0; j < b.D; j++)
       nt[i * b.D + j] = (float)(0.5 * cfg.max_count * (log1p(b.nt[i * b.D + j]) + b.pk[i]));
-  BOTestOK(BOModelForward(mlin, b.B, nt, b.k, b.pk, NULL, ref));
+  BOTestOK(BOModelForward(mlin, b.B, nt, b.k, b.pk, NULL, NULL, ref));
   for (PetscInt i = 0; i < b.B * b.D; i++) diff = fmax(diff, fabs(ref[i] - b.out[i])), omax = fmax(omax, fabs(ref[i]));
   ck_assert_msg(moved > 1e-2 * omax, "the input scaling does not change the output (%g of %g)", moved, omax);
   ck_assert_msg(diff <= 1e-4 * omax, "log1p input: %g off (outputs up to %g)", diff, omax);
@@ -280,7 +330,7 @@ START_TEST(test_log1p_input)
   for (PetscInt i = 0; i < b.B; i++) BOPoissonLoss(b.D, ref + i * b.D, b.y + i * b.D, 1.0, 1.0, b.dout + i * b.D);
   BOTestOK(BOModelBackward(mlin, b.dout));
   BOTestOK(BOModelInputGradient(mlin, dlin));
-  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, b.out));
+  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, NULL, b.out));
   BOTestOK(BOModelBackward(mlog, b.dout));
   BOTestOK(BOModelInputGradient(mlog, dlog));
   for (PetscInt i = 0; i < b.B * b.D; i++) {
@@ -388,9 +438,9 @@ static void check_batch_independent(const char *name, PetscInt n, PetscBool peri
   for (int c = 0; c < nkern; c++) {
     if (kern[c].gemm == BO_GEMM_BLAS) continue;
     ck_assert_int_eq(bo_nn_kernels_set(kern[c], &old), 0);
-    BOTestOK(BOModelForward(m, B, nt, k, pk, NULL, out));
+    BOTestOK(BOModelForward(m, B, nt, k, pk, NULL, NULL, out));
     for (PetscInt i = 0; i < B; i++) {
-      BOTestOK(BOModelForward(m, 1, nt + i * D, k + i, pk + i, NULL, one));
+      BOTestOK(BOModelForward(m, 1, nt + i * D, k + i, pk + i, NULL, NULL, one));
       ck_assert_msg(!memcmp(one, out + i * D, sizeof(float) * D), "%s %s: sample %d alone differs from batch of 7",
                     name, BOTestKernelName(kern[c]), (int)i);
     }
@@ -459,7 +509,7 @@ START_TEST(test_save_load)
   hid_t          file;
 
   BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
-  cfg.num_classes = 10;
+  cfg.num_classes = 10, cfg.noise_channels = 2, cfg.noise_latent = 7;
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
   BOTestOK(BOModelInitParams(m, 11));
   randomise_params(m);
@@ -474,7 +524,7 @@ START_TEST(test_save_load)
   ck_assert(file >= 0);
   BOTestOK(BOModelConfigLoad(file, &cfg2));
   ck_assert(!strcmp(cfg2.name, "unet-tiny") && cfg2.num_classes == 10 && cfg2.max_count == 16 && cfg2.attn[1] == 1 &&
-            cfg2.Ny == 8 && cfg2.temb_dim == cfg.temb_dim);
+            cfg2.Ny == 8 && cfg2.temb_dim == cfg.temb_dim && cfg2.noise_channels == 2 && cfg2.noise_latent == 7);
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m2));
   ck_assert_int_eq(m2->nparams, m->nparams);
   BOTestOK(BOModelLoadParams(m2, file, m2->params));
@@ -554,6 +604,7 @@ Suite *suite_model(void)
   tcase_add_test(tc, test_tiny_gradients);
   tcase_add_test(tc, test_tiny_periodic_gradients);
   tcase_add_test(tc, test_mlp_gradients);
+  tcase_add_test(tc, test_distributional_gradients);
   tcase_add_test(tc, test_log1p_input);
   tcase_add_test(tc, test_input_attribute);
   tcase_add_test(tc, test_deterministic);

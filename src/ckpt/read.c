@@ -240,3 +240,76 @@ PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool 
   PetscCall(BOProcessSetUp(proc));
   PetscFunctionReturn(0);
 }
+
+typedef struct {
+  const char *path;
+  PetscInt    n;
+  double     *totals;
+  PetscInt   *labels;
+} TotalsJob;
+
+/* (label, value) ascending */
+static int by_label_value(const void *a, const void *b)
+{
+  const double *x = a, *y = b;
+  return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+static PetscErrorCode read_totals(void *ctx)
+{
+  TotalsJob *j = (TotalsJob *)ctx;
+  hid_t      file, d, sp;
+  hsize_t    n;
+  double    *pairs;
+  int64_t   *lab = NULL;
+
+  PetscFunctionBegin;
+  file = H5Fopen(j->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot open %s", j->path);
+  if (H5Lexists(file, "data_totals", H5P_DEFAULT) <= 0) {
+    H5Fclose(file);
+    PetscFunctionReturn(0);
+  }
+  BOCallHDF5(d = H5Dopen2(file, "data_totals/totals", H5P_DEFAULT), "%s: no data_totals/totals", j->path);
+  sp = H5Dget_space(d);
+  H5Sget_simple_extent_dims(sp, &n, NULL);
+  H5Sclose(sp);
+  j->n = (PetscInt)n;
+  PetscCall(PetscMalloc2(j->n, &j->totals, j->n, &j->labels));
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->totals), "%s: cannot read data_totals/totals",
+             j->path);
+  H5Dclose(d);
+  PetscCall(PetscCalloc1(j->n, &lab));
+  if (H5Lexists(file, "data_totals/labels", H5P_DEFAULT) > 0) {
+    BOCallHDF5(d = H5Dopen2(file, "data_totals/labels", H5P_DEFAULT), "%s: cannot open data_totals/labels", j->path);
+    BOCallHDF5(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab), "%s: cannot read data_totals/labels",
+               j->path);
+    H5Dclose(d);
+  }
+  H5Fclose(file);
+  PetscCall(PetscMalloc1(2 * j->n, &pairs));
+  for (PetscInt i = 0; i < j->n; i++) pairs[2 * i] = (double)lab[i], pairs[2 * i + 1] = j->totals[i];
+  qsort(pairs, (size_t)j->n, 2 * sizeof(double), by_label_value);
+  for (PetscInt i = 0; i < j->n; i++) j->labels[i] = (PetscInt)pairs[2 * i], j->totals[i] = pairs[2 * i + 1];
+  PetscCall(PetscFree(pairs));
+  PetscCall(PetscFree(lab));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckpointLoadTotals(MPI_Comm comm, const char *path, PetscInt *n, double **totals, PetscInt **labels)
+{
+  TotalsJob   job = {path, 0, NULL, NULL};
+  PetscMPIInt rank;
+  char        what[PETSC_MAX_PATH_LEN + 16];
+
+  PetscFunctionBegin;
+  snprintf(what, sizeof(what), "-checkpoint %s", path);
+  PetscCall(BORootTry(comm, read_totals, &job, what));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Bcast(&job.n, 1, MPIU_INT, 0, comm));
+  if (rank != 0) PetscCall(PetscMalloc2(job.n, &job.totals, job.n, &job.labels));
+  PetscCallMPI(MPI_Bcast(job.totals, (int)job.n, MPI_DOUBLE, 0, comm));
+  PetscCallMPI(MPI_Bcast(job.labels, (int)job.n, MPIU_INT, 0, comm));
+  *n = job.n, *totals = job.totals, *labels = job.labels;
+  PetscFunctionReturn(0);
+}

@@ -49,6 +49,34 @@ static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, co
   PetscFunctionReturn(0);
 }
 
+/* group data_totals: totals (float64) and, with labels, labels (int64) */
+static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
+{
+  hid_t   g, sp, d;
+  hsize_t n = (hsize_t)st->ntotals;
+
+  PetscFunctionBegin;
+  BOCallHDF5(g = H5Gcreate2(file, "data_totals", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group data_totals");
+  sp = H5Screate_simple(1, &n, NULL);
+  BOCallHDF5(d = H5Dcreate2(g, "totals", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             "cannot create data_totals/totals");
+  BOCallHDF5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->totals), "cannot write data_totals/totals");
+  H5Dclose(d);
+  if (st->total_labels) {
+    int64_t *lab;
+    PetscCall(PetscMalloc1(st->ntotals, &lab));
+    for (PetscInt i = 0; i < st->ntotals; i++) lab[i] = st->total_labels[i];
+    BOCallHDF5(d = H5Dcreate2(g, "labels", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+               "cannot create data_totals/labels");
+    BOCallHDF5(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab), "cannot write data_totals/labels");
+    H5Dclose(d);
+    PetscCall(PetscFree(lab));
+  }
+  H5Sclose(sp);
+  H5Gclose(g);
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
 {
   hid_t file, g;
@@ -73,6 +101,7 @@ static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, con
   PetscCall(save_group(m, file, "ema", st->ema));
   PetscCall(save_group(m, file, "adam_m", st->adam_m));
   PetscCall(save_group(m, file, "adam_v", st->adam_v));
+  if (st->ntotals > 0) PetscCall(save_totals(file, st));
   /* written last: its presence marks completion */
   PetscCall(BOH5WriteAttrInt(file, "checksum_crc32",
                              bo_ckpt_checksum(m->nparams, m->params, st->ema, st->adam_m, st->adam_v, st->step)));

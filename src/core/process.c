@@ -150,6 +150,65 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
   return w * sum;
 }
 
+/* softplus(x) and log softplus(x), stable for all x */
+static double softplus(double x) { return x > 30.0 ? x : log1p(exp(x)); }
+
+double BOEnergyLoss(PetscInt M, PetscInt dim, const float *x, const float *y, double w, double lambda, double scale,
+                    float *dx, float *work)
+{
+  float *xh = work; /* the samples */
+  double es = 0.0, pois = 0.0;
+
+  for (PetscInt i = 0; i < M * dim; i++) xh[i] = (float)softplus(x[i]);
+  if (dx)
+    for (PetscInt i = 0; i < M * dim; i++) dx[i] = 0.0f;
+  /* dES/dxhat_j = (xhat_j - y)/(M dim |xhat_j - y|) - sum_{l != j} (xhat_j - xhat_l)/(M (M-1) dim |xhat_j - xhat_l|) */
+  for (PetscInt j = 0; j < M; j++) {
+    const float *a = xh + j * dim;
+    double       s2 = 0.0, nrm, c;
+    for (PetscInt i = 0; i < dim; i++) s2 += ((double)a[i] - y[i]) * ((double)a[i] - y[i]);
+    nrm = sqrt(s2 / (double)dim + 1e-12);
+    es += nrm / (double)M;
+    if (!dx) continue;
+    c = 1.0 / ((double)M * nrm); /* d(dim ES) = c (xhat_j - y) */
+    for (PetscInt i = 0; i < dim; i++) dx[j * dim + i] += (float)(c * ((double)a[i] - y[i]));
+  }
+  for (PetscInt j = 0; j < M; j++)
+    for (PetscInt l = j + 1; l < M; l++) {
+      const float *a = xh + j * dim, *b = xh + l * dim;
+      double       s2 = 0.0, nrm, c;
+      for (PetscInt i = 0; i < dim; i++) s2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+      nrm = sqrt(s2 / (double)dim + 1e-12);
+      es -= nrm / ((double)M * (double)(M - 1));
+      if (!dx) continue;
+      c = 1.0 / ((double)M * (double)(M - 1) * nrm);
+      for (PetscInt i = 0; i < dim; i++) {
+        float d = (float)(c * ((double)a[i] - b[i]));
+        dx[j * dim + i] -= d, dx[l * dim + i] += d;
+      }
+    }
+  /* the Poisson loss of the mean: log mbar by log-sum-exp of log softplus */
+  for (PetscInt i = 0; i < dim; i++) {
+    double lmax = -INFINITY, acc = 0.0, lm, mbar, yi = y[i];
+    for (PetscInt j = 0; j < M; j++) lmax = fmax(lmax, BOLogSoftplus(x[j * dim + i]));
+    for (PetscInt j = 0; j < M; j++) acc += exp(BOLogSoftplus(x[j * dim + i]) - lmax);
+    lm   = lmax + log(acc / (double)M);
+    mbar = exp(lm);
+    pois += mbar - yi * lm - (yi > 0 ? yi - yi * log(yi) : 0.0);
+    if (!dx) continue;
+    /* d/dx_j = lambda (1 - y/mbar) sigmoid(x_j) / M */
+    double g = lambda * (1.0 - (yi > 0 ? exp(log(yi) - lm) : 0.0)) / (double)M;
+    for (PetscInt j = 0; j < M; j++) dx[j * dim + i] += (float)g;
+  }
+  if (dx)
+    for (PetscInt j = 0; j < M; j++)
+      for (PetscInt i = 0; i < dim; i++) {
+        double xi = x[j * dim + i], sig = 1.0 / (1.0 + exp(-xi));
+        dx[j * dim + i] = (float)(scale * w * sig * dx[j * dim + i]);
+      }
+  return w * ((double)dim * es + lambda * pois);
+}
+
 /* ---- configuration in files and over ranks --------------------------------- */
 
 PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj)

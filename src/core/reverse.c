@@ -54,26 +54,136 @@ void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t 
   }
 }
 
+/* m[c] = integers with sum R exactly, near the shares of R given by the
+ * weights w[c] >= 0 (evenly when all are 0), none above room[c]. The shares
+ * v are filled in rounds (what a full cell cannot take goes to the others),
+ * then rounded systematically: with one uniform u and the running sums C of
+ * v, m[c] = floor(C_c + u) - floor(C_{c-1} + u), which is v[c] rounded down
+ * or up with mean v[c], and the sum is exact. (If the rooms cannot hold R,
+ * every cell ends full.) */
+static void round_to_total(BORng *rng, PetscInt n, const double *w, const double *room, double R, double *v, double *m)
+{
+  double left = R;
+  for (PetscInt c = 0; c < n; c++) v[c] = 0.0;
+  for (int round = 0; round < 16 && left > 1e-9; round++) {
+    double wsum = 0.0, ncells = 0.0, placed = 0.0;
+    for (PetscInt c = 0; c < n; c++)
+      if (v[c] < room[c]) wsum += w[c], ncells += 1.0;
+    if (ncells == 0.0) break;
+    for (PetscInt c = 0; c < n; c++) {
+      if (v[c] >= room[c]) continue;
+      double add = left * (wsum > 0.0 ? w[c] / wsum : 1.0 / ncells);
+      if (add > room[c] - v[c]) add = room[c] - v[c];
+      v[c] += add, placed += add;
+    }
+    left -= placed;
+  }
+  double u = BORngUniform(rng), sum = 0.0, prev = 0.0;
+  for (PetscInt c = 0; c < n; c++) {
+    sum += v[c];
+    double next = floor(sum + u);
+    m[c]        = PetscMin(next - prev, room[c]);
+    prev        = next;
+  }
+}
+
+/* m[c] ~ Multinomial(R, w / sum w) (evenly when all w are 0), none above
+ * room[c]: a chain of binomials over the cells, and what full cells could
+ * not take drawn again over the others, a few rounds. */
+static void multinomial_to_total(BORng *rng, PetscInt n, const double *w, const double *room, double R, double *m)
+{
+  double left = R;
+  for (PetscInt c = 0; c < n; c++) m[c] = 0.0;
+  for (int round = 0; round < 16 && left > 0.0; round++) {
+    double wsum = 0.0, ncells = 0.0, draw = left;
+    for (PetscInt c = 0; c < n; c++)
+      if (m[c] < room[c]) wsum += w[c], ncells += 1.0;
+    if (ncells == 0.0) break;
+    for (PetscInt c = 0; c < n && draw > 0.0; c++) {
+      if (m[c] >= room[c]) continue;
+      double q = wsum > 0.0 ? w[c] / wsum : 1.0 / ncells, b;
+      wsum -= wsum > 0.0 ? w[c] : 0.0, ncells -= 1.0;
+      b    = (double)BORngBinomial(rng, (int64_t)draw, PetscMin(1.0, q));
+      draw -= b;
+      b = PetscMin(b, room[c] - m[c]);
+      m[c] += b, left -= b;
+    }
+  }
+}
+
+/* The step of a member whose total is known. The R units still dead at t
+ * are given cells, whole units m[i] summing to R (none above max_count),
+ * then every cell takes the exact bridge towards n + m[i]: Binomial(m[i], r)
+ * births. The births number Binomial(R, r) whatever the allocation, and the
+ * last step (r = 1) brings the member to its total. The allocation depends
+ * on what the predictor gave:
+ *   a sample of the remaining counts (sampled != 0): m near it, scaled to R
+ *     and rounded (round_to_total). Exact if the sample is exact.
+ *   their mean: m ~ Multinomial(R, weight / sum), the law of independent
+ *     Poisson counts with these means given their sum.
+ * Observed cells follow their exact bridge, their values counted in the
+ * total. work: 3 dim doubles. */
+void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, uint32_t member, uint32_t k,
+                        PetscInt dim, const float *weight, double total, const float *obs_value, const float *obs_mask,
+                        float *state, double *work)
+{
+  BORng     rng;
+  double    R = total, *w = work, *room = work + dim, *v = work + 2 * dim;
+  PetscInt  n = 0;
+  const int capped = max_count > 0.0;
+
+  BORngInit(&rng, seed, BO_RNG_SAMPLE, member, k);
+  for (PetscInt i = 0; i < dim; i++) {
+    if (obs_mask && obs_mask[i]) R -= obs_value[i];
+    else {
+      R -= state[i];
+      room[n] = capped ? PetscMax(0.0, max_count - state[i]) : INFINITY;
+      w[n]    = weight[i] > 0.0f && room[n] > 0.0 ? weight[i] : 0.0;
+      n++;
+    }
+  }
+  R = R > 0.0 ? R : 0.0;
+  if (sampled) round_to_total(&rng, n, w, room, R, v, w); /* w now holds m */
+  else {
+    multinomial_to_total(&rng, n, w, room, R, v);
+    for (PetscInt c = 0; c < n; c++) w[c] = v[c];
+  }
+  n = 0;
+  for (PetscInt i = 0; i < dim; i++) {
+    double m = obs_mask && obs_mask[i] ? obs_value[i] - state[i] : w[n++];
+    if (m > 0.0) state[i] += (float)BORngBinomial(&rng, (int64_t)m, r);
+  }
+}
+
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
-                                 BOPredictor predict, void *ctx, uint64_t seed, PetscInt first_member,
+                                 BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed, PetscInt first_member,
                                  PetscInt nmembers, PetscInt dim, const float *obs_value, const float *obs_mask,
-                                 float *state)
+                                 const double *totals, float *state)
 {
   PetscInt *idx;
   float    *yhat;
+  double   *work = NULL;
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc2(K, &idx, nmembers * dim, &yhat));
+  if (totals) PetscCall(PetscMalloc1(3 * dim, &work));
   PetscCall(BOProcessSamplingGrid(proc, K, idx));
   PetscCall(PetscArrayzero(state, nmembers * dim));
   for (PetscInt j = 0; j < K; j++) {
     double t = proc->t[idx[j]], s = j + 1 < K ? proc->t[idx[j + 1]] : 0.0;
     double r = BOBridgeProbability(s, t);
     PetscCall(predict(ctx, nmembers, dim, state, idx[j], yhat));
-    for (PetscInt b = 0; b < nmembers; b++)
-      BOReverseStep(type, r, max_count, seed, (uint32_t)(first_member + b), (uint32_t)idx[j], dim, yhat + b * dim,
-                    obs_value, obs_mask, state + b * dim);
+    for (PetscInt b = 0; b < nmembers; b++) {
+      const uint32_t g = (uint32_t)(first_member + b);
+      if (totals)
+        BOReverseStepTotal(r, max_count, sampled, seed, g, (uint32_t)idx[j], dim, yhat + b * dim, totals[b],
+                           obs_value, obs_mask, state + b * dim, work);
+      else
+        BOReverseStep(type, r, max_count, seed, g, (uint32_t)idx[j], dim, yhat + b * dim, obs_value, obs_mask,
+                      state + b * dim);
+    }
   }
   PetscCall(PetscFree2(idx, yhat));
+  PetscCall(PetscFree(work));
   PetscFunctionReturn(0);
 }

@@ -198,6 +198,7 @@ static PetscErrorCode scan_shard(BODataset ds)
   PetscFunctionBegin;
   rounds = (ds->nlocal + ds->rows_per_chunk - 1) / ds->rows_per_chunk;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &rounds, 1, MPIU_INT, MPI_MAX, ds->comm));
+  PetscCall(PetscMalloc1(ds->nlocal, &ds->totals));
   if (ds->streaming) PetscCall(PetscMalloc1((size_t)ds->rows_per_chunk * ds->D, &buf));
   else PetscCall(PetscMalloc1((size_t)ds->nlocal * ds->D, &ds->x));
   for (PetscInt r = 0; r < rounds; r++) {
@@ -205,6 +206,11 @@ static PetscErrorCode scan_shard(BODataset ds)
     float   *out = ds->streaming ? buf : ds->x + (size_t)done * ds->D;
     PetscCall(BODatasetRead(ds, ds->first + done, n, out));
     for (size_t i = 0; i < (size_t)n * ds->D; i++) vmax = PetscMax(vmax, out[i]);
+    for (PetscInt b = 0; b < n; b++) {
+      double sum = 0.0;
+      for (PetscInt i = 0; i < ds->D; i++) sum += out[(size_t)b * ds->D + i];
+      ds->totals[done + b] = sum;
+    }
     done += n;
   }
   PetscCall(PetscFree(buf));
@@ -309,6 +315,7 @@ PetscErrorCode BODatasetDestroy(BODataset *ds)
   if (d->file >= 0) H5Fclose(d->file);
   PetscCall(PetscFree(d->x));
   PetscCall(PetscFree(d->labels));
+  PetscCall(PetscFree(d->totals));
   PetscCall(PetscFree(d->win));
   for (int s = 0; s < 2; s++) {
     PetscCall(PetscFree(d->cache_perm[s]));

@@ -22,7 +22,8 @@ PetscErrorCode BOMetricsCreate(MPI_Comm comm, BOMetrics *m)
   PetscCallMPI(MPI_Comm_rank(comm, &b->rank));
   PetscCallMPI(MPI_Comm_size(comm, &b->size));
   b->mmd_members = 1000, b->median_points = 500, b->corr_genes = 64, b->hist_max = 1 << 22;
-  b->holdout_min = 20, b->seed = 1, b->verdict_margin = 0.1;
+  b->holdout_min = 20, b->seed = 1, b->verdict_margin = 0.1, b->straw_tolerance = 0.25, b->floor_factor = 2.0;
+  b->holdout_splits = 4;
   *m = b;
   PetscFunctionReturn(0);
 }
@@ -59,14 +60,25 @@ PetscErrorCode BOMetricsSetFromOptions(BOMetrics m)
                             &m->holdout_min, NULL));
   PetscCall(
       PetscOptionsInt("-eval_seed", "seed of the straw man and of the holdout split", NULL, m->seed, &m->seed, NULL));
-  PetscCall(PetscOptionsReal("-eval_verdict_margin", "generated must be below (1 - margin) x the straw man", NULL,
+  PetscCall(PetscOptionsReal("-eval_verdict_margin",
+                             "a surrogate beats the straw man by this margin on structure (spectrum, Frechet, ...)", NULL,
                              m->verdict_margin, &m->verdict_margin, NULL));
+  PetscCall(PetscOptionsReal("-eval_straw_tolerance",
+                             "a surrogate is on no metric worse than (1 + tolerance) x the straw man", NULL,
+                             m->straw_tolerance, &m->straw_tolerance, NULL));
+  PetscCall(PetscOptionsReal("-eval_floor_factor", "a surrogate is on no metric worse than this x the holdout floor",
+                             NULL, m->floor_factor, &m->floor_factor, NULL));
+  PetscCall(PetscOptionsRangeInt("-eval_holdout_splits", "random half splits of the real set the floor is averaged over",
+                                 NULL, m->holdout_splits, &m->holdout_splits, NULL, 1, 64));
   PetscOptionsEnd();
   PetscCheck(m->mmd_members >= 2 && m->median_points >= 2 && m->corr_genes >= 2 && m->hist_max >= 1, m->comm,
              PETSC_ERR_ARG_OUTOFRANGE,
              "-eval_mmd_cap, -eval_median_cap and -eval_corr_genes must be at least 2, -eval_hist_max at least 1");
   PetscCheck(m->seed >= 0 && m->holdout_min >= 4, m->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-eval_seed must be >= 0, -eval_holdout_min >= 4");
+  PetscCheck(m->verdict_margin >= 0 && m->verdict_margin < 1 && m->straw_tolerance >= 0 && m->floor_factor >= 1,
+             m->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-eval_verdict_margin must be in [0, 1), -eval_straw_tolerance >= 0, -eval_floor_factor >= 1");
   PetscFunctionReturn(0);
 }
 
@@ -455,6 +467,15 @@ PetscErrorCode BOMetricsCompare(BOMetrics m, BOSetStats ref, BOSetStats test, BO
   r->mean_rrmse = rel_rmse(m->D, mr, mt), r->var_rrmse = rel_rmse(m->D, vr, vt);
   r->mass_w1 = BOMetricsW1Sorted(ref->N, ref->mass, test->N, test->mass);
   r->mass_ks = BOMetricsKSSorted(ref->N, ref->mass, test->N, test->mass);
+  {
+    double mr0 = 0, vr0 = 0, mt0 = 0, vt0 = 0;
+    for (PetscInt i = 0; i < ref->N; i++) mr0 += ref->mass[i] / (double)ref->N;
+    for (PetscInt i = 0; i < test->N; i++) mt0 += test->mass[i] / (double)test->N;
+    for (PetscInt i = 0; i < ref->N; i++) vr0 += (ref->mass[i] - mr0) * (ref->mass[i] - mr0) / (double)ref->N;
+    for (PetscInt i = 0; i < test->N; i++) vt0 += (test->mass[i] - mt0) * (test->mass[i] - mt0) / (double)test->N;
+    r->mass_mean_ratio = mr0 > 0 ? mt0 / mr0 : NAN;
+    r->mass_var_ratio  = vr0 > 0 ? vt0 / vr0 : NAN;
+  }
   if (m->is_field) {
     r->psd_logratio  = mean_abs_log_ratio(m->nk, ref->psd, test->psd);
     r->tpcf_logratio = mean_abs_log_ratio(m->nr, ref->tpcf, test->tpcf);

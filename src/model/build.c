@@ -191,8 +191,11 @@ PetscErrorCode bo_model_build_graph(BOModel m)
     lshape[0] = (hsize_t)cfg->num_classes + 1, lshape[1] = (hsize_t)gr->Th;
     PetscCall(add_tensor(m, "label_emb.weight", INIT_FANAVG, 1, gr->Th, &gr->lab, &gr->dlab, 2, lshape));
   }
+  if (cfg->noise_latent > 0)
+    PetscCall(add_linear_tensors(m, "noise_emb", (int)cfg->noise_latent, gr->Th, &gr->lz_w, &gr->lz_b, &gr->dlz_w,
+                                 &gr->dlz_b));
 
-  h = new_act(gr, gr->Cio, gr->H, gr->W); /* 0: the scaled input */
+  h = new_act(gr, gr->Cin, gr->H, gr->W); /* 0: the scaled input */
   PetscCall(add_conv(m, "inc", h, (int)(cfg->base_channels * cfg->ch_mult[0]), gr->k, 1, INIT_FANAVG, &h));
   for (int l = 0; l < L; l++) {
     if (l > 0) {
@@ -226,7 +229,7 @@ PetscErrorCode bo_model_build_graph(BOModel m)
     op->L.norm.s = (BOGroupNormShape){0, gr->acts[h].C, gr->H * gr->W, gn_groups(gr->acts[h].C), 1, 1e-6f};
     PetscCall(add_norm_tensors(m, "out.norm", gr->acts[h].C, &op->L.norm.gamma, &op->L.norm.beta, &op->L.norm.dgamma,
                                &op->L.norm.dbeta));
-    PetscCall(add_conv(m, "out.conv", out, gr->Cio, gr->k, 1, INIT_TINY, &h));
+    PetscCall(add_conv(m, "out.conv", out, gr->Cout, gr->k, 1, INIT_TINY, &h));
   }
   PetscFunctionReturn(0);
 }
@@ -246,10 +249,10 @@ PetscErrorCode BOModelCreate(MPI_Comm comm, const BOModelConfig *cfg, BOModel *m
   m->comm = comm, m->cfg = *cfg, m->impl = gr;
   if (cfg->kind == BO_MODEL_UNET) {
     bo_model_padded_grid(cfg, &gr->H, &gr->W);
-    gr->Cio = (int)cfg->C, gr->k = 3;
+    gr->Cin = (int)(cfg->C + cfg->noise_channels), gr->Cout = (int)cfg->C, gr->k = 3;
     m->dim = cfg->Ny * cfg->Nx * cfg->C;
   } else {
-    gr->H = gr->W = 1, gr->Cio = (int)cfg->G, gr->k = 1;
+    gr->H = gr->W = 1, gr->Cin = (int)(cfg->G + cfg->noise_channels), gr->Cout = (int)cfg->G, gr->k = 1;
     m->dim = cfg->G;
   }
   gr->Td = (int)cfg->temb_dim, gr->Th = (int)cfg->temb_hidden;
@@ -328,6 +331,11 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
                                      "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
                                      ", input scaling (n - N/2 p)/(N/2) with N = %g\n",
                                      cfg->temb_dim, cfg->temb_hidden, cfg->num_classes, cfg->max_count));
+  if (cfg->noise_channels > 0 || cfg->noise_latent > 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "distributional: %" PetscInt_FMT " noise channel(s) per cell and a noise vector of %" PetscInt_FMT
+                                     " in, a sample of n0 - n_t out\n",
+                                     cfg->noise_channels, cfg->noise_latent));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);
 }

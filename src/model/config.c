@@ -94,7 +94,8 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
   PetscCheck(cfg->nlevels >= 1 && cfg->nlevels <= BO_MODEL_MAX_LEVELS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "model: nlevels %" PetscInt_FMT " must be in 1..%d", cfg->nlevels, BO_MODEL_MAX_LEVELS);
   PetscCheck(cfg->base_channels > 0 && cfg->num_res_blocks >= 1 && cfg->temb_dim >= 4 && cfg->temb_dim % 2 == 0 &&
-                 cfg->temb_hidden > 0 && cfg->num_classes >= 0,
+                 cfg->temb_hidden > 0 && cfg->num_classes >= 0 && cfg->noise_channels >= 0 &&
+                 cfg->noise_channels <= 64 && cfg->noise_latent >= 0 && cfg->noise_latent <= 1024,
              PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model '%s': invalid widths", cfg->name);
   PetscCheck(cfg->num_res_blocks <= 8, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "model: at most 8 res blocks per level");
@@ -146,6 +147,14 @@ PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg)
   changed = (PetscBool)(changed || flg);
   PetscCall(PetscOptionsEnum("-net_input", "input scaling: linear (n - N/2 p)/(N/2) or log1p log(1 + n)", NULL,
                              BOModelInputs, (PetscEnum)cfg->input, (PetscEnum *)&cfg->input, &flg));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsRangeInt("-net_noise",
+                                 "per-cell noise channels of a distributional network (bo_train -loss energy)", NULL,
+                                 cfg->noise_channels, &cfg->noise_channels, &flg, 0, 64));
+  changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsRangeInt("-net_noise_latent",
+                                 "length of a distributional network's member-wide noise vector (-loss energy)", NULL,
+                                 cfg->noise_latent, &cfg->noise_latent, &flg, 0, 1024));
   changed = (PetscBool)(changed || flg);
   PetscOptionsEnd();
   if (set_mult) {

@@ -68,24 +68,29 @@ static void op_backward(Graph *gr, Op *op)
  * scaling maps one count of a small gene to 1/40 of the input range, while
  * log(1 + n) separates 0, 1, 2, ... by O(1) steps and compresses the tails.
  * It needs no statistics of the data, so a checkpoint stays self-contained. */
-static void scatter_input(BOModel m, int B, const float *nt, const double *pk, float *x0)
+static void scatter_input(BOModel m, int B, const float *nt, const double *pk, const float *noise, float *x0)
 {
   Graph    *gr   = (Graph *)m->impl;
   const int Ny   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
             Nx   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
-  const int    C = gr->Cio, H = gr->H, W = gr->W;
+  const int    C = gr->Cout, Cn = (int)m->cfg.noise_channels, H = gr->H, W = gr->W;
   const double half    = 0.5 * m->cfg.max_count;
   const int    use_log = m->cfg.input == BO_INPUT_LOG1P;
 
-  if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)C * B * H * W);
+  if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)gr->Cin * B * H * W);
   for (int b = 0; b < B; b++) {
     const float shift = (float)(half * pk[b]), inv = (float)(1.0 / half);
     for (int y = 0; y < Ny; y++)
-      for (int x = 0; x < Nx; x++)
+      for (int x = 0; x < Nx; x++) {
+        const size_t site = (size_t)b * Ny * Nx + (size_t)y * Nx + x;
         for (int c = 0; c < C; c++) {
-          const float n                             = nt[((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c];
+          const float n                             = nt[site * C + c];
           x0[(((size_t)c * B + b) * H + y) * W + x] = use_log ? log1pf(n) : (n - shift) * inv;
         }
+        /* the noise channels follow the counts' (a sample's noise: its cells' channels, then the latent) */
+        const float *nz = noise ? noise + (size_t)b * BOModelNoiseDim(m) + ((size_t)y * Nx + x) * Cn : NULL;
+        for (int j = 0; j < Cn; j++) x0[(((size_t)(C + j) * B + b) * H + y) * W + x] = nz ? nz[j] : 0.0f;
+      }
   }
 }
 
@@ -96,7 +101,7 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
   Graph    *gr = (Graph *)m->impl;
   const int Ny = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
             Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
-  const int C = gr->Cio, H = gr->H, W = gr->W;
+  const int C = gr->Cout, H = gr->H, W = gr->W;
 
   if (to_net && (H != Ny || W != Nx)) memset(net, 0, sizeof(float) * (size_t)C * B * H * W);
   for (int b = 0; b < B; b++)
@@ -110,7 +115,10 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
         }
 }
 
-static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const PetscInt *labels)
+/* The time MLP e = L2(silu(L1(emb(k)))), plus the label's embedding, plus
+ * the noise latent's Lz(z) for a distributional network: every residual
+ * block sees them as its per-channel bias. */
+static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const PetscInt *labels, const float *noise)
 {
   Graph       *gr = (Graph *)m->impl;
   const size_t n  = (size_t)B * gr->Th;
@@ -128,6 +136,13 @@ static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, cons
       gr->labels[b] = (int)c;
       for (int j = 0; j < gr->Th; j++) gr->e[(size_t)b * gr->Th + j] += gr->lab[(size_t)c * gr->Th + j];
     }
+  if (m->cfg.noise_latent > 0) {
+    const PetscInt Z = m->cfg.noise_latent, nd = BOModelNoiseDim(m);
+    for (int b = 0; b < B; b++)
+      for (PetscInt j = 0; j < Z; j++) gr->z[(size_t)b * Z + j] = noise ? noise[(size_t)b * nd + nd - Z + j] : 0.0f;
+    bo_linear_forward(B, (int)Z, gr->Th, gr->z, gr->lz_w, gr->lz_b, gr->ez);
+    for (size_t i = 0; i < n; i++) gr->e[i] += gr->ez[i];
+  }
   bo_silu_forward(n, gr->e, gr->se);
   PetscFunctionReturn(0);
 }
@@ -141,24 +156,31 @@ static void time_mlp_backward(BOModel m, int B)
   if (m->cfg.num_classes > 0)
     for (int b = 0; b < B; b++)
       for (int j = 0; j < gr->Th; j++) gr->dlab[(size_t)gr->labels[b] * gr->Th + j] += gr->de[(size_t)b * gr->Th + j];
+  if (m->cfg.noise_latent > 0)
+    bo_linear_backward(B, (int)m->cfg.noise_latent, gr->Th, gr->z, gr->lz_w, gr->de, NULL, gr->dlz_w, gr->dlz_b, 0);
   bo_linear_backward(B, gr->Th, gr->Th, gr->t1s, gr->l2_w, gr->de, gr->dt1s, gr->dl2_w, gr->dl2_b, 0);
   bo_silu_backward(n, gr->t1, gr->dt1s, gr->dt1, 0);
   bo_linear_backward(B, gr->Td, gr->Th, gr->emb, gr->l1_w, gr->dt1, NULL, gr->dl1_w, gr->dl1_b, 0);
 }
 
 PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
-                              const PetscInt *labels, float *out)
+                              const PetscInt *labels, const float *noise, float *out)
 {
   Graph *gr = (Graph *)m->impl;
 
   PetscFunctionBegin;
   PetscCheck(B > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "BOModelForward: batch %" PetscInt_FMT, B);
   PetscCall(bo_model_plan(m, (int)B));
-  PetscCall(time_mlp_forward(m, (int)B, k, labels));
-  scatter_input(m, (int)B, nt, pk, gr->acts[0].v);
+  PetscCall(time_mlp_forward(m, (int)B, k, labels, noise));
+  scatter_input(m, (int)B, nt, pk, noise, gr->acts[0].v);
   for (int i = 0; i < gr->nops; i++) op_forward(gr, &gr->ops[i]);
   gather_output(m, (int)B, gr->acts[gr->nacts - 1].v, out, 0);
   PetscFunctionReturn(0);
+}
+
+PetscInt BOModelNoiseDim(BOModel m)
+{
+  return m->cfg.noise_channels * (m->cfg.kind == BO_MODEL_UNET ? m->cfg.Ny * m->cfg.Nx : 1) + m->cfg.noise_latent;
 }
 
 PetscErrorCode BOModelZeroGrad(BOModel m)

@@ -108,6 +108,8 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   PetscCall(BOH5WriteAttr(group, "model_max_count", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &cfg->max_count));
   int64_t input = cfg->input;
   PetscCall(BOH5WriteAttr(group, "model_input", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &input));
+  int64_t noise[2] = {cfg->noise_channels, cfg->noise_latent};
+  PetscCall(BOH5WriteAttr(group, "model_noise", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, noise));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
@@ -118,7 +120,7 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
 
 PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
 {
-  int64_t v[NINTS], nc, per, input = BO_INPUT_LINEAR;
+  int64_t v[NINTS], nc, per, input = BO_INPUT_LINEAR, noise[2] = {0, 0};
   hid_t   str;
 
   PetscFunctionBegin;
@@ -133,6 +135,8 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   PetscCall(attr_read(group, "model_max_count", H5T_NATIVE_DOUBLE, &cfg->max_count));
   /* checkpoints from before the attribute existed scaled linearly */
   if (H5Aexists(group, "model_input") > 0) PetscCall(attr_read(group, "model_input", H5T_NATIVE_INT64, &input));
+  /* and mean networks before distributional ones existed */
+  if (H5Aexists(group, "model_noise") > 0) PetscCall(attr_read(group, "model_noise", H5T_NATIVE_INT64, noise));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
@@ -154,7 +158,8 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
       input == BO_INPUT_LINEAR || input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
       "model configuration: unknown input scaling %lld in model_input (0 linear, 1 log1p; a newer version's file?)",
       (long long)input);
-  cfg->input = (BOModelInput)input;
+  cfg->input          = (BOModelInput)input;
+  cfg->noise_channels = (PetscInt)noise[0], cfg->noise_latent = (PetscInt)noise[1];
   PetscCall(bo_model_config_check(cfg));
   PetscFunctionReturn(0);
 }

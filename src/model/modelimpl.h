@@ -68,14 +68,16 @@ typedef struct {
   Op  *ops;
   Act *acts;
   int  H, W; /* grid the network runs on (padded if needed) */
-  int  Cio;  /* channels of input and output */
+  int  Cin, Cout; /* channels of the input (counts, then noise) and of the output */
   int  k;    /* 3 (unet) or 1 (mlp) */
   /* time MLP: emb [B][Td] -> t1 = L1(emb) -> t1s = silu -> e = L2(t1s) (+ label) -> se = silu(e) */
   int    Td, Th;
   float *l1_w, *l1_b, *l2_w, *l2_b, *lab, *dl1_w, *dl1_b, *dl2_w, *dl2_b, *dlab;
+  float *lz_w, *lz_b, *dlz_w, *dlz_b; /* the noise latent's linear layer (Z -> Th), added to e */
   /* workspaces, sized for Bcap samples */
   int    Bcap, B, have_grads; /* gradient buffers exist (made by the first backward) */
   float *emb, *t1, *t1s, *e, *se, *dse, *de, *dt1s, *dt1;
+  float *z, *ez; /* [B][Z] the noise latents of the batch, [B][Th] their embedding */
   float *col, *scratch;
   size_t col_size, scratch_size, bytes;
   int   *labels;

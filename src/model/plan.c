@@ -129,15 +129,16 @@ PetscErrorCode bo_model_plan(BOModel m, int B)
     }
   }
   /* time MLP: emb [B][Td]; t1, t1s, e, se, dse, de, dt1s, dt1 [B][Th] */
-  PetscCall(PetscMalloc1((size_t)B * (gr->Td + 8 * gr->Th), &gr->emb));
+  PetscCall(PetscMalloc1((size_t)B * (gr->Td + 9 * gr->Th + (int)m->cfg.noise_latent), &gr->emb));
   gr->t1  = gr->emb + (size_t)B * gr->Td;
   gr->t1s = gr->t1 + (size_t)B * gr->Th, gr->e = gr->t1s + (size_t)B * gr->Th, gr->se = gr->e + (size_t)B * gr->Th;
   gr->dse = gr->se + (size_t)B * gr->Th, gr->de = gr->dse + (size_t)B * gr->Th, gr->dt1s = gr->de + (size_t)B * gr->Th;
   gr->dt1 = gr->dt1s + (size_t)B * gr->Th;
+  gr->ez = gr->dt1 + (size_t)B * gr->Th, gr->z = gr->ez + (size_t)B * gr->Th;
   PetscCall(PetscMalloc1(B, &gr->labels));
   PetscCall(PetscMalloc1(max_sz(col, 1), &gr->col));
   gr->col_size = col, gr->scratch_size = scratch, gr->have_grads = 0;
-  gr->bytes = bytes + (col + (size_t)B * (gr->Td + 8 * gr->Th)) * sizeof(float);
+  gr->bytes = bytes + (col + (size_t)B * (gr->Td + 9 * gr->Th + (int)m->cfg.noise_latent)) * sizeof(float);
   set_batch(gr, B);
   PetscFunctionReturn(0);
 }

@@ -2,10 +2,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include "bo_checkpoint.h"
+#include "bo_dataset.h"
 #include "bo_h5.h"
 #include "bo_io.h"
 #include "bo_sampler.h"
 #include "bo_sys.h"
+#include "sampleimpl.h"
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
 {
@@ -24,6 +26,8 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->max_count   = -1; /* from the checkpoint: the data's maximum count */
   t->use_ema     = PETSC_TRUE;
   t->seed        = 1;
+  t->mass        = -1;
+  PetscCall(PetscStrncpy(t->mass_from, "train", sizeof(t->mass_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BOLogRegister());
   *s = t;
@@ -33,6 +37,8 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
 {
   PetscInt seed = (PetscInt)s->seed;
+
+  PetscBool mass_set = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
@@ -54,11 +60,19 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscCall(PetscOptionsBool("-use_ema", "sample with the EMA weights", NULL, s->use_ema, &s->use_ema, NULL));
   PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, s->condition,
                                s->condition, sizeof(s->condition), NULL));
+  PetscCall(PetscOptionsReal("-mass", "every member's total count (default: drawn, see -mass_from)", NULL, s->mass,
+                             &s->mass, &mass_set));
+  PetscCall(PetscOptionsString("-mass_from",
+                               "where members' totals are drawn from: train (the checkpoint's training totals), none, "
+                               "or a data file",
+                               NULL, s->mass_from, s->mass_from, sizeof(s->mass_from), NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
   PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1",
              s->micro_batch);
   PetscCheck(s->guidance >= 0, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-guidance %g: must be >= 0", (double)s->guidance);
+  PetscCheck(!mass_set || (s->mass >= 0 && s->mass == floor(s->mass) && s->mass <= BO_MAX_EXACT_COUNT), s->comm,
+             PETSC_ERR_ARG_OUTOFRANGE, "-mass %g: must be a non-negative integer", (double)s->mass);
   PetscFunctionReturn(0);
 }
 
@@ -83,6 +97,9 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
   PetscCall(PetscMalloc3(s->micro_batch, &s->k, s->micro_batch, &s->labels, s->micro_batch, &s->pk));
   PetscCall(PetscMalloc2(s->micro_batch * s->model->dim, &s->out, s->micro_batch * s->model->dim, &s->out_uncond));
   if (s->condition[0] && !s->obs_mask) PetscCall(BOSamplerLoadObservations(s, s->condition));
+  PetscCall(bo_sample_set_up_totals(s));
+  PetscCall(PetscFree(s->noise));
+  if (BOModelNoiseDim(s->model) > 0) PetscCall(PetscMalloc1(s->micro_batch * BOModelNoiseDim(s->model), &s->noise));
   PetscFunctionReturn(0);
 }
 
@@ -103,6 +120,7 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
     for (PetscInt i = 0; i < s->model->dim; i++) nobs += s->obs_mask[i] != 0;
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " observed cells\n", nobs));
   }
+  PetscCall(bo_sample_view_totals(s, viewer));
   PetscCall(BOModelView(s->model, viewer));
   PetscFunctionReturn(0);
 }
@@ -114,6 +132,9 @@ PetscErrorCode BOSamplerDestroy(BOSampler *s)
   PetscCall(PetscFree3((*s)->k, (*s)->labels, (*s)->pk));
   PetscCall(PetscFree2((*s)->out, (*s)->out_uncond));
   PetscCall(PetscFree2((*s)->obs_value, (*s)->obs_mask));
+  PetscCall(PetscFree((*s)->pool));
+  PetscCall(PetscFree((*s)->totals));
+  PetscCall(PetscFree((*s)->noise));
   PetscCall(BOModelDestroy(&(*s)->model));
   PetscCall(BOProcessDestroy(&(*s)->proc));
   PetscCall(PetscFree(*s));
@@ -133,13 +154,20 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
     s->pk[b]     = s->proc->p[k];
     s->labels[b] = s->label >= 0 ? s->label : null;
   }
-  PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, null ? s->labels : NULL, s->out));
+  if (s->noise) /* a distributional network: fresh noise per member and step */
+    for (PetscInt b = 0; b < nm; b++) {
+      const PetscInt nd = BOModelNoiseDim(s->model);
+      BORng          rng;
+      BORngInit(&rng, s->seed, BO_RNG_SAMPLE_INPUT, (uint32_t)(s->block_first + b), (uint32_t)k);
+      for (PetscInt i = 0; i < nd; i++) s->noise[b * nd + i] = (float)BORngNormal(&rng);
+    }
+  PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, null ? s->labels : NULL, s->noise, s->out));
   if (s->label >= 0 && s->guidance > 0) {
     /* classifier-free guidance on log rates:
      * log yhat = (1+w) log yhat_cond - w log yhat_uncond */
     const double w = s->guidance;
     for (PetscInt b = 0; b < nm; b++) s->labels[b] = null;
-    PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, s->labels, s->out_uncond));
+    PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, s->labels, s->noise, s->out_uncond));
     for (PetscInt i = 0; i < nm * dim; i++)
       yhat[i] = (float)exp((1.0 + w) * BOLogSoftplus(s->out[i]) - w * BOLogSoftplus(s->out_uncond[i]));
   } else {
@@ -161,8 +189,11 @@ PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt coun
              "first member %" PetscInt_FMT " is not aligned to the micro-batch %" PetscInt_FMT, first, B);
   for (PetscInt b0 = 0; b0 < count; b0 += B) {
     PetscInt nb = PetscMin(B, count - b0);
-    PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict, s, s->seed, first + b0, nb,
-                                D, s->obs_value, s->obs_mask, x + b0 * D));
+    if (s->totals) PetscCall(BOSamplerMemberTotals(s, first + b0, nb, s->totals));
+    s->block_first = first + b0;
+    PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict,
+                                s->noise ? PETSC_TRUE : PETSC_FALSE, s, s->seed, first + b0, nb, D, s->obs_value,
+                                s->obs_mask, s->totals, x + b0 * D));
   }
   PetscFunctionReturn(0);
 }
@@ -205,6 +236,8 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeInt(w, "label", s->label));
   PetscCall(BOWriterSetAttributeReal(w, "guidance", s->guidance));
   PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));
+  bo_sample_totals_provenance(s, text, sizeof(text));
+  PetscCall(BOWriterSetAttributeString(w, "totals", text));
   PetscCall(PetscMalloc1(B * D, &x));
 
   PetscCall(PetscLogStagePush(BOLog.sample));

@@ -8,6 +8,7 @@
 #include "bo_trainer.h"
 
 const char *const BOLRSchedules[] = {"constant", "cosine", "BOLRSchedule", "BO_LR_", NULL};
+const char *const BOLossTypes[]   = {"poisson", "energy", "BOLossType", "BO_LOSS_", NULL};
 
 static volatile sig_atomic_t stop_requested = 0;
 static void                  on_stop_signal(int sig) { stop_requested = sig; }
@@ -51,6 +52,9 @@ PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
   t->cond_drop         = 0.1;
   t->progress_interval = 5.0;
   t->seed              = 1;
+  t->loss              = BO_LOSS_POISSON;
+  t->energy_samples    = 2;
+  t->energy_poisson_weight = 1.0;
   PetscCall(PetscStrcpy(t->checkpoint, "checkpoint.h5"));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BODatasetCreate(comm, &t->data));
@@ -95,6 +99,14 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
   if (!set) tr->conditional = -1; /* decided in SetUp from the data */
   PetscCall(PetscOptionsReal("-cond_drop", "rate at which labels are dropped (for classifier-free guidance)", NULL,
                              tr->cond_drop, &tr->cond_drop, NULL));
+  PetscCall(PetscOptionsEnum("-loss",
+                             "poisson: a network of the mean remaining counts; energy: a distributional network whose "
+                             "output is a sample of them (for few sampling steps)",
+                             NULL, BOLossTypes, (PetscEnum)tr->loss, (PetscEnum *)&tr->loss, NULL));
+  PetscCall(PetscOptionsRangeInt("-energy_samples", "samples per example of the energy score (-loss energy)", NULL,
+                                 tr->energy_samples, &tr->energy_samples, NULL, 2, 64));
+  PetscCall(PetscOptionsReal("-energy_poisson_weight", "weight of the Poisson loss of the samples' mean (-loss energy)",
+                             NULL, tr->energy_poisson_weight, &tr->energy_poisson_weight, NULL));
   PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
                              &tr->progress_interval, NULL));
   PetscOptionsEnd();
@@ -128,6 +140,7 @@ PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
   st.ema = tr->ema, st.adam_m = tr->adam_m, st.adam_v = tr->adam_v;
   PetscCall(PetscStrncpy(st.data_file, tr->data->filename, sizeof(st.data_file)));
   st.data_N = tr->data->N, st.data_max_count = tr->data->max_count;
+  st.ntotals = tr->rank == 0 ? tr->data->N : 0, st.totals = tr->totals, st.total_labels = tr->total_labels;
   PetscCall(PetscLogEventBegin(BOLog.checkpoint, 0, 0, 0, 0));
   PetscCall(BOCheckpointWrite(tr->comm, tr->checkpoint, tr->keep, tr->proc, tr->model, &st));
   PetscCall(PetscLogEventEnd(BOLog.checkpoint, 0, 0, 0, 0));
@@ -148,6 +161,29 @@ PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found)
 }
 
 /* ---- set-up ------------------------------------------------------------ */
+
+/* Rank 0 gathers every training member's total (and label): the checkpoint
+ * keeps them for the sampler's totals (shards are in rank order). */
+static PetscErrorCode gather_totals(BOTrainer tr)
+{
+  BODataset    ds = tr->data;
+  PetscMPIInt *counts = NULL, *displs = NULL, n = (PetscMPIInt)ds->nlocal;
+
+  PetscFunctionBegin;
+  if (tr->rank == 0) {
+    PetscCall(PetscMalloc2(tr->size, &counts, tr->size, &displs));
+    PetscCall(PetscMalloc1(ds->N, &tr->totals));
+    if (ds->has_labels) PetscCall(PetscMalloc1(ds->N, &tr->total_labels));
+  }
+  PetscCallMPI(MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, tr->comm));
+  if (tr->rank == 0)
+    for (int r = 0; r < tr->size; r++) displs[r] = r ? displs[r - 1] + counts[r - 1] : 0;
+  PetscCallMPI(MPI_Gatherv(ds->totals, n, MPI_DOUBLE, tr->totals, counts, displs, MPI_DOUBLE, 0, tr->comm));
+  if (ds->has_labels)
+    PetscCallMPI(MPI_Gatherv(ds->labels, n, MPIU_INT, tr->total_labels, counts, displs, MPIU_INT, 0, tr->comm));
+  PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
 PetscErrorCode BOTrainerSetUp(BOTrainer tr)
 {
   PetscBool found = PETSC_FALSE;
@@ -155,6 +191,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
 
   PetscFunctionBegin;
   PetscCall(BODatasetOpen(tr->data));
+  PetscCall(gather_totals(tr));
   if (tr->restart) PetscCall(BOTrainerReadCheckpoint(tr, &found));
   if (tr->restart && !found)
     PetscCall(PetscPrintf(tr->comm, "no valid checkpoint at %s: starting from step 0\n", tr->checkpoint));
@@ -170,6 +207,11 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     else PetscCall(BOModelConfigAuto(shape, tr->data->is_field, tr->data->max_count, &cfg));
     PetscCall(BOModelConfigSetFromOptions(tr->comm, &cfg));
     cfg.num_classes = tr->conditional ? tr->data->num_classes : 0;
+    /* a distributional network has noise channels (one unless -net_noise says otherwise) */
+    PetscCheck(tr->loss == BO_LOSS_ENERGY || (cfg.noise_channels == 0 && cfg.noise_latent == 0), tr->comm,
+               PETSC_ERR_ARG_INCOMP, "-net_noise and -net_noise_latent need -loss energy");
+    if (tr->loss == BO_LOSS_ENERGY && cfg.noise_channels == 0 && cfg.noise_latent == 0)
+      cfg.noise_channels = 1, cfg.noise_latent = 16; /* the default distributional network */
     PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
     PetscCall(BOModelInitParams(tr->model, tr->seed));
     /* identical start on every rank, whatever the local initialisation did */
@@ -182,6 +224,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     tr->step = 0;
   } else {
     tr->conditional = tr->model->cfg.num_classes > 0;
+    tr->loss        = BOModelNoiseDim(tr->model) > 0 ? BO_LOSS_ENERGY : BO_LOSS_POISSON; /* what the model is */
   }
   PetscCall(BOProcessSetUp(tr->proc));
 
@@ -191,7 +234,13 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   D             = tr->data->D;
   tr->max_local = n;
   PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
-  PetscCall(PetscMalloc5(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y, n * D, &tr->out, n * D, &tr->dout));
+  PetscCall(PetscMalloc3(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y));
+  if (tr->loss == BO_LOSS_ENERGY) {
+    const PetscInt R = n * tr->energy_samples, nd = BOModelNoiseDim(tr->model);
+    PetscCall(PetscMalloc3(R, &tr->rk, R, &tr->rlabels, R, &tr->rpk));
+    PetscCall(PetscMalloc3(R * D, &tr->rnt, R * nd, &tr->noise, tr->energy_samples * D, &tr->ework));
+    PetscCall(PetscMalloc2(R * D, &tr->out, R * D, &tr->dout));
+  } else PetscCall(PetscMalloc2(n * D, &tr->out, n * D, &tr->dout));
   PetscCall(PetscMalloc1(tr->model->nparams + 3, &tr->reduce));
 
   if (tr->log[0] && tr->rank == 0) {
@@ -216,6 +265,11 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
   PetscCall(BODatasetView(tr->data, viewer));
   PetscCall(BOProcessView(tr->proc, viewer));
   PetscCall(BOModelView(tr->model, viewer));
+  if (tr->loss == BO_LOSS_ENERGY)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "loss: energy score of %" PetscInt_FMT " samples per example + %g x Poisson loss "
+                                     "of their mean (a distributional network)\n",
+                                     tr->energy_samples, (double)tr->energy_poisson_weight));
   if (tr->conditional)
     PetscCall(PetscViewerASCIIPrintf(viewer, "conditioning on %" PetscInt_FMT " labels, dropped at rate %g\n",
                                      tr->model->cfg.num_classes, (double)tr->cond_drop));
@@ -262,6 +316,33 @@ static void adam_update(BOTrainer tr, const float *grad, double grad_scale)
   }
 }
 
+/* A distributional network's forward pass and loss: every example of the
+ * local batch energy_samples times (rows b M .. b M + M - 1), each with its
+ * own noise from the stream (seed, BO_RNG_TRAIN_INPUT, sample, step); the
+ * loss of each example over its rows (BOEnergyLoss), summed into *loss. */
+static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, double *loss)
+{
+  const PetscInt D = tr->data->D, M = tr->energy_samples, nd = BOModelNoiseDim(tr->model);
+
+  PetscFunctionBegin;
+  for (PetscInt b = 0; b < nloc; b++) {
+    BORng rng;
+    BORngInit(&rng, tr->seed, BO_RNG_TRAIN_INPUT, (uint32_t)tr->gidx[b], (uint32_t)tr->step);
+    for (PetscInt j = 0; j < M; j++) {
+      const PetscInt row = b * M + j;
+      tr->rk[row] = tr->k[b], tr->rpk[row] = tr->pk[b], tr->rlabels[row] = tr->conditional ? tr->labels[b] : 0;
+      PetscCall(PetscArraycpy(tr->rnt + row * D, tr->nt + b * D, D));
+      for (PetscInt i = 0; i < nd; i++) tr->noise[row * nd + i] = (float)BORngNormal(&rng);
+    }
+  }
+  PetscCall(BOModelForward(tr->model, nloc * M, tr->rnt, tr->rk, tr->rpk, tr->conditional ? tr->rlabels : NULL,
+                           tr->noise, tr->out));
+  for (PetscInt b = 0; b < nloc; b++)
+    *loss += BOEnergyLoss(M, D, tr->out + b * M * D, tr->y + b * D, tr->proc->w[tr->k[b]], tr->energy_poisson_weight,
+                          scale, tr->dout + b * M * D, tr->ework);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
 {
   const PetscInt D = tr->data->D, np = tr->model->nparams, nullclass = tr->model->cfg.num_classes;
@@ -290,9 +371,13 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
   scale = 1.0 / ((double)tr->batch * (double)D);
   if (nloc > 0) {
     PetscCall(PetscLogEventBegin(BOLog.forward, 0, 0, 0, 0));
-    PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, tr->conditional ? tr->labels : NULL, tr->out));
-    for (PetscInt b = 0; b < nloc; b++)
-      loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
+    if (tr->loss == BO_LOSS_ENERGY) PetscCall(energy_forward(tr, nloc, scale, &loss));
+    else {
+      PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, tr->conditional ? tr->labels : NULL, NULL,
+                               tr->out));
+      for (PetscInt b = 0; b < nloc; b++)
+        loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
+    }
     PetscCall(PetscLogEventEnd(BOLog.forward, 0, 0, 0, 0));
     PetscCall(PetscLogEventBegin(BOLog.backward, 0, 0, 0, 0));
     PetscCall(BOModelBackward(tr->model, tr->dout));
@@ -388,8 +473,13 @@ PetscErrorCode BOTrainerDestroy(BOTrainer *tr)
   if (!t) PetscFunctionReturn(0);
   if (t->logfile) fclose(t->logfile);
   PetscCall(PetscFree4(t->gidx, t->k, t->labels, t->pk));
-  PetscCall(PetscFree5(t->n0, t->nt, t->y, t->out, t->dout));
+  PetscCall(PetscFree3(t->n0, t->nt, t->y));
+  PetscCall(PetscFree2(t->out, t->dout));
+  PetscCall(PetscFree3(t->rk, t->rlabels, t->rpk));
+  PetscCall(PetscFree3(t->rnt, t->noise, t->ework));
   PetscCall(PetscFree(t->reduce));
+  PetscCall(PetscFree(t->totals));
+  PetscCall(PetscFree(t->total_labels));
   PetscCall(PetscFree3(t->ema, t->adam_m, t->adam_v));
   PetscCall(BOModelDestroy(&t->model));
   PetscCall(BODatasetDestroy(&t->data));

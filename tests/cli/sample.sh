@@ -57,7 +57,24 @@ echo "label 3: $frac conditional vs $funcond unconditional"
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 24 -condition obs.h5 -sample_steps 40 -out c.h5 > /dev/null
 "$PROGS/condition_tool" -check obs.h5 -ens c.h5 | grep -q "honoured 24 of 24" || fail "observed cells not honoured"
 
+# totals: -mass fixes every member's total; by default they are drawn from the
+# training totals (of the label asked for), which the checkpoint keeps
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 20 -mass 200 -sample_steps 10 -out m200.h5 > m.txt || { cat m.txt; fail "-mass"; }
+grep -q "member totals: exactly 200" m.txt || fail "-mass not reported"
+"$PROGS/dataset_info" -data m200.h5 | grep -q "totals=200..200" || fail "-mass 200: members of other totals"
+h5dump -a /totals m200.h5 | grep -q '"mass 200"' || fail "no totals provenance"
+grep -q "member totals: drawn from 1797 totals (the training members)" s1.txt || fail "totals not drawn from training"
+"$SA" -checkpoint ck.h5 -n 16 -label 3 -sample_steps 10 -out tl3.h5 > t3.txt
+grep -q "member totals: drawn from 183 totals (the training members of the label)" t3.txt || { cat t3.txt; fail "label totals"; }
+"$SA" -checkpoint ck.h5 -n 16 -mass_from digits.h5 -sample_steps 10 -out tf.h5 > tf.txt
+grep -q "member totals: drawn from 1797 totals (digits.h5)" tf.txt || fail "-mass_from FILE"
+"$SA" -checkpoint ck.h5 -n 16 -mass_from none -sample_steps 10 -out tn.h5 > tn.txt
+grep -q "member totals: not conditioned (-mass_from none)" tn.txt || fail "-mass_from none"
+
 # errors
+expect_error "-mass 3.5: must be a non-negative integer" "$SA" -checkpoint ck.h5 -n 4 -mass 3.5 -out e.h5
+expect_error "-mass -1: must be a non-negative integer" "$SA" -checkpoint ck.h5 -n 4 -mass -1 -out e.h5
+expect_error "nofile.h5" "$SA" -checkpoint ck.h5 -n 4 -mass_from nofile.h5 -out e.h5
 expect_error "-label 12" "$SA" -checkpoint ck.h5 -n 4 -label 12 -out e.h5
 expect_error "-sample_steps 0" "$SA" -checkpoint ck.h5 -n 4 -sample_steps 0 -out e.h5
 expect_error "must be a multiple of -batch" "$SA" -checkpoint ck.h5 -n 4 -first_member 3 -out e.h5
