@@ -11,7 +11,7 @@
  * Usage:
  *   BOModelConfigFromName("unet-s", shape, PETSC_TRUE, 255, &cfg);
  *   BOModelCreate(comm, &cfg, &m);  BOModelInitParams(m, seed);
- *   BOModelForward(m, B, nt, k, pk, labels, noise, out);   // out: raw, before softplus
+ *   BOModelForward(m, B, nt, k, pk, &inputs, out);   // out: raw, before softplus
  *   BOModelBackward(m, dout);                       // writes m->grads
  */
 #ifndef BO_MODEL_H
@@ -54,6 +54,10 @@ typedef struct {
                                   standard normal noise entering with the counts, per cell ... */
   PetscInt     noise_latent;   /* ... and a member-wide noise vector of this length entering through the time
                                   embedding; the output is then a sample of n0 - n_t */
+  PetscBool    condition_total; /* the network knows each member's total count n0 summed over its elements,
+                                   as u = (log(1 + total) - total_mean) / total_sd through a small MLP
+                                   into the time embedding */
+  double       total_mean, total_sd; /* of log(1 + total) over the training members */
 } BOModelConfig;
 
 /* One named tensor of the flat parameter buffer. */
@@ -110,15 +114,22 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer);
  * U-Net with a constant output). */
 PetscErrorCode BOModelInitParams(BOModel m, uint64_t seed);
 
+/* What a network may be given besides the counts and the time: its
+ * conditioning. Each may be NULL (and is read only by a network that has
+ * that input). */
+typedef struct {
+  const PetscInt *labels; /* B class labels (NULL: the null class) */
+  const float    *noise;  /* B x BOModelNoiseDim: a distributional network's noise (NULL: zeros) */
+  const double   *totals; /* B member totals: a network conditioned on the total (required by it) */
+} BOForwardInputs;
+
 /* out[B][D] = raw network output (before softplus) for counts nt[B][D] at
- * time indices k[B] with survival probabilities pk[B] = e^{-t_k}; labels[B]
- * (NULL = the null class; ignored when unconditional); noise[B][noise_dim]
- * (BOModelNoiseDim; a distributional network's input; NULL = zeros; not
- * read by a mean network). Keeps what the backward pass needs. The first
- * call with a batch larger than any before allocates the workspaces; later
- * calls allocate nothing. */
+ * time indices k[B] with survival probabilities pk[B] = e^{-t_k}, and the
+ * conditioning in (may be NULL). Keeps what the backward pass needs. The
+ * first call with a batch larger than any before allocates the workspaces;
+ * later calls allocate nothing. */
 PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
-                              const PetscInt *labels, const float *noise, float *out);
+                              const BOForwardInputs *in, float *out);
 /* Noise values per sample of a distributional network: the per-cell
  * channels, Ny Nx noise_channels for fields ([Ny][Nx][channel], like the
  * counts) or noise_channels for vectors, then the noise_latent values of the

@@ -17,8 +17,12 @@
 
 typedef enum { BO_WEIGHT_INSTANTANEOUS, BO_WEIGHT_FINITE_TIME } BOWeightType;
 typedef enum { BO_REVERSE_BRIDGE, BO_REVERSE_TAULEAP } BOReverseStepType;
+/* Where the K sampling steps fall: evenly in p (equal births per step), or
+ * cosine (p = (1 - cos(pi j/(K-1)))/2: short steps at both ends) */
+typedef enum { BO_GRID_EVEN, BO_GRID_COSINE } BOGridType;
 extern const char *const BOWeightTypes[];
 extern const char *const BOReverseStepTypes[];
+extern const char *const BOGridTypes[];
 
 typedef struct {
   MPI_Comm     comm;
@@ -26,6 +30,7 @@ typedef struct {
   PetscReal    tEnd;         /* horizon (default 15) */
   BOWeightType weight_type;  /* loss weights (default instantaneous) */
   PetscReal    weight_floor; /* no weight below this fraction of the largest (default 0.01) */
+  BOGridType   grid;         /* the sampling grid (a sampling setting: not saved with the process) */
   double      *t, *p, *w;    /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
 } BOProcessData;
 typedef BOProcessData *BOProcess;
@@ -83,8 +88,9 @@ double BOEnergyLoss(PetscInt M, PetscInt dim, const float *x, const float *y, do
 double BOLogSoftplus(double x);
 
 /* Coarse sampling grid: K distinct schedule indices, idx[0] = T-1 > ... >
- * idx[K-1] = 0 (for K > 1), spaced evenly in the survival probability p, so
- * every step expects the same share of births. K = T gives every index. The
+ * idx[K-1] = 0 (for K > 1), spaced in the survival probability p as
+ * proc->grid says: evenly, so every step expects the same share of births,
+ * or cosine, with short first and last steps. K = T gives every index. The
  * reverse sampler evaluates the predictor at each and steps to the next (the
  * last step goes to time 0). Any 1 <= K <= T. */
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);

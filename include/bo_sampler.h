@@ -37,6 +37,7 @@ typedef struct {
   char              condition[PETSC_MAX_PATH_LEN]; /* -condition file, loaded by SetUp */
   BOReverseStepType step_type;                     /* -sampler: the reverse step, bridge or tau-leap */
   PetscInt          K;                             /* reverse steps */
+  BOGridType        grid;                          /* -sample_grid: where they fall */
   PetscInt          micro_batch;                   /* -batch: members per micro-batch (written to files) */
   PetscInt          label;                         /* -1: unconditional */
   PetscReal         guidance;

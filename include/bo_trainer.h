@@ -44,6 +44,7 @@ typedef struct {
   PetscInt     energy_samples; /* -energy_samples: samples per example of a distributional network */
   PetscReal    energy_poisson_weight;
   PetscBool    restart, conditional;
+  PetscBool    condition_total; /* -condition_total: the network knows each member's total */
   uint64_t     seed;
   char         model_name[64];
   char         checkpoint[PETSC_MAX_PATH_LEN], log[PETSC_MAX_PATH_LEN];
@@ -59,7 +60,7 @@ typedef struct {
   float    *n0, *nt, *y, *out, *dout, *reduce; /* reduce = grads + [loss, samples, stop] */
   /* a distributional network's rows: every example energy_samples times, with its noise */
   PetscInt *rk, *rlabels;
-  double   *rpk;
+  double   *rpk, *rtotals, *totals_b; /* totals_b: the examples' totals (max_local) */
   float    *rnt, *noise, *ework;
   double   *totals;       /* rank 0: every training member's total count, for checkpoints */
   PetscInt *total_labels; /* rank 0: their labels (NULL without labels) */

@@ -89,16 +89,19 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
 {
   PetscInt  k[4] = {5, 20, 30, 45}, lab[4] = {0, 1, 2, 3};
   double    pk[4];
-  float     probe[4 * NY * NX], noise[4 * NY * NX];
+  float     probe[4 * NY * NX], *noise;
   PetscBool stop;
   for (int s = 0; s < TSTEPS; s++) {
     ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
     losses[s] = tr->last_loss;
   }
-  for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7), noise[i] = (float)(i % 5) - 2.0f;
+  const PetscInt nd = BOModelNoiseDim(tr->model);
+  noise             = malloc(sizeof(float) * (4 * nd + 1));
+  for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
+  for (int i = 0; i < 4 * nd; i++) noise[i] = (float)(i % 5) - 2.0f;
   for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
-  ck_assert_int_le(BOModelNoiseDim(tr->model), NY * NX);
-  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, lab, noise, probe_out), 0);
+  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &(BOForwardInputs){lab, noise, NULL}, probe_out), 0);
+  free(noise);
 }
 
 /* One comparison of trajectories: all ranks against rank 0 alone. */

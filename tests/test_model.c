@@ -39,6 +39,8 @@ typedef struct {
   PetscInt B, D, k[4], labels[4];
   double   pk[4];
   float   *nt, *y, *out, *dout, *noise; /* noise: a distributional network's input, or NULL */
+  double   totals[4];
+  BOForwardInputs in;
 } Batch;
 
 static void batch_init(Batch *b, BOModel m, PetscInt B)
@@ -56,7 +58,9 @@ static void batch_init(Batch *b, BOModel m, PetscInt B)
   }
   fill_uniform(b->y, B * b->D, 0, 3.999, 2);
   for (PetscInt i = 0; i < B * b->D; i++) b->nt[i] = floorf(b->nt[i]), b->y[i] = floorf(b->y[i]);
+  b->in.labels = m->cfg.num_classes ? b->labels : NULL, b->in.noise = b->noise, b->in.totals = b->totals;
   for (PetscInt i = 0; i < B; i++) {
+    b->totals[i] = 50.0 + 40.0 * i;
     b->k[i]      = (37 * i + 250) % 1000;
     b->pk[i]     = 0.2 + 0.6 * i / (double)B;
     b->labels[i] = m->cfg.num_classes ? i % (m->cfg.num_classes + 1) : 0;
@@ -70,7 +74,7 @@ static double batch_loss(Batch *b)
 {
   double L = 0;
   ck_assert_int_eq(
-      BOModelForward(b->m, b->B, b->nt, b->k, b->pk, b->m->cfg.num_classes ? b->labels : NULL, b->noise, b->out), 0);
+      BOModelForward(b->m, b->B, b->nt, b->k, b->pk, &b->in, b->out), 0);
   for (PetscInt i = 0; i < b->B; i++)
     L += BOPoissonLoss(b->D, b->out + i * b->D, b->y + i * b->D, 1.0, 1.0, b->dout + i * b->D);
   return L;
@@ -251,6 +255,9 @@ START_TEST(test_distributional_gradients)
   check_model_gradients(&cfg, 3, 2);
   cfg.noise_channels = 0; /* the latent alone */
   check_model_gradients(&cfg, 3, 2);
+  /* conditioned on the members' totals (through its own MLP) */
+  cfg.condition_total = PETSC_TRUE, cfg.total_mean = 4.0, cfg.total_sd = 0.7;
+  check_model_gradients(&cfg, 3, 2);
   BOTestOK(BOModelConfigFromName("mlp", vshape, PETSC_FALSE, 20, &cfg));
   cfg.base_channels = 32, cfg.temb_hidden = 16, cfg.noise_channels = 3;
   check_model_gradients(&cfg, 3, 2);
@@ -313,13 +320,13 @@ START_TEST(test_log1p_input)
 
   batch_init(&b, mlog, 4);
   float *ref = malloc(sizeof(float) * b.B * b.D), *nt = malloc(sizeof(float) * b.B * b.D);
-  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, NULL, b.out));
-  BOTestOK(BOModelForward(mlin, b.B, b.nt, b.k, b.pk, NULL, NULL, ref));
+  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, b.out));
+  BOTestOK(BOModelForward(mlin, b.B, b.nt, b.k, b.pk, NULL, ref));
   for (PetscInt i = 0; i < b.B * b.D; i++) moved = fmax(moved, fabs(ref[i] - b.out[i]));
   for (PetscInt i = 0; i < b.B; i++)
     for (PetscInt j = 0; j < b.D; j++)
       nt[i * b.D + j] = (float)(0.5 * cfg.max_count * (log1p(b.nt[i * b.D + j]) + b.pk[i]));
-  BOTestOK(BOModelForward(mlin, b.B, nt, b.k, b.pk, NULL, NULL, ref));
+  BOTestOK(BOModelForward(mlin, b.B, nt, b.k, b.pk, NULL, ref));
   for (PetscInt i = 0; i < b.B * b.D; i++) diff = fmax(diff, fabs(ref[i] - b.out[i])), omax = fmax(omax, fabs(ref[i]));
   ck_assert_msg(moved > 1e-2 * omax, "the input scaling does not change the output (%g of %g)", moved, omax);
   ck_assert_msg(diff <= 1e-4 * omax, "log1p input: %g off (outputs up to %g)", diff, omax);
@@ -330,7 +337,7 @@ START_TEST(test_log1p_input)
   for (PetscInt i = 0; i < b.B; i++) BOPoissonLoss(b.D, ref + i * b.D, b.y + i * b.D, 1.0, 1.0, b.dout + i * b.D);
   BOTestOK(BOModelBackward(mlin, b.dout));
   BOTestOK(BOModelInputGradient(mlin, dlin));
-  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, NULL, b.out));
+  BOTestOK(BOModelForward(mlog, b.B, b.nt, b.k, b.pk, NULL, b.out));
   BOTestOK(BOModelBackward(mlog, b.dout));
   BOTestOK(BOModelInputGradient(mlog, dlog));
   for (PetscInt i = 0; i < b.B * b.D; i++) {
@@ -438,9 +445,9 @@ static void check_batch_independent(const char *name, PetscInt n, PetscBool peri
   for (int c = 0; c < nkern; c++) {
     if (kern[c].gemm == BO_GEMM_BLAS) continue;
     ck_assert_int_eq(bo_nn_kernels_set(kern[c], &old), 0);
-    BOTestOK(BOModelForward(m, B, nt, k, pk, NULL, NULL, out));
+    BOTestOK(BOModelForward(m, B, nt, k, pk, NULL, out));
     for (PetscInt i = 0; i < B; i++) {
-      BOTestOK(BOModelForward(m, 1, nt + i * D, k + i, pk + i, NULL, NULL, one));
+      BOTestOK(BOModelForward(m, 1, nt + i * D, k + i, pk + i, NULL, one));
       ck_assert_msg(!memcmp(one, out + i * D, sizeof(float) * D), "%s %s: sample %d alone differs from batch of 7",
                     name, BOTestKernelName(kern[c]), (int)i);
     }

@@ -5,6 +5,7 @@
 #include "bo_process.h"
 
 const char *const BOReverseStepTypes[] = {"bridge", "tauleap", "BOReverseStepType", "BO_REVERSE_", NULL};
+const char *const BOGridTypes[]        = {"even", "cosine", "BOGridType", "BO_GRID_", NULL};
 
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
 {
@@ -21,7 +22,9 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
    * predictor that costs accuracy, see docs/SAMPLING.md.) Indices stay
    * distinct, leaving room for the steps still to come. */
   for (PetscInt j = 1; j < K; j++) {
-    double target = proc->p[T - 1] + (proc->p[0] - proc->p[T - 1]) * (double)j / (double)(K - 1);
+    double x      = (double)j / (double)(K - 1);
+    double frac   = proc->grid == BO_GRID_COSINE ? 0.5 * (1.0 - cos(PETSC_PI * x)) : x;
+    double target = proc->p[T - 1] + (proc->p[0] - proc->p[T - 1]) * frac;
     while (k > 0 && fabs(proc->p[k - 1] - target) <= fabs(proc->p[k] - target)) k--; /* p decreases with k */
     if (k > idx[j - 1] - 1) k = idx[j - 1] - 1;
     if (k < K - 1 - j) k = K - 1 - j;

@@ -10,7 +10,7 @@
 #include "bo_sys.h"
 
 /* Provenance that must agree between shards of one ensemble. */
-static const char *const shard_keys[] = {"checkpoint_crc32", "sampler", "totals", NULL};
+static const char *const shard_keys[] = {"checkpoint_crc32", "sampler", "sample_grid", "totals", NULL};
 static const char *const shard_ints[] = {"seed", "sample_steps", "micro_batch", "label", "observed_cells", NULL};
 
 typedef struct {
@@ -82,7 +82,7 @@ typedef struct {
   const char *list;
   int         ns;
   Shard      *sh;
-  char        strs[3][PETSC_MAX_PATH_LEN];
+  char        strs[4][PETSC_MAX_PATH_LEN];
   int64_t     ints[5];
 } MergeJob;
 

@@ -194,6 +194,11 @@ PetscErrorCode bo_model_build_graph(BOModel m)
   if (cfg->noise_latent > 0)
     PetscCall(add_linear_tensors(m, "noise_emb", (int)cfg->noise_latent, gr->Th, &gr->lz_w, &gr->lz_b, &gr->dlz_w,
                                  &gr->dlz_b));
+  if (cfg->condition_total) {
+    PetscCall(add_linear_tensors(m, "total_emb.linear1", 1, gr->Th, &gr->lu1_w, &gr->lu1_b, &gr->dlu1_w, &gr->dlu1_b));
+    PetscCall(
+        add_linear_tensors(m, "total_emb.linear2", gr->Th, gr->Th, &gr->lu2_w, &gr->lu2_b, &gr->dlu2_w, &gr->dlu2_b));
+  }
 
   h = new_act(gr, gr->Cin, gr->H, gr->W); /* 0: the scaled input */
   PetscCall(add_conv(m, "inc", h, (int)(cfg->base_channels * cfg->ch_mult[0]), gr->k, 1, INIT_FANAVG, &h));
@@ -336,6 +341,9 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
                                      "distributional: %" PetscInt_FMT " noise channel(s) per cell and a noise vector of %" PetscInt_FMT
                                      " in, a sample of n0 - n_t out\n",
                                      cfg->noise_channels, cfg->noise_latent));
+  if (cfg->condition_total)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "conditioned on each member's total (log(1 + total): mean %g, sd %g)\n",
+                                     cfg->total_mean, cfg->total_sd));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);
 }

@@ -95,7 +95,8 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
              "model: nlevels %" PetscInt_FMT " must be in 1..%d", cfg->nlevels, BO_MODEL_MAX_LEVELS);
   PetscCheck(cfg->base_channels > 0 && cfg->num_res_blocks >= 1 && cfg->temb_dim >= 4 && cfg->temb_dim % 2 == 0 &&
                  cfg->temb_hidden > 0 && cfg->num_classes >= 0 && cfg->noise_channels >= 0 &&
-                 cfg->noise_channels <= 64 && cfg->noise_latent >= 0 && cfg->noise_latent <= 1024,
+                 cfg->noise_channels <= 64 && cfg->noise_latent >= 0 && cfg->noise_latent <= 1024 &&
+                 (!cfg->condition_total || cfg->total_sd > 0),
              PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model '%s': invalid widths", cfg->name);
   PetscCheck(cfg->num_res_blocks <= 8, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "model: at most 8 res blocks per level");

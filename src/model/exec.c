@@ -116,10 +116,13 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
 }
 
 /* The time MLP e = L2(silu(L1(emb(k)))), plus the label's embedding, plus
- * the noise latent's Lz(z) for a distributional network: every residual
- * block sees them as its per-channel bias. */
-static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const PetscInt *labels, const float *noise)
+ * the noise latent's Lz(z) for a distributional network, plus the total's
+ * Lu2(silu(Lu1(u))) for a network conditioned on it: every residual block
+ * sees them as its per-channel bias. */
+static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const BOForwardInputs *in)
 {
+  const PetscInt *labels = in ? in->labels : NULL;
+  const float    *noise  = in ? in->noise : NULL;
   Graph       *gr = (Graph *)m->impl;
   const size_t n  = (size_t)B * gr->Th;
 
@@ -143,6 +146,15 @@ static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, cons
     bo_linear_forward(B, (int)Z, gr->Th, gr->z, gr->lz_w, gr->lz_b, gr->ez);
     for (size_t i = 0; i < n; i++) gr->e[i] += gr->ez[i];
   }
+  if (m->cfg.condition_total) {
+    PetscCheck(in && in->totals, PETSC_COMM_SELF, PETSC_ERR_ARG_NULL,
+               "model: the network is conditioned on members' totals, and none were given");
+    for (int b = 0; b < B; b++) gr->u[b] = (float)((log1p(in->totals[b]) - m->cfg.total_mean) / m->cfg.total_sd);
+    bo_linear_forward(B, 1, gr->Th, gr->u, gr->lu1_w, gr->lu1_b, gr->tu1);
+    bo_silu_forward(n, gr->tu1, gr->tu1s);
+    bo_linear_forward(B, gr->Th, gr->Th, gr->tu1s, gr->lu2_w, gr->lu2_b, gr->tu);
+    for (size_t i = 0; i < n; i++) gr->e[i] += gr->tu[i];
+  }
   bo_silu_forward(n, gr->e, gr->se);
   PetscFunctionReturn(0);
 }
@@ -158,21 +170,26 @@ static void time_mlp_backward(BOModel m, int B)
       for (int j = 0; j < gr->Th; j++) gr->dlab[(size_t)gr->labels[b] * gr->Th + j] += gr->de[(size_t)b * gr->Th + j];
   if (m->cfg.noise_latent > 0)
     bo_linear_backward(B, (int)m->cfg.noise_latent, gr->Th, gr->z, gr->lz_w, gr->de, NULL, gr->dlz_w, gr->dlz_b, 0);
+  if (m->cfg.condition_total) {
+    bo_linear_backward(B, gr->Th, gr->Th, gr->tu1s, gr->lu2_w, gr->de, gr->dtu1s, gr->dlu2_w, gr->dlu2_b, 0);
+    bo_silu_backward(n, gr->tu1, gr->dtu1s, gr->dtu1, 0);
+    bo_linear_backward(B, 1, gr->Th, gr->u, gr->lu1_w, gr->dtu1, NULL, gr->dlu1_w, gr->dlu1_b, 0);
+  }
   bo_linear_backward(B, gr->Th, gr->Th, gr->t1s, gr->l2_w, gr->de, gr->dt1s, gr->dl2_w, gr->dl2_b, 0);
   bo_silu_backward(n, gr->t1, gr->dt1s, gr->dt1, 0);
   bo_linear_backward(B, gr->Td, gr->Th, gr->emb, gr->l1_w, gr->dt1, NULL, gr->dl1_w, gr->dl1_b, 0);
 }
 
 PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
-                              const PetscInt *labels, const float *noise, float *out)
+                              const BOForwardInputs *in, float *out)
 {
   Graph *gr = (Graph *)m->impl;
 
   PetscFunctionBegin;
   PetscCheck(B > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "BOModelForward: batch %" PetscInt_FMT, B);
   PetscCall(bo_model_plan(m, (int)B));
-  PetscCall(time_mlp_forward(m, (int)B, k, labels, noise));
-  scatter_input(m, (int)B, nt, pk, noise, gr->acts[0].v);
+  PetscCall(time_mlp_forward(m, (int)B, k, in));
+  scatter_input(m, (int)B, nt, pk, in ? in->noise : NULL, gr->acts[0].v);
   for (int i = 0; i < gr->nops; i++) op_forward(gr, &gr->ops[i]);
   gather_output(m, (int)B, gr->acts[gr->nacts - 1].v, out, 0);
   PetscFunctionReturn(0);

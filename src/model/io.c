@@ -110,6 +110,8 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   PetscCall(BOH5WriteAttr(group, "model_input", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &input));
   int64_t noise[2] = {cfg->noise_channels, cfg->noise_latent};
   PetscCall(BOH5WriteAttr(group, "model_noise", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, noise));
+  double total[3] = {cfg->condition_total ? 1.0 : 0.0, cfg->total_mean, cfg->total_sd};
+  PetscCall(BOH5WriteAttr(group, "model_total", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, total));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
@@ -137,6 +139,9 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   if (H5Aexists(group, "model_input") > 0) PetscCall(attr_read(group, "model_input", H5T_NATIVE_INT64, &input));
   /* and mean networks before distributional ones existed */
   if (H5Aexists(group, "model_noise") > 0) PetscCall(attr_read(group, "model_noise", H5T_NATIVE_INT64, noise));
+  double total[3] = {0, 0, 1};
+  if (H5Aexists(group, "model_total") > 0) PetscCall(attr_read(group, "model_total", H5T_NATIVE_DOUBLE, total));
+  cfg->condition_total = total[0] != 0 ? PETSC_TRUE : PETSC_FALSE, cfg->total_mean = total[1], cfg->total_sd = total[2];
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");

@@ -74,10 +74,13 @@ typedef struct {
   int    Td, Th;
   float *l1_w, *l1_b, *l2_w, *l2_b, *lab, *dl1_w, *dl1_b, *dl2_w, *dl2_b, *dlab;
   float *lz_w, *lz_b, *dlz_w, *dlz_b; /* the noise latent's linear layer (Z -> Th), added to e */
+  /* the total's MLP: u [B] -> tu1 = Lu1(u) -> tu1s = silu -> tu = Lu2(tu1s), added to e */
+  float *lu1_w, *lu1_b, *lu2_w, *lu2_b, *dlu1_w, *dlu1_b, *dlu2_w, *dlu2_b;
   /* workspaces, sized for Bcap samples */
   int    Bcap, B, have_grads; /* gradient buffers exist (made by the first backward) */
   float *emb, *t1, *t1s, *e, *se, *dse, *de, *dt1s, *dt1;
   float *z, *ez; /* [B][Z] the noise latents of the batch, [B][Th] their embedding */
+  float *u, *tu1, *tu1s, *tu, *dtu1s, *dtu1; /* [B] the standardised totals, [B][Th] their MLP */
   float *col, *scratch;
   size_t col_size, scratch_size, bytes;
   int   *labels;

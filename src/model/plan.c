@@ -129,16 +129,19 @@ PetscErrorCode bo_model_plan(BOModel m, int B)
     }
   }
   /* time MLP: emb [B][Td]; t1, t1s, e, se, dse, de, dt1s, dt1 [B][Th] */
-  PetscCall(PetscMalloc1((size_t)B * (gr->Td + 9 * gr->Th + (int)m->cfg.noise_latent), &gr->emb));
+  PetscCall(PetscMalloc1((size_t)B * (gr->Td + 14 * gr->Th + (int)m->cfg.noise_latent + 1), &gr->emb));
   gr->t1  = gr->emb + (size_t)B * gr->Td;
   gr->t1s = gr->t1 + (size_t)B * gr->Th, gr->e = gr->t1s + (size_t)B * gr->Th, gr->se = gr->e + (size_t)B * gr->Th;
   gr->dse = gr->se + (size_t)B * gr->Th, gr->de = gr->dse + (size_t)B * gr->Th, gr->dt1s = gr->de + (size_t)B * gr->Th;
   gr->dt1 = gr->dt1s + (size_t)B * gr->Th;
-  gr->ez = gr->dt1 + (size_t)B * gr->Th, gr->z = gr->ez + (size_t)B * gr->Th;
+  gr->ez = gr->dt1 + (size_t)B * gr->Th, gr->tu1 = gr->ez + (size_t)B * gr->Th;
+  gr->tu1s = gr->tu1 + (size_t)B * gr->Th, gr->tu = gr->tu1s + (size_t)B * gr->Th;
+  gr->dtu1s = gr->tu + (size_t)B * gr->Th, gr->dtu1 = gr->dtu1s + (size_t)B * gr->Th;
+  gr->u = gr->dtu1 + (size_t)B * gr->Th, gr->z = gr->u + B;
   PetscCall(PetscMalloc1(B, &gr->labels));
   PetscCall(PetscMalloc1(max_sz(col, 1), &gr->col));
   gr->col_size = col, gr->scratch_size = scratch, gr->have_grads = 0;
-  gr->bytes = bytes + (col + (size_t)B * (gr->Td + 9 * gr->Th + (int)m->cfg.noise_latent)) * sizeof(float);
+  gr->bytes = bytes + (col + (size_t)B * (gr->Td + 14 * gr->Th + (int)m->cfg.noise_latent + 1)) * sizeof(float);
   set_batch(gr, B);
   PetscFunctionReturn(0);
 }

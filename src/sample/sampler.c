@@ -27,6 +27,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->use_ema     = PETSC_TRUE;
   t->seed        = 1;
   t->mass        = -1;
+  t->grid        = BO_GRID_EVEN;
   PetscCall(PetscStrncpy(t->mass_from, "train", sizeof(t->mass_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BOLogRegister());
@@ -48,6 +49,8 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                              (PetscEnum *)&s->step_type, NULL));
   PetscCall(
       PetscOptionsInt("-sample_steps", "reverse steps K (1..T; fewer is faster and coarser)", NULL, s->K, &s->K, NULL));
+  PetscCall(PetscOptionsEnum("-sample_grid", "where the steps fall in p: even (equal births) or cosine (short ends)",
+                             NULL, BOGridTypes, (PetscEnum)s->grid, (PetscEnum *)&s->grid, NULL));
   PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->micro_batch,
                             &s->micro_batch, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
@@ -83,6 +86,7 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
     PetscCheck(s->checkpoint[0], s->comm, PETSC_ERR_ARG_WRONG, "-checkpoint FILE is required");
     PetscCall(BOCheckpointLoadModel(s->comm, s->checkpoint, s->use_ema, s->proc, &s->model, &s->checksum));
   }
+  s->proc->grid = s->grid;
   PetscCheck(s->K >= 1 && s->K <= s->proc->T, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, s->K, s->proc->T);
   if (s->label >= 0)
@@ -161,13 +165,15 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
       BORngInit(&rng, s->seed, BO_RNG_SAMPLE_INPUT, (uint32_t)(s->block_first + b), (uint32_t)k);
       for (PetscInt i = 0; i < nd; i++) s->noise[b * nd + i] = (float)BORngNormal(&rng);
     }
-  PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, null ? s->labels : NULL, s->noise, s->out));
+  BOForwardInputs in = {null ? s->labels : NULL, s->noise, s->totals};
+  PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, &in, s->out));
   if (s->label >= 0 && s->guidance > 0) {
     /* classifier-free guidance on log rates:
      * log yhat = (1+w) log yhat_cond - w log yhat_uncond */
     const double w = s->guidance;
     for (PetscInt b = 0; b < nm; b++) s->labels[b] = null;
-    PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, s->labels, s->noise, s->out_uncond));
+    in.labels = s->labels;
+    PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, &in, s->out_uncond));
     for (PetscInt i = 0; i < nm * dim; i++)
       yhat[i] = (float)exp((1.0 + w) * BOLogSoftplus(s->out[i]) - w * BOLogSoftplus(s->out_uncond[i]));
   } else {
@@ -230,6 +236,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeString(w, "checkpoint_crc32", text));
   PetscCall(BOWriterSetAttributeInt(w, "seed", (long long)s->seed));
   PetscCall(BOWriterSetAttributeString(w, "sampler", BOReverseStepTypes[s->step_type]));
+  PetscCall(BOWriterSetAttributeString(w, "sample_grid", BOGridTypes[s->grid]));
   PetscCall(BOWriterSetAttributeInt(w, "sample_steps", s->K));
   PetscCall(BOWriterSetAttributeInt(w, "micro_batch", B));
   PetscCall(BOWriterSetAttributeInt(w, "first_member", first));

@@ -69,6 +69,10 @@ PetscErrorCode bo_sample_set_up_totals(BOSampler s)
     else PetscCall(pool_from_file(s, s->mass_from));
     qsort(s->pool, (size_t)s->npool, sizeof(double), by_value);
   }
+  PetscCheck(!s->model->cfg.condition_total || s->mass >= 0 || s->npool > 0, s->comm, PETSC_ERR_ARG_WRONG,
+             "the network is conditioned on each member's total: give -mass M or -mass_from FILE (-mass_from %s gives "
+             "none)",
+             s->mass_from);
   PetscCall(PetscFree(s->totals));
   if (s->mass >= 0 || s->npool > 0) PetscCall(PetscMalloc1(s->micro_batch, &s->totals));
   PetscFunctionReturn(0);

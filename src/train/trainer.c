@@ -105,6 +105,10 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
                              NULL, BOLossTypes, (PetscEnum)tr->loss, (PetscEnum *)&tr->loss, NULL));
   PetscCall(PetscOptionsRangeInt("-energy_samples", "samples per example of the energy score (-loss energy)", NULL,
                                  tr->energy_samples, &tr->energy_samples, NULL, 2, 64));
+  PetscCall(PetscOptionsBool("-condition_total",
+                             "condition the network on each member's total count (sampling then fixes every member's "
+                             "total first: bo_sample -mass, -mass_from)",
+                             NULL, tr->condition_total, &tr->condition_total, NULL));
   PetscCall(PetscOptionsReal("-energy_poisson_weight", "weight of the Poisson loss of the samples' mean (-loss energy)",
                              NULL, tr->energy_poisson_weight, &tr->energy_poisson_weight, NULL));
   PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
@@ -162,6 +166,25 @@ PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found)
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* The mean and standard deviation of log(1 + total) over the training
+ * members, by which a network conditioned on the total standardises it. */
+static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
+{
+  double s[2] = {0, 0};
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < tr->data->nlocal; i++) {
+    double l = log1p(tr->data->totals[i]);
+    s[0] += l, s[1] += l * l;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_DOUBLE, MPI_SUM, tr->comm));
+  cfg->condition_total = PETSC_TRUE;
+  cfg->total_mean      = s[0] / (double)tr->data->N;
+  cfg->total_sd        = sqrt(PetscMax(s[1] / (double)tr->data->N - cfg->total_mean * cfg->total_mean, 0.0));
+  if (!(cfg->total_sd > 1e-3)) cfg->total_sd = 1.0; /* all totals (nearly) equal: nothing to standardise */
+  PetscFunctionReturn(0);
+}
+
 /* Rank 0 gathers every training member's total (and label): the checkpoint
  * keeps them for the sampler's totals (shards are in rank order). */
 static PetscErrorCode gather_totals(BOTrainer tr)
@@ -212,6 +235,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
                PETSC_ERR_ARG_INCOMP, "-net_noise and -net_noise_latent need -loss energy");
     if (tr->loss == BO_LOSS_ENERGY && cfg.noise_channels == 0 && cfg.noise_latent == 0)
       cfg.noise_channels = 1, cfg.noise_latent = 16; /* the default distributional network */
+    if (tr->condition_total) PetscCall(total_statistics(tr, &cfg));
     PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
     PetscCall(BOModelInitParams(tr->model, tr->seed));
     /* identical start on every rank, whatever the local initialisation did */
@@ -235,9 +259,10 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   tr->max_local = n;
   PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
   PetscCall(PetscMalloc3(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y));
+  PetscCall(PetscMalloc1(n, &tr->totals_b));
   if (tr->loss == BO_LOSS_ENERGY) {
     const PetscInt R = n * tr->energy_samples, nd = BOModelNoiseDim(tr->model);
-    PetscCall(PetscMalloc3(R, &tr->rk, R, &tr->rlabels, R, &tr->rpk));
+    PetscCall(PetscMalloc4(R, &tr->rk, R, &tr->rlabels, R, &tr->rpk, R, &tr->rtotals));
     PetscCall(PetscMalloc3(R * D, &tr->rnt, R * nd, &tr->noise, tr->energy_samples * D, &tr->ework));
     PetscCall(PetscMalloc2(R * D, &tr->out, R * D, &tr->dout));
   } else PetscCall(PetscMalloc2(n * D, &tr->out, n * D, &tr->dout));
@@ -331,12 +356,13 @@ static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, 
     for (PetscInt j = 0; j < M; j++) {
       const PetscInt row = b * M + j;
       tr->rk[row] = tr->k[b], tr->rpk[row] = tr->pk[b], tr->rlabels[row] = tr->conditional ? tr->labels[b] : 0;
+      tr->rtotals[row] = tr->totals_b[b];
       PetscCall(PetscArraycpy(tr->rnt + row * D, tr->nt + b * D, D));
       for (PetscInt i = 0; i < nd; i++) tr->noise[row * nd + i] = (float)BORngNormal(&rng);
     }
   }
-  PetscCall(BOModelForward(tr->model, nloc * M, tr->rnt, tr->rk, tr->rpk, tr->conditional ? tr->rlabels : NULL,
-                           tr->noise, tr->out));
+  BOForwardInputs in = {tr->conditional ? tr->rlabels : NULL, tr->noise, tr->rtotals};
+  PetscCall(BOModelForward(tr->model, nloc * M, tr->rnt, tr->rk, tr->rpk, &in, tr->out));
   for (PetscInt b = 0; b < nloc; b++)
     *loss += BOEnergyLoss(M, D, tr->out + b * M * D, tr->y + b * D, tr->proc->w[tr->k[b]], tr->energy_poisson_weight,
                           scale, tr->dout + b * M * D, tr->ework);
@@ -359,6 +385,8 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
     tr->k[b]  = BOProcessNoiseSample(tr->proc, tr->seed, (uint32_t)tr->gidx[b], (uint32_t)tr->step, D, tr->n0 + b * D,
                                      tr->nt + b * D, tr->y + b * D);
     tr->pk[b] = tr->proc->p[tr->k[b]];
+    tr->totals_b[b] = 0.0;
+    for (PetscInt i = 0; i < D; i++) tr->totals_b[b] += tr->n0[b * D + i];
     if (tr->conditional) { /* drop the label at rate cond_drop: the null class */
       BORng rng;
       BORngInit(&rng, tr->seed, BO_RNG_DROPOUT, (uint32_t)tr->gidx[b], (uint32_t)tr->step);
@@ -373,8 +401,8 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
     PetscCall(PetscLogEventBegin(BOLog.forward, 0, 0, 0, 0));
     if (tr->loss == BO_LOSS_ENERGY) PetscCall(energy_forward(tr, nloc, scale, &loss));
     else {
-      PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, tr->conditional ? tr->labels : NULL, NULL,
-                               tr->out));
+      BOForwardInputs in = {tr->conditional ? tr->labels : NULL, NULL, tr->totals_b};
+      PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, &in, tr->out));
       for (PetscInt b = 0; b < nloc; b++)
         loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
     }
@@ -475,7 +503,8 @@ PetscErrorCode BOTrainerDestroy(BOTrainer *tr)
   PetscCall(PetscFree4(t->gidx, t->k, t->labels, t->pk));
   PetscCall(PetscFree3(t->n0, t->nt, t->y));
   PetscCall(PetscFree2(t->out, t->dout));
-  PetscCall(PetscFree3(t->rk, t->rlabels, t->rpk));
+  PetscCall(PetscFree4(t->rk, t->rlabels, t->rpk, t->rtotals));
+  PetscCall(PetscFree(t->totals_b));
   PetscCall(PetscFree3(t->rnt, t->noise, t->ework));
   PetscCall(PetscFree(t->reduce));
   PetscCall(PetscFree(t->totals));

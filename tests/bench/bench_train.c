@@ -126,7 +126,7 @@ int main(int argc, char **argv)
       k[b]          = BOProcessNoiseSample(proc, 7, gidx, (uint32_t)s, D, n0 + b * D, nt + b * D, y + b * D);
       pk[b] = proc->p[k[b]], w[b] = proc->w[k[b]];
     }
-    PetscCall(BOModelForward(m, B, nt, k, pk, NULL, NULL, out));
+    PetscCall(BOModelForward(m, B, nt, k, pk, NULL, out));
     for (PetscInt b = 0; b < B; b++)
       BOPoissonLoss(D, out + b * D, y + b * D, w[b], 1.0 / ((double)batch * D), dout + b * D);
     t1 = BOWallTime();
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
     for (PetscInt s = 0; s < reps + 1; s++) {
       PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
       double t0 = BOWallTime();
-      PetscCall(BOModelForward(m, FB, nt, k, pk, NULL, NULL, out));
+      PetscCall(BOModelForward(m, FB, nt, k, pk, NULL, out));
       if (s >= 1) t[s - 1] = max_over_ranks(BOWallTime() - t0);
     }
     fwd = median((int)reps, t);
