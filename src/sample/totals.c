@@ -19,8 +19,8 @@ static int by_value(const void *a, const void *b)
  * a label is given (all classes otherwise). */
 static PetscErrorCode pool_from_checkpoint(BOSampler s)
 {
-  PetscInt  n, *labels;
-  double   *totals;
+  PetscInt n, *labels;
+  double  *totals;
 
   PetscFunctionBegin;
   PetscCall(BOCheckpointLoadTotals(s->comm, s->checkpoint, &n, &totals, &labels));
@@ -65,14 +65,17 @@ PetscErrorCode bo_sample_set_up_totals(BOSampler s)
   if (s->mass < 0 && strcmp(s->mass_from, "none")) {
     if (!strcmp(s->mass_from, "train")) {
       if (s->checkpoint[0]) PetscCall(pool_from_checkpoint(s)); /* (a model set directly has none) */
-    }
-    else PetscCall(pool_from_file(s, s->mass_from));
+    } else PetscCall(pool_from_file(s, s->mass_from));
     qsort(s->pool, (size_t)s->npool, sizeof(double), by_value);
   }
   PetscCheck(!s->model->cfg.condition_total || s->mass >= 0 || s->npool > 0, s->comm, PETSC_ERR_ARG_WRONG,
              "the network is conditioned on each member's total: give -mass M or -mass_from FILE (-mass_from %s gives "
              "none)",
              s->mass_from);
+  /* A step toward a known total is the exact bridge given that total. */
+  PetscCheck(s->step_type == BO_REVERSE_BRIDGE || (s->mass < 0 && s->npool == 0), s->comm, PETSC_ERR_ARG_INCOMP,
+             "-sampler %s: members with a total (-mass, -mass_from %s) take exact bridge steps; add -mass_from none",
+             BOReverseStepTypes[s->step_type], s->mass_from);
   PetscCall(PetscFree(s->totals));
   if (s->mass >= 0 || s->npool > 0) PetscCall(PetscMalloc1(s->micro_batch, &s->totals));
   PetscFunctionReturn(0);
