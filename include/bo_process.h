@@ -17,12 +17,8 @@
 
 typedef enum { BO_WEIGHT_INSTANTANEOUS, BO_WEIGHT_FINITE_TIME } BOWeightType;
 typedef enum { BO_REVERSE_BRIDGE, BO_REVERSE_TAULEAP } BOReverseStepType;
-/* Where the K sampling steps fall: evenly in p (equal births per step), or
- * cosine (p = (1 - cos(pi j/(K-1)))/2: short steps at both ends) */
-typedef enum { BO_GRID_EVEN, BO_GRID_COSINE } BOGridType;
 extern const char *const BOWeightTypes[];
 extern const char *const BOReverseStepTypes[];
-extern const char *const BOGridTypes[];
 
 typedef struct {
   MPI_Comm     comm;
@@ -30,7 +26,7 @@ typedef struct {
   PetscReal    tEnd;         /* horizon (default 15) */
   BOWeightType weight_type;  /* loss weights (default instantaneous) */
   PetscReal    weight_floor; /* no weight below this fraction of the largest (default 0.01) */
-  BOGridType   grid;         /* the sampling grid (a sampling setting: not saved with the process) */
+  PetscReal    grid_power;   /* sampling grid: step j ends at p = (j/(K-1))^grid_power (a sampling setting) */
   double      *t, *p, *w;    /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
 } BOProcessData;
 typedef BOProcessData *BOProcess;
@@ -89,8 +85,10 @@ double BOLogSoftplus(double x);
 
 /* Coarse sampling grid: K distinct schedule indices, idx[0] = T-1 > ... >
  * idx[K-1] = 0 (for K > 1), spaced in the survival probability p as
- * proc->grid says: evenly, so every step expects the same share of births,
- * or cosine, with short first and last steps. K = T gives every index. The
+ * p_j = p_min + (1 - p_min) (j/(K-1))^a with a = proc->grid_power: a = 1
+ * is even in p (every step expects the same share of births); a > 1 takes
+ * short steps first, while the member is still almost empty (default 4, see
+ * docs/SAMPLING.md). K = T gives every index. The
  * reverse sampler evaluates the predictor at each and steps to the next (the
  * last step goes to time 0). Any 1 <= K <= T. */
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
@@ -134,8 +132,8 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
  * BOReverseStepTotal). The result depends only on (seed, member index) and
  * on what the predictor returns for it. */
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
-                                 BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed, PetscInt first_member,
-                                 PetscInt nmembers, PetscInt dim, const float *obs_value, const float *obs_mask,
-                                 const double *totals, float *state);
+                                 BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed,
+                                 PetscInt first_member, PetscInt nmembers, PetscInt dim, const float *obs_value,
+                                 const float *obs_mask, const double *totals, float *state);
 
 #endif

@@ -37,24 +37,23 @@ typedef struct {
   char              condition[PETSC_MAX_PATH_LEN]; /* -condition file, loaded by SetUp */
   BOReverseStepType step_type;                     /* -sampler: the reverse step, bridge or tau-leap */
   PetscInt          K;                             /* reverse steps */
-  BOGridType        grid;                          /* -sample_grid: where they fall */
   PetscInt          micro_batch;                   /* -batch: members per micro-batch (written to files) */
   PetscInt          label;                         /* -1: unconditional */
   PetscReal         guidance;
   PetscReal         max_count; /* -cap: births never push a count above this (0: none) */
   PetscBool         use_ema;
   uint64_t          seed;
-  float            *obs_value, *obs_mask; /* D each, or NULL */
-  PetscReal         mass;                 /* -mass: every member's total (< 0: none given) */
+  float            *obs_value, *obs_mask;          /* D each, or NULL */
+  PetscReal         mass;                          /* -mass: every member's total (< 0: none given) */
   char              mass_from[PETSC_MAX_PATH_LEN]; /* -mass_from train|none|FILE */
-  PetscInt          npool;                /* totals members' totals are drawn from (sorted); 0: none */
+  PetscInt          npool;                         /* totals members' totals are drawn from (sorted); 0: none */
   double           *pool;
   /* work for one block */
   PetscInt *k, *labels;
   double   *pk;
   float    *out, *out_uncond;
-  double   *totals; /* the block's members' totals (NULL: not conditioned) */
-  float    *noise;  /* a distributional network's noise for the block (NULL: a mean network) */
+  double   *totals;      /* the block's members' totals (NULL: not conditioned) */
+  float    *noise;       /* a distributional network's noise for the block (NULL: a mean network) */
   PetscInt  block_first; /* the member index of the block's first member */
 } BOSamplerData;
 typedef BOSamplerData *BOSampler;

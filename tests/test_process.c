@@ -226,14 +226,30 @@ START_TEST(test_sampling_grid)
 {
   BOProcess      proc = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   PetscInt       idx[1000];
-  const PetscInt Ks[] = {1000, 50, 7, 3, 2, 999, 333};
-  for (int c = 0; c < 7; c++) {
-    PetscInt K = Ks[c];
-    BOTestOK(BOProcessSamplingGrid(proc, K, idx));
-    ck_assert_int_eq(idx[0], 999);
-    ck_assert_int_eq(idx[K - 1], 0);
-    for (PetscInt j = 1; j < K; j++) ck_assert_int_lt(idx[j], idx[j - 1]);
-  }
+  const PetscInt Ks[]     = {1000, 50, 7, 3, 2, 999, 333};
+  const double   powers[] = {1, 4, 16};
+  for (int a = 0; a < 3; a++)
+    for (int c = 0; c < 7; c++) {
+      PetscInt K       = Ks[c];
+      proc->grid_power = powers[a];
+      BOTestOK(BOProcessSamplingGrid(proc, K, idx));
+      ck_assert_int_eq(idx[0], 999);
+      ck_assert_int_eq(idx[K - 1], 0);
+      for (PetscInt j = 1; j < K; j++) ck_assert_int_lt(idx[j], idx[j - 1]);
+    }
+  /* even in p at power 1; at power 4 the first of 50 steps ends near p = 1/49^4 */
+  proc->grid_power = 1;
+  BOTestOK(BOProcessSamplingGrid(proc, 50, idx));
+  ck_assert_double_eq_tol(proc->p[idx[25]], 25.0 / 49.0, 0.01);
+  proc->grid_power = 4;
+  BOTestOK(BOProcessSamplingGrid(proc, 50, idx));
+  ck_assert_double_eq_tol(proc->p[idx[25]], pow(25.0 / 49.0, 4), 0.01);
+  ck_assert_double_lt(proc->p[idx[1]], 1e-5);
+  proc->grid_power = 0.5;
+  ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 50, idx)), 0);
+  proc->grid_power = 17;
+  ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 50, idx)), 0);
+  proc->grid_power = 4;
   BOTestOK(BOProcessSamplingGrid(proc, 1, idx));
   ck_assert_int_eq(idx[0], 999);
   ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 0, idx)), 0);
@@ -391,28 +407,29 @@ START_TEST(test_bridge_oracle_coarse_grid)
 {
   /* 50 steps. A sampler that sees only the posterior mean has an O(1/K)
    * discretisation error (it cannot know the posterior's spread); its exact
-   * law is computed above. The samples must follow that law exactly, and the
-   * law must be within 3% total variation of the data (measured 2.0%; 8% with
-   * steps evenly spaced in logit p, which is why the grid is even in p). */
+   * law is computed above. The samples must follow that law exactly, and on
+   * the default grid the law must be within 5% total variation of the data
+   * (measured 3.7%; 2.0% even in p, 8% evenly spaced in logit p). */
   double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 50, 20000, 2, AGAINST_SAMPLER_LAW, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 50 steps vs its exact law: min p = %g", pv);
-  ck_assert_msg(tv < 0.03, "bridge, 50 steps: TV(scheme, data) = %g", tv);
+  ck_assert_msg(tv < 0.05, "bridge, 50 steps: TV(scheme, data) = %g", tv);
 }
 END_TEST
 
 /* The scheme's exact discretisation error (TV to the data, the largest over
  * cells) on the per-cell oracle, by grid and K: printed for docs/SAMPLING.md,
  * and bounded. This oracle has independent cells, so it measures the error
- * of committing the posterior mean per cell; what the cosine grid's short
- * first steps buy for correlated cells shows on real data. */
+ * of committing the posterior mean per cell, and there the even grid is
+ * the better one. The default grid's short first steps pay off for
+ * correlated cells, on real data (docs/SAMPLING.md). */
 START_TEST(test_grid_discretisation_error)
 {
   const PetscInt Ks[] = {10, 20, 50, 100};
   Oracle         o    = oracle_template;
   o.proc              = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
   for (int g = 0; g < 2; g++) {
-    o.proc->grid = (BOGridType)g;
-    printf("oracle TV(scheme, data), %s grid:", BOGridTypes[g]);
+    o.proc->grid_power = g ? 4.0 : 1.0;
+    printf("oracle TV(scheme, data), grid power %g:", (double)o.proc->grid_power);
     for (int i = 0; i < 4; i++) {
       double tv = 0, law[NMAX + 1];
       for (int c = 0; c < NCELL; c++) {
@@ -422,7 +439,8 @@ START_TEST(test_grid_discretisation_error)
         tv = fmax(tv, tv_distance(law, data));
       }
       printf(" K=%d %.4f", (int)Ks[i], tv);
-      if (Ks[i] == 50) ck_assert_msg(tv < 0.03, "%s grid, 50 steps: TV %g", BOGridTypes[g], tv);
+      if (Ks[i] == 50)
+        ck_assert_msg(tv < (g ? 0.05 : 0.03), "grid power %g, 50 steps: TV %g", (double)o.proc->grid_power, tv);
     }
     printf("\n");
   }

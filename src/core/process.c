@@ -17,6 +17,7 @@ PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
   (*proc)->tEnd         = 15.0;
   (*proc)->weight_type  = BO_WEIGHT_INSTANTANEOUS;
   (*proc)->weight_floor = 0.01;
+  (*proc)->grid_power   = 4.0;
   PetscFunctionReturn(0);
 }
 

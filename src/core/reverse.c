@@ -5,7 +5,6 @@
 #include "bo_process.h"
 
 const char *const BOReverseStepTypes[] = {"bridge", "tauleap", "BOReverseStepType", "BO_REVERSE_", NULL};
-const char *const BOGridTypes[]        = {"even", "cosine", "BOGridType", "BO_GRID_", NULL};
 
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
 {
@@ -15,15 +14,20 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
   PetscFunctionBegin;
   PetscCheck(K >= 1 && K <= T, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, K, T);
+  PetscCheck(proc->grid_power >= 1.0 && proc->grid_power <= 16.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-sample_grid_power %g: must be in [1, 16]", (double)proc->grid_power);
   idx[0] = T - 1;
-  /* Step j ends near survival p_{T-1} + (p_0 - p_{T-1}) j/(K-1): equal
-   * expected births per step. (Evenly spaced k, i.e. evenly spaced logit p,
-   * wastes steps at both ends where nothing happens; with a mean-only
-   * predictor that costs accuracy, see docs/SAMPLING.md.) Indices stay
-   * distinct, leaving room for the steps still to come. */
+  /* Step j ends near survival p_{T-1} + (p_0 - p_{T-1}) (j/(K-1))^a. With a
+   * = 1 every step expects the same share of births. A network of the mean
+   * predicts badly from a state that many births at once drew from an
+   * uninformative prediction (the first steps start from all zeros), so a > 1
+   * adds the first units slowly and lets each step see the last. (Evenly
+   * spaced k, i.e. evenly spaced logit p, wastes steps at both ends where
+   * nothing happens.) Indices stay distinct, leaving room for the steps
+   * still to come. */
   for (PetscInt j = 1; j < K; j++) {
     double x      = (double)j / (double)(K - 1);
-    double frac   = proc->grid == BO_GRID_COSINE ? 0.5 * (1.0 - cos(PETSC_PI * x)) : x;
+    double frac   = pow(x, proc->grid_power);
     double target = proc->p[T - 1] + (proc->p[0] - proc->p[T - 1]) * frac;
     while (k > 0 && fabs(proc->p[k - 1] - target) <= fabs(proc->p[k] - target)) k--; /* p decreases with k */
     if (k > idx[j - 1] - 1) k = idx[j - 1] - 1;
@@ -106,7 +110,7 @@ static void multinomial_to_total(BORng *rng, PetscInt n, const double *w, const 
       if (m[c] >= room[c]) continue;
       double q = wsum > 0.0 ? w[c] / wsum : 1.0 / ncells, b;
       wsum -= wsum > 0.0 ? w[c] : 0.0, ncells -= 1.0;
-      b    = (double)BORngBinomial(rng, (int64_t)draw, PetscMin(1.0, q));
+      b = (double)BORngBinomial(rng, (int64_t)draw, PetscMin(1.0, q));
       draw -= b;
       b = PetscMin(b, room[c] - m[c]);
       m[c] += b, left -= b;
@@ -132,7 +136,7 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
 {
   BORng     rng;
   double    R = total, *w = work, *room = work + dim, *v = work + 2 * dim;
-  PetscInt  n = 0;
+  PetscInt  n      = 0;
   const int capped = max_count > 0.0;
 
   BORngInit(&rng, seed, BO_RNG_SAMPLE, member, k);
@@ -159,9 +163,9 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
 }
 
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
-                                 BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed, PetscInt first_member,
-                                 PetscInt nmembers, PetscInt dim, const float *obs_value, const float *obs_mask,
-                                 const double *totals, float *state)
+                                 BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed,
+                                 PetscInt first_member, PetscInt nmembers, PetscInt dim, const float *obs_value,
+                                 const float *obs_mask, const double *totals, float *state)
 {
   PetscInt *idx;
   float    *yhat;
@@ -179,8 +183,8 @@ PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscIn
     for (PetscInt b = 0; b < nmembers; b++) {
       const uint32_t g = (uint32_t)(first_member + b);
       if (totals)
-        BOReverseStepTotal(r, max_count, sampled, seed, g, (uint32_t)idx[j], dim, yhat + b * dim, totals[b],
-                           obs_value, obs_mask, state + b * dim, work);
+        BOReverseStepTotal(r, max_count, sampled, seed, g, (uint32_t)idx[j], dim, yhat + b * dim, totals[b], obs_value,
+                           obs_mask, state + b * dim, work);
       else
         BOReverseStep(type, r, max_count, seed, g, (uint32_t)idx[j], dim, yhat + b * dim, obs_value, obs_mask,
                       state + b * dim);

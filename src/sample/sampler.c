@@ -27,7 +27,6 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->use_ema     = PETSC_TRUE;
   t->seed        = 1;
   t->mass        = -1;
-  t->grid        = BO_GRID_EVEN;
   PetscCall(PetscStrncpy(t->mass_from, "train", sizeof(t->mass_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BOLogRegister());
@@ -49,8 +48,10 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                              (PetscEnum *)&s->step_type, NULL));
   PetscCall(
       PetscOptionsInt("-sample_steps", "reverse steps K (1..T; fewer is faster and coarser)", NULL, s->K, &s->K, NULL));
-  PetscCall(PetscOptionsEnum("-sample_grid", "where the steps fall in p: even (equal births) or cosine (short ends)",
-                             NULL, BOGridTypes, (PetscEnum)s->grid, (PetscEnum *)&s->grid, NULL));
+  PetscCall(
+      PetscOptionsReal("-sample_grid_power",
+                       "where the steps fall: step j ends at p = (j/(K-1))^a (1: even in p; larger: short first steps)",
+                       NULL, s->proc->grid_power, &s->proc->grid_power, NULL));
   PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->micro_batch,
                             &s->micro_batch, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
@@ -86,7 +87,6 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
     PetscCheck(s->checkpoint[0], s->comm, PETSC_ERR_ARG_WRONG, "-checkpoint FILE is required");
     PetscCall(BOCheckpointLoadModel(s->comm, s->checkpoint, s->use_ema, s->proc, &s->model, &s->checksum));
   }
-  s->proc->grid = s->grid;
   PetscCheck(s->K >= 1 && s->K <= s->proc->T, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, s->K, s->proc->T);
   if (s->label >= 0)
@@ -111,11 +111,12 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
 {
   PetscFunctionBegin;
   if (!viewer) PetscCall(PetscViewerASCIIGetStdout(s->comm, &viewer));
-  PetscCall(PetscViewerASCIIPrintf(viewer,
-                                   "bo_sample: %s sampler, %" PetscInt_FMT " steps, micro-batch %" PetscInt_FMT
-                                   ", seed %llu, %d rank%s, %s weights of %s\n",
-                                   BOReverseStepTypes[s->step_type], s->K, s->micro_batch, (unsigned long long)s->seed,
-                                   s->size, s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
+  PetscCall(PetscViewerASCIIPrintf(
+      viewer,
+      "bo_sample: %s sampler, %" PetscInt_FMT " steps (grid power %g), micro-batch %" PetscInt_FMT
+      ", seed %llu, %d rank%s, %s weights of %s\n",
+      BOReverseStepTypes[s->step_type], s->K, (double)s->proc->grid_power, s->micro_batch, (unsigned long long)s->seed,
+      s->size, s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
   if (s->label >= 0)
     PetscCall(
         PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
@@ -236,7 +237,8 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeString(w, "checkpoint_crc32", text));
   PetscCall(BOWriterSetAttributeInt(w, "seed", (long long)s->seed));
   PetscCall(BOWriterSetAttributeString(w, "sampler", BOReverseStepTypes[s->step_type]));
-  PetscCall(BOWriterSetAttributeString(w, "sample_grid", BOGridTypes[s->grid]));
+  snprintf(text, sizeof(text), "power %g", (double)s->proc->grid_power);
+  PetscCall(BOWriterSetAttributeString(w, "sample_grid", text));
   PetscCall(BOWriterSetAttributeInt(w, "sample_steps", s->K));
   PetscCall(BOWriterSetAttributeInt(w, "micro_batch", B));
   PetscCall(BOWriterSetAttributeInt(w, "first_member", first));
