@@ -24,7 +24,8 @@ typedef struct {
   char      in_name[256], out_name[256];
   PetscInt  shape[3], ndim;
   PetscInt  label_column, drop_column, patch, stride;
-  PetscInt  holdout; /* the last `holdout` samples go to holdout_out */
+  PetscInt  keep;    /* -n: only the first `keep` samples (0: all) */
+  PetscInt  holdout; /* the last `holdout` of them go to holdout_out */
   char      holdout_out[PETSC_MAX_PATH_LEN];
   PetscBool header, big_endian, help;
   BORawType dtype;
@@ -66,6 +67,7 @@ static PetscErrorCode get_options(Options *o)
                                sizeof(o->in_name), NULL));
   PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
   PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
+  PetscCall(PetscOptionsInt("-n", "keep only the first N samples (0: all)", NULL, o->keep, &o->keep, NULL));
   PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL,
                             o->holdout, &o->holdout, NULL));
   PetscCall(PetscOptionsString("-holdout_out", "output HDF5 file of the held-out samples", NULL, o->holdout_out,
@@ -77,6 +79,9 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->in[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the input file with -in FILE");
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
   PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-shape takes Ny,Nx[,C] or G");
+  PetscCheck(o->keep >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-n %" PetscInt_FMT ": must be >= 0", o->keep);
+  PetscCheck(!o->keep || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-n is not supported with -format anndata");
   PetscCheck(o->holdout >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": must be >= 0",
              o->holdout);
   PetscCheck(!o->holdout || o->holdout_out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
@@ -192,6 +197,11 @@ static PetscErrorCode run(void)
   case FMT_ANNDATA: PetscCall(read_ann_data(&o, &a, &first, &N)); break;
   }
   if (o.patch > 0) PetscCall(BOArrayExtractPatches(&a, o.patch, o.stride));
+  if (o.keep) {
+    PetscCheck(o.keep <= a.N, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-n %" PetscInt_FMT ": %s has fewer samples (%" PetscInt_FMT ")", o.keep, o.in, a.N);
+    a.N = o.keep; /* the rest stays allocated, unread */
+  }
 
   /* 3. Write: the whole array, or the training part and the held-out part. */
   if (o.format == FMT_ANNDATA) PetscCall(write_members(&o, &a, first, N, a.N, 0, o.out));

@@ -88,7 +88,7 @@ static void train(BOTrainer tr)
 static void trajectory(BOTrainer tr, double *losses, float *probe_out)
 {
   PetscInt  k[4] = {5, 20, 30, 45}, lab[4] = {0, 1, 2, 3};
-  double    pk[4];
+  double    pk[4], totals[4] = {10, 40, 80, 160}; /* the trainer conditions on totals by default */
   float     probe[4 * NY * NX], *noise;
   PetscBool stop;
   for (int s = 0; s < TSTEPS; s++) {
@@ -100,7 +100,7 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
   for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
   for (int i = 0; i < 4 * nd; i++) noise[i] = (float)(i % 5) - 2.0f;
   for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
-  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &(BOForwardInputs){lab, noise, NULL}, probe_out), 0);
+  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &(BOForwardInputs){lab, noise, totals}, probe_out), 0);
   free(noise);
 }
 

@@ -27,7 +27,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->use_ema     = PETSC_TRUE;
   t->seed        = 1;
   t->mass        = -1;
-  PetscCall(PetscStrncpy(t->mass_from, "train", sizeof(t->mass_from)));
+  PetscCall(PetscStrncpy(t->mass_from, "auto", sizeof(t->mass_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BOLogRegister());
   *s = t;
@@ -68,7 +68,7 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                              &s->mass, &mass_set));
   PetscCall(PetscOptionsString("-mass_from",
                                "where members' totals are drawn from: train (the checkpoint's training totals), none, "
-                               "or a data file",
+                               "a data file, or auto (train for a network conditioned on the total, none otherwise)",
                                NULL, s->mass_from, s->mass_from, sizeof(s->mass_from), NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;

@@ -62,6 +62,8 @@ PetscErrorCode bo_sample_set_up_totals(BOSampler s)
   PetscFunctionBegin;
   PetscCall(PetscFree(s->pool));
   s->npool = 0;
+  if (!strcmp(s->mass_from, "auto"))
+    PetscCall(PetscStrncpy(s->mass_from, s->model->cfg.condition_total ? "train" : "none", sizeof(s->mass_from)));
   if (s->mass < 0 && strcmp(s->mass_from, "none")) {
     if (!strcmp(s->mass_from, "train")) {
       if (s->checkpoint[0]) PetscCall(pool_from_checkpoint(s)); /* (a model set directly has none) */
@@ -69,8 +71,8 @@ PetscErrorCode bo_sample_set_up_totals(BOSampler s)
     qsort(s->pool, (size_t)s->npool, sizeof(double), by_value);
   }
   PetscCheck(!s->model->cfg.condition_total || s->mass >= 0 || s->npool > 0, s->comm, PETSC_ERR_ARG_WRONG,
-             "the network is conditioned on each member's total: give -mass M or -mass_from FILE (-mass_from %s gives "
-             "none)",
+             "-mass_from %s gives no totals, but the network is conditioned on each member's total: give -mass M, "
+             "-mass_from train or -mass_from FILE",
              s->mass_from);
   /* A step toward a known total is the exact bridge given that total. */
   PetscCheck(s->step_type == BO_REVERSE_BRIDGE || (s->mass < 0 && s->npool == 0), s->comm, PETSC_ERR_ARG_INCOMP,

@@ -38,23 +38,24 @@ PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
   t->comm = comm;
   PetscCallMPI(MPI_Comm_rank(comm, &t->rank));
   PetscCallMPI(MPI_Comm_size(comm, &t->size));
-  t->steps             = 1000;
-  t->batch             = 32;
-  t->checkpoint_every  = 500;
-  t->keep              = 3;
-  t->warmup            = 100;
-  t->lr                = 1e-3;
-  t->beta1             = 0.9;
-  t->beta2             = 0.999;
-  t->adam_eps          = 1e-8;
-  t->clip              = 1.0;
-  t->ema_decay         = 0.999;
-  t->cond_drop         = 0.1;
-  t->progress_interval = 5.0;
-  t->seed              = 1;
-  t->loss              = BO_LOSS_POISSON;
-  t->energy_samples    = 2;
+  t->steps                 = 1000;
+  t->batch                 = 32;
+  t->checkpoint_every      = 500;
+  t->keep                  = 3;
+  t->warmup                = 100;
+  t->lr                    = 1e-3;
+  t->beta1                 = 0.9;
+  t->beta2                 = 0.999;
+  t->adam_eps              = 1e-8;
+  t->clip                  = 1.0;
+  t->ema_decay             = 0.999;
+  t->cond_drop             = 0.1;
+  t->progress_interval     = 5.0;
+  t->seed                  = 1;
+  t->loss                  = BO_LOSS_POISSON;
+  t->energy_samples        = 2;
   t->energy_poisson_weight = 1.0;
+  t->condition_total       = PETSC_TRUE;
   PetscCall(PetscStrcpy(t->checkpoint, "checkpoint.h5"));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BODatasetCreate(comm, &t->data));
@@ -105,10 +106,11 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
                              NULL, BOLossTypes, (PetscEnum)tr->loss, (PetscEnum *)&tr->loss, NULL));
   PetscCall(PetscOptionsRangeInt("-energy_samples", "samples per example of the energy score (-loss energy)", NULL,
                                  tr->energy_samples, &tr->energy_samples, NULL, 2, 64));
-  PetscCall(PetscOptionsBool("-condition_total",
-                             "condition the network on each member's total count (sampling then fixes every member's "
-                             "total first: bo_sample -mass, -mass_from)",
-                             NULL, tr->condition_total, &tr->condition_total, NULL));
+  PetscCall(PetscOptionsBool(
+      "-condition_total",
+      "condition the network on each member's total count (default; sampling then fixes every member's "
+      "total first: bo_sample -mass, -mass_from)",
+      NULL, tr->condition_total, &tr->condition_total, NULL));
   PetscCall(PetscOptionsReal("-energy_poisson_weight", "weight of the Poisson loss of the samples' mean (-loss energy)",
                              NULL, tr->energy_poisson_weight, &tr->energy_poisson_weight, NULL));
   PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
@@ -189,7 +191,7 @@ static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
  * keeps them for the sampler's totals (shards are in rank order). */
 static PetscErrorCode gather_totals(BOTrainer tr)
 {
-  BODataset    ds = tr->data;
+  BODataset    ds     = tr->data;
   PetscMPIInt *counts = NULL, *displs = NULL, n = (PetscMPIInt)ds->nlocal;
 
   PetscFunctionBegin;

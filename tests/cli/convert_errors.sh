@@ -39,5 +39,7 @@ expect_error "patch size" "$CV" -format csv -in three.csv -shape 1,3 -patch 2 -o
 expect_error "cannot create" "$CV" -format csv -in three.csv -out no/such/dir/out.h5
 expect_error "the input has only" "$CV" -format csv -in three.csv -holdout 5 -holdout_out h.h5 -out out.h5
 [ -e h.h5 ] || [ -e out.h5 ] && fail "a failed split left an output"
+expect_error "-n 4: three.csv has fewer samples (1)" "$CV" -format csv -in three.csv -n 4 -out out.h5; check_clean
+expect_error "-n -1: must be >= 0" "$CV" -format csv -in three.csv -n -1 -out out.h5
 expect_error "needs -holdout_out" "$CV" -format csv -in three.csv -holdout 1 -out out.h5
 echo ok

@@ -52,4 +52,12 @@ $MPIRUN -n 3 "$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape
 "$BO_BUILD/tests/progs/dataset_info" -data t1.h5 | grep -q "N=1500 " || fail "training part"
 "$BO_BUILD/tests/progs/dataset_info" -data h1.h5 | grep -q "N=297 " || fail "held-out part"
 h5diff h1.h5 h3.h5 /counts /counts && h5diff t3.h5 t1.h5 /labels /labels || fail "holdout split differs on 3 ranks"
+# -n keeps the first N: here 1000, of which the last 200 are held out
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -n 1000 -holdout 200 -holdout_out hn.h5 -out tn.h5 > /dev/null
+"$BO_BUILD/tests/progs/dataset_info" -data tn.h5 | grep -q "N=800 " || fail "-n: training part"
+"$BO_BUILD/tests/progs/dataset_info" -data hn.h5 | grep -q "N=200 " || fail "-n: held-out part"
+h5dump -d /counts -s "0,0,0" -c "800,8,8" t1.h5 | sed -n '/DATA {/,$p' > a.txt
+h5dump -d /counts -s "0,0,0" -c "800,8,8" tn.h5 | sed -n '/DATA {/,$p' > b.txt
+test -s a.txt || fail "-n: h5dump printed no data"
+cmp -s a.txt b.txt || fail "-n: not the first samples"
 echo ok

@@ -28,7 +28,12 @@ done
 h5dump -a /counts/timestepping r3.h5 | grep -q "(0): 1" || fail "no timestepping attribute"
 [ -f r3.xmf ] || fail "no XDMF sidecar"
 $MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r3.h5 | grep -q " 0 mismatches" || fail "PETSc VecLoad of the ensemble"
-$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 20 -sample_steps 25 -sampler tauleap -mass_from none -png tl.png -out tl.h5 > /dev/null || fail "tau-leaping"
+# a network not conditioned on the total (-condition_total false): its members
+# have no totals by default (-mass_from auto), and it can take tau-leaps
+$MPIRUN -n 2 "$BO_BIN/bo_train" -data digits.h5 -steps 40 -batch 32 -condition_total false -checkpoint ckn.h5 \
+  -checkpoint_every 0 -progress_interval 100 > trainn.txt 2>&1 || { cat trainn.txt; fail "training without totals"; }
+$MPIRUN -n 2 "$SA" -checkpoint ckn.h5 -n 20 -sample_steps 25 -sampler tauleap -png tl.png -out tl.h5 > tl.txt || fail "tau-leaping"
+grep -q "member totals: not conditioned (-mass_from none)" tl.txt || { cat tl.txt; fail "-mass_from auto: not none"; }
 [ -s tl.png ] || fail "no PNG"
 ls | grep -q "\.tmp" && fail "temporary files left behind"
 
@@ -68,13 +73,14 @@ grep -q "member totals: drawn from 1797 totals (the training members)" s1.txt ||
 grep -q "member totals: drawn from 183 totals (the training members of the label)" t3.txt || { cat t3.txt; fail "label totals"; }
 "$SA" -checkpoint ck.h5 -n 16 -mass_from digits.h5 -sample_steps 10 -out tf.h5 > tf.txt
 grep -q "member totals: drawn from 1797 totals (digits.h5)" tf.txt || fail "-mass_from FILE"
-"$SA" -checkpoint ck.h5 -n 16 -mass_from none -sample_steps 10 -out tn.h5 > tn.txt
-grep -q "member totals: not conditioned (-mass_from none)" tn.txt || fail "-mass_from none"
+"$SA" -checkpoint ckn.h5 -n 16 -mass_from train -sample_steps 10 -out tn.h5 > tn.txt
+grep -q "member totals: drawn from 1797 totals (the training members)" tn.txt || fail "-mass_from train without totals"
 
 # errors
 expect_error "-mass 3.5: must be a non-negative integer" "$SA" -checkpoint ck.h5 -n 4 -mass 3.5 -out e.h5
 expect_error "-mass -1" "$SA" -checkpoint ck.h5 -n 4 -mass -1 -out e.h5
 expect_error "nofile.h5" "$SA" -checkpoint ck.h5 -n 4 -mass_from nofile.h5 -out e.h5
+expect_error "-mass_from none gives no totals, but the network is conditioned" "$SA" -checkpoint ck.h5 -n 4 -mass_from none -out e.h5
 expect_error "-sampler tauleap: members with a total" "$SA" -checkpoint ck.h5 -n 4 -sampler tauleap -out e.h5
 expect_error "-label 12" "$SA" -checkpoint ck.h5 -n 4 -label 12 -out e.h5
 expect_error "-sample_steps 0" "$SA" -checkpoint ck.h5 -n 4 -sample_steps 0 -out e.h5
