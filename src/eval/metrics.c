@@ -476,6 +476,11 @@ PetscErrorCode BOMetricsCompare(BOMetrics m, BOSetStats ref, BOSetStats test, BO
     r->mass_mean_ratio = mr0 > 0 ? mt0 / mr0 : NAN;
     r->mass_var_ratio  = vr0 > 0 ? vt0 / vr0 : NAN;
   }
+  {
+    double zr = 0, zt = 0; /* zero cells per member */
+    for (PetscInt e = 0; e < m->D; e++) zr += ref->zeros[e] / (double)ref->N, zt += test->zeros[e] / (double)test->N;
+    r->zero_frac_ratio = zr > 0 ? zt / zr : NAN;
+  }
   if (m->is_field) {
     r->psd_logratio  = mean_abs_log_ratio(m->nk, ref->psd, test->psd);
     r->tpcf_logratio = mean_abs_log_ratio(m->nr, ref->tpcf, test->tpcf);

@@ -156,6 +156,7 @@ static const Row rows[] = {
     R(mass_ks, 0, ROLE_DISTANCE, "KS statistic of total count"),
     R(mass_mean_ratio, 0, ROLE_INFO, "mean total count / the real one's"),
     R(mass_var_ratio, 0, ROLE_INFO, "variance of the total count / the real one's"),
+    R(zero_frac_ratio, 0, ROLE_INFO, "fraction of zero cells / the real one's"),
     R(psd_logratio, 1, ROLE_STRUCTURE, "mean |log ratio| radial power spectrum"),
     R(tpcf_logratio, 1, ROLE_DISTANCE, "mean |log ratio| two-point function"),
     R(gene_mean_corr, 2, ROLE_CORRELATION, "Pearson r of log1p gene means"),

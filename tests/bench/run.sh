@@ -7,7 +7,10 @@
 #   3. PyTorch, the same network and step, at 1 and 2 threads;
 #   4. sampling: unet-s ensembles on 2 ranks (bridge sampler, 100 steps),
 #      network evaluations per second, the share of a step outside the
-#      network, and the parallel HDF5 write rate.
+#      network, and the parallel HDF5 write rate;
+#   5. the demo's sampler: its network (inputs/demo-reservoir.opts),
+#      conditioned on the total, 50 exact total steps per member, on 2
+#      ranks: the cost of a member.
 # Raw outputs in out/; the summary (key=value) at the end, autodetected-kernel
 # figures last. REPS=7 by default (medians within a run). The machines are
 # shared: every configuration runs TRIES=2 times, the tries of C and PyTorch
@@ -47,7 +50,8 @@ AUTO=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE) # the kernel OpenBLAS detect
 # Every try runs all configurations once, C and PyTorch in turn, so that a
 # burst of load from other jobs on the shared machine hits both sides alike;
 # the best of the TRIES runs of each configuration is kept.
-for name in env_1rank env_2ranks auto_1rank auto_2ranks torch_t1 torch_t2 sample; do rm -f "$OUT/$name".*.txt; done
+DEMO_NET=(-net_channels 16 -net_mult 1,2,2 -net_attn 0,0,0 -mass 3500 -steps 50 -batch 32)
+for name in env_1rank env_2ranks auto_1rank auto_2ranks torch_t1 torch_t2 sample demo_sample; do rm -f "$OUT/$name".*.txt; done
 for i in $(seq "$TRIES"); do
   one env_1rank "$i" env OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
   one torch_t1 "$i" env OMP_NUM_THREADS=1 $PY bench_torch.py --threads 1 --reps "$REPS"
@@ -56,6 +60,7 @@ for i in $(seq "$TRIES"); do
   one auto_1rank "$i" "${AUTO[@]}" OPENBLAS_VERBOSE=2 "$OUT/bench_train" -reps "$REPS"
   one auto_2ranks "$i" "${AUTO[@]}" OPENBLAS_VERBOSE=2 $MPIRUN -n 2 "$OUT/bench_train" -reps "$REPS"
   one sample "$i" "${AUTO[@]}" $MPIRUN -n 2 "$OUT/bench_sample" -members "${SAMPLE_MEMBERS:-128}" -steps 100 -batch 32
+  one demo_sample "$i" "${AUTO[@]}" $MPIRUN -n 2 "$OUT/bench_sample" -members "${SAMPLE_MEMBERS:-128}" "${DEMO_NET[@]}"
 done
 
 report_c() { # $1 = tag; the rest = environment prefix
@@ -129,3 +134,5 @@ echo "sample_outside_network_share=$(getmin sample_outside_network_share $OUT/sa
 echo "sample_s_per_1000_members_32x32_100_steps=$(getmin sample_s_per_1000_members $OUT/sample.*.txt)"
 echo "h5_write_mb_per_s=$(get h5_write_mb_per_s $OUT/sample.*.txt)"
 echo "seq_write_mb_per_s=$(get seq_write_mb_per_s $OUT/sample.*.txt)"
+echo "demo_sample_ms_per_member_50_steps=$(getmin sample_ms_per_member $OUT/demo_sample.*.txt)"
+echo "demo_sample_outside_network_share=$(getmin sample_outside_network_share $OUT/demo_sample.*.txt)"
