@@ -105,6 +105,11 @@ PetscErrorCode BODatasetEpochPermutation(BODataset ds, uint64_t seed, PetscInt64
 PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step, PetscInt B, PetscInt *nlocal,
                                      PetscInt *gidx, float *x, PetscInt *labels);
 
+/* Every member's total (N doubles, in member order) and, if labels != NULL
+ * and the dataset has them, label (N entries; else *labels = NULL), on every
+ * rank. Free with PetscFree. Collective. */
+PetscErrorCode BODatasetGatherTotals(BODataset ds, double **totals, PetscInt **labels);
+
 /* Read samples [first, first + count) into x (count x D). Collective (count
  * may differ per rank, including 0); validates like BODatasetOpen. */
 PetscErrorCode BODatasetRead(BODataset ds, PetscInt first, PetscInt count, float *x);

@@ -62,8 +62,8 @@ typedef struct {
   PetscInt *rk, *rlabels;
   double   *rpk, *rtotals, *totals_b; /* totals_b: the examples' totals (max_local) */
   float    *rnt, *noise, *ework;
-  double   *totals;       /* rank 0: every training member's total count, for checkpoints */
-  PetscInt *total_labels; /* rank 0: their labels (NULL without labels) */
+  double   *totals;       /* every training member's total count, by global index (checkpoints keep them) */
+  PetscInt *total_labels; /* their labels (NULL without labels) */
   FILE     *logfile;
   double    last_loss, last_grad_norm;
 } BOTrainerData;

@@ -88,7 +88,7 @@ static void train(BOTrainer tr)
 static void trajectory(BOTrainer tr, double *losses, float *probe_out)
 {
   PetscInt  k[4] = {5, 20, 30, 45}, lab[4] = {0, 1, 2, 3};
-  double    pk[4], totals[4] = {10, 40, 80, 160}; /* the trainer conditions on totals by default */
+  double    pk[4], totals[4]               = {10, 40, 80, 160}; /* the trainer conditions on totals by default */
   float     probe[4 * NY * NX], *noise;
   PetscBool stop;
   for (int s = 0; s < TSTEPS; s++) {
@@ -162,16 +162,18 @@ static void check_rank_count_independence(void)
   BOTrainerDestroy(&all);
 }
 
-START_TEST(test_rank_count_independence)
+/* A check for a mean network (Poisson loss), then for a distributional one
+ * (energy score: two samples per example, noise keyed by sample and step). */
+static void for_both_losses(void (*check)(void))
 {
-  /* a mean network (Poisson loss) and a distributional one (energy score:
-   * two samples per example, noise keyed by sample and step) */
   test_loss = BO_LOSS_POISSON;
-  check_rank_count_independence();
+  check();
   test_loss = BO_LOSS_ENERGY;
-  check_rank_count_independence();
+  check();
   test_loss = BO_LOSS_POISSON;
 }
+
+START_TEST(test_rank_count_independence) { for_both_losses(check_rank_count_independence); }
 END_TEST
 
 static int same_bits(const float *a, const float *b, PetscInt n) { return memcmp(a, b, sizeof(float) * n) == 0; }
@@ -200,14 +202,7 @@ static void check_bitwise_resume(void)
   BOTrainerDestroy(&resumed);
 }
 
-START_TEST(test_bitwise_resume)
-{
-  test_loss = BO_LOSS_POISSON;
-  check_bitwise_resume();
-  test_loss = BO_LOSS_ENERGY;
-  check_bitwise_resume();
-  test_loss = BO_LOSS_POISSON;
-}
+START_TEST(test_bitwise_resume) { for_both_losses(check_bitwise_resume); }
 END_TEST
 
 /* Damage a file on rank 0: truncate it, or flip bytes in the middle. */

@@ -150,14 +150,12 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
     }
   }
   R = R > 0.0 ? R : 0.0;
-  if (sampled) round_to_total(&rng, n, w, room, R, v, w); /* w now holds m */
-  else {
-    multinomial_to_total(&rng, n, w, room, R, v);
-    for (PetscInt c = 0; c < n; c++) w[c] = v[c];
-  }
-  n = 0;
+  if (sampled) round_to_total(&rng, n, w, room, R, v, w); /* m in w */
+  else multinomial_to_total(&rng, n, w, room, R, v);      /* m in v */
+  const double *alloc = sampled ? w : v;
+  n                   = 0;
   for (PetscInt i = 0; i < dim; i++) {
-    double m = obs_mask && obs_mask[i] ? obs_value[i] - state[i] : w[n++];
+    double m = obs_mask && obs_mask[i] ? obs_value[i] - state[i] : alloc[n++];
     if (m > 0.0) state[i] += (float)BORngBinomial(&rng, (int64_t)m, r);
   }
 }

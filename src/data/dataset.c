@@ -275,6 +275,27 @@ PetscErrorCode BODatasetOpen(BODataset ds)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BODatasetGatherTotals(BODataset ds, double **totals, PetscInt **labels)
+{
+  PetscMPIInt *counts, *displs, n = (PetscMPIInt)ds->nlocal;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(ds->size, &counts, ds->size, &displs));
+  PetscCallMPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, ds->comm));
+  for (int r = 0; r < ds->size; r++) displs[r] = r ? displs[r - 1] + counts[r - 1] : 0; /* shards in rank order */
+  PetscCall(PetscMalloc1(ds->N, totals));
+  PetscCallMPI(MPI_Allgatherv(ds->totals, n, MPI_DOUBLE, *totals, counts, displs, MPI_DOUBLE, ds->comm));
+  if (labels) {
+    *labels = NULL;
+    if (ds->has_labels) {
+      PetscCall(PetscMalloc1(ds->N, labels));
+      PetscCallMPI(MPI_Allgatherv(ds->labels, n, MPIU_INT, *labels, counts, displs, MPIU_INT, ds->comm));
+    }
+  }
+  PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
 {
   PetscFunctionBegin;

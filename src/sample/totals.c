@@ -35,8 +35,7 @@ static PetscErrorCode pool_from_checkpoint(BOSampler s)
 /* The totals of the members of a data file. */
 static PetscErrorCode pool_from_file(BOSampler s, const char *path)
 {
-  BODataset    ds;
-  PetscMPIInt *counts, *displs, n;
+  BODataset ds;
 
   PetscFunctionBegin;
   PetscCall(BODatasetCreate(s->comm, &ds));
@@ -45,14 +44,8 @@ static PetscErrorCode pool_from_file(BOSampler s, const char *path)
   PetscCheck(ds->D == s->model->dim, s->comm, PETSC_ERR_ARG_INCOMP,
              "-mass_from %s: its members have %" PetscInt_FMT " elements, the model's %" PetscInt_FMT, path, ds->D,
              s->model->dim);
-  PetscCall(PetscMalloc2(s->size, &counts, s->size, &displs));
-  PetscCall(PetscMalloc1(ds->N, &s->pool));
-  n = (PetscMPIInt)ds->nlocal;
-  PetscCallMPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, s->comm));
-  for (int r = 0; r < s->size; r++) displs[r] = r ? displs[r - 1] + counts[r - 1] : 0;
-  PetscCallMPI(MPI_Allgatherv(ds->totals, n, MPI_DOUBLE, s->pool, counts, displs, MPI_DOUBLE, s->comm));
+  PetscCall(BODatasetGatherTotals(ds, &s->pool, NULL));
   s->npool = ds->N;
-  PetscCall(PetscFree2(counts, displs));
   PetscCall(BODatasetDestroy(&ds));
   PetscFunctionReturn(0);
 }

@@ -187,28 +187,6 @@ static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
   PetscFunctionReturn(0);
 }
 
-/* Rank 0 gathers every training member's total (and label): the checkpoint
- * keeps them for the sampler's totals (shards are in rank order). */
-static PetscErrorCode gather_totals(BOTrainer tr)
-{
-  BODataset    ds     = tr->data;
-  PetscMPIInt *counts = NULL, *displs = NULL, n = (PetscMPIInt)ds->nlocal;
-
-  PetscFunctionBegin;
-  if (tr->rank == 0) {
-    PetscCall(PetscMalloc2(tr->size, &counts, tr->size, &displs));
-    PetscCall(PetscMalloc1(ds->N, &tr->totals));
-    if (ds->has_labels) PetscCall(PetscMalloc1(ds->N, &tr->total_labels));
-  }
-  PetscCallMPI(MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, tr->comm));
-  if (tr->rank == 0)
-    for (int r = 0; r < tr->size; r++) displs[r] = r ? displs[r - 1] + counts[r - 1] : 0;
-  PetscCallMPI(MPI_Gatherv(ds->totals, n, MPI_DOUBLE, tr->totals, counts, displs, MPI_DOUBLE, 0, tr->comm));
-  if (ds->has_labels)
-    PetscCallMPI(MPI_Gatherv(ds->labels, n, MPIU_INT, tr->total_labels, counts, displs, MPIU_INT, 0, tr->comm));
-  PetscCall(PetscFree2(counts, displs));
-  PetscFunctionReturn(0);
-}
 PetscErrorCode BOTrainerSetUp(BOTrainer tr)
 {
   PetscBool found = PETSC_FALSE;
@@ -216,7 +194,9 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
 
   PetscFunctionBegin;
   PetscCall(BODatasetOpen(tr->data));
-  PetscCall(gather_totals(tr));
+  /* every training member's total (and label): the network's input, and the
+   * checkpoint keeps them for the sampler's totals */
+  PetscCall(BODatasetGatherTotals(tr->data, &tr->totals, &tr->total_labels));
   if (tr->restart) PetscCall(BOTrainerReadCheckpoint(tr, &found));
   if (tr->restart && !found)
     PetscCall(PetscPrintf(tr->comm, "no valid checkpoint at %s: starting from step 0\n", tr->checkpoint));
@@ -387,8 +367,7 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
     tr->k[b]  = BOProcessNoiseSample(tr->proc, tr->seed, (uint32_t)tr->gidx[b], (uint32_t)tr->step, D, tr->n0 + b * D,
                                      tr->nt + b * D, tr->y + b * D);
     tr->pk[b] = tr->proc->p[tr->k[b]];
-    tr->totals_b[b] = 0.0;
-    for (PetscInt i = 0; i < D; i++) tr->totals_b[b] += tr->n0[b * D + i];
+    tr->totals_b[b] = tr->totals[tr->gidx[b]];
     if (tr->conditional) { /* drop the label at rate cond_drop: the null class */
       BORng rng;
       BORngInit(&rng, tr->seed, BO_RNG_DROPOUT, (uint32_t)tr->gidx[b], (uint32_t)tr->step);
