@@ -44,6 +44,9 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0);
   PetscCheck(o->real[0] && o->fake[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -real FILE and -fake FILE");
+  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-real", o->real));
+  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-fake", o->fake));
+  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-train", o->train));
   PetscFunctionReturn(0);
 }
 

@@ -36,6 +36,37 @@ static PetscErrorCode get_options(Options *o)
   PetscFunctionReturn(0);
 }
 
+/* -out of a merge replaces none of its shards. */
+static PetscErrorCode check_merge_outputs(const Options *o)
+{
+  char list[sizeof(o->merge)], *save = NULL;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(list, o->merge, sizeof(list)));
+  for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
+    PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-merge shard", f));
+  PetscFunctionReturn(0);
+}
+
+/* Neither the ensemble nor its picture replaces an input, or each other. */
+static PetscErrorCode check_outputs(const Options *o, BOSampler s)
+{
+  const char *keyword[] = {"auto", "train", "none"};
+  const char *in_opt[]  = {"-checkpoint", "-condition", "-mass_from"};
+  const char *in[]      = {s->checkpoint, s->condition, s->mass_from};
+
+  PetscFunctionBegin;
+  for (int i = 0; i < 3; i++) {
+    PetscBool is_keyword = PETSC_FALSE;
+    for (int k = 0; k < 3; k++) is_keyword |= i == 2 && !strcmp(in[i], keyword[k]);
+    if (is_keyword) continue;
+    PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, in_opt[i], in[i]));
+    PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, in_opt[i], in[i]));
+  }
+  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, "-out", o->out));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode run(void)
 {
   Options   o;
@@ -46,6 +77,7 @@ static PetscErrorCode run(void)
   /* 1. What to write; -merge only joins shards. */
   PetscCall(get_options(&o));
   if (o.has_merge) {
+    PetscCall(check_merge_outputs(&o));
     PetscCall(BOMergeEnsembles(PETSC_COMM_WORLD, o.merge, o.out));
     PetscFunctionReturn(0);
   }
@@ -57,6 +89,7 @@ static PetscErrorCode run(void)
     PetscCall(BOSamplerDestroy(&s));
     PetscFunctionReturn(0);
   }
+  PetscCall(check_outputs(&o, s));
   PetscCall(BOSamplerSetUp(s));
   PetscCall(BOSamplerView(s, NULL));
   /* 3. Generate and write block by block; then the picture. */

@@ -58,6 +58,15 @@ PetscErrorCode BORootTry(MPI_Comm comm, BORootFn fn, void *ctx, const char *what
 void           BOTempPath(const char *path, char *tmp, size_t len);
 PetscErrorCode BOPublishFile(const char *tmp, const char *path);
 
+/* An output must never replace one of the run's inputs: BOCheckNotInput
+ * raises "OUT_OPT OUT is the same file as IN_OPT IN" when the two paths name
+ * one file, compared by identity (device and inode) when both exist, else by
+ * the canonical path of their directory and their name, so that neither
+ * spelling ("./a.h5", "dir/../a.h5") nor a link fools it. An empty path or
+ * option pair is skipped. Rank 0 decides; collective. */
+PetscBool      BOSameFile(const char *a, const char *b);
+PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in);
+
 /* A small text output (CSV, JSON) written atomically: rank 0 calls
  * body(f, a, b) on path's temporary name and renames it; every rank learns
  * whether that worked (an error names the file). Collective. */

@@ -1,11 +1,53 @@
 /* Outputs written under a temporary name and published by a rename, small
- * text files written that way, and the wall clock. */
+ * text files written that way, outputs that would replace inputs, and the
+ * wall clock. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "bo_sys.h"
+
+/* realpath(dirname(path)) + "/" + basename(path): the same string for every
+ * spelling of a path whose directory exists (false when it does not). */
+static PetscBool canonical_path(const char *path, char *buf, size_t len)
+{
+  char d[PATH_MAX], b[PATH_MAX], dir[PATH_MAX];
+
+  snprintf(d, sizeof(d), "%s", path);
+  snprintf(b, sizeof(b), "%s", path);
+  if (!realpath(dirname(d), dir)) return PETSC_FALSE;
+  snprintf(buf, len, "%s/%s", dir, basename(b));
+  return PETSC_TRUE;
+}
+
+PetscBool BOSameFile(const char *a, const char *b)
+{
+  struct stat sa, sb;
+  char        ca[2 * PATH_MAX], cb[2 * PATH_MAX];
+
+  if (!a || !b || !a[0] || !b[0]) return PETSC_FALSE;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return (PetscBool)(sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+  return (PetscBool)(canonical_path(a, ca, sizeof(ca)) && canonical_path(b, cb, sizeof(cb)) && !strcmp(ca, cb));
+}
+
+PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in)
+{
+  PetscMPIInt rank;
+  int         same = 0;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) same = BOSameFile(out, in);
+  PetscCallMPI(MPI_Bcast(&same, 1, MPI_INT, 0, comm));
+  PetscCheck(!same, comm, PETSC_ERR_ARG_INCOMP, "%s %s is the same file as %s %s: an output may not replace an input",
+             out_opt, out, in_opt, in);
+  PetscFunctionReturn(0);
+}
 
 void BOTempPath(const char *path, char *tmp, size_t len) { snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid()); }
 

@@ -193,6 +193,10 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscInt  n, D;
 
   PetscFunctionBegin;
+  /* the checkpoint and the log replace neither the data nor each other */
+  PetscCall(BOCheckNotInput(tr->comm, "-checkpoint", tr->checkpoint, "-data", tr->data->filename));
+  PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-data", tr->data->filename));
+  PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-checkpoint", tr->checkpoint));
   PetscCall(BODatasetOpen(tr->data));
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */

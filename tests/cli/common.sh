@@ -7,10 +7,14 @@ cd "$WORK"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# expect_error "text" cmd...: the command must exit non-zero and its stderr
-# must contain text, on one line starting with the program's name.
+# expect_error "text" cmd...: the command must exit with status 1 (a crash
+# or a signal gives another), print exactly one error line, "PROGRAM: error:
+# ...", containing text, and no "Caught signal".
 expect_error() {
-  local want="$1"; shift
-  if "$@" > out.txt 2> err.txt; then fail "expected failure: $*"; fi
+  local want="$1" status=0; shift
+  "$@" > out.txt 2> err.txt || status=$?
+  [ "$status" = 1 ] || { cat err.txt >&2; fail "exit status $status, not 1: $*"; }
   grep -q -- "$want" err.txt || { cat err.txt >&2; fail "stderr lacks '$want': $*"; }
+  [ "$(grep -c ': error: ' err.txt)" = 1 ] || { cat err.txt >&2; fail "not exactly one error line: $*"; }
+  if grep -q "Caught signal" err.txt; then cat err.txt >&2; fail "a crash: $*"; fi
 }
