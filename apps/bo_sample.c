@@ -1,13 +1,15 @@
 static char help[] = "Generate an ensemble of count snapshots from a Blackout checkpoint.\n\n"
                      "  mpirun -n P bo_sample -checkpoint CKPT.h5 -n N -out ENS.h5 [-seed S]\n"
                      "         [-sampler bridge|tauleap] [-sample_steps K] [-batch B] [-png FILE.png]\n"
-                     "         [-label L [-guidance W]] [-condition OBS.h5] [-first_member F]\n\n"
+                     "         [-label L | -label_from train|none] [-guidance W] [-condition OBS.h5]\n"
+                     "         [-mass M | -mass_from train|FILE|none] [-first_member F]\n\n"
                      "Members are generated in micro-batches of B aligned to the member index and\n"
                      "dealt to ranks, so the ensemble is bit-identical on any number of ranks.\n"
                      "-first_member F (a multiple of B) generates members F..F+N-1 of the same\n"
                      "ensemble: shards of a job array join into the single-job file with -merge.\n"
                      "  bo_sample -merge A.h5,B.h5,... -out ENS.h5   joins shards in member order.\n\n";
 
+#include <string.h>
 #include "bo_ensemble.h"
 #include "bo_sampler.h"
 #include "bo_sys.h"

@@ -12,11 +12,14 @@
  *                   datasets `value` and `mask`); observed cells follow the
  *                   exact bridge to their value, the rest is predicted
  *   labels          -label L with classifier-free guidance weight -guidance w:
- *                   yhat = yhat_c^(1+w) / yhat_u^w (guidance on log rates)
+ *                   yhat = yhat_c^(1+w) / yhat_u^w (guidance on log rates);
+ *                   without -label, a class-conditioned network gives each
+ *                   member the label of a training member drawn at random
+ *                   (-label_from train, the default; none: the null class)
  *   totals          each member's total count is fixed first: -mass M for all,
  *                   or drawn from a pool of totals (-mass_from train: the
- *                   training members' totals in the checkpoint, of the class
- *                   asked for with -label; FILE: the members of a data file;
+ *                   training members' totals in the checkpoint, of the
+ *                   member's label; FILE: the members of a data file;
  *                   none: no totals, births follow the predicted rates alone).
  *                   Every step then draws the exact number of births the
  *                   missing units give (BOReverseStepTotal), and the member
@@ -46,15 +49,20 @@ typedef struct {
   float            *obs_value, *obs_mask;          /* D each, or NULL */
   PetscReal         mass;                          /* -mass: every member's total (< 0: none given) */
   char              mass_from[PETSC_MAX_PATH_LEN]; /* -mass_from train|none|FILE */
-  PetscInt          npool;                         /* totals members' totals are drawn from (sorted); 0: none */
-  double           *pool;
+  char              label_from[16];                /* -label_from auto|train|none */
+  PetscBool         draw_labels;                   /* each member's label is drawn from label_pool */
+  PetscInt          nlabel_pool, *label_pool;      /* the training labels, sorted */
+  PetscInt          npool;                         /* totals members' totals are drawn from; 0: none */
+  double           *pool;                          /* sorted within each group: a label, or all */
+  PetscInt          ngroups, *pool_start;          /* group g: pool[pool_start[g] .. pool_start[g+1]) */
   /* work for one block */
   PetscInt *k, *labels;
   double   *pk;
   float    *out, *out_uncond;
-  double   *totals;      /* the block's members' totals (NULL: not conditioned) */
-  float    *noise;       /* a distributional network's noise for the block (NULL: a mean network) */
-  PetscInt  block_first; /* the member index of the block's first member */
+  double   *totals;        /* the block's members' totals (NULL: not conditioned) */
+  PetscInt *member_labels; /* the block's members' labels (-1: none) */
+  float    *noise;         /* a distributional network's noise for the block (NULL: a mean network) */
+  PetscInt  block_first;   /* the member index of the block's first member */
 } BOSamplerData;
 typedef BOSamplerData *BOSampler;
 
@@ -70,10 +78,12 @@ PetscErrorCode BOSamplerDestroy(BOSampler *s);
 PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const float *mask);
 /* Read `value` and `mask` datasets of the member shape from an HDF5 file. */
 PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path);
-/* The totals of members first .. first+n-1 (-1 each when members are not
- * conditioned on totals): -mass, or a draw from the pool keyed by (seed,
- * member), an interpolated quantile of the pool rounded stochastically. */
-PetscErrorCode BOSamplerMemberTotals(BOSampler s, PetscInt first, PetscInt n, double *totals);
+/* The labels and totals of members first .. first+n-1. A label is -label
+ * (-1: none), or with -label_from train a training member's label drawn by
+ * (seed, BO_RNG_TOTAL, member, 1). A total is -mass, or an interpolated
+ * quantile of the pool's totals of that label, drawn by (seed, BO_RNG_TOTAL,
+ * member, 0) and rounded stochastically; totals may be NULL (no totals). */
+PetscErrorCode BOSamplerMemberConditions(BOSampler s, PetscInt first, PetscInt n, PetscInt *labels, double *totals);
 
 /* Members first .. first+count-1 into x (count x D), on this rank alone (no
  * communication). Blocks are [bB, (b+1)B) of the global index, so any split

@@ -28,6 +28,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->seed        = 1;
   t->mass        = -1;
   PetscCall(PetscStrncpy(t->mass_from, "auto", sizeof(t->mass_from)));
+  PetscCall(PetscStrncpy(t->label_from, "auto", sizeof(t->label_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BOLogRegister());
   *s = t;
@@ -57,6 +58,10 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
   PetscCall(PetscOptionsInt("-label", "class to generate (conditional models; -1: unconditional)", NULL, s->label,
                             &s->label, NULL));
+  PetscCall(PetscOptionsString("-label_from",
+                               "without -label: train (each member gets a training member's label, drawn at random), "
+                               "none (the null class), or auto (train for a class-conditioned network)",
+                               NULL, s->label_from, s->label_from, sizeof(s->label_from), NULL));
   PetscCall(PetscOptionsReal("-guidance", "classifier-free guidance weight w (0: plain conditional)", NULL, s->guidance,
                              &s->guidance, NULL));
   PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)",
@@ -101,7 +106,7 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
   PetscCall(PetscMalloc3(s->micro_batch, &s->k, s->micro_batch, &s->labels, s->micro_batch, &s->pk));
   PetscCall(PetscMalloc2(s->micro_batch * s->model->dim, &s->out, s->micro_batch * s->model->dim, &s->out_uncond));
   if (s->condition[0] && !s->obs_mask) PetscCall(BOSamplerLoadObservations(s, s->condition));
-  PetscCall(bo_sample_set_up_totals(s));
+  PetscCall(bo_sample_set_up_conditions(s));
   PetscCall(PetscFree(s->noise));
   if (BOModelNoiseDim(s->model) > 0) PetscCall(PetscMalloc1(s->micro_batch * BOModelNoiseDim(s->model), &s->noise));
   PetscFunctionReturn(0);
@@ -120,12 +125,14 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
   if (s->label >= 0)
     PetscCall(
         PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
+  else if (s->guidance > 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  guidance %g toward each member's label\n", (double)s->guidance));
   if (s->obs_mask) {
     PetscInt nobs = 0;
     for (PetscInt i = 0; i < s->model->dim; i++) nobs += s->obs_mask[i] != 0;
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " observed cells\n", nobs));
   }
-  PetscCall(bo_sample_view_totals(s, viewer));
+  PetscCall(bo_sample_view_conditions(s, viewer));
   PetscCall(BOModelView(s->model, viewer));
   PetscFunctionReturn(0);
 }
@@ -137,8 +144,7 @@ PetscErrorCode BOSamplerDestroy(BOSampler *s)
   PetscCall(PetscFree3((*s)->k, (*s)->labels, (*s)->pk));
   PetscCall(PetscFree2((*s)->out, (*s)->out_uncond));
   PetscCall(PetscFree2((*s)->obs_value, (*s)->obs_mask));
-  PetscCall(PetscFree((*s)->pool));
-  PetscCall(PetscFree((*s)->totals));
+  PetscCall(bo_sample_destroy_conditions(*s));
   PetscCall(PetscFree((*s)->noise));
   PetscCall(BOModelDestroy(&(*s)->model));
   PetscCall(BOProcessDestroy(&(*s)->proc));
@@ -157,7 +163,7 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
   for (PetscInt b = 0; b < nm; b++) {
     s->k[b]      = k;
     s->pk[b]     = s->proc->p[k];
-    s->labels[b] = s->label >= 0 ? s->label : null;
+    s->labels[b] = s->member_labels[b] >= 0 ? s->member_labels[b] : null;
   }
   if (s->noise) /* a distributional network: fresh noise per member and step */
     for (PetscInt b = 0; b < nm; b++) {
@@ -168,7 +174,7 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
     }
   BOForwardInputs in = {null ? s->labels : NULL, s->noise, s->totals};
   PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, &in, s->out));
-  if (s->label >= 0 && s->guidance > 0) {
+  if ((s->label >= 0 || s->draw_labels) && s->guidance > 0) {
     /* classifier-free guidance on log rates:
      * log yhat = (1+w) log yhat_cond - w log yhat_uncond */
     const double w = s->guidance;
@@ -196,7 +202,7 @@ PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt coun
              "first member %" PetscInt_FMT " is not aligned to the micro-batch %" PetscInt_FMT, first, B);
   for (PetscInt b0 = 0; b0 < count; b0 += B) {
     PetscInt nb = PetscMin(B, count - b0);
-    if (s->totals) PetscCall(BOSamplerMemberTotals(s, first + b0, nb, s->totals));
+    PetscCall(BOSamplerMemberConditions(s, first + b0, nb, s->member_labels, s->totals));
     s->block_first = first + b0;
     PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict,
                                 s->noise ? PETSC_TRUE : PETSC_FALSE, s, s->seed, first + b0, nb, D, s->obs_value,
@@ -243,6 +249,8 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeInt(w, "micro_batch", B));
   PetscCall(BOWriterSetAttributeInt(w, "first_member", first));
   PetscCall(BOWriterSetAttributeInt(w, "label", s->label));
+  PetscCall(BOWriterSetAttributeString(w, "labels_from", s->draw_labels ? "train" : "none"));
+  if (s->draw_labels) PetscCall(BOWriterSetLabels(w, PETSC_TRUE)); /* each member's label, beside counts */
   PetscCall(BOWriterSetAttributeReal(w, "guidance", s->guidance));
   PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));
   bo_sample_totals_provenance(s, text, sizeof(text));
@@ -260,6 +268,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
     }
     PetscCall(PetscLogEventBegin(BOLog.sample_write, 0, 0, 0, 0));
     PetscCall(BOWriterWrite(w, cnt > 0 ? lo : 0, cnt, x));
+    if (s->draw_labels) PetscCall(BOWriterWriteLabels(w, cnt > 0 ? lo : 0, cnt, s->member_labels));
     PetscCall(PetscLogEventEnd(BOLog.sample_write, 0, 0, 0, 0));
     double   now  = BOWallTime();
     PetscInt done = PetscMin(n, (r + 1) * s->size * B);

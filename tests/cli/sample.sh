@@ -56,6 +56,19 @@ awk -v f="$frac" 'BEGIN { exit !(f > 0.3) }' || fail "label 3: only a fraction $
 funcond=$("$PROGS/nearest_mean" -train digits.h5 -ens r1.h5 -label 3 | awk '{print $2}')
 awk -v f="$funcond" 'BEGIN { exit !(f < 0.3) }' || fail "unconditional members are class 3 at rate $funcond"
 echo "label 3: $frac conditional vs $funcond unconditional"
+# without -label each member takes a training member's label (-label_from
+# train), which the ensemble records: the labels follow the training
+# frequencies (chi-square, 9 degrees of freedom: 27.9 is p = 0.001) and the
+# members look like their own label far more often than chance (1/10)
+grep -q "member labels: drawn from the 1797 training labels" s1.txt || { cat s1.txt; fail "labels not drawn"; }
+own=$("$PROGS/nearest_mean" -train digits.h5 -ens r1.h5 -label -1) || fail "no labels in the ensemble"
+echo "drawn labels: $own"
+awk -v l="$own" 'BEGIN { split(l, f, " "); exit !(f[2] > 0.3 && f[12] < 27.9) }' || fail "drawn labels: $own"
+h5dump -a /labels_from r1.h5 | grep -q '"train"' || fail "no labels_from attribute"
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 16 -label_from none -sample_steps 10 -out ln.h5 > ln.txt || fail "-label_from none"
+grep -q "member labels" ln.txt && fail "-label_from none draws labels"
+grep -q "member totals: drawn from 1797 totals (the training members), " ln.txt || { cat ln.txt; fail "-label_from none: totals"; }
+h5dump -d /labels ln.h5 > /dev/null 2>&1 && fail "-label_from none wrote labels"
 
 # observed cells: every third cell of a real digit, honoured exactly
 "$PROGS/condition_tool" -make obs.h5 -from digits.h5 -member 7 -every 3
@@ -68,13 +81,14 @@ $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 20 -mass 200 -sample_steps 10 -out m200.
 grep -q "member totals: exactly 200" m.txt || fail "-mass not reported"
 "$PROGS/dataset_info" -data m200.h5 | grep -q "totals=200..200" || fail "-mass 200: members of other totals"
 h5dump -a /totals m200.h5 | grep -q '"mass 200"' || fail "no totals provenance"
-grep -q "member totals: drawn from 1797 totals (the training members)" s1.txt || fail "totals not drawn from training"
+grep -q "member totals: drawn from 1797 totals (the training members, within each member's label)" s1.txt ||
+  fail "totals not drawn from training"
 "$SA" -checkpoint ck.h5 -n 16 -label 3 -sample_steps 10 -out tl3.h5 > t3.txt
 grep -q "member totals: drawn from 183 totals (the training members of the label)" t3.txt || { cat t3.txt; fail "label totals"; }
 "$SA" -checkpoint ck.h5 -n 16 -mass_from digits.h5 -sample_steps 10 -out tf.h5 > tf.txt
-grep -q "member totals: drawn from 1797 totals (digits.h5)" tf.txt || fail "-mass_from FILE"
+grep -q "member totals: drawn from 1797 totals (digits.h5, within each member's label)" tf.txt || fail "-mass_from FILE"
 "$SA" -checkpoint ckn.h5 -n 16 -mass_from train -sample_steps 10 -out tn.h5 > tn.txt
-grep -q "member totals: drawn from 1797 totals (the training members)" tn.txt || fail "-mass_from train without totals"
+grep -q "member totals: drawn from 1797 totals (the training members, within each" tn.txt || fail "-mass_from train without totals"
 
 # errors
 expect_error "-mass 3.5: must be a non-negative integer" "$SA" -checkpoint ck.h5 -n 4 -mass 3.5 -out e.h5
@@ -83,6 +97,10 @@ expect_error "nofile.h5" "$SA" -checkpoint ck.h5 -n 4 -mass_from nofile.h5 -out 
 expect_error "-mass_from none gives no totals, but the network is conditioned" "$SA" -checkpoint ck.h5 -n 4 -mass_from none -out e.h5
 expect_error "-sampler tauleap: members with a total" "$SA" -checkpoint ck.h5 -n 4 -sampler tauleap -out e.h5
 expect_error "-label 12" "$SA" -checkpoint ck.h5 -n 4 -label 12 -out e.h5
+expect_error "-label_from maybe: expected auto, train or none" "$SA" -checkpoint ck.h5 -n 4 -label_from maybe -out e.h5
+expect_error "-label_from train draws each member's label; it cannot go with -label 3" \
+  "$SA" -checkpoint ck.h5 -n 4 -label_from train -label 3 -out e.h5
+expect_error "-guidance 1. needs labels" "$SA" -checkpoint ck.h5 -n 4 -label_from none -guidance 1 -out e.h5
 expect_error "-sample_steps 0" "$SA" -checkpoint ck.h5 -n 4 -sample_steps 0 -out e.h5
 expect_error "must be a multiple of -batch" "$SA" -checkpoint ck.h5 -n 4 -first_member 3 -out e.h5
 expect_error "-condition missing.h5" "$SA" -checkpoint ck.h5 -n 4 -condition missing.h5 -out e.h5

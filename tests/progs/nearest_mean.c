@@ -1,6 +1,9 @@
 static char help[] = "Test helper: classify members of an ensemble by the nearest class mean of a\n"
                      "labelled training set and print the fraction assigned to -label L.\n"
-                     "  nearest_mean -train TRAIN.h5 -ens ENS.h5 -label L\n";
+                     "  nearest_mean -train TRAIN.h5 -ens ENS.h5 -label L\n"
+                     "With -label -1 the ensemble carries its members' labels: print the fraction\n"
+                     "classified as their own label, and the chi-square of the label counts against\n"
+                     "the training frequencies.\n";
 #include "blackout.h"
 
 int main(int argc, char **argv)
@@ -39,10 +42,28 @@ int main(int argc, char **argv)
       for (PetscInt d = 0; d < D; d++) dist += PetscSqr(en->x[i * D + d] - mean[c * D + d]);
       if (dist < bestd) bestd = dist, best = c;
     }
-    hits += best == label;
+    hits += best == (label >= 0 ? label : en->labels[i]);
   }
-  PetscCall(PetscPrintf(PETSC_COMM_SELF, "fraction %.4f of %" PetscInt_FMT " members classified as %" PetscInt_FMT "\n",
-                        (double)hits / en->nlocal, en->nlocal, label));
+  if (label >= 0)
+    PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                          "fraction %.4f of %" PetscInt_FMT " members classified as %" PetscInt_FMT "\n",
+                          (double)hits / en->nlocal, en->nlocal, label));
+  else {
+    PetscInt *seen;
+    double    chi2 = 0;
+    PetscCheck(en->has_labels, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "-label -1: %s has no labels", ens);
+    PetscCall(PetscCalloc1(K, &seen));
+    for (PetscInt i = 0; i < en->nlocal; i++) seen[en->labels[i]]++;
+    for (PetscInt c = 0; c < K; c++) {
+      const double e = (double)en->nlocal * count[c] / tr->nlocal;
+      chi2 += PetscSqr(seen[c] - e) / e;
+    }
+    PetscCall(PetscPrintf(PETSC_COMM_SELF,
+                          "fraction %.4f of %" PetscInt_FMT " members classified as their label; label chi2 %.2f"
+                          " over %" PetscInt_FMT " classes\n",
+                          (double)hits / en->nlocal, en->nlocal, chi2, K));
+    PetscCall(PetscFree(seen));
+  }
   PetscCall(PetscFree2(mean, count));
   PetscCall(BODatasetDestroy(&tr));
   PetscCall(BODatasetDestroy(&en));
