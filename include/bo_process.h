@@ -112,12 +112,13 @@ typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim
 
 /* One reverse step for a member whose total (all cells, observed ones
  * included) is known: the R units still missing get cells, m_i summing to
- * R, near the predictor's sample of the remaining counts (sampled != 0) or
- * drawn Multinomial(R, weight/sum) from its mean; then each cell takes the
- * exact bridge, Binomial(m_i, r) births, no cell above max_count. The last
- * step (s = 0, r = 1) brings the member to its total exactly, unless
- * max_count leaves no room. Exact when the sample is exact
- * (src/core/reverse.c). work: 3 dim doubles. */
+ * R, near the predictor's sample of the remaining counts (sampled != 0), or
+ * drawn Multinomial(R, weight/sum) from its mean (with a cap, the weights
+ * of nearly full cells raised so the cut does not starve them); then each
+ * cell takes the exact bridge, Binomial(m_i, r) births, no cell above
+ * max_count. The last step (s = 0, r = 1) brings the member to its total exactly, unless max_count
+ * leaves no room. Exact when the sample is exact (src/core/reverse.c).
+ * work: 3 dim doubles. */
 void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, uint32_t member, uint32_t k,
                         PetscInt dim, const float *weight, double total, const float *obs_value, const float *obs_mask,
                         float *state, double *work);

@@ -61,14 +61,11 @@ void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t 
   }
 }
 
-/* m[c] = integers with sum R exactly, near the shares of R given by the
- * weights w[c] >= 0 (evenly when all are 0), none above room[c]. The shares
- * v are filled in rounds (what a full cell cannot take goes to the others),
- * then rounded systematically: with one uniform u and the running sums C of
- * v, m[c] = floor(C_c + u) - floor(C_{c-1} + u), which is v[c] rounded down
- * or up with mean v[c], and the sum is exact. (If the rooms cannot hold R,
- * every cell ends full.) */
-static void round_to_total(BORng *rng, PetscInt n, const double *w, const double *room, double R, double *v, double *m)
+/* v[c] = shares of R given by the weights w[c] >= 0 (evenly when all are
+ * 0), none above room[c], filled in rounds: what a full cell cannot take
+ * goes to the others. They sum to R unless the rooms cannot hold R (then
+ * every cell is full). */
+static void shares_of_total(PetscInt n, const double *w, const double *room, double R, double *v)
 {
   double left = R;
   for (PetscInt c = 0; c < n; c++) v[c] = 0.0;
@@ -85,6 +82,15 @@ static void round_to_total(BORng *rng, PetscInt n, const double *w, const double
     }
     left -= placed;
   }
+}
+
+/* m[c] = integers with sum R exactly, near the shares v of R (above), none
+ * above room[c]: with one uniform u and the running sums C of v, m[c] =
+ * floor(C_c + u) - floor(C_{c-1} + u), which is v[c] rounded down or up with
+ * mean v[c], and the sum is exact. */
+static void round_to_total(BORng *rng, PetscInt n, const double *w, const double *room, double R, double *v, double *m)
+{
+  shares_of_total(n, w, room, R, v);
   double u = BORngUniform(rng), sum = 0.0, prev = 0.0;
   for (PetscInt c = 0; c < n; c++) {
     sum += v[c];
@@ -118,6 +124,34 @@ static void multinomial_to_total(BORng *rng, PetscInt n, const double *w, const 
   }
 }
 
+/* The Poisson rate lambda whose draws, cut at room a, have mean v:
+ * E[min(X, a)] = sum_{j<a} P(X > j) = v, X ~ Poisson(lambda). The capped
+ * multinomial would otherwise starve nearly full cells: the mass above the
+ * room is cut off and goes to the others, so a cell one unit short of the cap
+ * with mean 0.63 gets its unit with probability 1 - e^{-0.63} = 0.47, at
+ * every step and any K. Far from the cap lambda = v. Newton's method, with
+ * d/dlambda E[min(X, a)] = P(X < a). */
+static double capped_poisson_rate(double v, double a)
+{
+  double lambda = v;
+
+  if (a <= 0.0 || v <= 0.0) return 0.0;
+  if (v >= a * (1.0 - 1e-9)) return 1e6 * (1.0 + a); /* sure to be full */
+  if (a - v > 8.0 * sqrt(v) + 8.0) return v;         /* the cut is out of reach */
+  for (int it = 0; it < 30; it++) {
+    double pj = exp(-lambda), cdf = 0.0, emin = 0.0; /* P(X = j), P(X <= j) */
+    for (PetscInt j = 0; j < (PetscInt)a; j++) {
+      cdf += pj;
+      emin += 1.0 - cdf;
+      pj *= lambda / (double)(j + 1);
+    }
+    double step = (emin - v) / PetscMax(cdf, 1e-300);
+    lambda      = PetscMax(0.5 * lambda, lambda - step);
+    if (fabs(emin - v) < 1e-9 * (1.0 + v)) break;
+  }
+  return lambda;
+}
+
 /* The step of a member whose total is known. The R units still dead at t
  * are given cells, whole units m[i] summing to R (none above max_count),
  * then every cell takes the exact bridge towards n + m[i]: Binomial(m[i], r)
@@ -126,8 +160,11 @@ static void multinomial_to_total(BORng *rng, PetscInt n, const double *w, const 
  * on what the predictor gave:
  *   a sample of the remaining counts (sampled != 0): m near it, scaled to R
  *     and rounded (round_to_total). Exact if the sample is exact.
- *   their mean: m ~ Multinomial(R, weight / sum), the law of independent
- *     Poisson counts with these means given their sum.
+ *   their mean, without a cap: m ~ Multinomial(R, weight / sum), the law of
+ *     independent Poisson counts with these means given their sum;
+ *   their mean, with a cap: the same, with each cell's weight raised to the
+ *     rate whose draws cut at the cell's room have its share of R as mean
+ *     (capped_poisson_rate), so that nearly full cells are not starved.
  * Observed cells follow their exact bridge, their values counted in the
  * total. work: 3 dim doubles. */
 void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, uint32_t member, uint32_t k,
@@ -151,7 +188,13 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
   }
   R = R > 0.0 ? R : 0.0;
   if (sampled) round_to_total(&rng, n, w, room, R, v, w); /* m in w */
-  else multinomial_to_total(&rng, n, w, room, R, v);      /* m in v */
+  else {
+    if (capped) { /* the weights become rates that are not starved by the cap */
+      shares_of_total(n, w, room, R, v);
+      for (PetscInt c = 0; c < n; c++) w[c] = capped_poisson_rate(v[c], room[c]);
+    }
+    multinomial_to_total(&rng, n, w, room, R, v); /* m in v */
+  }
   const double *alloc = sampled ? w : v;
   n                   = 0;
   for (PetscInt i = 0; i < dim; i++) {
