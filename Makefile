@@ -95,7 +95,9 @@ $(BUILD)/tests/progs/%: tests/progs/%.c $(LIBDIR)/libblackout.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
 
-TEST_ENV = BO_ROOT=$(CURDIR) BO_BIN=$(abspath $(BINDIR)) BO_BUILD=$(abspath $(BUILD)) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+# Check's filters (CK_RUN_SUITE, ...) from the caller's environment are
+# cleared: make check runs every test (build/run_tests -suite NAME runs one suite).
+TEST_ENV = env -u CK_RUN_SUITE -u CK_RUN_CASE -u CK_INCLUDE_TAGS -u CK_EXCLUDE_TAGS BO_ROOT=$(CURDIR) BO_BIN=$(abspath $(BINDIR)) BO_BUILD=$(abspath $(BUILD)) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
   PETSC_OPTIONS="$(PETSC_OPTIONS)" TMPDIR=$(abspath $(BUILD))/tmp
 
 check: all $(BUILD)/run_tests $(TEST_PROGS)

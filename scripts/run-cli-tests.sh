@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Runs the program-level tests tests/cli/*.sh (each exits 0 on success) and
 # prints one line per test plus a closing "N passed, N failed" line.
+# With an argument NAME, only tests/cli/NAME.sh (an error if there is none).
+# Fewer tests run than asked for (every file but common.sh, or NAME) is a
+# failure: the run cannot pass having run nothing.
 # Environment from the Makefile: BO_ROOT, BO_BIN, BO_BUILD, MPIRUN, TMPDIR.
 set -u
 pass=0; fail=0; failed=""
 only="${1:-}"
+if [ -n "$only" ]; then
+  [ "$only" != common ] && [ -f "$BO_ROOT/tests/cli/$only.sh" ] || { echo "cli: FAILED: no test tests/cli/$only.sh"; exit 1; }
+  want=1
+else
+  want=$(ls "$BO_ROOT"/tests/cli/*.sh | grep -vc '/common\.sh$')
+fi
 for t in "$BO_ROOT"/tests/cli/*.sh; do
   [ -e "$t" ] || continue
   name=$(basename "$t" .sh)
@@ -20,4 +29,5 @@ for t in "$BO_ROOT"/tests/cli/*.sh; do
   fi
 done
 echo "cli: $pass passed, $fail failed"
+[ $((pass + fail)) -ge "$want" ] || { echo "cli: FAILED: $((pass + fail)) tests ran, not $want"; exit 1; }
 [ "$fail" = 0 ]

@@ -2,7 +2,12 @@
  *
  *   build/run_tests              every suite, on however many ranks were launched
  *   build/run_tests -mpi_only    only the suites from tests/mpi_*.c
- *   build/run_tests -suite NAME  one suite (CK_RUN_SUITE / CK_RUN_CASE work too)
+ *   build/run_tests -suite NAME  one suite (CK_RUN_CASE works too)
+ *
+ * Without -suite every test of the chosen suites must run, with -suite at
+ * least one: fewer (Check's CK_RUN_SUITE, CK_RUN_CASE, CK_INCLUDE_TAGS or
+ * CK_EXCLUDE_TAGS in the environment) fail the run, so that it cannot pass
+ * having run nothing.
  *
  * Tests run in no-fork mode (fork and MPI do not mix). A failure on any rank
  * fails the run: the failure count is summed over ranks. Ranks other than 0
@@ -14,7 +19,7 @@
 #include <string.h>
 #include "testutil.h"
 
-#define BO_SUITE(name, is_mpi) Suite *suite_##name(void);
+#define BO_SUITE(name, is_mpi, ntests) Suite *suite_##name(void);
 #include "suites.h"
 #undef BO_SUITE
 
@@ -22,9 +27,10 @@ typedef struct {
   const char *name;
   Suite *(*make)(void);
   int is_mpi;
+  int ntests; /* its tcase_add_test calls, counted by scripts/gen-suites.sh */
 } SuiteEntry;
 
-#define BO_SUITE(name, is_mpi) {#name, suite_##name, is_mpi},
+#define BO_SUITE(name, is_mpi, ntests) {#name, suite_##name, is_mpi, ntests},
 static const SuiteEntry all_suites[] = {
 #include "suites.h"
 };
@@ -35,7 +41,7 @@ int main(int argc, char **argv)
   PetscMPIInt rank, size;
   PetscBool   mpi_only = PETSC_FALSE;
   char        only[64] = "";
-  int         local_failed, total_failed, local_run, total_run;
+  int         local_failed, total_failed, local_run, total_run, least_run, expected = 0;
   SRunner    *sr = NULL;
 
   /* -no_signal_handler: let a crash be a crash, with the sanitizer's report */
@@ -49,6 +55,7 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < sizeof(all_suites) / sizeof(all_suites[0]); i++) {
     if (mpi_only && !all_suites[i].is_mpi) continue;
     if (only[0] && strcmp(only, all_suites[i].name)) continue;
+    expected += all_suites[i].ntests;
     if (!sr) sr = srunner_create(all_suites[i].make());
     else srunner_add_suite(sr, all_suites[i].make());
   }
@@ -74,8 +81,16 @@ int main(int argc, char **argv)
   srunner_free(sr);
   PetscCallMPI(MPI_Allreduce(&local_failed, &total_failed, 1, MPI_INT, MPI_SUM, PETSC_COMM_WORLD));
   PetscCallMPI(MPI_Allreduce(&local_run, &total_run, 1, MPI_INT, MPI_SUM, PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Allreduce(&local_run, &least_run, 1, MPI_INT, MPI_MIN, PETSC_COMM_WORLD));
   if (size > 1)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "all %d ranks: %d checks, %d failed\n", size, total_run, total_failed));
+  if (least_run < (only[0] ? 1 : expected)) {
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "run_tests: FAILED: %d of the %d tests ran (CK_RUN_SUITE, CK_RUN_CASE, CK_INCLUDE_TAGS or "
+                          "CK_EXCLUDE_TAGS set?)\n",
+                          least_run, expected));
+    total_failed++;
+  }
   PetscCall(BOTestTearDown());
   PetscCall(PetscFinalize());
   return total_failed ? 1 : 0;

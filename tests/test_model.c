@@ -35,11 +35,11 @@ static BOTensor *find_tensor(BOModel m, const char *name)
 
 /* A batch: counts in 0..N, targets in 0..3, times, labels. */
 typedef struct {
-  BOModel  m;
-  PetscInt B, D, k[4], labels[4];
-  double   pk[4];
-  float   *nt, *y, *out, *dout, *noise; /* noise: a distributional network's input, or NULL */
-  double   totals[4];
+  BOModel         m;
+  PetscInt        B, D, k[4], labels[4];
+  double          pk[4];
+  float          *nt, *y, *out, *dout, *noise; /* noise: a distributional network's input, or NULL */
+  double          totals[4];
   BOForwardInputs in;
 } Batch;
 
@@ -73,8 +73,7 @@ static void batch_free(Batch *b) { free(b->nt), free(b->y), free(b->out), free(b
 static double batch_loss(Batch *b)
 {
   double L = 0;
-  ck_assert_int_eq(
-      BOModelForward(b->m, b->B, b->nt, b->k, b->pk, &b->in, b->out), 0);
+  ck_assert_int_eq(BOModelForward(b->m, b->B, b->nt, b->k, b->pk, &b->in, b->out), 0);
   for (PetscInt i = 0; i < b->B; i++)
     L += BOPoissonLoss(b->D, b->out + i * b->D, b->y + i * b->D, 1.0, 1.0, b->dout + i * b->D);
   return L;
@@ -422,13 +421,13 @@ END_TEST
  * every configuration of our own GEMM kernels (with and without Winograd).
  * cblas is not checked: OpenBLAS's summation order can depend on the width
  * of a product (1x1 and stride-2 convolutions). */
-static void check_batch_independent(const char *name, PetscInt n, PetscBool periodic)
+static void check_batch_independent(const char *name, PetscInt n, PetscBool periodic, int nkern,
+                                    const BONNKernels kern[])
 {
   const PetscInt shape[3] = {n, n, 1}, B = 7;
   BOModelConfig  cfg;
   BOModel        m;
-  BONNKernels    kern[6], old;
-  const int      nkern = BOTestKernelConfigs(kern);
+  BONNKernels    old;
   BOTestOK(BOModelConfigFromName(name, shape, PETSC_TRUE, 255, &cfg));
   cfg.periodic = periodic;
   if (periodic) cfg.nlevels = 2;
@@ -443,7 +442,6 @@ static void check_batch_independent(const char *name, PetscInt n, PetscBool peri
   for (PetscInt i = 0; i < B * D; i++) nt[i] = floorf(nt[i]);
   for (PetscInt i = 0; i < B; i++) k[i] = 100 + 131 * i, pk[i] = 0.1 + 0.12 * i;
   for (int c = 0; c < nkern; c++) {
-    if (kern[c].gemm == BO_GEMM_BLAS) continue;
     ck_assert_int_eq(bo_nn_kernels_set(kern[c], &old), 0);
     BOTestOK(BOModelForward(m, B, nt, k, pk, NULL, out));
     for (PetscInt i = 0; i < B; i++) {
@@ -457,11 +455,15 @@ static void check_batch_independent(const char *name, PetscInt n, PetscBool peri
   BOTestOK(BOModelDestroy(&m));
 }
 
+static int own_gemm_kernels(BONNKernels k) { return k.gemm != BO_GEMM_BLAS; }
+
 START_TEST(test_batch_independent)
 {
-  check_batch_independent("unet-s", 32, PETSC_FALSE);
-  check_batch_independent("unet-tiny", 12, PETSC_FALSE);
-  check_batch_independent("unet-tiny", 12, PETSC_TRUE);
+  BONNKernels kern[6];
+  const int   nkern = BOTestKernelConfigs("test_batch_independent", own_gemm_kernels, kern);
+  check_batch_independent("unet-s", 32, PETSC_FALSE, nkern, kern);
+  check_batch_independent("unet-tiny", 12, PETSC_FALSE, nkern, kern);
+  check_batch_independent("unet-tiny", 12, PETSC_TRUE, nkern, kern);
 }
 END_TEST
 

@@ -214,7 +214,7 @@ START_TEST(test_conv)
   };
   /* every kernel configuration this CPU can run */
   BONNKernels cfg[6], old;
-  const int   ncfg = BOTestKernelConfigs(cfg);
+  const int   ncfg = BOTestKernelConfigs("test_conv", NULL, cfg);
   for (int c = 0; c < ncfg; c++) {
     ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) conv_case(cases[i], 1);
@@ -236,7 +236,7 @@ START_TEST(test_conv_chunked)
   BOConvShape g = {2, 32, 24, 24, 2, 3, 1, 0};
   ck_assert(bo_conv_col_size(&g) < (size_t)g.B * g.Cin * 9 * 24 * 24);
   BONNKernels cfg[6], old;
-  const int   ncfg = BOTestKernelConfigs(cfg);
+  const int   ncfg = BOTestKernelConfigs("test_conv_chunked", NULL, cfg);
   for (int c = 0; c < ncfg; c++) {
     ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
     conv_case(g, 1);
@@ -282,24 +282,25 @@ static double wino_max_err(BOConvShape s)
   return worst;
 }
 
-/* The largest error of err_fn over the Winograd test shapes, zero and
- * periodic padding, for every GEMM kernel under Winograd (-1: this CPU has
- * no Winograd). B, Cin, H, W, Cout
- * (k 3, stride 1): odd sizes, channels off the vector widths, batch 1 and
+static int winograd_kernels(BONNKernels k) { return k.winograd; }
+
+/* err_fn (which asserts its bound) over the Winograd test shapes, zero and
+ * periodic padding, for every GEMM kernel under Winograd; prints the largest
+ * error as `what` (or, without AVX-512, BOTestKernelConfigs says what it
+ * skipped). B, Cin, H, W, Cout (k 3, stride 1): odd sizes, channels off the vector widths, batch 1 and
  * 3, the gather path (tiles per row not a multiple of 4), the sets path
  * (tw = 4, 8) with tiles cropped at the right and bottom (W = 14, 31;
  * H = 13, 15), chunks that split samples (last case). */
-static double wino_worst(double (*err_fn)(BOConvShape))
+static void wino_check(const char *test, const char *what, double (*err_fn)(BOConvShape))
 {
   const int cases[][5] = {
       {1, 3, 5, 7, 5}, {3, 17, 9, 6, 13}, {3, 5, 15, 31, 3}, {1, 9, 16, 16, 11},
       {3, 2, 1, 1, 3}, {1, 7, 2, 3, 9},   {2, 6, 13, 14, 5}, {2, 48, 24, 32, 40},
   };
-  double      worst = -1;
+  double      worst = 0;
   BONNKernels cfg[6], old;
-  const int   ncfg = BOTestKernelConfigs(cfg);
+  const int   ncfg = BOTestKernelConfigs(test, winograd_kernels, cfg);
   for (int k = 0; k < ncfg; k++) {
-    if (!cfg[k].winograd) continue;
     ck_assert_int_eq(bo_nn_kernels_set(cfg[k], &old), 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
       for (int periodic = 0; periodic < 2; periodic++) {
@@ -311,19 +312,12 @@ static double wino_worst(double (*err_fn)(BOConvShape))
       }
     bo_nn_kernels_set(old, NULL);
   }
-  return worst;
-}
-
-/* Says what was measured, or that this CPU has no Winograd (no AVX-512). */
-static void print_worst(const char *what, double worst)
-{
-  if (worst < 0) printf("%s: not run, this CPU has no AVX-512 (the other paths are tested in test_conv)\n", what);
-  else printf("%s = %.2e\n", what, worst);
+  if (ncfg) printf("%s = %.2e\n", what, worst);
 }
 
 START_TEST(test_conv_winograd)
 {
-  print_worst("winograd F(4x4,3x3): max |y - direct| / (|b| + sum |w x|)", wino_worst(wino_max_err));
+  wino_check("test_conv_winograd", "winograd F(4x4,3x3): max |y - direct| / (|b| + sum |w x|)", wino_max_err);
   /* without Winograd the same shape takes another path, to the same
    * tolerance (also tested in test_conv); the switch works */
   const BOConvShape s   = {1, 3, 5, 7, 5, 3, 1, 0};
@@ -341,7 +335,7 @@ START_TEST(test_conv_algorithm)
   const BOConvShape p1 = {2, 3, 8, 8, 4, 1, 1, 0}, s3 = {2, 3, 8, 8, 4, 3, 1, 0}, per = {2, 3, 8, 8, 4, 3, 1, 1};
   const BOConvShape st2 = {2, 3, 8, 8, 4, 3, 2, 0}, st2p = {2, 3, 8, 8, 4, 1, 2, 0};
   BONNKernels       cfg[6], old;
-  const int         ncfg = BOTestKernelConfigs(cfg);
+  const int         ncfg = BOTestKernelConfigs("test_conv_algorithm", NULL, cfg);
   ck_assert_int_ge(ncfg, 1);
   for (int c = 0; c < ncfg; c++) {
     const int own = cfg[c].gemm != BO_GEMM_BLAS, w = cfg[c].winograd;
@@ -414,7 +408,8 @@ static double wino_grad_max_err(BOConvShape s)
 
 START_TEST(test_conv_winograd_backward)
 {
-  print_worst("winograd F(4x4,3x3) backward: max |dw, dx - direct| / sum |terms|", wino_worst(wino_grad_max_err));
+  wino_check("test_conv_winograd_backward", "winograd F(4x4,3x3) backward: max |dw, dx - direct| / sum |terms|",
+             wino_grad_max_err);
 }
 END_TEST
 
@@ -425,11 +420,13 @@ END_TEST
  * a width that does not depend on the batch), so checked under every such
  * configuration; not by im2col on cblas. Our AVX2 and AVX-512 kernels give
  * the same bits, so configurations that differ only in them must agree. */
+static int batch_independent_kernels(BONNKernels k) { return k.gemm != BO_GEMM_BLAS || k.winograd; }
+
 START_TEST(test_conv_batch_independent)
 {
   const int   cases[][5] = {{3, 5, 7, 5}, {5, 15, 31, 3}, {9, 16, 16, 11}, {40, 12, 17, 33}};
   BONNKernels cfg[6], old;
-  const int   ncfg = BOTestKernelConfigs(cfg);
+  const int   ncfg = BOTestKernelConfigs("test_conv_batch_independent", batch_independent_kernels, cfg);
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     for (int periodic = 0; periodic < 2; periodic++) {
       const int  *c  = cases[i];
@@ -448,7 +445,6 @@ START_TEST(test_conv_batch_independent)
       fill_uniform(b, c[3], -1, 1, 73);
       for (int k = 0; k < ncfg; k++) {
         const char *name = BOTestKernelName(cfg[k]);
-        if (cfg[k].gemm == BO_GEMM_BLAS && !cfg[k].winograd) continue;
         ck_assert_int_eq(bo_nn_kernels_set(cfg[k], &old), 0);
         bo_conv_forward(&s7, x, w, b, y, col, 0);
         bo_conv_forward(&s7, x, w, b, y2, col, 0);

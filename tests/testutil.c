@@ -126,13 +126,29 @@ int BOTestAllRanks(int ok)
   return all;
 }
 
-int BOTestKernelConfigs(BONNKernels cfg[6])
+int BOTestKernelConfigs(const char *test, int (*want)(BONNKernels), BONNKernels cfg[6])
 {
-  int n = 0;
-  for (int g = BO_GEMM_BLAS; g <= BO_GEMM_AVX512; g++) {
-    if (!bo_nn_gemm_available((BOGemmKind)g)) continue;
-    for (int w = 0; w <= bo_nn_winograd_available(); w++) cfg[n].gemm = (BOGemmKind)g, cfg[n].winograd = w, n++;
-  }
+  /* what a configuration the CPU cannot run needs: Winograd and the
+   * AVX-512 block need AVX-512 (0), the AVX2 block AVX2 and FMA (1) */
+  static const char *const needs[2]        = {"AVX-512", "AVX2 and FMA"};
+  char                     skipped[2][128] = {"", ""};
+  int                      n = 0, nskipped[2] = {0, 0};
+  for (int g = BO_GEMM_BLAS; g <= BO_GEMM_AVX512; g++)
+    for (int w = 0; w <= 1; w++) {
+      const BONNKernels k = {(BOGemmKind)g, w};
+      if (want && !want(k)) continue;
+      if (bo_nn_gemm_available(k.gemm) && (!w || bo_nn_winograd_available())) {
+        cfg[n++] = k;
+        continue;
+      }
+      const int i = w || g == BO_GEMM_AVX512 ? 0 : 1;
+      snprintf(skipped[i] + strlen(skipped[i]), sizeof(skipped[i]) - strlen(skipped[i]), "%s%s",
+               nskipped[i]++ ? ", " : "", BOTestKernelName(k));
+    }
+  for (int i = 0; i < 2; i++)
+    if (nskipped[i])
+      printf("%s: skipped: %s %s %s (this CPU lacks it)\n", test, skipped[i], nskipped[i] > 1 ? "need" : "needs",
+             needs[i]);
   return n;
 }
 

@@ -53,11 +53,14 @@ PetscErrorCode BOTestCaptureError(MPI_Comm comm, int line, const char *func, con
     ck_assert_msg(strstr(BOTestErrorMessage, want) != NULL, "message '%s' lacks '%s'", BOTestErrorMessage, want);      \
   } while (0)
 
-/* Every kernel configuration this CPU can run (bo_nn.h): each GEMM kind,
- * with and without Winograd where it is available; at most 6. Tests loop
- * over them, set each with bo_nn_kernels_set and restore the old one. */
+/* The kernel configurations (bo_nn.h) that test wants: each GEMM kind,
+ * with and without Winograd, for which want(k) is true (every one if want
+ * is NULL). Returns in cfg those this CPU can run (at most 6), and prints
+ * once which it skips and why: "test_conv: skipped: avx512, avx512+winograd
+ * need AVX-512 (this CPU lacks it)". Tests loop over them, set each with
+ * bo_nn_kernels_set and restore the old one. */
 #include "bo_nn.h"
-int         BOTestKernelConfigs(BONNKernels cfg[6]);
+int         BOTestKernelConfigs(const char *test, int (*want)(BONNKernels), BONNKernels cfg[6]);
 const char *BOTestKernelName(BONNKernels k); /* e.g. "avx2", "avx512+winograd" (static buffer) */
 
 /* Assert that a PETSc call succeeds. */

@@ -18,3 +18,10 @@ expect_error() {
   [ "$(grep -c ': error: ' err.txt)" = 1 ] || { cat err.txt >&2; fail "not exactly one error line: $*"; }
   if grep -q "Caught signal" err.txt; then cat err.txt >&2; fail "a crash: $*"; fi
 }
+
+# counts_values FILE: the values of FILE's /counts, one a line, member by
+# member (each member's cells in storage order).
+counts_values() {
+  h5dump -y -w 0 -d /counts -o counts_values.txt "$1" > /dev/null || fail "h5dump $1"
+  tr -s ', ' '\n\n' < counts_values.txt | grep .
+}

@@ -1,6 +1,7 @@
 # bo_eval on reservoir fields and gene vectors: table, JSON, verdict, PNGs;
 # the same numbers on 1 and 3 ranks; copies of training members are flagged
-# as memorised; an independent-marginals ensemble is not a surrogate.
+# as memorised; an independent-marginals ensemble is not a surrogate; a
+# second draw of gene vectors is one.
 source "$(dirname "$0")/common.sh"
 EV="$BO_BIN/bo_eval"
 DG="$BO_BIN/bo_datagen"
@@ -39,10 +40,30 @@ grep '"generated"' rm.json | grep -q '"memorized_fraction": 1,' || fail "copies 
 grep '"holdout"' rm.json | grep -q '"memorized_fraction": 0,' || fail "real members memorised"
 grep "VERDICT: NOT A SURROGATE" outm.txt | grep -q "100% of generated members are near-copies of training members" || fail "memorisation not in the verdict"
 
-# gene vectors; the verdict on a real draw
-$MPIRUN -n 2 "$DG" -kind genes -n 60 -genes 12 -seed 1 -out greal.h5 > /dev/null
-$MPIRUN -n 2 "$DG" -kind genes -n 60 -genes 12 -seed 2 -out gfake.h5 > /dev/null
-$MPIRUN -n 2 "$EV" -real greal.h5 -fake gfake.h5 -json g.json -png g > outg.txt
+# an independent-marginals ensemble is not a surrogate: the generated set
+# with each cell's values shuffled across its members on their own (every
+# cell keeps its marginal, the spatial structure is gone) beats the straw
+# man on no structure metric
+counts_values fake.h5 | awk -v D=144 'function swap(a, b, t) { t = x[a]; x[a] = x[b]; x[b] = t }
+  { x[NR - 1] = $1 }
+  END { if (NR % D) exit 1; N = NR / D; srand(1)
+    for (d = 0; d < D; d++) for (i = N - 1; i > 0; i--) swap(i * D + d, int(rand() * (i + 1)) * D + d)
+    for (i = 0; i < N; i++) { s = ""; for (d = 0; d < D; d++) s = s (d ? "," : "") x[i * D + d]; print s } }' > indep.csv \
+  || fail "shuffling fake.h5"
+"$BO_BIN/bo_convert" -format csv -in indep.csv -shape 12,12 -out indep.h5 > /dev/null
+"$EV" -real real.h5 -fake indep.h5 -train train.h5 -json ri.json > outi.txt
+grep "VERDICT: NOT A SURROGATE" outi.txt | grep -q "beats the straw man by 10% on no structure metric" \
+  || { cat outi.txt; fail "independent-marginals ensemble: the verdict lacks 'no structure metric'"; }
+grep -q '"surrogate": false' ri.json || fail "JSON verdict of the independent-marginals ensemble"
+
+# gene vectors: a second draw from the simulator is a surrogate (200
+# members; independent training data for the straw man's marginals)
+for s in 1 2 3; do
+  $MPIRUN -n 2 "$DG" -kind genes -n 200 -genes 12 -seed $s -out g$s.h5 > /dev/null
+done
+$MPIRUN -n 2 "$EV" -real g1.h5 -fake g2.h5 -train g3.h5 -json g.json -png g > outg.txt
+grep -q "VERDICT: surrogate" outg.txt || { cat outg.txt; fail "a second gene draw not recognised as a surrogate"; }
+grep -q '"surrogate": true' g.json || fail "JSON verdict of the gene draw"
 grep -q "^corr_dist" outg.txt || fail "no corr_dist row"
 grep -q '"kind": "vectors"' g.json || fail "vector JSON"
 [ -e g_marginals.png ] && [ -e g_montage.png ] && [ ! -e g_spectra.png ] || fail "vector plots"
