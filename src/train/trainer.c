@@ -187,6 +187,39 @@ static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
   PetscFunctionReturn(0);
 }
 
+/* Restarting: the data must be what the checkpoint's network was built for.
+ * Names the first thing that differs. */
+static PetscErrorCode check_data_fits_model(BOTrainer tr)
+{
+  const BOModelConfig *c         = &tr->model->cfg;
+  BODataset            d         = tr->data;
+  char                 what[160] = "";
+
+  PetscFunctionBegin;
+  if (c->kind == BO_MODEL_UNET && !d->is_field)
+    snprintf(what, sizeof(what), "the network takes fields, the data are vectors of %d", (int)d->G);
+  else if (c->kind != BO_MODEL_UNET && d->is_field)
+    snprintf(what, sizeof(what), "the network takes vectors of %d, the data are %d x %d x %d fields", (int)c->G,
+             (int)d->Ny, (int)d->Nx, (int)d->C);
+  else if (d->is_field && (c->Ny != d->Ny || c->Nx != d->Nx || c->C != d->C))
+    snprintf(what, sizeof(what), "the network's fields are %d x %d x %d, the data's %d x %d x %d", (int)c->Ny,
+             (int)c->Nx, (int)c->C, (int)d->Ny, (int)d->Nx, (int)d->C);
+  else if (!d->is_field && c->G != d->G)
+    snprintf(what, sizeof(what), "the network's vectors have %d elements, the data's %d", (int)c->G, (int)d->G);
+  else if (d->max_count > c->max_count)
+    snprintf(what, sizeof(what), "the data's largest count %g is above the network's %g", d->max_count, c->max_count);
+  else if (c->num_classes > 0 && !d->has_labels)
+    snprintf(what, sizeof(what), "the network is conditioned on %d labels, the data have none", (int)c->num_classes);
+  else if (c->num_classes > 0 && d->num_classes > c->num_classes)
+    snprintf(what, sizeof(what), "the data have labels up to %d, the network knows 0..%d", (int)d->num_classes - 1,
+             (int)c->num_classes - 1);
+  else if (tr->model_name[0])
+    snprintf(what, sizeof(what), "-model %s: a restart keeps the checkpoint's network", tr->model_name);
+  PetscCheck(!what[0], tr->comm, PETSC_ERR_ARG_INCOMP, "-restart: %s does not fit -data %s: %s", tr->checkpoint,
+             d->filename, what);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOTrainerSetUp(BOTrainer tr)
 {
   PetscBool found = PETSC_FALSE;
@@ -233,6 +266,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     PetscCall(PetscArrayzero(tr->adam_v, tr->model->nparams));
     tr->step = 0;
   } else {
+    PetscCall(check_data_fits_model(tr));
     tr->conditional = tr->model->cfg.num_classes > 0;
     tr->loss        = BOModelNoiseDim(tr->model) > 0 ? BO_LOSS_ENERGY : BO_LOSS_POISSON; /* what the model is */
   }

@@ -51,6 +51,20 @@ expect_error "-batch 0: must be >= 1" "$TR" -data data.h5 -batch 0 -checkpoint e
 expect_error "-lr -1" "$TR" -data data.h5 -lr -1 -checkpoint e.h5
 expect_error "unknown model 'nosuchnet'" "$TR" -data data.h5 -model nosuchnet -checkpoint e.h5
 expect_error "has no 'labels'" "$TR" -data data.h5 -conditional -checkpoint e.h5
+# a restart on data the checkpoint's network was not built for names what differs (16 x 16 fields, vectors,
+# a larger count, -model) and leaves the checkpoint as it was
+"$BO_BIN/bo_datagen" -kind reservoir -n 8 -nx 16 -ny 16 -seed 2 -out big.h5 > /dev/null
+"$BO_BIN/bo_datagen" -kind genes -n 8 -seed 2 -out vec.h5 > /dev/null
+"$BO_BIN/bo_datagen" -kind reservoir -n 8 -nx 8 -ny 8 -particles_per_cell 80 -seed 2 -out more.h5 > /dev/null
+md5sum ck.h5 > ck.md5
+expect_error "does not fit -data big.h5: the network's fields are 8 x 8 x 1, the data's 16 x 16 x 1" \
+  "$TR" -data big.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart
+expect_error "does not fit -data vec.h5: the network takes fields, the data are vectors" \
+  "$TR" -data vec.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart
+expect_error "is above the network's" "$TR" -data more.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart
+expect_error "-model unet-s: a restart keeps the checkpoint's network" \
+  "$TR" -data data.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart -model unet-s
+md5sum -c --quiet ck.md5 || fail "a refused restart changed the checkpoint"
 [ -e e.h5 ] && fail "a failed run left a checkpoint"
 echo "corrupt" > bad.h5
 expect_error "bo_sample: error: -checkpoint bad.h5" "$BO_BIN/bo_sample" -checkpoint bad.h5 -n 2 -out s.h5
