@@ -44,6 +44,7 @@ typedef struct {
   PetscInt     energy_samples; /* -energy_samples: samples per example of a distributional network */
   PetscReal    energy_poisson_weight;
   PetscBool    restart, conditional;
+  PetscBool    overwrite;       /* -overwrite: a new run may replace an existing -checkpoint */
   PetscBool    condition_total; /* -condition_total: the network knows each member's total */
   uint64_t     seed;
   char         model_name[64];

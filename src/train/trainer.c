@@ -82,6 +82,8 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
                             NULL));
   PetscCall(
       PetscOptionsBool("-restart", "resume from the newest valid checkpoint", NULL, tr->restart, &tr->restart, NULL));
+  PetscCall(PetscOptionsBool("-overwrite", "a new run (no -restart) may replace an existing -checkpoint", NULL,
+                             tr->overwrite, &tr->overwrite, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed (data order, noise, initialisation)", NULL, seed, &seed, NULL));
   PetscCall(PetscOptionsString("-log", "CSV file of step,loss,samples_per_s,...", NULL, tr->log, tr->log,
                                sizeof(tr->log), NULL));
@@ -187,6 +189,23 @@ static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
   PetscFunctionReturn(0);
 }
 
+/* A new run never replaces a checkpoint silently: an existing -checkpoint
+ * is continued (-restart) or replaced on request (-overwrite). Before any
+ * work. */
+static PetscErrorCode check_new_run_keeps_checkpoint(BOTrainer tr)
+{
+  int exists = 0;
+
+  PetscFunctionBegin;
+  if (tr->rank == 0) exists = access(tr->checkpoint, F_OK) == 0;
+  PetscCallMPI(MPI_Bcast(&exists, 1, MPI_INT, 0, tr->comm));
+  if (!exists || tr->restart) PetscFunctionReturn(0);
+  PetscCheck(tr->overwrite, tr->comm, PETSC_ERR_FILE_UNEXPECTED,
+             "-checkpoint %s exists: continue it with -restart, or replace it with -overwrite", tr->checkpoint);
+  PetscCall(PetscPrintf(tr->comm, "replacing the existing %s (-overwrite)\n", tr->checkpoint));
+  PetscFunctionReturn(0);
+}
+
 /* Restarting: the data must be what the checkpoint's network was built for.
  * Names the first thing that differs. */
 static PetscErrorCode check_data_fits_model(BOTrainer tr)
@@ -230,6 +249,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscCall(BOCheckNotInput(tr->comm, "-checkpoint", tr->checkpoint, "-data", tr->data->filename));
   PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-data", tr->data->filename));
   PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-checkpoint", tr->checkpoint));
+  PetscCall(check_new_run_keeps_checkpoint(tr));
   PetscCall(BODatasetOpen(tr->data));
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */

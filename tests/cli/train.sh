@@ -65,6 +65,14 @@ expect_error "is above the network's" "$TR" -data more.h5 -steps 14 -batch 8 -ch
 expect_error "-model unet-s: a restart keeps the checkpoint's network" \
   "$TR" -data data.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart -model unet-s
 md5sum -c --quiet ck.md5 || fail "a refused restart changed the checkpoint"
+# a new run (another seed) on an existing checkpoint is refused unless -overwrite says so
+expect_error "-checkpoint ck.h5 exists: continue it with -restart, or replace it with -overwrite" \
+  "$TR" -data data.h5 -steps 2 -batch 8 -seed 9 -checkpoint ck.h5
+md5sum -c --quiet ck.md5 || fail "a refused new run changed the checkpoint"
+"$TR" -data data.h5 -steps 2 -batch 8 -seed 9 -checkpoint ck.h5 -overwrite -checkpoint_every 0 > ow.txt 2>&1 \
+  || { cat ow.txt; fail "-overwrite"; }
+grep -q "replacing the existing ck.h5 (-overwrite)" ow.txt || fail "-overwrite not said"
+h5dump -a /step ck.h5 | grep -q "(0): 2$" || fail "-overwrite did not replace the checkpoint"
 [ -e e.h5 ] && fail "a failed run left a checkpoint"
 echo "corrupt" > bad.h5
 expect_error "bo_sample: error: -checkpoint bad.h5" "$BO_BIN/bo_sample" -checkpoint bad.h5 -n 2 -out s.h5
