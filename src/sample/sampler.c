@@ -79,7 +79,12 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   s->seed = (uint64_t)seed;
   PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1",
              s->micro_batch);
-  PetscCheck(s->guidance >= 0, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-guidance %g: must be >= 0", (double)s->guidance);
+  PetscCheck(s->guidance >= 0 && isfinite(s->guidance), s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-guidance %g: must be a finite number >= 0", (double)s->guidance);
+  PetscCheck(s->label >= -1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-label %" PetscInt_FMT ": must be a class (>= 0)",
+             s->label);
+  PetscCheck(s->max_count == -1 || (s->max_count >= 0 && isfinite(s->max_count)), s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-cap %g: must be >= 0 (0: none)", (double)s->max_count);
   PetscCheck(!mass_set || (s->mass >= 0 && s->mass == floor(s->mass) && s->mass <= BO_MAX_EXACT_COUNT), s->comm,
              PETSC_ERR_ARG_OUTOFRANGE, "-mass %g: must be a non-negative integer", (double)s->mass);
   PetscFunctionReturn(0);

@@ -124,7 +124,13 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
   tr->seed = (uint64_t)seed;
   PetscCheck(tr->steps >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-steps %" PetscInt_FMT ": must be >= 0", tr->steps);
   PetscCheck(tr->batch >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1", tr->batch);
-  PetscCheck(tr->lr > 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-lr %g: must be > 0", (double)tr->lr);
+  PetscCheck(tr->lr > 0 && isfinite(tr->lr), tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-lr %g: must be > 0", (double)tr->lr);
+  PetscCheck(tr->warmup >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-warmup %" PetscInt_FMT ": must be >= 0",
+             tr->warmup);
+  PetscCheck(tr->clip >= 0 && isfinite(tr->clip), tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-clip %g: must be >= 0 (0: off)",
+             (double)tr->clip);
+  PetscCheck(tr->checkpoint_every >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-checkpoint_every %" PetscInt_FMT ": must be >= 0 (0: only at the end)", tr->checkpoint_every);
   PetscCheck(tr->keep >= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE, "-keep_checkpoints %" PetscInt_FMT ": must be >= 1",
              tr->keep);
   PetscCheck(tr->ema_decay >= 0 && tr->ema_decay < 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE,

@@ -97,6 +97,9 @@ expect_error "nofile.h5" "$SA" -checkpoint ck.h5 -n 4 -mass_from nofile.h5 -out 
 expect_error "-mass_from none gives no totals, but the network is conditioned" "$SA" -checkpoint ck.h5 -n 4 -mass_from none -out e.h5
 expect_error "-sampler tauleap: members with a total" "$SA" -checkpoint ck.h5 -n 4 -sampler tauleap -out e.h5
 expect_error "-label 12" "$SA" -checkpoint ck.h5 -n 4 -label 12 -out e.h5
+expect_error "-label -2: must be a class" "$SA" -checkpoint ck.h5 -n 4 -label -2 -out e.h5
+expect_error "-cap -5.: must be >= 0" "$SA" -checkpoint ck.h5 -n 4 -cap -5 -out e.h5
+expect_error "-guidance inf.: must be a finite number" "$SA" -checkpoint ck.h5 -n 4 -label 1 -guidance inf -out e.h5
 expect_error "-label_from maybe: expected auto, train or none" "$SA" -checkpoint ck.h5 -n 4 -label_from maybe -out e.h5
 expect_error "-label_from train draws each member's label; it cannot go with -label 3" \
   "$SA" -checkpoint ck.h5 -n 4 -label_from train -label 3 -out e.h5

@@ -49,6 +49,9 @@ grep -q "missing.h5" err.txt || fail "error does not name the file"
 [ "$(wc -l < err.txt)" = 1 ] || { cat err.txt; fail "error is not one line"; }
 expect_error "-batch 0: must be >= 1" "$TR" -data data.h5 -batch 0 -checkpoint e.h5
 expect_error "-lr -1" "$TR" -data data.h5 -lr -1 -checkpoint e.h5
+expect_error "-warmup -1: must be >= 0" "$TR" -data data.h5 -warmup -1 -checkpoint e.h5
+expect_error "-clip -1.: must be >= 0" "$TR" -data data.h5 -clip -1 -checkpoint e.h5
+expect_error "-checkpoint_every -1: must be >= 0" "$TR" -data data.h5 -checkpoint_every -1 -checkpoint e.h5
 expect_error "unknown model 'nosuchnet'" "$TR" -data data.h5 -model nosuchnet -checkpoint e.h5
 expect_error "has no 'labels'" "$TR" -data data.h5 -conditional -checkpoint e.h5
 # a restart on data the checkpoint's network was not built for names what differs (16 x 16 fields, vectors,
