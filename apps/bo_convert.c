@@ -28,14 +28,16 @@ typedef struct {
   PetscInt  holdout; /* the last `holdout` of them go to holdout_out */
   char      holdout_out[PETSC_MAX_PATH_LEN];
   PetscBool header, big_endian, help;
+  PetscBool top_down; /* -row_order top_down: row 0 of a field is its top (images) */
   BORawType dtype;
   PetscInt  offset;
 } Options;
 
 static PetscErrorCode get_options(Options *o)
 {
-  PetscInt  fmt = -1, endian = 0;
-  PetscBool set;
+  PetscInt    fmt = -1, endian = 0, row_order = 0;
+  const char *row_orders[] = {"top_down", "bottom_up"};
+  PetscBool   set;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
@@ -70,6 +72,9 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsInt("-n", "keep only the first N samples (0: all)", NULL, o->keep, &o->keep, NULL));
   PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL,
                             o->holdout, &o->holdout, NULL));
+  PetscCall(PetscOptionsEList("-row_order",
+                              "fields: top_down (row 0 is the top: images) or bottom_up (row 0 at the bottom: y up)",
+                              NULL, row_orders, 2, row_orders[0], &row_order, NULL));
   PetscCall(PetscOptionsString("-holdout_out", "output HDF5 file of the held-out samples", NULL, o->holdout_out,
                                o->holdout_out, sizeof(o->holdout_out), NULL));
   PetscOptionsEnd();
@@ -96,6 +101,7 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-out", o->out));
   o->format     = (Format)fmt;
   o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
+  o->top_down   = row_order == 0 ? PETSC_TRUE : PETSC_FALSE;
   if (o->stride <= 0) o->stride = o->patch;
   PetscFunctionReturn(0);
 }
@@ -144,6 +150,7 @@ static PetscErrorCode write_members(const Options *o, const BOArray *a, PetscInt
   PetscCall(BOWriterSetFromOptions(w));
   PetscCall(BOWriterSetAttributeString(w, "source", o->in));
   PetscCall(BOWriterSetAttributeString(w, "source_format", formats[o->format]));
+  if (a->ndim >= 2 && o->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down"));
   PetscCall(BOWriterWrite(w, first, nlocal, x));
   if (any_labels) PetscCall(BOWriterWriteLabels(w, first, nlocal, a->labels + offset));
   PetscCall(BOWriterClose(w));

@@ -121,11 +121,11 @@ static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt n
     if (o->kind == KIND_RESERVOIR) {
       snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)nshow);
       PetscCall(BOPNGWriteFields(o->png, nshow, o->res.ny, o->res.nx, 1, all, -1,
-                                 &(BOPNGLabels){"reservoir tracer counts", caption, "count"}));
+                                 &(BOPNGLabels){"reservoir tracer counts", caption, "count", PETSC_FALSE}));
     } else {
       snprintf(caption, sizeof(caption), "rows: cells 1 to %d; columns: genes", (int)nshow);
       PetscCall(BOPNGWriteHeatmap(o->png, nshow, o->genes.genes, all, -1,
-                                  &(BOPNGLabels){"cells x genes", caption, "count (log scale)"}));
+                                  &(BOPNGLabels){"cells x genes", caption, "count (log scale)", PETSC_FALSE}));
     }
     PetscCall(PetscFree3(cnt, dsp, all));
   }

@@ -129,6 +129,7 @@ static PetscErrorCode run(void)
   PetscCall(BOMetricsCreate(PETSC_COMM_WORLD, &m));
   if (real->is_field) PetscCall(BOMetricsSetField(m, real->Ny, real->Nx, real->C));
   else PetscCall(BOMetricsSetVector(m, real->G));
+  m->top_down = real->top_down; /* pictures only */
   PetscCall(BOMetricsSetFromOptions(m));
   PetscCall(BOMetricsSetUp(m, maxc, sr));
   PetscCall(BOMetricsEvaluate(m, sr, sf, train ? &st : NULL, &rep));

@@ -46,6 +46,7 @@ typedef struct {
   PetscInt  shape[3];     /* (Ny, Nx, C) or (G) */
   PetscInt  Ny, Nx, C, G; /* the same, by name (G = D for vectors) */
   PetscBool timestepping; /* the attribute was present and nonzero */
+  PetscBool top_down;     /* the file's row_order is "top_down": row 0 is the top (images; pictures only) */
   double    max_count;    /* observed maximum over the whole dataset */
   PetscBool has_labels;
   PetscInt  num_classes; /* max label + 1 */

@@ -16,6 +16,10 @@ PetscErrorCode BOH5ReadAttrInt(hid_t obj, const char *name, int64_t *value);
 PetscErrorCode BOH5ReadAttrReal(hid_t obj, const char *name, double *value);
 PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size_t len);
 PetscBool      BOH5HasAttr(hid_t obj, const char *name);
+/* The file's root attribute row_order is "top_down": its fields' row 0 is
+ * the top (images), which pictures honour. Absent or anything else: row 0
+ * at the bottom, y up, as on PETSc's grids. */
+PetscBool BORowsTopDown(hid_t file);
 
 /* Rows [first, first + count) of a dataset (every trailing axis), or
  * nothing when count = 0: the file space and the matching memory space. */

@@ -39,15 +39,16 @@ struct _n_BOMetrics {
   PetscMPIInt rank, size;
   /* layout */
   PetscBool is_field;
+  PetscBool top_down; /* fields: row 0 is the top in pictures (images; the real file's row_order) */
   PetscInt  D, Ny, Nx, C, G;
   /* options */
-  PetscInt  mmd_members;    /* -eval_mmd_cap: members per set in the MMD subsample */
-  PetscInt  median_points;  /* -eval_median_cap: pooled points for the bandwidth */
-  PetscInt  corr_genes;     /* -eval_corr_genes: genes in the correlation matrix */
-  PetscInt  hist_max;       /* -eval_hist_max: most D x bins of the marginal histograms */
-  PetscInt  holdout_min;    /* -eval_holdout_min: real members needed for the holdout column */
-  PetscInt  seed;           /* -eval_seed: straw man and holdout split */
-  PetscReal verdict_margin; /* -eval_verdict_margin: generated must be below (1 - margin) x straw man */
+  PetscInt  mmd_members;     /* -eval_mmd_cap: members per set in the MMD subsample */
+  PetscInt  median_points;   /* -eval_median_cap: pooled points for the bandwidth */
+  PetscInt  corr_genes;      /* -eval_corr_genes: genes in the correlation matrix */
+  PetscInt  hist_max;        /* -eval_hist_max: most D x bins of the marginal histograms */
+  PetscInt  holdout_min;     /* -eval_holdout_min: real members needed for the holdout column */
+  PetscInt  seed;            /* -eval_seed: straw man and holdout split */
+  PetscReal verdict_margin;  /* -eval_verdict_margin: generated must be below (1 - margin) x straw man */
   PetscReal straw_tolerance; /* -eval_straw_tolerance: no metric above (1 + tol) x the straw man's */
   PetscReal floor_factor;    /* -eval_floor_factor: no metric above this x the holdout floor */
   PetscInt  holdout_splits;  /* -eval_holdout_splits: random half splits the floor is averaged over */
@@ -83,8 +84,8 @@ typedef struct {
   double   mass_w1, mass_ks;
   double   mass_mean_ratio, mass_var_ratio; /* mean and variance of the totals: test / ref (not distances) */
   double   zero_frac_ratio;                 /* fraction of zero cells: test / ref (not a distance) */
-  double   psd_logratio;                                  /* fields: mean_k |log(P_t(k) / P_r(k))| */
-  double   tpcf_logratio;                                 /* fields: mean_r |log(S2_t(r) / S2_r(r))| */
+  double   psd_logratio;                    /* fields: mean_k |log(P_t(k) / P_r(k))| */
+  double   tpcf_logratio;                   /* fields: mean_r |log(S2_t(r) / S2_r(r))| */
   double   gene_mean_corr, gene_var_corr, zero_frac_corr; /* vectors: Pearson over genes (log1p mean, log1p var) */
   double   corr_dist; /* vectors: RMS over gene pairs of the correlation-matrix difference */
   double   mmd, mmd_bandwidth, frechet;

@@ -50,14 +50,15 @@ typedef struct {
   PetscBool    periodic;                     /* periodic padding in the 3x3 convolutions */
   double       max_count;                    /* N in the linear input scaling; the sampler's default cap */
   BOModelInput input;                        /* input scaling: linear (default for fields) or log1p (vectors) */
-  PetscInt     noise_channels; /* a distributional network (noise_channels or noise_latent > 0): channels of
+  PetscInt     noise_channels;       /* a distributional network (noise_channels or noise_latent > 0): channels of
                                   standard normal noise entering with the counts, per cell ... */
-  PetscInt     noise_latent;   /* ... and a member-wide noise vector of this length entering through the time
+  PetscInt     noise_latent;         /* ... and a member-wide noise vector of this length entering through the time
                                   embedding; the output is then a sample of n0 - n_t */
-  PetscBool    condition_total; /* the network knows each member's total count n0 summed over its elements,
+  PetscBool    condition_total;      /* the network knows each member's total count n0 summed over its elements,
                                    as u = (log(1 + total) - total_mean) / total_sd through a small MLP
                                    into the time embedding */
   double       total_mean, total_sd; /* of log(1 + total) over the training members */
+  PetscBool    top_down;             /* the training fields' row 0 is the top (images): ensembles say so for pictures */
 } BOModelConfig;
 
 /* One named tensor of the flat parameter buffer. */

@@ -22,6 +22,7 @@
  * and the margin. */
 typedef struct {
   const char *title, *caption, *bar;
+  PetscBool   top_down; /* fields: row 0 at the top (images), not at the bottom (y up, PETSc's grids) */
 } BOPNGLabels;
 
 /* Montage of n fields (n x Ny x Nx x C floats, component 0 drawn), tiles of

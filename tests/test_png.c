@@ -105,7 +105,7 @@ START_TEST(test_fields_montage)
     for (int e = 0; e < 16; e++) x[k * 16 + e] = (float)k;
   x[1] = 8;
   BOTestOK(BOPNGWriteFields(BOTestPath("m.png", path, sizeof(path)), 5, 4, 4, 1, x, -1,
-                            &(BOPNGLabels){"five members", "tiles left to right", "count"}));
+                            &(BOPNGLabels){"five members", "tiles left to right", "count", PETSC_FALSE}));
   ck_assert(access(path, F_OK) == 0);
   ck_assert_int_eq(decode(path, &d), 0);
   /* 3 x 2 tiles of 96 pixels with gaps of 4 (296 x 196) centred in the minimum width of 400;
@@ -125,6 +125,14 @@ START_TEST(test_fields_montage)
   ck_assert(pixel_is(&d, 52 + 0 * 24 + 5, 50 + 3 * 24 + 5, lo));
   ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 0 * 24 + 5, lo));
   ck_assert(pixel_is(&d, 51, 60, white) && pixel_is(&d, 52, 60, lo) && pixel_is(&d, 52 + 296, 60, white));
+  free(d.rgb);
+  /* top_down (images): the same cell is drawn in the top row of its tile */
+  BOTestOK(BOPNGWriteFields(path, 5, 4, 4, 1, x, -1,
+                            &(BOPNGLabels){"five members", "tiles left to right", "count", PETSC_TRUE}));
+  ck_assert_int_eq(decode(path, &d), 0);
+  im = (BOImage){(int)d.W, (int)d.H, d.rgb};
+  ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 0 * 24 + 5, hi));
+  ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 3 * 24 + 5, lo));
   /* colour bar 10 pixels from the tiles plus a line for its label: starts dark, ends yellow */
   ck_assert(pixel_is(&d, 8, 274 + 3, lo));
   ck_assert(pixel_is(&d, d.W - 9, 274 + 3, hi));
@@ -164,7 +172,7 @@ START_TEST(test_heatmap)
   free(d.rgb);
   /* a wrapped title pushes the map down; 100 features of 6 pixels widen the picture */
   ck_assert_int_eq(lines, 3);
-  BOTestOK(BOPNGWriteHeatmap(path, 3, 10, x, -1, &(BOPNGLabels){title, NULL, NULL}));
+  BOTestOK(BOPNGWriteHeatmap(path, 3, 10, x, -1, &(BOPNGLabels){title, NULL, NULL, PETSC_FALSE}));
   ck_assert_int_eq(decode(path, &d), 0);
   ck_assert_int_eq(d.H, 8 + lines * 18 + 6 + 48 + 56 + 8);
   ck_assert(pixel_is(&d, 120 + 7 * 16 + 8, 8 + lines * 18 + 6 + 2 * 16 + 8, hi));

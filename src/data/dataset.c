@@ -99,6 +99,7 @@ static PetscErrorCode open_dense(BODataset ds)
     ds->G = ds->D = (PetscInt)dims[1];
     ds->ndim = 1, ds->shape[0] = ds->G;
   }
+  ds->top_down = BORowsTopDown(ds->file);
   if (H5Aexists(ds->dset, "timestepping") > 0) {
     int   ts = 0;
     hid_t a  = H5Aopen(ds->dset, "timestepping", H5P_DEFAULT);

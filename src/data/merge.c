@@ -160,7 +160,7 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
 
 /* Rank 0 reads the first members of a dataset as floats. */
 static PetscErrorCode read_first_members(const char *path, const char *name, PetscInt maxn, PetscInt *n,
-                                         PetscInt shape[3], PetscInt *ndim, float **x)
+                                         PetscInt shape[3], PetscInt *ndim, PetscBool *top_down, float **x)
 {
   hid_t    f, d, fs, ms;
   hsize_t  dims[4], start[4] = {0, 0, 0, 0}, count[4];
@@ -171,8 +171,9 @@ static PetscErrorCode read_first_members(const char *path, const char *name, Pet
   BOH5Quiet();
   BOCallHDF5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open %s", path);
   BOCallHDF5(d = H5Dopen2(f, name, H5P_DEFAULT), "%s has no dataset '%s'", path, name);
-  fs   = H5Dget_space(d);
-  rank = H5Sget_simple_extent_ndims(fs);
+  *top_down = BORowsTopDown(f);
+  fs        = H5Dget_space(d);
+  rank      = H5Sget_simple_extent_ndims(fs);
   PetscCheck(rank >= 2 && rank <= 4, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s:%s has rank %d", path, name, rank);
   H5Sget_simple_extent_dims(fs, dims, NULL);
   *n    = (PetscInt)PetscMin((hsize_t)maxn, dims[0]);
@@ -199,20 +200,22 @@ static PetscErrorCode draw_first_members(void *ctx)
 {
   const PictureJob *j = (const PictureJob *)ctx;
   PetscInt          n, shape[3], ndim;
-  float            *x = NULL;
+  PetscBool         top_down = PETSC_FALSE;
+  float            *x        = NULL;
   char              title[PETSC_MAX_PATH_LEN + 32], caption[96];
   PetscErrorCode    ierr;
 
   PetscFunctionBegin;
   snprintf(title, sizeof(title), "%s: first members", j->path);
-  ierr = read_first_members(j->path, j->name, j->maxn, &n, shape, &ndim, &x);
+  ierr = read_first_members(j->path, j->name, j->maxn, &n, shape, &ndim, &top_down, &x);
   if (!ierr && ndim >= 2) {
     snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)n);
     ierr = BOPNGWriteFields(j->png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0,
-                            &(BOPNGLabels){title, caption, "count"});
+                            &(BOPNGLabels){title, caption, "count", top_down});
   } else if (!ierr) {
     snprintf(caption, sizeof(caption), "rows: members 1 to %d; columns: features", (int)n);
-    ierr = BOPNGWriteHeatmap(j->png, n, shape[0], x, 0.0, &(BOPNGLabels){title, caption, "count (log scale)"});
+    ierr = BOPNGWriteHeatmap(j->png, n, shape[0], x, 0.0,
+                             &(BOPNGLabels){title, caption, "count (log scale)", PETSC_FALSE});
   }
   PetscCall(PetscFree(x));
   PetscCall(ierr);

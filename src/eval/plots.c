@@ -206,13 +206,13 @@ static PetscErrorCode plot_mean_var(BOMetrics m, const BOMetricsReport *rep, con
                          &(BOPNGLabels){"mean and variance per cell",
                                         "top row: mean, bottom row: variance; left: real, right: generated; each row "
                                         "divided by its maximum",
-                                        "value / maximum"}));
+                                        "value / maximum", m->top_down}));
   else
     PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1,
                                 &(BOPNGLabels){"mean and variance per feature",
                                                "rows: mean of real, mean of generated, variance of real, variance of "
                                                "generated, each pair divided by its maximum; columns: features",
-                                               "value / maximum (log scale)"}));
+                                               "value / maximum (log scale)", PETSC_FALSE}));
   PetscCall(PetscFree(t));
   PetscFunctionReturn(0);
 }
@@ -278,12 +278,12 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
       snprintf(caption, sizeof(caption), "%d real members, then %d generated, left to right and top to bottom", (int)nr,
                (int)nf);
       err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1,
-                             &(BOPNGLabels){"real and generated members", caption, "count"});
+                             &(BOPNGLabels){"real and generated members", caption, "count", m->top_down});
     } else {
       snprintf(caption, sizeof(caption), "rows: %d real members, then %d generated; columns: features", (int)nr,
                (int)nf);
       err = BOPNGWriteHeatmap(path, nr + nf, m->G, x, -1,
-                              &(BOPNGLabels){"real and generated members", caption, "count (log scale)"});
+                              &(BOPNGLabels){"real and generated members", caption, "count (log scale)", PETSC_FALSE});
     }
     PetscPopErrorHandler();
   }

@@ -112,6 +112,7 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   PetscCall(BOH5WriteAttr(group, "model_noise", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, noise));
   double total[3] = {cfg->condition_total ? 1.0 : 0.0, cfg->total_mean, cfg->total_sd};
   PetscCall(BOH5WriteAttr(group, "model_total", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, total));
+  if (cfg->top_down) PetscCall(BOH5WriteAttrInt(group, "model_top_down", 1));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
@@ -142,7 +143,10 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   double total[3] = {0, 0, 1};
   if (H5Aexists(group, "model_total") > 0) PetscCall(attr_read(group, "model_total", H5T_NATIVE_DOUBLE, total));
   cfg->condition_total = total[0] != 0 ? PETSC_TRUE : PETSC_FALSE, cfg->total_mean = total[1], cfg->total_sd = total[2];
-  str = H5Tcopy(H5T_C_S1);
+  int64_t top_down = 0; /* (absent: row 0 at the bottom) */
+  if (H5Aexists(group, "model_top_down") > 0) PetscCall(BOH5ReadAttrInt(group, "model_top_down", &top_down));
+  cfg->top_down = top_down ? PETSC_TRUE : PETSC_FALSE;
+  str           = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
   PetscCall(attr_read(group, "model_name", str, cfg->name));

@@ -255,6 +255,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeInt(w, "first_member", first));
   PetscCall(BOWriterSetAttributeInt(w, "label", s->label));
   PetscCall(BOWriterSetAttributeString(w, "labels_from", s->draw_labels ? "train" : "none"));
+  if (cfg->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down")); /* as the training data */
   if (s->draw_labels) PetscCall(BOWriterSetLabels(w, PETSC_TRUE)); /* each member's label, beside counts */
   PetscCall(BOWriterSetAttributeReal(w, "guidance", s->guidance));
   PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));

@@ -8,6 +8,21 @@ void BOH5Quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 PetscBool BOH5HasAttr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0 ? PETSC_TRUE : PETSC_FALSE; }
 
+PetscBool BORowsTopDown(hid_t file)
+{
+  char  value[16] = "";
+  hid_t a, t;
+  int   is_string;
+
+  if (H5Aexists(file, "row_order") <= 0 || (a = H5Aopen(file, "row_order", H5P_DEFAULT)) < 0) return PETSC_FALSE;
+  t         = H5Aget_type(a);
+  is_string = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t);
+  H5Tclose(t);
+  H5Aclose(a);
+  if (!is_string || BOH5ReadAttrString(file, "row_order", value, sizeof(value))) return PETSC_FALSE;
+  return strcmp(value, "top_down") ? PETSC_FALSE : PETSC_TRUE;
+}
+
 PetscErrorCode BOH5WriteAttr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *val)
 {
   hid_t space, attr;

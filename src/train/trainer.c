@@ -275,6 +275,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     else PetscCall(BOModelConfigAuto(shape, tr->data->is_field, tr->data->max_count, &cfg));
     PetscCall(BOModelConfigSetFromOptions(tr->comm, &cfg));
     cfg.num_classes = tr->conditional ? tr->data->num_classes : 0;
+    cfg.top_down    = tr->data->top_down;
     /* a distributional network has noise channels (one unless -net_noise says otherwise) */
     PetscCheck(tr->loss == BO_LOSS_ENERGY || (cfg.noise_channels == 0 && cfg.noise_latent == 0), tr->comm,
                PETSC_ERR_ARG_INCOMP, "-net_noise and -net_noise_latent need -loss energy");

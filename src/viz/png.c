@@ -299,8 +299,9 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
       for (PetscInt i = 0; i < Nx; i++) {
         unsigned char c[3];
         BOColormap(x[(((size_t)k * Ny + j) * Nx + i) * C] / vmax, c);
-        for (int dy = 0; dy < s; dy++) /* row j = 0 at the bottom: y up */
-          for (int dx = 0; dx < s; dx++) BOImagePut(&im, x0 + (int)i * s + dx, y0 + (int)(Ny - 1 - j) * s + dy, c);
+        int row = labels->top_down ? (int)j : (int)(Ny - 1 - j); /* by default row 0 at the bottom: y up */
+        for (int dy = 0; dy < s; dy++)
+          for (int dx = 0; dx < s; dx++) BOImagePut(&im, x0 + (int)i * s + dx, y0 + row * s + dy, c);
       }
   }
   snprintf(comment, sizeof(comment), "%d members, colour 0..%g (linear), component 0 of %d", (int)n, vmax, (int)C);

@@ -7,6 +7,11 @@ INFO="$BO_BUILD/tests/progs/dataset_info"
 "$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -out digits.h5 > log.txt
 grep -q "wrote 1797 samples" log.txt || fail "digits: $(cat log.txt)"
 $INFO -data digits.h5 | grep -q "N=1797 field Ny=8 Nx=8 C=1 max=16 labels=1 classes=10" || fail "digits: $($INFO -data digits.h5)"
+# images: row 0 is the top (row_order), which pictures honour; -row_order bottom_up leaves the attribute out
+h5dump -a /row_order digits.h5 | grep -q '"top_down"' || fail "digits: no row_order top_down"
+"$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -row_order bottom_up \
+  -n 10 -out up.h5 > /dev/null
+h5dump -a /row_order up.h5 > /dev/null 2>&1 && fail "-row_order bottom_up wrote row_order"
 h5dump -H digits.h5 | grep -q "H5T_STD_U8LE" || fail "digits not stored as u8"
 # streamed in chunks of about 10 KB on 3 ranks: the same summary
 $MPIRUN -n 3 $INFO -data digits.h5 -data_chunk_mb 0.01 | grep -q "N=1797 field Ny=8 Nx=8 C=1 max=16 labels=1 classes=10" \

@@ -65,6 +65,8 @@ own=$("$PROGS/nearest_mean" -train digits.h5 -ens r1.h5 -label -1) || fail "no l
 echo "drawn labels: $own"
 awk -v l="$own" 'BEGIN { split(l, f, " "); exit !(f[2] > 0.3 && f[12] < 27.9) }' || fail "drawn labels: $own"
 h5dump -a /labels_from r1.h5 | grep -q '"train"' || fail "no labels_from attribute"
+# the training images' row order travels through the checkpoint to the ensemble (pictures: row 0 on top)
+h5dump -a /row_order r1.h5 | grep -q '"top_down"' || fail "the ensemble lost the data's row_order"
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 16 -label_from none -sample_steps 10 -out ln.h5 > ln.txt || fail "-label_from none"
 grep -q "member labels" ln.txt && fail "-label_from none draws labels"
 grep -q "member totals: drawn from 1797 totals (the training members), " ln.txt || { cat ln.txt; fail "-label_from none: totals"; }
