@@ -5,8 +5,9 @@ static char help[] =
     "Every rank reads only its shard of the data; the global batch B is split over\n"
     "ranks and gradients are summed with one MPI_Allreduce per step, so any rank\n"
     "count follows the same trajectory. SIGUSR1 or SIGTERM (Slurm's warning before\n"
-    "the time limit, or preemption) makes all ranks write a checkpoint at the next\n"
-    "step and exit with status 99; rerun with -restart to continue to -steps.\n"
+    "the time limit, or preemption), or SIGINT (Ctrl-C), makes all ranks write a\n"
+    "checkpoint at the next step and exit with status 99; rerun with -restart to\n"
+    "continue to -steps.\n"
     "Exit status: 0 done, 1 error, 99 checkpointed but not finished (requeue).\n\n";
 
 #include "bo_sys.h"

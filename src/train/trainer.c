@@ -19,12 +19,14 @@ PetscErrorCode BOTrainerInstallSignalHandlers(void)
 
   PetscFunctionBegin;
   /* PETSc leaves SIGUSR1 at its default (terminate): Slurm's warning before
-   * the time limit would kill the run without a checkpoint. */
+   * the time limit would kill the run without a checkpoint. Ctrl-C (SIGINT)
+   * checkpoints too, so an interactive run loses nothing. */
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  PetscCheck(sigaction(SIGUSR1, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS,
-             "cannot install signal handlers");
+  PetscCheck(sigaction(SIGUSR1, &sa, NULL) == 0 && sigaction(SIGTERM, &sa, NULL) == 0 &&
+                 sigaction(SIGINT, &sa, NULL) == 0,
+             PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install signal handlers");
   PetscFunctionReturn(0);
 }
 
@@ -520,10 +522,13 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
       window_steps = 0;
       window_loss  = 0;
     }
-    if (tr->checkpoint_every > 0 && tr->step % tr->checkpoint_every == 0 && tr->step < tr->steps && !stop)
+    if (tr->checkpoint_every > 0 && tr->step % tr->checkpoint_every == 0 && tr->step < tr->steps && !stop) {
+      if (tr->logfile) fflush(tr->logfile); /* the log holds every step the checkpoint does */
       PetscCall(BOTrainerWriteCheckpoint(tr));
+    }
   }
   PetscCall(PetscLogStagePop());
+  if (tr->logfile) fflush(tr->logfile);
   PetscCall(BOTrainerWriteCheckpoint(tr));
   if (stop && tr->step < tr->steps) {
     *interrupted = PETSC_TRUE;

@@ -100,3 +100,19 @@ $MPIRUN -n 2 "$TR" -data data.h5 -steps $((stopped + 5)) -batch 8 -checkpoint si
 grep -q "restarting from sig.h5 at step $stopped" res.txt || fail "restart message: $(head -3 res.txt)"
 h5dump -a /step sig.h5 | grep -q "(0): $((stopped + 5))" || fail "restarted run did not reach its steps"
 echo "signal at step $stopped, restarted to $((stopped + 5))"
+
+# Ctrl-C (SIGINT) on a run without mpirun checkpoints like SIGTERM: status 99,
+# a checkpoint, and a CSV log that holds every step the checkpoint does
+"$TR" -data data.h5 -steps 100000 -batch 8 -model unet-tiny -checkpoint int.h5 -log int.csv \
+  -checkpoint_every 0 -progress_interval 0 > int.txt 2>&1 &
+pid=$!
+for i in $(seq 1 200); do grep -q "step *20/" int.txt && break; sleep 0.1; done
+grep -q "step *20/" int.txt || { kill $pid; fail "training did not start: $(cat int.txt)"; }
+kill -INT $pid
+for i in $(seq 1 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+kill -0 $pid 2> /dev/null && { kill -9 $pid; fail "SIGINT did not stop the run"; }
+status=0; wait $pid || status=$?
+[ "$status" = 99 ] || { tail int.txt; fail "exit status $status after SIGINT, want 99"; }
+stopped=$(h5dump -a /step int.h5 | sed -n 's/.*(0): //p')
+[ "$(tail -1 int.csv | cut -d, -f1)" = "$stopped" ] || fail "the log ends at $(tail -1 int.csv | cut -d, -f1), the checkpoint at $stopped"
+echo "SIGINT at step $stopped"
