@@ -20,7 +20,7 @@ static const double prior[NA]    = {0.15, 0.20, 0.15, 0.10, 0.20, 0.20};
 
 typedef struct {
   BOProcess proc;
-  double    total; /* < 0: no condition; else only atoms of this total */
+  double    total;  /* < 0: no condition; else only atoms of this total */
   int       sample; /* 1: a posterior sample of the remaining counts; 0: their posterior mean */
   uint64_t  seed;
   uint32_t  first; /* member index of the first state of a call */
@@ -89,7 +89,7 @@ static double joint_pvalue(int sample, double total, PetscInt K, int M, uint64_t
   Oracle    o = {make_process(), total, sample, seed, 0};
   float    *state;
   double    obs[NA] = {0}, law[NA], z = 0;
-  double   *totals = NULL;
+  double   *totals     = NULL;
   const int with_total = total >= 0;
 
   state = malloc(sizeof(float) * M * D);
@@ -132,17 +132,17 @@ static double joint_pvalue(int sample, double total, PetscInt K, int M, uint64_t
 static int    state_index(const float *s) { return (int)(s[0] + 6 * s[1] + 36 * s[2]); }
 static double step_pvalue(int sample, double total, PetscInt kt, PetscInt ks, int M, uint64_t seed)
 {
-  Oracle   o = {make_process(), total, sample, seed, 0};
-  double   obs[NS] = {0}, law[NS] = {0}, z = 0, work[3 * D];
-  float    out[D];
-  BORng    rng;
-  double   pt = o.proc->p[kt], ps = ks >= 0 ? o.proc->p[ks] : 1.0, r;
+  Oracle o       = {make_process(), total, sample, seed, 0};
+  double obs[NS] = {0}, law[NS] = {0}, z = 0, work[3 * D];
+  float  out[D];
+  BORng  rng;
+  double pt = o.proc->p[kt], ps = ks >= 0 ? o.proc->p[ks] : 1.0, r;
 
   r = BOBridgeProbability(ks >= 0 ? o.proc->t[ks] : 0.0, o.proc->t[kt]);
   BORngInit(&rng, seed, BO_RNG_TEST, 1, 2);
   for (int a = 0; a < NA; a++) z += total < 0 || atom_total(a) == total ? prior[a] : 0;
   for (int b = 0; b < M; b++) {
-    float state[D];
+    float  state[D];
     double u = BORngUniform(&rng) * z;
     int    a = 0;
     for (;; a++)
@@ -184,7 +184,8 @@ START_TEST(test_sampled_step_exact)
   ck_assert(step_pvalue(1, -1, 600, 500, 20000, 70) > ALPHA);
   /* the same test catches the posterior mean at a coarse step */
   ck_assert_msg(step_pvalue(0, -1, idx[1], idx[2], 20000, 71) < ALPHA, "mean-only step passed the exact-step test");
-  ck_assert_msg(step_pvalue(0, 5, idx[1], idx[2], 20000, 72) < ALPHA, "mean-only total step passed the exact-step test");
+  ck_assert_msg(step_pvalue(0, 5, idx[1], idx[2], 20000, 72) < ALPHA,
+                "mean-only total step passed the exact-step test");
 }
 END_TEST
 
@@ -224,8 +225,7 @@ START_TEST(test_total_conditional_law)
 }
 END_TEST
 
-static PetscErrorCode constant_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k,
-                                       float *out)
+static PetscErrorCode constant_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *out)
 {
   (void)state, (void)k;
   for (PetscInt i = 0; i < nm * dim; i++) out[i] = ((const float *)ctx)[i % dim];
@@ -238,7 +238,7 @@ START_TEST(test_totals_exact)
   const int M = 50, G = 8;
   float     rate[8] = {3, 0.5f, 0, 7, 1, 2, 0.1f, 4}, *state, value[8] = {0, 2, 0, 0, 0, 0, 0, 0},
         mask[8] = {0, 1, 0, 0, 0, 0, 0, 0};
-  double    totals[50];
+  double totals[50];
 
   state = malloc(sizeof(float) * M * G);
   for (int b = 0; b < M; b++) totals[b] = 5 * b; /* including 0 and totals far above the rates' sum */
@@ -249,7 +249,8 @@ START_TEST(test_totals_exact)
       for (int b = 0; b < M; b++) {
         double sum = 0;
         for (int i = 0; i < G; i++) sum += state[b * G + i], ck_assert(state[b * G + i] == floorf(state[b * G + i]));
-        ck_assert_msg(sum == totals[b], "sampled %d, K %d: member %d has %g, not %g", sampled, (int)K, b, sum, totals[b]);
+        ck_assert_msg(sum == totals[b], "sampled %d, K %d: member %d has %g, not %g", sampled, (int)K, b, sum,
+                      totals[b]);
       }
       /* a cap that leaves room: every cell at most 30, the totals still exact (up to 8 x 30) */
       BOTestOK(BOProcessGenerate(proc, BO_REVERSE_BRIDGE, K, 30.0, constant_predict, (PetscBool)sampled, rate, 4, 0, M,
@@ -317,7 +318,9 @@ START_TEST(test_energy_score_is_proper)
     for (int i = 0; i < G; i++) y[i] = (float)BORngPoisson(&rng, 4.0);
     for (int kind = 0; kind < 3; kind++) {
       for (int j = 0; j < M * G; j++) {
-        double v = kind == 0 ? (double)BORngPoisson(&rng, 4.0) : kind == 1 ? 4.0 : 4.0 + 2.0 * ((double)BORngPoisson(&rng, 4.0) - 4.0);
+        double v = kind == 0   ? (double)BORngPoisson(&rng, 4.0)
+                   : kind == 1 ? 4.0
+                               : 4.0 + 2.0 * ((double)BORngPoisson(&rng, 4.0) - 4.0);
         v        = v > 1e-3 ? v : 1e-3;
         x[j]     = (float)(v > 30 ? v : log(expm1(v)));
       }
