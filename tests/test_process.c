@@ -147,12 +147,12 @@ START_TEST(test_forward_noise)
     obs41[(int)nt[6]]++;
   }
   for (int k = 0; k < 20; k++) prob[k] = 1.0 / 20;
-  ck_assert(BOChiSquareTest(20, khist, prob, NULL, NULL) > ALPHA);
+  ck_assert(BOChiSquareTest(20, khist, prob, 0, NULL, NULL) > ALPHA);
   for (int k = 0; k < 20; k++)
     for (int m = 0; m <= 40; m++)
       mix41[m] +=
           exp(lgamma(41) - lgamma(m + 1) - lgamma(41 - m) + m * log(proc->p[k]) + (40 - m) * log1p(-proc->p[k])) / 20;
-  double pv = BOChiSquareTest(41, obs41, mix41, NULL, NULL);
+  double pv = BOChiSquareTest(41, obs41, mix41, 0, NULL, NULL);
   ck_assert_msg(pv > ALPHA, "noised counts vs binomial mixture: p = %g", pv);
 
   /* same coordinates, same draw; another step, another draw */
@@ -355,6 +355,21 @@ static double tv_distance(const double *a, const double *b)
   return tv;
 }
 
+/* The histogram of one cell over M members (obs: 0..NMAX); returns the
+ * number of members above NMAX (the tail, outside the histogram). */
+static double cell_histogram(const float *state, int M, int cell, double *obs)
+{
+  double outside = 0;
+  for (int n = 0; n <= NMAX; n++) obs[n] = 0;
+  for (int b = 0; b < M; b++) {
+    float v = state[b * NCELL + cell];
+    ck_assert(v >= 0 && v == floorf(v));
+    if (v <= NMAX) obs[(int)v]++;
+    else outside++;
+  }
+  return outside;
+}
+
 /* Generate M members with the oracle; for each cell, chi-square the histogram
  * against `against` (the data's law, or the sampler's exact law). Returns the
  * smallest p-value over cells, and in *tv_max the largest total-variation
@@ -373,17 +388,13 @@ static double oracle_pvalue(BOReverseStepType type, PetscInt K, int M, uint64_t 
                    0);
   if (tv_max) *tv_max = 0;
   for (int c = 0; c < NCELL; c++) {
-    double obs[NMAX + 1] = {0}, data[NMAX + 1] = {0}, law[NMAX + 1];
+    double obs[NMAX + 1], data[NMAX + 1] = {0}, law[NMAX + 1];
     for (int a = 0; a < NATOM; a++) data[(int)o.atom[c][a]] += o.pi[c][a];
     sampler_law(&o, c, type, K, 0.0, law);
     if (tv_max) *tv_max = fmax(*tv_max, tv_distance(law, data));
-    for (int b = 0; b < M; b++) {
-      float v = state[b * NCELL + c];
-      ck_assert(v >= 0 && v == floorf(v));
-      obs[v <= NMAX ? (int)v : NMAX]++;
-    }
-    double pv = BOChiSquareTest(NMAX + 1, obs, against == AGAINST_DATA ? data : law, NULL, NULL);
-    pmin      = fmin(pmin, pv);
+    double outside = cell_histogram(state, M, c, obs);
+    double pv      = BOChiSquareTest(NMAX + 1, obs, against == AGAINST_DATA ? data : law, outside, NULL, NULL);
+    pmin           = fmin(pmin, pv);
   }
   free(state);
   BOProcessDestroy(&o.proc);
@@ -450,9 +461,13 @@ END_TEST
 
 START_TEST(test_tauleap_oracle_full_grid)
 {
-  double tv, pv = oracle_pvalue(BO_REVERSE_TAULEAP, 1000, 20000, 3, AGAINST_DATA, &tv);
-  ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 1000 steps vs data: min p = %g", pv);
-  /* measured 0.8%: Poisson increments overshoot where the posterior is sure */
+  /* Not against the data: Poisson increments overshoot where the posterior
+   * is sure, so about 0.6% of the members end on counts the data cannot
+   * have (the exact law puts 0.4% to 0.7% there, per cell), and one such
+   * member fails a test against the data. The samples follow the scheme's
+   * exact law, and that law is within 1% of the data (measured 0.8%). */
+  double tv, pv = oracle_pvalue(BO_REVERSE_TAULEAP, 1000, 20000, 3, AGAINST_SAMPLER_LAW, &tv);
+  ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 1000 steps vs its exact law: min p = %g", pv);
   ck_assert_msg(tv < 0.01, "tau-leaping, 1000 steps: TV(scheme, data) = %g", tv);
   pv = oracle_pvalue(BO_REVERSE_TAULEAP, 50, 20000, 6, AGAINST_SAMPLER_LAW, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 50 steps vs its exact law: min p = %g", pv);
@@ -472,10 +487,9 @@ START_TEST(test_oracle_test_has_power)
   ck_assert_int_eq(BOProcessGenerate(o.proc, BO_REVERSE_BRIDGE, 50, 0.0, oracle_predict, PETSC_FALSE, &o, 9, 0, 20000,
                                      NCELL, NULL, NULL, NULL, state),
                    0);
-  double obs[NMAX + 1] = {0}, law[NMAX + 1];
+  double obs[NMAX + 1], law[NMAX + 1], outside = cell_histogram(state, 20000, 3, obs);
   sampler_law(&o, 3, BO_REVERSE_BRIDGE, 20, 0.0, law);
-  for (int b = 0; b < 20000; b++) obs[(int)state[b * NCELL + 3]]++;
-  ck_assert(BOChiSquareTest(NMAX + 1, obs, law, NULL, NULL) < ALPHA);
+  ck_assert(BOChiSquareTest(NMAX + 1, obs, law, outside, NULL, NULL) < ALPHA);
   free(state);
   BOProcessDestroy(&o.proc);
 }
