@@ -543,6 +543,26 @@ static PetscErrorCode joint_predict(void *ctx, PetscInt nm, PetscInt dim, const 
   return 0;
 }
 
+/* The probability that a member stays all zero when cell 0 is observed to be
+ * 0 and the sampler takes K tau-leaping steps with the joint oracle. The
+ * oracle counts the observed zero as a thinned one, so while the state is all
+ * zero each of the JD - 1 unobserved cells is born with Poisson(yhat r),
+ * yhat = 5 w5; once one is born the member is no longer all zero. So the
+ * member stays all zero with probability exp(-(JD - 1) sum_j yhat_j r_j). */
+static double joint_all_zero_probability(BOProcess proc, PetscInt K)
+{
+  PetscInt idx[1000];
+  float    zeros[JD] = {0}, yhat[JD];
+  double   rate      = 0;
+  BOTestOK(BOProcessSamplingGrid(proc, K, idx));
+  for (PetscInt j = 0; j < K; j++) {
+    double t = proc->t[idx[j]], s = j + 1 < K ? proc->t[idx[j + 1]] : 0.0;
+    joint_predict(proc, 1, JD, zeros, idx[j], yhat);
+    rate += (JD - 1) * (double)yhat[1] * BOBridgeProbability(s, t);
+  }
+  return exp(-rate);
+}
+
 START_TEST(test_observed_cells_known_answer)
 {
   BOProcess proc  = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
@@ -574,7 +594,11 @@ START_TEST(test_observed_cells_known_answer)
   }
   ck_assert_msg(all5 >= M - 2, "conditioned on cell 0 = 5: only %d of %d members are all five", all5, M);
 
-  /* observing cell 0 = 0 leaves only "all zero" */
+  /* Observing cell 0 = 0 should leave only "all zero", but this oracle
+   * cannot tell an observed zero from a thinned one, so unobserved cells are
+   * born meanwhile: observing a zero needs a network that conditions on the
+   * observation. Here the observed cell stays 0, and the all-zero members are
+   * Binomial(M, P0), P0 from the oracle's rates (near 1/2, not 1). */
   value[0] = 0;
   BOTestOK(BOProcessGenerate(proc, BO_REVERSE_TAULEAP, 100, 0.0, joint_predict, PETSC_FALSE, proc, 13, 0, M, JD, value,
                              mask, NULL, state));
@@ -584,11 +608,10 @@ START_TEST(test_observed_cells_known_answer)
     for (int i = 0; i < JD; i++) n0 += state[b * JD + i] == 0;
     all0 += n0 == JD;
   }
-  /* the oracle cannot see an observed zero until the end, so unobserved
-   * cells are born with the prior's mean meanwhile: this documents that
-   * observing a zero needs the network (trained on data) to condition on the
-   * observed cell's state -- here only the observed cell is guaranteed */
   for (int b = 0; b < M; b++) ck_assert_float_eq(state[b * JD], 0.0f);
+  double p0 = joint_all_zero_probability(proc, 100), sd = sqrt(M * p0 * (1 - p0));
+  ck_assert_msg(fabs(all0 - M * p0) < 5 * sd, "observed cell 0 = 0: %d of %d all zero, expected %.1f (sd %.1f)", all0,
+                M, M * p0, sd);
   free(state);
   BOProcessDestroy(&proc);
 }
