@@ -124,36 +124,47 @@ START_TEST(test_bridge_probability)
 }
 END_TEST
 
-START_TEST(test_forward_noise)
+/* S samples of 8 elements noised with `sampler`'s process, tested against
+ * `law`'s (T <= 20): the p-value of the steps k against the uniform law on
+ * 0..T-1 in *pk, and in *pn of element 6's counts (n0 = 40), pooled over the
+ * samples, against the mixture sum_k Binomial(40, p_k) / T. */
+static void noise_pvalues(BOProcess sampler, BOProcess law, int S, double *pk, double *pn)
 {
-  /* n_t | k ~ Binomial(n0, p_k) per element, k uniform on 0..T-1, keyed by
-   * (seed, sample, step): check all three. */
-  BOProcess proc = make_process(20, 3.0, BO_WEIGHT_INSTANTANEOUS);
-  const int D = 8, S = 40000;
-  float     n0[8]     = {0, 1, 2, 5, 9, 16, 40, 255}, nt[8], y[8], nt2[8], y2[8];
-  double    khist[20] = {0}, prob[20];
-  /* pooled over all samples, element 6 (n0 = 40) has the mixture
-   * sum_k Binomial(40, p_k)/T */
-  double obs41[41] = {0}, mix41[41] = {0};
+  const int D = 8, T = (int)law->T;
+  float     n0[8]     = {0, 1, 2, 5, 9, 16, 40, 255}, nt[8], y[8];
+  double    khist[20] = {0}, prob[20], kout = 0, obs41[41] = {0}, mix41[41] = {0};
 
   for (int s = 0; s < S; s++) {
-    PetscInt k = BOProcessNoiseSample(proc, 99, (uint32_t)s, 7, D, n0, nt, y);
-    ck_assert(k >= 0 && k < 20);
-    khist[k]++;
+    PetscInt k = BOProcessNoiseSample(sampler, 99, (uint32_t)s, 7, D, n0, nt, y);
+    if (k >= 0 && k < T) khist[k]++;
+    else kout++;
     for (int i = 0; i < D; i++) {
       ck_assert(nt[i] >= 0 && nt[i] <= n0[i] && nt[i] == floorf(nt[i]));
       ck_assert_float_eq(nt[i] + y[i], n0[i]);
     }
     obs41[(int)nt[6]]++;
   }
-  for (int k = 0; k < 20; k++) prob[k] = 1.0 / 20;
-  ck_assert(BOChiSquareTest(20, khist, prob, 0, NULL, NULL) > ALPHA);
-  for (int k = 0; k < 20; k++)
+  for (int k = 0; k < T; k++) prob[k] = 1.0 / T;
+  *pk = BOChiSquareTest(T, khist, prob, kout, NULL, NULL);
+  for (int k = 0; k < T; k++)
     for (int m = 0; m <= 40; m++)
       mix41[m] +=
-          exp(lgamma(41) - lgamma(m + 1) - lgamma(41 - m) + m * log(proc->p[k]) + (40 - m) * log1p(-proc->p[k])) / 20;
-  double pv = BOChiSquareTest(41, obs41, mix41, 0, NULL, NULL);
-  ck_assert_msg(pv > ALPHA, "noised counts vs binomial mixture: p = %g", pv);
+          exp(lgamma(41) - lgamma(m + 1) - lgamma(41 - m) + m * log(law->p[k]) + (40 - m) * log1p(-law->p[k])) / T;
+  *pn = BOChiSquareTest(41, obs41, mix41, 0, NULL, NULL);
+}
+
+START_TEST(test_forward_noise)
+{
+  /* n_t | k ~ Binomial(n0, p_k) per element, k uniform on 0..T-1, keyed by
+   * (seed, sample, step): check all three. */
+  BOProcess proc  = make_process(20, 3.0, BO_WEIGHT_INSTANTANEOUS);
+  const int D     = 8;
+  float     n0[8] = {0, 1, 2, 5, 9, 16, 40, 255}, nt[8], y[8], nt2[8], y2[8];
+  double    pk, pn;
+
+  noise_pvalues(proc, proc, 40000, &pk, &pn);
+  ck_assert_msg(pk > ALPHA, "noise steps vs uniform on 0..T-1: p = %g", pk);
+  ck_assert_msg(pn > ALPHA, "noised counts vs binomial mixture: p = %g", pn);
 
   /* same coordinates, same draw; another step, another draw */
   PetscInt k1 = BOProcessNoiseSample(proc, 99, 123, 7, D, n0, nt, y);
@@ -167,6 +178,25 @@ START_TEST(test_forward_noise)
   }
   ck_assert_int_ge(differ, 5);
   BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_forward_noise_has_power)
+{
+  /* The tests above can fail: steps drawn from 0..T-2 (a process one step
+   * short), and counts thinned on a horizon 3% too long (tEnd 3.1, not 3;
+   * measured p = 5e-24, and 0.2 at 1%). */
+  BOProcess law     = make_process(20, 3.0, BO_WEIGHT_INSTANTANEOUS),
+            sampler = make_process(19, 3.0, BO_WEIGHT_INSTANTANEOUS);
+  double pk, pn;
+  noise_pvalues(sampler, law, 40000, &pk, &pn);
+  ck_assert_msg(pk < ALPHA, "steps from 0..T-2 passed: p = %g", pk);
+  BOProcessDestroy(&sampler);
+  sampler = make_process(20, 3.1, BO_WEIGHT_INSTANTANEOUS);
+  noise_pvalues(sampler, law, 40000, &pk, &pn);
+  ck_assert_msg(pn < ALPHA, "counts thinned on a horizon 3%% too long passed: p = %g", pn);
+  BOProcessDestroy(&sampler);
+  BOProcessDestroy(&law);
 }
 END_TEST
 
@@ -370,12 +400,15 @@ static double cell_histogram(const float *state, int M, int cell, double *obs)
   return outside;
 }
 
-/* Generate M members with the oracle; for each cell, chi-square the histogram
- * against `against` (the data's law, or the sampler's exact law). Returns the
- * smallest p-value over cells, and in *tv_max the largest total-variation
- * distance between the sampler's exact law and the data. */
+/* Generate M members with the oracle (scheme `type`, K steps); for each cell,
+ * chi-square the histogram against `against`: the data's law, or the exact
+ * law of the scheme on law_K steps (law_K = K: the sampler's own law).
+ * Returns the smallest p-value over cells (a check rejects below
+ * ALPHA / NCELL), and in *tv_max the largest total-variation distance
+ * between the law_K-step scheme's exact law and the data. */
 typedef enum { AGAINST_DATA, AGAINST_SAMPLER_LAW } Against;
-static double oracle_pvalue(BOReverseStepType type, PetscInt K, int M, uint64_t seed, Against against, double *tv_max)
+static double oracle_pvalue(BOReverseStepType type, PetscInt K, int M, uint64_t seed, Against against, PetscInt law_K,
+                            double *tv_max)
 {
   Oracle o = oracle_template;
   float *state;
@@ -390,7 +423,7 @@ static double oracle_pvalue(BOReverseStepType type, PetscInt K, int M, uint64_t 
   for (int c = 0; c < NCELL; c++) {
     double obs[NMAX + 1], data[NMAX + 1] = {0}, law[NMAX + 1];
     for (int a = 0; a < NATOM; a++) data[(int)o.atom[c][a]] += o.pi[c][a];
-    sampler_law(&o, c, type, K, 0.0, law);
+    sampler_law(&o, c, type, law_K, 0.0, law);
     if (tv_max) *tv_max = fmax(*tv_max, tv_distance(law, data));
     double outside = cell_histogram(state, M, c, obs);
     double pv      = BOChiSquareTest(NMAX + 1, obs, against == AGAINST_DATA ? data : law, outside, NULL, NULL);
@@ -406,10 +439,10 @@ START_TEST(test_bridge_oracle_full_grid)
   /* All 1000 steps: the samples follow the data's law (the scheme's own
    * discretisation error, computed exactly, is far below what 20000 members
    * can resolve) and, exactly, the scheme's law. */
-  double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1000, 20000, 1, AGAINST_DATA, &tv);
+  double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1000, 20000, 1, AGAINST_DATA, 1000, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 1000 steps vs data: min p = %g", pv);
   ck_assert_msg(tv < 0.006, "bridge, 1000 steps: TV(scheme, data) = %g", tv);
-  pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1000, 20000, 5, AGAINST_SAMPLER_LAW, NULL);
+  pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1000, 20000, 5, AGAINST_SAMPLER_LAW, 1000, NULL);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 1000 steps vs its exact law: min p = %g", pv);
 }
 END_TEST
@@ -421,7 +454,7 @@ START_TEST(test_bridge_oracle_coarse_grid)
    * law is computed above. The samples must follow that law exactly, and on
    * the default grid the law must be within 5% total variation of the data
    * (measured 3.7%; 2.0% even in p, 8% evenly spaced in logit p). */
-  double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 50, 20000, 2, AGAINST_SAMPLER_LAW, &tv);
+  double tv, pv = oracle_pvalue(BO_REVERSE_BRIDGE, 50, 20000, 2, AGAINST_SAMPLER_LAW, 50, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "bridge, 50 steps vs its exact law: min p = %g", pv);
   ck_assert_msg(tv < 0.05, "bridge, 50 steps: TV(scheme, data) = %g", tv);
 }
@@ -466,10 +499,10 @@ START_TEST(test_tauleap_oracle_full_grid)
    * have (the exact law puts 0.4% to 0.7% there, per cell), and one such
    * member fails a test against the data. The samples follow the scheme's
    * exact law, and that law is within 1% of the data (measured 0.8%). */
-  double tv, pv = oracle_pvalue(BO_REVERSE_TAULEAP, 1000, 20000, 3, AGAINST_SAMPLER_LAW, &tv);
+  double tv, pv = oracle_pvalue(BO_REVERSE_TAULEAP, 1000, 20000, 3, AGAINST_SAMPLER_LAW, 1000, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 1000 steps vs its exact law: min p = %g", pv);
   ck_assert_msg(tv < 0.01, "tau-leaping, 1000 steps: TV(scheme, data) = %g", tv);
-  pv = oracle_pvalue(BO_REVERSE_TAULEAP, 50, 20000, 6, AGAINST_SAMPLER_LAW, &tv);
+  pv = oracle_pvalue(BO_REVERSE_TAULEAP, 50, 20000, 6, AGAINST_SAMPLER_LAW, 50, &tv);
   ck_assert_msg(pv > ALPHA / NCELL, "tau-leaping, 50 steps vs its exact law: min p = %g", pv);
 }
 END_TEST
@@ -478,20 +511,21 @@ START_TEST(test_oracle_test_has_power)
 {
   /* One step from the empty state adds stochastic_round(prior mean): not the
    * mixture. The test against the data must catch it... */
-  ck_assert(oracle_pvalue(BO_REVERSE_BRIDGE, 1, 20000, 4, AGAINST_DATA, NULL) < ALPHA);
+  double pv = oracle_pvalue(BO_REVERSE_BRIDGE, 1, 20000, 4, AGAINST_DATA, 1, NULL);
+  ck_assert_msg(pv < ALPHA / NCELL, "one bridge step vs data: min p = %g", pv);
   /* ...and the exact-law check must catch a sampler that is not the scheme:
-   * 50-step samples against the law of the 40-step scheme. */
-  Oracle o     = oracle_template;
-  o.proc       = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
-  float *state = malloc(sizeof(float) * 20000 * NCELL);
-  ck_assert_int_eq(BOProcessGenerate(o.proc, BO_REVERSE_BRIDGE, 50, 0.0, oracle_predict, PETSC_FALSE, &o, 9, 0, 20000,
-                                     NCELL, NULL, NULL, NULL, state),
-                   0);
-  double obs[NMAX + 1], law[NMAX + 1], outside = cell_histogram(state, 20000, 3, obs);
-  sampler_law(&o, 3, BO_REVERSE_BRIDGE, 20, 0.0, law);
-  ck_assert(BOChiSquareTest(NMAX + 1, obs, law, outside, NULL, NULL) < ALPHA);
-  free(state);
-  BOProcessDestroy(&o.proc);
+   * 50-step samples against the law of the 20-step scheme. */
+  pv = oracle_pvalue(BO_REVERSE_BRIDGE, 50, 20000, 9, AGAINST_SAMPLER_LAW, 20, NULL);
+  ck_assert_msg(pv < ALPHA / NCELL, "bridge, 50 steps vs the 20-step law: min p = %g", pv);
+}
+END_TEST
+
+START_TEST(test_tauleap_oracle_has_power)
+{
+  /* The tau-leaping checks can fail: 50-step samples against the law of the
+   * 20-step scheme. */
+  double pv = oracle_pvalue(BO_REVERSE_TAULEAP, 50, 20000, 10, AGAINST_SAMPLER_LAW, 20, NULL);
+  ck_assert_msg(pv < ALPHA / NCELL, "tau-leaping, 50 steps vs the 20-step law: min p = %g", pv);
 }
 END_TEST
 
@@ -626,6 +660,7 @@ Suite *suite_process(void)
   tcase_add_test(tc, test_weight_floor);
   tcase_add_test(tc, test_bridge_probability);
   tcase_add_test(tc, test_forward_noise);
+  tcase_add_test(tc, test_forward_noise_has_power);
   tcase_add_test(tc, test_poisson_loss_and_gradient);
   tcase_add_test(tc, test_poisson_loss_guarded);
   tcase_add_test(tc, test_sampling_grid);
@@ -636,6 +671,7 @@ Suite *suite_process(void)
   tcase_add_test(tc, test_grid_discretisation_error);
   tcase_add_test(tc, test_tauleap_oracle_full_grid);
   tcase_add_test(tc, test_oracle_test_has_power);
+  tcase_add_test(tc, test_tauleap_oracle_has_power);
   tcase_add_test(tc, test_generate_batching_and_cap);
   tcase_add_test(tc, test_observed_cells_known_answer);
   suite_add_tcase(s, tc);
