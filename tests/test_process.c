@@ -562,71 +562,96 @@ END_TEST
 /* A joint oracle: every member is all-zero or all-FIVE (prob 1/2 each), so
  * the cells are perfectly correlated. The posterior of "all five" given the
  * state x is 1 if any cell is positive, else pi5 L / (pi0 + pi5 L) with
- * L = (1-p)^(5 D). */
+ * L = (1-p)^(5 D). The companions use wrong oracles: another pi5, or a
+ * posterior per cell from that cell's state alone (blind to the correlation:
+ * L = (1-p)^5). */
 #define JD 6
+typedef struct {
+  BOProcess proc;
+  double    pi5;     /* the prior weight of "all five": the data's is 1/2 */
+  int       percell; /* 1: each cell's posterior from its own state alone */
+} Joint;
+
 static PetscErrorCode joint_predict(void *ctx, PetscInt nm, PetscInt dim, const float *state, PetscInt k, float *yhat)
 {
-  BOProcess proc = (BOProcess)ctx;
-  double    p    = proc->p[k];
+  const Joint *j = (const Joint *)ctx;
+  double       p = j->proc->p[k];
   for (PetscInt b = 0; b < nm; b++) {
     int any = 0;
     for (PetscInt i = 0; i < dim; i++) any |= state[b * dim + i] > 0;
-    double L = pow(1 - p, 5.0 * dim), w5 = any ? 1.0 : 0.5 * L / (0.5 + 0.5 * L);
-    for (PetscInt i = 0; i < dim; i++) yhat[b * dim + i] = (float)(w5 * (5.0 - state[b * dim + i]));
+    for (PetscInt i = 0; i < dim; i++) {
+      int    seen = j->percell ? state[b * dim + i] > 0 : any;
+      double L = pow(1 - p, 5.0 * (j->percell ? 1 : dim)), w5 = seen ? 1.0 : j->pi5 * L / (1 - j->pi5 + j->pi5 * L);
+      yhat[b * dim + i] = (float)(w5 * (5.0 - state[b * dim + i]));
+    }
   }
   return 0;
 }
 
+/* M members of the joint oracle j (K = 100 steps; value and mask: observed
+ * cells, or NULL): the numbers of all-five and all-zero members. */
+static void joint_counts(Joint j, BOReverseStepType type, uint64_t seed, const float *value, const float *mask, int M,
+                         float *state, int *all5, int *all0)
+{
+  BOTestOK(BOProcessGenerate(j.proc, type, 100, 0.0, joint_predict, PETSC_FALSE, &j, seed, 0, M, JD, value, mask, NULL,
+                             state));
+  *all5 = *all0 = 0;
+  for (int b = 0; b < M; b++) {
+    int n5 = 0, n0 = 0;
+    for (int i = 0; i < JD; i++) n5 += state[b * JD + i] == 5, n0 += state[b * JD + i] == 0;
+    *all5 += n5 == JD, *all0 += n0 == JD;
+  }
+}
+
+/* The checks on the counts. Unconditionally: few mixed members (the scheme's
+ * small error), and all-five members Binomial(M, 1/2), sd sqrt(M)/2 = 22 at
+ * M = 2000, within 5 sd. Given cell 0 = 5: all members all five, but 2. */
+static int few_mixed(int all5, int all0, int M) { return all5 + all0 >= M - M / 100; }
+static int half_all_five(int all5, int M) { return abs(all5 - M / 2) < 5 * 23; }
+static int all_five(int all5, int M) { return all5 >= M - 2; }
+
 /* The probability that a member stays all zero when cell 0 is observed to be
- * 0 and the sampler takes K tau-leaping steps with the joint oracle. The
+ * 0 and the sampler takes K tau-leaping steps with the joint oracle j. The
  * oracle counts the observed zero as a thinned one, so while the state is all
  * zero each of the JD - 1 unobserved cells is born with Poisson(yhat r),
  * yhat = 5 w5; once one is born the member is no longer all zero. So the
  * member stays all zero with probability exp(-(JD - 1) sum_j yhat_j r_j). */
-static double joint_all_zero_probability(BOProcess proc, PetscInt K)
+static double joint_all_zero_probability(Joint j, PetscInt K)
 {
   PetscInt idx[1000];
   float    zeros[JD] = {0}, yhat[JD];
   double   rate      = 0;
-  BOTestOK(BOProcessSamplingGrid(proc, K, idx));
-  for (PetscInt j = 0; j < K; j++) {
-    double t = proc->t[idx[j]], s = j + 1 < K ? proc->t[idx[j + 1]] : 0.0;
-    joint_predict(proc, 1, JD, zeros, idx[j], yhat);
-    rate += (JD - 1) * (double)yhat[1] * BOBridgeProbability(s, t);
+  BOTestOK(BOProcessSamplingGrid(j.proc, K, idx));
+  for (PetscInt s = 0; s < K; s++) {
+    double tt = j.proc->t[idx[s]], ts = s + 1 < K ? j.proc->t[idx[s + 1]] : 0.0;
+    joint_predict(&j, 1, JD, zeros, idx[s], yhat);
+    rate += (JD - 1) * (double)yhat[1] * BOBridgeProbability(ts, tt);
   }
   return exp(-rate);
 }
 
+/* ... and the check: all0 is Binomial(M, p0) within 5 sd */
+static int all_zero_as_predicted(int all0, int M, double p0)
+{
+  return fabs(all0 - M * p0) < 5 * sqrt(M * p0 * (1 - p0));
+}
+
 START_TEST(test_observed_cells_known_answer)
 {
-  BOProcess proc  = make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS);
+  Joint     j     = {make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS), 0.5, 0};
   const int M     = 2000;
   float    *state = malloc(sizeof(float) * M * JD), value[JD] = {5, 0, 0, 0, 0, 0}, mask[JD] = {1, 0, 0, 0, 0, 0};
-  int       all5 = 0, all0 = 0;
+  int       all5, all0;
 
   /* unconditionally: half the members are all five, half all zero */
-  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_BRIDGE, 100, 0.0, joint_predict, PETSC_FALSE, proc, 11, 0, M, JD, NULL,
-                             NULL, NULL, state));
-  for (int b = 0; b < M; b++) {
-    int n5 = 0, n0 = 0;
-    for (int i = 0; i < JD; i++) n5 += state[b * JD + i] == 5, n0 += state[b * JD + i] == 0;
-    all5 += n5 == JD, all0 += n0 == JD;
-  }
-  ck_assert_int_ge(all5 + all0, M - M / 100); /* the scheme's small error: a few mixed members */
-  /* binomial(M, 1/2): sd = sqrt(M)/2 = 22; allow 5 sd */
-  ck_assert_msg(abs(all5 - M / 2) < 5 * 23, "unconditional: %d of %d all-five", all5, M);
+  joint_counts(j, BO_REVERSE_BRIDGE, 11, NULL, NULL, M, state, &all5, &all0);
+  ck_assert_msg(few_mixed(all5, all0, M), "unconditional: %d of %d members mixed", M - all5 - all0, M);
+  ck_assert_msg(half_all_five(all5, M), "unconditional: %d of %d all-five", all5, M);
 
   /* observing cell 0 = 5 leaves only "all five" */
-  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_BRIDGE, 100, 0.0, joint_predict, PETSC_FALSE, proc, 12, 0, M, JD, value,
-                             mask, NULL, state));
-  all5 = 0;
-  for (int b = 0; b < M; b++) {
-    ck_assert_float_eq(state[b * JD], 5.0f); /* observed exactly */
-    int n5 = 0;
-    for (int i = 0; i < JD; i++) n5 += state[b * JD + i] == 5;
-    all5 += n5 == JD;
-  }
-  ck_assert_msg(all5 >= M - 2, "conditioned on cell 0 = 5: only %d of %d members are all five", all5, M);
+  joint_counts(j, BO_REVERSE_BRIDGE, 12, value, mask, M, state, &all5, &all0);
+  for (int b = 0; b < M; b++) ck_assert_float_eq(state[b * JD], 5.0f); /* observed exactly */
+  ck_assert_msg(all_five(all5, M), "conditioned on cell 0 = 5: only %d of %d members are all five", all5, M);
 
   /* Observing cell 0 = 0 should leave only "all zero", but this oracle
    * cannot tell an observed zero from a thinned one, so unobserved cells are
@@ -634,20 +659,41 @@ START_TEST(test_observed_cells_known_answer)
    * observation. Here the observed cell stays 0, and the all-zero members are
    * Binomial(M, P0), P0 from the oracle's rates (near 1/2, not 1). */
   value[0] = 0;
-  BOTestOK(BOProcessGenerate(proc, BO_REVERSE_TAULEAP, 100, 0.0, joint_predict, PETSC_FALSE, proc, 13, 0, M, JD, value,
-                             mask, NULL, state));
-  all0 = 0;
-  for (int b = 0; b < M; b++) {
-    int n0 = 0;
-    for (int i = 0; i < JD; i++) n0 += state[b * JD + i] == 0;
-    all0 += n0 == JD;
-  }
+  joint_counts(j, BO_REVERSE_TAULEAP, 13, value, mask, M, state, &all5, &all0);
   for (int b = 0; b < M; b++) ck_assert_float_eq(state[b * JD], 0.0f);
-  double p0 = joint_all_zero_probability(proc, 100), sd = sqrt(M * p0 * (1 - p0));
-  ck_assert_msg(fabs(all0 - M * p0) < 5 * sd, "observed cell 0 = 0: %d of %d all zero, expected %.1f (sd %.1f)", all0,
-                M, M * p0, sd);
+  double p0 = joint_all_zero_probability(j, 100);
+  ck_assert_msg(all_zero_as_predicted(all0, M, p0), "observed cell 0 = 0: %d of %d all zero, expected %.1f", all0, M,
+                M * p0);
   free(state);
-  BOProcessDestroy(&proc);
+  BOProcessDestroy(&j.proc);
+}
+END_TEST
+
+START_TEST(test_joint_oracle_has_power)
+{
+  /* Each check above rejects a wrong sampler: an oracle blind to the
+   * correlation leaves mixed members (measured 1935 of 2000); one with
+   * pi5 = 0.6 gives 60% all five (1257, 11 sd off) and, given cell 0 = 0,
+   * fewer all-zero members than P0 (896 for 1095, 9 sd); a sampler that
+   * drops the observation of cell 0 = 5 leaves half the members all zero. */
+  Joint     j       = {make_process(1000, 15.0, BO_WEIGHT_INSTANTANEOUS), 0.5, 0};
+  Joint     percell = {j.proc, 0.5, 1}, heavy = {j.proc, 0.6, 0};
+  const int M     = 2000;
+  float    *state = malloc(sizeof(float) * M * JD), value[JD] = {5, 0, 0, 0, 0, 0}, mask[JD] = {1, 0, 0, 0, 0, 0};
+  int       all5, all0;
+
+  joint_counts(percell, BO_REVERSE_BRIDGE, 21, NULL, NULL, M, state, &all5, &all0);
+  ck_assert_msg(!few_mixed(all5, all0, M), "a posterior blind to the correlation: only %d mixed", M - all5 - all0);
+  joint_counts(heavy, BO_REVERSE_BRIDGE, 22, NULL, NULL, M, state, &all5, &all0);
+  ck_assert_msg(!half_all_five(all5, M), "pi5 = 0.6 passed: %d of %d all five", all5, M);
+  joint_counts(j, BO_REVERSE_BRIDGE, 23, NULL, NULL, M, state, &all5, &all0);
+  ck_assert_msg(!all_five(all5, M), "a sampler that drops the observation passed: %d of %d all five", all5, M);
+  value[0] = 0;
+  joint_counts(heavy, BO_REVERSE_TAULEAP, 24, value, mask, M, state, &all5, &all0);
+  ck_assert_msg(!all_zero_as_predicted(all0, M, joint_all_zero_probability(j, 100)),
+                "pi5 = 0.6 passed the all-zero count: %d of %d", all0, M);
+  free(state);
+  BOProcessDestroy(&j.proc);
 }
 END_TEST
 
@@ -674,6 +720,7 @@ Suite *suite_process(void)
   tcase_add_test(tc, test_tauleap_oracle_has_power);
   tcase_add_test(tc, test_generate_batching_and_cap);
   tcase_add_test(tc, test_observed_cells_known_answer);
+  tcase_add_test(tc, test_joint_oracle_has_power);
   suite_add_tcase(s, tc);
   return s;
 }
