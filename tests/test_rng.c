@@ -76,34 +76,70 @@ START_TEST(test_streams_uncorrelated)
 }
 END_TEST
 
-START_TEST(test_uniform_and_normal)
+/* Chi-square p-value of N draws of `draw` against the uniform law on (0, 1),
+ * in 100 bins of equal width (0 and 1 themselves are outside: never drawn). */
+static double uniform_pvalue(double (*draw)(BORng *), BORng *rng, int N)
 {
-  const int N = 200000, B = 100;
-  double    obs[100] = {0}, prob[100];
-  BORng     rng;
-  BORngInit(&rng, 11, BO_RNG_TEST, 0, 0);
+  double obs[100] = {0}, prob[100], outside = 0;
   for (int i = 0; i < N; i++) {
-    double u = BORngUniform(&rng);
-    ck_assert(u > 0.0 && u < 1.0);
-    obs[(int)(u * B)]++;
+    double u = draw(rng);
+    if (u > 0.0 && u < 1.0) obs[(int)(u * 100)]++;
+    else outside++;
   }
-  for (int i = 0; i < B; i++) prob[i] = 1.0 / B;
-  double p = BOChiSquareTest(B, obs, prob, NULL, NULL);
-  ck_assert_msg(p > ALPHA, "uniform: p = %g", p);
+  for (int i = 0; i < 100; i++) prob[i] = 1.0 / 100;
+  return BOChiSquareTest(100, obs, prob, outside, NULL, NULL);
+}
 
-  /* normal: 40 bins of width 0.2 on [-4, 4] (+ the two tails, 1 extra bin) */
-  for (int i = 0; i < B; i++) obs[i] = 0;
+/* ... and against the standard normal: 40 bins of width 0.2 on [-4, 4] and
+ * the two tails, z < -4 and z >= 4 (42 bins that cover the line). */
+static double normal_pvalue(double (*draw)(BORng *), BORng *rng, int N)
+{
+  double obs[42] = {0}, prob[42], outside = 0;
   for (int i = 0; i < N; i++) {
-    double z   = BORngNormal(&rng);
-    int    bin = z < -4 ? 0 : z >= 4 ? 41 : 1 + (int)((z + 4) / 0.2);
-    obs[bin < 42 ? bin : 41]++;
+    double z = draw(rng);
+    if (z < -4) obs[0]++;
+    else if (z >= 4) obs[41]++;
+    else if (z >= -4) obs[1 + (int)((z + 4) / 0.2)]++;
+    else outside++; /* NaN */
   }
   for (int i = 0; i < 42; i++) {
     double lo = i == 0 ? -INFINITY : -4 + 0.2 * (i - 1), hi = i == 41 ? INFINITY : -4 + 0.2 * i;
     prob[i] = 0.5 * (erfc(-hi / M_SQRT2) - erfc(-lo / M_SQRT2));
   }
-  p = BOChiSquareTest(42, obs, prob, NULL, NULL);
+  return BOChiSquareTest(42, obs, prob, outside, NULL, NULL);
+}
+
+START_TEST(test_uniform_and_normal)
+{
+  BORng rng;
+  BORngInit(&rng, 11, BO_RNG_TEST, 0, 0);
+  double p = uniform_pvalue(BORngUniform, &rng, 200000);
+  ck_assert_msg(p > ALPHA, "uniform: p = %g", p);
+  p = normal_pvalue(BORngNormal, &rng, 200000); /* the stream goes on */
   ck_assert_msg(p > ALPHA, "normal: p = %g", p);
+}
+END_TEST
+
+/* Wrong generators for the companions: uniform draws skewed by 5%, and
+ * normal draws 2% too wide. */
+static double skewed_uniform(BORng *rng)
+{
+  double u = BORngUniform(rng);
+  return u + 0.05 * u * (1 - u);
+}
+static double wide_normal(BORng *rng) { return 1.02 * BORngNormal(rng); }
+
+START_TEST(test_uniform_and_normal_have_power)
+{
+  /* the tests above can fail: with 200000 draws, a density off by 5% at the
+   * ends of (0, 1) (noncentrality about 170 on 99 degrees of freedom), and a
+   * normal 2% too wide (about 160 on 41) */
+  BORng rng;
+  BORngInit(&rng, 12, BO_RNG_TEST, 0, 0);
+  double p = uniform_pvalue(skewed_uniform, &rng, 200000);
+  ck_assert_msg(p < ALPHA, "skewed uniform draws passed: p = %g", p);
+  p = normal_pvalue(wide_normal, &rng, 200000);
+  ck_assert_msg(p < ALPHA, "normal draws 2%% too wide passed: p = %g", p);
 }
 END_TEST
 
@@ -122,17 +158,18 @@ static double binomial_pvalue(int64_t n, double p, double ptest, int N, uint32_t
   double  mean = (double)n * ptest, sd = sqrt(mean * (1 - ptest));
   int64_t lo = (int64_t)fmax(0, floor(mean - 10 * sd - 1)), hi = (int64_t)fmin((double)n, ceil(mean + 10 * sd + 1));
   int     nb  = (int)(hi - lo + 1);
-  double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), pv;
+  double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), outside = 0, pv;
   BORng   rng;
 
   BORngInit(&rng, 2024, BO_RNG_TEST, key, 0);
   for (int i = 0; i < N; i++) {
     int64_t k = BORngBinomial(&rng, n, p);
     ck_assert(k >= 0 && k <= n);
-    if (k >= lo && k <= hi) obs[k - lo]++; /* else: counted in the tail bin */
+    if (k >= lo && k <= hi) obs[k - lo]++;
+    else outside++; /* the tail */
   }
   for (int i = 0; i < nb; i++) prob[i] = exp(binomial_logpmf(n, ptest, lo + i));
-  pv = BOChiSquareTest(nb, obs, prob, NULL, NULL);
+  pv = BOChiSquareTest(nb, obs, prob, outside, NULL, NULL);
   free(obs);
   free(prob);
   return pv;
@@ -187,7 +224,7 @@ static double poisson_pvalue(double lambda, double ltest, int N, uint32_t key)
   double  sd = sqrt(ltest);
   int64_t lo = (int64_t)fmax(0, floor(ltest - 10 * sd - 1)), hi = (int64_t)ceil(ltest + 10 * sd + 5);
   int     nb  = (int)(hi - lo + 1);
-  double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), pv;
+  double *obs = calloc(nb, sizeof(double)), *prob = calloc(nb, sizeof(double)), outside = 0, pv;
   BORng   rng;
 
   BORngInit(&rng, 77, BO_RNG_TEST, key, 1);
@@ -195,12 +232,13 @@ static double poisson_pvalue(double lambda, double ltest, int N, uint32_t key)
     int64_t k = BORngPoisson(&rng, lambda);
     ck_assert(k >= 0);
     if (k >= lo && k <= hi) obs[k - lo]++;
+    else outside++; /* the tail */
   }
   for (int i = 0; i < nb; i++) {
     double k = (double)(lo + i);
     prob[i]  = ltest == 0 ? (k == 0) : exp(-ltest + k * log(ltest) - lgamma(k + 1));
   }
-  pv = BOChiSquareTest(nb, obs, prob, NULL, NULL);
+  pv = BOChiSquareTest(nb, obs, prob, outside, NULL, NULL);
   free(obs);
   free(prob);
   return pv;
@@ -217,24 +255,64 @@ START_TEST(test_poisson_exact)
 }
 END_TEST
 
-START_TEST(test_stochastic_round_and_below)
+/* Whether N stochastic roundings of x are all floor(x) or floor(x) + 1, with
+ * mean x within 5 sd (the sd of the mean is sqrt(f (1 - f) / N), f = x -
+ * floor(x)). */
+static int round_ok(int64_t (*round)(BORng *, double), BORng *rng, double x, int N)
 {
-  BORng  rng;
-  double sum = 0;
-  int    N = 100000, hits[7] = {0};
-  BORngInit(&rng, 3, BO_RNG_TEST, 0, 0);
+  double f = floor(x), sum = 0;
   for (int i = 0; i < N; i++) {
-    int64_t r = BORngStochasticRound(&rng, 2.3);
-    ck_assert(r == 2 || r == 3);
+    int64_t r = round(rng, x);
+    if (r != (int64_t)f && r != (int64_t)f + 1) return 0;
     sum += (double)r;
   }
-  /* mean 2.3, sd of the mean sqrt(0.21/N); allow 5 sd */
-  ck_assert_double_eq_tol(sum / N, 2.3, 5 * sqrt(0.21 / N));
+  return fabs(sum / N - x) < 5 * sqrt((x - f) * (1 - (x - f)) / N);
+}
+
+/* Chi-square p-value of N draws of below(n), n <= 16, against the uniform
+ * law on 0..n-1. */
+static double below_pvalue(uint32_t (*below)(BORng *, uint32_t), BORng *rng, uint32_t n, int N)
+{
+  double obs[16] = {0}, prob[16], outside = 0;
+  for (int i = 0; i < N; i++) {
+    uint32_t k = below(rng, n);
+    if (k < n) obs[k]++;
+    else outside++;
+  }
+  for (uint32_t k = 0; k < n; k++) prob[k] = 1.0 / n;
+  return BOChiSquareTest((int)n, obs, prob, outside, NULL, NULL);
+}
+
+START_TEST(test_stochastic_round_and_below)
+{
+  BORng rng;
+  BORngInit(&rng, 3, BO_RNG_TEST, 0, 0);
+  ck_assert(round_ok(BORngStochasticRound, &rng, 2.3, 100000));
   ck_assert_int_eq(BORngStochasticRound(&rng, 4.0), 4);
-  for (int i = 0; i < 70000; i++) hits[BORngBelow(&rng, 7)]++;
-  double obs[7], prob[7];
-  for (int i = 0; i < 7; i++) obs[i] = hits[i], prob[i] = 1.0 / 7;
-  ck_assert(BOChiSquareTest(7, obs, prob, NULL, NULL) > ALPHA);
+  double p = below_pvalue(BORngBelow, &rng, 7, 70000);
+  ck_assert_msg(p > ALPHA, "BORngBelow(7): p = %g", p);
+}
+END_TEST
+
+/* Wrong samplers for the companions: a rounding up 2% too often, and a
+ * below(n) stuck at 0 for one draw in 50. */
+static int64_t biased_round(BORng *rng, double x)
+{
+  double f = floor(x);
+  return (int64_t)f + (BORngUniform(rng) < x - f + 0.02);
+}
+static uint32_t sticky_below(BORng *rng, uint32_t n) { return BORngUniform(rng) < 0.02 ? 0 : BORngBelow(rng, n); }
+
+START_TEST(test_round_and_below_have_power)
+{
+  /* the tests above can fail: a mean 0.02 too high is 14 sd of the mean;
+   * 2% of the draws at 0 is a noncentrality of about 170 on 6 degrees of
+   * freedom */
+  BORng rng;
+  BORngInit(&rng, 4, BO_RNG_TEST, 0, 0);
+  ck_assert_msg(!round_ok(biased_round, &rng, 2.3, 100000), "a rounding biased by 0.02 passed");
+  double p = below_pvalue(sticky_below, &rng, 7, 70000);
+  ck_assert_msg(p < ALPHA, "below(7) stuck at 0 for 2%% of the draws passed: p = %g", p);
 }
 END_TEST
 
@@ -246,12 +324,14 @@ Suite *suite_rng(void)
   tcase_add_test(tc, test_streams_reproducible_and_distinct);
   tcase_add_test(tc, test_streams_uncorrelated);
   tcase_add_test(tc, test_uniform_and_normal);
+  tcase_add_test(tc, test_uniform_and_normal_have_power);
   suite_add_tcase(s, tc);
   tc = tcase_create("discrete");
   tcase_add_test(tc, test_binomial_exact);
   tcase_add_test(tc, test_binomial_test_has_power);
   tcase_add_test(tc, test_poisson_exact);
   tcase_add_test(tc, test_stochastic_round_and_below);
+  tcase_add_test(tc, test_round_and_below_have_power);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -16,10 +16,16 @@ const char *BOTestPath(const char *name, char *buf, size_t len);
 double BOChiSquareSF(double x, double dof);
 
 /* Pearson chi-square test of observed counts against probabilities prob
- * (nbins bins, prob summing to <= 1; the missing mass is an extra bin).
- * Adjacent bins are pooled until each expected count is at least 5. Returns
- * the p-value; *stat and *dof (if not NULL) receive the statistic. */
-double BOChiSquareTest(int nbins, const double *observed, const double *prob, double *stat, int *dof);
+ * (nbins bins, prob summing to <= 1); `outside` draws fell in none of the
+ * bins, and are the count of the tail, whose probability is the mass prob
+ * leaves. A draw where the probability is 0 (a bin, or the tail of a window
+ * that covers the law) fails at once: the p-value is 0. Adjacent bins are
+ * pooled until each group expects at least 5, but a bin that expects 5 on its
+ * own is never pooled; a group left short gets an exact test of its count.
+ * A point mass passes only if every draw is on it. Returns the p-value (the
+ * smallest of the tests' p-values times their number); *stat and *dof (if
+ * not NULL) receive the chi-square statistic of the groups that expect 5. */
+double BOChiSquareTest(int nbins, const double *observed, const double *prob, double outside, double *stat, int *dof);
 
 /* All ranks agree: true if ok is true on every rank (use before asserting in
  * collective tests, so a failure on one rank fails all and none hangs). */
