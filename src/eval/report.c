@@ -16,8 +16,8 @@
 
 /* Split real into a random half A and the rest B: member g is in A when it
  * is among the first N/2 entries of the permutation (seed, epoch 0). */
-static PetscErrorCode holdout_split(BOMetrics m, BOSet real, PetscInt N, uint64_t seed, float **xa, BOSet *A, float **xb,
-                                    BOSet *B)
+static PetscErrorCode holdout_split(BOMetrics m, BOSet real, PetscInt N, uint64_t seed, float **xa, BOSet *A,
+                                    float **xb, BOSet *B)
 {
   PetscInt *perm, off = 0;
   char     *inA;
@@ -199,7 +199,7 @@ static void accumulate_floor(const BOMetricsResult *r, double weight, int first,
   if (first) *floor = *r;
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     double *f = (double *)((char *)floor + rows[i].offset), v = value(r, &rows[i]);
-    *f        = (first ? 0.0 : *f) + weight * (rows[i].role == ROLE_CORRELATION ? v : fabs(v));
+    *f = (first ? 0.0 : *f) + weight * (rows[i].role == ROLE_CORRELATION ? v : fabs(v));
   }
 }
 
@@ -227,22 +227,23 @@ static void decide_verdict(BOMetrics m, BOMetricsReport *rep)
 {
   const BOMetricsResult *g = &rep->col[BO_COL_GENERATED], *s = &rep->col[BO_COL_INDEPENDENT],
                         *f = &rep->col[BO_COL_HOLDOUT];
-  char                   why[768] = "", beats[256] = "";
-  size_t                 lw = 0, lb = 0;
-  int                    nfail = 0, nbeat = 0;
-  const double           tol = 1.0 + m->straw_tolerance, keep = 1.0 - m->verdict_margin;
+  char         why[768] = "", beats[256] = "";
+  size_t       lw = 0, lb = 0;
+  int          nfail = 0, nbeat = 0;
+  const double tol = 1.0 + m->straw_tolerance, keep = 1.0 - m->verdict_margin;
 
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     const Row *r = &rows[i];
     if (r->role == ROLE_INFO || !row_applies(m, rep, r)) continue;
-    double gd = distance(g, r), sd = distance(s, r), fd = rep->has[BO_COL_HOLDOUT] ? distance(f, r) : NAN;
-    const int in_sample = (r->role == ROLE_MARGINAL || r->role == ROLE_CORRELATION) && !rep->has_train;
-    if (!in_sample && !(gd <= tol * sd)) /* NaN fails too */
-      append(why, sizeof(why), &lw, "%s%s %.4g > %.3gx straw man %.4g", nfail++ ? "; " : "", r->name, value(g, r), tol,
-             value(s, r));
+    double      gd = distance(g, r), sd = distance(s, r), fd = rep->has[BO_COL_HOLDOUT] ? distance(f, r) : NAN;
+    const int   in_sample = (r->role == ROLE_MARGINAL || r->role == ROLE_CORRELATION) && !rep->has_train;
+    const char *as        = r->role == ROLE_CORRELATION ? " (as 1 - r)" : ""; /* the numbers compared */
+    if (!in_sample && !(gd <= tol * sd))                                      /* NaN fails too */
+      append(why, sizeof(why), &lw, "%s%s%s %.4g > %.3gx straw man %.4g", nfail++ ? "; " : "", r->name, as, gd, tol,
+             sd);
     else if ((isfinite(fd) || in_sample) && !(gd <= m->floor_factor * fd))
-      append(why, sizeof(why), &lw, "%s%s %.4g > %.3gx holdout floor %.4g", nfail++ ? "; " : "", r->name, value(g, r),
-             m->floor_factor, value(f, r));
+      append(why, sizeof(why), &lw, "%s%s%s %.4g > %.3gx holdout floor %.4g", nfail++ ? "; " : "", r->name, as, gd,
+             m->floor_factor, fd);
     if (r->role == ROLE_STRUCTURE && sd > 0 && gd <= keep * sd)
       append(beats, sizeof(beats), &lb, "%s%s %.4g vs %.4g", nbeat++ ? ", " : "", r->name, value(g, r), value(s, r));
   }
@@ -250,7 +251,8 @@ static void decide_verdict(BOMetrics m, BOMetricsReport *rep)
     append(why, sizeof(why), &lw, "%s%.0f%% of generated members are near-copies of training members (d1/d2 < 1/3)",
            nfail++ ? "; " : "", 100 * g->memorized_fraction);
   if (!nbeat)
-    append(why, sizeof(why), &lw, "%sbeats the straw man by %.0f%% on no structure metric (spectrum, correlations, Frechet)",
+    append(why, sizeof(why), &lw,
+           "%sbeats the straw man by %.0f%% on no structure metric (spectrum, correlations, Frechet)",
            nfail++ ? "; " : "", 100 * m->verdict_margin);
   rep->surrogate = (PetscBool)(nfail == 0);
   if (rep->surrogate)
