@@ -99,6 +99,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-in", o->in));
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-labels", o->labels));
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-out", o->out));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out));
   o->format     = (Format)fmt;
   o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
   o->top_down   = row_order == 0 ? PETSC_TRUE : PETSC_FALSE;

@@ -61,6 +61,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-data", o->data));
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out_h5", o->out_h5, "-data", o->data));
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out_h5", o->out_h5, "-out", o->out));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out_h5", o->out_h5));
   PetscFunctionReturn(0);
 }
 

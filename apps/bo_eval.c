@@ -47,6 +47,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-real", o->real));
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-fake", o->fake));
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-train", o->train));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-json", o->json));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png)); /* a prefix: PREFIX_spectra.png, ... */
   PetscFunctionReturn(0);
 }
 

@@ -47,6 +47,7 @@ static PetscErrorCode check_merge_outputs(const Options *o)
   PetscCall(PetscStrncpy(list, o->merge, sizeof(list)));
   for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
     PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-merge shard", f));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
   PetscFunctionReturn(0);
 }
 
@@ -66,6 +67,8 @@ static PetscErrorCode check_outputs(const Options *o, BOSampler s)
     PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, in_opt[i], in[i]));
   }
   PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, "-out", o->out));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
+  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png));
   PetscFunctionReturn(0);
 }
 

@@ -64,7 +64,11 @@ PetscErrorCode BOPublishFile(const char *tmp, const char *path);
  * the canonical path of their directory and their name, so that neither
  * spelling ("./a.h5", "dir/../a.h5") nor a link fools it. An empty path or
  * option pair is skipped. Rank 0 decides; collective. */
-PetscBool      BOSameFile(const char *a, const char *b);
+PetscBool BOSameFile(const char *a, const char *b);
+/* An output's directory must exist and be writable, checked before the
+ * work: "OPT PATH: directory DIR does not exist" (or "is not writable"). An
+ * empty path is skipped. Rank 0 decides; collective. */
+PetscErrorCode BOCheckOutputDir(MPI_Comm comm, const char *opt, const char *path);
 PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in);
 
 /* A small text output (CSV, JSON) written atomically: rank 0 calls

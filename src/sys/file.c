@@ -35,6 +35,29 @@ PetscBool BOSameFile(const char *a, const char *b)
   return (PetscBool)(canonical_path(a, ca, sizeof(ca)) && canonical_path(b, cb, sizeof(cb)) && !strcmp(ca, cb));
 }
 
+PetscErrorCode BOCheckOutputDir(MPI_Comm comm, const char *opt, const char *path)
+{
+  PetscMPIInt rank;
+  int         state       = 0; /* 0 fine, 1 missing, 2 not writable */
+  char        d[PATH_MAX] = ".", copy[PATH_MAX];
+
+  PetscFunctionBegin;
+  if (!path || !path[0]) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    struct stat st;
+    snprintf(copy, sizeof(copy), "%s", path);
+    snprintf(d, sizeof(d), "%s", dirname(copy)); /* dirname may write into copy */
+    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) state = 1;
+    else if (access(d, W_OK | X_OK) != 0) state = 2;
+  }
+  PetscCallMPI(MPI_Bcast(&state, 1, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(d, (int)sizeof(d), MPI_CHAR, 0, comm));
+  PetscCheck(state == 0, comm, PETSC_ERR_FILE_OPEN, "%s %s: directory %s %s", opt, path, d,
+             state == 1 ? "does not exist" : "is not writable");
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in)
 {
   PetscMPIInt rank;

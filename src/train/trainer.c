@@ -2,6 +2,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include "bo_checkpoint.h"
 #include "bo_sys.h"
@@ -218,9 +219,9 @@ static PetscErrorCode check_new_run_keeps_checkpoint(BOTrainer tr)
  * Names the first thing that differs. */
 static PetscErrorCode check_data_fits_model(BOTrainer tr)
 {
-  const BOModelConfig *c         = &tr->model->cfg;
-  BODataset            d         = tr->data;
-  char                 what[160] = "";
+  const BOModelConfig *c                        = &tr->model->cfg;
+  BODataset            d                        = tr->data;
+  char                 what[PETSC_MAX_PATH_LEN] = "";
 
   PetscFunctionBegin;
   if (c->kind == BO_MODEL_UNET && !d->is_field)
@@ -240,8 +241,9 @@ static PetscErrorCode check_data_fits_model(BOTrainer tr)
   else if (c->num_classes > 0 && d->num_classes > c->num_classes)
     snprintf(what, sizeof(what), "the data have labels up to %d, the network knows 0..%d", (int)d->num_classes - 1,
              (int)c->num_classes - 1);
-  else if (tr->model_name[0])
-    snprintf(what, sizeof(what), "-model %s: a restart keeps the checkpoint's network", tr->model_name);
+  else if (tr->model_name[0] && strcmp(tr->model_name, c->name))
+    snprintf(what, sizeof(what), "-model %s: the checkpoint's network is %s, and a restart keeps it", tr->model_name,
+             c->name);
   PetscCheck(!what[0], tr->comm, PETSC_ERR_ARG_INCOMP, "-restart: %s does not fit -data %s: %s", tr->checkpoint,
              d->filename, what);
   PetscFunctionReturn(0);
@@ -258,6 +260,8 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-data", tr->data->filename));
   PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-checkpoint", tr->checkpoint));
   PetscCall(check_new_run_keeps_checkpoint(tr));
+  PetscCall(BOCheckOutputDir(tr->comm, "-checkpoint", tr->checkpoint));
+  PetscCall(BOCheckOutputDir(tr->comm, "-log", tr->log));
   PetscCall(BODatasetOpen(tr->data));
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */

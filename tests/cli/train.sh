@@ -65,7 +65,7 @@ expect_error "does not fit -data big.h5: the network's fields are 8 x 8 x 1, the
 expect_error "does not fit -data vec.h5: the network takes fields, the data are vectors" \
   "$TR" -data vec.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart
 expect_error "is above the network's" "$TR" -data more.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart
-expect_error "-model unet-s: a restart keeps the checkpoint's network" \
+expect_error "-model unet-s: the checkpoint's network is unet-tiny, and a restart keeps it" \
   "$TR" -data data.h5 -steps 14 -batch 8 -checkpoint ck.h5 -restart -model unet-s
 md5sum -c --quiet ck.md5 || fail "a refused restart changed the checkpoint"
 # a new run (another seed) on an existing checkpoint is refused unless -overwrite says so
