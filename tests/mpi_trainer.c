@@ -1,7 +1,9 @@
-/* BOTrainer: rank-count independence, bitwise resume, checkpoint fallback.
- * Runs on 1, 2 and 3 ranks; each comparison is against a run on rank 0 alone
+/* BOTrainer: rank-count independence, bitwise resume, checkpoint fallback,
+ * the optimiser's update against a hand-computed one, the loss going down.
+ * Runs on 1, 2 and 3 ranks; trajectories are compared with a run on rank 0 alone
  * (PETSC_COMM_SELF) inside the same test. */
 #include <hdf5.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -70,7 +72,10 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
   tr->progress_interval = 1e9;
   tr->proc->T           = 50;
   tr->loss              = test_loss;
-  ck_assert_int_eq(PetscStrcpy(tr->model_name, "unet-tiny"), 0);
+  /* a restart keeps its network; a new run may replace a checkpoint of the
+   * same name (the tests reuse names, for_both_losses runs each twice) */
+  if (!restart) ck_assert_int_eq(PetscStrcpy(tr->model_name, "unet-tiny"), 0);
+  tr->overwrite = !restart;
   ck_assert_int_eq(PetscStrcpy(tr->checkpoint, ckpt), 0);
   ck_assert_int_eq(BODatasetSetFile(tr->data, data, "counts"), 0);
   ck_assert_int_eq(BOTrainerSetUp(tr), 0);
@@ -280,6 +285,130 @@ START_TEST(test_lr_schedule)
 }
 END_TEST
 
+/* The optimiser, step by step through BOTrainerStep: each update against
+ * Adam with bias correction, clipping and the EMA with warm-up computed in
+ * double from the state before it and the step's reduced gradient (left
+ * in tr->reduce): with c = min(1, clip / |g|) (c = 1 when clip = 0),
+ *   m = b1 m + (1 - b1) c g,  v = b2 v + (1 - b2) (c g)^2,
+ *   p -= lr_t / (1 - b1^t) m / (sqrt(v / (1 - b2^t)) + eps),
+ *   e = d e + (1 - d) p,  d = min(ema_decay, (1 + t) / (10 + t)).
+ * Clipping alternates between on (clip far below |g|) and off (clip 0 or
+ * far above), so it changes m and v relative to earlier steps (Adam is
+ * invariant to a scale common to all steps); ema_decay = 0.5 is reached at
+ * t = 8, so both branches of the EMA's minimum are taken. The first step,
+ * by hand: m = (1 - b1) g, v = (1 - b2) g^2, so the bias-corrected step is
+ * lr_1 g / (|g| + eps), lr_1 in size for a gradient far above eps.
+ *
+ * Tolerance: each of m, v, p and e is checked given the trainer's own
+ * values of the ones before it, so only one line of float arithmetic
+ * separates it from the reference: a few roundings of relative size
+ * u = 2^-24, |p - p_ref| <= 4 u (|p| + 4 |dp|), 8 u for the moments (plus
+ * 8 of the smallest float where v is subnormal). A missing bias
+ * correction, clip or EMA warm-up changes dp or e by a factor of order
+ * one. */
+START_TEST(test_optimizer_step)
+{
+  const double u = 0x1p-24;
+  char         data[PETSC_MAX_PATH_LEN], cp[PETSC_MAX_PATH_LEN];
+  BOTrainer    tr;
+  PetscBool    stop;
+
+  write_dataset(BOTestPath("tr_opt.h5", data, sizeof(data)));
+  tr                = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("tr_opt_ck.h5", cp, sizeof(cp)), 10, PETSC_FALSE);
+  tr->adam_eps      = 1e-8;
+  tr->ema_decay     = 0.5;
+  const PetscInt np = tr->model->nparams;
+  float         *p0 = malloc(sizeof(float) * np), *m0 = malloc(sizeof(float) * np), *v0 = malloc(sizeof(float) * np),
+        *e0   = malloc(sizeof(float) * np);
+  int clipped = 0, unclipped = 0;
+  for (PetscInt t = 1; t <= 10; t++) {
+    tr->clip = t % 2 ? (t % 4 == 1 ? 0.0 : 1e6) : 1e-3;
+    memcpy(p0, tr->model->params, sizeof(float) * np), memcpy(m0, tr->adam_m, sizeof(float) * np);
+    memcpy(v0, tr->adam_v, sizeof(float) * np), memcpy(e0, tr->ema, sizeof(float) * np);
+    ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
+    const float *g     = tr->reduce;
+    double       norm2 = 0, dpmax = 0;
+    for (PetscInt i = 0; i < np; i++) norm2 += (double)g[i] * g[i];
+    const double gnorm = sqrt(norm2), c = tr->clip > 0 && gnorm > tr->clip ? tr->clip / gnorm : 1.0;
+    /* the moments use the betas as float stores them (1 - 0.999f is 1.3e-5
+     * off 1e-3), the bias corrections the exact ones, as the trainer does */
+    const double b1 = (float)tr->beta1, b2 = (float)tr->beta2, lr = BOTrainerLearningRate(tr, t);
+    const double bc1 = 1 - pow(tr->beta1, (double)t), bc2 = 1 - pow(tr->beta2, (double)t);
+    const double d = fmin(0.5, (1.0 + t) / (10.0 + t));
+    ck_assert_double_eq_tol(tr->last_grad_norm, gnorm, 1e-6 * gnorm);
+    if (c < 1) clipped++;
+    else unclipped++;
+    int bad = 0;
+    for (PetscInt i = 0; i < np; i++) {
+      /* m and v by the formula; p from the m and v the trainer stored, so
+       * that v's rounding (coarse where it is subnormal, below 1e-38) is
+       * not counted twice; e from the stored p */
+      const double cg = c * g[i], m = b1 * m0[i] + (1 - b1) * cg, v = b2 * v0[i] + (1 - b2) * cg * cg;
+      const double dp = -lr / bc1 * tr->adam_m[i] / (sqrt(tr->adam_v[i] / bc2) + tr->adam_eps), p = p0[i] + dp;
+      const double e = d * e0[i] + (1 - d) * tr->model->params[i];
+      dpmax          = fmax(dpmax, fabs(dp));
+      if (fabs(tr->adam_m[i] - m) > 8 * u * (fabs(b1 * m0[i]) + fabs((1 - b1) * cg)) ||
+          fabs(tr->adam_v[i] - v) > 8 * u * v + 8 * FLT_TRUE_MIN ||
+          fabs(tr->model->params[i] - p) > 4 * u * (fabs(p) + 4 * fabs(dp)) ||
+          fabs(tr->ema[i] - e) > 4 * u * (fabs(d * e0[i]) + fabs((1 - d) * tr->model->params[i]))) {
+        if (bad++ < 3)
+          fprintf(stderr, "step %d, parameter %d: m %.9g v %.9g p %.9g e %.9g; by hand %.9g %.9g %.9g %.9g\n", (int)t,
+                  (int)i, (double)tr->adam_m[i], (double)tr->adam_v[i], (double)tr->model->params[i],
+                  (double)tr->ema[i], m, v, p, e);
+      }
+    }
+    ck_assert_msg(bad == 0, "step %d: %d of %d parameters off the hand-computed Adam/EMA update", (int)t, bad, (int)np);
+    /* the first step, bias-corrected: lr_1 in size where |g| >> eps */
+    if (t == 1) ck_assert_msg(fabs(dpmax - lr) < 1e-3 * lr, "first step %g, learning rate %g", dpmax, lr);
+  }
+  ck_assert(clipped == 5 && unclipped == 5);
+  free(p0), free(m0), free(v0), free(e0);
+  BOTrainerDestroy(&tr);
+}
+END_TEST
+
+/* The losses of the batches of steps 0 .. n-1 (a pure function of the seed
+ * and the step) at the trainer's current weights: the steps are rerun with
+ * lr = 1e-30, an update far below the resolution of the weights. */
+static void frozen_losses(BOTrainer tr, int n, double *L)
+{
+  const double lr = tr->lr;
+  PetscBool    stop;
+  tr->lr = 1e-30, tr->step = 0;
+  for (int s = 0; s < n; s++) {
+    ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
+    L[s] = tr->last_loss;
+  }
+  tr->lr = lr, tr->step = 0;
+}
+
+/* Training lowers the loss: 300 steps of unet-tiny on the bar data, then
+ * the loss on the same 40 batches (same samples, times, noise) before and
+ * after, paired. A step's loss varies a lot from batch to batch (random
+ * times); the pairing removes that, and the mean decrease must exceed 4
+ * standard errors of the mean of the 40 paired differences. */
+START_TEST(test_loss_decreases)
+{
+  enum { STEPS = 300, NB = 40 };
+  char      data[PETSC_MAX_PATH_LEN], cp[PETSC_MAX_PATH_LEN];
+  BOTrainer tr;
+  PetscBool stop;
+  double    before[NB], after[NB], mean = 0, var = 0, mb = 0, ma = 0;
+
+  write_dataset(BOTestPath("tr_dec.h5", data, sizeof(data)));
+  tr = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("tr_dec_ck.h5", cp, sizeof(cp)), STEPS, PETSC_FALSE);
+  frozen_losses(tr, NB, before);
+  for (int s = 0; s < STEPS; s++) ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
+  frozen_losses(tr, NB, after);
+  for (int i = 0; i < NB; i++) mean += (before[i] - after[i]) / NB, mb += before[i] / NB, ma += after[i] / NB;
+  for (int i = 0; i < NB; i++) var += pow(before[i] - after[i] - mean, 2) / (NB - 1);
+  const double se = sqrt(var / NB);
+  ck_assert_msg(mean > 4 * se, "loss on %d batches %g before training, %g after (decrease %g, standard error %g)", NB,
+                mb, ma, mean, se);
+  BOTrainerDestroy(&tr);
+}
+END_TEST
+
 Suite *suite_trainer(void)
 {
   Suite *s  = suite_create("trainer");
@@ -288,6 +417,8 @@ Suite *suite_trainer(void)
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
   tcase_add_test(tc, test_lr_schedule);
+  tcase_add_test(tc, test_optimizer_step);
+  tcase_add_test(tc, test_loss_decreases);
   suite_add_tcase(s, tc);
   return s;
 }

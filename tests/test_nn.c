@@ -573,6 +573,106 @@ START_TEST(test_time_embedding)
 }
 END_TEST
 
+/* ---- direct double-precision references for the composite layers ----------------------------
+ * What include/bo_nn.h defines, computed the obvious way in double on
+ * [C][B][HW] arrays, to check the forward passes of attention and the
+ * residual block (finite differences alone pass a consistently wrong
+ * forward). */
+
+static double silu_ref(double z) { return z / (1.0 + exp(-z)); }
+
+/* GroupNorm: statistics per (sample, group of C/G channels), biased
+ * variance, eps = 1e-6; optionally SiLU. */
+static void groupnorm_ref(int B, int C, int HW, int G, int silu, const double *x, const float *g, const float *b,
+                          double *y)
+{
+  const int Cg = C / G;
+  for (int bb = 0; bb < B; bb++)
+    for (int gg = 0; gg < G; gg++) {
+      double mu = 0, var = 0;
+      for (int c = gg * Cg; c < (gg + 1) * Cg; c++)
+        for (int i = 0; i < HW; i++) mu += x[(c * B + bb) * HW + i];
+      mu /= Cg * HW;
+      for (int c = gg * Cg; c < (gg + 1) * Cg; c++)
+        for (int i = 0; i < HW; i++) var += pow(x[(c * B + bb) * HW + i] - mu, 2);
+      var /= Cg * HW;
+      for (int c = gg * Cg; c < (gg + 1) * Cg; c++)
+        for (int i = 0; i < HW; i++) {
+          const double z           = g[c] * (x[(c * B + bb) * HW + i] - mu) / sqrt(var + 1e-6) + b[c];
+          y[(c * B + bb) * HW + i] = silu ? silu_ref(z) : z;
+        }
+    }
+}
+
+/* Stride-1 convolution, k = 1 or 3, zero or periodic padding: y = conv(x) + b. */
+static void conv_ref(int B, int Cin, int H, int W, int Cout, int k, int periodic, const double *x, const float *w,
+                     const float *b, double *y)
+{
+  for (int co = 0; co < Cout; co++)
+    for (int bb = 0; bb < B; bb++)
+      for (int oy = 0; oy < H; oy++)
+        for (int ox = 0; ox < W; ox++) {
+          double acc = b[co];
+          for (int ci = 0; ci < Cin; ci++)
+            for (int ky = 0; ky < k; ky++)
+              for (int kx = 0; kx < k; kx++) {
+                int iy = oy + ky - k / 2, ix = ox + kx - k / 2;
+                if (periodic) iy = (iy + H) % H, ix = (ix + W) % W;
+                else if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += (double)w[((co * Cin + ci) * k + ky) * k + kx] * x[((ci * B + bb) * H + iy) * W + ix];
+              }
+          y[((co * B + bb) * H + oy) * W + ox] = acc;
+        }
+}
+
+/* Tolerance of a float32 forward pass against the reference. Each float
+ * operation is off by at most u = 2^-24 relative, so a layer that sums K
+ * products (a convolution: K = 9 Cin <= 108) is off by at most about
+ * K u times their sum of absolute values, ~2e-5 for the unit-scale values
+ * here, and the few layers of a block (GroupNorm, two convolutions or
+ * softmax and two projections, the residual add) carry that forward.
+ * |y - ref| <= 1e-4 (1 + |ref|) covers it; about 1e-6 is seen, while a
+ * consistently wrong forward pass (softmax scale 1/C, GroupNorm eps 1e-2)
+ * is off by 2e-2 or more. */
+static void check_against_ref(const char *what, size_t n, const float *y, const double *ref)
+{
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(fabs(y[i] - ref[i]) <= 1e-4 * (1 + fabs(ref[i])), "%s[%zu]: %.7g, the reference gives %.7g", what, i,
+                  (double)y[i], ref[i]);
+}
+
+/* y = x + Wo (V softmax(Q^T K / sqrt(C))^T) + bo, [Q; K; V] = Wqkv GN(x) + bqkv. */
+static void attention_ref(int B, int C, int HW, int G, const float *x, const float *g, const float *b,
+                          const float *wqkv, const float *bqkv, const float *wo, const float *bo, double *y)
+{
+  const size_t N  = (size_t)C * B * HW;
+  double      *xd = malloc(sizeof(double) * N), *hn = malloc(sizeof(double) * N), *qkv = malloc(sizeof(double) * 3 * N),
+         *o = malloc(sizeof(double) * N), *proj = malloc(sizeof(double) * N), *P = malloc(sizeof(double) * HW);
+  for (size_t i = 0; i < N; i++) xd[i] = x[i];
+  groupnorm_ref(B, C, HW, G, 0, xd, g, b, hn);
+  conv_ref(B, C, 1, HW, 3 * C, 1, 0, hn, wqkv, bqkv, qkv);
+#define Q(c, bb, i) qkv[((size_t)(c)*B + (bb)) * HW + (i)]
+  for (int bb = 0; bb < B; bb++)
+    for (int i = 0; i < HW; i++) {
+      double mx = -INFINITY, sum = 0;
+      for (int j = 0; j < HW; j++) {
+        P[j] = 0;
+        for (int c = 0; c < C; c++) P[j] += Q(c, bb, i) * Q(C + c, bb, j);
+        P[j] /= sqrt(C), mx = fmax(mx, P[j]);
+      }
+      for (int j = 0; j < HW; j++) sum += (P[j] = exp(P[j] - mx));
+      for (int c = 0; c < C; c++) {
+        double acc = 0;
+        for (int j = 0; j < HW; j++) acc += Q(2 * C + c, bb, j) * P[j] / sum;
+        o[((size_t)c * B + bb) * HW + i] = acc;
+      }
+    }
+#undef Q
+  conv_ref(B, C, 1, HW, C, 1, 0, o, wo, bo, proj);
+  for (size_t i = 0; i < N; i++) y[i] = xd[i] + proj[i];
+  free(xd), free(hn), free(qkv), free(o), free(proj), free(P);
+}
+
 /* ---- attention ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -606,6 +706,10 @@ START_TEST(test_attention)
   fill_uniform(bo, C, -0.3, 0.3, 47);
   fill_uniform(r, N, -1, 1, 48);
   attn_loss(&c);
+  double *ref = malloc(sizeof(double) * N);
+  attention_ref(B, C, HW, G, x, g, b, wqkv, bqkv, wo, bo, ref);
+  check_against_ref("attention forward", N, y, ref);
+  free(ref);
   /* rows of each softmax sum to one */
   const float *P = work + 4 * (size_t)C * B * HW + 2 * B * G;
   for (int i = 0; i < B * HW; i++) {
@@ -655,6 +759,32 @@ static size_t res_params(const BOResBlockShape *s, float *base, BOResBlockParams
   return off;
 }
 
+/* a1 = SiLU(GN1(x)), h1 = conv1(a1) + Linear(silu_e)[b][c], a2 = SiLU(GN2(h1)),
+ * y = conv2(a2) + skip(x), skip the identity or a 1x1 convolution. */
+static void resblock_ref(const BOResBlockShape *s, const BOResBlockParams *p, const float *x, const float *se,
+                         double *y)
+{
+  const int    B = s->B, HW = s->H * s->W;
+  const size_t Ni = (size_t)s->Cin * B * HW, No = (size_t)s->Cout * B * HW;
+  double      *xd = malloc(sizeof(double) * Ni), *a1 = malloc(sizeof(double) * Ni), *h1 = malloc(sizeof(double) * No),
+         *a2 = malloc(sizeof(double) * No), *skip = malloc(sizeof(double) * No);
+  for (size_t i = 0; i < Ni; i++) xd[i] = x[i];
+  groupnorm_ref(B, s->Cin, HW, s->G1, 1, xd, p->gn1_g, p->gn1_b, a1);
+  conv_ref(B, s->Cin, s->H, s->W, s->Cout, s->k, s->periodic, a1, p->conv1_w, p->conv1_b, h1);
+  for (int c = 0; c < s->Cout; c++)
+    for (int bb = 0; bb < B; bb++) {
+      double tb = p->temb_b[c];
+      for (int e = 0; e < s->E; e++) tb += (double)p->temb_w[c * s->E + e] * se[bb * s->E + e];
+      for (int i = 0; i < HW; i++) h1[((size_t)c * B + bb) * HW + i] += tb;
+    }
+  groupnorm_ref(B, s->Cout, HW, s->G2, 1, h1, p->gn2_g, p->gn2_b, a2);
+  if (p->skip_w) conv_ref(B, s->Cin, s->H, s->W, s->Cout, 1, 0, xd, p->skip_w, p->skip_b, skip);
+  else memcpy(skip, xd, sizeof(double) * No);
+  conv_ref(B, s->Cout, s->H, s->W, s->Cout, s->k, s->periodic, a2, p->conv2_w, p->conv2_b, y);
+  for (size_t i = 0; i < No; i++) y[i] += skip[i];
+  free(xd), free(a1), free(h1), free(a2), free(skip);
+}
+
 static void res_case(BOResBlockShape s)
 {
   BOResBlockParams p, g;
@@ -678,6 +808,10 @@ static void res_case(BOResBlockShape s)
   bo_resblock_acts_set(&s, acts, &c.a);
   c.s = s, c.p = p, c.x = x, c.se = se, c.y = y, c.r = r, c.col = col;
   res_loss(&c);
+  double *ref = malloc(sizeof(double) * s.Cout * N);
+  resblock_ref(&s, &p, x, se, ref);
+  check_against_ref("resblock forward", s.Cout * N, y, ref);
+  free(ref);
   bo_resblock_backward(&s, &p, &g, x, se, &c.a, r, dx, dse, col, scratch, 0);
   check_fd("res dx", x, dx, s.Cin * N, res_loss, &c);
   check_fd("res dsilu_e", se, dse, s.B * s.E, res_loss, &c);
