@@ -61,7 +61,6 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
   tr->warmup           = 2;
   tr->lr               = 2e-3;
   tr->restart          = restart;
-  tr->overwrite        = PETSC_TRUE; /* the tests reuse checkpoint names for fresh runs */
   /* Adam divides by sqrt(v) + eps: with the usual eps = 1e-8 a gradient that
    * is zero up to rounding (biases in front of a GroupNorm) gets a full step
    * of random sign, so runs that differ only in summation order diverge by
