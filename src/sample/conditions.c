@@ -142,10 +142,12 @@ PetscErrorCode bo_sample_set_up_conditions(BOSampler s)
              "-mass_from %s gives no totals, but the network is conditioned on each member's total: give -mass M, "
              "-mass_from train or -mass_from FILE",
              s->mass_from);
-  for (PetscInt g = 0; s->npool > 0 && g < s->ngroups; g++)
+  for (PetscInt i = 0; s->npool > 0 && s->ngroups > 1 && i < s->nlabel_pool; i++) { /* the labels a draw can give */
+    const PetscInt g = s->label_pool[i];
     PetscCheck(s->pool_start[g + 1] > s->pool_start[g], s->comm, PETSC_ERR_ARG_INCOMP,
                "-mass_from %s has no member of label %" PetscInt_FMT ", which -label_from train can draw", s->mass_from,
                g);
+  }
   /* A step toward a known total is the exact bridge given that total. */
   PetscCheck(s->step_type == BO_REVERSE_BRIDGE || (s->mass < 0 && s->npool == 0), s->comm, PETSC_ERR_ARG_INCOMP,
              "-sampler %s: members with a total (-mass, -mass_from %s) take exact bridge steps; add -mass_from none",

@@ -36,7 +36,8 @@ expect_error "wrong shape" "$CV" -format raw -dtype u16 -shape 1 -in odd.raw -ou
 expect_error "cannot open" "$CV" -format anndata -in missing.h5ad -out out.h5; check_clean
 expect_error "patch size" "$CV" -format csv -in three.csv -shape 1,3 -patch 2 -out out.h5; check_clean
 # an output directory that does not exist
-expect_error "cannot create" "$CV" -format csv -in three.csv -out no/such/dir/out.h5
+expect_error "-out no/such/dir/out.h5: directory no/such/dir does not exist" \
+  "$CV" -format csv -in three.csv -out no/such/dir/out.h5
 expect_error "the input has only" "$CV" -format csv -in three.csv -holdout 5 -holdout_out h.h5 -out out.h5
 [ -e h.h5 ] || [ -e out.h5 ] && fail "a failed split left an output"
 expect_error "-n 4: three.csv has fewer samples (1)" "$CV" -format csv -in three.csv -n 4 -out out.h5; check_clean
