@@ -113,11 +113,12 @@ static PetscErrorCode inspect_shards(void *ctx)
 
 PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out)
 {
-  MergeJob job;
-  Shard   *sh;
-  int      ns    = 1;
-  BOWriter w     = NULL;
-  PetscInt total = 0;
+  MergeJob  job;
+  Shard    *sh;
+  int       ns     = 1;
+  BOWriter  w      = NULL;
+  PetscInt  total  = 0;
+  PetscBool labels = PETSC_FALSE; /* the shards carry each member's label (drawn labels) */
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(&job, sizeof(job)));
@@ -147,8 +148,16 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
       for (int k = 0; shard_ints[k]; k++) PetscCall(BOWriterSetAttributeInt(w, shard_ints[k], job.ints[k]));
       PetscCall(BOWriterSetAttributeInt(w, "first_member", sh[0].first));
       PetscCall(BOWriterSetAttributeInt(w, "merged_shards", ns));
+      PetscCall(BOWriterSetAttributeString(w, "labels_from", ds->has_labels ? "train" : "none"));
+      if (ds->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down"));
+      labels = ds->has_labels;
+      PetscCall(BOWriterSetLabels(w, labels));
     }
-    PetscCall(BOWriterWrite(w, (PetscInt)(sh[i].first - sh[0].first) + ds->first, ds->nlocal, ds->x));
+    PetscCheck(ds->has_labels == labels, comm, PETSC_ERR_ARG_INCOMP, "-merge: %s %s member labels, the first shard %s",
+               sh[i].path, ds->has_labels ? "has" : "has no", labels ? "has" : "has none");
+    PetscInt at = (PetscInt)(sh[i].first - sh[0].first) + ds->first;
+    PetscCall(BOWriterWrite(w, at, ds->nlocal, ds->x));
+    if (labels) PetscCall(BOWriterWriteLabels(w, at, ds->nlocal, ds->labels));
     PetscCall(BODatasetDestroy(&ds));
   }
   PetscCall(BOWriterClose(w));

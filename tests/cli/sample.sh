@@ -43,6 +43,7 @@ $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 32 -first_member 0 -sample_steps 25 -see
 $MPIRUN -n 3 "$SA" -merge shard2.h5,shard1.h5 -out merged.h5 > /dev/null || fail "merge"
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 48 -sample_steps 25 -seed 4 -out one48.h5 > /dev/null
 h5diff one48.h5 merged.h5 /counts /counts || fail "merged shards differ from one job"
+h5diff one48.h5 merged.h5 /labels /labels || fail "merged shards lost or changed the members' labels"
 expect_error "must be contiguous" "$SA" -merge shard1.h5,shard1.h5 -out bad.h5
 "$SA" -checkpoint ck.h5 -n 16 -first_member 0 -sample_steps 30 -seed 4 -out shard3.h5 > /dev/null
 expect_error "sample_steps" "$SA" -merge shard3.h5,shard2.h5 -out bad.h5
