@@ -93,14 +93,11 @@ static PetscErrorCode get_options(Options *o)
              "-holdout needs -holdout_out FILE");
   PetscCheck(!o->holdout || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-holdout is not supported with -format anndata");
-  /* no output replaces an input (-in, -labels) or the other output */
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-in", o->in));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-labels", o->labels));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-in", o->in));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-labels", o->labels));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-holdout_out", o->holdout_out));
+  {
+    const BOFileArg out[] = {{"-out", o->out}, {"-holdout_out", o->holdout_out}},
+                    in[]  = {{"-in", o->in}, {"-labels", o->labels}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 2, in));
+  }
   o->format     = (Format)fmt;
   o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
   o->top_down   = row_order == 0 ? PETSC_TRUE : PETSC_FALSE;

@@ -58,11 +58,10 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->data[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the ensemble with -data FILE");
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the results file with -out FILE.csv");
   PetscCheck(o->dp > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-dp must be positive");
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-data", o->data));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out_h5", o->out_h5, "-data", o->data));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out_h5", o->out_h5, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out_h5", o->out_h5));
+  {
+    const BOFileArg out[] = {{"-out", o->out}, {"-out_h5", o->out_h5}}, in[] = {{"-data", o->data}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 1, in));
+  }
   PetscFunctionReturn(0);
 }
 

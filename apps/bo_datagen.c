@@ -61,9 +61,10 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
   PetscCheck(o->n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
   PetscCheck(o->seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-seed must be non-negative");
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png));
+  {
+    const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 0, NULL));
+  }
   o->kind = (Kind)kind;
   if (o->kind == KIND_RESERVOIR) {
     PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));

@@ -44,11 +44,11 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0);
   PetscCheck(o->real[0] && o->fake[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -real FILE and -fake FILE");
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-real", o->real));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-fake", o->fake));
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-json", o->json, "-train", o->train));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-json", o->json));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png)); /* a prefix: PREFIX_spectra.png, ... */
+  { /* -png is a prefix (PREFIX_spectra.png, ...): only its directory is checked */
+    const BOFileArg out[] = {{"-json", o->json}}, in[] = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 1, out, 3, in));
+    PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png));
+  }
   PetscFunctionReturn(0);
 }
 

@@ -41,34 +41,30 @@ static PetscErrorCode get_options(Options *o)
 /* -out of a merge replaces none of its shards. */
 static PetscErrorCode check_merge_outputs(const Options *o)
 {
-  char list[sizeof(o->merge)], *save = NULL;
+  char            list[sizeof(o->merge)], *save = NULL;
+  const BOFileArg out[] = {{"-out", o->out}};
 
   PetscFunctionBegin;
   PetscCall(PetscStrncpy(list, o->merge, sizeof(list)));
-  for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
-    PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, "-merge shard", f));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
+  for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+    const BOFileArg shard[] = {{"-merge shard", f}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 1, out, 1, shard));
+  }
   PetscFunctionReturn(0);
 }
 
 /* Neither the ensemble nor its picture replaces an input, or each other. */
 static PetscErrorCode check_outputs(const Options *o, BOSampler s)
 {
-  const char *keyword[] = {"auto", "train", "none"};
-  const char *in_opt[]  = {"-checkpoint", "-condition", "-mass_from"};
-  const char *in[]      = {s->checkpoint, s->condition, s->mass_from};
+  /* -mass_from auto|train|none names no file */
+  const PetscBool mass_file =
+      strcmp(s->mass_from, "auto") && strcmp(s->mass_from, "train") && strcmp(s->mass_from, "none");
+  const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}};
+  const BOFileArg in[]  = {
+       {"-checkpoint", s->checkpoint}, {"-condition", s->condition}, {"-mass_from", mass_file ? s->mass_from : ""}};
 
   PetscFunctionBegin;
-  for (int i = 0; i < 3; i++) {
-    PetscBool is_keyword = PETSC_FALSE;
-    for (int k = 0; k < 3; k++) is_keyword |= i == 2 && !strcmp(in[i], keyword[k]);
-    if (is_keyword) continue;
-    PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-out", o->out, in_opt[i], in[i]));
-    PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, in_opt[i], in[i]));
-  }
-  PetscCall(BOCheckNotInput(PETSC_COMM_WORLD, "-png", o->png, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-out", o->out));
-  PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png));
+  PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 3, in));
   PetscFunctionReturn(0);
 }
 

@@ -70,6 +70,13 @@ PetscBool BOSameFile(const char *a, const char *b);
  * empty path is skipped. Rank 0 decides; collective. */
 PetscErrorCode BOCheckOutputDir(MPI_Comm comm, const char *opt, const char *path);
 PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in);
+/* A program's outputs before its work: each output's directory
+ * (BOCheckOutputDir), each output against every input and every earlier
+ * output (BOCheckNotInput). Entries with an empty path are skipped. */
+typedef struct {
+  const char *opt, *path;
+} BOFileArg;
+PetscErrorCode BOCheckOutputs(MPI_Comm comm, int nout, const BOFileArg *out, int nin, const BOFileArg *in);
 
 /* A small text output (CSV, JSON) written atomically: rank 0 calls
  * body(f, a, b) on path's temporary name and renames it; every rank learns

@@ -72,6 +72,17 @@ PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *o
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOCheckOutputs(MPI_Comm comm, int nout, const BOFileArg *out, int nin, const BOFileArg *in)
+{
+  PetscFunctionBegin;
+  for (int o = 0; o < nout; o++) {
+    for (int i = 0; i < nin; i++) PetscCall(BOCheckNotInput(comm, out[o].opt, out[o].path, in[i].opt, in[i].path));
+    for (int e = 0; e < o; e++) PetscCall(BOCheckNotInput(comm, out[o].opt, out[o].path, out[e].opt, out[e].path));
+  }
+  for (int o = 0; o < nout; o++) PetscCall(BOCheckOutputDir(comm, out[o].opt, out[o].path));
+  PetscFunctionReturn(0);
+}
+
 void BOTempPath(const char *path, char *tmp, size_t len) { snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid()); }
 
 PetscErrorCode BOPublishFile(const char *tmp, const char *path)

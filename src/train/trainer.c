@@ -152,6 +152,7 @@ PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
   BOCheckpointState st;
 
   PetscFunctionBegin;
+  if (tr->logfile) fflush(tr->logfile); /* the log holds every step the checkpoint does */
   PetscCall(PetscMemzero(&st, sizeof(st)));
   st.step = tr->step, st.batch = tr->batch, st.conditional = tr->conditional, st.seed = tr->seed;
   st.ema = tr->ema, st.adam_m = tr->adam_m, st.adam_v = tr->adam_v;
@@ -255,13 +256,12 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscInt  n, D;
 
   PetscFunctionBegin;
-  /* the checkpoint and the log replace neither the data nor each other */
-  PetscCall(BOCheckNotInput(tr->comm, "-checkpoint", tr->checkpoint, "-data", tr->data->filename));
-  PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-data", tr->data->filename));
-  PetscCall(BOCheckNotInput(tr->comm, "-log", tr->log, "-checkpoint", tr->checkpoint));
+  {
+    const BOFileArg out[] = {{"-checkpoint", tr->checkpoint}, {"-log", tr->log}},
+                    in[]  = {{"-data", tr->data->filename}};
+    PetscCall(BOCheckOutputs(tr->comm, 2, out, 1, in));
+  }
   PetscCall(check_new_run_keeps_checkpoint(tr));
-  PetscCall(BOCheckOutputDir(tr->comm, "-checkpoint", tr->checkpoint));
-  PetscCall(BOCheckOutputDir(tr->comm, "-log", tr->log));
   PetscCall(BODatasetOpen(tr->data));
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */
@@ -526,13 +526,10 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
       window_steps = 0;
       window_loss  = 0;
     }
-    if (tr->checkpoint_every > 0 && tr->step % tr->checkpoint_every == 0 && tr->step < tr->steps && !stop) {
-      if (tr->logfile) fflush(tr->logfile); /* the log holds every step the checkpoint does */
+    if (tr->checkpoint_every > 0 && tr->step % tr->checkpoint_every == 0 && tr->step < tr->steps && !stop)
       PetscCall(BOTrainerWriteCheckpoint(tr));
-    }
   }
   PetscCall(PetscLogStagePop());
-  if (tr->logfile) fflush(tr->logfile);
   PetscCall(BOTrainerWriteCheckpoint(tr));
   if (stop && tr->step < tr->steps) {
     *interrupted = PETSC_TRUE;
@@ -544,7 +541,6 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
     PetscCall(PetscPrintf(tr->comm, "done: %" PetscInt_FMT " steps in %.1f s; checkpoint %s\n", tr->step - first,
                           BOWallTime() - start, tr->checkpoint));
   }
-  if (tr->logfile) fflush(tr->logfile);
   PetscFunctionReturn(0);
 }
 
