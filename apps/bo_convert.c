@@ -2,6 +2,8 @@ static const char help[] =
     "bo_convert: other formats -> Blackout count data (HDF5, the layout of docs/DATA.md).\n"
     "\n"
     "  bo_convert -format csv -in digits.csv.gz -shape 8,8 -label_column 64 -out digits.h5\n"
+    "  bo_convert -format csv -in digits.csv.gz -shape 8,8 -label_column 64 -shuffle_seed 1 -holdout 297 \\\n"
+    "             -holdout_out heldout.h5 -out train.h5    (a random split: train and held-out alike)\n"
     "  bo_convert -format idx -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist.h5\n"
     "  bo_convert -format raw -in field.bin -dtype u16 -endian big -shape 64,64 -out fields.h5\n"
     "  bo_convert -format anndata -in cells.h5ad -out cells.h5\n"
@@ -26,6 +28,7 @@ typedef struct {
   PetscInt  label_column, drop_column, patch, stride;
   PetscInt  keep;    /* -n: only the first `keep` samples (0: all) */
   PetscInt  holdout; /* the last `holdout` of them go to holdout_out */
+  PetscInt  shuffle_seed; /* > 0: members in a random order keyed by it, before -n and -holdout */
   char      holdout_out[PETSC_MAX_PATH_LEN];
   PetscBool header, big_endian, help;
   PetscBool top_down; /* -row_order top_down: row 0 of a field is its top (images) */
@@ -70,6 +73,9 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
   PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
   PetscCall(PetscOptionsInt("-n", "keep only the first N samples (0: all)", NULL, o->keep, &o->keep, NULL));
+  PetscCall(PetscOptionsInt("-shuffle_seed",
+                            "put the samples in a random order keyed by S (before -n and -holdout; 0: the input's order)",
+                            NULL, o->shuffle_seed, &o->shuffle_seed, NULL));
   PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL,
                             o->holdout, &o->holdout, NULL));
   PetscCall(PetscOptionsEList("-row_order",
@@ -87,6 +93,10 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->keep >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-n %" PetscInt_FMT ": must be >= 0", o->keep);
   PetscCheck(!o->keep || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-n is not supported with -format anndata");
+  PetscCheck(o->shuffle_seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-shuffle_seed %" PetscInt_FMT ": must be >= 0", o->shuffle_seed);
+  PetscCheck(!o->shuffle_seed || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-shuffle_seed is not supported with -format anndata");
   PetscCheck(o->holdout >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-holdout %" PetscInt_FMT ": must be >= 0",
              o->holdout);
   PetscCheck(!o->holdout || o->holdout_out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
@@ -150,6 +160,7 @@ static PetscErrorCode write_members(const Options *o, const BOArray *a, PetscInt
   PetscCall(BOWriterSetAttributeString(w, "source", o->in));
   PetscCall(BOWriterSetAttributeString(w, "source_format", formats[o->format]));
   if (a->ndim >= 2 && o->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down"));
+  if (o->shuffle_seed) PetscCall(BOWriterSetAttributeInt(w, "shuffle_seed", o->shuffle_seed));
   PetscCall(BOWriterWrite(w, first, nlocal, x));
   if (any_labels) PetscCall(BOWriterWriteLabels(w, first, nlocal, a->labels + offset));
   PetscCall(BOWriterClose(w));
@@ -209,6 +220,7 @@ static PetscErrorCode run(void)
   case FMT_ANNDATA: PetscCall(read_ann_data(&o, &a, &first, &N)); break;
   }
   if (o.patch > 0) PetscCall(BOArrayExtractPatches(&a, o.patch, o.stride));
+  if (o.shuffle_seed) PetscCall(BOArrayPermute(&a, (uint64_t)o.shuffle_seed));
   if (o.keep) {
     PetscCheck(o.keep <= a.N, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
                "-n %" PetscInt_FMT ": %s has fewer samples (%" PetscInt_FMT ")", o.keep, o.in, a.N);

@@ -133,6 +133,9 @@ PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscB
                          PetscInt ndim, const PetscInt shape[], BOArray *a);
 /* Cut fields into P x P patches at stride S (labels repeat per patch). */
 PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S);
+/* Put the members (and their labels) in the order of a uniform random
+ * permutation keyed by seed (BOShufflePermutation, epoch 0). */
+PetscErrorCode BOArrayPermute(BOArray *a, uint64_t seed);
 PetscErrorCode BOArrayDestroy(BOArray *a);
 
 #endif

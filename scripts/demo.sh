@@ -47,9 +47,11 @@ if [ "$KIND" = mnist ]; then
     -n "$N_HELDOUT" -out heldout.h5
   sim_ms=""
 elif [ "$KIND" = digits ]; then
-  say "1. data: sklearn's digits, the last $N_HELDOUT held out"
+  # a random split: the file's order follows its writers, so "the last N"
+  # would hold out other writers than the training set's
+  say "1. data: sklearn's digits, $N_HELDOUT chosen at random held out"
   "$BIN/bo_convert" -format csv -in "$ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 \
-    -holdout "$N_HELDOUT" -holdout_out heldout.h5 -out train.h5
+    -shuffle_seed 1 -holdout "$N_HELDOUT" -holdout_out heldout.h5 -out train.h5
   sim_ms=""
 else
   say "1. reference simulator: $N_TRAIN training + $N_HELDOUT held-out realizations ($KIND)"

@@ -9,6 +9,7 @@
 #include <zlib.h>
 #include "bo_dataset.h"
 #include "bo_io.h"
+#include "bo_rng.h"
 #include "bo_sys.h"
 
 const char *const BORawTypes[] = {"u8", "u16", "i16", "i32", "u32", "f32", "f64", "BORawType", "BO_RAW_", NULL};
@@ -353,6 +354,26 @@ PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
   PetscCall(PetscFree(a->labels));
   a->x = x, a->labels = lab, a->N = n;
   a->shape[0] = a->shape[1] = P, a->D = P * P * C;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOArrayPermute(BOArray *a, uint64_t seed)
+{
+  PetscInt *perm, *labels = NULL;
+  float    *x;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(a->N, &perm, (size_t)a->N * a->D, &x));
+  PetscCall(BOShufflePermutation(seed, 0, a->N, 0, 0, perm, NULL));
+  if (a->labels) PetscCall(PetscMalloc1(a->N, &labels));
+  for (PetscInt i = 0; i < a->N; i++) {
+    PetscCall(PetscArraycpy(x + (size_t)i * a->D, a->x + (size_t)perm[i] * a->D, a->D));
+    if (labels) labels[i] = a->labels[perm[i]];
+  }
+  PetscCall(PetscArraycpy(a->x, x, (size_t)a->N * a->D));
+  if (labels) PetscCall(PetscArraycpy(a->labels, labels, a->N));
+  PetscCall(PetscFree2(perm, x));
+  PetscCall(PetscFree(labels));
   PetscFunctionReturn(0);
 }
 

@@ -65,4 +65,26 @@ h5dump -d /counts -s "0,0,0" -c "800,8,8" t1.h5 | sed -n '/DATA {/,$p' > a.txt
 h5dump -d /counts -s "0,0,0" -c "800,8,8" tn.h5 | sed -n '/DATA {/,$p' > b.txt
 test -s a.txt || fail "-n: h5dump printed no data"
 cmp -s a.txt b.txt || fail "-n: not the first samples"
+# -shuffle_seed: a random split. Training and held-out parts together are the
+# input's members (each with its label), in another order; the same on 1 and
+# 3 ranks; another seed gives another order.
+values() { # values() FILE DATASET: its values, one per line
+  h5dump -d "$2" -y -m %d "$1" | sed -n '/DATA {/,/^   }/{p;/^   }/q}' | tr -dc '0-9,' | tr ',' '\n' | grep .
+}
+rows() { # one line per member: its label, then its 64 counts
+  paste -d' ' <(values "$1" /labels) <(values "$1" /counts | paste -d' ' $(printf -- '- %.0s' $(seq 64)))
+}
+split() { # split SEED RANKS TRAIN HELDOUT
+  $MPIRUN -n "$2" "$CV" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 \
+    -shuffle_seed "$1" -holdout 297 -holdout_out "$4" -out "$3" > /dev/null
+}
+split 1 1 s1t.h5 s1h.h5 && split 1 3 s3t.h5 s3h.h5 && split 2 1 s2t.h5 s2h.h5 || fail "-shuffle_seed: bo_convert failed"
+rows digits.h5 > all.txt
+cat <(rows s1t.h5) <(rows s1h.h5) > shuf.txt
+test "$(wc -l < all.txt)" = 1797 && test "$(wc -w < all.txt)" = $((1797 * 65)) || fail "-shuffle_seed: rows of the input"
+cmp -s all.txt shuf.txt && fail "-shuffle_seed 1: the input's order"
+cmp -s <(sort all.txt) <(sort shuf.txt) || fail "-shuffle_seed 1: not a permutation of the members with their labels"
+h5diff s1t.h5 s3t.h5 /counts /counts && h5diff s1h.h5 s3h.h5 /labels /labels || fail "-shuffle_seed: 1 and 3 ranks differ"
+h5diff -q s1h.h5 s2h.h5 /counts /counts && fail "-shuffle_seed 2 gives the order of seed 1"
+h5dump -a /shuffle_seed s1h.h5 | grep -q "(0): 1" || fail "-shuffle_seed not recorded"
 echo ok
