@@ -9,10 +9,11 @@
  * (data_file, data_N, data_max_count), conditional, group data_totals
  * (dataset totals: every training member's total count, and labels when
  * the data has them; the sampler draws members' totals from them), and
- * checksum_crc32, a
- * CRC-32 over the four weight buffers and the step, written last: its
- * presence marks a complete file, its value catches torn or corrupt ones
- * that HDF5 would read without complaint.
+ * checksum, a CRC-32 over everything else (the weights, the step, every
+ * attribute of / and /model, the totals), written last: its presence
+ * marks a complete file, its value catches torn, corrupt or edited ones
+ * that HDF5 would read without complaint. (Older files have
+ * checksum_crc32, over the weights and the step only; they still load.)
  *
  * Files: FILE is always the newest; writing moves the previous one aside
  * as FILE-stepNNNNNNNN.h5 (its step) and keeps the newest `keep` in all.
@@ -33,6 +34,7 @@ typedef struct {
   PetscInt data_N;
   double   data_max_count;
   char     path[PETSC_MAX_PATH_LEN]; /* BOCheckpointRead: the file it came from */
+  uint32_t checksum;                 /* BOCheckpointRead: the file's verified checksum */
   /* the training members' totals (rank 0's are written; may be NULL) */
   PetscInt        ntotals;
   const double   *totals;

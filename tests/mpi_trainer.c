@@ -10,6 +10,7 @@
 #include "blackout.h"
 #include "bo_trainer.h"
 #include "testutil.h"
+#include "../src/ckpt/ckptimpl.h" /* the weights-only checksum of older files */
 
 #define NS 30 /* samples */
 #define NY 8
@@ -260,6 +261,139 @@ START_TEST(test_corrupt_checkpoint_fallback)
 }
 END_TEST
 
+/* Rank 0: path copied to copy. */
+static void copy_file(const char *path, const char *copy)
+{
+  PetscMPIInt rank;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  if (rank == 0) {
+    FILE  *in = fopen(path, "rb"), *out = fopen(copy, "wb");
+    char   buf[65536];
+    size_t n;
+    ck_assert(in && out);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in), fclose(out);
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+}
+
+/* Rank 0: one stored value of a checkpoint changed in place, as a user
+ * editing the file would: attribute attr of / or /model (+1), or, with
+ * attr NULL, the first training total (+1). */
+static void edit_checkpoint(const char *path, const char *group, const char *attr)
+{
+  PetscMPIInt rank;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  if (rank == 0) {
+    hid_t  f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), o, a;
+    double v[NS];
+    ck_assert(f >= 0);
+    if (attr) {
+      o = group ? H5Gopen2(f, group, H5P_DEFAULT) : f;
+      a = H5Aopen(o, attr, H5P_DEFAULT);
+      ck_assert(a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0);
+      v[0] += 1;
+      ck_assert(H5Awrite(a, H5T_NATIVE_DOUBLE, v) >= 0);
+      H5Aclose(a);
+      if (group) H5Gclose(o);
+    } else {
+      hid_t d = H5Dopen2(f, "data_totals/totals", H5P_DEFAULT);
+      ck_assert(d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+      v[0] += 1;
+      ck_assert(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+      H5Dclose(d);
+    }
+    H5Fclose(f);
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+}
+
+/* Rank 0: the checksum attributes replaced by an older file's
+ * checksum_crc32 (when v1 >= 0) over the weights only. */
+static void make_v1(const char *path, int64_t v1)
+{
+  PetscMPIInt rank;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  if (rank == 0) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert(f >= 0 && H5Adelete(f, BO_CKPT_CHECKSUM) >= 0);
+    if (v1 >= 0) ck_assert_int_eq(BOH5WriteAttrInt(f, BO_CKPT_CHECKSUM_V1, v1), 0);
+    H5Fclose(f);
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+}
+
+/* Loading path for sampling: 0, or the error code with the message in
+ * BOTestErrorMessage. */
+static PetscErrorCode try_load(const char *path, uint32_t *checksum)
+{
+  BOProcess      proc;
+  BOModel        model = NULL;
+  PetscErrorCode ierr;
+  ck_assert_int_eq(BOProcessCreate(PETSC_COMM_WORLD, &proc), 0);
+  BOTestErrorMessage[0] = 0;
+  PetscPushErrorHandler(BOTestCaptureError, NULL);
+  ierr = BOCheckpointLoadModel(PETSC_COMM_WORLD, path, PETSC_TRUE, proc, &model, checksum);
+  PetscPopErrorHandler();
+  BOModelDestroy(&model);
+  BOProcessDestroy(&proc);
+  return ierr;
+}
+
+/* The checksum covers the settings, not only the weights: an edited T,
+ * t_end, model setting or training total is refused, the intact file
+ * loads, and an older file (checksum_crc32 over the weights) still loads
+ * when it is right and is refused when it is not or has none. */
+START_TEST(test_checkpoint_checksum_covers_settings)
+{
+  char              data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], ed[PETSC_MAX_PATH_LEN];
+  const char       *edits[][2] = {{NULL, "T"}, {NULL, "t_end"}, {NULL, "seed"}, {"model", "model_max_count"}, {NULL, NULL}};
+  BOTrainer         tr;
+  BOProcess         proc;
+  BOModel           model = NULL;
+  BOCheckpointState st;
+  PetscBool         found;
+  uint32_t          crc = 0, weights;
+  int64_t           stored = -1;
+  hid_t             f;
+
+  write_dataset(BOTestPath("cs_data.h5", data, sizeof(data)));
+  BOTestPath("cs.h5", ck, sizeof(ck));
+  BOTestPath("cs_edit.h5", ed, sizeof(ed));
+  tr = make_trainer(PETSC_COMM_WORLD, data, ck, 2, PETSC_FALSE);
+  train(tr);
+  BOTrainerDestroy(&tr);
+  ck_assert_int_eq(try_load(ck, &crc), 0);
+  f = H5Fopen(ck, H5F_ACC_RDONLY, H5P_DEFAULT);
+  ck_assert(f >= 0 && BOH5ReadAttrInt(f, BO_CKPT_CHECKSUM, &stored) == 0);
+  H5Fclose(f);
+  ck_assert_uint_eq(crc, (uint32_t)stored);
+  for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+    copy_file(ck, ed);
+    edit_checkpoint(ed, edits[i][0], edits[i][1]);
+    ck_assert_msg(try_load(ed, NULL) != 0, "edited %s accepted", edits[i][1] ? edits[i][1] : "total");
+    ck_assert_msg(strstr(BOTestErrorMessage, "checksum mismatch"), "edited %s: %s", edits[i][1] ? edits[i][1] : "total",
+                  BOTestErrorMessage);
+  }
+  /* older files */
+  ck_assert_int_eq(BOProcessCreate(PETSC_COMM_WORLD, &proc), 0);
+  ck_assert_int_eq(BOCheckpointRead(PETSC_COMM_WORLD, ck, proc, &model, &st, &found), 0);
+  ck_assert(found);
+  weights = bo_ckpt_weights_checksum(model->nparams, model->params, st.ema, st.adam_m, st.adam_v, st.step);
+  BOCheckpointStateFree(&st), BOModelDestroy(&model), BOProcessDestroy(&proc);
+  copy_file(ck, ed);
+  make_v1(ed, weights);
+  ck_assert_int_eq(try_load(ed, &crc), 0);
+  ck_assert_uint_eq(crc, weights);
+  copy_file(ck, ed);
+  make_v1(ed, (int64_t)(weights ^ 1u));
+  ck_assert(try_load(ed, NULL) != 0 && strstr(BOTestErrorMessage, "checksum mismatch"));
+  copy_file(ck, ed);
+  make_v1(ed, -1);
+  ck_assert(try_load(ed, NULL) != 0 && strstr(BOTestErrorMessage, "has no checksum: incomplete checkpoint"));
+}
+END_TEST
+
 /* The learning-rate schedule: linear warm-up, then constant or a cosine
  * from -lr at the end of the warm-up to 0 at -steps. */
 START_TEST(test_lr_schedule)
@@ -415,6 +549,7 @@ Suite *suite_trainer(void)
   tcase_add_test(tc, test_rank_count_independence);
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
+  tcase_add_test(tc, test_checkpoint_checksum_covers_settings);
   tcase_add_test(tc, test_lr_schedule);
   tcase_add_test(tc, test_optimizer_step);
   tcase_add_test(tc, test_loss_decreases);

@@ -48,18 +48,24 @@ static PetscErrorCode read_state_attrs(hid_t file, BOCheckpointState *st)
 
 /* Rank 0: everything of one file into a model made (on PETSC_COMM_SELF)
  * from its own configuration, checksum verified. Errors say what is wrong. */
+/* Rank 0: everything of one file into a model made (on PETSC_COMM_SELF)
+ * from its own configuration, checksum verified (st->checksum). Errors say
+ * what is wrong. */
 static PetscErrorCode read_file(const char *path, BOProcess proc, BOModel *model, BOCheckpointState *st)
 {
   hid_t         file, g;
   BOModelConfig cfg;
-  int64_t       crc;
+  int64_t       stored;
+  uint32_t      weights;
   PetscInt      n;
+  PetscBool     v1;
 
   PetscFunctionBegin;
   file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "cannot open %s as HDF5 (truncated or not a checkpoint)",
              path);
-  PetscCheck(BOH5HasAttr(file, "checksum_crc32"), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+  v1 = (PetscBool)!BOH5HasAttr(file, BO_CKPT_CHECKSUM);
+  PetscCheck(!v1 || BOH5HasAttr(file, BO_CKPT_CHECKSUM_V1), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
              "%s has no checksum: incomplete checkpoint", path);
   PetscCall(read_state_attrs(file, st));
   PetscCall(BOProcessLoad(proc, file));
@@ -73,10 +79,13 @@ static PetscErrorCode read_file(const char *path, BOProcess proc, BOModel *model
   PetscCall(load_group(*model, file, "ema", st->ema));
   PetscCall(load_group(*model, file, "adam_m", st->adam_m));
   PetscCall(load_group(*model, file, "adam_v", st->adam_v));
-  PetscCall(BOH5ReadAttrInt(file, "checksum_crc32", &crc));
+  weights = bo_ckpt_weights_checksum(n, (*model)->params, st->ema, st->adam_m, st->adam_v, st->step);
+  PetscCall(BOH5ReadAttrInt(file, v1 ? BO_CKPT_CHECKSUM_V1 : BO_CKPT_CHECKSUM, &stored));
+  if (v1) st->checksum = weights; /* an older file: its checksum covers the weights only */
+  else PetscCall(bo_ckpt_checksum(file, weights, &st->checksum));
   H5Fclose(file);
-  PetscCheck((uint32_t)crc == bo_ckpt_checksum(n, (*model)->params, st->ema, st->adam_m, st->adam_v, st->step),
-             PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: checksum mismatch (corrupt checkpoint)", path);
+  PetscCheck((uint32_t)stored == st->checksum, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: checksum mismatch (corrupt or edited checkpoint)", path);
   PetscCall(PetscStrncpy(st->path, path, sizeof(st->path)));
   PetscFunctionReturn(0);
 }
@@ -211,7 +220,7 @@ static PetscErrorCode load_on_root(void *ctx)
 
   PetscFunctionBegin;
   PetscCall(read_file(j->path, j->proc, &j->m0, &j->st));
-  j->checksum = bo_ckpt_checksum(j->m0->nparams, j->m0->params, j->st.ema, j->st.adam_m, j->st.adam_v, j->st.step);
+  j->checksum = j->st.checksum;
   if (j->use_ema) PetscCall(PetscArraycpy(j->m0->params, j->st.ema, j->m0->nparams));
   PetscFunctionReturn(0);
 }

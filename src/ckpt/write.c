@@ -2,6 +2,7 @@
  * the previous newest aside under its step's name, publishes the new one
  * and prunes the oldest beyond `keep`. */
 #include <glob.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,23 +20,87 @@ void bo_ckpt_sibling(const char *path, PetscInt step, char *out, size_t len)
   snprintf(out, len, "%.*s-step%08" PetscInt_FMT ".h5", (int)bo_ckpt_stem(path), path, step);
 }
 
-uint32_t bo_ckpt_checksum(PetscInt nparams, const float *params, const float *ema, const float *m, const float *v,
-                          int64_t step)
+static uLong crc_bytes(uLong crc, const void *buf, size_t n)
+{
+  const Bytef *p = (const Bytef *)buf;
+  while (n) { /* crc32 takes a uInt length */
+    uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+    crc        = crc32(crc, p, chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return crc;
+}
+
+uint32_t bo_ckpt_weights_checksum(PetscInt nparams, const float *params, const float *ema, const float *m,
+                                  const float *v, int64_t step)
 {
   const float *bufs[4] = {params, ema, m, v};
   uLong        crc     = crc32(0L, Z_NULL, 0);
-  for (int i = 0; i < 4; i++) {
-    const Bytef *p = (const Bytef *)bufs[i];
-    size_t       n = sizeof(float) * (size_t)nparams;
-    while (n) { /* crc32 takes a uInt length */
-      uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-      crc        = crc32(crc, p, chunk);
-      p += chunk;
-      n -= chunk;
-    }
-  }
-  crc = crc32(crc, (const Bytef *)&step, sizeof(step));
-  return (uint32_t)crc;
+  for (int i = 0; i < 4; i++) crc = crc_bytes(crc, bufs[i], sizeof(float) * (size_t)nparams);
+  return (uint32_t)crc_bytes(crc, &step, sizeof(step));
+}
+
+/* One attribute into the CRC: its name and its bytes as stored (read in
+ * the file's own type, so the writer and any reader see the same bytes). */
+static herr_t crc_attribute(hid_t obj, const char *name, const H5A_info_t *info, void *ctx)
+{
+  uLong  *crc = (uLong *)ctx;
+  hid_t   a, type;
+  hsize_t n = info->data_size;
+  void   *buf;
+  herr_t  err;
+
+  if (!strcmp(name, BO_CKPT_CHECKSUM) || !strcmp(name, BO_CKPT_CHECKSUM_V1)) return 0;
+  if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0) return -1;
+  type = H5Aget_type(a);
+  buf  = calloc(1, (size_t)n + 1);
+  err  = buf && type >= 0 ? H5Aread(a, type, buf) : -1;
+  if (err >= 0) *crc = crc_bytes(crc_bytes(*crc, name, strlen(name) + 1), buf, (size_t)n);
+  free(buf);
+  H5Tclose(type);
+  H5Aclose(a);
+  return err;
+}
+
+/* A dataset's bytes as stored, if it exists. */
+static PetscErrorCode crc_dataset(hid_t file, const char *name, uLong *crc)
+{
+  hid_t  d, type;
+  size_t n;
+  void  *buf;
+
+  PetscFunctionBegin;
+  if (H5Lexists(file, "data_totals", H5P_DEFAULT) <= 0 || H5Lexists(file, name, H5P_DEFAULT) <= 0)
+    PetscFunctionReturn(0);
+  BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "cannot open %s", name);
+  type = H5Dget_type(d);
+  n    = (size_t)H5Dget_storage_size(d);
+  PetscCall(PetscCalloc1(n + 1, (char **)&buf));
+  BOCallHDF5(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "cannot read %s", name);
+  *crc = crc_bytes(crc_bytes(*crc, name, strlen(name) + 1), buf, n);
+  PetscCall(PetscFree(buf));
+  H5Tclose(type);
+  H5Dclose(d);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_ckpt_checksum(hid_t file, uint32_t weights, uint32_t *checksum)
+{
+  uLong crc = crc32(0L, Z_NULL, 0);
+  hid_t g;
+
+  PetscFunctionBegin;
+  crc = crc_bytes(crc, &weights, sizeof(weights));
+  BOCallHDF5(H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_INC, NULL, crc_attribute, &crc),
+             "cannot read the root attributes");
+  BOCallHDF5(g = H5Gopen2(file, "model", H5P_DEFAULT), "group 'model' is missing");
+  BOCallHDF5(H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, NULL, crc_attribute, &crc), "cannot read /model's attributes");
+  H5Gclose(g);
+  PetscCall(crc_dataset(file, "data_totals/totals", &crc));
+  PetscCall(crc_dataset(file, "data_totals/labels", &crc));
+  *checksum = (uint32_t)crc;
+  PetscFunctionReturn(0);
 }
 
 static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, const float *buf)
@@ -79,7 +144,8 @@ static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
 
 static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
 {
-  hid_t file, g;
+  hid_t    file, g;
+  uint32_t crc;
 
   PetscFunctionBegin;
   BOCallHDF5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create checkpoint %s", tmp);
@@ -103,8 +169,9 @@ static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, con
   PetscCall(save_group(m, file, "adam_v", st->adam_v));
   if (st->ntotals > 0) PetscCall(save_totals(file, st));
   /* written last: its presence marks completion */
-  PetscCall(BOH5WriteAttrInt(file, "checksum_crc32",
-                             bo_ckpt_checksum(m->nparams, m->params, st->ema, st->adam_m, st->adam_v, st->step)));
+  PetscCall(bo_ckpt_checksum(
+      file, bo_ckpt_weights_checksum(m->nparams, m->params, st->ema, st->adam_m, st->adam_v, st->step), &crc));
+  PetscCall(BOH5WriteAttrInt(file, BO_CKPT_CHECKSUM, crc));
   BOCallHDF5(H5Fclose(file), "cannot close checkpoint %s", tmp);
   PetscFunctionReturn(0);
 }
