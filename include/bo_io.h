@@ -99,6 +99,9 @@ PetscErrorCode BOWriteEnsemble(MPI_Comm comm, const char *path, const char *name
  * h5path is the .h5 file; the sidecar names it by its base name. */
 PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Ny, PetscInt Nx, PetscInt C,
                            BODType type, const double origin[2], const double spacing[2]);
+/* Remove the XDMF sidecar of h5path if it describes h5path (a file
+ * re-written without one would otherwise keep a stale sidecar). */
+void BORemoveStaleXDMF(const char *h5path);
 /* "dir/file.h5" -> "dir/file.xmf" (any extension replaced, or appended). */
 void BOXDMFPath(const char *h5path, char *xmf, size_t len);
 

@@ -8,11 +8,16 @@
 
 #define BO_VERSION "0.1.0"
 
-/* Wrap a raw HDF5 call that returns a negative value on failure. */
-#define BOCallHDF5(call, ...)                                                                                          \
+/* Wrap a raw HDF5 call that returns a negative value on failure. The
+ * message (a string literal) gets the system's reason when HDF5 recorded
+ * one (BOH5Reason: ": No space left on device", ": File too large", ...). */
+#define BOCallHDF5(call, fmt, ...)                                                                                     \
   do {                                                                                                                 \
-    if ((call) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, __VA_ARGS__);                                              \
+    if ((call) < 0) SETERRQ(PETSC_COMM_SELF, PETSC_ERR_LIB, fmt "%s", ##__VA_ARGS__, BOH5Reason());                    \
   } while (0)
+/* ": reason" from the current HDF5 error stack (the errno text of a failed
+ * read or write, or MPI-IO's error string), or "" when it has none. */
+const char *BOH5Reason(void);
 
 /* Programs: BOAppStart, right after PetscInitialize, installs an error
  * handler that prints one line naming the culprit ("bo_train: error: ...")
@@ -24,6 +29,14 @@
  *   PetscInitialize; ierr = BOAppStart(name); if (!ierr) ierr = run(); return BOAppFinish(ierr);
  */
 PetscErrorCode BOAppStart(const char *progname);
+/* Cleanups for a failed run: an output under construction registers
+ * fn(ctx) (closing its files and removing its temporary one) and removes
+ * it when it is published or destroyed; BOAppFinish runs those left, last
+ * first, before a failed program exits, so no error path leaves a
+ * temporary file or an open HDF5 file behind. Not collective. */
+typedef void (*BOCleanupFn)(void *ctx);
+PetscErrorCode BOAppOnFailure(BOCleanupFn fn, void *ctx);
+void           BOAppOnFailureRemove(void *ctx);
 int            BOAppFinish(PetscErrorCode ierr);
 
 /* The wrong-launcher guard: fails when Slurm started several tasks

@@ -1,6 +1,7 @@
 /* Writing checkpoints: rank 0 writes the file under a temporary name, moves
  * the previous newest aside under its step's name, publishes the new one
  * and prunes the oldest beyond `keep`. */
+#include <errno.h>
 #include <glob.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -142,13 +143,12 @@ static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
+static PetscErrorCode write_contents(hid_t file, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
 {
-  hid_t    file, g;
+  hid_t    g;
   uint32_t crc;
 
   PetscFunctionBegin;
-  BOCallHDF5(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create checkpoint %s", tmp);
   PetscCall(BOH5WriteAttrString(file, "format", "blackout-checkpoint"));
   PetscCall(BOH5WriteAttrString(file, "producer_version", BO_VERSION));
   PetscCall(BOH5WriteAttrInt(file, "step", st->step));
@@ -172,7 +172,45 @@ static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, con
   PetscCall(bo_ckpt_checksum(
       file, bo_ckpt_weights_checksum(m->nparams, m->params, st->ema, st->adam_m, st->adam_v, st->step), &crc));
   PetscCall(BOH5WriteAttrInt(file, BO_CKPT_CHECKSUM, crc));
-  BOCallHDF5(H5Fclose(file), "cannot close checkpoint %s", tmp);
+  PetscFunctionReturn(0);
+}
+
+/* The file is built in memory (HDF5's core driver) and written to tmp with
+ * one fwrite: a full disk or a write error is then reported with its
+ * reason, and HDF5 never holds a file it cannot flush (HDF5 1.10 crashes
+ * at exit closing such a file again). */
+static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
+{
+  hid_t          fapl = H5Pcreate(H5P_FILE_ACCESS), file;
+  size_t         guess = 4 * sizeof(float) * (size_t)m->nparams + (1u << 20);
+  ssize_t        size  = -1;
+  char          *image = NULL;
+  FILE          *f;
+  int            err = 0;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  H5Pset_fapl_core(fapl, guess, 0); /* 0: no file of HDF5's own */
+  file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  BOCallHDF5(file, "cannot build %s in memory", tmp);
+  ierr = write_contents(file, proc, m, st, mpi_size);
+  if (!ierr && H5Fflush(file, H5F_SCOPE_LOCAL) >= 0 && (size = H5Fget_file_image(file, NULL, 0)) > 0) {
+    ierr = PetscMalloc1((size_t)size, &image);
+    if (!ierr && H5Fget_file_image(file, image, (size_t)size) != size) size = -1;
+  }
+  H5Fclose(file);
+  PetscCall(ierr);
+  if (size <= 0) PetscCall(PetscFree(image));
+  PetscCheck(size > 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "cannot make the image of %s%s", tmp, BOH5Reason());
+  if (!(f = fopen(tmp, "wb"))) err = errno;
+  else {
+    if (fwrite(image, 1, (size_t)size, f) != (size_t)size) err = errno ? errno : EIO;
+    if (fclose(f) != 0 && !err) err = errno;
+    if (err) unlink(tmp);
+  }
+  PetscCall(PetscFree(image));
+  PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s: %s", tmp, strerror(err));
   PetscFunctionReturn(0);
 }
 
@@ -241,10 +279,12 @@ PetscErrorCode BOCheckpointWrite(MPI_Comm comm, const char *path, PetscInt keep,
 {
   WriteJob    job = {path, keep, proc, model, st, 1};
   PetscMPIInt size;
+  char        what[PETSC_MAX_PATH_LEN + 16];
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_size(comm, &size));
   job.mpi_size = size;
-  PetscCall(BORootTry(comm, write_on_root, &job, NULL));
+  snprintf(what, sizeof(what), "checkpoint %s", path);
+  PetscCall(BORootTry(comm, write_on_root, &job, what));
   PetscFunctionReturn(0);
 }

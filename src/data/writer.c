@@ -223,6 +223,22 @@ static PetscErrorCode ensure_groups(hid_t file, const char *path)
   PetscFunctionReturn(0);
 }
 
+/* Close what is open, ignoring errors, and remove the temporary file:
+ * for a writer that will not be published (a failed write or run). */
+static void writer_abandon(void *ctx)
+{
+  BOWriter    w    = (BOWriter)ctx;
+  PetscMPIInt rank = 0;
+
+  if (w->lset >= 0) H5Dclose(w->lset);
+  if (w->dset >= 0) H5Dclose(w->dset);
+  if (w->file >= 0) H5Fclose(w->file);
+  w->lset = w->dset = w->file = -1;
+  MPI_Comm_rank(w->comm, &rank);
+  if (rank == 0) unlink(w->tmppath);
+  BOAppOnFailureRemove(w);
+}
+
 PetscErrorCode BOWriterSetUp(BOWriter w)
 {
   hid_t   fapl, space, dcpl, ftype, mtype;
@@ -245,12 +261,15 @@ PetscErrorCode BOWriterSetUp(BOWriter w)
 
   fapl = H5Pcreate(H5P_FILE_ACCESS);
   BOCallHDF5(H5Pset_fapl_mpio(fapl, w->comm, MPI_INFO_NULL), "H5Pset_fapl_mpio");
+  /* closing the file closes what an error left open (writer_abandon) */
+  BOCallHDF5(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "H5Pset_fclose_degree");
   w->file = H5Fcreate(w->tmppath, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   BOCallHDF5(H5Pclose(fapl), "H5Pclose");
   /* every rank sees the same failure (e.g. a missing directory) */
   PetscCheck(w->file >= 0, w->comm, PETSC_ERR_FILE_OPEN,
              "cannot create %s (does the directory exist and is it writable?)", w->tmppath);
   w->setup = PETSC_TRUE;
+  PetscCall(BOAppOnFailure(writer_abandon, w)); /* a failed program removes the temporary file */
 
   dims[0] = (hsize_t)w->N, chunk[0] = 1;
   for (int i = 0; i < w->ndim; i++) dims[i + 1] = chunk[i + 1] = (hsize_t)w->shape[i];
@@ -421,8 +440,10 @@ PetscErrorCode BOWriterClose(BOWriter w)
   PetscCall(writer_attributes(w));
   PetscCall(writer_close_file(w));
   PetscCall(BORootTry(w->comm, publish, w, NULL));
+  BOAppOnFailureRemove(w);
   PetscCallMPI(MPI_Comm_rank(w->comm, &rank));
   w->closed = PETSC_TRUE;
+  if (!(w->xdmf && w->is_field) && rank == 0) BORemoveStaleXDMF(w->path);
   if (w->xdmf && w->is_field && rank == 0)
     PetscCall(BOWriteXDMF(w->path, w->name, w->N, w->shape[0], w->shape[1], w->ndim == 3 ? w->shape[2] : 1, w->dtype,
                           w->origin, w->spacing));
@@ -432,15 +453,9 @@ PetscErrorCode BOWriterClose(BOWriter w)
 
 PetscErrorCode BOWriterDestroy(BOWriter *w)
 {
-  PetscMPIInt rank;
-
   PetscFunctionBegin;
   if (!*w) PetscFunctionReturn(0);
-  if ((*w)->setup && !(*w)->closed) {
-    PetscCall(writer_close_file(*w));
-    PetscCallMPI(MPI_Comm_rank((*w)->comm, &rank));
-    if (rank == 0) unlink((*w)->tmppath);
-  }
+  if ((*w)->setup && !(*w)->closed) writer_abandon(*w);
   PetscCall(PetscFree((*w)->attrs));
   PetscCall(PetscFree(*w));
   PetscFunctionReturn(0);

@@ -2,10 +2,27 @@
  * temporal collection with one cell-centred 2DCoRectMesh grid per member;
  * each attribute is a HyperSlab picking member k (and component c) out of
  * the 3-D or 4-D dataset. */
+#include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include "bo_io.h"
 #include "bo_sys.h"
+
+void BORemoveStaleXDMF(const char *h5path)
+{
+  char        xmf[PETSC_MAX_PATH_LEN], line[PETSC_MAX_PATH_LEN + 256], ref[PETSC_MAX_PATH_LEN + 4];
+  const char *base = strrchr(h5path, '/') ? strrchr(h5path, '/') + 1 : h5path;
+  FILE       *f;
+  int         ours = 0;
+
+  BOXDMFPath(h5path, xmf, sizeof(xmf));
+  if (!(f = fopen(xmf, "r"))) return;
+  snprintf(ref, sizeof(ref), ">%s:/", base);
+  while (!ours && fgets(line, sizeof(line), f)) ours = strstr(line, ref) != NULL;
+  fclose(f);
+  if (ours) unlink(xmf);
+}
 
 void BOXDMFPath(const char *h5path, char *xmf, size_t len)
 {
@@ -28,7 +45,8 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
   BOXDMFPath(h5path, xmf, sizeof(xmf));
   BOTempPath(xmf, tmp, sizeof(tmp));
   f = fopen(tmp, "w");
-  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot create %s", tmp);
+  PetscCheck(f, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "%s is complete, but its XDMF sidecar %s cannot be created: %s",
+             h5path, tmp, strerror(errno));
   fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"2.0\">\n <Domain>\n");
   fprintf(f, "  <Grid Name=\"ensemble\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
   for (PetscInt k = 0; k < N; k++) {
@@ -73,7 +91,13 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
     fprintf(f, "   </Grid>\n");
   }
   fprintf(f, "  </Grid>\n </Domain>\n</Xdmf>\n");
-  PetscCheck(!ferror(f) && fclose(f) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", tmp);
+  {
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0 && !err) err = errno;
+    if (err) unlink(tmp);
+    PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s is complete, but its XDMF sidecar %s cannot be written: %s",
+               h5path, tmp, strerror(err));
+  }
   PetscCall(BOPublishFile(tmp, xmf));
   PetscFunctionReturn(0);
 }

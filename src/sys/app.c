@@ -1,5 +1,6 @@
 /* Program plumbing: one-line errors, the launcher guard, BLAS threads. */
 #include <cblas.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,15 +47,57 @@ PetscErrorCode BOAppStart(const char *progname)
   PetscFunctionReturn(0);
 }
 
+#define BO_MAX_CLEANUPS 32
+static struct {
+  BOCleanupFn fn;
+  void       *ctx;
+} cleanups[BO_MAX_CLEANUPS];
+static int ncleanups = 0;
+
+PetscErrorCode BOAppOnFailure(BOCleanupFn fn, void *ctx)
+{
+  PetscFunctionBegin;
+  PetscCheck(ncleanups < BO_MAX_CLEANUPS, PETSC_COMM_SELF, PETSC_ERR_MEM, "more than %d outputs open at once",
+             BO_MAX_CLEANUPS);
+  cleanups[ncleanups].fn = fn, cleanups[ncleanups++].ctx = ctx;
+  PetscFunctionReturn(0);
+}
+
+void BOAppOnFailureRemove(void *ctx)
+{
+  for (int i = 0; i < ncleanups; i++)
+    if (cleanups[i].ctx == ctx) {
+      for (int j = i + 1; j < ncleanups; j++) cleanups[j - 1] = cleanups[j];
+      ncleanups--;
+      return;
+    }
+}
+
+/* After an error HDF5 may still hold a file whose last flush failed (a
+ * full disk under MPI-IO); HDF5 1.10 crashes closing it again inside
+ * MPI_Finalize. The error is reported by then, and its exit status must
+ * not become a crash's. */
+static void exit_failed(int sig)
+{
+  (void)sig;
+  _exit(1);
+}
+
 int BOAppFinish(PetscErrorCode ierr)
 {
   if (!ierr) {
     ierr = PetscFinalize();
     return ierr ? 1 : 0;
   }
+  while (ncleanups > 0) { /* last registered first */
+    ncleanups--;
+    cleanups[ncleanups].fn(cleanups[ncleanups].ctx);
+  }
   /* Errors raised on one rank leave the others waiting in a collective:
    * take the whole job down. Collective errors end cleanly. */
   if (app_error_local) MPI_Abort(MPI_COMM_WORLD, 1);
+  PetscPopSignalHandler(); /* PETSc's would report the crash as its own error */
+  signal(SIGSEGV, exit_failed);
   PetscFinalize();
   return 1;
 }

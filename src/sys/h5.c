@@ -1,10 +1,37 @@
 /* HDF5 helpers: attributes, row selections and collective row transfers. */
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <string.h>
 #include "bo_h5.h"
 #include "bo_sys.h"
 
 void BOH5Quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* H5Ewalk2 callback: the first description carrying a system reason. The
+ * sec2 driver writes "..., errno = 28, error message = 'No space left on
+ * device', ..."; the MPI-IO driver says only "file write failed" (errno is
+ * stale by then: not used). */
+static herr_t find_reason(unsigned n, const H5E_error2_t *e, void *ctx)
+{
+  const char *key = "error message = '", *at;
+  char       *reason = (char *)ctx;
+  size_t      len;
+
+  (void)n;
+  if (reason[0] || !e->desc) return 0;
+  if (!(at = strstr(e->desc, key)) || !(len = strcspn(at + strlen(key), "'"))) return 0;
+  snprintf(reason, 255, ": %.*s", (int)len, at + strlen(key));
+  return 0;
+}
+
+const char *BOH5Reason(void)
+{
+  static char reason[256];
+
+  reason[0] = 0;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, find_reason, reason);
+  return reason;
+}
 
 PetscBool BOH5HasAttr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0 ? PETSC_TRUE : PETSC_FALSE; }
 
@@ -139,12 +166,26 @@ static void dset_name(hid_t dset, char *buf, size_t len)
   snprintf(buf, len, "dataset %s of %s", name, file);
 }
 
+/* When the driver gives no reason (MPI-IO): how much room the file's
+ * file system has left, the usual culprit. */
+static void free_space_note(hid_t obj, char *note, size_t len)
+{
+  char           file[PETSC_MAX_PATH_LEN] = ".", *slash;
+  struct statvfs fs;
+
+  H5Fget_name(obj, file, sizeof(file));
+  if ((slash = strrchr(file, '/'))) *slash = 0;
+  else strcpy(file, ".");
+  if (statvfs(file, &fs) == 0)
+    snprintf(note, len, " (its file system has %.0f MB free)", (double)fs.f_bavail * (double)fs.f_frsize / 1048576.0);
+}
+
 /* One collective transfer of rows [first, first + count) (write != 0: from
  * buf to the file). */
 static PetscErrorCode transfer_rows(hid_t dset, hid_t mtype, hsize_t first, hsize_t count, void *buf, int write)
 {
   hid_t  fs, ms, dxpl;
-  char   dummy[16], what[PETSC_MAX_PATH_LEN + 300];
+  char   dummy[16], what[PETSC_MAX_PATH_LEN + 300], reason[256] = "";
   herr_t st;
 
   PetscFunctionBegin;
@@ -153,13 +194,15 @@ static PetscErrorCode transfer_rows(hid_t dset, hid_t mtype, hsize_t first, hsiz
   BOCallHDF5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
   if (write) st = H5Dwrite(dset, mtype, ms, fs, dxpl, count ? buf : dummy);
   else st = H5Dread(dset, mtype, ms, fs, dxpl, count ? buf : dummy);
+  if (st < 0) PetscCall(PetscStrncpy(reason, BOH5Reason(), sizeof(reason))); /* before other calls clear it */
   H5Pclose(dxpl);
   H5Sclose(ms);
   H5Sclose(fs);
   if (st < 0) {
     dset_name(dset, what, sizeof(what));
-    SETERRQ(PETSC_COMM_SELF, write ? PETSC_ERR_FILE_WRITE : PETSC_ERR_FILE_READ, "cannot %s rows %llu..%llu of %s",
-            write ? "write" : "read", (unsigned long long)first, (unsigned long long)(first + count), what);
+    if (write && !reason[0]) free_space_note(dset, reason, sizeof(reason));
+    SETERRQ(PETSC_COMM_SELF, write ? PETSC_ERR_FILE_WRITE : PETSC_ERR_FILE_READ, "cannot %s rows %llu..%llu of %s%s",
+            write ? "write" : "read", (unsigned long long)first, (unsigned long long)(first + count), what, reason);
   }
   PetscFunctionReturn(0);
 }

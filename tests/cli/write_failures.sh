@@ -1,0 +1,38 @@
+# Writes that fail part-way (here: a file-size limit, as a full disk would)
+# give one error line naming the file and the reason, exit status 1 (no
+# crash in HDF5's teardown), and leave neither the output nor its
+# temporary file behind. Programs run as singletons: the limit (32 MB, above
+# what Open MPI's own shared-memory files need) and the ignored SIGXFSZ
+# reach them directly.
+source "$(dirname "$0")/common.sh"
+
+"$BO_BIN/bo_convert" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 -n 40 \
+  -out d.h5 > /dev/null
+limited() { (trap '' XFSZ; ulimit -f 32000; "$@"); }
+nothing_left() { # nothing_left NAME: no NAME, no NAME.tmp*, no HDF5 sidecar
+  ls -a | grep -q "^$1" && { ls -la; fail "$1 or its temporary file left behind"; }
+  return 0
+}
+
+# the checkpoint writer: a network of 4.2 M parameters, a 68 MB checkpoint
+expect_error "checkpoint big.h5: cannot write big.h5.tmp" limited "$BO_BIN/bo_train" -data d.h5 -steps 1 -batch 4 \
+  -net_channels 128 -checkpoint big.h5
+grep -q "File too large" err.txt || fail "checkpoint: no reason: $(cat err.txt)"
+nothing_left big.h5
+
+# the ensemble writer (MPI-IO), through bo_convert: 40 MB of counts
+head -c 40000000 /dev/zero > zeros.raw
+expect_error "cannot write rows 0..4000 of dataset /counts of z.h5.tmp" limited "$BO_BIN/bo_convert" -format raw \
+  -dtype u8 -shape 100,100 -in zeros.raw -out z.h5
+grep -q "MB free)" err.txt || fail "ensemble writer: no note on the free space: $(cat err.txt)"
+nothing_left z.h5
+
+# the same runs without the limit succeed (the failures above were the limit's)
+"$BO_BIN/bo_convert" -format raw -dtype u8 -shape 100,100 -in zeros.raw -out z.h5 > /dev/null || fail "bo_convert without the limit"
+test -s z.h5 && test -s z.xmf || fail "no z.h5 and z.xmf"
+# re-written without a sidecar, z.h5 loses the stale one; another file's stays
+cp z.xmf other.xmf
+"$BO_BIN/bo_convert" -format raw -dtype u8 -shape 100,100 -in zeros.raw -n 10 -io_xdmf 0 -out z.h5 > /dev/null
+test -e z.xmf && fail "a stale z.xmf beside the re-written z.h5"
+test -e other.xmf || fail "other.xmf removed"
+echo ok
