@@ -31,6 +31,7 @@ static PetscErrorCode run(PetscBool *interrupted)
   }
   PetscCall(BOTrainerSetUp(tr));
   PetscCall(BOTrainerView(tr, NULL));
+  PetscCall(BOWarnUnusedOptions()); /* every option is read by now: say so before hours of training */
   /* 2. Train, with progress lines, the CSV log and checkpoints. */
   PetscCall(BOTrainerTrain(tr, interrupted));
   PetscCall(BOTrainerDestroy(&tr));

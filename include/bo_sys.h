@@ -29,6 +29,11 @@ const char *BOH5Reason(void);
  *   PetscInitialize; ierr = BOAppStart(name); if (!ierr) ierr = run(); return BOAppFinish(ierr);
  */
 PetscErrorCode BOAppStart(const char *progname);
+/* A warning on stderr (rank 0) for every option no one has read: a
+ * misspelled -stpes would otherwise go unnoticed. Printed once; BOAppFinish
+ * calls it after a successful run, and a program whose long work starts
+ * after all its options are read calls it then (bo_train). */
+PetscErrorCode BOWarnUnusedOptions(void);
 /* Cleanups for a failed run: an output under construction registers
  * fn(ctx) (closing its files and removing its temporary one) and removes
  * it when it is published or destroyed; BOAppFinish runs those left, last

@@ -47,6 +47,26 @@ PetscErrorCode BOAppStart(const char *progname)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOWarnUnusedOptions(void)
+{
+  static PetscBool warned = PETSC_FALSE;
+  PetscInt         n;
+  char           **names, **values;
+  PetscMPIInt      rank;
+
+  PetscFunctionBegin;
+  if (warned) PetscFunctionReturn(0);
+  warned = PETSC_TRUE;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
+  for (PetscInt i = 0; i < n && rank == 0; i++)
+    fprintf(stderr, "%s: warning: option -%s is not one of this program's (misspelled? %s -help lists them)\n", app_name,
+            names[i], app_name);
+  fflush(stderr);
+  PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
+  PetscFunctionReturn(0);
+}
+
 #define BO_MAX_CLEANUPS 32
 static struct {
   BOCleanupFn fn;
@@ -86,7 +106,8 @@ static void exit_failed(int sig)
 int BOAppFinish(PetscErrorCode ierr)
 {
   if (!ierr) {
-    ierr = PetscFinalize();
+    ierr = BOWarnUnusedOptions();
+    if (!ierr) ierr = PetscFinalize();
     return ierr ? 1 : 0;
   }
   while (ncleanups > 0) { /* last registered first */

@@ -269,6 +269,10 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   if (tr->restart) PetscCall(BOTrainerReadCheckpoint(tr, &found));
   if (tr->restart && !found)
     PetscCall(PetscPrintf(tr->comm, "no valid checkpoint at %s: starting from step 0\n", tr->checkpoint));
+  if (found) { /* the checkpoint's network is kept: the -net_* options a job script repeats are read, unused */
+    BOModelConfig scratch = tr->model->cfg;
+    PetscCall(BOModelConfigSetFromOptions(tr->comm, &scratch));
+  }
   if (!found) {
     BOModelConfig cfg;
     if (tr->conditional == (PetscBool)-1) tr->conditional = tr->data->has_labels;

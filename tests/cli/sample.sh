@@ -113,4 +113,8 @@ expect_error "-condition missing.h5" "$SA" -checkpoint ck.h5 -n 4 -condition mis
 expect_error "-checkpoint nothere.h5" "$SA" -checkpoint nothere.h5 -n 4 -out e.h5
 [ "$(wc -l < err.txt)" = 1 ] || { cat err.txt; fail "error is not one line"; }
 [ -e e.h5 ] && fail "a failed run left an output"
+# a misspelled option: the run completes and names it once
+"$SA" -checkpoint ck.h5 -n 4 -sample_stpes 3 -out typo.h5 > typo.txt 2>&1 || fail "-sample_stpes: $(cat typo.txt)"
+[ "$(grep -c "warning: option -sample_stpes is not one of this program's" typo.txt)" = 1 ] \
+  || fail "no single warning on -sample_stpes: $(cat typo.txt)"
 exit 0

@@ -116,3 +116,16 @@ status=0; wait $pid || status=$?
 stopped=$(h5dump -a /step int.h5 | sed -n 's/.*(0): //p')
 [ "$(tail -1 int.csv | cut -d, -f1)" = "$stopped" ] || fail "the log ends at $(tail -1 int.csv | cut -d, -f1), the checkpoint at $stopped"
 echo "SIGINT at step $stopped"
+
+# a misspelled option is named before the training starts (a warning: the
+# run goes on), and the intact runs above printed none
+"$TR" -data data.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint typo.h5 -stpes 5 -checkpoint_every 0 > typo.txt 2>&1 \
+  || fail "-stpes: $(cat typo.txt)"
+w=$(grep -n "warning: option -stpes is not one of this program's" typo.txt | cut -d: -f1)
+s=$(grep -n "^step " typo.txt | head -1 | cut -d: -f1)
+[ -n "$w" ] && [ -n "$s" ] && [ "$w" -lt "$s" ] || fail "no warning on -stpes before the first step: $(cat typo.txt)"
+[ "$(grep -c 'warning: option' typo.txt)" = 1 ] || fail "-stpes warned more than once: $(cat typo.txt)"
+"$TR" -data data.h5 -steps 4 -batch 8 -model unet-tiny -checkpoint typo.h5 -checkpoint_every 0 -restart > re.txt 2>&1 \
+  || fail "restart: $(cat re.txt)"
+grep -q "warning: option" re.txt && fail "a restart repeating -model warned: $(cat re.txt)"
+echo ok
