@@ -24,10 +24,10 @@ typedef struct {
   Format    format;
   char      in[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], labels[PETSC_MAX_PATH_LEN];
   char      in_name[256], out_name[256];
-  PetscInt  shape[3], ndim;
+  PetscInt  shape[4], ndim; /* room for one axis too many, to refuse it */
   PetscInt  label_column, drop_column, patch, stride;
-  PetscInt  keep;    /* -n: only the first `keep` samples (0: all) */
-  PetscInt  holdout; /* the last `holdout` of them go to holdout_out */
+  PetscInt  keep;         /* -n: only the first `keep` samples (0: all) */
+  PetscInt  holdout;      /* the last `holdout` of them go to holdout_out */
   PetscInt  shuffle_seed; /* > 0: members in a random order keyed by it, before -n and -holdout */
   char      holdout_out[PETSC_MAX_PATH_LEN];
   PetscBool header, big_endian, help;
@@ -45,7 +45,7 @@ static PetscErrorCode get_options(Options *o)
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
   o->label_column = o->drop_column = -1;
-  o->ndim                          = 3;
+  o->ndim                          = 4;
   PetscCall(PetscStrncpy(o->in_name, "X", sizeof(o->in_name)));
   PetscCall(PetscStrncpy(o->out_name, "counts", sizeof(o->out_name)));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_convert options", NULL);
@@ -73,9 +73,9 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
   PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
   PetscCall(PetscOptionsInt("-n", "keep only the first N samples (0: all)", NULL, o->keep, &o->keep, NULL));
-  PetscCall(PetscOptionsInt("-shuffle_seed",
-                            "put the samples in a random order keyed by S (before -n and -holdout; 0: the input's order)",
-                            NULL, o->shuffle_seed, &o->shuffle_seed, NULL));
+  PetscCall(PetscOptionsInt(
+      "-shuffle_seed", "put the samples in a random order keyed by S (before -n and -holdout; 0: the input's order)",
+      NULL, o->shuffle_seed, &o->shuffle_seed, NULL));
   PetscCall(PetscOptionsInt("-holdout", "move the last H samples to -holdout_out (a held-out test set)", NULL,
                             o->holdout, &o->holdout, NULL));
   PetscCall(PetscOptionsEList("-row_order",
@@ -89,7 +89,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(fmt >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -format csv|idx|raw|anndata");
   PetscCheck(o->in[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the input file with -in FILE");
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
-  PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-shape takes Ny,Nx[,C] or G");
+  PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-shape: more than 3 values; it takes Ny,Nx[,C] (fields) or G (vectors)");
   PetscCheck(o->keep >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-n %" PetscInt_FMT ": must be >= 0", o->keep);
   PetscCheck(!o->keep || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-n is not supported with -format anndata");
@@ -242,6 +243,7 @@ int main(int argc, char **argv)
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
+  if (BOCheckOptionsFiles(argc, argv, "bo_convert")) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_convert");
   if (!ierr) ierr = run();

@@ -45,6 +45,7 @@ int main(int argc, char **argv)
   int            status;
 
   PetscFunctionBeginUser;
+  if (BOCheckOptionsFiles(argc, argv, "bo_train")) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_train");
   if (!ierr) ierr = run(&interrupted);

@@ -358,14 +358,14 @@ static PetscErrorCode try_load(const char *path, uint32_t *checksum)
  * when it is right and is refused when it is not or has none. */
 START_TEST(test_checkpoint_checksum_covers_settings)
 {
-  char              data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], ed[PETSC_MAX_PATH_LEN];
-  const char       *edits[][2] = {{NULL, "T"}, {NULL, "t_end"}, {NULL, "seed"}, {"model", "model_max_count"}, {NULL, NULL}};
-  BOTrainer         tr;
-  BOProcess         proc;
-  BOModel           model = NULL;
+  char        data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], ed[PETSC_MAX_PATH_LEN];
+  const char *edits[][2] = {{NULL, "T"}, {NULL, "t_end"}, {NULL, "seed"}, {"model", "model_max_count"}, {NULL, NULL}};
+  BOTrainer   tr;
+  BOProcess   proc;
+  BOModel     model = NULL;
   BOCheckpointState st;
   PetscBool         found;
-  uint32_t          crc = 0, weights;
+  uint32_t          crc    = 0, weights;
   int64_t           stored = -1;
   hid_t             f;
 

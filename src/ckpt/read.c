@@ -285,8 +285,8 @@ static PetscErrorCode read_totals(void *ctx)
   H5Sclose(sp);
   j->n = (PetscInt)n;
   PetscCall(PetscMalloc2(j->n, &j->totals, j->n, &j->labels));
-  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->totals), "%s: cannot read data_totals/totals",
-             j->path);
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->totals),
+             "%s: cannot read data_totals/totals", j->path);
   H5Dclose(d);
   PetscCall(PetscCalloc1(j->n, &lab));
   if (H5Lexists(file, "data_totals/labels", H5P_DEFAULT) > 0) {

@@ -122,11 +122,13 @@ static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
   hsize_t n = (hsize_t)st->ntotals;
 
   PetscFunctionBegin;
-  BOCallHDF5(g = H5Gcreate2(file, "data_totals", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "cannot create group data_totals");
+  BOCallHDF5(g = H5Gcreate2(file, "data_totals", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             "cannot create group data_totals");
   sp = H5Screate_simple(1, &n, NULL);
   BOCallHDF5(d = H5Dcreate2(g, "totals", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
              "cannot create data_totals/totals");
-  BOCallHDF5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->totals), "cannot write data_totals/totals");
+  BOCallHDF5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->totals),
+             "cannot write data_totals/totals");
   H5Dclose(d);
   if (st->total_labels) {
     int64_t *lab;
@@ -181,7 +183,7 @@ static PetscErrorCode write_contents(hid_t file, BOProcess proc, BOModel m, cons
  * at exit closing such a file again). */
 static PetscErrorCode write_file(const char *tmp, BOProcess proc, BOModel m, const BOCheckpointState *st, int mpi_size)
 {
-  hid_t          fapl = H5Pcreate(H5P_FILE_ACCESS), file;
+  hid_t          fapl  = H5Pcreate(H5P_FILE_ACCESS), file;
   size_t         guess = 4 * sizeof(float) * (size_t)m->nparams + (1u << 20);
   ssize_t        size  = -1;
   char          *image = NULL;

@@ -95,8 +95,8 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
     int err = ferror(f) ? (errno ? errno : EIO) : 0;
     if (fclose(f) != 0 && !err) err = errno;
     if (err) unlink(tmp);
-    PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "%s is complete, but its XDMF sidecar %s cannot be written: %s",
-               h5path, tmp, strerror(err));
+    PetscCheck(!err, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE,
+               "%s is complete, but its XDMF sidecar %s cannot be written: %s", h5path, tmp, strerror(err));
   }
   PetscCall(BOPublishFile(tmp, xmf));
   PetscFunctionReturn(0);

@@ -1,5 +1,6 @@
 /* Program plumbing: one-line errors, the launcher guard, BLAS threads. */
 #include <cblas.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,26 @@
 static char app_name[64]    = "blackout";
 static int  app_error_seen  = 0; /* an error message was already printed */
 static int  app_error_local = 0; /* the first error was raised on a subset of ranks */
+
+/* PETSc's parse errors ("Input string abc has no integer value", "Unknown
+ * logical value: maybe") do not name the option: find the one given that
+ * value, "-seed abc", in the options database (out is "" when none or
+ * several match). */
+static void option_of_bad_value(const char *mess, char *out, size_t len)
+{
+  const char *keys[] = {"Input string ", "Unknown logical value: "}, *at = NULL;
+  char        value[256], *all = NULL, *tok, *prev = NULL, *save;
+  int         found = 0;
+
+  out[0] = 0;
+  for (int k = 0; k < 2 && !at; k++)
+    if ((at = strstr(mess, keys[k]))) at += strlen(keys[k]);
+  if (!at || sscanf(at, "%255s", value) != 1 || PetscOptionsGetAll(NULL, &all)) return;
+  for (tok = strtok_r(all, " ", &save); tok; prev = tok, tok = strtok_r(NULL, " ", &save))
+    if (prev && prev[0] == '-' && !strcmp(tok, value) && !found++) snprintf(out, len, "%s %s: ", prev, value);
+  if (found != 1) out[0] = 0;
+  PetscFree(all);
+}
 
 /* PETSc calls this for every frame of an error's traceback; print only the
  * first (the place and message where the error was raised), on one line. */
@@ -29,12 +50,29 @@ static PetscErrorCode one_line_error_handler(MPI_Comm comm, int line, const char
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   app_error_local = size < wsize;
   if (app_error_local || rank == 0) {
+    char option[300];
     if (!mess || !mess[0]) PetscErrorMessage(n, &mess, NULL);
-    if (wsize > 1 && app_error_local) fprintf(stderr, "%s: error [rank %d]: %s\n", app_name, rank, mess);
-    else fprintf(stderr, "%s: error: %s\n", app_name, mess);
+    option_of_bad_value(mess, option, sizeof(option));
+    if (wsize > 1 && app_error_local) fprintf(stderr, "%s: error [rank %d]: %s%s\n", app_name, rank, option, mess);
+    else fprintf(stderr, "%s: error: %s%s\n", app_name, option, mess);
     fflush(stderr);
   }
   return n;
+}
+
+int BOCheckOptionsFiles(int argc, char **argv, const char *progname)
+{
+  const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+
+  if (!rank) rank = getenv("PMI_RANK");
+  if (!rank) rank = getenv("SLURM_PROCID");
+  for (int i = 1; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "-options_file") && access(argv[i + 1], R_OK) != 0) {
+      if (!rank || !strcmp(rank, "0"))
+        fprintf(stderr, "%s: error: -options_file %s: %s\n", progname, argv[i + 1], strerror(errno));
+      return 1;
+    }
+  return 0;
 }
 
 PetscErrorCode BOAppStart(const char *progname)
@@ -60,8 +98,8 @@ PetscErrorCode BOWarnUnusedOptions(void)
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCall(PetscOptionsLeftGet(NULL, &n, &names, &values));
   for (PetscInt i = 0; i < n && rank == 0; i++)
-    fprintf(stderr, "%s: warning: option -%s is not one of this program's (misspelled? %s -help lists them)\n", app_name,
-            names[i], app_name);
+    fprintf(stderr, "%s: warning: option -%s is not one of this program's (misspelled? %s -help lists them)\n",
+            app_name, names[i], app_name);
   fflush(stderr);
   PetscCall(PetscOptionsLeftRestore(NULL, &n, &names, &values));
   PetscFunctionReturn(0);

@@ -13,7 +13,7 @@ void BOH5Quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
  * stale by then: not used). */
 static herr_t find_reason(unsigned n, const H5E_error2_t *e, void *ctx)
 {
-  const char *key = "error message = '", *at;
+  const char *key    = "error message = '", *at;
   char       *reason = (char *)ctx;
   size_t      len;
 

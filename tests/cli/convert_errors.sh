@@ -42,6 +42,10 @@ expect_error "the input has only" "$CV" -format csv -in three.csv -holdout 5 -ho
 [ -e h.h5 ] || [ -e out.h5 ] && fail "a failed split left an output"
 expect_error "-n 4: three.csv has fewer samples (1)" "$CV" -format csv -in three.csv -n 4 -out out.h5; check_clean
 expect_error "-n -1: must be >= 0" "$CV" -format csv -in three.csv -n -1 -out out.h5
+expect_error "-shape: more than 3 values" "$CV" -format csv -in three.csv -shape 1,1,1,3 -out out.h5; check_clean
+expect_error "-n abc: Input string abc has no integer value" "$CV" -format csv -in three.csv -n abc -out out.h5
+expect_error "-options_file nothere.opts: No such file or directory" "$CV" -options_file nothere.opts -format csv \
+  -in three.csv -out out.h5
 expect_error "-shuffle_seed -1: must be >= 0" "$CV" -format csv -in three.csv -shuffle_seed -1 -out out.h5
 expect_error "-shuffle_seed is not supported" "$CV" -format anndata -in three.csv -shuffle_seed 1 -out out.h5
 expect_error "needs -holdout_out" "$CV" -format csv -in three.csv -holdout 1 -out out.h5

@@ -117,6 +117,10 @@ stopped=$(h5dump -a /step int.h5 | sed -n 's/.*(0): //p')
 [ "$(tail -1 int.csv | cut -d, -f1)" = "$stopped" ] || fail "the log ends at $(tail -1 int.csv | cut -d, -f1), the checkpoint at $stopped"
 echo "SIGINT at step $stopped"
 
+# a value that does not parse names its option
+expect_error "-steps 1.5: Input string 1.5 has no integer value" "$TR" -data data.h5 -steps 1.5 -checkpoint p.h5
+expect_error "-restart maybe: Unknown logical value" "$TR" -data data.h5 -restart maybe -checkpoint p.h5
+
 # a misspelled option is named before the training starts (a warning: the
 # run goes on), and the intact runs above printed none
 "$TR" -data data.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint typo.h5 -stpes 5 -checkpoint_every 0 > typo.txt 2>&1 \
