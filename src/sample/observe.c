@@ -14,6 +14,8 @@ PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const f
   PetscCall(PetscFree2(s->obs_value, s->obs_mask));
   PetscCall(PetscMalloc2(D, &s->obs_value, D, &s->obs_mask));
   for (PetscInt i = 0; i < D; i++) {
+    PetscCheck(mask[i] == 0.0f || mask[i] == 1.0f, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+               "mask value %g at element %" PetscInt_FMT " is not 0 or 1", (double)mask[i], i);
     const char *why =
         mask[i] ? BOCountProblem(value[i], s->max_count > 0 ? s->max_count : BO_MAX_EXACT_COUNT, "-cap") : NULL;
     PetscCheck(!why, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "observed value %g at element %" PetscInt_FMT " is %s",

@@ -77,6 +77,11 @@ h5dump -d /labels ln.h5 > /dev/null 2>&1 && fail "-label_from none wrote labels"
 "$PROGS/condition_tool" -make obs.h5 -from digits.h5 -member 7 -every 3
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 24 -condition obs.h5 -sample_steps 40 -out c.h5 > /dev/null
 "$PROGS/condition_tool" -check obs.h5 -ens c.h5 | grep -q "honoured 24 of 24" || fail "observed cells not honoured"
+# a mask is 0 or 1: another value is refused before any sampling
+"$PROGS/condition_tool" -make obs2.h5 -from digits.h5 -member 7 -every 3 -mask_value 2
+expect_error "mask value 2. at element 0 is not 0 or 1" "$SA" -checkpoint ck.h5 -n 4 -condition obs2.h5 \
+  -out c2.h5
+grep -q "members" out.txt && fail "a bad mask was found after sampling began"
 
 # totals: -mass fixes every member's total; by default they are drawn from the
 # training totals (of the label asked for), which the checkpoint keeps

@@ -1,13 +1,14 @@
 static char help[] = "Test helper for observed-cell conditioning.\n"
-                     "  condition_tool -make OBS.h5 -from DATA.h5 -member K -every S\n"
-                     "      value = member K of DATA, mask = every S-th cell\n"
+                     "  condition_tool -make OBS.h5 -from DATA.h5 -member K -every S [-mask_value M]\n"
+                     "      value = member K of DATA, mask = M (default 1) at every S-th cell\n"
                      "  condition_tool -check OBS.h5 -ens ENS.h5\n"
                      "      prints how many members match every observed cell, and how many\n"
                      "      members differ from the value somewhere off the mask\n";
 #include <hdf5.h>
 #include "blackout.h"
 
-static PetscErrorCode write_obs(const char *path, const BODataset ds, const float *value, PetscInt every)
+static PetscErrorCode write_obs(const char *path, const BODataset ds, const float *value, PetscInt every,
+                                PetscInt mask_value)
 {
   hsize_t dims[3] = {(hsize_t)ds->Ny, (hsize_t)ds->Nx, (hsize_t)ds->C};
   int     rank    = ds->C > 1 ? 3 : 2;
@@ -16,7 +17,7 @@ static PetscErrorCode write_obs(const char *path, const BODataset ds, const floa
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc1(ds->D, &mask));
-  for (PetscInt i = 0; i < ds->D; i++) mask[i] = i % every == 0;
+  for (PetscInt i = 0; i < ds->D; i++) mask[i] = i % every == 0 ? (float)mask_value : 0.0f;
   f  = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   sp = H5Screate_simple(rank, dims, NULL);
   d  = H5Dcreate2(f, "value", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -50,7 +51,7 @@ static PetscErrorCode read_floats(const char *path, const char *name, PetscInt D
 int main(int argc, char **argv)
 {
   char      obs[PETSC_MAX_PATH_LEN] = "", from[PETSC_MAX_PATH_LEN] = "", ens[PETSC_MAX_PATH_LEN] = "";
-  PetscInt  member = 0, every = 3;
+  PetscInt  member = 0, every = 3, mask_value = 1;
   PetscBool make, check;
   BODataset ds;
 
@@ -61,11 +62,12 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetString(NULL, NULL, "-ens", ens, sizeof(ens), NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-member", &member, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-every", &every, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-mask_value", &mask_value, NULL));
   PetscCall(BODatasetCreate(PETSC_COMM_SELF, &ds));
   PetscCall(BODatasetSetFile(ds, make ? from : ens, "counts"));
   PetscCall(BODatasetOpen(ds));
   if (make) {
-    PetscCall(write_obs(obs, ds, ds->x + member * ds->D, every));
+    PetscCall(write_obs(obs, ds, ds->x + member * ds->D, every, mask_value));
   } else {
     float   *value, *mask;
     PetscInt honoured = 0, free_differ = 0;
