@@ -148,6 +148,11 @@ PetscErrorCode BOModelZeroGrad(BOModel m);
 PetscErrorCode BOModelGetFlops(BOModel m, double *flops);
 /* Bytes of workspace currently held (activations, gradients, scratch). */
 PetscErrorCode BOModelGetWorkspaceSize(BOModel m, size_t *bytes);
+/* About how many bytes of workspace a batch of B needs, forward only or
+ * with the backward's gradients (training), from the workspaces of batches
+ * of 1 and 16 (which it plans, leaving the latter): to refuse a batch that
+ * cannot fit before allocating it. */
+PetscErrorCode BOModelEstimateWorkspace(BOModel m, PetscInt B, PetscBool training, double *bytes);
 
 /* Parameter-shaped buffers (params, EMA, Adam moments) to/from an open HDF5
  * group: one float32 dataset per tensor, named like "down1.res0.conv1.weight".

@@ -109,6 +109,13 @@ PetscErrorCode BOWriteTextFile(MPI_Comm comm, const char *path, BOTextBody body,
 
 /* Monotonic wall clock in seconds. */
 double BOWallTime(void);
+/* The memory a rank may use: the node's available memory (MemAvailable of
+ * /proc/meminfo) shared by the ranks on the node; 0 when unknown.
+ * Collective on comm. */
+PetscErrorCode BOMemoryPerRank(MPI_Comm comm, double *bytes);
+/* An error naming the option when a run would need more memory per rank
+ * than BOMemoryPerRank gives (what: e.g. "-batch 1000000"). Collective. */
+PetscErrorCode BOCheckMemory(MPI_Comm comm, const char *what, double need);
 
 /* Threads for OpenBLAS: OPENBLAS_NUM_THREADS if set, else SLURM_CPUS_PER_TASK
  * if set, else 1 (ranks are the parallelism). Returns the number chosen. */

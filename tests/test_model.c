@@ -444,6 +444,44 @@ START_TEST(test_input_attribute)
 }
 END_TEST
 
+/* BOModelEstimateWorkspace against the workspace a real forward and
+ * backward hold, for two networks and batches: never below it (it is used
+ * to refuse batches before they are allocated) and at most twice it. */
+START_TEST(test_workspace_estimate)
+{
+  const char    *names[2] = {"auto", "unet-tiny"};
+  const PetscInt sizes[2] = {8, 12}, batches[2] = {3, 4}; /* a Batch holds up to 4 */
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      const PetscInt shape[3] = {sizes[i], sizes[i], 1};
+      BOModelConfig  cfg;
+      BOModel        m;
+      Batch          b;
+      double         fwd, train;
+      size_t         held;
+      BOTestOK(BOModelConfigFromName(names[i], shape, PETSC_TRUE, 16, &cfg));
+      BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+      BOTestOK(BOModelInitParams(m, 3));
+      BOTestOK(BOModelEstimateWorkspace(m, batches[j], PETSC_FALSE, &fwd));
+      BOTestOK(BOModelEstimateWorkspace(m, batches[j], PETSC_TRUE, &train));
+      BOTestOK(BOModelDestroy(&m));
+      BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m)); /* a fresh one: no workspace but this batch's */
+      BOTestOK(BOModelInitParams(m, 3));
+      batch_init(&b, m, (int)batches[j]);
+      batch_loss(&b);
+      BOTestOK(BOModelGetWorkspaceSize(m, &held));
+      ck_assert_msg(fwd >= (double)held && fwd <= 2.0 * held, "%s B=%d: forward estimate %.0f, held %zu", names[i],
+                    (int)batches[j], fwd, held);
+      BOTestOK(BOModelBackward(m, b.dout));
+      BOTestOK(BOModelGetWorkspaceSize(m, &held));
+      ck_assert_msg(train >= (double)held && train <= 2.0 * held, "%s B=%d: training estimate %.0f, held %zu", names[i],
+                    (int)batches[j], train, held);
+      batch_free(&b);
+      BOTestOK(BOModelDestroy(&m));
+    }
+}
+END_TEST
+
 START_TEST(test_deterministic)
 {
   const PetscInt shape[3] = {8, 8, 1};
@@ -724,6 +762,7 @@ Suite *suite_model(void)
   tcase_add_test(tc, test_grids);
   tcase_add_test(tc, test_save_load);
   tcase_add_test(tc, test_no_allocation_after_plan);
+  tcase_add_test(tc, test_workspace_estimate);
   tcase_add_test(tc, test_unet_s_runs);
   suite_add_tcase(s, tc);
   return s;

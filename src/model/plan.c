@@ -172,6 +172,23 @@ PetscErrorCode BOModelGetWorkspaceSize(BOModel m, size_t *bytes)
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOModelEstimateWorkspace(BOModel m, PetscInt B, PetscBool training, double *bytes)
+{
+  Graph *gr = (Graph *)m->impl;
+  double one, per;
+
+  PetscFunctionBegin;
+  /* the workspace is a fixed part plus a part per sample: plan 1 and 16 */
+  PetscCall(bo_model_free_workspaces(gr));
+  PetscCall(bo_model_plan(m, 1));
+  one = (double)gr->bytes;
+  PetscCall(bo_model_plan(m, 16));
+  per = ((double)gr->bytes - one) / 15.0;
+  /* the gradients double the activations */
+  *bytes = (one + per * (double)(B - 1)) * (training ? 2.0 : 1.0);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOModelGetFlops(BOModel m, double *flops)
 {
   Graph *gr = (Graph *)m->impl;

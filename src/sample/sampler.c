@@ -106,6 +106,14 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
                                            ": the model was trained without labels%.0" PetscInt_FMT,
                s->label, s->model->cfg.num_classes - 1);
   if (s->max_count < 0) s->max_count = s->model->cfg.max_count;
+  { /* refused before it is allocated when a micro-batch cannot fit */
+    double need;
+    char   what[64];
+    PetscCall(BOModelEstimateWorkspace(s->model, 2 * s->micro_batch, PETSC_FALSE, &need)); /* 2: guidance */
+    need += (double)sizeof(float) * 4.0 * (double)s->micro_batch * (double)s->model->dim;
+    snprintf(what, sizeof(what), "-batch %" PetscInt_FMT, s->micro_batch);
+    PetscCall(BOCheckMemory(s->comm, what, need));
+  }
   PetscCall(PetscFree3(s->k, s->labels, s->pk));
   PetscCall(PetscFree2(s->out, s->out_uncond));
   PetscCall(PetscMalloc3(s->micro_batch, &s->k, s->micro_batch, &s->labels, s->micro_batch, &s->pk));

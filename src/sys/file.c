@@ -121,6 +121,38 @@ PetscErrorCode BOWriteTextFile(MPI_Comm comm, const char *path, BOTextBody body,
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOMemoryPerRank(MPI_Comm comm, double *bytes)
+{
+  MPI_Comm    node;
+  PetscMPIInt nranks;
+  double      kb = 0;
+  FILE       *f  = fopen("/proc/meminfo", "r");
+  char        line[256];
+
+  PetscFunctionBegin;
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+  if (f) fclose(f);
+  PetscCallMPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  PetscCallMPI(MPI_Comm_size(node, &nranks));
+  PetscCallMPI(MPI_Comm_free(&node));
+  *bytes = kb * 1024.0 / nranks;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, bytes, 1, MPI_DOUBLE, MPI_MIN, comm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckMemory(MPI_Comm comm, const char *what, double need)
+{
+  double have;
+
+  PetscFunctionBegin;
+  PetscCall(BOMemoryPerRank(comm, &have));
+  PetscCheck(have <= 0 || need <= 0.9 * have, comm, PETSC_ERR_MEM,
+             "%s: needs about %.2f GB per rank, more than the %.2f GB available to each rank of this node", what,
+             need / 1e9, have / 1e9);
+  PetscFunctionReturn(0);
+}
+
 double BOWallTime(void)
 {
   struct timespec ts;

@@ -310,9 +310,19 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscCall(BOProcessSetUp(tr->proc));
 
   /* Work arrays for the largest possible local batch: the whole global batch
-   * (all of a minibatch can sit in one rank's shard). */
-  n             = tr->batch;
-  D             = tr->data->D;
+   * (all of a minibatch can sit in one rank's shard). Refused before they
+   * are allocated when they cannot fit. */
+  n = tr->batch;
+  D = tr->data->D;
+  {
+    const PetscInt R    = tr->loss == BO_LOSS_ENERGY ? n * tr->energy_samples : n;
+    double         need = 0;
+    char           what[64];
+    PetscCall(BOModelEstimateWorkspace(tr->model, R, PETSC_TRUE, &need));
+    need += (double)sizeof(float) * (double)D * (3.0 * n + 3.0 * R);
+    snprintf(what, sizeof(what), "-batch %" PetscInt_FMT, tr->batch);
+    PetscCall(BOCheckMemory(tr->comm, what, need));
+  }
   tr->max_local = n;
   PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
   PetscCall(PetscMalloc3(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y));

@@ -118,6 +118,9 @@ expect_error "-condition missing.h5" "$SA" -checkpoint ck.h5 -n 4 -condition mis
 expect_error "-checkpoint nothere.h5" "$SA" -checkpoint nothere.h5 -n 4 -out e.h5
 [ "$(wc -l < err.txt)" = 1 ] || { cat err.txt; fail "error is not one line"; }
 [ -e e.h5 ] && fail "a failed run left an output"
+# a micro-batch that cannot fit in memory is refused before it is allocated
+expect_error "-batch 100000000: needs about .* GB per rank, more than the" "$SA" -checkpoint ck.h5 -n 4 -batch 100000000 \
+  -out big.h5
 # a misspelled option: the run completes and names it once
 "$SA" -checkpoint ck.h5 -n 4 -sample_stpes 3 -out typo.h5 > typo.txt 2>&1 || fail "-sample_stpes: $(cat typo.txt)"
 [ "$(grep -c "warning: option -sample_stpes is not one of this program's" typo.txt)" = 1 ] \

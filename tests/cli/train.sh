@@ -121,6 +121,10 @@ echo "SIGINT at step $stopped"
 expect_error "-steps 1.5: Input string 1.5 has no integer value" "$TR" -data data.h5 -steps 1.5 -checkpoint p.h5
 expect_error "-restart maybe: Unknown logical value" "$TR" -data data.h5 -restart maybe -checkpoint p.h5
 
+# a batch that cannot fit in memory is refused before it is allocated
+expect_error "-batch 100000000: needs about .* GB per rank, more than the" "$TR" -data data.h5 -batch 100000000 \
+  -checkpoint p.h5
+
 # a misspelled option is named before the training starts (a warning: the
 # run goes on), and the intact runs above printed none
 "$TR" -data data.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint typo.h5 -stpes 5 -checkpoint_every 0 > typo.txt 2>&1 \
