@@ -243,7 +243,7 @@ int main(int argc, char **argv)
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
-  if (BOCheckOptionsFiles(argc, argv, "bo_convert")) return 1;
+  if (BOAppArgs(&argc, argv, "bo_convert", help)) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_convert");
   if (!ierr) ierr = run();

@@ -278,7 +278,7 @@ int main(int argc, char **argv)
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
-  if (BOCheckOptionsFiles(argc, argv, "bo_darcy")) return 1;
+  if (BOAppArgs(&argc, argv, "bo_darcy", help)) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_darcy");
   if (!ierr) ierr = run();

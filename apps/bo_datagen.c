@@ -201,7 +201,7 @@ int main(int argc, char **argv)
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
-  if (BOCheckOptionsFiles(argc, argv, "bo_datagen")) return 1;
+  if (BOAppArgs(&argc, argv, "bo_datagen", help)) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_datagen");
   if (!ierr) ierr = run();

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
-  if (BOCheckOptionsFiles(argc, argv, "bo_eval")) return 1;
+  if (BOAppArgs(&argc, argv, "bo_eval", help)) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_eval");
   if (!ierr) ierr = run();

@@ -107,7 +107,7 @@ int main(int argc, char **argv)
   PetscErrorCode ierr;
 
   PetscFunctionBeginUser;
-  if (BOCheckOptionsFiles(argc, argv, "bo_sample")) return 1;
+  if (BOAppArgs(&argc, argv, "bo_sample", help)) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_sample");
   if (!ierr) ierr = run();

@@ -25,7 +25,11 @@ static PetscErrorCode run(PetscBool *interrupted)
   PetscCall(BOTrainerCreate(PETSC_COMM_WORLD, &tr));
   PetscCall(BOTrainerSetFromOptions(tr));
   PetscCall(PetscOptionsHasHelp(NULL, &help));
-  if (help) { /* -help: the options are listed; do nothing */
+  if (help) { /* -help: the options are listed (the network's as for a 32 x 32 field); do nothing */
+    const PetscInt shape[3] = {32, 32, 1};
+    BOModelConfig  cfg;
+    PetscCall(BOModelConfigAuto(shape, PETSC_TRUE, 255, &cfg));
+    PetscCall(BOModelConfigSetFromOptions(PETSC_COMM_WORLD, &cfg));
     PetscCall(BOTrainerDestroy(&tr));
     PetscFunctionReturn(0);
   }
@@ -45,7 +49,7 @@ int main(int argc, char **argv)
   int            status;
 
   PetscFunctionBeginUser;
-  if (BOCheckOptionsFiles(argc, argv, "bo_train")) return 1;
+  if (BOAppArgs(&argc, argv, "bo_train", help)) return 1;
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   ierr = BOAppStart("bo_train");
   if (!ierr) ierr = run(&interrupted);

@@ -29,11 +29,14 @@ const char *BOH5Reason(void);
  *   PetscInitialize; ierr = BOAppStart(name); if (!ierr) ierr = run(); return BOAppFinish(ierr);
  */
 PetscErrorCode BOAppStart(const char *progname);
-/* Before PetscInitialize (which reports a missing -options_file with a
- * traceback and MPI_Abort): 1, after one line on stderr, when an
- * -options_file cannot be read. Every program's main starts with
- *   if (BOCheckOptionsFiles(argc, argv, name)) return 1; */
-int BOCheckOptionsFiles(int argc, char **argv, const char *progname);
+/* Before PetscInitialize, on main's arguments: 1, after one line on stderr,
+ * when an -options_file cannot be read (PETSc would print a traceback and
+ * call MPI_Abort). -help, --help and -h are taken out, so that PETSc does
+ * not list its generic options first; BOAppStart then prints the help text
+ * and sets -help, and the program's option blocks list its own options.
+ * -help all keeps PETSc's whole listing. Every program's main starts with
+ *   if (BOAppArgs(&argc, argv, name, help)) return 1; */
+int BOAppArgs(int *argc, char **argv, const char *progname, const char *help);
 /* A warning on stderr (rank 0) for every option no one has read: a
  * misspelled -stpes would otherwise go unnoticed. Printed once; BOAppFinish
  * calls it after a successful run, and a program whose long work starts

@@ -60,18 +60,32 @@ static PetscErrorCode one_line_error_handler(MPI_Comm comm, int line, const char
   return n;
 }
 
-int BOCheckOptionsFiles(int argc, char **argv, const char *progname)
+static int         app_help = 0; /* -help, --help or -h: the program's own options */
+static const char *app_help_text;
+
+int BOAppArgs(int *argc, char **argv, const char *progname, const char *help)
 {
   const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+  int         n    = 1;
 
   if (!rank) rank = getenv("PMI_RANK");
   if (!rank) rank = getenv("SLURM_PROCID");
-  for (int i = 1; i + 1 < argc; i++)
+  for (int i = 1; i + 1 < *argc; i++)
     if (!strcmp(argv[i], "-options_file") && access(argv[i + 1], R_OK) != 0) {
       if (!rank || !strcmp(rank, "0"))
         fprintf(stderr, "%s: error: -options_file %s: %s\n", progname, argv[i + 1], strerror(errno));
       return 1;
     }
+  /* -help all keeps PETSc's own listing (its generic options first) */
+  for (int i = 1; i < *argc; i++) {
+    int is_help = !strcmp(argv[i], "-help") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    if (is_help && i + 1 < *argc && !strcmp(argv[i + 1], "all")) argv[n++] = (char *)"-help", i++; /* PETSc's */
+    else if (is_help) app_help = 1;
+    else argv[n++] = argv[i];
+  }
+  *argc         = n;
+  argv[n]       = NULL;
+  app_help_text = help;
   return 0;
 }
 
@@ -80,6 +94,10 @@ PetscErrorCode BOAppStart(const char *progname)
   PetscFunctionBegin;
   PetscCall(PetscStrncpy(app_name, progname, sizeof(app_name)));
   PetscCall(PetscPushErrorHandler(one_line_error_handler, NULL));
+  if (app_help) { /* the help text, then the options as the program reads them */
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s\n", app_help_text ? app_help_text : ""));
+    PetscCall(PetscOptionsSetValue(NULL, "-help", NULL));
+  }
   BOSetBLASThreads();
   PetscCall(BOCheckLauncher(PETSC_COMM_WORLD));
   PetscFunctionReturn(0);
@@ -143,6 +161,11 @@ static void exit_failed(int sig)
 
 int BOAppFinish(PetscErrorCode ierr)
 {
+  if (!ierr && app_help)
+    ierr = PetscPrintf(PETSC_COMM_WORLD,
+                       "\n(%s -help all also lists PETSc's generic options: debugging, memory, "
+                       "profiling)\n",
+                       app_name);
   if (!ierr) {
     ierr = BOWarnUnusedOptions();
     if (!ierr) ierr = PetscFinalize();

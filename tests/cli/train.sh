@@ -5,11 +5,19 @@ source "$(dirname "$0")/common.sh"
 TR="$BO_BIN/bo_train"
 "$BO_BIN/bo_datagen" -kind reservoir -n 24 -nx 8 -ny 8 -seed 2 -out data.h5 > /dev/null
 
-# -help lists the options and exits 0
-"$TR" -help > help.txt 2>&1 || fail "-help exit status"
-for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -lr_schedule -cond_drop; do
-  grep -q -- "$opt " help.txt || fail "-help does not list $opt"
+# -help lists the program's options, the network's too, before anything of
+# PETSc's own (listed by -help all), and exits 0; --help and -h are -help
+for h in -help --help -h; do
+  "$TR" $h > help.txt 2>&1 || fail "$h exit status"
+  for opt in -data -steps -batch -checkpoint -checkpoint_every -restart -seed -log -model -lr -lr_schedule -cond_drop \
+    -net_channels -net_mult -net_blocks -net_noise -T -t_end; do
+    grep -q -- "^ *$opt[: ]" help.txt || fail "$h does not list $opt"
+  done
+  grep -q "Options for all PETSc programs" help.txt && fail "$h lists PETSc's generic options"
+  grep -q -- "-help all also lists PETSc's generic options" help.txt || fail "$h does not point to -help all"
 done
+"$TR" -help all > help_all.txt 2>&1 || fail "-help all exit status"
+grep -q "Options for all PETSc programs" help_all.txt || fail "-help all lacks PETSc's generic options"
 
 # a short run: CSV log, progress, stages and events in -log_view
 $MPIRUN -n 2 "$TR" -data data.h5 -steps 12 -batch 8 -model unet-tiny -checkpoint ck.h5 -log log.csv \
