@@ -76,6 +76,8 @@ $(LIBDIR)/libblackout.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# the shared library is for make install; the programs and tests here link
+# the archive by name, so a libblackout.so beside it is never picked instead
 $(LIBDIR)/libblackout.so: $(LIB_OBJ)
 	@mkdir -p $(LIBDIR)
 	$(CC) -shared -o $@ $^ $(LDLIBS)
@@ -92,7 +94,7 @@ install: all $(LIBDIR)/libblackout.so
 
 $(BINDIR)/%: $(BUILD)/apps/%.o $(LIBDIR)/libblackout.a
 	@mkdir -p $(BINDIR)
-	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(LIBDIR)/libblackout.a $(LDLIBS)
 
 # ---- tests -----------------------------------------------------------------
 # Regenerated on every make, replaced only when the list of suites changed.
@@ -106,11 +108,11 @@ $(BUILD)/tests/runner.o: tests/runner.c $(BUILD)/tests/suites.h
 	$(CC) $(CFLAGS) -I$(BUILD)/tests -c $< -o $@
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(LIBDIR)/libblackout.a
-	$(CC) $(CFLAGS) $(TEST_OBJ) -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
+	$(CC) $(CFLAGS) $(TEST_OBJ) -o $@ $(LIBDIR)/libblackout.a $(LDLIBS)
 
 $(BUILD)/tests/progs/%: tests/progs/%.c $(LIBDIR)/libblackout.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ -L$(LIBDIR) -lblackout $(LDLIBS)
+	$(CC) $(CFLAGS) $< -o $@ $(LIBDIR)/libblackout.a $(LDLIBS)
 
 # Check's filters (CK_RUN_SUITE, ...) from the caller's environment are
 # cleared: make check runs every test (build/run_tests -suite NAME runs one suite).

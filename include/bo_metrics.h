@@ -136,6 +136,12 @@ PetscErrorCode BOMetricsIndependentSample(BOMetrics m, BOSetStats src, uint64_t 
  * any rank (pass nlocal = 0 and x = NULL for no training data), and the
  * verdict. */
 PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSet *train, BOMetricsReport *rep);
+/* The verdict (rep->surrogate, rep->verdict) from the report's numbers, as
+ * BOMetricsEvaluate decides it (docs/EVAL.md): no metric above (1 +
+ * -eval_straw_tolerance) x the straw man or -eval_floor_factor x the holdout
+ * floor (a NaN fails), a clear win on a structure metric, at most 10 %
+ * memorised; every failure named. */
+PetscErrorCode BOMetricsDecideVerdict(BOMetrics m, BOMetricsReport *rep);
 PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, PetscViewer v);
 PetscErrorCode BOMetricsReportWriteJSON(BOMetrics m, const BOMetricsReport *rep, const char *path);
 PetscErrorCode BOMetricsReportDestroy(BOMetricsReport *rep);

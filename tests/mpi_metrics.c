@@ -343,6 +343,102 @@ START_TEST(test_verdict_is_honest)
 }
 END_TEST
 
+/* Read a whole small file into buf (rank 0's view is every rank's: the
+ * JSON is written by rank 0 before the call returns). */
+static void slurp(const char *path, char *buf, size_t len)
+{
+  FILE  *f = fopen(path, "r");
+  size_t n;
+  ck_assert(f != NULL);
+  n      = fread(buf, 1, len - 1, f);
+  buf[n] = 0;
+  fclose(f);
+}
+
+/* The verdict's rule case by case, on the numbers of a surrogate (a second
+ * draw of a correlated truth, with independent training data): a partial
+ * win (a structure metric beaten, another metric lost to the straw man), a
+ * NaN metric, the memorisation boundary (10 % passes, 11 % fails), the JSON
+ * fields; and a vector set with another law is rejected. */
+START_TEST(test_verdict_rule)
+{
+  const PetscInt  N = 60, D = 64, G = 12;
+  float          *real, *fake, *train;
+  BOSet           sr, sf, st;
+  BOMetrics       m;
+  BOMetricsReport rep;
+  BOMetricsResult saved;
+  char            path[PETSC_MAX_PATH_LEN], json[16384];
+
+  PetscMalloc3(N * D, &real, N * D, &fake, N * D, &train);
+  for (PetscInt n = 0; n < N; n++)
+    correlated_field(11, n, 8, 8, real + n * D), correlated_field(12, n, 8, 8, fake + n * D),
+        correlated_field(13, n, 8, 8, train + n * D);
+  sr.nlocal = N, sr.x = real, sf.nlocal = N, sf.x = fake, st.nlocal = N, st.x = train;
+  m = field_metrics(8, 8, PetscMax(max_of(N * D, real), PetscMax(max_of(N * D, fake), max_of(N * D, train))), sr);
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, &st, &rep), 0);
+  ck_assert_msg(rep.surrogate && rep.has_train, "the base case: %s", rep.verdict);
+  saved = rep.col[BO_COL_GENERATED];
+
+  /* a partial win: psd still beats the straw man, mean_rrmse loses to it */
+  rep.col[BO_COL_GENERATED].mean_rrmse = 2.0 * rep.col[BO_COL_INDEPENDENT].mean_rrmse;
+  ck_assert_int_eq(BOMetricsDecideVerdict(m, &rep), 0);
+  ck_assert_msg(!rep.surrogate && strstr(rep.verdict, "mean_rrmse") && strstr(rep.verdict, "straw man") &&
+                    !strstr(rep.verdict, "psd_logratio"),
+                "%s", rep.verdict);
+  rep.col[BO_COL_GENERATED] = saved;
+
+  /* a NaN metric fails, named */
+  rep.col[BO_COL_GENERATED].mmd = NAN;
+  ck_assert_int_eq(BOMetricsDecideVerdict(m, &rep), 0);
+  ck_assert_msg(!rep.surrogate && strstr(rep.verdict, "mmd nan"), "%s", rep.verdict);
+  rep.col[BO_COL_GENERATED] = saved;
+
+  /* the memorisation boundary */
+  rep.col[BO_COL_GENERATED].memorized_fraction = 0.10;
+  ck_assert_int_eq(BOMetricsDecideVerdict(m, &rep), 0);
+  ck_assert_msg(rep.surrogate, "10%% memorised: %s", rep.verdict);
+  rep.col[BO_COL_GENERATED].memorized_fraction = 0.11;
+  ck_assert_int_eq(BOMetricsDecideVerdict(m, &rep), 0);
+  ck_assert_msg(!rep.surrogate && strstr(rep.verdict, "11% of generated members are near-copies"), "%s", rep.verdict);
+
+  /* the JSON carries the decision and the text (a file per rank: m is on PETSC_COMM_SELF) */
+  {
+    PetscMPIInt rank;
+    char        name[64];
+    MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+    snprintf(name, sizeof(name), "verdict%d.json", (int)rank);
+    BOTestPath(name, path, sizeof(path));
+  }
+  ck_assert_int_eq(BOMetricsReportWriteJSON(m, &rep, path), 0);
+  slurp(path, json, sizeof(json));
+  ck_assert_msg(strstr(json, "\"surrogate\": false") && strstr(json, "11% of generated members are near-copies"), "%s",
+                json);
+  rep.col[BO_COL_GENERATED] = saved;
+  ck_assert_int_eq(BOMetricsDecideVerdict(m, &rep), 0);
+  ck_assert_int_eq(BOMetricsReportWriteJSON(m, &rep, path), 0);
+  slurp(path, json, sizeof(json));
+  ck_assert_msg(strstr(json, "\"surrogate\": true") && strstr(json, "VERDICT: surrogate"), "%s", json);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+
+  /* vectors: a draw of another law (every count + 3) is rejected */
+  for (PetscInt n = 0; n < N; n++)
+    correlated_vector(3, n, G, real + n * G), correlated_vector(4, n, G, fake + n * G),
+        correlated_vector(5, n, G, train + n * G);
+  for (PetscInt i = 0; i < N * G; i++) fake[i] += 3;
+  ck_assert_int_eq(BOMetricsCreate(PETSC_COMM_SELF, &m), 0);
+  ck_assert_int_eq(BOMetricsSetVector(m, G), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m, PetscMax(max_of(N * G, real), max_of(N * G, fake)), sr), 0);
+  ck_assert_int_eq(BOMetricsEvaluate(m, sr, sf, &st, &rep), 0);
+  ck_assert_msg(!rep.surrogate && strstr(rep.verdict, "w1_marginal") && strstr(rep.verdict, "mass_w1"), "%s",
+                rep.verdict);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+  PetscFree3(real, fake, train);
+}
+END_TEST
+
 START_TEST(test_empty_set_is_an_error)
 {
   float           x[64];
@@ -548,6 +644,7 @@ Suite *suite_metrics(void)
   tcase_add_test(tc, test_straw_man_loses_to_correlated_truth);
   tcase_add_test(tc, test_vectors);
   tcase_add_test(tc, test_verdict_is_honest);
+  tcase_add_test(tc, test_verdict_rule);
   tcase_add_test(tc, test_empty_set_is_an_error);
   tcase_add_test(tc, test_darcy_csv);
   tcase_add_test(tp, test_fields_parallel_equals_serial);

@@ -43,7 +43,6 @@ static PetscErrorCode holdout_split(BOMetrics m, BOSet real, PetscInt N, uint64_
 }
 
 /* (the verdict and the floor's mean are below the table rows they read) */
-static void decide_verdict(BOMetrics m, BOMetricsReport *rep);
 static void accumulate_floor(const BOMetricsResult *r, double weight, int first, BOMetricsResult *floor);
 
 PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSet *train, BOMetricsReport *rep)
@@ -115,7 +114,7 @@ PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSe
     c[BO_COL_HOLDOUT].nn_d1_median = rep->real_nn_d1_median;
   }
   PetscCall(PetscFree(xs));
-  decide_verdict(m, rep);
+  PetscCall(BOMetricsDecideVerdict(m, rep));
   PetscFunctionReturn(0);
 }
 
@@ -223,7 +222,7 @@ static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
  * (below (1 - verdict_margin) x) on a structure metric, which two sets with
  * nothing to learn (all zero, say) never do; and it must not memorise.
  * Every failure is named, with its numbers. */
-static void decide_verdict(BOMetrics m, BOMetricsReport *rep)
+PetscErrorCode BOMetricsDecideVerdict(BOMetrics m, BOMetricsReport *rep)
 {
   const BOMetricsResult *g = &rep->col[BO_COL_GENERATED], *s = &rep->col[BO_COL_INDEPENDENT],
                         *f = &rep->col[BO_COL_HOLDOUT];
@@ -231,6 +230,8 @@ static void decide_verdict(BOMetrics m, BOMetricsReport *rep)
   size_t       lw = 0, lb = 0;
   int          nfail = 0, nbeat = 0;
   const double tol = 1.0 + m->straw_tolerance, keep = 1.0 - m->verdict_margin;
+
+  PetscFunctionBegin;
 
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     const Row *r = &rows[i];
@@ -261,6 +262,7 @@ static void decide_verdict(BOMetrics m, BOMetricsReport *rep)
              "straw man on %s",
              tol, m->floor_factor, beats);
   else snprintf(rep->verdict, sizeof(rep->verdict), "VERDICT: NOT A SURROGATE: %s", why);
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, PetscViewer v)
