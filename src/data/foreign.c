@@ -2,6 +2,7 @@
  * MNIST idx, raw binary, and patches cut from fields. Every value is
  * validated with BOCountProblem; errors name the file and the first bad
  * line and column, or index. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,10 @@ static PetscErrorCode read_whole_file(MPI_Comm comm, const char *path, unsigned 
     n += (size_t)got;
   }
   if (got < 0) {
-    int         e;
-    const char *msg = gzerror(f, &e);
+    int  e;
+    char msg[256]; /* gzerror's text lives in f: copied before gzclose frees it */
+    snprintf(msg, sizeof(msg), "%s", gzerror(f, &e));
+    if (e == Z_ERRNO) snprintf(msg, sizeof(msg), "%s", strerror(errno));
     gzclose(f);
     PetscCall(PetscFree(*data));
     SETERRQ(comm, PETSC_ERR_FILE_READ, "cannot read %s: %s", path, msg);

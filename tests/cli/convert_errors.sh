@@ -35,6 +35,10 @@ printf '\x01\x02\x03' > odd.raw
 expect_error "wrong shape" "$CV" -format raw -dtype u16 -shape 1 -in odd.raw -out out.h5; check_clean
 expect_error "cannot open" "$CV" -format anndata -in missing.h5ad -out out.h5; check_clean
 expect_error "patch size" "$CV" -format csv -in three.csv -shape 1,3 -patch 2 -out out.h5; check_clean
+# a directory as the input: the reason, read before the gzip handle is freed
+mkdir adir
+expect_error "cannot read adir: Is a directory" "$CV" -format csv -in adir -out out.h5
+expect_error "cannot read adir: Is a directory" "$CV" -format idx -in adir -out out.h5
 # an output directory that does not exist
 expect_error "-out no/such/dir/out.h5: directory no/such/dir does not exist" \
   "$CV" -format csv -in three.csv -out no/such/dir/out.h5
