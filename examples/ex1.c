@@ -6,7 +6,7 @@ static const char help[] = "ex1: a PETSc program coupled to a Blackout surrogate
                            "  mpirun -n 2 ./ex1 -checkpoint ckpt.h5 [-member 0] [-ksp_monitor]\n";
 
 #include <petscksp.h>
-#include "bo_sampler.h"
+#include "blackout.h"
 
 /* The 5-point Laplacian times h^2 on the DMDA's interior nodes, Dirichlet
  * zero outside: 4 on the diagonal, -1 for each neighbour inside the grid. */

@@ -12,4 +12,9 @@
 #include "bo_png.h"
 #include "bo_darcy.h"
 #include "bo_metrics.h"
+#include "bo_sim.h"
+#include "bo_ensemble.h"
+#include "bo_checkpoint.h"
+#include "bo_trainer.h"
+#include "bo_sampler.h"
 #endif
