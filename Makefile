@@ -80,16 +80,17 @@ $(LIBDIR)/libblackout.a: $(LIB_OBJ)
 # the archive by name, so a libblackout.so beside it is never picked instead
 $(LIBDIR)/libblackout.so: $(LIB_OBJ)
 	@mkdir -p $(LIBDIR)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 # ---- install: what a PETSc code links (examples/ shows how) -----------------
+# (a sanitized build, make sanitize, passes its -fsanitize flags on in blackout.pc)
 install: all $(LIBDIR)/libblackout.so
 	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include/blackout $(PREFIX)/bin
 	install -m 644 $(LIBDIR)/libblackout.a $(PREFIX)/lib/
 	install -m 755 $(LIBDIR)/libblackout.so $(PREFIX)/lib/
 	install -m 644 include/*.h $(PREFIX)/include/blackout/
 	install -m 755 $(APPS) $(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(shell sed -n 's/.*BO_VERSION "\(.*\)".*/\1/p' include/bo_sys.h)|' \
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@EXTRA_CFLAGS@|$(EXTRA_CFLAGS)|' -e 's|@VERSION@|$(shell sed -n 's/.*BO_VERSION "\(.*\)".*/\1/p' include/bo_sys.h)|' \
 	  blackout.pc.in > $(PREFIX)/lib/pkgconfig/blackout.pc
 
 $(BINDIR)/%: $(BUILD)/apps/%.o $(LIBDIR)/libblackout.a
