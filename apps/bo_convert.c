@@ -189,7 +189,8 @@ static PetscErrorCode write_members(const Options *o, const BOArray *a, PetscInt
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
-                        "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s%s%s) to %s\n",
+                        "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT
+                        " counts (max %lld%s%s%s) to %s\n",
                         N, a->D, (long long)vmax, any_labels ? ", with labels" : "", a->P ? ", with params" : "",
                         a->Ci ? ", with inputs" : "", path));
   PetscFunctionReturn(0);

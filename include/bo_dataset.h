@@ -56,9 +56,9 @@ typedef struct {
   PetscBool top_down;     /* the file's row_order is "top_down": row 0 is the top (images; pictures only) */
   double    max_count;    /* observed maximum over the whole dataset */
   PetscBool has_labels;
-  PetscInt  num_classes; /* max label + 1 */
-  PetscBool has_params;  /* a `params` dataset (N, P) next to the data */
-  PetscInt  P;           /* its columns */
+  PetscInt  num_classes;               /* max label + 1 */
+  PetscBool has_params;                /* a `params` dataset (N, P) next to the data */
+  PetscInt  P;                         /* its columns */
   char      param_names[BO_NAMES_LEN]; /* comma-separated, P names (p0,p1,... when the file has none) */
   PetscBool has_inputs;                /* an `inputs` dataset (N, Ny, Nx[, Ci]) on the counts' grid */
   PetscInt  Ci;                        /* its components per cell */

@@ -60,7 +60,7 @@ typedef struct {
   double       origin[2], spacing[2]; /* (x, y) */
   BOAttribute *attrs;
   int          nattrs, maxattrs;
-  PetscInt     P;                       /* params columns (0: no params dataset) */
+  PetscInt     P; /* params columns (0: no params dataset) */
   char         param_names[BO_NAMES_LEN];
   PetscInt     Ci; /* inputs components (0: no inputs dataset) */
   hid_t        file, dset, lset, pset, iset;

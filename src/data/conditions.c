@@ -37,8 +37,8 @@ PetscErrorCode BOParamNamesCheck(MPI_Comm comm, const char *what, const char *na
   /* an empty name: "", a leading or trailing comma, or ",," */
   if (!names[0] || names[0] == ',' || names[strlen(names) - 1] == ',' || strstr(names, ",,")) empty = PETSC_TRUE;
   PetscCheck(n == P, comm, PETSC_ERR_ARG_SIZ,
-             "%s: attribute names has %" PetscInt_FMT " names (%s) but params has P = %" PetscInt_FMT " columns",
-             what, n, names, P);
+             "%s: attribute names has %" PetscInt_FMT " names (%s) but params has P = %" PetscInt_FMT " columns", what,
+             n, names, P);
   PetscCheck(!empty, comm, PETSC_ERR_ARG_WRONG, "%s: attribute names (%s) has an empty name", what, names);
   PetscFunctionReturn(0);
 }
@@ -326,8 +326,8 @@ static PetscErrorCode read_condition(BODataset ds, const char *leaf, hid_t mtype
     PetscCall(ierr);
   }
   snprintf(what, sizeof(what), "%s: dataset %s", ds->filename, path);
-  PetscCall(check_finite(ds->comm, what, (size_t)count * D, buf, mtype == H5T_NATIVE_FLOAT, (long long)first * D, nd,
-                         shape));
+  PetscCall(
+      check_finite(ds->comm, what, (size_t)count * D, buf, mtype == H5T_NATIVE_FLOAT, (long long)first * D, nd, shape));
   PetscFunctionReturn(0);
 }
 

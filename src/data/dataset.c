@@ -315,7 +315,8 @@ PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "max count %g; labels: %s", ds->max_count, ds->has_labels ? "yes" : "no"));
   if (ds->has_labels) PetscCall(PetscViewerASCIIPrintf(viewer, " (%" PetscInt_FMT " classes)", ds->num_classes));
   PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
-  if (ds->has_params) PetscCall(PetscViewerASCIIPrintf(viewer, "params: P = %" PetscInt_FMT " (%s)\n", ds->P, ds->param_names));
+  if (ds->has_params)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "params: P = %" PetscInt_FMT " (%s)\n", ds->P, ds->param_names));
   if (ds->has_inputs) PetscCall(PetscViewerASCIIPrintf(viewer, "inputs: Ci = %" PetscInt_FMT "\n", ds->Ci));
   if (ds->streaming)
     PetscCall(PetscViewerASCIIPrintf(viewer,

@@ -356,8 +356,8 @@ static PetscBool is_number(const char *t)
 }
 
 /* The header's tokens as comma-separated names. */
-static PetscErrorCode header_names(MPI_Comm comm, const char *path, PetscInt line, char **tok, PetscInt n,
-                                   char *names, size_t len)
+static PetscErrorCode header_names(MPI_Comm comm, const char *path, PetscInt line, char **tok, PetscInt n, char *names,
+                                   size_t len)
 {
   size_t at = 0;
 
@@ -365,8 +365,8 @@ static PetscErrorCode header_names(MPI_Comm comm, const char *path, PetscInt lin
   names[0] = 0;
   for (PetscInt j = 0; j < n; j++) {
     int k;
-    PetscCheck(tok[j][0], comm, PETSC_ERR_ARG_WRONG, "%s: line %" PetscInt_FMT " (the header): name %" PetscInt_FMT
-               " is empty", path, line, j + 1);
+    PetscCheck(tok[j][0], comm, PETSC_ERR_ARG_WRONG,
+               "%s: line %" PetscInt_FMT " (the header): name %" PetscInt_FMT " is empty", path, line, j + 1);
     k = snprintf(names + at, len - at, "%s%s", j ? "," : "", tok[j]);
     PetscCheck(k > 0 && at + (size_t)k < len, comm, PETSC_ERR_ARG_SIZ, "%s: the header's names are too long", path);
     at += (size_t)k;
@@ -414,16 +414,19 @@ PetscErrorCode BOReadParamsCSV(MPI_Comm comm, const char *path, BOArray *a)
         continue;
       }
     }
-    PetscCheck(n == P, comm, PETSC_ERR_ARG_SIZ, "%s: line %" PetscInt_FMT " has %" PetscInt_FMT
-               " values, expected %" PetscInt_FMT " (ragged rows)", path, line, n, P);
-    PetscCheck(rows < a->N, comm, PETSC_ERR_ARG_SIZ, "%s: more than %" PetscInt_FMT
-               " rows of params, but the input has %" PetscInt_FMT " samples", path, a->N, a->N);
+    PetscCheck(n == P, comm, PETSC_ERR_ARG_SIZ,
+               "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " values, expected %" PetscInt_FMT " (ragged rows)",
+               path, line, n, P);
+    PetscCheck(rows < a->N, comm, PETSC_ERR_ARG_SIZ,
+               "%s: more than %" PetscInt_FMT " rows of params, but the input has %" PetscInt_FMT " samples", path,
+               a->N, a->N);
     for (PetscInt j = 0; j < n; j++) {
       double v = strtod(tok[j], NULL);
       PetscCheck(is_number(tok[j]), comm, PETSC_ERR_ARG_WRONG,
                  "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": not a number (%s)", path, line, j + 1, tok[j]);
-      PetscCheck(isfinite(v), comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT
-                 ": %s (%s)", path, line, j + 1, isnan(v) ? "NaN" : "infinite", tok[j]);
+      PetscCheck(isfinite(v), comm, PETSC_ERR_ARG_OUTOFRANGE,
+                 "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": %s (%s)", path, line, j + 1,
+                 isnan(v) ? "NaN" : "infinite", tok[j]);
       a->params[(size_t)rows * P + j] = v;
     }
     rows++;
@@ -466,8 +469,9 @@ PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
     for (PetscInt by = 0; by < py; by++)
       for (PetscInt bx = 0; bx < px; bx++, n++) {
         cut_patch(a->x + (size_t)s * Ny * Nx * C, Nx, C, by * S, bx * S, P, x + (size_t)n * P * P * C);
-        if (in) cut_patch(a->inputs + (size_t)s * Ny * Nx * a->Ci, Nx, a->Ci, by * S, bx * S, P,
-                          in + (size_t)n * P * P * a->Ci);
+        if (in)
+          cut_patch(a->inputs + (size_t)s * Ny * Nx * a->Ci, Nx, a->Ci, by * S, bx * S, P,
+                    in + (size_t)n * P * P * a->Ci);
         if (lab) lab[n] = a->labels[s];
         if (par) PetscCall(PetscArraycpy(par + (size_t)n * a->P, a->params + (size_t)s * a->P, a->P));
       }

@@ -119,8 +119,8 @@ static PetscErrorCode same_conditions(BODataset ds, BOWriter w, const char *firs
              ds->comm, PETSC_ERR_ARG_INCOMP, "-merge: %s has params %s, the first shard %s has %s", ds->filename,
              ds->has_params ? ds->param_names : "none", first, w->P ? w->param_names : "none");
   PetscCheck(ds->has_inputs == (w->Ci > 0) && (!w->Ci || ds->Ci == w->Ci), ds->comm, PETSC_ERR_ARG_INCOMP,
-             "-merge: %s has inputs with %" PetscInt_FMT " components, the first shard %s with %" PetscInt_FMT, ds->filename,
-             ds->has_inputs ? ds->Ci : 0, first, w->Ci);
+             "-merge: %s has inputs with %" PetscInt_FMT " components, the first shard %s with %" PetscInt_FMT,
+             ds->filename, ds->has_inputs ? ds->Ci : 0, first, w->Ci);
   PetscFunctionReturn(0);
 }
 
