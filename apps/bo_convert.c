@@ -7,6 +7,7 @@ static const char help[] =
     "  bo_convert -format idx -in train-images-idx3-ubyte.gz -labels train-labels-idx1-ubyte.gz -out mnist.h5\n"
     "  bo_convert -format raw -in field.bin -dtype u16 -endian big -shape 64,64 -out fields.h5\n"
     "  bo_convert -format anndata -in cells.h5ad -out cells.h5\n"
+    "  bo_convert -format raw -in f.bin -dtype f32 -shape 64,64 -params_csv p.csv -out f.h5   (params per member)\n"
     "\n"
     "Inputs may be gzip-compressed (csv, idx, raw). Values must be non-negative\n"
     "integers below 2^24; anything else is an error naming the file and place,\n"
@@ -23,6 +24,7 @@ static const char *const endians[] = {"little", "big"};
 typedef struct {
   Format    format;
   char      in[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], labels[PETSC_MAX_PATH_LEN];
+  char      params_csv[PETSC_MAX_PATH_LEN]; /* one row of parameters per input member */
   char      in_name[256], out_name[256];
   PetscInt  shape[4], ndim; /* room for one axis too many, to refuse it */
   PetscInt  label_column, drop_column, patch, stride;
@@ -64,6 +66,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsBool("-csv_header", "csv: skip the first line", NULL, o->header, &o->header, NULL));
   PetscCall(
       PetscOptionsString("-labels", "idx: idx1 file of labels", NULL, o->labels, o->labels, sizeof(o->labels), NULL));
+  PetscCall(PetscOptionsString("-params_csv", "CSV of the members' parameters: one row each (a header row names them)",
+                               NULL, o->params_csv, o->params_csv, sizeof(o->params_csv), NULL));
   PetscCall(PetscOptionsEnum("-dtype", "raw: element type", NULL, BORawTypes, (PetscEnum)o->dtype,
                              (PetscEnum *)&o->dtype, NULL));
   PetscCall(PetscOptionsEList("-endian", "raw: byte order", NULL, endians, 2, "little", &endian, NULL));
@@ -104,10 +108,12 @@ static PetscErrorCode get_options(Options *o)
              "-holdout needs -holdout_out FILE");
   PetscCheck(!o->holdout || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-holdout is not supported with -format anndata");
+  PetscCheck(!o->params_csv[0] || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-params_csv is not supported with -format anndata");
   {
     const BOFileArg out[] = {{"-out", o->out}, {"-holdout_out", o->holdout_out}},
-                    in[]  = {{"-in", o->in}, {"-labels", o->labels}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 2, in));
+                    in[]  = {{"-in", o->in}, {"-labels", o->labels}, {"-params_csv", o->params_csv}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 3, in));
   }
   o->format     = (Format)fmt;
   o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
@@ -133,9 +139,20 @@ static PetscErrorCode read_ann_data(const Options *o, BOArray *a, PetscInt *firs
   } else a->ndim = 1, a->shape[0] = ds->G;
   a->x = ds->x, ds->x = NULL; /* take the shard */
   if (ds->has_labels) a->labels = ds->labels, ds->labels = NULL;
+  if (ds->has_params) { /* the file's params and inputs go along with their members */
+    a->P = ds->P, a->params = ds->params, ds->params = NULL;
+    PetscCall(PetscStrncpy(a->param_names, ds->param_names, sizeof(a->param_names)));
+  }
+  if (ds->has_inputs) {
+    PetscCall(BODatasetLoadInputs(ds));
+    a->Ci = ds->Ci, a->inputs = ds->inputs, ds->inputs = NULL;
+  }
   PetscCall(BODatasetDestroy(&ds));
   PetscFunctionReturn(0);
 }
+
+/* Input-field values per member: Ny x Nx x Ci. */
+static size_t inputs_per_member(const BOArray *a) { return (size_t)a->shape[0] * a->shape[1] * a->Ci; }
 
 /* Write members [first, first + nlocal) of a global N held in a (a.x holds
  * exactly these members; offset = index of a.x's first member in a), with
@@ -157,18 +174,25 @@ static PetscErrorCode write_members(const Options *o, const BOArray *a, PetscInt
   PetscCall(BOWriterCreate(PETSC_COMM_WORLD, path, o->out_name, N, a->ndim, a->shape, &w));
   PetscCall(BOWriterSetMaxCount(w, vmax));
   PetscCall(BOWriterSetLabels(w, any_labels ? PETSC_TRUE : PETSC_FALSE));
+  if (a->P) PetscCall(BOWriterSetParams(w, a->P, a->param_names));
+  if (a->Ci) PetscCall(BOWriterSetInputs(w, a->Ci));
   PetscCall(BOWriterSetFromOptions(w));
+  if (o->params_csv[0]) PetscCall(BOWriterSetAttributeString(w, "params_source", o->params_csv));
   PetscCall(BOWriterSetAttributeString(w, "source", o->in));
   PetscCall(BOWriterSetAttributeString(w, "source_format", formats[o->format]));
   if (a->ndim >= 2 && o->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down"));
   if (o->shuffle_seed) PetscCall(BOWriterSetAttributeInt(w, "shuffle_seed", o->shuffle_seed));
   PetscCall(BOWriterWrite(w, first, nlocal, x));
   if (any_labels) PetscCall(BOWriterWriteLabels(w, first, nlocal, a->labels + offset));
+  if (a->P) PetscCall(BOWriterWriteParams(w, first, nlocal, a->params + (size_t)offset * a->P));
+  if (a->Ci) PetscCall(BOWriterWriteInputs(w, first, nlocal, a->inputs + (size_t)offset * inputs_per_member(a)));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
-                        "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT " counts (max %lld%s) to %s\n",
-                        N, a->D, (long long)vmax, any_labels ? ", with labels" : "", path));
+                        "bo_convert: wrote %" PetscInt_FMT " samples of %" PetscInt_FMT
+                        " counts (max %lld%s%s%s) to %s\n",
+                        N, a->D, (long long)vmax, any_labels ? ", with labels" : "", a->P ? ", with params" : "",
+                        a->Ci ? ", with inputs" : "", path));
   PetscFunctionReturn(0);
 }
 
@@ -220,6 +244,7 @@ static PetscErrorCode run(void)
     break;
   case FMT_ANNDATA: PetscCall(read_ann_data(&o, &a, &first, &N)); break;
   }
+  if (o.params_csv[0]) PetscCall(BOReadParamsCSV(PETSC_COMM_WORLD, o.params_csv, &a)); /* before any reordering */
   if (o.patch > 0) PetscCall(BOArrayExtractPatches(&a, o.patch, o.stride));
   if (o.shuffle_seed) PetscCall(BOArrayPermute(&a, (uint64_t)o.shuffle_seed));
   if (o.keep) {

@@ -7,6 +7,11 @@ static const char help[] = "bo_datagen: reference simulators that make count tra
                            "  into a channelised Gaussian log-permeability field (Darcy flow solved with\n"
                            "  KSP, options prefix -darcy_); -reservoir_output permeability gives\n"
                            "  log k quantised into -levels levels instead.\n"
+                           "  Per-realization parameters: -corr_len_range lo,hi -sigma_range lo,hi\n"
+                           "  -pvi_range lo,hi (one value fixes it) draw each realization's corr_len,\n"
+                           "  sigma, pvi; -params_file P.h5 simulates -n realizations at each row of its\n"
+                           "  params. Either writes params (N, 3) and, with the log-permeability on the\n"
+                           "  output grid, inputs (N, ny, nx) (-write_inputs) beside the counts.\n"
                            "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
                            "  labels are the cell types.\n"
                            "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
@@ -30,11 +35,62 @@ typedef struct {
   BOGenesParams     genes;
   PetscInt          ndim, shape[2], D;
   PetscBool         help;
+  /* reservoir parameters per realization (params and inputs beside the counts) */
+  BOReservoirRanges ranges;
+  char              params_file[PETSC_MAX_PATH_LEN];
+  PetscInt          rows;       /* -params_file: its rows, each simulated n times */
+  double           *table;      /* rows x BO_RESERVOIR_NPARAMS */
+  PetscBool         parametric; /* a range or -params_file: write params */
+  PetscBool         inputs;     /* write the log-permeability as inputs */
+  PetscInt          N;          /* members: n, or n x rows */
 } Options;
+
+/* -params_file: its columns by name onto (corr_len, sigma, pvi), the others
+ * from the options; every row checked. Every rank reads the file. */
+static PetscErrorCode load_params_file(Options *o)
+{
+  char     names[BO_NAMES_LEN], *tok, *save, what[PETSC_MAX_PATH_LEN + 32];
+  PetscInt P, col[BO_RESERVOIR_NPARAMS + 1], j = 0;
+  double  *v;
+
+  PetscFunctionBegin;
+  PetscCall(BOParamsFileRead(PETSC_COMM_WORLD, o->params_file, &o->rows, &P, &v, names));
+  for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save), j++) {
+    PetscInt which = -1;
+    for (PetscInt q = 0; q < BO_RESERVOIR_NPARAMS; q++)
+      if (!strcmp(tok, BOReservoirParamNames[q])) which = q;
+    PetscCheck(which >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "%s: params column %s is not a reservoir parameter (corr_len, sigma, pvi)", o->params_file, tok);
+    for (PetscInt q = 0; q < j; q++)
+      PetscCheck(col[q] != which, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "%s: params column %s appears twice",
+                 o->params_file, tok);
+    col[j] = which;
+  }
+  PetscCall(PetscMalloc1((size_t)o->rows * BO_RESERVOIR_NPARAMS, &o->table));
+  for (PetscInt r = 0; r < o->rows; r++) {
+    double           *t = o->table + (size_t)r * BO_RESERVOIR_NPARAMS;
+    BOReservoirParams pk;
+    t[0] = o->res.corr_len, t[1] = o->res.sigma, t[2] = o->res.pvi;
+    for (PetscInt c = 0; c < P; c++) t[col[c]] = v[(size_t)r * P + c];
+    snprintf(what, sizeof(what), "%s: params row %" PetscInt_FMT, o->params_file, r);
+    PetscCall(BOReservoirApplyParams(PETSC_COMM_WORLD, &o->res, t, what, &pk));
+  }
+  PetscCall(PetscFree(v));
+  PetscFunctionReturn(0);
+}
+
+/* The parameters of member m: its params_file row, or drawn from the ranges. */
+static void member_params(const Options *o, PetscInt m, double v[BO_RESERVOIR_NPARAMS])
+{
+  if (o->table)
+    for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) v[j] = o->table[(size_t)(m / o->n) * BO_RESERVOIR_NPARAMS + j];
+  else BOReservoirDrawParams(&o->ranges, (uint64_t)o->seed, m, v);
+}
 
 static PetscErrorCode get_options(Options *o)
 {
-  PetscInt kind = 0;
+  PetscInt  kind = 0;
+  PetscBool inputs_set;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
@@ -46,12 +102,20 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, o->out, o->out, sizeof(o->out), NULL));
   PetscCall(
       PetscOptionsString("-png", "picture of the first members (PNG)", NULL, o->png, o->png, sizeof(o->png), NULL));
+  PetscCall(PetscOptionsString("-params_file",
+                               "reservoir: HDF5 file whose params rows (corr_len, sigma, pvi) are "
+                               "simulated -n times each",
+                               NULL, o->params_file, o->params_file, sizeof(o->params_file), NULL));
+  PetscCall(PetscOptionsBool("-write_inputs",
+                             "reservoir: write each realization's log-permeability as inputs (default: with params)",
+                             NULL, o->inputs, &o->inputs, &inputs_set));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) { /* -help: list every option, do nothing */
     PetscInt one = 1;
     BOWriter w;
     PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
+    PetscCall(BOReservoirRangesSetFromOptions(PETSC_COMM_WORLD, &o->res, &o->ranges));
     PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
     PetscCall(BOWriterCreate(PETSC_COMM_WORLD, "help.h5", NULL, 1, 1, &one, &w));
     PetscCall(BOWriterSetFromOptions(w));
@@ -62,12 +126,22 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
   PetscCheck(o->seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-seed must be non-negative");
   {
-    const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 0, NULL));
+    const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}}, in[] = {{"-params_file", o->params_file}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 1, in));
   }
   o->kind = (Kind)kind;
+  o->N    = o->n;
+  PetscCheck(o->kind == KIND_RESERVOIR || (!o->params_file[0] && !o->inputs), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-params_file and -write_inputs are for -kind reservoir");
   if (o->kind == KIND_RESERVOIR) {
     PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
+    PetscCall(BOReservoirRangesSetFromOptions(PETSC_COMM_WORLD, &o->res, &o->ranges));
+    PetscCheck(!(o->ranges.set && o->params_file[0]), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "give either -params_file or ranges (-corr_len_range, -sigma_range, -pvi_range), not both");
+    if (o->params_file[0]) PetscCall(load_params_file(o));
+    if (o->params_file[0]) o->N = o->n * o->rows;
+    o->parametric = (PetscBool)(o->ranges.set || o->params_file[0]);
+    if (!inputs_set) o->inputs = o->parametric;
     o->ndim = 2, o->shape[0] = o->res.ny, o->shape[1] = o->res.nx, o->D = o->res.nx * o->res.ny;
   } else {
     PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
@@ -94,6 +168,14 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
     PetscCall(BOWriterSetAttributeReal(w, "particles_per_cell", p->particles_per_cell));
     PetscCall(BOWriterSetAttributeReal(w, "pvi", p->pvi));
     PetscCall(BOWriterSetAttributeReal(w, "dispersivity", p->dispersivity));
+    if (o->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", o->params_file));
+    if (o->params_file[0]) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_row", o->n));
+    if (o->ranges.set) {
+      char ranges[256];
+      snprintf(ranges, sizeof(ranges), "corr_len %g..%g, sigma %g..%g, pvi %g..%g (uniform)", o->ranges.lo[0],
+               o->ranges.hi[0], o->ranges.lo[1], o->ranges.hi[1], o->ranges.lo[2], o->ranges.hi[2]);
+      PetscCall(BOWriterSetAttributeString(w, "param_ranges", ranges));
+    }
   } else {
     PetscCall(BOWriterSetAttributeString(w, "quantity", "captured mRNA per gene"));
     PetscCall(BOWriterSetAttributeInt(w, "tfs", o->genes.tfs));
@@ -108,7 +190,7 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
 static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt nlocal, const float *x)
 {
   PetscMPIInt rank, size, mine, *cnt = NULL, *dsp = NULL;
-  PetscInt    nshow = PetscMin(o->n, o->kind == KIND_RESERVOIR ? 16 : 64);
+  PetscInt    nshow = PetscMin(o->N, o->kind == KIND_RESERVOIR ? 16 : 64);
   float      *all   = NULL;
 
   PetscFunctionBegin;
@@ -136,12 +218,32 @@ static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt n
   PetscFunctionReturn(0);
 }
 
+/* Reservoir member m: its parameters (into par, if parametric) and, if in
+ * != NULL, its log-permeability on the output grid as inputs. */
+static PetscErrorCode realize_reservoir(const Options *o, PetscInt m, float *x, double *par, float *in)
+{
+  BOReservoirParams pk   = o->res;
+  double           *logk = NULL;
+
+  PetscFunctionBegin;
+  if (par) {
+    member_params(o, m, par);
+    PetscCall(BOReservoirApplyParams(PETSC_COMM_SELF, &o->res, par, "realization", &pk));
+  }
+  if (in) PetscCall(PetscMalloc1(o->D, &logk));
+  PetscCall(BOReservoirRealize(&pk, (uint64_t)o->seed, m, x, logk));
+  for (PetscInt c = 0; in && c < o->D; c++) in[c] = (float)logk[c];
+  PetscCall(PetscFree(logk));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode run(void)
 {
   Options     o;
   PetscMPIInt rank, size;
   PetscInt    first, nlocal, *labels;
-  float      *x;
+  float      *x, *in = NULL;
+  double     *par     = NULL;
   double      t_start = BOWallTime(), cost[3] = {0, 1e300, 0}, vmax = 0, wall; /* sum, min, max */
   BOWriter    w;
 
@@ -151,14 +253,18 @@ static PetscErrorCode run(void)
   if (o.help) PetscFunctionReturn(0);
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  BODatasetShard(o.n, size, rank, &first, &nlocal);
+  BODatasetShard(o.N, size, rank, &first, &nlocal);
   PetscCall(PetscMalloc2((size_t)nlocal * o.D + 1, &x, nlocal + 1, &labels));
+  if (o.parametric) PetscCall(PetscMalloc1((size_t)nlocal * BO_RESERVOIR_NPARAMS + 1, &par));
+  if (o.inputs) PetscCall(PetscMalloc1((size_t)nlocal * o.D + 1, &in));
 
   /* 2. Simulate; each realization depends only on (seed, index). */
   for (PetscInt i = 0; i < nlocal; i++) {
     double t0 = BOWallTime(), dt;
     if (o.kind == KIND_RESERVOIR)
-      PetscCall(BOReservoirRealize(&o.res, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, NULL));
+      PetscCall(realize_reservoir(&o, first + i, x + (size_t)i * o.D,
+                                  par ? par + (size_t)i * BO_RESERVOIR_NPARAMS : NULL,
+                                  in ? in + (size_t)i * o.D : NULL));
     else PetscCall(BOGenesRealize(&o.genes, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, &labels[i]));
     dt = BOWallTime() - t0;
     cost[0] += dt, cost[1] = PetscMin(cost[1], dt), cost[2] = PetscMax(cost[2], dt);
@@ -170,29 +276,35 @@ static PetscErrorCode run(void)
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &cost[2], 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
 
   /* 3. Write collectively (temporary name, renamed on success). */
-  PetscCall(BOWriterCreate(PETSC_COMM_WORLD, o.out, "counts", o.n, o.ndim, o.shape, &w));
+  PetscCall(BOWriterCreate(PETSC_COMM_WORLD, o.out, "counts", o.N, o.ndim, o.shape, &w));
   PetscCall(BOWriterSetMaxCount(w, vmax));
   PetscCall(BOWriterSetLabels(w, o.kind == KIND_GENES ? PETSC_TRUE : PETSC_FALSE));
+  if (o.parametric) PetscCall(BOWriterSetParams(w, BO_RESERVOIR_NPARAMS, "corr_len,sigma,pvi"));
+  if (o.inputs) PetscCall(BOWriterSetInputs(w, 1));
   PetscCall(BOWriterSetFromOptions(w));
   PetscCall(set_attributes(w, &o));
-  PetscCall(BOWriterSetAttributeReal(w, "seconds_per_realization", cost[0] / o.n));
+  PetscCall(BOWriterSetAttributeReal(w, "seconds_per_realization", cost[0] / o.N));
   PetscCall(BOWriterWrite(w, first, nlocal, x));
   if (o.kind == KIND_GENES) PetscCall(BOWriterWriteLabels(w, first, nlocal, labels));
+  if (o.parametric) PetscCall(BOWriterWriteParams(w, first, nlocal, par));
+  if (o.inputs) PetscCall(BOWriterWriteInputs(w, first, nlocal, in));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
   if (o.png[0]) PetscCall(write_picture(&o, first, nlocal, x));
 
   /* 4. Cost report. */
   wall = BOWallTime() - t_start;
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: %" PetscInt_FMT " %s realizations", o.n, kinds[o.kind]));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: %" PetscInt_FMT " %s realizations", o.N, kinds[o.kind]));
   if (o.kind == KIND_RESERVOIR)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " x %" PetscInt_FMT, o.res.ny, o.res.nx));
   else PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " genes", o.genes.genes));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, " -> %s (max count %lld) on %d rank%s in %.3f s\n", o.out, (long long)vmax,
                         size, size > 1 ? "s" : "", wall));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: cost per realization %.3f ms (min %.3f, max %.3f ms)\n",
-                        1e3 * cost[0] / o.n, 1e3 * cost[1], 1e3 * cost[2]));
+                        1e3 * cost[0] / o.N, 1e3 * cost[1], 1e3 * cost[2]));
   PetscCall(PetscFree2(x, labels));
+  PetscCall(PetscFree2(par, in));
+  PetscCall(PetscFree(o.table));
   PetscFunctionReturn(0);
 }
 

@@ -6,7 +6,11 @@
  *   vectors  dataset (N, G)
  *   sparse   AnnData CSR group X/{data, indices, indptr} with attribute
  *            shape = (N, G); also 10x's matrix/{..., shape} (CSC over cells)
- * plus an optional `labels` dataset (N integers) next to the data.
+ * plus an optional `labels` dataset (N integers) next to the data, and the
+ * optional conditioning datasets `params` (N, P) with attribute `names` and
+ * `inputs` (N, Ny, Nx[, Ci]) on the counts' grid (docs/DATA.md): opening
+ * checks their shapes and names and loads this rank's params; the inputs are
+ * loaded on request (BODatasetLoadInputs).
  *
  * Rank r holds the contiguous shard of samples [first, first + nlocal),
  * read with collective hyperslab reads; elements are floats (counts up to
@@ -29,6 +33,9 @@
 #include <stdint.h>
 #include <hdf5.h>
 
+/* Room for the comma-separated names of the params columns. */
+#define BO_NAMES_LEN 4096
+
 typedef struct {
   MPI_Comm    comm;
   PetscMPIInt rank, size;
@@ -49,12 +56,19 @@ typedef struct {
   PetscBool top_down;     /* the file's row_order is "top_down": row 0 is the top (images; pictures only) */
   double    max_count;    /* observed maximum over the whole dataset */
   PetscBool has_labels;
-  PetscInt  num_classes; /* max label + 1 */
+  PetscInt  num_classes;               /* max label + 1 */
+  PetscBool has_params;                /* a `params` dataset (N, P) next to the data */
+  PetscInt  P;                         /* its columns */
+  char      param_names[BO_NAMES_LEN]; /* comma-separated, P names (p0,p1,... when the file has none) */
+  PetscBool has_inputs;                /* an `inputs` dataset (N, Ny, Nx[, Ci]) on the counts' grid */
+  PetscInt  Ci;                        /* its components per cell */
 
   /* this rank's shard */
   PetscInt  first, nlocal;
   float    *x;      /* nlocal x D (NULL when streaming) */
   PetscInt *labels; /* nlocal labels (NULL without labels) */
+  double   *params; /* nlocal x P parameters (NULL without params) */
+  float    *inputs; /* nlocal x Ny x Nx x Ci input fields once BODatasetLoadInputs ran, else NULL */
   double   *totals; /* nlocal member totals (sum of all elements), also when streaming */
 
   /* streaming and shuffling */
@@ -114,5 +128,30 @@ PetscErrorCode BODatasetGatherTotals(BODataset ds, double **totals, PetscInt **l
 /* Read samples [first, first + count) into x (count x D). Collective (count
  * may differ per rank, including 0); validates like BODatasetOpen. */
 PetscErrorCode BODatasetRead(BODataset ds, PetscInt first, PetscInt count, float *x);
+
+/* Conditioning data (docs/DATA.md, "params and inputs"). */
+/* Rows [first, first + count) of params (count x P) or inputs (count x Ny x
+ * Nx x Ci). Collective (count may differ per rank, including 0); NaN and
+ * infinite values are errors naming the first one. */
+PetscErrorCode BODatasetReadParams(BODataset ds, PetscInt first, PetscInt count, double *params);
+PetscErrorCode BODatasetReadInputs(BODataset ds, PetscInt first, PetscInt count, float *inputs);
+/* Load this rank's shard of inputs into ds->inputs. Collective; an error
+ * when the file has none. */
+PetscErrorCode BODatasetLoadInputs(BODataset ds);
+/* The params (n x P) and, if inputs != NULL, inputs (n x Ny x Nx x Ci, after
+ * BODatasetLoadInputs) of members gidx[0..n) of this rank's shard, e.g. the
+ * minibatch of BODatasetGetMinibatch. Not collective. */
+PetscErrorCode BODatasetGetConditions(BODataset ds, PetscInt n, const PetscInt *gidx, double *params, float *inputs);
+
+/* The whole params table of a file (every rank reads it; the file needs no
+ * counts): rows x P values (free with PetscFree) and the names. Validated
+ * like BODatasetOpen: shape, names, NaN and infinite values. Collective. */
+PetscErrorCode BOParamsFileRead(MPI_Comm comm, const char *path, PetscInt *rows, PetscInt *P, double **values,
+                                char names[BO_NAMES_LEN]);
+/* Names of P params columns: checks that names (comma-separated) has P
+ * non-empty names, else an error "what: attribute names has ...". */
+PetscErrorCode BOParamNamesCheck(MPI_Comm comm, const char *what, const char *names, PetscInt P);
+/* "p0,p1,...,p{P-1}" into names. */
+PetscErrorCode BOParamNamesDefault(PetscInt P, char *names, size_t len);
 
 #endif

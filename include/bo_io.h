@@ -7,6 +7,8 @@
  *             timestepping = 1 (int32), plus Mx, My, dof, origin, spacing
  *             for fields
  *   /labels   (N) int32, optional
+ *   /params   (N, P) float64 with string attribute names, optional
+ *   /inputs   (N, Ny, Nx[, Ci]) float32 on the counts' grid, optional
  *   /         provenance: producer, version, created, mpi_size,
  *             slurm_job_id (when set), and caller-given key/values
  *   FILE.xmf  XDMF sidecar for fields (ParaView / VisIt)
@@ -29,6 +31,7 @@
 #define BO_IO_H
 #include <petscsys.h>
 #include <hdf5.h>
+#include "bo_dataset.h"
 
 /* Element type on disk. AUTO: the smallest unsigned integer type holding the
  * maximum count given with BOWriterSetMaxCount() (u32 if none was given). */
@@ -57,7 +60,10 @@ typedef struct {
   double       origin[2], spacing[2]; /* (x, y) */
   BOAttribute *attrs;
   int          nattrs, maxattrs;
-  hid_t        file, dset, lset;
+  PetscInt     P; /* params columns (0: no params dataset) */
+  char         param_names[BO_NAMES_LEN];
+  PetscInt     Ci; /* inputs components (0: no inputs dataset) */
+  hid_t        file, dset, lset, pset, iset;
   PetscBool    setup, closed;
 } BOWriterData;
 typedef BOWriterData *BOWriter;
@@ -71,6 +77,11 @@ PetscErrorCode BOWriterSetMaxCount(BOWriter w, double max_count);
 PetscErrorCode BOWriterSetDeflate(BOWriter w, PetscInt level);
 PetscErrorCode BOWriterSetXDMF(BOWriter w, PetscBool flg);
 PetscErrorCode BOWriterSetLabels(BOWriter w, PetscBool flg); /* create the labels dataset */
+/* Conditioning datasets beside the counts (docs/DATA.md): params (N, P)
+ * float64 with the attribute names (comma-separated, P of them; NULL or ""
+ * gives p0,p1,...), and inputs (N, Ny, Nx[, Ci]) float32 for fields. */
+PetscErrorCode BOWriterSetParams(BOWriter w, PetscInt P, const char *names);
+PetscErrorCode BOWriterSetInputs(BOWriter w, PetscInt Ci);
 PetscErrorCode BOWriterSetGrid(BOWriter w, const double origin[2], const double spacing[2]);
 /* Provenance key/values on the root group; same values on every rank. May be
  * called any time before BOWriterClose(); a key set twice keeps the last. */
@@ -83,6 +94,11 @@ PetscErrorCode BOWriterSetUp(BOWriter w);
  * count may be 0. Values must be integral and fit the integer type. */
 PetscErrorCode BOWriterWrite(BOWriter w, PetscInt first, PetscInt count, const float *data);
 PetscErrorCode BOWriterWriteLabels(BOWriter w, PetscInt first, PetscInt count, const PetscInt *labels);
+/* Members first .. first+count-1 of params (count x P) and inputs (count x
+ * Ny x Nx x Ci). Collective; count may be 0; NaN or infinite values are an
+ * error naming the first (agreed before the write). */
+PetscErrorCode BOWriterWriteParams(BOWriter w, PetscInt first, PetscInt count, const double *params);
+PetscErrorCode BOWriterWriteInputs(BOWriter w, PetscInt first, PetscInt count, const float *inputs);
 /* Write attributes, close, rename to the final name, write the XDMF sidecar. */
 PetscErrorCode BOWriterClose(BOWriter w);
 /* Frees the writer; if it was not closed, deletes the temporary file. */
@@ -117,6 +133,11 @@ typedef struct {
   PetscInt  N, ndim, shape[3], D;
   float    *x;      /* N x D */
   PetscInt *labels; /* N, or NULL */
+  PetscInt  P;      /* params per member (0: none) */
+  double   *params; /* N x P, or NULL */
+  char      param_names[BO_NAMES_LEN];
+  PetscInt  Ci;     /* input components per cell (0: none) */
+  float    *inputs; /* N x Ny x Nx x Ci, or NULL */
 } BOArray;
 
 typedef enum { BO_RAW_U8, BO_RAW_U16, BO_RAW_I16, BO_RAW_I32, BO_RAW_U32, BO_RAW_F32, BO_RAW_F64 } BORawType;
@@ -134,9 +155,16 @@ PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_pat
 /* Raw binary, no header: offset bytes skipped, then N x prod(shape) values. */
 PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscBool big_endian, long long offset,
                          PetscInt ndim, const PetscInt shape[], BOArray *a);
-/* Cut fields into P x P patches at stride S (labels repeat per patch). */
+/* Parameters of the members of a (a->N rows) from a CSV file into a->params
+ * and a->param_names: one row of P numbers per member; a first row that is
+ * not all numbers gives the names (else p0,p1,...). Errors name the file and
+ * the line: wrong number of rows, ragged rows, a token that is not a
+ * number, NaN or infinite values. */
+PetscErrorCode BOReadParamsCSV(MPI_Comm comm, const char *path, BOArray *a);
+/* Cut fields into P x P patches at stride S (labels and params repeat per
+ * patch, inputs are cut like the counts). */
 PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S);
-/* Put the members (and their labels) in the order of a uniform random
+/* Put the members (and their labels, params and inputs) in the order of a uniform random
  * permutation keyed by seed (BOShufflePermutation, epoch 0). */
 PetscErrorCode BOArrayPermute(BOArray *a, uint64_t seed);
 PetscErrorCode BOArrayDestroy(BOArray *a);

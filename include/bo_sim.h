@@ -30,6 +30,25 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
 /* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */
 PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk);
 
+/* Parameters that may differ between realizations (conditioning data, issue
+ * #14), in this order: corr_len, sigma, pvi (BOReservoirParamNames). Ranges
+ * from -corr_len_range lo,hi -sigma_range lo,hi -pvi_range lo,hi (one value
+ * fixes it; a parameter without a range keeps the value of -corr_len,
+ * -sigma or -pvi); realization k draws each uniformly in [lo, hi] from the
+ * stream (seed, BO_RNG_DATAGEN, k, 3), so it does not depend on the ranks. */
+#define BO_RESERVOIR_NPARAMS 3
+extern const char *const BOReservoirParamNames[]; /* "corr_len", "sigma", "pvi" */
+typedef struct {
+  PetscBool set; /* a range option was given */
+  PetscReal lo[BO_RESERVOIR_NPARAMS], hi[BO_RESERVOIR_NPARAMS];
+} BOReservoirRanges;
+PetscErrorCode BOReservoirRangesSetFromOptions(MPI_Comm comm, const BOReservoirParams *p, BOReservoirRanges *r);
+void BOReservoirDrawParams(const BOReservoirRanges *r, uint64_t seed, PetscInt k, double v[BO_RESERVOIR_NPARAMS]);
+/* The parameters of base with corr_len, sigma, pvi set to v; an error naming
+ * what (e.g. "-sigma_range" or "p.h5 row 3") when one is outside its domain. */
+PetscErrorCode BOReservoirApplyParams(MPI_Comm comm, const BOReservoirParams *base,
+                                      const double v[BO_RESERVOIR_NPARAMS], const char *what, BOReservoirParams *pk);
+
 /* Genes: exact Gillespie simulation of a bursty gene-regulatory network
  * (telegraph promoters, a few transcription factors regulating the rest,
  * cell types differing in their master regulator), then binomial capture. */

@@ -21,4 +21,11 @@ PetscErrorCode bo_dataset_validate(BODataset ds, const char *what, size_t n, con
 /* Collective: ok on every rank. */
 PetscErrorCode bo_dataset_all_ok(BODataset ds, PetscBool ok, PetscBool *all);
 
+/* Conditioning data (conditions.c): create the params and inputs datasets a
+ * writer was asked for (in BOWriterSetUp); find, check and load the params
+ * and inputs beside a dataset's counts (in BODatasetOpen). */
+#include "bo_io.h"
+PetscErrorCode bo_writer_create_conditions(BOWriter w);
+PetscErrorCode bo_dataset_open_conditions(BODataset ds);
+
 #endif

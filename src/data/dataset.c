@@ -272,6 +272,7 @@ PetscErrorCode BODatasetOpen(BODataset ds)
     ds->rows_per_chunk = PetscMax(1, (PetscInt)(16777216.0 / (8.0 * ds->D)));
   }
   PetscCall(open_labels(ds));
+  PetscCall(bo_dataset_open_conditions(ds)); /* params and inputs, if any */
   PetscCall(scan_shard(ds));
   PetscFunctionReturn(0);
 }
@@ -314,6 +315,9 @@ PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "max count %g; labels: %s", ds->max_count, ds->has_labels ? "yes" : "no"));
   if (ds->has_labels) PetscCall(PetscViewerASCIIPrintf(viewer, " (%" PetscInt_FMT " classes)", ds->num_classes));
   PetscCall(PetscViewerASCIIPrintf(viewer, "\n"));
+  if (ds->has_params)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "params: P = %" PetscInt_FMT " (%s)\n", ds->P, ds->param_names));
+  if (ds->has_inputs) PetscCall(PetscViewerASCIIPrintf(viewer, "inputs: Ci = %" PetscInt_FMT "\n", ds->Ci));
   if (ds->streaming)
     PetscCall(PetscViewerASCIIPrintf(viewer,
                                      "streaming: windows of %" PetscInt_FMT " blocks of %" PetscInt_FMT " samples\n",
@@ -337,6 +341,8 @@ PetscErrorCode BODatasetDestroy(BODataset *ds)
   if (d->file >= 0) H5Fclose(d->file);
   PetscCall(PetscFree(d->x));
   PetscCall(PetscFree(d->labels));
+  PetscCall(PetscFree(d->params));
+  PetscCall(PetscFree(d->inputs));
   PetscCall(PetscFree(d->totals));
   PetscCall(PetscFree(d->win));
   for (int s = 0; s < 2; s++) {

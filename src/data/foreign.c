@@ -328,11 +328,131 @@ PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscB
   PetscFunctionReturn(0);
 }
 
+/* ------------------------------------------------------------ params CSV */
+
+/* Split line s in place at commas into at most max tokens, trimmed of
+ * blanks; returns the number of tokens (max + 1 if there are more). */
+static PetscInt split_line(char *s, char **tok, PetscInt max)
+{
+  PetscInt n = 0;
+  for (char *p = s;; p++) {
+    char *comma = strchr(p, ','), *e;
+    if (comma) *comma = 0;
+    while (*p == ' ' || *p == '\t') p++;
+    for (e = p + strlen(p); e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'); e--) e[-1] = 0;
+    if (n < max) tok[n] = p;
+    n++;
+    if (!comma || n > max) return n;
+    p = comma;
+  }
+}
+
+static PetscBool is_number(const char *t)
+{
+  char *end;
+  if (!t[0]) return PETSC_FALSE;
+  (void)strtod(t, &end);
+  return *end == 0 ? PETSC_TRUE : PETSC_FALSE;
+}
+
+/* The header's tokens as comma-separated names. */
+static PetscErrorCode header_names(MPI_Comm comm, const char *path, PetscInt line, char **tok, PetscInt n, char *names,
+                                   size_t len)
+{
+  size_t at = 0;
+
+  PetscFunctionBegin;
+  names[0] = 0;
+  for (PetscInt j = 0; j < n; j++) {
+    int k;
+    PetscCheck(tok[j][0], comm, PETSC_ERR_ARG_WRONG,
+               "%s: line %" PetscInt_FMT " (the header): name %" PetscInt_FMT " is empty", path, line, j + 1);
+    k = snprintf(names + at, len - at, "%s%s", j ? "," : "", tok[j]);
+    PetscCheck(k > 0 && at + (size_t)k < len, comm, PETSC_ERR_ARG_SIZ, "%s: the header's names are too long", path);
+    at += (size_t)k;
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOReadParamsCSV(MPI_Comm comm, const char *path, BOArray *a)
+{
+  enum { MAXP = 1024 };
+  unsigned char *text;
+  size_t         len;
+  char          *s, **tok;
+  PetscInt       line = 0, P = -1, rows = 0;
+  PetscBool      header = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  PetscCall(read_whole_file(comm, path, &text, &len));
+  PetscCall(PetscRealloc(len + 1, &text));
+  text[len] = 0;
+  PetscCall(PetscMalloc1(MAXP + 1, &tok));
+  PetscCall(PetscFree(a->params));
+  a->P = 0;
+  for (s = (char *)text; *s;) {
+    char    *eol = strchr(s, '\n'), *next = eol ? eol + 1 : s + strlen(s);
+    PetscInt n;
+    if (eol) *eol = 0;
+    line++;
+    if (strspn(s, " \t\r") == strlen(s)) { /* blank lines are skipped */
+      s = next;
+      continue;
+    }
+    n = split_line(s, tok, MAXP);
+    PetscCheck(n <= MAXP, comm, PETSC_ERR_ARG_SIZ, "%s: line %" PetscInt_FMT " has more than %d values", path, line,
+               (int)MAXP);
+    if (P < 0) { /* the first row: names, or the first values */
+      P = n;
+      for (PetscInt j = 0; j < n; j++) header = (PetscBool)(header || !is_number(tok[j]));
+      if (header) PetscCall(header_names(comm, path, line, tok, n, a->param_names, sizeof(a->param_names)));
+      else PetscCall(BOParamNamesDefault(P, a->param_names, sizeof(a->param_names)));
+      PetscCall(PetscMalloc1((size_t)a->N * P + 1, &a->params));
+      a->P = P;
+      if (header) {
+        s = next;
+        continue;
+      }
+    }
+    PetscCheck(n == P, comm, PETSC_ERR_ARG_SIZ,
+               "%s: line %" PetscInt_FMT " has %" PetscInt_FMT " values, expected %" PetscInt_FMT " (ragged rows)",
+               path, line, n, P);
+    PetscCheck(rows < a->N, comm, PETSC_ERR_ARG_SIZ,
+               "%s: more than %" PetscInt_FMT " rows of params, but the input has %" PetscInt_FMT " samples", path,
+               a->N, a->N);
+    for (PetscInt j = 0; j < n; j++) {
+      double v = strtod(tok[j], NULL);
+      PetscCheck(is_number(tok[j]), comm, PETSC_ERR_ARG_WRONG,
+                 "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": not a number (%s)", path, line, j + 1, tok[j]);
+      PetscCheck(isfinite(v), comm, PETSC_ERR_ARG_OUTOFRANGE,
+                 "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": %s (%s)", path, line, j + 1,
+                 isnan(v) ? "NaN" : "infinite", tok[j]);
+      a->params[(size_t)rows * P + j] = v;
+    }
+    rows++;
+    s = next;
+  }
+  PetscCall(PetscFree(tok));
+  PetscCall(PetscFree(text));
+  PetscCheck(rows == a->N, comm, PETSC_ERR_ARG_SIZ,
+             "%s: %" PetscInt_FMT " rows of params, but the input has %" PetscInt_FMT " samples", path, rows, a->N);
+  PetscFunctionReturn(0);
+}
+
+/* The P x P patch at (y0, x0) of a field f of row length Nx and C components. */
+static void cut_patch(const float *f, PetscInt Nx, PetscInt C, PetscInt y0, PetscInt x0, PetscInt P, float *out)
+{
+  for (PetscInt j = 0; j < P; j++)
+    for (PetscInt i = 0; i < P; i++)
+      for (PetscInt c = 0; c < C; c++) out[((size_t)j * P + i) * C + c] = f[((size_t)(y0 + j) * Nx + x0 + i) * C + c];
+}
+
 PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
 {
   PetscInt  Ny = a->shape[0], Nx = a->shape[1], C = a->ndim == 3 ? a->shape[2] : 1, py, px, n = 0;
-  float    *x;
+  float    *x, *in = NULL;
   PetscInt *lab = NULL;
+  double   *par = NULL;
 
   PetscFunctionBegin;
   PetscCheck(a->ndim >= 2, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONG, "patches need fields (-shape Ny,Nx[,C])");
@@ -343,40 +463,54 @@ PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S)
   py = (Ny - P) / S + 1, px = (Nx - P) / S + 1;
   PetscCall(PetscMalloc1((size_t)a->N * py * px * P * P * C, &x));
   if (a->labels) PetscCall(PetscMalloc1((size_t)a->N * py * px, &lab));
+  if (a->params) PetscCall(PetscMalloc1((size_t)a->N * py * px * a->P, &par));
+  if (a->inputs) PetscCall(PetscMalloc1((size_t)a->N * py * px * P * P * a->Ci, &in));
   for (PetscInt s = 0; s < a->N; s++)
     for (PetscInt by = 0; by < py; by++)
       for (PetscInt bx = 0; bx < px; bx++, n++) {
-        for (PetscInt j = 0; j < P; j++)
-          for (PetscInt i = 0; i < P; i++)
-            for (PetscInt c = 0; c < C; c++)
-              x[(((size_t)n * P + j) * P + i) * C + c] =
-                  a->x[(((size_t)s * Ny + by * S + j) * Nx + bx * S + i) * C + c];
+        cut_patch(a->x + (size_t)s * Ny * Nx * C, Nx, C, by * S, bx * S, P, x + (size_t)n * P * P * C);
+        if (in)
+          cut_patch(a->inputs + (size_t)s * Ny * Nx * a->Ci, Nx, a->Ci, by * S, bx * S, P,
+                    in + (size_t)n * P * P * a->Ci);
         if (lab) lab[n] = a->labels[s];
+        if (par) PetscCall(PetscArraycpy(par + (size_t)n * a->P, a->params + (size_t)s * a->P, a->P));
       }
   PetscCall(PetscFree(a->x));
   PetscCall(PetscFree(a->labels));
-  a->x = x, a->labels = lab, a->N = n;
+  PetscCall(PetscFree(a->params));
+  PetscCall(PetscFree(a->inputs));
+  a->x = x, a->labels = lab, a->params = par, a->inputs = in, a->N = n;
   a->shape[0] = a->shape[1] = P, a->D = P * P * C;
+  PetscFunctionReturn(0);
+}
+
+/* Rows perm[0..N) of src (N rows of n elements of size esize) into src. */
+static PetscErrorCode permute_rows(PetscInt N, const PetscInt *perm, size_t n, size_t esize, void *src)
+{
+  char *tmp;
+
+  PetscFunctionBegin;
+  if (!src) PetscFunctionReturn(0);
+  PetscCall(PetscMalloc(N * n * esize + 1, &tmp));
+  for (PetscInt i = 0; i < N; i++) memcpy(tmp + i * n * esize, (char *)src + perm[i] * n * esize, n * esize);
+  memcpy(src, tmp, N * n * esize);
+  PetscCall(PetscFree(tmp));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOArrayPermute(BOArray *a, uint64_t seed)
 {
-  PetscInt *perm, *labels = NULL;
-  float    *x;
+  PetscInt    *perm;
+  const size_t Di = a->ndim >= 2 ? (size_t)a->shape[0] * a->shape[1] * a->Ci : 0;
 
   PetscFunctionBegin;
-  PetscCall(PetscMalloc2(a->N, &perm, (size_t)a->N * a->D, &x));
+  PetscCall(PetscMalloc1(a->N, &perm));
   PetscCall(BOShufflePermutation(seed, 0, a->N, 0, 0, perm, NULL));
-  if (a->labels) PetscCall(PetscMalloc1(a->N, &labels));
-  for (PetscInt i = 0; i < a->N; i++) {
-    PetscCall(PetscArraycpy(x + (size_t)i * a->D, a->x + (size_t)perm[i] * a->D, a->D));
-    if (labels) labels[i] = a->labels[perm[i]];
-  }
-  PetscCall(PetscArraycpy(a->x, x, (size_t)a->N * a->D));
-  if (labels) PetscCall(PetscArraycpy(a->labels, labels, a->N));
-  PetscCall(PetscFree2(perm, x));
-  PetscCall(PetscFree(labels));
+  PetscCall(permute_rows(a->N, perm, (size_t)a->D, sizeof(float), a->x));
+  PetscCall(permute_rows(a->N, perm, 1, sizeof(PetscInt), a->labels));
+  PetscCall(permute_rows(a->N, perm, (size_t)a->P, sizeof(double), a->params));
+  PetscCall(permute_rows(a->N, perm, Di, sizeof(float), a->inputs));
+  PetscCall(PetscFree(perm));
   PetscFunctionReturn(0);
 }
 
@@ -385,5 +519,7 @@ PetscErrorCode BOArrayDestroy(BOArray *a)
   PetscFunctionBegin;
   PetscCall(PetscFree(a->x));
   PetscCall(PetscFree(a->labels));
+  PetscCall(PetscFree(a->params));
+  PetscCall(PetscFree(a->inputs));
   PetscFunctionReturn(0);
 }

@@ -111,6 +111,19 @@ static PetscErrorCode inspect_shards(void *ctx)
   PetscFunctionReturn(0);
 }
 
+/* A shard's params and inputs are those of the first shard (which set up w). */
+static PetscErrorCode same_conditions(BODataset ds, BOWriter w, const char *first)
+{
+  PetscFunctionBegin;
+  PetscCheck(ds->has_params == (w->P > 0) && (!w->P || (ds->P == w->P && !strcmp(ds->param_names, w->param_names))),
+             ds->comm, PETSC_ERR_ARG_INCOMP, "-merge: %s has params %s, the first shard %s has %s", ds->filename,
+             ds->has_params ? ds->param_names : "none", first, w->P ? w->param_names : "none");
+  PetscCheck(ds->has_inputs == (w->Ci > 0) && (!w->Ci || ds->Ci == w->Ci), ds->comm, PETSC_ERR_ARG_INCOMP,
+             "-merge: %s has inputs with %" PetscInt_FMT " components, the first shard %s with %" PetscInt_FMT,
+             ds->filename, ds->has_inputs ? ds->Ci : 0, first, w->Ci);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out)
 {
   MergeJob  job;
@@ -152,12 +165,18 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
       if (ds->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down"));
       labels = ds->has_labels;
       PetscCall(BOWriterSetLabels(w, labels));
+      if (ds->has_params) PetscCall(BOWriterSetParams(w, ds->P, ds->param_names));
+      if (ds->has_inputs) PetscCall(BOWriterSetInputs(w, ds->Ci));
     }
     PetscCheck(ds->has_labels == labels, comm, PETSC_ERR_ARG_INCOMP, "-merge: %s %s member labels, the first shard %s",
                sh[i].path, ds->has_labels ? "has" : "has no", labels ? "has" : "has none");
+    PetscCall(same_conditions(ds, w, sh[0].path));
     PetscInt at = (PetscInt)(sh[i].first - sh[0].first) + ds->first;
     PetscCall(BOWriterWrite(w, at, ds->nlocal, ds->x));
     if (labels) PetscCall(BOWriterWriteLabels(w, at, ds->nlocal, ds->labels));
+    if (w->P) PetscCall(BOWriterWriteParams(w, at, ds->nlocal, ds->params));
+    if (w->Ci) PetscCall(BODatasetLoadInputs(ds));
+    if (w->Ci) PetscCall(BOWriterWriteInputs(w, at, ds->nlocal, ds->inputs));
     PetscCall(BODatasetDestroy(&ds));
   }
   PetscCall(BOWriterClose(w));

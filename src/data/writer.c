@@ -13,6 +13,7 @@
 #include "bo_h5.h"
 #include "bo_io.h"
 #include "bo_sys.h"
+#include "dataimpl.h"
 
 const char *const BODTypes[] = {"auto", "u8", "u16", "u32", "f32", "f64", "BODType", "BO_DTYPE_", NULL};
 
@@ -84,7 +85,7 @@ PetscErrorCode BOWriterCreate(MPI_Comm comm, const char *path, const char *name,
   wr->xdmf      = PETSC_TRUE;
   wr->origin[0] = wr->origin[1] = 0.0;
   wr->spacing[0] = wr->spacing[1] = 1.0;
-  wr->file = wr->dset = wr->lset = -1;
+  wr->file = wr->dset = wr->lset = wr->pset = wr->iset = -1;
   /* temporary name in the same directory, the same on every rank */
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) BOTempPath(path, wr->tmppath, sizeof(wr->tmppath));
@@ -230,10 +231,12 @@ static void writer_abandon(void *ctx)
   BOWriter    w    = (BOWriter)ctx;
   PetscMPIInt rank = 0;
 
+  if (w->iset >= 0) H5Dclose(w->iset);
+  if (w->pset >= 0) H5Dclose(w->pset);
   if (w->lset >= 0) H5Dclose(w->lset);
   if (w->dset >= 0) H5Dclose(w->dset);
   if (w->file >= 0) H5Fclose(w->file);
-  w->lset = w->dset = w->file = -1;
+  w->iset = w->pset = w->lset = w->dset = w->file = -1;
   MPI_Comm_rank(w->comm, &rank);
   if (rank == 0) unlink(w->tmppath);
   BOAppOnFailureRemove(w);
@@ -301,6 +304,7 @@ PetscErrorCode BOWriterSetUp(BOWriter w)
     BOCallHDF5(w->lset, "%s: cannot create dataset %s", w->path, lname);
     BOCallHDF5(H5Sclose(space), "H5Sclose");
   }
+  PetscCall(bo_writer_create_conditions(w)); /* params, inputs */
   PetscFunctionReturn(0);
 }
 
@@ -415,10 +419,12 @@ static PetscErrorCode writer_attributes(BOWriter w)
 static PetscErrorCode writer_close_file(BOWriter w)
 {
   PetscFunctionBegin;
+  if (w->iset >= 0) BOCallHDF5(H5Dclose(w->iset), "H5Dclose");
+  if (w->pset >= 0) BOCallHDF5(H5Dclose(w->pset), "H5Dclose");
   if (w->lset >= 0) BOCallHDF5(H5Dclose(w->lset), "H5Dclose");
   if (w->dset >= 0) BOCallHDF5(H5Dclose(w->dset), "H5Dclose");
   if (w->file >= 0) BOCallHDF5(H5Fclose(w->file), "cannot close %s", w->tmppath);
-  w->lset = w->dset = w->file = -1;
+  w->iset = w->pset = w->lset = w->dset = w->file = -1;
   PetscFunctionReturn(0);
 }
 

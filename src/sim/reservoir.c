@@ -17,12 +17,16 @@
  * Cells are unit squares and porosity is 1, so a cell holds one unit of pore
  * volume. The counts follow the channels and the front of the plume.
  *
+ * Per-realization parameters (corr_len, sigma, pvi) are drawn from ranges
+ * with the stream (seed, BO_RNG_DATAGEN, k, 3), or given by the caller.
+ *
  * With -refine R the physics runs on a grid R times finer in each direction
  * (lengths in output cells unchanged, the same number of particles) and the
  * particles are counted on the nx x ny output grid: fine-scale flow seen at
  * the resolution of the observations, at R^2 .. R^3 times the cost.
  */
 #include <math.h>
+#include <stdio.h>
 #include "bo_darcy.h"
 #include "bo_sim.h"
 #include "bo_rng.h"
@@ -228,4 +232,66 @@ PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, Pet
   if (logk_out) PetscCall(PetscArraycpy(logk_out, coarse, p->nx * p->ny));
   PetscCall(PetscFree5(logk, qx, qy, fine, coarse));
   PetscFunctionReturn(0);
+}
+
+const char *const BOReservoirParamNames[] = {"corr_len", "sigma", "pvi"};
+
+PetscErrorCode BOReservoirApplyParams(MPI_Comm comm, const BOReservoirParams *base,
+                                      const double v[BO_RESERVOIR_NPARAMS], const char *what, BOReservoirParams *pk)
+{
+  static const char *const need[BO_RESERVOIR_NPARAMS] = {"positive", "non-negative", "positive"};
+  PetscBool                ok[BO_RESERVOIR_NPARAMS]   = {v[0] > 0, v[1] >= 0, v[2] > 0};
+
+  PetscFunctionBegin;
+  for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) {
+    char val[32]; /* C's %g: PETSc's prints 2 as "2." */
+    snprintf(val, sizeof(val), "%g", v[j]);
+    PetscCheck(ok[j] && isfinite(v[j]), comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: %s = %s must be %s", what,
+               BOReservoirParamNames[j], val, need[j]);
+  }
+  *pk          = *base;
+  pk->corr_len = v[0], pk->sigma = v[1], pk->pvi = v[2];
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOReservoirRangesSetFromOptions(MPI_Comm comm, const BOReservoirParams *p, BOReservoirRanges *r)
+{
+  const PetscReal   base[BO_RESERVOIR_NPARAMS] = {p->corr_len, p->sigma, p->pvi};
+  BOReservoirParams q;
+
+  PetscFunctionBegin;
+  r->set = PETSC_FALSE;
+  PetscOptionsBegin(comm, NULL, "Reservoir parameters per realization", "bo_datagen");
+  for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) {
+    char      opt[64], help[128];
+    PetscReal v[2] = {base[j], base[j]};
+    PetscInt  n    = 2;
+    PetscBool set;
+    snprintf(opt, sizeof(opt), "-%s_range", BOReservoirParamNames[j]);
+    snprintf(help, sizeof(help), "draw %s uniformly in lo,hi per realization (one value fixes it); writes params",
+             BOReservoirParamNames[j]);
+    PetscCall(PetscOptionsRealArray(opt, help, NULL, v, &n, &set));
+    PetscCheck(!set || n >= 1, comm, PETSC_ERR_USER_INPUT, "%s needs lo,hi or one value", opt);
+    if (set && n == 1) v[1] = v[0];
+    snprintf(help, sizeof(help), "%s %g,%g", opt, v[0], v[1]);
+    PetscCheck(v[0] <= v[1], comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: lo must not exceed hi", help);
+    r->lo[j] = v[0], r->hi[j] = v[1];
+    r->set = (PetscBool)(r->set || set);
+  }
+  PetscOptionsEnd();
+  /* both ends must be valid parameters (the domain is an interval) */
+  PetscCall(BOReservoirApplyParams(comm, p, r->lo, "the lower ends of -corr_len_range, -sigma_range, -pvi_range", &q));
+  PetscCall(BOReservoirApplyParams(comm, p, r->hi, "the upper ends of -corr_len_range, -sigma_range, -pvi_range", &q));
+  PetscFunctionReturn(0);
+}
+
+void BOReservoirDrawParams(const BOReservoirRanges *r, uint64_t seed, PetscInt k, double v[BO_RESERVOIR_NPARAMS])
+{
+  BORng rng;
+
+  BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 3);
+  for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) { /* one draw each, fixed or not: the stream does not shift */
+    double u = BORngUniform(&rng);
+    v[j]     = r->lo[j] == r->hi[j] ? r->lo[j] : r->lo[j] + (r->hi[j] - r->lo[j]) * u;
+  }
 }
