@@ -27,17 +27,23 @@ typedef struct {
   BOWeightType weight_type;  /* loss weights (default instantaneous) */
   PetscReal    weight_floor; /* no weight below this fraction of the largest (default 0.01) */
   PetscReal    grid_power;   /* sampling grid: step j ends at p = (j/(K-1))^grid_power (a sampling setting) */
-  double      *t, *p, *w;    /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
+  /* Training times: a fraction focus_fraction (default 0: none) of the draws
+   * is uniform among the focus_count indices from focus_first, those whose p
+   * lies in [focus[0], focus[1]] (set by BOProcessSetUp). */
+  PetscReal focus[2], focus_fraction;
+  PetscInt  focus_first, focus_count;
+  double   *t, *p, *w; /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
 } BOProcessData;
 typedef BOProcessData *BOProcess;
 
 PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc);
-PetscErrorCode BOProcessSetFromOptions(BOProcess proc); /* -T, -t_end, -loss_weight, -loss_weight_floor */
-PetscErrorCode BOProcessSetUp(BOProcess proc);          /* computes t, p, w */
+/* -T, -t_end, -loss_weight, -loss_weight_floor, -train_time_focus, -train_time_focus_fraction */
+PetscErrorCode BOProcessSetFromOptions(BOProcess proc);
+PetscErrorCode BOProcessSetUp(BOProcess proc); /* computes t, p, w */
 PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer);
 PetscErrorCode BOProcessDestroy(BOProcess *proc);
-/* The settings (T, t_end, loss weights) as attributes of an HDF5 object
- * (serial calls), and from rank root to every rank of comm. Call
+/* The settings (T, t_end, loss weights, training-time focus) as attributes
+ * of an HDF5 object (serial calls), and from rank root to every rank of comm. Call
  * BOProcessSetUp after loading. */
 PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj);
 PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj);
@@ -49,8 +55,10 @@ double BOBridgeProbability(double s, double t);
 
 /* Forward noising of one sample (training). The stream is keyed by
  * (seed, BO_RNG_TRAIN_NOISE, sample, step): the time index k is drawn
- * uniformly from 0..T-1, then n_t[i] ~ Binomial(n0[i], p_k) and the target
- * y[i] = n0[i] - n_t[i]. Returns k. */
+ * uniformly from 0..T-1 (with a focus, it is then replaced, with probability
+ * focus_fraction, by one drawn uniformly from the focused indices), then
+ * n_t[i] ~ Binomial(n0[i], p_k) and the target y[i] = n0[i] - n_t[i].
+ * Returns k. */
 PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, uint32_t step, PetscInt dim,
                               const float *n0, float *nt, float *y);
 

@@ -1,6 +1,7 @@
 /* BOProcess: schedule, weights, bridge, loss, grid, and the reverse samplers
  * driven by an exact oracle. */
 #include <math.h>
+#include <stdlib.h>
 #include "blackout.h"
 #include "testutil.h"
 
@@ -197,6 +198,128 @@ START_TEST(test_forward_noise_has_power)
   ck_assert_msg(pn < ALPHA, "counts thinned on a horizon 3%% too long passed: p = %g", pn);
   BOProcessDestroy(&sampler);
   BOProcessDestroy(&law);
+}
+END_TEST
+
+/* Histogram of S training times drawn by `sampler`, against the law of the
+ * times of `law` (uniform on 0..T-1, mixed with its focus). */
+static double focus_pvalue(BOProcess sampler, BOProcess law, int S)
+{
+  const int T     = (int)law->T;
+  float     n0[1] = {3}, nt[1], y[1];
+  double   *hist, *prob, out = 0;
+
+  hist = calloc((size_t)T, sizeof(double));
+  prob = calloc((size_t)T, sizeof(double));
+  for (int s = 0; s < S; s++) {
+    PetscInt k = BOProcessNoiseSample(sampler, 5, (uint32_t)s, 3, 1, n0, nt, y);
+    if (k >= 0 && k < T) hist[k]++;
+    else out++;
+  }
+  for (int k = 0; k < T; k++) {
+    int in  = k >= law->focus_first && k < law->focus_first + law->focus_count;
+    prob[k] = (1 - law->focus_fraction) / T + (in ? law->focus_fraction / (double)law->focus_count : 0.0);
+  }
+  double pv = BOChiSquareTest(T, hist, prob, out, NULL, NULL);
+  free(hist);
+  free(prob);
+  return pv;
+}
+
+static BOProcess make_focused(double lo, double hi, double f)
+{
+  BOProcess proc;
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &proc));
+  proc->focus[0] = lo, proc->focus[1] = hi, proc->focus_fraction = f;
+  BOTestOK(BOProcessSetUp(proc));
+  return proc;
+}
+
+START_TEST(test_train_time_focus)
+{
+  /* -train_time_focus 0.01,0.35 -train_time_focus_fraction 0.5: the focused
+   * indices are exactly those with p in the range, and the times follow the
+   * mixture law (40000 draws, about 20 per unfocused index). */
+  BOProcess proc = make_focused(0.01, 0.35, 0.5);
+  PetscInt  a = proc->focus_first, b = a + proc->focus_count - 1;
+  ck_assert_int_gt(proc->focus_count, 10);
+  ck_assert(proc->p[a] <= 0.35 && proc->p[a - 1] > 0.35);
+  ck_assert(proc->p[b] >= 0.01 && proc->p[b + 1] < 0.01);
+  double pv = focus_pvalue(proc, proc, 40000);
+  ck_assert_msg(pv > ALPHA, "focused training times vs their law: p = %g", pv);
+
+  /* Without a focus the stream is the one before the option existed: k is
+   * the first draw, and nothing else is drawn before the counts. */
+  BOProcess plain = make_focused(0.01, 0.35, 0.0);
+  for (uint32_t s = 0; s < 200; s++) {
+    BORng rng;
+    float n0[1] = {3}, nt[1], y[1];
+    BORngInit(&rng, 5, BO_RNG_TRAIN_NOISE, s, 3);
+    PetscInt k = (PetscInt)BORngBelow(&rng, 1000);
+    ck_assert_int_eq(BOProcessNoiseSample(plain, 5, s, 3, 1, n0, nt, y), k);
+    ck_assert_float_eq(nt[0], (float)BORngBinomial(&rng, 3, plain->p[k]));
+  }
+  BOProcessDestroy(&plain);
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_train_time_focus_has_power)
+{
+  /* The check above can fail: draws without the focus, with half of it, or
+   * focused on a range shifted to [0.02, 0.35], all fail against the law of
+   * 0.01,0.35 at 0.5. */
+  BOProcess law      = make_focused(0.01, 0.35, 0.5);
+  BOProcess wrong[3] = {make_focused(0.01, 0.35, 0.0), make_focused(0.01, 0.35, 0.25), make_focused(0.02, 0.35, 0.5)};
+  for (int i = 0; i < 3; i++) {
+    double pv = focus_pvalue(wrong[i], law, 40000);
+    ck_assert_msg(pv < ALPHA, "wrong training times %d passed: p = %g", i, pv);
+    BOProcessDestroy(&wrong[i]);
+  }
+  BOProcessDestroy(&law);
+}
+END_TEST
+
+START_TEST(test_train_time_focus_bad_options)
+{
+  BOProcess proc;
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &proc));
+  proc->focus_fraction = 1.5; /* not a fraction */
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
+  proc->focus_fraction = 0.5, proc->focus[0] = 0.4, proc->focus[1] = 0.3; /* empty range */
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
+  proc->focus[0] = -0.1, proc->focus[1] = 0.3; /* not a probability */
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
+  proc->T = 2, proc->focus[0] = 0.4, proc->focus[1] = 0.6; /* no index in range: p = 1 - 3e-7 and 3e-7 */
+  ck_assert_int_ne(BOTestExpectError(BOProcessSetUp(proc)), 0);
+  proc->focus_fraction = 0; /* without a focus the range is not used */
+  BOTestOK(BOProcessSetUp(proc));
+  BOProcessDestroy(&proc);
+}
+END_TEST
+
+START_TEST(test_process_settings_round_trip)
+{
+  /* The training settings travel with the checkpoint (restart keeps them);
+   * a file from before the focus loads without one. */
+  char      path[PETSC_MAX_PATH_LEN];
+  BOProcess a     = make_focused(0.02, 0.3, 0.4), b;
+  hid_t     file  = H5Fcreate(BOTestPath("process.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  a->weight_floor = 0.05;
+  BOTestOK(BOProcessSave(a, file));
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &b));
+  BOTestOK(BOProcessLoad(b, file));
+  ck_assert_double_eq(b->focus[0], 0.02);
+  ck_assert_double_eq(b->focus[1], 0.3);
+  ck_assert_double_eq(b->focus_fraction, 0.4);
+  ck_assert_double_eq(b->weight_floor, 0.05);
+  ck_assert_int_eq(H5Adelete(file, "train_time_focus_fraction"), 0);
+  b->focus_fraction = 0.9;
+  BOTestOK(BOProcessLoad(b, file));
+  ck_assert_double_eq(b->focus_fraction, 0.0);
+  H5Fclose(file);
+  BOProcessDestroy(&a);
+  BOProcessDestroy(&b);
 }
 END_TEST
 
@@ -707,6 +830,10 @@ Suite *suite_process(void)
   tcase_add_test(tc, test_bridge_probability);
   tcase_add_test(tc, test_forward_noise);
   tcase_add_test(tc, test_forward_noise_has_power);
+  tcase_add_test(tc, test_train_time_focus);
+  tcase_add_test(tc, test_train_time_focus_has_power);
+  tcase_add_test(tc, test_train_time_focus_bad_options);
+  tcase_add_test(tc, test_process_settings_round_trip);
   tcase_add_test(tc, test_poisson_loss_and_gradient);
   tcase_add_test(tc, test_poisson_loss_guarded);
   tcase_add_test(tc, test_sampling_grid);

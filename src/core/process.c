@@ -18,11 +18,15 @@ PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
   (*proc)->weight_type  = BO_WEIGHT_INSTANTANEOUS;
   (*proc)->weight_floor = 0.01;
   (*proc)->grid_power   = 4.0;
+  (*proc)->focus[0]     = 0.01;
+  (*proc)->focus[1]     = 0.35;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
 {
+  PetscInt n = 2;
+
   PetscFunctionBegin;
   PetscOptionsBegin(proc->comm, NULL, "Blackout process", NULL);
   PetscCall(PetscOptionsInt("-T", "number of observation times", "BOProcessSetUp", proc->T, &proc->T, NULL));
@@ -33,7 +37,38 @@ PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
   PetscCall(PetscOptionsReal("-loss_weight_floor",
                              "no loss weight below this fraction of the largest (0: the reference's weights)",
                              "BOProcessSetUp", proc->weight_floor, &proc->weight_floor, NULL));
+  PetscCall(PetscOptionsRealArray("-train_time_focus", "PLO,PHI: survival range of the focused training times",
+                                  "BOProcessSetUp", proc->focus, &n, NULL));
+  PetscCall(PetscOptionsReal("-train_time_focus_fraction",
+                             "fraction of training samples whose time is drawn from the focused range (0: none)",
+                             "BOProcessSetUp", proc->focus_fraction, &proc->focus_fraction, NULL));
   PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
+/* The focused training times: the indices k whose survival p_k lies in
+ * [focus[0], focus[1]] (p falls with k, so they are contiguous). The sampler
+ * lays out a member's structure while it holds its first few tens of percent
+ * of units, and errors made there are not undone later (docs/SAMPLING.md);
+ * any distribution of training times keeps the loss's minimiser, the
+ * posterior mean at every k, so the focus only moves training effort there. */
+static PetscErrorCode focus_set_up(BOProcess proc)
+{
+  const double lo = proc->focus[0], hi = proc->focus[1], f = proc->focus_fraction;
+  PetscInt     a = 0, b = proc->T - 1;
+
+  PetscFunctionBegin;
+  PetscCheck(f >= 0.0 && f <= 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-train_time_focus_fraction %g: must be in [0, 1]", f);
+  PetscCheck(lo >= 0.0 && lo < hi && hi <= 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-train_time_focus %g,%g: need 0 <= PLO < PHI <= 1 (survival probabilities)", lo, hi);
+  while (a < proc->T && proc->p[a] > hi) a++;
+  while (b >= 0 && proc->p[b] < lo) b--;
+  PetscCheck(f == 0.0 || a <= b, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-train_time_focus %g,%g: no observation time has its survival in that range (-T %" PetscInt_FMT ")", lo,
+             hi, proc->T);
+  proc->focus_first = a;
+  proc->focus_count = PetscMax(b - a + 1, 0);
   PetscFunctionReturn(0);
 }
 
@@ -72,6 +107,7 @@ PetscErrorCode BOProcessSetUp(BOProcess proc)
     for (PetscInt k = 0; k < T; k++) wmax = PetscMax(wmax, proc->w[k]);
     for (PetscInt k = 0; k < T; k++) proc->w[k] = PetscMax(proc->w[k], proc->weight_floor * wmax);
   }
+  PetscCall(focus_set_up(proc));
   PetscFunctionReturn(0);
 }
 
@@ -82,6 +118,13 @@ PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(
       viewer, "Blackout process: T = %" PetscInt_FMT " observation times, t_end = %g, %s loss weights (floor %g)\n",
       proc->T, (double)proc->tEnd, BOWeightTypes[proc->weight_type], (double)proc->weight_floor));
+  if (proc->focus_fraction > 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "  training times: %g of them uniform among k = %" PetscInt_FMT "..%" PetscInt_FMT
+                                     " (p in [%g, %g]), the rest uniform on 0..%" PetscInt_FMT "\n",
+                                     (double)proc->focus_fraction, proc->focus_first,
+                                     proc->focus_first + proc->focus_count - 1, (double)proc->focus[0],
+                                     (double)proc->focus[1], proc->T - 1));
   if (proc->t)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  t_0 = %.4g (p = %.7f), t_%" PetscInt_FMT " = %.4g (p = %.3g)\n",
                                      proc->t[0], proc->p[0], proc->T - 1, proc->t[proc->T - 1], proc->p[proc->T - 1]));
@@ -113,6 +156,8 @@ PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, ui
 
   BORngInit(&rng, seed, BO_RNG_TRAIN_NOISE, sample, step);
   k = (PetscInt)BORngBelow(&rng, (uint32_t)proc->T);
+  if (proc->focus_fraction > 0 && BORngUniform(&rng) < proc->focus_fraction) /* no extra draw without a focus */
+    k = proc->focus_first + (PetscInt)BORngBelow(&rng, (uint32_t)proc->focus_count);
   for (PetscInt i = 0; i < dim; i++) {
     int64_t n = BORngBinomial(&rng, (int64_t)n0[i], proc->p[k]);
     nt[i]     = (float)n;
@@ -219,6 +264,9 @@ PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj)
   PetscCall(BOH5WriteAttrReal(obj, "t_end", proc->tEnd));
   PetscCall(BOH5WriteAttrString(obj, "loss_weight", BOWeightTypes[proc->weight_type]));
   PetscCall(BOH5WriteAttrReal(obj, "loss_weight_floor", proc->weight_floor));
+  PetscCall(BOH5WriteAttrReal(obj, "train_time_focus_lo", proc->focus[0]));
+  PetscCall(BOH5WriteAttrReal(obj, "train_time_focus_hi", proc->focus[1]));
+  PetscCall(BOH5WriteAttrReal(obj, "train_time_focus_fraction", proc->focus_fraction));
   PetscFunctionReturn(0);
 }
 
@@ -234,6 +282,11 @@ PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj)
   PetscCall(BOH5ReadAttrString(obj, "loss_weight", weight, sizeof(weight)));
   proc->weight_type = strcmp(weight, "finite_time") ? BO_WEIGHT_INSTANTANEOUS : BO_WEIGHT_FINITE_TIME;
   PetscCall(BOH5ReadAttrReal(obj, "loss_weight_floor", &proc->weight_floor));
+  if (BOH5HasAttr(obj, "train_time_focus_fraction")) { /* absent in older checkpoints: no focus */
+    PetscCall(BOH5ReadAttrReal(obj, "train_time_focus_lo", &proc->focus[0]));
+    PetscCall(BOH5ReadAttrReal(obj, "train_time_focus_hi", &proc->focus[1]));
+    PetscCall(BOH5ReadAttrReal(obj, "train_time_focus_fraction", &proc->focus_fraction));
+  } else proc->focus_fraction = 0.0;
   PetscFunctionReturn(0);
 }
 
@@ -244,5 +297,7 @@ PetscErrorCode BOProcessBcast(BOProcess proc, PetscMPIInt root, MPI_Comm comm)
   PetscCallMPI(MPI_Bcast(&proc->tEnd, 1, MPIU_REAL, root, comm));
   PetscCallMPI(MPI_Bcast(&proc->weight_type, 1, MPI_INT, root, comm));
   PetscCallMPI(MPI_Bcast(&proc->weight_floor, 1, MPIU_REAL, root, comm));
+  PetscCallMPI(MPI_Bcast(proc->focus, 2, MPIU_REAL, root, comm));
+  PetscCallMPI(MPI_Bcast(&proc->focus_fraction, 1, MPIU_REAL, root, comm));
   PetscFunctionReturn(0);
 }
