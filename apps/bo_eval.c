@@ -3,12 +3,20 @@ static const char help[] =
     "\n"
     "  mpirun -n 2 bo_eval -real heldout.h5 -fake ens.h5 [-train train.h5] [-json r.json] [-png prefix]\n"
     "  bo_eval -real a.csv -fake b.csv [-json r.json]     (bo_darcy results)\n"
+    "  bo_eval -by_params -real heldout.h5 -fake ens.h5 -train train.h5 [-json r.json]   (members with params)\n"
     "\n"
     "Members are spread over ranks (BODataset shards); statistics are reduced\n"
     "with MPI. Columns: generated (fake vs real), independent_baseline (a straw\n"
     "man drawing every cell independently from the training marginals, or the\n"
     "real ones without -train) and holdout (half of real vs the other half).\n"
     "The VERDICT line says whether the generated set beats the straw man.\n"
+    "-by_params: files with a params dataset; the real members are grouped by\n"
+    "parameter point and the generated ones matched to the points (relative\n"
+    "tolerance -by_params_tol, 1e-6); per point the metrics of the generated\n"
+    "members (conditional) and of two baselines from -train: pooled (random\n"
+    "training members) and nearest (the training members nearest to the point\n"
+    "in standardised params), as many as the point's generated members; the\n"
+    "per-point table, the means over points and a BY_PARAMS summary line.\n"
     "Metric options: -eval_mmd_cap, -eval_median_cap, -eval_corr_genes,\n"
     "-eval_hist_max, -eval_holdout_min, -eval_seed, -eval_verdict_margin.\n"
     "Definitions: docs/EVAL.md.\n";
@@ -21,7 +29,8 @@ static const char help[] =
 typedef struct {
   char      real[PETSC_MAX_PATH_LEN], fake[PETSC_MAX_PATH_LEN], train[PETSC_MAX_PATH_LEN];
   char      json[PETSC_MAX_PATH_LEN], png[PETSC_MAX_PATH_LEN], name[256];
-  PetscBool help;
+  PetscBool help, by_params;
+  PetscReal params_tol;
 } Options;
 
 static PetscErrorCode get_options(Options *o)
@@ -29,6 +38,7 @@ static PetscErrorCode get_options(Options *o)
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
   PetscCall(PetscStrncpy(o->name, "counts", sizeof(o->name)));
+  o->params_tol = 1e-6;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_eval options", NULL);
   PetscCall(PetscOptionsString("-real", "held-out real data (HDF5, or bo_darcy CSV)", NULL, o->real, o->real,
                                sizeof(o->real), NULL));
@@ -40,10 +50,21 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsString("-png", "prefix of PNG plots (PREFIX_spectra.png, ...)", NULL, o->png, o->png,
                                sizeof(o->png), NULL));
   PetscCall(PetscOptionsString("-data_name", "dataset in every file", NULL, o->name, o->name, sizeof(o->name), NULL));
+  PetscCall(PetscOptionsBool("-by_params", "per parameter point against pooled and nearest-neighbour baselines", NULL,
+                             o->by_params, &o->by_params, NULL));
+  PetscCall(PetscOptionsReal("-by_params_tol", "-by_params: relative tolerance of equal parameters", NULL,
+                             o->params_tol, &o->params_tol, NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0);
   PetscCheck(o->real[0] && o->fake[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -real FILE and -fake FILE");
+  if (o->by_params) {
+    PetscCheck(o->train[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-by_params needs -train FILE (its members make the pooled and nearest baselines)");
+    PetscCheck(!o->png[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-by_params writes no plots: drop -png");
+    PetscCheck(o->params_tol >= 0 && o->params_tol < 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE,
+               "-by_params_tol must be in [0, 1), not %g", (double)o->params_tol);
+  }
   { /* -png is a prefix (PREFIX_spectra.png, ...): only its directory is checked */
     const BOFileArg out[] = {{"-json", o->json}}, in[] = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
     PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 1, out, 3, in));
@@ -87,6 +108,33 @@ static PetscErrorCode check_shape(BODataset a, BODataset b)
   PetscFunctionReturn(0);
 }
 
+/* -by_params: every file has params with the same names. */
+static PetscErrorCode check_params(BODataset ref, BODataset ds)
+{
+  PetscFunctionBegin;
+  PetscCheck(ds->has_params, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG,
+             "-by_params: %s has no params dataset (docs/DATA.md, params and inputs)", ds->filename);
+  PetscCheck(ds->P == ref->P && !strcmp(ds->param_names, ref->param_names), PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP,
+             "-by_params: %s has params (%s), %s has (%s)", ds->filename, ds->param_names, ref->filename,
+             ref->param_names);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode run_by_params(const Options *o, BOMetrics m, BODataset real, BODataset fake, BODataset train)
+{
+  BOByParamsReport rep;
+  BOParamSet       r = {{real->nlocal, real->x}, real->params, real->filename},
+             f       = {{fake->nlocal, fake->x}, fake->params, fake->filename},
+             t       = {{train->nlocal, train->x}, train->params, train->filename};
+
+  PetscFunctionBegin;
+  PetscCall(BOMetricsEvaluateByParams(m, real->P, real->param_names, r, f, t, o->params_tol, &rep));
+  PetscCall(BOByParamsReportView(m, &rep, PETSC_VIEWER_STDOUT_WORLD));
+  if (o->json[0]) PetscCall(BOByParamsReportWriteJSON(m, &rep, o->json));
+  PetscCall(BOByParamsReportDestroy(&rep));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode run(void)
 {
   Options         o;
@@ -109,6 +157,8 @@ static PetscErrorCode run(void)
   if (is_csv(o.real) || is_csv(o.fake)) {
     PetscCheck(is_csv(o.real) && is_csv(o.fake), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
                "-real and -fake must both be CSV or both HDF5");
+    PetscCheck(!o.by_params, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-by_params needs HDF5 files with params, not CSV");
     PetscCall(BOMetricsCompareCSV(PETSC_COMM_WORLD, o.real, o.fake, o.json, PETSC_VIEWER_STDOUT_WORLD));
     if (o.json[0]) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: wrote %s\n", o.json));
     PetscFunctionReturn(0);
@@ -125,6 +175,12 @@ static PetscErrorCode run(void)
     maxc      = PetscMax(maxc, train->max_count);
     st.nlocal = train->nlocal, st.x = train->x;
   }
+  if (o.by_params) {
+    PetscCheck(real->has_params, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG,
+               "-by_params: %s has no params dataset (docs/DATA.md, params and inputs)", real->filename);
+    PetscCall(check_params(real, fake));
+    PetscCall(check_params(real, train));
+  }
   sr.nlocal = real->nlocal, sr.x = real->x, sf.nlocal = fake->nlocal, sf.x = fake->x;
 
   /* 2. Metrics. */
@@ -134,14 +190,24 @@ static PetscErrorCode run(void)
   m->top_down = real->top_down; /* pictures only */
   PetscCall(BOMetricsSetFromOptions(m));
   PetscCall(BOMetricsSetUp(m, maxc, sr));
-  PetscCall(BOMetricsEvaluate(m, sr, sf, train ? &st : NULL, &rep));
-
-  /* 3. Report. */
   describe(real, desc, sizeof(desc));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: %s: %" PetscInt_FMT " real (%s), %" PetscInt_FMT " generated (%s)",
                         desc, real->N, o.real, fake->N, o.fake));
   if (train) PetscCall(PetscPrintf(PETSC_COMM_WORLD, ", %" PetscInt_FMT " training (%s)", train->N, o.train));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "\n"));
+  if (o.by_params) {
+    PetscCall(run_by_params(&o, m, real, fake, train));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: done in %.2f s%s%s\n", BOWallTime() - t0,
+                          o.json[0] ? ", wrote " : "", o.json));
+    PetscCall(BOMetricsDestroy(&m));
+    PetscCall(BODatasetDestroy(&real));
+    PetscCall(BODatasetDestroy(&fake));
+    PetscCall(BODatasetDestroy(&train));
+    PetscFunctionReturn(0);
+  }
+  PetscCall(BOMetricsEvaluate(m, sr, sf, train ? &st : NULL, &rep));
+
+  /* 3. Report. */
   PetscCall(BOMetricsReportView(m, &rep, PETSC_VIEWER_STDOUT_WORLD));
   if (o.json[0]) PetscCall(BOMetricsReportWriteJSON(m, &rep, o.json));
   if (o.png[0]) {

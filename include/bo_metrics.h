@@ -18,6 +18,9 @@
  *   BOMetricsReportDestroy(&rep); BOMetricsDestroy(&m);
  * or the building blocks: BOSetStatsCompute, BOMetricsCompare,
  * BOMetricsMemorization, BOMetricsIndependentSample.
+ * Conditional ensembles (members with params; after BOMetricsSetUp):
+ * BOMetricsEvaluateByParams, BOByParamsReportView,
+ * BOByParamsReportWriteJSON, BOByParamsReportDestroy.
  */
 #ifndef BO_METRICS_H
 #define BO_METRICS_H
@@ -151,6 +154,46 @@ PetscErrorCode BOMetricsReportDestroy(BOMetricsReport *rep);
  * first members of real and fake (gathered to rank 0). */
 PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, const char *prefix);
 PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const char *prefix);
+
+/* ---- conditional evaluation (bo_eval -by_params, docs/EVAL.md) -------- */
+/* Members carry P parameters (params: nlocal x P doubles, in the order of
+ * the set's members). Real members with the same params (within the
+ * tolerance) form a point; generated members are matched to the points;
+ * per point the generated members (conditional), a random subset of the
+ * training members as large as the generated group (pooled_baseline) and
+ * the training members nearest to the point in params standardised by the
+ * training mean and sd, as many (nearest_baseline), are compared with the
+ * point's real members, and the holdout floor where every point has
+ * >= holdout_min real members. */
+typedef enum { BO_BP_CONDITIONAL, BO_BP_POOLED, BO_BP_NEAREST, BO_BP_HOLDOUT, BO_BP_NCOL } BOByParamsColumn;
+#define BO_BP_NSUMMARY 4 /* metrics of the summary: w1_marginal, mass_w1, psd_logratio (vectors: corr_dist), frechet */
+extern const char *const BOByParamsColumnNames[];
+
+typedef struct {
+  BOSet         set;
+  const double *params; /* nlocal x P */
+  const char   *what;   /* in messages: the file name, say */
+} BOParamSet;
+
+typedef struct {
+  PetscInt         P, npoints, N_real, N_fake, N_train;
+  char             names[4096];      /* comma-separated */
+  double          *points;           /* npoints x P, in order of first appearance in real */
+  BOMetricsResult *res[BO_BP_NCOL];  /* npoints each */
+  BOMetricsResult  mean[BO_BP_NCOL]; /* means over points */
+  PetscBool        has_holdout;
+  const char      *summary_keys[BO_BP_NSUMMARY];
+  PetscBool        beats_both[BO_BP_NSUMMARY]; /* conditional mean < (1 - verdict_margin) x both baselines' */
+  char             summary[1024];
+} BOByParamsReport;
+
+/* tol: two values a, b are the same parameter when a == b or |a - b| <=
+ * tol max(|a|, |b|). Collective. */
+PetscErrorCode BOMetricsEvaluateByParams(BOMetrics m, PetscInt P, const char *names, BOParamSet real, BOParamSet fake,
+                                         BOParamSet train, double tol, BOByParamsReport *rep);
+PetscErrorCode BOByParamsReportView(BOMetrics m, const BOByParamsReport *rep, PetscViewer v);
+PetscErrorCode BOByParamsReportWriteJSON(BOMetrics m, const BOByParamsReport *rep, const char *path);
+PetscErrorCode BOByParamsReportDestroy(BOByParamsReport *rep);
 
 /* ---- serial kernels (no communication) -------------------------------- */
 /* W1 between two histograms over bins of width w (counts, any totals). */

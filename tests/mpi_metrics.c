@@ -4,7 +4,7 @@
  *    sets, copies of training members, the straw man against a correlated
  *    truth, vectors, errors, the bo_darcy CSV comparison;
  *  - the whole evaluation on PETSC_COMM_WORLD equals the one-process
- *    evaluation of the same data (uneven shards). */
+ *    evaluation of the same data (uneven shards), also by params. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -626,6 +626,59 @@ START_TEST(test_straw_man_independent_of_ranks)
 }
 END_TEST
 
+/* -by_params on 1-3 ranks equals the one-process evaluation; points are
+ * found across ranks (member n is at point n % 3); with the generated set as
+ * the training set the nearest baseline of a point is the point's own
+ * generated members; a generated point that is no real point is an error. */
+START_TEST(test_by_params_parallel_equals_serial)
+{
+  const PetscInt   Nx = 8, D = 64, Nr = 21, Nf = 14, P = 2;
+  float           *real, *fake;
+  double           maxc = 0, pr[2 * 21], pf[2 * 14];
+  BOMetrics        mp, ms;
+  BOByParamsReport rp, rs;
+  BOSet            sr, sf;
+  BOParamSet       r, f;
+  int              ok = 1;
+
+  make_set(0, Nr, D, Nx, &real), make_set(1, Nf, D, Nx, &fake);
+  for (PetscInt n = 0; n < Nr; n++) pr[n * P] = 0.5 + n % 3, pr[n * P + 1] = 10;
+  for (PetscInt n = 0; n < Nf; n++) pf[n * P] = 0.5 + n % 3, pf[n * P + 1] = 10 * (1 + 1e-9); /* within 1e-6 */
+  for (PetscInt i = 0; i < Nr * D; i++) maxc = PetscMax(maxc, real[i]);
+  for (PetscInt i = 0; i < Nf * D; i++) maxc = PetscMax(maxc, fake[i]);
+  sr = shard_of(real, Nr, D), sf = shard_of(fake, Nf, D);
+  r               = (BOParamSet){sr, pr + (sr.x - real) / D * P, "real"};
+  f               = (BOParamSet){sf, pf + (sf.x - fake) / D * P, "fake"};
+  mp              = make(PETSC_COMM_WORLD, PETSC_TRUE, Nx, D, maxc, sr);
+  mp->holdout_min = 6;
+  ck_assert_int_eq(BOMetricsEvaluateByParams(mp, P, "a,b", r, f, f, 1e-6, &rp), 0);
+  ms              = make(PETSC_COMM_SELF, PETSC_TRUE, Nx, D, maxc, (BOSet){Nr, real});
+  ms->holdout_min = 6;
+  ck_assert_int_eq(BOMetricsEvaluateByParams(ms, P, "a,b", (BOParamSet){{Nr, real}, pr, "real"},
+                                             (BOParamSet){{Nf, fake}, pf, "fake"}, (BOParamSet){{Nf, fake}, pf, "fake"},
+                                             1e-6, &rs),
+                   0);
+  ok = rp.npoints == 3 && rs.npoints == 3 && rp.has_holdout && rs.has_holdout && !strcmp(rp.summary, rs.summary);
+  for (PetscInt j = 0; j < 3 && ok; j++) {
+    ok = ok && rp.points[j * P] == 0.5 + j && rp.res[BO_BP_CONDITIONAL][j].N_ref == 7 &&
+         rp.res[BO_BP_CONDITIONAL][j].N_test == (j < 2 ? 5 : 4) && rp.res[BO_BP_POOLED][j].N_test == (j < 2 ? 5 : 4);
+    for (int c = 0; c < BO_BP_NCOL; c++) ok = ok && same_result(&rp.res[c][j], &rs.res[c][j]);
+    ok = ok && same_result(&rp.res[BO_BP_NEAREST][j], &rp.res[BO_BP_CONDITIONAL][j]);
+  }
+  for (int c = 0; c < BO_BP_NCOL; c++) ok = ok && same_result(&rp.mean[c], &rs.mean[c]);
+  ck_assert_msg(BOTestAllRanks(ok), "%d points; %s", (int)rp.npoints, rp.summary);
+  BOByParamsReportDestroy(&rp);
+  BOByParamsReportDestroy(&rs);
+  /* generated member 13 at a = 7: no such real point */
+  pf[13 * P] = 7;
+  ck_assert(BOTestExpectError(BOMetricsEvaluateByParams(mp, P, "a,b", r, f, f, 1e-6, &rp)) != 0);
+  BOMetricsDestroy(&mp);
+  BOMetricsDestroy(&ms);
+  PetscFree(real);
+  PetscFree(fake);
+}
+END_TEST
+
 Suite *suite_metrics(void)
 {
   Suite *s  = suite_create("metrics");
@@ -646,6 +699,7 @@ Suite *suite_metrics(void)
   tcase_add_test(tp, test_fields_parallel_equals_serial);
   tcase_add_test(tp, test_vectors_parallel_equals_serial);
   tcase_add_test(tp, test_straw_man_independent_of_ranks);
+  tcase_add_test(tp, test_by_params_parallel_equals_serial);
   suite_add_tcase(s, tc);
   suite_add_tcase(s, tp);
   return s;

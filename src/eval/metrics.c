@@ -428,8 +428,10 @@ static PetscErrorCode compare_features(BOMetrics m, BOSetStats ref, BOSetStats t
 
   PetscFunctionBegin;
   for (PetscInt i = 0; i < d; i++) {
+    /* a constant feature's variance is round-off of E x^2 - (E x)^2, about
+     * 1e-16 mean^2: count it as zero, or the scale would blow up */
     double v = ref->fcov[i * d + i];
-    sc[i]    = v > 1e-24 ? sqrt(v) : 1;
+    sc[i]    = v > 1e-24 && v > 1e-12 * PetscSqr(ref->fmean[i]) ? sqrt(v) : 1;
     mu1[i] = 0, mu2[i] = (test->fmean[i] - ref->fmean[i]) / sc[i];
   }
   PetscCall(PetscMalloc4(d * d, &S1, d * d, &S2, ref->nsub * d + 1, &a, test->nsub * d + 1, &b));

@@ -11,6 +11,7 @@
 #include "bo_rng.h"
 #include "bo_metrics.h"
 #include "bo_sys.h"
+#include "reportimpl.h"
 
 /* ---- evaluation ------------------------------------------------------------ */
 
@@ -44,6 +45,30 @@ static PetscErrorCode holdout_split(BOMetrics m, BOSet real, PetscInt N, uint64_
 
 /* (the verdict and the floor's mean are below the table rows they read) */
 static void accumulate_floor(const BOMetricsResult *r, double weight, int first, BOMetricsResult *floor);
+
+PetscErrorCode BOMetricsHoldoutFloor(BOMetrics m, BOSet real, BOMetricsResult *floor)
+{
+  PetscInt Nreal;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Allreduce(&real.nlocal, &Nreal, 1, MPIU_INT, MPI_SUM, m->comm));
+  PetscCheck(Nreal >= 2, m->comm, PETSC_ERR_ARG_SIZ, "the holdout floor needs at least 2 real members");
+  for (PetscInt k = 0; k < m->holdout_splits; k++) {
+    BOSet           A, B;
+    BOSetStats      sa, sb;
+    float          *xa, *xb;
+    BOMetricsResult r;
+    PetscCall(holdout_split(m, real, Nreal, (uint64_t)m->seed + (uint64_t)k, &xa, &A, &xb, &B));
+    PetscCall(BOSetStatsCompute(m, A, &sa));
+    PetscCall(BOSetStatsCompute(m, B, &sb));
+    PetscCall(BOMetricsCompare(m, sa, sb, &r));
+    accumulate_floor(&r, 1.0 / (double)m->holdout_splits, k == 0, floor);
+    PetscCall(BOSetStatsDestroy(&sa));
+    PetscCall(BOSetStatsDestroy(&sb));
+    PetscCall(PetscFree2(xa, xb));
+  }
+  PetscFunctionReturn(0);
+}
 
 PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSet *train, BOMetricsReport *rep)
 {
@@ -85,20 +110,7 @@ PetscErrorCode BOMetricsEvaluate(BOMetrics m, BOSet real, BOSet fake, const BOSe
    *    |metric| over holdout_splits random splits (one split's value is
    *    itself a noisy estimate of the floor; an unbiased MMD^2 can be < 0). */
   if (Nreal >= m->holdout_min) {
-    for (PetscInt k = 0; k < m->holdout_splits; k++) {
-      BOSet           A, B;
-      BOSetStats      sa, sb;
-      float          *xa, *xb;
-      BOMetricsResult r;
-      PetscCall(holdout_split(m, real, Nreal, (uint64_t)m->seed + (uint64_t)k, &xa, &A, &xb, &B));
-      PetscCall(BOSetStatsCompute(m, A, &sa));
-      PetscCall(BOSetStatsCompute(m, B, &sb));
-      PetscCall(BOMetricsCompare(m, sa, sb, &r));
-      accumulate_floor(&r, 1.0 / (double)m->holdout_splits, k == 0, &rep->col[BO_COL_HOLDOUT]);
-      PetscCall(BOSetStatsDestroy(&sa));
-      PetscCall(BOSetStatsDestroy(&sb));
-      PetscCall(PetscFree2(xa, xb));
-    }
+    PetscCall(BOMetricsHoldoutFloor(m, real, &rep->col[BO_COL_HOLDOUT]));
     rep->has[BO_COL_HOLDOUT] = PETSC_TRUE;
   }
 
@@ -129,25 +141,11 @@ PetscErrorCode BOMetricsReportDestroy(BOMetricsReport *rep)
 
 /* ---- table and JSON ---------------------------------------------------------- */
 
-/* A table row: where the metric lives, where it applies, and its role in
- * the verdict: a distance (lower is better), a distance between marginals
- * (which the straw man matches by construction), a correlation (higher is
- * better: compared as 1 - r; these are of per-gene marginals too), a structure distance (a surrogate must also
- * beat the straw man on one of them), or information only. */
-typedef enum { ROLE_INFO, ROLE_DISTANCE, ROLE_MARGINAL, ROLE_STRUCTURE, ROLE_CORRELATION } Role;
-typedef struct {
-  const char *name;
-  size_t      offset;
-  int         kind; /* 0 all, 1 fields, 2 vectors, 3 with train */
-  Role        role;
-  const char *help;
-} Row;
-
 #define R(f, k, role, h)                                                                                               \
   {                                                                                                                    \
 #f, offsetof(BOMetricsResult, f), k, role, h                                                                       \
   }
-static const Row rows[] = {
+const Row BOMetricsRows[] = {
     R(w1_marginal, 0, ROLE_MARGINAL, "mean per-cell W1 of marginals"),
     R(mean_rrmse, 0, ROLE_MARGINAL, "relative RMSE of the mean field"),
     R(var_rrmse, 0, ROLE_MARGINAL, "relative RMSE of the variance field"),
@@ -169,18 +167,19 @@ static const Row rows[] = {
     R(nn_d1_median, 3, ROLE_INFO, "median nearest-train distance / sqrt(D)"),
 };
 #undef R
+const size_t BOMetricsNumRows = sizeof(BOMetricsRows) / sizeof(BOMetricsRows[0]);
 
-static PetscBool row_applies(BOMetrics m, const BOMetricsReport *rep, const Row *r)
+PetscBool BOMetricsRowApplies(BOMetrics m, PetscBool has_train, const Row *r)
 {
   switch (r->kind) {
   case 1: return m->is_field;
   case 2: return (PetscBool)!m->is_field;
-  case 3: return rep->has_train;
+  case 3: return has_train;
   default: return PETSC_TRUE;
   }
 }
 
-static double value(const BOMetricsResult *res, const Row *r)
+double BOMetricsRowValue(const BOMetricsResult *res, const Row *r)
 {
   return *(const double *)((const char *)res + r->offset);
 }
@@ -188,7 +187,7 @@ static double value(const BOMetricsResult *res, const Row *r)
 /* The row as a distance: the value, or 1 - r for a correlation. */
 static double distance(const BOMetricsResult *res, const Row *r)
 {
-  double x = value(res, r);
+  double x = BOMetricsRowValue(res, r);
   return r->role == ROLE_CORRELATION ? 1.0 - x : x;
 }
 
@@ -196,9 +195,9 @@ static double distance(const BOMetricsResult *res, const Row *r)
 static void accumulate_floor(const BOMetricsResult *r, double weight, int first, BOMetricsResult *floor)
 {
   if (first) *floor = *r;
-  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-    double *f = (double *)((char *)floor + rows[i].offset), v = value(r, &rows[i]);
-    *f = (first ? 0.0 : *f) + weight * (rows[i].role == ROLE_CORRELATION ? v : fabs(v));
+  for (size_t i = 0; i < BOMetricsNumRows; i++) {
+    double *f = (double *)((char *)floor + BOMetricsRows[i].offset), v = BOMetricsRowValue(r, &BOMetricsRows[i]);
+    *f = (first ? 0.0 : *f) + weight * (BOMetricsRows[i].role == ROLE_CORRELATION ? v : fabs(v));
   }
 }
 
@@ -233,9 +232,9 @@ PetscErrorCode BOMetricsDecideVerdict(BOMetrics m, BOMetricsReport *rep)
 
   PetscFunctionBegin;
 
-  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-    const Row *r = &rows[i];
-    if (r->role == ROLE_INFO || !row_applies(m, rep, r)) continue;
+  for (size_t i = 0; i < BOMetricsNumRows; i++) {
+    const Row *r = &BOMetricsRows[i];
+    if (r->role == ROLE_INFO || !BOMetricsRowApplies(m, rep->has_train, r)) continue;
     double      gd = distance(g, r), sd = distance(s, r), fd = rep->has[BO_COL_HOLDOUT] ? distance(f, r) : NAN;
     const int   in_sample = (r->role == ROLE_MARGINAL || r->role == ROLE_CORRELATION) && !rep->has_train;
     const char *as        = r->role == ROLE_CORRELATION ? " (as 1 - r)" : ""; /* the numbers compared */
@@ -246,7 +245,8 @@ PetscErrorCode BOMetricsDecideVerdict(BOMetrics m, BOMetricsReport *rep)
       append(why, sizeof(why), &lw, "%s%s%s %.4g > %.3gx holdout floor %.4g", nfail++ ? "; " : "", r->name, as, gd,
              m->floor_factor, fd);
     if (r->role == ROLE_STRUCTURE && sd > 0 && gd <= keep * sd)
-      append(beats, sizeof(beats), &lb, "%s%s %.4g vs %.4g", nbeat++ ? ", " : "", r->name, value(g, r), value(s, r));
+      append(beats, sizeof(beats), &lb, "%s%s %.4g vs %.4g", nbeat++ ? ", " : "", r->name, BOMetricsRowValue(g, r),
+             BOMetricsRowValue(s, r));
   }
   if (rep->has_train && g->memorized_fraction > 0.1)
     append(why, sizeof(why), &lw, "%s%.0f%% of generated members are near-copies of training members (d1/d2 < 1/3)",
@@ -276,15 +276,15 @@ PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, Pets
     snprintf(hdr[2], sizeof(hdr[2]), "holdout (%d/%d)", (int)rep->col[2].N_ref, (int)rep->col[2].N_test);
   else snprintf(hdr[2], sizeof(hdr[2]), "holdout");
   PetscCall(PetscViewerASCIIPrintf(v, "%-20s %16s %16s %16s   %s\n", "metric", hdr[0], hdr[1], hdr[2], "meaning"));
-  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-    if (!row_applies(m, rep, &rows[i])) continue;
-    PetscCall(PetscViewerASCIIPrintf(v, "%-20s", rows[i].name));
+  for (size_t i = 0; i < BOMetricsNumRows; i++) {
+    if (!BOMetricsRowApplies(m, rep->has_train, &BOMetricsRows[i])) continue;
+    PetscCall(PetscViewerASCIIPrintf(v, "%-20s", BOMetricsRows[i].name));
     for (int c = 0; c < BO_NCOL; c++) {
-      double x = value(&rep->col[c], &rows[i]);
+      double x = BOMetricsRowValue(&rep->col[c], &BOMetricsRows[i]);
       if (rep->has[c] && !isnan(x)) PetscCall(PetscViewerASCIIPrintf(v, " %16.6g", x));
       else PetscCall(PetscViewerASCIIPrintf(v, " %16s", "-"));
     }
-    PetscCall(PetscViewerASCIIPrintf(v, "   %s\n", rows[i].help));
+    PetscCall(PetscViewerASCIIPrintf(v, "   %s\n", BOMetricsRows[i].help));
   }
   if (rep->has_train)
     PetscCall(PetscViewerASCIIPrintf(v, "(memorisation: the holdout column is real -> train over all real members)\n"));
@@ -292,7 +292,7 @@ PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, Pets
   PetscFunctionReturn(0);
 }
 
-static void json_number(FILE *f, double x)
+void BOMetricsJSONNumber(FILE *f, double x)
 {
   if (isfinite(x)) fprintf(f, "%.10g", x);
   else fprintf(f, "null");
@@ -311,16 +311,16 @@ static void report_json(FILE *f, const void *pm, const void *prep)
     if (!rep->has[c]) continue;
     fprintf(f, "  \"%s\": {\"n_ref\": %d, \"n_test\": %d", BOMetricsColumnNames[c], (int)rep->col[c].N_ref,
             (int)rep->col[c].N_test);
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-      if (!row_applies(m, rep, &rows[i])) continue;
-      fprintf(f, ", \"%s\": ", rows[i].name);
-      json_number(f, value(&rep->col[c], &rows[i]));
+    for (size_t i = 0; i < BOMetricsNumRows; i++) {
+      if (!BOMetricsRowApplies(m, rep->has_train, &BOMetricsRows[i])) continue;
+      fprintf(f, ", \"%s\": ", BOMetricsRows[i].name);
+      BOMetricsJSONNumber(f, BOMetricsRowValue(&rep->col[c], &BOMetricsRows[i]));
     }
     fprintf(f, "},\n");
   }
   if (rep->has_train) {
     fprintf(f, "  \"real_nn_d1_median\": ");
-    json_number(f, rep->real_nn_d1_median);
+    BOMetricsJSONNumber(f, rep->real_nn_d1_median);
     fprintf(f, ",\n");
   }
   fprintf(f, "  \"verdict\": {\"surrogate\": %s, \"text\": \"", rep->surrogate ? "true" : "false");
@@ -431,7 +431,7 @@ static void csv_json(FILE *f, const void *pres, const void *unused)
       for (int s = side ? 2 : 0; s < (side ? 4 : 6); s++) {
         if (!side && (s == 2 || s == 3)) continue;
         fprintf(f, "%s\"%s_%s\": ", first ? "" : ", ", r->name[c], keys[s]);
-        json_number(f, r->st[c][s]);
+        BOMetricsJSONNumber(f, r->st[c][s]);
         first = 0;
       }
     fprintf(f, "}%s\n", side ? "" : ",");
