@@ -152,14 +152,14 @@ sanitize:
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" check
 
 demo: all
-	@scripts/demo.sh $(DEMO_OUT)
+	@DEMO_BIN=$(abspath $(BINDIR)) scripts/demo.sh $(DEMO_OUT)
 demo-digits: all
-	@DEMO_OPTS=inputs/demo-digits.opts scripts/demo.sh $(DEMO_OUT)-digits
+	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-digits.opts scripts/demo.sh $(DEMO_OUT)-digits
 demo-genes: all
-	@DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
+	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
 demo-mnist: all
 	@scripts/install-deps.sh --mnist
-	@DEMO_OPTS=inputs/demo-mnist.opts scripts/demo.sh $(DEMO_OUT)-mnist
+	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-mnist.opts scripts/demo.sh $(DEMO_OUT)-mnist
 
 bench: all
 	@scripts/install-deps.sh --bench

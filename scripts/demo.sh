@@ -8,13 +8,14 @@
 #   5. solve Darcy flow on held-out and generated members, compare k_eff
 #   6. summary: simulator vs surrogate cost, fidelity table
 # Settings come from an options file (default inputs/demo-reservoir.opts)
-# and the environment: DEMO_OUT, DEMO_NP, DEMO_OPTS.
+# and the environment: DEMO_OUT, DEMO_NP, DEMO_OPTS, DEMO_BIN (the programs'
+# directory; make passes its BINDIR).
 set -euo pipefail
 OUT=${1:-${DEMO_OUT:-demo-out}}
 NP=${DEMO_NP:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OPTS=${DEMO_OPTS:-$ROOT/inputs/demo-reservoir.opts}
-BIN=$ROOT/bin
+BIN=${DEMO_BIN:-$ROOT/bin}
 MPIRUN="mpirun --oversubscribe"
 [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
