@@ -115,7 +115,7 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
   for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
   for (int i = 0; i < 4 * nd; i++) noise[i] = (float)(i % 5) - 2.0f;
   for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
-  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &(BOForwardInputs){lab, noise, totals}, probe_out), 0);
+  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &(BOForwardInputs){.labels = lab, .noise = noise, .totals = totals}, probe_out), 0);
   free(noise);
 }
 

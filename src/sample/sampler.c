@@ -185,7 +185,7 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
       BORngInit(&rng, s->seed, BO_RNG_SAMPLE_INPUT, (uint32_t)(s->block_first + b), (uint32_t)k);
       for (PetscInt i = 0; i < nd; i++) s->noise[b * nd + i] = (float)BORngNormal(&rng);
     }
-  BOForwardInputs in = {null ? s->labels : NULL, s->noise, s->totals};
+  BOForwardInputs in = {.labels = null ? s->labels : NULL, .noise = s->noise, .totals = s->totals};
   PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, &in, s->out));
   if ((s->label >= 0 || s->draw_labels) && s->guidance > 0) {
     /* classifier-free guidance on log rates:

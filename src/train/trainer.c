@@ -428,7 +428,7 @@ static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, 
       for (PetscInt i = 0; i < nd; i++) tr->noise[row * nd + i] = (float)BORngNormal(&rng);
     }
   }
-  BOForwardInputs in = {tr->conditional ? tr->rlabels : NULL, tr->noise, tr->rtotals};
+  BOForwardInputs in = {.labels = tr->conditional ? tr->rlabels : NULL, .noise = tr->noise, .totals = tr->rtotals};
   PetscCall(BOModelForward(tr->model, nloc * M, tr->rnt, tr->rk, tr->rpk, &in, tr->out));
   for (PetscInt b = 0; b < nloc; b++)
     *loss += BOEnergyLoss(M, D, tr->out + b * M * D, tr->y + b * D, tr->proc->w[tr->k[b]], tr->energy_poisson_weight,
@@ -467,7 +467,7 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
     PetscCall(PetscLogEventBegin(BOLog.forward, 0, 0, 0, 0));
     if (tr->loss == BO_LOSS_ENERGY) PetscCall(energy_forward(tr, nloc, scale, &loss));
     else {
-      BOForwardInputs in = {tr->conditional ? tr->labels : NULL, NULL, tr->totals_b};
+      BOForwardInputs in = {.labels = tr->conditional ? tr->labels : NULL, .totals = tr->totals_b};
       PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, &in, tr->out));
       for (PetscInt b = 0; b < nloc; b++)
         loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
