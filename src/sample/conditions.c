@@ -86,7 +86,7 @@ static PetscErrorCode resolve_label_from(BOSampler s, PetscBool ckpt_has_labels)
   PetscCheck(s->guidance == 0 || s->label >= 0 || s->draw_labels || s->model->cfg.num_params > 0 ||
                  s->model->cfg.num_inputs > 0,
              s->comm, PETSC_ERR_ARG_INCOMP,
-             "-guidance %g needs a condition: give -label L, or -label_from train (or a network conditioned on "
+             "-guidance %g needs labels: give -label L, or -label_from train (or a network conditioned on "
              "params or inputs)",
              (double)s->guidance);
   PetscFunctionReturn(0);
