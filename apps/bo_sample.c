@@ -2,7 +2,11 @@ static char help[] = "Generate an ensemble of count snapshots from a Blackout ch
                      "  mpirun -n P bo_sample -checkpoint CKPT.h5 -n N -out ENS.h5 [-seed S]\n"
                      "         [-sampler bridge|tauleap] [-sample_steps K] [-batch B] [-png FILE.png]\n"
                      "         [-label L | -label_from train|none] [-guidance W] [-condition OBS.h5]\n"
-                     "         [-mass M | -mass_from train|FILE|none] [-first_member F]\n\n"
+                     "         [-mass M | -mass_from train|FILE|none] [-first_member F]\n"
+                     "         [-params v1,v2,... | -params_file P.h5] [-params_knn K] [-inputs F.h5]\n\n"
+                     "A network conditioned on simulator parameters needs -params (physical units, in\n"
+                     "the order of the checkpoint's names) or -params_file (M points: -n members each,\n"
+                     "point-major, M x N in all); one conditioned on input fields needs -inputs.\n\n"
                      "Members are generated in micro-batches of B aligned to the member index and\n"
                      "dealt to ranks, so the ensemble is bit-identical on any number of ranks.\n"
                      "-first_member F (a multiple of B) generates members F..F+N-1 of the same\n"
@@ -60,11 +64,14 @@ static PetscErrorCode check_outputs(const Options *o, BOSampler s)
   const PetscBool mass_file =
       strcmp(s->mass_from, "auto") && strcmp(s->mass_from, "train") && strcmp(s->mass_from, "none");
   const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}};
-  const BOFileArg in[]  = {
-       {"-checkpoint", s->checkpoint}, {"-condition", s->condition}, {"-mass_from", mass_file ? s->mass_from : ""}};
+  const BOFileArg in[]  = {{"-checkpoint", s->checkpoint},
+                           {"-condition", s->condition},
+                           {"-mass_from", mass_file ? s->mass_from : ""},
+                           {"-params_file", s->params_file},
+                           {"-inputs", s->inputs_file}};
 
   PetscFunctionBegin;
-  PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 3, in));
+  PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 5, in));
   PetscFunctionReturn(0);
 }
 
@@ -91,9 +98,12 @@ static PetscErrorCode run(void)
     PetscFunctionReturn(0);
   }
   PetscCall(check_outputs(&o, s));
+  s->members_per_point = o.n;
   PetscCall(BOSamplerSetUp(s));
   PetscCall(BOSamplerView(s, NULL));
-  /* 3. Generate and write block by block; then the picture. */
+  /* 3. Generate and write block by block; then the picture. With -params_file
+   * each of its points gets -n members. */
+  if (s->params_file[0]) o.n *= s->npoints;
   PetscCall(BOSamplerWriteEnsemble(s, o.first, o.n, o.out));
   if (o.png[0]) PetscCall(BOPNGFromFile(PETSC_COMM_WORLD, o.out, "counts", 64, o.png));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "wrote %" PetscInt_FMT " members to %s%s%s\n", o.n, o.out,

@@ -7,8 +7,9 @@
  * ("blackout-checkpoint"), producer_version, step, seed, batch, mpi_size,
  * the process's settings (BOProcessSave), the training data's metadata
  * (data_file, data_N, data_max_count), conditional, group data_totals
- * (dataset totals: every training member's total count, and labels when
- * the data has them; the sampler draws members' totals from them), and
+ * (dataset totals: every training member's total count, labels when the
+ * data has them, and params (N, P) for a network conditioned on simulator
+ * parameters; the sampler draws members' totals from them), and
  * checksum, a CRC-32 over everything else (the weights, the step, every
  * attribute of / and /model, the totals), written last: its presence
  * marks a complete file, its value catches torn, corrupt or edited ones
@@ -39,6 +40,8 @@ typedef struct {
   PetscInt        ntotals;
   const double   *totals;
   const PetscInt *total_labels; /* ntotals, or NULL */
+  PetscInt        total_P;      /* columns of total_params */
+  const double   *total_params; /* ntotals x total_P: the members' simulator parameters, or NULL */
 } BOCheckpointState;
 
 /* Write path (rank 0, temporary name then rename), rotate the older ones,
@@ -66,5 +69,11 @@ PetscErrorCode BOCheckpointLoadModel(MPI_Comm comm, const char *path, PetscBool 
  * checkpoints). Arrays allocated on every rank (free with PetscFree2).
  * Collective. */
 PetscErrorCode BOCheckpointLoadTotals(MPI_Comm comm, const char *path, PetscInt *n, double **totals, PetscInt **labels);
+/* The training members' totals and simulator parameters (n x P), in the
+ * members' order, for a network conditioned on parameters: *n = 0 when the
+ * file keeps no data_totals/params. Arrays allocated on every rank (free
+ * with PetscFree2). Collective. */
+PetscErrorCode BOCheckpointLoadParamsTotals(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *P, double **totals,
+                                            double **params);
 
 #endif

@@ -23,6 +23,9 @@
 #include "bo_nn.h"
 
 #define BO_MODEL_MAX_LEVELS 6
+#define BO_MODEL_MAX_PARAMS 16  /* simulator parameters a network can be conditioned on */
+#define BO_MODEL_MAX_INPUTS 8   /* input-field channels a U-Net can be conditioned on */
+#define BO_MODEL_NAMES_LEN  512 /* room for the comma-separated parameter names */
 
 typedef enum { BO_MODEL_UNET, BO_MODEL_MLP } BOModelKind;
 extern const char *const BOModelKinds[];
@@ -59,6 +62,17 @@ typedef struct {
                                    into the time embedding */
   double       total_mean, total_sd; /* of log(1 + total) over the training members */
   PetscBool    top_down;             /* the training fields' row 0 is the top (images): ensembles say so for pictures */
+  /* Simulator parameters (docs/NETWORK.md, "Parameters and input fields"): P values per member, standardised
+     by the training statistics, u = (p - mean)/sd, through Linear(P -> Th), SiLU, Linear(Th -> Th) into the
+     time embedding; a dropped condition uses a learned null vector instead. min/max: the training range. */
+  PetscInt num_params;                      /* P (0: not conditioned on parameters) */
+  char     param_names[BO_MODEL_NAMES_LEN]; /* comma-separated, P names */
+  double   param_mean[BO_MODEL_MAX_PARAMS], param_sd[BO_MODEL_MAX_PARAMS];
+  double   param_min[BO_MODEL_MAX_PARAMS], param_max[BO_MODEL_MAX_PARAMS];
+  /* Input fields (U-Nets only): Ci extra input channels, standardised per channel, after the counts' (and noise)
+     channels; the output keeps the counts' channels. A dropped condition gives zero channels. */
+  PetscInt num_inputs; /* Ci (0: none) */
+  double   input_mean[BO_MODEL_MAX_INPUTS], input_sd[BO_MODEL_MAX_INPUTS];
 } BOModelConfig;
 
 /* One named tensor of the flat parameter buffer. */
@@ -119,9 +133,13 @@ PetscErrorCode BOModelInitParams(BOModel m, uint64_t seed);
  * conditioning. Each may be NULL (and is read only by a network that has
  * that input). */
 typedef struct {
-  const PetscInt *labels; /* B class labels (NULL: the null class) */
-  const float    *noise;  /* B x BOModelNoiseDim: a distributional network's noise (NULL: zeros) */
-  const double   *totals; /* B member totals: a network conditioned on the total (required by it) */
+  const PetscInt  *labels; /* B class labels (NULL: the null class) */
+  const float     *noise;  /* B x BOModelNoiseDim: a distributional network's noise (NULL: zeros) */
+  const double    *totals; /* B member totals: a network conditioned on the total (required by it) */
+  const double    *params; /* B x P simulator parameters in physical units (NULL: the null condition for all) */
+  const float     *inputs; /* B x Ny x Nx x Ci input fields, [b][y][x][c] (NULL: the null condition for all) */
+  const PetscBool *drop;   /* B flags: sample b gets the null condition (the null params vector, zero input
+                             channels): condition dropout and guidance's unconditional branch; NULL: none */
 } BOForwardInputs;
 
 /* out[B][D] = raw network output (before softplus) for counts nt[B][D] at

@@ -16,6 +16,11 @@
  *                   without -label, a class-conditioned network gives each
  *                   member the label of a training member drawn at random
  *                   (-label_from train, the default; none: the null class)
+ *   params, inputs  a network conditioned on simulator parameters takes
+ *                   -params v1,v2,... (physical units) or -params_file P.h5
+ *                   (members point-major), one conditioned on input fields
+ *                   -inputs F.h5; -guidance w guides toward them too; the
+ *                   output carries every member's params (and inputs)
  *   totals          each member's total count is fixed first: -mass M for all,
  *                   or drawn from a pool of totals (-mass_from train: the
  *                   training members' totals in the checkpoint, of the
@@ -55,19 +60,35 @@ typedef struct {
   PetscInt          npool;                         /* totals members' totals are drawn from; 0: none */
   double           *pool;                          /* sorted within each group: a label, or all */
   PetscInt          ngroups, *pool_start;          /* group g: pool[pool_start[g] .. pool_start[g+1]) */
+  /* simulator parameters and input fields, for a network conditioned on them (params.c) */
+  PetscReal param_values[BO_MODEL_MAX_PARAMS]; /* -params v1,v2,... (physical units, in the order of names) */
+  PetscInt  nparam_values;                     /* how many -params gave (0: none) */
+  char      params_file[PETSC_MAX_PATH_LEN];   /* -params_file P.h5: one point per row */
+  char      inputs_file[PETSC_MAX_PATH_LEN];   /* -inputs F.h5: one input field per member, or one for all */
+  PetscInt  npoints;                           /* parameter points (1 with -params) */
+  double   *points;                            /* npoints x P */
+  PetscInt  members_per_point;                 /* member m has point m / members_per_point (bo_sample: -n) */
+  PetscInt  ninput_fields;                     /* 1 (for all members) or one per member */
+  float    *input_fields;                      /* ninput_fields x Ny x Nx x Ci */
+  PetscInt  knn;                               /* -params_knn: totals from this many nearest training members */
+  double   *point_pool;                        /* npoints x knn: their totals, sorted, per point */
   /* work for one block */
-  PetscInt *k, *labels;
-  double   *pk;
-  float    *out, *out_uncond;
-  double   *totals;        /* the block's members' totals (NULL: not conditioned) */
-  PetscInt *member_labels; /* the block's members' labels (-1: none) */
-  float    *noise;         /* a distributional network's noise for the block (NULL: a mean network) */
-  PetscInt  block_first;   /* the member index of the block's first member */
+  double    *block_params; /* the block's members' params (NULL: not conditioned) */
+  float     *block_inputs; /* ... and input fields */
+  PetscBool *drop_all;     /* all true: guidance's unconditional branch */
+  PetscInt  *k, *labels;
+  double    *pk;
+  float     *out, *out_uncond;
+  double    *totals;        /* the block's members' totals (NULL: not conditioned) */
+  PetscInt  *member_labels; /* the block's members' labels (-1: none) */
+  float     *noise;         /* a distributional network's noise for the block (NULL: a mean network) */
+  PetscInt   block_first;   /* the member index of the block's first member */
 } BOSamplerData;
 typedef BOSamplerData *BOSampler;
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s);
-/* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition -mass -mass_from */
+/* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition -mass -mass_from
+ * -params -params_file -params_knn -inputs */
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s);
 /* Loads the checkpoint (model, process) unless a model was set already,
  * and the -condition file if one was given. */
@@ -84,6 +105,10 @@ PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path);
  * quantile of the pool's totals of that label, drawn by (seed, BO_RNG_TOTAL,
  * member, 0) and rounded stochastically; totals may be NULL (no totals). */
 PetscErrorCode BOSamplerMemberConditions(BOSampler s, PetscInt first, PetscInt n, PetscInt *labels, double *totals);
+/* Members' parameter point and input field: point (m / members_per_point)
+ * of the -params or -params_file points, field m of -inputs (or its only
+ * one). params (n x P) and inputs (n x Ny Nx Ci) may be NULL. */
+PetscErrorCode BOSamplerMemberParams(BOSampler s, PetscInt first, PetscInt n, double *params, float *inputs);
 
 /* Members first .. first+count-1 into x (count x D), on this rank alone (no
  * communication). Blocks are [bB, (b+1)B) of the global index, so any split

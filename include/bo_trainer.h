@@ -44,8 +44,10 @@ typedef struct {
   PetscInt     energy_samples; /* -energy_samples: samples per example of a distributional network */
   PetscReal    energy_poisson_weight;
   PetscBool    restart, conditional;
-  PetscBool    overwrite;       /* -overwrite: a new run may replace an existing -checkpoint */
-  PetscBool    condition_total; /* -condition_total: the network knows each member's total */
+  PetscBool    overwrite;                /* -overwrite: a new run may replace an existing -checkpoint */
+  PetscBool    condition_total;          /* -condition_total: the network knows each member's total */
+  PetscBool    cond_params, cond_inputs; /* -condition_on: the network knows the members' params, inputs */
+  PetscBool    condition_on_set;         /* -condition_on was given (it then decides labels too) */
   uint64_t     seed;
   char         model_name[64];
   char         checkpoint[PETSC_MAX_PATH_LEN], log[PETSC_MAX_PATH_LEN];
@@ -60,13 +62,17 @@ typedef struct {
   double   *pk;
   float    *n0, *nt, *y, *out, *dout, *reduce; /* reduce = grads + [loss, samples, stop] */
   /* a distributional network's rows: every example energy_samples times, with its noise */
-  PetscInt *rk, *rlabels;
-  double   *rpk, *rtotals, *totals_b; /* totals_b: the examples' totals (max_local) */
-  float    *rnt, *noise, *ework;
-  double   *totals;       /* every training member's total count, by global index (checkpoints keep them) */
-  PetscInt *total_labels; /* their labels (NULL without labels) */
-  FILE     *logfile;
-  double    last_loss, last_grad_norm;
+  PetscInt  *rk, *rlabels;
+  double    *rpk, *rtotals, *totals_b; /* totals_b: the examples' totals (max_local) */
+  float     *rnt, *noise, *ework;
+  double    *totals;             /* every training member's total count, by global index (checkpoints keep them) */
+  PetscInt  *total_labels;       /* their labels (NULL without labels) */
+  double    *all_params;         /* every training member's params, N x P by global index (NULL: not conditioned) */
+  double    *params_b, *rparams; /* the local batch's params (max_local x P), a distributional network's rows */
+  float     *inputs_b, *rinputs; /* the local batch's input fields (max_local x Ny Nx Ci), ... */
+  PetscBool *drop_b, *rdrop;     /* condition dropout per example, per row */
+  FILE      *logfile;
+  double     last_loss, last_grad_norm;
 } BOTrainerData;
 typedef BOTrainerData *BOTrainer;
 

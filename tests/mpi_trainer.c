@@ -32,6 +32,32 @@ static void bar_data(unsigned char v[NS][NY][NX], int lab[NS])
   }
 }
 
+/* With test_conditions, the bar data also carry params (NS, 2) named a,b
+ * (the label plus a member's offset, and the member index) and inputs (NS,
+ * NY, NX): +1 in the label's bar, -1 elsewhere, plus 0.01 s. */
+static int test_conditions = 0;
+
+static void write_conditions(hid_t f, const int lab[NS])
+{
+  double  par[NS][2];
+  float   in[NS][NY][NX];
+  hsize_t pd[2] = {NS, 2}, id[3] = {NS, NY, NX};
+  for (int s = 0; s < NS; s++) {
+    par[s][0] = lab[s] + 0.1 * (s % 4), par[s][1] = s;
+    for (int j = 0; j < NY; j++)
+      for (int i = 0; i < NX; i++) in[s][j][i] = (i / 3 == lab[s] ? 1.0f : -1.0f) + 0.01f * (float)s;
+  }
+  hid_t sp = H5Screate_simple(2, pd, NULL),
+        d  = H5Dcreate2(f, "params", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, par);
+  ck_assert_int_eq(BOH5WriteAttrString(d, "names", "a,b"), 0);
+  H5Dclose(d), H5Sclose(sp);
+  sp = H5Screate_simple(3, id, NULL);
+  d  = H5Dcreate2(f, "inputs", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, in);
+  H5Dclose(d), H5Sclose(sp);
+}
+
 /* The bar data written by rank 0 with serial HDF5. */
 static void write_dataset(const char *path)
 {
@@ -52,7 +78,9 @@ static void write_dataset(const char *path)
     sp = H5Screate_simple(1, &ld, NULL);
     d  = H5Dcreate2(f, "labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab);
-    H5Dclose(d), H5Sclose(sp), H5Fclose(f);
+    H5Dclose(d), H5Sclose(sp);
+    if (test_conditions) write_conditions(f, lab);
+    H5Fclose(f);
   }
   MPI_Barrier(PETSC_COMM_WORLD);
 }
@@ -115,9 +143,18 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
   for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
   for (int i = 0; i < 4 * nd; i++) noise[i] = (float)(i % 5) - 2.0f;
   for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
-  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &(BOForwardInputs){lab, noise, totals}, probe_out), 0);
+  double    par[4 * 2] = {0, 3, 1.1, 12, 2.2, 20, 0.5, 7};
+  float     in[4 * NY * NX];
+  PetscBool drop[4] = {PETSC_FALSE, PETSC_FALSE, PETSC_TRUE, PETSC_FALSE};
+  for (int i = 0; i < 4 * NY * NX; i++) in[i] = (float)(i % 5) * 0.5f - 1.0f;
+  BOForwardInputs fin = {.labels = lab, .noise = noise, .totals = totals};
+  if (tr->cond_params) fin.params = par, fin.drop = drop;
+  if (tr->cond_inputs) fin.inputs = in, fin.drop = drop;
+  ck_assert_int_eq(BOModelForward(tr->model, 4, probe, k, pk, &fin, probe_out), 0);
   free(noise);
 }
+
+static void check_bitwise_resume(void);
 
 /* One comparison of trajectories: all ranks against rank 0 alone. */
 static void check_rank_count_independence(void)
@@ -131,6 +168,8 @@ static void check_rank_count_independence(void)
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   write_dataset(BOTestPath("tr_data.h5", data, sizeof(data)));
   all = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("tr_p.h5", cp, sizeof(cp)), TSTEPS, PETSC_FALSE);
+  ck_assert((int)all->cond_params == test_conditions && (int)all->cond_inputs == test_conditions);
+  if (test_conditions) ck_assert(all->model->cfg.num_params == 2 && all->model->cfg.num_inputs == 1);
   trajectory(all, lall, oall);
   if (rank == 0) { /* the same global batches on one rank */
     one = make_trainer(PETSC_COMM_SELF, data, BOTestPath("tr_1.h5", c1, sizeof(c1)), TSTEPS, PETSC_FALSE);
@@ -189,6 +228,25 @@ static void for_both_losses(void (*check)(void))
 }
 
 START_TEST(test_rank_count_independence) { for_both_losses(check_rank_count_independence); }
+END_TEST
+
+/* The same with params and inputs (the trainer's default conditions on both
+ * when the data have them): their statistics, the minibatch's conditions
+ * and the dropout are the same on any rank count, and a resume is exact. */
+static void check_conditioned(void)
+{
+  check_rank_count_independence();
+  check_bitwise_resume();
+}
+
+static void reset_conditions(void) { test_conditions = 0; }
+
+START_TEST(test_conditioned_rank_count_independence)
+{
+  test_conditions = 1;
+  for_both_losses(check_conditioned);
+  test_conditions = 0;
+}
 END_TEST
 
 static int same_bits(const float *a, const float *b, PetscInt n) { return memcmp(a, b, sizeof(float) * n) == 0; }
@@ -653,7 +711,9 @@ Suite *suite_trainer(void)
 {
   Suite *s  = suite_create("trainer");
   TCase *tc = tcase_create("parallel");
+  tcase_add_checked_fixture(tc, NULL, reset_conditions); /* a failed conditioned test leaves none behind */
   tcase_add_test(tc, test_rank_count_independence);
+  tcase_add_test(tc, test_conditioned_rank_count_independence);
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
   tcase_add_test(tc, test_checkpoint_checksum_covers_settings);

@@ -26,6 +26,15 @@ static void randomise_params(BOModel m)
   }
 }
 
+static PetscErrorCode bo_model_create_expect(const BOModelConfig *cfg)
+{
+  BOModel m = NULL;
+  PetscFunctionBegin;
+  PetscCall(BOModelCreate(PETSC_COMM_SELF, cfg, &m));
+  PetscCall(BOModelDestroy(&m));
+  PetscFunctionReturn(0);
+}
+
 static BOTensor *find_tensor(BOModel m, const char *name)
 {
   for (PetscInt i = 0; i < m->ntensors; i++)
@@ -40,6 +49,9 @@ typedef struct {
   double          pk[4];
   float          *nt, *y, *out, *dout, *noise; /* noise: a distributional network's input, or NULL */
   double          totals[4];
+  double          params[4 * BO_MODEL_MAX_PARAMS]; /* physical values around the configuration's statistics */
+  float          *inputs;                          /* B x Ny x Nx x Ci input fields, or NULL */
+  PetscBool       drop[4];                         /* condition dropout per sample */
   BOForwardInputs in;
 } Batch;
 
@@ -59,6 +71,17 @@ static void batch_init(Batch *b, BOModel m, PetscInt B)
   fill_uniform(b->y, B * b->D, 0, 3.999, 2);
   for (PetscInt i = 0; i < B * b->D; i++) b->nt[i] = floorf(b->nt[i]), b->y[i] = floorf(b->y[i]);
   b->in.labels = m->cfg.num_classes ? b->labels : NULL, b->in.noise = b->noise, b->in.totals = b->totals;
+  b->inputs = NULL;
+  if (m->cfg.num_inputs > 0) {
+    const size_t ni = (size_t)B * m->cfg.Ny * m->cfg.Nx * m->cfg.num_inputs;
+    b->inputs       = malloc(sizeof(float) * ni);
+    fill_uniform(b->inputs, ni, -3, 3, 4);
+  }
+  for (PetscInt i = 0; i < B; i++) /* sample 1 of 3 drops its condition (the null vector and zero inputs) */
+    for (PetscInt j = 0; j < m->cfg.num_params; j++)
+      b->params[i * m->cfg.num_params + j] = m->cfg.param_mean[j] + m->cfg.param_sd[j] * (0.7 * i - 0.9 + 0.3 * j);
+  for (PetscInt i = 0; i < 4; i++) b->drop[i] = i == 1 && B > 2;
+  b->in.params = b->params, b->in.inputs = b->inputs, b->in.drop = b->drop;
   for (PetscInt i = 0; i < B; i++) {
     b->totals[i] = 50.0 + 40.0 * i;
     b->k[i]      = (37 * i + 250) % 1000;
@@ -67,7 +90,10 @@ static void batch_init(Batch *b, BOModel m, PetscInt B)
   }
 }
 
-static void batch_free(Batch *b) { free(b->nt), free(b->y), free(b->out), free(b->dout), free(b->noise); }
+static void batch_free(Batch *b)
+{
+  free(b->nt), free(b->y), free(b->out), free(b->dout), free(b->noise), free(b->inputs);
+}
 
 /* Forward + Poisson loss (weight 1, scale 1 per sample); fills dout. */
 static double batch_loss(Batch *b)
@@ -354,6 +380,81 @@ START_TEST(test_distributional_gradients)
 }
 END_TEST
 
+/* Conditioned on simulator parameters (their MLP into the time embedding,
+ * a learned null vector for the dropped sample) and on input fields (extra
+ * input channels): the gradients of every tensor, with and without labels,
+ * on a U-Net and an MLP; a parameter, an input field and the dropout flag
+ * each change the output, and a dropped sample ignores its params. */
+static void set_params(BOModelConfig *cfg, PetscInt P)
+{
+  cfg->num_params = P;
+  snprintf(cfg->param_names, sizeof(cfg->param_names), P == 3 ? "corr_len,sigma,pvi" : "a,b");
+  for (PetscInt j = 0; j < P; j++)
+    cfg->param_mean[j] = 2.0 + j, cfg->param_sd[j] = 0.5 + 0.25 * j, cfg->param_min[j] = 1.0,
+    cfg->param_max[j] = 4.0 + j;
+}
+
+START_TEST(test_condition_gradients)
+{
+  const PetscInt fshape[3] = {7, 5, 2}, vshape[3] = {10, 0, 0};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("unet-tiny", fshape, PETSC_TRUE, 4, &cfg));
+  set_params(&cfg, 3);
+  check_model_gradients(&cfg, 3, 2);
+  cfg.num_inputs = 2, cfg.input_mean[0] = 0.5, cfg.input_sd[0] = 1.5, cfg.input_mean[1] = -1, cfg.input_sd[1] = 2;
+  cfg.num_classes = 2;
+  check_model_gradients(&cfg, 3, 2);
+  cfg.num_params = 0; /* inputs alone */
+  check_model_gradients(&cfg, 3, 2);
+  BOTestOK(BOModelConfigFromName("mlp", vshape, PETSC_FALSE, 20, &cfg));
+  cfg.base_channels = 32, cfg.temb_hidden = 16;
+  set_params(&cfg, 2);
+  check_model_gradients(&cfg, 3, 2);
+  cfg.num_inputs = 1, cfg.input_sd[0] = 1;
+  ck_assert(BOTestExpectError(bo_model_create_expect(&cfg)) == PETSC_ERR_ARG_INCOMP); /* vectors have no fields */
+}
+END_TEST
+
+START_TEST(test_condition_effects)
+{
+  const PetscInt fshape[3] = {8, 6, 1};
+  BOModelConfig  cfg;
+  BOModel        m;
+  Batch          b;
+  BOTestOK(BOModelConfigFromName("unet-tiny", fshape, PETSC_TRUE, 6, &cfg));
+  set_params(&cfg, 2);
+  cfg.num_inputs = 1, cfg.input_sd[0] = 1;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 7));
+  randomise_params(m);
+  batch_init(&b, m, 3);
+  const size_t n   = 3 * (size_t)b.D;
+  float       *ref = malloc(sizeof(float) * n);
+  batch_loss(&b);
+  memcpy(ref, b.out, sizeof(float) * n);
+  b.params[2 * 2 + 1] += 0.5; /* sample 2's second parameter: only sample 2 moves */
+  batch_loss(&b);
+  ck_assert(!memcmp(ref, b.out, sizeof(float) * 2 * b.D) && memcmp(ref + 2 * b.D, b.out + 2 * b.D, b.D * 4));
+  b.params[2 * 2 + 1] -= 0.5, b.params[1 * 2 + 0] += 1.0; /* the dropped sample 1 ignores its params */
+  batch_loss(&b);
+  ck_assert(!memcmp(ref, b.out, sizeof(float) * n));
+  b.inputs[1 * 8 * 6 + 5] += 1.0f; /* and its inputs */
+  batch_loss(&b);
+  ck_assert(!memcmp(ref, b.out, sizeof(float) * n));
+  b.inputs[0 * 8 * 6 + 5] += 1.0f; /* sample 0's input field matters */
+  batch_loss(&b);
+  ck_assert(memcmp(ref, b.out, sizeof(float) * b.D));
+  b.inputs[0 * 8 * 6 + 5] -= 1.0f, b.drop[1] = PETSC_FALSE; /* the dropout flag matters */
+  batch_loss(&b);
+  ck_assert(memcmp(ref + b.D, b.out + b.D, sizeof(float) * b.D));
+  b.params[0] = NAN; /* a NaN parameter is refused */
+  ck_assert(BOTestExpectError(BOModelForward(m, 3, b.nt, b.k, b.pk, &b.in, b.out)) == PETSC_ERR_ARG_OUTOFRANGE);
+  free(ref);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
 /* log1p input: fields keep the linear scaling, vectors default to log1p, and
  * a log1p network on counts n computes what the same network with linear
  * input computes on n' = N/2 (log(1 + n) + p), which the linear scaling maps
@@ -622,6 +723,8 @@ START_TEST(test_save_load)
 
   BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
   cfg.num_classes = 10, cfg.noise_channels = 2, cfg.noise_latent = 7;
+  set_params(&cfg, 3);
+  cfg.num_inputs = 1, cfg.input_mean[0] = -0.25, cfg.input_sd[0] = 0.75;
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
   BOTestOK(BOModelInitParams(m, 11));
   randomise_params(m);
@@ -637,6 +740,13 @@ START_TEST(test_save_load)
   BOTestOK(BOModelConfigLoad(file, &cfg2));
   ck_assert(!strcmp(cfg2.name, "unet-tiny") && cfg2.num_classes == 10 && cfg2.max_count == 16 && cfg2.attn[1] == 1 &&
             cfg2.Ny == 8 && cfg2.temb_dim == cfg.temb_dim && cfg2.noise_channels == 2 && cfg2.noise_latent == 7);
+  /* the conditioning, with its statistics and range, round-trips exactly */
+  ck_assert(cfg2.num_params == 3 && !strcmp(cfg2.param_names, "corr_len,sigma,pvi") && cfg2.num_inputs == 1 &&
+            cfg2.input_mean[0] == -0.25 && cfg2.input_sd[0] == 0.75);
+  for (int j = 0; j < 3; j++)
+    ck_assert(cfg2.param_mean[j] == cfg.param_mean[j] && cfg2.param_sd[j] == cfg.param_sd[j] &&
+              cfg2.param_min[j] == cfg.param_min[j] && cfg2.param_max[j] == cfg.param_max[j]);
+  ck_assert_ptr_nonnull(find_tensor(m, "params_emb.null"));
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m2));
   ck_assert_int_eq(m2->nparams, m->nparams);
   BOTestOK(BOModelLoadParams(m2, file, m2->params));
@@ -755,6 +865,8 @@ Suite *suite_model(void)
   tcase_add_test(tc, test_tiny_periodic_gradients);
   tcase_add_test(tc, test_mlp_gradients);
   tcase_add_test(tc, test_distributional_gradients);
+  tcase_add_test(tc, test_condition_gradients);
+  tcase_add_test(tc, test_condition_effects);
   tcase_add_test(tc, test_log1p_input);
   tcase_add_test(tc, test_input_attribute);
   tcase_add_test(tc, test_deterministic);

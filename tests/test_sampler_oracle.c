@@ -148,7 +148,7 @@ static void check_network(BOModel m)
       pk[b] = exp(-0.003 * (double)k[b]), labels[b] = c;
       for (int g = 0; g < G; g++) nt[b * G + g] = (float)((b * 7 + g * 3 + c) % (CAP + 1));
     }
-    BOForwardInputs in = {nc ? labels : NULL, NULL, NULL};
+    BOForwardInputs in = {.labels = nc ? labels : NULL};
     BOTestOK(BOModelForward(m, B, nt, k, pk, &in, out));
     for (PetscInt b = 0; b < B; b++)
       for (int g = 0; g < G; g++) {

@@ -322,3 +322,68 @@ PetscErrorCode BOCheckpointLoadTotals(MPI_Comm comm, const char *path, PetscInt 
   *n = job.n, *totals = job.totals, *labels = job.labels;
   PetscFunctionReturn(0);
 }
+
+typedef struct {
+  const char *path;
+  PetscInt    n, P;
+  double     *totals, *params;
+} ParamsJob;
+
+static PetscErrorCode read_params_totals(void *ctx)
+{
+  ParamsJob *j = (ParamsJob *)ctx;
+  hid_t      file, d, sp;
+  hsize_t    dims[2] = {0, 0}, n = 0;
+
+  PetscFunctionBegin;
+  file = H5Fopen(j->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot open %s", j->path);
+  if (H5Lexists(file, "data_totals", H5P_DEFAULT) <= 0 || H5Lexists(file, "data_totals/params", H5P_DEFAULT) <= 0) {
+    H5Fclose(file);
+    PetscFunctionReturn(0);
+  }
+  BOCallHDF5(d = H5Dopen2(file, "data_totals/params", H5P_DEFAULT), "%s: cannot open data_totals/params", j->path);
+  sp = H5Dget_space(d);
+  PetscCheck(H5Sget_simple_extent_ndims(sp) == 2, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: data_totals/params is not (N, P)", j->path);
+  H5Sget_simple_extent_dims(sp, dims, NULL);
+  H5Sclose(sp);
+  j->n = (PetscInt)dims[0], j->P = (PetscInt)dims[1];
+  PetscCall(PetscMalloc2(j->n + 1, &j->totals, j->n * j->P + 1, &j->params));
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->params),
+             "%s: cannot read data_totals/params", j->path);
+  H5Dclose(d);
+  BOCallHDF5(d = H5Dopen2(file, "data_totals/totals", H5P_DEFAULT), "%s: no data_totals/totals", j->path);
+  sp = H5Dget_space(d);
+  H5Sget_simple_extent_dims(sp, &n, NULL);
+  H5Sclose(sp);
+  PetscCheck((PetscInt)n == j->n, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: data_totals has %lld totals but %lld params rows", j->path, (long long)n, (long long)j->n);
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->totals),
+             "%s: cannot read data_totals/totals", j->path);
+  H5Dclose(d);
+  H5Fclose(file);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckpointLoadParamsTotals(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *P, double **totals,
+                                            double **params)
+{
+  ParamsJob   job = {path, 0, 0, NULL, NULL};
+  PetscMPIInt rank;
+  PetscInt    np[2];
+  char        what[PETSC_MAX_PATH_LEN + 16];
+
+  PetscFunctionBegin;
+  snprintf(what, sizeof(what), "-checkpoint %s", path);
+  PetscCall(BORootTry(comm, read_params_totals, &job, what));
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  np[0] = job.n, np[1] = job.P;
+  PetscCallMPI(MPI_Bcast(np, 2, MPIU_INT, 0, comm));
+  job.n = np[0], job.P = np[1];
+  if (rank != 0) PetscCall(PetscMalloc2(job.n + 1, &job.totals, job.n * job.P + 1, &job.params));
+  PetscCallMPI(MPI_Bcast(job.totals, (int)job.n, MPI_DOUBLE, 0, comm));
+  PetscCallMPI(MPI_Bcast(job.params, (int)(job.n * job.P), MPI_DOUBLE, 0, comm));
+  *n = job.n, *P = job.P, *totals = job.totals, *params = job.params;
+  PetscFunctionReturn(0);
+}

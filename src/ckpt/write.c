@@ -100,6 +100,7 @@ PetscErrorCode bo_ckpt_checksum(hid_t file, uint32_t weights, uint32_t *checksum
   H5Gclose(g);
   PetscCall(crc_dataset(file, "data_totals/totals", &crc));
   PetscCall(crc_dataset(file, "data_totals/labels", &crc));
+  PetscCall(crc_dataset(file, "data_totals/params", &crc));
   *checksum = (uint32_t)crc;
   PetscFunctionReturn(0);
 }
@@ -115,7 +116,8 @@ static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, co
   PetscFunctionReturn(0);
 }
 
-/* group data_totals: totals (float64) and, with labels, labels (int64) */
+/* group data_totals: totals (float64), with labels labels (int64), with
+ * params params (N, P) float64 */
 static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
 {
   hid_t   g, sp, d;
@@ -141,6 +143,16 @@ static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
     PetscCall(PetscFree(lab));
   }
   H5Sclose(sp);
+  if (st->total_params) {
+    hsize_t dims[2] = {n, (hsize_t)st->total_P};
+    sp              = H5Screate_simple(2, dims, NULL);
+    BOCallHDF5(d = H5Dcreate2(g, "params", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+               "cannot create data_totals/params");
+    BOCallHDF5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->total_params),
+               "cannot write data_totals/params");
+    H5Dclose(d);
+    H5Sclose(sp);
+  }
   H5Gclose(g);
   PetscFunctionReturn(0);
 }

@@ -199,6 +199,14 @@ PetscErrorCode bo_model_build_graph(BOModel m)
     PetscCall(
         add_linear_tensors(m, "total_emb.linear2", gr->Th, gr->Th, &gr->lu2_w, &gr->lu2_b, &gr->dlu2_w, &gr->dlu2_b));
   }
+  if (cfg->num_params > 0) {
+    hsize_t nshape[1] = {(hsize_t)gr->Th};
+    PetscCall(add_linear_tensors(m, "params_emb.linear1", (int)cfg->num_params, gr->Th, &gr->lp1_w, &gr->lp1_b,
+                                 &gr->dlp1_w, &gr->dlp1_b));
+    PetscCall(
+        add_linear_tensors(m, "params_emb.linear2", gr->Th, gr->Th, &gr->lp2_w, &gr->lp2_b, &gr->dlp2_w, &gr->dlp2_b));
+    PetscCall(add_tensor(m, "params_emb.null", INIT_ZERO, 0, 0, &gr->pnull, &gr->dpnull, 1, nshape));
+  }
 
   h = new_act(gr, gr->Cin, gr->H, gr->W); /* 0: the scaled input */
   PetscCall(add_conv(m, "inc", h, (int)(cfg->base_channels * cfg->ch_mult[0]), gr->k, 1, INIT_FANAVG, &h));
@@ -254,7 +262,7 @@ PetscErrorCode BOModelCreate(MPI_Comm comm, const BOModelConfig *cfg, BOModel *m
   m->comm = comm, m->cfg = *cfg, m->impl = gr;
   if (cfg->kind == BO_MODEL_UNET) {
     bo_model_padded_grid(cfg, &gr->H, &gr->W);
-    gr->Cin = (int)(cfg->C + cfg->noise_channels), gr->Cout = (int)cfg->C, gr->k = 3;
+    gr->Cin = (int)(cfg->C + cfg->noise_channels + cfg->num_inputs), gr->Cout = (int)cfg->C, gr->k = 3;
     m->dim = cfg->Ny * cfg->Nx * cfg->C;
   } else {
     gr->H = gr->W = 1, gr->Cin = (int)(cfg->G + cfg->noise_channels), gr->Cout = (int)cfg->G, gr->k = 1;
@@ -338,12 +346,21 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
                                      cfg->temb_dim, cfg->temb_hidden, cfg->num_classes, cfg->max_count));
   if (cfg->noise_channels > 0 || cfg->noise_latent > 0)
     PetscCall(PetscViewerASCIIPrintf(viewer,
-                                     "distributional: %" PetscInt_FMT " noise channel(s) per cell and a noise vector of %" PetscInt_FMT
+                                     "distributional: %" PetscInt_FMT
+                                     " noise channel(s) per cell and a noise vector of %" PetscInt_FMT
                                      " in, a sample of n0 - n_t out\n",
                                      cfg->noise_channels, cfg->noise_latent));
   if (cfg->condition_total)
     PetscCall(PetscViewerASCIIPrintf(viewer, "conditioned on each member's total (log(1 + total): mean %g, sd %g)\n",
                                      cfg->total_mean, cfg->total_sd));
+  if (cfg->num_params > 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "conditioned on %" PetscInt_FMT " parameter(s) %s (standardised, into the time "
+                                     "embedding)\n",
+                                     cfg->num_params, cfg->param_names));
+  if (cfg->num_inputs > 0)
+    PetscCall(
+        PetscViewerASCIIPrintf(viewer, "conditioned on %" PetscInt_FMT " input field channel(s)\n", cfg->num_inputs));
   PetscCall(PetscViewerASCIIPopTab(viewer));
   PetscFunctionReturn(0);
 }

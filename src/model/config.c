@@ -1,5 +1,6 @@
 /* BOModel configurations: by name, sized automatically from the data's
  * shape, overridden from the options database, and checked. */
+#include <math.h>
 #include <string.h>
 #include "modelimpl.h"
 
@@ -98,6 +99,18 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
                  cfg->noise_channels <= 64 && cfg->noise_latent >= 0 && cfg->noise_latent <= 1024 &&
                  (!cfg->condition_total || cfg->total_sd > 0),
              PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model '%s': invalid widths", cfg->name);
+  PetscCheck(cfg->num_params >= 0 && cfg->num_params <= BO_MODEL_MAX_PARAMS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model: %" PetscInt_FMT " parameters; at most %d", cfg->num_params, BO_MODEL_MAX_PARAMS);
+  for (PetscInt j = 0; j < cfg->num_params; j++)
+    PetscCheck(cfg->param_sd[j] > 0 && isfinite(cfg->param_mean[j]), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+               "model: parameter %" PetscInt_FMT " has mean %g and sd %g", j, cfg->param_mean[j], cfg->param_sd[j]);
+  PetscCheck(cfg->num_inputs >= 0 && cfg->num_inputs <= BO_MODEL_MAX_INPUTS, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model: %" PetscInt_FMT " input channels; at most %d", cfg->num_inputs, BO_MODEL_MAX_INPUTS);
+  PetscCheck(cfg->num_inputs == 0 || cfg->kind == BO_MODEL_UNET, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
+             "model: input fields need a U-Net (fields), not %s", cfg->name);
+  for (PetscInt j = 0; j < cfg->num_inputs; j++)
+    PetscCheck(cfg->input_sd[j] > 0 && isfinite(cfg->input_mean[j]), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+               "model: input channel %" PetscInt_FMT " has mean %g and sd %g", j, cfg->input_mean[j], cfg->input_sd[j]);
   PetscCheck(cfg->num_res_blocks <= 8, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "model: at most 8 res blocks per level");
   PetscCheck(cfg->max_count > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "model: max_count %g must be positive",

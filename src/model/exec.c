@@ -58,6 +58,22 @@ static void op_backward(Graph *gr, Op *op)
   }
 }
 
+/* The input fields of sample b at site (y, x), standardised per channel by
+ * the training statistics, into the channels after the counts' and the
+ * noise's; zero (the mean field) when there are none or the condition is
+ * dropped. */
+static void scatter_condition_fields(BOModel m, const BOForwardInputs *in, int B, int b, int y, int x, float *x0)
+{
+  Graph       *gr = (Graph *)m->impl;
+  const int    Ci = (int)m->cfg.num_inputs, c0 = gr->Cin - Ci, H = gr->H, W = gr->W, Nx = (int)m->cfg.Nx;
+  const int    off = !in || !in->inputs || (in->drop && in->drop[b]);
+  const float *f   = off ? NULL : in->inputs + (((size_t)b * m->cfg.Ny + y) * Nx + x) * Ci;
+
+  for (int j = 0; j < Ci; j++)
+    x0[(((size_t)(c0 + j) * B + b) * H + y) * W + x] =
+        f ? (float)((f[j] - m->cfg.input_mean[j]) / m->cfg.input_sd[j]) : 0.0f;
+}
+
 /* Scale counts into the network's input: [C][B][H][W] on the (padded) grid.
  * Sample b, site (y, x), component c is nt[b][(y Nx + x) C + c]; vectors
  * are the case Ny = Nx = 1, C = G. The padding is zero.
@@ -68,11 +84,12 @@ static void op_backward(Graph *gr, Op *op)
  * scaling maps one count of a small gene to 1/40 of the input range, while
  * log(1 + n) separates 0, 1, 2, ... by O(1) steps and compresses the tails.
  * It needs no statistics of the data, so a checkpoint stays self-contained. */
-static void scatter_input(BOModel m, int B, const float *nt, const double *pk, const float *noise, float *x0)
+static void scatter_input(BOModel m, int B, const float *nt, const double *pk, const BOForwardInputs *in, float *x0)
 {
-  Graph    *gr   = (Graph *)m->impl;
-  const int Ny   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
-            Nx   = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
+  const float *noise = in ? in->noise : NULL;
+  Graph       *gr    = (Graph *)m->impl;
+  const int    Ny    = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
+            Nx       = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
   const int    C = gr->Cout, Cn = (int)m->cfg.noise_channels, H = gr->H, W = gr->W;
   const double half    = 0.5 * m->cfg.max_count;
   const int    use_log = m->cfg.input == BO_INPUT_LOG1P;
@@ -90,6 +107,7 @@ static void scatter_input(BOModel m, int B, const float *nt, const double *pk, c
         /* the noise channels follow the counts' (a sample's noise: its cells' channels, then the latent) */
         const float *nz = noise ? noise + (size_t)b * BOModelNoiseDim(m) + ((size_t)y * Nx + x) * Cn : NULL;
         for (int j = 0; j < Cn; j++) x0[(((size_t)(C + j) * B + b) * H + y) * W + x] = nz ? nz[j] : 0.0f;
+        scatter_condition_fields(m, in, B, b, y, x, x0);
       }
   }
 }
@@ -115,16 +133,65 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
         }
 }
 
+/* The parameters' embedding added to e: tp = Lp2(silu(Lp1(u))) with u =
+ * (p - mean)/sd per column (the training statistics), or the learned null
+ * vector for a dropped sample (condition dropout, guidance's null branch).
+ * Physical values in, so a checkpoint takes what the simulator takes. */
+static PetscErrorCode params_forward(BOModel m, int B, const BOForwardInputs *in)
+{
+  Graph         *gr = (Graph *)m->impl;
+  const PetscInt P  = m->cfg.num_params;
+
+  PetscFunctionBegin;
+  for (int b = 0; b < B; b++) {
+    gr->pdrop[b] = !in || !in->params || (in->drop && in->drop[b]);
+    for (PetscInt j = 0; j < P; j++) {
+      const double v = gr->pdrop[b] ? m->cfg.param_mean[j] : in->params[(size_t)b * P + j];
+      PetscCheck(isfinite(v), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+                 "model: parameter %" PetscInt_FMT " of sample %d is %g", j, b, v);
+      gr->up[(size_t)b * P + j] = (float)((v - m->cfg.param_mean[j]) / m->cfg.param_sd[j]);
+    }
+  }
+  bo_linear_forward(B, (int)P, gr->Th, gr->up, gr->lp1_w, gr->lp1_b, gr->tp1);
+  bo_silu_forward((size_t)B * gr->Th, gr->tp1, gr->tp1s);
+  bo_linear_forward(B, gr->Th, gr->Th, gr->tp1s, gr->lp2_w, gr->lp2_b, gr->tp);
+  for (int b = 0; b < B; b++) {
+    const float *add = gr->pdrop[b] ? gr->pnull : gr->tp + (size_t)b * gr->Th;
+    for (int j = 0; j < gr->Th; j++) gr->e[(size_t)b * gr->Th + j] += add[j];
+  }
+  PetscFunctionReturn(0);
+}
+
+/* de reaches the MLP for the kept samples and the null vector for the
+ * dropped ones (whose MLP output was not used: zero gradient there). */
+static void params_backward(BOModel m, int B)
+{
+  Graph *gr = (Graph *)m->impl;
+
+  for (int b = 0; b < B; b++) {
+    const float *de  = gr->de + (size_t)b * gr->Th;
+    float       *dtp = gr->dtp + (size_t)b * gr->Th;
+    for (int j = 0; j < gr->Th; j++) {
+      dtp[j] = gr->pdrop[b] ? 0.0f : de[j];
+      if (gr->pdrop[b]) gr->dpnull[j] += de[j];
+    }
+  }
+  bo_linear_backward(B, gr->Th, gr->Th, gr->tp1s, gr->lp2_w, gr->dtp, gr->dtp1s, gr->dlp2_w, gr->dlp2_b, 0);
+  bo_silu_backward((size_t)B * gr->Th, gr->tp1, gr->dtp1s, gr->dtp1, 0);
+  bo_linear_backward(B, (int)m->cfg.num_params, gr->Th, gr->up, gr->lp1_w, gr->dtp1, NULL, gr->dlp1_w, gr->dlp1_b, 0);
+}
+
 /* The time MLP e = L2(silu(L1(emb(k)))), plus the label's embedding, plus
  * the noise latent's Lz(z) for a distributional network, plus the total's
- * Lu2(silu(Lu1(u))) for a network conditioned on it: every residual block
- * sees them as its per-channel bias. */
+ * Lu2(silu(Lu1(u))) for a network conditioned on it, plus the parameters'
+ * embedding (params_forward): every residual block sees them as its
+ * per-channel bias. */
 static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, const BOForwardInputs *in)
 {
   const PetscInt *labels = in ? in->labels : NULL;
   const float    *noise  = in ? in->noise : NULL;
-  Graph       *gr = (Graph *)m->impl;
-  const size_t n  = (size_t)B * gr->Th;
+  Graph          *gr     = (Graph *)m->impl;
+  const size_t    n      = (size_t)B * gr->Th;
 
   PetscFunctionBegin;
   for (int b = 0; b < B; b++) bo_timestep_embedding(gr->Td, (double)k[b], gr->emb + (size_t)b * gr->Td);
@@ -155,6 +222,7 @@ static PetscErrorCode time_mlp_forward(BOModel m, int B, const PetscInt *k, cons
     bo_linear_forward(B, gr->Th, gr->Th, gr->tu1s, gr->lu2_w, gr->lu2_b, gr->tu);
     for (size_t i = 0; i < n; i++) gr->e[i] += gr->tu[i];
   }
+  if (m->cfg.num_params > 0) PetscCall(params_forward(m, B, in));
   bo_silu_forward(n, gr->e, gr->se);
   PetscFunctionReturn(0);
 }
@@ -175,6 +243,7 @@ static void time_mlp_backward(BOModel m, int B)
     bo_silu_backward(n, gr->tu1, gr->dtu1s, gr->dtu1, 0);
     bo_linear_backward(B, 1, gr->Th, gr->u, gr->lu1_w, gr->dtu1, NULL, gr->dlu1_w, gr->dlu1_b, 0);
   }
+  if (m->cfg.num_params > 0) params_backward(m, B);
   bo_linear_backward(B, gr->Th, gr->Th, gr->t1s, gr->l2_w, gr->de, gr->dt1s, gr->dl2_w, gr->dl2_b, 0);
   bo_silu_backward(n, gr->t1, gr->dt1s, gr->dt1, 0);
   bo_linear_backward(B, gr->Td, gr->Th, gr->emb, gr->l1_w, gr->dt1, NULL, gr->dl1_w, gr->dl1_b, 0);
@@ -189,7 +258,7 @@ PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const Pets
   PetscCheck(B > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "BOModelForward: batch %" PetscInt_FMT, B);
   PetscCall(bo_model_plan(m, (int)B));
   PetscCall(time_mlp_forward(m, (int)B, k, in));
-  scatter_input(m, (int)B, nt, pk, in ? in->noise : NULL, gr->acts[0].v);
+  scatter_input(m, (int)B, nt, pk, in, gr->acts[0].v);
   for (int i = 0; i < gr->nops; i++) op_forward(gr, &gr->ops[i]);
   gather_output(m, (int)B, gr->acts[gr->nacts - 1].v, out, 0);
   PetscFunctionReturn(0);

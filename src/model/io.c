@@ -89,6 +89,35 @@ static void config_ints(const BOModelConfig *c, int64_t *v)
   for (int l = 0; l < BO_MODEL_MAX_LEVELS; l++) *p++ = c->attn[l];
 }
 
+/* What the network is conditioned on besides labels and totals: attributes
+ * model_params (P), model_param_names, model_param_stats (4 x P: mean, sd,
+ * min, max), model_inputs (Ci), model_input_stats (2 x Ci: mean, sd);
+ * written only when P > 0 or Ci > 0, so other checkpoints are unchanged. */
+static PetscErrorCode save_conditions(const BOModelConfig *cfg, hid_t group)
+{
+  const PetscInt P = cfg->num_params, Ci = cfg->num_inputs;
+  double         st[4 * BO_MODEL_MAX_PARAMS];
+
+  PetscFunctionBegin;
+  if (P > 0) {
+    int64_t p = P;
+    PetscCall(BOH5WriteAttr(group, "model_params", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &p));
+    PetscCall(BOH5WriteAttrString(group, "model_param_names", cfg->param_names));
+    for (PetscInt j = 0; j < P; j++)
+      st[j] = cfg->param_mean[j], st[P + j] = cfg->param_sd[j], st[2 * P + j] = cfg->param_min[j],
+      st[3 * P + j] = cfg->param_max[j];
+    PetscCall(BOH5WriteAttr(group, "model_param_stats", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4 * P, st));
+  }
+  if (Ci > 0) {
+    int64_t c = Ci;
+    PetscCall(BOH5WriteAttr(group, "model_inputs", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &c));
+    for (PetscInt j = 0; j < Ci; j++) st[j] = cfg->input_mean[j], st[Ci + j] = cfg->input_sd[j];
+    PetscCall(BOH5WriteAttr(group, "model_input_stats", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2 * Ci, st));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* An attribute of exactly n doubles (n <= cap). */
 PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
 {
   int64_t v[NINTS];
@@ -113,11 +142,60 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   double total[3] = {cfg->condition_total ? 1.0 : 0.0, cfg->total_mean, cfg->total_sd};
   PetscCall(BOH5WriteAttr(group, "model_total", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, total));
   if (cfg->top_down) PetscCall(BOH5WriteAttrInt(group, "model_top_down", 1));
+  PetscCall(save_conditions(cfg, group));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
   PetscCall(BOH5WriteAttr(group, "model_name", str, str, 0, cfg->name));
   BOCallHDF5(H5Tclose(str), "H5Tclose");
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode read_stats(hid_t group, const char *name, hsize_t n, double *v)
+{
+  hid_t    attr, space;
+  hssize_t np;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(group, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "model configuration: attribute %s is missing", name);
+  attr = H5Aopen(group, name, H5P_DEFAULT);
+  BOCallHDF5(attr, "cannot open attribute %s", name);
+  space = H5Aget_space(attr);
+  BOCallHDF5(space, "H5Aget_space");
+  np = H5Sget_simple_extent_npoints(space);
+  BOCallHDF5(H5Sclose(space), "H5Sclose");
+  if (np != (hssize_t)n) BOCallHDF5(H5Aclose(attr), "H5Aclose");
+  PetscCheck(np == (hssize_t)n, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "model configuration: attribute %s has %lld values, expected %lld", name, (long long)np, (long long)n);
+  BOCallHDF5(H5Aread(attr, H5T_NATIVE_DOUBLE, v), "cannot read attribute %s", name);
+  BOCallHDF5(H5Aclose(attr), "H5Aclose");
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode load_conditions(hid_t group, BOModelConfig *cfg)
+{
+  int64_t P = 0, Ci = 0;
+  double  st[4 * BO_MODEL_MAX_PARAMS];
+
+  PetscFunctionBegin;
+  if (H5Aexists(group, "model_params") > 0) PetscCall(BOH5ReadAttrInt(group, "model_params", &P));
+  if (H5Aexists(group, "model_inputs") > 0) PetscCall(BOH5ReadAttrInt(group, "model_inputs", &Ci));
+  PetscCheck(P >= 0 && P <= BO_MODEL_MAX_PARAMS && Ci >= 0 && Ci <= BO_MODEL_MAX_INPUTS, PETSC_COMM_SELF,
+             PETSC_ERR_FILE_UNEXPECTED, "model configuration: %lld params, %lld input channels (at most %d, %d)",
+             (long long)P, (long long)Ci, BO_MODEL_MAX_PARAMS, BO_MODEL_MAX_INPUTS);
+  cfg->num_params = (PetscInt)P, cfg->num_inputs = (PetscInt)Ci;
+  if (P > 0) {
+    PetscCall(BOH5ReadAttrString(group, "model_param_names", cfg->param_names, sizeof(cfg->param_names)));
+    PetscCall(read_stats(group, "model_param_stats", 4 * (hsize_t)P, st));
+    for (PetscInt j = 0; j < P; j++)
+      cfg->param_mean[j] = st[j], cfg->param_sd[j] = st[P + j], cfg->param_min[j] = st[2 * P + j],
+      cfg->param_max[j] = st[3 * P + j];
+  }
+  if (Ci > 0) {
+    PetscCall(read_stats(group, "model_input_stats", 2 * (hsize_t)Ci, st));
+    for (PetscInt j = 0; j < Ci; j++) cfg->input_mean[j] = st[j], cfg->input_sd[j] = st[Ci + j];
+  }
   PetscFunctionReturn(0);
 }
 
@@ -169,6 +247,7 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
       (long long)input);
   cfg->input          = (BOModelInput)input;
   cfg->noise_channels = (PetscInt)noise[0], cfg->noise_latent = (PetscInt)noise[1];
+  PetscCall(load_conditions(group, cfg));
   PetscCall(bo_model_config_check(cfg));
   PetscFunctionReturn(0);
 }

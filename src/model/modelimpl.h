@@ -67,20 +67,25 @@ typedef struct {
   int  nops, maxops, nacts, maxacts;
   Op  *ops;
   Act *acts;
-  int  H, W; /* grid the network runs on (padded if needed) */
+  int  H, W;      /* grid the network runs on (padded if needed) */
   int  Cin, Cout; /* channels of the input (counts, then noise) and of the output */
-  int  k;    /* 3 (unet) or 1 (mlp) */
+  int  k;         /* 3 (unet) or 1 (mlp) */
   /* time MLP: emb [B][Td] -> t1 = L1(emb) -> t1s = silu -> e = L2(t1s) (+ label) -> se = silu(e) */
   int    Td, Th;
   float *l1_w, *l1_b, *l2_w, *l2_b, *lab, *dl1_w, *dl1_b, *dl2_w, *dl2_b, *dlab;
   float *lz_w, *lz_b, *dlz_w, *dlz_b; /* the noise latent's linear layer (Z -> Th), added to e */
   /* the total's MLP: u [B] -> tu1 = Lu1(u) -> tu1s = silu -> tu = Lu2(tu1s), added to e */
   float *lu1_w, *lu1_b, *lu2_w, *lu2_b, *dlu1_w, *dlu1_b, *dlu2_w, *dlu2_b;
+  /* the params' MLP: up [B][P] -> tp1 = Lp1(up) -> tp1s = silu -> tp = Lp2(tp1s), added to e; a dropped
+     sample adds pnull [Th] instead */
+  float *lp1_w, *lp1_b, *lp2_w, *lp2_b, *pnull, *dlp1_w, *dlp1_b, *dlp2_w, *dlp2_b, *dpnull;
   /* workspaces, sized for Bcap samples */
   int    Bcap, B, have_grads; /* gradient buffers exist (made by the first backward) */
   float *emb, *t1, *t1s, *e, *se, *dse, *de, *dt1s, *dt1;
-  float *z, *ez; /* [B][Z] the noise latents of the batch, [B][Th] their embedding */
-  float *u, *tu1, *tu1s, *tu, *dtu1s, *dtu1; /* [B] the standardised totals, [B][Th] their MLP */
+  float *z, *ez;                                    /* [B][Z] the noise latents of the batch, [B][Th] their embedding */
+  float *u, *tu1, *tu1s, *tu, *dtu1s, *dtu1;        /* [B] the standardised totals, [B][Th] their MLP */
+  float *up, *tp1, *tp1s, *tp, *dtp, *dtp1s, *dtp1; /* [B][P] the standardised params, [B][Th] their MLP */
+  int   *pdrop;                                     /* [B] 1: sample b took the null condition */
   float *col, *scratch;
   size_t col_size, scratch_size, bytes;
   int   *labels;

@@ -129,7 +129,8 @@ PetscErrorCode bo_model_plan(BOModel m, int B)
     }
   }
   /* time MLP: emb [B][Td]; t1, t1s, e, se, dse, de, dt1s, dt1 [B][Th] */
-  PetscCall(PetscMalloc1((size_t)B * (gr->Td + 14 * gr->Th + (int)m->cfg.noise_latent + 1), &gr->emb));
+  const size_t tfloats = (size_t)B * (gr->Td + 20 * gr->Th + (int)m->cfg.noise_latent + 1 + (int)m->cfg.num_params);
+  PetscCall(PetscMalloc1(tfloats, &gr->emb));
   gr->t1  = gr->emb + (size_t)B * gr->Td;
   gr->t1s = gr->t1 + (size_t)B * gr->Th, gr->e = gr->t1s + (size_t)B * gr->Th, gr->se = gr->e + (size_t)B * gr->Th;
   gr->dse = gr->se + (size_t)B * gr->Th, gr->de = gr->dse + (size_t)B * gr->Th, gr->dt1s = gr->de + (size_t)B * gr->Th;
@@ -137,11 +138,14 @@ PetscErrorCode bo_model_plan(BOModel m, int B)
   gr->ez = gr->dt1 + (size_t)B * gr->Th, gr->tu1 = gr->ez + (size_t)B * gr->Th;
   gr->tu1s = gr->tu1 + (size_t)B * gr->Th, gr->tu = gr->tu1s + (size_t)B * gr->Th;
   gr->dtu1s = gr->tu + (size_t)B * gr->Th, gr->dtu1 = gr->dtu1s + (size_t)B * gr->Th;
-  gr->u = gr->dtu1 + (size_t)B * gr->Th, gr->z = gr->u + B;
-  PetscCall(PetscMalloc1(B, &gr->labels));
+  gr->tp1 = gr->dtu1 + (size_t)B * gr->Th, gr->tp1s = gr->tp1 + (size_t)B * gr->Th;
+  gr->tp = gr->tp1s + (size_t)B * gr->Th, gr->dtp = gr->tp + (size_t)B * gr->Th;
+  gr->dtp1s = gr->dtp + (size_t)B * gr->Th, gr->dtp1 = gr->dtp1s + (size_t)B * gr->Th;
+  gr->u = gr->dtp1 + (size_t)B * gr->Th, gr->z = gr->u + B, gr->up = gr->z + (size_t)B * m->cfg.noise_latent;
+  PetscCall(PetscMalloc2(B, &gr->labels, B, &gr->pdrop));
   PetscCall(PetscMalloc1(max_sz(col, 1), &gr->col));
   gr->col_size = col, gr->scratch_size = scratch, gr->have_grads = 0;
-  gr->bytes = bytes + (col + (size_t)B * (gr->Td + 14 * gr->Th + (int)m->cfg.noise_latent + 1)) * sizeof(float);
+  gr->bytes = bytes + (col + tfloats) * sizeof(float);
   set_batch(gr, B);
   PetscFunctionReturn(0);
 }
@@ -192,7 +196,8 @@ PetscErrorCode BOModelEstimateWorkspace(BOModel m, PetscInt B, PetscBool trainin
 PetscErrorCode BOModelGetFlops(BOModel m, double *flops)
 {
   Graph *gr = (Graph *)m->impl;
-  double f  = 2.0 * ((double)gr->Td * gr->Th + (double)gr->Th * gr->Th); /* time MLP */
+  double f  = 2.0 * ((double)gr->Td * gr->Th + (double)gr->Th * gr->Th);                               /* time MLP */
+  f += 2.0 * ((double)m->cfg.num_params * gr->Th + (double)gr->Th * gr->Th) * (m->cfg.num_params > 0); /* params */
 
   PetscFunctionBegin;
   for (int i = 0; i < gr->nops; i++) {
@@ -230,7 +235,7 @@ PetscErrorCode bo_model_free_workspaces(Graph *gr)
   PetscCall(PetscFree(gr->emb));
   PetscCall(PetscFree(gr->col));
   PetscCall(PetscFree(gr->scratch));
-  PetscCall(PetscFree(gr->labels));
+  PetscCall(PetscFree2(gr->labels, gr->pdrop));
   gr->Bcap = 0, gr->bytes = 0, gr->have_grads = 0;
   PetscFunctionReturn(0);
 }

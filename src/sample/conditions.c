@@ -83,8 +83,12 @@ static PetscErrorCode resolve_label_from(BOSampler s, PetscBool ckpt_has_labels)
              "-label_from train draws each member's label; it cannot go with -label %" PetscInt_FMT, s->label);
   PetscCheck(!s->draw_labels || ckpt_has_labels, s->comm, PETSC_ERR_FILE_UNEXPECTED,
              "-label_from train: %s keeps no training labels", s->checkpoint);
-  PetscCheck(s->guidance == 0 || s->label >= 0 || s->draw_labels, s->comm, PETSC_ERR_ARG_INCOMP,
-             "-guidance %g needs labels: give -label L, or -label_from train", (double)s->guidance);
+  PetscCheck(s->guidance == 0 || s->label >= 0 || s->draw_labels || s->model->cfg.num_params > 0 ||
+                 s->model->cfg.num_inputs > 0,
+             s->comm, PETSC_ERR_ARG_INCOMP,
+             "-guidance %g needs labels: give -label L, or -label_from train (or a network conditioned on "
+             "params or inputs)",
+             (double)s->guidance);
   PetscFunctionReturn(0);
 }
 
@@ -170,15 +174,18 @@ PetscErrorCode bo_sample_destroy_conditions(BOSampler s)
 
 /* A draw from group g's totals: the empirical quantile at a uniform level,
  * interpolated between neighbours and stochastically rounded to an integer. */
-static double draw_total(BOSampler s, PetscInt g, BORng *rng)
+double bo_sample_draw_sorted(const double *p, PetscInt m, BORng *rng)
 {
-  const double  *p = s->pool + s->pool_start[g];
-  const PetscInt m = s->pool_start[g + 1] - s->pool_start[g];
-  double         x = BORngUniform(rng) * (double)(m - 1), v;
+  double x = BORngUniform(rng) * (double)(m - 1), v;
 
   v = p[(PetscInt)x];
   if ((PetscInt)x + 1 < m) v += (x - floor(x)) * (p[(PetscInt)x + 1] - p[(PetscInt)x]);
   return (double)BORngStochasticRound(rng, v);
+}
+
+static double draw_total(BOSampler s, PetscInt g, BORng *rng)
+{
+  return bo_sample_draw_sorted(s->pool + s->pool_start[g], s->pool_start[g + 1] - s->pool_start[g], rng);
 }
 
 PetscErrorCode BOSamplerMemberConditions(BOSampler s, PetscInt first, PetscInt n, PetscInt *labels, double *totals)
@@ -197,7 +204,8 @@ PetscErrorCode BOSamplerMemberConditions(BOSampler s, PetscInt first, PetscInt n
     if (s->mass >= 0) totals[b] = s->mass;
     else {
       BORngInit(&rng, s->seed, BO_RNG_TOTAL, member, 0);
-      totals[b] = draw_total(s, s->ngroups > 1 ? labels[b] : 0, &rng);
+      if (s->point_pool) totals[b] = bo_sample_draw_point_total(s, first + b, &rng);
+      else totals[b] = draw_total(s, s->ngroups > 1 ? labels[b] : 0, &rng);
     }
   }
   PetscFunctionReturn(0);

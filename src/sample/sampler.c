@@ -27,6 +27,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->use_ema     = PETSC_TRUE;
   t->seed        = 1;
   t->mass        = -1;
+  t->knn         = 32;
   PetscCall(PetscStrncpy(t->mass_from, "auto", sizeof(t->mass_from)));
   PetscCall(PetscStrncpy(t->label_from, "auto", sizeof(t->label_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
@@ -39,7 +40,7 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
 {
   PetscInt seed = (PetscInt)s->seed;
 
-  PetscBool mass_set = PETSC_FALSE;
+  PetscBool mass_set = PETSC_FALSE, params_set = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
@@ -75,8 +76,23 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                                "where members' totals are drawn from: train (the checkpoint's training totals), none, "
                                "a data file, or auto (train for a network conditioned on the total, none otherwise)",
                                NULL, s->mass_from, s->mass_from, sizeof(s->mass_from), NULL));
+  s->nparam_values = BO_MODEL_MAX_PARAMS;
+  PetscCall(PetscOptionsRealArray("-params",
+                                  "simulator parameters v1,v2,... of a network conditioned on them (physical units, "
+                                  "in the order of the checkpoint's names)",
+                                  NULL, s->param_values, &s->nparam_values, &params_set));
+  if (!params_set) s->nparam_values = 0;
+  PetscCall(PetscOptionsString("-params_file",
+                               "HDF5 file whose params rows are parameter points: -n members each, point-major", NULL,
+                               s->params_file, s->params_file, sizeof(s->params_file), NULL));
+  PetscCall(PetscOptionsInt("-params_knn",
+                            "members' totals are drawn from this many training members nearest to their params", NULL,
+                            s->knn, &s->knn, NULL));
+  PetscCall(PetscOptionsString("-inputs", "HDF5 file with dataset inputs: one input field per member, or one for all",
+                               NULL, s->inputs_file, s->inputs_file, sizeof(s->inputs_file), NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
+  PetscCheck(s->knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-params_knn %" PetscInt_FMT ": must be >= 1", s->knn);
   PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1",
              s->micro_batch);
   PetscCheck(s->guidance >= 0 && isfinite(s->guidance), s->comm, PETSC_ERR_ARG_OUTOFRANGE,
@@ -120,6 +136,7 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
   PetscCall(PetscMalloc2(s->micro_batch * s->model->dim, &s->out, s->micro_batch * s->model->dim, &s->out_uncond));
   if (s->condition[0] && !s->obs_mask) PetscCall(BOSamplerLoadObservations(s, s->condition));
   PetscCall(bo_sample_set_up_conditions(s));
+  PetscCall(bo_sample_set_up_params(s));
   PetscCall(PetscFree(s->noise));
   if (BOModelNoiseDim(s->model) > 0) PetscCall(PetscMalloc1(s->micro_batch * BOModelNoiseDim(s->model), &s->noise));
   PetscFunctionReturn(0);
@@ -146,6 +163,7 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " observed cells\n", nobs));
   }
   PetscCall(bo_sample_view_conditions(s, viewer));
+  PetscCall(bo_sample_view_params(s, viewer));
   PetscCall(BOModelView(s->model, viewer));
   PetscFunctionReturn(0);
 }
@@ -158,6 +176,7 @@ PetscErrorCode BOSamplerDestroy(BOSampler *s)
   PetscCall(PetscFree2((*s)->out, (*s)->out_uncond));
   PetscCall(PetscFree2((*s)->obs_value, (*s)->obs_mask));
   PetscCall(bo_sample_destroy_conditions(*s));
+  PetscCall(bo_sample_destroy_params(*s));
   PetscCall(PetscFree((*s)->noise));
   PetscCall(BOModelDestroy(&(*s)->model));
   PetscCall(BOProcessDestroy(&(*s)->proc));
@@ -185,14 +204,19 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
       BORngInit(&rng, s->seed, BO_RNG_SAMPLE_INPUT, (uint32_t)(s->block_first + b), (uint32_t)k);
       for (PetscInt i = 0; i < nd; i++) s->noise[b * nd + i] = (float)BORngNormal(&rng);
     }
-  BOForwardInputs in = {null ? s->labels : NULL, s->noise, s->totals};
+  BOForwardInputs in = {.labels = null ? s->labels : NULL,
+                        .noise  = s->noise,
+                        .totals = s->totals,
+                        .params = s->block_params,
+                        .inputs = s->block_inputs};
   PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, &in, s->out));
-  if ((s->label >= 0 || s->draw_labels) && s->guidance > 0) {
+  if ((s->label >= 0 || s->draw_labels || s->block_params || s->block_inputs) && s->guidance > 0) {
     /* classifier-free guidance on log rates:
-     * log yhat = (1+w) log yhat_cond - w log yhat_uncond */
+     * log yhat = (1+w) log yhat_cond - w log yhat_uncond,
+     * unconditional: the null label, params and inputs */
     const double w = s->guidance;
     for (PetscInt b = 0; b < nm; b++) s->labels[b] = null;
-    in.labels = s->labels;
+    in.labels = s->labels, in.drop = s->drop_all;
     PetscCall(BOModelForward(s->model, nm, state, s->k, s->pk, &in, s->out_uncond));
     for (PetscInt i = 0; i < nm * dim; i++)
       yhat[i] = (float)exp((1.0 + w) * BOLogSoftplus(s->out[i]) - w * BOLogSoftplus(s->out_uncond[i]));
@@ -216,11 +240,23 @@ PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt coun
   for (PetscInt b0 = 0; b0 < count; b0 += B) {
     PetscInt nb = PetscMin(B, count - b0);
     PetscCall(BOSamplerMemberConditions(s, first + b0, nb, s->member_labels, s->totals));
+    PetscCall(BOSamplerMemberParams(s, first + b0, nb, s->block_params, s->block_inputs));
     s->block_first = first + b0;
     PetscCall(BOProcessGenerate(s->proc, s->step_type, s->K, s->max_count, network_predict,
                                 s->noise ? PETSC_TRUE : PETSC_FALSE, s, s->seed, first + b0, nb, D, s->obs_value,
                                 s->obs_mask, s->totals, x + b0 * D));
   }
+  PetscFunctionReturn(0);
+}
+
+/* The params and inputs of the block's members (cnt, from member first + lo)
+ * into the output, at rows lo ... Collective (cnt may be 0). */
+static PetscErrorCode write_member_params(BOSampler s, BOWriter w, PetscInt first, PetscInt lo, PetscInt cnt)
+{
+  PetscFunctionBegin;
+  if (cnt > 0) PetscCall(BOSamplerMemberParams(s, first + lo, cnt, s->block_params, s->block_inputs));
+  if (s->npoints > 0) PetscCall(BOWriterWriteParams(w, cnt > 0 ? lo : 0, cnt, s->block_params));
+  if (s->ninput_fields > 0) PetscCall(BOWriterWriteInputs(w, cnt > 0 ? lo : 0, cnt, s->block_inputs));
   PetscFunctionReturn(0);
 }
 
@@ -241,6 +277,10 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
              "-first_member %" PetscInt_FMT " must be a multiple of -batch %" PetscInt_FMT
              " (blocks are the ensemble's units)",
              first, B);
+  PetscCheck(s->ninput_fields <= 1 || s->ninput_fields == first + n, s->comm, PETSC_ERR_ARG_SIZ,
+             "-inputs %s has %" PetscInt_FMT " input fields: give one for all members or one per member (%" PetscInt_FMT
+             ")",
+             s->inputs_file, s->ninput_fields, first + n);
   if (cfg->kind == BO_MODEL_UNET) {
     shape[0] = cfg->Ny, shape[1] = cfg->Nx, shape[2] = cfg->C;
     ndim = cfg->C > 1 ? 3 : 2;
@@ -266,6 +306,11 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   if (cfg->top_down) PetscCall(BOWriterSetAttributeString(w, "row_order", "top_down")); /* as the training data */
   if (s->draw_labels) PetscCall(BOWriterSetLabels(w, PETSC_TRUE)); /* each member's label, beside counts */
   PetscCall(BOWriterSetAttributeReal(w, "guidance", s->guidance));
+  /* every member says what it was conditioned on */
+  if (s->npoints > 0) PetscCall(BOWriterSetParams(w, cfg->num_params, cfg->param_names));
+  if (s->ninput_fields > 0) PetscCall(BOWriterSetInputs(w, cfg->num_inputs));
+  if (s->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", s->params_file));
+  if (s->inputs_file[0]) PetscCall(BOWriterSetAttributeString(w, "inputs_file", s->inputs_file));
   PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));
   bo_sample_totals_provenance(s, text, sizeof(text));
   PetscCall(BOWriterSetAttributeString(w, "totals", text));
@@ -283,6 +328,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
     PetscCall(PetscLogEventBegin(BOLog.sample_write, 0, 0, 0, 0));
     PetscCall(BOWriterWrite(w, cnt > 0 ? lo : 0, cnt, x));
     if (s->draw_labels) PetscCall(BOWriterWriteLabels(w, cnt > 0 ? lo : 0, cnt, s->member_labels));
+    if (s->npoints > 0 || s->ninput_fields > 0) PetscCall(write_member_params(s, w, first, lo, cnt));
     PetscCall(PetscLogEventEnd(BOLog.sample_write, 0, 0, 0, 0));
     double   now  = BOWallTime();
     PetscInt done = PetscMin(n, (r + 1) * s->size * B);

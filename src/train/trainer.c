@@ -59,6 +59,8 @@ PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
   t->energy_samples        = 2;
   t->energy_poisson_weight = 1.0;
   t->condition_total       = PETSC_TRUE;
+  t->cond_params           = (PetscBool)-1; /* all the data has (-condition_on) */
+  t->cond_inputs           = (PetscBool)-1;
   PetscCall(PetscStrcpy(t->checkpoint, "checkpoint.h5"));
   PetscCall(BOProcessCreate(comm, &t->proc));
   PetscCall(BODatasetCreate(comm, &t->data));
@@ -67,10 +69,41 @@ PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
   PetscFunctionReturn(0);
 }
 
+/* -condition_on params,inputs,labels (any of them, or none): what the
+ * network is conditioned on; without it, everything the data has (labels as
+ * -conditional says). Given, it decides labels too. */
+static PetscErrorCode parse_condition_on(BOTrainer tr, PetscBool conditional_set, PetscBool set, PetscInt n,
+                                         char **items)
+{
+  PetscBool labels = PETSC_FALSE;
+
+  PetscFunctionBegin;
+  tr->cond_params = tr->cond_inputs = (PetscBool)-1; /* decided in SetUp from the data */
+  tr->condition_on_set              = set;
+  if (!set) PetscFunctionReturn(0);
+  tr->cond_params = tr->cond_inputs = PETSC_FALSE;
+  for (PetscInt i = 0; i < n; i++) {
+    PetscBool ok = PETSC_TRUE;
+    if (!strcmp(items[i], "params")) tr->cond_params = PETSC_TRUE;
+    else if (!strcmp(items[i], "inputs")) tr->cond_inputs = PETSC_TRUE;
+    else if (!strcmp(items[i], "labels")) labels = PETSC_TRUE;
+    else if (strcmp(items[i], "none")) ok = PETSC_FALSE;
+    PetscCheck(ok, tr->comm, PETSC_ERR_ARG_WRONG,
+               "-condition_on: unknown condition '%s' (known: params, inputs, labels, none)", items[i]);
+    PetscCall(PetscFree(items[i]));
+  }
+  PetscCheck(!conditional_set || tr->conditional == labels, tr->comm, PETSC_ERR_ARG_INCOMP,
+             "-conditional %s contradicts -condition_on, which %s labels", tr->conditional ? "true" : "false",
+             labels ? "lists" : "does not list");
+  tr->conditional = labels;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
 {
-  PetscInt  seed = (PetscInt)tr->seed;
-  PetscBool set;
+  PetscInt  seed = (PetscInt)tr->seed, non = 8;
+  PetscBool set, conditional_set, on_set;
+  char     *on_items[8];
 
   PetscFunctionBegin;
   PetscOptionsBegin(tr->comm, NULL, "Blackout training (bo_train)", NULL);
@@ -103,8 +136,15 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
   PetscCall(PetscOptionsBool("-conditional", "condition on the data's labels (default: when it has them)", NULL,
                              tr->conditional, &tr->conditional, &set));
   if (!set) tr->conditional = -1; /* decided in SetUp from the data */
-  PetscCall(PetscOptionsReal("-cond_drop", "rate at which labels are dropped (for classifier-free guidance)", NULL,
-                             tr->cond_drop, &tr->cond_drop, NULL));
+  PetscCall(PetscOptionsReal("-cond_drop",
+                             "rate at which the conditions (labels, params, inputs) are dropped together (for "
+                             "classifier-free guidance)",
+                             NULL, tr->cond_drop, &tr->cond_drop, NULL));
+  conditional_set = set;
+  PetscCall(PetscOptionsStringArray("-condition_on",
+                                    "what the network is conditioned on: any of params,inputs,labels, or none "
+                                    "(default: all the data has)",
+                                    NULL, on_items, &non, &on_set));
   PetscCall(PetscOptionsEnum("-loss",
                              "poisson: a network of the mean remaining counts; energy: a distributional network whose "
                              "output is a sample of them (for few sampling steps)",
@@ -121,6 +161,7 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
   PetscCall(PetscOptionsReal("-progress_interval", "seconds between progress lines", NULL, tr->progress_interval,
                              &tr->progress_interval, NULL));
   PetscOptionsEnd();
+  PetscCall(parse_condition_on(tr, conditional_set, on_set, non, on_items));
   /* PETSc itself also reads -log (a dump of its event log to "FILE.rank" at
    * PetscFinalize): ours is the CSV, so take the option out of its hands */
   PetscCall(PetscOptionsClearValue(NULL, "-log"));
@@ -159,6 +200,7 @@ PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
   PetscCall(PetscStrncpy(st.data_file, tr->data->filename, sizeof(st.data_file)));
   st.data_N = tr->data->N, st.data_max_count = tr->data->max_count;
   st.ntotals = tr->rank == 0 ? tr->data->N : 0, st.totals = tr->totals, st.total_labels = tr->total_labels;
+  if (tr->cond_params) st.total_P = tr->data->P, st.total_params = tr->all_params;
   PetscCall(PetscLogEventBegin(BOLog.checkpoint, 0, 0, 0, 0));
   PetscCall(BOCheckpointWrite(tr->comm, tr->checkpoint, tr->keep, tr->proc, tr->model, &st));
   PetscCall(PetscLogEventEnd(BOLog.checkpoint, 0, 0, 0, 0));
@@ -196,6 +238,111 @@ static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
   cfg->total_mean      = s[0] / (double)tr->data->N;
   cfg->total_sd        = sqrt(PetscMax(s[1] / (double)tr->data->N - cfg->total_mean * cfg->total_mean, 0.0));
   if (!(cfg->total_sd > 1e-3)) cfg->total_sd = 1.0; /* all totals (nearly) equal: nothing to standardise */
+  PetscFunctionReturn(0);
+}
+
+/* Every training member's params, N x P by global index, on every rank
+ * (the shards are contiguous and in rank order): the statistics are then
+ * sums in one fixed order, the same on any rank count. */
+static PetscErrorCode gather_params(BOTrainer tr)
+{
+  BODataset    ds = tr->data;
+  PetscMPIInt *counts, *displs, n = (PetscMPIInt)(ds->nlocal * ds->P);
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(tr->size, &counts, tr->size, &displs));
+  PetscCallMPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, tr->comm));
+  displs[0] = 0;
+  for (PetscMPIInt r = 1; r < tr->size; r++) displs[r] = displs[r - 1] + counts[r - 1];
+  PetscCall(PetscFree(tr->all_params));
+  PetscCall(PetscMalloc1(ds->N * ds->P + 1, &tr->all_params));
+  PetscCallMPI(MPI_Allgatherv(ds->params, n, MPI_DOUBLE, tr->all_params, counts, displs, MPI_DOUBLE, tr->comm));
+  PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
+
+/* Mean, standard deviation (two passes), min and max of each params column
+ * over the training members, and their names, into the configuration: the
+ * network standardises with them, the sampler warns outside [min, max]. */
+static PetscErrorCode param_statistics(BOTrainer tr, BOModelConfig *cfg)
+{
+  const PetscInt P = tr->data->P, N = tr->data->N;
+  size_t         len;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrlen(tr->data->param_names, &len));
+  PetscCheck(P <= BO_MODEL_MAX_PARAMS && len < sizeof(cfg->param_names), tr->comm, PETSC_ERR_SUP,
+             "%s: %" PetscInt_FMT " params (%s): a network takes at most %d, with names of at most %d characters",
+             tr->data->filename, P, tr->data->param_names, BO_MODEL_MAX_PARAMS, (int)sizeof(cfg->param_names) - 1);
+  cfg->num_params = P;
+  PetscCall(PetscStrncpy(cfg->param_names, tr->data->param_names, sizeof(cfg->param_names)));
+  for (PetscInt j = 0; j < P; j++) {
+    double sum = 0, ss = 0, lo = PETSC_MAX_REAL, hi = -PETSC_MAX_REAL;
+    for (PetscInt i = 0; i < N; i++) {
+      const double v = tr->all_params[i * P + j];
+      sum += v, lo = PetscMin(lo, v), hi = PetscMax(hi, v);
+    }
+    const double mean = sum / (double)N;
+    for (PetscInt i = 0; i < N; i++) ss += (tr->all_params[i * P + j] - mean) * (tr->all_params[i * P + j] - mean);
+    cfg->param_mean[j] = mean, cfg->param_min[j] = lo, cfg->param_max[j] = hi;
+    cfg->param_sd[j] = sqrt(ss / (double)N);
+    /* a constant column: nothing to standardise (the network then sees 0) */
+    if (!(cfg->param_sd[j] > 1e-12 * PetscMax(1.0, fabs(mean)))) cfg->param_sd[j] = 1.0;
+  }
+  PetscFunctionReturn(0);
+}
+
+/* Mean and standard deviation of each input channel over all cells of the
+ * training members: sums per member (local, in double), gathered in member
+ * order and added in that order, so every rank count gives the same bits. */
+static PetscErrorCode input_statistics(BOTrainer tr, BOModelConfig *cfg)
+{
+  BODataset      ds = tr->data;
+  const PetscInt Ci = ds->Ci, cells = ds->Ny * ds->Nx;
+  PetscMPIInt   *counts, *displs, n = (PetscMPIInt)(2 * Ci * ds->nlocal);
+  double        *mine, *all;
+
+  PetscFunctionBegin;
+  PetscCheck(Ci <= BO_MODEL_MAX_INPUTS, tr->comm, PETSC_ERR_SUP,
+             "%s: inputs have %" PetscInt_FMT " components per cell; a network takes at most %d", ds->filename, Ci,
+             BO_MODEL_MAX_INPUTS);
+  PetscCall(PetscCalloc2(2 * Ci * ds->nlocal + 1, &mine, 2 * Ci * ds->N + 1, &all));
+  for (PetscInt l = 0; l < ds->nlocal; l++)
+    for (PetscInt c = 0; c < cells; c++)
+      for (PetscInt j = 0; j < Ci; j++) {
+        const double v = ds->inputs[((size_t)l * cells + c) * Ci + j];
+        mine[2 * Ci * l + j] += v, mine[2 * Ci * l + Ci + j] += v * v;
+      }
+  PetscCall(PetscMalloc2(tr->size, &counts, tr->size, &displs));
+  PetscCallMPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, tr->comm));
+  displs[0] = 0;
+  for (PetscMPIInt r = 1; r < tr->size; r++) displs[r] = displs[r - 1] + counts[r - 1];
+  PetscCallMPI(MPI_Allgatherv(mine, n, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, tr->comm));
+  cfg->num_inputs = Ci;
+  for (PetscInt j = 0; j < Ci; j++) {
+    double s = 0, ss = 0;
+    for (PetscInt i = 0; i < ds->N; i++) s += all[2 * Ci * i + j], ss += all[2 * Ci * i + Ci + j];
+    const double m = s / ((double)ds->N * cells), var = ss / ((double)ds->N * cells) - m * m;
+    cfg->input_mean[j] = m;
+    cfg->input_sd[j]   = var > 1e-24 * PetscMax(1.0, m * m) ? sqrt(var) : 1.0;
+  }
+  PetscCall(PetscFree2(counts, displs));
+  PetscCall(PetscFree2(mine, all));
+  PetscFunctionReturn(0);
+}
+
+/* What a new run conditions on: -condition_on, or everything the data has. */
+static PetscErrorCode choose_conditions(BOTrainer tr)
+{
+  BODataset d = tr->data;
+
+  PetscFunctionBegin;
+  if (tr->cond_params == (PetscBool)-1) tr->cond_params = d->has_params;
+  if (tr->cond_inputs == (PetscBool)-1) tr->cond_inputs = d->has_inputs && d->is_field;
+  PetscCheck(!tr->cond_params || d->has_params, tr->comm, PETSC_ERR_ARG_WRONG,
+             "-condition_on params: %s has no 'params' dataset to condition on", d->filename);
+  PetscCheck(!tr->cond_inputs || d->has_inputs, tr->comm, PETSC_ERR_ARG_WRONG,
+             "-condition_on inputs: %s has no 'inputs' dataset to condition on", d->filename);
   PetscFunctionReturn(0);
 }
 
@@ -242,6 +389,15 @@ static PetscErrorCode check_data_fits_model(BOTrainer tr)
   else if (c->num_classes > 0 && d->num_classes > c->num_classes)
     snprintf(what, sizeof(what), "the data have labels up to %d, the network knows 0..%d", (int)d->num_classes - 1,
              (int)c->num_classes - 1);
+  else if (c->num_params > 0 && !d->has_params)
+    snprintf(what, sizeof(what), "the network is conditioned on params (%s), the data have none", c->param_names);
+  else if (c->num_params > 0 && (d->P != c->num_params || strcmp(d->param_names, c->param_names)))
+    snprintf(what, sizeof(what), "the network's params are %s, the data's %.500s", c->param_names, d->param_names);
+  else if (c->num_inputs > 0 && !d->has_inputs)
+    snprintf(what, sizeof(what), "the network is conditioned on input fields, the data have none");
+  else if (c->num_inputs > 0 && d->Ci != c->num_inputs)
+    snprintf(what, sizeof(what), "the network's inputs have %d components per cell, the data's %d", (int)c->num_inputs,
+             (int)d->Ci);
   else if (tr->model_name[0] && strcmp(tr->model_name, c->name))
     snprintf(what, sizeof(what), "-model %s: the checkpoint's network is %s, and a restart keeps it", tr->model_name,
              c->name);
@@ -292,6 +448,15 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     if (tr->loss == BO_LOSS_ENERGY && cfg.noise_channels == 0 && cfg.noise_latent == 0)
       cfg.noise_channels = 1, cfg.noise_latent = 16; /* the default distributional network */
     if (tr->condition_total) PetscCall(total_statistics(tr, &cfg));
+    PetscCall(choose_conditions(tr));
+    if (tr->cond_params) {
+      PetscCall(gather_params(tr));
+      PetscCall(param_statistics(tr, &cfg));
+    }
+    if (tr->cond_inputs) {
+      PetscCall(BODatasetLoadInputs(tr->data));
+      PetscCall(input_statistics(tr, &cfg));
+    }
     PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
     PetscCall(BOModelInitParams(tr->model, tr->seed));
     /* identical start on every rank, whatever the local initialisation did */
@@ -306,6 +471,9 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     PetscCall(check_data_fits_model(tr));
     tr->conditional = tr->model->cfg.num_classes > 0;
     tr->loss        = BOModelNoiseDim(tr->model) > 0 ? BO_LOSS_ENERGY : BO_LOSS_POISSON; /* what the model is */
+    tr->cond_params = tr->model->cfg.num_params > 0, tr->cond_inputs = tr->model->cfg.num_inputs > 0;
+    if (tr->cond_params) PetscCall(gather_params(tr));
+    if (tr->cond_inputs) PetscCall(BODatasetLoadInputs(tr->data));
   }
   PetscCall(BOProcessSetUp(tr->proc));
 
@@ -327,6 +495,12 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscCall(PetscMalloc4(n, &tr->gidx, n, &tr->k, n, &tr->labels, n, &tr->pk));
   PetscCall(PetscMalloc3(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y));
   PetscCall(PetscMalloc1(n, &tr->totals_b));
+  {
+    const PetscInt P = tr->model->cfg.num_params, Di = tr->model->cfg.num_inputs * tr->data->Ny * tr->data->Nx;
+    const PetscInt R = tr->loss == BO_LOSS_ENERGY ? n * tr->energy_samples : 0;
+    PetscCall(PetscMalloc3(n * P + 1, &tr->params_b, n * Di + 1, &tr->inputs_b, n, &tr->drop_b));
+    PetscCall(PetscMalloc3(R * P + 1, &tr->rparams, R * Di + 1, &tr->rinputs, R + 1, &tr->rdrop));
+  }
   if (tr->loss == BO_LOSS_ENERGY) {
     const PetscInt R = n * tr->energy_samples, nd = BOModelNoiseDim(tr->model);
     PetscCall(PetscMalloc4(R, &tr->rk, R, &tr->rlabels, R, &tr->rpk, R, &tr->rtotals));
@@ -365,6 +539,14 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
   if (tr->conditional)
     PetscCall(PetscViewerASCIIPrintf(viewer, "conditioning on %" PetscInt_FMT " labels, dropped at rate %g\n",
                                      tr->model->cfg.num_classes, (double)tr->cond_drop));
+  if (tr->cond_params || tr->cond_inputs)
+    PetscCall(PetscViewerASCIIPrintf(
+        viewer, "conditioning on %s%s%s, dropped at rate %g%s\n", tr->cond_params ? "params " : "",
+        tr->cond_params ? tr->model->cfg.param_names : "",
+        tr->cond_inputs ? (tr->cond_params ? " and input fields" : "input fields") : "", (double)tr->cond_drop,
+        tr->cond_inputs && tr->data->streaming
+            ? " (the inputs are held in memory whole: -data_chunk_mb streams counts only)"
+            : ""));
   PetscFunctionReturn(0);
 }
 
@@ -415,6 +597,7 @@ static void adam_update(BOTrainer tr, const float *grad, double grad_scale)
 static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, double *loss)
 {
   const PetscInt D = tr->data->D, M = tr->energy_samples, nd = BOModelNoiseDim(tr->model);
+  const PetscInt P = tr->model->cfg.num_params, Di = tr->model->cfg.num_inputs * tr->data->Ny * tr->data->Nx;
 
   PetscFunctionBegin;
   for (PetscInt b = 0; b < nloc; b++) {
@@ -423,12 +606,19 @@ static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, 
     for (PetscInt j = 0; j < M; j++) {
       const PetscInt row = b * M + j;
       tr->rk[row] = tr->k[b], tr->rpk[row] = tr->pk[b], tr->rlabels[row] = tr->conditional ? tr->labels[b] : 0;
-      tr->rtotals[row] = tr->totals_b[b];
+      tr->rtotals[row] = tr->totals_b[b], tr->rdrop[row] = tr->drop_b[b];
+      PetscCall(PetscArraycpy(tr->rparams + row * P, tr->params_b + b * P, P));
+      PetscCall(PetscArraycpy(tr->rinputs + row * Di, tr->inputs_b + b * Di, Di));
       PetscCall(PetscArraycpy(tr->rnt + row * D, tr->nt + b * D, D));
       for (PetscInt i = 0; i < nd; i++) tr->noise[row * nd + i] = (float)BORngNormal(&rng);
     }
   }
-  BOForwardInputs in = {tr->conditional ? tr->rlabels : NULL, tr->noise, tr->rtotals};
+  BOForwardInputs in = {.labels = tr->conditional ? tr->rlabels : NULL,
+                        .noise  = tr->noise,
+                        .totals = tr->rtotals,
+                        .params = tr->cond_params ? tr->rparams : NULL,
+                        .inputs = tr->cond_inputs ? tr->rinputs : NULL,
+                        .drop   = tr->rdrop};
   PetscCall(BOModelForward(tr->model, nloc * M, tr->rnt, tr->rk, tr->rpk, &in, tr->out));
   for (PetscInt b = 0; b < nloc; b++)
     *loss += BOEnergyLoss(M, D, tr->out + b * M * D, tr->y + b * D, tr->proc->w[tr->k[b]], tr->energy_poisson_weight,
@@ -453,12 +643,18 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
                                      tr->nt + b * D, tr->y + b * D);
     tr->pk[b] = tr->proc->p[tr->k[b]];
     tr->totals_b[b] = tr->totals[tr->gidx[b]];
-    if (tr->conditional) { /* drop the label at rate cond_drop: the null class */
+    tr->drop_b[b]   = PETSC_FALSE;
+    if (tr->conditional || tr->cond_params || tr->cond_inputs) {
+      /* drop the conditions at rate cond_drop, all together: the null class, the null params vector, zero inputs */
       BORng rng;
       BORngInit(&rng, tr->seed, BO_RNG_DROPOUT, (uint32_t)tr->gidx[b], (uint32_t)tr->step);
-      if (BORngUniform(&rng) < tr->cond_drop) tr->labels[b] = nullclass;
+      tr->drop_b[b] = BORngUniform(&rng) < tr->cond_drop;
+      if (tr->conditional && tr->drop_b[b]) tr->labels[b] = nullclass;
     }
   }
+  if (tr->cond_params || tr->cond_inputs)
+    PetscCall(BODatasetGetConditions(tr->data, nloc, tr->gidx, tr->cond_params ? tr->params_b : NULL,
+                                     tr->cond_inputs ? tr->inputs_b : NULL));
   PetscCall(PetscLogEventEnd(BOLog.load, 0, 0, 0, 0));
 
   /* 2. forward, loss (mean over the global batch and elements), backward */
@@ -467,7 +663,11 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
     PetscCall(PetscLogEventBegin(BOLog.forward, 0, 0, 0, 0));
     if (tr->loss == BO_LOSS_ENERGY) PetscCall(energy_forward(tr, nloc, scale, &loss));
     else {
-      BOForwardInputs in = {tr->conditional ? tr->labels : NULL, NULL, tr->totals_b};
+      BOForwardInputs in = {.labels = tr->conditional ? tr->labels : NULL,
+                            .totals = tr->totals_b,
+                            .params = tr->cond_params ? tr->params_b : NULL,
+                            .inputs = tr->cond_inputs ? tr->inputs_b : NULL,
+                            .drop   = tr->drop_b};
       PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, &in, tr->out));
       for (PetscInt b = 0; b < nloc; b++)
         loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
@@ -570,6 +770,9 @@ PetscErrorCode BOTrainerDestroy(BOTrainer *tr)
   PetscCall(PetscFree2(t->out, t->dout));
   PetscCall(PetscFree4(t->rk, t->rlabels, t->rpk, t->rtotals));
   PetscCall(PetscFree(t->totals_b));
+  PetscCall(PetscFree3(t->params_b, t->inputs_b, t->drop_b));
+  PetscCall(PetscFree3(t->rparams, t->rinputs, t->rdrop));
+  PetscCall(PetscFree(t->all_params));
   PetscCall(PetscFree3(t->rnt, t->noise, t->ework));
   PetscCall(PetscFree(t->reduce));
   PetscCall(PetscFree(t->totals));

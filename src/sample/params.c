@@ -1,0 +1,304 @@
+/* BOSampler's simulator parameters and input fields, for a network
+ * conditioned on them (bo_train -condition_on params,inputs):
+ *   params   -params v1,v2,... (one point for every member) or -params_file
+ *            P.h5 (its params rows: members point-major, point m /
+ *            members_per_point), in physical units and the order of the
+ *            checkpoint's names; outside the training range is allowed,
+ *            with a warning;
+ *   inputs   -inputs F.h5: dataset inputs (K, Ny, Nx[, Ci]) on the model's
+ *            grid, K = 1 (for all members) or one per member;
+ *   totals   with params, a member's total is drawn from the totals of the
+ *            -params_knn training members nearest to its point in
+ *            standardised parameters (the law of the total depends on the
+ *            parameters), unless -mass or -mass_from FILE says otherwise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bo_checkpoint.h"
+#include "bo_dataset.h"
+#include "bo_h5.h"
+#include "bo_sampler.h"
+#include "bo_sys.h"
+#include "sampleimpl.h"
+
+/* The name of parameter j in names (comma-separated). */
+static void param_name(const char *names, PetscInt j, char *out, size_t len)
+{
+  const char *p = names;
+  for (PetscInt i = 0; i < j && p; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+  size_t n = p ? strcspn(p, ",") : 0;
+  if (n >= len) n = len - 1;
+  if (p) memcpy(out, p, n);
+  out[n] = 0;
+}
+
+/* Every value finite; a one-line warning per parameter whose values leave
+ * the training range. */
+static PetscErrorCode check_points(BOSampler s, const char *what)
+{
+  const BOModelConfig *c = &s->model->cfg;
+  char                 name[64];
+
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < c->num_params; j++) {
+    double lo = PETSC_MAX_REAL, hi = -PETSC_MAX_REAL;
+    param_name(c->param_names, j, name, sizeof(name));
+    for (PetscInt r = 0; r < s->npoints; r++) {
+      const double v = s->points[r * c->num_params + j];
+      PetscCheck(isfinite(v), s->comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: %s = %g (row %" PetscInt_FMT ") is not a number",
+                 what, name, v, r);
+      lo = PetscMin(lo, v), hi = PetscMax(hi, v);
+    }
+    if ((lo < c->param_min[j] || hi > c->param_max[j]) && lo == hi)
+      PetscCall(PetscFPrintf(s->comm, PETSC_STDERR,
+                             "bo_sample: warning: %s: %s = %g is outside the training range [%g, %g]\n", what, name, lo,
+                             c->param_min[j], c->param_max[j]));
+    else if (lo < c->param_min[j] || hi > c->param_max[j])
+      PetscCall(PetscFPrintf(s->comm, PETSC_STDERR,
+                             "bo_sample: warning: %s: %s from %g to %g leaves the training range [%g, %g]\n", what,
+                             name, lo, hi, c->param_min[j], c->param_max[j]));
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode load_points(BOSampler s)
+{
+  const BOModelConfig *c = &s->model->cfg;
+  const PetscInt       P = c->num_params;
+
+  PetscFunctionBegin;
+  PetscCheck(!s->nparam_values || !s->params_file[0], s->comm, PETSC_ERR_ARG_INCOMP,
+             "-params and -params_file: give one of them");
+  PetscCheck(P > 0 || (!s->nparam_values && !s->params_file[0]), s->comm, PETSC_ERR_ARG_INCOMP,
+             "%s: the network of %s is not conditioned on params", s->nparam_values ? "-params" : "-params_file",
+             s->checkpoint);
+  if (P == 0) PetscFunctionReturn(0);
+  PetscCheck(s->nparam_values || s->params_file[0], s->comm, PETSC_ERR_ARG_WRONG,
+             "the network is conditioned on params %s: give -params v1,...,v%" PetscInt_FMT " or -params_file P.h5",
+             c->param_names, P);
+  if (s->nparam_values) {
+    PetscCheck(s->nparam_values == P, s->comm, PETSC_ERR_ARG_SIZ,
+               "-params: %" PetscInt_FMT " values, but the network takes %" PetscInt_FMT " (%s)", s->nparam_values, P,
+               c->param_names);
+    s->npoints = 1;
+    PetscCall(PetscMalloc1(P, &s->points));
+    for (PetscInt j = 0; j < P; j++) s->points[j] = s->param_values[j];
+    PetscCall(check_points(s, "-params"));
+  } else {
+    PetscInt Pf;
+    char     names[BO_NAMES_LEN], what[PETSC_MAX_PATH_LEN + 16];
+    PetscCall(BOParamsFileRead(s->comm, s->params_file, &s->npoints, &Pf, &s->points, names));
+    PetscCheck(Pf == P && !strcmp(names, c->param_names), s->comm, PETSC_ERR_ARG_INCOMP,
+               "-params_file %s: its params are %s (%" PetscInt_FMT "), the network's %s (%" PetscInt_FMT ")",
+               s->params_file, names, Pf, c->param_names, P);
+    snprintf(what, sizeof(what), "-params_file %s", s->params_file);
+    PetscCall(check_points(s, what));
+  }
+  PetscFunctionReturn(0);
+}
+
+/* -inputs F.h5, read by rank 0 (a file of inputs needs no counts). */
+typedef struct {
+  BOSampler s;
+  PetscInt  K;
+} InputsJob;
+
+static PetscErrorCode read_inputs(void *ctx)
+{
+  InputsJob           *j = (InputsJob *)ctx;
+  BOSampler            s = j->s;
+  const BOModelConfig *c = &s->model->cfg;
+  hid_t                f, d, sp;
+  hsize_t              dims[4] = {0, 0, 0, 1};
+  int                  nd;
+
+  PetscFunctionBegin;
+  f = H5Fopen(s->inputs_file, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot open (missing or not HDF5)");
+  if (H5Lexists(f, "inputs", H5P_DEFAULT) <= 0) H5Fclose(f);
+  PetscCheck(f < 0 || H5Lexists(f, "inputs", H5P_DEFAULT) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "no dataset inputs");
+  BOCallHDF5(d = H5Dopen2(f, "inputs", H5P_DEFAULT), "cannot open inputs");
+  sp = H5Dget_space(d);
+  nd = H5Sget_simple_extent_ndims(sp);
+  if (nd >= 3 && nd <= 4) H5Sget_simple_extent_dims(sp, dims, NULL);
+  H5Sclose(sp);
+  if (!(nd >= 3 && nd <= 4 && dims[1] == (hsize_t)c->Ny && dims[2] == (hsize_t)c->Nx &&
+        dims[3] == (hsize_t)c->num_inputs && dims[0] >= 1))
+    H5Dclose(d), H5Fclose(f);
+  PetscCheck(nd >= 3 && nd <= 4 && dims[1] == (hsize_t)c->Ny && dims[2] == (hsize_t)c->Nx &&
+                 dims[3] == (hsize_t)c->num_inputs && dims[0] >= 1,
+             PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
+             "dataset inputs is %d-dimensional (%llu x %llu x %llu x %llu); the network takes (K, %" PetscInt_FMT
+             ", %" PetscInt_FMT ", %" PetscInt_FMT ")",
+             nd, (unsigned long long)dims[0], (unsigned long long)dims[1], (unsigned long long)dims[2],
+             (unsigned long long)dims[3], c->Ny, c->Nx, c->num_inputs);
+  j->K = (PetscInt)dims[0];
+  PetscCall(PetscMalloc1((size_t)j->K * c->Ny * c->Nx * c->num_inputs, &s->input_fields));
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->input_fields), "cannot read inputs");
+  H5Dclose(d), H5Fclose(f);
+  for (size_t i = 0; i < (size_t)j->K * c->Ny * c->Nx * c->num_inputs; i++)
+    PetscCheck(isfinite(s->input_fields[i]), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+               "inputs: value %zu is not a number", i);
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode load_inputs(BOSampler s)
+{
+  const BOModelConfig *c   = &s->model->cfg;
+  InputsJob            job = {s, 0};
+  char                 what[PETSC_MAX_PATH_LEN + 16];
+  size_t               n;
+
+  PetscFunctionBegin;
+  PetscCheck(c->num_inputs > 0 || !s->inputs_file[0], s->comm, PETSC_ERR_ARG_INCOMP,
+             "-inputs: the network of %s is not conditioned on input fields", s->checkpoint);
+  if (c->num_inputs == 0) PetscFunctionReturn(0);
+  PetscCheck(s->inputs_file[0], s->comm, PETSC_ERR_ARG_WRONG,
+             "the network is conditioned on input fields (%" PetscInt_FMT " per cell): give -inputs F.h5",
+             c->num_inputs);
+  snprintf(what, sizeof(what), "-inputs %s", s->inputs_file);
+  PetscCall(BORootTry(s->comm, read_inputs, &job, what));
+  PetscCallMPI(MPI_Bcast(&job.K, 1, MPIU_INT, 0, s->comm));
+  n = (size_t)job.K * c->Ny * c->Nx * c->num_inputs;
+  if (s->rank != 0) PetscCall(PetscMalloc1(n, &s->input_fields));
+  PetscCallMPI(MPI_Bcast(s->input_fields, (int)n, MPI_FLOAT, 0, s->comm));
+  s->ninput_fields = job.K;
+  PetscFunctionReturn(0);
+}
+
+/* (distance, index) ascending: ties by member index, so the pool is the
+ * same whatever the sort does with equal keys. */
+static int by_distance(const void *a, const void *b)
+{
+  const double *x = a, *y = b;
+  return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+static int ascending(const void *a, const void *b)
+{
+  const double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* For each point, the totals of the knn training members nearest to it in
+ * standardised parameters, sorted: the law of the total at that point. */
+static PetscErrorCode build_point_pools(BOSampler s)
+{
+  const BOModelConfig *c = &s->model->cfg;
+  const PetscInt       P = c->num_params;
+  PetscInt             n, Pc;
+  double              *totals, *params, *pairs;
+
+  PetscFunctionBegin;
+  PetscCall(BOCheckpointLoadParamsTotals(s->comm, s->checkpoint, &n, &Pc, &totals, &params));
+  PetscCheck(n > 0 && Pc == P, s->comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s keeps no training params to draw totals near -params from: give -mass M or -mass_from FILE",
+             s->checkpoint);
+  s->knn = PetscMin(s->knn, n);
+  PetscCall(PetscMalloc1(s->npoints * s->knn, &s->point_pool));
+  PetscCall(PetscMalloc1(2 * n, &pairs));
+  for (PetscInt r = 0; r < s->npoints; r++) {
+    for (PetscInt i = 0; i < n; i++) {
+      double d2 = 0;
+      for (PetscInt j = 0; j < P; j++) {
+        const double u = (params[i * P + j] - s->points[r * P + j]) / c->param_sd[j];
+        d2 += u * u;
+      }
+      pairs[2 * i] = d2, pairs[2 * i + 1] = (double)i;
+    }
+    qsort(pairs, (size_t)n, 2 * sizeof(double), by_distance);
+    double *pool = s->point_pool + r * s->knn;
+    for (PetscInt i = 0; i < s->knn; i++) pool[i] = totals[(PetscInt)pairs[2 * i + 1]];
+    qsort(pool, (size_t)s->knn, sizeof(double), ascending);
+  }
+  PetscCall(PetscFree(pairs));
+  PetscCall(PetscFree2(totals, params));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_sample_set_up_params(BOSampler s)
+{
+  PetscFunctionBegin;
+  PetscCall(bo_sample_destroy_params(s));
+  PetscCall(load_points(s));
+  PetscCall(load_inputs(s));
+  if (s->npoints > 0 && s->mass < 0 && s->npool > 0 && !strcmp(s->mass_from, "train")) PetscCall(build_point_pools(s));
+  if (s->npoints > 0) PetscCall(PetscMalloc1(s->micro_batch * s->model->cfg.num_params, &s->block_params));
+  if (s->ninput_fields > 0)
+    PetscCall(PetscMalloc1(s->micro_batch * s->model->cfg.Ny * s->model->cfg.Nx * s->model->cfg.num_inputs,
+                           &s->block_inputs));
+  PetscCall(PetscMalloc1(s->micro_batch, &s->drop_all));
+  for (PetscInt b = 0; b < s->micro_batch; b++) s->drop_all[b] = PETSC_TRUE;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_sample_destroy_params(BOSampler s)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(s->points));
+  PetscCall(PetscFree(s->input_fields));
+  PetscCall(PetscFree(s->point_pool));
+  PetscCall(PetscFree(s->block_params));
+  PetscCall(PetscFree(s->block_inputs));
+  PetscCall(PetscFree(s->drop_all));
+  s->npoints = s->ninput_fields = 0;
+  PetscFunctionReturn(0);
+}
+
+static PetscInt point_of(BOSampler s, PetscInt member)
+{
+  return PetscMin(s->npoints - 1, member / PetscMax(s->members_per_point, 1));
+}
+
+double bo_sample_draw_point_total(BOSampler s, PetscInt member, BORng *rng)
+{
+  return bo_sample_draw_sorted(s->point_pool + point_of(s, member) * s->knn, s->knn, rng);
+}
+
+PetscErrorCode BOSamplerMemberParams(BOSampler s, PetscInt first, PetscInt n, double *params, float *inputs)
+{
+  const BOModelConfig *c  = &s->model->cfg;
+  const PetscInt       P  = c->num_params;
+  const size_t         Di = (size_t)c->Ny * c->Nx * c->num_inputs;
+
+  PetscFunctionBegin;
+  for (PetscInt b = 0; params && s->npoints > 0 && b < n; b++)
+    PetscCall(PetscArraycpy(params + b * P, s->points + point_of(s, first + b) * P, P));
+  for (PetscInt b = 0; inputs && s->ninput_fields > 0 && b < n; b++) {
+    const PetscInt f = s->ninput_fields == 1 ? 0 : first + b;
+    PetscCheck(f < s->ninput_fields, PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
+               "-inputs %s has %" PetscInt_FMT
+               " fields: give one for all members or one per member (member %" PetscInt_FMT " has none)",
+               s->inputs_file, s->ninput_fields, first + b);
+    PetscCall(PetscArraycpy(inputs + b * Di, s->input_fields + f * Di, Di));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode bo_sample_view_params(BOSampler s, PetscViewer viewer)
+{
+  const BOModelConfig *c = &s->model->cfg;
+
+  PetscFunctionBegin;
+  if (s->npoints == 1) {
+    char   text[1024] = "";
+    size_t len        = 0;
+    for (PetscInt j = 0; j < c->num_params; j++) {
+      PetscCall(PetscSNPrintf(text + len, sizeof(text) - len, "%s%g", j ? "," : "", s->points[j]));
+      PetscCall(PetscStrlen(text, &len));
+    }
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  params %s = %s\n", c->param_names, text));
+  } else if (s->npoints > 1)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "  params %s: %" PetscInt_FMT " points of %s, %" PetscInt_FMT " members each\n",
+                                     c->param_names, s->npoints, s->params_file, s->members_per_point));
+  if (s->point_pool)
+    PetscCall(PetscViewerASCIIPrintf(
+        viewer, "  member totals: drawn from the %" PetscInt_FMT " training members nearest to the member's params\n",
+        s->knn));
+  if (s->ninput_fields > 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "  input fields: %s (%s)\n", s->inputs_file,
+                                     s->ninput_fields == 1 ? "one for all members" : "one per member"));
+  PetscFunctionReturn(0);
+}

@@ -1,0 +1,70 @@
+# bo_train and bo_sample conditioned on simulator parameters and input
+# fields (issue #14): reservoir data with per-realization corr_len and sigma
+# trains a network that records what it is conditioned on; bo_sample takes
+# -params / -params_file / -inputs, writes every member's params and inputs,
+# is rank-independent, and every bad input is a one-line error.
+source "$(dirname "$0")/common.sh"
+TR="$BO_BIN/bo_train"
+SA="$BO_BIN/bo_sample"
+"$BO_BIN/bo_datagen" -kind reservoir -n 24 -nx 8 -ny 8 -seed 2 -corr_len_range 2,8 -sigma_range 0.5,1.5 -out rp.h5 > /dev/null
+"$BO_BIN/bo_datagen" -kind reservoir -n 2 -nx 16 -ny 8 -seed 2 -corr_len_range 2,8 -out wide.h5 > /dev/null
+"$BO_BIN/bo_datagen" -kind reservoir -n 24 -nx 8 -ny 8 -seed 2 -out plain.h5 > /dev/null
+
+"$TR" -help > help.txt 2>&1 || fail "bo_train -help"
+grep -q -- "^ *-condition_on[: ]" help.txt || fail "bo_train -help lacks -condition_on"
+"$SA" -help > help.txt 2>&1 || fail "bo_sample -help"
+for opt in -params -params_file -params_knn -inputs; do grep -q -- "^ *$opt[: ]" help.txt || fail "bo_sample -help lacks $opt"; done
+
+# default: everything the data has; the checkpoint records it, with the statistics and the members' params
+$MPIRUN -n 2 "$TR" -data rp.h5 -steps 6 -batch 8 -model unet-tiny -checkpoint ck.h5 > tr.txt 2>&1 || { cat tr.txt; fail "training"; }
+grep -q "conditioning on params corr_len,sigma,pvi and input fields" tr.txt || { cat tr.txt; fail "not conditioned"; }
+h5dump -a /model/model_params ck.h5 | grep -q "(0): 3" || fail "model_params"
+h5dump -a /model/model_param_names ck.h5 | grep -q '"corr_len,sigma,pvi"' || fail "model_param_names"
+h5dump -a /model/model_param_stats ck.h5 | grep -q "( 12 )" || fail "model_param_stats"
+h5dump -a /model/model_inputs ck.h5 | grep -q "(0): 1" || fail "model_inputs"
+h5ls -r ck.h5 > ls.txt
+grep -q "/data_totals/params .*Dataset {24, 3}" ls.txt || fail "data_totals/params"
+# a restart keeps it
+$MPIRUN -n 2 "$TR" -data rp.h5 -steps 8 -batch 8 -checkpoint ck.h5 -restart > rs.txt 2>&1 || { cat rs.txt; fail "restart"; }
+grep -q "conditioning on params corr_len,sigma,pvi and input fields" rs.txt || fail "the restart lost the conditioning"
+expect_error "the network is conditioned on params (corr_len,sigma,pvi), the data have none" \
+  "$TR" -data plain.h5 -steps 10 -batch 8 -checkpoint ck.h5 -restart
+# -condition_on chooses
+"$TR" -data rp.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint p.h5 -condition_on params > /dev/null || fail "-condition_on params"
+h5dump -a /model/model_params p.h5 > /dev/null 2>&1 || fail "-condition_on params: no model_params"
+h5dump -a /model/model_inputs p.h5 > /dev/null 2>&1 && fail "-condition_on params conditioned on inputs"
+"$TR" -data rp.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint none.h5 -condition_on none > /dev/null || fail "-condition_on none"
+h5dump -a /model/model_params none.h5 > /dev/null 2>&1 && fail "-condition_on none conditioned on params"
+expect_error "-condition_on: unknown condition 'parms'" "$TR" -data rp.h5 -condition_on parms -checkpoint e.h5
+expect_error "-condition_on params: plain.h5 has no 'params'" "$TR" -data plain.h5 -condition_on params -checkpoint e.h5
+[ -f e.h5 ] && fail "a refused run left a checkpoint"
+
+# sampling: -params in physical units; the output carries params and inputs per member
+"$BO_BIN/bo_convert" -format csv -in <(printf '1\n') -out one.h5 > /dev/null
+"$SA" -checkpoint ck.h5 -n 24 -sample_steps 5 -params 4,1,0.5 -inputs rp.h5 -out s.h5 > s.txt 2> s_err.txt || { cat s_err.txt; fail "sampling"; }
+[ -s s_err.txt ] && { cat s_err.txt; fail "a warning inside the training range"; }
+h5ls s.h5 > ls.txt
+grep -q "params *Dataset {24, 3}" ls.txt && grep -q "inputs *Dataset {24, 8, 8}" ls.txt || fail "output params/inputs: $(cat ls.txt)"
+h5dump -a /params/names s.h5 | grep -q '"corr_len,sigma,pvi"' || fail "output params names"
+h5diff s.h5 rp.h5 /inputs /inputs || fail "the members' inputs are not the given ones"
+# outside the training range: allowed, one warning naming the parameter and the range
+"$SA" -checkpoint ck.h5 -n 24 -sample_steps 5 -params 4,3,0.5 -inputs rp.h5 -out w.h5 > /dev/null 2> w_err.txt || fail "out of range"
+grep -q "warning: -params: sigma = 3.* is outside the training range \[0.5" w_err.txt || { cat w_err.txt; fail "range warning"; }
+[ "$(wc -l < w_err.txt)" = 1 ] || { cat w_err.txt; fail "more than one warning"; }
+# -params_file: every point -n members, point-major; the same on 1 and 2 ranks
+$MPIRUN -n 1 "$SA" -checkpoint ck.h5 -n 1 -batch 5 -sample_steps 5 -params_file rp.h5 -inputs rp.h5 -out f1.h5 > /dev/null || fail "-params_file"
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 1 -batch 5 -sample_steps 5 -params_file rp.h5 -inputs rp.h5 -out f2.h5 > /dev/null || fail "-params_file on 2 ranks"
+for d in counts params inputs; do h5diff f1.h5 f2.h5 /$d /$d || fail "-params_file: $d differ on 1 and 2 ranks"; done
+h5diff f1.h5 rp.h5 /params /params || fail "-params_file: the members' params are not the file's rows"
+# errors, one line each, no output
+expect_error "the network is conditioned on params corr_len,sigma,pvi: give -params" "$SA" -checkpoint ck.h5 -inputs rp.h5 -out e.h5
+expect_error "-params: 2 values, but the network takes 3 (corr_len,sigma,pvi)" "$SA" -checkpoint ck.h5 -params 4,1 -inputs rp.h5 -out e.h5
+expect_error "-params: sigma = nan" "$SA" -checkpoint ck.h5 -params 4,nan,0.5 -inputs rp.h5 -out e.h5
+expect_error "conditioned on input fields (1 per cell): give -inputs" "$SA" -checkpoint ck.h5 -params 4,1,0.5 -out e.h5
+expect_error "the network takes (K, 8, 8, 1)" "$SA" -checkpoint ck.h5 -params 4,1,0.5 -inputs wide.h5 -out e.h5
+expect_error "give one for all members or one per member" "$SA" -checkpoint ck.h5 -n 5 -params 4,1,0.5 -inputs rp.h5 -out e.h5
+expect_error "-params: the network of none.h5 is not conditioned on params" "$SA" -checkpoint none.h5 -params 1,2,3 -out e.h5
+expect_error "one.h5: no dataset params" "$SA" -checkpoint ck.h5 -params_file one.h5 -inputs rp.h5 -out e.h5
+expect_error "-inputs: the network of p.h5 is not conditioned on input fields" "$SA" -checkpoint p.h5 -params 4,1,0.5 -inputs rp.h5 -out e.h5
+[ -f e.h5 ] && fail "a refused run left an output"
+echo "condition: ok"
