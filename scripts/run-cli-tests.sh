@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the program-level tests tests/cli/*.sh (each exits 0 on success) and
-# prints one line per test plus a closing "N passed, N failed" line.
+# Runs the program-level tests tests/cli/*.sh (each exits 0 on success, or
+# 77 when it cannot run here, e.g. without an optional tool: "skip", with
+# the reason it printed last) and prints one line per test plus a closing
+# "N passed, N failed, N skipped" line.
 # With an argument NAME, only tests/cli/NAME.sh (an error if there is none).
 # Fewer tests run than asked for (every file but common.sh, or NAME) is a
 # failure: the run cannot pass having run nothing.
 # Environment from the Makefile: BO_ROOT, BO_BIN, BO_BUILD, MPIRUN, TMPDIR.
 set -u
-pass=0; fail=0; failed=""
+pass=0; fail=0; skip=0; failed=""
 only="${1:-}"
 if [ -n "$only" ]; then
   [ "$only" != common ] && [ -f "$BO_ROOT/tests/cli/$only.sh" ] || { echo "cli: FAILED: no test tests/cli/$only.sh"; exit 1; }
@@ -21,13 +23,17 @@ for t in "$BO_ROOT"/tests/cli/*.sh; do
   [ -n "$only" ] && [ "$name" != "$only" ] && continue
   log="$BO_BUILD/cli-$name.log"
   start=$(date +%s)
-  if bash "$t" > "$log" 2>&1; then
+  status=0
+  bash "$t" > "$log" 2>&1 || status=$?
+  if [ "$status" = 0 ]; then
     pass=$((pass + 1)); echo "ok   $name ($(( $(date +%s) - start ))s)"
+  elif [ "$status" = 77 ]; then
+    skip=$((skip + 1)); echo "skip $name: $(tail -n 1 "$log")"
   else
     fail=$((fail + 1)); failed="$failed $name"
     echo "FAIL $name ($(( $(date +%s) - start ))s); last lines of $log:"; tail -n 15 "$log" | sed 's/^/     /'
   fi
 done
-echo "cli: $pass passed, $fail failed"
-[ $((pass + fail)) -ge "$want" ] || { echo "cli: FAILED: $((pass + fail)) tests ran, not $want"; exit 1; }
+echo "cli: $pass passed, $fail failed, $skip skipped"
+[ $((pass + fail + skip)) -ge "$want" ] || { echo "cli: FAILED: $((pass + fail + skip)) tests ran, not $want"; exit 1; }
 [ "$fail" = 0 ]
