@@ -151,6 +151,9 @@ START_TEST(test_attributes_and_xdmf)
   ck_assert(strstr(text, "Center=\"Cell\""));
   ck_assert(strstr(text, "1 0 0 1 1 1 1 1 1 3 4 1")); /* member 1, component 1 */
   ck_assert(strstr(text, ">attrs.h5:/counts<"));      /* relative name */
+  /* the dataset is described once, and each member's grid refers to it */
+  ck_assert(strstr(strstr(text, ">attrs.h5:/counts<") + 1, ">attrs.h5:/counts<") == NULL);
+  ck_assert(strstr(text, "<DataItem Reference=\"/Xdmf/Domain/DataItem[1]\"/>"));
   ck_assert(strstr(text, "-1 0.5"));                  /* origin in (y, x) order */
   ck_assert(strstr(text, "member 2") == NULL);
 }
