@@ -154,7 +154,7 @@ START_TEST(test_attributes_and_xdmf)
   /* the dataset is described once, and each member's grid refers to it */
   ck_assert(strstr(strstr(text, ">attrs.h5:/counts<") + 1, ">attrs.h5:/counts<") == NULL);
   ck_assert(strstr(text, "<DataItem Reference=\"/Xdmf/Domain/DataItem[1]\"/>"));
-  ck_assert(strstr(text, "-1 0.5"));                  /* origin in (y, x) order */
+  ck_assert(strstr(text, "-1 0.5")); /* origin in (y, x) order */
   ck_assert(strstr(text, "member 2") == NULL);
 }
 END_TEST
