@@ -7,7 +7,8 @@
 #   4. generate N_PER_POINT members at each of those points
 #   5. bo_eval -by_params (conditional vs pooled and nearest-neighbour
 #      baselines) and bo_darcy on both sets: k_eff per point, simulator vs
-#      surrogate
+#      surrogate; bo_paramplot draws params_mean.png (mean field per point)
+#      and params_keff.png (k_eff against each parameter), simulator vs surrogate
 # Settings come from an options file (default inputs/demo-params.opts) and the
 # environment: DEMO_OUT, DEMO_NP, DEMO_OPTS, DEMO_BIN (the programs' directory;
 # make passes its BINDIR).
@@ -58,7 +59,8 @@ s0=$(date +%s.%N)
 $MPIRUN -n "$NP" "$BIN/bo_sample" -checkpoint ckpt.h5 -params_file points.h5 -n "$N_PER_POINT" -out ensemble.h5 \
   -png ensemble.png $SAMPLE_ARGS | tee sample.txt
 s1=$(date +%s.%N)
-sur_ms=$(awk -v a="$s0" -v b="$s1" -v n=$((npts * N_PER_POINT)) -v p="$NP" 'BEGIN { printf "%.3f", (b - a) * p * 1000 / n }')
+sur_ms=$(awk -v a="$s0" -v b="$s1" -v n=$((npts * N_PER_POINT)) -v p="$NP" \
+  'BEGIN { printf "%.3f", (b - a) * p * 1000 / n }')
 
 say "5. fidelity per parameter point: conditional vs pooled and nearest-neighbour baselines"
 $MPIRUN -n "$NP" "$BIN/bo_eval" -by_params -real heldout.h5 -fake ensemble.h5 -train train.h5 -json report.json |
@@ -84,6 +86,8 @@ awk -F, -v n="$N_PER_POINT" '
       printf "%s,%.5g,%.3g,%.5g,%.3g,%.2f,%s\n", pt[r], m[2], se[2], m[3], se[3], z, (z < 1 && z > -1) ? "yes" : "no"
     }
   }' points.csv darcy_heldout.csv darcy_generated.csv > keff.csv
+"$BIN/bo_paramplot" -real heldout.h5 -fake ensemble.h5 -real_keff darcy_heldout.csv -fake_keff darcy_generated.csv \
+  -out params
 
 say "summary ($(($(date +%s) - t0)) s in all, outputs in $OUT/)"
 printf '  simulator cost per realization : %8.2f ms (core time)\n' "$sim_ms"
@@ -94,5 +98,7 @@ sed -n '/^metric/,/^BY_PARAMS:/p' eval.txt | grep -v '^BY_PARAMS:' | sed 's/^/  
 grep "^BY_PARAMS:" eval.txt | sed 's/^/  /'
 echo "  k_eff per point (mean and standard error over the members; z = (surrogate - simulator) / combined se):"
 column -s, -t < keff.csv | sed 's/^/    /'
-awk -F, 'NR > 1 { n++; a += ($9 == "yes") } END { printf "  k_eff agrees within one combined standard error at %d of %d points\n", a, n }' keff.csv
+awk -F, 'NR > 1 { n++; a += ($9 == "yes") }
+  END { printf "  k_eff agrees within one combined standard error at %d of %d points\n", a, n }' keff.csv
+echo "  pictures: params_mean.png (mean field per point), params_keff.png (k_eff against each parameter)"
 ls
