@@ -129,12 +129,7 @@ static PetscErrorCode create_dataset(BOWriter w, const char *leaf, hid_t ftype, 
   bo_data_sibling_path(w->name, leaf, path, sizeof(path));
   for (int i = 0; i < rank; i++) chunk[i] = i ? dims[i] : 1;
   space = H5Screate_simple(rank, dims, NULL);
-  dcpl  = H5Pcreate(H5P_DATASET_CREATE);
-  if (w->deflate > 0) {
-    BOCallHDF5(H5Pset_chunk(dcpl, rank, chunk), "H5Pset_chunk");
-    BOCallHDF5(H5Pset_shuffle(dcpl), "H5Pset_shuffle");
-    BOCallHDF5(H5Pset_deflate(dcpl, (unsigned)w->deflate), "H5Pset_deflate");
-  }
+  PetscCall(bo_writer_dataset_properties(w->deflate, rank, chunk, &dcpl));
   *dset = H5Dcreate2(w->file, path, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   BOCallHDF5(*dset, "%s: cannot create dataset %s", w->path, path);
   BOCallHDF5(H5Sclose(space), "H5Sclose");

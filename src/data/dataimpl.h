@@ -26,6 +26,10 @@ PetscErrorCode bo_dataset_all_ok(BODataset ds, PetscBool ok, PetscBool *all);
  * and inputs beside a dataset's counts (in BODatasetOpen). */
 #include "bo_io.h"
 PetscErrorCode bo_writer_create_conditions(BOWriter w);
+/* The creation properties of a dataset a BOWriter writes: chunks of the given
+ * shape, shuffled and deflated at level deflate (none when deflate is 0).
+ * Close with H5Pclose. */
+PetscErrorCode bo_writer_dataset_properties(PetscInt deflate, int rank, const hsize_t *chunk, hid_t *dcpl);
 PetscErrorCode bo_dataset_open_conditions(BODataset ds);
 
 #endif

@@ -242,6 +242,18 @@ static void writer_abandon(void *ctx)
   BOAppOnFailureRemove(w);
 }
 
+PetscErrorCode bo_writer_dataset_properties(PetscInt deflate, int rank, const hsize_t *chunk, hid_t *dcpl)
+{
+  PetscFunctionBegin;
+  BOCallHDF5(*dcpl = H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate");
+  if (deflate > 0) {
+    BOCallHDF5(H5Pset_chunk(*dcpl, rank, chunk), "H5Pset_chunk");
+    BOCallHDF5(H5Pset_shuffle(*dcpl), "H5Pset_shuffle");
+    BOCallHDF5(H5Pset_deflate(*dcpl, (unsigned)deflate), "H5Pset_deflate");
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOWriterSetUp(BOWriter w)
 {
   hid_t   fapl, space, dcpl, ftype, mtype;
@@ -281,12 +293,7 @@ PetscErrorCode BOWriterSetUp(BOWriter w)
     chunk[0]     = PetscMin(rows, dims[0]);
   }
   space = H5Screate_simple(rank, dims, NULL);
-  dcpl  = H5Pcreate(H5P_DATASET_CREATE);
-  if (w->deflate > 0) {
-    BOCallHDF5(H5Pset_chunk(dcpl, rank, chunk), "H5Pset_chunk");
-    BOCallHDF5(H5Pset_shuffle(dcpl), "H5Pset_shuffle");
-    BOCallHDF5(H5Pset_deflate(dcpl, (unsigned)w->deflate), "H5Pset_deflate");
-  }
+  PetscCall(bo_writer_dataset_properties(w->deflate, rank, chunk, &dcpl));
   BOCallHDF5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "H5Pset_fill_time");
   PetscCall(ensure_groups(w->file, w->name));
   w->dset = H5Dcreate2(w->file, w->name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
