@@ -14,19 +14,9 @@
 # make passes its BINDIR).
 set -euo pipefail
 OUT=${1:-${DEMO_OUT:-demo-out-params}}
-NP=${DEMO_NP:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OPTS=${DEMO_OPTS:-$ROOT/inputs/demo-params.opts}
-BIN=${DEMO_BIN:-$ROOT/bin}
-MPIRUN="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-
-# options file: KEY=VALUE lines (shell syntax), see inputs/demo-params.opts
-# shellcheck source=/dev/null
-source "$OPTS"
-mkdir -p "$OUT"
-cd "$OUT"
+source "$ROOT/scripts/demo-setup.sh"
 # a run starts clean: no output of an earlier (possibly broken) run survives
 rm -f train.h5 points.csv points_counts.csv points.h5 heldout.h5 ckpt*.h5 train.csv ensemble.h5 report.json \
   darcy_heldout.csv darcy_generated.csv keff.csv ./*.txt ./*.png ./*.xmf

@@ -12,19 +12,9 @@
 # directory; make passes its BINDIR).
 set -euo pipefail
 OUT=${1:-${DEMO_OUT:-demo-out}}
-NP=${DEMO_NP:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OPTS=${DEMO_OPTS:-$ROOT/inputs/demo-reservoir.opts}
-BIN=${DEMO_BIN:-$ROOT/bin}
-MPIRUN="mpirun --oversubscribe"
-[ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-
-# options file: KEY=VALUE lines (shell syntax), see inputs/*.opts
-# shellcheck source=/dev/null
-source "$OPTS"
-mkdir -p "$OUT"
-cd "$OUT"
+source "$ROOT/scripts/demo-setup.sh"
 t0=$(date +%s)
 say() { printf '\n== %s\n' "$*"; }
 
