@@ -191,12 +191,14 @@ static PetscErrorCode write_means(const Options *o, const Points *pt)
   len += snprintf(caption + len, sizeof(caption) - len, "pairs left to right, top to bottom: ");
   for (PetscInt r = 0; r < pt->npts && len < sizeof(caption) - 128; r++) {
     len += snprintf(caption + len, sizeof(caption) - len, "%s(", r ? "; " : "");
-    for (PetscInt j = 0, k = 0; j < pt->P; j++)
+    for (PetscInt j = 0, k = 0; j < pt->P && len < sizeof(caption) - 1; j++)
       if (varies(pt, j, o->tol)) {
         param_name(pt->names, j, name, sizeof(name));
         len += snprintf(caption + len, sizeof(caption) - len, "%s%s %g", k++ ? ", " : "", name, pt->params[r][j]);
       }
+    len = PetscMin(len, sizeof(caption) - 1); /* snprintf counts what it would have written */
     len += snprintf(caption + len, sizeof(caption) - len, ")");
+    len = PetscMin(len, sizeof(caption) - 1);
   }
   snprintf(path, sizeof(path), "%s_mean.png", o->out);
   PetscCall(BOPNGWriteFields(path, 2 * pt->npts, pt->Ny, pt->Nx, pt->C, tiles, 0, &lab));

@@ -61,17 +61,18 @@ typedef struct {
   double           *pool;                          /* sorted within each group: a label, or all */
   PetscInt          ngroups, *pool_start;          /* group g: pool[pool_start[g] .. pool_start[g+1]) */
   /* simulator parameters and input fields, for a network conditioned on them (params.c) */
-  PetscReal param_values[BO_MODEL_MAX_PARAMS]; /* -params v1,v2,... (physical units, in the order of names) */
-  PetscInt  nparam_values;                     /* how many -params gave (0: none) */
-  char      params_file[PETSC_MAX_PATH_LEN];   /* -params_file P.h5: one point per row */
-  char      inputs_file[PETSC_MAX_PATH_LEN];   /* -inputs F.h5: one input field per member, or one for all */
-  PetscInt  npoints;                           /* parameter points (1 with -params) */
-  double   *points;                            /* npoints x P */
-  PetscInt  members_per_point;                 /* member m has point m / members_per_point (bo_sample: -n) */
-  PetscInt  ninput_fields;                     /* 1 (for all members) or one per member */
-  float    *input_fields;                      /* ninput_fields x Ny x Nx x Ci */
-  PetscInt  knn;                               /* -params_knn: totals from this many nearest training members */
-  double   *point_pool;                        /* npoints x knn: their totals, sorted, per point */
+  PetscReal param_values[BO_MODEL_MAX_PARAMS + 1]; /* -params v1,v2,... (physical units, in the order of names; one
+                                                     spare, so that a value too many is seen) */
+  PetscInt  nparam_values;                         /* how many -params gave (0: none) */
+  char      params_file[PETSC_MAX_PATH_LEN];       /* -params_file P.h5: one point per row */
+  char      inputs_file[PETSC_MAX_PATH_LEN];       /* -inputs F.h5: one input field per member, or one for all */
+  PetscInt  npoints;                               /* parameter points (1 with -params) */
+  double   *points;                                /* npoints x P */
+  PetscInt  members_per_point;                     /* member m has point m / members_per_point (bo_sample: -n) */
+  PetscInt  ninput_fields;                         /* 1 (for all members) or one per member */
+  float    *input_fields;                          /* ninput_fields x Ny x Nx x Ci */
+  PetscInt  knn;                                   /* -params_knn: totals from this many nearest training members */
+  double   *point_pool;                            /* npoints x knn: their totals, sorted, per point */
   /* work for one block */
   double    *block_params; /* the block's members' params (NULL: not conditioned) */
   float     *block_inputs; /* ... and input fields */

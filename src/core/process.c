@@ -25,7 +25,9 @@ PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
 
 PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
 {
-  PetscInt n = 2;
+  PetscReal focus[3] = {proc->focus[0], proc->focus[1], 0}; /* one spare: three values are an error */
+  PetscInt  n        = 3;
+  PetscBool set;
 
   PetscFunctionBegin;
   PetscOptionsBegin(proc->comm, NULL, "Blackout process", NULL);
@@ -38,7 +40,10 @@ PetscErrorCode BOProcessSetFromOptions(BOProcess proc)
                              "no loss weight below this fraction of the largest (0: the reference's weights)",
                              "BOProcessSetUp", proc->weight_floor, &proc->weight_floor, NULL));
   PetscCall(PetscOptionsRealArray("-train_time_focus", "PLO,PHI: survival range of the focused training times",
-                                  "BOProcessSetUp", proc->focus, &n, NULL));
+                                  "BOProcessSetUp", focus, &n, &set));
+  PetscCheck(!set || n == 2, proc->comm, PETSC_ERR_ARG_SIZ,
+             "-train_time_focus: give two values PLO,PHI, not %" PetscInt_FMT, n);
+  proc->focus[0] = focus[0], proc->focus[1] = focus[1];
   PetscCall(PetscOptionsReal("-train_time_focus_fraction",
                              "fraction of training samples whose time is drawn from the focused range (0: none)",
                              "BOProcessSetUp", proc->focus_fraction, &proc->focus_fraction, NULL));
@@ -210,7 +215,7 @@ double BOEnergyLoss(PetscInt M, PetscInt dim, const float *x, const float *y, do
     for (PetscInt i = 0; i < M * dim; i++) dx[i] = 0.0f;
   /* dES/dxhat_j = (xhat_j - y)/(M dim |xhat_j - y|) - sum_{l != j} (xhat_j - xhat_l)/(M (M-1) dim |xhat_j - xhat_l|) */
   for (PetscInt j = 0; j < M; j++) {
-    const float *a = xh + j * dim;
+    const float *a  = xh + j * dim;
     double       s2 = 0.0, nrm, c;
     for (PetscInt i = 0; i < dim; i++) s2 += ((double)a[i] - y[i]) * ((double)a[i] - y[i]);
     nrm = sqrt(s2 / (double)dim + 1e-12);

@@ -299,6 +299,7 @@ PetscErrorCode bo_sample_view_params(BOSampler s, PetscViewer viewer)
         s->knn));
   if (s->ninput_fields > 0)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  input fields: %s (%s)\n", s->inputs_file,
-                                     s->ninput_fields == 1 ? "one for all members" : "one per member"));
+                                     s->ninput_fields == 1 ? "one for all members"
+                                                           : "one per member: member m takes field m"));
   PetscFunctionReturn(0);
 }

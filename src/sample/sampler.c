@@ -76,7 +76,7 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                                "where members' totals are drawn from: train (the checkpoint's training totals), none, "
                                "a data file, or auto (train for a network conditioned on the total, none otherwise)",
                                NULL, s->mass_from, s->mass_from, sizeof(s->mass_from), NULL));
-  s->nparam_values = BO_MODEL_MAX_PARAMS;
+  s->nparam_values = BO_MODEL_MAX_PARAMS + 1; /* one more than any network takes: too many is an error */
   PetscCall(PetscOptionsRealArray("-params",
                                   "simulator parameters v1,v2,... of a network conditioned on them (physical units, "
                                   "in the order of the checkpoint's names)",
@@ -277,9 +277,14 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
              "-first_member %" PetscInt_FMT " must be a multiple of -batch %" PetscInt_FMT
              " (blocks are the ensemble's units)",
              first, B);
-  PetscCheck(s->ninput_fields <= 1 || s->ninput_fields == first + n, s->comm, PETSC_ERR_ARG_SIZ,
-             "-inputs %s has %" PetscInt_FMT " input fields: give one for all members or one per member (%" PetscInt_FMT
-             ")",
+  PetscCheck(!s->params_file[0] || first == 0, s->comm, PETSC_ERR_ARG_INCOMP,
+             "-first_member %" PetscInt_FMT " with -params_file %s: a shard's members would go to other points; split "
+             "the points file into one file per job instead",
+             first, s->params_file);
+  /* per-member fields: member m takes field m, so a shard needs the fields up to its last member */
+  PetscCheck(s->ninput_fields <= 1 || s->ninput_fields >= first + n, s->comm, PETSC_ERR_ARG_SIZ,
+             "-inputs %s has %" PetscInt_FMT
+             " input fields: give one for all members or one per member (at least %" PetscInt_FMT ")",
              s->inputs_file, s->ninput_fields, first + n);
   if (cfg->kind == BO_MODEL_UNET) {
     shape[0] = cfg->Ny, shape[1] = cfg->Nx, shape[2] = cfg->C;

@@ -82,6 +82,7 @@ static PetscErrorCode parse_condition_on(BOTrainer tr, PetscBool conditional_set
   tr->condition_on_set              = set;
   if (!set) PetscFunctionReturn(0);
   tr->cond_params = tr->cond_inputs = PETSC_FALSE;
+  PetscCheck(n < 5, tr->comm, PETSC_ERR_ARG_SIZ, "-condition_on: at most 4 items (params, inputs, labels, none)");
   for (PetscInt i = 0; i < n; i++) {
     PetscBool ok = PETSC_TRUE;
     if (!strcmp(items[i], "params")) tr->cond_params = PETSC_TRUE;
@@ -101,9 +102,9 @@ static PetscErrorCode parse_condition_on(BOTrainer tr, PetscBool conditional_set
 
 PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
 {
-  PetscInt  seed = (PetscInt)tr->seed, non = 8;
+  PetscInt  seed = (PetscInt)tr->seed, non = 5;
   PetscBool set, conditional_set, on_set;
-  char     *on_items[8];
+  char     *on_items[5]; /* params, inputs, labels, none, and one spare: a list too long is an error */
 
   PetscFunctionBegin;
   PetscOptionsBegin(tr->comm, NULL, "Blackout training (bo_train)", NULL);

@@ -36,6 +36,7 @@ h5dump -a /model/model_inputs p.h5 > /dev/null 2>&1 && fail "-condition_on param
 "$TR" -data rp.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint none.h5 -condition_on none > /dev/null || fail "-condition_on none"
 h5dump -a /model/model_params none.h5 > /dev/null 2>&1 && fail "-condition_on none conditioned on params"
 expect_error "-condition_on: unknown condition 'parms'" "$TR" -data rp.h5 -condition_on parms -checkpoint e.h5
+expect_error "-condition_on: at most 4 items" "$TR" -data rp.h5 -condition_on params,inputs,labels,none,params -checkpoint e.h5
 expect_error "-condition_on params: plain.h5 has no 'params'" "$TR" -data plain.h5 -condition_on params -checkpoint e.h5
 [ -f e.h5 ] && fail "a refused run left a checkpoint"
 
@@ -62,7 +63,13 @@ expect_error "-params: 2 values, but the network takes 3 (corr_len,sigma,pvi)" "
 expect_error "-params: sigma = nan" "$SA" -checkpoint ck.h5 -params 4,nan,0.5 -inputs rp.h5 -out e.h5
 expect_error "conditioned on input fields (1 per cell): give -inputs" "$SA" -checkpoint ck.h5 -params 4,1,0.5 -out e.h5
 expect_error "the network takes (K, 8, 8, 1)" "$SA" -checkpoint ck.h5 -params 4,1,0.5 -inputs wide.h5 -out e.h5
-expect_error "give one for all members or one per member" "$SA" -checkpoint ck.h5 -n 5 -params 4,1,0.5 -inputs rp.h5 -out e.h5
+expect_error "give one for all members or one per member (at least 25)" "$SA" -checkpoint ck.h5 -n 25 -params 4,1,0.5 -inputs rp.h5 -out e.h5
+expect_error "(at least 32)" "$SA" -checkpoint ck.h5 -n 8 -first_member 24 -batch 8 -params 4,1,0.5 -inputs rp.h5 -out e.h5
+expect_error "-first_member 8 with -params_file rp.h5" "$SA" -checkpoint ck.h5 -n 1 -first_member 8 -batch 8 -params_file rp.h5 -inputs rp.h5 -out e.h5
+expect_error "-params: 17 values, but the network takes 3" "$SA" -checkpoint ck.h5 -params 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17 -inputs rp.h5 -out e.h5
+# a shard takes the fields of its own members from a whole-ensemble inputs file
+"$SA" -checkpoint ck.h5 -n 8 -first_member 8 -batch 8 -sample_steps 5 -params 4,1,0.5 -inputs rp.h5 -out sh.h5 > /dev/null \
+  || fail "a shard with the whole inputs file"
 expect_error "-params: the network of none.h5 is not conditioned on params" "$SA" -checkpoint none.h5 -params 1,2,3 -out e.h5
 expect_error "one.h5: no dataset params" "$SA" -checkpoint ck.h5 -params_file one.h5 -inputs rp.h5 -out e.h5
 expect_error "-inputs: the network of p.h5 is not conditioned on input fields" "$SA" -checkpoint p.h5 -params 4,1,0.5 -inputs rp.h5 -out e.h5
