@@ -65,18 +65,10 @@ static PetscErrorCode get_options(Options *o)
   PetscFunctionReturn(0);
 }
 
-static PetscBool same(double a, double b, double tol)
-{
-  return a == b || fabs(a - b) <= tol * PetscMax(fabs(a), fabs(b));
-}
-
 static PetscInt find_point(const Points *pt, const double *row, double tol)
 {
-  for (PetscInt r = 0; r < pt->npts; r++) {
-    PetscInt j = 0;
-    while (j < pt->P && same(pt->params[r][j], row[j], tol)) j++;
-    if (j == pt->P) return r;
-  }
+  for (PetscInt r = 0; r < pt->npts; r++)
+    if (BOParamsEqual(pt->P, pt->params[r], row, tol)) return r;
   return -1;
 }
 
@@ -159,20 +151,11 @@ static PetscErrorCode add_file(const Options *o, int s, const char *path, const 
   PetscFunctionReturn(0);
 }
 
-/* Name j of the comma-separated names into buf. */
-static void param_name(const char *names, PetscInt j, char *buf, size_t len)
-{
-  const char *p = names;
-  for (PetscInt k = 0; k < j && p; k++) p = strchr(p, ','), p = p ? p + 1 : NULL;
-  size_t n = p ? strcspn(p, ",") : 0;
-  snprintf(buf, len, "%.*s", (int)PetscMin(n, len - 1), p ? p : "");
-}
-
 /* Whether column j takes more than one value over the points. */
 static PetscBool varies(const Points *pt, PetscInt j, double tol)
 {
   for (PetscInt r = 1; r < pt->npts; r++)
-    if (!same(pt->params[r][j], pt->params[0][j], tol)) return PETSC_TRUE;
+    if (!BOParamsEqual(1, &pt->params[r][j], &pt->params[0][j], tol)) return PETSC_TRUE;
   return PETSC_FALSE;
 }
 
@@ -193,7 +176,7 @@ static PetscErrorCode write_means(const Options *o, const Points *pt)
     len += snprintf(caption + len, sizeof(caption) - len, "%s(", r ? "; " : "");
     for (PetscInt j = 0, k = 0; j < pt->P && len < sizeof(caption) - 1; j++)
       if (varies(pt, j, o->tol)) {
-        param_name(pt->names, j, name, sizeof(name));
+        BOParamName(pt->names, j, name, sizeof(name));
         len += snprintf(caption + len, sizeof(caption) - len, "%s%s %g", k++ ? ", " : "", name, pt->params[r][j]);
       }
     len = PetscMin(len, sizeof(caption) - 1); /* snprintf counts what it would have written */
@@ -234,7 +217,7 @@ static void keff_panel(BOImage *im, const Points *pt, PetscInt j, int x0, int y0
     double   v = pt->params[r][j];
     PetscInt k = 0, m = 0; /* this point's rank among the points at the same value, and their number */
     for (PetscInt q = 0; q < pt->npts; q++)
-      if (same(pt->params[q][j], v, tol)) k += q < r, m++;
+      if (BOParamsEqual(1, &pt->params[q][j], &v, tol)) k += q < r, m++;
     int xc = x0 + (int)lround(PW * (v - xmin) / (xmax - xmin));
     if (k == 0) { /* x tick and label once per value */
       BOImageLine(im, xc, y0 + PH, xc, y0 + PH + 6, black);
@@ -251,7 +234,7 @@ static void keff_panel(BOImage *im, const Points *pt, PetscInt j, int x0, int y0
       for (int dy = -3; dy <= 3; dy++) BOImageLine(im, xx - 3, ym + dy, xx + 3, ym + dy, colour[s]);
     }
   }
-  param_name(pt->names, j, buf, sizeof(buf));
+  BOParamName(pt->names, j, buf, sizeof(buf));
   BOImageText(im, x0 + (PW - BOImageTextWidth(buf)) / 2, y0 + PH + 34, buf, black);
 }
 

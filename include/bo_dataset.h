@@ -153,5 +153,10 @@ PetscErrorCode BOParamsFileRead(MPI_Comm comm, const char *path, PetscInt *rows,
 PetscErrorCode BOParamNamesCheck(MPI_Comm comm, const char *what, const char *names, PetscInt P);
 /* "p0,p1,...,p{P-1}" into names. */
 PetscErrorCode BOParamNamesDefault(PetscInt P, char *names, size_t len);
+/* Name j of the comma-separated names into buf ("" when there are fewer). */
+void BOParamName(const char *names, PetscInt j, char *buf, size_t len);
+/* Whether two parameter rows of P values are the same point: each pair of
+ * values equal, or within tol x the larger magnitude. */
+PetscBool BOParamsEqual(PetscInt P, const double *a, const double *b, double tol);
 
 #endif

@@ -26,6 +26,21 @@ PetscErrorCode BOParamNamesDefault(PetscInt P, char *names, size_t len)
   PetscFunctionReturn(0);
 }
 
+void BOParamName(const char *names, PetscInt j, char *buf, size_t len)
+{
+  const char *p = names;
+  for (PetscInt k = 0; k < j && p; k++) p = strchr(p, ','), p = p ? p + 1 : NULL;
+  size_t n = p ? strcspn(p, ",") : 0;
+  snprintf(buf, len, "%.*s", (int)PetscMin(n, len - 1), p ? p : "");
+}
+
+PetscBool BOParamsEqual(PetscInt P, const double *a, const double *b, double tol)
+{
+  for (PetscInt k = 0; k < P; k++)
+    if (!(a[k] == b[k] || fabs(a[k] - b[k]) <= tol * PetscMax(fabs(a[k]), fabs(b[k])))) return PETSC_FALSE;
+  return PETSC_TRUE;
+}
+
 PetscErrorCode BOParamNamesCheck(MPI_Comm comm, const char *what, const char *names, PetscInt P)
 {
   PetscInt    n = 1;

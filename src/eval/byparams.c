@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bo_dataset.h"
 #include "bo_rng.h"
 #include "bo_metrics.h"
 #include "bo_sys.h"
@@ -36,18 +37,11 @@ static PetscErrorCode gather_params(BOMetrics m, PetscInt P, BOParamSet s, Petsc
   PetscFunctionReturn(0);
 }
 
-static PetscBool same_point(PetscInt P, const double *a, const double *b, double tol)
-{
-  for (PetscInt k = 0; k < P; k++)
-    if (!(a[k] == b[k] || fabs(a[k] - b[k]) <= tol * PetscMax(fabs(a[k]), fabs(b[k])))) return PETSC_FALSE;
-  return PETSC_TRUE;
-}
-
 /* The first of the npoints points that p matches, or -1. */
 static PetscInt find_point(PetscInt P, PetscInt npoints, const double *points, const double *p, double tol)
 {
   for (PetscInt j = 0; j < npoints; j++)
-    if (same_point(P, points + j * P, p, tol)) return j;
+    if (BOParamsEqual(P, points + j * P, p, tol)) return j;
   return -1;
 }
 

@@ -21,17 +21,6 @@
 #include "bo_sys.h"
 #include "sampleimpl.h"
 
-/* The name of parameter j in names (comma-separated). */
-static void param_name(const char *names, PetscInt j, char *out, size_t len)
-{
-  const char *p = names;
-  for (PetscInt i = 0; i < j && p; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
-  size_t n = p ? strcspn(p, ",") : 0;
-  if (n >= len) n = len - 1;
-  if (p) memcpy(out, p, n);
-  out[n] = 0;
-}
-
 /* Every value finite; a one-line warning per parameter whose values leave
  * the training range. */
 static PetscErrorCode check_points(BOSampler s, const char *what)
@@ -42,7 +31,7 @@ static PetscErrorCode check_points(BOSampler s, const char *what)
   PetscFunctionBegin;
   for (PetscInt j = 0; j < c->num_params; j++) {
     double lo = PETSC_MAX_REAL, hi = -PETSC_MAX_REAL;
-    param_name(c->param_names, j, name, sizeof(name));
+    BOParamName(c->param_names, j, name, sizeof(name));
     for (PetscInt r = 0; r < s->npoints; r++) {
       const double v = s->points[r * c->num_params + j];
       PetscCheck(isfinite(v), s->comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: %s = %g (row %" PetscInt_FMT ") is not a number",
