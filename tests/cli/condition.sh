@@ -47,6 +47,7 @@ expect_error "-condition_on params: plain.h5 has no 'params'" "$TR" -data plain.
 h5ls s.h5 > ls.txt
 grep -q "params *Dataset {24, 3}" ls.txt && grep -q "inputs *Dataset {24, 8, 8}" ls.txt || fail "output params/inputs: $(cat ls.txt)"
 h5dump -a /params/names s.h5 | grep -q '"corr_len,sigma,pvi"' || fail "output params names"
+h5dump -a /totals s.h5 | grep -q '"train, the 24 members nearest to each member.s params"' || fail "totals provenance: $(h5dump -a /totals s.h5)"
 h5diff s.h5 rp.h5 /inputs /inputs || fail "the members' inputs are not the given ones"
 # outside the training range: allowed, one warning naming the parameter and the range
 "$SA" -checkpoint ck.h5 -n 24 -sample_steps 5 -params 4,3,0.5 -inputs rp.h5 -out w.h5 > /dev/null 2> w_err.txt || fail "out of range"
