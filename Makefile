@@ -29,6 +29,8 @@ LIBDIR  ?= lib
 DEMO_OUT ?= demo-out
 PREFIX  ?= /usr/local
 
+# The rank counts of the MPI suites' runs (they also run serially with the rest).
+MPI_RANKS ?= 2 3
 # Timeouts (seconds) on every test launch: a hung rank must not hang CI.
 TEST_TIMEOUT ?= 900
 # Slurm scenarios (tests/slurm): run by check when possible; SLURM_TESTS=no skips.
@@ -128,10 +130,10 @@ check: all $(BUILD)/run_tests $(TEST_PROGS)
 	@scripts/check-layers.sh
 	@echo "== unit tests, 1 rank"
 	$(TEST_ENV) timeout $(TEST_TIMEOUT) $(BUILD)/run_tests
-	@echo "== MPI tests, 2 ranks"
-	$(TEST_ENV) $(MPIRUN) -n 2 $(BUILD)/run_tests -mpi_only
-	@echo "== MPI tests, 3 ranks"
-	$(TEST_ENV) $(MPIRUN) -n 3 $(BUILD)/run_tests -mpi_only
+	@for n in $(MPI_RANKS); do \
+	  echo "== MPI tests, $$n ranks"; \
+	  $(TEST_ENV) $(MPIRUN) -n $$n $(BUILD)/run_tests -mpi_only || exit 1; \
+	done
 	@echo "== program tests (tests/cli)"
 	@$(TEST_ENV) MPIRUN="$(MPIRUN)" scripts/run-cli-tests.sh $(CLI)
 	@if [ "$(SLURM_TESTS)" = no ]; then \
@@ -151,6 +153,7 @@ check-slurm: all
 sanitize:
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT=-O1 SLURM_TESTS=no \
+	  MPI_RANKS="$(MPI_RANKS)" CLI="$(CLI)" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" check
 
 demo: all

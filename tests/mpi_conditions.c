@@ -143,7 +143,7 @@ static void expect_open_error(const char *path, const char *want)
 START_TEST(test_errors)
 {
   char          path[PETSC_MAX_PATH_LEN];
-  double        v[64] = {0};
+  double        v[6 * NY * (NX + 1)] = {0}; /* the largest dataset below */
   const hsize_t p5[2] = {5, 2}, p6[2] = {6, 2}, i_grid[3] = {6, NY, NX + 1}, i_n[3] = {5, NY, NX}, p1[1] = {6};
 
   BOTestPath("cond_bad.h5", path, sizeof(path));
