@@ -1,0 +1,437 @@
+/* The 3-D layers of include/bo_nn.h (issue #16): forward against direct
+ * double-precision formulas, backward against central finite differences
+ * and direct double-precision adjoints, and the 3-D convolution against
+ * the 2-D one on a single plane. Every convolution test runs under each
+ * GEMM kernel this CPU has (cblas, our AVX2 and AVX-512 blocks; Winograd
+ * does not apply to 3-D, so it is left off).
+ *
+ * Finite differences. As in test_nn.c, L = sum_i r_i y_i with fixed random
+ * r, summed in double from the float outputs, so the analytic gradient is
+ * the backward pass with dy = r. Every entry of every input and parameter
+ * is checked (the arrays are small), so a wrong padding row or a dropped
+ * boundary tap cannot hide between sampled indices.
+ *   - Convolution and upsampling are linear in each entry, so the central
+ *     difference has no truncation error and a large step is best:
+ *     eps = 0.25. What is left is the float rounding of the outputs that
+ *     the entry touches, about u |y| per output (u = 6e-8, |y| < 10 here)
+ *     summed over at most a few hundred outputs, divided by 2 eps:
+ *     < 6e-8 * 10 * 500 / 0.5 = 6e-4 in the very worst case, ~1e-5 typical
+ *     (random signs). The tolerance 2e-3 (1 + |g|) is over 3x that worst
+ *     case, while a wrong tap or a missing term changes a gradient by
+ *     |x r| ~ 0.01 to 1.
+ *   - GroupNorm is smooth, not linear: eps = 1e-2 and 2e-3 (1 + |g|), the
+ *     test_nn.c argument (truncation O(eps^2 |f'''|) ~ 1e-4, rounding
+ *     ~1e-5).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "blackout.h"
+#include "bo_nn.h"
+#include "testutil.h"
+
+#define FD_TOL 2e-3
+
+static void fill_uniform(float *x, size_t n, double lo, double hi, uint32_t key)
+{
+  BORng rng;
+  BORngInit(&rng, 4321, BO_RNG_TEST, key, 0);
+  for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * BORngUniform(&rng));
+}
+
+static double dot_fd(size_t n, const float *r, const float *y)
+{
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += (double)r[i] * y[i];
+  return s;
+}
+
+typedef double (*LossFn)(void *ctx);
+
+/* grad[i] against the central difference of f in x[i] with step eps, for
+ * every i. Returns the largest |analytic - fd| / (1 + |analytic|). */
+static double check_fd(const char *what, float *x, const float *grad, size_t n, double eps, LossFn f, void *ctx)
+{
+  double worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    float x0  = x[i];
+    x[i]      = x0 + (float)eps;
+    double lp = f(ctx);
+    x[i]      = x0 - (float)eps;
+    double lm = f(ctx);
+    x[i]      = x0;
+    double fd = (lp - lm) / (2 * eps), e = fabs(fd - grad[i]) / (1 + fabs(grad[i]));
+    ck_assert_msg(e <= FD_TOL, "%s[%zu]: backward %.6g, finite difference %.6g", what, i, (double)grad[i], fd);
+    if (e > worst) worst = e;
+  }
+  f(ctx); /* leave the outputs of the unperturbed inputs */
+  return worst;
+}
+
+/* The GEMM kinds, without Winograd (it is 2-D only). */
+static int no_winograd(BONNKernels k) { return !k.winograd; }
+
+/* ---- 3-D convolution -------------------------------------------------------------------- */
+
+static size_t c3_nx(const BOConv3dShape *s) { return (size_t)s->Cin * s->B * s->D * s->H * s->W; }
+static size_t c3_nw(const BOConv3dShape *s) { return (size_t)s->Cout * s->Cin * s->k * s->k * s->k; }
+static size_t c3_ny(const BOConv3dShape *s)
+{
+  return (size_t)s->Cout * s->B * bo_conv3d_out_d(s) * bo_conv3d_out_h(s) * bo_conv3d_out_w(s);
+}
+
+/* The direct convolution, seven loops in double, written from the header
+ * (not from conv3d.c's column matrix): y[co][b][oz][oy][ox] = b[co] + sum
+ * over ci, kz, ky, kx of w[co][ci][kz][ky][kx] x[ci][b][iz][iy][ix] with
+ * i = o stride + kk - k/2 per axis, the terms outside the volume dropped.
+ * abs = 1 sums |w x| + |b| instead (the scale of the rounding error). */
+static void conv3d_direct(const BOConv3dShape *s, const float *x, const float *w, const float *b, double *y, int abs)
+{
+  const int Do = bo_conv3d_out_d(s), Ho = bo_conv3d_out_h(s), Wo = bo_conv3d_out_w(s), k = s->k, p = k / 2;
+  for (int co = 0; co < s->Cout; co++)
+    for (int bb = 0; bb < s->B; bb++)
+      for (int oz = 0; oz < Do; oz++)
+        for (int oy = 0; oy < Ho; oy++)
+          for (int ox = 0; ox < Wo; ox++) {
+            double acc = b ? (abs ? fabs(b[co]) : b[co]) : 0.0;
+            for (int ci = 0; ci < s->Cin; ci++)
+              for (int kz = 0; kz < k; kz++)
+                for (int ky = 0; ky < k; ky++)
+                  for (int kx = 0; kx < k; kx++) {
+                    int iz = oz * s->sz + kz - p, iy = oy * s->sy + ky - p, ix = ox * s->sx + kx - p;
+                    if (iz < 0 || iz >= s->D || iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                    double t = (double)w[(((size_t)(co * s->Cin + ci) * k + kz) * k + ky) * k + kx] *
+                               x[(((size_t)(ci * s->B + bb) * s->D + iz) * s->H + iy) * s->W + ix];
+                    acc += abs ? fabs(t) : t;
+                  }
+            y[((((size_t)co * s->B + bb) * Do + oz) * Ho + oy) * Wo + ox] = acc;
+          }
+}
+
+/* The same sums transposed, in double: dx[ci][b][iz][iy][ix] = sum of
+ * w dy over the outputs that read the voxel, dw[co][ci][kz][ky][kx] = sum
+ * of dy x over the outputs, db[co] = sum of dy. abs = 1: sums of |terms|. */
+static void conv3d_direct_backward(const BOConv3dShape *s, const float *x, const float *w, const float *dy, double *dx,
+                                   double *dw, double *db, int abs)
+{
+  const int Do = bo_conv3d_out_d(s), Ho = bo_conv3d_out_h(s), Wo = bo_conv3d_out_w(s), k = s->k, p = k / 2;
+  memset(dx, 0, sizeof(double) * c3_nx(s));
+  memset(dw, 0, sizeof(double) * c3_nw(s));
+  memset(db, 0, sizeof(double) * s->Cout);
+  for (int co = 0; co < s->Cout; co++)
+    for (int bb = 0; bb < s->B; bb++)
+      for (int oz = 0; oz < Do; oz++)
+        for (int oy = 0; oy < Ho; oy++)
+          for (int ox = 0; ox < Wo; ox++) {
+            double g = dy[((((size_t)co * s->B + bb) * Do + oz) * Ho + oy) * Wo + ox];
+            if (abs) g = fabs(g);
+            db[co] += g;
+            for (int ci = 0; ci < s->Cin; ci++)
+              for (int kz = 0; kz < k; kz++)
+                for (int ky = 0; ky < k; ky++)
+                  for (int kx = 0; kx < k; kx++) {
+                    int iz = oz * s->sz + kz - p, iy = oy * s->sy + ky - p, ix = ox * s->sx + kx - p;
+                    if (iz < 0 || iz >= s->D || iy < 0 || iy >= s->H || ix < 0 || ix >= s->W) continue;
+                    size_t iw = (((size_t)(co * s->Cin + ci) * k + kz) * k + ky) * k + kx,
+                           ii = (((size_t)(ci * s->B + bb) * s->D + iz) * s->H + iy) * s->W + ix;
+                    dw[iw] += g * (abs ? fabs(x[ii]) : x[ii]);
+                    dx[ii] += g * (abs ? fabs(w[iw]) : w[iw]);
+                  }
+          }
+}
+
+/* Float against a double reference: |got - want| <= tol S + 1e-6, S the
+ * sum of |terms| of the entry. A float sum of n terms is within n u S of
+ * the exact sum (u = 2^-24, to first order), so callers pass tol = n u with
+ * n the largest number of terms (about 1e-7 S is seen); the 1e-6 covers the
+ * rounding of a value accumulated onto an offset of at most 0.5 and taken
+ * off again. */
+#define U_F32 5.96e-8
+static void check_scaled(const char *what, size_t n, const float *got, const double *want, const double *S, double tol)
+{
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(fabs(got[i] - want[i]) <= tol * S[i] + 1e-6, "%s[%zu] = %.9g, reference %.9g (scale %.3g)", what, i,
+                  (double)got[i], want[i], S[i]);
+}
+
+/* The direct references of y, dx, dw, db, their scales S, and n u for each. */
+typedef struct {
+  double *y, *Sy, *dx, *Sdx, *dw, *Sdw, *db, *Sdb;
+  double  tol_y, tol_dx, tol_dw; /* db: as dw */
+} Conv3dRef;
+
+static Conv3dRef c3_ref(const BOConv3dShape *s, const float *x, const float *w, const float *b, const float *dy)
+{
+  const size_t nx = c3_nx(s), nw = c3_nw(s), ny = c3_ny(s), kkk = (size_t)s->k * s->k * s->k;
+  float       *ax = malloc(sizeof(float) * nx), *aw = malloc(sizeof(float) * nw);
+  Conv3dRef    r;
+  r.y = malloc(sizeof(double) * ny), r.Sy = malloc(sizeof(double) * ny);
+  r.dx = malloc(sizeof(double) * nx), r.Sdx = malloc(sizeof(double) * nx);
+  r.dw = malloc(sizeof(double) * nw), r.Sdw = malloc(sizeof(double) * nw);
+  r.db = malloc(sizeof(double) * s->Cout), r.Sdb = malloc(sizeof(double) * s->Cout);
+  for (size_t i = 0; i < nx; i++) ax[i] = fabsf(x[i]);
+  for (size_t i = 0; i < nw; i++) aw[i] = fabsf(w[i]);
+  conv3d_direct(s, x, w, b, r.y, 0);
+  conv3d_direct(s, ax, aw, b, r.Sy, 1);
+  conv3d_direct_backward(s, x, w, dy, r.dx, r.dw, r.db, 0);
+  conv3d_direct_backward(s, x, w, dy, r.Sdx, r.Sdw, r.Sdb, 1);
+  r.tol_y  = (double)(s->Cin * kkk + 1) * U_F32;
+  r.tol_dx = (double)(s->Cout * kkk) * U_F32;
+  r.tol_dw = (double)(ny / s->Cout) * U_F32;
+  free(ax), free(aw);
+  return r;
+}
+
+static void c3_ref_free(Conv3dRef *r)
+{
+  free(r->y), free(r->Sy), free(r->dx), free(r->Sdx), free(r->dw), free(r->Sdw), free(r->db), free(r->Sdb);
+}
+
+typedef struct {
+  BOConv3dShape s;
+  float        *x, *w, *b, *y, *r, *col;
+} Conv3dCtx;
+
+static double conv3d_loss(void *c)
+{
+  Conv3dCtx *k = c;
+  bo_conv3d_forward(&k->s, k->x, k->w, k->b, k->y, k->col, 0);
+  return dot_fd(c3_ny(&k->s), k->r, k->y);
+}
+
+typedef struct {
+  float *x, *w, *b, *y, *r, *col, *dx, *dw, *db;
+} Conv3dBufs;
+
+static Conv3dBufs c3_alloc(const BOConv3dShape *s)
+{
+  const size_t nx = c3_nx(s), nw = c3_nw(s), ny = c3_ny(s);
+  Conv3dBufs   a;
+  a.x = malloc(sizeof(float) * nx), a.dx = malloc(sizeof(float) * nx);
+  a.w = malloc(sizeof(float) * nw), a.dw = calloc(nw, sizeof(float));
+  a.b = malloc(sizeof(float) * s->Cout), a.db = calloc(s->Cout, sizeof(float));
+  a.y = malloc(sizeof(float) * ny), a.r = malloc(sizeof(float) * ny);
+  a.col = malloc(sizeof(float) * (bo_conv3d_col_size(s) + 1));
+  fill_uniform(a.x, nx, -1, 1, 11);
+  fill_uniform(a.w, nw, -0.5, 0.5, 12);
+  fill_uniform(a.b, s->Cout, -1, 1, 13);
+  fill_uniform(a.r, ny, -1, 1, 14);
+  return a;
+}
+
+static void c3_free(Conv3dBufs *a)
+{
+  free(a->x), free(a->dx), free(a->w), free(a->dw), free(a->b), free(a->db), free(a->y), free(a->r), free(a->col);
+}
+
+/* y against the direct sum; then accumulate = 1 onto what y held, and no
+ * bias. Backward (overwriting) against the direct adjoint. */
+static void conv3d_direct_case(const BOConv3dShape *s)
+{
+  const size_t ny = c3_ny(s);
+  Conv3dBufs   a  = c3_alloc(s);
+  Conv3dRef    r  = c3_ref(s, a.x, a.w, a.b, a.r);
+  bo_conv3d_forward(s, a.x, a.w, a.b, a.y, a.col, 0);
+  check_scaled("conv3d y", ny, a.y, r.y, r.Sy, r.tol_y);
+  for (size_t i = 0; i < ny; i++) a.y[i] = 0.5f * a.r[i];
+  bo_conv3d_forward(s, a.x, a.w, a.b, a.y, a.col, 1);
+  for (size_t i = 0; i < ny; i++) a.y[i] -= 0.5f * a.r[i];
+  check_scaled("conv3d y accumulated", ny, a.y, r.y, r.Sy, r.tol_y);
+  double *y0 = malloc(sizeof(double) * ny), *S0 = malloc(sizeof(double) * ny);
+  for (size_t i = 0; i < ny; i++) {
+    int co = (int)(i / (ny / s->Cout));
+    y0[i] = r.y[i] - a.b[co], S0[i] = r.Sy[i] - fabs(a.b[co]);
+  }
+  bo_conv3d_forward(s, a.x, a.w, NULL, a.y, a.col, 0);
+  check_scaled("conv3d y without bias", ny, a.y, y0, S0, r.tol_y);
+  bo_conv3d_backward(s, a.x, a.w, a.r, a.dx, a.dw, a.db, a.col, 0);
+  check_scaled("conv3d dx", c3_nx(s), a.dx, r.dx, r.Sdx, r.tol_dx);
+  check_scaled("conv3d dw", c3_nw(s), a.dw, r.dw, r.Sdw, r.tol_dw);
+  check_scaled("conv3d db", s->Cout, a.db, r.db, r.Sdb, r.tol_dw);
+  free(y0), free(S0);
+  c3_ref_free(&r);
+  c3_free(&a);
+}
+
+/* dx, dw, db against finite differences (every entry) with the backward
+ * pass accumulating onto nonzero values; then overwrite mode gives the same
+ * dx from garbage, and dx = NULL, db = NULL the same dw. */
+static double conv3d_grad_case(const BOConv3dShape *s)
+{
+  const size_t nx = c3_nx(s), nw = c3_nw(s);
+  Conv3dBufs   a     = c3_alloc(s);
+  Conv3dCtx    c     = {*s, a.x, a.w, a.b, a.y, a.r, a.col};
+  double       worst = 0, e;
+
+  conv3d_loss(&c);
+  for (size_t i = 0; i < nx; i++) a.dx[i] = 0.5f;
+  for (size_t i = 0; i < nw; i++) a.dw[i] = 0.25f;
+  for (int i = 0; i < s->Cout; i++) a.db[i] = -0.5f;
+  bo_conv3d_backward(s, a.x, a.w, a.r, a.dx, a.dw, a.db, a.col, 1);
+  for (size_t i = 0; i < nx; i++) a.dx[i] -= 0.5f;
+  for (size_t i = 0; i < nw; i++) a.dw[i] -= 0.25f;
+  for (int i = 0; i < s->Cout; i++) a.db[i] += 0.5f;
+  e = check_fd("conv3d dx", a.x, a.dx, nx, 0.25, conv3d_loss, &c), worst = e > worst ? e : worst;
+  e = check_fd("conv3d dw", a.w, a.dw, nw, 0.25, conv3d_loss, &c), worst = e > worst ? e : worst;
+  e = check_fd("conv3d db", a.b, a.db, s->Cout, 0.25, conv3d_loss, &c), worst = e > worst ? e : worst;
+  float *dx2 = malloc(sizeof(float) * nx), *dw2 = calloc(nw, sizeof(float));
+  for (size_t i = 0; i < nx; i++) dx2[i] = 123.0f;
+  bo_conv3d_backward(s, a.x, a.w, a.r, dx2, dw2, NULL, a.col, 0);
+  for (size_t i = 0; i < nx; i++) ck_assert_msg(fabsf(dx2[i] - a.dx[i]) < 1e-5f, "conv3d dx overwrite [%zu]", i);
+  memset(dw2, 0, sizeof(float) * nw);
+  bo_conv3d_backward(s, a.x, a.w, a.r, NULL, dw2, NULL, a.col, 0);
+  for (size_t i = 0; i < nw; i++) ck_assert_msg(fabsf(dw2[i] - a.dw[i]) < 1e-5f, "conv3d dw without dx [%zu]", i);
+  free(dx2), free(dw2);
+  c3_free(&a);
+  return worst;
+}
+
+/* B, Cin, D, H, W, Cout, k, sz, sy, sx */
+static const BOConv3dShape c3_cases[] = {
+    {2, 3, 4, 5, 6, 4, 3, 1, 1, 1}, /* k = 3, stride 1 */
+    {2, 3, 3, 6, 5, 4, 3, 1, 2, 2}, /* x and y halved, z kept (Nz << Nx) */
+    {2, 3, 4, 6, 6, 2, 3, 2, 2, 2}, /* all three halved */
+    {2, 3, 3, 5, 4, 4, 3, 2, 2, 2}, /* odd sizes with stride 2 */
+    {2, 3, 3, 5, 4, 3, 3, 1, 1, 1}, /* odd sizes, stride 1 */
+    {2, 5, 3, 4, 5, 3, 1, 1, 1, 1}, /* 1x1x1 (the 2-D pointwise path) */
+    {2, 5, 3, 5, 4, 3, 1, 1, 2, 2}, /* 1x1x1 subsampling x and y */
+    {2, 5, 3, 5, 4, 3, 1, 2, 2, 2}, /* 1x1x1 subsampling all three */
+    {1, 2, 1, 1, 1, 3, 3, 1, 1, 1}, /* a single voxel: only the centre tap reads it */
+    {1, 2, 2, 3, 1, 2, 3, 2, 1, 2}, /* W = 1 with sx = 2 and sy = 1 (the axes not mixed up) */
+    {2, 2, 5, 2, 3, 2, 3, 2, 1, 1}, /* z halved only */
+    {2, 2, 3, 4, 6, 2, 3, 1, 1, 2}, /* x halved only */
+    {2, 2, 3, 6, 4, 2, 3, 1, 2, 1}, /* y halved only */
+};
+#define N_C3_CASES (sizeof(c3_cases) / sizeof(c3_cases[0]))
+
+/* The im2col result against the direct seven-loop sums, forward and backward. */
+START_TEST(test_conv3d_direct)
+{
+  /* output sizes: (n - 1)/stride + 1 per axis */
+  const BOConv3dShape t = {1, 1, 5, 6, 7, 1, 3, 1, 2, 2};
+  ck_assert_int_eq(bo_conv3d_out_d(&t), 5);
+  ck_assert_int_eq(bo_conv3d_out_h(&t), 3);
+  ck_assert_int_eq(bo_conv3d_out_w(&t), 4);
+  BONNKernels cfg[6], old;
+  const int   ncfg = BOTestKernelConfigs("test_conv3d_direct", no_winograd, cfg);
+  for (int c = 0; c < ncfg; c++) {
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+    for (size_t i = 0; i < N_C3_CASES; i++) conv3d_direct_case(&c3_cases[i]);
+    bo_nn_kernels_set(old, NULL);
+  }
+}
+END_TEST
+
+START_TEST(test_conv3d_gradients)
+{
+  BONNKernels cfg[6], old;
+  double      worst = 0;
+  const int   ncfg  = BOTestKernelConfigs("test_conv3d_gradients", no_winograd, cfg);
+  for (int c = 0; c < ncfg; c++) {
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+    for (size_t i = 0; i < N_C3_CASES; i++) {
+      double e = conv3d_grad_case(&c3_cases[i]);
+      if (e > worst) worst = e;
+    }
+    bo_nn_kernels_set(old, NULL);
+  }
+  printf("conv3d finite differences: max |g - fd| / (1 + |g|) = %.2e (tolerance %.0e)\n", worst, FD_TOL);
+}
+END_TEST
+
+/* Several chunks: the column workspace holds two samples of three, so the
+ * last chunk is short and each product writes its slice of y (and reads
+ * its slice of dy) through the leading dimension. */
+START_TEST(test_conv3d_chunked)
+{
+  const BOConv3dShape cases[] = {{3, 12, 6, 8, 8, 3, 3, 1, 1, 1}, {3, 12, 6, 16, 16, 3, 3, 1, 2, 2}};
+  BONNKernels         cfg[6], old;
+  const int           ncfg = BOTestKernelConfigs("test_conv3d_chunked", no_winograd, cfg);
+  for (size_t t = 0; t < 2; t++) {
+    const size_t whole = (size_t)cases[t].Cin * 27 * (c3_ny(&cases[t]) / cases[t].Cout);
+    ck_assert_msg(bo_conv3d_col_size(&cases[t]) < whole, "not chunked: %zu >= %zu", bo_conv3d_col_size(&cases[t]),
+                  whole);
+    for (int c = 0; c < ncfg; c++) {
+      ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+      conv3d_direct_case(&cases[t]);
+      bo_nn_kernels_set(old, NULL);
+    }
+  }
+}
+END_TEST
+
+/* The oracle: a volume of depth 1 under a kernel whose z = -1 and z = +1
+ * taps are zero is a 2-D convolution of the plane with the z = 0 taps, so
+ * bo_conv3d must agree with bo_conv_forward/backward (whichever algorithm
+ * the 2-D call takes: Winograd, fused, im2col, pointwise) on the same data.
+ * y and dx within 2e-5 S + 1e-6 (S the sum of |terms|: each side is within
+ * 1e-5 S of the exact sum, Winograd's bound in test_nn.c, the direct sums
+ * far closer), db the same, dw's z = 0 slice equal to the 2-D dw and its
+ * other slices exactly zero (those taps read only padding). Both strides in
+ * the plane, with sz = 1 and 2 (Do = 1 either way). */
+START_TEST(test_conv3d_oracle_2d)
+{
+  /* B, Cin, H, W, Cout, k, stride */
+  const int   cases[][7] = {{2, 3, 5, 6, 4, 3, 1}, {2, 3, 7, 6, 4, 3, 2}, {2, 4, 5, 4, 3, 1, 1}, {2, 4, 5, 7, 3, 1, 2}};
+  BONNKernels cfg[6], old;
+  const int ncfg = BOTestKernelConfigs("test_conv3d_oracle_2d", NULL, cfg); /* the 2-D side with and without Winograd */
+  for (int c = 0; c < ncfg; c++) {
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+    for (size_t t = 0; t < sizeof(cases) / sizeof(cases[0]); t++)
+      for (int sz = 1; sz <= 2; sz++) {
+        const int    *q = cases[t], k = q[5], kk = k * k;
+        BOConvShape   s2 = {q[0], q[1], q[2], q[3], q[4], k, q[6], 0};
+        BOConv3dShape s3 = {q[0], q[1], 1, q[2], q[3], q[4], k, sz, q[6], q[6]};
+        const size_t  nx = c3_nx(&s3), nw2 = (size_t)s2.Cout * s2.Cin * kk, ny = c3_ny(&s3);
+        ck_assert_uint_eq(ny, (size_t)s2.Cout * s2.B * bo_conv_out_h(&s2) * bo_conv_out_w(&s2));
+        Conv3dBufs a = c3_alloc(&s3);
+        /* the 3-D kernel: the 2-D one in its z = 0 slice (kz = k/2), zeros around it */
+        float *w2 = malloc(sizeof(float) * nw2), *y2 = malloc(sizeof(float) * ny), *dx2 = malloc(sizeof(float) * nx),
+              *dw2 = calloc(nw2, sizeof(float)), *db2 = calloc(s2.Cout, sizeof(float)),
+              *col2 = malloc(sizeof(float) * (bo_conv_col_size(&s2) + 1));
+        fill_uniform(w2, nw2, -0.5, 0.5, 21);
+        memset(a.w, 0, sizeof(float) * c3_nw(&s3));
+        for (int oc = 0; oc < s2.Cout * s2.Cin; oc++)
+          memcpy(a.w + (size_t)oc * k * kk + (size_t)(k / 2) * kk, w2 + (size_t)oc * kk, sizeof(float) * kk);
+        Conv3dRef r = c3_ref(&s3, a.x, a.w, a.b, a.r); /* only its scales are used */
+        bo_conv_forward(&s2, a.x, w2, a.b, y2, col2, 0);
+        bo_conv3d_forward(&s3, a.x, a.w, a.b, a.y, a.col, 0);
+        for (size_t i = 0; i < ny; i++)
+          ck_assert_msg(fabs(a.y[i] - y2[i]) <= 2e-5 * r.Sy[i] + 1e-6, "oracle %zu sz %d: y[%zu] 3-D %.9g, 2-D %.9g", t,
+                        sz, i, (double)a.y[i], (double)y2[i]);
+        bo_conv_backward(&s2, a.x, w2, a.r, dx2, dw2, db2, col2, 0);
+        bo_conv3d_backward(&s3, a.x, a.w, a.r, a.dx, a.dw, a.db, a.col, 0);
+        for (size_t i = 0; i < nx; i++)
+          ck_assert_msg(fabs(a.dx[i] - dx2[i]) <= 2e-5 * r.Sdx[i] + 1e-6,
+                        "oracle %zu sz %d: dx[%zu] 3-D %.9g, 2-D %.9g", t, sz, i, (double)a.dx[i], (double)dx2[i]);
+        for (int co = 0; co < s2.Cout; co++) ck_assert(fabs(a.db[co] - db2[co]) <= 2e-5 * r.Sdb[co] + 1e-6);
+        for (int oc = 0; oc < s2.Cout * s2.Cin; oc++)
+          for (int kz = 0; kz < k; kz++)
+            for (int j = 0; j < kk; j++) {
+              const size_t i3 = (size_t)oc * k * kk + (size_t)kz * kk + j, i2 = (size_t)oc * kk + j;
+              if (kz == k / 2)
+                ck_assert_msg(fabs(a.dw[i3] - dw2[i2]) <= 2e-5 * r.Sdw[i3] + 1e-6,
+                              "oracle %zu sz %d: dw[%d][kz %d][%d] 3-D %.9g, 2-D %.9g", t, sz, oc, kz, j,
+                              (double)a.dw[i3], (double)dw2[i2]);
+              else ck_assert_msg(a.dw[i3] == 0.0f, "oracle %zu: dw of a padding-only tap = %g", t, (double)a.dw[i3]);
+            }
+        free(w2), free(y2), free(dx2), free(dw2), free(db2), free(col2);
+        c3_ref_free(&r);
+        c3_free(&a);
+      }
+    bo_nn_kernels_set(old, NULL);
+  }
+}
+END_TEST
+
+Suite *suite_nn3d(void)
+{
+  Suite *s  = suite_create("nn3d");
+  TCase *tc = tcase_create("layers3d");
+  tcase_add_test(tc, test_conv3d_direct);
+  tcase_add_test(tc, test_conv3d_gradients);
+  tcase_add_test(tc, test_conv3d_chunked);
+  tcase_add_test(tc, test_conv3d_oracle_2d);
+  suite_add_tcase(s, tc);
+  return s;
+}
