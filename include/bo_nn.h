@@ -160,6 +160,12 @@ void bo_upsample2x_forward(int CB, int H, int W, const float *x, float *y);
 /* dx (+)= sum of dy over each 2x2 block */
 void bo_upsample2x_backward(int CB, int H, int W, const float *dy, float *dx, int accumulate);
 
+/* ---- nearest upsampling of volumes: x [C][B][D][H][W] -> y [C][B][fz D][2H][2W],
+ * fz = 1 (x and y only) or 2 ---------------------------------------------------- */
+void bo_upsample3d_forward(int CB, int D, int H, int W, int fz, const float *x, float *y);
+/* dx (+)= sum of dy over each fz x 2 x 2 block */
+void bo_upsample3d_backward(int CB, int D, int H, int W, int fz, const float *dy, float *dx, int accumulate);
+
 /* ---- channel concatenation: y [C1+C2][B][HW] = [a; b] ------------------------ */
 void bo_concat_forward(size_t na, size_t nb, const float *a, const float *b, float *y);
 void bo_concat_backward(size_t na, size_t nb, const float *dy, float *da, float *db, int acc_a, int acc_b);

@@ -424,6 +424,60 @@ START_TEST(test_conv3d_oracle_2d)
 }
 END_TEST
 
+/* ---- nearest upsampling of volumes ---------------------------------------------------------- */
+
+typedef struct {
+  int    CB, D, H, W, fz;
+  float *x, *y, *r;
+} UpCtx;
+
+static size_t up_ny(const UpCtx *u) { return (size_t)u->CB * u->fz * u->D * 4 * u->H * u->W; }
+
+static double up_loss(void *c)
+{
+  UpCtx *u = c;
+  bo_upsample3d_forward(u->CB, u->D, u->H, u->W, u->fz, u->x, u->y);
+  return dot_fd(up_ny(u), u->r, u->y);
+}
+
+/* Forward: every output equals its source voxel x[cb][oz/fz][oy/2][ox/2],
+ * exactly. Backward: finite differences of every entry (linear: eps 0.25),
+ * accumulating onto 0.5, and overwrite mode the same from garbage. */
+START_TEST(test_upsample3d)
+{
+  /* CB, D, H, W: odd sizes, a single plane, a single row */
+  const int cases[][4] = {{3, 3, 5, 4}, {2, 1, 3, 3}, {2, 4, 1, 5}};
+  for (size_t t = 0; t < sizeof(cases) / sizeof(cases[0]); t++)
+    for (int fz = 1; fz <= 2; fz++) {
+      const int   *q = cases[t], CB = q[0], D = q[1], H = q[2], W = q[3];
+      const size_t nx = (size_t)CB * D * H * W, ny = nx * 4 * fz;
+      float       *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx), *dx2 = malloc(sizeof(float) * nx),
+            *y = malloc(sizeof(float) * ny), *r = malloc(sizeof(float) * ny);
+      UpCtx u = {CB, D, H, W, fz, x, y, r};
+      fill_uniform(x, nx, -1, 1, 31);
+      fill_uniform(r, ny, -1, 1, 32);
+      up_loss(&u);
+      for (int cb = 0; cb < CB; cb++)
+        for (int oz = 0; oz < fz * D; oz++)
+          for (int oy = 0; oy < 2 * H; oy++)
+            for (int ox = 0; ox < 2 * W; ox++) {
+              float got  = y[(((size_t)cb * fz * D + oz) * 2 * H + oy) * 2 * W + ox];
+              float want = x[(((size_t)cb * D + oz / fz) * H + oy / 2) * W + ox / 2];
+              ck_assert_msg(got == want, "upsample3d fz %d: y[%d][%d][%d][%d] = %g, source %g", fz, cb, oz, oy, ox,
+                            (double)got, (double)want);
+            }
+      for (size_t i = 0; i < nx; i++) dx[i] = 0.5f;
+      bo_upsample3d_backward(CB, D, H, W, fz, r, dx, 1);
+      for (size_t i = 0; i < nx; i++) dx[i] -= 0.5f;
+      check_fd(fz == 1 ? "upsample3d fz 1 dx" : "upsample3d fz 2 dx", x, dx, nx, 0.25, up_loss, &u);
+      for (size_t i = 0; i < nx; i++) dx2[i] = 77.0f;
+      bo_upsample3d_backward(CB, D, H, W, fz, r, dx2, 0);
+      for (size_t i = 0; i < nx; i++) ck_assert_msg(fabsf(dx2[i] - dx[i]) < 1e-6f, "upsample3d overwrite [%zu]", i);
+      free(x), free(dx), free(dx2), free(y), free(r);
+    }
+}
+END_TEST
+
 Suite *suite_nn3d(void)
 {
   Suite *s  = suite_create("nn3d");
@@ -432,6 +486,7 @@ Suite *suite_nn3d(void)
   tcase_add_test(tc, test_conv3d_gradients);
   tcase_add_test(tc, test_conv3d_chunked);
   tcase_add_test(tc, test_conv3d_oracle_2d);
+  tcase_add_test(tc, test_upsample3d);
   suite_add_tcase(s, tc);
   return s;
 }
