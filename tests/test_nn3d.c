@@ -478,6 +478,161 @@ START_TEST(test_upsample3d)
 }
 END_TEST
 
+/* ---- the flat-spatial layers on volumes --------------------------------------------------------
+ * GroupNorm, the channel bias and concatenation take x [C][B][HW]; for a
+ * volume [C][B][D][H][W] that is HW = D*H*W. The references below are
+ * written with the three indices (z, y, x), from the header's formulas, so
+ * they show that the 2-D functions are right for volumes: statistics over
+ * the whole volume of a (sample, group), not per plane. */
+
+#define VB 2
+#define VC 6
+#define VG 3
+#define VD 3
+#define VH 4
+#define VW 5
+#define VN (VB * VC * VD * VH * VW)
+
+static size_t vol_at(int c, int b, int z, int y, int x) { return ((((size_t)c * VB + b) * VD + z) * VH + y) * VW + x; }
+
+typedef struct {
+  BOGroupNormShape s;
+  float           *x, *g, *b, *y, *r, *mean, *rstd;
+} VolGnCtx;
+
+static double vol_gn_loss(void *c)
+{
+  VolGnCtx *k = c;
+  bo_groupnorm_forward(&k->s, k->x, k->g, k->b, k->y, k->mean, k->rstd);
+  return dot_fd(VN, k->r, k->y);
+}
+
+/* z = gamma_c (x - mu) / sqrt(var + eps) + beta_c, y = silu ? silu(z) : z,
+ * mu and the biased var over the C/G channels and all D H W voxels of a
+ * (sample, group), in double. */
+static void vol_gn_ref(int silu, const float *x, const float *gamma, const float *beta, double *y)
+{
+  const int Cg = VC / VG;
+  for (int b = 0; b < VB; b++)
+    for (int g = 0; g < VG; g++) {
+      double sum = 0, sq = 0, n = (double)Cg * VD * VH * VW;
+      for (int c = g * Cg; c < (g + 1) * Cg; c++)
+        for (int z = 0; z < VD; z++)
+          for (int yy = 0; yy < VH; yy++)
+            for (int xx = 0; xx < VW; xx++) sum += x[vol_at(c, b, z, yy, xx)];
+      const double mu = sum / n;
+      for (int c = g * Cg; c < (g + 1) * Cg; c++)
+        for (int z = 0; z < VD; z++)
+          for (int yy = 0; yy < VH; yy++)
+            for (int xx = 0; xx < VW; xx++) sq += (x[vol_at(c, b, z, yy, xx)] - mu) * (x[vol_at(c, b, z, yy, xx)] - mu);
+      const double rstd = 1 / sqrt(sq / n + 1e-6);
+      for (int c = g * Cg; c < (g + 1) * Cg; c++)
+        for (int z = 0; z < VD; z++)
+          for (int yy = 0; yy < VH; yy++)
+            for (int xx = 0; xx < VW; xx++) {
+              size_t i = vol_at(c, b, z, yy, xx);
+              double v = gamma[c] * (x[i] - mu) * rstd + beta[c];
+              y[i]     = silu ? v / (1 + exp(-v)) : v;
+            }
+    }
+}
+
+/* GroupNorm (+SiLU) of a volume: the forward pass against the reference
+ * within 1e-4 (1 + |y|) (test_nn.c's float32 bound, ~2e-5; ~1e-6 seen),
+ * the mean and rstd saved per (sample, group); dx, dgamma, dbeta against
+ * finite differences (eps 1e-2, 2e-3 (1 + |g|): see the top of the file),
+ * every entry, accumulating onto 0.25. */
+START_TEST(test_volume_groupnorm)
+{
+  for (int silu = 0; silu < 2; silu++) {
+    float    x[VN], y[VN], r[VN], dx[VN], g[VC], b[VC], dg[VC] = {0}, db[VC] = {0}, mean[VB * VG], rstd[VB * VG];
+    double   ref[VN];
+    VolGnCtx c = {{VB, VC, VD * VH * VW, VG, silu, 1e-6f}, x, g, b, y, r, mean, rstd};
+    fill_uniform(x, VN, -2, 3, 41);
+    fill_uniform(g, VC, 0.5, 1.5, 42);
+    fill_uniform(b, VC, -0.5, 0.5, 43);
+    fill_uniform(r, VN, -1, 1, 44);
+    /* make the planes differ in level, so that per-plane statistics would be wrong */
+    for (int cc = 0; cc < VC; cc++)
+      for (int bb = 0; bb < VB; bb++)
+        for (int z = 0; z < VD; z++)
+          for (int i = 0; i < VH * VW; i++) x[vol_at(cc, bb, z, 0, 0) + i] += (float)z;
+    vol_gn_loss(&c);
+    vol_gn_ref(silu, x, g, b, ref);
+    for (int i = 0; i < VN; i++)
+      ck_assert_msg(fabs(y[i] - ref[i]) <= 1e-4 * (1 + fabs(ref[i])),
+                    "volume groupnorm silu %d: y[%d] = %.7g, ref %.7g", silu, i, (double)y[i], ref[i]);
+    for (int i = 0; i < VN; i++) dx[i] = 0.25f;
+    bo_groupnorm_backward(&c.s, x, g, b, mean, rstd, r, dx, dg, db, 1);
+    for (int i = 0; i < VN; i++) dx[i] -= 0.25f;
+    check_fd(silu ? "volume gn+silu dx" : "volume gn dx", x, dx, VN, 1e-2, vol_gn_loss, &c);
+    check_fd("volume gn dgamma", g, dg, VC, 1e-2, vol_gn_loss, &c);
+    check_fd("volume gn dbeta", b, db, VC, 1e-2, vol_gn_loss, &c);
+  }
+}
+END_TEST
+
+typedef struct {
+  float *bias, *x0, *x, *r;
+} VolBiasCtx;
+
+static double vol_bias_loss(void *c)
+{
+  VolBiasCtx *k = c;
+  memcpy(k->x, k->x0, sizeof(float) * VN);
+  bo_channel_bias_forward(VB, VC, VD * VH * VW, k->bias, k->x);
+  return dot_fd(VN, k->r, k->x);
+}
+
+/* The channel bias on a volume: every voxel of (c, b) gets bias[b][c]
+ * (exactly, one float addition); dbias[b][c] is the sum of dy over the
+ * volume: against the double sum (within 60 u sum |dy|, the float sum of
+ * D H W = 60 terms) and finite differences (linear: eps 0.25). Concatenation
+ * of two volumes is the append of their channels: exact. */
+START_TEST(test_volume_bias_concat)
+{
+  float      x0[VN], x[VN], r[VN], bias[VB * VC], dbias[VB * VC];
+  VolBiasCtx c = {bias, x0, x, r};
+  fill_uniform(x0, VN, -1, 1, 51);
+  fill_uniform(r, VN, -1, 1, 52);
+  fill_uniform(bias, VB * VC, -1, 1, 53);
+  vol_bias_loss(&c);
+  for (int cc = 0; cc < VC; cc++)
+    for (int bb = 0; bb < VB; bb++)
+      for (int z = 0; z < VD; z++)
+        for (int yy = 0; yy < VH; yy++)
+          for (int xx = 0; xx < VW; xx++) {
+            size_t i = vol_at(cc, bb, z, yy, xx);
+            ck_assert_msg(x[i] == x0[i] + bias[bb * VC + cc], "volume bias: x[%d][%d][%d][%d][%d]", cc, bb, z, yy, xx);
+          }
+  bo_channel_bias_backward(VB, VC, VD * VH * VW, r, dbias);
+  for (int cc = 0; cc < VC; cc++)
+    for (int bb = 0; bb < VB; bb++) {
+      double s = 0, sa = 0;
+      for (int z = 0; z < VD; z++)
+        for (int yy = 0; yy < VH; yy++)
+          for (int xx = 0; xx < VW; xx++) s += r[vol_at(cc, bb, z, yy, xx)], sa += fabs(r[vol_at(cc, bb, z, yy, xx)]);
+      ck_assert_msg(fabs(dbias[bb * VC + cc] - s) <= 60 * U_F32 * sa, "volume dbias[%d][%d] = %.9g, sum %.9g", bb, cc,
+                    (double)dbias[bb * VC + cc], s);
+    }
+  check_fd("volume dbias", bias, dbias, VB * VC, 0.25, vol_bias_loss, &c);
+  /* concatenation: a [2][B][D][H][W] then b [4][B][D][H][W] */
+  const size_t na = (size_t)2 * VB * VD * VH * VW, nb = (size_t)4 * VB * VD * VH * VW;
+  float        cat[VN], da[VN], dbb[VN];
+  bo_concat_forward(na, nb, x0, r, cat);
+  for (int cc = 0; cc < 6; cc++)
+    for (int bb = 0; bb < VB; bb++)
+      for (int z = 0; z < VD; z++)
+        for (int yy = 0; yy < VH; yy++)
+          for (int xx = 0; xx < VW; xx++) {
+            float want = cc < 2 ? x0[vol_at(cc, bb, z, yy, xx)] : r[vol_at(cc - 2, bb, z, yy, xx)];
+            ck_assert(cat[vol_at(cc, bb, z, yy, xx)] == want);
+          }
+  bo_concat_backward(na, nb, cat, da, dbb, 0, 0);
+  ck_assert(!memcmp(da, x0, sizeof(float) * na) && !memcmp(dbb, r, sizeof(float) * nb));
+}
+END_TEST
+
 Suite *suite_nn3d(void)
 {
   Suite *s  = suite_create("nn3d");
@@ -487,6 +642,8 @@ Suite *suite_nn3d(void)
   tcase_add_test(tc, test_conv3d_chunked);
   tcase_add_test(tc, test_conv3d_oracle_2d);
   tcase_add_test(tc, test_upsample3d);
+  tcase_add_test(tc, test_volume_groupnorm);
+  tcase_add_test(tc, test_volume_bias_concat);
   suite_add_tcase(s, tc);
   return s;
 }
