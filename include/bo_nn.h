@@ -217,4 +217,21 @@ void bo_resblock_backward(const BOResBlockShape *s, const BOResBlockParams *p, c
                           const float *x, const float *silu_e, const BOResBlockActs *a, const float *dy, float *dx,
                           float *dsilu_e, float *col, float *scratch, int accumulate);
 
+/* ---- the residual block on volumes ------------------------------------------
+ * The block above with 3-D convolutions (k x k x k, stride 1, zero padding)
+ * over x [Cin][B][D][H][W]; the same parameters (conv weights [Cout][Cin][k][k][k])
+ * and saved activations (HW = D*H*W). */
+typedef struct {
+  int B, Cin, Cout, D, H, W, k, G1, G2, E;
+} BOResBlock3dShape;
+size_t bo_resblock3d_acts_size(const BOResBlock3dShape *s);
+void   bo_resblock3d_acts_set(const BOResBlock3dShape *s, float *base, BOResBlockActs *a);
+size_t bo_resblock3d_col_size(const BOResBlock3dShape *s);
+size_t bo_resblock3d_scratch_size(const BOResBlock3dShape *s);
+void   bo_resblock3d_forward(const BOResBlock3dShape *s, const BOResBlockParams *p, const float *x, const float *silu_e,
+                             BOResBlockActs *a, float *y, float *col);
+void   bo_resblock3d_backward(const BOResBlock3dShape *s, const BOResBlockParams *p, const BOResBlockParams *g,
+                              const float *x, const float *silu_e, const BOResBlockActs *a, const float *dy, float *dx,
+                              float *dsilu_e, float *col, float *scratch, int accumulate);
+
 #endif

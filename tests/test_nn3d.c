@@ -68,6 +68,36 @@ static double check_fd(const char *what, float *x, const float *grad, size_t n, 
   return worst;
 }
 
+/* As check_fd, with the Richardson extrapolation E = (4 D(h) - D(2h)) / 3 of
+ * the central differences D (its truncation error is O(h^4) instead of
+ * O(h^2)), for the residual block: every output there depends on the
+ * GroupNorm statistics, so plain central differences err by up to 1e-3
+ * at any h (measured: 2.0e-3 at h = 5e-3, 1.1e-3 at 1e-2, 1.9e-3 at 2e-2:
+ * rounding below 1e-2, truncation above). Extrapolated, the largest error
+ * is 8.2e-4 at h = 2e-2, 4.2e-4 at 4e-2 (used: 5x under the tolerance) and
+ * 5.2e-3 at 8e-2 (the O(h^4) term). */
+static double check_fd_richardson(const char *what, float *x, const float *grad, size_t n, double h, LossFn f,
+                                  void *ctx)
+{
+  double worst = 0, d[2];
+  for (size_t i = 0; i < n; i++) {
+    float x0 = x[i];
+    for (int j = 0; j < 2; j++) {
+      x[i]      = x0 + (float)(h * (j + 1));
+      double lp = f(ctx);
+      x[i]      = x0 - (float)(h * (j + 1));
+      double lm = f(ctx);
+      d[j]      = (lp - lm) / (2 * h * (j + 1));
+    }
+    x[i]            = x0;
+    const double fd = (4 * d[0] - d[1]) / 3, e = fabs(fd - grad[i]) / (1 + fabs(grad[i]));
+    ck_assert_msg(e <= FD_TOL, "%s[%zu]: backward %.6g, finite difference %.6g", what, i, (double)grad[i], fd);
+    if (e > worst) worst = e;
+  }
+  f(ctx);
+  return worst;
+}
+
 /* The GEMM kinds, without Winograd (it is 2-D only). */
 static int no_winograd(BONNKernels k) { return !k.winograd; }
 
@@ -544,6 +574,7 @@ static void vol_gn_ref(int silu, const float *x, const float *gamma, const float
  * every entry, accumulating onto 0.25. */
 START_TEST(test_volume_groupnorm)
 {
+  double worst = 0, e;
   for (int silu = 0; silu < 2; silu++) {
     float    x[VN], y[VN], r[VN], dx[VN], g[VC], b[VC], dg[VC] = {0}, db[VC] = {0}, mean[VB * VG], rstd[VB * VG];
     double   ref[VN];
@@ -565,10 +596,12 @@ START_TEST(test_volume_groupnorm)
     for (int i = 0; i < VN; i++) dx[i] = 0.25f;
     bo_groupnorm_backward(&c.s, x, g, b, mean, rstd, r, dx, dg, db, 1);
     for (int i = 0; i < VN; i++) dx[i] -= 0.25f;
-    check_fd(silu ? "volume gn+silu dx" : "volume gn dx", x, dx, VN, 1e-2, vol_gn_loss, &c);
-    check_fd("volume gn dgamma", g, dg, VC, 1e-2, vol_gn_loss, &c);
-    check_fd("volume gn dbeta", b, db, VC, 1e-2, vol_gn_loss, &c);
+    e     = check_fd(silu ? "volume gn+silu dx" : "volume gn dx", x, dx, VN, 1e-2, vol_gn_loss, &c),
+    worst = e > worst ? e : worst;
+    e = check_fd("volume gn dgamma", g, dg, VC, 1e-2, vol_gn_loss, &c), worst = e > worst ? e : worst;
+    e = check_fd("volume gn dbeta", b, db, VC, 1e-2, vol_gn_loss, &c), worst = e > worst ? e : worst;
   }
+  printf("volume groupnorm finite differences: max |g - fd| / (1 + |g|) = %.2e (tolerance %.0e)\n", worst, FD_TOL);
 }
 END_TEST
 
@@ -633,6 +666,149 @@ START_TEST(test_volume_bias_concat)
 }
 END_TEST
 
+/* ---- the residual block on volumes ------------------------------------------------------------- */
+
+typedef struct {
+  BOResBlock3dShape s;
+  BOResBlockParams  p;
+  BOResBlockActs    a;
+  float            *x, *se, *y, *r, *col;
+} Res3dCtx;
+
+static size_t r3_n(const BOResBlock3dShape *s) { return (size_t)s->B * s->D * s->H * s->W; }
+
+static double res3d_loss(void *c)
+{
+  Res3dCtx *k = c;
+  bo_resblock3d_forward(&k->s, &k->p, k->x, k->se, &k->a, k->y, k->col);
+  return dot_fd(k->s.Cout * r3_n(&k->s), k->r, k->y);
+}
+
+/* All tensors of a block in one buffer (kernels k x k x kk); returns its length. */
+static size_t res3d_params(int Cin, int Cout, int E, size_t kk, float *base, BOResBlockParams *p)
+{
+  size_t off = 0;
+#define TAKE(f, n) (p->f = base ? base + off : NULL, off += (n))
+  TAKE(gn1_g, Cin), TAKE(gn1_b, Cin), TAKE(conv1_w, Cout * Cin * kk), TAKE(conv1_b, Cout);
+  TAKE(temb_w, Cout * E), TAKE(temb_b, Cout), TAKE(gn2_g, Cout), TAKE(gn2_b, Cout);
+  TAKE(conv2_w, Cout * Cout * kk), TAKE(conv2_b, Cout);
+  if (Cin != Cout) TAKE(skip_w, Cout * Cin), TAKE(skip_b, Cout);
+  else p->skip_w = p->skip_b = NULL;
+#undef TAKE
+  return off;
+}
+
+/* GroupNorm + SiLU over x [C][B][V] in double, the result rounded to float. */
+static void gn_silu_ref(int B, int C, size_t V, int G, const float *x, const float *gamma, const float *beta, float *y)
+{
+  const int Cg = C / G;
+  for (int b = 0; b < B; b++)
+    for (int g = 0; g < G; g++) {
+      double sum = 0, sq = 0, n = (double)Cg * V;
+      for (int c = g * Cg; c < (g + 1) * Cg; c++)
+        for (size_t i = 0; i < V; i++) sum += x[((size_t)c * B + b) * V + i];
+      const double mu = sum / n;
+      for (int c = g * Cg; c < (g + 1) * Cg; c++)
+        for (size_t i = 0; i < V; i++)
+          sq += (x[((size_t)c * B + b) * V + i] - mu) * (x[((size_t)c * B + b) * V + i] - mu);
+      const double rstd = 1 / sqrt(sq / n + 1e-6);
+      for (int c = g * Cg; c < (g + 1) * Cg; c++)
+        for (size_t i = 0; i < V; i++) {
+          size_t j = ((size_t)c * B + b) * V + i;
+          double z = gamma[c] * (x[j] - mu) * rstd + beta[c];
+          y[j]     = (float)(z / (1 + exp(-z)));
+        }
+    }
+}
+
+/* The block composed from the references: GroupNorm + SiLU and the direct
+ * 3-D convolution in double (intermediates rounded to float, 6e-8
+ * relative), the time bias, the skip. */
+static void res3d_ref(const BOResBlock3dShape *s, const BOResBlockParams *p, const float *x, const float *se, double *y)
+{
+  const size_t  V = (size_t)s->D * s->H * s->W, N = r3_n(s);
+  BOConv3dShape c1 = {s->B, s->Cin, s->D, s->H, s->W, s->Cout, s->k, 1, 1, 1}, c2 = c1, cs = c1;
+  c2.Cin = s->Cout, cs.k = 1;
+  float *a1 = malloc(sizeof(float) * s->Cin * N), *h1f = calloc(s->Cout * N, sizeof(float)),
+        *a2  = malloc(sizeof(float) * s->Cout * N);
+  double *h1 = malloc(sizeof(double) * s->Cout * N), *skip = malloc(sizeof(double) * s->Cout * N);
+  gn_silu_ref(s->B, s->Cin, V, s->G1, x, p->gn1_g, p->gn1_b, a1);
+  conv3d_direct(&c1, a1, p->conv1_w, p->conv1_b, h1, 0);
+  for (int c = 0; c < s->Cout; c++)
+    for (int b = 0; b < s->B; b++) {
+      double tb = p->temb_b[c];
+      for (int e = 0; e < s->E; e++) tb += (double)p->temb_w[c * s->E + e] * se[b * s->E + e];
+      for (size_t i = 0; i < V; i++) h1[((size_t)c * s->B + b) * V + i] += tb;
+    }
+  for (size_t i = 0; i < s->Cout * N; i++) h1f[i] = (float)h1[i];
+  gn_silu_ref(s->B, s->Cout, V, s->G2, h1f, p->gn2_g, p->gn2_b, a2);
+  if (p->skip_w) conv3d_direct(&cs, x, p->skip_w, p->skip_b, skip, 0);
+  else
+    for (size_t i = 0; i < s->Cout * N; i++) skip[i] = x[i];
+  conv3d_direct(&c2, a2, p->conv2_w, p->conv2_b, y, 0);
+  for (size_t i = 0; i < s->Cout * N; i++) y[i] += skip[i];
+  free(a1), free(h1f), free(a2), free(h1), free(skip);
+}
+
+/* The forward pass against the composed reference within 1e-4 (1 + |y|)
+ * (test_nn.c's bound for the 2-D block); every entry of dx, dsilu_e and of
+ * every parameter against extrapolated central differences
+ * (check_fd_richardson, h = 4e-2, 2e-3 (1 + |g|)). Returns the largest relative error. */
+static double res3d_case(BOResBlock3dShape s)
+{
+  BOResBlockParams p, g;
+  const size_t     kkk = (size_t)s.k * s.k * s.k, N = r3_n(&s), np = res3d_params(s.Cin, s.Cout, s.E, kkk, NULL, &p);
+  float *pbuf = malloc(sizeof(float) * np), *gbuf = calloc(np, sizeof(float)), *x = malloc(sizeof(float) * s.Cin * N),
+        *dx = malloc(sizeof(float) * s.Cin * N), *se = malloc(sizeof(float) * s.B * s.E),
+        *dse = calloc(s.B * s.E, sizeof(float)), *y = malloc(sizeof(float) * s.Cout * N),
+        *r = malloc(sizeof(float) * s.Cout * N), *acts = malloc(sizeof(float) * bo_resblock3d_acts_size(&s)),
+        *col     = malloc(sizeof(float) * (bo_resblock3d_col_size(&s) + 1)),
+        *scratch = malloc(sizeof(float) * bo_resblock3d_scratch_size(&s));
+  double  *ref = malloc(sizeof(double) * s.Cout * N), worst = 0, e;
+  Res3dCtx c;
+
+  res3d_params(s.Cin, s.Cout, s.E, kkk, pbuf, &p);
+  res3d_params(s.Cin, s.Cout, s.E, kkk, gbuf, &g);
+  fill_uniform(pbuf, np, -0.4, 0.4, 61);
+  for (int i = 0; i < s.Cin; i++) p.gn1_g[i] += 1.0f;
+  for (int i = 0; i < s.Cout; i++) p.gn2_g[i] += 1.0f;
+  fill_uniform(x, s.Cin * N, -2, 2, 62);
+  fill_uniform(se, s.B * s.E, -1, 1, 63);
+  fill_uniform(r, s.Cout * N, -1, 1, 64);
+  bo_resblock3d_acts_set(&s, acts, &c.a);
+  c.s = s, c.p = p, c.x = x, c.se = se, c.y = y, c.r = r, c.col = col;
+  res3d_loss(&c);
+  res3d_ref(&s, &p, x, se, ref);
+  for (size_t i = 0; i < s.Cout * N; i++)
+    ck_assert_msg(fabs(y[i] - ref[i]) <= 1e-4 * (1 + fabs(ref[i])), "resblock3d y[%zu] = %.7g, reference %.7g", i,
+                  (double)y[i], ref[i]);
+  bo_resblock3d_backward(&s, &p, &g, x, se, &c.a, r, dx, dse, col, scratch, 0);
+  e = check_fd_richardson("res3d dx", x, dx, s.Cin * N, 4e-2, res3d_loss, &c), worst = e > worst ? e : worst;
+  e = check_fd_richardson("res3d dsilu_e", se, dse, s.B * s.E, 4e-2, res3d_loss, &c), worst = e > worst ? e : worst;
+  e = check_fd_richardson("res3d params", pbuf, gbuf, np, 4e-2, res3d_loss, &c), worst = e > worst ? e : worst;
+  /* accumulate = 1 adds the same dx onto what was there */
+  float *dx2 = malloc(sizeof(float) * s.Cin * N);
+  for (size_t i = 0; i < s.Cin * N; i++) dx2[i] = 0.5f;
+  memset(gbuf, 0, sizeof(float) * np);
+  bo_resblock3d_backward(&s, &p, &g, x, se, &c.a, r, dx2, dse, col, scratch, 1);
+  for (size_t i = 0; i < s.Cin * N; i++)
+    ck_assert_msg(fabsf(dx2[i] - 0.5f - dx[i]) < 1e-5f, "res3d accumulate [%zu]", i);
+  free(pbuf), free(gbuf), free(x), free(dx), free(dx2), free(se), free(dse), free(y), free(r), free(acts), free(col),
+      free(scratch), free(ref);
+  return worst;
+}
+
+START_TEST(test_resblock3d)
+{
+  double worst = 0, e;
+  /* B, Cin, Cout, D, H, W, k, G1, G2, E */
+  e = res3d_case((BOResBlock3dShape){2, 4, 6, 3, 4, 5, 3, 2, 3, 5}), worst = e > worst ? e : worst; /* 1x1x1 skip */
+  e = res3d_case((BOResBlock3dShape){1, 4, 4, 2, 3, 3, 3, 2, 2, 3}), worst = e > worst ? e : worst; /* identity skip */
+  e = res3d_case((BOResBlock3dShape){2, 6, 4, 2, 2, 3, 1, 3, 2, 4}), worst = e > worst ? e : worst; /* k = 1 */
+  printf("resblock3d finite differences: max |g - fd| / (1 + |g|) = %.2e (tolerance %.0e)\n", worst, FD_TOL);
+}
+END_TEST
+
 Suite *suite_nn3d(void)
 {
   Suite *s  = suite_create("nn3d");
@@ -644,6 +820,7 @@ Suite *suite_nn3d(void)
   tcase_add_test(tc, test_upsample3d);
   tcase_add_test(tc, test_volume_groupnorm);
   tcase_add_test(tc, test_volume_bias_concat);
+  tcase_add_test(tc, test_resblock3d);
   suite_add_tcase(s, tc);
   return s;
 }

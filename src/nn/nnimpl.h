@@ -6,6 +6,7 @@
  *                     channel bias, upsampling, concatenation
  *   attention.c       self-attention
  *   resblock.c        the residual block
+ *   resblock3d.c      the residual block on volumes
  *   conv.c            convolution entry points, algorithm choice, im2col
  *   conv3d.c          3-D convolution (vol2col + the GEMM drivers)
  *   gemm.c            GEMM drivers and operand layouts over a BOGemmKernel
