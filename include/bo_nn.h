@@ -102,6 +102,32 @@ void bo_conv_forward(const BOConvShape *s, const float *x, const float *w, const
 void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
                       float *db, float *col, int accumulate);
 
+/* ---- 3-D convolution (volumes, issue #16) --------------------------------- */
+/* Volumes are [C][B][D][H][W] (x fastest; one sample is NCDHW), so the
+ * layers that work on a flat spatial size (GroupNorm, channel bias, SiLU,
+ * concatenation) take HW = D*H*W unchanged. Cubic kernel k (1 or 3), a
+ * stride per axis (sz, sy, sx, each 1 or 2: sz = 1 with sy = sx = 2 halves
+ * x and y only, for grids with Nz << Nx), zero padding k/2. Output size per
+ * axis (n - 1)/stride + 1. One algorithm: vol2col per chunk of samples, then
+ * one product per chunk on the kernels in use (bo_nn_kernels); a 1x1x1
+ * stride-1 conv is the 2-D pointwise one. No Winograd, no periodic padding. */
+typedef struct {
+  int B, Cin, D, H, W, Cout, k, sz, sy, sx;
+} BOConv3dShape;
+int bo_conv3d_out_d(const BOConv3dShape *s);
+int bo_conv3d_out_h(const BOConv3dShape *s);
+int bo_conv3d_out_w(const BOConv3dShape *s);
+/* Floats of workspace (0 for a 1x1x1 stride-1 conv). */
+size_t bo_conv3d_col_size(const BOConv3dShape *s);
+/* y (+)= conv(x, w) + b.  x [Cin][B][D][H][W], w [Cout][Cin][k][k][k] (kz,
+ * ky, kx), b [Cout] (may be NULL), y [Cout][B][Do][Ho][Wo]; col: workspace of
+ * bo_conv3d_col_size floats; accumulate = 1 adds onto y. */
+void bo_conv3d_forward(const BOConv3dShape *s, const float *x, const float *w, const float *b, float *y, float *col,
+                       int accumulate);
+/* dw += ..., db += ... (db may be NULL), dx (+)= ... (dx may be NULL). */
+void bo_conv3d_backward(const BOConv3dShape *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
+                        float *db, float *col, int accumulate);
+
 /* ---- GroupNorm, optionally fused with SiLU -------------------------------- */
 /* x [C][B][HW]; G groups of C/G channels, statistics per (sample, group):
  *   z = gamma_c (x - mu) rstd + beta_c,  y = silu ? silu(z) : z,
@@ -133,6 +159,12 @@ void bo_channel_bias_backward(int B, int C, int HW, const float *dy, float *dbia
 void bo_upsample2x_forward(int CB, int H, int W, const float *x, float *y);
 /* dx (+)= sum of dy over each 2x2 block */
 void bo_upsample2x_backward(int CB, int H, int W, const float *dy, float *dx, int accumulate);
+
+/* ---- nearest upsampling of volumes: x [C][B][D][H][W] -> y [C][B][fz D][2H][2W],
+ * fz = 1 (x and y only) or 2 ---------------------------------------------------- */
+void bo_upsample3d_forward(int CB, int D, int H, int W, int fz, const float *x, float *y);
+/* dx (+)= sum of dy over each fz x 2 x 2 block */
+void bo_upsample3d_backward(int CB, int D, int H, int W, int fz, const float *dy, float *dx, int accumulate);
 
 /* ---- channel concatenation: y [C1+C2][B][HW] = [a; b] ------------------------ */
 void bo_concat_forward(size_t na, size_t nb, const float *a, const float *b, float *y);
@@ -184,5 +216,22 @@ void   bo_resblock_forward(const BOResBlockShape *s, const BOResBlockParams *p, 
 void bo_resblock_backward(const BOResBlockShape *s, const BOResBlockParams *p, const BOResBlockParams *g,
                           const float *x, const float *silu_e, const BOResBlockActs *a, const float *dy, float *dx,
                           float *dsilu_e, float *col, float *scratch, int accumulate);
+
+/* ---- the residual block on volumes ------------------------------------------
+ * The block above with 3-D convolutions (k x k x k, stride 1, zero padding)
+ * over x [Cin][B][D][H][W]; the same parameters (conv weights [Cout][Cin][k][k][k])
+ * and saved activations (HW = D*H*W). */
+typedef struct {
+  int B, Cin, Cout, D, H, W, k, G1, G2, E;
+} BOResBlock3dShape;
+size_t bo_resblock3d_acts_size(const BOResBlock3dShape *s);
+void   bo_resblock3d_acts_set(const BOResBlock3dShape *s, float *base, BOResBlockActs *a);
+size_t bo_resblock3d_col_size(const BOResBlock3dShape *s);
+size_t bo_resblock3d_scratch_size(const BOResBlock3dShape *s);
+void   bo_resblock3d_forward(const BOResBlock3dShape *s, const BOResBlockParams *p, const float *x, const float *silu_e,
+                             BOResBlockActs *a, float *y, float *col);
+void   bo_resblock3d_backward(const BOResBlock3dShape *s, const BOResBlockParams *p, const BOResBlockParams *g,
+                              const float *x, const float *silu_e, const BOResBlockActs *a, const float *dy, float *dx,
+                              float *dsilu_e, float *col, float *scratch, int accumulate);
 
 #endif

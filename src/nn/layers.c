@@ -243,6 +243,45 @@ void bo_upsample2x_backward(int CB, int H, int W, const float *dy, float *dx, in
   }
 }
 
+/* Volumes: input plane p = cb D + z (H x W) goes to output planes
+ * fz p .. fz p + fz - 1 (2H x 2W), since cb fz D + fz z = fz p. Each output
+ * plane is the 2-D nearest upsampling of its input plane. */
+void bo_upsample3d_forward(int CB, int D, int H, int W, int fz, const float *x, float *y)
+{
+  const size_t HW = (size_t)H * W, P = (size_t)CB * D;
+  if (fz == 1) {
+    bo_upsample2x_forward((int)P, H, W, x, y);
+    return;
+  }
+  for (size_t p = 0; p < P; p++) {
+    float *y0 = y + 2 * p * 4 * HW;
+    bo_upsample2x_forward(1, H, W, x + p * HW, y0);
+    memcpy(y0 + 4 * HW, y0, sizeof(float) * 4 * HW);
+  }
+}
+
+/* dx (+)= the sum over each 2 x 2 block of dy, over both output planes of
+ * the input plane when fz = 2 */
+void bo_upsample3d_backward(int CB, int D, int H, int W, int fz, const float *dy, float *dx, int accumulate)
+{
+  const size_t HW = (size_t)H * W, P = (size_t)CB * D;
+  if (fz == 1) {
+    bo_upsample2x_backward((int)P, H, W, dy, dx, accumulate);
+    return;
+  }
+  for (size_t p = 0; p < P; p++)
+    for (int iy = 0; iy < H; iy++) {
+      const float *a0 = dy + 2 * p * 4 * HW + (size_t)iy * 4 * W, *a1 = a0 + 2 * W; /* rows 2iy, 2iy+1 of plane 2p */
+      const float *b0 = a0 + 4 * HW, *b1 = b0 + 2 * W;                              /* the same rows of plane 2p+1 */
+      float       *xr = dx + p * HW + (size_t)iy * W;
+      for (int i = 0; i < W; i++) {
+        float d = ((a0[2 * i] + a0[2 * i + 1]) + (a1[2 * i] + a1[2 * i + 1])) +
+                  ((b0[2 * i] + b0[2 * i + 1]) + (b1[2 * i] + b1[2 * i + 1]));
+        xr[i] = accumulate ? xr[i] + d : d;
+      }
+    }
+}
+
 void bo_concat_forward(size_t na, size_t nb, const float *a, const float *b, float *y)
 {
   memcpy(y, a, sizeof(float) * na);

@@ -6,7 +6,9 @@
  *                     channel bias, upsampling, concatenation
  *   attention.c       self-attention
  *   resblock.c        the residual block
+ *   resblock3d.c      the residual block on volumes
  *   conv.c            convolution entry points, algorithm choice, im2col
+ *   conv3d.c          3-D convolution (vol2col + the GEMM drivers)
  *   gemm.c            GEMM drivers and operand layouts over a BOGemmKernel
  *   gemm_avx512.c     the 8 x 32 register block on AVX-512
  *   gemm_avx2.c       the same block on AVX2 + FMA
