@@ -3,16 +3,19 @@
 # 77 when it cannot run here, e.g. without an optional tool: "skip", with
 # the reason it printed last) and prints one line per test plus a closing
 # "N passed, N failed, N skipped" line.
-# With an argument NAME, only tests/cli/NAME.sh (an error if there is none).
-# Fewer tests run than asked for (every file but common.sh, or NAME) is a
-# failure: the run cannot pass having run nothing.
+# With arguments NAME..., only tests/cli/NAME.sh for each (an error if one
+# does not exist). Fewer tests run than asked for (every file but
+# common.sh, or the NAMEs) is a failure: the run cannot pass having run
+# nothing.
 # Environment from the Makefile: BO_ROOT, BO_BIN, BO_BUILD, MPIRUN, TMPDIR.
 set -u
 pass=0; fail=0; skip=0; failed=""
-only="${1:-}"
-if [ -n "$only" ]; then
-  [ "$only" != common ] && [ -f "$BO_ROOT/tests/cli/$only.sh" ] || { echo "cli: FAILED: no test tests/cli/$only.sh"; exit 1; }
-  want=1
+only=" $* "
+if [ $# -gt 0 ]; then
+  for name in "$@"; do
+    [ "$name" != common ] && [ -f "$BO_ROOT/tests/cli/$name.sh" ] || { echo "cli: FAILED: no test tests/cli/$name.sh"; exit 1; }
+  done
+  want=$#
 else
   want=$(ls "$BO_ROOT"/tests/cli/*.sh | grep -vc '/common\.sh$')
 fi
@@ -20,7 +23,7 @@ for t in "$BO_ROOT"/tests/cli/*.sh; do
   [ -e "$t" ] || continue
   name=$(basename "$t" .sh)
   [ "$name" = common ] && continue   # sourced by the tests, not one itself
-  [ -n "$only" ] && [ "$name" != "$only" ] && continue
+  [ $# -gt 0 ] && [ "${only/ $name /}" = "$only" ] && continue
   log="$BO_BUILD/cli-$name.log"
   start=$(date +%s)
   status=0
