@@ -340,6 +340,13 @@ START_TEST(test_refuse_2d_only)
   BOTestExpectErrorMessage(BODatasetRequire2D(ds, "bo_train"), "r3.h5: dataset counts is a 3-D field (Nz x Ny x Nx = "
                                                                "4 x 6 x 5); bo_train does not handle 3-D fields yet");
   BODatasetDestroy(&ds);
+  /* no pictures of volumes (bo_sample -png) */
+  {
+    char png[PETSC_MAX_PATH_LEN];
+    BOTestExpectErrorMessage(BOPNGFromFile(PETSC_COMM_WORLD, path, "counts", 4, BOTestPath("r3.png", png, sizeof(png))),
+                             "r3.h5: dataset counts is a 3-D field (Nz x Ny x Nx = 4 x 6 x 5); the PNG picture (-png) "
+                             "does not handle 3-D fields yet");
+  }
   /* a 2-D field passes */
   {
     const hsize_t d3[3] = {3, 4, 5};
