@@ -132,6 +132,7 @@ static PetscErrorCode read_ann_data(const Options *o, BOArray *a, PetscInt *firs
   PetscCall(BODatasetCreate(PETSC_COMM_WORLD, &ds));
   PetscCall(BODatasetSetFile(ds, o->in, o->in_name));
   PetscCall(BODatasetOpen(ds));
+  PetscCall(BODatasetRequire2D(ds, "bo_convert")); /* patches and BOArray are 2-D */
   a->N = ds->nlocal, a->D = ds->D, *first = ds->first, *N = ds->N;
   if (ds->is_field) {
     a->ndim     = ds->C > 1 ? 3 : 2;

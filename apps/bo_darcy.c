@@ -21,6 +21,7 @@ static const char help[] =
 #include <string.h>
 #include <unistd.h>
 #include "bo_darcy.h"
+#include "bo_dataset.h"
 #include "bo_sys.h"
 
 typedef struct {
@@ -69,8 +70,9 @@ static PetscErrorCode get_options(Options *o)
  * error is raised on all ranks alike (all read the same metadata). */
 static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Ny, PetscInt *Nx, PetscInt *C)
 {
-  int     ok = 0, nd = 0, ts = 0;
-  hsize_t dims[8] = {0};
+  int     ok = 0, nd = 0, ts = 0, sdim = 2;
+  hsize_t dims[8]  = {0};
+  char    why[256] = "";
   hid_t   f = -1, d = -1;
 
   PetscFunctionBegin;
@@ -85,6 +87,7 @@ static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Ny, Petsc
         ok = 2, nd = H5Sget_simple_extent_ndims(sp);
         if (nd > 0 && nd <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
         H5Sclose(sp);
+        if (nd >= 2 && nd <= 5) sdim = BOFieldSpatialDims(d, 0, why, sizeof(why)); /* 2-D or 3-D */
         if (H5Aexists(d, "timestepping") > 0) {
           hid_t a = H5Aopen(d, "timestepping", H5P_DEFAULT);
           if (a >= 0 && H5Aread(a, H5T_NATIVE_INT, &ts) < 0) ts = 0;
@@ -104,6 +107,9 @@ static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Ny, Petsc
   PetscCheck(nd != 2, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s holds vectors (N, G), not fields: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data,
              o->name);
+  PetscCheck(sdim >= 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s %s", o->data, o->name, why);
+  PetscCall(BOFieldRefuse3D(PETSC_COMM_WORLD, o->data, o->name, (PetscBool)(sdim == 3), (PetscInt)dims[1],
+                            (PetscInt)dims[2], (PetscInt)dims[3], "bo_darcy"));
   PetscCheck(nd == 3 || nd == 4, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s has %d axes: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data, o->name, nd);
   PetscCheck(ts, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
@@ -192,7 +198,7 @@ static PetscErrorCode write_h5(const char *path, PetscInt n, const double *keff,
 static PetscErrorCode run(void)
 {
   Options        o;
-  PetscInt       N, Ny, Nx, C, n, *its;
+  PetscInt       N = 0, Ny = 0, Nx = 0, C = 0, n, *its;
   DM             da, da1;
   Vec            x, k, p;
   PetscViewer    v;

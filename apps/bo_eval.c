@@ -85,6 +85,7 @@ static PetscErrorCode open_data(const char *path, const char *name, BODataset *d
   PetscCall(BODatasetCreate(PETSC_COMM_WORLD, ds));
   PetscCall(BODatasetSetFile(*ds, path, name));
   PetscCall(BODatasetOpen(*ds));
+  PetscCall(BODatasetRequire2D(*ds, "bo_eval")); /* spectra and two-point functions are 2-D */
   PetscFunctionReturn(0);
 }
 

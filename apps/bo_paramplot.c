@@ -109,6 +109,7 @@ static PetscErrorCode add_file(const Options *o, int s, const char *path, const 
   PetscCall(BODatasetCreate(PETSC_COMM_SELF, &ds));
   PetscCall(BODatasetSetFile(ds, path, "counts"));
   PetscCall(BODatasetOpen(ds));
+  PetscCall(BODatasetRequire2D(ds, "bo_paramplot"));
   PetscCheck(ds->is_field && ds->has_params, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
              "%s: needs fields (N, Ny, Nx[, C]) with params", path);
   PetscCheck(ds->P <= 8, PETSC_COMM_SELF, PETSC_ERR_SUP, "%s: more than 8 params", path);

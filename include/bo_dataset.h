@@ -3,6 +3,9 @@
  *
  * Accepted layouts (any HDF5 integer type, or float holding integers):
  *   fields   dataset (N, Ny, Nx) or (N, Ny, Nx, C)
+ *   3-D      dataset (N, Nz, Ny, Nx) or (N, Nz, Ny, Nx, C): a 4-D dataset is
+ *            3-D when its integer attribute Mz equals its second axis, or
+ *            with -data_dims 3 (BOFieldSpatialDims; docs/DATA.md)
  *   vectors  dataset (N, G)
  *   sparse   AnnData CSR group X/{data, indices, indptr} with attribute
  *            shape = (N, G); also 10x's matrix/{..., shape} (CSC over cells)
@@ -24,7 +27,8 @@
  *
  * Options: -data FILE, -data_name PATH (default counts), -max_count M,
  * -data_chunk_mb MB (stream the shard in chunks of at most MB),
- * -data_shuffle_window W (blocks per shuffle window when streaming).
+ * -data_shuffle_window W (blocks per shuffle window when streaming),
+ * -data_dims 0|2|3 (a field's spatial dimension; 0: from the file).
  */
 #ifndef BO_DATASET_H
 #define BO_DATASET_H
@@ -44,17 +48,19 @@ typedef struct {
   double      max_count_limit;          /* -max_count: larger values are errors */
   double      chunk_mb;                 /* -data_chunk_mb; 0 = load the whole shard */
   PetscInt    shuffle_window;           /* -data_shuffle_window (streaming) */
+  PetscInt    data_dims;                /* -data_dims: 0 from the file, 2 or 3 (BOFieldSpatialDims) */
 
   /* what was found */
-  PetscInt  N, D;         /* samples, elements per sample */
-  PetscBool is_field;     /* (N, Ny, Nx[, C]) */
-  PetscBool is_sparse;    /* CSR group */
-  PetscInt  ndim;         /* axes per sample: 3 (Ny, Nx, C) for fields, 1 (G) for vectors */
-  PetscInt  shape[3];     /* (Ny, Nx, C) or (G) */
-  PetscInt  Ny, Nx, C, G; /* the same, by name (G = D for vectors) */
-  PetscBool timestepping; /* the attribute was present and nonzero */
-  PetscBool top_down;     /* the file's row_order is "top_down": row 0 is the top (images; pictures only) */
-  double    max_count;    /* observed maximum over the whole dataset */
+  PetscInt  N, D;             /* samples, elements per sample */
+  PetscBool is_field;         /* (N, Ny, Nx[, C]) or (N, Nz, Ny, Nx[, C]) */
+  PetscBool is_3d;            /* a 3-D field (N, Nz, Ny, Nx[, C]) */
+  PetscBool is_sparse;        /* CSR group */
+  PetscInt  ndim;             /* axes per sample: 3 (Ny, Nx, C) for 2-D fields, 4 (Nz, Ny, Nx, C) for 3-D, 1 (G) */
+  PetscInt  shape[4];         /* (Ny, Nx, C), (Nz, Ny, Nx, C) or (G) */
+  PetscInt  Nz, Ny, Nx, C, G; /* the same, by name (Nz = 1 for 2-D fields and vectors, G = D for vectors) */
+  PetscBool timestepping;     /* the attribute was present and nonzero */
+  PetscBool top_down;         /* the file's row_order is "top_down": row 0 is the top (images; pictures only) */
+  double    max_count;        /* observed maximum over the whole dataset */
   PetscBool has_labels;
   PetscInt  num_classes;               /* max label + 1 */
   PetscBool has_params;                /* a `params` dataset (N, P) next to the data */
@@ -98,12 +104,39 @@ const char *BOCountProblem(double v, double limit, const char *limit_name);
 
 PetscErrorCode BODatasetCreate(MPI_Comm comm, BODataset *ds);
 PetscErrorCode BODatasetSetFile(BODataset ds, const char *filename, const char *name);
-PetscErrorCode
-BODatasetSetFromOptions(BODataset ds); /* -data -data_name -max_count -data_chunk_mb -data_shuffle_window */
+/* -data -data_name -max_count -data_chunk_mb -data_shuffle_window -data_dims */
+PetscErrorCode BODatasetSetFromOptions(BODataset ds);
 /* Open, validate and load (or scan, when streaming) this rank's shard. Collective. */
 PetscErrorCode BODatasetOpen(BODataset ds);
 PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer);
 PetscErrorCode BODatasetDestroy(BODataset *ds);
+
+/* 3-D fields (docs/DATA.md §1). The spatial dimension of the dense dataset
+ * dset: 0 for vectors (N, G), 2 for (N, Ny, Nx) and (N, Ny, Nx, C), 3 for
+ * (N, Nz, Ny, Nx) and (N, Nz, Ny, Nx, C). A 4-D dataset is 2-D (today's
+ * meaning) unless its integer attribute Mz equals its second axis, or
+ * data_dims is 3 (-data_dims; files PETSc wrote have no attributes); 5-D is
+ * always 3-D. data_dims 0 lets the file decide. Returns -1 and the reason
+ * (e.g. "has attribute Mz = 7 but its second axis is 4 (N, Nz, Ny, Nx) = (3,
+ * 4, 6, 5)"), to follow "FILE: dataset NAME ", when the dataset's axes, its
+ * Mz attribute and data_dims disagree. Not collective; no PETSc errors. */
+int BOFieldSpatialDims(hid_t dset, PetscInt data_dims, char *why, size_t len);
+/* The one refusal of 3-D fields by code that handles 2-D fields only: when
+ * is_3d, the error "FILE: dataset NAME is a 3-D field (Nz x Ny x Nx = 8 x 16
+ * x 16); WHO does not handle 3-D fields yet" on comm (who: "bo_train", ...).
+ * BODatasetRequire2D(ds, who) is the same for an open dataset. */
+PetscErrorCode BOFieldRefuse3D(MPI_Comm comm, const char *file, const char *name, PetscBool is_3d, PetscInt Nz,
+                               PetscInt Ny, PetscInt Nx, const char *who);
+PetscErrorCode BODatasetRequire2D(BODataset ds, const char *who);
+/* Read a member-shaped float dataset (e.g. the observed cells' value and
+ * mask) from file into buf, members of (ndim, shape) as in BODataset: ndim 4
+ * (Nz, Ny, Nx, C), 3 (Ny, Nx, C) or 1 (G). A 3-D member's dataset must be
+ * (Nz, Ny, Nx, C), or (Nz, Ny, Nx) when C = 1, else "WHAT: 'NAME' is 4 x 6 x
+ * 4, but MEMBERS are 4 x 6 x 5 (Nz x Ny x Nx[ x C])"; a 2-D or vector member's
+ * needs D elements ("WHAT: 'NAME' has 20 elements, MEMBERS have 24"). A
+ * missing dataset: "WHAT: dataset 'NAME' is missing". Serial. */
+PetscErrorCode BOMemberShapedRead(hid_t file, const char *what, const char *name, const char *members, PetscInt ndim,
+                                  const PetscInt shape[], float *buf);
 
 /* The shard of rank r of size ranks: samples [first, first + n). */
 void BODatasetShard(PetscInt N, PetscMPIInt size, PetscMPIInt r, PetscInt *first, PetscInt *n);

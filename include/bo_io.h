@@ -3,9 +3,9 @@
  * bo_convert.
  *
  * Layout written:
- *   /<name>   (N, Ny, Nx[, C]) fields or (N, G) vectors, attribute
- *             timestepping = 1 (int32), plus Mx, My, dof, origin, spacing
- *             for fields
+ *   /<name>   (N, Ny, Nx[, C]) fields, (N, Nz, Ny, Nx[, C]) 3-D fields or
+ *             (N, G) vectors, attribute timestepping = 1 (int32), plus Mx,
+ *             My, dof, origin, spacing for fields (and Mz for 3-D ones)
  *   /labels   (N) int32, optional
  *   /params   (N, P) float64 with string attribute names, optional
  *   /inputs   (N, Ny, Nx[, Ci]) float32 on the counts' grid, optional
@@ -51,13 +51,14 @@ typedef struct {
   char         path[PETSC_MAX_PATH_LEN];    /* final name */
   char         tmppath[PETSC_MAX_PATH_LEN]; /* name while writing */
   char         name[256];                   /* dataset path, e.g. "counts" */
-  PetscInt     N, ndim, shape[3], D;        /* members, per-member shape, elements per member */
-  PetscBool    is_field;                    /* ndim 2 or 3: (Ny, Nx[, C]) */
+  PetscInt     N, ndim, shape[4], D;        /* members, per-member shape, elements per member */
+  PetscBool    is_field;                    /* ndim 2, 3 or 4: (Ny, Nx[, C]) or (Nz, Ny, Nx, C) */
+  PetscBool    is_3d;                       /* ndim 4: (Nz, Ny, Nx, C) */
   BODType      dtype;                       /* chosen type (never AUTO after set-up) */
   double       max_count;                   /* < 0: unknown */
   PetscInt     deflate;                     /* 0 = no compression, else 1..9 (with shuffle) */
   PetscBool    xdmf, labels;
-  double       origin[2], spacing[2]; /* (x, y) */
+  double       origin[3], spacing[3]; /* (x, y[, z]) */
   BOAttribute *attrs;
   int          nattrs, maxattrs;
   PetscInt     P; /* params columns (0: no params dataset) */
@@ -68,7 +69,9 @@ typedef struct {
 } BOWriterData;
 typedef BOWriterData *BOWriter;
 
-/* shape = (Ny, Nx) or (Ny, Nx, C) for fields, (G) for vectors; N >= 1. */
+/* shape = (Ny, Nx) or (Ny, Nx, C) for fields, (Nz, Ny, Nx, C) for 3-D fields
+ * (ndim 4: written as (N, Nz, Ny, Nx), or (N, Nz, Ny, Nx, C) when C > 1, with
+ * the attribute Mz), (G) for vectors; N >= 1. */
 PetscErrorCode BOWriterCreate(MPI_Comm comm, const char *path, const char *name, PetscInt N, PetscInt ndim,
                               const PetscInt shape[], BOWriter *w);
 PetscErrorCode BOWriterSetFromOptions(BOWriter w); /* -io_type -io_deflate -io_xdmf */
@@ -82,7 +85,8 @@ PetscErrorCode BOWriterSetLabels(BOWriter w, PetscBool flg); /* create the label
  * gives p0,p1,...), and inputs (N, Ny, Nx[, Ci]) float32 for fields. */
 PetscErrorCode BOWriterSetParams(BOWriter w, PetscInt P, const char *names);
 PetscErrorCode BOWriterSetInputs(BOWriter w, PetscInt Ci);
-PetscErrorCode BOWriterSetGrid(BOWriter w, const double origin[2], const double spacing[2]);
+/* origin and spacing: 2 values (x, y), or 3 (x, y, z) for 3-D fields. */
+PetscErrorCode BOWriterSetGrid(BOWriter w, const double origin[], const double spacing[]);
 /* Provenance key/values on the root group; same values on every rank. May be
  * called any time before BOWriterClose(); a key set twice keeps the last. */
 PetscErrorCode BOWriterSetAttributeString(BOWriter w, const char *key, const char *value);
@@ -112,9 +116,11 @@ PetscErrorCode BOWriteEnsemble(MPI_Comm comm, const char *path, const char *name
                                const PetscInt *labels);
 
 /* The XDMF sidecar of a field file (rank 0 only; called by BOWriterClose).
- * h5path is the .h5 file; the sidecar names it by its base name. */
-PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Ny, PetscInt Nx, PetscInt C,
-                           BODType type, const double origin[2], const double spacing[2]);
+ * h5path is the .h5 file; the sidecar names it by its base name. Nz = 0: a
+ * 2-D field (2DCoRectMesh; origin and spacing x, y); Nz >= 1: a 3-D field
+ * (3DCoRectMesh; origin and spacing x, y, z). */
+PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Nz, PetscInt Ny, PetscInt Nx,
+                           PetscInt C, BODType type, const double origin[], const double spacing[]);
 /* Remove the XDMF sidecar of h5path if it describes h5path (a file
  * re-written without one would otherwise keep a stale sidecar). */
 void BORemoveStaleXDMF(const char *h5path);

@@ -202,7 +202,7 @@ START_TEST(test_abandoned_writer_leaves_nothing)
   BOTestOK(BOWriterDestroy(&w));
   /* bad arguments at creation */
   BOTestExpectErrorMessage(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 0, 2, shape, &w), "at least one member");
-  BOTestExpectErrorMessage(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 4, shape, &w), "1 to 3 axes");
+  BOTestExpectErrorMessage(BOWriterCreate(PETSC_COMM_WORLD, path, "counts", 1, 5, shape, &w), "1 to 4 axes");
 }
 END_TEST
 

@@ -125,6 +125,8 @@ PetscErrorCode BOWriterSetInputs(BOWriter w, PetscInt Ci)
   PetscCheck(!w->setup, w->comm, PETSC_ERR_ORDER, "request inputs before the first write");
   PetscCheck(w->is_field, w->comm, PETSC_ERR_ARG_WRONG, "%s: inputs are fields on the counts' grid; %s is no field",
              w->path, w->name);
+  PetscCheck(!w->is_3d, w->comm, PETSC_ERR_SUP, "%s: %s is a 3-D field; inputs beside 3-D fields are not supported yet",
+             w->path, w->name);
   PetscCheck(Ci >= 1, w->comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: inputs need Ci >= 1 components", w->path);
   w->Ci = Ci;
   PetscFunctionReturn(0);
@@ -286,6 +288,9 @@ static PetscErrorCode open_inputs(BODataset ds, const char *path)
   if (!nd) PetscFunctionReturn(0);
   PetscCheck(ds->is_field, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s holds input fields, but %s holds vectors, not fields", ds->filename, path, ds->name);
+  PetscCheck(!ds->is_3d, ds->comm, PETSC_ERR_SUP,
+             "%s: dataset %s: %s is a 3-D field, and inputs beside 3-D fields are not supported yet", ds->filename,
+             path, ds->name);
   PetscCheck(nd == 3 || nd == 4, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s has %d axes; expected (N, Ny, Nx) or (N, Ny, Nx, Ci)", ds->filename, path, nd);
   PetscCheck((PetscInt)dims[0] == ds->N, ds->comm, PETSC_ERR_FILE_UNEXPECTED,

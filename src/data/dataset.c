@@ -17,6 +17,7 @@ PetscErrorCode BODatasetCreate(MPI_Comm comm, BODataset *ds)
   PetscCall(PetscStrncpy(d->name, "counts", sizeof(d->name)));
   d->max_count_limit = BO_MAX_EXACT_COUNT;
   d->shuffle_window  = 4;
+  d->Nz              = 1;
   d->file = d->dset = d->csr[0] = d->csr[1] = d->csr[2] = -1;
   d->cache_epoch[0] = d->cache_epoch[1] = -1;
   d->win_epoch = d->win_index = -1;
@@ -46,7 +47,14 @@ PetscErrorCode BODatasetSetFromOptions(BODataset ds)
                              "BODatasetOpen", ds->chunk_mb, &ds->chunk_mb, NULL));
   PetscCall(PetscOptionsRangeInt("-data_shuffle_window", "blocks per shuffle window when streaming",
                                  "BOShufflePermutation", ds->shuffle_window, &ds->shuffle_window, NULL, 1, 64));
+  PetscCall(
+      PetscOptionsInt("-data_dims",
+                      "spatial dimension of the fields, 2 or 3 (0: from the file; a 4-D dataset is (N, Ny, Nx, C) "
+                      "unless its attribute Mz equals its second axis; 3 reads it as (N, Nz, Ny, Nx))",
+                      "BOFieldSpatialDims", ds->data_dims, &ds->data_dims, NULL));
   PetscOptionsEnd();
+  PetscCheck(ds->data_dims == 0 || ds->data_dims == 2 || ds->data_dims == 3, ds->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-data_dims %" PetscInt_FMT ": expected 0 (from the file), 2 or 3", ds->data_dims);
   PetscCheck(ds->max_count_limit > 0 && ds->max_count_limit <= BO_MAX_EXACT_COUNT, ds->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-max_count must be in (0, 2^24 = 16777216]: larger counts are not exact as float");
   PetscCheck(ds->chunk_mb >= 0, ds->comm, PETSC_ERR_ARG_OUTOFRANGE, "-data_chunk_mb must be >= 0");
@@ -76,22 +84,30 @@ static PetscErrorCode check_value_type(BODataset ds, hid_t dset, const char *wha
 static PetscErrorCode open_dense(BODataset ds)
 {
   hid_t   sp;
-  hsize_t dims[8];
-  int     nd;
+  hsize_t dims[H5S_MAX_RANK];
+  int     nd, sdim;
+  char    why[256];
 
   PetscFunctionBegin;
   ds->dset = H5Dopen2(ds->file, ds->name, H5P_DEFAULT);
   PetscCheck(ds->dset >= 0, ds->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: cannot open dataset %s", ds->filename, ds->name);
+  sdim = BOFieldSpatialDims(ds->dset, ds->data_dims, why, sizeof(why)); /* 2-D or 3-D: docs/DATA.md §1 */
+  PetscCheck(sdim >= 0, ds->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s %s", ds->filename, ds->name, why);
   sp = H5Dget_space(ds->dset);
   nd = H5Sget_simple_extent_ndims(sp);
-  PetscCheck(nd >= 2 && nd <= 4, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s has %d axes; expected (N, G), (N, Ny, Nx) or (N, Ny, Nx, C)", ds->filename, ds->name, nd);
   H5Sget_simple_extent_dims(sp, dims, NULL);
   BOCallHDF5(H5Sclose(sp), "H5Sclose");
   PetscCall(check_value_type(ds, ds->dset, ds->name));
   ds->N        = (PetscInt)dims[0];
-  ds->is_field = nd >= 3 ? PETSC_TRUE : PETSC_FALSE;
-  if (ds->is_field) {
+  ds->is_field = sdim >= 2 ? PETSC_TRUE : PETSC_FALSE;
+  ds->is_3d    = sdim == 3 ? PETSC_TRUE : PETSC_FALSE;
+  ds->Nz       = 1;
+  if (ds->is_3d) {
+    ds->Nz = (PetscInt)dims[1], ds->Ny = (PetscInt)dims[2], ds->Nx = (PetscInt)dims[3];
+    ds->C    = nd == 5 ? (PetscInt)dims[4] : 1;
+    ds->ndim = 4, ds->shape[0] = ds->Nz, ds->shape[1] = ds->Ny, ds->shape[2] = ds->Nx, ds->shape[3] = ds->C;
+    ds->D = ds->Nz * ds->Ny * ds->Nx * ds->C;
+  } else if (ds->is_field) {
     ds->Ny = (PetscInt)dims[1], ds->Nx = (PetscInt)dims[2], ds->C = nd == 4 ? (PetscInt)dims[3] : 1;
     ds->ndim = 3, ds->shape[0] = ds->Ny, ds->shape[1] = ds->Nx, ds->shape[2] = ds->C;
     ds->D = ds->Ny * ds->Nx * ds->C;
@@ -148,7 +164,7 @@ static PetscErrorCode open_csr(BODataset ds, hid_t grp)
              (unsigned long long)nptr, (long long)shape[0] + 1);
   ds->is_sparse = PETSC_TRUE;
   ds->N = (PetscInt)shape[0], ds->G = ds->D = (PetscInt)shape[1];
-  ds->ndim = 1, ds->shape[0] = ds->G;
+  ds->ndim = 1, ds->shape[0] = ds->G, ds->Nz = 1;
   PetscFunctionReturn(0);
 }
 
@@ -304,7 +320,12 @@ PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
   if (!viewer) viewer = PETSC_VIEWER_STDOUT_(ds->comm);
   PetscCall(PetscViewerASCIIPrintf(viewer, "BODataset %s:%s\n", ds->filename, ds->name));
   PetscCall(PetscViewerASCIIPushTab(viewer));
-  if (ds->is_field)
+  if (ds->is_3d)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "3-D fields: N = %" PetscInt_FMT ", Nz = %" PetscInt_FMT ", Ny = %" PetscInt_FMT
+                                     ", Nx = %" PetscInt_FMT ", C = %" PetscInt_FMT "\n",
+                                     ds->N, ds->Nz, ds->Ny, ds->Nx, ds->C));
+  else if (ds->is_field)
     PetscCall(PetscViewerASCIIPrintf(viewer,
                                      "fields: N = %" PetscInt_FMT ", Ny = %" PetscInt_FMT ", Nx = %" PetscInt_FMT
                                      ", C = %" PetscInt_FMT "\n",

@@ -31,7 +31,7 @@ static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *re
                                     int64_t *ints)
 {
   hid_t   f, d, sp;
-  hsize_t dims[4];
+  hsize_t dims[H5S_MAX_RANK];
 
   PetscFunctionBegin;
   BOH5Quiet();
@@ -111,6 +111,29 @@ static PetscErrorCode inspect_shards(void *ctx)
   PetscFunctionReturn(0);
 }
 
+/* "4 x 6 x 5 x 2 (Nz x Ny x Nx x C)" for members of ds */
+static void member_shape(BODataset ds, char *s, size_t len)
+{
+  if (ds->is_3d)
+    snprintf(s, len, "%d x %d x %d x %d (Nz x Ny x Nx x C)", (int)ds->Nz, (int)ds->Ny, (int)ds->Nx, (int)ds->C);
+  else if (ds->is_field) snprintf(s, len, "%d x %d x %d (Ny x Nx x C)", (int)ds->Ny, (int)ds->Nx, (int)ds->C);
+  else snprintf(s, len, "%d (G)", (int)ds->G);
+}
+
+/* A shard's members have the shape of the first shard's (shape: its
+ * member_shape, or "" for the first shard itself, which sets it). */
+static PetscErrorCode same_shape(BODataset ds, char *shape, size_t len, const char *first_path)
+{
+  char a[96];
+
+  PetscFunctionBegin;
+  member_shape(ds, a, sizeof(a));
+  if (!shape[0]) PetscCall(PetscStrncpy(shape, a, len));
+  PetscCheck(!strcmp(a, shape), ds->comm, PETSC_ERR_ARG_INCOMP,
+             "-merge: %s holds members of %s, the first shard %s of %s", ds->filename, a, first_path, shape);
+  PetscFunctionReturn(0);
+}
+
 /* A shard's params and inputs are those of the first shard (which set up w). */
 static PetscErrorCode same_conditions(BODataset ds, BOWriter w, const char *first)
 {
@@ -128,10 +151,11 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
 {
   MergeJob  job;
   Shard    *sh;
-  int       ns     = 1;
-  BOWriter  w      = NULL;
-  PetscInt  total  = 0;
-  PetscBool labels = PETSC_FALSE; /* the shards carry each member's label (drawn labels) */
+  int       ns              = 1;
+  BOWriter  w               = NULL;
+  char      first_shape[96] = ""; /* the members' shape, from the first shard */
+  PetscInt  total           = 0;
+  PetscBool labels          = PETSC_FALSE; /* the shards carry each member's label (drawn labels) */
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(&job, sizeof(job)));
@@ -151,9 +175,14 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
     PetscCall(BODatasetCreate(comm, &ds));
     PetscCall(BODatasetSetFile(ds, sh[i].path, "counts"));
     PetscCall(BODatasetOpen(ds));
+    PetscCall(same_shape(ds, first_shape, sizeof(first_shape), sh[0].path));
     if (!w) {
-      PetscInt shape[3] = {ds->Ny, ds->Nx, ds->C}, ndim = ds->is_field ? (ds->C > 1 ? 3 : 2) : 1;
+      PetscInt shape[4] = {ds->Ny, ds->Nx, ds->C, 1}, ndim = ds->is_field ? (ds->C > 1 ? 3 : 2) : 1;
       if (!ds->is_field) shape[0] = ds->G;
+      if (ds->is_3d) { /* (Nz, Ny, Nx, C): the writer drops the component axis for C = 1 */
+        ndim = 4;
+        for (int a = 0; a < 4; a++) shape[a] = ds->shape[a];
+      }
       PetscCall(BOWriterCreate(comm, out, "counts", total, ndim, shape, &w));
       PetscCall(BOWriterSetType(w, sh[0].dtype));
       PetscCall(BOWriterSetFromOptions(w));
@@ -200,8 +229,21 @@ static PetscErrorCode read_first_members(const char *path, const char *name, Pet
   BOCallHDF5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open %s", path);
   BOCallHDF5(d = H5Dopen2(f, name, H5P_DEFAULT), "%s has no dataset '%s'", path, name);
   *top_down = BORowsTopDown(f);
-  fs        = H5Dget_space(d);
-  rank      = H5Sget_simple_extent_ndims(fs);
+  {
+    char    why[256];
+    int     sdim              = BOFieldSpatialDims(d, 0, why, sizeof(why));
+    hsize_t ext[H5S_MAX_RANK] = {0};
+    hid_t   sp                = H5Dget_space(d);
+    if (sdim == 3) H5Sget_simple_extent_dims(sp, ext, NULL);
+    H5Sclose(sp);
+    if (sdim < 0 || sdim == 3) H5Dclose(d), H5Fclose(f);
+    PetscCheck(sdim >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s %s", path, name, why);
+    /* (N, Nz, Ny, Nx[, C]): no pictures of volumes */
+    PetscCall(BOFieldRefuse3D(PETSC_COMM_SELF, path, name, (PetscBool)(sdim == 3), (PetscInt)ext[1], (PetscInt)ext[2],
+                              (PetscInt)ext[3], "the PNG picture (-png)"));
+  }
+  fs   = H5Dget_space(d);
+  rank = H5Sget_simple_extent_ndims(fs);
   PetscCheck(rank >= 2 && rank <= 4, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s:%s has rank %d", path, name, rank);
   H5Sget_simple_extent_dims(fs, dims, NULL);
   *n    = (PetscInt)PetscMin((hsize_t)maxn, dims[0]);
@@ -227,7 +269,7 @@ typedef struct {
 static PetscErrorCode draw_first_members(void *ctx)
 {
   const PictureJob *j = (const PictureJob *)ctx;
-  PetscInt          n, shape[3], ndim;
+  PetscInt          n = 0, shape[3] = {0, 0, 0}, ndim = 0;
   PetscBool         top_down = PETSC_FALSE;
   float            *x        = NULL;
   char              title[PETSC_MAX_PATH_LEN + 32], caption[96];

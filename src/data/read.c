@@ -71,7 +71,12 @@ static void index_string(BODataset ds, long long e, char *s, size_t len)
 {
   long long n = e / ds->D, r = e % ds->D;
   if (!ds->is_field) snprintf(s, len, "(%lld, %lld)", n, r);
-  else if (ds->C == 1) snprintf(s, len, "(%lld, %lld, %lld)", n, r / ds->Nx, r % ds->Nx);
+  else if (ds->is_3d) { /* (member, z, y, x[, component]) */
+    long long C = ds->C, cell = r / C, plane = (long long)ds->Ny * ds->Nx;
+    int       at = snprintf(s, len, "(%lld, %lld, %lld, %lld", n, cell / plane, (cell % plane) / ds->Nx, cell % ds->Nx);
+    if (C > 1 && at > 0 && (size_t)at < len) at += snprintf(s + at, len - (size_t)at, ", %lld", r % C);
+    if (at > 0 && (size_t)at < len) snprintf(s + at, len - (size_t)at, ")");
+  } else if (ds->C == 1) snprintf(s, len, "(%lld, %lld, %lld)", n, r / ds->Nx, r % ds->Nx);
   else snprintf(s, len, "(%lld, %lld, %lld, %lld)", n, r / (ds->Nx * ds->C), (r / ds->C) % ds->Nx, r % ds->C);
 }
 

@@ -69,7 +69,7 @@ PetscErrorCode BOWriterCreate(MPI_Comm comm, const char *path, const char *name,
   PetscFunctionBegin;
   PetscCheck(N >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
              "%s: an ensemble needs at least one member, got N = %" PetscInt_FMT, path, N);
-  PetscCheck(ndim >= 1 && ndim <= 3, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: member shape must have 1 to 3 axes", path);
+  PetscCheck(ndim >= 1 && ndim <= 4, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: member shape must have 1 to 4 axes", path);
   PetscCall(PetscNew(&wr));
   wr->comm = comm;
   PetscCall(PetscStrncpy(wr->path, path, sizeof(wr->path)));
@@ -80,11 +80,12 @@ PetscErrorCode BOWriterCreate(MPI_Comm comm, const char *path, const char *name,
     wr->shape[i] = shape[i], wr->D *= shape[i];
   }
   wr->is_field  = ndim >= 2 ? PETSC_TRUE : PETSC_FALSE;
+  wr->is_3d     = ndim == 4 ? PETSC_TRUE : PETSC_FALSE;
   wr->dtype     = BO_DTYPE_AUTO;
   wr->max_count = -1;
   wr->xdmf      = PETSC_TRUE;
-  wr->origin[0] = wr->origin[1] = 0.0;
-  wr->spacing[0] = wr->spacing[1] = 1.0;
+  wr->origin[0] = wr->origin[1] = wr->origin[2] = 0.0;
+  wr->spacing[0] = wr->spacing[1] = wr->spacing[2] = 1.0;
   wr->file = wr->dset = wr->lset = wr->pset = wr->iset = -1;
   /* temporary name in the same directory, the same on every rank */
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
@@ -147,10 +148,10 @@ PetscErrorCode BOWriterSetLabels(BOWriter w, PetscBool flg)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOWriterSetGrid(BOWriter w, const double origin[2], const double spacing[2])
+PetscErrorCode BOWriterSetGrid(BOWriter w, const double origin[], const double spacing[])
 {
   PetscFunctionBegin;
-  for (int i = 0; i < 2; i++) w->origin[i] = origin[i], w->spacing[i] = spacing[i];
+  for (int i = 0; i < (w->is_3d ? 3 : 2); i++) w->origin[i] = origin[i], w->spacing[i] = spacing[i];
   PetscFunctionReturn(0);
 }
 
@@ -257,9 +258,10 @@ PetscErrorCode bo_writer_dataset_properties(PetscInt deflate, int rank, const hs
 PetscErrorCode BOWriterSetUp(BOWriter w)
 {
   hid_t   fapl, space, dcpl, ftype, mtype;
-  hsize_t dims[4], chunk[4];
+  hsize_t dims[5], chunk[5];
   size_t  esize;
-  int     rank = (int)w->ndim + 1;
+  /* a 3-D field of one component has no component axis, as VecView writes dof 1 */
+  int rank = (int)w->ndim + 1 - (w->is_3d && w->shape[3] == 1);
 
   PetscFunctionBegin;
   if (w->setup) PetscFunctionReturn(0);
@@ -287,7 +289,7 @@ PetscErrorCode BOWriterSetUp(BOWriter w)
   PetscCall(BOAppOnFailure(writer_abandon, w)); /* a failed program removes the temporary file */
 
   dims[0] = (hsize_t)w->N, chunk[0] = 1;
-  for (int i = 0; i < w->ndim; i++) dims[i + 1] = chunk[i + 1] = (hsize_t)w->shape[i];
+  for (int i = 0; i + 1 < rank; i++) dims[i + 1] = chunk[i + 1] = (hsize_t)w->shape[i]; /* one member a chunk */
   if (!w->is_field) { /* vectors: chunks of about 256 KiB */
     hsize_t rows = (hsize_t)PetscMax(1, (262144 / (PetscInt)esize) / w->D);
     chunk[0]     = PetscMin(rows, dims[0]);
@@ -390,7 +392,14 @@ static PetscErrorCode writer_attributes(BOWriter w)
   PetscCallMPI(MPI_Comm_rank(w->comm, &rank));
   /* on the dataset: PETSc's timestepping flag (int32, as VecView writes it) and the grid */
   PetscCall(BOH5WriteAttr(w->dset, "timestepping", H5T_STD_I32LE, H5T_NATIVE_INT, 0, &one));
-  if (w->is_field) {
+  if (w->is_3d) { /* Mz marks the dataset 3-D (docs/DATA.md §1); origin and spacing x, y, z */
+    PetscCall(BOH5WriteAttrInt(w->dset, "Mx", w->shape[2]));
+    PetscCall(BOH5WriteAttrInt(w->dset, "My", w->shape[1]));
+    PetscCall(BOH5WriteAttrInt(w->dset, "Mz", w->shape[0]));
+    PetscCall(BOH5WriteAttrInt(w->dset, "dof", w->shape[3]));
+    PetscCall(BOH5WriteAttr(w->dset, "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, w->origin));
+    PetscCall(BOH5WriteAttr(w->dset, "spacing", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, w->spacing));
+  } else if (w->is_field) {
     PetscCall(BOH5WriteAttrInt(w->dset, "Mx", w->shape[1]));
     PetscCall(BOH5WriteAttrInt(w->dset, "My", w->shape[0]));
     PetscCall(BOH5WriteAttrInt(w->dset, "dof", w->ndim == 3 ? w->shape[2] : 1));
@@ -457,8 +466,11 @@ PetscErrorCode BOWriterClose(BOWriter w)
   PetscCallMPI(MPI_Comm_rank(w->comm, &rank));
   w->closed = PETSC_TRUE;
   if (!(w->xdmf && w->is_field) && rank == 0) BORemoveStaleXDMF(w->path);
-  if (w->xdmf && w->is_field && rank == 0)
-    PetscCall(BOWriteXDMF(w->path, w->name, w->N, w->shape[0], w->shape[1], w->ndim == 3 ? w->shape[2] : 1, w->dtype,
+  if (w->xdmf && w->is_3d && rank == 0)
+    PetscCall(BOWriteXDMF(w->path, w->name, w->N, w->shape[0], w->shape[1], w->shape[2], w->shape[3], w->dtype,
+                          w->origin, w->spacing));
+  else if (w->xdmf && w->is_field && rank == 0)
+    PetscCall(BOWriteXDMF(w->path, w->name, w->N, 0, w->shape[0], w->shape[1], w->ndim == 3 ? w->shape[2] : 1, w->dtype,
                           w->origin, w->spacing));
   PetscCallMPI(MPI_Barrier(w->comm));
   PetscFunctionReturn(0);

@@ -1,7 +1,7 @@
 /* The XDMF sidecar of a field file, so that ParaView and VisIt open it: a
- * temporal collection with one cell-centred 2DCoRectMesh grid per member;
- * each attribute is a HyperSlab picking member k (and component c) out of
- * the 3-D or 4-D dataset. The mesh and the dataset are written once and
+ * temporal collection with one cell-centred 2DCoRectMesh grid per member
+ * (3DCoRectMesh for 3-D fields, a volume); each attribute is a HyperSlab
+ * picking member k (and component c) out of the 3-D to 5-D dataset. The mesh and the dataset are written once and
  * referred to by every member's grid. */
 #include <errno.h>
 #include <unistd.h>
@@ -32,15 +32,18 @@ void BOXDMFPath(const char *h5path, char *xmf, size_t len)
   else snprintf(xmf, len, "%s.xmf", h5path);
 }
 
-PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Ny, PetscInt Nx, PetscInt C,
-                           BODType type, const double origin[2], const double spacing[2])
+PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Nz, PetscInt Ny, PetscInt Nx,
+                           PetscInt C, BODType type, const double origin[], const double spacing[])
 {
   char        xmf[PETSC_MAX_PATH_LEN], tmp[PETSC_MAX_PATH_LEN + 16];
   const char *base  = strrchr(h5path, '/') ? strrchr(h5path, '/') + 1 : h5path;
   const char *ntype = (type == BO_DTYPE_F32 || type == BO_DTYPE_F64) ? "Float" : "UInt";
   int         prec  = type == BO_DTYPE_U8 ? 1 : type == BO_DTYPE_U16 ? 2 : type == BO_DTYPE_F64 ? 8 : 4;
-  int         nd    = C > 1 ? 4 : 3;
-  FILE       *f;
+  /* the spatial axes, slowest first: (Ny, Nx), or (Nz, Ny, Nx) for a 3-D field */
+  const int      ns    = Nz > 0 ? 3 : 2;
+  const PetscInt sp[3] = {Nz > 0 ? Nz : Ny, Nz > 0 ? Ny : Nx, Nx};
+  int            nd    = 1 + ns + (C > 1); /* axes of the dataset */
+  FILE          *f;
 
   PetscFunctionBegin;
   BOXDMFPath(h5path, xmf, sizeof(xmf));
@@ -52,22 +55,23 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
    * grid refers to them (XDMF's Reference, an XPath) and adds only its
    * hyperslab: about 0.3 KB a member instead of 0.9. */
   fprintf(f, "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"2.0\">\n <Domain>\n");
-  /* node counts, slowest axis first */
-  fprintf(f,
-          "  <Topology Name=\"mesh\" TopologyType=\"2DCoRectMesh\" Dimensions=\"%" PetscInt_FMT " %" PetscInt_FMT
-          "\"/>\n",
-          Ny + 1, Nx + 1);
-  fprintf(f, "  <Geometry Name=\"origin_dxdy\" GeometryType=\"ORIGIN_DXDY\">\n");
-  fprintf(f, "   <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"2\">%.17g %.17g</DataItem>\n", origin[1],
-          origin[0]);
-  fprintf(f, "   <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"2\">%.17g %.17g</DataItem>\n", spacing[1],
-          spacing[0]);
+  /* node counts, slowest axis first: the cells are the dataset's */
+  fprintf(f, "  <Topology Name=\"mesh\" TopologyType=\"%dDCoRectMesh\" Dimensions=\"", ns);
+  for (int i = 0; i < ns; i++) fprintf(f, "%s%" PetscInt_FMT, i ? " " : "", sp[i] + 1);
+  fprintf(f, "\"/>\n");
+  /* origin and spacing slowest axis first too: (z,) y, x */
+  fprintf(f, "  <Geometry Name=\"origin_dxdy\" GeometryType=\"%s\">\n", ns == 3 ? "ORIGIN_DXDYDZ" : "ORIGIN_DXDY");
+  for (int g = 0; g < 2; g++) {
+    const double *v = g ? spacing : origin;
+    fprintf(f, "   <DataItem Format=\"XML\" NumberType=\"Float\" Dimensions=\"%d\">", ns);
+    for (int i = ns - 1; i >= 0; i--) fprintf(f, "%.17g%s", v[i], i ? " " : "");
+    fprintf(f, "</DataItem>\n");
+  }
   fprintf(f, "  </Geometry>\n");
-  fprintf(f,
-          "  <DataItem Name=\"data\" Format=\"HDF\" NumberType=\"%s\" Precision=\"%d\" Dimensions=\"%" PetscInt_FMT
-          " %" PetscInt_FMT " %" PetscInt_FMT,
-          ntype, prec, N, Ny, Nx);
-  if (nd == 4) fprintf(f, " %" PetscInt_FMT, C);
+  fprintf(f, "  <DataItem Name=\"data\" Format=\"HDF\" NumberType=\"%s\" Precision=\"%d\" Dimensions=\"%" PetscInt_FMT,
+          ntype, prec, N);
+  for (int i = 0; i < ns; i++) fprintf(f, " %" PetscInt_FMT, sp[i]);
+  if (C > 1) fprintf(f, " %" PetscInt_FMT, C);
   fprintf(f, "\">%s:/%s</DataItem>\n", base, name[0] == '/' ? name + 1 : name);
   fprintf(f, "  <Grid Name=\"ensemble\" GridType=\"Collection\" CollectionType=\"Temporal\">\n");
   for (PetscInt k = 0; k < N; k++) {
@@ -79,22 +83,17 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
       char aname[64];
       if (C > 1) snprintf(aname, sizeof(aname), "%s_%" PetscInt_FMT, name, c);
       else snprintf(aname, sizeof(aname), "%s", name);
+      fprintf(f, "    <Attribute Name=\"%s\" Center=\"Cell\"><DataItem ItemType=\"HyperSlab\" Dimensions=\"", aname);
+      for (int i = 0; i < ns; i++) fprintf(f, "%s%" PetscInt_FMT, i ? " " : "", sp[i]);
       /* the hyperslab: start, stride and count per axis of the dataset */
-      fprintf(f,
-              "    <Attribute Name=\"%s\" Center=\"Cell\"><DataItem ItemType=\"HyperSlab\" Dimensions=\"%" PetscInt_FMT
-              " %" PetscInt_FMT "\">",
-              aname, Ny, Nx);
-      if (nd == 4)
-        fprintf(f,
-                "<DataItem Dimensions=\"3 4\" Format=\"XML\">%" PetscInt_FMT " 0 0 %" PetscInt_FMT
-                " 1 1 1 1 1 %" PetscInt_FMT " %" PetscInt_FMT " 1</DataItem>",
-                k, c, Ny, Nx);
-      else
-        fprintf(f,
-                "<DataItem Dimensions=\"3 3\" Format=\"XML\">%" PetscInt_FMT " 0 0 1 1 1 1 %" PetscInt_FMT
-                " %" PetscInt_FMT "</DataItem>",
-                k, Ny, Nx);
-      fprintf(f, "<DataItem Reference=\"/Xdmf/Domain/DataItem[1]\"/></DataItem></Attribute>\n");
+      fprintf(f, "\"><DataItem Dimensions=\"3 %d\" Format=\"XML\">%" PetscInt_FMT, nd, k);
+      for (int i = 0; i < ns; i++) fprintf(f, " 0");
+      if (C > 1) fprintf(f, " %" PetscInt_FMT, c);
+      for (int i = 0; i < nd; i++) fprintf(f, " 1");
+      fprintf(f, " 1");
+      for (int i = 0; i < ns; i++) fprintf(f, " %" PetscInt_FMT, sp[i]);
+      if (C > 1) fprintf(f, " 1");
+      fprintf(f, "</DataItem><DataItem Reference=\"/Xdmf/Domain/DataItem[1]\"/></DataItem></Attribute>\n");
     }
     fprintf(f, "   </Grid>\n");
   }

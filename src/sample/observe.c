@@ -1,6 +1,7 @@
 /* BOSampler conditioning on observed cells: the value and mask of the cells
  * (the exact bridge takes them to their value; core/reverse.c). */
 #include <math.h>
+#include <stdio.h>
 #include "bo_dataset.h"
 #include "bo_h5.h"
 #include "bo_sampler.h"
@@ -26,31 +27,9 @@ PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const f
   PetscFunctionReturn(0);
 }
 
-/* Read one member-shaped float dataset of D elements (serial HDF5). */
-static PetscErrorCode read_member_shaped(hid_t file, const char *path, const char *name, PetscInt D, float *buf)
-{
-  hid_t    d, space;
-  hssize_t n;
-
-  PetscFunctionBegin;
-  PetscCheck(H5Lexists(file, name, H5P_DEFAULT) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "-condition %s: dataset '%s' is missing", path, name);
-  BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "-condition %s: cannot open '%s'", path, name);
-  space = H5Dget_space(d);
-  n     = H5Sget_simple_extent_npoints(space);
-  PetscCheck(n == D, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "-condition %s: '%s' has %lld elements, the model's members have %" PetscInt_FMT, path, name, (long long)n,
-             D);
-  BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "-condition %s: cannot read '%s'", path,
-             name);
-  H5Sclose(space);
-  H5Dclose(d);
-  PetscFunctionReturn(0);
-}
-
 typedef struct {
   const char *path;
-  PetscInt    D;
+  PetscInt    D, ndim, shape[4]; /* the model's members: (Ny, Nx, C) or (G) */
   float      *value, *mask;
 } ObsJob;
 
@@ -59,12 +38,14 @@ static PetscErrorCode read_observations(void *ctx)
   ObsJob        *j = (ObsJob *)ctx;
   hid_t          file;
   PetscErrorCode ierr;
+  char           what[PETSC_MAX_PATH_LEN + 16];
 
   PetscFunctionBegin;
   file = H5Fopen(j->path, H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-condition %s: cannot open as HDF5", j->path);
-  ierr = read_member_shaped(file, j->path, "value", j->D, j->value);
-  if (!ierr) ierr = read_member_shaped(file, j->path, "mask", j->D, j->mask);
+  snprintf(what, sizeof(what), "-condition %s", j->path);
+  ierr = BOMemberShapedRead(file, what, "value", "the model's members", j->ndim, j->shape, j->value);
+  if (!ierr) ierr = BOMemberShapedRead(file, what, "mask", "the model's members", j->ndim, j->shape, j->mask);
   H5Fclose(file);
   PetscCall(ierr);
   PetscFunctionReturn(0);
@@ -72,9 +53,11 @@ static PetscErrorCode read_observations(void *ctx)
 
 PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path)
 {
-  ObsJob job = {path, s->model->dim, NULL, NULL};
+  const BOModelConfig *cfg = &s->model->cfg;
+  ObsJob               job = {path, s->model->dim, 1, {s->model->dim}, NULL, NULL};
 
   PetscFunctionBegin;
+  if (cfg->kind == BO_MODEL_UNET) job.ndim = 3, job.shape[0] = cfg->Ny, job.shape[1] = cfg->Nx, job.shape[2] = cfg->C;
   PetscCall(PetscMalloc2(job.D, &job.value, job.D, &job.mask));
   PetscCall(BORootTry(s->comm, read_observations, &job, NULL));
   PetscCallMPI(MPI_Bcast(job.value, (int)job.D, MPI_FLOAT, 0, s->comm));

@@ -420,6 +420,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   }
   PetscCall(check_new_run_keeps_checkpoint(tr));
   PetscCall(BODatasetOpen(tr->data));
+  PetscCall(BODatasetRequire2D(tr->data, "bo_train")); /* the U-Net is 2-D */
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */
   PetscCall(BODatasetGatherTotals(tr->data, &tr->totals, &tr->total_labels));

@@ -10,12 +10,14 @@ static char help[] = "Test helper for observed-cell conditioning.\n"
 static PetscErrorCode write_obs(const char *path, const BODataset ds, const float *value, PetscInt every,
                                 PetscInt mask_value)
 {
-  hsize_t dims[3] = {(hsize_t)ds->Ny, (hsize_t)ds->Nx, (hsize_t)ds->C};
-  int     rank    = ds->C > 1 ? 3 : 2;
+  /* the member's shape */
+  hsize_t dims[4];
+  int     rank = ds->is_3d ? (ds->C > 1 ? 4 : 3) : (ds->C > 1 ? 3 : 2); /* no component axis for C = 1 */
   float  *mask;
   hid_t   f, sp, d;
 
   PetscFunctionBegin;
+  for (int i = 0; i < 4; i++) dims[i] = (hsize_t)ds->shape[i];
   PetscCall(PetscMalloc1(ds->D, &mask));
   for (PetscInt i = 0; i < ds->D; i++) mask[i] = i % every == 0 ? (float)mask_value : 0.0f;
   f  = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -30,32 +32,32 @@ static PetscErrorCode write_obs(const char *path, const BODataset ds, const floa
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode read_floats(const char *path, const char *name, PetscInt D, float *x)
+/* value or mask of the members' shape (BOMemberShapedRead: a 3-D member's exactly) */
+static PetscErrorCode read_floats(const char *path, BODataset ds, const char *name, float *x)
 {
-  hid_t f, d, sp;
+  char           what[PETSC_MAX_PATH_LEN + 16], members[PETSC_MAX_PATH_LEN + 32];
+  hid_t          f;
+  PetscErrorCode ierr;
+
   PetscFunctionBegin;
   f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot open %s", path);
-  d = H5Dopen2(f, name, H5P_DEFAULT);
-  PetscCheck(d >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "no %s in %s", name, path);
-  sp = H5Dget_space(d);
-  PetscCheck(H5Sget_simple_extent_npoints(sp) == D, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s has the wrong size",
-             name);
-  H5Sclose(sp);
-  PetscCheck(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ,
-             "read %s", name);
-  H5Dclose(d), H5Fclose(f);
+  snprintf(what, sizeof(what), "-check %s", path);
+  snprintf(members, sizeof(members), "the members of %s", ds->filename);
+  ierr = BOMemberShapedRead(f, what, name, members, ds->ndim, ds->shape, x);
+  H5Fclose(f);
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 
-int main(int argc, char **argv)
+static PetscErrorCode run(void)
 {
   char      obs[PETSC_MAX_PATH_LEN] = "", from[PETSC_MAX_PATH_LEN] = "", ens[PETSC_MAX_PATH_LEN] = "";
   PetscInt  member = 0, every = 3, mask_value = 1;
   PetscBool make, check;
   BODataset ds;
 
-  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  PetscFunctionBegin;
   PetscCall(PetscOptionsGetString(NULL, NULL, "-make", obs, sizeof(obs), &make));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-check", obs, sizeof(obs), &check));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-from", from, sizeof(from), NULL));
@@ -72,8 +74,8 @@ int main(int argc, char **argv)
     float   *value, *mask;
     PetscInt honoured = 0, free_differ = 0;
     PetscCall(PetscMalloc2(ds->D, &value, ds->D, &mask));
-    PetscCall(read_floats(obs, "value", ds->D, value));
-    PetscCall(read_floats(obs, "mask", ds->D, mask));
+    PetscCall(read_floats(obs, ds, "value", value));
+    PetscCall(read_floats(obs, ds, "mask", mask));
     for (PetscInt m = 0; m < ds->nlocal; m++) {
       PetscInt ok = 1, differ = 0;
       for (PetscInt i = 0; i < ds->D; i++) {
@@ -88,6 +90,15 @@ int main(int argc, char **argv)
     PetscCall(PetscFree2(value, mask));
   }
   PetscCall(BODatasetDestroy(&ds));
-  PetscCall(PetscFinalize());
-  return 0;
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("condition_tool");
+  if (!ierr) ierr = run();
+  return BOAppFinish(ierr);
 }

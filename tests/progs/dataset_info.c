@@ -14,7 +14,12 @@ static PetscErrorCode run(void)
   PetscCall(BODatasetCreate(PETSC_COMM_WORLD, &ds));
   PetscCall(BODatasetSetFromOptions(ds));
   PetscCall(BODatasetOpen(ds));
-  if (ds->is_field)
+  if (ds->is_3d)
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "N=%" PetscInt_FMT " field3d Nz=%" PetscInt_FMT " Ny=%" PetscInt_FMT " Nx=%" PetscInt_FMT
+                          " C=%" PetscInt_FMT,
+                          ds->N, ds->Nz, ds->Ny, ds->Nx, ds->C));
+  else if (ds->is_field)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD,
                           "N=%" PetscInt_FMT " field Ny=%" PetscInt_FMT " Nx=%" PetscInt_FMT " C=%" PetscInt_FMT, ds->N,
                           ds->Ny, ds->Nx, ds->C));

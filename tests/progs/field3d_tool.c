@@ -1,0 +1,137 @@
+static const char help[] = "field3d_tool: 3-D field files for the program tests.\n"
+                           "  field3d_tool -out F.h5 -n N -nz NZ -ny NY -nx NX [-c C] [-via writer|petsc] [-first F]\n"
+                           "      member k, element e holds (k * 37 + e * 11) % 97, e the element's index in\n"
+                           "      the member (x fastest, components innermost; k counts from F); written in\n"
+                           "      shards by BOWriter (the project's layout, attribute Mz), or by PETSc's VecView\n"
+                           "      of a 3-D DMDA with timestepping (no attributes but timestepping). -first F\n"
+                           "      writes members F..F+N-1 of an ensemble with shard provenance (for -merge).\n"
+                           "  field3d_tool -set_mz V -out F.h5     sets the integer attribute Mz of F.h5's counts\n";
+
+#include <petscdmda.h>
+#include <petscviewerhdf5.h>
+#include <string.h>
+#include "bo_dataset.h"
+#include "bo_h5.h"
+#include "bo_io.h"
+#include "bo_sys.h"
+
+static float value_of(PetscInt k, PetscInt e) { return (float)((k * 37 + e * 11) % 97); }
+
+static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, const PetscInt shape[4])
+{
+  PetscMPIInt rank, size;
+  PetscInt    first, n, D = shape[0] * shape[1] * shape[2] * shape[3];
+  float      *x;
+  BOWriter    w;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  BODatasetShard(N, size, rank, &first, &n);
+  PetscCall(PetscMalloc1((size_t)n * D + 1, &x));
+  for (PetscInt s = 0; s < n; s++)
+    for (PetscInt e = 0; e < D; e++) x[(size_t)s * D + e] = value_of(PetscMax(first_member, 0) + first + s, e);
+  PetscCall(BOWriterCreate(PETSC_COMM_WORLD, out, "counts", N, 4, shape, &w));
+  PetscCall(BOWriterSetMaxCount(w, 96));
+  PetscCall(BOWriterSetFromOptions(w));
+  if (first_member >= 0) { /* what bo_sample writes on a shard, for -merge */
+    static const char *const keys[] = {"checkpoint_crc32", "sampler", "sample_grid", "totals", NULL};
+    static const char *const ints[] = {"seed", "sample_steps", "micro_batch", "label", "observed_cells", NULL};
+    for (int i = 0; keys[i]; i++) PetscCall(BOWriterSetAttributeString(w, keys[i], "test"));
+    for (int i = 0; ints[i]; i++) PetscCall(BOWriterSetAttributeInt(w, ints[i], 1));
+    PetscCall(BOWriterSetAttributeInt(w, "first_member", first_member));
+  }
+  PetscCall(BOWriterWrite(w, first, n, x));
+  PetscCall(BOWriterClose(w));
+  PetscCall(BOWriterDestroy(&w));
+  PetscCall(PetscFree(x));
+  PetscFunctionReturn(0);
+}
+
+/* What a PETSc simulation writes: VecView of a 3-D DMDA vector, one timestep a member. */
+static PetscErrorCode write_petsc(const char *out, PetscInt N, const PetscInt shape[4])
+{
+  const PetscInt Nz = shape[0], Ny = shape[1], Nx = shape[2], C = shape[3];
+  DM             da;
+  Vec            v;
+  PetscViewer    h5;
+  PetscInt       xs, ys, zs, xm, ym, zm;
+
+  PetscFunctionBegin;
+  PetscCall(DMDACreate3d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Nx,
+                         Ny, Nz, PETSC_DECIDE, PETSC_DECIDE, PETSC_DECIDE, C, 1, NULL, NULL, NULL, &da));
+  PetscCall(DMSetUp(da));
+  PetscCall(DMCreateGlobalVector(da, &v));
+  PetscCall(PetscObjectSetName((PetscObject)v, "counts"));
+  PetscCall(DMDAGetCorners(da, &xs, &ys, &zs, &xm, &ym, &zm));
+  PetscCall(PetscViewerHDF5Open(PETSC_COMM_WORLD, out, FILE_MODE_WRITE, &h5));
+  PetscCall(PetscViewerHDF5PushTimestepping(h5));
+  for (PetscInt k = 0; k < N; k++) {
+    PetscScalar ****a;
+    PetscCall(DMDAVecGetArrayDOF(da, v, &a));
+    for (PetscInt z = zs; z < zs + zm; z++)
+      for (PetscInt y = ys; y < ys + ym; y++)
+        for (PetscInt x = xs; x < xs + xm; x++)
+          for (PetscInt c = 0; c < C; c++) a[z][y][x][c] = value_of(k, ((z * Ny + y) * Nx + x) * C + c);
+    PetscCall(DMDAVecRestoreArrayDOF(da, v, &a));
+    PetscCall(PetscViewerHDF5SetTimestep(h5, k));
+    PetscCall(VecView(v, h5));
+  }
+  PetscCall(PetscViewerHDF5PopTimestepping(h5));
+  PetscCall(PetscViewerDestroy(&h5));
+  PetscCall(VecDestroy(&v));
+  PetscCall(DMDestroy(&da));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode set_mz(const char *out, PetscInt mz)
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  if (rank == 0) {
+    hid_t f = H5Fopen(out, H5F_ACC_RDWR, H5P_DEFAULT), d;
+    PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot open %s", out);
+    d = H5Dopen2(f, "counts", H5P_DEFAULT);
+    PetscCheck(d >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "%s has no counts", out);
+    PetscCall(BOH5WriteAttrInt(d, "Mz", mz));
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode run(void)
+{
+  char      out[PETSC_MAX_PATH_LEN] = "", via[16] = "writer";
+  PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0;
+  PetscBool has_mz;
+
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-out", out, sizeof(out), NULL));
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-via", via, sizeof(via), NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-n", &N, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-nz", &shape[0], NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-ny", &shape[1], NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-nx", &shape[2], NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-c", &shape[3], NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-first", &first, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-set_mz", &mz, &has_mz));
+  PetscCheck(out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -out FILE");
+  if (has_mz) PetscCall(set_mz(out, mz));
+  else if (!strcmp(via, "petsc")) PetscCall(write_petsc(out, N, shape));
+  else PetscCall(write_writer(out, N, first, shape));
+  PetscFunctionReturn(0);
+}
+
+int main(int argc, char **argv)
+{
+  PetscErrorCode ierr;
+
+  PetscCall(PetscInitialize(&argc, &argv, NULL, help));
+  ierr = BOAppStart("field3d_tool");
+  if (!ierr) ierr = run();
+  return BOAppFinish(ierr);
+}
