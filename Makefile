@@ -31,6 +31,8 @@ PREFIX  ?= /usr/local
 
 # The rank counts of the MPI suites' runs (they also run serially with the rest).
 MPI_RANKS ?= 2 3
+# The serial run is split into this many processes at once (run_tests -shard I,N).
+UNIT_SHARDS ?= 2
 # Timeouts (seconds) on every test launch: a hung rank must not hang CI.
 TEST_TIMEOUT ?= 900
 # Slurm scenarios (tests/slurm): run by check when possible; SLURM_TESTS=no skips.
@@ -128,8 +130,13 @@ check: all $(BUILD)/run_tests $(TEST_PROGS)
 	@mkdir -p $(BUILD)/tmp
 	@echo "== layering (scripts/check-layers.sh)"
 	@scripts/check-layers.sh
-	@echo "== unit tests, 1 rank"
-	$(TEST_ENV) timeout $(TEST_TIMEOUT) $(BUILD)/run_tests
+	@echo "== unit tests, 1 rank ($(UNIT_SHARDS) processes, each a share of the suites)"
+	@rc=0; pids=""; for i in $$(seq 0 $$(($(UNIT_SHARDS) - 1))); do \
+	  $(TEST_ENV) timeout $(TEST_TIMEOUT) $(BUILD)/run_tests -shard $$i,$(UNIT_SHARDS) > $(BUILD)/unit-$$i.log 2>&1 & \
+	  pids="$$pids $$!"; \
+	done; for p in $$pids; do wait $$p || rc=1; done; \
+	for i in $$(seq 0 $$(($(UNIT_SHARDS) - 1))); do cat $(BUILD)/unit-$$i.log; done; exit $$rc
+	@[ -n "$(strip $(MPI_RANKS))" ] || echo "== MPI tests on several ranks: none (MPI_RANKS is empty)"
 	@for n in $(MPI_RANKS); do \
 	  echo "== MPI tests, $$n ranks"; \
 	  $(TEST_ENV) $(MPIRUN) -n $$n $(BUILD)/run_tests -mpi_only || exit 1; \

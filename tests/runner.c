@@ -3,6 +3,8 @@
  *   build/run_tests              every suite, on however many ranks were launched
  *   build/run_tests -mpi_only    only the suites from tests/mpi_*.c
  *   build/run_tests -suite NAME  one suite (CK_RUN_CASE works too)
+ *   build/run_tests -shard I,N   the suites whose position is I modulo N
+ *                                (make check runs N of these at once)
  *
  * Without -suite every test of the chosen suites must run, with -suite at
  * least one: fewer (Check's CK_RUN_SUITE, CK_RUN_CASE, CK_INCLUDE_TAGS or
@@ -41,13 +43,21 @@ int main(int argc, char **argv)
   PetscMPIInt rank, size;
   PetscBool   mpi_only = PETSC_FALSE;
   char        only[64] = "";
-  int         local_failed, total_failed, local_run, total_run, least_run, expected = 0;
-  SRunner    *sr = NULL;
+  int         local_failed, total_failed, local_run, total_run, least_run, expected = 0, position = 0;
+  PetscInt    shard[2] = {0, 1}, nshard = 2;
+  PetscBool   sharded  = PETSC_FALSE;
+  SRunner    *sr       = NULL;
 
   /* -no_signal_handler: let a crash be a crash, with the sanitizer's report */
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   PetscCall(PetscOptionsHasName(NULL, NULL, "-mpi_only", &mpi_only));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-suite", only, sizeof(only), NULL));
+  PetscCall(PetscOptionsGetIntArray(NULL, NULL, "-shard", shard, &nshard, &sharded));
+  if (sharded && (nshard != 2 || shard[1] < 1 || shard[0] < 0 || shard[0] >= shard[1])) {
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "run_tests: error: -shard I,N needs 0 <= I < N\n"));
+    PetscCall(PetscFinalize());
+    return 1;
+  }
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCall(BOTestSetUp());
@@ -55,6 +65,7 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < sizeof(all_suites) / sizeof(all_suites[0]); i++) {
     if (mpi_only && !all_suites[i].is_mpi) continue;
     if (only[0] && strcmp(only, all_suites[i].name)) continue;
+    if (position++ % shard[1] != shard[0]) continue;
     expected += all_suites[i].ntests;
     if (!sr) sr = srunner_create(all_suites[i].make());
     else srunner_add_suite(sr, all_suites[i].make());
