@@ -19,20 +19,6 @@
 #define FD_EPS 1e-2
 #define FD_TOL 2e-3
 
-static void fill_uniform(float *x, size_t n, double lo, double hi, uint32_t key)
-{
-  BORng rng;
-  BORngInit(&rng, 1234, BO_RNG_TEST, key, 0);
-  for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * BORngUniform(&rng));
-}
-
-static double dot_fd(size_t n, const float *r, const float *y)
-{
-  double s = 0.0;
-  for (size_t i = 0; i < n; i++) s += (double)r[i] * y[i];
-  return s;
-}
-
 typedef double (*LossFn)(void *ctx);
 
 /* Compare grad[i] with the central difference of f in x[i] at up to 24
@@ -65,7 +51,7 @@ static double ew_loss(void *c)
   EwCtx *e = c;
   if (e->which == 0) bo_silu_forward(e->n, e->x, e->y);
   else bo_softplus_forward(e->n, e->x, e->y);
-  return dot_fd(e->n, e->r, e->y);
+  return BOTestDot(e->n, e->r, e->y);
 }
 
 START_TEST(test_elementwise)
@@ -73,8 +59,8 @@ START_TEST(test_elementwise)
   float x[40], y[40], r[40], dx[40];
   for (int which = 0; which < 2; which++) {
     EwCtx c = {40, which, x, y, r};
-    fill_uniform(x, 40, -6, 6, 1);
-    fill_uniform(r, 40, -1, 1, 2);
+    BOTestFillUniform(x, 40, -6, 6, 1234, 1);
+    BOTestFillUniform(r, 40, -1, 1, 1234, 2);
     for (int i = 0; i < 40; i++) dx[i] = 1.0f;
     if (which == 0) bo_silu_backward(40, x, r, dx, 1); /* accumulate onto 1 */
     else bo_softplus_backward(40, x, r, dx, 1);
@@ -101,7 +87,7 @@ static double lin_loss(void *c)
 {
   LinCtx *l = c;
   bo_linear_forward(l->B, l->in, l->out, l->x, l->w, l->b, l->y);
-  return dot_fd((size_t)l->B * l->out, l->r, l->y);
+  return BOTestDot((size_t)l->B * l->out, l->r, l->y);
 }
 
 START_TEST(test_linear)
@@ -109,10 +95,10 @@ START_TEST(test_linear)
   enum { LB = 3, LI = 5, LO = 4 };
   float  x[LB * LI], w[LO * LI], b[LO], y[LB * LO], r[LB * LO], dx[LB * LI], dw[LO * LI] = {0}, db[LO] = {0};
   LinCtx c = {LB, LI, LO, x, w, b, y, r};
-  fill_uniform(x, LB * LI, -1, 1, 1);
-  fill_uniform(w, LO * LI, -1, 1, 2);
-  fill_uniform(b, LO, -1, 1, 3);
-  fill_uniform(r, LB * LO, -1, 1, 4);
+  BOTestFillUniform(x, LB * LI, -1, 1, 1234, 1);
+  BOTestFillUniform(w, LO * LI, -1, 1, 1234, 2);
+  BOTestFillUniform(b, LO, -1, 1, 1234, 3);
+  BOTestFillUniform(r, LB * LO, -1, 1, 1234, 4);
   lin_loss(&c);
   /* direct formula */
   for (int i = 0; i < LB; i++)
@@ -141,7 +127,7 @@ static double conv_loss(void *c)
 {
   ConvCtx *k = c;
   bo_conv_forward(&k->s, k->x, k->w, k->b, k->y, k->col, 0);
-  return dot_fd(conv_out_n(&k->s), k->r, k->y);
+  return BOTestDot(conv_out_n(&k->s), k->r, k->y);
 }
 
 /* Direct convolution in double, for comparison with im2col + GEMM. */
@@ -172,10 +158,10 @@ static void conv_case(BOConvShape s, int check_grads)
         *col = malloc(sizeof(float) * (bo_conv_col_size(&s) + 1));
   ConvCtx c  = {s, x, w, b, y, r, col};
 
-  fill_uniform(x, nx, -1, 1, 11);
-  fill_uniform(w, nw, -0.5, 0.5, 12);
-  fill_uniform(b, s.Cout, -1, 1, 13);
-  fill_uniform(r, ny, -1, 1, 14);
+  BOTestFillUniform(x, nx, -1, 1, 1234, 11);
+  BOTestFillUniform(w, nw, -0.5, 0.5, 1234, 12);
+  BOTestFillUniform(b, s.Cout, -1, 1, 1234, 13);
+  BOTestFillUniform(r, ny, -1, 1, 1234, 14);
   conv_loss(&c);
   for (int co = 0; co < s.Cout; co++)
     for (int bb = 0; bb < s.B; bb++)
@@ -260,9 +246,9 @@ static double wino_max_err(BOConvShape s)
         *y = malloc(sizeof(float) * ny), *col = malloc(sizeof(float) * bo_conv_col_size(&s)),
         *ax = malloc(sizeof(float) * nx), *aw = malloc(sizeof(float) * nw);
   double worst = 0;
-  fill_uniform(x, nx, -1, 1, 61);
-  fill_uniform(w, nw, -0.5, 0.5, 62);
-  fill_uniform(b, s.Cout, -1, 1, 63);
+  BOTestFillUniform(x, nx, -1, 1, 1234, 61);
+  BOTestFillUniform(w, nw, -0.5, 0.5, 1234, 62);
+  BOTestFillUniform(b, s.Cout, -1, 1, 1234, 63);
   for (size_t i = 0; i < nx; i++) ax[i] = fabsf(x[i]);
   for (size_t i = 0; i < nw; i++) aw[i] = fabsf(w[i]);
   bo_conv_forward(&s, x, w, b, y, col, 0);
@@ -371,9 +357,9 @@ static double wino_grad_max_err(BOConvShape s)
         *col = malloc(sizeof(float) * bo_conv_col_size(&s));
   double *ex = calloc(nx, sizeof(double)), *sx = calloc(nx, sizeof(double)), *ew = calloc(nw, sizeof(double)),
          *sw = calloc(nw, sizeof(double)), worst = 0;
-  fill_uniform(x, nx, -1, 1, 71);
-  fill_uniform(w, nw, -0.5, 0.5, 72);
-  fill_uniform(dy, ny, -1, 1, 73);
+  BOTestFillUniform(x, nx, -1, 1, 1234, 71);
+  BOTestFillUniform(w, nw, -0.5, 0.5, 1234, 72);
+  BOTestFillUniform(dy, ny, -1, 1, 1234, 73);
   bo_conv_backward(&s, x, w, dy, dx, dw, NULL, col, 0);
   for (int co = 0; co < s.Cout; co++)
     for (int ci = 0; ci < s.Cin; ci++)
@@ -440,9 +426,9 @@ START_TEST(test_conv_batch_independent)
             *col      = malloc(sizeof(float) * bo_conv_col_size(&s7));
       int have_ref[2] = {0, 0};
       ck_assert(bo_conv_col_size(&s1) <= bo_conv_col_size(&s7));
-      fill_uniform(x, 7 * c[0] * hw, -1, 1, 71);
-      fill_uniform(w, nw, -0.5, 0.5, 72);
-      fill_uniform(b, c[3], -1, 1, 73);
+      BOTestFillUniform(x, 7 * c[0] * hw, -1, 1, 1234, 71);
+      BOTestFillUniform(w, nw, -0.5, 0.5, 1234, 72);
+      BOTestFillUniform(b, c[3], -1, 1, 1234, 73);
       for (int k = 0; k < ncfg; k++) {
         const char *name = BOTestKernelName(cfg[k]);
         ck_assert_int_eq(bo_nn_kernels_set(cfg[k], &old), 0);
@@ -481,7 +467,7 @@ static double gn_loss(void *c)
 {
   GnCtx *k = c;
   bo_groupnorm_forward(&k->s, k->x, k->g, k->b, k->y, k->mean, k->rstd);
-  return dot_fd((size_t)k->s.C * k->s.B * k->s.HW, k->r, k->y);
+  return BOTestDot((size_t)k->s.C * k->s.B * k->s.HW, k->r, k->y);
 }
 
 START_TEST(test_groupnorm)
@@ -490,10 +476,10 @@ START_TEST(test_groupnorm)
   for (int silu = 0; silu < 2; silu++) {
     float x[N], y[N], r[N], dx[N], g[C], b[C], dg[C] = {0}, db[C] = {0}, mean[B * G], rstd[B * G];
     GnCtx c = {{B, C, HW, G, silu, 1e-6f}, x, g, b, y, r, mean, rstd};
-    fill_uniform(x, N, -2, 3, 21);
-    fill_uniform(g, C, 0.5, 1.5, 22);
-    fill_uniform(b, C, -0.5, 0.5, 23);
-    fill_uniform(r, N, -1, 1, 24);
+    BOTestFillUniform(x, N, -2, 3, 1234, 21);
+    BOTestFillUniform(g, C, 0.5, 1.5, 1234, 22);
+    BOTestFillUniform(b, C, -0.5, 0.5, 1234, 23);
+    BOTestFillUniform(r, N, -1, 1, 1234, 24);
     gn_loss(&c);
     /* without affine and SiLU each (sample, group) has mean 0 and variance 1 */
     if (!silu) {
@@ -530,22 +516,22 @@ START_TEST(test_adjoints)
 {
   enum { CB = 6, H = 3, W = 4 };
   float x[CB * H * W], ux[4 * CB * H * W], y[4 * CB * H * W], aty[CB * H * W];
-  fill_uniform(x, CB * H * W, -1, 1, 31);
-  fill_uniform(y, 4 * CB * H * W, -1, 1, 32);
+  BOTestFillUniform(x, CB * H * W, -1, 1, 1234, 31);
+  BOTestFillUniform(y, 4 * CB * H * W, -1, 1, 1234, 32);
   bo_upsample2x_forward(CB, H, W, x, ux);
   ck_assert(ux[0] == x[0] && ux[1] == x[0] && ux[2 * W] == x[0] && ux[2 * W + 1] == x[0] && ux[2] == x[1]);
   bo_upsample2x_backward(CB, H, W, y, aty, 0);
-  ck_assert(fabs(dot_fd(4 * CB * H * W, ux, y) - dot_fd(CB * H * W, x, aty)) < 1e-4);
+  ck_assert(fabs(BOTestDot(4 * CB * H * W, ux, y) - BOTestDot(CB * H * W, x, aty)) < 1e-4);
 
   /* channel bias: x[c][b][:] += bias[b][c] */
   enum { B = 2, C = 3, HW = 5 };
   float bias[B * C], xb[C * B * HW] = {0}, dy[C * B * HW], dbias[B * C];
-  fill_uniform(bias, B * C, -1, 1, 33);
-  fill_uniform(dy, C * B * HW, -1, 1, 34);
+  BOTestFillUniform(bias, B * C, -1, 1, 1234, 33);
+  BOTestFillUniform(dy, C * B * HW, -1, 1, 1234, 34);
   bo_channel_bias_forward(B, C, HW, bias, xb);
   ck_assert(xb[(2 * B + 1) * HW + 3] == bias[1 * C + 2]);
   bo_channel_bias_backward(B, C, HW, dy, dbias);
-  ck_assert(fabs(dot_fd(C * B * HW, xb, dy) - dot_fd(B * C, bias, dbias)) < 1e-5);
+  ck_assert(fabs(BOTestDot(C * B * HW, xb, dy) - BOTestDot(B * C, bias, dbias)) < 1e-5);
 
   /* concat, with accumulation into the second part */
   float a[4] = {1, 2, 3, 4}, bb[2] = {5, 6}, cat[6], dcat[6] = {1, 2, 3, 4, 5, 6}, da[4], db2[2] = {10, 10};
@@ -684,7 +670,7 @@ static double attn_loss(void *c)
 {
   AttnCtx *a = c;
   bo_attention_forward(&a->s, a->x, a->g, a->b, a->wqkv, a->bqkv, a->wo, a->bo, a->y, a->work);
-  return dot_fd((size_t)a->s.C * a->s.B * a->s.HW, a->r, a->y);
+  return BOTestDot((size_t)a->s.C * a->s.B * a->s.HW, a->r, a->y);
 }
 
 START_TEST(test_attention)
@@ -697,14 +683,14 @@ START_TEST(test_attention)
         *scratch        = malloc(sizeof(float) * bo_attention_scratch_size(&s));
   AttnCtx c             = {s, x, g, b, wqkv, bqkv, wo, bo, y, r, work};
 
-  fill_uniform(x, N, -2, 2, 41);
-  fill_uniform(g, C, 0.5, 1.5, 42);
-  fill_uniform(b, C, -0.3, 0.3, 43);
-  fill_uniform(wqkv, 3 * C * C, -0.6, 0.6, 44);
-  fill_uniform(bqkv, 3 * C, -0.3, 0.3, 45);
-  fill_uniform(wo, C * C, -0.5, 0.5, 46);
-  fill_uniform(bo, C, -0.3, 0.3, 47);
-  fill_uniform(r, N, -1, 1, 48);
+  BOTestFillUniform(x, N, -2, 2, 1234, 41);
+  BOTestFillUniform(g, C, 0.5, 1.5, 1234, 42);
+  BOTestFillUniform(b, C, -0.3, 0.3, 1234, 43);
+  BOTestFillUniform(wqkv, 3 * C * C, -0.6, 0.6, 1234, 44);
+  BOTestFillUniform(bqkv, 3 * C, -0.3, 0.3, 1234, 45);
+  BOTestFillUniform(wo, C * C, -0.5, 0.5, 1234, 46);
+  BOTestFillUniform(bo, C, -0.3, 0.3, 1234, 47);
+  BOTestFillUniform(r, N, -1, 1, 1234, 48);
   attn_loss(&c);
   double *ref = malloc(sizeof(double) * N);
   attention_ref(B, C, HW, G, x, g, b, wqkv, bqkv, wo, bo, ref);
@@ -742,7 +728,7 @@ static double res_loss(void *c)
 {
   ResCtx *k = c;
   bo_resblock_forward(&k->s, &k->p, k->x, k->se, &k->a, k->y, k->col);
-  return dot_fd((size_t)k->s.Cout * k->s.B * k->s.H * k->s.W, k->r, k->y);
+  return BOTestDot((size_t)k->s.Cout * k->s.B * k->s.H * k->s.W, k->r, k->y);
 }
 
 /* Lay out all tensors of a block in one buffer; return its length. */
@@ -799,12 +785,12 @@ static void res_case(BOResBlockShape s)
 
   res_params(&s, pbuf, &p);
   res_params(&s, gbuf, &g);
-  fill_uniform(pbuf, np, -0.4, 0.4, 51);
+  BOTestFillUniform(pbuf, np, -0.4, 0.4, 1234, 51);
   for (int i = 0; i < s.Cin; i++) p.gn1_g[i] += 1.0f;
   for (int i = 0; i < s.Cout; i++) p.gn2_g[i] += 1.0f;
-  fill_uniform(x, s.Cin * N, -2, 2, 52);
-  fill_uniform(se, s.B * s.E, -1, 1, 53);
-  fill_uniform(r, s.Cout * N, -1, 1, 54);
+  BOTestFillUniform(x, s.Cin * N, -2, 2, 1234, 52);
+  BOTestFillUniform(se, s.B * s.E, -1, 1, 1234, 53);
+  BOTestFillUniform(r, s.Cout * N, -1, 1, 1234, 54);
   bo_resblock_acts_set(&s, acts, &c.a);
   c.s = s, c.p = p, c.x = x, c.se = se, c.y = y, c.r = r, c.col = col;
   res_loss(&c);

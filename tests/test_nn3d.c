@@ -32,20 +32,6 @@
 
 #define FD_TOL 2e-3
 
-static void fill_uniform(float *x, size_t n, double lo, double hi, uint32_t key)
-{
-  BORng rng;
-  BORngInit(&rng, 4321, BO_RNG_TEST, key, 0);
-  for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * BORngUniform(&rng));
-}
-
-static double dot_fd(size_t n, const float *r, const float *y)
-{
-  double s = 0.0;
-  for (size_t i = 0; i < n; i++) s += (double)r[i] * y[i];
-  return s;
-}
-
 typedef double (*LossFn)(void *ctx);
 
 /* grad[i] against the central difference of f in x[i] with step eps, for
@@ -226,7 +212,7 @@ static double conv3d_loss(void *c)
 {
   Conv3dCtx *k = c;
   bo_conv3d_forward(&k->s, k->x, k->w, k->b, k->y, k->col, 0);
-  return dot_fd(c3_ny(&k->s), k->r, k->y);
+  return BOTestDot(c3_ny(&k->s), k->r, k->y);
 }
 
 typedef struct {
@@ -242,10 +228,10 @@ static Conv3dBufs c3_alloc(const BOConv3dShape *s)
   a.b = malloc(sizeof(float) * s->Cout), a.db = calloc(s->Cout, sizeof(float));
   a.y = malloc(sizeof(float) * ny), a.r = malloc(sizeof(float) * ny);
   a.col = malloc(sizeof(float) * (bo_conv3d_col_size(s) + 1));
-  fill_uniform(a.x, nx, -1, 1, 11);
-  fill_uniform(a.w, nw, -0.5, 0.5, 12);
-  fill_uniform(a.b, s->Cout, -1, 1, 13);
-  fill_uniform(a.r, ny, -1, 1, 14);
+  BOTestFillUniform(a.x, nx, -1, 1, 4321, 11);
+  BOTestFillUniform(a.w, nw, -0.5, 0.5, 4321, 12);
+  BOTestFillUniform(a.b, s->Cout, -1, 1, 4321, 13);
+  BOTestFillUniform(a.r, ny, -1, 1, 4321, 14);
   return a;
 }
 
@@ -419,7 +405,7 @@ START_TEST(test_conv3d_oracle_2d)
         float *w2 = malloc(sizeof(float) * nw2), *y2 = malloc(sizeof(float) * ny), *dx2 = malloc(sizeof(float) * nx),
               *dw2 = calloc(nw2, sizeof(float)), *db2 = calloc(s2.Cout, sizeof(float)),
               *col2 = malloc(sizeof(float) * (bo_conv_col_size(&s2) + 1));
-        fill_uniform(w2, nw2, -0.5, 0.5, 21);
+        BOTestFillUniform(w2, nw2, -0.5, 0.5, 4321, 21);
         memset(a.w, 0, sizeof(float) * c3_nw(&s3));
         for (int oc = 0; oc < s2.Cout * s2.Cin; oc++)
           memcpy(a.w + (size_t)oc * k * kk + (size_t)(k / 2) * kk, w2 + (size_t)oc * kk, sizeof(float) * kk);
@@ -467,7 +453,7 @@ static double up_loss(void *c)
 {
   UpCtx *u = c;
   bo_upsample3d_forward(u->CB, u->D, u->H, u->W, u->fz, u->x, u->y);
-  return dot_fd(up_ny(u), u->r, u->y);
+  return BOTestDot(up_ny(u), u->r, u->y);
 }
 
 /* Forward: every output equals its source voxel x[cb][oz/fz][oy/2][ox/2],
@@ -484,8 +470,8 @@ START_TEST(test_upsample3d)
       float       *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx), *dx2 = malloc(sizeof(float) * nx),
             *y = malloc(sizeof(float) * ny), *r = malloc(sizeof(float) * ny);
       UpCtx u = {CB, D, H, W, fz, x, y, r};
-      fill_uniform(x, nx, -1, 1, 31);
-      fill_uniform(r, ny, -1, 1, 32);
+      BOTestFillUniform(x, nx, -1, 1, 4321, 31);
+      BOTestFillUniform(r, ny, -1, 1, 4321, 32);
       up_loss(&u);
       for (int cb = 0; cb < CB; cb++)
         for (int oz = 0; oz < fz * D; oz++)
@@ -534,7 +520,7 @@ static double vol_gn_loss(void *c)
 {
   VolGnCtx *k = c;
   bo_groupnorm_forward(&k->s, k->x, k->g, k->b, k->y, k->mean, k->rstd);
-  return dot_fd(VN, k->r, k->y);
+  return BOTestDot(VN, k->r, k->y);
 }
 
 /* z = gamma_c (x - mu) / sqrt(var + eps) + beta_c, y = silu ? silu(z) : z,
@@ -579,10 +565,10 @@ START_TEST(test_volume_groupnorm)
     float    x[VN], y[VN], r[VN], dx[VN], g[VC], b[VC], dg[VC] = {0}, db[VC] = {0}, mean[VB * VG], rstd[VB * VG];
     double   ref[VN];
     VolGnCtx c = {{VB, VC, VD * VH * VW, VG, silu, 1e-6f}, x, g, b, y, r, mean, rstd};
-    fill_uniform(x, VN, -2, 3, 41);
-    fill_uniform(g, VC, 0.5, 1.5, 42);
-    fill_uniform(b, VC, -0.5, 0.5, 43);
-    fill_uniform(r, VN, -1, 1, 44);
+    BOTestFillUniform(x, VN, -2, 3, 4321, 41);
+    BOTestFillUniform(g, VC, 0.5, 1.5, 4321, 42);
+    BOTestFillUniform(b, VC, -0.5, 0.5, 4321, 43);
+    BOTestFillUniform(r, VN, -1, 1, 4321, 44);
     /* make the planes differ in level, so that per-plane statistics would be wrong */
     for (int cc = 0; cc < VC; cc++)
       for (int bb = 0; bb < VB; bb++)
@@ -614,7 +600,7 @@ static double vol_bias_loss(void *c)
   VolBiasCtx *k = c;
   memcpy(k->x, k->x0, sizeof(float) * VN);
   bo_channel_bias_forward(VB, VC, VD * VH * VW, k->bias, k->x);
-  return dot_fd(VN, k->r, k->x);
+  return BOTestDot(VN, k->r, k->x);
 }
 
 /* The channel bias on a volume: every voxel of (c, b) gets bias[b][c]
@@ -626,9 +612,9 @@ START_TEST(test_volume_bias_concat)
 {
   float      x0[VN], x[VN], r[VN], bias[VB * VC], dbias[VB * VC];
   VolBiasCtx c = {bias, x0, x, r};
-  fill_uniform(x0, VN, -1, 1, 51);
-  fill_uniform(r, VN, -1, 1, 52);
-  fill_uniform(bias, VB * VC, -1, 1, 53);
+  BOTestFillUniform(x0, VN, -1, 1, 4321, 51);
+  BOTestFillUniform(r, VN, -1, 1, 4321, 52);
+  BOTestFillUniform(bias, VB * VC, -1, 1, 4321, 53);
   vol_bias_loss(&c);
   for (int cc = 0; cc < VC; cc++)
     for (int bb = 0; bb < VB; bb++)
@@ -681,7 +667,7 @@ static double res3d_loss(void *c)
 {
   Res3dCtx *k = c;
   bo_resblock3d_forward(&k->s, &k->p, k->x, k->se, &k->a, k->y, k->col);
-  return dot_fd(k->s.Cout * r3_n(&k->s), k->r, k->y);
+  return BOTestDot(k->s.Cout * r3_n(&k->s), k->r, k->y);
 }
 
 /* All tensors of a block in one buffer (kernels k x k x kk); returns its length. */
@@ -769,12 +755,12 @@ static double res3d_case(BOResBlock3dShape s)
 
   res3d_params(s.Cin, s.Cout, s.E, kkk, pbuf, &p);
   res3d_params(s.Cin, s.Cout, s.E, kkk, gbuf, &g);
-  fill_uniform(pbuf, np, -0.4, 0.4, 61);
+  BOTestFillUniform(pbuf, np, -0.4, 0.4, 4321, 61);
   for (int i = 0; i < s.Cin; i++) p.gn1_g[i] += 1.0f;
   for (int i = 0; i < s.Cout; i++) p.gn2_g[i] += 1.0f;
-  fill_uniform(x, s.Cin * N, -2, 2, 62);
-  fill_uniform(se, s.B * s.E, -1, 1, 63);
-  fill_uniform(r, s.Cout * N, -1, 1, 64);
+  BOTestFillUniform(x, s.Cin * N, -2, 2, 4321, 62);
+  BOTestFillUniform(se, s.B * s.E, -1, 1, 4321, 63);
+  BOTestFillUniform(r, s.Cout * N, -1, 1, 4321, 64);
   bo_resblock3d_acts_set(&s, acts, &c.a);
   c.s = s, c.p = p, c.x = x, c.se = se, c.y = y, c.r = r, c.col = col;
   res3d_loss(&c);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "testutil.h"
+#include "bo_rng.h"
 
 static char scratch[PETSC_MAX_PATH_LEN];
 char        BOTestErrorMessage[1024];
@@ -182,4 +183,18 @@ const char *BOTestKernelName(BONNKernels k)
   static char buf[32];
   snprintf(buf, sizeof(buf), "%s%s", BOGemmKinds[k.gemm], k.winograd ? "+winograd" : "");
   return buf;
+}
+
+void BOTestFillUniform(float *x, size_t n, double lo, double hi, uint64_t seed, uint32_t key)
+{
+  BORng rng;
+  BORngInit(&rng, seed, BO_RNG_TEST, key, 0);
+  for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * BORngUniform(&rng));
+}
+
+double BOTestDot(size_t n, const float *r, const float *y)
+{
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += (double)r[i] * y[i];
+  return s;
 }

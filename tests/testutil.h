@@ -66,6 +66,10 @@ PetscErrorCode BOTestCaptureError(MPI_Comm comm, int line, const char *func, con
  * need AVX-512 (this CPU lacks it)". Tests loop over them, set each with
  * bo_nn_kernels_set and restore the old one. */
 #include "bo_nn.h"
+/* x[i] uniform on [lo, hi), from the test stream (seed, key) */
+void BOTestFillUniform(float *x, size_t n, double lo, double hi, uint64_t seed, uint32_t key);
+/* sum r[i] y[i] in double: the scalar loss <r, y> whose gradient in y is r */
+double      BOTestDot(size_t n, const float *r, const float *y);
 int         BOTestKernelConfigs(const char *test, int (*want)(BONNKernels), BONNKernels cfg[6]);
 const char *BOTestKernelName(BONNKernels k); /* e.g. "avx2", "avx512+winograd" (static buffer) */
 
