@@ -51,7 +51,7 @@ static void set_views(Graph *gr)
     Op *op = &gr->ops[i];
     if (!op->view) continue;
     Act         *a = &gr->acts[op->in0], *b = &gr->acts[op->in1], *y = &gr->acts[op->out];
-    const size_t na = (size_t)a->C * gr->B * a->H * a->W;
+    const size_t na = act_size(a, gr->B);
     a->v = y->v, b->v = y->v + na;
     a->g = y->g, b->g = y->g ? y->g + na : NULL;
   }
@@ -71,6 +71,11 @@ static void set_batch(Graph *gr, int B)
       break;
     case OP_ATTN: op->L.attn.s.B = B; break;
     case OP_GNSILU: op->L.norm.s.B = B; break;
+    case OP_CONV3D: op->L.conv3.s.B = B; break;
+    case OP_RES3D:
+      op->L.res3.s.B = B;
+      bo_resblock3d_acts_set(&op->L.res3.s, op->L.res3.acts, &op->L.res3.a);
+      break;
     default: break;
     }
   }
@@ -92,7 +97,7 @@ PetscErrorCode bo_model_plan(BOModel m, int B)
   plan_accumulation(gr);
   plan_views(gr);
   for (int i = 0; i < gr->nacts; i++) {
-    size_t n = (size_t)gr->acts[i].C * B * gr->acts[i].H * gr->acts[i].W;
+    size_t n = act_size(&gr->acts[i], B);
     if (gr->acts[i].view) continue;
     PetscCall(PetscMalloc1(n, &gr->acts[i].v));
     bytes += n * sizeof(float);
@@ -124,6 +129,18 @@ PetscErrorCode bo_model_plan(BOModel m, int B)
     case OP_GNSILU:
       op->L.norm.s.B = B;
       PetscCall(PetscMalloc2(B * op->L.norm.s.G, &op->L.norm.mean, B * op->L.norm.s.G, &op->L.norm.rstd));
+      break;
+    case OP_CONV3D:
+      op->L.conv3.s.B = B;
+      col             = max_sz(col, bo_conv3d_col_size(&op->L.conv3.s));
+      break;
+    case OP_RES3D:
+      op->L.res3.s.B = B;
+      n              = bo_resblock3d_acts_size(&op->L.res3.s);
+      PetscCall(PetscMalloc1(n, &op->L.res3.acts));
+      bytes += n * sizeof(float);
+      col     = max_sz(col, bo_resblock3d_col_size(&op->L.res3.s));
+      scratch = max_sz(scratch, bo_resblock3d_scratch_size(&op->L.res3.s));
       break;
     default: break;
     }
@@ -157,7 +174,7 @@ PetscErrorCode bo_model_alloc_gradients(Graph *gr)
   PetscFunctionBegin;
   if (gr->have_grads) PetscFunctionReturn(0);
   for (int i = 0; i < gr->nacts; i++) {
-    size_t n = (size_t)gr->acts[i].C * gr->Bcap * gr->acts[i].H * gr->acts[i].W;
+    size_t n = act_size(&gr->acts[i], gr->Bcap);
     if (gr->acts[i].view) continue;
     PetscCall(PetscMalloc1(n, &gr->acts[i].g));
     gr->bytes += n * sizeof(float);
@@ -210,6 +227,14 @@ PetscErrorCode BOModelGetFlops(BOModel m, double *flops)
       double           HW = (double)s->H * s->W, kk = s->k * s->k;
       f += 2.0 * HW * kk * s->Cout * (s->Cin + s->Cout) + 2.0 * s->E * s->Cout;
       if (s->Cin != s->Cout) f += 2.0 * HW * s->Cin * s->Cout;
+    } else if (op->type == OP_CONV3D) {
+      BOConv3dShape *s = &op->L.conv3.s;
+      f += 2.0 * s->Cout * s->Cin * s->k * s->k * s->k * bo_conv3d_out_d(s) * bo_conv3d_out_h(s) * bo_conv3d_out_w(s);
+    } else if (op->type == OP_RES3D) {
+      BOResBlock3dShape *s = &op->L.res3.s;
+      double             V = (double)s->D * s->H * s->W, kkk = s->k * s->k * s->k;
+      f += 2.0 * V * kkk * s->Cout * (s->Cin + s->Cout) + 2.0 * s->E * s->Cout;
+      if (s->Cin != s->Cout) f += 2.0 * V * s->Cin * s->Cout;
     } else if (op->type == OP_ATTN) {
       BOAttentionShape *s = &op->L.attn.s;
       f += 2.0 * s->HW * 4.0 * s->C * s->C + 4.0 * (double)s->HW * s->HW * s->C;
@@ -229,6 +254,7 @@ PetscErrorCode bo_model_free_workspaces(Graph *gr)
   }
   for (int i = 0; i < gr->nops; i++) {
     if (gr->ops[i].type == OP_RES) PetscCall(PetscFree(gr->ops[i].L.res.acts));
+    if (gr->ops[i].type == OP_RES3D) PetscCall(PetscFree(gr->ops[i].L.res3.acts));
     if (gr->ops[i].type == OP_ATTN) PetscCall(PetscFree(gr->ops[i].L.attn.work));
     if (gr->ops[i].type == OP_GNSILU) PetscCall(PetscFree2(gr->ops[i].L.norm.mean, gr->ops[i].L.norm.rstd));
   }
