@@ -799,14 +799,11 @@ static PetscErrorCode counting_realloc(size_t n, int line, const char fn[], cons
   return saved_realloc(n, line, fn, file, p);
 }
 
-START_TEST(test_no_allocation_after_plan)
+static void check_no_allocation(const BOModelConfig *cfg)
 {
-  const PetscInt shape[3] = {8, 8, 1};
-  BOModelConfig  cfg;
-  BOModel        m;
-  Batch          b;
-  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
-  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOModel m;
+  Batch   b;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, cfg, &m));
   BOTestOK(BOModelInitParams(m, 5));
   batch_init(&b, m, 4);
   batch_loss(&b);
@@ -834,6 +831,17 @@ START_TEST(test_no_allocation_after_plan)
   ck_assert_msg(allocs == 0, "forward and backward after planning called PetscMalloc %ld times", allocs);
   batch_free(&b);
   BOTestOK(BOModelDestroy(&m));
+}
+
+/* the 2-D unet-tiny and the 3-D one (4 x 8 x 8, z halved) */
+START_TEST(test_no_allocation_after_plan)
+{
+  const PetscInt shape[3] = {8, 8, 1}, shape4[4] = {4, 8, 8, 1};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
+  check_no_allocation(&cfg);
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", shape4, 16, &cfg));
+  check_no_allocation(&cfg);
 }
 END_TEST
 
