@@ -550,17 +550,18 @@ END_TEST
  * to refuse batches before they are allocated) and at most twice it. */
 START_TEST(test_workspace_estimate)
 {
-  const char    *names[2] = {"auto", "unet-tiny"};
-  const PetscInt sizes[2] = {8, 12}, batches[2] = {3, 4}; /* a Batch holds up to 4 */
-  for (int i = 0; i < 2; i++)
+  const char    *names[3] = {"auto", "unet-tiny", "unet-tiny"}; /* the last on a 4 x 8 x 8 volume */
+  const PetscInt sizes[3] = {8, 12, 8}, batches[2] = {3, 4};    /* a Batch holds up to 4 */
+  for (int i = 0; i < 3; i++)
     for (int j = 0; j < 2; j++) {
-      const PetscInt shape[3] = {sizes[i], sizes[i], 1};
+      const PetscInt shape[3] = {sizes[i], sizes[i], 1}, shape4[4] = {4, sizes[i], sizes[i], 1};
       BOModelConfig  cfg;
       BOModel        m;
       Batch          b;
       double         fwd, train;
       size_t         held;
-      BOTestOK(BOModelConfigFromName(names[i], shape, PETSC_TRUE, 16, &cfg));
+      if (i < 2) BOTestOK(BOModelConfigFromName(names[i], shape, PETSC_TRUE, 16, &cfg));
+      else BOTestOK(BOModelConfigFromName3D(names[i], shape4, 16, &cfg));
       BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
       BOTestOK(BOModelInitParams(m, 3));
       BOTestOK(BOModelEstimateWorkspace(m, batches[j], PETSC_FALSE, &fwd));
