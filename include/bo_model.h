@@ -4,7 +4,8 @@
  * checkpoint layout.
  *
  * Two kinds share one graph builder:
- *   unet  for fields (Ny, Nx, C): a U-Net of residual blocks (docs/NETWORK.md);
+ *   unet  for fields (Ny, Nx, C), or volumes (Nz, Ny, Nx, C) with Nz > 1: a U-Net of
+ *         residual blocks (docs/NETWORK.md), 2-D or 3-D;
  *   mlp   for count vectors (G): the same graph on a 1x1 grid with 1x1
  *         convolutions, i.e. a residual MLP with skip concatenations.
  *
@@ -40,6 +41,8 @@ typedef struct {
   BOModelKind  kind;
   char         name[64];
   PetscInt     Ny, Nx, C;                    /* fields: grid and components (unet) */
+  PetscInt     Nz;                           /* fields: depth; 1 = a 2-D field (every 2-D configuration); > 1 a 3-D
+                                               U-Net on Nz x Ny x Nx (docs/NETWORK.md, "The 3-D U-Net") */
   PetscInt     G;                            /* vectors: length (mlp) */
   PetscInt     base_channels;                /* unet: channels at level 0; mlp: hidden width */
   PetscInt     nlevels;                      /* resolutions (unet); 1 for mlp */
@@ -79,7 +82,7 @@ typedef struct {
 typedef struct {
   char     name[64];
   PetscInt ndim;
-  hsize_t  shape[4];
+  hsize_t  shape[5]; /* up to 5 axes: a 3-D conv weight is [Cout][Cin][k][k][k] */
   size_t   offset, size;
   int      init;            /* internal: how BOModelInitParams fills it */
   double   fan_in, fan_out; /* for the fan-avg init */
@@ -90,7 +93,7 @@ typedef struct _p_BOModel *BOModel;
 struct _p_BOModel {
   MPI_Comm      comm;
   BOModelConfig cfg;
-  PetscInt      dim; /* D: floats per sample in and out (Ny*Nx*C or G) */
+  PetscInt      dim; /* D: floats per sample in and out (Nz*Ny*Nx*C or G) */
   PetscInt      nparams;
   float        *params, *grads; /* length nparams each, one allocation each */
   PetscInt      ntensors;
@@ -106,6 +109,17 @@ PetscErrorCode BOModelConfigFromName(const char *name, const PetscInt shape[3], 
  * grids use only levels that divide the grid), width by grid size (about
  * 0.1 M parameters for 8x8, 0.7 M for 28x28); vectors get the MLP. */
 PetscErrorCode BOModelConfigAuto(const PetscInt shape[3], PetscBool is_field, double max_count, BOModelConfig *cfg);
+/* Fields of shape4 = {Nz, Ny, Nx, C}: the configuration BOModelConfigFromName
+ * gives the (Ny, Nx, C) field (name "auto" included: levels from min(Ny, Nx),
+ * channels as in 2-D) with depth Nz. Nz = 1 is exactly the 2-D configuration.
+ * In 3-D, level l > 0 halves z as well as x and y while the depth of level
+ * l - 1 is even and at least 4 (BOModelLevelGrid); x and y halve as in 2-D
+ * (padded as in 2-D); periodic padding is refused. */
+PetscErrorCode BOModelConfigFromName3D(const char *name, const PetscInt shape4[4], double max_count,
+                                       BOModelConfig *cfg);
+/* The grid level l (0 .. nlevels-1) of a U-Net runs on, D x H x W (D = 1 in
+ * 2-D; H and W padded): the z rule above. */
+void BOModelLevelGrid(const BOModelConfig *cfg, PetscInt l, PetscInt *D, PetscInt *H, PetscInt *W);
 /* Overrides from the options database: -net_channels, -net_mult 1,2,2,
  * -net_blocks, -net_attn 0,0,1, -net_temb, -net_periodic, -net_input
  * linear|log1p (bo_train). */
@@ -137,7 +151,8 @@ typedef struct {
   const float     *noise;  /* B x BOModelNoiseDim: a distributional network's noise (NULL: zeros) */
   const double    *totals; /* B member totals: a network conditioned on the total (required by it) */
   const double    *params; /* B x P simulator parameters in physical units (NULL: the null condition for all) */
-  const float     *inputs; /* B x Ny x Nx x Ci input fields, [b][y][x][c] (NULL: the null condition for all) */
+  const float     *inputs; /* B x Nz x Ny x Nx x Ci input fields, [b][z][y][x][c] (NULL: the null condition for
+                             all; Nz = 1 for a 2-D network) */
   const PetscBool *drop;   /* B flags: sample b gets the null condition (the null params vector, zero input
                              channels): condition dropout and guidance's unconditional branch; NULL: none */
 } BOForwardInputs;
@@ -150,7 +165,7 @@ typedef struct {
 PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const PetscInt *k, const double *pk,
                               const BOForwardInputs *in, float *out);
 /* Noise values per sample of a distributional network: the per-cell
- * channels, Ny Nx noise_channels for fields ([Ny][Nx][channel], like the
+ * channels, Nz Ny Nx noise_channels for fields ([Nz][Ny][Nx][channel], like the
  * counts) or noise_channels for vectors, then the noise_latent values of the
  * member-wide vector; 0 for a mean network. */
 PetscInt BOModelNoiseDim(BOModel m);

@@ -50,7 +50,7 @@ typedef struct {
   float          *nt, *y, *out, *dout, *noise; /* noise: a distributional network's input, or NULL */
   double          totals[4];
   double          params[4 * BO_MODEL_MAX_PARAMS]; /* physical values around the configuration's statistics */
-  float          *inputs;                          /* B x Ny x Nx x Ci input fields, or NULL */
+  float          *inputs;                          /* B x Nz x Ny x Nx x Ci input fields, or NULL */
   PetscBool       drop[4];                         /* condition dropout per sample */
   BOForwardInputs in;
 } Batch;
@@ -73,7 +73,7 @@ static void batch_init(Batch *b, BOModel m, PetscInt B)
   b->in.labels = m->cfg.num_classes ? b->labels : NULL, b->in.noise = b->noise, b->in.totals = b->totals;
   b->inputs = NULL;
   if (m->cfg.num_inputs > 0) {
-    const size_t ni = (size_t)B * m->cfg.Ny * m->cfg.Nx * m->cfg.num_inputs;
+    const size_t ni = (size_t)B * m->cfg.Nz * m->cfg.Ny * m->cfg.Nx * m->cfg.num_inputs;
     b->inputs       = malloc(sizeof(float) * ni);
     fill_uniform(b->inputs, ni, -3, 3, 4);
   }
@@ -550,17 +550,18 @@ END_TEST
  * to refuse batches before they are allocated) and at most twice it. */
 START_TEST(test_workspace_estimate)
 {
-  const char    *names[2] = {"auto", "unet-tiny"};
-  const PetscInt sizes[2] = {8, 12}, batches[2] = {3, 4}; /* a Batch holds up to 4 */
-  for (int i = 0; i < 2; i++)
+  const char    *names[3] = {"auto", "unet-tiny", "unet-tiny"}; /* the last on a 4 x 8 x 8 volume */
+  const PetscInt sizes[3] = {8, 12, 8}, batches[2] = {3, 4};    /* a Batch holds up to 4 */
+  for (int i = 0; i < 3; i++)
     for (int j = 0; j < 2; j++) {
-      const PetscInt shape[3] = {sizes[i], sizes[i], 1};
+      const PetscInt shape[3] = {sizes[i], sizes[i], 1}, shape4[4] = {4, sizes[i], sizes[i], 1};
       BOModelConfig  cfg;
       BOModel        m;
       Batch          b;
       double         fwd, train;
       size_t         held;
-      BOTestOK(BOModelConfigFromName(names[i], shape, PETSC_TRUE, 16, &cfg));
+      if (i < 2) BOTestOK(BOModelConfigFromName(names[i], shape, PETSC_TRUE, 16, &cfg));
+      else BOTestOK(BOModelConfigFromName3D(names[i], shape4, 16, &cfg));
       BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
       BOTestOK(BOModelInitParams(m, 3));
       BOTestOK(BOModelEstimateWorkspace(m, batches[j], PETSC_FALSE, &fwd));
@@ -799,14 +800,11 @@ static PetscErrorCode counting_realloc(size_t n, int line, const char fn[], cons
   return saved_realloc(n, line, fn, file, p);
 }
 
-START_TEST(test_no_allocation_after_plan)
+static void check_no_allocation(const BOModelConfig *cfg)
 {
-  const PetscInt shape[3] = {8, 8, 1};
-  BOModelConfig  cfg;
-  BOModel        m;
-  Batch          b;
-  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
-  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOModel m;
+  Batch   b;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, cfg, &m));
   BOTestOK(BOModelInitParams(m, 5));
   batch_init(&b, m, 4);
   batch_loss(&b);
@@ -835,6 +833,17 @@ START_TEST(test_no_allocation_after_plan)
   batch_free(&b);
   BOTestOK(BOModelDestroy(&m));
 }
+
+/* the 2-D unet-tiny and the 3-D one (4 x 8 x 8, z halved) */
+START_TEST(test_no_allocation_after_plan)
+{
+  const PetscInt shape[3] = {8, 8, 1}, shape4[4] = {4, 8, 8, 1};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
+  check_no_allocation(&cfg);
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", shape4, 16, &cfg));
+  check_no_allocation(&cfg);
+}
 END_TEST
 
 START_TEST(test_unet_s_runs)
@@ -852,6 +861,188 @@ START_TEST(test_unet_s_runs)
   BOTestOK(BOModelBackward(m, b.dout));
   for (PetscInt i = 0; i < m->nparams; i++) ck_assert(isfinite(m->grads[i]));
   batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+END_TEST
+
+/* ---- the 3-D U-Net (issue #16) ------------------------------------------------------------ */
+
+/* Gradients of the whole 3-D network, as check_model_gradients does for 2-D:
+ * Nz = 4 (level 1 halves z: 4 -> 2) and Nz = 3 (odd: z kept), attention at
+ * the coarse level over its D*H*W voxels, labels; then a 3-level network on
+ * 8 x 8 x 8 (z halved twice: 8, 4, 2) with noise, params, input fields and
+ * a padded 7 x 6 grid. */
+START_TEST(test_unet3d_gradients)
+{
+  const PetscInt s4[4] = {4, 8, 8, 1}, s3[4] = {3, 8, 6, 2}, s8[4] = {8, 7, 6, 1};
+  BOModelConfig  cfg;
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", s4, 4, &cfg));
+  cfg.num_classes = 2;
+  check_model_gradients(&cfg, 2, 2);
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", s3, 4, &cfg));
+  check_model_gradients(&cfg, 2, 1);
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", s8, 6, &cfg));
+  cfg.nlevels = 3, cfg.ch_mult[2] = 2, cfg.attn[1] = 0, cfg.attn[2] = 1, cfg.noise_channels = 1;
+  set_params(&cfg, 2);
+  cfg.num_inputs = 1, cfg.input_mean[0] = 0.5, cfg.input_sd[0] = 1.5;
+  check_model_gradients(&cfg, 3, 1);
+}
+END_TEST
+
+/* The z rule (BOModelLevelGrid), sizes, tensor shapes, the output size
+ * Nz Ny Nx C, the constant output at init, and the refusals. */
+START_TEST(test_unet3d_shapes)
+{
+  /* {Nz, Ny, Nx} and the depth of each of 4 levels: halve z while it is even and >= 4 */
+  const PetscInt cases[6][7] = {{4, 8, 8, 4, 2, 2, 2},   {8, 32, 32, 8, 4, 2, 2}, {6, 16, 16, 6, 3, 3, 3},
+                                {2, 16, 16, 2, 2, 2, 2}, {5, 16, 16, 5, 5, 5, 5}, {16, 16, 16, 16, 8, 4, 2}};
+  BOModelConfig  cfg, cfg2;
+  BOModel        m;
+  Batch          b;
+  for (int i = 0; i < 6; i++) {
+    const PetscInt shape4[4] = {cases[i][0], cases[i][1], cases[i][2], 1};
+    BOTestOK(BOModelConfigFromName3D("unet-tiny", shape4, 4, &cfg));
+    cfg.nlevels = 4;
+    for (PetscInt l = 0; l < 4; l++) {
+      PetscInt D, H, W;
+      BOModelLevelGrid(&cfg, l, &D, &H, &W);
+      ck_assert_msg(D == cases[i][3 + l] && H == cases[i][1] >> l && W == cases[i][2] >> l,
+                    "Nz = %d, level %d: %dx%dx%d", (int)cases[i][0], (int)l, (int)D, (int)H, (int)W);
+    }
+  }
+  /* Nz = 1 is exactly the 2-D configuration, auto included */
+  const PetscInt s2[3] = {28, 28, 1}, s1[4] = {1, 28, 28, 1}, s4[4] = {4, 7, 5, 2};
+  BOTestOK(BOModelConfigAuto(s2, PETSC_TRUE, 255, &cfg));
+  BOTestOK(BOModelConfigFromName3D("auto", s1, 255, &cfg2));
+  ck_assert(!memcmp(&cfg, &cfg2, sizeof(cfg)) && cfg.Nz == 1);
+  /* a padded 3-D grid: output Nz Ny Nx C per sample, constant at init, finite gradients */
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", s4, 4, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  ck_assert_int_eq(m->dim, 4 * 7 * 5 * 2);
+  BOTensor *t = find_tensor(m, "inc.weight"), *u = find_tensor(m, "up0.res0.skip.weight");
+  ck_assert(t->ndim == 5 && t->shape[0] == 8 && t->shape[1] == 2 && t->shape[2] == 3 && t->shape[4] == 3);
+  ck_assert(u->ndim == 5 && u->shape[0] == 8 && u->shape[1] == 24 && u->shape[2] == 1 && u->shape[4] == 1);
+  BOTestOK(BOModelInitParams(m, 1));
+  batch_init(&b, m, 2);
+  ck_assert(isfinite(batch_loss(&b)));
+  for (PetscInt i = 0; i < 2 * b.D; i++) ck_assert(fabsf(b.out[i]) < 1e-4f);
+  BOTestOK(BOModelBackward(m, b.dout));
+  for (PetscInt i = 0; i < m->nparams; i++) ck_assert(isfinite(m->grads[i]));
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+  /* refusals: periodic 3-D, a 3-D mlp, Nz = 0 */
+  cfg.periodic = PETSC_TRUE;
+  BOTestExpectErrorMessage(bo_model_create_expect(&cfg), "periodic padding is not implemented for 3-D grids");
+  const PetscInt vs[3] = {10, 0, 0};
+  BOTestOK(BOModelConfigFromName("mlp", vs, PETSC_FALSE, 20, &cfg));
+  cfg.Nz = 4;
+  BOTestExpectErrorMessage(bo_model_create_expect(&cfg), "depth Nz 4");
+  cfg.Nz = 0;
+  BOTestExpectErrorMessage(bo_model_create_expect(&cfg), "depth Nz 0");
+}
+END_TEST
+
+/* The 3-D network is the 2-D one lifted: with every 3-D kernel zero but
+ * its kz = centre slice, set to the 2-D network's kernel, and an input of
+ * Nz identical planes, every plane of the output is the 2-D output (the
+ * GroupNorm statistics and the attention over D*H*W voxels of identical
+ * planes are those of one plane; a z-halving conv and the z upsampling
+ * keep the planes identical). Two res blocks per level, so that skips of
+ * the same shape could be swapped; attention, labels, params and noise.
+ * Only the order of float sums differs: within 1e-4 (1 + |y|). */
+START_TEST(test_unet3d_lifts_2d)
+{
+  const PetscInt s2[3] = {8, 6, 2}, s3[4] = {4, 8, 6, 2}, B = 2;
+  BOModelConfig  c2, c3;
+  BOModel        m2, m3;
+  BOTestOK(BOModelConfigFromName("unet-tiny", s2, PETSC_TRUE, 6, &c2));
+  c2.num_res_blocks = 2, c2.num_classes = 2, c2.noise_latent = 3;
+  set_params(&c2, 2);
+  c3 = c2, c3.Nz = s3[0];
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &c2, &m2));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &c3, &m3));
+  BOTestOK(BOModelInitParams(m2, 3));
+  randomise_params(m2);
+  ck_assert_int_eq(m2->ntensors, m3->ntensors);
+  memset(m3->params, 0, sizeof(float) * m3->nparams);
+  for (PetscInt i = 0; i < m2->ntensors; i++) {
+    const BOTensor *t2 = &m2->tensors[i], *t3 = &m3->tensors[i];
+    const float    *p2 = m2->params + t2->offset;
+    float          *p3 = m3->params + t3->offset;
+    ck_assert(!strcmp(t2->name, t3->name));
+    if (t3->ndim < 5) memcpy(p3, p2, sizeof(float) * t2->size);
+    else { /* [Cout][Cin][k][k] into the kz = k/2 slice of [Cout][Cin][k][k][k] */
+      const size_t k = t3->shape[2], kk = k * k, nk = t2->size / kk;
+      for (size_t j = 0; j < nk; j++) memcpy(p3 + j * kk * k + (k / 2) * kk, p2 + j * kk, sizeof(float) * kk);
+    }
+  }
+  Batch b;
+  batch_init(&b, m2, B);
+  const size_t D2 = (size_t)m2->dim, D3 = (size_t)m3->dim, nz = (size_t)s3[0];
+  float       *nt3 = malloc(sizeof(float) * B * D3), *out3 = malloc(sizeof(float) * B * D3);
+  for (PetscInt i = 0; i < B; i++)
+    for (size_t z = 0; z < nz; z++) memcpy(nt3 + i * D3 + z * D2, b.nt + i * D2, sizeof(float) * D2);
+  b.in.noise = NULL; /* the latent: zeros for both (the 3-D noise has more cells) */
+  BOTestOK(BOModelForward(m2, B, b.nt, b.k, b.pk, &b.in, b.out));
+  BOTestOK(BOModelForward(m3, B, nt3, b.k, b.pk, &b.in, out3));
+  double err = 0, omax = 0;
+  for (PetscInt i = 0; i < B; i++)
+    for (size_t z = 0; z < nz; z++)
+      for (size_t j = 0; j < D2; j++) {
+        const double y = b.out[i * D2 + j], y3 = out3[i * D3 + z * D2 + j];
+        err = fmax(err, fabs(y3 - y) / (1 + fabs(y))), omax = fmax(omax, fabs(y));
+      }
+  ck_assert_msg(omax > 0.1, "outputs too small to compare (%g)", omax);
+  ck_assert_msg(err <= 1e-4, "3-D network on identical planes: %g off the 2-D one (outputs up to %g)", err, omax);
+  free(nt3), free(out3);
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m2));
+  BOTestOK(BOModelDestroy(&m3));
+}
+END_TEST
+
+/* The depth through a checkpoint: a 3-D configuration keeps Nz and its
+ * 5-D tensors load back; a 2-D one writes no model_depth, so its
+ * attributes are those of before; without model_depth (every older
+ * checkpoint) a configuration loads as Nz = 1; 3-D tensors do not load
+ * into the 2-D network. */
+START_TEST(test_unet3d_save_load)
+{
+  const PetscInt shape4[4] = {4, 8, 8, 1};
+  BOModelConfig  cfg, cfg2;
+  BOModel        m, m2;
+  char           path[PETSC_MAX_PATH_LEN];
+  hid_t          file;
+
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", shape4, 16, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  BOTestOK(BOModelInitParams(m, 11));
+  randomise_params(m);
+  file = H5Fcreate(BOTestPath("model3d.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ck_assert(file >= 0);
+  BOTestOK(BOModelConfigSave(&m->cfg, file));
+  BOTestOK(BOModelSaveParams(m, file, m->params));
+  BOTestOK(BOModelConfigLoad(file, &cfg2));
+  ck_assert(cfg2.Nz == 4 && cfg2.Ny == 8 && !memcmp(&cfg, &cfg2, sizeof(cfg)));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m2));
+  BOTestOK(BOModelLoadParams(m2, file, m2->params));
+  ck_assert(m2->nparams == m->nparams && !memcmp(m->params, m2->params, sizeof(float) * m->nparams));
+  BOTestOK(BOModelDestroy(&m2));
+  ck_assert(H5Adelete(file, "model_depth") >= 0); /* as a checkpoint from before 3-D networks */
+  BOTestOK(BOModelConfigLoad(file, &cfg2));
+  ck_assert_int_eq(cfg2.Nz, 1);
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m2));
+  BOTestExpectErrorMessage(BOModelLoadParams(m2, file, m2->params),
+                           "inc.weight in the checkpoint has a different shape");
+  BOTestOK(BOModelDestroy(&m2));
+  H5Fclose(file);
+  cfg.Nz = 1; /* a 2-D configuration writes no depth */
+  file   = H5Fcreate(BOTestPath("model2d.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  BOTestOK(BOModelConfigSave(&cfg, file));
+  ck_assert(H5Aexists(file, "model_depth") == 0);
+  BOTestOK(BOModelConfigLoad(file, &cfg2));
+  ck_assert(cfg2.Nz == 1 && !memcmp(&cfg, &cfg2, sizeof(cfg)));
+  H5Fclose(file);
   BOTestOK(BOModelDestroy(&m));
 }
 END_TEST
@@ -876,6 +1067,10 @@ Suite *suite_model(void)
   tcase_add_test(tc, test_no_allocation_after_plan);
   tcase_add_test(tc, test_workspace_estimate);
   tcase_add_test(tc, test_unet_s_runs);
+  tcase_add_test(tc, test_unet3d_gradients);
+  tcase_add_test(tc, test_unet3d_shapes);
+  tcase_add_test(tc, test_unet3d_lifts_2d);
+  tcase_add_test(tc, test_unet3d_save_load);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -23,18 +23,30 @@ static PetscErrorCode add_tensor(BOModel m, const char *name, int init, double f
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode add_conv_tensors(BOModel m, const char *prefix, ConvLayer *c, int init)
+/* A conv weight's shape, PyTorch's [Cout][Cin][k][k] (2-D) or [Cout][Cin][k][k][k]
+ * (3-D network); returns the number of axes, and k^2 or k^3 in *taps. */
+static PetscInt conv_wshape(const BOModel m, int cout, int cin, int k, hsize_t *shape, double *taps)
 {
-  char    name[64];
-  hsize_t wshape[4] = {(hsize_t)c->s.Cout, (hsize_t)c->s.Cin, (hsize_t)c->s.k, (hsize_t)c->s.k},
-          bshape[1] = {(hsize_t)c->s.Cout};
-  double kk         = c->s.k * c->s.k;
+  const PetscInt nd = ((Graph *)m->impl)->d3 ? 5 : 4;
+  shape[0] = (hsize_t)cout, shape[1] = (hsize_t)cin, *taps = 1;
+  for (PetscInt d = 2; d < nd; d++) shape[d] = (hsize_t)k, *taps *= k;
+  return nd;
+}
+
+/* A convolution's weight (fan-avg init or tiny) and zero bias. */
+static PetscErrorCode add_conv_tensors(BOModel m, const char *prefix, int cin, int cout, int k, int init, float **w,
+                                       float **dw, float **b, float **db)
+{
+  char     name[64];
+  hsize_t  wshape[5], bshape[1] = {(hsize_t)cout};
+  double   kk;
+  PetscInt nd = conv_wshape(m, cout, cin, k, wshape, &kk);
 
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.weight", prefix));
-  PetscCall(add_tensor(m, name, init, c->s.Cin * kk, c->s.Cout * kk, &c->w, &c->dw, 4, wshape));
+  PetscCall(add_tensor(m, name, init, cin * kk, cout * kk, w, dw, nd, wshape));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.bias", prefix));
-  PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, &c->b, &c->db, 1, bshape));
+  PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, b, db, 1, bshape));
   PetscFunctionReturn(0);
 }
 
@@ -68,18 +80,31 @@ static PetscErrorCode add_linear_tensors(BOModel m, const char *prefix, int in, 
 
 /* ---- graph building ------------------------------------------------------------------ */
 
-static PetscErrorCode add_conv(BOModel m, const char *name, int in, int cout, int k, int stride, int init, int *out)
+/* A k x k conv in -> cout channels of stride 1 or 2; in a 3-D network a k x k x k conv of stride
+ * (sz, stride, stride), sz = 1 or 2 (ignored in 2-D). */
+static PetscErrorCode add_conv(BOModel m, const char *name, int in, int cout, int k, int stride, int sz, int init,
+                               int *out)
 {
   Graph *gr = (Graph *)m->impl;
   Act    a  = gr->acts[in];
   Op    *op;
 
   PetscFunctionBegin;
-  BOConvShape s = {0, a.C, a.H, a.W, cout, k, stride, m->cfg.periodic ? 1 : 0};
-  *out          = new_act(gr, cout, bo_conv_out_h(&s), bo_conv_out_w(&s));
-  op            = new_op(gr, OP_CONV, in, -1, *out);
-  op->L.conv.s  = s;
-  PetscCall(add_conv_tensors(m, name, &op->L.conv, init));
+  if (!gr->d3) {
+    BOConvShape s = {0, a.C, a.H, a.W, cout, k, stride, m->cfg.periodic ? 1 : 0};
+    *out          = new_act(gr, cout, bo_conv_out_h(&s), bo_conv_out_w(&s));
+    op            = new_op(gr, OP_CONV, in, -1, *out);
+    op->L.conv.s  = s;
+    ConvLayer *c  = &op->L.conv;
+    PetscCall(add_conv_tensors(m, name, a.C, cout, k, init, &c->w, &c->dw, &c->b, &c->db));
+  } else {
+    BOConv3dShape s = {0, a.C, a.D, a.H, a.W, cout, k, sz, stride, stride};
+    *out            = new_act3(gr, cout, bo_conv3d_out_d(&s), bo_conv3d_out_h(&s), bo_conv3d_out_w(&s));
+    op              = new_op(gr, OP_CONV3D, in, -1, *out);
+    op->L.conv3.s   = s;
+    Conv3dLayer *c  = &op->L.conv3;
+    PetscCall(add_conv_tensors(m, name, a.C, cout, k, init, &c->w, &c->dw, &c->b, &c->db));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -90,64 +115,75 @@ static PetscErrorCode add_attn(BOModel m, const char *prefix, int in, int *out)
   Op        *op;
   AttnLayer *L;
   char       name[96];
-  hsize_t    wq[4] = {3 * (hsize_t)a.C, (hsize_t)a.C, 1, 1}, bq[1] = {3 * (hsize_t)a.C},
-          wo[4] = {(hsize_t)a.C, (hsize_t)a.C, 1, 1}, bo[1] = {(hsize_t)a.C};
+  hsize_t    wq[5], wo[5], bq[1] = {3 * (hsize_t)a.C}, bo[1] = {(hsize_t)a.C};
+  double     one;
+  PetscInt   nd = conv_wshape(m, 3 * a.C, a.C, 1, wq, &one); /* 1x1 (x1) convolutions */
 
   PetscFunctionBegin;
-  *out   = new_act(gr, a.C, a.H, a.W);
+  conv_wshape(m, a.C, a.C, 1, wo, &one);
+  *out   = new_act3(gr, a.C, a.D, a.H, a.W);
   op     = new_op(gr, OP_ATTN, in, -1, *out);
   L      = &op->L.attn;
-  L->s.C = a.C, L->s.HW = a.H * a.W, L->s.G = gn_groups(a.C);
+  L->s.C = a.C, L->s.HW = a.D * a.H * a.W, L->s.G = gn_groups(a.C); /* a volume's positions: the D*H*W voxels */
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm", prefix));
   PetscCall(add_norm_tensors(m, name, a.C, &L->gamma, &L->beta, &L->dgamma, &L->dbeta));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.qkv.weight", prefix));
-  PetscCall(add_tensor(m, name, INIT_FANAVG, a.C, a.C, &L->wqkv, &L->dwqkv, 4, wq));
+  PetscCall(add_tensor(m, name, INIT_FANAVG, a.C, a.C, &L->wqkv, &L->dwqkv, nd, wq));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.qkv.bias", prefix));
   PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, &L->bqkv, &L->dbqkv, 1, bq));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.proj.weight", prefix));
-  PetscCall(add_tensor(m, name, INIT_TINY, a.C, a.C, &L->wo, &L->dwo, 4, wo));
+  PetscCall(add_tensor(m, name, INIT_TINY, a.C, a.C, &L->wo, &L->dwo, nd, wo));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.proj.bias", prefix));
   PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, &L->bo, &L->dbo, 1, bo));
+  PetscFunctionReturn(0);
+}
+
+/* The tensors of a residual block cin -> cout (2-D or 3-D convolutions). */
+static PetscErrorCode add_res_tensors(BOModel m, const char *prefix, int cin, int cout, BOResBlockParams *p,
+                                      BOResBlockParams *g)
+{
+  Graph *gr = (Graph *)m->impl;
+  char   name[96];
+
+  PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm1", prefix));
+  PetscCall(add_norm_tensors(m, name, cin, &p->gn1_g, &p->gn1_b, &g->gn1_g, &g->gn1_b));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv1", prefix));
+  PetscCall(
+      add_conv_tensors(m, name, cin, cout, gr->k, INIT_FANAVG, &p->conv1_w, &g->conv1_w, &p->conv1_b, &g->conv1_b));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.temb", prefix));
+  PetscCall(add_linear_tensors(m, name, gr->Th, cout, &p->temb_w, &p->temb_b, &g->temb_w, &g->temb_b));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm2", prefix));
+  PetscCall(add_norm_tensors(m, name, cout, &p->gn2_g, &p->gn2_b, &g->gn2_g, &g->gn2_b));
+  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv2", prefix));
+  PetscCall(
+      add_conv_tensors(m, name, cout, cout, gr->k, INIT_TINY, &p->conv2_w, &g->conv2_w, &p->conv2_b, &g->conv2_b));
+  if (cin != cout) {
+    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip", prefix));
+    PetscCall(add_conv_tensors(m, name, cin, cout, 1, INIT_FANAVG, &p->skip_w, &g->skip_w, &p->skip_b, &g->skip_b));
+  }
   PetscFunctionReturn(0);
 }
 
 /* Residual block in -> cout channels, optionally followed by attention. */
 static PetscErrorCode add_res(BOModel m, const char *prefix, int in, int cout, PetscBool attn, int *out)
 {
-  Graph    *gr = (Graph *)m->impl;
-  Act       a  = gr->acts[in];
-  Op       *op;
-  ResLayer *R;
-  char      name[96];
+  Graph *gr = (Graph *)m->impl;
+  Act    a  = gr->acts[in];
+  Op    *op;
+  char   name[96];
 
   PetscFunctionBegin;
-  *out              = new_act(gr, cout, a.H, a.W);
-  op                = new_op(gr, OP_RES, in, -1, *out);
-  R                 = &op->L.res;
-  BOResBlockShape s = {0, a.C, cout, a.H, a.W, gr->k, m->cfg.periodic ? 1 : 0, gn_groups(a.C), gn_groups(cout), gr->Th};
-  R->s              = s;
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm1", prefix));
-  PetscCall(add_norm_tensors(m, name, a.C, &R->p.gn1_g, &R->p.gn1_b, &R->g.gn1_g, &R->g.gn1_b));
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv1.weight", prefix));
-  PetscCall(add_tensor(m, name, INIT_FANAVG, a.C * gr->k * gr->k, cout * gr->k * gr->k, &R->p.conv1_w, &R->g.conv1_w, 4,
-                       (hsize_t[]){(hsize_t)cout, (hsize_t)a.C, (hsize_t)gr->k, (hsize_t)gr->k}));
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv1.bias", prefix));
-  PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, &R->p.conv1_b, &R->g.conv1_b, 1, (hsize_t[]){(hsize_t)cout}));
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.temb", prefix));
-  PetscCall(add_linear_tensors(m, name, gr->Th, cout, &R->p.temb_w, &R->p.temb_b, &R->g.temb_w, &R->g.temb_b));
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm2", prefix));
-  PetscCall(add_norm_tensors(m, name, cout, &R->p.gn2_g, &R->p.gn2_b, &R->g.gn2_g, &R->g.gn2_b));
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv2.weight", prefix));
-  PetscCall(add_tensor(m, name, INIT_TINY, cout * gr->k * gr->k, cout * gr->k * gr->k, &R->p.conv2_w, &R->g.conv2_w, 4,
-                       (hsize_t[]){(hsize_t)cout, (hsize_t)cout, (hsize_t)gr->k, (hsize_t)gr->k}));
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv2.bias", prefix));
-  PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, &R->p.conv2_b, &R->g.conv2_b, 1, (hsize_t[]){(hsize_t)cout}));
-  if (a.C != cout) {
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip.weight", prefix));
-    PetscCall(add_tensor(m, name, INIT_FANAVG, a.C, cout, &R->p.skip_w, &R->g.skip_w, 4,
-                         (hsize_t[]){(hsize_t)cout, (hsize_t)a.C, 1, 1}));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s.skip.bias", prefix));
-    PetscCall(add_tensor(m, name, INIT_ZERO, 0, 0, &R->p.skip_b, &R->g.skip_b, 1, (hsize_t[]){(hsize_t)cout}));
+  *out = new_act3(gr, cout, a.D, a.H, a.W);
+  if (!gr->d3) {
+    op          = new_op(gr, OP_RES, in, -1, *out);
+    op->L.res.s = (BOResBlockShape){
+        0, a.C, cout, a.H, a.W, gr->k, m->cfg.periodic ? 1 : 0, gn_groups(a.C), gn_groups(cout), gr->Th};
+    PetscCall(add_res_tensors(m, prefix, a.C, cout, &op->L.res.p, &op->L.res.g));
+  } else {
+    op           = new_op(gr, OP_RES3D, in, -1, *out);
+    op->L.res3.s = (BOResBlock3dShape){0, a.C, cout, a.D, a.H, a.W, gr->k, gn_groups(a.C), gn_groups(cout), gr->Th};
+    PetscCall(add_res_tensors(m, prefix, a.C, cout, &op->L.res3.p, &op->L.res3.g));
   }
   if (attn) {
     PetscCall(PetscSNPrintf(name, sizeof(name), "%s.attn", prefix));
@@ -158,16 +194,35 @@ static PetscErrorCode add_res(BOModel m, const char *prefix, int in, int cout, P
 
 static int add_concat(Graph *gr, int a, int b)
 {
-  int out = new_act(gr, gr->acts[a].C + gr->acts[b].C, gr->acts[a].H, gr->acts[a].W);
+  const Act *x   = &gr->acts[a];
+  int        out = new_act3(gr, x->C + gr->acts[b].C, x->D, x->H, x->W);
   new_op(gr, OP_CONCAT, a, b, out);
   return out;
 }
 
-static int add_upsample(Graph *gr, int in)
+/* Nearest x2 in y and x (and by fz = 1 or 2 in z in a 3-D network). */
+static int add_upsample(Graph *gr, int in, int fz)
 {
-  int out = new_act(gr, gr->acts[in].C, 2 * gr->acts[in].H, 2 * gr->acts[in].W);
-  new_op(gr, OP_UPSAMPLE, in, -1, out);
+  const Act *x = &gr->acts[in];
+  int        out;
+  if (!gr->d3) {
+    out = new_act(gr, x->C, 2 * x->H, 2 * x->W);
+    new_op(gr, OP_UPSAMPLE, in, -1, out);
+  } else {
+    out                                        = new_act3(gr, x->C, fz * x->D, 2 * x->H, 2 * x->W);
+    new_op(gr, OP_UPSAMPLE3D, in, -1, out)->fz = fz;
+  }
   return out;
+}
+
+/* How level l > 0 is reached from level l - 1 in z: 2 if the downsampling
+ * halves z (BOModelLevelGrid's rule), else 1; always 1 in 2-D. */
+static int level_zfactor(const BOModelConfig *cfg, int l)
+{
+  PetscInt D0, D1, H, W;
+  BOModelLevelGrid(cfg, l - 1, &D0, &H, &W);
+  BOModelLevelGrid(cfg, l, &D1, &H, &W);
+  return (int)(D0 / D1);
 }
 
 /* The U-Net (unet-s of docs/PERFORMANCE.md generalised to nlevels and num_res_blocks):
@@ -208,12 +263,12 @@ PetscErrorCode bo_model_build_graph(BOModel m)
     PetscCall(add_tensor(m, "params_emb.null", INIT_ZERO, 0, 0, &gr->pnull, &gr->dpnull, 1, nshape));
   }
 
-  h = new_act(gr, gr->Cin, gr->H, gr->W); /* 0: the scaled input */
-  PetscCall(add_conv(m, "inc", h, (int)(cfg->base_channels * cfg->ch_mult[0]), gr->k, 1, INIT_FANAVG, &h));
+  h = new_act3(gr, gr->Cin, gr->D, gr->H, gr->W); /* 0: the scaled input */
+  PetscCall(add_conv(m, "inc", h, (int)(cfg->base_channels * cfg->ch_mult[0]), gr->k, 1, 1, INIT_FANAVG, &h));
   for (int l = 0; l < L; l++) {
     if (l > 0) {
       PetscCall(PetscSNPrintf(name, sizeof(name), "down%d.downsample", l));
-      PetscCall(add_conv(m, name, h, gr->acts[h].C, 3, 2, INIT_FANAVG, &h));
+      PetscCall(add_conv(m, name, h, gr->acts[h].C, 3, 2, level_zfactor(cfg, l), INIT_FANAVG, &h));
     }
     c = (int)(cfg->base_channels * cfg->ch_mult[l]);
     for (int i = 0; i < nb; i++) {
@@ -231,18 +286,18 @@ PetscErrorCode bo_model_build_graph(BOModel m)
       PetscCall(add_res(m, name, h, c, cfg->attn[l] ? PETSC_TRUE : PETSC_FALSE, &h));
     }
     if (l > 0) {
-      h = add_upsample(gr, h);
+      h = add_upsample(gr, h, level_zfactor(cfg, l));
       PetscCall(PetscSNPrintf(name, sizeof(name), "up%d.upsample_conv", l));
-      PetscCall(add_conv(m, name, h, c, 3, 1, INIT_FANAVG, &h));
+      PetscCall(add_conv(m, name, h, c, 3, 1, 1, INIT_FANAVG, &h));
     }
   }
   {
-    int out      = new_act(gr, gr->acts[h].C, gr->H, gr->W);
+    int out      = new_act3(gr, gr->acts[h].C, gr->D, gr->H, gr->W);
     Op *op       = new_op(gr, OP_GNSILU, h, -1, out);
-    op->L.norm.s = (BOGroupNormShape){0, gr->acts[h].C, gr->H * gr->W, gn_groups(gr->acts[h].C), 1, 1e-6f};
+    op->L.norm.s = (BOGroupNormShape){0, gr->acts[h].C, gr->D * gr->H * gr->W, gn_groups(gr->acts[h].C), 1, 1e-6f};
     PetscCall(add_norm_tensors(m, "out.norm", gr->acts[h].C, &op->L.norm.gamma, &op->L.norm.beta, &op->L.norm.dgamma,
                                &op->L.norm.dbeta));
-    PetscCall(add_conv(m, "out.conv", out, gr->Cout, gr->k, 1, INIT_TINY, &h));
+    PetscCall(add_conv(m, "out.conv", out, gr->Cout, gr->k, 1, 1, INIT_TINY, &h));
   }
   PetscFunctionReturn(0);
 }
@@ -262,10 +317,11 @@ PetscErrorCode BOModelCreate(MPI_Comm comm, const BOModelConfig *cfg, BOModel *m
   m->comm = comm, m->cfg = *cfg, m->impl = gr;
   if (cfg->kind == BO_MODEL_UNET) {
     bo_model_padded_grid(cfg, &gr->H, &gr->W);
+    gr->D = (int)cfg->Nz, gr->d3 = cfg->Nz > 1;
     gr->Cin = (int)(cfg->C + cfg->noise_channels + cfg->num_inputs), gr->Cout = (int)cfg->C, gr->k = 3;
-    m->dim = cfg->Ny * cfg->Nx * cfg->C;
+    m->dim = cfg->Nz * cfg->Ny * cfg->Nx * cfg->C;
   } else {
-    gr->H = gr->W = 1, gr->Cin = (int)(cfg->G + cfg->noise_channels), gr->Cout = (int)cfg->G, gr->k = 1;
+    gr->D = gr->H = gr->W = 1, gr->Cin = (int)(cfg->G + cfg->noise_channels), gr->Cout = (int)cfg->G, gr->k = 1;
     m->dim = cfg->G;
   }
   gr->Td = (int)cfg->temb_dim, gr->Th = (int)cfg->temb_hidden;
@@ -323,12 +379,26 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
                               cfg->attn[l] ? "+attn" : ""));
       PetscCall(PetscStrlen(ch, &len));
     }
-    PetscCall(PetscViewerASCIIPrintf(viewer,
-                                     "input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT
-                                     " (runs on %dx%d)%s, %" PetscInt_FMT " levels, channels%s, %" PetscInt_FMT
-                                     " res block(s) per level\n",
-                                     cfg->Ny, cfg->Nx, cfg->C, gr->H, gr->W, cfg->periodic ? ", periodic" : "",
-                                     cfg->nlevels, ch, cfg->num_res_blocks));
+    if (gr->d3) {
+      char zs[128] = "";
+      for (PetscInt l = 0; l < cfg->nlevels; l++) {
+        PetscInt D, H, W;
+        BOModelLevelGrid(cfg, l, &D, &H, &W);
+        PetscCall(PetscStrlen(zs, &len));
+        PetscCall(
+            PetscSNPrintf(zs + len, sizeof(zs) - len, " %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT, D, H, W));
+      }
+      PetscCall(PetscViewerASCIIPrintf(viewer,
+                                       "3-D input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT
+                                       ", levels on%s, channels%s, %" PetscInt_FMT " res block(s) per level\n",
+                                       cfg->Nz, cfg->Ny, cfg->Nx, cfg->C, zs, ch, cfg->num_res_blocks));
+    } else
+      PetscCall(PetscViewerASCIIPrintf(viewer,
+                                       "input %" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT
+                                       " (runs on %dx%d)%s, %" PetscInt_FMT " levels, channels%s, %" PetscInt_FMT
+                                       " res block(s) per level\n",
+                                       cfg->Ny, cfg->Nx, cfg->C, gr->H, gr->W, cfg->periodic ? ", periodic" : "",
+                                       cfg->nlevels, ch, cfg->num_res_blocks));
   } else
     PetscCall(PetscViewerASCIIPrintf(viewer,
                                      "input vector of %" PetscInt_FMT ", hidden %" PetscInt_FMT ", %" PetscInt_FMT

@@ -11,6 +11,7 @@ static void config_defaults(const PetscInt shape[3], PetscBool is_field, double 
 {
   memset(cfg, 0, sizeof(*cfg));
   cfg->kind = is_field ? BO_MODEL_UNET : BO_MODEL_MLP;
+  cfg->Nz   = 1; /* 2-D; BOModelConfigFromName3D sets the depth */
   if (is_field) cfg->Ny = shape[0], cfg->Nx = shape[1], cfg->C = shape[2] > 0 ? shape[2] : 1;
   else cfg->G = shape[0];
   cfg->max_count = max_count;
@@ -80,6 +81,37 @@ PetscErrorCode BOModelConfigAuto(const PetscInt shape[3], PetscBool is_field, do
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOModelConfigFromName3D(const char *name, const PetscInt shape4[4], double max_count, BOModelConfig *cfg)
+{
+  const PetscInt shape[3] = {shape4[1], shape4[2], shape4[3]};
+
+  PetscFunctionBegin;
+  PetscCheck(shape4[0] >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model: depth Nz %" PetscInt_FMT " must be >= 1", shape4[0]);
+  PetscCall(BOModelConfigFromName(name, shape, PETSC_TRUE, max_count, cfg));
+  cfg->Nz = shape4[0];
+  PetscFunctionReturn(0);
+}
+
+/* The z rule: the downsampling into level l > 0 halves z when the depth of
+ * level l - 1 is even and at least 4, else keeps it. Coarse levels of a
+ * thin volume (Nz << Nx) then stop halving z at 2 or 3 planes, while x and
+ * y go on; no level needs z padding (an even depth halves exactly). */
+static int level_halves_z(int D) { return D >= 4 && D % 2 == 0; }
+
+void BOModelLevelGrid(const BOModelConfig *cfg, PetscInt l, PetscInt *D, PetscInt *H, PetscInt *W)
+{
+  int Hp, Wp, d = cfg->kind == BO_MODEL_UNET && cfg->Nz > 1 ? (int)cfg->Nz : 1;
+
+  if (cfg->kind == BO_MODEL_UNET) bo_model_padded_grid(cfg, &Hp, &Wp);
+  else Hp = Wp = 1;
+  for (PetscInt i = 1; i <= l; i++) {
+    if (level_halves_z(d)) d /= 2;
+    Hp = (Hp - 1) / 2 + 1, Wp = (Wp - 1) / 2 + 1; /* the stride-2 conv's output size */
+  }
+  *D = d, *H = Hp, *W = Wp;
+}
+
 /* Where the network runs: the grid padded up to a multiple of 2^(L-1).
  * Periodic grids cannot be padded, so Create refuses them instead. */
 void bo_model_padded_grid(const BOModelConfig *cfg, int *H, int *W)
@@ -117,6 +149,10 @@ PetscErrorCode bo_model_config_check(const BOModelConfig *cfg)
              cfg->max_count);
   PetscCheck(cfg->input == BO_INPUT_LINEAR || cfg->input == BO_INPUT_LOG1P, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "model: unknown input scaling %d (known: 0 linear, 1 log1p)", (int)cfg->input);
+  PetscCheck(cfg->Nz >= 1 && (cfg->Nz == 1 || cfg->kind == BO_MODEL_UNET), PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "model: depth Nz %" PetscInt_FMT " (1 for 2-D fields and vectors, > 1 for a 3-D U-Net)", cfg->Nz);
+  PetscCheck(cfg->Nz == 1 || !cfg->periodic, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
+             "model: periodic padding is not implemented for 3-D grids");
   if (cfg->kind == BO_MODEL_UNET) {
     int H, W;
     PetscCheck(cfg->Ny > 0 && cfg->Nx > 0 && cfg->C > 0, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,

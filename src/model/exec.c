@@ -17,9 +17,12 @@ static void op_forward(Graph *gr, Op *op)
   case OP_CONCAT: {
     Act *x1 = &gr->acts[op->in1];
     if (op->view) break; /* already side by side */
-    bo_concat_forward((size_t)x->C * gr->B * x->H * x->W, (size_t)x1->C * gr->B * x1->H * x1->W, x->v, x1->v, y->v);
+    bo_concat_forward(act_size(x, gr->B), act_size(x1, gr->B), x->v, x1->v, y->v);
   } break;
   case OP_UPSAMPLE: bo_upsample2x_forward(x->C * gr->B, x->H, x->W, x->v, y->v); break;
+  case OP_CONV3D: bo_conv3d_forward(&op->L.conv3.s, x->v, op->L.conv3.w, op->L.conv3.b, y->v, gr->col, 0); break;
+  case OP_RES3D: bo_resblock3d_forward(&op->L.res3.s, &op->L.res3.p, x->v, gr->se, &op->L.res3.a, y->v, gr->col); break;
+  case OP_UPSAMPLE3D: bo_upsample3d_forward(x->C * gr->B, x->D, x->H, x->W, op->fz, x->v, y->v); break;
   case OP_GNSILU: {
     NormLayer *N = &op->L.norm;
     bo_groupnorm_forward(&N->s, x->v, N->gamma, N->beta, y->v, N->mean, N->rstd);
@@ -47,10 +50,19 @@ static void op_backward(Graph *gr, Op *op)
   case OP_CONCAT: {
     Act *x1 = &gr->acts[op->in1];
     if (op->view) break; /* the gradients are already in place */
-    bo_concat_backward((size_t)x->C * gr->B * x->H * x->W, (size_t)x1->C * gr->B * x1->H * x1->W, y->g, x->g, x1->g,
-                       op->acc0, op->acc1);
+    bo_concat_backward(act_size(x, gr->B), act_size(x1, gr->B), y->g, x->g, x1->g, op->acc0, op->acc1);
   } break;
   case OP_UPSAMPLE: bo_upsample2x_backward(x->C * gr->B, x->H, x->W, y->g, x->g, op->acc0); break;
+  case OP_CONV3D: {
+    Conv3dLayer *c = &op->L.conv3;
+    bo_conv3d_backward(&c->s, x->v, c->w, y->g, x->g, c->dw, c->db, gr->col, op->acc0);
+  } break;
+  case OP_RES3D: {
+    Res3dLayer *R = &op->L.res3;
+    bo_resblock3d_backward(&R->s, &R->p, &R->g, x->v, gr->se, &R->a, y->g, x->g, gr->dse, gr->col, gr->scratch,
+                           op->acc0);
+  } break;
+  case OP_UPSAMPLE3D: bo_upsample3d_backward(x->C * gr->B, x->D, x->H, x->W, op->fz, y->g, x->g, op->acc0); break;
   case OP_GNSILU: {
     NormLayer *N = &op->L.norm;
     bo_groupnorm_backward(&N->s, x->v, N->gamma, N->beta, N->mean, N->rstd, y->g, x->g, N->dgamma, N->dbeta, op->acc0);
@@ -58,25 +70,27 @@ static void op_backward(Graph *gr, Op *op)
   }
 }
 
-/* The input fields of sample b at site (y, x), standardised per channel by
- * the training statistics, into the channels after the counts' and the
+/* The input fields of sample b at site (z, y, x), standardised per channel
+ * by the training statistics, into the channels after the counts' and the
  * noise's; zero (the mean field) when there are none or the condition is
  * dropped. */
-static void scatter_condition_fields(BOModel m, const BOForwardInputs *in, int B, int b, int y, int x, float *x0)
+static void scatter_condition_fields(BOModel m, const BOForwardInputs *in, int B, int b, int z, int y, int x, float *x0)
 {
   Graph       *gr = (Graph *)m->impl;
-  const int    Ci = (int)m->cfg.num_inputs, c0 = gr->Cin - Ci, H = gr->H, W = gr->W, Nx = (int)m->cfg.Nx;
-  const int    off = !in || !in->inputs || (in->drop && in->drop[b]);
-  const float *f   = off ? NULL : in->inputs + (((size_t)b * m->cfg.Ny + y) * Nx + x) * Ci;
+  const int    Ci = (int)m->cfg.num_inputs, c0 = gr->Cin - Ci, D = gr->D, H = gr->H, W = gr->W, Nx = (int)m->cfg.Nx;
+  const int    off  = !in || !in->inputs || (in->drop && in->drop[b]);
+  const size_t site = (((size_t)b * m->cfg.Nz + z) * m->cfg.Ny + y) * Nx + x;
+  const float *f    = off ? NULL : in->inputs + site * Ci;
 
   for (int j = 0; j < Ci; j++)
-    x0[(((size_t)(c0 + j) * B + b) * H + y) * W + x] =
+    x0[((((size_t)(c0 + j) * B + b) * D + z) * H + y) * W + x] =
         f ? (float)((f[j] - m->cfg.input_mean[j]) / m->cfg.input_sd[j]) : 0.0f;
 }
 
-/* Scale counts into the network's input: [C][B][H][W] on the (padded) grid.
- * Sample b, site (y, x), component c is nt[b][(y Nx + x) C + c]; vectors
- * are the case Ny = Nx = 1, C = G. The padding is zero.
+/* Scale counts into the network's input: [C][B][D][H][W] on the (padded)
+ * grid (D = Nz, 1 in 2-D). Sample b, site (z, y, x), component c is
+ * nt[b][((z Ny + y) Nx + x) C + c]; vectors are the case Nz = Ny = Nx = 1,
+ * C = G. The padding is zero.
  *
  * linear: (n - N/2 p)/(N/2), one scale for all components. log1p: log(1 + n)
  * per element. Count vectors mix components of very different sizes (genes
@@ -90,25 +104,28 @@ static void scatter_input(BOModel m, int B, const float *nt, const double *pk, c
   Graph       *gr    = (Graph *)m->impl;
   const int    Ny    = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
             Nx       = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
-  const int    C = gr->Cout, Cn = (int)m->cfg.noise_channels, H = gr->H, W = gr->W;
+  const int    C = gr->Cout, Cn = (int)m->cfg.noise_channels, D = gr->D, H = gr->H, W = gr->W;
   const double half    = 0.5 * m->cfg.max_count;
   const int    use_log = m->cfg.input == BO_INPUT_LOG1P;
 
-  if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)gr->Cin * B * H * W);
+  if (H != Ny || W != Nx) memset(x0, 0, sizeof(float) * (size_t)gr->Cin * B * D * H * W);
   for (int b = 0; b < B; b++) {
     const float shift = (float)(half * pk[b]), inv = (float)(1.0 / half);
-    for (int y = 0; y < Ny; y++)
-      for (int x = 0; x < Nx; x++) {
-        const size_t site = (size_t)b * Ny * Nx + (size_t)y * Nx + x;
-        for (int c = 0; c < C; c++) {
-          const float n                             = nt[site * C + c];
-          x0[(((size_t)c * B + b) * H + y) * W + x] = use_log ? log1pf(n) : (n - shift) * inv;
+    for (int z = 0; z < D; z++)
+      for (int y = 0; y < Ny; y++)
+        for (int x = 0; x < Nx; x++) {
+          const size_t cell = ((size_t)z * Ny + y) * Nx + x, site = (size_t)b * D * Ny * Nx + cell;
+          float       *px = x0 + ((size_t)b * D + z) * H * W + (size_t)y * W + x; /* channel 0 */
+          const size_t cs = (size_t)B * D * H * W;                                /* channel stride */
+          for (int c = 0; c < C; c++) {
+            const float n = nt[site * C + c];
+            px[c * cs]    = use_log ? log1pf(n) : (n - shift) * inv;
+          }
+          /* the noise channels follow the counts' (a sample's noise: its cells' channels, then the latent) */
+          const float *nz = noise ? noise + (size_t)b * BOModelNoiseDim(m) + cell * Cn : NULL;
+          for (int j = 0; j < Cn; j++) px[(C + j) * cs] = nz ? nz[j] : 0.0f;
+          scatter_condition_fields(m, in, B, b, z, y, x, x0);
         }
-        /* the noise channels follow the counts' (a sample's noise: its cells' channels, then the latent) */
-        const float *nz = noise ? noise + (size_t)b * BOModelNoiseDim(m) + ((size_t)y * Nx + x) * Cn : NULL;
-        for (int j = 0; j < Cn; j++) x0[(((size_t)(C + j) * B + b) * H + y) * W + x] = nz ? nz[j] : 0.0f;
-        scatter_condition_fields(m, in, B, b, y, x, x0);
-      }
   }
 }
 
@@ -119,18 +136,19 @@ static void gather_output(BOModel m, int B, float *net, float *out, int to_net)
   Graph    *gr = (Graph *)m->impl;
   const int Ny = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Ny : 1,
             Nx = m->cfg.kind == BO_MODEL_UNET ? (int)m->cfg.Nx : 1;
-  const int C = gr->Cout, H = gr->H, W = gr->W;
+  const int C = gr->Cout, D = gr->D, H = gr->H, W = gr->W;
 
-  if (to_net && (H != Ny || W != Nx)) memset(net, 0, sizeof(float) * (size_t)C * B * H * W);
+  if (to_net && (H != Ny || W != Nx)) memset(net, 0, sizeof(float) * (size_t)C * B * D * H * W);
   for (int b = 0; b < B; b++)
-    for (int y = 0; y < Ny; y++)
-      for (int x = 0; x < Nx; x++)
-        for (int c = 0; c < C; c++) {
-          float *pn = net + (((size_t)c * B + b) * H + y) * W + x,
-                *po = out + ((size_t)b * Ny * Nx + (size_t)y * Nx + x) * C + c;
-          if (to_net) *pn = *po;
-          else *po = *pn;
-        }
+    for (int z = 0; z < D; z++)
+      for (int y = 0; y < Ny; y++)
+        for (int x = 0; x < Nx; x++)
+          for (int c = 0; c < C; c++) {
+            float *pn = net + ((((size_t)c * B + b) * D + z) * H + y) * W + x,
+                  *po = out + (((size_t)b * D + z) * Ny * Nx + (size_t)y * Nx + x) * C + c;
+            if (to_net) *pn = *po;
+            else *po = *pn;
+          }
 }
 
 /* The parameters' embedding added to e: tp = Lp2(silu(Lp1(u))) with u =
@@ -266,7 +284,8 @@ PetscErrorCode BOModelForward(BOModel m, PetscInt B, const float *nt, const Pets
 
 PetscInt BOModelNoiseDim(BOModel m)
 {
-  return m->cfg.noise_channels * (m->cfg.kind == BO_MODEL_UNET ? m->cfg.Ny * m->cfg.Nx : 1) + m->cfg.noise_latent;
+  return m->cfg.noise_channels * (m->cfg.kind == BO_MODEL_UNET ? m->cfg.Nz * m->cfg.Ny * m->cfg.Nx : 1) +
+         m->cfg.noise_latent;
 }
 
 PetscErrorCode BOModelZeroGrad(BOModel m)

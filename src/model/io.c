@@ -49,12 +49,12 @@ PetscErrorCode BOModelLoadParams(BOModel m, hid_t group, float *buf)
     BOCallHDF5(H5Sclose(space), "H5Sclose");
     if (!same) {
       BOCallHDF5(H5Dclose(dset), "H5Dclose");
-      SETERRQ(
-          PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-          "model '%s': tensor %s in the checkpoint has a different shape (expected %d dims: %llu x %llu x %llu x %llu)",
-          m->cfg.name, t->name, (int)t->ndim, (unsigned long long)t->shape[0],
-          (unsigned long long)(t->ndim > 1 ? t->shape[1] : 1), (unsigned long long)(t->ndim > 2 ? t->shape[2] : 1),
-          (unsigned long long)(t->ndim > 3 ? t->shape[3] : 1));
+      SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+              "model '%s': tensor %s in the checkpoint has a different shape (expected %d dims: %llu x %llu x %llu x "
+              "%llu%s)",
+              m->cfg.name, t->name, (int)t->ndim, (unsigned long long)t->shape[0],
+              (unsigned long long)(t->ndim > 1 ? t->shape[1] : 1), (unsigned long long)(t->ndim > 2 ? t->shape[2] : 1),
+              (unsigned long long)(t->ndim > 3 ? t->shape[3] : 1), t->ndim > 4 ? " x k" : "");
     }
     BOCallHDF5(H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf + t->offset), "cannot read %s",
                t->name);
@@ -142,6 +142,8 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   double total[3] = {cfg->condition_total ? 1.0 : 0.0, cfg->total_mean, cfg->total_sd};
   PetscCall(BOH5WriteAttr(group, "model_total", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, total));
   if (cfg->top_down) PetscCall(BOH5WriteAttrInt(group, "model_top_down", 1));
+  /* a 3-D network only: 2-D configurations are written as before */
+  if (cfg->Nz > 1) PetscCall(BOH5WriteAttrInt(group, "model_depth", cfg->Nz));
   PetscCall(save_conditions(cfg, group));
   str = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
@@ -224,7 +226,10 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   int64_t top_down = 0; /* (absent: row 0 at the bottom) */
   if (H5Aexists(group, "model_top_down") > 0) PetscCall(BOH5ReadAttrInt(group, "model_top_down", &top_down));
   cfg->top_down = top_down ? PETSC_TRUE : PETSC_FALSE;
-  str           = H5Tcopy(H5T_C_S1);
+  int64_t depth = 1; /* (absent: a 2-D network, as every checkpoint before 3-D ones) */
+  if (H5Aexists(group, "model_depth") > 0) PetscCall(BOH5ReadAttrInt(group, "model_depth", &depth));
+  cfg->Nz = (PetscInt)depth;
+  str     = H5Tcopy(H5T_C_S1);
   BOCallHDF5(str, "H5Tcopy");
   BOCallHDF5(H5Tset_size(str, sizeof(cfg->name)), "H5Tset_size");
   PetscCall(attr_read(group, "model_name", str, cfg->name));

@@ -7,7 +7,9 @@
  *
  * The network is built once in BOModelCreate as a list of Ops. Each Op reads
  * one or two activations and writes one; every activation has a value and a
- * gradient buffer of C*B*H*W floats ([C][B][H][W], see bo_nn.h). Forward runs
+ * gradient buffer of C*B*D*H*W floats ([C][B][D][H][W], see bo_nn.h; D = 1
+ * in a 2-D network, whose Ops are the 2-D layers; a 3-D network (cfg.Nz > 1)
+ * runs the *3D Ops on volumes). Forward runs
  * the list in order; backward in reverse, and an Op overwrites an input
  * gradient if it is the first (in reverse order) to touch it, else adds,
  * so no zeroing pass is needed. Workspaces are sized for the largest batch
@@ -16,7 +18,7 @@
 #define BO_MODELIMPL_H
 #include "bo_model.h"
 
-typedef enum { OP_CONV, OP_RES, OP_ATTN, OP_CONCAT, OP_UPSAMPLE, OP_GNSILU } OpType;
+typedef enum { OP_CONV, OP_RES, OP_ATTN, OP_CONCAT, OP_UPSAMPLE, OP_GNSILU, OP_CONV3D, OP_RES3D, OP_UPSAMPLE3D } OpType;
 
 typedef struct {
   BOConvShape s;
@@ -29,6 +31,18 @@ typedef struct {
   BOResBlockActs   a;
   float           *acts; /* storage behind a */
 } ResLayer;
+
+typedef struct {
+  BOConv3dShape s;
+  float        *w, *b, *dw, *db;
+} Conv3dLayer;
+
+typedef struct {
+  BOResBlock3dShape s;
+  BOResBlockParams  p, g;
+  BOResBlockActs    a;
+  float            *acts; /* storage behind a */
+} Res3dLayer;
 
 typedef struct {
   BOAttentionShape s;
@@ -47,17 +61,20 @@ typedef struct {
   int    in0, in1, out; /* activation indices (in1 only for concat) */
   int    acc0, acc1;    /* backward: add into the input gradient (1) or overwrite (0) */
   int    view;          /* concat whose inputs live in its output (nothing to copy) */
+  int    fz;            /* OP_UPSAMPLE3D: 1 or 2 in z */
   union {
-    ConvLayer conv;
-    ResLayer  res;
-    AttnLayer attn;
-    NormLayer norm;
+    ConvLayer   conv;
+    ResLayer    res;
+    Conv3dLayer conv3;
+    Res3dLayer  res3;
+    AttnLayer   attn;
+    NormLayer   norm;
   } L;
 } Op;
 
 typedef struct {
-  int    C, H, W;
-  int    view; /* the values and gradient are part of a concat's output */
+  int    C, D, H, W; /* D = 1 in 2-D */
+  int    view;       /* the values and gradient are part of a concat's output */
   float *v, *g;
 } Act;
 
@@ -67,7 +84,8 @@ typedef struct {
   int  nops, maxops, nacts, maxacts;
   Op  *ops;
   Act *acts;
-  int  H, W;      /* grid the network runs on (padded if needed) */
+  int  D, H, W;   /* grid the network runs on (H, W padded if needed; D = Nz, 1 in 2-D) */
+  int  d3;        /* a 3-D network: the *3D Ops */
   int  Cin, Cout; /* channels of the input (counts, then noise) and of the output */
   int  k;         /* 3 (unet) or 1 (mlp) */
   /* time MLP: emb [B][Td] -> t1 = L1(emb) -> t1s = silu -> e = L2(t1s) (+ label) -> se = silu(e) */
@@ -98,12 +116,17 @@ static inline int gn_groups(int C)
   return 1;
 }
 
-static inline int new_act(Graph *gr, int C, int H, int W)
+static inline int new_act3(Graph *gr, int C, int D, int H, int W)
 {
   Act *a = &gr->acts[gr->nacts];
-  a->C = C, a->H = H, a->W = W, a->view = 0, a->v = a->g = NULL;
+  a->C = C, a->D = D, a->H = H, a->W = W, a->view = 0, a->v = a->g = NULL;
   return gr->nacts++;
 }
+
+static inline int new_act(Graph *gr, int C, int H, int W) { return new_act3(gr, C, 1, H, W); }
+
+/* Floats of an activation for a batch of B. */
+static inline size_t act_size(const Act *a, int B) { return (size_t)a->C * B * a->D * a->H * a->W; }
 
 static inline Op *new_op(Graph *gr, OpType type, int in0, int in1, int out)
 {
