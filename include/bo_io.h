@@ -215,13 +215,19 @@ typedef struct {
 /* "linear:LEVELS" or "log:LEVELS"; "" gives none. */
 PetscErrorCode BOQuantizeParse(MPI_Comm comm, const char *s, BOQuantize *q);
 
-/* One 3-D member from g: the property keyword (NULL or "": the only one),
+/* One 3-D member from g: the property keyword (NULL or "": the only one;
+ * its name into chosen),
  * on the grid shape = (Nx, Ny, Nz) (NULL: SPECGRID/DIMENS). dims (Nx, Ny,
  * Nz), x (the counts) and active (1 active, 0 inactive by ACTNUM; inactive
  * counts are 0) of Nx*Ny*Nz cells, to be freed with PetscFree. */
 PetscErrorCode BOGrdeclCounts(MPI_Comm comm, const char *path, const BOGrdecl *g, const char *keyword,
-                              const PetscInt shape[], BOQuantize *q, PetscInt dims[3], float **x,
+                              const PetscInt shape[], BOQuantize *q, char chosen[32], PetscInt dims[3], float **x,
                               unsigned char **active);
+/* Cut the grid dims (Nx, Ny, Nz) of x and active (as BOGrdeclCounts gives
+ * them) into *N patches of P[0] x P[1] x P[2] cells at strides S[0..2],
+ * in natural order (x fastest); x and active are replaced. */
+PetscErrorCode BOGrdeclPatches(const PetscInt dims[3], const PetscInt P[3], const PetscInt S[3], PetscInt *N, float **x,
+                               unsigned char **active);
 /* Write the dataset "active" (N, Nz, Ny, Nx) uint8 beside a 3-D writer's
  * counts: members first .. first+count-1 (count x D). Collective, once,
  * between the counts' write and BOWriterClose. */

@@ -201,6 +201,7 @@ START_TEST(test_grdecl)
   PetscInt       dims[3];
   float         *x;
   unsigned char *active;
+  char           name[32];
 
   BOTestOK(BOGrdeclParse(PETSC_COMM_WORLD, "t.grdecl", grdecl_text, &g));
   ck_assert(g.dims[0] == 4 && g.dims[1] == 3 && g.dims[2] == 2 && g.dims_line == 3 && g.nkw == 3);
@@ -210,13 +211,13 @@ START_TEST(test_grdecl)
   ck_assert(!strcmp(g.kw[2].name, "PORO") && g.kw[2].n == 24 && g.kw[2].v[23] == 0.25);
   /* two properties: -keyword needed */
   BOTestOK(BOQuantizeParse(PETSC_COMM_WORLD, "", &q));
-  BOTestExpectErrorMessage(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, NULL, NULL, &q, dims, &x, &active),
+  BOTestExpectErrorMessage(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, NULL, NULL, &q, name, dims, &x, &active),
                            "several properties (PERMX, PORO)");
-  BOTestExpectErrorMessage(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, "PERMX", NULL, &q, dims, &x, &active),
+  BOTestExpectErrorMessage(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, "PERMX", NULL, &q, name, dims, &x, &active),
                            "PERMX (line 5), value 13: count not an integer (2.5)");
   /* linear:10 over the active cells' 1..12 */
   BOTestOK(BOQuantizeParse(PETSC_COMM_WORLD, "linear:11", &q));
-  BOTestOK(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, "PERMX", NULL, &q, dims, &x, &active));
+  BOTestOK(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, "PERMX", NULL, &q, name, dims, &x, &active));
   ck_assert(dims[0] == 4 && dims[1] == 3 && dims[2] == 2 && q.lo == 1 && q.hi == 12);
   ck_assert(x[0] == 0 && x[3] == 3 && x[4] == 0 && active[4] == 0 && active[5] == 1 && x[11] == 11);
   ck_assert(x[12] == 2 && x[23] == 2); /* 1.5 rounds half up */

@@ -396,7 +396,7 @@ static PetscErrorCode to_counts(MPI_Comm comm, const char *path, const BOGrdeclK
 }
 
 PetscErrorCode BOGrdeclCounts(MPI_Comm comm, const char *path, const BOGrdecl *g, const char *keyword,
-                              const PetscInt shape[], BOQuantize *q, PetscInt dims[3], float **x,
+                              const PetscInt shape[], BOQuantize *q, char chosen[32], PetscInt dims[3], float **x,
                               unsigned char **active)
 {
   const BOGrdeclKeyword *k = NULL;
@@ -407,6 +407,7 @@ PetscErrorCode BOGrdeclCounts(MPI_Comm comm, const char *path, const BOGrdecl *g
   PetscFunctionBegin;
   PetscCall(grid_dims(comm, path, g, shape, dims, from, sizeof(from)));
   PetscCall(pick_keyword(comm, path, g, keyword, &k));
+  PetscCall(PetscStrncpy(chosen, k->name, 32));
   n = dims[0] * dims[1] * dims[2];
   PetscCheck(k->n == n, comm, PETSC_ERR_ARG_SIZ,
              "%s: %s (line %" PetscInt_FMT ") has %" PetscInt_FMT " values, but %s has %" PetscInt_FMT " cells", path,
@@ -444,5 +445,47 @@ PetscErrorCode BOWriterWriteActive(BOWriter w, PetscInt first, PetscInt count, c
   PetscCall(BOH5WriteAttr(dset, "timestepping", H5T_STD_I32LE, H5T_NATIVE_INT, 0, &one));
   PetscCall(BOH5WriteRows(dset, H5T_NATIVE_UCHAR, (hsize_t)first, (hsize_t)count, active));
   BOCallHDF5(H5Dclose(dset), "H5Dclose");
+  PetscFunctionReturn(0);
+}
+
+/* The patch of P[0] x P[1] x P[2] cells at (x0, y0, z0) of a grid of Nx x Ny
+ * cells per layer, element size es. */
+static void cut_patch3d(const char *f, const PetscInt dims[3], const PetscInt P[3], const PetscInt at[3], size_t es,
+                        char *out)
+{
+  for (PetscInt k = 0; k < P[2]; k++)
+    for (PetscInt j = 0; j < P[1]; j++) {
+      size_t from = (((size_t)(at[2] + k) * dims[1] + (size_t)(at[1] + j)) * dims[0] + (size_t)at[0]) * es;
+      memcpy(out + (((size_t)k * P[1] + j) * P[0]) * es, f + from, (size_t)P[0] * es);
+    }
+}
+
+PetscErrorCode BOGrdeclPatches(const PetscInt dims[3], const PetscInt P[3], const PetscInt S[3], PetscInt *N, float **x,
+                               unsigned char **active)
+{
+  PetscInt       n[3], D = P[0] * P[1] * P[2], m = 0, at[3];
+  float         *px;
+  unsigned char *pa;
+
+  PetscFunctionBegin;
+  for (int i = 0; i < 3; i++)
+    PetscCheck(P[i] >= 1 && P[i] <= dims[i] && S[i] >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+               "patch %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " and stride %" PetscInt_FMT
+               " must be positive and fit the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " grid",
+               P[0], P[1], P[2], S[i], dims[0], dims[1], dims[2]);
+  for (int i = 0; i < 3; i++) n[i] = (dims[i] - P[i]) / S[i] + 1;
+  *N = n[0] * n[1] * n[2];
+  PetscCall(PetscMalloc1((size_t)*N * D, &px));
+  PetscCall(PetscMalloc1((size_t)*N * D, &pa));
+  for (PetscInt bz = 0; bz < n[2]; bz++) /* members in natural order too: x fastest */
+    for (PetscInt by = 0; by < n[1]; by++)
+      for (PetscInt bx = 0; bx < n[0]; bx++, m++) {
+        at[0] = bx * S[0], at[1] = by * S[1], at[2] = bz * S[2];
+        cut_patch3d((const char *)*x, dims, P, at, sizeof(float), (char *)(px + (size_t)m * D));
+        cut_patch3d((const char *)*active, dims, P, at, 1, (char *)(pa + (size_t)m * D));
+      }
+  PetscCall(PetscFree(*x));
+  PetscCall(PetscFree(*active));
+  *x = px, *active = pa;
   PetscFunctionReturn(0);
 }
