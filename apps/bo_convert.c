@@ -11,9 +11,10 @@ static const char help[] =
     "  bo_convert -format grdecl -in perm.grdecl -keyword PERMX -quantize log:255 -patch 8,8,4 -out perm.h5\n"
     "             (an Eclipse/OPM keyword file: one 3-D member, or 3-D patches; ACTNUM gives /active)\n"
     "\n"
-    "Inputs may be gzip-compressed (csv, idx, raw). Values must be non-negative\n"
-    "integers below 2^24; anything else is an error naming the file and place,\n"
-    "and no output is written. Writer options: -io_type, -io_deflate, -io_xdmf.\n";
+    "Inputs may be gzip-compressed (csv, idx, raw, grdecl). Values must be non-negative\n"
+    "integers below 2^24 (grdecl: or -quantize linear|log:LEVELS); anything else is an\n"
+    "error naming the file and place, and no output is written. Writer options:\n"
+    "-io_type, -io_deflate, -io_xdmf.\n";
 
 #include "bo_dataset.h"
 #include "bo_io.h"

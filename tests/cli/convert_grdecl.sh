@@ -32,8 +32,10 @@ G
 "$CV" -format grdecl -in grid.grdecl -out g.h5 > log.txt || fail "convert: $(cat log.txt)"
 grep -q "wrote 1 3-D members of 4 x 3 x 2 counts of PERMX (max 12, with active)" log.txt || fail "log: $(cat log.txt)"
 $INFO -data g.h5 | grep -q "N=1 field3d Nz=2 Ny=3 Nx=4 C=1 max=12" || fail "shape: $($INFO -data g.h5)"
-[ "$(values g.h5 /counts)" = "1 2 3 4 0 6 7 8 9 10 11 12 2 2 2 2 2 2 2 2 2 2 2 2 " ] || fail "counts: $(values g.h5 /counts)"
-[ "$(values g.h5 /active)" = "1 1 1 1 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 " ] || fail "active: $(values g.h5 /active)"
+[ "$(values g.h5 /counts)" = "1 2 3 4 0 6 7 8 9 10 11 12 2 2 2 2 2 2 2 2 2 2 2 2 " ] \
+  || fail "counts: $(values g.h5 /counts)"
+[ "$(values g.h5 /active)" = "1 1 1 1 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 " ] \
+  || fail "active: $(values g.h5 /active)"
 h5dump -a /keyword g.h5 | grep -q '"PERMX"' || fail "no keyword attribute"
 h5dump -a /source_format g.h5 | grep -q '"grdecl"' || fail "no source_format"
 
