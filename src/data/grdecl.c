@@ -9,6 +9,9 @@
 #include "bo_io.h"
 #include "dataimpl.h"
 
+/* At most this many values per keyword and cells per grid (800 MB of doubles). */
+#define MAX_VALUES 100000000L
+
 /* Keywords without a record (section headers and switches). */
 static const char *const no_record[] = {"RUNSPEC", "GRID",     "EDIT", "PROPS",  "REGIONS", "SOLUTION",
                                         "SUMMARY", "SCHEDULE", "ECHO", "NOECHO", NULL};
@@ -76,6 +79,8 @@ static PetscErrorCode number_token(Parser *p, const char *tok)
                p->line, tok, p->cur->name);
     tok = star + 1;
   }
+  PetscCheck(rep <= MAX_VALUES - p->cur->n, p->comm, PETSC_ERR_SUP,
+             "%s: line %" PetscInt_FMT ": %s has more than %ld values", p->path, p->line, p->cur->name, MAX_VALUES);
   v = strtod(tok, &end);
   PetscCheck(end > tok && *end == 0 && isfinite(v), p->comm, PETSC_ERR_ARG_WRONG,
              "%s: line %" PetscInt_FMT ": '%s' is not a number (in the %s record of line %" PetscInt_FMT
@@ -102,6 +107,8 @@ static PetscErrorCode take_grid(Parser *p)
                              g->dims[2] == (PetscInt)k->v[2]),
              p->comm, PETSC_ERR_ARG_WRONG, "%s: line %" PetscInt_FMT ": %s disagrees with %s of line %" PetscInt_FMT,
              p->path, k->line, k->name, g->dims_keyword, g->dims_line);
+  PetscCheck(k->v[0] * k->v[1] * k->v[2] <= MAX_VALUES, p->comm, PETSC_ERR_SUP,
+             "%s: line %" PetscInt_FMT ": %s: more than %ld cells", p->path, k->line, k->name, MAX_VALUES);
   for (int i = 0; i < 3; i++) g->dims[i] = (PetscInt)k->v[i];
   g->dims_line = k->line;
   PetscCall(PetscStrncpy(g->dims_keyword, k->name, sizeof(g->dims_keyword)));
@@ -313,6 +320,8 @@ static PetscErrorCode grid_dims(MPI_Comm comm, const char *path, const BOGrdecl 
     for (int i = 0; i < 3; i++) dims[i] = shape[i];
     for (int i = 0; i < 3; i++)
       PetscCheck(dims[i] >= 1, comm, PETSC_ERR_ARG_WRONG, "-shape: the axes Nx,Ny,Nz must be positive");
+    PetscCheck((double)dims[0] * dims[1] * dims[2] <= MAX_VALUES, comm, PETSC_ERR_SUP, "-shape: more than %ld cells",
+               MAX_VALUES);
     PetscCheck(!g->dims[0] || (g->dims[0] == dims[0] && g->dims[1] == dims[1] && g->dims[2] == dims[2]), comm,
                PETSC_ERR_ARG_WRONG,
                "-shape %" PetscInt_FMT ",%" PetscInt_FMT ",%" PetscInt_FMT

@@ -116,6 +116,15 @@ expect_error "-n, -shuffle_seed, -holdout and -params_csv are not supported with
   "$CV" -format grdecl -in z.grdecl -shape 4,1,1 -n 1 -out out.h5; no_output
 expect_error "-keyword and -quantize are for -format grdecl" \
   "$CV" -format csv -in z.grdecl -keyword PERMX -out out.h5; no_output
+# sizes beyond 10^8 values or cells are refused before they are allocated
+printf 'DIMENS 2 1 1 /\nPORO 999999999*1 /\n' > big.grdecl
+expect_error "big.grdecl: line 2: PORO has more than 100000000 values" \
+  "$CV" -format grdecl -in big.grdecl -out out.h5; no_output
+printf 'DIMENS 2000 1000 1000 /\nPORO 1 /\n' > huge.grdecl
+expect_error "huge.grdecl: line 1: DIMENS: more than 100000000 cells" \
+  "$CV" -format grdecl -in huge.grdecl -out out.h5; no_output
+expect_error "-shape: more than 100000000 cells" \
+  "$CV" -format grdecl -in z.grdecl -shape 100000,100000,100000 -out out.h5; no_output
 # on 2 ranks: still one message and no output
 if $MPIRUN -n 2 "$CV" -format grdecl -in nan.grdecl -shape 4,1,1 -out out.h5 > out.txt 2> err.txt; then
   fail "2 ranks: expected failure"
