@@ -8,17 +8,20 @@ static const char help[] =
     "  bo_convert -format raw -in field.bin -dtype u16 -endian big -shape 64,64 -out fields.h5\n"
     "  bo_convert -format anndata -in cells.h5ad -out cells.h5\n"
     "  bo_convert -format raw -in f.bin -dtype f32 -shape 64,64 -params_csv p.csv -out f.h5   (params per member)\n"
+    "  bo_convert -format grdecl -in perm.grdecl -keyword PERMX -quantize log:255 -patch 8,8,4 -out perm.h5\n"
+    "             (an Eclipse/OPM keyword file: one 3-D member, or 3-D patches; ACTNUM gives /active)\n"
     "\n"
-    "Inputs may be gzip-compressed (csv, idx, raw). Values must be non-negative\n"
-    "integers below 2^24; anything else is an error naming the file and place,\n"
-    "and no output is written. Writer options: -io_type, -io_deflate, -io_xdmf.\n";
+    "Inputs may be gzip-compressed (csv, idx, raw, grdecl). Values must be non-negative\n"
+    "integers below 2^24 (grdecl: or -quantize linear|log:LEVELS); anything else is an\n"
+    "error naming the file and place, and no output is written. Writer options:\n"
+    "-io_type, -io_deflate, -io_xdmf.\n";
 
 #include "bo_dataset.h"
 #include "bo_io.h"
 #include "bo_sys.h"
 
-typedef enum { FMT_CSV, FMT_IDX, FMT_RAW, FMT_ANNDATA } Format;
-static const char *const formats[] = {"csv", "idx", "raw", "anndata"};
+typedef enum { FMT_CSV, FMT_IDX, FMT_RAW, FMT_ANNDATA, FMT_GRDECL } Format;
+static const char *const formats[] = {"csv", "idx", "raw", "anndata", "grdecl"};
 static const char *const endians[] = {"little", "big"};
 
 typedef struct {
@@ -28,15 +31,38 @@ typedef struct {
   char      in_name[256], out_name[256];
   PetscInt  shape[4], ndim; /* room for one axis too many, to refuse it */
   PetscInt  label_column, drop_column, patch, stride;
-  PetscInt  keep;         /* -n: only the first `keep` samples (0: all) */
-  PetscInt  holdout;      /* the last `holdout` of them go to holdout_out */
-  PetscInt  shuffle_seed; /* > 0: members in a random order keyed by it, before -n and -holdout */
+  PetscInt  patch3[3], npatch; /* -patch P or PX,PY,PZ (grdecl) */
+  PetscInt  stride_given;      /* -stride as given (grdecl: 0 gives the patch size per axis) */
+  char      keyword[32];       /* grdecl: the property */
+  char      quantize[64];      /* grdecl: linear:LEVELS or log:LEVELS */
+  PetscInt  keep;              /* -n: only the first `keep` samples (0: all) */
+  PetscInt  holdout;           /* the last `holdout` of them go to holdout_out */
+  PetscInt  shuffle_seed;      /* > 0: members in a random order keyed by it, before -n and -holdout */
   char      holdout_out[PETSC_MAX_PATH_LEN];
   PetscBool header, big_endian, help;
   PetscBool top_down; /* -row_order top_down: row 0 of a field is its top (images) */
   BORawType dtype;
   PetscInt  offset;
 } Options;
+
+/* What -format grdecl takes, and what the others do not. */
+static PetscErrorCode check_grdecl_options(const Options *o, Format fmt)
+{
+  PetscFunctionBegin;
+  if (fmt != FMT_GRDECL) {
+    PetscCheck(o->npatch <= 1, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-patch PX,PY,PZ is for -format grdecl");
+    PetscCheck(!o->keyword[0] && !o->quantize[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-keyword and -quantize are for -format grdecl");
+    PetscFunctionReturn(0);
+  }
+  PetscCheck(o->ndim == 0 || o->ndim == 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-shape: -format grdecl takes Nx,Ny,Nz (3 values), not %" PetscInt_FMT, o->ndim);
+  PetscCheck(o->npatch == 0 || o->npatch == 1 || o->npatch == 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-patch: -format grdecl takes P or PX,PY,PZ");
+  PetscCheck(!o->keep && !o->shuffle_seed && !o->holdout && !o->params_csv[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-n, -shuffle_seed, -holdout and -params_csv are not supported with -format grdecl");
+  PetscFunctionReturn(0);
+}
 
 static PetscErrorCode get_options(Options *o)
 {
@@ -51,13 +77,13 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscStrncpy(o->in_name, "X", sizeof(o->in_name)));
   PetscCall(PetscStrncpy(o->out_name, "counts", sizeof(o->out_name)));
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_convert options", NULL);
-  PetscCall(PetscOptionsEList("-format", "input format", NULL, formats, 4, NULL, &fmt, &set));
+  PetscCall(PetscOptionsEList("-format", "input format", NULL, formats, 5, NULL, &fmt, &set));
   PetscCall(PetscOptionsString("-in", "input file", NULL, o->in, o->in, sizeof(o->in), NULL));
   PetscCall(PetscOptionsString("-out", "output HDF5 file", NULL, o->out, o->out, sizeof(o->out), NULL));
   PetscCall(PetscOptionsString("-out_name", "dataset name in the output", NULL, o->out_name, o->out_name,
                                sizeof(o->out_name), NULL));
-  PetscCall(PetscOptionsIntArray("-shape", "sample shape: Ny,Nx[,C] (fields) or G (vectors)", NULL, o->shape, &o->ndim,
-                                 &set));
+  PetscCall(PetscOptionsIntArray("-shape", "sample shape: Ny,Nx[,C] (fields) or G (vectors); grdecl: Nx,Ny,Nz", NULL,
+                                 o->shape, &o->ndim, &set));
   if (!set) o->ndim = 0;
   PetscCall(PetscOptionsInt("-label_column", "csv: 0-based column holding the label", NULL, o->label_column,
                             &o->label_column, NULL));
@@ -74,7 +100,15 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsInt("-offset", "raw: header bytes to skip", NULL, o->offset, &o->offset, NULL));
   PetscCall(PetscOptionsString("-in_name", "anndata: matrix (dense dataset or CSR group)", NULL, o->in_name, o->in_name,
                                sizeof(o->in_name), NULL));
-  PetscCall(PetscOptionsInt("-patch", "cut fields into P x P patches (0: no)", NULL, o->patch, &o->patch, NULL));
+  o->npatch = 3;
+  PetscCall(PetscOptionsIntArray("-patch", "cut fields into P x P patches (grdecl: P x P x P or PX,PY,PZ; 0: no)", NULL,
+                                 o->patch3, &o->npatch, &set));
+  if (!set) o->npatch = 0;
+  o->patch = o->patch3[0];
+  PetscCall(PetscOptionsString("-keyword", "grdecl: the property keyword (default: the only one)", NULL, o->keyword,
+                               o->keyword, sizeof(o->keyword), NULL));
+  PetscCall(PetscOptionsString("-quantize", "grdecl: linear:LEVELS or log:LEVELS (float values to counts)", NULL,
+                               o->quantize, o->quantize, sizeof(o->quantize), NULL));
   PetscCall(PetscOptionsInt("-stride", "patch stride (default: the patch size)", NULL, o->stride, &o->stride, NULL));
   PetscCall(PetscOptionsInt("-n", "keep only the first N samples (0: all)", NULL, o->keep, &o->keep, NULL));
   PetscCall(PetscOptionsInt(
@@ -90,7 +124,7 @@ static PetscErrorCode get_options(Options *o)
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0); /* -help: list the options, do nothing */
-  PetscCheck(fmt >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -format csv|idx|raw|anndata");
+  PetscCheck(fmt >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -format csv|idx|raw|anndata|grdecl");
   PetscCheck(o->in[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the input file with -in FILE");
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the output file with -out FILE");
   PetscCheck(o->ndim <= 3, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
@@ -110,14 +144,16 @@ static PetscErrorCode get_options(Options *o)
              "-holdout is not supported with -format anndata");
   PetscCheck(!o->params_csv[0] || fmt != FMT_ANNDATA, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-params_csv is not supported with -format anndata");
+  PetscCall(check_grdecl_options(o, (Format)fmt));
   {
     const BOFileArg out[] = {{"-out", o->out}, {"-holdout_out", o->holdout_out}},
                     in[]  = {{"-in", o->in}, {"-labels", o->labels}, {"-params_csv", o->params_csv}};
     PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 3, in));
   }
-  o->format     = (Format)fmt;
-  o->big_endian = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
-  o->top_down   = row_order == 0 ? PETSC_TRUE : PETSC_FALSE;
+  o->format       = (Format)fmt;
+  o->big_endian   = endian == 1 ? PETSC_TRUE : PETSC_FALSE;
+  o->top_down     = row_order == 0 ? PETSC_TRUE : PETSC_FALSE;
+  o->stride_given = o->stride;
   if (o->stride <= 0) o->stride = o->patch;
   PetscFunctionReturn(0);
 }
@@ -214,6 +250,93 @@ static PetscErrorCode write_range(const Options *o, const BOArray *a, PetscInt l
   PetscFunctionReturn(0);
 }
 
+/* -format grdecl: one 3-D member of the property (or 3-D patches of it),
+ * with the ACTNUM mask as /active when the file has ACTNUM. Every rank
+ * parses the file and writes its block of the members. */
+typedef struct {
+  PetscInt       N, dims[3]; /* members; member grid Nx, Ny, Nz */
+  float         *x;
+  unsigned char *active;
+  PetscBool      has_actnum;
+  BOQuantize     q;
+  char           keyword[32];
+} Grdecl3D;
+
+static PetscErrorCode read_grdecl(const Options *o, Grdecl3D *m)
+{
+  BOGrdecl g;
+  PetscInt grid[3];
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(m, sizeof(*m)));
+  PetscCall(BOQuantizeParse(PETSC_COMM_WORLD, o->quantize, &m->q));
+  PetscCall(BOGrdeclRead(PETSC_COMM_WORLD, o->in, &g));
+  PetscCall(BOGrdeclCounts(PETSC_COMM_WORLD, o->in, &g, o->keyword, o->ndim ? o->shape : NULL, &m->q, m->keyword, grid,
+                           &m->x, &m->active));
+  for (PetscInt i = 0; i < g.nkw; i++)
+    if (!strcmp(g.kw[i].name, "ACTNUM")) m->has_actnum = PETSC_TRUE;
+  PetscCall(BOGrdeclDestroy(&g));
+  m->N = 1;
+  for (int i = 0; i < 3; i++) m->dims[i] = grid[i];
+  if (o->patch > 0) {
+    PetscInt P[3] = {o->patch3[0], o->npatch == 3 ? o->patch3[1] : o->patch3[0],
+                     o->npatch == 3 ? o->patch3[2] : o->patch3[0]},
+             S[3];
+    for (int i = 0; i < 3; i++) S[i] = o->stride_given > 0 ? o->stride_given : P[i];
+    PetscCall(BOGrdeclPatches(grid, P, S, &m->N, &m->x, &m->active));
+    for (int i = 0; i < 3; i++) m->dims[i] = P[i];
+  }
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode write_grdecl(const Options *o, const Grdecl3D *m)
+{
+  PetscInt    shape[4] = {m->dims[2], m->dims[1], m->dims[0], 1}, D = m->dims[0] * m->dims[1] * m->dims[2];
+  PetscInt    first, nlocal;
+  PetscMPIInt rank, size;
+  double      vmax = 0;
+  BOWriter    w;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  BODatasetShard(m->N, size, rank, &first, &nlocal);
+  for (size_t i = 0; i < (size_t)m->N * D; i++) vmax = PetscMax(vmax, (double)m->x[i]);
+  PetscCall(BOWriterCreate(PETSC_COMM_WORLD, o->out, o->out_name, m->N, 4, shape, &w));
+  PetscCall(BOWriterSetMaxCount(w, vmax));
+  PetscCall(BOWriterSetFromOptions(w));
+  PetscCall(BOWriterSetAttributeString(w, "source", o->in));
+  PetscCall(BOWriterSetAttributeString(w, "source_format", "grdecl"));
+  PetscCall(BOWriterSetAttributeString(w, "keyword", m->keyword));
+  if (m->q.kind != BO_QUANTIZE_NONE) {
+    PetscCall(BOWriterSetAttributeString(w, "quantize", o->quantize));
+    PetscCall(BOWriterSetAttributeReal(w, "quantize_min", m->q.lo));
+    PetscCall(BOWriterSetAttributeReal(w, "quantize_max", m->q.hi));
+  }
+  PetscCall(BOWriterWrite(w, first, nlocal, m->x + (size_t)first * D));
+  if (m->has_actnum) PetscCall(BOWriterWriteActive(w, first, nlocal, m->active + (size_t)first * D));
+  PetscCall(BOWriterClose(w));
+  PetscCall(BOWriterDestroy(&w));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "bo_convert: wrote %" PetscInt_FMT " 3-D members of %" PetscInt_FMT " x %" PetscInt_FMT
+                        " x %" PetscInt_FMT " counts of %s (max %lld%s) to %s\n",
+                        m->N, m->dims[0], m->dims[1], m->dims[2], m->keyword, (long long)vmax,
+                        m->has_actnum ? ", with active" : "", o->out));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode convert_grdecl(const Options *o)
+{
+  Grdecl3D m;
+
+  PetscFunctionBegin;
+  PetscCall(read_grdecl(o, &m));
+  PetscCall(write_grdecl(o, &m));
+  PetscCall(PetscFree(m.x));
+  PetscCall(PetscFree(m.active));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode run(void)
 {
   Options  o;
@@ -232,6 +355,10 @@ static PetscErrorCode run(void)
     PetscFunctionReturn(0);
   }
 
+  if (o.format == FMT_GRDECL) {
+    PetscCall(convert_grdecl(&o));
+    PetscFunctionReturn(0);
+  }
   /* 2. Read and validate the whole input before anything is written. CSV,
    *    idx and raw are parsed by every rank (converters normally run on one);
    *    AnnData is read in shards. */
@@ -244,6 +371,7 @@ static PetscErrorCode run(void)
     PetscCall(BOReadRaw(PETSC_COMM_WORLD, o.in, o.dtype, o.big_endian, o.offset, o.ndim, o.shape, &a));
     break;
   case FMT_ANNDATA: PetscCall(read_ann_data(&o, &a, &first, &N)); break;
+  case FMT_GRDECL: break; /* converted above */
   }
   if (o.params_csv[0]) PetscCall(BOReadParamsCSV(PETSC_COMM_WORLD, o.params_csv, &a)); /* before any reordering */
   if (o.patch > 0) PetscCall(BOArrayExtractPatches(&a, o.patch, o.stride));

@@ -175,4 +175,62 @@ PetscErrorCode BOArrayExtractPatches(BOArray *a, PetscInt P, PetscInt S);
 PetscErrorCode BOArrayPermute(BOArray *a, uint64_t seed);
 PetscErrorCode BOArrayDestroy(BOArray *a);
 
+/* ------------------------------------------------------------------------
+ * Eclipse/OPM keyword files (GRDECL, src/data/grdecl.c). Keywords, each
+ * followed by whitespace-separated values ended by '/'; "--" comments to the
+ * end of the line; N*value repeats. SPECGRID (NX NY NZ ...) or DIMENS
+ * (NX NY NZ) give the grid; section headers (GRID, EDIT, ...) are skipped;
+ * INCLUDE, BOX, EQUALS, COPY, ADD, MULTIPLY and N* (defaults) are refused.
+ * Errors name the file and the line.
+ * ------------------------------------------------------------------------ */
+typedef struct {
+  char      name[32];
+  PetscInt  n, line; /* values; line of the keyword */
+  double   *v;       /* n values, i fastest, then j, then k */
+  PetscBool text;    /* quoted strings: not a property */
+} BOGrdeclKeyword;
+
+typedef struct {
+  PetscInt         dims[3];   /* NX, NY, NZ of SPECGRID or DIMENS (0: none) */
+  PetscInt         dims_line; /* its line */
+  char             dims_keyword[16];
+  PetscInt         nkw;
+  BOGrdeclKeyword *kw;
+} BOGrdecl;
+
+/* Parse text (NUL-terminated; path names it in errors) into g. */
+PetscErrorCode BOGrdeclParse(MPI_Comm comm, const char *path, const char *text, BOGrdecl *g);
+/* Read the file (plain or gzip) and parse it. */
+PetscErrorCode BOGrdeclRead(MPI_Comm comm, const char *path, BOGrdecl *g);
+PetscErrorCode BOGrdeclDestroy(BOGrdecl *g);
+
+/* Float values -> counts 0..levels: none (values must be counts), linear
+ * (min..max of the active cells) or log (log10 of positive values). */
+typedef enum { BO_QUANTIZE_NONE, BO_QUANTIZE_LINEAR, BO_QUANTIZE_LOG } BOQuantizeKind;
+typedef struct {
+  BOQuantizeKind kind;
+  PetscInt       levels;
+  double         lo, hi; /* the range mapped to 0..levels (set by BOGrdeclCounts) */
+} BOQuantize;
+/* "linear:LEVELS" or "log:LEVELS"; "" gives none. */
+PetscErrorCode BOQuantizeParse(MPI_Comm comm, const char *s, BOQuantize *q);
+
+/* One 3-D member from g: the property keyword (NULL or "": the only one;
+ * its name into chosen),
+ * on the grid shape = (Nx, Ny, Nz) (NULL: SPECGRID/DIMENS). dims (Nx, Ny,
+ * Nz), x (the counts) and active (1 active, 0 inactive by ACTNUM; inactive
+ * counts are 0) of Nx*Ny*Nz cells, to be freed with PetscFree. */
+PetscErrorCode BOGrdeclCounts(MPI_Comm comm, const char *path, const BOGrdecl *g, const char *keyword,
+                              const PetscInt shape[], BOQuantize *q, char chosen[32], PetscInt dims[3], float **x,
+                              unsigned char **active);
+/* Cut the grid dims (Nx, Ny, Nz) of x and active (as BOGrdeclCounts gives
+ * them) into *N patches of P[0] x P[1] x P[2] cells at strides S[0..2],
+ * in natural order (x fastest); x and active are replaced. */
+PetscErrorCode BOGrdeclPatches(const PetscInt dims[3], const PetscInt P[3], const PetscInt S[3], PetscInt *N, float **x,
+                               unsigned char **active);
+/* Write the dataset "active" (N, Nz, Ny, Nx) uint8 beside a 3-D writer's
+ * counts: members first .. first+count-1 (count x D). Collective, once,
+ * between the counts' write and BOWriterClose. */
+PetscErrorCode BOWriterWriteActive(BOWriter w, PetscInt first, PetscInt count, const unsigned char *active);
+
 #endif

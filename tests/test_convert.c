@@ -183,6 +183,74 @@ START_TEST(test_patches)
 }
 END_TEST
 
+/* A 4 x 3 x 2 GRDECL file: comments, repeats, SPECGRID, ACTNUM, a section
+ * header, a property on one line with its '/'. */
+static const char grdecl_text[] = "-- a test grid\n"
+                                  "GRID\n"
+                                  "SPECGRID\n 4 3 2 1 F /\n"
+                                  "PERMX -- mD\n"
+                                  " 1 2 3 4 5 6 7 8 9 10 11 12\n"
+                                  " 12*2.5 /\n"
+                                  "ACTNUM\n 4*1 0 7*1 -- one inactive\n 12*1 /\n"
+                                  "PORO 24*0.25/\n";
+
+START_TEST(test_grdecl)
+{
+  BOGrdecl       g;
+  BOQuantize     q;
+  PetscInt       dims[3];
+  float         *x;
+  unsigned char *active;
+  char           name[32];
+
+  BOTestOK(BOGrdeclParse(PETSC_COMM_WORLD, "t.grdecl", grdecl_text, &g));
+  ck_assert(g.dims[0] == 4 && g.dims[1] == 3 && g.dims[2] == 2 && g.dims_line == 3 && g.nkw == 3);
+  ck_assert(!strcmp(g.kw[0].name, "PERMX") && g.kw[0].n == 24 && g.kw[0].line == 5);
+  ck_assert(g.kw[0].v[0] == 1 && g.kw[0].v[11] == 12 && g.kw[0].v[12] == 2.5 && g.kw[0].v[23] == 2.5);
+  ck_assert(!strcmp(g.kw[1].name, "ACTNUM") && g.kw[1].n == 24 && g.kw[1].v[3] == 1 && g.kw[1].v[4] == 0);
+  ck_assert(!strcmp(g.kw[2].name, "PORO") && g.kw[2].n == 24 && g.kw[2].v[23] == 0.25);
+  /* two properties: -keyword needed */
+  BOTestOK(BOQuantizeParse(PETSC_COMM_WORLD, "", &q));
+  BOTestExpectErrorMessage(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, NULL, NULL, &q, name, dims, &x, &active),
+                           "several properties (PERMX, PORO)");
+  BOTestExpectErrorMessage(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, "PERMX", NULL, &q, name, dims, &x, &active),
+                           "PERMX (line 5), value 13: count not an integer (2.5)");
+  /* linear:10 over the active cells' 1..12 */
+  BOTestOK(BOQuantizeParse(PETSC_COMM_WORLD, "linear:11", &q));
+  BOTestOK(BOGrdeclCounts(PETSC_COMM_WORLD, "t.grdecl", &g, "PERMX", NULL, &q, name, dims, &x, &active));
+  ck_assert(dims[0] == 4 && dims[1] == 3 && dims[2] == 2 && q.lo == 1 && q.hi == 12);
+  ck_assert(x[0] == 0 && x[3] == 3 && x[4] == 0 && active[4] == 0 && active[5] == 1 && x[11] == 11);
+  ck_assert(x[12] == 2 && x[23] == 2); /* 1.5 rounds half up */
+  PetscFree(x);
+  PetscFree(active);
+  BOGrdeclDestroy(&g);
+}
+END_TEST
+
+START_TEST(test_grdecl_errors)
+{
+  struct {
+    const char *text, *want;
+  } cases[] = {
+      {"PERMX\n 1 2\n x3 /\n", "t.grdecl: line 3: 'x3' is not a number (in the PERMX record of line 1"},
+      {"PERMX\n 1 2\nPORO 3 /\n", "line 3: 'PORO' is not a number"},
+      {"PERMX 1 2", "the PERMX record of line 1 has no closing '/'"},
+      {"PERMX 3* /", "line 1: '3*' (default values) in PERMX is not supported"},
+      {"PERMX 0*1 /", "line 1: bad repeat '0*1'"},
+      {"INCLUDE\n 'a.inc' /", "line 1: INCLUDE is not supported"},
+      {"1 2 /", "line 1: '1' where a keyword was expected"},
+      {"PERMX 1 / PERMX 2 /", "PERMX given twice (first on line 1)"},
+      {"DIMENS 2 2 0 /", "DIMENS: 0 is not a positive grid size"},
+  };
+  BOGrdecl g;
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    BOTestExpectErrorMessage(BOGrdeclParse(PETSC_COMM_WORLD, "t.grdecl", cases[i].text, &g), cases[i].want);
+    ck_assert(g.nkw == 0 && !g.kw); /* freed on error */
+  }
+}
+END_TEST
+
 Suite *suite_convert(void)
 {
   Suite *s  = suite_create("convert");
@@ -192,6 +260,8 @@ Suite *suite_convert(void)
   tcase_add_test(tc, test_idx);
   tcase_add_test(tc, test_raw);
   tcase_add_test(tc, test_patches);
+  tcase_add_test(tc, test_grdecl);
+  tcase_add_test(tc, test_grdecl_errors);
   suite_add_tcase(s, tc);
   return s;
 }

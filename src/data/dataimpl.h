@@ -32,4 +32,7 @@ PetscErrorCode bo_writer_create_conditions(BOWriter w);
 PetscErrorCode bo_writer_dataset_properties(PetscInt deflate, int rank, const hsize_t *chunk, hid_t *dcpl);
 PetscErrorCode bo_dataset_open_conditions(BODataset ds);
 
+/* The whole file (gzip or plain) into memory (foreign.c). */
+PetscErrorCode bo_read_whole_file(MPI_Comm comm, const char *path, unsigned char **data, size_t *len);
+
 #endif

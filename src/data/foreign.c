@@ -12,6 +12,7 @@
 #include "bo_io.h"
 #include "bo_rng.h"
 #include "bo_sys.h"
+#include "dataimpl.h"
 
 const char *const BORawTypes[] = {"u8", "u16", "i16", "i32", "u32", "f32", "f64", "BORawType", "BO_RAW_", NULL};
 
@@ -26,7 +27,7 @@ static const char *fmt_g(double v)
 }
 
 /* The whole file (gzip or plain) into memory. */
-static PetscErrorCode read_whole_file(MPI_Comm comm, const char *path, unsigned char **data, size_t *len)
+PetscErrorCode bo_read_whole_file(MPI_Comm comm, const char *path, unsigned char **data, size_t *len)
 {
   gzFile f     = gzopen(path, "rb");
   size_t alloc = 1 << 16, n = 0;
@@ -81,7 +82,7 @@ PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const P
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(a, sizeof(*a)));
-  PetscCall(read_whole_file(comm, path, &text, &len));
+  PetscCall(bo_read_whole_file(comm, path, &text, &len));
   PetscCall(PetscRealloc(len + 1, &text));
   text[len] = 0;
   s         = (char *)text;
@@ -277,7 +278,7 @@ PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_pat
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(a, sizeof(*a)));
-  PetscCall(read_whole_file(comm, path, &b, &len));
+  PetscCall(bo_read_whole_file(comm, path, &b, &len));
   PetscCall(idx_header(comm, path, b, len, &t, &nd, dims, &off));
   PetscCheck(nd >= 2, comm, PETSC_ERR_FILE_UNEXPECTED, "%s: an idx%d file holds labels, not samples (use -labels)",
              path, nd);
@@ -288,7 +289,7 @@ PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_pat
   PetscCall(decode_counts(comm, path, b + off, t, 1, a));
   PetscCall(PetscFree(b));
   if (labels_path && labels_path[0]) {
-    PetscCall(read_whole_file(comm, labels_path, &b, &len));
+    PetscCall(bo_read_whole_file(comm, labels_path, &b, &len));
     PetscCall(idx_header(comm, labels_path, b, len, &t, &nd, dims, &off));
     PetscCheck(nd == 1 && (PetscInt)dims[0] == a->N, comm, PETSC_ERR_ARG_SIZ,
                "%s: labels must be an idx1 file of %" PetscInt_FMT " entries", labels_path, a->N);
@@ -315,7 +316,7 @@ PetscErrorCode BOReadRaw(MPI_Comm comm, const char *path, BORawType type, PetscB
   PetscCall(PetscMemzero(a, sizeof(*a)));
   PetscCheck(ndim >= 1, comm, PETSC_ERR_ARG_WRONG, "%s: raw input needs -shape", path);
   PetscCall(array_set_shape(comm, path, a, ndim, shape));
-  PetscCall(read_whole_file(comm, path, &b, &len));
+  PetscCall(bo_read_whole_file(comm, path, &b, &len));
   PetscCheck(offset >= 0 && (size_t)offset <= len, comm, PETSC_ERR_ARG_OUTOFRANGE,
              "%s: offset %lld beyond the file's %zu bytes", path, offset, len);
   bytes = (size_t)a->D * raw_size(type);
@@ -384,7 +385,7 @@ PetscErrorCode BOReadParamsCSV(MPI_Comm comm, const char *path, BOArray *a)
   PetscBool      header = PETSC_FALSE;
 
   PetscFunctionBegin;
-  PetscCall(read_whole_file(comm, path, &text, &len));
+  PetscCall(bo_read_whole_file(comm, path, &text, &len));
   PetscCall(PetscRealloc(len + 1, &text));
   text[len] = 0;
   PetscCall(PetscMalloc1(MAXP + 1, &tok));

@@ -1,4 +1,4 @@
-# A bounded fuzz test (fixed seeds, about 30 s): mutated CSV, idx, HDF5 data
+# A bounded fuzz test (fixed seeds, about 30 s): mutated CSV, idx, GRDECL, HDF5 data
 # and checkpoints through the readers. Each mutant must end in exit status 0
 # or 1 (never a signal, a hang or another status), an error must be one line,
 # and a failed run must leave no output under the final name.
@@ -53,6 +53,12 @@ for i in $(seq 16); do
   run mt.h5 "$BO_BIN/bo_train" -data md.h5 -steps 1 -batch 4 -model unet-tiny -checkpoint mt.h5 -checkpoint_every 0
   mutate seed_ck.h5 mc.h5
   run me.h5 "$BO_BIN/bo_sample" -checkpoint mc.h5 -n 2 -sample_steps 2 -out me.h5
+done
+# GRDECL text (after the others, so their mutants stay the same)
+printf -- '-- seed\nGRID\nSPECGRID\n 4 3 2 1 F /\nPERMX\n 1 2 3 4 5 6 7 8 9 10 11 12\n 12*2 /\nACTNUM\n 4*1 0 19*1 /\n' > seed.grdecl
+for i in $(seq 16); do
+  mutate seed.grdecl m.grdecl
+  run m4.h5 "$BO_BIN/bo_convert" -format grdecl -in m.grdecl -out m4.h5
 done
 echo "fuzz: $ok mutants read, $bad refused with one error line, none crashed"
 [ $bad -gt 0 ] || fail "no mutant was refused: the mutations do nothing"
