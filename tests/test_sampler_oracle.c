@@ -180,6 +180,22 @@ static BOSampler make_sampler(PetscInt classes, PetscInt label, double w, PetscI
   return s;
 }
 
+/* A 3-D network is refused until the sampler handles volumes. */
+START_TEST(test_refuses_3d)
+{
+  BOSampler     s;
+  BOModelConfig cfg;
+  PetscInt      shape4[4] = {4, 8, 8, 1};
+
+  BOTestOK(BOSamplerCreate(PETSC_COMM_SELF, &s));
+  BOTestOK(BOProcessSetUp(s->proc));
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", shape4, CAP, &cfg));
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &s->model));
+  BOTestExpectErrorMessage(BOSamplerSetUp(s), "the network is 3-D (Nz = 4); bo_sample does not handle 3-D fields yet");
+  BOTestOK(BOSamplerDestroy(&s));
+}
+END_TEST
+
 /* A predictor, right or wrong: yhat of class `label` (-1: an unconditional
  * network), with guidance w away from class `null` (w = 0: none). */
 typedef enum { GUIDE_LOG_RATES, GUIDE_RATES, GUIDE_RAW } GuidanceSpace;
@@ -334,6 +350,7 @@ Suite *suite_sampler_oracle(void)
   tcase_add_test(tc, test_unconditional_softplus_and_time);
   tcase_add_test(tc, test_labels);
   tcase_add_test(tc, test_guidance);
+  tcase_add_test(tc, test_refuses_3d);
   suite_add_tcase(s, tc);
   return s;
 }

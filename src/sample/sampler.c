@@ -113,6 +113,9 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
     PetscCheck(s->checkpoint[0], s->comm, PETSC_ERR_ARG_WRONG, "-checkpoint FILE is required");
     PetscCall(BOCheckpointLoadModel(s->comm, s->checkpoint, s->use_ema, s->proc, &s->model, &s->checksum));
   }
+  PetscCheck(s->model->cfg.Nz == 1, s->comm, PETSC_ERR_SUP,
+             "%s: the network is 3-D (Nz = %" PetscInt_FMT "); bo_sample does not handle 3-D fields yet",
+             s->checkpoint[0] ? s->checkpoint : "the model", s->model->cfg.Nz);
   PetscCheck(s->K >= 1 && s->K <= s->proc->T, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, s->K, s->proc->T);
   if (s->label >= 0)
