@@ -95,6 +95,9 @@ typedef BODatasetData *BODataset;
 
 /* Counts are exact in a float up to 2^24. */
 #define BO_MAX_EXACT_COUNT 16777216.0
+/* Labels are class indices 0 .. BO_MAX_CLASSES - 1: each class costs the
+ * network an embedding row, so a stray huge label must not build millions. */
+#define BO_MAX_CLASSES 65536
 /* Why v is not a count: "NaN", "infinite", "negative", "not an integer",
  * "above 2^24 (not exact as float)", or, when v > limit, "above " followed
  * by limit_name (e.g. "the maximum count (-max_count)"); NULL if it is one.

@@ -3,8 +3,9 @@
  *   build/run_tests              every suite, on however many ranks were launched
  *   build/run_tests -mpi_only    only the suites from tests/mpi_*.c
  *   build/run_tests -suite NAME  one suite (CK_RUN_CASE works too)
- *   build/run_tests -shard I,N   the suites whose position is I modulo N
- *                                (make check runs N of these at once)
+ *   build/run_tests -shard I,N   share I of N (make check runs N at once):
+ *                                the suites go, most tests first, to the
+ *                                share with the fewest tests so far
  *
  * Without -suite every test of the chosen suites must run, with -suite at
  * least one: fewer (Check's CK_RUN_SUITE, CK_RUN_CASE, CK_INCLUDE_TAGS or
@@ -38,23 +39,44 @@ static const SuiteEntry all_suites[] = {
 };
 #undef BO_SUITE
 
+#define NSUITES (sizeof(all_suites) / sizeof(all_suites[0]))
+
+/* share[i] of suite i among n shares: largest first (ties in file order)
+ * to the share with the fewest tests so far, so that the heavy suites
+ * spread out. The same on every call, hence the same in every process. */
+static void assign_shares(int n, int share[])
+{
+  int done[NSUITES] = {0}, load[64] = {0};
+
+  for (size_t k = 0; k < NSUITES; k++) {
+    size_t big = 0;
+    int    to  = 0;
+    while (done[big]) big++;
+    for (size_t i = big + 1; i < NSUITES; i++)
+      if (!done[i] && all_suites[i].ntests > all_suites[big].ntests) big = i;
+    for (int j = 1; j < n; j++)
+      if (load[j] < load[to]) to = j;
+    share[big] = to, done[big] = 1, load[to] += all_suites[big].ntests;
+  }
+}
+
 int main(int argc, char **argv)
 {
   PetscMPIInt rank, size;
   PetscBool   mpi_only = PETSC_FALSE;
   char        only[64] = "";
-  int         local_failed, total_failed, local_run, total_run, least_run, expected = 0, position = 0;
+  int         local_failed, total_failed, local_run, total_run, least_run, expected = 0, share[NSUITES];
   PetscInt    shard[2] = {0, 1}, nshard = 2;
-  PetscBool   sharded  = PETSC_FALSE;
-  SRunner    *sr       = NULL;
+  PetscBool   sharded = PETSC_FALSE;
+  SRunner    *sr      = NULL;
 
   /* -no_signal_handler: let a crash be a crash, with the sanitizer's report */
   PetscCall(PetscInitialize(&argc, &argv, NULL, NULL));
   PetscCall(PetscOptionsHasName(NULL, NULL, "-mpi_only", &mpi_only));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-suite", only, sizeof(only), NULL));
   PetscCall(PetscOptionsGetIntArray(NULL, NULL, "-shard", shard, &nshard, &sharded));
-  if (sharded && (nshard != 2 || shard[1] < 1 || shard[0] < 0 || shard[0] >= shard[1])) {
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "run_tests: error: -shard I,N needs 0 <= I < N\n"));
+  if (sharded && (nshard != 2 || shard[1] < 1 || shard[1] > 64 || shard[0] < 0 || shard[0] >= shard[1])) {
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "run_tests: error: -shard I,N needs 0 <= I < N <= 64\n"));
     PetscCall(PetscFinalize());
     return 1;
   }
@@ -62,10 +84,11 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCall(BOTestSetUp());
 
-  for (size_t i = 0; i < sizeof(all_suites) / sizeof(all_suites[0]); i++) {
+  assign_shares((int)shard[1], share);
+  for (size_t i = 0; i < NSUITES; i++) {
     if (mpi_only && !all_suites[i].is_mpi) continue;
     if (only[0] && strcmp(only, all_suites[i].name)) continue;
-    if (position++ % shard[1] != shard[0]) continue;
+    if (share[i] != shard[0]) continue;
     expected += all_suites[i].ntests;
     if (!sr) sr = srunner_create(all_suites[i].make());
     else srunner_add_suite(sr, all_suites[i].make());

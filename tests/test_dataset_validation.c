@@ -149,6 +149,13 @@ START_TEST(test_labels)
   write_dense(BOTestPath("lab_neg.h5", path, sizeof(path)), "counts", 2, dims, H5T_STD_U8LE, v);
   add_labels(path, 3, bad);
   expect_open_error(path, NULL, 0, "label at index (1) is negative");
+  /* a stray huge label would build millions of classes: at most 65536 */
+  {
+    const double huge[3] = {0, 65535, 65536};
+    write_dense(BOTestPath("lab_big.h5", path, sizeof(path)), "counts", 2, dims, H5T_STD_U8LE, v);
+    add_labels(path, 3, huge);
+    expect_open_error(path, NULL, 0, "label at index (2) is above 65535 (at most 65536 classes) (65536)");
+  }
   /* good labels: recorded with the number of classes */
   write_dense(BOTestPath("lab_ok.h5", path, sizeof(path)), "counts", 2, dims, H5T_STD_U8LE, v);
   add_labels(path, 3, good);

@@ -92,7 +92,8 @@ PetscErrorCode bo_dataset_validate(BODataset ds, const char *what, size_t n, con
 
   PetscFunctionBegin;
   for (size_t i = 0; i < n; i++) {
-    why = BOCountProblem(v[i], labels ? BO_MAX_EXACT_COUNT : ds->max_count_limit, "the maximum count (-max_count)");
+    why = labels ? BOCountProblem(v[i], BO_MAX_CLASSES - 1, "65535 (at most 65536 classes)")
+                 : BOCountProblem(v[i], ds->max_count_limit, "the maximum count (-max_count)");
     if (why) {
       bad = base + (long long)i, val = v[i];
       PetscCall(PetscStrncpy(reason, why, sizeof(reason)));
