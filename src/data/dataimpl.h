@@ -34,5 +34,8 @@ PetscErrorCode bo_dataset_open_conditions(BODataset ds);
 
 /* The whole file (gzip or plain) into memory (foreign.c). */
 PetscErrorCode bo_read_whole_file(MPI_Comm comm, const char *path, unsigned char **data, size_t *len);
+/* v as C's %g prints it (PETSc's own %g appends a '.' to integers); four
+ * calls' results stay valid at once (rotating static buffers). */
+const char *bo_fmt_g(double v);
 
 #endif

@@ -16,8 +16,8 @@
 
 const char *const BORawTypes[] = {"u8", "u16", "i16", "i32", "u32", "f32", "f64", "BORawType", "BO_RAW_", NULL};
 
-/* v as C's %g prints it (PETSc's own %g appends a '.' to integers). */
-static const char *fmt_g(double v)
+/* dataimpl.h */
+const char *bo_fmt_g(double v)
 {
   static char buf[4][32];
   static int  k = 0;
@@ -137,7 +137,7 @@ PetscErrorCode BOReadCSV(MPI_Comm comm, const char *path, PetscInt ndim, const P
       why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
       PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE,
                  "%s: line %" PetscInt_FMT ", column %" PetscInt_FMT ": %s %s (%s)", path, line, col + 1,
-                 col == label_column ? "label" : "count", why, fmt_g(v));
+                 col == label_column ? "label" : "count", why, bo_fmt_g(v));
       if (col == label_column) a->labels[a->N] = (PetscInt)v;
       else if (col != drop_column) a->x[(size_t)a->N * (size_t)D + (size_t)d++] = (float)v;
       if (*q == 0) break;
@@ -224,7 +224,7 @@ static PetscErrorCode decode_counts(MPI_Comm comm, const char *path, const unsig
     double      v   = decode_value(p + i * es, t, big);
     const char *why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
     PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: sample %zu, element %zu: count %s (%s)", path,
-               i / (size_t)a->D, i % (size_t)a->D, why, fmt_g(v));
+               i / (size_t)a->D, i % (size_t)a->D, why, bo_fmt_g(v));
     a->x[i] = (float)v;
   }
   PetscFunctionReturn(0);
@@ -298,7 +298,7 @@ PetscErrorCode BOReadIDX(MPI_Comm comm, const char *path, const char *labels_pat
       double      v   = decode_value(b + off + (size_t)i * raw_size(t), t, 1);
       const char *why = BOCountProblem(v, BO_MAX_EXACT_COUNT, NULL);
       PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: label %" PetscInt_FMT " %s (%s)", labels_path, i, why,
-                 fmt_g(v));
+                 bo_fmt_g(v));
       a->labels[i] = (PetscInt)v;
     }
     PetscCall(PetscFree(b));

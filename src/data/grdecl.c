@@ -20,16 +20,6 @@ static const char *const refused[] = {"INCLUDE", "BOX", "ENDBOX", "EQUALS", "COP
 /* Numeric keywords that are not cell properties. */
 static const char *const not_property[] = {"ACTNUM", "COORD", "ZCORN", "MAPAXES", NULL};
 
-/* v as C's %g prints it (PETSc's own %g appends a '.' to integers). */
-static const char *fmt_g(double v)
-{
-  static char buf[4][32];
-  static int  k = 0;
-  k             = (k + 1) % 4;
-  snprintf(buf[k], sizeof(buf[k]), "%g", v);
-  return buf[k];
-}
-
 static PetscBool in_list(const char *const *list, const char *name)
 {
   for (int i = 0; list[i]; i++)
@@ -102,7 +92,7 @@ static PetscErrorCode take_grid(Parser *p)
   for (int i = 0; i < 3; i++)
     PetscCheck(k->v[i] >= 1 && k->v[i] == floor(k->v[i]) && k->v[i] < 1e9, p->comm, PETSC_ERR_ARG_WRONG,
                "%s: line %" PetscInt_FMT ": %s: %s is not a positive grid size", p->path, k->line, k->name,
-               fmt_g(k->v[i]));
+               bo_fmt_g(k->v[i]));
   PetscCheck(!g->dims[0] || (g->dims[0] == (PetscInt)k->v[0] && g->dims[1] == (PetscInt)k->v[1] &&
                              g->dims[2] == (PetscInt)k->v[2]),
              p->comm, PETSC_ERR_ARG_WRONG, "%s: line %" PetscInt_FMT ": %s disagrees with %s of line %" PetscInt_FMT,
@@ -353,7 +343,7 @@ static PetscErrorCode active_cells(MPI_Comm comm, const char *path, const BOGrde
   for (PetscInt c = 0; c < n; c++) {
     PetscCheck(a->v[c] == 0 || a->v[c] == 1, comm, PETSC_ERR_ARG_WRONG,
                "%s: ACTNUM (line %" PetscInt_FMT "), value %" PetscInt_FMT ": %s is neither 0 nor 1", path, a->line,
-               c + 1, fmt_g(a->v[c]));
+               c + 1, bo_fmt_g(a->v[c]));
     active[c] = a->v[c] == 1;
   }
   PetscFunctionReturn(0);
@@ -370,7 +360,7 @@ static PetscErrorCode value_range(MPI_Comm comm, const char *path, const BOGrdec
     if (!active[c]) continue;
     PetscCheck(q->kind != BO_QUANTIZE_LOG || v > 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
                "%s: %s (line %" PetscInt_FMT "), value %" PetscInt_FMT ": %s is not positive (-quantize log)", path,
-               k->name, k->line, c + 1, fmt_g(v));
+               k->name, k->line, c + 1, bo_fmt_g(v));
     if (q->kind == BO_QUANTIZE_LOG) v = log10(v);
     q->lo = PetscMin(q->lo, v), q->hi = PetscMax(q->hi, v);
   }
@@ -394,7 +384,7 @@ static PetscErrorCode to_counts(MPI_Comm comm, const char *path, const BOGrdeclK
       PetscCheck(!why, comm, PETSC_ERR_ARG_OUTOFRANGE,
                  "%s: %s (line %" PetscInt_FMT "), value %" PetscInt_FMT ": count %s (%s); use -quantize linear:LEVELS "
                  "or log:LEVELS",
-                 path, k->name, k->line, c + 1, why, fmt_g(v));
+                 path, k->name, k->line, c + 1, why, bo_fmt_g(v));
     } else {
       if (q->kind == BO_QUANTIZE_LOG) v = log10(v);
       v = q->hi > q->lo ? floor((v - q->lo) / (q->hi - q->lo) * q->levels + 0.5) : 0;
