@@ -17,6 +17,7 @@
 #define NS 30 /* samples */
 #define NY 8
 #define NX 8
+#define NZ 2 /* planes of the 3-D bar data */
 
 /* The bar data: member s has label s % 3; cell (j, i) is Binomial(12, 1/2)
  * in the label's bar of columns (i / 3 == label) and Binomial(3, 1/2)
@@ -58,6 +59,39 @@ static void write_conditions(hid_t f, const int lab[NS])
   H5Dclose(d), H5Sclose(sp);
 }
 
+/* With test_3d, the bar data are 3-D (NS, NZ, NY, NX) with attribute Mz:
+ * plane z of member s has its bar at the columns of label (s + z) % 3, and
+ * the members carry params (test_conditions writes 2-D inputs, which 3-D
+ * counts do not take). */
+static int test_3d = 0;
+
+static void write_dataset_3d(hid_t f, const unsigned char v2[NS][NY][NX], const int lab[NS])
+{
+  unsigned char v[NS][NZ][NY][NX];
+  BORng         rng;
+  double        par[NS][2];
+  hsize_t       dims[4] = {NS, NZ, NY, NX}, pd[2] = {NS, 2};
+  BORngInit(&rng, 6, BO_RNG_TEST, 0, 0);
+  for (int m = 0; m < NS; m++) {
+    par[m][0] = lab[m] + 0.1 * (m % 4), par[m][1] = m;
+    for (int z = 0; z < NZ; z++)
+      for (int j = 0; j < NY; j++)
+        for (int i = 0; i < NX; i++)
+          v[m][z][j][i] =
+              z == 0 ? v2[m][j][i] : (unsigned char)BORngBinomial(&rng, (i / 3 == (lab[m] + z) % 3) ? 12 : 3, 0.5);
+  }
+  hid_t sp = H5Screate_simple(4, dims, NULL),
+        d  = H5Dcreate2(f, "counts", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+  ck_assert_int_eq(BOH5WriteAttrInt(d, "Mz", NZ), 0);
+  H5Dclose(d), H5Sclose(sp);
+  sp = H5Screate_simple(2, pd, NULL);
+  d  = H5Dcreate2(f, "params", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, par);
+  ck_assert_int_eq(BOH5WriteAttrString(d, "names", "a,b"), 0);
+  H5Dclose(d), H5Sclose(sp);
+}
+
 /* The bar data written by rank 0 with serial HDF5. */
 static void write_dataset(const char *path)
 {
@@ -69,17 +103,21 @@ static void write_dataset(const char *path)
     bar_data(v, lab);
     hid_t   f       = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t dims[3] = {NS, NY, NX}, ld = NS;
-    hid_t   sp = H5Screate_simple(3, dims, NULL),
-          d    = H5Dcreate2(f, "counts", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-    hid_t as = H5Screate(H5S_SCALAR), a = H5Acreate2(d, "timestepping", H5T_STD_I32LE, as, H5P_DEFAULT, H5P_DEFAULT);
-    H5Awrite(a, H5T_NATIVE_INT, &one);
-    H5Aclose(a), H5Sclose(as), H5Dclose(d), H5Sclose(sp);
+    hid_t   sp, d;
+    if (test_3d) write_dataset_3d(f, v, lab);
+    else {
+      sp = H5Screate_simple(3, dims, NULL);
+      d  = H5Dcreate2(f, "counts", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+      hid_t as = H5Screate(H5S_SCALAR), a = H5Acreate2(d, "timestepping", H5T_STD_I32LE, as, H5P_DEFAULT, H5P_DEFAULT);
+      H5Awrite(a, H5T_NATIVE_INT, &one);
+      H5Aclose(a), H5Sclose(as), H5Dclose(d), H5Sclose(sp);
+    }
     sp = H5Screate_simple(1, &ld, NULL);
     d  = H5Dcreate2(f, "labels", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab);
     H5Dclose(d), H5Sclose(sp);
-    if (test_conditions) write_conditions(f, lab);
+    if (test_conditions && !test_3d) write_conditions(f, lab);
     H5Fclose(f);
   }
   MPI_Barrier(PETSC_COMM_WORLD);
@@ -132,7 +170,8 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
 {
   PetscInt  k[4] = {5, 20, 30, 45}, lab[4] = {0, 1, 2, 3};
   double    pk[4], totals[4]               = {10, 40, 80, 160}; /* the trainer conditions on totals by default */
-  float     probe[4 * NY * NX], *noise;
+  float     probe[4 * NZ * NY * NX], *noise;
+  const int D = (int)tr->model->dim; /* NY NX, or NZ NY NX in 3-D */
   PetscBool stop;
   for (int s = 0; s < TSTEPS; s++) {
     ck_assert_int_eq(BOTrainerStep(tr, &stop), 0);
@@ -140,13 +179,13 @@ static void trajectory(BOTrainer tr, double *losses, float *probe_out)
   }
   const PetscInt nd = BOModelNoiseDim(tr->model);
   noise             = malloc(sizeof(float) * (4 * nd + 1));
-  for (int i = 0; i < 4 * NY * NX; i++) probe[i] = (float)(i % 7);
+  for (int i = 0; i < 4 * D; i++) probe[i] = (float)(i % 7);
   for (int i = 0; i < 4 * nd; i++) noise[i] = (float)(i % 5) - 2.0f;
   for (int b = 0; b < 4; b++) pk[b] = tr->proc->p[k[b]];
   double    par[4 * 2] = {0, 3, 1.1, 12, 2.2, 20, 0.5, 7};
-  float     in[4 * NY * NX];
+  float     in[4 * NZ * NY * NX];
   PetscBool drop[4] = {PETSC_FALSE, PETSC_FALSE, PETSC_TRUE, PETSC_FALSE};
-  for (int i = 0; i < 4 * NY * NX; i++) in[i] = (float)(i % 5) * 0.5f - 1.0f;
+  for (int i = 0; i < 4 * D; i++) in[i] = (float)(i % 5) * 0.5f - 1.0f;
   BOForwardInputs fin = {.labels = lab, .noise = noise, .totals = totals};
   if (tr->cond_params) fin.params = par, fin.drop = drop;
   if (tr->cond_inputs) fin.inputs = in, fin.drop = drop;
@@ -163,13 +202,16 @@ static void check_rank_count_independence(void)
   PetscMPIInt rank;
   BOTrainer   all, one;
   double      lall[TSTEPS], lone[TSTEPS], lother[TSTEPS], worst[3] = {0, 0, 0};
-  float       oall[4 * NY * NX], oone[4 * NY * NX], oother[4 * NY * NX];
+  float       oall[4 * NZ * NY * NX], oone[4 * NZ * NY * NX], oother[4 * NZ * NY * NX];
 
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   write_dataset(BOTestPath("tr_data.h5", data, sizeof(data)));
   all = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("tr_p.h5", cp, sizeof(cp)), TSTEPS, PETSC_FALSE);
-  ck_assert((int)all->cond_params == test_conditions && (int)all->cond_inputs == test_conditions);
-  if (test_conditions) ck_assert(all->model->cfg.num_params == 2 && all->model->cfg.num_inputs == 1);
+  if (test_3d) /* a 3-D network on (NZ, NY, NX) members, conditioned on labels and params */
+    ck_assert(all->model->cfg.Nz == NZ && all->model->dim == NZ * NY * NX && all->cond_params && !all->cond_inputs &&
+              all->model->cfg.num_classes == 3);
+  else ck_assert((int)all->cond_params == test_conditions && (int)all->cond_inputs == test_conditions);
+  if (test_conditions && !test_3d) ck_assert(all->model->cfg.num_params == 2 && all->model->cfg.num_inputs == 1);
   trajectory(all, lall, oall);
   if (rank == 0) { /* the same global batches on one rank */
     one = make_trainer(PETSC_COMM_SELF, data, BOTestPath("tr_1.h5", c1, sizeof(c1)), TSTEPS, PETSC_FALSE);
@@ -186,7 +228,7 @@ static void check_rank_count_independence(void)
     }
     /* outputs: the largest difference against the largest output */
     double scale = 0;
-    for (int i = 0; i < 4 * NY * NX; i++)
+    for (int i = 0; i < 4 * all->model->dim; i++)
       worst[1] = fmax(worst[1], fabs(oone[i] - oall[i])), scale = fmax(scale, fabs(oone[i]));
     worst[1] /= scale;
   }
@@ -239,13 +281,24 @@ static void check_conditioned(void)
   check_bitwise_resume();
 }
 
-static void reset_conditions(void) { test_conditions = 0; }
+static void reset_conditions(void) { test_conditions = 0, test_3d = 0; }
 
 START_TEST(test_conditioned_rank_count_independence)
 {
   test_conditions = 1;
   for_both_losses(check_conditioned);
   test_conditions = 0;
+}
+END_TEST
+
+/* 3-D members (issue #16): the 3-D U-Net, labels and params, the same
+ * trajectory on any rank count and an exact resume (Nz through the
+ * checkpoint). */
+START_TEST(test_3d_rank_count_independence)
+{
+  test_3d = 1;
+  for_both_losses(check_conditioned);
+  test_3d = 0;
 }
 END_TEST
 
@@ -714,6 +767,7 @@ Suite *suite_trainer(void)
   tcase_add_checked_fixture(tc, NULL, reset_conditions); /* a failed conditioned test leaves none behind */
   tcase_add_test(tc, test_rank_count_independence);
   tcase_add_test(tc, test_conditioned_rank_count_independence);
+  tcase_add_test(tc, test_3d_rank_count_independence);
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
   tcase_add_test(tc, test_checkpoint_checksum_covers_settings);

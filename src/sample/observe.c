@@ -29,7 +29,7 @@ PetscErrorCode BOSamplerSetObservations(BOSampler s, const float *value, const f
 
 typedef struct {
   const char *path;
-  PetscInt    D, ndim, shape[4]; /* the model's members: (Ny, Nx, C) or (G) */
+  PetscInt    D, ndim, shape[4]; /* the model's members: (Nz, Ny, Nx, C), (Ny, Nx, C) or (G) */
   float      *value, *mask;
 } ObsJob;
 
@@ -57,7 +57,10 @@ PetscErrorCode BOSamplerLoadObservations(BOSampler s, const char *path)
   ObsJob               job = {path, s->model->dim, 1, {s->model->dim}, NULL, NULL};
 
   PetscFunctionBegin;
-  if (cfg->kind == BO_MODEL_UNET) job.ndim = 3, job.shape[0] = cfg->Ny, job.shape[1] = cfg->Nx, job.shape[2] = cfg->C;
+  if (cfg->kind == BO_MODEL_UNET && cfg->Nz > 1) /* a 3-D member: (Nz, Ny, Nx[, C]) */
+    job.ndim = 4, job.shape[0] = cfg->Nz, job.shape[1] = cfg->Ny, job.shape[2] = cfg->Nx, job.shape[3] = cfg->C;
+  else if (cfg->kind == BO_MODEL_UNET)
+    job.ndim = 3, job.shape[0] = cfg->Ny, job.shape[1] = cfg->Nx, job.shape[2] = cfg->C;
   PetscCall(PetscMalloc2(job.D, &job.value, job.D, &job.mask));
   PetscCall(BORootTry(s->comm, read_observations, &job, NULL));
   PetscCallMPI(MPI_Bcast(job.value, (int)job.D, MPI_FLOAT, 0, s->comm));

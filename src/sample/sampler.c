@@ -113,9 +113,6 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
     PetscCheck(s->checkpoint[0], s->comm, PETSC_ERR_ARG_WRONG, "-checkpoint FILE is required");
     PetscCall(BOCheckpointLoadModel(s->comm, s->checkpoint, s->use_ema, s->proc, &s->model, &s->checksum));
   }
-  PetscCheck(s->model->cfg.Nz == 1, s->comm, PETSC_ERR_SUP,
-             "%s: the network is 3-D (Nz = %" PetscInt_FMT "); bo_sample does not handle 3-D fields yet",
-             s->checkpoint[0] ? s->checkpoint : "the model", s->model->cfg.Nz);
   PetscCheck(s->K >= 1 && s->K <= s->proc->T, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, s->K, s->proc->T);
   if (s->label >= 0)
@@ -270,7 +267,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   BOModelConfig *cfg = &s->model->cfg;
   BOWriter       w;
   float         *x;
-  PetscInt       shape[3], ndim;
+  PetscInt       shape[4], ndim;
   double         start = BOWallTime(), last = start;
   char           text[PETSC_MAX_PATH_LEN + 64];
 
@@ -289,7 +286,10 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
              "-inputs %s has %" PetscInt_FMT
              " input fields: give one for all members or one per member (at least %" PetscInt_FMT ")",
              s->inputs_file, s->ninput_fields, first + n);
-  if (cfg->kind == BO_MODEL_UNET) {
+  if (cfg->kind == BO_MODEL_UNET && cfg->Nz > 1) { /* (N, Nz, Ny, Nx[, C]) with Mz and a 3-D sidecar */
+    shape[0] = cfg->Nz, shape[1] = cfg->Ny, shape[2] = cfg->Nx, shape[3] = cfg->C;
+    ndim = 4;
+  } else if (cfg->kind == BO_MODEL_UNET) {
     shape[0] = cfg->Ny, shape[1] = cfg->Nx, shape[2] = cfg->C;
     ndim = cfg->C > 1 ? 3 : 2;
   } else {
@@ -356,32 +356,57 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscFunctionReturn(0);
 }
 
+/* Member m (Nz x Ny x Nx x C, C fastest; Nz = 1 in 2-D) into the part of the DMDA vector this rank owns. */
+static PetscErrorCode copy_member_to_dmda(DM da, Vec v, PetscInt dim, const PetscInt size[4], const float *m)
+{
+  const PetscInt Nx = size[0], Ny = size[1], dof = size[3];
+  PetscInt       xs, ys, zs, xm, ym, zm;
+
+  PetscFunctionBegin;
+  PetscCall(DMDAGetCorners(da, &xs, &ys, &zs, &xm, &ym, &zm));
+  if (dim == 3) {
+    PetscScalar ****a;
+    PetscCall(DMDAVecGetArrayDOF(da, v, &a));
+    for (PetscInt k = zs; k < zs + zm; k++)
+      for (PetscInt j = ys; j < ys + ym; j++)
+        for (PetscInt i = xs; i < xs + xm; i++)
+          for (PetscInt c = 0; c < dof; c++) a[k][j][i][c] = m[((k * Ny + j) * Nx + i) * dof + c];
+    PetscCall(DMDAVecRestoreArrayDOF(da, v, &a));
+  } else {
+    PetscScalar ***a;
+    PetscCall(DMDAVecGetArrayDOF(da, v, &a));
+    for (PetscInt j = ys; j < ys + ym; j++)
+      for (PetscInt i = xs; i < xs + xm; i++)
+        for (PetscInt c = 0; c < dof; c++) a[j][i][c] = m[(j * Nx + i) * dof + c];
+    PetscCall(DMDAVecRestoreArrayDOF(da, v, &a));
+  }
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOSamplerFillDMDAVec(BOSampler s, PetscInt member, DM da, Vec v)
 {
   BOModelConfig *cfg = &s->model->cfg;
-  PetscInt       M, N, dof, xs, ys, xm, ym;
+  PetscInt       dim, size[4]; /* M, N, P (1 for a 2-D DMDA), dof */
   float         *x;
-  PetscScalar ***a;
 
   PetscFunctionBegin;
-  PetscCall(DMDAGetInfo(da, NULL, &M, &N, NULL, NULL, NULL, NULL, &dof, NULL, NULL, NULL, NULL, NULL));
-  PetscCheck(cfg->kind == BO_MODEL_UNET && M == cfg->Nx && N == cfg->Ny && dof == cfg->C,
+  PetscCall(
+      DMDAGetInfo(da, &dim, &size[0], &size[1], &size[2], NULL, NULL, NULL, &size[3], NULL, NULL, NULL, NULL, NULL));
+  if (dim == 2) size[2] = 1;
+  /* a 2-D network fills a 2-D DMDA (M x N), a 3-D one a 3-D DMDA (M x N x P) */
+  PetscCheck(cfg->kind == BO_MODEL_UNET && (dim == 3) == (cfg->Nz > 1) && size[0] == cfg->Nx && size[1] == cfg->Ny &&
+                 size[2] == cfg->Nz && size[3] == cfg->C,
              PetscObjectComm((PetscObject)da), PETSC_ERR_ARG_SIZ,
-             "DMDA %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT
-             " does not match the model's grid %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT,
-             M, N, dof, cfg->Nx, cfg->Ny, cfg->C);
+             "%" PetscInt_FMT "-D DMDA %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " dof %" PetscInt_FMT
+             " does not match the model's grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT
+             " dof %" PetscInt_FMT " (M x N x P: x, y, z)",
+             dim, size[0], size[1], size[2], size[3], cfg->Nx, cfg->Ny, cfg->Nz, cfg->C);
   /* Every rank generates the member (the same bits everywhere: randomness
    * is keyed by member, not rank) and keeps the part it owns: no messages. */
   PetscCall(PetscMalloc1(s->micro_batch * s->model->dim, &x));
   PetscCall(BOSamplerGenerateLocal(s, member - member % s->micro_batch, s->micro_batch,
                                    x)); /* the whole block: as in files */
-  PetscCall(DMDAGetCorners(da, &xs, &ys, NULL, &xm, &ym, NULL));
-  PetscCall(DMDAVecGetArrayDOF(da, v, &a));
-  const float *m = x + (member % s->micro_batch) * s->model->dim;
-  for (PetscInt j = ys; j < ys + ym; j++)
-    for (PetscInt i = xs; i < xs + xm; i++)
-      for (PetscInt c = 0; c < dof; c++) a[j][i][c] = m[(j * M + i) * dof + c];
-  PetscCall(DMDAVecRestoreArrayDOF(da, v, &a));
+  PetscCall(copy_member_to_dmda(da, v, dim, size, x + (member % s->micro_batch) * s->model->dim));
   PetscCall(PetscFree(x));
   PetscFunctionReturn(0);
 }

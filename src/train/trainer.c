@@ -299,7 +299,7 @@ static PetscErrorCode param_statistics(BOTrainer tr, BOModelConfig *cfg)
 static PetscErrorCode input_statistics(BOTrainer tr, BOModelConfig *cfg)
 {
   BODataset      ds = tr->data;
-  const PetscInt Ci = ds->Ci, cells = ds->Ny * ds->Nx;
+  const PetscInt Ci = ds->Ci, cells = ds->Nz * ds->Ny * ds->Nx;
   PetscMPIInt   *counts, *displs, n = (PetscMPIInt)(2 * Ci * ds->nlocal);
   double        *mine, *all;
 
@@ -329,6 +329,26 @@ static PetscErrorCode input_statistics(BOTrainer tr, BOModelConfig *cfg)
   }
   PetscCall(PetscFree2(counts, displs));
   PetscCall(PetscFree2(mine, all));
+  PetscFunctionReturn(0);
+}
+
+/* A new run's network for the data's shape: -model NAME, or the automatic
+ * choice; a 3-D field (Nz, Ny, Nx, C) gets the 3-D U-Net of the same name,
+ * its levels and widths from Ny and Nx as in 2-D and z halved by the z rule
+ * (docs/NETWORK.md, "The 3-D U-Net"). */
+static PetscErrorCode config_for_data(BOTrainer tr, BOModelConfig *cfg)
+{
+  BODataset   d    = tr->data;
+  const char *name = tr->model_name[0] ? tr->model_name : "auto";
+
+  PetscFunctionBegin;
+  if (d->is_3d) {
+    const PetscInt shape4[4] = {d->Nz, d->Ny, d->Nx, d->C};
+    PetscCall(BOModelConfigFromName3D(name, shape4, d->max_count, cfg));
+  } else {
+    const PetscInt shape[3] = {d->shape[0], d->is_field ? d->shape[1] : 0, d->is_field ? d->shape[2] : 0};
+    PetscCall(BOModelConfigFromName(name, shape, d->is_field, d->max_count, cfg));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -364,6 +384,15 @@ static PetscErrorCode check_new_run_keeps_checkpoint(BOTrainer tr)
   PetscFunctionReturn(0);
 }
 
+/* A field's shape: "8 x 8 x 1" (Ny x Nx x C) when both shapes compared are 2-D, else with the axes named,
+ * "4 x 8 x 8 x 1 (Nz x Ny x Nx x C)" or "8 x 8 x 1 (Ny x Nx x C)". */
+static void field_shape_string(PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt C, PetscBool named, char *buf,
+                               size_t len)
+{
+  if (Nz > 1) snprintf(buf, len, "%d x %d x %d x %d (Nz x Ny x Nx x C)", (int)Nz, (int)Ny, (int)Nx, (int)C);
+  else snprintf(buf, len, "%d x %d x %d%s", (int)Ny, (int)Nx, (int)C, named ? " (Ny x Nx x C)" : "");
+}
+
 /* Restarting: the data must be what the checkpoint's network was built for.
  * Names the first thing that differs. */
 static PetscErrorCode check_data_fits_model(BOTrainer tr)
@@ -378,10 +407,13 @@ static PetscErrorCode check_data_fits_model(BOTrainer tr)
   else if (c->kind != BO_MODEL_UNET && d->is_field)
     snprintf(what, sizeof(what), "the network takes vectors of %d, the data are %d x %d x %d fields", (int)c->G,
              (int)d->Ny, (int)d->Nx, (int)d->C);
-  else if (d->is_field && (c->Ny != d->Ny || c->Nx != d->Nx || c->C != d->C))
-    snprintf(what, sizeof(what), "the network's fields are %d x %d x %d, the data's %d x %d x %d", (int)c->Ny,
-             (int)c->Nx, (int)c->C, (int)d->Ny, (int)d->Nx, (int)d->C);
-  else if (!d->is_field && c->G != d->G)
+  else if (d->is_field && (c->Nz != d->Nz || c->Ny != d->Ny || c->Nx != d->Nx || c->C != d->C)) {
+    const PetscBool named = c->Nz > 1 || d->Nz > 1;
+    char            mine[64], theirs[64];
+    field_shape_string(c->Nz, c->Ny, c->Nx, c->C, named, mine, sizeof(mine));
+    field_shape_string(d->Nz, d->Ny, d->Nx, d->C, named, theirs, sizeof(theirs));
+    snprintf(what, sizeof(what), "the network's fields are %s, the data's %s", mine, theirs);
+  } else if (!d->is_field && c->G != d->G)
     snprintf(what, sizeof(what), "the network's vectors have %d elements, the data's %d", (int)c->G, (int)d->G);
   else if (d->max_count > c->max_count)
     snprintf(what, sizeof(what), "the data's largest count %g is above the network's %g", d->max_count, c->max_count);
@@ -420,7 +452,6 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   }
   PetscCall(check_new_run_keeps_checkpoint(tr));
   PetscCall(BODatasetOpen(tr->data));
-  PetscCall(BODatasetRequire2D(tr->data, "bo_train")); /* the U-Net is 2-D */
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */
   PetscCall(BODatasetGatherTotals(tr->data, &tr->totals, &tr->total_labels));
@@ -436,11 +467,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     if (tr->conditional == (PetscBool)-1) tr->conditional = tr->data->has_labels;
     PetscCheck(!tr->conditional || tr->data->has_labels, tr->comm, PETSC_ERR_ARG_WRONG,
                "-conditional: %s has no 'labels' dataset to condition on", tr->data->filename);
-    PetscInt shape[3] = {tr->data->shape[0], tr->data->is_field ? tr->data->shape[1] : 0,
-                         tr->data->is_field ? tr->data->shape[2] : 0};
-    if (tr->model_name[0])
-      PetscCall(BOModelConfigFromName(tr->model_name, shape, tr->data->is_field, tr->data->max_count, &cfg));
-    else PetscCall(BOModelConfigAuto(shape, tr->data->is_field, tr->data->max_count, &cfg));
+    PetscCall(config_for_data(tr, &cfg));
     PetscCall(BOModelConfigSetFromOptions(tr->comm, &cfg));
     cfg.num_classes = tr->conditional ? tr->data->num_classes : 0;
     cfg.top_down    = tr->data->top_down;
@@ -498,8 +525,9 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   PetscCall(PetscMalloc3(n * D, &tr->n0, n * D, &tr->nt, n * D, &tr->y));
   PetscCall(PetscMalloc1(n, &tr->totals_b));
   {
-    const PetscInt P = tr->model->cfg.num_params, Di = tr->model->cfg.num_inputs * tr->data->Ny * tr->data->Nx;
-    const PetscInt R = tr->loss == BO_LOSS_ENERGY ? n * tr->energy_samples : 0;
+    const PetscInt P  = tr->model->cfg.num_params,
+                   Di = tr->model->cfg.num_inputs * tr->data->Nz * tr->data->Ny * tr->data->Nx;
+    const PetscInt R  = tr->loss == BO_LOSS_ENERGY ? n * tr->energy_samples : 0;
     PetscCall(PetscMalloc3(n * P + 1, &tr->params_b, n * Di + 1, &tr->inputs_b, n, &tr->drop_b));
     PetscCall(PetscMalloc3(R * P + 1, &tr->rparams, R * Di + 1, &tr->rinputs, R + 1, &tr->rdrop));
   }
@@ -599,7 +627,8 @@ static void adam_update(BOTrainer tr, const float *grad, double grad_scale)
 static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, double *loss)
 {
   const PetscInt D = tr->data->D, M = tr->energy_samples, nd = BOModelNoiseDim(tr->model);
-  const PetscInt P = tr->model->cfg.num_params, Di = tr->model->cfg.num_inputs * tr->data->Ny * tr->data->Nx;
+  const PetscInt P  = tr->model->cfg.num_params,
+                 Di = tr->model->cfg.num_inputs * tr->data->Nz * tr->data->Ny * tr->data->Nx;
 
   PetscFunctionBegin;
   for (PetscInt b = 0; b < nloc; b++) {
