@@ -1,11 +1,13 @@
-static const char help[] = "field3d_tool: 3-D field files for the program tests.\n"
-                           "  field3d_tool -out F.h5 -n N -nz NZ -ny NY -nx NX [-c C] [-via writer|petsc] [-first F]\n"
-                           "      member k, element e holds (k * 37 + e * 11) % 97, e the element's index in\n"
-                           "      the member (x fastest, components innermost; k counts from F); written in\n"
-                           "      shards by BOWriter (the project's layout, attribute Mz), or by PETSc's VecView\n"
-                           "      of a 3-D DMDA with timestepping (no attributes but timestepping). -first F\n"
-                           "      writes members F..F+N-1 of an ensemble with shard provenance (for -merge).\n"
-                           "  field3d_tool -set_mz V -out F.h5     sets the integer attribute Mz of F.h5's counts\n";
+static const char help[] =
+    "field3d_tool: 3-D field files for the program tests.\n"
+    "  field3d_tool -out F.h5 -n N -nz NZ -ny NY -nx NX [-c C] [-via writer|petsc] [-first F]\n"
+    "      member k, element e holds (k * 37 + e * 11) % 97, e the element's index in\n"
+    "      the member (x fastest, components innermost; k counts from F); written in\n"
+    "      shards by BOWriter (the project's layout, attribute Mz), or by PETSc's VecView\n"
+    "      of a 3-D DMDA with timestepping (no attributes but timestepping). -first F\n"
+    "      writes members F..F+N-1 of an ensemble with shard provenance (for -merge).\n"
+    "      -conditions (writer): also labels k %% 3 and params a,b = (k %% 3 + 0.1 (k %% 4), k).\n"
+    "  field3d_tool -set_mz V -out F.h5     sets the integer attribute Mz of F.h5's counts\n";
 
 #include <petscdmda.h>
 #include <petscviewerhdf5.h>
@@ -17,7 +19,26 @@ static const char help[] = "field3d_tool: 3-D field files for the program tests.
 
 static float value_of(PetscInt k, PetscInt e) { return (float)((k * 37 + e * 11) % 97); }
 
-static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, const PetscInt shape[4])
+/* Member k's label k % 3 and params (k % 3 + 0.1 (k % 4), k), for members first .. first + n - 1. */
+static PetscErrorCode write_conditions(BOWriter w, PetscInt first, PetscInt n)
+{
+  PetscInt *labels;
+  double   *params;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(n + 1, &labels, 2 * n + 1, &params));
+  for (PetscInt s = 0; s < n; s++) {
+    const PetscInt k = first + s;
+    labels[s] = k % 3, params[2 * s] = (double)(k % 3) + 0.1 * (double)(k % 4), params[2 * s + 1] = (double)k;
+  }
+  PetscCall(BOWriterWriteLabels(w, first, n, labels));
+  PetscCall(BOWriterWriteParams(w, first, n, params));
+  PetscCall(PetscFree2(labels, params));
+  PetscFunctionReturn(0);
+}
+
+static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, const PetscInt shape[4],
+                                   PetscBool conditions)
 {
   PetscMPIInt rank, size;
   PetscInt    first, n, D = shape[0] * shape[1] * shape[2] * shape[3];
@@ -34,6 +55,10 @@ static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_m
   PetscCall(BOWriterCreate(PETSC_COMM_WORLD, out, "counts", N, 4, shape, &w));
   PetscCall(BOWriterSetMaxCount(w, 96));
   PetscCall(BOWriterSetFromOptions(w));
+  if (conditions) {
+    PetscCall(BOWriterSetLabels(w, PETSC_TRUE));
+    PetscCall(BOWriterSetParams(w, 2, "a,b"));
+  }
   if (first_member >= 0) { /* what bo_sample writes on a shard, for -merge */
     static const char *const keys[] = {"checkpoint_crc32", "sampler", "sample_grid", "totals", NULL};
     static const char *const ints[] = {"seed", "sample_steps", "micro_batch", "label", "observed_cells", NULL};
@@ -42,6 +67,7 @@ static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_m
     PetscCall(BOWriterSetAttributeInt(w, "first_member", first_member));
   }
   PetscCall(BOWriterWrite(w, first, n, x));
+  if (conditions) PetscCall(write_conditions(w, first, n));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
   PetscCall(PetscFree(x));
@@ -107,7 +133,7 @@ static PetscErrorCode run(void)
 {
   char      out[PETSC_MAX_PATH_LEN] = "", via[16] = "writer";
   PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0;
-  PetscBool has_mz;
+  PetscBool has_mz, conditions = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscCall(PetscOptionsGetString(NULL, NULL, "-out", out, sizeof(out), NULL));
@@ -119,10 +145,11 @@ static PetscErrorCode run(void)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-c", &shape[3], NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-first", &first, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-set_mz", &mz, &has_mz));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-conditions", &conditions, NULL));
   PetscCheck(out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -out FILE");
   if (has_mz) PetscCall(set_mz(out, mz));
   else if (!strcmp(via, "petsc")) PetscCall(write_petsc(out, N, shape));
-  else PetscCall(write_writer(out, N, first, shape));
+  else PetscCall(write_writer(out, N, first, shape, conditions));
   PetscFunctionReturn(0);
 }
 
