@@ -122,7 +122,8 @@ PetscErrorCode BOSamplerGenerateLocal(BOSampler s, PetscInt first, PetscInt coun
 PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, const char *path);
 
 /* PETSc coupling: fill a DMDA global vector (dof = C, grid Nx x Ny of the
- * model) with member `member`, whatever the vector's decomposition. */
+ * model; for a 3-D network a 3-D DMDA of Nx x Ny x Nz) with member `member`,
+ * whatever the vector's decomposition. Another grid or dimension is an error. */
 #include <petscdmda.h>
 PetscErrorCode BOSamplerFillDMDAVec(BOSampler s, PetscInt member, DM da, Vec v);
 

@@ -69,7 +69,7 @@ typedef struct {
   PetscInt  *total_labels;       /* their labels (NULL without labels) */
   double    *all_params;         /* every training member's params, N x P by global index (NULL: not conditioned) */
   double    *params_b, *rparams; /* the local batch's params (max_local x P), a distributional network's rows */
-  float     *inputs_b, *rinputs; /* the local batch's input fields (max_local x Ny Nx Ci), ... */
+  float     *inputs_b, *rinputs; /* the local batch's input fields (max_local x Nz Ny Nx Ci), ... */
   PetscBool *drop_b, *rdrop;     /* condition dropout per example, per row */
   FILE      *logfile;
   double     last_loss, last_grad_norm;

@@ -164,6 +164,18 @@ START_TEST(test_3d_ensemble_and_dmda)
   BOTestExpectErrorMessage(BOSamplerFillDMDAVec(s, 0, da, v),
                            "2-D DMDA 8 x 8 x 1 dof 1 does not match the model's grid 8 x 8 x 4");
   VecDestroy(&v), DMDestroy(&da);
+  /* and a 2-D network does not fill a 3-D DMDA of one plane */
+  BOSampler s2 = make_sampler(PETSC_COMM_WORLD, 2);
+  ck_assert_int_eq(DMDACreate3d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE,
+                                DMDA_STENCIL_STAR, 8, 8, 1, PETSC_DECIDE, PETSC_DECIDE, PETSC_DECIDE, 1, 1, NULL, NULL,
+                                NULL, &da),
+                   0);
+  ck_assert_int_eq(DMSetUp(da), 0);
+  ck_assert_int_eq(DMCreateGlobalVector(da, &v), 0);
+  BOTestExpectErrorMessage(BOSamplerFillDMDAVec(s2, 0, da, v),
+                           "3-D DMDA 8 x 8 x 1 dof 1 does not match the model's grid 8 x 8 x 1");
+  VecDestroy(&v), DMDestroy(&da);
+  BOSamplerDestroy(&s2);
   BOSamplerDestroy(&s);
   BOSamplerDestroy(&ref);
 }
