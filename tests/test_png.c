@@ -150,6 +150,76 @@ START_TEST(test_fields_montage)
 }
 END_TEST
 
+/* Colour of value v on a scale 0..vmax. */
+static void colour_of(double v, double vmax, unsigned char c[3]) { BOColormap(v / vmax, c); }
+
+START_TEST(test_volumes)
+{
+  enum { Nz = 3, Ny = 4, Nx = 6, C = 2, n = 2, cells = Nz * Ny * Nx };
+  char          path[PETSC_MAX_PATH_LEN];
+  float         x[n * cells * C];
+  Decoded       d;
+  BOImage       im;
+  unsigned char c[3];
+
+  /* member k's slice z is all k * 3 + z (component 0; component 1 is 5,
+   * not drawn), except member 0's cell (z=2, y=0, x=1) = 10, the maximum */
+  for (int k = 0; k < n; k++)
+    for (int e = 0; e < cells; e++)
+      x[(k * cells + e) * C] = (float)(k * 3 + e / (Ny * Nx)), x[(k * cells + e) * C + 1] = 5;
+  x[((2 * Ny + 0) * Nx + 1) * C] = 10;
+  BOTestOK(BOPNGWriteVolumes(BOTestPath("v.png", path, sizeof(path)), n, Nz, Ny, Nx, C, x, -1,
+                             &(BOPNGLabels){"volumes", "rows members", "count", PETSC_FALSE}));
+  ck_assert_int_eq(decode(path, &d), 0);
+  /* 3 slices of 6 x 4 cells of 16 pixels (96 x 64), gaps of 4: 296 wide,
+   * a line of slice names (18) and 2 rows of tiles (64 + 4 + 64) high,
+   * centred in 400; title and caption lines above, the colour bar below */
+  ck_assert_int_eq(d.W, 400);
+  ck_assert_int_eq(d.H, 8 + 2 * 18 + 6 + 18 + 132 + 56 + 8);
+  ck_assert_str_eq(d.title, "volumes");
+  im = (BOImage){(int)d.W, (int)d.H, d.rgb};
+  /* the slice names over the columns: "z=0" at (52, 50), "z=1" at (152, 50), ... */
+  for (int j = 0; j < Nz; j++) {
+    ck_assert_int_gt(ink(&im, 52 + 100 * j, 50, 52 + 100 * j + BOImageTextWidth("z=0"), 64), 0);
+    ck_assert_int_eq(ink(&im, 52 + 100 * j + BOImageTextWidth("z=0"), 50, 52 + 100 * j + 100, 64), 0);
+  }
+  /* tile (member k, slice z) from (52 + 100 z, 68 + 68 k): the colour of k * 3 + z at cell (y=2, x=3) */
+  for (int k = 0; k < n; k++)
+    for (int z = 0; z < Nz; z++) {
+      colour_of(k * 3 + z, 10, c);
+      ck_assert_msg(pixel_is(&d, 52 + 100 * z + 3 * 16 + 5, 68 + 68 * k + 1 * 16 + 5, c), "tile %d, %d", k, z);
+    }
+  /* the maximum in the bottom row of member 0's slice z=2 (y up), yellow */
+  colour_of(10, 10, c);
+  ck_assert(pixel_is(&d, 52 + 200 + 16 + 5, 68 + 3 * 16 + 5, c));
+  colour_of(2, 10, c);
+  ck_assert(pixel_is(&d, 52 + 200 + 16 + 5, 68 + 0 * 16 + 5, c));
+  ck_assert(pixel_is(&d, 51, 80, white) && pixel_is(&d, 52 + 296, 80, white) && pixel_is(&d, 60, 68 + 66, white));
+  free(d.rgb);
+
+  /* Nz = 20: 8 slices evenly spaced, z = floor(j 19 / 7) = 0 2 5 8 10 13 16 19,
+   * slice z all z; no labels: 8 x 96 + 7 x 4 = 796 wide from x = 8 */
+  {
+    static float y[20 * Ny * Nx];
+    const int    zs[8] = {0, 2, 5, 8, 10, 13, 16, 19};
+    for (int e = 0; e < 20 * Ny * Nx; e++) y[e] = (float)(e / (Ny * Nx));
+    BOTestOK(BOPNGWriteVolumes(path, 1, 20, Ny, Nx, 1, y, 19, NULL));
+    ck_assert_int_eq(decode(path, &d), 0);
+    ck_assert_int_eq(d.W, 8 + 796 + 8);
+    ck_assert_int_eq(d.H, 8 + 18 + 64 + 56 + 8);
+    for (int j = 0; j < 8; j++) {
+      colour_of(zs[j], 19, c);
+      ck_assert_msg(pixel_is(&d, 8 + 100 * j + 40, 8 + 18 + 30, c), "slice %d is not z = %d", j, zs[j]);
+    }
+    free(d.rgb);
+  }
+  /* nothing to draw: an error, no file */
+  ck_assert(
+      BOTestExpectError(BOPNGWriteVolumes(BOTestPath("w.png", path, sizeof(path)), 1, 0, Ny, Nx, 1, x, 1, NULL)) != 0);
+  ck_assert(access(path, F_OK) != 0);
+}
+END_TEST
+
 START_TEST(test_heatmap)
 {
   const char   *title = "a title long enough to need more than one line in the narrowest picture";
@@ -339,6 +409,7 @@ Suite *suite_png(void)
   TCase *tc = tcase_create("png");
   tcase_add_test(tc, test_colormap);
   tcase_add_test(tc, test_fields_montage);
+  tcase_add_test(tc, test_volumes);
   tcase_add_test(tc, test_heatmap);
   tcase_add_test(tc, test_font);
   tcase_add_test(tc, test_unknown_characters);
