@@ -1,23 +1,49 @@
-static const char help[] = "field3d_tool: 3-D field files for the program tests.\n"
-                           "  field3d_tool -out F.h5 -n N -nz NZ -ny NY -nx NX [-c C] [-via writer|petsc] [-first F]\n"
-                           "      member k, element e holds (k * 37 + e * 11) % 97, e the element's index in\n"
-                           "      the member (x fastest, components innermost; k counts from F); written in\n"
-                           "      shards by BOWriter (the project's layout, attribute Mz), or by PETSc's VecView\n"
-                           "      of a 3-D DMDA with timestepping (no attributes but timestepping). -first F\n"
-                           "      writes members F..F+N-1 of an ensemble with shard provenance (for -merge).\n"
-                           "  field3d_tool -set_mz V -out F.h5     sets the integer attribute Mz of F.h5's counts\n";
+static const char help[] =
+    "field3d_tool: 3-D field files for the program tests.\n"
+    "  field3d_tool -out F.h5 -n N -nz NZ -ny NY -nx NX [-c C] [-via writer|petsc] [-first F]\n"
+    "      member k, element e holds (k * 37 + e * 11) % 97, e the element's index in\n"
+    "      the member (x fastest, components innermost; k counts from F); written in\n"
+    "      shards by BOWriter (the project's layout, attribute Mz), or by PETSc's VecView\n"
+    "      of a 3-D DMDA with timestepping (no attributes but timestepping). -first F\n"
+    "      writes members F..F+N-1 of an ensemble with shard provenance (for -merge).\n"
+    "      -seed S (writer): member k is Poisson counts of intensity 1 + 6 exp(-|p - p_k|^2 / 8)\n"
+    "      around a random centre p_k (the stream (S, test, k)), every component alike\n"
+    "      in law (for bo_eval; two seeds: two draws of one ensemble).\n"
+    "  field3d_tool -set_mz V -out F.h5     sets the integer attribute Mz of F.h5's counts\n";
 
+#include <math.h>
 #include <petscdmda.h>
 #include <petscviewerhdf5.h>
 #include <string.h>
 #include "bo_dataset.h"
 #include "bo_h5.h"
 #include "bo_io.h"
+#include "bo_rng.h"
 #include "bo_sys.h"
 
 static float value_of(PetscInt k, PetscInt e) { return (float)((k * 37 + e * 11) % 97); }
 
-static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, const PetscInt shape[4])
+/* Member k of the random ensemble of seed (-seed): a smooth bump of counts
+ * at a random cell, so cells are correlated over a few cells in 3-D. */
+static void random_member(PetscInt seed, PetscInt k, const PetscInt shape[4], float *x)
+{
+  const PetscInt Nz = shape[0], Ny = shape[1], Nx = shape[2], C = shape[3];
+  BORng          rng;
+  double         cz, cy, cx;
+
+  BORngInit(&rng, (uint64_t)seed, BO_RNG_TEST, (uint32_t)k, 0);
+  cz = BORngUniform(&rng) * Nz, cy = BORngUniform(&rng) * Ny, cx = BORngUniform(&rng) * Nx;
+  for (PetscInt z = 0; z < Nz; z++)
+    for (PetscInt y = 0; y < Ny; y++)
+      for (PetscInt i = 0; i < Nx; i++) {
+        double r2 = (z - cz) * (z - cz) + (y - cy) * (y - cy) + (i - cx) * (i - cx);
+        for (PetscInt c = 0; c < C; c++)
+          x[((z * Ny + y) * Nx + i) * C + c] = (float)BORngPoisson(&rng, 1 + 6 * exp(-r2 / 8));
+      }
+}
+
+static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, PetscInt seed,
+                                   const PetscInt shape[4])
 {
   PetscMPIInt rank, size;
   PetscInt    first, n, D = shape[0] * shape[1] * shape[2] * shape[3];
@@ -29,8 +55,12 @@ static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_m
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   BODatasetShard(N, size, rank, &first, &n);
   PetscCall(PetscMalloc1((size_t)n * D + 1, &x));
-  for (PetscInt s = 0; s < n; s++)
-    for (PetscInt e = 0; e < D; e++) x[(size_t)s * D + e] = value_of(PetscMax(first_member, 0) + first + s, e);
+  for (PetscInt s = 0; s < n; s++) {
+    PetscInt k = PetscMax(first_member, 0) + first + s;
+    if (seed >= 0) random_member(seed, k, shape, x + (size_t)s * D);
+    else
+      for (PetscInt e = 0; e < D; e++) x[(size_t)s * D + e] = value_of(k, e);
+  }
   PetscCall(BOWriterCreate(PETSC_COMM_WORLD, out, "counts", N, 4, shape, &w));
   PetscCall(BOWriterSetMaxCount(w, 96));
   PetscCall(BOWriterSetFromOptions(w));
@@ -106,7 +136,7 @@ static PetscErrorCode set_mz(const char *out, PetscInt mz)
 static PetscErrorCode run(void)
 {
   char      out[PETSC_MAX_PATH_LEN] = "", via[16] = "writer";
-  PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0;
+  PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0, seed = -1;
   PetscBool has_mz;
 
   PetscFunctionBegin;
@@ -119,10 +149,11 @@ static PetscErrorCode run(void)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-c", &shape[3], NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-first", &first, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-set_mz", &mz, &has_mz));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-seed", &seed, NULL));
   PetscCheck(out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -out FILE");
   if (has_mz) PetscCall(set_mz(out, mz));
   else if (!strcmp(via, "petsc")) PetscCall(write_petsc(out, N, shape));
-  else PetscCall(write_writer(out, N, first, shape));
+  else PetscCall(write_writer(out, N, first, seed, shape));
   PetscFunctionReturn(0);
 }
 
