@@ -211,6 +211,45 @@ START_TEST(test_nz1_equals_2d)
 }
 END_TEST
 
+/* 3-D members: the features cover every cell (mass, zero fraction), and a
+ * change in one z-plane only moves the spectrum, the two-point function and
+ * the Frechet distance, while an identical set has them 0. */
+START_TEST(test_fields3d_known_answers)
+{
+  enum { Nz = 4, Ny = 6, Nx = 8, D = Nz * Ny * Nx, N = 24 };
+  static float    x[2 * N * D];
+  double          lmass = 0, zeros = 0;
+  BOMetrics       m;
+  BOSetStats      r, t;
+  BOMetricsResult res;
+  for (PetscInt i = 0; i < N; i++)
+    for (PetscInt z = 0; z < Nz; z++) correlated_field(21, i * Nz + z, Ny, Nx, x + (size_t)(i * Nz + z) * Ny * Nx);
+  memcpy(x + N * D, x, sizeof(float) * N * D);
+  for (PetscInt i = 0; i < N; i++) { /* test: the top plane of every member emptied */
+    double mass = 0;
+    for (PetscInt e = 0; e < D; e++) mass += x[i * D + e], zeros += x[i * D + e] == 0;
+    lmass += log1p(mass) / N;
+    for (PetscInt e = (Nz - 1) * Ny * Nx; e < D; e++) x[(N + i) * D + e] = 0;
+  }
+  BOMetricsCreate(PETSC_COMM_SELF, &m);
+  ck_assert_int_eq(BOMetricsSetField3D(m, Nz, Ny, Nx, 1), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m, max_of(N * D, x), (BOSet){N, x}), 0);
+  ck_assert_int_eq(BOSetStatsCompute(m, (BOSet){N, x}, &r), 0);
+  ck_assert_msg(fabs(r->fmean[0] - lmass) < 1e-12 && fabs(r->fmean[1] - zeros / (N * D)) < 1e-12,
+                "features of 3-D members: log1p mass %g (want %g), zero fraction %g (want %g)", r->fmean[0], lmass,
+                r->fmean[1], zeros / (N * D));
+  ck_assert_int_eq(BOMetricsCompare(m, r, r, &res), 0);
+  ck_assert(res.psd_logratio == 0 && res.tpcf_logratio == 0 && res.frechet < 1e-6);
+  ck_assert_int_eq(BOSetStatsCompute(m, (BOSet){N, x + N * D}, &t), 0);
+  ck_assert_int_eq(BOMetricsCompare(m, r, t, &res), 0);
+  ck_assert_msg(res.psd_logratio > 0.05 && res.tpcf_logratio > 0.05 && res.frechet > 1 && res.mass_mean_ratio < 0.8,
+                "psd %g, tpcf %g, frechet %g, mass ratio %g", res.psd_logratio, res.tpcf_logratio, res.frechet,
+                res.mass_mean_ratio);
+  BOSetStatsDestroy(&r), BOSetStatsDestroy(&t);
+  BOMetricsDestroy(&m);
+}
+END_TEST
+
 START_TEST(test_one_dimensional_distances)
 {
   double a[3] = {0, 1, 2}, b[3] = {1, 2, 3}, c[4] = {0, 0, 5, 5}, ha[4] = {1, 2, 3, 0}, hb[4] = {0, 1, 2, 3};
@@ -805,6 +844,7 @@ Suite *suite_metrics(void)
   tcase_add_test(tc, test_psd3d_wave_and_white_noise);
   tcase_add_test(tc, test_tpcf3d_constant_and_brute_force);
   tcase_add_test(tc, test_nz1_equals_2d);
+  tcase_add_test(tc, test_fields3d_known_answers);
   tcase_add_test(tc, test_one_dimensional_distances);
   tcase_add_test(tc, test_frechet_known_answers);
   tcase_add_test(tc, test_mmd_identical_and_shifted);

@@ -50,7 +50,14 @@ paste -d' ' <(numbers r1.json) <(numbers r2.json) | awk '
 # shapes: a 2-D reference against a 3-D file, another Nz; one line, nothing written
 "$BO_BIN/bo_datagen" -kind reservoir -n 6 -nx 12 -ny 8 -out flat.h5 > /dev/null
 "$F3" -out nz2.h5 -n 6 -nz 2 -ny 8 -nx 12 -seed 4 > /dev/null
+# the same cells as a 2-D file (N, 8, 12, 2) and a 3-D one with Nz = 1 (N, 1, 8, 12, 2): only the layout differs
+"$F3" -out z1.h5 -n 3 -nz 1 -ny 8 -nx 12 -c 2 -seed 5 > /dev/null
+seq 0 575 | awk '{ print $1 % 5 }' > c2.txt
+printf "PATH /counts\nINPUT-CLASS TEXTIN\nRANK 4\nDIMENSION-SIZES 3 8 12 2\nOUTPUT-CLASS IN\nOUTPUT-SIZE 32\n" > c2.cfg
+h5import c2.txt -c c2.cfg -o c2.h5
 ls > before.txt
+expect_error "shape mismatch: c2.h5 has fields of 8 x 12 x 2, z1.h5 has 3-D fields of 1 x 8 x 12 x 2 (Nz x Ny x Nx x C)" \
+  "$EV" -real c2.h5 -fake z1.h5 -json e.json
 expect_error "shape mismatch: flat.h5 has fields of 8 x 12 x 1, fake.h5 has 3-D fields of 4 x 8 x 12 x 1 (Nz x Ny x Nx x C)" \
   "$EV" -real flat.h5 -fake fake.h5 -json e.json -png e
 expect_error "shape mismatch: real.h5 has 3-D fields of 4 x 8 x 12 x 1 (Nz x Ny x Nx x C), nz2.h5 has 3-D fields of 2 x 8 x 12" \
