@@ -2,7 +2,7 @@
 # the 2-D keys and the 3-D shape, the same numbers on 1 and 2 ranks, the
 # pictures (rows of z-slices, mid-slices of mean and variance) have their
 # sizes, and a 2-D reference against a 3-D file, or another Nz, is refused
-# in one line naming both shapes, leaving no output.
+# in one line naming both shapes, leaving no output; -by_params works alike.
 source "$(dirname "$0")/common.sh"
 EV="$BO_BIN/bo_eval"
 F3="$BO_BUILD/tests/progs/field3d_tool"
@@ -46,6 +46,15 @@ paste -d' ' <(numbers r1.json) <(numbers r2.json) | awk '
   { x = $2 + 0; y = $4 + 0; tol = $1 ~ /frechet/ ? 1e-6 : 1e-7; d = x > y ? x - y : y - x
     s = (x < 0 ? -x : x) + (y < 0 ? -y : y); if (d > tol * (1 + s)) { print "differs: " $0; bad = 1 } }
   END { exit bad }' || fail "1 and 2 ranks wrote different JSON"
+
+# -by_params on 3-D files (one parameter a = k % 3, the bump's height): 3
+# points, the same on 1 and 2 ranks
+for s in 1 2 3; do "$F3" -out bp$s.h5 -n 36 -nz 4 -ny 6 -nx 8 -seed $s -params > /dev/null; done
+"$EV" -by_params -real bp1.h5 -fake bp2.h5 -train bp3.h5 -json bp.json > bp1.txt
+grep -q "^by params: 3 points of (a); 36 real, 36 generated, 36 training members" bp1.txt || { cat bp1.txt; fail "-by_params"; }
+grep -q '"mode": "by_params",' bp.json && grep -q '"shape": \[4, 6, 8, 1\],' bp.json || fail "-by_params JSON shape"
+$MPIRUN -n 2 "$EV" -by_params -real bp1.h5 -fake bp2.h5 -train bp3.h5 > bp2.txt
+diff <(grep -v "done in" bp1.txt) <(grep -v "done in" bp2.txt) || fail "-by_params: 1 and 2 ranks disagree"
 
 # shapes: a 2-D reference against a 3-D file, another Nz; one line, nothing written
 "$BO_BIN/bo_datagen" -kind reservoir -n 6 -nx 12 -ny 8 -out flat.h5 > /dev/null

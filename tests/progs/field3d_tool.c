@@ -25,7 +25,7 @@ static float value_of(PetscInt k, PetscInt e) { return (float)((k * 37 + e * 11)
 
 /* Member k of the random ensemble of seed (-seed): a smooth bump of counts
  * at a random cell, so cells are correlated over a few cells in 3-D. */
-static void random_member(PetscInt seed, PetscInt k, const PetscInt shape[4], float *x)
+static void random_member(PetscInt seed, PetscInt k, double height, const PetscInt shape[4], float *x)
 {
   const PetscInt Nz = shape[0], Ny = shape[1], Nx = shape[2], C = shape[3];
   BORng          rng;
@@ -38,32 +38,35 @@ static void random_member(PetscInt seed, PetscInt k, const PetscInt shape[4], fl
       for (PetscInt i = 0; i < Nx; i++) {
         double r2 = (z - cz) * (z - cz) + (y - cy) * (y - cy) + (i - cx) * (i - cx);
         for (PetscInt c = 0; c < C; c++)
-          x[((z * Ny + y) * Nx + i) * C + c] = (float)BORngPoisson(&rng, 1 + 6 * exp(-r2 / 8));
+          x[((z * Ny + y) * Nx + i) * C + c] = (float)BORngPoisson(&rng, 1 + height * exp(-r2 / 8));
       }
 }
 
-static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, PetscInt seed,
+static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, PetscInt seed, PetscBool params,
                                    const PetscInt shape[4])
 {
   PetscMPIInt rank, size;
   PetscInt    first, n, D = shape[0] * shape[1] * shape[2] * shape[3];
   float      *x;
+  double     *a;
   BOWriter    w;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   BODatasetShard(N, size, rank, &first, &n);
-  PetscCall(PetscMalloc1((size_t)n * D + 1, &x));
+  PetscCall(PetscMalloc2((size_t)n * D + 1, &x, n + 1, &a));
   for (PetscInt s = 0; s < n; s++) {
     PetscInt k = PetscMax(first_member, 0) + first + s;
-    if (seed >= 0) random_member(seed, k, shape, x + (size_t)s * D);
+    a[s]       = (double)(k % 3);
+    if (seed >= 0) random_member(seed, k, params ? 3 + 3 * a[s] : 6, shape, x + (size_t)s * D);
     else
       for (PetscInt e = 0; e < D; e++) x[(size_t)s * D + e] = value_of(k, e);
   }
   PetscCall(BOWriterCreate(PETSC_COMM_WORLD, out, "counts", N, 4, shape, &w));
   PetscCall(BOWriterSetMaxCount(w, 96));
   PetscCall(BOWriterSetFromOptions(w));
+  if (params) PetscCall(BOWriterSetParams(w, 1, "a"));
   if (first_member >= 0) { /* what bo_sample writes on a shard, for -merge */
     static const char *const keys[] = {"checkpoint_crc32", "sampler", "sample_grid", "totals", NULL};
     static const char *const ints[] = {"seed", "sample_steps", "micro_batch", "label", "observed_cells", NULL};
@@ -72,9 +75,10 @@ static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_m
     PetscCall(BOWriterSetAttributeInt(w, "first_member", first_member));
   }
   PetscCall(BOWriterWrite(w, first, n, x));
+  if (params) PetscCall(BOWriterWriteParams(w, first, n, a));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
-  PetscCall(PetscFree(x));
+  PetscCall(PetscFree2(x, a));
   PetscFunctionReturn(0);
 }
 
@@ -137,7 +141,7 @@ static PetscErrorCode run(void)
 {
   char      out[PETSC_MAX_PATH_LEN] = "", via[16] = "writer";
   PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0, seed = -1;
-  PetscBool has_mz;
+  PetscBool has_mz, params = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscCall(PetscOptionsGetString(NULL, NULL, "-out", out, sizeof(out), NULL));
@@ -150,10 +154,11 @@ static PetscErrorCode run(void)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-first", &first, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-set_mz", &mz, &has_mz));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-seed", &seed, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-params", &params, NULL));
   PetscCheck(out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -out FILE");
   if (has_mz) PetscCall(set_mz(out, mz));
   else if (!strcmp(via, "petsc")) PetscCall(write_petsc(out, N, shape));
-  else PetscCall(write_writer(out, N, first, seed, shape));
+  else PetscCall(write_writer(out, N, first, seed, params, shape));
   PetscFunctionReturn(0);
 }
 
