@@ -11,6 +11,7 @@
 #include <string.h>
 #include "bo_dataset.h"
 #include "bo_metrics.h"
+#include "bo_png.h"
 #include "bo_rng.h"
 #include "testutil.h"
 
@@ -247,6 +248,66 @@ START_TEST(test_fields3d_known_answers)
                 res.mass_mean_ratio);
   BOSetStatsDestroy(&r), BOSetStatsDestroy(&t);
   BOMetricsDestroy(&m);
+}
+END_TEST
+
+/* The 3-D mean/variance picture: the z = Nz/2 slice and the y = Ny/2 x-z
+ * section of each field, a dark line between. Members all alike, 1 on the
+ * plane z = 2 and on the row (z = 0, y = 3), else 0: the mean tiles are
+ * yellow on the slice and on section rows z = 0 and 2, dark elsewhere;
+ * the variance tiles dark. */
+static void check_meanvar_3d(PetscBool top_down)
+{
+  enum { Nz = 4, Ny = 6, Nx = 8, D = Nz * Ny * Nx, N = 3, th = Ny + 1 + Nz };
+  static float    x[N * D];
+  char            prefix[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN + 16], name[32];
+  BOMetrics       m;
+  BOMetricsReport rep;
+  BOTestPNG       d;
+  unsigned char   lo[3], hi[3];
+  PetscMPIInt     rank;
+  int             y0 = -1;
+  for (PetscInt e = 0; e < N * D; e++) {
+    PetscInt z = (e % D) / (Ny * Nx), y = (e / Nx) % Ny;
+    x[e] = (float)(z == 2 || (z == 0 && y == 3));
+  }
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  snprintf(name, sizeof(name), "mv%d%d", (int)top_down, (int)rank);
+  BOTestPath(name, prefix, sizeof(prefix));
+  BOMetricsCreate(PETSC_COMM_SELF, &m);
+  ck_assert_int_eq(BOMetricsSetField3D(m, Nz, Ny, Nx, 1), 0);
+  m->top_down = top_down;
+  ck_assert_int_eq(BOMetricsSetUp(m, 1, (BOSet){N, x}), 0);
+  ck_assert_int_eq(BOMetricsEvaluate(m, (BOSet){N, x}, (BOSet){N, x}, NULL, &rep), 0);
+  ck_assert_int_eq(BOMetricsWritePlots(m, &rep, prefix), 0);
+  snprintf(path, sizeof(path), "%s_meanvar.png", prefix);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
+  /* 2 x 2 tiles of 8 x 11 cells of 8 pixels (64 x 88, gaps of 4) centred in
+   * 400: from x = 134; the first row of tile colour under the text is y0 */
+  ck_assert_int_eq(d.W, 400);
+  BOColormap(0, lo), BOColormap(1, hi);
+  for (int y = 0; y < (int)d.H && y0 < 0; y++) {
+    const unsigned char *p = d.rgb + ((size_t)y * d.W + 138) * 3;
+    if (!memcmp(p, lo, 3) || !memcmp(p, hi, 3)) y0 = y;
+  }
+  ck_assert_int_ge(y0, 0);
+  for (int j = 0; j < th; j++) { /* tile row j: 0..5 the slice, 6 the line, 7..10 the section at z = j - 7 */
+    int                  want = j < Ny || j == Ny + 1 || j == Ny + 3, row = top_down ? j : th - 1 - j;
+    const unsigned char *c = want ? hi : lo;
+    for (int t = 0; t < 4; t++) {
+      const unsigned char *p = d.rgb + ((size_t)(y0 + (t / 2) * 92 + row * 8 + 4) * d.W + 134 + (t % 2) * 68 + 12) * 3;
+      ck_assert_msg(!memcmp(p, t < 2 ? c : lo, 3), "top_down %d: tile %d, row %d", (int)top_down, t, j);
+    }
+  }
+  free(d.rgb);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+}
+
+START_TEST(test_meanvar_picture_3d)
+{
+  check_meanvar_3d(PETSC_FALSE);
+  check_meanvar_3d(PETSC_TRUE);
 }
 END_TEST
 
@@ -845,6 +906,7 @@ Suite *suite_metrics(void)
   tcase_add_test(tc, test_tpcf3d_constant_and_brute_force);
   tcase_add_test(tc, test_nz1_equals_2d);
   tcase_add_test(tc, test_fields3d_known_answers);
+  tcase_add_test(tc, test_meanvar_picture_3d);
   tcase_add_test(tc, test_one_dimensional_distances);
   tcase_add_test(tc, test_frechet_known_answers);
   tcase_add_test(tc, test_mmd_identical_and_shifted);
