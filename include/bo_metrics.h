@@ -189,7 +189,7 @@ typedef struct {
   PetscBool        has_holdout;
   const char      *summary_keys[BO_BP_NSUMMARY];
   PetscBool        beats_both[BO_BP_NSUMMARY]; /* conditional mean < (1 - verdict_margin) x both baselines' */
-  char             summary[1280];              /* the fixed text and two lists of up to 511 characters */
+  char             summary[1280]; /* the fixed text and two lists of up to 511 characters */
 } BOByParamsReport;
 
 /* tol: two values a, b are the same parameter when a == b or |a - b| <=

@@ -71,16 +71,15 @@ PetscErrorCode BOMetricsSetFromOptions(BOMetrics m)
   PetscCall(
       PetscOptionsInt("-eval_seed", "seed of the straw man and of the holdout split", NULL, m->seed, &m->seed, NULL));
   PetscCall(PetscOptionsReal("-eval_verdict_margin",
-                             "a surrogate beats the straw man by this margin on structure (spectrum, Frechet, ...)",
-                             NULL, m->verdict_margin, &m->verdict_margin, NULL));
+                             "a surrogate beats the straw man by this margin on structure (spectrum, Frechet, ...)", NULL,
+                             m->verdict_margin, &m->verdict_margin, NULL));
   PetscCall(PetscOptionsReal("-eval_straw_tolerance",
                              "a surrogate is on no metric worse than (1 + tolerance) x the straw man", NULL,
                              m->straw_tolerance, &m->straw_tolerance, NULL));
   PetscCall(PetscOptionsReal("-eval_floor_factor", "a surrogate is on no metric worse than this x the holdout floor",
                              NULL, m->floor_factor, &m->floor_factor, NULL));
-  PetscCall(PetscOptionsRangeInt("-eval_holdout_splits",
-                                 "random half splits of the real set the floor is averaged over", NULL,
-                                 m->holdout_splits, &m->holdout_splits, NULL, 1, 64));
+  PetscCall(PetscOptionsRangeInt("-eval_holdout_splits", "random half splits of the real set the floor is averaged over",
+                                 NULL, m->holdout_splits, &m->holdout_splits, NULL, 1, 64));
   PetscOptionsEnd();
   PetscCheck(m->mmd_members >= 2 && m->median_points >= 2 && m->corr_genes >= 2 && m->hist_max >= 1, m->comm,
              PETSC_ERR_ARG_OUTOFRANGE,
