@@ -5,6 +5,9 @@ static const char help[] =
     "  bo_eval -real a.csv -fake b.csv [-json r.json]     (bo_darcy results)\n"
     "  bo_eval -by_params -real heldout.h5 -fake ens.h5 -train train.h5 [-json r.json]   (members with params)\n"
     "\n"
+    "Members are 2-D fields (N, Ny, Nx[, C]), 3-D fields (N, Nz, Ny, Nx[, C]:\n"
+    "spectra over spherical shells, two-point function over 3-D distances,\n"
+    "pictures of z-slices) or vectors (N, G); all files of one layout.\n"
     "Members are spread over ranks (BODataset shards); statistics are reduced\n"
     "with MPI. Columns: generated (fake vs real), independent_baseline (a straw\n"
     "man drawing every cell independently from the training marginals, or the\n"
@@ -85,25 +88,27 @@ static PetscErrorCode open_data(const char *path, const char *name, BODataset *d
   PetscCall(BODatasetCreate(PETSC_COMM_WORLD, ds));
   PetscCall(BODatasetSetFile(*ds, path, name));
   PetscCall(BODatasetOpen(*ds));
-  PetscCall(BODatasetRequire2D(*ds, "bo_eval")); /* spectra and two-point functions are 2-D */
   PetscFunctionReturn(0);
 }
 
 static void describe(BODataset ds, char *buf, size_t len)
 {
-  if (ds->is_field) snprintf(buf, len, "fields of %d x %d x %d", (int)ds->Ny, (int)ds->Nx, (int)ds->C);
+  if (ds->is_3d)
+    snprintf(buf, len, "3-D fields of %d x %d x %d x %d (Nz x Ny x Nx x C)", (int)ds->Nz, (int)ds->Ny, (int)ds->Nx,
+             (int)ds->C);
+  else if (ds->is_field) snprintf(buf, len, "fields of %d x %d x %d", (int)ds->Ny, (int)ds->Nx, (int)ds->C);
   else snprintf(buf, len, "vectors of %d", (int)ds->G);
 }
 
 /* Real, fake and train must have the same member layout. */
 static PetscErrorCode check_shape(BODataset a, BODataset b)
 {
-  char da[64], db[64];
+  char da[96], db[96];
 
   PetscFunctionBegin;
   describe(a, da, sizeof(da)), describe(b, db, sizeof(db));
-  PetscCheck(a->is_field == b->is_field && a->D == b->D &&
-                 (!a->is_field || (a->Ny == b->Ny && a->Nx == b->Nx && a->C == b->C)),
+  PetscCheck(a->is_field == b->is_field && a->is_3d == b->is_3d && a->D == b->D &&
+                 (!a->is_field || (a->Nz == b->Nz && a->Ny == b->Ny && a->Nx == b->Nx && a->C == b->C)),
              PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "shape mismatch: %s has %s, %s has %s", a->filename, da,
              b->filename, db);
   PetscFunctionReturn(0);
@@ -144,7 +149,7 @@ static PetscErrorCode run(void)
   BOMetricsReport rep;
   BOSet           sr, sf, st = {0, NULL};
   double          t0 = BOWallTime(), maxc;
-  char            desc[64];
+  char            desc[96];
 
   PetscFunctionBegin;
   PetscCall(get_options(&o));
@@ -186,7 +191,8 @@ static PetscErrorCode run(void)
 
   /* 2. Metrics. */
   PetscCall(BOMetricsCreate(PETSC_COMM_WORLD, &m));
-  if (real->is_field) PetscCall(BOMetricsSetField(m, real->Ny, real->Nx, real->C));
+  if (real->is_3d) PetscCall(BOMetricsSetField3D(m, real->Nz, real->Ny, real->Nx, real->C));
+  else if (real->is_field) PetscCall(BOMetricsSetField(m, real->Ny, real->Nx, real->C));
   else PetscCall(BOMetricsSetVector(m, real->G));
   m->top_down = real->top_down; /* pictures only */
   PetscCall(BOMetricsSetFromOptions(m));

@@ -10,7 +10,8 @@ static char help[] = "Generate an ensemble of count snapshots from a Blackout ch
                      "Members are generated in micro-batches of B aligned to the member index and\n"
                      "dealt to ranks, so the ensemble is bit-identical on any number of ranks.\n"
                      "A 3-D network writes (N, Nz, Ny, Nx[, C]) members with Mz and a 3-D XDMF\n"
-                     "sidecar; -condition then takes value/mask of shape (Nz, Ny, Nx[, C]); no -png.\n"
+                     "sidecar; -condition then takes value/mask of shape (Nz, Ny, Nx[, C]); -png\n"
+                     "draws a row of z-slices per member.\n"
                      "-first_member F (a multiple of B) generates members F..F+N-1 of the same\n"
                      "ensemble: shards of a job array join into the single-job file with -merge.\n"
                      "  bo_sample -merge A.h5,B.h5,... -out ENS.h5   joins shards in member order.\n\n";
@@ -102,11 +103,6 @@ static PetscErrorCode run(void)
   PetscCall(check_outputs(&o, s));
   s->members_per_point = o.n;
   PetscCall(BOSamplerSetUp(s));
-  /* the montage is of 2-D members: refused before sampling, so a failed run leaves no ensemble behind */
-  PetscCheck(!o.png[0] || s->model->cfg.Nz == 1, PETSC_COMM_WORLD, PETSC_ERR_SUP,
-             "-png %s: %s is a 3-D network (Nz x Ny x Nx = %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT
-             "); the PNG picture (-png) does not handle 3-D fields yet",
-             o.png, s->checkpoint, s->model->cfg.Nz, s->model->cfg.Ny, s->model->cfg.Nx);
   PetscCall(BOSamplerView(s, NULL));
   /* 3. Generate and write block by block; then the picture. With -params_file
    * each of its points gets -n members. */

@@ -9,7 +9,7 @@
  *
  * Usage (all calls collective over the communicator of m unless noted):
  *   BOMetricsCreate(comm, &m);
- *   BOMetricsSetField(m, Ny, Nx, C);   or BOMetricsSetVector(m, G);
+ *   BOMetricsSetField(m, Ny, Nx, C);   or BOMetricsSetField3D(m, Nz, Ny, Nx, C), BOMetricsSetVector(m, G);
  *   BOMetricsSetFromOptions(m);        -eval_* options
  *   BOMetricsSetUp(m, max_count, nlocal_real, x_real); histogram bins, gene choice, feature scaling
  *   BOMetricsEvaluate(m, real, fake, train (or NULL), &rep);   all three columns
@@ -42,8 +42,9 @@ struct _n_BOMetrics {
   PetscMPIInt rank, size;
   /* layout */
   PetscBool is_field;
+  PetscBool is_3d;    /* fields of Nz x Ny x Nx cells (BOMetricsSetField3D; Nz = 1 otherwise) */
   PetscBool top_down; /* fields: row 0 is the top in pictures (images; the real file's row_order) */
-  PetscInt  D, Ny, Nx, C, G;
+  PetscInt  D, Nz, Ny, Nx, C, G;
   /* options */
   PetscInt  mmd_members;     /* -eval_mmd_cap: members per set in the MMD subsample */
   PetscInt  median_points;   /* -eval_median_cap: pooled points for the bandwidth */
@@ -111,6 +112,10 @@ typedef struct {
 
 PetscErrorCode BOMetricsCreate(MPI_Comm comm, BOMetrics *m);
 PetscErrorCode BOMetricsSetField(BOMetrics m, PetscInt Ny, PetscInt Nx, PetscInt C);
+/* Members of Nz x Ny x Nx x C ([z][y][x][c]); spectra and two-point
+ * functions are 3-D (BOMetricsRadialPSD3D, BOMetricsRadialTPCF3D), features
+ * and pictures too. Nz = 1 gives the numbers of BOMetricsSetField. */
+PetscErrorCode BOMetricsSetField3D(BOMetrics m, PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt C);
 PetscErrorCode BOMetricsSetVector(BOMetrics m, PetscInt G);
 PetscErrorCode BOMetricsSetFromOptions(BOMetrics m);
 /* max_count: the largest count over all sets to be compared (histogram
@@ -208,6 +213,13 @@ PetscErrorCode BOMetricsRadialPSD(PetscInt Ny, PetscInt Nx, const double *f, dou
 /* Two-point function S2(r) = mean over pairs of cells at distance round(|d|) = r
  * of f(p) f(p + d), without periodic wrap, r = 0 .. min(Ny, Nx) / 2. */
 PetscErrorCode BOMetricsRadialTPCF(PetscInt Ny, PetscInt Nx, const double *f, double *s2);
+/* The same for an Nz x Ny x Nx field (x fastest): spherical shells of |f|
+ * min(Ny, Nx) with f = (fz, fy, fx) in cycles per cell of each axis (so a
+ * shell mixes axes of different lengths by physical wavenumber, for cubic
+ * cells), nk = min(Ny, Nx) / 2 bins as in 2-D; S2 over 3-D lags d in cells,
+ * r = 0 .. min(Ny, Nx) / 2. Nz = 1: the 2-D functions, bit for bit. */
+PetscErrorCode BOMetricsRadialPSD3D(PetscInt Nz, PetscInt Ny, PetscInt Nx, const double *f, double *psd);
+PetscErrorCode BOMetricsRadialTPCF3D(PetscInt Nz, PetscInt Ny, PetscInt Nx, const double *f, double *s2);
 /* In-place DFT of length n (any n; radix 2 when a power of two), sign -1 forward. */
 PetscErrorCode BOMetricsDFT(PetscInt n, double *re, double *im, int sign);
 /* Frechet distance between Gaussians (mu1, S1) and (mu2, S2) of dimension d:

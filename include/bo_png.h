@@ -30,6 +30,14 @@ typedef struct {
  * and top to bottom, y up. vmax <= 0: the maximum of the data. */
 PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
                                 double vmax, const BOPNGLabels *labels);
+/* Montage of n 3-D fields (n x Nz x Ny x Nx x C floats, [z][y][x][c],
+ * component 0 drawn): a row per member of its z-slices, all of them up to
+ * 8, else 8 evenly spaced, z_j = floor(j (Nz - 1) / 7), j = 0..7, each a
+ * tile as in BOPNGWriteFields (about 96 pixels, gaps of 4, top_down as
+ * there), under a line naming the slices ("z=0", "z=3", ...). vmax <= 0:
+ * the maximum of the data. */
+PetscErrorCode BOPNGWriteVolumes(const char *path, PetscInt n, PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt C,
+                                 const float *x, double vmax, const BOPNGLabels *lab);
 /* Heat map of count vectors: one row per member, one column per feature,
  * colour ~ log(1 + count) / log(1 + vmax). vmax <= 0: the maximum. */
 PetscErrorCode BOPNGWriteHeatmap(const char *path, PetscInt n, PetscInt G, const float *x, double vmax,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "bo_dataset.h"
 #include "bo_metrics.h"
+#include "bo_png.h"
 #include "bo_rng.h"
 #include "testutil.h"
 
@@ -104,6 +105,209 @@ START_TEST(test_psd_of_a_wave_and_tpcf_of_a_constant)
       }
     ck_assert(fabs(s2[r] - s / n) < 1e-10 * (1 + s / n));
   }
+}
+END_TEST
+
+/* Modes of an Nz x Ny x Nx grid per spherical shell, as docs/EVAL.md
+ * defines the shells: round(|f| min(Ny, Nx)), f in cycles per cell. */
+static void shell_counts(PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt nk, PetscInt *cnt)
+{
+  for (PetscInt b = 0; b <= nk; b++) cnt[b] = 0;
+  for (PetscInt kz = 0; kz < Nz; kz++)
+    for (PetscInt ky = 0; ky < Ny; ky++)
+      for (PetscInt kx = 0; kx < Nx; kx++) {
+        double   fz = (double)(kz <= Nz / 2 ? kz : kz - Nz) / Nz, fy = (double)(ky <= Ny / 2 ? ky : ky - Ny) / Ny;
+        double   fx = (double)(kx <= Nx / 2 ? kx : kx - Nx) / Nx;
+        PetscInt b  = (PetscInt)floor(sqrt(fz * fz + fy * fy + fx * fx) * PetscMin(Ny, Nx) + 0.5);
+        if (b <= nk) cnt[b]++;
+      }
+}
+
+START_TEST(test_psd3d_wave_and_white_noise)
+{
+  enum { Nz = 8, Ny = 12, Nx = 16, n = Nz * Ny * Nx, nk = 6, M = 200 };
+  double   f[n], psd[nk], mean[nk] = {0};
+  PetscInt cnt[nk + 1];
+  /* a plane wave of 2 cycles along z and 3 along x: |f| = sqrt((2/8)^2 +
+   * (3/16)^2) = 0.3125 cycles per cell, times min(Ny, Nx) = 12 -> 3.75 ->
+   * shell 4, which holds its two modes of power n / 4 each */
+  for (PetscInt e = 0; e < n; e++) f[e] = 5 + cos(2 * PETSC_PI * (2.0 * (e / (Ny * Nx)) / Nz + 3.0 * (e % Nx) / Nx));
+  ck_assert_int_eq(BOMetricsRadialPSD3D(Nz, Ny, Nx, f, psd), 0);
+  shell_counts(Nz, Ny, Nx, nk, cnt);
+  for (PetscInt k = 1; k <= nk; k++)
+    ck_assert_msg(k == 4 ? fabs(psd[k - 1] - 2 * (n / 4.0) / cnt[4]) < 1e-9 : fabs(psd[k - 1]) < 1e-20, "shell %d: %g",
+                  (int)k, psd[k - 1]);
+  /* white noise of variance 1/12 (uniform): a flat spectrum P(k) = 1/12.
+   * The mean over M members of a shell of c modes has a relative standard
+   * deviation of at most sqrt(2 / (c M)) (conjugate pairs are equal);
+   * allow 5 of them. */
+  for (PetscInt mbr = 0; mbr < M; mbr++) {
+    BORng rng;
+    BORngInit(&rng, 5, BO_RNG_TEST, (uint32_t)mbr, 3);
+    for (PetscInt e = 0; e < n; e++) f[e] = BORngUniform(&rng);
+    ck_assert_int_eq(BOMetricsRadialPSD3D(Nz, Ny, Nx, f, psd), 0);
+    for (PetscInt k = 0; k < nk; k++) mean[k] += psd[k] / M;
+  }
+  for (PetscInt k = 1; k <= nk; k++) {
+    double tol = 5 * sqrt(2.0 / (cnt[k] * M));
+    ck_assert_msg(fabs(mean[k - 1] * 12 - 1) < tol, "white noise: shell %d has %g, not 1/12 (+- %g)", (int)k,
+                  mean[k - 1], tol / 12);
+  }
+}
+END_TEST
+
+START_TEST(test_tpcf3d_constant_and_brute_force)
+{
+  enum { Nz = 4, Ny = 6, Nx = 8, n = Nz * Ny * Nx, nr = 4 };
+  double f[n], s2[nr];
+  for (PetscInt e = 0; e < n; e++) f[e] = 3;
+  ck_assert_int_eq(BOMetricsRadialTPCF3D(Nz, Ny, Nx, f, s2), 0);
+  for (PetscInt r = 0; r < nr; r++) ck_assert(fabs(s2[r] - 9) < 1e-10);
+  /* an irregular field against the mean product over all pairs at rounded 3-D distance r */
+  for (PetscInt e = 0; e < n; e++) f[e] = (double)((e * 7 + (e / Nx) * (e / Nx) * 3 + (e / (Ny * Nx)) * 5) % 5);
+  ck_assert_int_eq(BOMetricsRadialTPCF3D(Nz, Ny, Nx, f, s2), 0);
+  for (PetscInt r = 0; r < nr; r++) {
+    double s = 0, cnt = 0;
+    for (PetscInt p = 0; p < n; p++)
+      for (PetscInt q = 0; q < n; q++) {
+        PetscInt dz = q / (Ny * Nx) - p / (Ny * Nx), dy = (q / Nx) % Ny - (p / Nx) % Ny, dx = q % Nx - p % Nx;
+        if ((PetscInt)floor(sqrt((double)(dx * dx + dy * dy + dz * dz)) + 0.5) == r) s += f[p] * f[q], cnt++;
+      }
+    ck_assert_msg(fabs(s2[r] - s / cnt) < 1e-10 * (1 + s / cnt), "r = %d: %g, brute force %g", (int)r, s2[r], s / cnt);
+  }
+}
+END_TEST
+
+/* Nz = 1 is the 2-D case bit for bit: the kernels, and a whole comparison
+ * through BOMetricsSetField3D against BOMetricsSetField. */
+START_TEST(test_nz1_equals_2d)
+{
+  enum { Ny = 10, Nx = 12, N = 9 };
+  double          f[Ny * Nx], a[6], b[6], c[6], d[6];
+  float           x[2 * N * Ny * Nx];
+  BOMetrics       m2, m3;
+  BOSetStats      r2, t2, r3, t3;
+  BOMetricsResult res2, res3;
+  for (PetscInt e = 0; e < Ny * Nx; e++) f[e] = (double)((e * 13 + (e / Nx) * 7) % 11) + sin(0.3 * e);
+  ck_assert_int_eq(BOMetricsRadialPSD(Ny, Nx, f, a), 0);
+  ck_assert_int_eq(BOMetricsRadialPSD3D(1, Ny, Nx, f, b), 0);
+  ck_assert_int_eq(BOMetricsRadialTPCF(Ny, Nx, f, c), 0);
+  ck_assert_int_eq(BOMetricsRadialTPCF3D(1, Ny, Nx, f, d), 0);
+  ck_assert(!memcmp(a, b, sizeof(double) * 5) && !memcmp(c, d, sizeof(double) * 6));
+  for (PetscInt i = 0; i < 2 * N; i++) correlated_field(9, i, Ny, Nx, x + (size_t)i * Ny * Nx);
+  BOMetricsCreate(PETSC_COMM_SELF, &m2), BOMetricsCreate(PETSC_COMM_SELF, &m3);
+  ck_assert_int_eq(BOMetricsSetField(m2, Ny, Nx, 1), 0);
+  ck_assert_int_eq(BOMetricsSetField3D(m3, 1, Ny, Nx, 1), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m2, max_of(2 * N * Ny * Nx, x), (BOSet){N, x}), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m3, max_of(2 * N * Ny * Nx, x), (BOSet){N, x}), 0);
+  ck_assert_int_eq(BOSetStatsCompute(m2, (BOSet){N, x}, &r2), 0);
+  ck_assert_int_eq(BOSetStatsCompute(m2, (BOSet){N, x + N * Ny * Nx}, &t2), 0);
+  ck_assert_int_eq(BOSetStatsCompute(m3, (BOSet){N, x}, &r3), 0);
+  ck_assert_int_eq(BOSetStatsCompute(m3, (BOSet){N, x + N * Ny * Nx}, &t3), 0);
+  ck_assert_int_eq(BOMetricsCompare(m2, r2, t2, &res2), 0);
+  ck_assert_int_eq(BOMetricsCompare(m3, r3, t3, &res3), 0);
+  ck_assert(!memcmp(&res2, &res3, sizeof(res2)));
+  BOSetStatsDestroy(&r2), BOSetStatsDestroy(&t2), BOSetStatsDestroy(&r3), BOSetStatsDestroy(&t3);
+  BOMetricsDestroy(&m2), BOMetricsDestroy(&m3);
+}
+END_TEST
+
+/* 3-D members: the features cover every cell (mass, zero fraction), and a
+ * change in one z-plane only moves the spectrum, the two-point function and
+ * the Frechet distance, while an identical set has them 0. */
+START_TEST(test_fields3d_known_answers)
+{
+  enum { Nz = 4, Ny = 6, Nx = 8, D = Nz * Ny * Nx, N = 24 };
+  static float    x[2 * N * D];
+  double          lmass = 0, zeros = 0;
+  BOMetrics       m;
+  BOSetStats      r, t;
+  BOMetricsResult res;
+  for (PetscInt i = 0; i < N; i++)
+    for (PetscInt z = 0; z < Nz; z++) correlated_field(21, i * Nz + z, Ny, Nx, x + (size_t)(i * Nz + z) * Ny * Nx);
+  memcpy(x + N * D, x, sizeof(float) * N * D);
+  for (PetscInt i = 0; i < N; i++) { /* test: the top plane of every member emptied */
+    double mass = 0;
+    for (PetscInt e = 0; e < D; e++) mass += x[i * D + e], zeros += x[i * D + e] == 0;
+    lmass += log1p(mass) / N;
+    for (PetscInt e = (Nz - 1) * Ny * Nx; e < D; e++) x[(N + i) * D + e] = 0;
+  }
+  BOMetricsCreate(PETSC_COMM_SELF, &m);
+  ck_assert_int_eq(BOMetricsSetField3D(m, Nz, Ny, Nx, 1), 0);
+  ck_assert_int_eq(BOMetricsSetUp(m, max_of(N * D, x), (BOSet){N, x}), 0);
+  ck_assert_int_eq(BOSetStatsCompute(m, (BOSet){N, x}, &r), 0);
+  ck_assert_msg(fabs(r->fmean[0] - lmass) < 1e-12 && fabs(r->fmean[1] - zeros / (N * D)) < 1e-12,
+                "features of 3-D members: log1p mass %g (want %g), zero fraction %g (want %g)", r->fmean[0], lmass,
+                r->fmean[1], zeros / (N * D));
+  ck_assert_int_eq(BOMetricsCompare(m, r, r, &res), 0);
+  ck_assert(res.psd_logratio == 0 && res.tpcf_logratio == 0 && res.frechet < 1e-6);
+  ck_assert_int_eq(BOSetStatsCompute(m, (BOSet){N, x + N * D}, &t), 0);
+  ck_assert_int_eq(BOMetricsCompare(m, r, t, &res), 0);
+  ck_assert_msg(res.psd_logratio > 0.05 && res.tpcf_logratio > 0.05 && res.frechet > 1 && res.mass_mean_ratio < 0.8,
+                "psd %g, tpcf %g, frechet %g, mass ratio %g", res.psd_logratio, res.tpcf_logratio, res.frechet,
+                res.mass_mean_ratio);
+  BOSetStatsDestroy(&r), BOSetStatsDestroy(&t);
+  BOMetricsDestroy(&m);
+}
+END_TEST
+
+/* The 3-D mean/variance picture: the z = Nz/2 slice and the y = Ny/2 x-z
+ * section of each field, a dark line between. Members all alike, 1 on the
+ * plane z = 2 and on the row (z = 0, y = 3), else 0: the mean tiles are
+ * yellow on the slice and on section rows z = 0 and 2, dark elsewhere;
+ * the variance tiles dark. */
+static void check_meanvar_3d(PetscBool top_down)
+{
+  enum { Nz = 4, Ny = 6, Nx = 8, D = Nz * Ny * Nx, N = 3, th = Ny + 1 + Nz };
+  static float    x[N * D];
+  char            prefix[PETSC_MAX_PATH_LEN], path[PETSC_MAX_PATH_LEN + 16], name[32];
+  BOMetrics       m;
+  BOMetricsReport rep;
+  BOTestPNG       d;
+  unsigned char   lo[3], hi[3];
+  PetscMPIInt     rank;
+  int             y0 = -1;
+  for (PetscInt e = 0; e < N * D; e++) {
+    PetscInt z = (e % D) / (Ny * Nx), y = (e / Nx) % Ny;
+    x[e] = (float)(z == 2 || (z == 0 && y == 3));
+  }
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  snprintf(name, sizeof(name), "mv%d%d", (int)top_down, (int)rank);
+  BOTestPath(name, prefix, sizeof(prefix));
+  BOMetricsCreate(PETSC_COMM_SELF, &m);
+  ck_assert_int_eq(BOMetricsSetField3D(m, Nz, Ny, Nx, 1), 0);
+  m->top_down = top_down;
+  ck_assert_int_eq(BOMetricsSetUp(m, 1, (BOSet){N, x}), 0);
+  ck_assert_int_eq(BOMetricsEvaluate(m, (BOSet){N, x}, (BOSet){N, x}, NULL, &rep), 0);
+  ck_assert_int_eq(BOMetricsWritePlots(m, &rep, prefix), 0);
+  snprintf(path, sizeof(path), "%s_meanvar.png", prefix);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
+  /* 2 x 2 tiles of 8 x 11 cells of 8 pixels (64 x 88, gaps of 4) centred in
+   * 400: from x = 134; the first row of tile colour under the text is y0 */
+  ck_assert_int_eq(d.W, 400);
+  BOColormap(0, lo), BOColormap(1, hi);
+  for (int y = 0; y < (int)d.H && y0 < 0; y++) {
+    const unsigned char *p = d.rgb + ((size_t)y * d.W + 138) * 3;
+    if (!memcmp(p, lo, 3) || !memcmp(p, hi, 3)) y0 = y;
+  }
+  ck_assert_int_ge(y0, 0);
+  for (int j = 0; j < th; j++) { /* tile row j: 0..5 the slice, 6 the line, 7..10 the section at z = j - 7 */
+    int                  want = j < Ny || j == Ny + 1 || j == Ny + 3, row = top_down ? j : th - 1 - j;
+    const unsigned char *c = want ? hi : lo;
+    for (int t = 0; t < 4; t++) {
+      const unsigned char *p = d.rgb + ((size_t)(y0 + (t / 2) * 92 + row * 8 + 4) * d.W + 134 + (t % 2) * 68 + 12) * 3;
+      ck_assert_msg(!memcmp(p, t < 2 ? c : lo, 3), "top_down %d: tile %d, row %d", (int)top_down, t, j);
+    }
+  }
+  free(d.rgb);
+  BOMetricsReportDestroy(&rep);
+  BOMetricsDestroy(&m);
+}
+
+START_TEST(test_meanvar_picture_3d)
+{
+  check_meanvar_3d(PETSC_FALSE);
+  check_meanvar_3d(PETSC_TRUE);
 }
 END_TEST
 
@@ -539,20 +743,24 @@ static int same_result(const BOMetricsResult *a, const BOMetricsResult *b)
   return ok;
 }
 
-static BOMetrics make(MPI_Comm comm, PetscBool field, PetscInt Nx, PetscInt D, double maxc, BOSet ref)
+typedef enum { LAYOUT_VECTORS, LAYOUT_FIELDS, LAYOUT_FIELDS_3D } Layout;
+
+static BOMetrics make(MPI_Comm comm, Layout field, PetscInt Nx, PetscInt D, double maxc, BOSet ref)
 {
   BOMetrics m;
   ck_assert_int_eq(BOMetricsCreate(comm, &m), 0);
-  if (field) ck_assert_int_eq(BOMetricsSetField(m, Nx, Nx, D / (Nx * Nx)), 0);
+  if (field == LAYOUT_FIELDS_3D) ck_assert_int_eq(BOMetricsSetField3D(m, 4, Nx / 2, Nx, D / (2 * Nx * Nx)), 0);
+  else if (field) ck_assert_int_eq(BOMetricsSetField(m, Nx, Nx, D / (Nx * Nx)), 0);
   else ck_assert_int_eq(BOMetricsSetVector(m, D), 0);
   m->mmd_members = 17; /* exercise the strided subsample */
   ck_assert_int_eq(BOMetricsSetUp(m, maxc, ref), 0);
   return m;
 }
 
-static void check_parallel_equals_serial(PetscBool field)
+static void check_parallel_equals_serial(Layout field)
 {
-  const PetscInt  Nx = 8, D = field ? 128 : 24, Nr = 23, Nf = 19, Nt = 13; /* fields: 8 x 8 x 2 */
+  /* fields: 8 x 8 x 2; 3-D fields: 4 x 4 x 8 */
+  const PetscInt  Nx = 8, D = field ? 128 : 24, Nr = 23, Nf = 19, Nt = 13;
   float          *real, *fake, *train;
   double          maxc = 0;
   BOMetrics       mp, ms;
@@ -594,10 +802,13 @@ static void check_parallel_equals_serial(PetscBool field)
   PetscFree(train);
 }
 
-START_TEST(test_fields_parallel_equals_serial) { check_parallel_equals_serial(PETSC_TRUE); }
+START_TEST(test_fields_parallel_equals_serial) { check_parallel_equals_serial(LAYOUT_FIELDS); }
 END_TEST
 
-START_TEST(test_vectors_parallel_equals_serial) { check_parallel_equals_serial(PETSC_FALSE); }
+START_TEST(test_fields3d_parallel_equals_serial) { check_parallel_equals_serial(LAYOUT_FIELDS_3D); }
+END_TEST
+
+START_TEST(test_vectors_parallel_equals_serial) { check_parallel_equals_serial(LAYOUT_VECTORS); }
 END_TEST
 
 /* The straw man does not depend on how members are spread over ranks. */
@@ -612,7 +823,7 @@ START_TEST(test_straw_man_independent_of_ranks)
 
   make_set(0, N, D, 8, &real);
   s  = shard_of(real, N, D);
-  mp = make(PETSC_COMM_WORLD, PETSC_TRUE, 8, D, 40, s);
+  mp = make(PETSC_COMM_WORLD, LAYOUT_FIELDS, 8, D, 40, s);
   ck_assert_int_eq(BOSetStatsCompute(mp, s, &st), 0);
   PetscMalloc2((size_t)N * D, &mine, (size_t)N * D, &ref);
   ck_assert_int_eq(BOMetricsIndependentSample(mp, st, 5, 0, N, ref), 0); /* all members here */
@@ -630,9 +841,10 @@ END_TEST
  * found across ranks (member n is at point n % 3); with the generated set as
  * the training set the nearest baseline of a point is the point's own
  * generated members; a generated point that is no real point is an error. */
-START_TEST(test_by_params_parallel_equals_serial)
+/* fields of 8 x 8, or 3-D fields of 4 x 4 x 8 */
+static void check_by_params_parallel_equals_serial(Layout layout)
 {
-  const PetscInt   Nx = 8, D = 64, Nr = 21, Nf = 14, P = 2;
+  const PetscInt   Nx = 8, D = layout == LAYOUT_FIELDS_3D ? 128 : 64, Nr = 21, Nf = 14, P = 2;
   float           *real, *fake;
   double           maxc = 0, pr[2 * 21], pf[2 * 14];
   BOMetrics        mp, ms;
@@ -649,10 +861,10 @@ START_TEST(test_by_params_parallel_equals_serial)
   sr = shard_of(real, Nr, D), sf = shard_of(fake, Nf, D);
   r               = (BOParamSet){sr, pr + (sr.x - real) / D * P, "real"};
   f               = (BOParamSet){sf, pf + (sf.x - fake) / D * P, "fake"};
-  mp              = make(PETSC_COMM_WORLD, PETSC_TRUE, Nx, D, maxc, sr);
+  mp              = make(PETSC_COMM_WORLD, layout, Nx, D, maxc, sr);
   mp->holdout_min = 6;
   ck_assert_int_eq(BOMetricsEvaluateByParams(mp, P, "a,b", r, f, f, 1e-6, &rp), 0);
-  ms              = make(PETSC_COMM_SELF, PETSC_TRUE, Nx, D, maxc, (BOSet){Nr, real});
+  ms              = make(PETSC_COMM_SELF, layout, Nx, D, maxc, (BOSet){Nr, real});
   ms->holdout_min = 6;
   ck_assert_int_eq(BOMetricsEvaluateByParams(ms, P, "a,b", (BOParamSet){{Nr, real}, pr, "real"},
                                              (BOParamSet){{Nf, fake}, pf, "fake"}, (BOParamSet){{Nf, fake}, pf, "fake"},
@@ -677,6 +889,11 @@ START_TEST(test_by_params_parallel_equals_serial)
   PetscFree(real);
   PetscFree(fake);
 }
+
+START_TEST(test_by_params_parallel_equals_serial) { check_by_params_parallel_equals_serial(LAYOUT_FIELDS); }
+END_TEST
+
+START_TEST(test_by_params3d_parallel_equals_serial) { check_by_params_parallel_equals_serial(LAYOUT_FIELDS_3D); }
 END_TEST
 
 Suite *suite_metrics(void)
@@ -685,6 +902,11 @@ Suite *suite_metrics(void)
   TCase *tc = tcase_create("known_answers"), *tp = tcase_create("parallel");
   tcase_add_test(tc, test_dft_matches_direct_sum);
   tcase_add_test(tc, test_psd_of_a_wave_and_tpcf_of_a_constant);
+  tcase_add_test(tc, test_psd3d_wave_and_white_noise);
+  tcase_add_test(tc, test_tpcf3d_constant_and_brute_force);
+  tcase_add_test(tc, test_nz1_equals_2d);
+  tcase_add_test(tc, test_fields3d_known_answers);
+  tcase_add_test(tc, test_meanvar_picture_3d);
   tcase_add_test(tc, test_one_dimensional_distances);
   tcase_add_test(tc, test_frechet_known_answers);
   tcase_add_test(tc, test_mmd_identical_and_shifted);
@@ -697,9 +919,11 @@ Suite *suite_metrics(void)
   tcase_add_test(tc, test_empty_set_is_an_error);
   tcase_add_test(tc, test_darcy_csv);
   tcase_add_test(tp, test_fields_parallel_equals_serial);
+  tcase_add_test(tp, test_fields3d_parallel_equals_serial);
   tcase_add_test(tp, test_vectors_parallel_equals_serial);
   tcase_add_test(tp, test_straw_man_independent_of_ranks);
   tcase_add_test(tp, test_by_params_parallel_equals_serial);
+  tcase_add_test(tp, test_by_params3d_parallel_equals_serial);
   suite_add_tcase(s, tc);
   suite_add_tcase(s, tp);
   return s;

@@ -1,50 +1,10 @@
 /* PNG pictures: written atomically, decodable, colours where they belong. */
-#include <png.h>
 #include <string.h>
 #include <unistd.h>
 #include "bo_png.h"
 #include "testutil.h"
 
-typedef struct {
-  png_uint_32    W, H;
-  unsigned char *rgb;
-  char           title[128];
-} Decoded;
-
-/* Decode path with libpng (RGB 8-bit expected). Returns 0 on success. */
-static int decode(const char *path, Decoded *d)
-{
-  FILE       *f = fopen(path, "rb");
-  png_structp png;
-  png_infop   info;
-  png_textp   text;
-  int         ntext = 0, depth, ctype;
-
-  if (!f) return 1;
-  png  = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  info = png_create_info_struct(png);
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, &info, NULL);
-    fclose(f);
-    return 2;
-  }
-  png_init_io(png, f);
-  png_read_info(png, info);
-  png_get_IHDR(png, info, &d->W, &d->H, &depth, &ctype, NULL, NULL, NULL);
-  if (depth != 8 || ctype != PNG_COLOR_TYPE_RGB) longjmp(png_jmpbuf(png), 1);
-  d->rgb = malloc((size_t)d->W * d->H * 3);
-  for (png_uint_32 y = 0; y < d->H; y++) png_read_row(png, d->rgb + (size_t)y * d->W * 3, NULL);
-  png_read_end(png, info);
-  d->title[0] = 0;
-  png_get_text(png, info, &text, &ntext);
-  for (int i = 0; i < ntext; i++)
-    if (!strcmp(text[i].key, "Title")) snprintf(d->title, sizeof(d->title), "%s", text[i].text);
-  png_destroy_read_struct(&png, &info, NULL);
-  fclose(f);
-  return 0;
-}
-
-static int pixel_is(const Decoded *d, int x, int y, const unsigned char want[3])
+static int pixel_is(const BOTestPNG *d, int x, int y, const unsigned char want[3])
 {
   const unsigned char *p = d->rgb + ((size_t)y * d->W + x) * 3;
   return p[0] == want[0] && p[1] == want[1] && p[2] == want[2];
@@ -95,7 +55,7 @@ START_TEST(test_fields_montage)
 {
   char          path[PETSC_MAX_PATH_LEN];
   float         x[5 * 4 * 4];
-  Decoded       d;
+  BOTestPNG     d;
   BOImage       im;
   unsigned char lo[3], hi[3];
   int           tw = BOImageTextWidth("five members"), bw = BOImageTextWidth("count");
@@ -107,7 +67,7 @@ START_TEST(test_fields_montage)
   BOTestOK(BOPNGWriteFields(BOTestPath("m.png", path, sizeof(path)), 5, 4, 4, 1, x, -1,
                             &(BOPNGLabels){"five members", "tiles left to right", "count", PETSC_FALSE}));
   ck_assert(access(path, F_OK) == 0);
-  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
   /* 3 x 2 tiles of 96 pixels with gaps of 4 (296 x 196) centred in the minimum width of 400;
    * margins of 8, title and caption lines of 18 and 6 below them, 56 rows for the colour bar */
   ck_assert_int_eq(d.W, 400);
@@ -129,7 +89,7 @@ START_TEST(test_fields_montage)
   /* top_down (images): the same cell is drawn in the top row of its tile */
   BOTestOK(BOPNGWriteFields(path, 5, 4, 4, 1, x, -1,
                             &(BOPNGLabels){"five members", "tiles left to right", "count", PETSC_TRUE}));
-  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
   im = (BOImage){(int)d.W, (int)d.H, d.rgb};
   ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 0 * 24 + 5, hi));
   ck_assert(pixel_is(&d, 52 + 1 * 24 + 5, 50 + 3 * 24 + 5, lo));
@@ -150,18 +110,88 @@ START_TEST(test_fields_montage)
 }
 END_TEST
 
+/* Colour of value v on a scale 0..vmax. */
+static void colour_of(double v, double vmax, unsigned char c[3]) { BOColormap(v / vmax, c); }
+
+START_TEST(test_volumes)
+{
+  enum { Nz = 3, Ny = 4, Nx = 6, C = 2, n = 2, cells = Nz * Ny * Nx };
+  char          path[PETSC_MAX_PATH_LEN];
+  float         x[n * cells * C];
+  BOTestPNG     d;
+  BOImage       im;
+  unsigned char c[3];
+
+  /* member k's slice z is all k * 3 + z (component 0; component 1 is 5,
+   * not drawn), except member 0's cell (z=2, y=0, x=1) = 10, the maximum */
+  for (int k = 0; k < n; k++)
+    for (int e = 0; e < cells; e++)
+      x[(k * cells + e) * C] = (float)(k * 3 + e / (Ny * Nx)), x[(k * cells + e) * C + 1] = 5;
+  x[((2 * Ny + 0) * Nx + 1) * C] = 10;
+  BOTestOK(BOPNGWriteVolumes(BOTestPath("v.png", path, sizeof(path)), n, Nz, Ny, Nx, C, x, -1,
+                             &(BOPNGLabels){"volumes", "rows members", "count", PETSC_FALSE}));
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
+  /* 3 slices of 6 x 4 cells of 16 pixels (96 x 64), gaps of 4: 296 wide,
+   * a line of slice names (18) and 2 rows of tiles (64 + 4 + 64) high,
+   * centred in 400; title and caption lines above, the colour bar below */
+  ck_assert_int_eq(d.W, 400);
+  ck_assert_int_eq(d.H, 8 + 2 * 18 + 6 + 18 + 132 + 56 + 8);
+  ck_assert_str_eq(d.title, "volumes");
+  im = (BOImage){(int)d.W, (int)d.H, d.rgb};
+  /* the slice names over the columns: "z=0" at (52, 50), "z=1" at (152, 50), ... */
+  for (int j = 0; j < Nz; j++) {
+    ck_assert_int_gt(ink(&im, 52 + 100 * j, 50, 52 + 100 * j + BOImageTextWidth("z=0"), 64), 0);
+    ck_assert_int_eq(ink(&im, 52 + 100 * j + BOImageTextWidth("z=0"), 50, 52 + 100 * j + 100, 64), 0);
+  }
+  /* tile (member k, slice z) from (52 + 100 z, 68 + 68 k): the colour of k * 3 + z at cell (y=2, x=3) */
+  for (int k = 0; k < n; k++)
+    for (int z = 0; z < Nz; z++) {
+      colour_of(k * 3 + z, 10, c);
+      ck_assert_msg(pixel_is(&d, 52 + 100 * z + 3 * 16 + 5, 68 + 68 * k + 1 * 16 + 5, c), "tile %d, %d", k, z);
+    }
+  /* the maximum in the bottom row of member 0's slice z=2 (y up), yellow */
+  colour_of(10, 10, c);
+  ck_assert(pixel_is(&d, 52 + 200 + 16 + 5, 68 + 3 * 16 + 5, c));
+  colour_of(2, 10, c);
+  ck_assert(pixel_is(&d, 52 + 200 + 16 + 5, 68 + 0 * 16 + 5, c));
+  ck_assert(pixel_is(&d, 51, 80, white) && pixel_is(&d, 52 + 296, 80, white) && pixel_is(&d, 60, 68 + 66, white));
+  free(d.rgb);
+
+  /* Nz = 20: 8 slices evenly spaced, z = floor(j 19 / 7) = 0 2 5 8 10 13 16 19,
+   * slice z all z; no labels: 8 x 96 + 7 x 4 = 796 wide from x = 8 */
+  {
+    static float y[20 * Ny * Nx];
+    const int    zs[8] = {0, 2, 5, 8, 10, 13, 16, 19};
+    for (int e = 0; e < 20 * Ny * Nx; e++) y[e] = (float)(e / (Ny * Nx));
+    BOTestOK(BOPNGWriteVolumes(path, 1, 20, Ny, Nx, 1, y, 19, NULL));
+    ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
+    ck_assert_int_eq(d.W, 8 + 796 + 8);
+    ck_assert_int_eq(d.H, 8 + 18 + 64 + 56 + 8);
+    for (int j = 0; j < 8; j++) {
+      colour_of(zs[j], 19, c);
+      ck_assert_msg(pixel_is(&d, 8 + 100 * j + 40, 8 + 18 + 30, c), "slice %d is not z = %d", j, zs[j]);
+    }
+    free(d.rgb);
+  }
+  /* nothing to draw: an error, no file */
+  ck_assert(
+      BOTestExpectError(BOPNGWriteVolumes(BOTestPath("w.png", path, sizeof(path)), 1, 0, Ny, Nx, 1, x, 1, NULL)) != 0);
+  ck_assert(access(path, F_OK) != 0);
+}
+END_TEST
+
 START_TEST(test_heatmap)
 {
   const char   *title = "a title long enough to need more than one line in the narrowest picture";
   char          path[PETSC_MAX_PATH_LEN];
   float         x[3 * 100] = {0};
-  Decoded       d;
+  BOTestPNG     d;
   unsigned char hi[3];
   int           lines = BOImageTextWrap(NULL, 0, 0, 400 - 16, title, NULL);
 
   x[2 * 10 + 7] = 50; /* member 2, feature 7 */
   BOTestOK(BOPNGWriteHeatmap(BOTestPath("h.png", path, sizeof(path)), 3, 10, x, -1, NULL));
-  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
   /* no labels: cells of 16 x 16 pixels (160 x 48) centred in 400, from y = 8 */
   ck_assert_int_eq(d.W, 400);
   ck_assert_int_eq(d.H, 8 + 48 + 56 + 8);
@@ -173,13 +203,13 @@ START_TEST(test_heatmap)
   /* a wrapped title pushes the map down; 100 features of 6 pixels widen the picture */
   ck_assert_int_eq(lines, 3);
   BOTestOK(BOPNGWriteHeatmap(path, 3, 10, x, -1, &(BOPNGLabels){title, NULL, NULL, PETSC_FALSE}));
-  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
   ck_assert_int_eq(d.H, 8 + lines * 18 + 6 + 48 + 56 + 8);
   ck_assert(pixel_is(&d, 120 + 7 * 16 + 8, 8 + lines * 18 + 6 + 2 * 16 + 8, hi));
   ck_assert_str_eq(d.title, title);
   free(d.rgb);
   BOTestOK(BOPNGWriteHeatmap(path, 3, 100, x, -1, NULL));
-  ck_assert_int_eq(decode(path, &d), 0);
+  ck_assert_int_eq(BOTestReadPNG(path, &d), 0);
   ck_assert_int_eq(d.W, 8 + 100 * 6 + 8);
   free(d.rgb);
 }
@@ -339,6 +369,7 @@ Suite *suite_png(void)
   TCase *tc = tcase_create("png");
   tcase_add_test(tc, test_colormap);
   tcase_add_test(tc, test_fields_montage);
+  tcase_add_test(tc, test_volumes);
   tcase_add_test(tc, test_heatmap);
   tcase_add_test(tc, test_font);
   tcase_add_test(tc, test_unknown_characters);

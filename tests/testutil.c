@@ -1,5 +1,6 @@
 #include <float.h>
 #include <math.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +198,37 @@ double BOTestDot(size_t n, const float *r, const float *y)
   double s = 0.0;
   for (size_t i = 0; i < n; i++) s += (double)r[i] * y[i];
   return s;
+}
+
+/* Decode with libpng; any other depth or colour type is an error. */
+int BOTestReadPNG(const char *path, BOTestPNG *d)
+{
+  FILE       *f = fopen(path, "rb");
+  png_structp png;
+  png_infop   info;
+  png_textp   text;
+  int         ntext = 0, depth, ctype;
+
+  if (!f) return 1;
+  png  = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
+    return 2;
+  }
+  png_init_io(png, f);
+  png_read_info(png, info);
+  png_get_IHDR(png, info, &d->W, &d->H, &depth, &ctype, NULL, NULL, NULL);
+  if (depth != 8 || ctype != PNG_COLOR_TYPE_RGB) longjmp(png_jmpbuf(png), 1);
+  d->rgb = malloc((size_t)d->W * d->H * 3);
+  for (png_uint_32 y = 0; y < d->H; y++) png_read_row(png, d->rgb + (size_t)y * d->W * 3, NULL);
+  png_read_end(png, info);
+  d->title[0] = 0;
+  png_get_text(png, info, &text, &ntext);
+  for (int i = 0; i < ntext; i++)
+    if (!strcmp(text[i].key, "Title")) snprintf(d->title, sizeof(d->title), "%s", text[i].text);
+  png_destroy_read_struct(&png, &info, NULL);
+  fclose(f);
+  return 0;
 }

@@ -27,6 +27,15 @@ double BOChiSquareSF(double x, double dof);
  * not NULL) receive the chi-square statistic of the groups that expect 5. */
 double BOChiSquareTest(int nbins, const double *observed, const double *prob, double outside, double *stat, int *dof);
 
+/* A PNG read back with libpng (8-bit RGB expected): size, H x W x 3
+ * pixels (malloc'ed: free them) and the Title text. Returns 0 on success. */
+typedef struct {
+  unsigned int   W, H;
+  unsigned char *rgb;
+  char           title[128];
+} BOTestPNG;
+int BOTestReadPNG(const char *path, BOTestPNG *d);
+
 /* All ranks agree: true if ok is true on every rank (use before asserting in
  * collective tests, so a failure on one rank fails all and none hangs). */
 int BOTestAllRanks(int ok);

@@ -215,13 +215,16 @@ PetscErrorCode BOMergeEnsembles(MPI_Comm comm, const char *list, const char *out
   PetscFunctionReturn(0);
 }
 
-/* Rank 0 reads the first members of a dataset as floats. */
+/* Rank 0 reads the first members of a dataset as floats: shape[0..ndim-1]
+ * the axes of a member, is_3d for (N, Nz, Ny, Nx[, C]). */
 static PetscErrorCode read_first_members(const char *path, const char *name, PetscInt maxn, PetscInt *n,
-                                         PetscInt shape[3], PetscInt *ndim, PetscBool *top_down, float **x)
+                                         PetscInt shape[4], PetscInt *ndim, PetscBool *is_3d, PetscBool *top_down,
+                                         float **x)
 {
   hid_t    f, d, fs, ms;
-  hsize_t  dims[4], start[4] = {0, 0, 0, 0}, count[4];
-  int      rank;
+  hsize_t  dims[5], start[5] = {0, 0, 0, 0, 0}, count[5];
+  int      rank, sdim;
+  char     why[256];
   PetscInt D = 1;
 
   PetscFunctionBegin;
@@ -229,26 +232,18 @@ static PetscErrorCode read_first_members(const char *path, const char *name, Pet
   BOCallHDF5(f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open %s", path);
   BOCallHDF5(d = H5Dopen2(f, name, H5P_DEFAULT), "%s has no dataset '%s'", path, name);
   *top_down = BORowsTopDown(f);
-  {
-    char    why[256];
-    int     sdim              = BOFieldSpatialDims(d, 0, why, sizeof(why));
-    hsize_t ext[H5S_MAX_RANK] = {0};
-    hid_t   sp                = H5Dget_space(d);
-    if (sdim == 3) H5Sget_simple_extent_dims(sp, ext, NULL);
-    H5Sclose(sp);
-    if (sdim < 0 || sdim == 3) H5Dclose(d), H5Fclose(f);
-    PetscCheck(sdim >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s %s", path, name, why);
-    /* (N, Nz, Ny, Nx[, C]): no pictures of volumes */
-    PetscCall(BOFieldRefuse3D(PETSC_COMM_SELF, path, name, (PetscBool)(sdim == 3), (PetscInt)ext[1], (PetscInt)ext[2],
-                              (PetscInt)ext[3], "the PNG picture (-png)"));
-  }
-  fs   = H5Dget_space(d);
-  rank = H5Sget_simple_extent_ndims(fs);
-  PetscCheck(rank >= 2 && rank <= 4, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s:%s has rank %d", path, name, rank);
+  sdim      = BOFieldSpatialDims(d, 0, why, sizeof(why));
+  if (sdim < 0) H5Dclose(d), H5Fclose(f);
+  PetscCheck(sdim >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s %s", path, name, why);
+  *is_3d = (PetscBool)(sdim == 3);
+  fs     = H5Dget_space(d);
+  rank   = H5Sget_simple_extent_ndims(fs);
+  if (rank < 2 || rank > 5) H5Sclose(fs), H5Dclose(d), H5Fclose(f);
+  PetscCheck(rank >= 2 && rank <= 5, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s:%s has rank %d", path, name, rank);
   H5Sget_simple_extent_dims(fs, dims, NULL);
   *n    = (PetscInt)PetscMin((hsize_t)maxn, dims[0]);
   *ndim = rank - 1;
-  for (int i = 0; i < 3; i++) shape[i] = i + 1 < rank ? (PetscInt)dims[i + 1] : 1;
+  for (int i = 0; i < 4; i++) shape[i] = i + 1 < rank ? (PetscInt)dims[i + 1] : 1;
   for (int i = 1; i < rank; i++) D *= (PetscInt)dims[i];
   count[0] = (hsize_t)*n;
   for (int i = 1; i < rank; i++) count[i] = dims[i];
@@ -265,20 +260,25 @@ typedef struct {
   PetscInt    maxn;
 } PictureJob;
 
-/* Rank 0: read the first members and draw them. */
+/* Rank 0: read the first members and draw them (3-D fields: a row of
+ * z-slices per member). */
 static PetscErrorCode draw_first_members(void *ctx)
 {
   const PictureJob *j = (const PictureJob *)ctx;
-  PetscInt          n = 0, shape[3] = {0, 0, 0}, ndim = 0;
-  PetscBool         top_down = PETSC_FALSE;
-  float            *x        = NULL;
+  PetscInt          n = 0, shape[4] = {0, 0, 0, 0}, ndim = 0;
+  PetscBool         top_down = PETSC_FALSE, is_3d = PETSC_FALSE;
+  float            *x = NULL;
   char              title[PETSC_MAX_PATH_LEN + 32], caption[96];
   PetscErrorCode    ierr;
 
   PetscFunctionBegin;
   snprintf(title, sizeof(title), "%s: first members", j->path);
-  ierr = read_first_members(j->path, j->name, j->maxn, &n, shape, &ndim, &top_down, &x);
-  if (!ierr && ndim >= 2) {
+  ierr = read_first_members(j->path, j->name, j->maxn, &n, shape, &ndim, &is_3d, &top_down, &x);
+  if (!ierr && is_3d) {
+    snprintf(caption, sizeof(caption), "rows: members 1 to %d; columns: z-slices", (int)n);
+    ierr = BOPNGWriteVolumes(j->png, n, shape[0], shape[1], shape[2], ndim == 4 ? shape[3] : 1, x, 0.0,
+                             &(BOPNGLabels){title, caption, "count", top_down});
+  } else if (!ierr && ndim >= 2) {
     snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)n);
     ierr = BOPNGWriteFields(j->png, n, shape[0], shape[1], ndim == 3 ? shape[2] : 1, x, 0.0,
                             &(BOPNGLabels){title, caption, "count", top_down});

@@ -363,10 +363,8 @@ static void byparams_json(FILE *f, const void *pm, const void *prep)
   const BOByParamsReport *rep = (const BOByParamsReport *)prep;
   const char             *s   = rep->names;
 
-  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"mode\": \"by_params\",\n  \"kind\": \"%s\",\n",
-          m->is_field ? "fields" : "vectors");
-  if (m->is_field) fprintf(f, "  \"shape\": [%d, %d, %d],\n", (int)m->Ny, (int)m->Nx, (int)m->C);
-  else fprintf(f, "  \"shape\": [%d],\n", (int)m->G);
+  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"mode\": \"by_params\",\n");
+  BOMetricsJSONShape(f, m);
   fprintf(f, "  \"param_names\": [");
   for (PetscInt k = 0; k < rep->P; k++) {
     size_t n = strcspn(s, ",");

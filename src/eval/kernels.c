@@ -32,6 +32,12 @@ static PetscErrorCode twiddles_destroy(Twiddles *t)
   PetscFunctionReturn(0);
 }
 
+/* The transforms below work on a batch: `inner` interleaved transforms of
+ * length t->n, element j of transform q at [j stride + q] (stride >= inner),
+ * the same arithmetic for each q as one transform alone, so batching (the
+ * passes along y and z of a grid, over contiguous rows and planes) changes
+ * no bit of the result. */
+
 /* Iterative radix-2 Cooley-Tukey: bit reversal, then butterflies of
  * doubling span; the twiddle of butterfly k at span len is root k n/len. */
 static void fft_radix2(const Twiddles *t, double *re, double *im)
@@ -58,28 +64,63 @@ static void fft_radix2(const Twiddles *t, double *re, double *im)
       }
 }
 
-/* One transform of length t->n: radix 2 for powers of two, else the direct
- * O(n^2) sum (work: 2n doubles). */
-static void fft_transform(const Twiddles *t, double *re, double *im, double *work)
+/* The same on a batch (inner > 1): the butterflies of all transforms of
+ * the batch at once, over contiguous runs of inner doubles (which do not
+ * overlap: restrict). */
+static void fft_radix2_batch(const Twiddles *t, PetscInt inner, PetscInt stride, double *re, double *im)
+{
+  PetscInt n = t->n;
+  for (PetscInt i = 1, j = 0; i < n; i++) {
+    PetscInt bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j)
+      for (PetscInt q = 0; q < inner; q++) {
+        double x           = re[i * stride + q];
+        re[i * stride + q] = re[j * stride + q], re[j * stride + q] = x;
+        x = im[i * stride + q], im[i * stride + q] = im[j * stride + q], im[j * stride + q] = x;
+      }
+  }
+  for (PetscInt len = 2; len <= n; len <<= 1)
+    for (PetscInt s = 0; s < n; s += len)
+      for (PetscInt k = 0; k < len / 2; k++) {
+        const double wr = t->cs[k * (n / len)], wi = t->sn[k * (n / len)];
+        double *restrict ar = re + (s + k) * stride, *restrict ai = im + (s + k) * stride;
+        double *restrict br = re + (s + k + len / 2) * stride, *restrict bi = im + (s + k + len / 2) * stride;
+        for (PetscInt q = 0; q < inner; q++) {
+          double tr = wr * br[q] - wi * bi[q], ti = wr * bi[q] + wi * br[q];
+          br[q] = ar[q] - tr, bi[q] = ai[q] - ti;
+          ar[q] += tr, ai[q] += ti;
+        }
+      }
+}
+
+/* A batch of transforms of length t->n: radix 2 for powers of two, else the
+ * direct O(n^2) sum (work: 2 n inner doubles). */
+static void fft_transform(const Twiddles *t, PetscInt inner, PetscInt stride, double *re, double *im, double *work)
 {
   PetscInt n = t->n;
   if (n <= 1) return;
   if (is_pow2(n)) {
-    fft_radix2(t, re, im);
+    if (inner == 1) fft_radix2(t, re, im);
+    else fft_radix2_batch(t, inner, stride, re, im);
     return;
   }
-  for (PetscInt k = 0; k < n; k++) {
-    double sr = 0, si = 0;
-    for (PetscInt j = 0, idx = 0; j < n; j++) { /* idx = j k mod n */
-      sr += re[j] * t->cs[idx] - im[j] * t->sn[idx];
-      si += re[j] * t->sn[idx] + im[j] * t->cs[idx];
-      idx += k;
-      if (idx >= n) idx -= n;
+  for (PetscInt q = 0; q < inner; q++)
+    for (PetscInt k = 0; k < n; k++) {
+      double sr = 0, si = 0;
+      for (PetscInt j = 0, idx = 0; j < n; j++) { /* idx = j k mod n */
+        double xr = re[j * stride + q], xi = im[j * stride + q];
+        sr += xr * t->cs[idx] - xi * t->sn[idx];
+        si += xr * t->sn[idx] + xi * t->cs[idx];
+        idx += k;
+        if (idx >= n) idx -= n;
+      }
+      work[k * inner + q] = sr, work[(n + k) * inner + q] = si;
     }
-    work[k] = sr, work[n + k] = si;
-  }
-  memcpy(re, work, sizeof(double) * (size_t)n);
-  memcpy(im, work + n, sizeof(double) * (size_t)n);
+  for (PetscInt k = 0; k < n; k++)
+    for (PetscInt q = 0; q < inner; q++)
+      re[k * stride + q] = work[k * inner + q], im[k * stride + q] = work[(n + k) * inner + q];
 }
 
 PetscErrorCode BOMetricsDFT(PetscInt n, double *re, double *im, int sign)
@@ -91,94 +132,141 @@ PetscErrorCode BOMetricsDFT(PetscInt n, double *re, double *im, int sign)
   if (n <= 1) PetscFunctionReturn(0);
   PetscCall(twiddles_create(n, sign, &t));
   PetscCall(PetscMalloc1(2 * n, &work));
-  fft_transform(&t, re, im, work);
+  fft_transform(&t, 1, 1, re, im, work);
   PetscCall(PetscFree(work));
   PetscCall(twiddles_destroy(&t));
   PetscFunctionReturn(0);
 }
 
-/* 2-D transform of an ny x nx array (x fastest): rows, then columns. */
-static PetscErrorCode dft2(PetscInt ny, PetscInt nx, double *re, double *im, int sign)
+/* Which parts of an nz x ny x nx array (x fastest) a 3-D transform touches:
+ * on input only the first live_z planes and in them the first live_y rows
+ * may be non-zero (zero padding: the passes skip the rest, whose transform
+ * is 0); on output of a 3-D array (nz > 1) only the rows of y with |y| <
+ * need_y (mod ny) are wanted (need_y < ny: the passes run z, y, x and the x
+ * pass skips the other rows). */
+typedef struct {
+  PetscInt live_z, live_y, need_y;
+} DFTPrune;
+
+/* 3-D transform: rows, columns, then lines along z (none when nz = 1, so a
+ * 2-D array is transformed as before); or, pruning the output, the other
+ * way round. */
+static PetscErrorCode dft3(PetscInt nz, PetscInt ny, PetscInt nx, DFTPrune pr, double *re, double *im, int sign)
 {
-  Twiddles tx, ty;
-  double  *cr, *ci, *work;
+  Twiddles  tx, ty, tz;
+  double   *work;
+  size_t    plane    = (size_t)ny * nx;
+  PetscBool backward = (PetscBool)(nz > 1 && pr.need_y < ny && pr.live_z == nz && pr.live_y == ny);
 
   PetscFunctionBegin;
   PetscCall(twiddles_create(nx, sign, &tx));
   PetscCall(twiddles_create(ny, sign, &ty));
-  PetscCall(PetscMalloc3(ny, &cr, ny, &ci, 2 * PetscMax(nx, ny), &work));
-  for (PetscInt j = 0; j < ny; j++) fft_transform(&tx, re + j * nx, im + j * nx, work);
-  for (PetscInt i = 0; i < nx; i++) {
-    for (PetscInt j = 0; j < ny; j++) cr[j] = re[j * nx + i], ci[j] = im[j * nx + i];
-    fft_transform(&ty, cr, ci, work);
-    for (PetscInt j = 0; j < ny; j++) re[j * nx + i] = cr[j], im[j * nx + i] = ci[j];
+  PetscCall(twiddles_create(nz, sign, &tz));
+  PetscCall(PetscMalloc1(2 * PetscMax(nx, PetscMax(ny * nx, nz * nx)), &work));
+  if (!backward) {
+    for (PetscInt z = 0; z < pr.live_z; z++)
+      for (PetscInt y = 0; y < pr.live_y; y++)
+        fft_transform(&tx, 1, 1, re + z * plane + y * nx, im + z * plane + y * nx, work);
+    for (PetscInt z = 0; z < pr.live_z; z++) fft_transform(&ty, nx, nx, re + z * plane, im + z * plane, work);
+    for (PetscInt y = 0; y < ny && nz > 1; y++) fft_transform(&tz, nx, (PetscInt)plane, re + y * nx, im + y * nx, work);
+  } else {
+    for (PetscInt y = 0; y < ny; y++) fft_transform(&tz, nx, (PetscInt)plane, re + y * nx, im + y * nx, work);
+    for (PetscInt z = 0; z < nz; z++) fft_transform(&ty, nx, nx, re + z * plane, im + z * plane, work);
+    for (PetscInt z = 0; z < nz; z++)
+      for (PetscInt y = 0; y < ny; y++)
+        if (y < pr.need_y || ny - y < pr.need_y)
+          fft_transform(&tx, 1, 1, re + z * plane + y * nx, im + z * plane + y * nx, work);
   }
-  PetscCall(PetscFree3(cr, ci, work));
+  PetscCall(PetscFree(work));
   PetscCall(twiddles_destroy(&tx));
   PetscCall(twiddles_destroy(&ty));
+  PetscCall(twiddles_destroy(&tz));
   PetscFunctionReturn(0);
 }
 
-/* Radial bin of mode (ky, kx): |f| min(Ny, Nx) rounded, f in cycles per cell. */
-static PetscInt radial_bin(PetscInt ky, PetscInt kx, PetscInt Ny, PetscInt Nx)
+/* Signed frequency of mode k of an n-point axis, in cycles per cell. */
+static double cycles_per_cell(PetscInt k, PetscInt n) { return (double)(k <= n / 2 ? k : k - n) / n; }
+
+/* Radial bin of mode (kz, ky, kx): |f| min(Ny, Nx) rounded, f = (fz, fy, fx)
+ * in cycles per cell of each axis, so shells are spheres in physical
+ * wavenumber for cubic cells whatever Nz is (a z mode j lands in shell
+ * j min(Ny, Nx) / Nz); fz = 0 when Nz = 1 (the 2-D bins, bit for bit). */
+static PetscInt radial_bin(PetscInt kz, PetscInt ky, PetscInt kx, PetscInt Nz, PetscInt Ny, PetscInt Nx)
 {
-  double fy = (double)(ky <= Ny / 2 ? ky : ky - Ny) / Ny, fx = (double)(kx <= Nx / 2 ? kx : kx - Nx) / Nx;
-  return (PetscInt)floor(sqrt(fx * fx + fy * fy) * PetscMin(Ny, Nx) + 0.5);
+  double fz = cycles_per_cell(kz, Nz), fy = cycles_per_cell(ky, Ny), fx = cycles_per_cell(kx, Nx);
+  return (PetscInt)floor(sqrt(fx * fx + fy * fy + fz * fz) * PetscMin(Ny, Nx) + 0.5);
 }
 
-PetscErrorCode BOMetricsRadialPSD(PetscInt Ny, PetscInt Nx, const double *f, double *psd)
+PetscErrorCode BOMetricsRadialPSD3D(PetscInt Nz, PetscInt Ny, PetscInt Nx, const double *f, double *psd)
 {
-  PetscInt nk = PetscMin(Ny, Nx) / 2, *cnt;
+  PetscInt nk = PetscMin(Ny, Nx) / 2, n = Nz * Ny * Nx, *cnt;
   double  *re, *im;
 
   PetscFunctionBegin;
   if (nk < 1) PetscFunctionReturn(0);
-  PetscCall(PetscCalloc3(Ny * Nx, &re, Ny * Nx, &im, nk + 1, &cnt));
-  PetscCall(PetscArraycpy(re, f, Ny * Nx));
-  PetscCall(dft2(Ny, Nx, re, im, -1));
+  PetscCall(PetscCalloc3(n, &re, n, &im, nk + 1, &cnt));
+  PetscCall(PetscArraycpy(re, f, n));
+  PetscCall(dft3(Nz, Ny, Nx, (DFTPrune){Nz, Ny, Ny}, re, im, -1));
   PetscCall(PetscArrayzero(psd, nk));
-  for (PetscInt ky = 0; ky < Ny; ky++)
-    for (PetscInt kx = 0; kx < Nx; kx++) {
-      PetscInt b = radial_bin(ky, kx, Ny, Nx);
-      if (b < 1 || b > nk) continue; /* the mean, and the corners beyond Nyquist */
-      psd[b - 1] += (re[ky * Nx + kx] * re[ky * Nx + kx] + im[ky * Nx + kx] * im[ky * Nx + kx]) / (double)(Ny * Nx);
-      cnt[b]++;
-    }
+  for (PetscInt kz = 0; kz < Nz; kz++)
+    for (PetscInt ky = 0; ky < Ny; ky++)
+      for (PetscInt kx = 0; kx < Nx; kx++) {
+        PetscInt b = radial_bin(kz, ky, kx, Nz, Ny, Nx), c = (kz * Ny + ky) * Nx + kx;
+        if (b < 1 || b > nk) continue; /* the mean, and the corners beyond Nyquist */
+        psd[b - 1] += (re[c] * re[c] + im[c] * im[c]) / (double)n;
+        cnt[b]++;
+      }
   for (PetscInt b = 1; b <= nk; b++) psd[b - 1] = cnt[b] ? psd[b - 1] / cnt[b] : 0;
   PetscCall(PetscFree3(re, im, cnt));
   PetscFunctionReturn(0);
 }
 
-/* S2 by the Wiener-Khinchin theorem on a zero-padded grid (py >= 2 Ny - 1,
- * px >= 2 Nx - 1, so nothing wraps): the inverse transform of |F|^2 holds
- * sum_p f(p) f(p + d) at d mod (py, px); dividing the sum over the lags of a
- * radial bin by the number of pairs (Ny - |dy|)(Nx - |dx|) they have gives
- * the mean product over all pairs at that distance. */
-PetscErrorCode BOMetricsRadialTPCF(PetscInt Ny, PetscInt Nx, const double *f, double *s2)
+PetscErrorCode BOMetricsRadialPSD(PetscInt Ny, PetscInt Nx, const double *f, double *psd)
 {
-  PetscInt nr = PetscMin(Ny, Nx) / 2 + 1, py = 1, px = 1;
+  return BOMetricsRadialPSD3D(1, Ny, Nx, f, psd);
+}
+
+/* S2 by the Wiener-Khinchin theorem on a zero-padded grid (pz >= 2 Nz - 1,
+ * py >= 2 Ny - 1, px >= 2 Nx - 1, so nothing wraps): the inverse transform
+ * of |F|^2 holds sum_p f(p) f(p + d) at d mod (pz, py, px); dividing the sum
+ * over the lags of a radial bin by the number of pairs (Nz - |dz|)(Ny -
+ * |dy|)(Nx - |dx|) they have gives the mean product over all pairs at that
+ * distance (in cells). */
+PetscErrorCode BOMetricsRadialTPCF3D(PetscInt Nz, PetscInt Ny, PetscInt Nx, const double *f, double *s2)
+{
+  PetscInt nr = PetscMin(Ny, Nx) / 2 + 1, pz = 1, py = 1, px = 1, np;
   double  *re, *im, *pairs;
 
   PetscFunctionBegin;
+  while (pz < 2 * Nz - 1) pz <<= 1;
   while (py < 2 * Ny - 1) py <<= 1;
   while (px < 2 * Nx - 1) px <<= 1;
-  PetscCall(PetscCalloc3(py * px, &re, py * px, &im, nr, &pairs));
-  for (PetscInt j = 0; j < Ny; j++)
-    for (PetscInt i = 0; i < Nx; i++) re[j * px + i] = f[j * Nx + i];
-  PetscCall(dft2(py, px, re, im, -1));
-  for (PetscInt n = 0; n < py * px; n++) re[n] = re[n] * re[n] + im[n] * im[n], im[n] = 0;
-  PetscCall(dft2(py, px, re, im, 1));
+  np = pz * py * px;
+  PetscCall(PetscCalloc3(np, &re, np, &im, nr, &pairs));
+  for (PetscInt k = 0; k < Nz; k++)
+    for (PetscInt j = 0; j < Ny; j++)
+      for (PetscInt i = 0; i < Nx; i++) re[(k * py + j) * px + i] = f[(k * Ny + j) * Nx + i];
+  PetscCall(dft3(pz, py, px, (DFTPrune){Nz, Ny, py}, re, im, -1));
+  for (PetscInt n = 0; n < np; n++) re[n] = re[n] * re[n] + im[n] * im[n], im[n] = 0;
+  PetscCall(dft3(pz, py, px, (DFTPrune){pz, py, nr}, re, im, 1)); /* lags |dy| < nr only */
   PetscCall(PetscArrayzero(s2, nr));
-  for (PetscInt dy = -(Ny - 1); dy <= Ny - 1; dy++)
-    for (PetscInt dx = -(Nx - 1); dx <= Nx - 1; dx++) {
-      PetscInt r = (PetscInt)floor(sqrt((double)(dx * dx + dy * dy)) + 0.5);
-      if (r >= nr) continue;
-      s2[r] += re[((dy + py) % py) * px + (dx + px) % px] / (double)(py * px);
-      pairs[r] += (double)(Ny - PetscAbsInt(dy)) * (Nx - PetscAbsInt(dx));
-    }
+  /* lags beyond nr - 1 on an axis are beyond the last bin */
+  for (PetscInt dz = -PetscMin(Nz - 1, nr - 1); dz <= PetscMin(Nz - 1, nr - 1); dz++)
+    for (PetscInt dy = -PetscMin(Ny - 1, nr - 1); dy <= PetscMin(Ny - 1, nr - 1); dy++)
+      for (PetscInt dx = -PetscMin(Nx - 1, nr - 1); dx <= PetscMin(Nx - 1, nr - 1); dx++) {
+        PetscInt r = (PetscInt)floor(sqrt((double)(dx * dx + dy * dy + dz * dz)) + 0.5);
+        if (r >= nr) continue;
+        s2[r] += re[(((dz + pz) % pz) * py + (dy + py) % py) * px + (dx + px) % px] / (double)np;
+        pairs[r] += (double)(Nz - PetscAbsInt(dz)) * (Ny - PetscAbsInt(dy)) * (Nx - PetscAbsInt(dx));
+      }
   for (PetscInt r = 0; r < nr; r++) s2[r] = pairs[r] > 0 ? s2[r] / pairs[r] : 0;
   PetscCall(PetscFree3(re, im, pairs));
   PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOMetricsRadialTPCF(PetscInt Ny, PetscInt Nx, const double *f, double *s2)
+{
+  return BOMetricsRadialTPCF3D(1, Ny, Nx, f, s2);
 }
 
 /* ---- one-dimensional distances ----------------------------------------- */

@@ -23,16 +23,26 @@ PetscErrorCode BOMetricsCreate(MPI_Comm comm, BOMetrics *m)
   PetscCallMPI(MPI_Comm_size(comm, &b->size));
   b->mmd_members = 1000, b->median_points = 500, b->corr_genes = 64, b->hist_max = 1 << 22;
   b->holdout_min = 20, b->seed = 1, b->verdict_margin = 0.1, b->straw_tolerance = 0.25, b->floor_factor = 2.0;
-  b->holdout_splits = 4;
+  b->holdout_splits = 4, b->Nz = 1;
   *m = b;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOMetricsSetField3D(BOMetrics m, PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt C)
+{
+  PetscFunctionBegin;
+  PetscCheck(Nz >= 1 && Ny >= 1 && Nx >= 1 && C >= 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "field shape must be positive");
+  m->is_field = PETSC_TRUE, m->is_3d = PETSC_TRUE, m->Nz = Nz, m->Ny = Ny, m->Nx = Nx, m->C = C, m->G = 0;
+  m->D = Nz * Ny * Nx * C;
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOMetricsSetField(BOMetrics m, PetscInt Ny, PetscInt Nx, PetscInt C)
 {
   PetscFunctionBegin;
-  PetscCheck(Ny >= 1 && Nx >= 1 && C >= 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "field shape must be positive");
-  m->is_field = PETSC_TRUE, m->Ny = Ny, m->Nx = Nx, m->C = C, m->G = 0, m->D = Ny * Nx * C;
+  PetscCall(BOMetricsSetField3D(m, 1, Ny, Nx, C));
+  m->is_3d = PETSC_FALSE;
   PetscFunctionReturn(0);
 }
 
@@ -40,7 +50,7 @@ PetscErrorCode BOMetricsSetVector(BOMetrics m, PetscInt G)
 {
   PetscFunctionBegin;
   PetscCheck(G >= 1, m->comm, PETSC_ERR_ARG_OUTOFRANGE, "vector length must be positive");
-  m->is_field = PETSC_FALSE, m->G = G, m->D = G, m->Ny = m->Nx = m->C = 0;
+  m->is_field = m->is_3d = PETSC_FALSE, m->G = G, m->D = G, m->Ny = m->Nx = m->C = 0, m->Nz = 1;
   PetscFunctionReturn(0);
 }
 
@@ -163,7 +173,7 @@ static int cmp_d(const void *a, const void *b)
 /* Sum over components: the field the spectra are computed on. */
 static void sum_components(BOMetrics m, const float *x, double *f)
 {
-  for (PetscInt c = 0; c < m->Ny * m->Nx; c++) {
+  for (PetscInt c = 0; c < m->Nz * m->Ny * m->Nx; c++) {
     double s = 0;
     for (PetscInt k = 0; k < m->C; k++) s += x[c * m->C + k];
     f[c] = s;
@@ -179,7 +189,7 @@ static void member_features(BOMetrics m, const float *x, const double *f, const 
 {
   double mass = 0, zeros = 0;
   if (m->is_field) {
-    PetscInt n = m->Ny * m->Nx;
+    PetscInt n = m->Nz * m->Ny * m->Nx;
     for (PetscInt c = 0; c < n; c++) mass += f[c], zeros += f[c] == 0, sorted[c] = f[c];
     qsort(sorted, (size_t)n, sizeof(double), cmp_d);
     feat[0] = log1p(mass), feat[1] = zeros / n;
@@ -256,7 +266,7 @@ static void accumulate_member(BOMetrics m, const float *x, BOSetStats st)
 PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
 {
   BOSetStats st;
-  PetscInt   d = m->nfeat, nf = m->is_field ? m->Ny * m->Nx : 1, off = 0, nsel = 0;
+  PetscInt   d = m->nfeat, nf = m->is_field ? m->Nz * m->Ny * m->Nx : 1, off = 0, nsel = 0;
   double    *f, *psd, *tpcf, *sorted, *feat, *fsum, *mass;
 
   PetscFunctionBegin;
@@ -281,8 +291,8 @@ PetscErrorCode BOSetStatsCompute(BOMetrics m, BOSet s, BOSetStats *out)
     for (PetscInt e = 0; e < m->D; e++) mass[i] += x[e];
     if (m->is_field) {
       sum_components(m, x, f);
-      PetscCall(BOMetricsRadialPSD(m->Ny, m->Nx, f, psd));
-      PetscCall(BOMetricsRadialTPCF(m->Ny, m->Nx, f, tpcf));
+      PetscCall(BOMetricsRadialPSD3D(m->Nz, m->Ny, m->Nx, f, psd));
+      PetscCall(BOMetricsRadialTPCF3D(m->Nz, m->Ny, m->Nx, f, tpcf));
       for (PetscInt k = 0; k < m->nk; k++) st->psd[k] += psd[k];
       for (PetscInt r = 0; r < m->nr; r++) st->tpcf[r] += tpcf[r];
     }

@@ -139,8 +139,9 @@ static PetscErrorCode plot_spectra(BOMetrics m, const BOMetricsReport *rep, cons
              3, m->nr, s2, 0, PETSC_FALSE);
   PetscCall(BOImageWrite(
       &c, path, "power spectrum and two-point function",
-      "left: radially averaged power spectrum P(k) vs k = 1..min(Ny,Nx)/2 (log-log); right: two-point function "
-      "S2(r) vs r = 0..min(Ny,Nx)/2 cells (log y); black real, red generated, blue independent-marginals "
+      "left: radially averaged power spectrum P(k) vs k = 1..min(Ny,Nx)/2 (log-log; 3-D fields: spherical shells); "
+      "right: two-point function S2(r) vs r = 0..min(Ny,Nx)/2 cells (log y; 3-D fields: 3-D distances); black real, "
+      "red generated, blue independent-marginals "
       "baseline; y ticks labelled MeD at decades (and at 2 and 5 or every multiple when the range is short), the x "
       "range at the bottom corners"));
   PetscCall(BOImageDestroy(&c));
@@ -180,11 +181,68 @@ static PetscErrorCode plot_marginals(BOMetrics m, const BOMetricsReport *rep, co
   PetscFunctionReturn(0);
 }
 
+/* 3-D: tile k of the mean/variance picture from the 4 full fields t (D / C
+ * cells each): rows 0..Ny-1 the z = Nz/2 slice, row Ny a separator (0),
+ * rows Ny+1..Ny+Nz the y = Ny/2 x-z section (row Ny+1+z). */
+static void mid_sections(BOMetrics m, const float *t, float *tiles)
+{
+  PetscInt Nz = m->Nz, Ny = m->Ny, Nx = m->Nx, n = Nz * Ny * Nx, th = Ny + 1 + Nz;
+  for (int k = 0; k < 4; k++) {
+    const float *v    = t + k * n;
+    float       *tile = tiles + (size_t)k * th * Nx;
+    for (PetscInt j = 0; j < Ny; j++)
+      for (PetscInt i = 0; i < Nx; i++) tile[j * Nx + i] = v[((Nz / 2) * Ny + j) * Nx + i];
+    for (PetscInt i = 0; i < Nx; i++) tile[Ny * Nx + i] = 0;
+    for (PetscInt z = 0; z < Nz; z++)
+      for (PetscInt i = 0; i < Nx; i++) tile[(Ny + 1 + z) * Nx + i] = v[(z * Ny + Ny / 2) * Nx + i];
+  }
+}
+
+static PetscErrorCode write_mean_var(BOMetrics m, const char *path, const float *t)
+{
+  const char *top =
+      "top row: mean, bottom row: variance; left: real, right: generated; each row divided by its maximum";
+  char   caption[512];
+  float *tiles;
+
+  PetscFunctionBegin;
+  if (!m->is_field) {
+    PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1,
+                                &(BOPNGLabels){"mean and variance per feature",
+                                               "rows: mean of real, mean of generated, variance of real, variance of "
+                                               "generated, each pair divided by its maximum; columns: features",
+                                               "value / maximum (log scale)", PETSC_FALSE}));
+    PetscFunctionReturn(0);
+  }
+  if (!m->is_3d) {
+    PetscCall(BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1,
+                               &(BOPNGLabels){"mean and variance per cell", top, "value / maximum", m->top_down}));
+    PetscFunctionReturn(0);
+  }
+  if (m->top_down)
+    snprintf(caption, sizeof(caption),
+             "%s. Each tile: the z = %d slice (Ny x Nx, y down) on top, a dark line, the y = %d x-z section (Nz x "
+             "Nx, z down) below",
+             top, (int)(m->Nz / 2), (int)(m->Ny / 2));
+  else
+    snprintf(caption, sizeof(caption),
+             "%s. Each tile: the y = %d x-z section (Nz x Nx, z up) on top, a dark line, the z = %d slice (Ny x Nx, "
+             "y up) below",
+             top, (int)(m->Ny / 2), (int)(m->Nz / 2));
+  PetscCall(PetscMalloc1((size_t)4 * (m->Ny + 1 + m->Nz) * m->Nx, &tiles));
+  mid_sections(m, t, tiles);
+  PetscCall(BOPNGWriteFields(
+      path, 4, m->Ny + 1 + m->Nz, m->Nx, 1, tiles, 1,
+      &(BOPNGLabels){"mean and variance per cell (3-D: mid-slices)", caption, "value / maximum", m->top_down}));
+  PetscCall(PetscFree(tiles));
+  PetscFunctionReturn(0);
+}
+
 /* Real mean, generated mean, real variance, generated variance (component
  * 0), each pair scaled by its own maximum so one colour bar 0..1 fits all. */
 static PetscErrorCode plot_mean_var(BOMetrics m, const BOMetricsReport *rep, const char *path)
 {
-  PetscInt   n = m->is_field ? m->Ny * m->Nx : m->G, C = m->is_field ? m->C : 1;
+  PetscInt   n = m->is_field ? m->Nz * m->Ny * m->Nx : m->G, C = m->is_field ? m->C : 1;
   float     *t;
   BOSetStats st[2] = {rep->real, rep->fake};
   double     mx[2] = {0, 0};
@@ -200,19 +258,7 @@ static PetscErrorCode plot_mean_var(BOMetrics m, const BOMetricsReport *rep, con
     }
   for (int k = 0; k < 4; k++)
     for (PetscInt i = 0; i < n; i++) t[k * n + i] = (float)(t[k * n + i] / (mx[k / 2] > 0 ? mx[k / 2] : 1));
-  if (m->is_field)
-    PetscCall(
-        BOPNGWriteFields(path, 4, m->Ny, m->Nx, 1, t, 1,
-                         &(BOPNGLabels){"mean and variance per cell",
-                                        "top row: mean, bottom row: variance; left: real, right: generated; each row "
-                                        "divided by its maximum",
-                                        "value / maximum", m->top_down}));
-  else
-    PetscCall(BOPNGWriteHeatmap(path, 4, m->G, t, 1,
-                                &(BOPNGLabels){"mean and variance per feature",
-                                               "rows: mean of real, mean of generated, variance of real, variance of "
-                                               "generated, each pair divided by its maximum; columns: features",
-                                               "value / maximum (log scale)", PETSC_FALSE}));
+  PetscCall(write_mean_var(m, path, t));
   PetscCall(PetscFree(t));
   PetscFunctionReturn(0);
 }
@@ -259,10 +305,11 @@ static PetscErrorCode gather_first(BOMetrics m, BOSet s, PetscInt k, float *out,
 }
 
 /* Fields: up to 8 real members (top rows) then up to 8 generated (bottom
- * rows), one colour scale. Vectors: up to 32 rows of each. */
+ * rows), one colour scale; 3-D fields: a row of z-slices for each of up to
+ * 4 real then 4 generated members. Vectors: up to 32 rows of each. */
 PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const char *prefix)
 {
-  PetscInt k = m->is_field ? 8 : 32, nr = 0, nf = 0, err = 0;
+  PetscInt k = m->is_3d ? 4 : m->is_field ? 8 : 32, nr = 0, nf = 0, err = 0;
   float   *x;
   char     path[PETSC_MAX_PATH_LEN + 32], caption[128];
 
@@ -274,7 +321,12 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
     snprintf(path, sizeof(path), "%s_montage.png", prefix);
     if (nr < k) PetscCall(PetscArraymove(x + (size_t)nr * m->D, x + (size_t)k * m->D, (size_t)nf * m->D));
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    if (m->is_field) {
+    if (m->is_3d) {
+      snprintf(caption, sizeof(caption), "rows: %d real members, then %d generated; columns: z-slices", (int)nr,
+               (int)nf);
+      err = BOPNGWriteVolumes(path, nr + nf, m->Nz, m->Ny, m->Nx, m->C, x, -1,
+                              &(BOPNGLabels){"real and generated members", caption, "count", m->top_down});
+    } else if (m->is_field) {
       snprintf(caption, sizeof(caption), "%d real members, then %d generated, left to right and top to bottom", (int)nr,
                (int)nf);
       err = BOPNGWriteFields(path, nr + nf, m->Ny, m->Nx, m->C, x, -1,

@@ -275,6 +275,11 @@ PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, Pets
   if (rep->has[BO_COL_HOLDOUT])
     snprintf(hdr[2], sizeof(hdr[2]), "holdout (%d/%d)", (int)rep->col[2].N_ref, (int)rep->col[2].N_test);
   else snprintf(hdr[2], sizeof(hdr[2]), "holdout");
+  if (m->is_3d)
+    PetscCall(PetscViewerASCIIPrintf(v,
+                                     "3-D fields of %d x %d x %d (Nz x Ny x Nx): spectra over spherical shells, "
+                                     "two-point function over 3-D distances\n",
+                                     (int)m->Nz, (int)m->Ny, (int)m->Nx));
   PetscCall(PetscViewerASCIIPrintf(v, "%-20s %16s %16s %16s   %s\n", "metric", hdr[0], hdr[1], hdr[2], "meaning"));
   for (size_t i = 0; i < BOMetricsNumRows; i++) {
     if (!BOMetricsRowApplies(m, rep->has_train, &BOMetricsRows[i])) continue;
@@ -292,6 +297,15 @@ PetscErrorCode BOMetricsReportView(BOMetrics m, const BOMetricsReport *rep, Pets
   PetscFunctionReturn(0);
 }
 
+void BOMetricsJSONShape(FILE *f, BOMetrics m)
+{
+  fprintf(f, "  \"kind\": \"%s\",\n", m->is_field ? "fields" : "vectors");
+  if (m->is_3d)
+    fprintf(f, "  \"dims\": 3,\n  \"shape\": [%d, %d, %d, %d],\n", (int)m->Nz, (int)m->Ny, (int)m->Nx, (int)m->C);
+  else if (m->is_field) fprintf(f, "  \"shape\": [%d, %d, %d],\n", (int)m->Ny, (int)m->Nx, (int)m->C);
+  else fprintf(f, "  \"shape\": [%d],\n", (int)m->G);
+}
+
 void BOMetricsJSONNumber(FILE *f, double x)
 {
   if (isfinite(x)) fprintf(f, "%.10g", x);
@@ -302,9 +316,8 @@ static void report_json(FILE *f, const void *pm, const void *prep)
 {
   BOMetrics              m   = (BOMetrics)pm;
   const BOMetricsReport *rep = (const BOMetricsReport *)prep;
-  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n  \"kind\": \"%s\",\n", m->is_field ? "fields" : "vectors");
-  if (m->is_field) fprintf(f, "  \"shape\": [%d, %d, %d],\n", (int)m->Ny, (int)m->Nx, (int)m->C);
-  else fprintf(f, "  \"shape\": [%d],\n", (int)m->G);
+  fprintf(f, "{\n  \"producer\": \"bo_eval\",\n");
+  BOMetricsJSONShape(f, m);
   fprintf(f, "  \"n_real\": %d,\n  \"n_generated\": %d,\n  \"features\": %d,\n  \"histogram_bin_width\": %d,\n",
           (int)rep->col[0].N_ref, (int)rep->col[0].N_test, (int)m->nfeat, (int)m->bin_width);
   for (int c = 0; c < BO_NCOL; c++) {

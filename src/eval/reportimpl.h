@@ -28,6 +28,9 @@ extern const size_t BOMetricsNumRows;
 PetscBool BOMetricsRowApplies(BOMetrics m, PetscBool has_train, const Row *r);
 /* The row's value in res. */
 double BOMetricsRowValue(const BOMetricsResult *res, const Row *r);
+/* The "kind" and "shape" lines of a JSON report: fields [Ny, Nx, C],
+ * 3-D fields [Nz, Ny, Nx, C] (kind "fields", "dims": 3), vectors [G]. */
+void BOMetricsJSONShape(FILE *f, BOMetrics m);
 /* A JSON number, or null for NaN and infinities. */
 void BOMetricsJSONNumber(FILE *f, double x);
 /* The holdout floor of real (at least 2 members): every row's mean |metric|

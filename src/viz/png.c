@@ -276,6 +276,20 @@ static PetscErrorCode labelled_image(int pw, int ph, const BOPNGLabels *lab, dou
 
 static const BOPNGLabels no_labels;
 
+/* One Ny x Nx slice (component 0 of C) as a tile of s-pixel cells at (x0, y0). */
+static void draw_tile(BOImage *im, int x0, int y0, int s, PetscInt Ny, PetscInt Nx, PetscInt C, const float *slice,
+                      double vmax, PetscBool top_down)
+{
+  for (PetscInt j = 0; j < Ny; j++)
+    for (PetscInt i = 0; i < Nx; i++) {
+      unsigned char c[3];
+      int           row = top_down ? (int)j : (int)(Ny - 1 - j); /* by default row 0 at the bottom: y up */
+      BOColormap(slice[((size_t)j * Nx + i) * C] / vmax, c);
+      for (int dy = 0; dy < s; dy++)
+        for (int dx = 0; dx < s; dx++) BOImagePut(im, x0 + (int)i * s + dx, y0 + row * s + dy, c);
+    }
+}
+
 PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, PetscInt Nx, PetscInt C, const float *x,
                                 double vmax, const BOPNGLabels *labels)
 {
@@ -295,17 +309,57 @@ PetscErrorCode BOPNGWriteFields(const char *path, PetscInt n, PetscInt Ny, Petsc
   PetscCall(labelled_image(cols * tw + (cols - 1) * gap, rows * th + (rows - 1) * gap, labels, vmax, &im, &px, &py));
   for (PetscInt k = 0; k < n; k++) {
     int x0 = px + (int)(k % cols) * (tw + gap), y0 = py + (int)(k / cols) * (th + gap);
-    for (PetscInt j = 0; j < Ny; j++)
-      for (PetscInt i = 0; i < Nx; i++) {
-        unsigned char c[3];
-        BOColormap(x[(((size_t)k * Ny + j) * Nx + i) * C] / vmax, c);
-        int row = labels->top_down ? (int)j : (int)(Ny - 1 - j); /* by default row 0 at the bottom: y up */
-        for (int dy = 0; dy < s; dy++)
-          for (int dx = 0; dx < s; dx++) BOImagePut(&im, x0 + (int)i * s + dx, y0 + row * s + dy, c);
-      }
+    draw_tile(&im, x0, y0, s, Ny, Nx, C, x + (size_t)k * Ny * Nx * C, vmax, labels->top_down);
   }
   snprintf(comment, sizeof(comment), "%d members, colour 0..%g (linear), component 0 of %d", (int)n, vmax, (int)C);
   PetscCall(BOImageWrite(&im, path, labels->title, comment));
+  PetscCall(BOImageDestroy(&im));
+  PetscFunctionReturn(0);
+}
+
+#define BO_PNG_MAX_SLICES 8
+
+static PetscInt volume_slices(PetscInt Nz) { return PetscMin(Nz, BO_PNG_MAX_SLICES); }
+
+/* Evenly spaced from 0 to Nz - 1, rounded down: every z when Nz <= 8. */
+static PetscInt volume_slice(PetscInt Nz, PetscInt j)
+{
+  PetscInt ns = volume_slices(Nz);
+  return ns > 1 ? (PetscInt)((PetscInt64)j * (Nz - 1) / (ns - 1)) : 0;
+}
+
+PetscErrorCode BOPNGWriteVolumes(const char *path, PetscInt n, PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt C,
+                                 const float *x, double vmax, const BOPNGLabels *lab)
+{
+  const int gap = 4;
+  PetscInt  ns;
+  int       s, tw, th, px, py;
+  BOImage   im;
+  char      comment[160];
+
+  PetscFunctionBegin;
+  PetscCheck(n >= 1 && Nz >= 1 && Ny >= 1 && Nx >= 1 && C >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
+             "nothing to draw in %s", path);
+  if (!lab) lab = &no_labels;
+  if (vmax <= 0) vmax = data_max((size_t)n * Nz * Ny * Nx * C, x);
+  ns = volume_slices(Nz);
+  s  = (int)PetscMax(1, 96 / PetscMax(Ny, Nx)); /* tiles of about 96 pixels */
+  tw = (int)Nx * s, th = (int)Ny * s;
+  PetscCall(labelled_image((int)ns * tw + ((int)ns - 1) * gap, BO_TEXT_LINE + (int)n * th + ((int)n - 1) * gap, lab,
+                           vmax, &im, &px, &py));
+  for (PetscInt j = 0; j < ns; j++) {
+    PetscInt z = volume_slice(Nz, j);
+    char     name[32];
+    snprintf(name, sizeof(name), BOImageTextWidth("z=000") <= tw ? "z=%d" : "%d", (int)z);
+    BOImageText(&im, px + (int)j * (tw + gap), py, name, black);
+    for (PetscInt k = 0; k < n; k++)
+      draw_tile(&im, px + (int)j * (tw + gap), py + BO_TEXT_LINE + (int)k * (th + gap), s, Ny, Nx, C,
+                x + ((size_t)k * Nz + z) * Ny * Nx * C, vmax, lab->top_down);
+  }
+  snprintf(comment, sizeof(comment),
+           "%d members (rows) x %d z-slices of %d (columns), colour 0..%g (linear), component 0 of %d", (int)n, (int)ns,
+           (int)Nz, vmax, (int)C);
+  PetscCall(BOImageWrite(&im, path, lab->title, comment));
   PetscCall(BOImageDestroy(&im));
   PetscFunctionReturn(0);
 }

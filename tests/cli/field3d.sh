@@ -90,8 +90,6 @@ expect_error "p1mz.h5: dataset counts has attribute Mz = 1 (a 2-D grid (N, Ny, N
 # 6. the programs that are 2-D only refuse 3-D fields in one line, and write nothing
 ls > before.txt
 refused="dataset counts is a 3-D field (Nz x Ny x Nx = 4 x 6 x 5)"
-expect_error "w1.h5: $refused; bo_eval does not handle 3-D fields yet" \
-  "$BO_BIN/bo_eval" -real w1.h5 -fake w1.h5 -json e.json
 expect_error "w1.h5: $refused; bo_darcy does not handle 3-D fields yet" "$BO_BIN/bo_darcy" -data w1.h5 -out r.csv
 expect_error "w1.h5: $refused; bo_convert does not handle 3-D fields yet" \
   "$BO_BIN/bo_convert" -format anndata -in w1.h5 -in_name counts -out c.h5

@@ -7,17 +7,42 @@ static const char help[] =
     "      of a 3-D DMDA with timestepping (no attributes but timestepping). -first F\n"
     "      writes members F..F+N-1 of an ensemble with shard provenance (for -merge).\n"
     "      -conditions (writer): also labels k %% 3 and params a,b = (k %% 3 + 0.1 (k %% 4), k).\n"
+    "      -seed S (writer): member k is Poisson counts of intensity 1 + 6 exp(-|p - p_k|^2 / 8)\n"
+    "      around a random centre p_k (the stream (S, test, k)), every component alike\n"
+    "      in law (for bo_eval; two seeds: two draws of one ensemble). -params (writer,\n"
+    "      not with -conditions): also params a = k %% 3, the bumps 3 + 3 a high.\n"
     "  field3d_tool -set_mz V -out F.h5     sets the integer attribute Mz of F.h5's counts\n";
 
+#include <math.h>
 #include <petscdmda.h>
 #include <petscviewerhdf5.h>
 #include <string.h>
 #include "bo_dataset.h"
 #include "bo_h5.h"
 #include "bo_io.h"
+#include "bo_rng.h"
 #include "bo_sys.h"
 
 static float value_of(PetscInt k, PetscInt e) { return (float)((k * 37 + e * 11) % 97); }
+
+/* Member k of the random ensemble of seed (-seed): a smooth bump of counts
+ * at a random cell, so cells are correlated over a few cells in 3-D. */
+static void random_member(PetscInt seed, PetscInt k, double height, const PetscInt shape[4], float *x)
+{
+  const PetscInt Nz = shape[0], Ny = shape[1], Nx = shape[2], C = shape[3];
+  BORng          rng;
+  double         cz, cy, cx;
+
+  BORngInit(&rng, (uint64_t)seed, BO_RNG_TEST, (uint32_t)k, 0);
+  cz = BORngUniform(&rng) * Nz, cy = BORngUniform(&rng) * Ny, cx = BORngUniform(&rng) * Nx;
+  for (PetscInt z = 0; z < Nz; z++)
+    for (PetscInt y = 0; y < Ny; y++)
+      for (PetscInt i = 0; i < Nx; i++) {
+        double r2 = (z - cz) * (z - cz) + (y - cy) * (y - cy) + (i - cx) * (i - cx);
+        for (PetscInt c = 0; c < C; c++)
+          x[((z * Ny + y) * Nx + i) * C + c] = (float)BORngPoisson(&rng, 1 + height * exp(-r2 / 8));
+      }
+}
 
 /* Member k's label k % 3 and params (k % 3 + 0.1 (k % 4), k), for members first .. first + n - 1. */
 static PetscErrorCode write_conditions(BOWriter w, PetscInt first, PetscInt n)
@@ -37,24 +62,31 @@ static PetscErrorCode write_conditions(BOWriter w, PetscInt first, PetscInt n)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, const PetscInt shape[4],
-                                   PetscBool conditions)
+static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_member, PetscInt seed, PetscBool params,
+                                   PetscBool conditions, const PetscInt shape[4])
 {
   PetscMPIInt rank, size;
   PetscInt    first, n, D = shape[0] * shape[1] * shape[2] * shape[3];
   float      *x;
+  double     *a;
   BOWriter    w;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   BODatasetShard(N, size, rank, &first, &n);
-  PetscCall(PetscMalloc1((size_t)n * D + 1, &x));
-  for (PetscInt s = 0; s < n; s++)
-    for (PetscInt e = 0; e < D; e++) x[(size_t)s * D + e] = value_of(PetscMax(first_member, 0) + first + s, e);
+  PetscCall(PetscMalloc2((size_t)n * D + 1, &x, n + 1, &a));
+  for (PetscInt s = 0; s < n; s++) {
+    PetscInt k = PetscMax(first_member, 0) + first + s;
+    a[s]       = (double)(k % 3);
+    if (seed >= 0) random_member(seed, k, params ? 3 + 3 * a[s] : 6, shape, x + (size_t)s * D);
+    else
+      for (PetscInt e = 0; e < D; e++) x[(size_t)s * D + e] = value_of(k, e);
+  }
   PetscCall(BOWriterCreate(PETSC_COMM_WORLD, out, "counts", N, 4, shape, &w));
   PetscCall(BOWriterSetMaxCount(w, 96));
   PetscCall(BOWriterSetFromOptions(w));
+  if (params) PetscCall(BOWriterSetParams(w, 1, "a"));
   if (conditions) {
     PetscCall(BOWriterSetLabels(w, PETSC_TRUE));
     PetscCall(BOWriterSetParams(w, 2, "a,b"));
@@ -67,10 +99,11 @@ static PetscErrorCode write_writer(const char *out, PetscInt N, PetscInt first_m
     PetscCall(BOWriterSetAttributeInt(w, "first_member", first_member));
   }
   PetscCall(BOWriterWrite(w, first, n, x));
+  if (params) PetscCall(BOWriterWriteParams(w, first, n, a));
   if (conditions) PetscCall(write_conditions(w, first, n));
   PetscCall(BOWriterClose(w));
   PetscCall(BOWriterDestroy(&w));
-  PetscCall(PetscFree(x));
+  PetscCall(PetscFree2(x, a));
   PetscFunctionReturn(0);
 }
 
@@ -132,8 +165,8 @@ static PetscErrorCode set_mz(const char *out, PetscInt mz)
 static PetscErrorCode run(void)
 {
   char      out[PETSC_MAX_PATH_LEN] = "", via[16] = "writer";
-  PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0;
-  PetscBool has_mz, conditions = PETSC_FALSE;
+  PetscInt  N = 3, shape[4] = {4, 6, 5, 1}, first = -1, mz = 0, seed = -1;
+  PetscBool has_mz, params = PETSC_FALSE, conditions = PETSC_FALSE;
 
   PetscFunctionBegin;
   PetscCall(PetscOptionsGetString(NULL, NULL, "-out", out, sizeof(out), NULL));
@@ -145,11 +178,14 @@ static PetscErrorCode run(void)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-c", &shape[3], NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-first", &first, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-set_mz", &mz, &has_mz));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-seed", &seed, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-params", &params, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-conditions", &conditions, NULL));
+  PetscCheck(!(params && conditions), PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "-params or -conditions, not both");
   PetscCheck(out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -out FILE");
   if (has_mz) PetscCall(set_mz(out, mz));
   else if (!strcmp(via, "petsc")) PetscCall(write_petsc(out, N, shape));
-  else PetscCall(write_writer(out, N, first, shape, conditions));
+  else PetscCall(write_writer(out, N, first, seed, params, conditions, shape));
   PetscFunctionReturn(0);
 }
 
