@@ -1,7 +1,9 @@
 static const char help[] = "Times the unet-s training step (forward, Poisson loss, backward, one MPI_Allreduce of the\n"
                            "flat gradient, Adam) at a global batch split over the ranks, the forward pass alone, and\n"
                            "a large cblas_sgemm as the practical peak. Prints key=value lines.\n"
-                           "  -batch 32 -fwd_batch 128 -reps 7 -sgemm_n 2048 -model unet-s -skip_forward\n";
+                           "  -batch 32 -fwd_batch 128 -reps 7 -sgemm_n 2048 -model unet-s -skip_forward -skip_train\n"
+                           "  -nz 16: the 3-D network on 16 x 32 x 32 (BOModelConfigFromName3D; 1 = the 2-D one)\n"
+                           "  -sgemm_n 0: no sgemm\n";
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -67,20 +69,20 @@ static void adam_step(Adam *opt, PetscInt n, float *p, const float *g, float lr)
 
 int main(int argc, char **argv)
 {
-  PetscInt       batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048;
+  PetscInt       batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048, nz = 1;
   PetscBool      skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE;
   char           model_name[64] = "unet-s";
   PetscMPIInt    rank, size;
   BOProcess      proc;
   BOModelConfig  cfg;
   BOModel        m;
-  const PetscInt shape[3] = {32, 32, 1};
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-batch", &batch, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-fwd_batch", &fwd_batch, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-reps", &reps, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-sgemm_n", &n_sgemm, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-nz", &nz, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-skip_forward", &skip_forward, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-skip_train", &skip_train, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-model", model_name, sizeof(model_name), NULL));
@@ -89,13 +91,16 @@ int main(int argc, char **argv)
   PetscCheck(batch % size == 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-batch must divide by the number of ranks");
 
   /* 1. the peak: sgemm on every rank at once */
-  double gf = sgemm_gflops((int)n_sgemm), gf_sum;
+  double gf = n_sgemm > 0 ? sgemm_gflops((int)n_sgemm) : 0, gf_sum;
   PetscCallMPI(MPI_Allreduce(&gf, &gf_sum, 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
 
   /* 2. model, schedule and synthetic counts in 0..255 */
   PetscCall(BOProcessCreate(PETSC_COMM_WORLD, &proc));
   PetscCall(BOProcessSetUp(proc));
-  PetscCall(BOModelConfigFromName(model_name, shape, PETSC_TRUE, 255.0, &cfg));
+  {
+    const PetscInt shape4[4] = {nz, 32, 32, 1};
+    PetscCall(BOModelConfigFromName3D(model_name, shape4, 255.0, &cfg)); /* nz = 1: the 2-D configuration */
+  }
   PetscCall(BOModelCreate(PETSC_COMM_WORLD, &cfg, &m));
   PetscCall(BOModelInitParams(m, 1));
   double flops_fwd;
@@ -171,8 +176,9 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Allreduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
   size_t ws;
   PetscCall(BOModelGetWorkspaceSize(m, &ws));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "model=%s\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT "\n",
-                        model_name, m->nparams, size, batch));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "model=%s\nnz=%" PetscInt_FMT "\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT "\n",
+                        model_name, nz, m->nparams, size, batch));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nn_gemm=%s\nnn_winograd=%d\n", BOGemmKinds[bo_nn_kernels().gemm],
                         bo_nn_kernels().winograd));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "gflop_per_sample_forward=%.4f\n", flops_fwd * 1e-9));
