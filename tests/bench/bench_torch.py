@@ -121,13 +121,14 @@ def main():
         opt.step()
 
     x, k, y, w = batch(a.batch)
-    times = []
+    times, cpu = [], []
     for s in range(a.reps + a.warmup):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step(x, k, y, w)
         if s >= a.warmup:
             times.append(time.perf_counter() - t0)
-    t_train, times_train = statistics.median(times), times
+            cpu.append(time.process_time() - c0)
+    t_train, times_train, c_train = statistics.median(times), times, statistics.median(cpu)
 
     t_fwd = 0
     if a.fwd_batch > 0:
@@ -148,6 +149,7 @@ def main():
     print(f"{p}_train_step_s_t{t}={t_train:.4f}")
     print(f"{p}_train_step_s_all_t{t}={','.join(f'{x:.4f}' for x in times_train)}")
     print(f"{p}_train_samples_per_s_t{t}={a.batch / t_train:.1f}")
+    print(f"{p}_train_cpu_s_t{t}={c_train:.4f}")  # CPU time of all threads of the process
     if t_fwd > 0:
         print(f"{p}_forward_samples_per_s_t{t}={a.fwd_batch / t_fwd:.1f}")
 
