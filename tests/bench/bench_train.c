@@ -4,6 +4,7 @@ static const char help[] = "Times the unet-s training step (forward, Poisson los
                            "  -batch 32 -fwd_batch 128 -reps 7 -sgemm_n 2048 -model unet-s -skip_forward -skip_train\n"
                            "  -nz 16: the 3-D network on 16 x 32 x 32 (BOModelConfigFromName3D; 1 = the 2-D one)\n"
                            "  -warmup 2: untimed training steps first\n"
+                           "  -vol2col: every 3x3x3 convolution by vol2col (bo_conv3d_set_vol2col), for comparison\n"
                            "  -sgemm_n 0: no sgemm\n";
 
 #include <cblas.h>
@@ -80,7 +81,7 @@ static void adam_step(Adam *opt, PetscInt n, float *p, const float *g, float lr)
 int main(int argc, char **argv)
 {
   PetscInt      batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048, nz = 1, warmup = 2;
-  PetscBool     skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE;
+  PetscBool     skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE, vol2col = PETSC_FALSE;
   char          model_name[64] = "unet-s";
   PetscMPIInt   rank, size;
   BOProcess     proc;
@@ -94,6 +95,8 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-sgemm_n", &n_sgemm, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-nz", &nz, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-warmup", &warmup, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-vol2col", &vol2col, NULL));
+  bo_conv3d_set_vol2col(vol2col);
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-skip_forward", &skip_forward, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-skip_train", &skip_train, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-model", model_name, sizeof(model_name), NULL));
@@ -197,8 +200,8 @@ int main(int argc, char **argv)
                         "model=%s\nnz=%" PetscInt_FMT "\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT
                         "\n",
                         model_name, nz, m->nparams, size, batch));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nn_gemm=%s\nnn_winograd=%d\n", BOGemmKinds[bo_nn_kernels().gemm],
-                        bo_nn_kernels().winograd));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nn_gemm=%s\nnn_winograd=%d\nconv3d_vol2col=%d\n",
+                        BOGemmKinds[bo_nn_kernels().gemm], bo_nn_kernels().winograd, (int)vol2col));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "gflop_per_sample_forward=%.4f\n", flops_fwd * 1e-9));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
                         "sgemm_n=%" PetscInt_FMT "\nsgemm_gflops_rank0=%.1f\nsgemm_gflops_all_ranks=%.1f\n", n_sgemm,
