@@ -108,15 +108,30 @@ void bo_conv_backward(const BOConvShape *s, const float *x, const float *w, cons
  * concatenation) take HW = D*H*W unchanged. Cubic kernel k (1 or 3), a
  * stride per axis (sz, sy, sx, each 1 or 2: sz = 1 with sy = sx = 2 halves
  * x and y only, for grids with Nz << Nx), zero padding k/2. Output size per
- * axis (n - 1)/stride + 1. One algorithm: vol2col per chunk of samples, then
- * one product per chunk on the kernels in use (bo_nn_kernels); a 1x1x1
- * stride-1 conv is the 2-D pointwise one. No Winograd, no periodic padding. */
+ * axis (n - 1)/stride + 1. No periodic padding. Algorithms
+ * (bo_conv3d_algorithm, src/nn/conv3d.c):
+ *   pointwise  1x1x1 stride 1: the 2-D pointwise convolution;
+ *   planes     3x3x3 with sy = sx: the sum over kz of three 2-D 3x3
+ *              convolutions (bo_conv_forward/backward, so Winograd where the
+ *              2-D one takes it) of z-shifted copies of the input;
+ *   vol2col    the rest: vol2col per chunk of output planes (a volume is
+ *              split along z, so the buffer stays bounded), then one product
+ *              per chunk on the kernels in use (bo_nn_kernels). */
+typedef enum { BO_CONV3D_POINTWISE, BO_CONV3D_PLANES, BO_CONV3D_VOL2COL } BOConv3dAlgorithm;
+extern const char *const BOConv3dAlgorithms[];
 typedef struct {
   int B, Cin, D, H, W, Cout, k, sz, sy, sx;
 } BOConv3dShape;
-int bo_conv3d_out_d(const BOConv3dShape *s);
-int bo_conv3d_out_h(const BOConv3dShape *s);
-int bo_conv3d_out_w(const BOConv3dShape *s);
+BOConv3dAlgorithm bo_conv3d_algorithm(const BOConv3dShape *s);
+/* For tests and benchmarks: on = 1 sends every 3x3x3 convolution to vol2col
+ * (returns the previous setting); the vol2col chunk target in floats (0: the
+ * default, 2^18; returns the previous one). The workspace size covers both
+ * algorithms, so either switch is safe between calls. */
+int    bo_conv3d_set_vol2col(int on);
+size_t bo_conv3d_set_col_target(size_t floats);
+int    bo_conv3d_out_d(const BOConv3dShape *s);
+int    bo_conv3d_out_h(const BOConv3dShape *s);
+int    bo_conv3d_out_w(const BOConv3dShape *s);
 /* Floats of workspace (0 for a 1x1x1 stride-1 conv). */
 size_t bo_conv3d_col_size(const BOConv3dShape *s);
 /* y (+)= conv(x, w) + b.  x [Cin][B][D][H][W], w [Cout][Cin][k][k][k] (kz,

@@ -872,10 +872,17 @@ END_TEST
  * the coarse level over its D*H*W voxels, labels; then a 3-level network on
  * 8 x 8 x 8 (z halved twice: 8, 4, 2) with noise, params, input fields and
  * a padded 7 x 6 grid. */
+/* The tolerances of fd_check model float32 rounding of direct sums. The
+ * 3-D convolutions run their 2-D terms by Winograd F(4x4, 3x3) where the CPU
+ * has it, whose rounding is about 30x that (docs/PERFORMANCE.md), and the 3-D
+ * loss sums 4x the terms of the 2-D one: the differences are then as noisy as
+ * the tolerance. So the graph is checked here on direct sums (Winograd off),
+ * and test_unet3d_winograd_agrees compares the two on the whole network. */
 START_TEST(test_unet3d_gradients)
 {
   const PetscInt s4[4] = {4, 8, 8, 1}, s3[4] = {3, 8, 6, 2}, s8[4] = {8, 7, 6, 1};
   BOModelConfig  cfg;
+  const int      wino = bo_nn_set_winograd(0);
   BOTestOK(BOModelConfigFromName3D("unet-tiny", s4, 4, &cfg));
   cfg.num_classes = 2;
   check_model_gradients(&cfg, 2, 2);
@@ -886,6 +893,81 @@ START_TEST(test_unet3d_gradients)
   set_params(&cfg, 2);
   cfg.num_inputs = 1, cfg.input_mean[0] = 0.5, cfg.input_sd[0] = 1.5;
   check_model_gradients(&cfg, 3, 1);
+  bo_nn_set_winograd(wino);
+}
+END_TEST
+
+/* The 3-D network with its convolutions' 2-D terms on Winograd against the
+ * same network on direct sums (the planes algorithm with Winograd off, and
+ * vol2col): outputs within 1e-4 and every parameter and input gradient
+ * within 1e-3 of the largest of its tensor, or of 1 % of the largest
+ * gradient for tensors whose gradients nearly vanish (conv biases before a
+ * GroupNorm). Winograd's error is about 4e-6 of the sum of |terms| per
+ * convolution; a wrong tap or plane is O(1). */
+static void unet3d_run(BOModelConfig *cfg, PetscInt B, float *out, float *grads, float *dn)
+{
+  BOModel m;
+  Batch   b;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, cfg, &m));
+  BOTestOK(BOModelInitParams(m, 7));
+  randomise_params(m);
+  batch_init(&b, m, B);
+  batch_loss(&b);
+  BOTestOK(BOModelBackward(m, b.dout));
+  memcpy(out, b.out, sizeof(float) * B * b.D);
+  memcpy(grads, m->grads, sizeof(float) * m->nparams);
+  BOTestOK(BOModelInputGradient(m, dn));
+  batch_free(&b);
+  BOTestOK(BOModelDestroy(&m));
+}
+
+static double max_abs(size_t n, const float *v)
+{
+  double mx = 0;
+  for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(v[i]));
+  return mx;
+}
+
+/* |got - want| <= rel max(max |want|, floor) + 1e-7 */
+static void expect_close(const char *what, size_t n, const float *got, const float *want, double rel, double floor)
+{
+  double mx = fmax(max_abs(n, want), floor);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(fabs(got[i] - want[i]) <= rel * mx + 1e-7, "%s[%zu]: %.7g, direct sums %.7g (largest %.3g)", what, i,
+                  (double)got[i], (double)want[i], mx);
+}
+
+START_TEST(test_unet3d_winograd_agrees)
+{
+  if (!bo_nn_winograd_available()) return; /* nothing to compare */
+  const PetscInt s4[4] = {4, 16, 16, 1}, B = 2;
+  BOModelConfig  cfg;
+  BOModel        m;
+  BOTestOK(BOModelConfigFromName3D("unet-tiny", s4, 4, &cfg));
+  cfg.num_classes = 2;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
+  const size_t n = (size_t)B * m->dim, np = (size_t)m->nparams;
+  float       *o[3], *g[3], *d[3];
+  for (int v = 0; v < 3; v++)
+    o[v] = malloc(sizeof(float) * n), g[v] = malloc(sizeof(float) * np), d[v] = malloc(sizeof(float) * n);
+  const int wino = bo_nn_set_winograd(1);
+  unet3d_run(&cfg, B, o[0], g[0], d[0]); /* planes on Winograd */
+  bo_nn_set_winograd(0);
+  unet3d_run(&cfg, B, o[1], g[1], d[1]); /* planes on direct sums */
+  bo_conv3d_set_vol2col(1);
+  unet3d_run(&cfg, B, o[2], g[2], d[2]); /* vol2col */
+  bo_conv3d_set_vol2col(0);
+  bo_nn_set_winograd(wino);
+  for (int v = 0; v < 2; v++) {
+    const double gmax = max_abs(np, g[2]);
+    expect_close(v ? "planes, direct: output" : "Winograd: output", n, o[v], o[2], 1e-4, 0);
+    expect_close(v ? "planes, direct: input gradient" : "Winograd: input gradient", n, d[v], d[2], 1e-3, 0);
+    for (PetscInt t = 0; t < m->ntensors; t++)
+      expect_close(m->tensors[t].name, m->tensors[t].size, g[v] + m->tensors[t].offset, g[2] + m->tensors[t].offset,
+                   1e-3, 1e-2 * gmax);
+  }
+  for (int v = 0; v < 3; v++) free(o[v]), free(g[v]), free(d[v]);
+  BOTestOK(BOModelDestroy(&m));
 }
 END_TEST
 
@@ -1068,6 +1150,7 @@ Suite *suite_model(void)
   tcase_add_test(tc, test_workspace_estimate);
   tcase_add_test(tc, test_unet_s_runs);
   tcase_add_test(tc, test_unet3d_gradients);
+  tcase_add_test(tc, test_unet3d_winograd_agrees);
   tcase_add_test(tc, test_unet3d_shapes);
   tcase_add_test(tc, test_unet3d_lifts_2d);
   tcase_add_test(tc, test_unet3d_save_load);

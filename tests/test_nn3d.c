@@ -176,6 +176,12 @@ typedef struct {
   double  tol_y, tol_dx, tol_dw; /* db: as dw */
 } Conv3dRef;
 
+/* The least relative tolerance: 0 for direct sums in float (the n u above);
+ * 1e-5 when the planes algorithm runs its 2-D terms by Winograd F(4x4, 3x3)
+ * (its bound in test_nn.c; each of the three terms within 1e-5 of its own
+ * sum of |terms|, which add up to S). */
+static double c3_tol_min = 0;
+
 static Conv3dRef c3_ref(const BOConv3dShape *s, const float *x, const float *w, const float *b, const float *dy)
 {
   const size_t nx = c3_nx(s), nw = c3_nw(s), ny = c3_ny(s), kkk = (size_t)s->k * s->k * s->k;
@@ -191,9 +197,9 @@ static Conv3dRef c3_ref(const BOConv3dShape *s, const float *x, const float *w, 
   conv3d_direct(s, ax, aw, b, r.Sy, 1);
   conv3d_direct_backward(s, x, w, dy, r.dx, r.dw, r.db, 0);
   conv3d_direct_backward(s, x, w, dy, r.Sdx, r.Sdw, r.Sdb, 1);
-  r.tol_y  = (double)(s->Cin * kkk + 1) * U_F32;
-  r.tol_dx = (double)(s->Cout * kkk) * U_F32;
-  r.tol_dw = (double)(ny / s->Cout) * U_F32;
+  r.tol_y  = fmax((double)(s->Cin * kkk + 1) * U_F32, c3_tol_min);
+  r.tol_dx = fmax((double)(s->Cout * kkk) * U_F32, c3_tol_min);
+  r.tol_dw = fmax((double)(ny / s->Cout) * U_F32, c3_tol_min);
   free(ax), free(aw);
   return r;
 }
@@ -328,13 +334,49 @@ START_TEST(test_conv3d_direct)
   ck_assert_int_eq(bo_conv3d_out_d(&t), 5);
   ck_assert_int_eq(bo_conv3d_out_h(&t), 3);
   ck_assert_int_eq(bo_conv3d_out_w(&t), 4);
+  ck_assert_int_eq(bo_conv3d_algorithm(&t), BO_CONV3D_PLANES);
+  ck_assert_int_eq(bo_conv3d_algorithm(&c3_cases[5]), BO_CONV3D_POINTWISE);
+  ck_assert_int_eq(bo_conv3d_algorithm(&c3_cases[11]), BO_CONV3D_VOL2COL); /* sy != sx */
   BONNKernels cfg[6], old;
   const int   ncfg = BOTestKernelConfigs("test_conv3d_direct", no_winograd, cfg);
+  for (int v = 0; v <= 1; v++) { /* planes (the default), then every 3x3x3 by vol2col */
+    bo_conv3d_set_vol2col(v);
+    ck_assert_int_eq(bo_conv3d_algorithm(&t), v ? BO_CONV3D_VOL2COL : BO_CONV3D_PLANES);
+    for (int c = 0; c < ncfg; c++) {
+      ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+      for (size_t i = 0; i < N_C3_CASES; i++) conv3d_direct_case(&c3_cases[i]);
+      bo_nn_kernels_set(old, NULL);
+    }
+  }
+  bo_conv3d_set_vol2col(0);
+}
+END_TEST
+
+static int with_winograd(BONNKernels k) { return k.winograd; }
+
+/* The planes algorithm with its 2-D terms on Winograd: against the direct
+ * sums within 1e-5 S, and its gradients against finite differences. */
+START_TEST(test_conv3d_planes_winograd)
+{
+  BONNKernels cfg[6], old;
+  double      worst = 0;
+  const int   ncfg  = BOTestKernelConfigs("test_conv3d_planes_winograd", with_winograd, cfg);
+  /* planes of 8 x 8 (gathered tiles) and 16 x 16 (sets of four tiles), as in the U-Nets */
+  const BOConv3dShape grids[] = {
+      {2, 4, 4, 8, 8, 5, 3, 1, 1, 1}, {1, 3, 3, 16, 16, 2, 3, 1, 1, 1}, {2, 4, 4, 16, 16, 3, 3, 2, 2, 2}};
+  c3_tol_min = 1e-5;
   for (int c = 0; c < ncfg; c++) {
     ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
-    for (size_t i = 0; i < N_C3_CASES; i++) conv3d_direct_case(&c3_cases[i]);
+    for (size_t i = 0; i < N_C3_CASES; i++) {
+      conv3d_direct_case(&c3_cases[i]);
+      double e = conv3d_grad_case(&c3_cases[i]);
+      if (e > worst) worst = e;
+    }
+    for (size_t i = 0; i < sizeof(grids) / sizeof(grids[0]); i++) conv3d_direct_case(&grids[i]);
     bo_nn_kernels_set(old, NULL);
   }
+  c3_tol_min = 0;
+  if (ncfg) printf("conv3d planes on Winograd: max |g - fd| / (1 + |g|) = %.2e (tolerance %.0e)\n", worst, FD_TOL);
 }
 END_TEST
 
@@ -343,26 +385,31 @@ START_TEST(test_conv3d_gradients)
   BONNKernels cfg[6], old;
   double      worst = 0;
   const int   ncfg  = BOTestKernelConfigs("test_conv3d_gradients", no_winograd, cfg);
-  for (int c = 0; c < ncfg; c++) {
-    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
-    for (size_t i = 0; i < N_C3_CASES; i++) {
-      double e = conv3d_grad_case(&c3_cases[i]);
-      if (e > worst) worst = e;
+  for (int v = 0; v <= 1; v++) { /* planes, then vol2col */
+    bo_conv3d_set_vol2col(v);
+    for (int c = 0; c < ncfg; c++) {
+      ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+      for (size_t i = 0; i < N_C3_CASES; i++) {
+        double e = conv3d_grad_case(&c3_cases[i]);
+        if (e > worst) worst = e;
+      }
+      bo_nn_kernels_set(old, NULL);
     }
-    bo_nn_kernels_set(old, NULL);
   }
+  bo_conv3d_set_vol2col(0);
   printf("conv3d finite differences: max |g - fd| / (1 + |g|) = %.2e (tolerance %.0e)\n", worst, FD_TOL);
 }
 END_TEST
 
-/* Several chunks: the column workspace holds two samples of three, so the
- * last chunk is short and each product writes its slice of y (and reads
- * its slice of dy) through the leading dimension. */
+/* Several chunks of vol2col: the column workspace holds two samples of
+ * three, so the last chunk is short and each product writes its slice of y
+ * (and reads its slice of dy) through the leading dimension. */
 START_TEST(test_conv3d_chunked)
 {
   const BOConv3dShape cases[] = {{3, 12, 6, 8, 8, 3, 3, 1, 1, 1}, {3, 12, 6, 16, 16, 3, 3, 1, 2, 2}};
   BONNKernels         cfg[6], old;
   const int           ncfg = BOTestKernelConfigs("test_conv3d_chunked", no_winograd, cfg);
+  bo_conv3d_set_vol2col(1);
   for (size_t t = 0; t < 2; t++) {
     const size_t whole = (size_t)cases[t].Cin * 27 * (c3_ny(&cases[t]) / cases[t].Cout);
     ck_assert_msg(bo_conv3d_col_size(&cases[t]) < whole, "not chunked: %zu >= %zu", bo_conv3d_col_size(&cases[t]),
@@ -373,6 +420,64 @@ START_TEST(test_conv3d_chunked)
       bo_nn_kernels_set(old, NULL);
     }
   }
+  bo_conv3d_set_vol2col(0);
+}
+END_TEST
+
+/* vol2col split along z: chunks of 4 output planes (the target lowered to
+ * 4 planes' columns), so chunks cut samples (6 planes each) and cross from
+ * one sample to the next; against the direct sums, and against one chunk
+ * for the whole batch: y bit for bit on our kernels (each column's sum is
+ * the same whatever the chunk; cblas_sgemm's order may depend on the width,
+ * so within 1e-6 S there), dx and dw within 1e-6 S (the order of the adds
+ * across chunks changes). The workspace of a large volume stays near the
+ * target (a sample alone would be 64 times it). */
+static void z_chunks_case(const BOConv3dShape *c, int exact_y)
+{
+  const size_t ny = c3_ny(c), nx = c3_nx(c), nw = c3_nw(c);
+  const size_t plane = (size_t)c->Cin * 27 * bo_conv3d_out_h(c) * bo_conv3d_out_w(c);
+  Conv3dBufs   a = c3_alloc(c), b = c3_alloc(c);
+  Conv3dRef    r   = c3_ref(c, a.x, a.w, a.b, a.r);
+  size_t       old = bo_conv3d_set_col_target(4 * plane);
+  conv3d_direct_case(c); /* chunks of 4 planes against the direct sums */
+  bo_conv3d_forward(c, a.x, a.w, a.b, a.y, a.col, 0);
+  bo_conv3d_backward(c, a.x, a.w, a.r, a.dx, a.dw, a.db, a.col, 0);
+  bo_conv3d_set_col_target((size_t)1 << 40); /* one chunk */
+  free(b.col);
+  b.col = malloc(sizeof(float) * (bo_conv3d_col_size(c) + 1));
+  bo_conv3d_forward(c, a.x, a.w, a.b, b.y, b.col, 0);
+  bo_conv3d_backward(c, a.x, a.w, a.r, b.dx, b.dw, b.db, b.col, 0);
+  bo_conv3d_set_col_target(old);
+  for (size_t i = 0; i < ny; i++)
+    ck_assert_msg(exact_y ? a.y[i] == b.y[i] : fabs(a.y[i] - b.y[i]) <= 1e-6 * r.Sy[i] + 1e-7,
+                  "z chunks: y[%zu] %.9g, one chunk %.9g", i, (double)a.y[i], (double)b.y[i]);
+  for (size_t i = 0; i < nx; i++)
+    ck_assert_msg(fabs(a.dx[i] - b.dx[i]) <= 1e-6 * r.Sdx[i] + 1e-7, "z chunks: dx[%zu]", i);
+  for (size_t i = 0; i < nw; i++)
+    ck_assert_msg(fabs(a.dw[i] - b.dw[i]) <= 1e-6 * r.Sdw[i] + 1e-7, "z chunks: dw[%zu]", i);
+  c3_ref_free(&r);
+  c3_free(&a), c3_free(&b);
+}
+
+START_TEST(test_conv3d_z_chunks)
+{
+  const BOConv3dShape s = {3, 5, 6, 7, 6, 4, 3, 1, 1, 1}, z = {3, 5, 7, 8, 9, 4, 3, 2, 2, 2};
+  const BOConv3dShape big   = {1, 8, 64, 64, 64, 8, 3, 1, 1, 2}; /* sy != sx: vol2col */
+  const size_t        Kcols = (size_t)big.Cin * 27 * 64 * 32;    /* one output plane's columns */
+  BONNKernels         cfg[6], old;
+  const int           ncfg = BOTestKernelConfigs("test_conv3d_z_chunks", no_winograd, cfg);
+  ck_assert_int_eq(bo_conv3d_algorithm(&big), BO_CONV3D_VOL2COL);
+  ck_assert_msg(bo_conv3d_col_size(&big) < 2 * ((size_t)1 << 18) + 2 * Kcols, "z chunks: workspace %zu floats",
+                bo_conv3d_col_size(&big));
+  ck_assert_msg(bo_conv3d_col_size(&big) * 16 < Kcols * 64, "z chunks: workspace %zu floats", bo_conv3d_col_size(&big));
+  bo_conv3d_set_vol2col(1);
+  for (int c = 0; c < ncfg; c++) {
+    ck_assert_int_eq(bo_nn_kernels_set(cfg[c], &old), 0);
+    z_chunks_case(&s, cfg[c].gemm != BO_GEMM_BLAS);
+    z_chunks_case(&z, cfg[c].gemm != BO_GEMM_BLAS);
+    bo_nn_kernels_set(old, NULL);
+  }
+  bo_conv3d_set_vol2col(0);
 }
 END_TEST
 
@@ -802,6 +907,8 @@ Suite *suite_nn3d(void)
   tcase_add_test(tc, test_conv3d_direct);
   tcase_add_test(tc, test_conv3d_gradients);
   tcase_add_test(tc, test_conv3d_chunked);
+  tcase_add_test(tc, test_conv3d_z_chunks);
+  tcase_add_test(tc, test_conv3d_planes_winograd);
   tcase_add_test(tc, test_conv3d_oracle_2d);
   tcase_add_test(tc, test_upsample3d);
   tcase_add_test(tc, test_volume_groupnorm);

@@ -1,12 +1,17 @@
 static const char help[] = "Times the unet-s training step (forward, Poisson loss, backward, one MPI_Allreduce of the\n"
                            "flat gradient, Adam) at a global batch split over the ranks, the forward pass alone, and\n"
                            "a large cblas_sgemm as the practical peak. Prints key=value lines.\n"
-                           "  -batch 32 -fwd_batch 128 -reps 7 -sgemm_n 2048 -model unet-s -skip_forward\n";
+                           "  -batch 32 -fwd_batch 128 -reps 7 -sgemm_n 2048 -model unet-s -skip_forward -skip_train\n"
+                           "  -nz 16: the 3-D network on 16 x 32 x 32 (BOModelConfigFromName3D; 1 = the 2-D one)\n"
+                           "  -warmup 2: untimed training steps first\n"
+                           "  -vol2col: every 3x3x3 convolution by vol2col (bo_conv3d_set_vol2col), for comparison\n"
+                           "  -sgemm_n 0: no sgemm\n";
 
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include "blackout.h"
 #include "bo_model.h"
 
@@ -20,6 +25,14 @@ static double median(int n, double *v)
 {
   qsort(v, (size_t)n, sizeof(double), cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* CPU time of this process (s). */
+static double cpu_time(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
 /* Wall time of the slowest rank. */
@@ -67,20 +80,23 @@ static void adam_step(Adam *opt, PetscInt n, float *p, const float *g, float lr)
 
 int main(int argc, char **argv)
 {
-  PetscInt       batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048;
-  PetscBool      skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE;
-  char           model_name[64] = "unet-s";
-  PetscMPIInt    rank, size;
-  BOProcess      proc;
-  BOModelConfig  cfg;
-  BOModel        m;
-  const PetscInt shape[3] = {32, 32, 1};
+  PetscInt      batch = 32, fwd_batch = 128, reps = 7, n_sgemm = 2048, nz = 1, warmup = 2;
+  PetscBool     skip_forward = PETSC_FALSE, skip_train = PETSC_FALSE, vol2col = PETSC_FALSE;
+  char          model_name[64] = "unet-s";
+  PetscMPIInt   rank, size;
+  BOProcess     proc;
+  BOModelConfig cfg;
+  BOModel       m;
 
   PetscCall(PetscInitialize(&argc, &argv, NULL, help));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-batch", &batch, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-fwd_batch", &fwd_batch, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-reps", &reps, NULL));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-sgemm_n", &n_sgemm, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-nz", &nz, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-warmup", &warmup, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-vol2col", &vol2col, NULL));
+  bo_conv3d_set_vol2col(vol2col);
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-skip_forward", &skip_forward, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-skip_train", &skip_train, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-model", model_name, sizeof(model_name), NULL));
@@ -89,13 +105,16 @@ int main(int argc, char **argv)
   PetscCheck(batch % size == 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-batch must divide by the number of ranks");
 
   /* 1. the peak: sgemm on every rank at once */
-  double gf = sgemm_gflops((int)n_sgemm), gf_sum;
+  double gf = n_sgemm > 0 ? sgemm_gflops((int)n_sgemm) : 0, gf_sum;
   PetscCallMPI(MPI_Allreduce(&gf, &gf_sum, 1, MPI_DOUBLE, MPI_SUM, PETSC_COMM_WORLD));
 
   /* 2. model, schedule and synthetic counts in 0..255 */
   PetscCall(BOProcessCreate(PETSC_COMM_WORLD, &proc));
   PetscCall(BOProcessSetUp(proc));
-  PetscCall(BOModelConfigFromName(model_name, shape, PETSC_TRUE, 255.0, &cfg));
+  {
+    const PetscInt shape4[4] = {nz, 32, 32, 1};
+    PetscCall(BOModelConfigFromName3D(model_name, shape4, 255.0, &cfg)); /* nz = 1: the 2-D configuration */
+  }
   PetscCall(BOModelCreate(PETSC_COMM_WORLD, &cfg, &m));
   PetscCall(BOModelInitParams(m, 1));
   double flops_fwd;
@@ -114,11 +133,13 @@ int main(int argc, char **argv)
     for (PetscInt i = 0; i < Bmax * D; i++) n0[i] = (float)BORngBelow(&rng, 256);
   }
 
-  /* 3. training steps: the first two are warm-up (planning, page faults) */
-  double *t_step, t_fwd = 0, t_bwd = 0, t_red = 0, t_adam = 0;
-  PetscCall(PetscMalloc1(reps, &t_step));
-  for (PetscInt s = 0; s < (skip_train ? 0 : reps + 2); s++) {
-    double w[4096], t0, t1, t2, t3, t4;
+  /* 3. training steps: the first ones are warm-up (planning, page faults);
+   * also the CPU time of this process per step (less sensitive to other
+   * jobs on a shared machine than the wall time) */
+  double *t_step, *t_cpu, t_fwd = 0, t_bwd = 0, t_red = 0, t_adam = 0;
+  PetscCall(PetscMalloc2(reps, &t_step, reps, &t_cpu));
+  for (PetscInt s = 0; s < (skip_train ? 0 : reps + warmup); s++) {
+    double w[4096], t0, t1, t2, t3, t4, c0 = cpu_time();
     PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
     t0 = BOWallTime();
     for (PetscInt b = 0; b < B; b++) {
@@ -137,12 +158,16 @@ int main(int argc, char **argv)
     t3 = BOWallTime();
     adam_step(&opt, m->nparams, m->params, m->grads, 2e-4f);
     t4 = BOWallTime();
-    if (s >= 2) {
-      t_step[s - 2] = max_over_ranks(t4 - t0);
+    if (s >= warmup) {
+      t_step[s - warmup] = max_over_ranks(t4 - t0);
+      t_cpu[s - warmup]  = max_over_ranks(cpu_time() - c0);
       t_fwd += t1 - t0, t_bwd += t2 - t1, t_red += t3 - t2, t_adam += t4 - t3;
     }
   }
-  double step = skip_train ? 1.0 : median((int)reps, t_step);
+  char steps[512] = "";
+  for (PetscInt r = 0; r < (skip_train ? 0 : reps) && strlen(steps) < sizeof(steps) - 16; r++)
+    snprintf(steps + strlen(steps), sizeof(steps) - strlen(steps), "%s%.3f", r ? "," : "", t_step[r]);
+  double step = skip_train ? 1.0 : median((int)reps, t_step), cpu = skip_train ? 1.0 : median((int)reps, t_cpu);
 
   /* 4. forward alone at a larger batch, split over the ranks */
   double   fwd = 0;
@@ -171,16 +196,20 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Allreduce(&rss, &rss_max, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
   size_t ws;
   PetscCall(BOModelGetWorkspaceSize(m, &ws));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "model=%s\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT "\n",
-                        model_name, m->nparams, size, batch));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nn_gemm=%s\nnn_winograd=%d\n", BOGemmKinds[bo_nn_kernels().gemm],
-                        bo_nn_kernels().winograd));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                        "model=%s\nnz=%" PetscInt_FMT "\nnparams=%" PetscInt_FMT "\nranks=%d\nbatch=%" PetscInt_FMT
+                        "\n",
+                        model_name, nz, m->nparams, size, batch));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nn_gemm=%s\nnn_winograd=%d\nconv3d_vol2col=%d\n",
+                        BOGemmKinds[bo_nn_kernels().gemm], bo_nn_kernels().winograd, (int)vol2col));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "gflop_per_sample_forward=%.4f\n", flops_fwd * 1e-9));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
                         "sgemm_n=%" PetscInt_FMT "\nsgemm_gflops_rank0=%.1f\nsgemm_gflops_all_ranks=%.1f\n", n_sgemm,
                         gf, gf_sum));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train_step_s=%.4f\ntrain_samples_per_s=%.1f\ntrain_gflops=%.1f\n", step,
                         batch / step, 3.0 * flops_fwd * batch / step * 1e-9));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train_step_s_all=%s\ntrain_cpu_s=%.4f\ntrain_samples_per_cpu_s=%.2f\n",
+                        steps, cpu, batch / cpu));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
                         "train_share_forward_loss=%.3f\ntrain_share_backward=%.3f\ntrain_share_allreduce=%.3f\n"
                         "train_share_adam=%.3f\n",
@@ -191,7 +220,7 @@ int main(int argc, char **argv)
                           fwd_batch, fwd_batch / fwd, flops_fwd * fwd_batch / fwd * 1e-9));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "workspace_mb=%.1f\npeak_rss_mb=%.1f\n", ws / 1048576.0, rss_max));
 
-  PetscCall(PetscFree(t_step));
+  PetscCall(PetscFree2(t_step, t_cpu));
   PetscCall(PetscFree2(opt.m, opt.v));
   PetscCall(PetscFree2(k, pk));
   PetscCall(PetscFree5(n0, nt, y, out, dout));
