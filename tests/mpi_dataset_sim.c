@@ -13,7 +13,7 @@ static void darcy_case(PetscInt Mx, PetscInt My, double (*kfun)(PetscInt, PetscI
 {
   DM             da;
   Vec            k, p;
-  BODarcyProblem prob = {0.5, 0.25, 1.0, 0.0};
+  BODarcyProblem prob = {0.5, 0.25, 1.0, 0.0, 1.0};
   DMDALocalInfo  info;
   PetscScalar  **a;
   PetscReal      d = 0;
