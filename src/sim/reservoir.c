@@ -71,8 +71,11 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
   PetscOptionsEnd();
   PetscCheck(p->refine >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-refine %" PetscInt_FMT ": must be >= 1", p->refine);
   PetscCheck(p->nx >= 2 && p->ny >= 2, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nx and -ny must be at least 2");
-  PetscCheck(p->tracer_step > 0 && p->tracer_step <= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-tracer_step %g: must be in (0, 1] cells", (double)p->tracer_step);
+  if (!(p->tracer_step > 0 && p->tracer_step <= 1)) {
+    char val[32]; /* C's %g: PETSc's prints 0 as "0." */
+    snprintf(val, sizeof(val), "%g", (double)p->tracer_step);
+    SETERRQ(comm, PETSC_ERR_ARG_OUTOFRANGE, "-tracer_step %s: must be in (0, 1] cells", val);
+  }
   PetscCheck(p->nz >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nz %" PetscInt_FMT ": must be at least 1 (1: 2-D fields)",
              p->nz);
   PetscCheck(p->corr_len > 0 && p->sigma >= 0 && p->channels >= 0 && p->channel_width > 0, comm,
