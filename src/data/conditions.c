@@ -1,6 +1,7 @@
 /* Conditioning data beside the counts (docs/DATA.md, "params and inputs"):
  * `params` (N, P) float64 with the string attribute `names`, and `inputs`
- * (N, Ny, Nx[, Ci]) float32 on the counts' grid. Writing (BOWriter), reading
+ * (N, Ny, Nx[, Ci]) float32 on the counts' grid ((N, Nz, Ny, Nx[, Ci]) with
+ * Mz beside 3-D counts: written, not read yet). Writing (BOWriter), reading
  * a shard (BODataset), their validation, and whole params files. */
 #include <limits.h>
 #include <math.h>
