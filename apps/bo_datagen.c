@@ -113,9 +113,10 @@ static PetscErrorCode get_options(Options *o)
                                "reservoir: HDF5 file whose params rows (corr_len, sigma, pvi) are "
                                "simulated -n times each",
                                NULL, o->params_file, o->params_file, sizeof(o->params_file), NULL));
-  PetscCall(PetscOptionsBool("-write_inputs",
-                             "reservoir: write each realization's log-permeability as inputs (default: with params, 2-D only)",
-                             NULL, o->inputs, &o->inputs, &inputs_set));
+  PetscCall(PetscOptionsBool(
+      "-write_inputs",
+      "reservoir: write each realization's log-permeability as inputs (default: with params, 2-D only)", NULL,
+      o->inputs, &o->inputs, &inputs_set));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) { /* -help: list every option, do nothing */
