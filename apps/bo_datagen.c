@@ -208,9 +208,8 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
 static PetscErrorCode write_volume_picture(const Options *o, PetscInt first, PetscInt nlocal, const float *x)
 {
   PetscFunctionBegin;
-  (void)first, (void)nlocal, (void)x;
-  PetscCall(
-      PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: -png %s: pictures of 3-D fields come with a later change\n", o->png));
+  (void)o, (void)first, (void)nlocal, (void)x;
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: -png: pictures of 3-D fields come with a later change\n"));
   PetscFunctionReturn(0);
 }
 
