@@ -4,13 +4,16 @@ static const char help[] =
     "  mpirun -n 2 bo_darcy -data ens.h5 [-data_name counts] [-n N] -out results.csv [-out_h5 results.h5]\n"
     "\n"
     "For each member k, VecLoad (PetscViewerHDF5, timestep k) into a global\n"
-    "vector of a 2-D DMDA distributed over all ranks, map counts to a\n"
-    "permeability k = 10^(perm_log10_min + perm_log10_per_count * count) (clipped\n"
-    "to 10^perm_log10_max; component 0 when the field has several), solve\n"
-    "single-phase Darcy flow with p = 1 on the left face, p = 0 on the right, no\n"
-    "flow top and bottom (BODarcySolve: CG to 1e-12 by default; -ksp_* and -pc_*\n"
-    "options apply, no prefix), and write member,k_eff,outflow,iterations.\n"
-    "k_eff = q Nx / (dp Ny) for unit cells, q the flow rate through the domain.\n"
+    "vector of a DMDA distributed over all ranks (2-D, or 3-D for 3-D fields\n"
+    "(N, Nz, Ny, Nx[, C])), map counts to a permeability\n"
+    "k = 10^(perm_log10_min + perm_log10_per_count * count) (clipped to\n"
+    "10^perm_log10_max; component 0 when the field has several), solve\n"
+    "single-phase Darcy flow with p = 1 on the face x = 0, p = 0 on x = Nx, no\n"
+    "flow through the other faces (BODarcySolve: two-point fluxes, 5-point in\n"
+    "2-D, 7-point in 3-D; CG to 1e-12 by default; -ksp_* and -pc_* options\n"
+    "apply, no prefix), and write member,k_eff,outflow,iterations.\n"
+    "k_eff = q Nx / (dp Ny) for unit cells, q Nx / (dp Ny Nz) in 3-D, q the flow\n"
+    "rate through the domain.\n"
     "The defaults map bo_datagen's -reservoir_output permeability levels back to\n"
     "its log-permeability. See docs/EVAL.md.\n";
 
@@ -38,8 +41,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscStrncpy(o->name, "counts", sizeof(o->name)));
   o->n = -1, o->log10_min = -1.19, o->log10_per_count = 0.231, o->log10_max = 8, o->dp = 1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_darcy options", NULL);
-  PetscCall(PetscOptionsString("-data", "ensemble of count fields (HDF5, (N, Ny, Nx[, C]))", NULL, o->data, o->data,
-                               sizeof(o->data), NULL));
+  PetscCall(PetscOptionsString("-data", "ensemble of count fields (HDF5, (N, Ny, Nx[, C]) or (N, Nz, Ny, Nx[, C]))",
+                               NULL, o->data, o->data, sizeof(o->data), NULL));
   PetscCall(PetscOptionsString("-data_name", "dataset path", NULL, o->name, o->name, sizeof(o->name), NULL));
   PetscCall(PetscOptionsInt("-n", "members to process (default all)", NULL, o->n, &o->n, NULL));
   PetscCall(PetscOptionsString("-out", "CSV results: member,k_eff,outflow,iterations", NULL, o->out, o->out,
@@ -66,9 +69,11 @@ static PetscErrorCode get_options(Options *o)
   PetscFunctionReturn(0);
 }
 
-/* Dataset shape (N, Ny, Nx[, C]) from the file's metadata; every layout
- * error is raised on all ranks alike (all read the same metadata). */
-static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Ny, PetscInt *Nx, PetscInt *C)
+/* Dataset shape (N, Ny, Nx[, C]), or (N, Nz, Ny, Nx[, C]) for a 3-D field
+ * (Nz = 1 for 2-D), from the file's metadata; every layout error is raised
+ * on all ranks alike (all read the same metadata). */
+static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Nz, PetscInt *Ny, PetscInt *Nx, PetscInt *C,
+                              PetscBool *is_3d)
 {
   int     ok = 0, nd = 0, ts = 0, sdim = 2;
   hsize_t dims[8]  = {0};
@@ -108,15 +113,20 @@ static PetscErrorCode inspect(const Options *o, PetscInt *N, PetscInt *Ny, Petsc
              "%s: dataset %s holds vectors (N, G), not fields: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data,
              o->name);
   PetscCheck(sdim >= 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s %s", o->data, o->name, why);
-  PetscCall(BOFieldRefuse3D(PETSC_COMM_WORLD, o->data, o->name, (PetscBool)(sdim == 3), (PetscInt)dims[1],
-                            (PetscInt)dims[2], (PetscInt)dims[3], "bo_darcy"));
-  PetscCheck(nd == 3 || nd == 4, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s has %d axes: bo_darcy needs (N, Ny, Nx) or (N, Ny, Nx, C)", o->data, o->name, nd);
+  PetscCheck(nd >= 3 && nd <= 5, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s has %d axes: bo_darcy needs (N, Ny, Nx), (N, Ny, Nx, C), (N, Nz, Ny, Nx) or (N, Nz, Ny, "
+             "Nx, C)",
+             o->data, o->name, nd);
   PetscCheck(ts, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s has no timestepping = 1 attribute, so PETSc cannot VecLoad its members (docs/DATA.md)",
              o->data, o->name);
-  *N = (PetscInt)dims[0], *Ny = (PetscInt)dims[1], *Nx = (PetscInt)dims[2], *C = nd == 4 ? (PetscInt)dims[3] : 1;
-  PetscCheck(*N >= 1 && *Ny >= 1 && *Nx >= 1 && *C >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
+  *is_3d = (PetscBool)(sdim == 3);
+  {
+    const int z = *is_3d ? 1 : 0; /* the z axis, if any, comes after the member axis */
+    *N = (PetscInt)dims[0], *Nz = *is_3d ? (PetscInt)dims[1] : 1;
+    *Ny = (PetscInt)dims[1 + z], *Nx = (PetscInt)dims[2 + z], *C = nd == 4 + z ? (PetscInt)dims[3 + z] : 1;
+  }
+  PetscCheck(*N >= 1 && *Nz >= 1 && *Ny >= 1 && *Nx >= 1 && *C >= 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s is empty", o->data, o->name);
   PetscFunctionReturn(0);
 }
@@ -195,14 +205,31 @@ static PetscErrorCode write_h5(const char *path, PetscInt n, const double *keff,
   PetscFunctionReturn(0);
 }
 
+/* The DMDA of one member: 2-D (Ny x Nx) or 3-D (Nz x Ny x Nx), dof C,
+ * distributed over all ranks. */
+static PetscErrorCode create_member_dmda(PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt C, PetscBool is_3d, DM *da)
+{
+  PetscFunctionBegin;
+  if (is_3d)
+    PetscCall(DMDACreate3d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR,
+                           Nx, Ny, Nz, PETSC_DECIDE, PETSC_DECIDE, PETSC_DECIDE, C, 1, NULL, NULL, NULL, da));
+  else
+    PetscCall(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Nx, Ny,
+                           PETSC_DECIDE, PETSC_DECIDE, C, 1, NULL, NULL, da));
+  PetscCall(DMSetUp(*da));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode run(void)
 {
   Options        o;
-  PetscInt       N = 0, Ny = 0, Nx = 0, C = 0, n, *its;
+  PetscInt       N = 0, Nz = 1, Ny = 0, Nx = 0, C = 0, n, *its;
+  PetscBool      is_3d = PETSC_FALSE;
   DM             da, da1;
   Vec            x, k, p;
   PetscViewer    v;
-  BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0};
+  BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0, 1.0};
+  char           grid[96];
   double        *keff, *q, t0 = BOWallTime(), mk = 0, sk = 0, mq = 0, sq = 0;
   char           group[256] = "", *base;
   PetscMPIInt    size;
@@ -213,12 +240,10 @@ static PetscErrorCode run(void)
   prob.p_left = o.dp;
 
   /* 1. The file's layout; one member of it is one DMDA vector. */
-  PetscCall(inspect(&o, &N, &Ny, &Nx, &C));
+  PetscCall(inspect(&o, &N, &Nz, &Ny, &Nx, &C, &is_3d));
   n = o.n < 0 ? N : PetscMin(o.n, N);
   PetscCheck(n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
-  PetscCall(DMDACreate2d(PETSC_COMM_WORLD, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, Nx, Ny, PETSC_DECIDE,
-                         PETSC_DECIDE, C, 1, NULL, NULL, &da));
-  PetscCall(DMSetUp(da));
+  PetscCall(create_member_dmda(Nz, Ny, Nx, C, is_3d, &da));
   if (C > 1) PetscCall(DMDACreateCompatibleDMDA(da, 1, &da1)); /* same decomposition, one component */
   else PetscCall(PetscObjectReference((PetscObject)(da1 = da)));
   PetscCall(DMCreateGlobalVector(da, &x));
@@ -236,10 +261,11 @@ static PetscErrorCode run(void)
   if (base && group[0]) PetscCall(PetscViewerHDF5PushGroup(v, group));
   PetscCall(PetscViewerHDF5PushTimestepping(v));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  if (is_3d) snprintf(grid, sizeof(grid), "%d x %d x %d", (int)Nz, (int)Ny, (int)Nx);
+  else snprintf(grid, sizeof(grid), "%d x %d", (int)Ny, (int)Nx);
   PetscCall(PetscPrintf(PETSC_COMM_WORLD,
-                        "bo_darcy: %" PetscInt_FMT " of %" PetscInt_FMT " members of %" PetscInt_FMT " x %" PetscInt_FMT
-                        " (%s) on %d rank%s\n",
-                        n, N, Ny, Nx, o.data, size, size > 1 ? "s" : ""));
+                        "bo_darcy: %" PetscInt_FMT " of %" PetscInt_FMT " members of %s (%s) on %d rank%s\n", n, N,
+                        grid, o.data, size, size > 1 ? "s" : ""));
   for (PetscInt m = 0; m < n; m++) {
     PetscCall(PetscViewerHDF5SetTimestep(v, m));
     PetscCall(VecLoad(x, v));
@@ -248,7 +274,8 @@ static PetscErrorCode run(void)
     PetscCall(counts_to_permeability(&o, k));
     PetscCall(BODarcySolve(da1, k, &prob, NULL, p, &its[m]));
     PetscCall(BODarcyInflow(da1, k, p, &prob, &q[m]));
-    keff[m] = q[m] * (Nx * prob.hx) / (o.dp * Ny * prob.hy);
+    keff[m] = q[m] * (Nx * prob.hx) / (o.dp * Ny * prob.hy); /* 2-D: per unit thickness */
+    if (is_3d) keff[m] /= Nz * prob.hz;                      /* 3-D: over the inflow face's area */
     if (m < 5 || (m + 1) % PetscMax(1, n / 10) == 0)
       PetscCall(PetscPrintf(PETSC_COMM_WORLD,
                             "bo_darcy: member %" PetscInt_FMT ": k_eff %.6g, outflow %.6g, %" PetscInt_FMT

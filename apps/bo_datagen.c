@@ -1,22 +1,29 @@
 static const char help[] = "bo_datagen: reference simulators that make count training data.\n"
                            "\n"
                            "  mpirun -n 2 bo_datagen -kind reservoir -n 64 -nx 32 -ny 32 -out r.h5\n"
+                           "  mpirun -n 2 bo_datagen -kind reservoir -n 64 -nx 32 -ny 32 -nz 8 -out r3.h5\n"
                            "  mpirun -n 2 bo_datagen -kind genes -n 500 -genes 32 -out g.h5\n"
                            "\n"
                            "reservoir: tracer particle counts per cell after injecting -pvi pore volumes\n"
                            "  into a channelised Gaussian log-permeability field (Darcy flow solved with\n"
                            "  KSP, options prefix -darcy_); -reservoir_output permeability gives\n"
                            "  log k quantised into -levels levels instead.\n"
+                           "  -nz NZ > 1: the same model in 3-D (7-point Darcy flow, injection through\n"
+                           "  x = 0, no flow through y and z walls), written as 3-D fields\n"
+                           "  (N, Nz, Ny, Nx) with Mz and a 3-D XDMF sidecar; -nz 1 (default): 2-D.\n"
                            "  Per-realization parameters: -corr_len_range lo,hi -sigma_range lo,hi\n"
                            "  -pvi_range lo,hi (one value fixes it) draw each realization's corr_len,\n"
                            "  sigma, pvi; -params_file P.h5 simulates -n realizations at each row of its\n"
                            "  params. Either writes params (N, 3) and, with the log-permeability on the\n"
-                           "  output grid, inputs (N, ny, nx) (-write_inputs) beside the counts.\n"
+                           "  output grid, inputs (N, ny, nx) (-write_inputs) beside the counts; in 3-D\n"
+                           "  inputs (N, nz, ny, nx) only with -write_inputs (BODataset does not read\n"
+                           "  them yet).\n"
                            "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
                            "  labels are the cell types.\n"
                            "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
                            "so the file is identical for any number of ranks. Writer options: -io_type,\n"
-                           "-io_deflate, -io_xdmf. -png FILE draws the first members.\n";
+                           "-io_deflate, -io_xdmf. -png FILE draws the first members (2-D fields and\n"
+                           "genes; not 3-D fields yet).\n";
 
 #include "bo_dataset.h"
 #include "bo_sim.h"
@@ -33,7 +40,7 @@ typedef struct {
   char              out[PETSC_MAX_PATH_LEN], png[PETSC_MAX_PATH_LEN];
   BOReservoirParams res;
   BOGenesParams     genes;
-  PetscInt          ndim, shape[2], D;
+  PetscInt          ndim, shape[4], D;
   PetscBool         help;
   /* reservoir parameters per realization (params and inputs beside the counts) */
   BOReservoirRanges ranges;
@@ -106,9 +113,10 @@ static PetscErrorCode get_options(Options *o)
                                "reservoir: HDF5 file whose params rows (corr_len, sigma, pvi) are "
                                "simulated -n times each",
                                NULL, o->params_file, o->params_file, sizeof(o->params_file), NULL));
-  PetscCall(PetscOptionsBool("-write_inputs",
-                             "reservoir: write each realization's log-permeability as inputs (default: with params)",
-                             NULL, o->inputs, &o->inputs, &inputs_set));
+  PetscCall(PetscOptionsBool(
+      "-write_inputs",
+      "reservoir: write each realization's log-permeability as inputs (default: with params, 2-D only)", NULL,
+      o->inputs, &o->inputs, &inputs_set));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) { /* -help: list every option, do nothing */
@@ -141,9 +149,16 @@ static PetscErrorCode get_options(Options *o)
     if (o->params_file[0]) PetscCall(load_params_file(o));
     if (o->params_file[0]) o->N = o->n * o->rows;
     o->parametric = (PetscBool)(o->ranges.set || o->params_file[0]);
-    if (!inputs_set) o->inputs = o->parametric;
-    o->ndim = 2, o->shape[0] = o->res.ny, o->shape[1] = o->res.nx, o->D = o->res.nx * o->res.ny;
+    /* 3-D inputs are written when asked for: BODataset does not read them yet */
+    if (!inputs_set) o->inputs = (PetscBool)(o->parametric && o->res.nz == 1);
+    if (o->res.nz > 1) /* a 3-D field (Nz, Ny, Nx, C = 1): (N, Nz, Ny, Nx) with Mz */
+      o->ndim = 4, o->shape[0] = o->res.nz, o->shape[1] = o->res.ny, o->shape[2] = o->res.nx, o->shape[3] = 1;
+    else o->ndim = 2, o->shape[0] = o->res.ny, o->shape[1] = o->res.nx;
+    o->D = o->res.nx * o->res.ny * o->res.nz;
   } else {
+    PetscBool nz_set;
+    PetscCall(PetscOptionsHasName(NULL, NULL, "-nz", &nz_set));
+    PetscCheck(!nz_set, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-nz is for -kind reservoir (genes have no grid)");
     PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
     o->ndim = 1, o->shape[0] = o->genes.genes, o->D = o->genes.genes;
   }
@@ -168,6 +183,8 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
     PetscCall(BOWriterSetAttributeReal(w, "particles_per_cell", p->particles_per_cell));
     PetscCall(BOWriterSetAttributeReal(w, "pvi", p->pvi));
     PetscCall(BOWriterSetAttributeReal(w, "dispersivity", p->dispersivity));
+    if (p->nz > 1 || p->tracer_step != 0.25) /* 2-D files with the default step stay as they were */
+      PetscCall(BOWriterSetAttributeReal(w, "tracer_step", p->tracer_step));
     if (o->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", o->params_file));
     if (o->params_file[0]) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_row", o->n));
     if (o->ranges.set) {
@@ -186,11 +203,12 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
   PetscFunctionReturn(0);
 }
 
-/* Rank 0 draws members 0 .. nshow-1, gathered from their owners. */
+/* Rank 0 draws members 0 .. nshow-1, gathered from their owners: 2-D fields
+ * as tiles, 3-D ones as a row of z-slices each, count vectors as a heat map. */
 static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt nlocal, const float *x)
 {
   PetscMPIInt rank, size, mine, *cnt = NULL, *dsp = NULL;
-  PetscInt    nshow = PetscMin(o->N, o->kind == KIND_RESERVOIR ? 16 : 64);
+  PetscInt    nshow = PetscMin(o->N, o->kind == KIND_RESERVOIR ? (o->ndim == 4 ? 8 : 16) : 64);
   float      *all   = NULL;
 
   PetscFunctionBegin;
@@ -204,7 +222,11 @@ static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt n
   PetscCallMPI(MPI_Gatherv(x, mine, MPI_FLOAT, all, cnt, dsp, MPI_FLOAT, 0, PETSC_COMM_WORLD));
   if (rank == 0) {
     char caption[96];
-    if (o->kind == KIND_RESERVOIR) {
+    if (o->kind == KIND_RESERVOIR && o->ndim == 4) {
+      snprintf(caption, sizeof(caption), "rows: members 1 to %d; columns: z-slices", (int)nshow);
+      PetscCall(BOPNGWriteVolumes(o->png, nshow, o->res.nz, o->res.ny, o->res.nx, 1, all, -1,
+                                  &(BOPNGLabels){"reservoir tracer counts", caption, "count", PETSC_FALSE}));
+    } else if (o->kind == KIND_RESERVOIR) {
       snprintf(caption, sizeof(caption), "members 1 to %d, left to right, top to bottom", (int)nshow);
       PetscCall(BOPNGWriteFields(o->png, nshow, o->res.ny, o->res.nx, 1, all, -1,
                                  &(BOPNGLabels){"reservoir tracer counts", caption, "count", PETSC_FALSE}));
@@ -295,7 +317,10 @@ static PetscErrorCode run(void)
   /* 4. Cost report. */
   wall = BOWallTime() - t_start;
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_datagen: %" PetscInt_FMT " %s realizations", o.N, kinds[o.kind]));
-  if (o.kind == KIND_RESERVOIR)
+  if (o.kind == KIND_RESERVOIR && o.ndim == 4)
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT, o.res.nz,
+                          o.res.ny, o.res.nx));
+  else if (o.kind == KIND_RESERVOIR)
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " x %" PetscInt_FMT, o.res.ny, o.res.nx));
   else PetscCall(PetscPrintf(PETSC_COMM_WORLD, " of %" PetscInt_FMT " genes", o.genes.genes));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, " -> %s (max count %lld) on %d rank%s in %.3f s\n", o.out, (long long)vmax,

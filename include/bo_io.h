@@ -9,6 +9,7 @@
  *   /labels   (N) int32, optional
  *   /params   (N, P) float64 with string attribute names, optional
  *   /inputs   (N, Ny, Nx[, Ci]) float32 on the counts' grid, optional
+ *             ((N, Nz, Ny, Nx[, Ci]) with Mz beside 3-D fields)
  *   /         provenance: producer, version, created, mpi_size,
  *             slurm_job_id (when set), and caller-given key/values
  *   FILE.xmf  XDMF sidecar for fields (ParaView / VisIt)
@@ -82,7 +83,9 @@ PetscErrorCode BOWriterSetXDMF(BOWriter w, PetscBool flg);
 PetscErrorCode BOWriterSetLabels(BOWriter w, PetscBool flg); /* create the labels dataset */
 /* Conditioning datasets beside the counts (docs/DATA.md): params (N, P)
  * float64 with the attribute names (comma-separated, P of them; NULL or ""
- * gives p0,p1,...), and inputs (N, Ny, Nx[, Ci]) float32 for fields. */
+ * gives p0,p1,...), and inputs (N, Ny, Nx[, Ci]) float32 for fields,
+ * (N, Nz, Ny, Nx[, Ci]) with Mz for 3-D fields (BODataset does not read
+ * those yet). */
 PetscErrorCode BOWriterSetParams(BOWriter w, PetscInt P, const char *names);
 PetscErrorCode BOWriterSetInputs(BOWriter w, PetscInt Ci);
 /* origin and spacing: 2 values (x, y), or 3 (x, y, z) for 3-D fields. */
@@ -99,7 +102,7 @@ PetscErrorCode BOWriterSetUp(BOWriter w);
 PetscErrorCode BOWriterWrite(BOWriter w, PetscInt first, PetscInt count, const float *data);
 PetscErrorCode BOWriterWriteLabels(BOWriter w, PetscInt first, PetscInt count, const PetscInt *labels);
 /* Members first .. first+count-1 of params (count x P) and inputs (count x
- * Ny x Nx x Ci). Collective; count may be 0; NaN or infinite values are an
+ * Ny x Nx x Ci, or count x Nz x Ny x Nx x Ci). Collective; count may be 0; NaN or infinite values are an
  * error naming the first (agreed before the write). */
 PetscErrorCode BOWriterWriteParams(BOWriter w, PetscInt first, PetscInt count, const double *params);
 PetscErrorCode BOWriterWriteInputs(BOWriter w, PetscInt first, PetscInt count, const float *inputs);

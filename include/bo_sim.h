@@ -9,11 +9,13 @@
 
 /* Reservoir: Gaussian log-permeability with correlation length and channel
  * facies, single-phase Darcy flow (left to right), then tracer particles
- * injected continuously at the inflow face, counted per cell. */
+ * injected continuously at the inflow face, counted per cell. In 2-D
+ * (nz = 1) or in 3-D (nz > 1: the same model on nz layers of unit cubes). */
 typedef enum { BO_RESERVOIR_TRACER, BO_RESERVOIR_PERMEABILITY } BOReservoirOutput;
 extern const char *const BOReservoirOutputs[];
 typedef struct {
   PetscInt          nx, ny;             /* cells */
+  PetscInt          nz;                 /* cells in z: 1 = a 2-D field, > 1 a 3-D one */
   PetscReal         corr_len;           /* correlation length of log k, in cells */
   PetscReal         sigma;              /* standard deviation of log k */
   PetscInt          channels;           /* number of sinuous high-permeability channels */
@@ -22,12 +24,14 @@ typedef struct {
   PetscReal         particles_per_cell; /* tracer particles injected per cell of pore volume */
   PetscReal         pvi;                /* pore volumes injected */
   PetscReal         dispersivity;       /* in cells */
+  PetscReal         tracer_step;        /* largest particle step (cells), by advection and dispersion each */
   PetscInt          levels;             /* permeability levels for the permeability output */
   BOReservoirOutput output;
   PetscInt          refine; /* simulate on a grid refine times finer, count on nx x ny */
 } BOReservoirParams;
 PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p);
-/* Realization k: counts (ny x nx, x fastest). logk (ny x nx) may be NULL. */
+/* Realization k: counts (ny x nx, x fastest; nz x ny x nx for nz > 1).
+ * logk (the same shape) may be NULL. */
 PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk);
 
 /* Parameters that may differ between realizations (conditioning data, issue

@@ -1,6 +1,7 @@
 /* Conditioning data beside the counts (docs/DATA.md, "params and inputs"):
  * `params` (N, P) float64 with the string attribute `names`, and `inputs`
- * (N, Ny, Nx[, Ci]) float32 on the counts' grid. Writing (BOWriter), reading
+ * (N, Ny, Nx[, Ci]) float32 on the counts' grid ((N, Nz, Ny, Nx[, Ci]) with
+ * Mz beside 3-D counts: written, not read yet). Writing (BOWriter), reading
  * a shard (BODataset), their validation, and whole params files. */
 #include <limits.h>
 #include <math.h>
@@ -125,8 +126,6 @@ PetscErrorCode BOWriterSetInputs(BOWriter w, PetscInt Ci)
   PetscCheck(!w->setup, w->comm, PETSC_ERR_ORDER, "request inputs before the first write");
   PetscCheck(w->is_field, w->comm, PETSC_ERR_ARG_WRONG, "%s: inputs are fields on the counts' grid; %s is no field",
              w->path, w->name);
-  PetscCheck(!w->is_3d, w->comm, PETSC_ERR_SUP, "%s: %s is a 3-D field; inputs beside 3-D fields are not supported yet",
-             w->path, w->name);
   PetscCheck(Ci >= 1, w->comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: inputs need Ci >= 1 components", w->path);
   w->Ci = Ci;
   PetscFunctionReturn(0);
@@ -139,7 +138,7 @@ static PetscErrorCode create_dataset(BOWriter w, const char *leaf, hid_t ftype, 
 {
   char    path[300];
   hid_t   space, dcpl;
-  hsize_t chunk[4];
+  hsize_t chunk[5];
   int     one = 1;
 
   PetscFunctionBegin;
@@ -164,14 +163,19 @@ PetscErrorCode bo_writer_create_conditions(BOWriter w)
     PetscCall(BOH5WriteAttrString(w->pset, "names", w->param_names));
   }
   if (w->Ci) {
-    /* like the counts: no component axis for Ci = 1, as VecView writes dof 1 */
-    hsize_t dims[4] = {(hsize_t)w->N, (hsize_t)w->shape[0], (hsize_t)w->shape[1], (hsize_t)w->Ci};
-    PetscCall(create_dataset(w, "inputs", H5T_IEEE_F32LE, w->Ci > 1 ? 4 : 3, dims, &w->iset));
-    PetscCall(BOH5WriteAttrInt(w->iset, "Mx", w->shape[1]));
-    PetscCall(BOH5WriteAttrInt(w->iset, "My", w->shape[0]));
+    /* like the counts: no component axis for Ci = 1, as VecView writes dof 1;
+     * 3-D counts (Nz, Ny, Nx, C) get inputs (N, Nz, Ny, Nx[, Ci]) with Mz */
+    const PetscInt sd      = w->is_3d ? 3 : 2; /* spatial axes */
+    hsize_t        dims[5] = {(hsize_t)w->N};
+    for (PetscInt i = 0; i < sd; i++) dims[1 + i] = (hsize_t)w->shape[i];
+    dims[1 + sd] = (hsize_t)w->Ci;
+    PetscCall(create_dataset(w, "inputs", H5T_IEEE_F32LE, (int)(1 + sd + (w->Ci > 1)), dims, &w->iset));
+    PetscCall(BOH5WriteAttrInt(w->iset, "Mx", w->shape[sd - 1]));
+    PetscCall(BOH5WriteAttrInt(w->iset, "My", w->shape[sd - 2]));
+    if (w->is_3d) PetscCall(BOH5WriteAttrInt(w->iset, "Mz", w->shape[0]));
     PetscCall(BOH5WriteAttrInt(w->iset, "dof", w->Ci));
-    PetscCall(BOH5WriteAttr(w->iset, "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, w->origin));
-    PetscCall(BOH5WriteAttr(w->iset, "spacing", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, w->spacing));
+    PetscCall(BOH5WriteAttr(w->iset, "origin", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (int)sd, w->origin));
+    PetscCall(BOH5WriteAttr(w->iset, "spacing", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (int)sd, w->spacing));
   }
   PetscFunctionReturn(0);
 }
@@ -202,14 +206,17 @@ PetscErrorCode BOWriterWriteParams(BOWriter w, PetscInt first, PetscInt count, c
 PetscErrorCode BOWriterWriteInputs(BOWriter w, PetscInt first, PetscInt count, const float *inputs)
 {
   char     what[PETSC_MAX_PATH_LEN + 32];
-  PetscInt shape[3] = {w->shape[0], w->shape[1], w->Ci}, D = w->shape[0] * w->shape[1] * w->Ci;
+  PetscInt sd = w->is_3d ? 3 : 2, shape[4], D = w->Ci; /* member shape (Ny, Nx[, Ci]) or (Nz, Ny, Nx[, Ci]) */
+
+  for (PetscInt i = 0; i < sd; i++) shape[i] = w->shape[i], D *= w->shape[i];
+  shape[sd] = w->Ci;
 
   PetscFunctionBegin;
   PetscCall(BOWriterSetUp(w));
   PetscCheck(w->Ci, w->comm, PETSC_ERR_ORDER, "%s: call BOWriterSetInputs() before writing inputs", w->path);
   PetscCall(check_range(w, "inputs", first, count));
   snprintf(what, sizeof(what), "%s: inputs", w->path);
-  PetscCall(check_finite(w->comm, what, (size_t)count * D, inputs, PETSC_TRUE, (long long)first * D, w->Ci > 1 ? 3 : 2,
+  PetscCall(check_finite(w->comm, what, (size_t)count * D, inputs, PETSC_TRUE, (long long)first * D, sd + (w->Ci > 1),
                          shape));
   PetscCall(BOH5WriteRows(w->iset, H5T_NATIVE_FLOAT, (hsize_t)first, (hsize_t)count, inputs));
   PetscFunctionReturn(0);

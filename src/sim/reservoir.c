@@ -24,24 +24,29 @@
  * (lengths in output cells unchanged, the same number of particles) and the
  * particles are counted on the nx x ny output grid: fine-scale flow seen at
  * the resolution of the observations, at R^2 .. R^3 times the cost.
+ *
+ * -nz NZ > 1 simulates the same model in 3-D (reservoir3d.c); -nz 1 is this
+ * file's 2-D model, unchanged.
  */
 #include <math.h>
 #include <stdio.h>
 #include "bo_darcy.h"
-#include "bo_sim.h"
 #include "bo_rng.h"
+#include "simimpl.h"
 
 const char *const BOReservoirOutputs[] = {"tracer", "permeability", "BOReservoirOutput", "BO_RESERVOIR_", NULL};
 
 PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams *p)
 {
   PetscFunctionBegin;
-  p->nx = 32, p->ny = 32, p->corr_len = 4, p->sigma = 1.0, p->channels = 2, p->channel_width = 3;
+  p->nx = 32, p->ny = 32, p->nz = 1, p->corr_len = 4, p->sigma = 1.0, p->channels = 2, p->channel_width = 3;
   p->channel_contrast = 2.5, p->particles_per_cell = 8, p->pvi = 0.5, p->dispersivity = 0.3, p->levels = 16;
+  p->tracer_step = 0.25;
   p->output = BO_RESERVOIR_TRACER, p->refine = 1;
   PetscOptionsBegin(comm, NULL, "Reservoir simulator", "bo_datagen");
   PetscCall(PetscOptionsInt("-nx", "cells in x", NULL, p->nx, &p->nx, NULL));
   PetscCall(PetscOptionsInt("-ny", "cells in y", NULL, p->ny, &p->ny, NULL));
+  PetscCall(PetscOptionsInt("-nz", "cells in z (1: 2-D fields; more: a 3-D reservoir)", NULL, p->nz, &p->nz, NULL));
   PetscCall(
       PetscOptionsReal("-corr_len", "correlation length of log k (cells)", NULL, p->corr_len, &p->corr_len, NULL));
   PetscCall(PetscOptionsReal("-sigma", "standard deviation of log k", NULL, p->sigma, &p->sigma, NULL));
@@ -54,6 +59,10 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
                              p->particles_per_cell, &p->particles_per_cell, NULL));
   PetscCall(PetscOptionsReal("-pvi", "pore volumes injected", NULL, p->pvi, &p->pvi, NULL));
   PetscCall(PetscOptionsReal("-dispersivity", "dispersivity (cells)", NULL, p->dispersivity, &p->dispersivity, NULL));
+  PetscCall(PetscOptionsReal("-tracer_step",
+                             "largest particle step (cells), by advection and by dispersion each: larger is faster "
+                             "and coarser",
+                             NULL, p->tracer_step, &p->tracer_step, NULL));
   PetscCall(PetscOptionsEnum("-reservoir_output", "tracer counts, or permeability quantised into -levels levels", NULL,
                              BOReservoirOutputs, (PetscEnum)p->output, (PetscEnum *)&p->output, NULL));
   PetscCall(PetscOptionsInt("-levels", "permeability levels", NULL, p->levels, &p->levels, NULL));
@@ -62,6 +71,13 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
   PetscOptionsEnd();
   PetscCheck(p->refine >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-refine %" PetscInt_FMT ": must be >= 1", p->refine);
   PetscCheck(p->nx >= 2 && p->ny >= 2, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nx and -ny must be at least 2");
+  if (!(p->tracer_step > 0 && p->tracer_step <= 1)) {
+    char val[32]; /* C's %g: PETSc's prints 0 as "0." */
+    snprintf(val, sizeof(val), "%g", (double)p->tracer_step);
+    SETERRQ(comm, PETSC_ERR_ARG_OUTOFRANGE, "-tracer_step %s: must be in (0, 1] cells", val);
+  }
+  PetscCheck(p->nz >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-nz %" PetscInt_FMT ": must be at least 1 (1: 2-D fields)",
+             p->nz);
   PetscCheck(p->corr_len > 0 && p->sigma >= 0 && p->channels >= 0 && p->channel_width > 0, comm,
              PETSC_ERR_ARG_OUTOFRANGE,
              "-corr_len and -channel_width must be positive, -sigma and -channels non-negative");
@@ -117,7 +133,7 @@ static PetscErrorCode solve_flow(const BOReservoirParams *p, const double *logk,
   DM             da;
   Vec            perm, pres;
   PetscScalar   *a;
-  BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0};
+  BODarcyProblem prob = {1.0, 1.0, 1.0, 0.0, 1.0};
 
   PetscFunctionBegin;
   PetscCall(DMDACreate2d(PETSC_COMM_SELF, DM_BOUNDARY_NONE, DM_BOUNDARY_NONE, DMDA_STENCIL_STAR, p->nx, p->ny, 1, 1, 1,
@@ -151,7 +167,7 @@ static void cell_velocity(const BOReservoirParams *p, const double *qx, const do
 static void track_tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, const double *qx, const double *qy,
                          float *counts)
 {
-  const double cfl = 0.25; /* cells per step */
+  const double cfl = p->tracer_step; /* cells per step */
   double       Q = 0, T, Dm, *cdf = malloc(sizeof(double) * (size_t)p->ny);
   long         M = lround(p->particles_per_cell * p->pvi * (double)(p->nx * p->ny));
   BORng        rng;
@@ -200,6 +216,16 @@ static BOReservoirParams refined(const BOReservoirParams *p)
   return f;
 }
 
+void bo_sim_permeability_levels(const BOReservoirParams *p, PetscInt n, const double *logk, float *levels)
+{
+  /* levels spread over [-3 sigma, 3 sigma + contrast] */
+  double lo = -3 * p->sigma, hi = 3 * p->sigma + (p->channels ? p->channel_contrast : 0) + 1e-12;
+  for (PetscInt c = 0; c < n; c++) {
+    double l  = floor((logk[c] - lo) / (hi - lo) * p->levels);
+    levels[c] = (float)PetscMin(PetscMax(l, 0.0), (double)(p->levels - 1));
+  }
+}
+
 PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts,
                                   double *logk_out)
 {
@@ -209,20 +235,18 @@ PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, Pet
   float                  *fine;
 
   PetscFunctionBegin;
+  if (p->nz > 1) {
+    PetscCall(bo_sim_reservoir3d_realize(p, seed, k, counts, logk_out));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscMalloc5(n, &logk, f.ny * (f.nx + 1), &qx, (f.ny + 1) * f.nx, &qy, n, &fine, p->nx * p->ny, &coarse));
   PetscCall(log_permeability(&f, seed, k, logk));
   /* log k of an output cell: the mean over its R x R fine cells */
   for (PetscInt c = 0; c < p->nx * p->ny; c++) coarse[c] = 0;
   for (PetscInt j = 0; j < f.ny; j++)
     for (PetscInt i = 0; i < f.nx; i++) coarse[(j / R) * p->nx + i / R] += logk[j * f.nx + i] / (double)(R * R);
-  if (p->output == BO_RESERVOIR_PERMEABILITY) {
-    /* levels spread over [-3 sigma, 3 sigma + contrast] */
-    double lo = -3 * p->sigma, hi = 3 * p->sigma + (p->channels ? p->channel_contrast : 0) + 1e-12;
-    for (PetscInt c = 0; c < p->nx * p->ny; c++) {
-      double l  = floor((coarse[c] - lo) / (hi - lo) * p->levels);
-      counts[c] = (float)PetscMin(PetscMax(l, 0.0), (double)(p->levels - 1));
-    }
-  } else {
+  if (p->output == BO_RESERVOIR_PERMEABILITY) bo_sim_permeability_levels(p, p->nx * p->ny, coarse, counts);
+  else {
     PetscCall(solve_flow(&f, logk, qx, qy));
     track_tracer(&f, seed, k, qx, qy, fine);
     for (PetscInt c = 0; c < p->nx * p->ny; c++) counts[c] = 0;
