@@ -15,9 +15,8 @@ static const char help[] = "bo_datagen: reference simulators that make count tra
                            "  -pvi_range lo,hi (one value fixes it) draw each realization's corr_len,\n"
                            "  sigma, pvi; -params_file P.h5 simulates -n realizations at each row of its\n"
                            "  params. Either writes params (N, 3) and, with the log-permeability on the\n"
-                           "  output grid, inputs (N, ny, nx) (-write_inputs) beside the counts; in 3-D\n"
-                           "  inputs (N, nz, ny, nx) only with -write_inputs (BODataset does not read\n"
-                           "  them yet).\n"
+                           "  output grid, inputs (N, ny, nx), or (N, nz, ny, nx) in 3-D, beside the\n"
+                           "  counts (-write_inputs 0: params only).\n"
                            "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
                            "  labels are the cell types.\n"
                            "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
@@ -113,10 +112,9 @@ static PetscErrorCode get_options(Options *o)
                                "reservoir: HDF5 file whose params rows (corr_len, sigma, pvi) are "
                                "simulated -n times each",
                                NULL, o->params_file, o->params_file, sizeof(o->params_file), NULL));
-  PetscCall(PetscOptionsBool(
-      "-write_inputs",
-      "reservoir: write each realization's log-permeability as inputs (default: with params, 2-D only)", NULL,
-      o->inputs, &o->inputs, &inputs_set));
+  PetscCall(PetscOptionsBool("-write_inputs",
+                             "reservoir: write each realization's log-permeability as inputs (default: with params)",
+                             NULL, o->inputs, &o->inputs, &inputs_set));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) { /* -help: list every option, do nothing */
@@ -149,8 +147,7 @@ static PetscErrorCode get_options(Options *o)
     if (o->params_file[0]) PetscCall(load_params_file(o));
     if (o->params_file[0]) o->N = o->n * o->rows;
     o->parametric = (PetscBool)(o->ranges.set || o->params_file[0]);
-    /* 3-D inputs are written when asked for: BODataset does not read them yet */
-    if (!inputs_set) o->inputs = (PetscBool)(o->parametric && o->res.nz == 1);
+    if (!inputs_set) o->inputs = o->parametric;
     if (o->res.nz > 1) /* a 3-D field (Nz, Ny, Nx, C = 1): (N, Nz, Ny, Nx) with Mz */
       o->ndim = 4, o->shape[0] = o->res.nz, o->shape[1] = o->res.ny, o->shape[2] = o->res.nx, o->shape[3] = 1;
     else o->ndim = 2, o->shape[0] = o->res.ny, o->shape[1] = o->res.nx;

@@ -4,7 +4,7 @@ static char help[] =
     "         [-checkpoint_every K] [-restart] [-seed S] [-log FILE.csv] [-model unet-s|unet-tiny|mlp|...]\n\n"
     "2-D fields (N, Ny, Nx[, C]) train a 2-D U-Net, 3-D fields (N, Nz, Ny, Nx[, C]) the\n"
     "3-D U-Net of the same -model (z halved while the depth is even and >= 4), count\n"
-    "vectors an MLP. Input fields beside 3-D counts are not supported.\n"
+    "vectors an MLP. Input fields (N, [Nz,] Ny, Nx[, Ci]) enter as extra channels.\n"
     "Every rank reads only its shard of the data; the global batch B is split over\n"
     "ranks and gradients are summed with one MPI_Allreduce per step, so any rank\n"
     "count follows the same trajectory. SIGUSR1 or SIGTERM (Slurm's warning before\n"

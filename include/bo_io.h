@@ -84,8 +84,7 @@ PetscErrorCode BOWriterSetLabels(BOWriter w, PetscBool flg); /* create the label
 /* Conditioning datasets beside the counts (docs/DATA.md): params (N, P)
  * float64 with the attribute names (comma-separated, P of them; NULL or ""
  * gives p0,p1,...), and inputs (N, Ny, Nx[, Ci]) float32 for fields,
- * (N, Nz, Ny, Nx[, Ci]) with Mz for 3-D fields (BODataset does not read
- * those yet). */
+ * (N, Nz, Ny, Nx[, Ci]) with Mz for 3-D fields. */
 PetscErrorCode BOWriterSetParams(BOWriter w, PetscInt P, const char *names);
 PetscErrorCode BOWriterSetInputs(BOWriter w, PetscInt Ci);
 /* origin and spacing: 2 values (x, y), or 3 (x, y, z) for 3-D fields. */

@@ -359,10 +359,49 @@ START_TEST(test_inputs_3d)
     ck_assert_msg(BOTestAllRanks(ok), "inputs beside 3-D counts with Ci = %d: wrong shape, Mz or values", (int)Ci);
     write_inputs3d(BOTestPath("nan3.h5", path, sizeof(path)), shape, Ci, PETSC_TRUE);
   }
-  /* the reader does not take inputs beside 3-D counts yet: an error at open */
-  write_inputs3d(BOTestPath("in3.h5", path, sizeof(path)), shape, 1, PETSC_FALSE);
-  expect_error(path, 0,
-               "in3.h5: dataset inputs: counts is a 3-D field, and inputs beside 3-D fields are not supported");
+  /* the reader: every rank's shard of inputs, member k's element e = 0.5 (k Di + e) */
+  for (PetscInt Ci = 1; Ci <= 2; Ci++) {
+    BODataset ds;
+    int       ok;
+    write_inputs3d(BOTestPath("in3.h5", path, sizeof(path)), shape, Ci, PETSC_FALSE);
+    ds = open_ds(path, 0, 0);
+    BOTestOK(BODatasetOpen(ds));
+    BOTestOK(BODatasetLoadInputs(ds));
+    const PetscInt Di = 24 * Ci;
+    ok                = ds->has_inputs && ds->Ci == Ci;
+    for (PetscInt e = 0; ok && e < ds->nlocal * Di; e++) ok = ds->inputs[e] == (float)(0.5 * (ds->first * Di + e));
+    if (ds->nlocal > 0) { /* a minibatch's copy: the shard's last member, all its Nz planes */
+      float          got[24 * 2];
+      const PetscInt k = ds->first + ds->nlocal - 1;
+      BOTestOK(BODatasetGetConditions(ds, 1, &k, NULL, got));
+      for (PetscInt e = 0; ok && e < Di; e++) ok = got[e] == (float)(0.5 * (k * Di + e));
+    }
+    ck_assert_msg(BOTestAllRanks(ok), "inputs beside 3-D counts read back wrong (Ci = %d)", (int)Ci);
+    BODatasetDestroy(&ds);
+  }
+  /* inputs of another volume beside 3-D counts, and of a 2-D member's axes: refused at open */
+  for (int bad = 0; bad < 2; bad++) {
+    PetscMPIInt   rank;
+    const hsize_t other[4] = {3, 2, 3, 5}, flat[3] = {3, 3, 4};
+    write_inputs3d(BOTestPath("inbad.h5", path, sizeof(path)), shape, 1, PETSC_FALSE);
+    MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+    if (rank == 0) { /* replace /inputs by a float dataset of the wrong shape */
+      static float zeros[3 * 2 * 3 * 5];
+      hid_t        f  = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+      hid_t        sp = H5Screate_simple(bad ? 3 : 4, bad ? flat : other, NULL);
+      H5Ldelete(f, "inputs", H5P_DEFAULT);
+      hid_t d = H5Dcreate2(f, "inputs", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros);
+      H5Dclose(d), H5Sclose(sp), H5Fclose(f);
+    }
+    MPI_Barrier(PETSC_COMM_WORLD);
+    expect_error(
+        path, 0,
+        bad ? "inbad.h5: dataset inputs has 3 axes; expected (N, Nz, Ny, Nx) or (N, Nz, Ny, Nx, Ci) beside 3-D "
+              "counts"
+            : "inbad.h5: dataset inputs is on a 2 x 3 x 5 grid but counts on 2 x 3 x 4 (Nz x Ny x Nx): "
+              "inputs must be on the counts' grid");
+  }
 }
 END_TEST
 

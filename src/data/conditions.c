@@ -1,7 +1,7 @@
 /* Conditioning data beside the counts (docs/DATA.md, "params and inputs"):
  * `params` (N, P) float64 with the string attribute `names`, and `inputs`
  * (N, Ny, Nx[, Ci]) float32 on the counts' grid ((N, Nz, Ny, Nx[, Ci]) with
- * Mz beside 3-D counts: written, not read yet). Writing (BOWriter), reading
+ * Mz beside 3-D counts). Writing (BOWriter), reading
  * a shard (BODataset), their validation, and whole params files. */
 #include <limits.h>
 #include <math.h>
@@ -225,7 +225,7 @@ PetscErrorCode BOWriterWriteInputs(BOWriter w, PetscInt first, PetscInt count, c
 /* --------------------------------------------------------------- reading */
 
 /* The extent of dataset path, or nd = 0 if it is absent. */
-static PetscErrorCode dataset_extent(BODataset ds, const char *path, int *nd, hsize_t dims[4])
+static PetscErrorCode dataset_extent(BODataset ds, const char *path, int *nd, hsize_t dims[5])
 {
   hid_t       d, sp, t;
   H5T_class_t cls;
@@ -240,7 +240,7 @@ static PetscErrorCode dataset_extent(BODataset ds, const char *path, int *nd, hs
   H5Tclose(t);
   sp  = H5Dget_space(d);
   *nd = H5Sget_simple_extent_ndims(sp);
-  if (*nd >= 1 && *nd <= 4) H5Sget_simple_extent_dims(sp, dims, NULL);
+  if (*nd >= 1 && *nd <= 5) H5Sget_simple_extent_dims(sp, dims, NULL);
   H5Sclose(sp);
   H5Dclose(d);
   PetscCheck(cls == H5T_INTEGER || cls == H5T_FLOAT, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
@@ -251,7 +251,7 @@ static PetscErrorCode dataset_extent(BODataset ds, const char *path, int *nd, hs
 /* params: (N, P), names = P names (p0,p1,... when the attribute is absent). */
 static PetscErrorCode open_params(BODataset ds, const char *path)
 {
-  hsize_t dims[4];
+  hsize_t dims[5];
   int     nd;
   char    what[2 * PETSC_MAX_PATH_LEN + 16];
 
@@ -284,30 +284,44 @@ static PetscErrorCode open_params(BODataset ds, const char *path)
   PetscFunctionReturn(0);
 }
 
-/* inputs: (N, Ny, Nx) or (N, Ny, Nx, Ci) on the grid of field counts. */
+/* inputs: (N, Ny, Nx) or (N, Ny, Nx, Ci) on the grid of field counts;
+ * beside 3-D counts (N, Nz, Ny, Nx) or (N, Nz, Ny, Nx, Ci) on their volume. */
 static PetscErrorCode open_inputs(BODataset ds, const char *path)
 {
-  hsize_t dims[4];
-  int     nd;
+  hsize_t        dims[5];
+  int            nd;
+  const int      sd      = ds->is_3d ? 3 : 2; /* spatial axes */
+  const PetscInt want[3] = {ds->is_3d ? ds->Nz : ds->Ny, ds->is_3d ? ds->Ny : ds->Nx, ds->Nx};
+  const char    *grid    = ds->is_3d ? "(Nz x Ny x Nx)" : "(Ny x Nx)";
+  char           have[96], ours[96];
 
   PetscFunctionBegin;
   PetscCall(dataset_extent(ds, path, &nd, dims));
   if (!nd) PetscFunctionReturn(0);
   PetscCheck(ds->is_field, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s holds input fields, but %s holds vectors, not fields", ds->filename, path, ds->name);
-  PetscCheck(!ds->is_3d, ds->comm, PETSC_ERR_SUP,
-             "%s: dataset %s: %s is a 3-D field, and inputs beside 3-D fields are not supported yet", ds->filename,
-             path, ds->name);
-  PetscCheck(nd == 3 || nd == 4, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s has %d axes; expected (N, Ny, Nx) or (N, Ny, Nx, Ci)", ds->filename, path, nd);
+  PetscCheck(nd == 1 + sd || nd == 2 + sd, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s has %d axes; expected %s", ds->filename, path, nd,
+             ds->is_3d ? "(N, Nz, Ny, Nx) or (N, Nz, Ny, Nx, Ci) beside 3-D counts" : "(N, Ny, Nx) or (N, Ny, Nx, Ci)");
   PetscCheck((PetscInt)dims[0] == ds->N, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
              "%s: dataset %s has %llu members but %s has %" PetscInt_FMT, ds->filename, path,
              (unsigned long long)dims[0], ds->name, ds->N);
-  PetscCheck((PetscInt)dims[1] == ds->Ny && (PetscInt)dims[2] == ds->Nx, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: dataset %s is on a %llu x %llu grid but %s on %" PetscInt_FMT " x %" PetscInt_FMT
-             " (Ny x Nx): inputs must be on the counts' grid",
-             ds->filename, path, (unsigned long long)dims[1], (unsigned long long)dims[2], ds->name, ds->Ny, ds->Nx);
-  ds->Ci = nd == 4 ? (PetscInt)dims[3] : 1;
+  PetscBool same = PETSC_TRUE;
+  for (int a = 0; a < sd; a++) same = same && (PetscInt)dims[1 + a] == want[a];
+  if (!same) {
+    if (sd == 3) {
+      snprintf(have, sizeof(have), "%llu x %llu x %llu", (unsigned long long)dims[1], (unsigned long long)dims[2],
+               (unsigned long long)dims[3]);
+      snprintf(ours, sizeof(ours), "%d x %d x %d", (int)want[0], (int)want[1], (int)want[2]);
+    } else {
+      snprintf(have, sizeof(have), "%llu x %llu", (unsigned long long)dims[1], (unsigned long long)dims[2]);
+      snprintf(ours, sizeof(ours), "%d x %d", (int)want[0], (int)want[1]);
+    }
+  }
+  PetscCheck(same, ds->comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: dataset %s is on a %s grid but %s on %s %s: inputs must be on the counts' grid", ds->filename, path,
+             have, ds->name, ours, grid);
+  ds->Ci = nd == 2 + sd ? (PetscInt)dims[1 + sd] : 1;
   PetscCheck(ds->Ci >= 1, ds->comm, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset %s has no components", ds->filename, path);
   ds->has_inputs = PETSC_TRUE;
   PetscFunctionReturn(0);
@@ -363,11 +377,13 @@ PetscErrorCode BODatasetReadParams(BODataset ds, PetscInt first, PetscInt count,
 
 PetscErrorCode BODatasetReadInputs(BODataset ds, PetscInt first, PetscInt count, float *inputs)
 {
-  PetscInt shape[3] = {ds->Ny, ds->Nx, ds->Ci};
+  /* a member's shape, for naming a bad value: (Ny, Nx[, Ci]) or (Nz, Ny, Nx[, Ci]) */
+  PetscInt shape[4] = {ds->Nz, ds->Ny, ds->Nx, ds->Ci}, *sh = ds->is_3d ? shape : shape + 1;
+  PetscInt nd = (ds->is_3d ? 3 : 2) + (ds->Ci > 1);
 
   PetscFunctionBegin;
   PetscCheck(ds->has_inputs, ds->comm, PETSC_ERR_ARG_WRONGSTATE, "%s: no inputs dataset", ds->filename);
-  PetscCall(read_condition(ds, "inputs", H5T_NATIVE_FLOAT, first, count, ds->Ci > 1 ? 3 : 2, shape, inputs));
+  PetscCall(read_condition(ds, "inputs", H5T_NATIVE_FLOAT, first, count, nd, sh, inputs));
   PetscFunctionReturn(0);
 }
 
@@ -376,14 +392,14 @@ PetscErrorCode BODatasetLoadInputs(BODataset ds)
   PetscFunctionBegin;
   if (ds->inputs) PetscFunctionReturn(0);
   PetscCheck(ds->has_inputs, ds->comm, PETSC_ERR_ARG_WRONGSTATE, "%s: no inputs dataset", ds->filename);
-  PetscCall(PetscMalloc1((size_t)ds->nlocal * ds->Ny * ds->Nx * ds->Ci + 1, &ds->inputs));
+  PetscCall(PetscMalloc1((size_t)ds->nlocal * ds->Nz * ds->Ny * ds->Nx * ds->Ci + 1, &ds->inputs));
   PetscCall(BODatasetReadInputs(ds, ds->first, ds->nlocal, ds->inputs));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BODatasetGetConditions(BODataset ds, PetscInt n, const PetscInt *gidx, double *params, float *inputs)
 {
-  const size_t Di = (size_t)ds->Ny * ds->Nx * ds->Ci;
+  const size_t Di = (size_t)ds->Nz * ds->Ny * ds->Nx * ds->Ci;
 
   PetscFunctionBegin;
   PetscCheck(!params || ds->has_params, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "%s: no params dataset",
@@ -406,7 +422,7 @@ PetscErrorCode BODatasetGetConditions(BODataset ds, PetscInt n, const PetscInt *
  * all, as its own shard. */
 static PetscErrorCode read_params_table(BODataset ds)
 {
-  hsize_t dims[4];
+  hsize_t dims[5];
   int     nd;
 
   PetscFunctionBegin;

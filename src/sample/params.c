@@ -5,7 +5,7 @@
  *            members_per_point), in physical units and the order of the
  *            checkpoint's names; outside the training range is allowed,
  *            with a warning;
- *   inputs   -inputs F.h5: dataset inputs (K, Ny, Nx[, Ci]) on the model's
+ *   inputs   -inputs F.h5: dataset inputs (K, [Nz,] Ny, Nx[, Ci]) on the model's
  *            grid, K = 1 (for all members) or one per member;
  *   totals   with params, a member's total is drawn from the totals of the
  *            -params_knn training members nearest to its point in
@@ -92,14 +92,31 @@ typedef struct {
   PetscInt  K;
 } InputsJob;
 
+/* The network's input field per member, (Ny, Nx, Ci) or (Nz, Ny, Nx, Ci), and its cells times Ci. */
+static size_t input_field_size(const BOModelConfig *c) { return (size_t)c->Nz * c->Ny * c->Nx * c->num_inputs; }
+
+/* Does dataset inputs of nd axes dims fit the network: (K, [Nz,] Ny, Nx[, Ci])? */
+static PetscBool inputs_fit(const BOModelConfig *c, int nd, const hsize_t *dims)
+{
+  const int sd      = c->Nz > 1 ? 3 : 2; /* spatial axes */
+  hsize_t   want[3] = {(hsize_t)c->Nz, (hsize_t)c->Ny, (hsize_t)c->Nx}, ci;
+
+  if (nd != 1 + sd && nd != 2 + sd) return PETSC_FALSE;
+  for (int a = 0; a < sd; a++)
+    if (dims[1 + a] != want[3 - sd + a]) return PETSC_FALSE;
+  ci = nd == 2 + sd ? dims[1 + sd] : 1;
+  return (PetscBool)(ci == (hsize_t)c->num_inputs && dims[0] >= 1);
+}
+
 static PetscErrorCode read_inputs(void *ctx)
 {
   InputsJob           *j = (InputsJob *)ctx;
   BOSampler            s = j->s;
   const BOModelConfig *c = &s->model->cfg;
   hid_t                f, d, sp;
-  hsize_t              dims[4] = {0, 0, 0, 1};
+  hsize_t              dims[5] = {0, 0, 0, 0, 0};
   int                  nd;
+  char                 have[96] = "", want[96];
 
   PetscFunctionBegin;
   f = H5Fopen(s->inputs_file, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -110,23 +127,23 @@ static PetscErrorCode read_inputs(void *ctx)
   BOCallHDF5(d = H5Dopen2(f, "inputs", H5P_DEFAULT), "cannot open inputs");
   sp = H5Dget_space(d);
   nd = H5Sget_simple_extent_ndims(sp);
-  if (nd >= 3 && nd <= 4) H5Sget_simple_extent_dims(sp, dims, NULL);
+  if (nd >= 1 && nd <= 5) H5Sget_simple_extent_dims(sp, dims, NULL);
   H5Sclose(sp);
-  if (!(nd >= 3 && nd <= 4 && dims[1] == (hsize_t)c->Ny && dims[2] == (hsize_t)c->Nx &&
-        dims[3] == (hsize_t)c->num_inputs && dims[0] >= 1))
+  if (!inputs_fit(c, nd, dims)) {
     H5Dclose(d), H5Fclose(f);
-  PetscCheck(nd >= 3 && nd <= 4 && dims[1] == (hsize_t)c->Ny && dims[2] == (hsize_t)c->Nx &&
-                 dims[3] == (hsize_t)c->num_inputs && dims[0] >= 1,
-             PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
-             "dataset inputs is %d-dimensional (%llu x %llu x %llu x %llu); the network takes (K, %" PetscInt_FMT
-             ", %" PetscInt_FMT ", %" PetscInt_FMT ")",
-             nd, (unsigned long long)dims[0], (unsigned long long)dims[1], (unsigned long long)dims[2],
-             (unsigned long long)dims[3], c->Ny, c->Nx, c->num_inputs);
+    for (int a = 0; a < nd && a < 5; a++)
+      snprintf(have + strlen(have), sizeof(have) - strlen(have), "%s%llu", a ? " x " : "", (unsigned long long)dims[a]);
+    if (c->Nz > 1)
+      snprintf(want, sizeof(want), "(K, %d, %d, %d, %d)", (int)c->Nz, (int)c->Ny, (int)c->Nx, (int)c->num_inputs);
+    else snprintf(want, sizeof(want), "(K, %d, %d, %d)", (int)c->Ny, (int)c->Nx, (int)c->num_inputs);
+  }
+  PetscCheck(inputs_fit(c, nd, dims), PETSC_COMM_SELF, PETSC_ERR_ARG_SIZ,
+             "dataset inputs is %d-dimensional (%s); the network takes %s", nd, have, want);
   j->K = (PetscInt)dims[0];
-  PetscCall(PetscMalloc1((size_t)j->K * c->Ny * c->Nx * c->num_inputs, &s->input_fields));
+  PetscCall(PetscMalloc1((size_t)j->K * input_field_size(c), &s->input_fields));
   BOCallHDF5(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->input_fields), "cannot read inputs");
   H5Dclose(d), H5Fclose(f);
-  for (size_t i = 0; i < (size_t)j->K * c->Ny * c->Nx * c->num_inputs; i++)
+  for (size_t i = 0; i < (size_t)j->K * input_field_size(c); i++)
     PetscCheck(isfinite(s->input_fields[i]), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
                "inputs: value %zu is not a number", i);
   PetscFunctionReturn(0);
@@ -149,7 +166,7 @@ static PetscErrorCode load_inputs(BOSampler s)
   snprintf(what, sizeof(what), "-inputs %s", s->inputs_file);
   PetscCall(BORootTry(s->comm, read_inputs, &job, what));
   PetscCallMPI(MPI_Bcast(&job.K, 1, MPIU_INT, 0, s->comm));
-  n = (size_t)job.K * c->Ny * c->Nx * c->num_inputs;
+  n = (size_t)job.K * input_field_size(c);
   if (s->rank != 0) PetscCall(PetscMalloc1(n, &s->input_fields));
   PetscCallMPI(MPI_Bcast(s->input_fields, (int)n, MPI_FLOAT, 0, s->comm));
   s->ninput_fields = job.K;
@@ -215,8 +232,7 @@ PetscErrorCode bo_sample_set_up_params(BOSampler s)
   if (s->npoints > 0 && s->mass < 0 && s->npool > 0 && !strcmp(s->mass_from, "train")) PetscCall(build_point_pools(s));
   if (s->npoints > 0) PetscCall(PetscMalloc1(s->micro_batch * s->model->cfg.num_params, &s->block_params));
   if (s->ninput_fields > 0)
-    PetscCall(PetscMalloc1(s->micro_batch * s->model->cfg.Ny * s->model->cfg.Nx * s->model->cfg.num_inputs,
-                           &s->block_inputs));
+    PetscCall(PetscMalloc1(s->micro_batch * input_field_size(&s->model->cfg), &s->block_inputs));
   PetscCall(PetscMalloc1(s->micro_batch, &s->drop_all));
   for (PetscInt b = 0; b < s->micro_batch; b++) s->drop_all[b] = PETSC_TRUE;
   PetscFunctionReturn(0);
@@ -249,7 +265,7 @@ PetscErrorCode BOSamplerMemberParams(BOSampler s, PetscInt first, PetscInt n, do
 {
   const BOModelConfig *c  = &s->model->cfg;
   const PetscInt       P  = c->num_params;
-  const size_t         Di = (size_t)c->Ny * c->Nx * c->num_inputs;
+  const size_t         Di = input_field_size(c);
 
   PetscFunctionBegin;
   for (PetscInt b = 0; params && s->npoints > 0 && b < n; b++)

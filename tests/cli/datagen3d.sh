@@ -20,10 +20,14 @@ h5dump -H r2.h5 | grep -A3 'DATASET "inputs"' | grep -q "SIMPLE { ( 4, 4, 8, 12 
 h5dump -a /counts/Mz r2.h5 | grep -q "(0): 4" || fail "no Mz = 4 on counts"
 h5dump -a /inputs/Mz r2.h5 | grep -q "(0): 4" || fail "no Mz = 4 on inputs"
 h5dump -a /tracer_step r2.h5 | grep -q "(0): 0.25" || fail "no tracer_step provenance"
-# without -write_inputs 3-D files hold params only (BODataset does not read 3-D inputs yet)
-$MPIRUN -n 2 "$DG" -kind reservoir -n 4 -nx 12 -ny 8 -nz 4 -seed 5 -sigma_range 0.5,1.5 -out q.h5 > /dev/null
+# params bring inputs by default, as in 2-D (BODataset reads them); -write_inputs 0 leaves them out
+$MPIRUN -n 2 "$DG" -kind reservoir -n 4 -nx 12 -ny 8 -nz 4 -seed 5 -sigma_range 0.5,1.5 -out d.h5 > /dev/null
+h5diff r1.h5 d.h5 /inputs /inputs || fail "3-D inputs are not written by default with params"
+$MPIRUN -n 2 "$DG" -kind reservoir -n 4 -nx 12 -ny 8 -nz 4 -seed 5 -sigma_range 0.5,1.5 -write_inputs 0 \
+  -out q.h5 > /dev/null
 h5diff r1.h5 q.h5 /counts /counts || fail "-write_inputs changed the counts"
-h5dump -H q.h5 | grep -q 'DATASET "inputs"' && fail "3-D inputs written without -write_inputs"
+h5dump -H q.h5 | grep -q 'DATASET "inputs"' && fail "3-D inputs written with -write_inputs 0"
+"$INFO" -data r2.h5 | grep -q "N=4 field3d Nz=4 Ny=8 Nx=12 C=1" || fail "dataset_info on 3-D inputs: $("$INFO" -data r2.h5)"
 "$INFO" -data q.h5 | grep -q "N=4 field3d Nz=4 Ny=8 Nx=12 C=1" || fail "dataset_info: $("$INFO" -data q.h5)"
 grep -q 'TopologyType="3DCoRectMesh" Dimensions="5 9 13"' r2.xmf || fail "r2.xmf is no 3-D mesh"
 $MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r2.h5 | grep -q "4 members of 4 x 8 x 12 x 1 (3-D DMDA): 0 mismatches" \

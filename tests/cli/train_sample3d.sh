@@ -3,7 +3,9 @@
 # 1 and 2 ranks are the same; the ensemble is (N, Nz, Ny, Nx) with Mz and a
 # 3-D sidecar; totals exact (-mass) and within the training members'; shards
 # of -first_member merge into one job; observed cells honoured in 3-D;
-# guidance toward a label; and the errors, in one line with nothing written.
+# guidance toward a label; the picture; 3-D input fields (trained on and
+# sampled for, the same on 1 and 2 ranks); and the errors, in one line with
+# nothing written.
 source "$(dirname "$0")/common.sh"
 P="$BO_BUILD/tests/progs"
 TR="$BO_BIN/bo_train"
@@ -75,4 +77,24 @@ expect_error "-condition obsbad.h5: 'value' is 8 x 4 x 8, but the model's member
 "$SA" $S -n 4 -out pic.h5 -png p.png > /dev/null
 grep -aq "4 members (rows) x 4 z-slices of 4 (columns)" p.png || fail "p.png is not rows of z-slices"
 [ -z "$(ls ./*.tmp* 2> /dev/null)" ] || fail "a run left a temporary file"
-echo "3-D: trained on 2 ranks, sampled identically on 1 and 2, shape, Mz, sidecar, totals, shards, observed cells, picture, errors"
+# 3-D input fields: the log-permeability beside 3-D reservoir counts (bo_datagen's default with
+# params), a network conditioned on it alone, members sampled for given fields on 1 and 2 ranks
+$MPIRUN -n 2 "$BO_BIN/bo_datagen" -kind reservoir -n 16 -nx 8 -ny 8 -nz 4 -seed 3 -sigma_range 0.5,1.5 -out ri.h5 \
+  > /dev/null
+$MPIRUN -n 2 "$TR" -data ri.h5 -model unet-tiny -condition_on inputs -steps 4 -batch 8 -checkpoint cki.h5 \
+  -checkpoint_every 0 > tri.txt 2>&1 || { cat tri.txt; fail "training on 3-D inputs"; }
+grep -q "conditioned on 1 input field channel(s)" tri.txt || { cat tri.txt; fail "not conditioned on the inputs"; }
+SI="-checkpoint cki.h5 -n 4 -sample_steps 5 -batch 4 -inputs ri.h5"
+"$SA" $SI -out si1.h5 > si1.txt 2>&1 || { cat si1.txt; fail "sampling with 3-D inputs on 1 rank"; }
+$MPIRUN -n 2 "$SA" $SI -out si2.h5 > si2.txt 2>&1 || { cat si2.txt; fail "sampling with 3-D inputs on 2 ranks"; }
+h5diff si1.h5 si2.h5 /counts /counts || fail "3-D inputs: 1 vs 2 ranks differ"
+h5dump -H si1.h5 | grep -A3 'DATASET "inputs"' | grep -q "SIMPLE { ( 4, 4, 8, 8 )" || fail "si1.h5 lacks its inputs"
+h5dump -y -w 0 -d /inputs -s 0,0,0,0 -c 4,4,8,8 -o want_in.txt ri.h5 > /dev/null || fail "h5dump ri.h5"
+h5dump -y -w 0 -d /inputs -o got_in.txt si1.h5 > /dev/null || fail "h5dump si1.h5"
+cmp -s <(tr -s ', ' '\n\n' < want_in.txt | grep .) <(tr -s ', ' '\n\n' < got_in.txt | grep .) || fail "si1.h5's inputs are not ri.h5's first 4"
+# a 2-D input field for the 3-D network: one line, nothing written
+$MPIRUN -n 1 "$BO_BIN/bo_datagen" -kind reservoir -n 2 -nx 8 -ny 8 -sigma_range 0.5,1.5 -out r2d.h5 > /dev/null
+expect_error "-inputs r2d.h5: dataset inputs is 3-dimensional (2 x 8 x 8); the network takes (K, 4, 8, 8, 1)" \
+  "$SA" -checkpoint cki.h5 -n 4 -sample_steps 5 -inputs r2d.h5 -out bad.h5
+[ ! -e bad.h5 ] || fail "a refused run wrote bad.h5"
+echo "3-D: trained on 2 ranks, sampled identically on 1 and 2, shape, Mz, sidecar, totals, shards, observed cells, picture, input fields, errors"
