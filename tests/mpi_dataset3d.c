@@ -379,6 +379,28 @@ START_TEST(test_inputs_3d)
     ck_assert_msg(BOTestAllRanks(ok), "inputs beside 3-D counts read back wrong (Ci = %d)", (int)Ci);
     BODatasetDestroy(&ds);
   }
+  /* a NaN in 3-D inputs, named by its 3-D index (member, z, y, x) when read */
+  {
+    PetscMPIInt rank;
+    BODataset   ds;
+    write_inputs3d(BOTestPath("innan.h5", path, sizeof(path)), shape, 1, PETSC_FALSE);
+    MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+    if (rank == 0) { /* member 2, cell (z, y, x) = (1, 0, 3): element 12 + 3 = 15 of 24 */
+      hid_t         f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), d = H5Dopen2(f, "inputs", H5P_DEFAULT);
+      hid_t         fs    = H5Dget_space(d), ms;
+      const hsize_t at[4] = {2, 1, 0, 3}, one[4] = {1, 1, 1, 1};
+      const float   nan = NAN;
+      H5Sselect_hyperslab(fs, H5S_SELECT_SET, at, NULL, one, NULL);
+      ms = H5Screate_simple(4, one, NULL);
+      H5Dwrite(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, &nan);
+      H5Sclose(ms), H5Sclose(fs), H5Dclose(d), H5Fclose(f);
+    }
+    MPI_Barrier(PETSC_COMM_WORLD);
+    ds = open_ds(path, 0, 0);
+    BOTestOK(BODatasetOpen(ds));
+    BOTestExpectErrorMessage(BODatasetLoadInputs(ds), "dataset inputs: value at index (2, 1, 0, 3) is NaN");
+    BODatasetDestroy(&ds);
+  }
   /* inputs of another volume beside 3-D counts, and of a 2-D member's axes: refused at open */
   for (int bad = 0; bad < 2; bad++) {
     PetscMPIInt   rank;
