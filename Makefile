@@ -52,7 +52,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-slurm demo demo-digits demo-genes demo-params demo-3d demo-mnist bench sanitize install clean deps FORCE
+.PHONY: all check check-slurm demo demo-digits demo-genes demo-params demo-inputs demo-3d demo-mnist bench sanitize install clean deps FORCE
 # keep intermediate objects (the programs' .o): no clean-up noise after the tests
 .SECONDARY:
 all: $(LIBDIR)/libblackout.a $(APPS)
@@ -172,6 +172,9 @@ demo-genes: all
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
 demo-params: all
 	@DEMO_BIN=$(abspath $(BINDIR)) scripts/demo-params.sh $(DEMO_OUT)-params
+
+demo-inputs: all
+	@DEMO_BIN=$(abspath $(BINDIR)) scripts/demo-inputs.sh $(DEMO_OUT)-inputs
 demo-3d: all
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-3d.opts scripts/demo.sh $(DEMO_OUT)-3d
 demo-mnist: all
