@@ -44,12 +44,15 @@ member_lines one.h5 counts 80 > cnt1.txt
 [ "$(sed -n 1p cnt1.txt)" = "$(sed -n 1p cnt.txt)" ] || fail "member 0 differs from the R = 1 file's"
 h5dump -a /realizations_per_field one.h5 > /dev/null 2>&1 && fail "R = 1 records realizations_per_field"
 
-# 3-D, 2 fields x 2 walks, inputs by default with -write_inputs, on 1 and 3 ranks
-for n in 1 3; do
+# 3-D, 2 fields x 2 walks, with -write_inputs, on 1, 2 and 3 ranks
+for n in 1 2 3; do
   $MPIRUN -n $n "$DG" -kind reservoir -n 4 -realizations_per_field 2 -nx 6 -ny 5 -nz 3 -write_inputs -seed 3 \
     -out z$n.h5 > /dev/null
 done
-for d in counts inputs; do h5diff z1.h5 z3.h5 /$d /$d || fail "3-D per field: $d differ on 1 and 3 ranks"; done
+for d in counts inputs; do
+  h5diff z1.h5 z2.h5 /$d /$d || fail "3-D per field: $d differ on 1 and 2 ranks"
+  h5diff z1.h5 z3.h5 /$d /$d || fail "3-D per field: $d differ on 1 and 3 ranks"
+done
 member_lines z1.h5 inputs 90 > zin.txt
 member_lines z1.h5 counts 90 > zcnt.txt
 [ "$(sed -n 1,2p zin.txt | sort -u | wc -l)" = 1 ] || fail "3-D: members 0, 1 do not share their field"

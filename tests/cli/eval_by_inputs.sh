@@ -5,7 +5,7 @@
 # margin above 1 and an own RMSE near the floor; the generated set made a copy
 # of the real members of other fields (roll_inputs moves each member's field
 # 32 members on) must fail at every field; the JSON keys; the same report on
-# 1 and 3 ranks; every misuse is a one-line error.
+# 1 and 3 ranks; 3-D fields; every misuse is a one-line error.
 source "$(dirname "$0")/common.sh"
 EV="$BO_BIN/bo_eval"
 DG="$BO_BIN/bo_datagen"
@@ -41,6 +41,17 @@ grep -q '"summary": {"pass": false, "fields_nearest_own": 0' f.json || fail "JSO
 # the nearest other field is the one the copy came from: field f's members are field f - 1's
 awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ / { if ($7 != ($1 + 3) % 4 || $6 != 0) { print; bad = 1 } } END { exit bad }' \
   f.txt || { cat f.txt; fail "the copy is not matched to its source field"; }
+
+# 3-D fields: the same grouping (inputs of nz x ny x nx per member); the set
+# itself passes (own RMSE 0), its rolled copy fails
+"$DG" -kind reservoir -nx 6 -ny 5 -nz 3 -write_inputs -seed 4 -n 8 -realizations_per_field 4 -out z.h5 > /dev/null
+cp z.h5 zc.h5
+"$BO_BUILD/tests/progs/roll_inputs" zc.h5 4
+$MPIRUN -n 2 "$EV" -by_inputs -real z.h5 -fake z.h5 > z.txt
+grep -q "^by inputs: 2 input fields; 8 real, 8 generated members" z.txt || { cat z.txt; fail "3-D: fields or sizes"; }
+grep -q "^BY_INPUTS: pass: .* at 2 of 2 fields" z.txt || { cat z.txt; fail "3-D: the set itself does not pass"; }
+$MPIRUN -n 2 "$EV" -by_inputs -real z.h5 -fake zc.h5 > zc.txt
+grep -q "^BY_INPUTS: FAIL: .* at 0 of 2 fields" zc.txt || { cat zc.txt; fail "3-D: the rolled copy passes"; }
 
 # 3. the same report on 1 and 3 ranks
 $MPIRUN -n 1 "$EV" -by_inputs -real real.h5 -fake fake.h5 | grep -v "done in" > r1.txt
