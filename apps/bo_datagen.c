@@ -17,6 +17,8 @@ static const char help[] = "bo_datagen: reference simulators that make count tra
                            "  params. Either writes params (N, 3) and, with the log-permeability on the\n"
                            "  output grid, inputs (N, ny, nx), or (N, nz, ny, nx) in 3-D, beside the\n"
                            "  counts (-write_inputs 0: params only).\n"
+                           "  -realizations_per_field R: member m is on permeability field m / R (and its\n"
+                           "  params draw), with its own tracer walk; R must divide -n.\n"
                            "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
                            "  labels are the cell types.\n"
                            "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
@@ -49,6 +51,7 @@ typedef struct {
   PetscBool         parametric; /* a range or -params_file: write params */
   PetscBool         inputs;     /* write the log-permeability as inputs */
   PetscInt          N;          /* members: n, or n x rows */
+  PetscInt          per_field;  /* -realizations_per_field: member m is on the field (and params) of m / per_field */
 } Options;
 
 /* -params_file: its columns by name onto (corr_len, sigma, pvi), the others
@@ -85,22 +88,23 @@ static PetscErrorCode load_params_file(Options *o)
   PetscFunctionReturn(0);
 }
 
-/* The parameters of member m: its params_file row, or drawn from the ranges. */
+/* The parameters of member m: its params_file row, or drawn from the ranges
+ * (one draw per field: the draw of its field's first member). */
 static void member_params(const Options *o, PetscInt m, double v[BO_RESERVOIR_NPARAMS])
 {
   if (o->table)
     for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) v[j] = o->table[(size_t)(m / o->n) * BO_RESERVOIR_NPARAMS + j];
-  else BOReservoirDrawParams(&o->ranges, (uint64_t)o->seed, m, v);
+  else BOReservoirDrawParams(&o->ranges, (uint64_t)o->seed, m / o->per_field, v);
 }
 
 static PetscErrorCode get_options(Options *o)
 {
   PetscInt  kind = 0;
-  PetscBool inputs_set;
+  PetscBool inputs_set, per_field_set;
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(o, sizeof(*o)));
-  o->n = 64, o->seed = 1;
+  o->n = 64, o->seed = 1, o->per_field = 1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "bo_datagen options", NULL);
   PetscCall(PetscOptionsEList("-kind", "simulator", NULL, kinds, 2, kinds[0], &kind, NULL));
   PetscCall(PetscOptionsInt("-n", "realizations (members)", NULL, o->n, &o->n, NULL));
@@ -115,6 +119,10 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsBool("-write_inputs",
                              "reservoir: write each realization's log-permeability as inputs (default: with params)",
                              NULL, o->inputs, &o->inputs, &inputs_set));
+  PetscCall(PetscOptionsInt("-realizations_per_field",
+                            "reservoir: R tracer walks per permeability field (and params draw): member m is on "
+                            "field m / R",
+                            NULL, o->per_field, &o->per_field, &per_field_set));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) { /* -help: list every option, do nothing */
@@ -139,6 +147,14 @@ static PetscErrorCode get_options(Options *o)
   o->N    = o->n;
   PetscCheck(o->kind == KIND_RESERVOIR || (!o->params_file[0] && !o->inputs), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-params_file and -write_inputs are for -kind reservoir");
+  PetscCheck(o->kind == KIND_RESERVOIR || !per_field_set, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-realizations_per_field is for -kind reservoir");
+  PetscCheck(o->per_field >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE,
+             "-realizations_per_field %" PetscInt_FMT ": must be at least 1", o->per_field);
+  PetscCheck(o->n % o->per_field == 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP,
+             "-realizations_per_field %" PetscInt_FMT " does not divide -n %" PetscInt_FMT
+             " (every field gets the same number of realizations%s)",
+             o->per_field, o->n, o->params_file[0] ? ", within one -params_file row" : "");
   if (o->kind == KIND_RESERVOIR) {
     PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
     PetscCall(BOReservoirRangesSetFromOptions(PETSC_COMM_WORLD, &o->res, &o->ranges));
@@ -146,6 +162,10 @@ static PetscErrorCode get_options(Options *o)
                "give either -params_file or ranges (-corr_len_range, -sigma_range, -pvi_range), not both");
     if (o->params_file[0]) PetscCall(load_params_file(o));
     if (o->params_file[0]) o->N = o->n * o->rows;
+    PetscCheck(o->per_field == 1 || o->res.output == BO_RESERVOIR_TRACER, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-realizations_per_field %" PetscInt_FMT " with -reservoir_output permeability: the realizations of "
+               "a field would be identical copies",
+               o->per_field);
     o->parametric = (PetscBool)(o->ranges.set || o->params_file[0]);
     if (!inputs_set) o->inputs = o->parametric;
     if (o->res.nz > 1) /* a 3-D field (Nz, Ny, Nx, C = 1): (N, Nz, Ny, Nx) with Mz */
@@ -184,6 +204,7 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
       PetscCall(BOWriterSetAttributeReal(w, "tracer_step", p->tracer_step));
     if (o->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", o->params_file));
     if (o->params_file[0]) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_row", o->n));
+    if (o->per_field > 1) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_field", o->per_field));
     if (o->ranges.set) {
       char ranges[256];
       snprintf(ranges, sizeof(ranges), "corr_len %g..%g, sigma %g..%g, pvi %g..%g (uniform)", o->ranges.lo[0],
@@ -237,8 +258,9 @@ static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt n
   PetscFunctionReturn(0);
 }
 
-/* Reservoir member m: its parameters (into par, if parametric) and, if in
- * != NULL, its log-permeability on the output grid as inputs. */
+/* Reservoir member m, on the field of member m / per_field with its own
+ * tracer walk: its parameters (into par, if parametric) and, if in != NULL,
+ * its log-permeability on the output grid as inputs. */
 static PetscErrorCode realize_reservoir(const Options *o, PetscInt m, float *x, double *par, float *in)
 {
   BOReservoirParams pk   = o->res;
@@ -250,7 +272,7 @@ static PetscErrorCode realize_reservoir(const Options *o, PetscInt m, float *x, 
     PetscCall(BOReservoirApplyParams(PETSC_COMM_SELF, &o->res, par, "realization", &pk));
   }
   if (in) PetscCall(PetscMalloc1(o->D, &logk));
-  PetscCall(BOReservoirRealize(&pk, (uint64_t)o->seed, m, x, logk));
+  PetscCall(BOReservoirRealizeOnField(&pk, (uint64_t)o->seed, m / o->per_field, m, x, logk));
   for (PetscInt c = 0; in && c < o->D; c++) in[c] = (float)logk[c];
   PetscCall(PetscFree(logk));
   PetscFunctionReturn(0);

@@ -4,6 +4,7 @@ static const char help[] =
     "  mpirun -n 2 bo_eval -real heldout.h5 -fake ens.h5 [-train train.h5] [-json r.json] [-png prefix]\n"
     "  bo_eval -real a.csv -fake b.csv [-json r.json]     (bo_darcy results)\n"
     "  bo_eval -by_params -real heldout.h5 -fake ens.h5 -train train.h5 [-json r.json]   (members with params)\n"
+    "  bo_eval -by_inputs -real heldout.h5 -fake ens.h5 [-json r.json]   (members with input fields)\n"
     "\n"
     "Members are 2-D fields (N, Ny, Nx[, C]), 3-D fields (N, Nz, Ny, Nx[, C]:\n"
     "spectra over spherical shells, two-point function over 3-D distances,\n"
@@ -20,6 +21,11 @@ static const char help[] =
     "training members) and nearest (the training members nearest to the point\n"
     "in standardised params), as many as the point's generated members; the\n"
     "per-point table, the means over points and a BY_PARAMS summary line.\n"
+    "-by_inputs: files with an inputs dataset; members are grouped by identical\n"
+    "input fields; per field the RMSE of the generated mean field to the real\n"
+    "mean field of that field (own) and of the nearest other field, their ratio\n"
+    "(the margin, > 1 at every field to pass) and the split-half floor; a table\n"
+    "and a BY_INPUTS summary line.\n"
     "Metric options: -eval_mmd_cap, -eval_median_cap, -eval_corr_genes,\n"
     "-eval_hist_max, -eval_holdout_min, -eval_seed, -eval_verdict_margin.\n"
     "Definitions: docs/EVAL.md.\n";
@@ -32,7 +38,7 @@ static const char help[] =
 typedef struct {
   char      real[PETSC_MAX_PATH_LEN], fake[PETSC_MAX_PATH_LEN], train[PETSC_MAX_PATH_LEN];
   char      json[PETSC_MAX_PATH_LEN], png[PETSC_MAX_PATH_LEN], name[256];
-  PetscBool help, by_params;
+  PetscBool help, by_params, by_inputs;
   PetscReal params_tol;
 } Options;
 
@@ -55,12 +61,20 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsString("-data_name", "dataset in every file", NULL, o->name, o->name, sizeof(o->name), NULL));
   PetscCall(PetscOptionsBool("-by_params", "per parameter point against pooled and nearest-neighbour baselines", NULL,
                              o->by_params, &o->by_params, NULL));
+  PetscCall(PetscOptionsBool("-by_inputs", "per input field: the generated mean field against the real ones", NULL,
+                             o->by_inputs, &o->by_inputs, NULL));
   PetscCall(PetscOptionsReal("-by_params_tol", "-by_params: relative tolerance of equal parameters", NULL,
                              o->params_tol, &o->params_tol, NULL));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(NULL, &o->help));
   if (o->help) PetscFunctionReturn(0);
   PetscCheck(o->real[0] && o->fake[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -real FILE and -fake FILE");
+  if (o->by_inputs) {
+    PetscCheck(!o->by_params, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give -by_inputs or -by_params, not both");
+    PetscCheck(!o->train[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "-by_inputs compares -fake with -real only: drop -train");
+    PetscCheck(!o->png[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-by_inputs writes no plots: drop -png");
+  }
   if (o->by_params) {
     PetscCheck(o->train[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
                "-by_params needs -train FILE (its members make the pooled and nearest baselines)");
@@ -141,6 +155,31 @@ static PetscErrorCode run_by_params(const Options *o, BOMetrics m, BODataset rea
   PetscFunctionReturn(0);
 }
 
+/* -by_inputs: both files carry inputs of the same components. */
+static PetscErrorCode run_by_inputs(const Options *o, BODataset real, BODataset fake)
+{
+  BOByInputsReport rep;
+  BODataset        ds[2] = {real, fake};
+  BOInputSet       r, f;
+
+  PetscFunctionBegin;
+  for (int i = 0; i < 2; i++) {
+    PetscCheck(ds[i]->has_inputs, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG,
+               "-by_inputs: %s has no inputs dataset (docs/DATA.md, params and inputs)", ds[i]->filename);
+    PetscCall(BODatasetLoadInputs(ds[i]));
+  }
+  PetscCheck(real->Ci == fake->Ci, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP,
+             "-by_inputs: %s has inputs of %" PetscInt_FMT " components, %s of %" PetscInt_FMT, real->filename,
+             real->Ci, fake->filename, fake->Ci);
+  r = (BOInputSet){{real->nlocal, real->x}, real->inputs, real->filename};
+  f = (BOInputSet){{fake->nlocal, fake->x}, fake->inputs, fake->filename};
+  PetscCall(BOMetricsEvaluateByInputs(PETSC_COMM_WORLD, real->D, real->D / real->C * real->Ci, r, f, &rep));
+  PetscCall(BOByInputsReportView(&rep, PETSC_VIEWER_STDOUT_WORLD));
+  if (o->json[0]) PetscCall(BOByInputsReportWriteJSON(PETSC_COMM_WORLD, &rep, o->json));
+  PetscCall(BOByInputsReportDestroy(&rep));
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode run(void)
 {
   Options         o;
@@ -163,8 +202,8 @@ static PetscErrorCode run(void)
   if (is_csv(o.real) || is_csv(o.fake)) {
     PetscCheck(is_csv(o.real) && is_csv(o.fake), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
                "-real and -fake must both be CSV or both HDF5");
-    PetscCheck(!o.by_params, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
-               "-by_params needs HDF5 files with params, not CSV");
+    PetscCheck(!o.by_params && !o.by_inputs, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "%s needs HDF5 files, not CSV",
+               o.by_params ? "-by_params" : "-by_inputs");
     PetscCall(BOMetricsCompareCSV(PETSC_COMM_WORLD, o.real, o.fake, o.json, PETSC_VIEWER_STDOUT_WORLD));
     if (o.json[0]) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: wrote %s\n", o.json));
     PetscFunctionReturn(0);
@@ -180,6 +219,18 @@ static PetscErrorCode run(void)
     PetscCall(check_shape(real, train));
     maxc      = PetscMax(maxc, train->max_count);
     st.nlocal = train->nlocal, st.x = train->x;
+  }
+  if (o.by_inputs) {
+    describe(real, desc, sizeof(desc));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD,
+                          "bo_eval: %s: %" PetscInt_FMT " real (%s), %" PetscInt_FMT " generated (%s)\n", desc, real->N,
+                          o.real, fake->N, o.fake));
+    PetscCall(run_by_inputs(&o, real, fake));
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: done in %.2f s%s%s\n", BOWallTime() - t0,
+                          o.json[0] ? ", wrote " : "", o.json));
+    PetscCall(BODatasetDestroy(&real));
+    PetscCall(BODatasetDestroy(&fake));
+    PetscFunctionReturn(0);
   }
   if (o.by_params) {
     PetscCheck(real->has_params, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG,

@@ -20,7 +20,9 @@
  * BOMetricsMemorization, BOMetricsIndependentSample.
  * Conditional ensembles (members with params; after BOMetricsSetUp):
  * BOMetricsEvaluateByParams, BOByParamsReportView,
- * BOByParamsReportWriteJSON, BOByParamsReportDestroy.
+ * BOByParamsReportWriteJSON, BOByParamsReportDestroy; on input fields
+ * (no BOMetrics needed): BOMetricsEvaluateByInputs, BOByInputsReportView,
+ * BOByInputsReportWriteJSON, BOByInputsReportDestroy.
  */
 #ifndef BO_METRICS_H
 #define BO_METRICS_H
@@ -199,6 +201,43 @@ PetscErrorCode BOMetricsEvaluateByParams(BOMetrics m, PetscInt P, const char *na
 PetscErrorCode BOByParamsReportView(BOMetrics m, const BOByParamsReport *rep, PetscViewer v);
 PetscErrorCode BOByParamsReportWriteJSON(BOMetrics m, const BOByParamsReport *rep, const char *path);
 PetscErrorCode BOByParamsReportDestroy(BOByParamsReport *rep);
+
+/* Ensembles conditioned on input fields (bo_eval -by_inputs, docs/EVAL.md).
+ * Real members with identical input fields (bit for bit) form a field;
+ * every generated member must be on one of them and every field needs one.
+ * Per field f, with S_f the simulator's (real) mean field and G_f the
+ * generated one: rmse_own = RMSE(G_f, S_f) over the cells, rmse_other =
+ * min over g != f of RMSE(G_f, S_g), margin = rmse_other / rmse_own (> 1:
+ * the generated mean is nearest its own field); floor_split = RMSE between
+ * the means of the even and the odd real members of f (in member order),
+ * floor_scaled = the same scaled to n_fake vs n_real members (the RMSE a
+ * second simulator draw would have); separation = min over g != f of
+ * RMSE(S_f, S_g). Sums are of integer counts, so results are identical on
+ * any number of ranks. Collective; needs two fields or more. */
+typedef struct {
+  BOSet        set;
+  const float *inputs; /* nlocal x Di */
+  const char  *what;   /* in messages: the file name, say */
+} BOInputSet;
+typedef struct {
+  PetscInt n_real, n_fake, first_member, nearest_other;
+  double   rmse_own, rmse_other, margin, floor_split, floor_scaled, separation;
+} BOByInputsField;
+typedef struct {
+  PetscInt         N_real, N_fake, nfields, nearest_own;
+  uint64_t        *keys;         /* nfields hashes of the fields */
+  PetscInt        *first_member; /* nfields: the first real member on each */
+  BOByInputsField *fields;
+  double           margin_min, margin_mean;
+  PetscBool        pass; /* nearest_own == nfields */
+  char             summary[512];
+} BOByInputsReport;
+/* D: counts per member; Di: inputs per member. */
+PetscErrorCode BOMetricsEvaluateByInputs(MPI_Comm comm, PetscInt D, PetscInt Di, BOInputSet real, BOInputSet fake,
+                                         BOByInputsReport *rep);
+PetscErrorCode BOByInputsReportView(const BOByInputsReport *rep, PetscViewer v);
+PetscErrorCode BOByInputsReportWriteJSON(MPI_Comm comm, const BOByInputsReport *rep, const char *path);
+PetscErrorCode BOByInputsReportDestroy(BOByInputsReport *rep);
 
 /* ---- serial kernels (no communication) -------------------------------- */
 /* W1 between two histograms over bins of width w (counts, any totals). */

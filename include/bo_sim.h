@@ -33,6 +33,12 @@ PetscErrorCode BOReservoirParamsSetFromOptions(MPI_Comm comm, BOReservoirParams 
 /* Realization k: counts (ny x nx, x fastest; nz x ny x nx for nz > 1).
  * logk (the same shape) may be NULL. */
 PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts, double *logk);
+/* Realization k on the permeability field of realization `field`: log k
+ * from the streams (seed, BO_RNG_DATAGEN, field, 0 and 1), the tracer walk
+ * from (seed, BO_RNG_DATAGEN, k, 2). BOReservoirRealize is field = k;
+ * realizations with one field and different k differ in their walks only. */
+PetscErrorCode BOReservoirRealizeOnField(const BOReservoirParams *p, uint64_t seed, PetscInt field, PetscInt k,
+                                         float *counts, double *logk);
 
 /* Parameters that may differ between realizations (conditioning data, issue
  * #14), in this order: corr_len, sigma, pvi (BOReservoirParamNames). Ranges

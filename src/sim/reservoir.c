@@ -1,6 +1,8 @@
 /* Reference simulator: tracer counts in a heterogeneous reservoir.
  *
- * Realization k (all randomness from the stream (seed, BO_RNG_DATAGEN, k, b)):
+ * Realization k (all randomness from the stream (seed, BO_RNG_DATAGEN, k, b);
+ * BOReservoirRealizeOnField takes b = 0, 1 from another realization's index,
+ * so that several tracer walks share one field):
  *   1. log-permeability: Gaussian random field (white noise smoothed by a
  *      separable Gaussian kernel, unit variance, correlation length corr_len
  *      cells) times sigma, plus `channels` sinuous channels of high
@@ -229,6 +231,14 @@ void bo_sim_permeability_levels(const BOReservoirParams *p, PetscInt n, const do
 PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts,
                                   double *logk_out)
 {
+  PetscFunctionBegin;
+  PetscCall(BOReservoirRealizeOnField(p, seed, k, k, counts, logk_out));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOReservoirRealizeOnField(const BOReservoirParams *p, uint64_t seed, PetscInt field, PetscInt k,
+                                         float *counts, double *logk_out)
+{
   const BOReservoirParams f = refined(p);
   const PetscInt          R = p->refine, n = f.nx * f.ny;
   double                 *logk, *qx, *qy, *coarse;
@@ -236,11 +246,11 @@ PetscErrorCode BOReservoirRealize(const BOReservoirParams *p, uint64_t seed, Pet
 
   PetscFunctionBegin;
   if (p->nz > 1) {
-    PetscCall(bo_sim_reservoir3d_realize(p, seed, k, counts, logk_out));
+    PetscCall(bo_sim_reservoir3d_realize(p, seed, field, k, counts, logk_out));
     PetscFunctionReturn(0);
   }
   PetscCall(PetscMalloc5(n, &logk, f.ny * (f.nx + 1), &qx, (f.ny + 1) * f.nx, &qy, n, &fine, p->nx * p->ny, &coarse));
-  PetscCall(log_permeability(&f, seed, k, logk));
+  PetscCall(log_permeability(&f, seed, field, logk));
   /* log k of an output cell: the mean over its R x R fine cells */
   for (PetscInt c = 0; c < p->nx * p->ny; c++) coarse[c] = 0;
   for (PetscInt j = 0; j < f.ny; j++)

@@ -261,8 +261,8 @@ static void coarsen(const Grid *fine, PetscInt R, const Grid *coarse, const doub
         out[cell_index(coarse, l / R, j / R, i / R)] += scale * in[cell_index(fine, l, j, i)];
 }
 
-PetscErrorCode bo_sim_reservoir3d_realize(const BOReservoirParams *p, uint64_t seed, PetscInt k, float *counts,
-                                          double *logk_out)
+PetscErrorCode bo_sim_reservoir3d_realize(const BOReservoirParams *p, uint64_t seed, PetscInt field, PetscInt k,
+                                          float *counts, double *logk_out)
 {
   const BOReservoirParams f  = refined(p);
   const PetscInt          R  = p->refine;
@@ -273,7 +273,7 @@ PetscErrorCode bo_sim_reservoir3d_realize(const BOReservoirParams *p, uint64_t s
   PetscFunctionBegin;
   PetscCall(PetscMalloc7(n, &logk, (size_t)f.nz * f.ny * (f.nx + 1), &qx, (size_t)f.nz * (f.ny + 1) * f.nx, &qy,
                          (size_t)(f.nz + 1) * f.ny * f.nx, &qz, nc, &mean_logk, n, &fine, nc, &coarse));
-  PetscCall(log_permeability(&f, seed, k, logk));
+  PetscCall(log_permeability(&f, seed, field, logk));
   coarsen(&gf, R, &gc, logk, 1.0 / (double)(R * R * R), mean_logk); /* the mean log k of an output cell */
   if (p->output == BO_RESERVOIR_PERMEABILITY) bo_sim_permeability_levels(p, (PetscInt)nc, mean_logk, counts);
   else {
