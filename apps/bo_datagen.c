@@ -20,7 +20,10 @@ static const char help[] = "bo_datagen: reference simulators that make count tra
                            "  -realizations_per_field R: member m is on permeability field m / R (and its\n"
                            "  params draw), with its own tracer walk; R must divide -n.\n"
                            "genes: exact Gillespie simulation of a bursty gene-regulatory network;\n"
-                           "  labels are the cell types.\n"
+                           "  labels are the cell types. -stimulus S multiplies the master regulator's\n"
+                           "  burst frequency; -stimulus_range lo,hi draws it per cell, or -params_file\n"
+                           "  P.h5 simulates -n cells at each row of its params (column stimulus); either\n"
+                           "  writes params (N, 1), names stimulus, beside the counts.\n"
                            "Realizations are spread over ranks; each is a pure function of (-seed, index),\n"
                            "so the file is identical for any number of ranks. Writer options: -io_type,\n"
                            "-io_deflate, -io_xdmf. -png FILE draws the first members (2-D fields and\n"
@@ -43,58 +46,94 @@ typedef struct {
   BOGenesParams     genes;
   PetscInt          ndim, shape[4], D;
   PetscBool         help;
-  /* reservoir parameters per realization (params and inputs beside the counts) */
+  /* parameters per realization (params, and for the reservoir inputs, beside the counts) */
   BOReservoirRanges ranges;
+  BOGenesRanges     gene_ranges;
+  PetscInt          np; /* parameters of the kind: BO_RESERVOIR_NPARAMS or BO_GENES_NPARAMS */
   char              params_file[PETSC_MAX_PATH_LEN];
   PetscInt          rows;       /* -params_file: its rows, each simulated n times */
-  double           *table;      /* rows x BO_RESERVOIR_NPARAMS */
+  double           *table;      /* rows x np */
   PetscBool         parametric; /* a range or -params_file: write params */
   PetscBool         inputs;     /* write the log-permeability as inputs */
   PetscInt          N;          /* members: n, or n x rows */
   PetscInt          per_field;  /* -realizations_per_field: member m is on the field (and params) of m / per_field */
 } Options;
 
-/* -params_file: its columns by name onto (corr_len, sigma, pvi), the others
- * from the options; every row checked. Every rank reads the file. */
+static const char *const *param_names(const Options *o)
+{
+  return o->kind == KIND_RESERVOIR ? BOReservoirParamNames : BOGenesParamNames;
+}
+
+/* The kind's parameter names, joined by sep ("corr_len,sigma,pvi"). */
+static void join_param_names(const Options *o, const char *sep, char *buf, size_t len)
+{
+  buf[0] = 0;
+  for (PetscInt q = 0; q < o->np; q++)
+    snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", q ? sep : "", param_names(o)[q]);
+}
+
+/* The values of the options (a row's columns not in a params file). */
+static void option_params(const Options *o, double *t)
+{
+  if (o->kind == KIND_RESERVOIR) t[0] = o->res.corr_len, t[1] = o->res.sigma, t[2] = o->res.pvi;
+  else t[0] = o->genes.stimulus;
+}
+
+/* An error naming what when the values t are outside the kind's domain. */
+static PetscErrorCode check_params(const Options *o, MPI_Comm comm, const double *t, const char *what)
+{
+  BOReservoirParams pr;
+  BOGenesParams     pg;
+
+  PetscFunctionBegin;
+  if (o->kind == KIND_RESERVOIR) PetscCall(BOReservoirApplyParams(comm, &o->res, t, what, &pr));
+  else PetscCall(BOGenesApplyParams(comm, &o->genes, t, what, &pg));
+  PetscFunctionReturn(0);
+}
+
+/* -params_file: its columns by name onto the kind's parameters (reservoir:
+ * corr_len, sigma, pvi; genes: stimulus), the others from the options; every
+ * row checked. Every rank reads the file. */
 static PetscErrorCode load_params_file(Options *o)
 {
-  char     names[BO_NAMES_LEN], *tok, *save, what[PETSC_MAX_PATH_LEN + 32];
+  char     names[BO_NAMES_LEN], *tok, *save, what[PETSC_MAX_PATH_LEN + 32], list[64];
   PetscInt P, col[BO_RESERVOIR_NPARAMS + 1], j = 0;
   double  *v;
 
   PetscFunctionBegin;
   PetscCall(BOParamsFileRead(PETSC_COMM_WORLD, o->params_file, &o->rows, &P, &v, names));
+  join_param_names(o, ", ", list, sizeof(list));
   for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save), j++) {
     PetscInt which = -1;
-    for (PetscInt q = 0; q < BO_RESERVOIR_NPARAMS; q++)
-      if (!strcmp(tok, BOReservoirParamNames[q])) which = q;
-    PetscCheck(which >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
-               "%s: params column %s is not a reservoir parameter (corr_len, sigma, pvi)", o->params_file, tok);
+    for (PetscInt q = 0; q < o->np; q++)
+      if (!strcmp(tok, param_names(o)[q])) which = q;
+    PetscCheck(which >= 0, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "%s: params column %s is not a %s parameter (%s)",
+               o->params_file, tok, kinds[o->kind], list);
     for (PetscInt q = 0; q < j; q++)
       PetscCheck(col[q] != which, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "%s: params column %s appears twice",
                  o->params_file, tok);
     col[j] = which;
   }
-  PetscCall(PetscMalloc1((size_t)o->rows * BO_RESERVOIR_NPARAMS, &o->table));
+  PetscCall(PetscMalloc1((size_t)o->rows * o->np, &o->table));
   for (PetscInt r = 0; r < o->rows; r++) {
-    double           *t = o->table + (size_t)r * BO_RESERVOIR_NPARAMS;
-    BOReservoirParams pk;
-    t[0] = o->res.corr_len, t[1] = o->res.sigma, t[2] = o->res.pvi;
+    double *t = o->table + (size_t)r * o->np;
+    option_params(o, t);
     for (PetscInt c = 0; c < P; c++) t[col[c]] = v[(size_t)r * P + c];
     snprintf(what, sizeof(what), "%s: params row %" PetscInt_FMT, o->params_file, r);
-    PetscCall(BOReservoirApplyParams(PETSC_COMM_WORLD, &o->res, t, what, &pk));
+    PetscCall(check_params(o, PETSC_COMM_WORLD, t, what));
   }
   PetscCall(PetscFree(v));
   PetscFunctionReturn(0);
 }
 
-/* The parameters of member m: its params_file row, or drawn from the ranges
- * (one draw per field: the draw of its field's first member). */
-static void member_params(const Options *o, PetscInt m, double v[BO_RESERVOIR_NPARAMS])
+/* The parameters of member m (np values): its params_file row, or drawn from
+ * the ranges (a reservoir field's one draw: that of its first member). */
+static void member_params(const Options *o, PetscInt m, double *v)
 {
   if (o->table)
-    for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) v[j] = o->table[(size_t)(m / o->n) * BO_RESERVOIR_NPARAMS + j];
-  else BOReservoirDrawParams(&o->ranges, (uint64_t)o->seed, m / o->per_field, v);
+    for (PetscInt j = 0; j < o->np; j++) v[j] = o->table[(size_t)(m / o->n) * o->np + j];
+  else if (o->kind == KIND_RESERVOIR) BOReservoirDrawParams(&o->ranges, (uint64_t)o->seed, m / o->per_field, v);
+  else BOGenesDrawParams(&o->gene_ranges, (uint64_t)o->seed, m, v);
 }
 
 static PetscErrorCode get_options(Options *o)
@@ -113,7 +152,7 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(
       PetscOptionsString("-png", "picture of the first members (PNG)", NULL, o->png, o->png, sizeof(o->png), NULL));
   PetscCall(PetscOptionsString("-params_file",
-                               "reservoir: HDF5 file whose params rows (corr_len, sigma, pvi) are "
+                               "HDF5 file whose params rows (reservoir: corr_len, sigma, pvi; genes: stimulus) are "
                                "simulated -n times each",
                                NULL, o->params_file, o->params_file, sizeof(o->params_file), NULL));
   PetscCall(PetscOptionsBool("-write_inputs",
@@ -131,6 +170,7 @@ static PetscErrorCode get_options(Options *o)
     PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
     PetscCall(BOReservoirRangesSetFromOptions(PETSC_COMM_WORLD, &o->res, &o->ranges));
     PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
+    PetscCall(BOGenesRangesSetFromOptions(PETSC_COMM_WORLD, &o->genes, &o->gene_ranges));
     PetscCall(BOWriterCreate(PETSC_COMM_WORLD, "help.h5", NULL, 1, 1, &one, &w));
     PetscCall(BOWriterSetFromOptions(w));
     PetscCall(BOWriterDestroy(&w));
@@ -145,8 +185,8 @@ static PetscErrorCode get_options(Options *o)
   }
   o->kind = (Kind)kind;
   o->N    = o->n;
-  PetscCheck(o->kind == KIND_RESERVOIR || (!o->params_file[0] && !o->inputs), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
-             "-params_file and -write_inputs are for -kind reservoir");
+  PetscCheck(o->kind == KIND_RESERVOIR || !o->inputs, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+             "-write_inputs is for -kind reservoir (genes have no input fields)");
   PetscCheck(o->kind == KIND_RESERVOIR || !per_field_set, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "-realizations_per_field is for -kind reservoir");
   PetscCheck(o->per_field >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE,
@@ -156,6 +196,7 @@ static PetscErrorCode get_options(Options *o)
              " (every field gets the same number of realizations%s)",
              o->per_field, o->n, o->params_file[0] ? ", within one -params_file row" : "");
   if (o->kind == KIND_RESERVOIR) {
+    o->np = BO_RESERVOIR_NPARAMS;
     PetscCall(BOReservoirParamsSetFromOptions(PETSC_COMM_WORLD, &o->res));
     PetscCall(BOReservoirRangesSetFromOptions(PETSC_COMM_WORLD, &o->res, &o->ranges));
     PetscCheck(!(o->ranges.set && o->params_file[0]), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
@@ -176,7 +217,14 @@ static PetscErrorCode get_options(Options *o)
     PetscBool nz_set;
     PetscCall(PetscOptionsHasName(NULL, NULL, "-nz", &nz_set));
     PetscCheck(!nz_set, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-nz is for -kind reservoir (genes have no grid)");
+    o->np = BO_GENES_NPARAMS;
     PetscCall(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &o->genes));
+    PetscCall(BOGenesRangesSetFromOptions(PETSC_COMM_WORLD, &o->genes, &o->gene_ranges));
+    PetscCheck(!(o->gene_ranges.set && o->params_file[0]), PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "give either -params_file or -stimulus_range, not both");
+    if (o->params_file[0]) PetscCall(load_params_file(o));
+    if (o->params_file[0]) o->N = o->n * o->rows;
+    o->parametric = (PetscBool)(o->gene_ranges.set || o->params_file[0]);
     o->ndim = 1, o->shape[0] = o->genes.genes, o->D = o->genes.genes;
   }
   PetscFunctionReturn(0);
@@ -202,8 +250,6 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
     PetscCall(BOWriterSetAttributeReal(w, "dispersivity", p->dispersivity));
     if (p->nz > 1 || p->tracer_step != 0.25) /* 2-D files with the default step stay as they were */
       PetscCall(BOWriterSetAttributeReal(w, "tracer_step", p->tracer_step));
-    if (o->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", o->params_file));
-    if (o->params_file[0]) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_row", o->n));
     if (o->per_field > 1) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_field", o->per_field));
     if (o->ranges.set) {
       char ranges[256];
@@ -217,7 +263,16 @@ static PetscErrorCode set_attributes(BOWriter w, const Options *o)
     PetscCall(BOWriterSetAttributeInt(w, "cell_types", o->genes.cell_types));
     PetscCall(BOWriterSetAttributeReal(w, "t_sim", o->genes.t_end));
     PetscCall(BOWriterSetAttributeReal(w, "capture", o->genes.capture));
+    if (o->genes.stimulus != 1) /* files without it stay as they were */
+      PetscCall(BOWriterSetAttributeReal(w, "stimulus", o->genes.stimulus));
+    if (o->gene_ranges.set) {
+      char ranges[96];
+      snprintf(ranges, sizeof(ranges), "stimulus %g..%g (uniform)", o->gene_ranges.lo[0], o->gene_ranges.hi[0]);
+      PetscCall(BOWriterSetAttributeString(w, "param_ranges", ranges));
+    }
   }
+  if (o->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", o->params_file));
+  if (o->params_file[0]) PetscCall(BOWriterSetAttributeInt(w, "realizations_per_row", o->n));
   PetscFunctionReturn(0);
 }
 
@@ -255,6 +310,20 @@ static PetscErrorCode write_picture(const Options *o, PetscInt first, PetscInt n
     }
     PetscCall(PetscFree3(cnt, dsp, all));
   }
+  PetscFunctionReturn(0);
+}
+
+/* Cell m: its stimulus (into par, if parametric), counts and cell type. */
+static PetscErrorCode realize_genes(const Options *o, PetscInt m, float *x, double *par, PetscInt *label)
+{
+  BOGenesParams pk = o->genes;
+
+  PetscFunctionBegin;
+  if (par) {
+    member_params(o, m, par);
+    PetscCall(BOGenesApplyParams(PETSC_COMM_SELF, &o->genes, par, "cell", &pk));
+  }
+  PetscCall(BOGenesRealize(&pk, (uint64_t)o->seed, m, x, label));
   PetscFunctionReturn(0);
 }
 
@@ -296,17 +365,16 @@ static PetscErrorCode run(void)
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   BODatasetShard(o.N, size, rank, &first, &nlocal);
   PetscCall(PetscMalloc2((size_t)nlocal * o.D + 1, &x, nlocal + 1, &labels));
-  if (o.parametric) PetscCall(PetscMalloc1((size_t)nlocal * BO_RESERVOIR_NPARAMS + 1, &par));
+  if (o.parametric) PetscCall(PetscMalloc1((size_t)nlocal * o.np + 1, &par));
   if (o.inputs) PetscCall(PetscMalloc1((size_t)nlocal * o.D + 1, &in));
 
   /* 2. Simulate; each realization depends only on (seed, index). */
   for (PetscInt i = 0; i < nlocal; i++) {
     double t0 = BOWallTime(), dt;
     if (o.kind == KIND_RESERVOIR)
-      PetscCall(realize_reservoir(&o, first + i, x + (size_t)i * o.D,
-                                  par ? par + (size_t)i * BO_RESERVOIR_NPARAMS : NULL,
+      PetscCall(realize_reservoir(&o, first + i, x + (size_t)i * o.D, par ? par + (size_t)i * o.np : NULL,
                                   in ? in + (size_t)i * o.D : NULL));
-    else PetscCall(BOGenesRealize(&o.genes, (uint64_t)o.seed, first + i, x + (size_t)i * o.D, &labels[i]));
+    else PetscCall(realize_genes(&o, first + i, x + (size_t)i * o.D, par ? par + (size_t)i * o.np : NULL, &labels[i]));
     dt = BOWallTime() - t0;
     cost[0] += dt, cost[1] = PetscMin(cost[1], dt), cost[2] = PetscMax(cost[2], dt);
   }
@@ -320,7 +388,11 @@ static PetscErrorCode run(void)
   PetscCall(BOWriterCreate(PETSC_COMM_WORLD, o.out, "counts", o.N, o.ndim, o.shape, &w));
   PetscCall(BOWriterSetMaxCount(w, vmax));
   PetscCall(BOWriterSetLabels(w, o.kind == KIND_GENES ? PETSC_TRUE : PETSC_FALSE));
-  if (o.parametric) PetscCall(BOWriterSetParams(w, BO_RESERVOIR_NPARAMS, "corr_len,sigma,pvi"));
+  if (o.parametric) {
+    char names[64];
+    join_param_names(&o, ",", names, sizeof(names));
+    PetscCall(BOWriterSetParams(w, o.np, names));
+  }
   if (o.inputs) PetscCall(BOWriterSetInputs(w, 1));
   PetscCall(BOWriterSetFromOptions(w));
   PetscCall(set_attributes(w, &o));

@@ -13,7 +13,9 @@
  * optional conditioning datasets `params` (N, P) with attribute `names` and
  * `inputs` (N, Ny, Nx[, Ci]) on the counts' grid (docs/DATA.md): opening
  * checks their shapes and names and loads this rank's params; the inputs are
- * loaded on request (BODatasetLoadInputs).
+ * read on request: the whole shard (BODatasetLoadInputs), or for the
+ * minibatches (BODatasetUseInputs: the shard, or when streaming window by
+ * window with the counts).
  *
  * Rank r holds the contiguous shard of samples [first, first + nlocal),
  * read with collective hyperslab reads; elements are floats (counts up to
@@ -71,11 +73,13 @@ typedef struct {
 
   /* this rank's shard */
   PetscInt  first, nlocal;
-  float    *x;      /* nlocal x D (NULL when streaming) */
-  PetscInt *labels; /* nlocal labels (NULL without labels) */
-  double   *params; /* nlocal x P parameters (NULL without params) */
-  float    *inputs; /* nlocal x Ny x Nx x Ci input fields once BODatasetLoadInputs ran, else NULL */
-  double   *totals; /* nlocal member totals (sum of all elements), also when streaming */
+  float    *x;          /* nlocal x D (NULL when streaming) */
+  PetscInt *labels;     /* nlocal labels (NULL without labels) */
+  double   *params;     /* nlocal x P parameters (NULL without params) */
+  float    *inputs;     /* nlocal x Ny x Nx x Ci input fields once loaded (not when streaming them), else NULL */
+  double   *totals;     /* nlocal member totals (sum of all elements), also when streaming */
+  double   *input_sums; /* nlocal x 2 Ci once BODatasetUseInputs ran: per member, each channel's sum over
+                           the cells, then its sum of squares (double, cells in order), else NULL */
 
   /* streaming and shuffling */
   PetscBool   streaming;
@@ -90,6 +94,11 @@ typedef struct {
   PetscInt64  win_epoch, win_index; /* the window held in win (-1: none) */
   float      *win;                  /* this rank's rows of the window */
   PetscInt    nseg, seg[64][3];     /* (g0, g1, row in win) per piece */
+  PetscBool   stream_inputs;        /* inputs read with each window (BODatasetUseInputs when streaming) */
+  float      *win_inputs;           /* the window's inputs, rows_per_chunk x Di */
+  PetscInt    batch_n, batch_cap;   /* the last minibatch's members on this rank, and the room for them */
+  PetscInt   *batch_gidx;           /* their global indices */
+  float      *batch_inputs;         /* their inputs, batch_n x Di (streamed inputs only) */
 } BODatasetData;
 typedef BODatasetData *BODataset;
 
@@ -174,9 +183,18 @@ PetscErrorCode BODatasetReadInputs(BODataset ds, PetscInt first, PetscInt count,
 /* Load this rank's shard of inputs into ds->inputs. Collective; an error
  * when the file has none. */
 PetscErrorCode BODatasetLoadInputs(BODataset ds);
-/* The params (n x P) and, if inputs != NULL, inputs (n x Ny x Nx x Ci, after
- * BODatasetLoadInputs) of members gidx[0..n) of this rank's shard, e.g. the
- * minibatch of BODatasetGetMinibatch. Not collective. */
+/* Inputs for the minibatches: without streaming, BODatasetLoadInputs; when
+ * streaming (-data_chunk_mb), ds->inputs stays NULL and every window of
+ * counts is read with its members' inputs (the same rows, so the memory of
+ * inputs is bounded like that of counts: rows_per_chunk x Di floats), and
+ * GetMinibatch keeps its members' inputs for GetConditions. Either way every
+ * input value of the shard is read and validated now (chunk by chunk when
+ * streaming) and ds->input_sums is filled. Collective. */
+PetscErrorCode BODatasetUseInputs(BODataset ds);
+/* The params (n x P) and, if inputs != NULL, inputs (n x Ny x Nx x Ci) of
+ * members gidx[0..n) of this rank's shard: inputs from the loaded shard, or,
+ * when they are streamed, from the last minibatch of BODatasetGetMinibatch,
+ * which must hold the members gidx. Not collective. */
 PetscErrorCode BODatasetGetConditions(BODataset ds, PetscInt n, const PetscInt *gidx, double *params, float *inputs);
 
 /* The whole params table of a file (every rank reads it; the file needs no

@@ -67,9 +67,29 @@ typedef struct {
   PetscReal t_end;        /* simulated time, in mRNA lifetimes */
   PetscReal capture;      /* probability that an mRNA is observed */
   PetscInt  network_seed; /* the network's rates and wiring: the same for every -seed */
+  PetscReal stimulus;     /* multiplies the master regulator's burst frequency (its kon); 1: as before */
 } BOGenesParams;
 PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p);
 /* Realization (cell) k: counts (genes) and its cell type. */
 PetscErrorCode BOGenesRealize(const BOGenesParams *p, uint64_t seed, PetscInt k, float *counts, PetscInt *label);
+
+/* Parameters that may differ between cells (issue #14), in this order:
+ * stimulus (BOGenesParamNames). -stimulus_range lo,hi draws it uniformly in
+ * [lo, hi] per cell from the stream (seed, BO_RNG_DATAGEN, k, 3), which no
+ * other draw of the cell uses, so nothing else in the cell changes and the
+ * file does not depend on the ranks; without a range it keeps -stimulus. */
+#define BO_GENES_NPARAMS 1
+extern const char *const BOGenesParamNames[]; /* "stimulus" */
+typedef struct {
+  PetscBool set; /* a range option was given */
+  PetscReal lo[BO_GENES_NPARAMS], hi[BO_GENES_NPARAMS];
+} BOGenesRanges;
+PetscErrorCode BOGenesRangesSetFromOptions(MPI_Comm comm, const BOGenesParams *p, BOGenesRanges *r);
+void           BOGenesDrawParams(const BOGenesRanges *r, uint64_t seed, PetscInt k, double v[BO_GENES_NPARAMS]);
+/* The parameters of base with stimulus set to v[0]; an error naming what
+ * (e.g. "-stimulus_range" or "p.h5: params row 3") when it is negative or
+ * not finite. */
+PetscErrorCode BOGenesApplyParams(MPI_Comm comm, const BOGenesParams *base, const double v[BO_GENES_NPARAMS],
+                                  const char *what, BOGenesParams *pk);
 
 #endif

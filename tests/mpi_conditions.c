@@ -87,6 +87,73 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* Streamed inputs (-data_chunk_mb): BODatasetUseInputs reads the inputs with
+ * each window of counts instead of loading the shard. 11 members in windows
+ * of 2 blocks of 2 (4 rows), batches of 5 (they cross windows and epochs)
+ * and one of 13 > N (members twice): every member's inputs are those
+ * written, the same bits as from the loaded shard, ds->inputs stays NULL,
+ * and the per-member sums are those of the loaded shard, bit for bit. A
+ * member outside the last minibatch is refused. */
+static BODataset open_cond(const char *path, double chunk_mb)
+{
+  BODataset ds;
+  BOTestOK(BODatasetCreate(PETSC_COMM_WORLD, &ds));
+  BOTestOK(BODatasetSetFile(ds, path, NULL));
+  ds->chunk_mb = chunk_mb, ds->shuffle_window = 2;
+  BOTestOK(BODatasetOpen(ds));
+  return ds;
+}
+
+START_TEST(test_streamed_inputs)
+{
+  enum { N = 11, D = NY * NX };
+  char path[PETSC_MAX_PATH_LEN];
+  int  ok = 1;
+
+  for (PetscInt Ci = 1; Ci <= 2; Ci++) {
+    const PetscInt Di = D * Ci;
+    BOTestOK(write_file(BOTestPath("cond_stream.h5", path, sizeof(path)), N, 2, "a,b", Ci));
+    BODataset str = open_cond(path, 4.0 * D * 4 / 1048576.0), whole = open_cond(path, 0);
+    ck_assert(str->streaming && str->rows_per_chunk == 4 && str->block == 2 && !whole->streaming);
+    BOTestOK(BODatasetUseInputs(str));
+    BOTestOK(BODatasetUseInputs(whole));
+    ck_assert(str->inputs == NULL && str->stream_inputs && whole->inputs != NULL && !whole->stream_inputs);
+    ok = ok && !memcmp(str->input_sums, whole->input_sums, sizeof(double) * 2 * Ci * str->nlocal);
+    for (PetscInt l = 0; l < str->nlocal; l++) { /* the sums themselves */
+      double s = 0;
+      for (PetscInt e = 0; e < Di; e += Ci) s += ref_input(str->first + l, e);
+      ok = ok && str->input_sums[2 * Ci * l] == s;
+    }
+    for (PetscInt step = 0; step < 12; step++) {
+      const PetscInt B = step == 11 ? 13 : 5;
+      PetscInt       gidx[13], nb;
+      float          x[13 * D], in[13 * D * 2], in_whole[13 * D * 2];
+      double         par[13 * 2];
+      BOTestOK(BODatasetGetMinibatch(str, 3, step, B, &nb, gidx, x, NULL));
+      BOTestOK(BODatasetGetConditions(str, nb, gidx, par, in));
+      BOTestOK(BODatasetGetConditions(whole, nb, gidx, NULL, in_whole));
+      ok = ok && !memcmp(in, in_whole, sizeof(float) * nb * Di);
+      for (PetscInt b = 0; b < nb; b++) {
+        ok = ok && x[b * D] == (float)gidx[b] && par[b * 2 + 1] == ref_param(gidx[b], 1);
+        for (PetscInt e = 0; e < Di; e++) ok = ok && in[b * Di + e] == ref_input(gidx[b], e);
+      }
+    }
+    /* a batch of one: another member of the shard is not in it */
+    {
+      PetscInt gidx[1], nb, other;
+      float    x[D], in[D * 2];
+      BOTestOK(BODatasetGetMinibatch(str, 3, 0, 1, &nb, gidx, x, NULL));
+      other = nb && gidx[0] == str->first ? str->first + 1 : str->first;
+      if (other < str->first + str->nlocal)
+        BOTestExpectErrorMessage(BODatasetGetConditions(str, 1, &other, NULL, in), "is not in the last minibatch");
+    }
+    BOTestOK(BODatasetDestroy(&str));
+    BOTestOK(BODatasetDestroy(&whole));
+  }
+  ck_assert_msg(BOTestAllRanks(ok), "streamed inputs differ from those written or from the loaded shard's");
+}
+END_TEST
+
 /* Without names the writer gives p0,p1,...; without params or inputs the
  * dataset says so and holds none. */
 START_TEST(test_defaults_and_absence)
@@ -193,6 +260,11 @@ START_TEST(test_inputs_nan)
   BOTestOK(BODatasetOpen(ds));
   BOTestExpectErrorMessage(BODatasetLoadInputs(ds), "dataset inputs: value at index (5, 1, 2) is NaN");
   BOTestOK(BODatasetDestroy(&ds));
+  /* streamed: found when BODatasetUseInputs scans the shard, before any minibatch */
+  ds = open_cond(path, 2.0 * NY * NX * 4 / 1048576.0);
+  ck_assert(ds->streaming && ds->rows_per_chunk == 2);
+  BOTestExpectErrorMessage(BODatasetUseInputs(ds), "dataset inputs: value at index (5, 1, 2) is NaN");
+  BOTestOK(BODatasetDestroy(&ds));
 }
 END_TEST
 
@@ -231,6 +303,7 @@ Suite *suite_conditions(void)
   Suite *s  = suite_create("conditions");
   TCase *tc = tcase_create("params_inputs");
   tcase_add_test(tc, test_round_trip);
+  tcase_add_test(tc, test_streamed_inputs);
   tcase_add_test(tc, test_defaults_and_absence);
   tcase_add_test(tc, test_errors);
   tcase_add_test(tc, test_inputs_nan);

@@ -378,6 +378,23 @@ START_TEST(test_inputs_3d)
     }
     ck_assert_msg(BOTestAllRanks(ok), "inputs beside 3-D counts read back wrong (Ci = %d)", (int)Ci);
     BODatasetDestroy(&ds);
+    /* streamed (-data_chunk_mb, windows of one block of one member): each
+     * batch member's inputs, all its Nz planes, from its window */
+    ds                 = open_ds(path, 0, 24 * 4 / 1048576.0);
+    ds->shuffle_window = 1;
+    BOTestOK(BODatasetOpen(ds));
+    BOTestOK(BODatasetUseInputs(ds));
+    ok = ds->streaming && ds->rows_per_chunk == 1 && ds->stream_inputs && ds->inputs == NULL;
+    for (PetscInt step = 0; ok && step < 4; step++) {
+      PetscInt gidx[2], nb;
+      float    x[2 * 24], got[2 * 24 * 2];
+      BOTestOK(BODatasetGetMinibatch(ds, 1, step, 2, &nb, gidx, x, NULL));
+      BOTestOK(BODatasetGetConditions(ds, nb, gidx, NULL, got));
+      for (PetscInt b = 0; b < nb; b++)
+        for (PetscInt e = 0; e < Di; e++) ok = ok && got[b * Di + e] == (float)(0.5 * (gidx[b] * Di + e));
+    }
+    ck_assert_msg(BOTestAllRanks(ok), "streamed inputs beside 3-D counts wrong (Ci = %d)", (int)Ci);
+    BODatasetDestroy(&ds);
   }
   /* a NaN in 3-D inputs, named by its 3-D index (member, z, y, x) when read */
   {

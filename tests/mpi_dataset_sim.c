@@ -3,6 +3,8 @@
  * reproducible on every rank and with the statistical character they are
  * meant to have. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "bo_darcy.h"
 #include "bo_sim.h"
@@ -415,6 +417,66 @@ START_TEST(test_genes)
 }
 END_TEST
 
+/* The stimulus (issue #14) multiplies the master regulator's burst frequency:
+ * with one cell type the master is TF 0, so its mean count must rise with
+ * the stimulus, its targets must move monotonically (activated up,
+ * repressed down) and the other TFs, which nothing regulates, must not move.
+ * 400 cells at each of 0.25, 1 and 4 (seed 7); a difference counts when it
+ * exceeds z standard errors of the difference of two means,
+ * sqrt(v_a / n + v_b / n) (the same cells k at every stimulus share their
+ * random numbers, which only shrinks the true error). */
+static void gene_means(const BOGenesParams *p, double stimulus, int n, double *mean, double *var)
+{
+  BOGenesParams q;
+  float         x[64];
+  PetscInt      lab;
+  ck_assert_int_eq(BOGenesApplyParams(PETSC_COMM_SELF, p, &stimulus, "test", &q), 0);
+  for (int g = 0; g < p->genes; g++) mean[g] = var[g] = 0;
+  for (int c = 0; c < n; c++) {
+    ck_assert_int_eq(BOGenesRealize(&q, 7, c, x, &lab), 0);
+    for (int g = 0; g < p->genes; g++) mean[g] += x[g], var[g] += (double)x[g] * x[g];
+  }
+  for (int g = 0; g < p->genes; g++) {
+    mean[g] /= n;
+    var[g] = (var[g] - n * mean[g] * mean[g]) / (n - 1);
+  }
+}
+
+START_TEST(test_genes_stimulus)
+{
+  enum { NC = 400, G = 32 };
+  static const double s[3] = {0.25, 1, 4};
+  BOGenesParams       p;
+  double              m[3][G], v[3][G];
+  int                 moved = 0;
+
+  ck_assert_int_eq(BOGenesParamsSetFromOptions(PETSC_COMM_WORLD, &p), 0);
+  p.genes = G, p.cell_types = 1;
+  for (int i = 0; i < 3; i++) gene_means(&p, s[i], NC, m[i], v[i]);
+#define Z(a, b, g) ((m[b][g] - m[a][g]) / sqrt((v[a][g] + v[b][g]) / NC + 1e-300))
+  if (getenv("BO_TEST_VERBOSE"))
+    for (int g = 0; g < G; g++)
+      printf("gene %2d: means %7.3f %7.3f %7.3f  z(0.25->1) %6.1f z(1->4) %6.1f\n", g, m[0][g], m[1][g], m[2][g],
+             Z(0, 1, g), Z(1, 2, g));
+  /* the master regulator rises at each step */
+  ck_assert_msg(Z(0, 1, 0) > 4 && Z(1, 2, 0) > 4, "master TF: means %g, %g, %g", m[0][0], m[1][0], m[2][0]);
+  /* the other TFs do not depend on it */
+  for (int g = 1; g < p.tfs; g++)
+    ck_assert_msg(fabs(Z(0, 2, g)) < 4, "TF %d moved with the stimulus: %g -> %g", g, m[0][g], m[2][g]);
+  /* targets that move between 0.25 and 4 move monotonically: the mean at 1
+   * lies between the others (3 standard errors of slack on each side) */
+  for (int g = p.tfs; g < G; g++) {
+    const double z = Z(0, 2, g);
+    if (fabs(z) < 5) continue;
+    moved++;
+    ck_assert_msg(z > 0 ? Z(0, 1, g) > -3 && Z(1, 2, g) > -3 : Z(0, 1, g) < 3 && Z(1, 2, g) < 3,
+                  "gene %d not monotone in the stimulus: %g, %g, %g", g, m[0][g], m[1][g], m[2][g]);
+  }
+#undef Z
+  ck_assert_msg(moved >= 2, "only %d regulated genes moved with the stimulus", moved);
+}
+END_TEST
+
 START_TEST(test_sim_options)
 {
   BOReservoirParams r;
@@ -446,6 +508,7 @@ Suite *suite_dataset_sim(void)
   tcase_add_test(tc, test_reservoir_3d);
   tcase_add_test(tc, test_reservoir);
   tcase_add_test(tc, test_genes);
+  tcase_add_test(tc, test_genes_stimulus);
   tcase_add_test(tc, test_sim_options);
   suite_add_tcase(s, tc);
   return s;

@@ -125,6 +125,9 @@ static void write_dataset(const char *path)
 
 /* The loss of the trainers make_trainer makes (the tests run with both). */
 static BOLossType test_loss = BO_LOSS_POISSON;
+/* -data_chunk_mb of the trainers make_trainer makes (0: the shard loaded),
+ * with -data_shuffle_window 2. */
+static double test_chunk_mb = 0;
 
 /* A trainer on comm with small settings; steps and checkpoint given. */
 static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt, PetscInt steps, PetscBool restart)
@@ -153,6 +156,7 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
   tr->overwrite = !restart;
   ck_assert_int_eq(PetscStrcpy(tr->checkpoint, ckpt), 0);
   ck_assert_int_eq(BODatasetSetFile(tr->data, data, "counts"), 0);
+  tr->data->chunk_mb = test_chunk_mb, tr->data->shuffle_window = 2;
   ck_assert_int_eq(BOTrainerSetUp(tr), 0);
   return tr;
 }
@@ -281,12 +285,70 @@ static void check_conditioned(void)
   check_bitwise_resume();
 }
 
-static void reset_conditions(void) { test_conditions = 0, test_3d = 0; }
+static void reset_conditions(void) { test_conditions = 0, test_3d = 0, test_chunk_mb = 0; }
 
 START_TEST(test_conditioned_rank_count_independence)
 {
   test_conditions = 1;
   for_both_losses(check_conditioned);
+  test_conditions = 0;
+}
+END_TEST
+
+/* Streamed inputs (-data_chunk_mb with params and inputs): windows of 2
+ * blocks of 4 of the 30 members (batches of 6 cross them). The inputs are
+ * never held whole (ds->inputs stays NULL); the input statistics are those
+ * of a run without -data_chunk_mb, bit for bit; the trajectory is the one
+ * with the shard's inputs loaded whole (the old behaviour: BODatasetLoadInputs,
+ * which BODatasetGetConditions then prefers), bit for bit; and the
+ * rank-count and resume checks hold as without streaming. (The batches
+ * themselves differ from those without -data_chunk_mb: the streaming
+ * permutation shuffles blocks, docs/DATA.md §3.) */
+static int same_bits(const float *a, const float *b, PetscInt n);
+
+static void check_streamed_inputs(void)
+{
+  char      data[PETSC_MAX_PATH_LEN], cs[PETSC_MAX_PATH_LEN], cl[PETSC_MAX_PATH_LEN], cu[PETSC_MAX_PATH_LEN];
+  BOTrainer streamed, loaded, unchunked;
+  double    ls[TSTEPS], ll[TSTEPS], lu[TSTEPS];
+  float     os[4 * NY * NX], ol[4 * NY * NX], ou[4 * NY * NX];
+  int       ok;
+
+  write_dataset(BOTestPath("st_data.h5", data, sizeof(data)));
+  test_chunk_mb = 8.0 * NY * NX * 4 / 1048576.0;
+  streamed      = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("st_s.h5", cs, sizeof(cs)), TSTEPS, PETSC_FALSE);
+  loaded        = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("st_l.h5", cl, sizeof(cl)), TSTEPS, PETSC_FALSE);
+  test_chunk_mb = 0;
+  unchunked     = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("st_u.h5", cu, sizeof(cu)), TSTEPS, PETSC_FALSE);
+  ck_assert(streamed->cond_inputs && streamed->data->streaming && streamed->data->block == 4);
+  ck_assert(streamed->data->stream_inputs && streamed->data->inputs == NULL);
+  ck_assert(unchunked->data->inputs != NULL && !unchunked->data->stream_inputs);
+  ok = streamed->model->cfg.input_mean[0] == unchunked->model->cfg.input_mean[0] &&
+       streamed->model->cfg.input_sd[0] == unchunked->model->cfg.input_sd[0];
+  ck_assert_msg(BOTestAllRanks(ok), "input statistics: %.17g, %.17g streamed, %.17g, %.17g loaded",
+                streamed->model->cfg.input_mean[0], streamed->model->cfg.input_sd[0],
+                unchunked->model->cfg.input_mean[0], unchunked->model->cfg.input_sd[0]);
+  BOTestOK(BODatasetLoadInputs(loaded->data));
+  trajectory(streamed, ls, os);
+  trajectory(loaded, ll, ol);
+  trajectory(unchunked, lu, ou);
+  ok = !memcmp(ls, ll, sizeof(ls)) && same_bits(os, ol, 4 * NY * NX) &&
+       same_bits(streamed->model->params, loaded->model->params, streamed->model->nparams);
+  ck_assert_msg(BOTestAllRanks(ok), "streamed inputs: another trajectory than with the inputs loaded");
+  /* the comparison can fail: without -data_chunk_mb the batches differ */
+  ck_assert(BOTestAllRanks(memcmp(ls, lu, sizeof(ls)) != 0));
+  BOTrainerDestroy(&streamed);
+  BOTrainerDestroy(&loaded);
+  BOTrainerDestroy(&unchunked);
+  test_chunk_mb = 8.0 * NY * NX * 4 / 1048576.0;
+  check_conditioned();
+  test_chunk_mb = 0;
+}
+
+START_TEST(test_streamed_inputs)
+{
+  test_conditions = 1;
+  for_both_losses(check_streamed_inputs);
   test_conditions = 0;
 }
 END_TEST
@@ -770,6 +832,7 @@ Suite *suite_trainer(void)
   tcase_add_checked_fixture(tc, NULL, reset_conditions); /* a failed conditioned test leaves none behind */
   tcase_add_test(tc, test_rank_count_independence);
   tcase_add_test(tc, test_conditioned_rank_count_independence);
+  tcase_add_test(tc, test_streamed_inputs);
   tcase_add_test(tc, test_3d_rank_count_independence);
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);

@@ -397,6 +397,70 @@ PetscErrorCode BODatasetLoadInputs(BODataset ds)
   PetscFunctionReturn(0);
 }
 
+/* Per member of in (n x cells x Ci): each channel's sum, then its sum of
+ * squares, in double, cells in order (sums: n x 2 Ci). */
+static void input_sums(BODataset ds, PetscInt n, const float *in, double *sums)
+{
+  const PetscInt Ci = ds->Ci, cells = ds->Nz * ds->Ny * ds->Nx;
+
+  for (PetscInt l = 0; l < n; l++) {
+    double *s = sums + (size_t)2 * Ci * l;
+    for (PetscInt j = 0; j < 2 * Ci; j++) s[j] = 0;
+    for (PetscInt c = 0; c < cells; c++)
+      for (PetscInt j = 0; j < Ci; j++) {
+        const double v = in[((size_t)l * cells + c) * Ci + j];
+        s[j] += v, s[Ci + j] += v * v;
+      }
+  }
+}
+
+/* Streamed inputs: read and validate the shard's inputs chunk by chunk (the
+ * rows of a window at a time, through the window's buffer), for their sums.
+ * Every rank does the same number of collective reads. */
+static PetscErrorCode scan_streamed_inputs(BODataset ds)
+{
+  PetscInt rounds = (ds->nlocal + ds->rows_per_chunk - 1) / ds->rows_per_chunk, done = 0;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &rounds, 1, MPIU_INT, MPI_MAX, ds->comm));
+  for (PetscInt r = 0; r < rounds; r++) {
+    PetscInt n = PetscMin(ds->rows_per_chunk, ds->nlocal - done);
+    PetscCall(BODatasetReadInputs(ds, ds->first + done, n, ds->win_inputs));
+    input_sums(ds, n, ds->win_inputs, ds->input_sums + (size_t)2 * ds->Ci * done);
+    done += n;
+  }
+  ds->win_epoch = ds->win_index = -1; /* the buffer no longer holds a window: the next batch reads one */
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BODatasetUseInputs(BODataset ds)
+{
+  PetscFunctionBegin;
+  if (ds->input_sums) PetscFunctionReturn(0);
+  PetscCheck(ds->has_inputs, ds->comm, PETSC_ERR_ARG_WRONGSTATE, "%s: no inputs dataset", ds->filename);
+  PetscCall(PetscMalloc1((size_t)2 * ds->Ci * ds->nlocal + 1, &ds->input_sums));
+  if (!ds->streaming) {
+    PetscCall(BODatasetLoadInputs(ds));
+    input_sums(ds, ds->nlocal, ds->inputs, ds->input_sums);
+    PetscFunctionReturn(0);
+  }
+  PetscCall(PetscMalloc1((size_t)ds->rows_per_chunk * ds->Nz * ds->Ny * ds->Nx * ds->Ci, &ds->win_inputs));
+  ds->stream_inputs = PETSC_TRUE;
+  PetscCall(scan_streamed_inputs(ds));
+  PetscFunctionReturn(0);
+}
+
+/* Where member g's inputs are: its row of the loaded shard, or its place in
+ * the last minibatch (streamed inputs); NULL when it is in neither. */
+static const float *member_inputs(BODataset ds, PetscInt g, size_t Di)
+{
+  if (ds->inputs)
+    return g >= ds->first && g < ds->first + ds->nlocal ? ds->inputs + (size_t)(g - ds->first) * Di : NULL;
+  for (PetscInt b = 0; ds->stream_inputs && b < ds->batch_n; b++)
+    if (ds->batch_gidx[b] == g) return ds->batch_inputs + (size_t)b * Di;
+  return NULL;
+}
+
 PetscErrorCode BODatasetGetConditions(BODataset ds, PetscInt n, const PetscInt *gidx, double *params, float *inputs)
 {
   const size_t Di = (size_t)ds->Nz * ds->Ny * ds->Nx * ds->Ci;
@@ -404,14 +468,19 @@ PetscErrorCode BODatasetGetConditions(BODataset ds, PetscInt n, const PetscInt *
   PetscFunctionBegin;
   PetscCheck(!params || ds->has_params, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE, "%s: no params dataset",
              ds->filename);
-  PetscCheck(!inputs || ds->inputs, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE,
-             "%s: inputs not loaded (BODatasetLoadInputs)", ds->filename);
+  PetscCheck(!inputs || ds->inputs || ds->stream_inputs, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE,
+             "%s: inputs not read (BODatasetLoadInputs or BODatasetUseInputs)", ds->filename);
   for (PetscInt b = 0; b < n; b++) {
     PetscInt l = gidx[b] - ds->first;
     PetscCheck(l >= 0 && l < ds->nlocal, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
                "member %" PetscInt_FMT " is not in this rank's shard", gidx[b]);
     if (params) PetscCall(PetscArraycpy(params + (size_t)b * ds->P, ds->params + (size_t)l * ds->P, ds->P));
-    if (inputs) PetscCall(PetscArraycpy(inputs + (size_t)b * Di, ds->inputs + (size_t)l * Di, Di));
+    if (inputs) {
+      const float *src = member_inputs(ds, gidx[b], Di);
+      PetscCheck(src, PETSC_COMM_SELF, PETSC_ERR_ARG_WRONGSTATE,
+                 "member %" PetscInt_FMT " is not in the last minibatch (streamed inputs)", gidx[b]);
+      PetscCall(PetscArraycpy(inputs + (size_t)b * Di, src, Di));
+    }
   }
   PetscFunctionReturn(0);
 }

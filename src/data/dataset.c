@@ -341,8 +341,8 @@ PetscErrorCode BODatasetView(BODataset ds, PetscViewer viewer)
   if (ds->has_inputs) PetscCall(PetscViewerASCIIPrintf(viewer, "inputs: Ci = %" PetscInt_FMT "\n", ds->Ci));
   if (ds->streaming)
     PetscCall(PetscViewerASCIIPrintf(viewer,
-                                     "streaming: windows of %" PetscInt_FMT " blocks of %" PetscInt_FMT " samples\n",
-                                     ds->shuffle_window, ds->block));
+                                     "streaming: windows of %" PetscInt_FMT " blocks of %" PetscInt_FMT " samples%s\n",
+                                     ds->shuffle_window, ds->block, ds->stream_inputs ? ", with their inputs" : ""));
   PetscCall(PetscViewerASCIIPrintf(viewer, "shards: %d ranks, about %" PetscInt_FMT " samples each\n", ds->size,
                                    ds->N / ds->size));
   PetscCall(PetscViewerASCIIPopTab(viewer));
@@ -366,6 +366,9 @@ PetscErrorCode BODatasetDestroy(BODataset *ds)
   PetscCall(PetscFree(d->inputs));
   PetscCall(PetscFree(d->totals));
   PetscCall(PetscFree(d->win));
+  PetscCall(PetscFree(d->win_inputs));
+  PetscCall(PetscFree(d->input_sums));
+  PetscCall(PetscFree2(d->batch_gidx, d->batch_inputs));
   for (int s = 0; s < 2; s++) {
     PetscCall(PetscFree(d->cache_perm[s]));
     PetscCall(PetscFree(d->cache_wstart[s]));

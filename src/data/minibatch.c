@@ -2,8 +2,12 @@
  * number of ranks. The global batch of step s is positions [sB, sB + B) of
  * the concatenated epoch permutations (core/shuffle.c); each rank takes the
  * members it owns, from its shard or, when streaming, from the window of
- * the permutation that holds them. */
+ * the permutation that holds them. Streamed inputs come with their window
+ * and are kept per minibatch member for BODatasetGetConditions. */
 #include "dataimpl.h"
+
+/* Floats of one member's inputs. */
+static size_t input_size(BODataset ds) { return (size_t)ds->Nz * ds->Ny * ds->Nx * ds->Ci; }
 
 PetscErrorCode BODatasetEpochPermutation(BODataset ds, uint64_t seed, PetscInt64 epoch, PetscInt *perm)
 {
@@ -60,12 +64,24 @@ static PetscErrorCode load_window(BODataset ds, PetscInt64 epoch, PetscInt64 w, 
   }
   PetscCallMPI(MPI_Allreduce(&ds->nseg, &maxseg, 1, MPIU_INT, MPI_MAX, ds->comm));
   for (PetscInt s = 0; s < maxseg; s++) {
-    if (s < ds->nseg)
-      PetscCall(
-          BODatasetRead(ds, ds->seg[s][0], ds->seg[s][1] - ds->seg[s][0], ds->win + (size_t)ds->seg[s][2] * ds->D));
-    else PetscCall(BODatasetRead(ds, 0, 0, ds->win));
+    const PetscInt g0 = s < ds->nseg ? ds->seg[s][0] : 0, n = s < ds->nseg ? ds->seg[s][1] - g0 : 0;
+    const PetscInt row = s < ds->nseg ? ds->seg[s][2] : 0;
+    PetscCall(BODatasetRead(ds, g0, n, ds->win + (size_t)row * ds->D));
+    if (ds->stream_inputs) PetscCall(BODatasetReadInputs(ds, g0, n, ds->win_inputs + (size_t)row * input_size(ds)));
   }
   ds->win_epoch = epoch, ds->win_index = w;
+  PetscFunctionReturn(0);
+}
+
+/* Room for streamed inputs of a minibatch of B members. */
+static PetscErrorCode reserve_batch(BODataset ds, PetscInt B)
+{
+  PetscFunctionBegin;
+  ds->batch_n = 0;
+  if (!ds->stream_inputs || B <= ds->batch_cap) PetscFunctionReturn(0);
+  PetscCall(PetscFree2(ds->batch_gidx, ds->batch_inputs));
+  PetscCall(PetscMalloc2(B, &ds->batch_gidx, (size_t)B * input_size(ds), &ds->batch_inputs));
+  ds->batch_cap = B;
   PetscFunctionReturn(0);
 }
 
@@ -76,6 +92,7 @@ PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step,
 
   PetscFunctionBegin;
   PetscCheck(step >= 0 && B >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "minibatch needs step >= 0 and B >= 1");
+  PetscCall(reserve_batch(ds, B));
   for (PetscInt j = 0; j < B; j++) {
     PetscInt64   p = (PetscInt64)step * B + j, epoch = p / ds->N, pos = p % ds->N;
     PetscInt    *perm   = NULL, g;
@@ -98,7 +115,13 @@ PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step,
     if (ds->streaming) {
       PetscInt s = 0;
       while (!(g >= ds->seg[s][0] && g < ds->seg[s][1])) s++;
-      src = ds->win + (size_t)(ds->seg[s][2] + g - ds->seg[s][0]) * ds->D;
+      const size_t row = (size_t)(ds->seg[s][2] + g - ds->seg[s][0]);
+      src              = ds->win + row * ds->D;
+      if (ds->stream_inputs) { /* this member's inputs, while the window holds them */
+        ds->batch_gidx[n] = g;
+        PetscCall(PetscArraycpy(ds->batch_inputs + (size_t)n * input_size(ds), ds->win_inputs + row * input_size(ds),
+                                input_size(ds)));
+      }
     } else src = ds->x + (size_t)(g - ds->first) * ds->D;
     gidx[n] = g;
     PetscCall(PetscArraycpy(x + (size_t)n * ds->D, src, ds->D));
@@ -106,5 +129,6 @@ PetscErrorCode BODatasetGetMinibatch(BODataset ds, uint64_t seed, PetscInt step,
     n++;
   }
   *nlocal = n;
+  if (ds->stream_inputs) ds->batch_n = n;
   PetscFunctionReturn(0);
 }

@@ -9,15 +9,20 @@
  * 2 (0.1 + 0.9 h(x)), h an activating or repressing Hill function of the
  * regulator's mRNA count x. Cell types differ in their master regulator:
  * in type c, TF c mod tfs has kon x 8 and the other TFs x 0.5, so the types
- * form clusters with correlated targets.
+ * form clusters with correlated targets. The stimulus (-stimulus, or drawn
+ * per cell with -stimulus_range) multiplies that x 8: a signal that makes
+ * the master regulator burst more often, so its mRNA rises with it and its
+ * targets follow (activated ones up, repressed ones down).
  *
  * The network (rates, regulators) comes from the stream (network_seed,
  * BO_RNG_DATAGEN, 0xffffffff, 0), so files made with different -seed values
  * sample one distribution; cell k's type from (seed, DATAGEN, k, 1),
- * its exact Gillespie trajectory from (k, 0) and the binomial capture of
- * each mRNA (observed with probability `capture`) from (k, 2).
+ * its exact Gillespie trajectory from (k, 0), the binomial capture of
+ * each mRNA (observed with probability `capture`) from (k, 2) and its
+ * stimulus, with -stimulus_range, from (k, 3).
  */
 #include <math.h>
+#include <stdio.h>
 #include "bo_sim.h"
 #include "bo_rng.h"
 
@@ -25,6 +30,7 @@ PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p)
 {
   PetscFunctionBegin;
   p->genes = 32, p->tfs = 4, p->cell_types = 3, p->t_end = 10, p->capture = 0.5, p->network_seed = 1;
+  p->stimulus = 1;
   PetscOptionsBegin(comm, NULL, "Gene-expression simulator", "bo_datagen");
   PetscCall(PetscOptionsInt("-genes", "genes per cell", NULL, p->genes, &p->genes, NULL));
   PetscCall(PetscOptionsInt("-tfs", "transcription factors among them", NULL, p->tfs, &p->tfs, NULL));
@@ -33,12 +39,64 @@ PetscErrorCode BOGenesParamsSetFromOptions(MPI_Comm comm, BOGenesParams *p)
   PetscCall(PetscOptionsReal("-capture", "probability that an mRNA is counted", NULL, p->capture, &p->capture, NULL));
   PetscCall(PetscOptionsInt("-network_seed", "seed of the gene network's rates and wiring (independent of -seed)", NULL,
                             p->network_seed, &p->network_seed, NULL));
+  PetscCall(PetscOptionsReal("-stimulus", "multiplier of the master regulator's burst frequency (kon)", NULL,
+                             p->stimulus, &p->stimulus, NULL));
   PetscOptionsEnd();
   PetscCheck(p->genes >= 1 && p->tfs >= 1 && p->tfs <= p->genes && p->cell_types >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
              "need -genes >= 1, 1 <= -tfs <= -genes, -cell_types >= 1");
   PetscCheck(p->t_end > 0 && p->capture > 0 && p->capture <= 1, comm, PETSC_ERR_ARG_OUTOFRANGE,
              "need -t_sim > 0 and 0 < -capture <= 1");
+  PetscCall(BOGenesApplyParams(comm, p, (double[]){p->stimulus}, "-stimulus", p));
   PetscFunctionReturn(0);
+}
+
+const char *const BOGenesParamNames[] = {"stimulus"};
+
+PetscErrorCode BOGenesApplyParams(MPI_Comm comm, const BOGenesParams *base, const double v[BO_GENES_NPARAMS],
+                                  const char *what, BOGenesParams *pk)
+{
+  char val[32]; /* C's %g: PETSc's prints 2 as "2." */
+
+  PetscFunctionBegin;
+  snprintf(val, sizeof(val), "%g", v[0]);
+  PetscCheck(v[0] >= 0 && isfinite(v[0]), comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: stimulus = %s must be non-negative",
+             what, val);
+  *pk          = *base;
+  pk->stimulus = v[0];
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOGenesRangesSetFromOptions(MPI_Comm comm, const BOGenesParams *p, BOGenesRanges *r)
+{
+  PetscReal     v[2] = {p->stimulus, p->stimulus};
+  PetscInt      n    = 2;
+  BOGenesParams q;
+  char          what[96];
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(comm, NULL, "Gene-expression parameters per cell", "bo_datagen");
+  PetscCall(PetscOptionsRealArray("-stimulus_range",
+                                  "draw the stimulus uniformly in lo,hi per cell (one value fixes it); writes params",
+                                  NULL, v, &n, &r->set));
+  PetscOptionsEnd();
+  PetscCheck(!r->set || n >= 1, comm, PETSC_ERR_USER_INPUT, "-stimulus_range needs lo,hi or one value");
+  if (r->set && n == 1) v[1] = v[0];
+  snprintf(what, sizeof(what), "-stimulus_range %g,%g", v[0], v[1]);
+  PetscCheck(v[0] <= v[1], comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: lo must not exceed hi", what);
+  r->lo[0] = v[0], r->hi[0] = v[1];
+  PetscCall(BOGenesApplyParams(comm, p, r->lo, what, &q)); /* the domain is an interval: both ends valid */
+  PetscCall(BOGenesApplyParams(comm, p, r->hi, what, &q));
+  PetscFunctionReturn(0);
+}
+
+void BOGenesDrawParams(const BOGenesRanges *r, uint64_t seed, PetscInt k, double v[BO_GENES_NPARAMS])
+{
+  BORng  rng;
+  double u;
+
+  BORngInit(&rng, seed, BO_RNG_DATAGEN, (uint32_t)k, 3);
+  u    = BORngUniform(&rng); /* drawn when fixed too, as the reservoir's */
+  v[0] = r->lo[0] == r->hi[0] ? r->lo[0] : r->lo[0] + (r->hi[0] - r->lo[0]) * u;
 }
 
 typedef struct {
@@ -77,7 +135,7 @@ static PetscErrorCode network_destroy(Network *net)
 /* Effective switch-on rate of gene g in a cell of type c with mRNA counts m. */
 static double on_rate(const BOGenesParams *p, const Network *net, PetscInt c, PetscInt g, const int64_t *m)
 {
-  if (net->reg[g] < 0) return net->kon[g] * (g == c % p->tfs ? 8.0 : 0.5);
+  if (net->reg[g] < 0) return net->kon[g] * (g == c % p->tfs ? 8.0 * p->stimulus : 0.5);
   double x = (double)m[net->reg[g]], K2 = net->K[g] * net->K[g], h = x * x / (K2 + x * x);
   if (!net->act[g]) h = 1.0 - h;
   return net->kon[g] * 2.0 * (0.1 + 0.9 * h);

@@ -294,8 +294,9 @@ static PetscErrorCode param_statistics(BOTrainer tr, BOModelConfig *cfg)
 }
 
 /* Mean and standard deviation of each input channel over all cells of the
- * training members: sums per member (local, in double), gathered in member
- * order and added in that order, so every rank count gives the same bits. */
+ * training members: sums per member (local, in double: ds->input_sums, also
+ * when the inputs are streamed), gathered in member order and added in that
+ * order, so every rank count gives the same bits. */
 static PetscErrorCode input_statistics(BOTrainer tr, BOModelConfig *cfg)
 {
   BODataset      ds = tr->data;
@@ -308,12 +309,7 @@ static PetscErrorCode input_statistics(BOTrainer tr, BOModelConfig *cfg)
              "%s: inputs have %" PetscInt_FMT " components per cell; a network takes at most %d", ds->filename, Ci,
              BO_MODEL_MAX_INPUTS);
   PetscCall(PetscCalloc2(2 * Ci * ds->nlocal + 1, &mine, 2 * Ci * ds->N + 1, &all));
-  for (PetscInt l = 0; l < ds->nlocal; l++)
-    for (PetscInt c = 0; c < cells; c++)
-      for (PetscInt j = 0; j < Ci; j++) {
-        const double v = ds->inputs[((size_t)l * cells + c) * Ci + j];
-        mine[2 * Ci * l + j] += v, mine[2 * Ci * l + Ci + j] += v * v;
-      }
+  PetscCall(PetscArraycpy(mine, ds->input_sums, 2 * Ci * ds->nlocal));
   PetscCall(PetscMalloc2(tr->size, &counts, tr->size, &displs));
   PetscCallMPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, tr->comm));
   displs[0] = 0;
@@ -483,7 +479,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
       PetscCall(param_statistics(tr, &cfg));
     }
     if (tr->cond_inputs) {
-      PetscCall(BODatasetLoadInputs(tr->data));
+      PetscCall(BODatasetUseInputs(tr->data));
       PetscCall(input_statistics(tr, &cfg));
     }
     PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
@@ -502,7 +498,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     tr->loss        = BOModelNoiseDim(tr->model) > 0 ? BO_LOSS_ENERGY : BO_LOSS_POISSON; /* what the model is */
     tr->cond_params = tr->model->cfg.num_params > 0, tr->cond_inputs = tr->model->cfg.num_inputs > 0;
     if (tr->cond_params) PetscCall(gather_params(tr));
-    if (tr->cond_inputs) PetscCall(BODatasetLoadInputs(tr->data));
+    if (tr->cond_inputs) PetscCall(BODatasetUseInputs(tr->data));
   }
   PetscCall(BOProcessSetUp(tr->proc));
 
@@ -574,9 +570,7 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer)
         viewer, "conditioning on %s%s%s, dropped at rate %g%s\n", tr->cond_params ? "params " : "",
         tr->cond_params ? tr->model->cfg.param_names : "",
         tr->cond_inputs ? (tr->cond_params ? " and input fields" : "input fields") : "", (double)tr->cond_drop,
-        tr->cond_inputs && tr->data->streaming
-            ? " (the inputs are held in memory whole: -data_chunk_mb streams counts only)"
-            : ""));
+        tr->cond_inputs && tr->data->streaming ? " (the inputs streamed with the counts, -data_chunk_mb)" : ""));
   PetscFunctionReturn(0);
 }
 

@@ -75,4 +75,12 @@ expect_error "-params: the network of none.h5 is not conditioned on params" "$SA
 expect_error "one.h5: no dataset params" "$SA" -checkpoint ck.h5 -params_file one.h5 -inputs rp.h5 -out e.h5
 expect_error "-inputs: the network of p.h5 is not conditioned on input fields" "$SA" -checkpoint p.h5 -params 4,1,0.5 -inputs rp.h5 -out e.h5
 [ -f e.h5 ] && fail "a refused run left an output"
+
+# -data_chunk_mb streams the inputs with the counts, and the view says so
+# (their values and the trajectory: tests/mpi_trainer.c, test_streamed_inputs)
+$MPIRUN -n 2 "$TR" -data rp.h5 -steps 4 -batch 8 -model unet-tiny -data_chunk_mb 0.001 -data_shuffle_window 2 \
+  -checkpoint cs.h5 > cs.txt 2>&1 || { cat cs.txt; fail "streamed training"; }
+grep -q "windows of 2 blocks of 2 samples, with their inputs" cs.txt || { cat cs.txt; fail "the view: no streamed inputs"; }
+grep -q "input fields, dropped at rate 0.1 (the inputs streamed with the counts, -data_chunk_mb)" cs.txt \
+  || { cat cs.txt; fail "the trainer's view of streamed inputs"; }
 echo "condition: ok"

@@ -69,7 +69,7 @@ expect_error "o.h5: params column a is not a reservoir parameter (corr_len, sigm
 expect_error "neg.h5: params row 0: sigma = -2 must be non-negative" "$DG" $R -params_file neg.h5 -out x.h5
 expect_error "plain.h5: no dataset params" "$DG" $R -params_file plain.h5 -out x.h5
 expect_error "-out p3.h5 is the same file as -params_file p3.h5" "$DG" $R -params_file p3.h5 -out p3.h5
-expect_error "-params_file and -write_inputs are for -kind reservoir" "$DG" -kind genes -params_file p3.h5 -out x.h5
+expect_error "p3.h5: params column corr_len is not a genes parameter (stimulus)" "$DG" -kind genes -params_file p3.h5 -out x.h5
 [ -e x.h5 ] && fail "output left after an error"
 ls | grep -q '\.tmp' && fail "temporary file left behind"
 "$DG" -help > help.txt || fail "-help failed"
