@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include "bo_rng.h"
 
-typedef enum { BO_WEIGHT_INSTANTANEOUS, BO_WEIGHT_FINITE_TIME } BOWeightType;
+typedef enum { BO_WEIGHT_INSTANTANEOUS, BO_WEIGHT_FINITE_TIME, BO_WEIGHT_ELBO } BOWeightType;
 typedef enum { BO_REVERSE_BRIDGE, BO_REVERSE_TAULEAP } BOReverseStepType;
 extern const char *const BOWeightTypes[];
 extern const char *const BOReverseStepTypes[];

@@ -61,6 +61,21 @@ START_TEST(test_schedule_closed_form)
   ck_assert_double_eq_tol(proc->w[0], 3.06e-7, 0.01e-7);
   BOProcessDestroy(&proc);
 
+  /* ELBO weights: T times the exact integral of the hazard e^{-t}/(1 - e^{-t})
+   * over (t_{k-1}, t_k], i.e. T (log(1 - p_k) - log(1 - p_{k-1})); flat at the
+   * data end (T times the grid step in g, 2 L / (T - 1) with L ~ t_end), where
+   * the reference's e^{-t} weights vanish */
+  proc = make_process(1000, 15.0, BO_WEIGHT_ELBO);
+  for (int k = 1; k < T; k++) {
+    const double exact = T * (log(-expm1(-proc->t[k])) - log(-expm1(-proc->t[k - 1])));
+    ck_assert_double_eq_tol(proc->w[k], exact, 1e-9 * exact + 1e-10); /* both: differences of logs ~ 15 */
+  }
+  ck_assert_double_eq_tol(proc->w[0], T * 2 * 15.0 / (T - 1), 1e-4); /* as long in g as the others */
+  ck_assert_double_eq_tol(proc->w[1], proc->w[0], 1e-4);
+  ck_assert_double_eq_tol(proc->w[500], 0.5 * proc->w[0], 0.01); /* p = 1/2: half */
+  ck_assert(proc->w[T - 1] < 1e-5);                              /* the noise end: p e^{-15} */
+  BOProcessDestroy(&proc);
+
   /* another horizon and size: MNIST's tEnd = 10 */
   proc = make_process(37, 10.0, BO_WEIGHT_INSTANTANEOUS);
   ck_assert_double_eq_tol(proc->t[36], 10.0, 1e-12);
@@ -306,6 +321,7 @@ START_TEST(test_process_settings_round_trip)
   BOProcess a     = make_focused(0.02, 0.3, 0.4), b;
   hid_t     file  = H5Fcreate(BOTestPath("process.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   a->weight_floor = 0.05;
+  a->weight_type  = BO_WEIGHT_ELBO;
   BOTestOK(BOProcessSave(a, file));
   BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &b));
   BOTestOK(BOProcessLoad(b, file));
@@ -313,6 +329,7 @@ START_TEST(test_process_settings_round_trip)
   ck_assert_double_eq(b->focus[1], 0.3);
   ck_assert_double_eq(b->focus_fraction, 0.4);
   ck_assert_double_eq(b->weight_floor, 0.05);
+  ck_assert_int_eq(b->weight_type, BO_WEIGHT_ELBO);
   ck_assert_int_eq(H5Adelete(file, "train_time_focus_fraction"), 0);
   b->focus_fraction = 0.9;
   BOTestOK(BOProcessLoad(b, file));

@@ -6,7 +6,7 @@
 #include "bo_h5.h"
 #include "bo_process.h"
 
-const char *const BOWeightTypes[] = {"instantaneous", "finite_time", "BOWeightType", "BO_WEIGHT_", NULL};
+const char *const BOWeightTypes[] = {"instantaneous", "finite_time", "elbo", "BOWeightType", "BO_WEIGHT_", NULL};
 
 PetscErrorCode BOProcessCreate(MPI_Comm comm, BOProcess *proc)
 {
@@ -77,6 +77,20 @@ static PetscErrorCode focus_set_up(BOProcess proc)
   PetscFunctionReturn(0);
 }
 
+/* The exact path-KL (ELBO) weight of the birth rates: the hazard
+ * e^{-t} / (1 - e^{-t}) integrated over one interval of the grid. With
+ * t = softplus(-g), dt = -(1 - p) dg, so the integrand is p dg = sigmoid(g) dg
+ * and the integral over g in (g_k, g_{k-1}) is softplus(g_{k-1}) -
+ * softplus(g_k). Unlike e^{-t} it does not vanish at the data end (p -> 1):
+ * there it is the grid step in g. (The interval of k = 0 is taken as long
+ * in g as the others, (0, t_0] being infinite in this measure.) */
+static double elbo_weight(double gprev, double g)
+{
+  const double sp_prev = gprev > 0 ? gprev + log1p(exp(-gprev)) : log1p(exp(gprev));
+  const double sp      = g > 0 ? g + log1p(exp(-g)) : log1p(exp(g));
+  return sp_prev - sp;
+}
+
 PetscErrorCode BOProcessSetUp(BOProcess proc)
 {
   const PetscInt T = proc->T;
@@ -99,7 +113,9 @@ PetscErrorCode BOProcessSetUp(BOProcess proc)
     proc->p[k] = g > 0 ? 1.0 / (1.0 + exp(-g)) : exp(g) / (1.0 + exp(g));
     if (proc->weight_type == BO_WEIGHT_INSTANTANEOUS) /* T p_k (t_k - t_{k-1}): Riemann sum / (1/T) */
       proc->w[k] = (double)T * proc->p[k] * (proc->t[k] - tprev);
-    else /* exact integral of e^{-t} over (t_{k-1}, t_k] */ proc->w[k] = pprev - proc->p[k];
+    else if (proc->weight_type == BO_WEIGHT_FINITE_TIME) /* exact integral of e^{-t} over (t_{k-1}, t_k] */
+      proc->w[k] = pprev - proc->p[k];
+    else proc->w[k] = (double)T * elbo_weight(g + 2.0 * L / (double)(T - 1), g);
     tprev = proc->t[k];
     pprev = proc->p[k];
   }
@@ -285,7 +301,9 @@ PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj)
   proc->T = (PetscInt)T;
   PetscCall(BOH5ReadAttrReal(obj, "t_end", &proc->tEnd));
   PetscCall(BOH5ReadAttrString(obj, "loss_weight", weight, sizeof(weight)));
-  proc->weight_type = strcmp(weight, "finite_time") ? BO_WEIGHT_INSTANTANEOUS : BO_WEIGHT_FINITE_TIME;
+  proc->weight_type = BO_WEIGHT_INSTANTANEOUS; /* (what every checkpoint without a known name trained with) */
+  for (int i = 0; i <= BO_WEIGHT_ELBO; i++)
+    if (!strcmp(weight, BOWeightTypes[i])) proc->weight_type = (BOWeightType)i;
   PetscCall(BOH5ReadAttrReal(obj, "loss_weight_floor", &proc->weight_floor));
   if (BOH5HasAttr(obj, "train_time_focus_fraction")) { /* absent in older checkpoints: no focus */
     PetscCall(BOH5ReadAttrReal(obj, "train_time_focus_lo", &proc->focus[0]));
