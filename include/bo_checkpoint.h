@@ -5,7 +5,8 @@
  * tensor, named like "down1.res0.conv1.weight"), group model (the
  * configuration, BOModelConfigSave); root attributes format
  * ("blackout-checkpoint"), producer_version, step, seed, batch, mpi_size,
- * the process's settings (BOProcessSave), the training data's metadata
+ * the process's settings (BOProcessSave, with the network's calibration
+ * when the run ended with one), the training data's metadata
  * (data_file, data_N, data_max_count), conditional, group data_totals
  * (dataset totals: every training member's total count, labels when the
  * data has them, and params (N, P) for a network conditioned on simulator

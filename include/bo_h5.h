@@ -16,6 +16,10 @@ PetscErrorCode BOH5ReadAttrInt(hid_t obj, const char *name, int64_t *value);
 PetscErrorCode BOH5ReadAttrReal(hid_t obj, const char *name, double *value);
 PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size_t len);
 PetscBool      BOH5HasAttr(hid_t obj, const char *name);
+/* The number of values of an attribute (1 for a scalar), and n doubles of
+ * one (an error names it when it holds another number). */
+PetscErrorCode BOH5AttrSize(hid_t obj, const char *name, hsize_t *n);
+PetscErrorCode BOH5ReadAttrReals(hid_t obj, const char *name, hsize_t n, double *values);
 /* The file's root attribute row_order is "top_down": its fields' row 0 is
  * the top (images), which pictures honour. Absent or anything else: row 0
  * at the bottom, y up, as on PETSc's grids. */

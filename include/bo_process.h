@@ -33,6 +33,13 @@ typedef struct {
   PetscReal focus[2], focus_fraction;
   PetscInt  focus_first, focus_count;
   double   *t, *p, *w; /* per index k = 0..T-1: time, survival e^{-t}, loss weight */
+  /* The network's calibration (bo_train measures it, BOTrainerCalibrate; the
+   * sampler applies it): cal_bins equal bins of k, and for each the ratio of
+   * realised to predicted remaining counts on exact noised training states,
+   * cal[b] over the cells empty at k, cal[cal_bins + b] over the others.
+   * cal_bins = 0: none. */
+  PetscInt cal_bins;
+  double  *cal;
 } BOProcessData;
 typedef BOProcessData *BOProcess;
 
@@ -42,12 +49,21 @@ PetscErrorCode BOProcessSetFromOptions(BOProcess proc);
 PetscErrorCode BOProcessSetUp(BOProcess proc); /* computes t, p, w */
 PetscErrorCode BOProcessView(BOProcess proc, PetscViewer viewer);
 PetscErrorCode BOProcessDestroy(BOProcess *proc);
-/* The settings (T, t_end, loss weights, training-time focus) as attributes
+/* The settings (T, t_end, loss weights, training-time focus, the
+ * calibration) as attributes
  * of an HDF5 object (serial calls), and from rank root to every rank of comm. Call
  * BOProcessSetUp after loading. */
 PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj);
 PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj);
 PetscErrorCode BOProcessBcast(BOProcess proc, PetscMPIInt root, MPI_Comm comm);
+
+/* The calibration factor at index k for a cell empty at k (empty) or not:
+ * linear in k between the bins' centres, the end bins' values beyond them;
+ * 1 without a calibration. */
+double BOProcessCalibration(BOProcess proc, PetscInt k, PetscBool empty);
+/* Replace the calibration: nbins bins, ratios[2 nbins] as cal above
+ * (nbins = 0: none). Every ratio must be finite and positive. */
+PetscErrorCode BOProcessSetCalibration(BOProcess proc, PetscInt nbins, const double *ratios);
 
 /* Probability that a unit dead at time t was still alive at time s < t:
  * r = (e^{-s} - e^{-t}) / (1 - e^{-t}), computed without cancellation. */
@@ -57,10 +73,12 @@ double BOBridgeProbability(double s, double t);
  * (seed, BO_RNG_TRAIN_NOISE, sample, step): the time index k is drawn
  * uniformly from 0..T-1 (with a focus, it is then replaced, with probability
  * focus_fraction, by one drawn uniformly from the focused indices), then
- * n_t[i] ~ Binomial(n0[i], p_k) and the target y[i] = n0[i] - n_t[i].
- * Returns k. */
+ * BOProcessNoiseAt. Returns k. */
 PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, uint32_t step, PetscInt dim,
                               const float *n0, float *nt, float *y);
+/* The exact forward state at index k from rng: n_t[i] ~ Binomial(n0[i], p_k)
+ * and the target y[i] = n0[i] - n_t[i]. */
+void BOProcessNoiseAt(BOProcess proc, BORng *rng, PetscInt k, PetscInt dim, const float *n0, float *nt, float *y);
 
 /* Poisson-type loss on the raw network output x (before softplus), per element
  *   l = w (yhat - y log yhat - (y - y log y)),  yhat = softplus(x),

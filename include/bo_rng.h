@@ -14,16 +14,17 @@
 #include <petscsys.h>
 
 enum {
-  BO_RNG_TEST        = 0,
-  BO_RNG_TRAIN_NOISE = 1,
-  BO_RNG_SAMPLE      = 2,
-  BO_RNG_INIT        = 3, /* network initialisation: a = tensor index */
-  BO_RNG_SHUFFLE     = 4, /* data order: a = epoch */
-  BO_RNG_DATAGEN     = 5, /* reference simulators: a = realization */
-  BO_RNG_DROPOUT     = 6, /* condition dropout in training: a = sample, b = step */
-  BO_RNG_TOTAL       = 7, /* a generated member's total count: a = member */
-  BO_RNG_TRAIN_INPUT = 8, /* a distributional network's noise in training: a = sample, b = step */
-  BO_RNG_SAMPLE_INPUT = 9, /* ... and in sampling: a = member, b = schedule index */
+  BO_RNG_TEST         = 0,
+  BO_RNG_TRAIN_NOISE  = 1,
+  BO_RNG_SAMPLE       = 2,
+  BO_RNG_INIT         = 3,  /* network initialisation: a = tensor index */
+  BO_RNG_SHUFFLE      = 4,  /* data order: a = epoch */
+  BO_RNG_DATAGEN      = 5,  /* reference simulators: a = realization */
+  BO_RNG_DROPOUT      = 6,  /* condition dropout in training: a = sample, b = step */
+  BO_RNG_TOTAL        = 7,  /* a generated member's total count: a = member */
+  BO_RNG_TRAIN_INPUT  = 8,  /* a distributional network's noise in training: a = sample, b = step */
+  BO_RNG_SAMPLE_INPUT = 9,  /* ... and in sampling: a = member, b = schedule index */
+  BO_RNG_CALIBRATE    = 10, /* the calibration's times and noise: a = sample, b = bin */
 };
 
 typedef struct {

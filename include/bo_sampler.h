@@ -50,6 +50,7 @@ typedef struct {
   PetscReal         guidance;
   PetscReal         max_count; /* -cap: births never push a count above this (0: none) */
   PetscBool         use_ema;
+  PetscBool         calibrate; /* -calibration: apply the checkpoint's calibration (EMA weights of a mean network) */
   uint64_t          seed;
   float            *obs_value, *obs_mask;          /* D each, or NULL */
   PetscReal         mass;                          /* -mass: every member's total (< 0: none given) */

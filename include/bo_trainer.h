@@ -48,6 +48,7 @@ typedef struct {
   PetscBool    condition_total;          /* -condition_total: the network knows each member's total */
   PetscBool    cond_params, cond_inputs; /* -condition_on: the network knows the members' params, inputs */
   PetscBool    condition_on_set;         /* -condition_on was given (it then decides labels too) */
+  PetscInt     calibrate_members;        /* -calibrate_members: members of the calibration pass (0: none) */
   uint64_t     seed;
   char         model_name[64];
   char         checkpoint[PETSC_MAX_PATH_LEN], log[PETSC_MAX_PATH_LEN];
@@ -87,6 +88,19 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop);
  * true when a signal stopped it early (a checkpoint was written). */
 PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted);
 PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
+/* The calibration pass that ends a finished run (docs/SAMPLING.md,
+ * "Calibration"): -calibrate_members training members, each at one exact
+ * noised state in every one of BO_CALIBRATION_BINS equal bins of k, through the network with
+ * the EMA weights; per bin, the realised over the predicted remaining counts,
+ * over the cells empty at k and over the others, become the process's
+ * calibration (BOProcessSetCalibration), which the checkpoint keeps. Prints
+ * the table. Nothing for a distributional network. Collective. */
+PetscErrorCode BOTrainerCalibrate(BOTrainer tr);
+#define BO_CALIBRATION_BINS 50
+/* The sums behind it, on the exact states of stream seed: sums[4 b + 0..3]
+ * = predicted and realised remaining counts over the cells empty at k, then
+ * over the others, in bin b of BO_CALIBRATION_BINS. Collective. */
+PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sums);
 /* Learning rate of the t-th update (t = 1..steps): -lr times min(1, t/warmup),
  * with -lr_schedule cosine also times (1 + cos(pi (t - warmup)/(steps - warmup)))/2
  * after the warm-up. A function of t and the options only, so a restarted run

@@ -150,6 +150,7 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
   tr->progress_interval = 1e9;
   tr->proc->T           = 50;
   tr->loss              = test_loss;
+  tr->calibrate_members = 0; /* test_calibration and the checksum test calibrate */
   /* a restart keeps its network; a new run may replace a checkpoint of the
    * same name (the tests reuse names, for_both_losses runs each twice) */
   if (!restart) ck_assert_int_eq(PetscStrcpy(tr->model_name, "unet-tiny"), 0);
@@ -558,7 +559,7 @@ static void edit_checkpoint(const char *path, const char *group, const char *att
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   if (rank == 0) {
     hid_t  f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), o, a;
-    double v[NS];
+    double v[NS + 2 * BO_CALIBRATION_BINS];
     ck_assert(f >= 0);
     if (attr) {
       o = group ? H5Gopen2(f, group, H5P_DEFAULT) : f;
@@ -630,10 +631,11 @@ static PetscErrorCode try_load(const char *path, uint32_t *checksum)
 START_TEST(test_checkpoint_checksum_covers_settings)
 {
   char        data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], ed[PETSC_MAX_PATH_LEN];
-  const char *edits[][2] = {{NULL, "T"}, {NULL, "t_end"}, {NULL, "seed"}, {"model", "model_max_count"}, {NULL, NULL}};
-  BOTrainer   tr;
-  BOProcess   proc;
-  BOModel     model = NULL;
+  const char *edits[][2] = {
+      {NULL, "T"}, {NULL, "t_end"}, {NULL, "seed"}, {NULL, "calibration"}, {"model", "model_max_count"}, {NULL, NULL}};
+  BOTrainer         tr;
+  BOProcess         proc;
+  BOModel           model = NULL;
   BOCheckpointState st;
   PetscBool         found;
   uint32_t          crc    = 0, weights;
@@ -643,8 +645,10 @@ START_TEST(test_checkpoint_checksum_covers_settings)
   write_dataset(BOTestPath("cs_data.h5", data, sizeof(data)));
   BOTestPath("cs.h5", ck, sizeof(ck));
   BOTestPath("cs_edit.h5", ed, sizeof(ed));
-  tr = make_trainer(PETSC_COMM_WORLD, data, ck, 2, PETSC_FALSE);
+  tr                    = make_trainer(PETSC_COMM_WORLD, data, ck, 2, PETSC_FALSE);
+  tr->calibrate_members = 12;
   train(tr);
+  ck_assert_int_eq(tr->proc->cal_bins, BO_CALIBRATION_BINS);
   BOTrainerDestroy(&tr);
   ck_assert_int_eq(try_load(ck, &crc), 0);
   f = H5Fopen(ck, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -674,6 +678,74 @@ START_TEST(test_checkpoint_checksum_covers_settings)
   copy_file(ck, ed);
   make_v1(ed, -1);
   ck_assert(try_load(ed, NULL) != 0 && strstr(BOTestErrorMessage, "has no checksum: incomplete checkpoint"));
+}
+END_TEST
+
+/* z of the realised sum against a prediction scaled by ratio, in a bin
+ * and group: the realised counts vary like Poisson ones or less, the ratio
+ * measured on m0 realised units has relative error 1/sqrt(m0). */
+static double calibration_z(double ratio, double m0, double pred, double real)
+{
+  const double c = ratio * pred;
+  return (c - real) / sqrt(real + c * c / m0);
+}
+
+/* The calibration pass: an untrained network (0 steps), whose predictions
+ * are far from the births, is calibrated on the exact states of its seed; on
+ * fresh states (another seed) its calibrated predictions match the realised
+ * remaining counts within 5 standard errors in every bin and group with 100
+ * or more of them, where its raw predictions miss by more than 10 in some.
+ * The ratios are the same on one rank as on all (the sums' order aside),
+ * and the checkpoint keeps them for the sampler. */
+START_TEST(test_calibration)
+{
+  char        data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], c1[PETSC_MAX_PATH_LEN];
+  BOTrainer   tr, one;
+  BOProcess   proc;
+  BOModel     model = NULL;
+  PetscMPIInt rank;
+  double      own[4 * BO_CALIBRATION_BINS], fresh[4 * BO_CALIBRATION_BINS], worst[3] = {0, 0, 0};
+  PetscInt    checked = 0;
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  write_dataset(BOTestPath("cal_data.h5", data, sizeof(data)));
+  tr                    = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("cal.h5", ck, sizeof(ck)), 0, PETSC_FALSE);
+  tr->calibrate_members = 60;
+  train(tr);
+  ck_assert_int_eq(tr->proc->cal_bins, BO_CALIBRATION_BINS);
+  ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed, own), 0);
+  ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed + 1, fresh), 0);
+  for (PetscInt b = 0; b < BO_CALIBRATION_BINS; b++)
+    for (int g = 0; g < 2; g++) {
+      const double *q = fresh + 4 * b + 2 * g, ratio = tr->proc->cal[g * BO_CALIBRATION_BINS + b];
+      if (q[1] < 100 || own[4 * b + 2 * g + 1] < 100) continue;
+      checked++;
+      worst[0] = fmax(worst[0], fabs(calibration_z(ratio, own[4 * b + 2 * g + 1], q[0], q[1])));
+      worst[1] = fmax(worst[1], fabs(calibration_z(1.0, INFINITY, q[0], q[1])));
+    }
+  if (getenv("BO_TEST_VERBOSE"))
+    printf("calibration: %d bins and groups checked, worst z %.2f calibrated, %.1f raw\n", (int)checked, worst[0],
+           worst[1]);
+  ck_assert_msg(checked >= 20, "only %d bins and groups have 100 realised units", (int)checked);
+  ck_assert_msg(worst[0] < 5, "calibrated predictions off by %.2f standard errors on fresh states", worst[0]);
+  ck_assert_msg(worst[1] > 10, "the raw predictions were already calibrated (worst z %.1f): the test has no power",
+                worst[1]);
+  if (rank == 0) { /* one rank, the same members and states */
+    one = make_trainer(PETSC_COMM_SELF, data, BOTestPath("cal_1.h5", c1, sizeof(c1)), 0, PETSC_FALSE);
+    one->calibrate_members = 60;
+    train(one);
+    for (PetscInt i = 0; i < 2 * BO_CALIBRATION_BINS; i++)
+      worst[2] = fmax(worst[2], fabs(one->proc->cal[i] - tr->proc->cal[i]) / tr->proc->cal[i]);
+    BOTrainerDestroy(&one);
+  }
+  ck_assert_int_eq(MPI_Bcast(worst + 2, 1, MPI_DOUBLE, 0, PETSC_COMM_WORLD), MPI_SUCCESS);
+  ck_assert_msg(worst[2] < 1e-5, "1 rank vs all: calibration ratios differ by %g (relative)", worst[2]);
+  /* the sampler's load gets them back */
+  ck_assert_int_eq(BOProcessCreate(PETSC_COMM_WORLD, &proc), 0);
+  ck_assert_int_eq(BOCheckpointLoadModel(PETSC_COMM_WORLD, ck, PETSC_TRUE, proc, &model, NULL), 0);
+  ck_assert_int_eq(proc->cal_bins, BO_CALIBRATION_BINS);
+  for (PetscInt i = 0; i < 2 * BO_CALIBRATION_BINS; i++) ck_assert(proc->cal[i] == tr->proc->cal[i]);
+  BOModelDestroy(&model), BOProcessDestroy(&proc), BOTrainerDestroy(&tr);
 }
 END_TEST
 
@@ -837,6 +909,7 @@ Suite *suite_trainer(void)
   tcase_add_test(tc, test_bitwise_resume);
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
   tcase_add_test(tc, test_checkpoint_checksum_covers_settings);
+  tcase_add_test(tc, test_calibration);
   tcase_add_test(tc, test_lr_schedule);
   tcase_add_test(tc, test_optimizer_step);
   tcase_add_test(tc, test_loss_decreases);

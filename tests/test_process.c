@@ -340,6 +340,51 @@ START_TEST(test_process_settings_round_trip)
 }
 END_TEST
 
+/* The calibration's factors: 1 without one; each bin's value at its centre,
+ * linear between centres, the end bins' values beyond; empty and occupied
+ * cells apart. Saved and loaded with the settings; a bad attribute or ratio
+ * is refused with its name. */
+START_TEST(test_calibration_factors)
+{
+  char         path[PETSC_MAX_PATH_LEN];
+  BOProcess    a, b;
+  const double r[8] = {0.5, 1.0, 2.0, 4.0, 1.1, 1.2, 1.3, 1.4}, bad[2] = {1.0, 0.0};
+  hid_t        file;
+
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &a));
+  a->T = 100;
+  BOTestOK(BOProcessSetUp(a));
+  ck_assert_double_eq(BOProcessCalibration(a, 40, PETSC_TRUE), 1.0);
+  BOTestOK(BOProcessSetCalibration(a, 4, r)); /* bins of 25 indices: centres at k = 12, 37, 62, 87 */
+  ck_assert_double_eq_tol(BOProcessCalibration(a, 0, PETSC_TRUE), 0.5, 1e-15);
+  ck_assert_double_eq_tol(BOProcessCalibration(a, 99, PETSC_TRUE), 4.0, 1e-15);
+  ck_assert_double_eq_tol(BOProcessCalibration(a, 99, PETSC_FALSE), 1.4, 1e-15);
+  /* k = 37 is x = 37.5 / 25 - 0.5 = 1: bin 1 exactly; k = 49 is x = 1.48 */
+  ck_assert_double_eq_tol(BOProcessCalibration(a, 37, PETSC_TRUE), 1.0, 1e-15);
+  ck_assert_double_eq_tol(BOProcessCalibration(a, 49, PETSC_TRUE), 1.0 + 0.48 * 1.0, 1e-12);
+  ck_assert_double_eq_tol(BOProcessCalibration(a, 49, PETSC_FALSE), 1.2 + 0.48 * 0.1, 1e-12);
+  BOTestExpectErrorMessage(BOProcessSetCalibration(a, 1, bad), "in bin 0 is not finite and positive");
+  BOTestExpectErrorMessage(BOProcessSetCalibration(a, 101, r), "101 bins for T = 100");
+  file = H5Fcreate(BOTestPath("cal.h5", path, sizeof(path)), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  BOTestOK(BOProcessSave(a, file));
+  BOTestOK(BOProcessCreate(PETSC_COMM_SELF, &b));
+  BOTestOK(BOProcessLoad(b, file));
+  ck_assert_int_eq(b->cal_bins, 4);
+  for (int i = 0; i < 8; i++) ck_assert_double_eq(b->cal[i], r[i]);
+  /* an odd count is not two groups of bins */
+  BOTestOK(BOH5WriteAttr(file, "calibration", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, r));
+  BOTestExpectErrorMessage(BOProcessLoad(b, file), "attribute 'calibration' has 3 values");
+  /* a file without one loads uncalibrated */
+  ck_assert_int_eq(H5Adelete(file, "calibration"), 0);
+  BOTestOK(BOProcessLoad(b, file));
+  ck_assert_int_eq(b->cal_bins, 0);
+  ck_assert_double_eq(BOProcessCalibration(b, 40, PETSC_FALSE), 1.0);
+  H5Fclose(file);
+  BOProcessDestroy(&a);
+  BOProcessDestroy(&b);
+}
+END_TEST
+
 START_TEST(test_poisson_loss_and_gradient)
 {
   /* l(x) = w (softplus(x) - y log softplus(x)); check values, the gradient
@@ -844,6 +889,7 @@ Suite *suite_process(void)
   tcase_add_test(tc, test_schedule_closed_form);
   tcase_add_test(tc, test_schedule_bad_options);
   tcase_add_test(tc, test_weight_floor);
+  tcase_add_test(tc, test_calibration_factors);
   tcase_add_test(tc, test_bridge_probability);
   tcase_add_test(tc, test_forward_noise);
   tcase_add_test(tc, test_forward_noise_has_power);

@@ -157,6 +157,7 @@ PetscErrorCode BOProcessDestroy(BOProcess *proc)
   PetscFunctionBegin;
   if (!*proc) PetscFunctionReturn(0);
   PetscCall(PetscFree3((*proc)->t, (*proc)->p, (*proc)->w));
+  PetscCall(PetscFree((*proc)->cal));
   PetscCall(PetscFree(*proc));
   PetscFunctionReturn(0);
 }
@@ -179,12 +180,50 @@ PetscInt BOProcessNoiseSample(BOProcess proc, uint64_t seed, uint32_t sample, ui
   k = (PetscInt)BORngBelow(&rng, (uint32_t)proc->T);
   if (proc->focus_fraction > 0 && BORngUniform(&rng) < proc->focus_fraction) /* no extra draw without a focus */
     k = proc->focus_first + (PetscInt)BORngBelow(&rng, (uint32_t)proc->focus_count);
+  BOProcessNoiseAt(proc, &rng, k, dim, n0, nt, y);
+  return k;
+}
+
+void BOProcessNoiseAt(BOProcess proc, BORng *rng, PetscInt k, PetscInt dim, const float *n0, float *nt, float *y)
+{
   for (PetscInt i = 0; i < dim; i++) {
-    int64_t n = BORngBinomial(&rng, (int64_t)n0[i], proc->p[k]);
+    int64_t n = BORngBinomial(rng, (int64_t)n0[i], proc->p[k]);
     nt[i]     = (float)n;
     y[i]      = n0[i] - (float)n;
   }
-  return k;
+}
+
+/* ---- the network's calibration ----------------------------------------- */
+
+double BOProcessCalibration(BOProcess proc, PetscInt k, PetscBool empty)
+{
+  const PetscInt nb = proc->cal_bins;
+  const double  *c  = proc->cal + (empty ? 0 : nb);
+  double         x;
+  PetscInt       b;
+
+  if (nb == 0) return 1.0;
+  /* bin b holds k in [b T / nb, (b + 1) T / nb): its centre is at x = b */
+  x = ((double)k + 0.5) * (double)nb / (double)proc->T - 0.5;
+  if (x <= 0.0) return c[0];
+  if (x >= (double)(nb - 1)) return c[nb - 1];
+  b = (PetscInt)x;
+  return c[b] + (x - (double)b) * (c[b + 1] - c[b]);
+}
+
+PetscErrorCode BOProcessSetCalibration(BOProcess proc, PetscInt nbins, const double *ratios)
+{
+  PetscFunctionBegin;
+  PetscCheck(nbins >= 0 && nbins <= proc->T, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "calibration: %" PetscInt_FMT " bins for T = %" PetscInt_FMT " times", nbins, proc->T);
+  for (PetscInt i = 0; i < 2 * nbins; i++)
+    PetscCheck(isfinite(ratios[i]) && ratios[i] > 0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+               "calibration: ratio %g in bin %" PetscInt_FMT " is not finite and positive", ratios[i], i % nbins);
+  PetscCall(PetscFree(proc->cal));
+  proc->cal_bins = nbins;
+  PetscCall(PetscMalloc1(2 * nbins, &proc->cal));
+  PetscCall(PetscArraycpy(proc->cal, ratios, 2 * nbins));
+  PetscFunctionReturn(0);
 }
 
 double BOLogSoftplus(double x)
@@ -288,6 +327,9 @@ PetscErrorCode BOProcessSave(BOProcess proc, hid_t obj)
   PetscCall(BOH5WriteAttrReal(obj, "train_time_focus_lo", proc->focus[0]));
   PetscCall(BOH5WriteAttrReal(obj, "train_time_focus_hi", proc->focus[1]));
   PetscCall(BOH5WriteAttrReal(obj, "train_time_focus_fraction", proc->focus_fraction));
+  if (proc->cal_bins > 0)
+    PetscCall(
+        BOH5WriteAttr(obj, "calibration", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)(2 * proc->cal_bins), proc->cal));
   PetscFunctionReturn(0);
 }
 
@@ -310,6 +352,17 @@ PetscErrorCode BOProcessLoad(BOProcess proc, hid_t obj)
     PetscCall(BOH5ReadAttrReal(obj, "train_time_focus_hi", &proc->focus[1]));
     PetscCall(BOH5ReadAttrReal(obj, "train_time_focus_fraction", &proc->focus_fraction));
   } else proc->focus_fraction = 0.0;
+  PetscCall(PetscFree(proc->cal));
+  proc->cal_bins = 0;
+  if (BOH5HasAttr(obj, "calibration")) { /* absent in older or uncalibrated checkpoints */
+    hsize_t n;
+    PetscCall(BOH5AttrSize(obj, "calibration", &n));
+    PetscCheck(n >= 2 && n % 2 == 0 && n <= 2 * (hsize_t)proc->T, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+               "attribute 'calibration' has %llu values: need an even number up to 2 T", (unsigned long long)n);
+    PetscCall(PetscMalloc1(n, &proc->cal));
+    PetscCall(BOH5ReadAttrReals(obj, "calibration", n, proc->cal));
+    proc->cal_bins = (PetscInt)(n / 2);
+  }
   PetscFunctionReturn(0);
 }
 
@@ -322,5 +375,15 @@ PetscErrorCode BOProcessBcast(BOProcess proc, PetscMPIInt root, MPI_Comm comm)
   PetscCallMPI(MPI_Bcast(&proc->weight_floor, 1, MPIU_REAL, root, comm));
   PetscCallMPI(MPI_Bcast(proc->focus, 2, MPIU_REAL, root, comm));
   PetscCallMPI(MPI_Bcast(&proc->focus_fraction, 1, MPIU_REAL, root, comm));
+  PetscCallMPI(MPI_Bcast(&proc->cal_bins, 1, MPIU_INT, root, comm));
+  if (proc->cal_bins > 0) {
+    PetscMPIInt rank;
+    PetscCallMPI(MPI_Comm_rank(comm, &rank));
+    if (rank != root) {
+      PetscCall(PetscFree(proc->cal));
+      PetscCall(PetscMalloc1(2 * proc->cal_bins, &proc->cal));
+    }
+    PetscCallMPI(MPI_Bcast(proc->cal, (PetscMPIInt)(2 * proc->cal_bins), MPI_DOUBLE, root, comm));
+  }
   PetscFunctionReturn(0);
 }

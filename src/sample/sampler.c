@@ -25,6 +25,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->guidance    = 0.0;
   t->max_count   = -1; /* from the checkpoint: the data's maximum count */
   t->use_ema     = PETSC_TRUE;
+  t->calibrate   = PETSC_TRUE;
   t->seed        = 1;
   t->mass        = -1;
   t->knn         = 32;
@@ -68,6 +69,9 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscCall(PetscOptionsReal("-cap", "largest count a member may reach (default: the training data's maximum; 0: none)",
                              NULL, s->max_count, &s->max_count, NULL));
   PetscCall(PetscOptionsBool("-use_ema", "sample with the EMA weights", NULL, s->use_ema, &s->use_ema, NULL));
+  PetscCall(PetscOptionsBool("-calibration",
+                             "correct the predictions by the checkpoint's calibration on exact training states", NULL,
+                             s->calibrate, &s->calibrate, NULL));
   PetscCall(PetscOptionsString("-condition", "HDF5 file with `value` and `mask` of observed cells", NULL, s->condition,
                                s->condition, sizeof(s->condition), NULL));
   PetscCall(PetscOptionsReal("-mass", "every member's total count (default: drawn, see -mass_from)", NULL, s->mass,
@@ -139,6 +143,8 @@ PetscErrorCode BOSamplerSetUp(BOSampler s)
   PetscCall(bo_sample_set_up_params(s));
   PetscCall(PetscFree(s->noise));
   if (BOModelNoiseDim(s->model) > 0) PetscCall(PetscMalloc1(s->micro_batch * BOModelNoiseDim(s->model), &s->noise));
+  /* the calibration was measured on the EMA weights of a mean network */
+  s->calibrate = s->calibrate && s->use_ema && !s->noise && s->proc->cal_bins > 0 ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionReturn(0);
 }
 
@@ -162,6 +168,11 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
     for (PetscInt i = 0; i < s->model->dim; i++) nobs += s->obs_mask[i] != 0;
     PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " observed cells\n", nobs));
   }
+  if (s->calibrate)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "  predictions calibrated on exact training states (%" PetscInt_FMT
+                                     " bins of time; -calibration false: raw)\n",
+                                     s->proc->cal_bins));
   PetscCall(bo_sample_view_conditions(s, viewer));
   PetscCall(bo_sample_view_params(s, viewer));
   PetscCall(BOModelView(s->model, viewer));
@@ -225,6 +236,10 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
       double x = s->out[i];
       yhat[i]  = (float)(x > 30.0 ? x : log1p(exp(x)));
     }
+  }
+  if (s->calibrate) { /* bo_train's ratios of realised to predicted births at this time, empty and occupied cells */
+    const double c0 = BOProcessCalibration(s->proc, k, PETSC_TRUE), c1 = BOProcessCalibration(s->proc, k, PETSC_FALSE);
+    for (PetscInt i = 0; i < nm * dim; i++) yhat[i] *= (float)(state[i] == 0.0f ? c0 : c1);
   }
   PetscCall(PetscLogEventEnd(BOLog.sample_net, 0, 0, 0, 0));
   PetscFunctionReturn(0);

@@ -109,6 +109,35 @@ PetscErrorCode BOH5ReadAttrReal(hid_t obj, const char *name, double *value)
   return read_attr(obj, name, H5T_NATIVE_DOUBLE, value);
 }
 
+PetscErrorCode BOH5AttrSize(hid_t obj, const char *name, hsize_t *n)
+{
+  hid_t    attr, space;
+  hssize_t np;
+
+  PetscFunctionBegin;
+  PetscCheck(H5Aexists(obj, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "attribute '%s' is missing", name);
+  BOCallHDF5(attr = H5Aopen(obj, name, H5P_DEFAULT), "cannot open attribute %s", name);
+  space = H5Aget_space(attr);
+  np    = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+  if (space >= 0) H5Sclose(space);
+  H5Aclose(attr);
+  PetscCheck(np >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "cannot read the size of attribute %s", name);
+  *n = (hsize_t)np;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOH5ReadAttrReals(hid_t obj, const char *name, hsize_t n, double *values)
+{
+  hsize_t size;
+
+  PetscFunctionBegin;
+  PetscCall(BOH5AttrSize(obj, name, &size));
+  PetscCheck(size == n, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "attribute %s has %llu values, expected %llu", name,
+             (unsigned long long)size, (unsigned long long)n);
+  PetscCall(read_attr(obj, name, H5T_NATIVE_DOUBLE, values));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOH5ReadAttrString(hid_t obj, const char *name, char *value, size_t len)
 {
   hid_t  attr, ftype, mtype;

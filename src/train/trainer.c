@@ -58,6 +58,7 @@ PetscErrorCode BOTrainerCreate(MPI_Comm comm, BOTrainer *tr)
   t->loss                  = BO_LOSS_POISSON;
   t->energy_samples        = 2;
   t->energy_poisson_weight = 1.0;
+  t->calibrate_members     = 512;
   t->condition_total       = PETSC_TRUE;
   t->cond_params           = (PetscBool)-1; /* all the data has (-condition_on) */
   t->cond_inputs           = (PetscBool)-1;
@@ -132,6 +133,9 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
                              "learning rate after the warm-up: constant, or cosine decay to 0 at -steps", NULL,
                              BOLRSchedules, (PetscEnum)tr->lr_schedule, (PetscEnum *)&tr->lr_schedule, NULL));
   PetscCall(PetscOptionsReal("-clip", "clip gradients to this global norm (0: off)", NULL, tr->clip, &tr->clip, NULL));
+  PetscCall(PetscOptionsInt("-calibrate_members",
+                            "training members of the calibration pass at the end of training (0: no calibration)", NULL,
+                            tr->calibrate_members, &tr->calibrate_members, NULL));
   PetscCall(PetscOptionsReal("-ema_decay", "EMA decay of the weights used for sampling", NULL, tr->ema_decay,
                              &tr->ema_decay, NULL));
   PetscCall(PetscOptionsBool("-conditional", "condition on the data's labels (default: when it has them)", NULL,
@@ -182,6 +186,8 @@ PetscErrorCode BOTrainerSetFromOptions(BOTrainer tr)
              "-ema_decay %g: must be in [0, 1)", (double)tr->ema_decay);
   PetscCheck(tr->cond_drop >= 0 && tr->cond_drop <= 1, tr->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-cond_drop %g: must be in [0, 1]", (double)tr->cond_drop);
+  PetscCheck(tr->calibrate_members >= 0, tr->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-calibrate_members %" PetscInt_FMT ": must be >= 0 (0: no calibration)", tr->calibrate_members);
   PetscCall(BOProcessSetFromOptions(tr->proc));
   PetscCall(BODatasetSetFromOptions(tr->data));
   PetscFunctionReturn(0);
@@ -769,6 +775,7 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
       PetscCall(BOTrainerWriteCheckpoint(tr));
   }
   PetscCall(PetscLogStagePop());
+  if (!stop && tr->step == tr->steps) PetscCall(BOTrainerCalibrate(tr));
   PetscCall(BOTrainerWriteCheckpoint(tr));
   if (stop && tr->step < tr->steps) {
     *interrupted = PETSC_TRUE;

@@ -19,6 +19,13 @@ h5diff r1.h5 r2.h5 /counts /counts || fail "1 vs 2 ranks differ"
 h5diff r1.h5 r3.h5 /counts /counts || fail "1 vs 3 ranks differ"
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 4 -batch 5 -out b5.h5 > /dev/null
 h5diff r1.h5 b5.h5 /counts /counts || fail "micro-batch 5 differs"
+# the training run ended with its calibration, which the sampler applies
+# unless told not to (tests/mpi_trainer.c checks the ratios themselves)
+grep -q "calibration: 512 members x 50 bins" train.txt || { cat train.txt; fail "no calibration pass"; }
+grep -q "predictions calibrated on exact training states (50 bins" s1.txt || { cat s1.txt; fail "calibration not applied"; }
+$MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 4 -calibration false -out raw.h5 > raw.txt
+grep -q "predictions calibrated" raw.txt && fail "-calibration false: still calibrated"
+if h5diff -q r1.h5 raw.h5 /counts /counts > /dev/null 2>&1; then fail "-calibration false changes nothing"; fi
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 5 -out other.h5 > /dev/null
 if h5diff -q r1.h5 other.h5 /counts /counts > /dev/null 2>&1; then fail "seeds 4 and 5 agree"; fi
 # provenance, layout, sidecar, picture

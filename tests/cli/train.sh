@@ -57,6 +57,7 @@ grep -q "missing.h5" err.txt || fail "error does not name the file"
 [ "$(wc -l < err.txt)" = 1 ] || { cat err.txt; fail "error is not one line"; }
 expect_error "-batch 0: must be >= 1" "$TR" -data data.h5 -batch 0 -checkpoint e.h5
 expect_error "-lr -1" "$TR" -data data.h5 -lr -1 -checkpoint e.h5
+expect_error "-calibrate_members -1: must be >= 0" "$TR" -data data.h5 -calibrate_members -1 -checkpoint e.h5
 expect_error "-train_time_focus: give two values PLO,PHI, not 1" "$TR" -data data.h5 -train_time_focus 0.2 -checkpoint e.h5
 expect_error "-train_time_focus: give two values PLO,PHI, not 3" "$TR" -data data.h5 -train_time_focus 0.1,0.2,0.3 -checkpoint e.h5
 expect_error "-train_time_focus_fraction 2.*: must be in" "$TR" -data data.h5 -train_time_focus_fraction 2 -checkpoint e.h5
