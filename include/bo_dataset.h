@@ -79,7 +79,7 @@ typedef struct {
   float    *inputs;        /* nlocal x Ny x Nx x Ci input fields once loaded (not when streaming them), else NULL */
   double   *totals;        /* nlocal member totals (sum of all elements), also when streaming */
   double   *input_sums;    /* nlocal x 2 Ci once BODatasetUseInputs ran: per member, each channel's sum over
-                           the cells, then its sum of squares (double, cells in order), else NULL */
+                              the cells, then its sum of squares (double, cells in order), else NULL */
   double   *input_summary; /* nlocal x BODatasetInputSummarySize once BODatasetUseInputs ran: per member,
                               its field's coarse summary (BOInputSummary), else NULL */
 
@@ -191,7 +191,8 @@ PetscErrorCode BODatasetLoadInputs(BODataset ds);
  * inputs is bounded like that of counts: rows_per_chunk x Di floats), and
  * GetMinibatch keeps its members' inputs for GetConditions. Either way every
  * input value of the shard is read and validated now (chunk by chunk when
- * streaming) and ds->input_sums is filled. Collective. */
+ * streaming) and ds->input_sums and ds->input_summary are filled.
+ * Collective. */
 PetscErrorCode BODatasetUseInputs(BODataset ds);
 /* An input field's summary, for drawing totals near a field (bo_sample):
  * each channel averaged over the cells (and all z) of a coarse Gy x Gx grid,

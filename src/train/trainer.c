@@ -264,8 +264,7 @@ static PetscErrorCode gather_rows(BOTrainer tr, const double *mine, PetscInt col
   PetscFunctionReturn(0);
 }
 
-/* The params table, and the input fields' summaries the checkpoint keeps
- * for the sampler's totals (BODatasetUseInputs computed them). */
+/* The params table. */
 static PetscErrorCode gather_params(BOTrainer tr)
 {
   PetscFunctionBegin;
@@ -273,6 +272,9 @@ static PetscErrorCode gather_params(BOTrainer tr)
   PetscFunctionReturn(0);
 }
 
+/* The inputs for the minibatches, and every member's field summary (which
+ * BODatasetUseInputs computes) for the checkpoint: the sampler draws
+ * totals near a field from them. */
 static PetscErrorCode use_inputs(BOTrainer tr)
 {
   PetscFunctionBegin;
