@@ -9,8 +9,9 @@
  * when the run ended with one), the training data's metadata
  * (data_file, data_N, data_max_count), conditional, group data_totals
  * (dataset totals: every training member's total count, labels when the
- * data has them, and params (N, P) for a network conditioned on simulator
- * parameters; the sampler draws members' totals from them), and
+ * data has them, params (N, P) for a network conditioned on simulator
+ * parameters, input_summary (N, S) for one conditioned on input fields;
+ * the sampler draws members' totals from them), and
  * checksum, a CRC-32 over everything else (the weights, the step, every
  * attribute of / and /model, the totals), written last: its presence
  * marks a complete file, its value catches torn, corrupt or edited ones
@@ -40,9 +41,11 @@ typedef struct {
   /* the training members' totals (rank 0's are written; may be NULL) */
   PetscInt        ntotals;
   const double   *totals;
-  const PetscInt *total_labels; /* ntotals, or NULL */
-  PetscInt        total_P;      /* columns of total_params */
-  const double   *total_params; /* ntotals x total_P: the members' simulator parameters, or NULL */
+  const PetscInt *total_labels;  /* ntotals, or NULL */
+  PetscInt        total_P;       /* columns of total_params */
+  const double   *total_params;  /* ntotals x total_P: the members' simulator parameters, or NULL */
+  PetscInt        total_S;       /* columns of total_summary */
+  const double   *total_summary; /* ntotals x total_S: the members' input-field summaries (BOInputSummary), or NULL */
 } BOCheckpointState;
 
 /* Write path (rank 0, temporary name then rename), rotate the older ones,
@@ -76,5 +79,11 @@ PetscErrorCode BOCheckpointLoadTotals(MPI_Comm comm, const char *path, PetscInt 
  * with PetscFree2). Collective. */
 PetscErrorCode BOCheckpointLoadParamsTotals(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *P, double **totals,
                                             double **params);
+/* The same with the members' input-field summaries (n x S,
+ * data_totals/input_summary, BOInputSummary) for a network conditioned on
+ * input fields: *n = 0 when the file keeps none (checkpoints from before
+ * 2 Dec 2026). */
+PetscErrorCode BOCheckpointLoadInputSummaries(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *S,
+                                              double **totals, double **summaries);
 
 #endif

@@ -73,13 +73,15 @@ typedef struct {
 
   /* this rank's shard */
   PetscInt  first, nlocal;
-  float    *x;          /* nlocal x D (NULL when streaming) */
-  PetscInt *labels;     /* nlocal labels (NULL without labels) */
-  double   *params;     /* nlocal x P parameters (NULL without params) */
-  float    *inputs;     /* nlocal x Ny x Nx x Ci input fields once loaded (not when streaming them), else NULL */
-  double   *totals;     /* nlocal member totals (sum of all elements), also when streaming */
-  double   *input_sums; /* nlocal x 2 Ci once BODatasetUseInputs ran: per member, each channel's sum over
-                           the cells, then its sum of squares (double, cells in order), else NULL */
+  float    *x;             /* nlocal x D (NULL when streaming) */
+  PetscInt *labels;        /* nlocal labels (NULL without labels) */
+  double   *params;        /* nlocal x P parameters (NULL without params) */
+  float    *inputs;        /* nlocal x Ny x Nx x Ci input fields once loaded (not when streaming them), else NULL */
+  double   *totals;        /* nlocal member totals (sum of all elements), also when streaming */
+  double   *input_sums;    /* nlocal x 2 Ci once BODatasetUseInputs ran: per member, each channel's sum over
+                              the cells, then its sum of squares (double, cells in order), else NULL */
+  double   *input_summary; /* nlocal x BODatasetInputSummarySize once BODatasetUseInputs ran: per member,
+                              its field's coarse summary (BOInputSummary), else NULL */
 
   /* streaming and shuffling */
   PetscBool   streaming;
@@ -189,8 +191,19 @@ PetscErrorCode BODatasetLoadInputs(BODataset ds);
  * inputs is bounded like that of counts: rows_per_chunk x Di floats), and
  * GetMinibatch keeps its members' inputs for GetConditions. Either way every
  * input value of the shard is read and validated now (chunk by chunk when
- * streaming) and ds->input_sums is filled. Collective. */
+ * streaming) and ds->input_sums and ds->input_summary are filled.
+ * Collective. */
 PetscErrorCode BODatasetUseInputs(BODataset ds);
+/* An input field's summary, for drawing totals near a field (bo_sample):
+ * each channel averaged over the cells (and all z) of a coarse Gy x Gx grid,
+ * Gy = BOInputSummaryGrid(Ny) = min(Ny, 4) (likewise Gx), block (by, bx)
+ * holding the cells y * Gy / Ny = by, x * Gx / Nx = bx; summary[(by Gx + bx)
+ * Ci + j], in double, cells in order. field is (Nz, Ny, Nx, Ci). */
+#define BO_INPUT_SUMMARY_GRID 4
+PetscInt BOInputSummaryGrid(PetscInt N);
+void     BOInputSummary(PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt Ci, const float *field, double *summary);
+/* Gy Gx Ci: the length of a member's summary */
+PetscInt BODatasetInputSummarySize(BODataset ds);
 /* The params (n x P) and, if inputs != NULL, inputs (n x Ny x Nx x Ci) of
  * members gidx[0..n) of this rank's shard: inputs from the loaded shard, or,
  * when they are streamed, from the last minibatch of BODatasetGetMinibatch,

@@ -191,7 +191,7 @@ typedef struct {
   PetscBool        has_holdout;
   const char      *summary_keys[BO_BP_NSUMMARY];
   PetscBool        beats_both[BO_BP_NSUMMARY]; /* conditional mean < (1 - verdict_margin) x both baselines' */
-  char             summary[1280]; /* the fixed text and two lists of up to 511 characters */
+  char             summary[1280];              /* the fixed text and two lists of up to 511 characters */
 } BOByParamsReport;
 
 /* tol: two values a, b are the same parameter when a == b or |a - b| <=
@@ -212,8 +212,12 @@ PetscErrorCode BOByParamsReportDestroy(BOByParamsReport *rep);
  * the means of the even and the odd real members of f (in member order),
  * floor_scaled = the same scaled to n_fake vs n_real members (the RMSE a
  * second simulator draw would have); separation = min over g != f of
- * RMSE(S_f, S_g). Sums are of integer counts, so results are identical on
- * any number of ranks. Collective; needs two fields or more. */
+ * RMSE(S_f, S_g); mass_real/mass_fake and sd_real/sd_fake: the mean and
+ * sd (divisor n - 1) of the members' total counts on f, and the summary's
+ * mass_sd_ratio and mass_mean_ratio the averages over the fields of
+ * sd_fake / sd_real and mass_fake / mass_real. Sums are of integer counts,
+ * so results are identical on any number of ranks. Collective; needs two
+ * fields or more. */
 typedef struct {
   BOSet        set;
   const float *inputs; /* nlocal x Di */
@@ -222,6 +226,7 @@ typedef struct {
 typedef struct {
   PetscInt n_real, n_fake, first_member, nearest_other;
   double   rmse_own, rmse_other, margin, floor_split, floor_scaled, separation;
+  double   mass_real, sd_real, mass_fake, sd_fake; /* the members' total counts on the field */
 } BOByInputsField;
 typedef struct {
   PetscInt         N_real, N_fake, nfields, nearest_own;
@@ -229,7 +234,8 @@ typedef struct {
   PetscInt        *first_member; /* nfields: the first real member on each */
   BOByInputsField *fields;
   double           margin_min, margin_mean;
-  PetscBool        pass; /* nearest_own == nfields */
+  double           mass_sd_ratio, mass_mean_ratio; /* over the fields: sd_fake / sd_real, mass_fake / mass_real */
+  PetscBool        pass;                           /* nearest_own == nfields */
   char             summary[512];
 } BOByInputsReport;
 /* D: counts per member; Di: inputs per member. */

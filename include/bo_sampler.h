@@ -73,7 +73,11 @@ typedef struct {
   PetscInt  ninput_fields;                         /* 1 (for all members) or one per member */
   float    *input_fields;                          /* ninput_fields x Ny x Nx x Ci */
   PetscInt  knn;                                   /* -params_knn: totals from this many nearest training members */
-  double   *point_pool;                            /* npoints x knn: their totals, sorted, per point */
+  PetscInt  inputs_knn;                            /* -inputs_knn: the same, nearest in the input fields' summaries */
+  double   *point_pool;                            /* npoints x knn (or ninput_fields x inputs_knn): their totals,
+                                                      sorted, per point (or per input field) */
+  PetscBool field_pools;                           /* point_pool holds one pool per input field */
+  PetscBool no_summaries;                          /* inputs, but the checkpoint keeps no summaries: pooled totals */
   /* work for one block */
   double    *block_params; /* the block's members' params (NULL: not conditioned) */
   float     *block_inputs; /* ... and input fields */
@@ -90,7 +94,7 @@ typedef BOSamplerData *BOSampler;
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s);
 /* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition -mass -mass_from
- * -params -params_file -params_knn -inputs */
+ * -params -params_file -params_knn -inputs -inputs_knn */
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s);
 /* Loads the checkpoint (model, process) unless a model was set already,
  * and the -condition file if one was given. */

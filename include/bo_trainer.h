@@ -69,6 +69,7 @@ typedef struct {
   double    *totals;             /* every training member's total count, by global index (checkpoints keep them) */
   PetscInt  *total_labels;       /* their labels (NULL without labels) */
   double    *all_params;         /* every training member's params, N x P by global index (NULL: not conditioned) */
+  double    *all_summaries;      /* every training member's input-field summary, N x S (NULL: no inputs) */
   double    *params_b, *rparams; /* the local batch's params (max_local x P), a distributional network's rows */
   float     *inputs_b, *rinputs; /* the local batch's input fields (max_local x Nz Ny Nx Ci), ... */
   PetscBool *drop_b, *rdrop;     /* condition dropout per example, per row */

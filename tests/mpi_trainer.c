@@ -129,6 +129,10 @@ static BOLossType test_loss = BO_LOSS_POISSON;
  * with -data_shuffle_window 2. */
 static double test_chunk_mb = 0;
 
+/* With test_inputs_only (and test_conditions), make_trainer's network is
+ * conditioned on the input fields alone (-condition_on inputs). */
+static int test_inputs_only = 0;
+
 /* A trainer on comm with small settings; steps and checkpoint given. */
 static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt, PetscInt steps, PetscBool restart)
 {
@@ -145,8 +149,9 @@ static BOTrainer make_trainer(MPI_Comm comm, const char *data, const char *ckpt,
    * of random sign, so runs that differ only in summation order diverge by
    * the learning rate. A larger eps keeps such gradients small and the
    * comparison of trajectories about rounding, not about those flips. */
-  tr->adam_eps          = 1e-3;
-  tr->conditional       = PETSC_TRUE;
+  tr->adam_eps    = 1e-3;
+  tr->conditional = !test_inputs_only;
+  if (test_inputs_only) tr->cond_params = PETSC_FALSE, tr->cond_inputs = PETSC_TRUE;
   tr->progress_interval = 1e9;
   tr->proc->T           = 50;
   tr->loss              = test_loss;
@@ -286,7 +291,7 @@ static void check_conditioned(void)
   check_bitwise_resume();
 }
 
-static void reset_conditions(void) { test_conditions = 0, test_3d = 0, test_chunk_mb = 0; }
+static void reset_conditions(void) { test_conditions = 0, test_3d = 0, test_chunk_mb = 0, test_inputs_only = 0; }
 
 START_TEST(test_conditioned_rank_count_independence)
 {
@@ -351,6 +356,105 @@ START_TEST(test_streamed_inputs)
   test_conditions = 1;
   for_both_losses(check_streamed_inputs);
   test_conditions = 0;
+}
+END_TEST
+
+/* The totals of members 0..NS-1 drawn by a sampler on comm from checkpoint
+ * ckpt, the members on the fields of data (one per member), k nearest. */
+static BOSampler member_totals(MPI_Comm comm, const char *ckpt, const char *data, PetscInt k, double *totals)
+{
+  BOSampler s;
+  PetscInt  lab[NS];
+
+  BOTestOK(BOSamplerCreate(comm, &s));
+  BOTestOK(PetscStrcpy(s->checkpoint, ckpt));
+  BOTestOK(PetscStrcpy(s->inputs_file, data));
+  s->inputs_knn = k, s->K = 10;
+  BOTestOK(BOSamplerSetUp(s));
+  BOTestOK(BOSamplerMemberConditions(s, 0, NS, lab, totals));
+  return s;
+}
+
+/* Totals near an input field (bo_sample -inputs_knn): the trainer's
+ * summaries of the members' fields (4 x 4 block means of the bar inputs)
+ * are the hand-computed ones, bit for bit the same on any rank count and
+ * with streamed inputs, and the checkpoint keeps them; a sampler with k = 1
+ * on the training fields gives every member its own training total (its
+ * field is nearest to itself); with k = NS the pooled draw, bit for bit; on
+ * any rank count the same totals; a checkpoint without summaries (older)
+ * falls back to the pooled draw. */
+START_TEST(test_totals_near_inputs)
+{
+  char        data[PETSC_MAX_PATH_LEN], ck[PETSC_MAX_PATH_LEN], c1[PETSC_MAX_PATH_LEN], old[PETSC_MAX_PATH_LEN];
+  PetscMPIInt rank;
+  BOTrainer   tr, one;
+  BOSampler   s;
+  PetscInt    n, S;
+  double     *tot, *sum, near1[NS], pooled[NS], all[NS], self[NS], fallback[NS], err = 0;
+  int         ok;
+
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  test_conditions = test_inputs_only = 1;
+  write_dataset(BOTestPath("tn_data.h5", data, sizeof(data)));
+  tr = make_trainer(PETSC_COMM_WORLD, data, BOTestPath("tn.h5", ck, sizeof(ck)), 2, PETSC_FALSE);
+  ck_assert(tr->cond_inputs && !tr->cond_params && tr->model->cfg.num_classes == 0);
+  ck_assert_int_eq(BODatasetInputSummarySize(tr->data), 16);
+  /* member s's input at column i: +1 in its label's bar (i / 3 == s % 3), else -1, plus 0.01 s; block
+   * (by, bx) holds columns 2 bx and 2 bx + 1 */
+  for (int m = 0; m < NS; m++)
+    for (int b = 0; b < 16; b++) {
+      const int    bx   = b % 4;
+      const double want = ((2 * bx) / 3 == m % 3 ? 0.5 : -0.5) + ((2 * bx + 1) / 3 == m % 3 ? 0.5 : -0.5) + 0.01 * m;
+      err               = fmax(err, fabs(tr->all_summaries[m * 16 + b] - want));
+    }
+  ck_assert_msg(BOTestAllRanks(err < 1e-6), "input summaries: off by %g", err);
+  train(tr);
+  BOTestOK(BOCheckpointLoadInputSummaries(PETSC_COMM_WORLD, ck, &n, &S, &tot, &sum));
+  ck_assert(n == NS && S == 16 && !memcmp(sum, tr->all_summaries, sizeof(double) * NS * 16));
+  if (rank == 0) { /* the same summaries on one rank, and streamed */
+    for (int c = 0; c < 2; c++) {
+      test_chunk_mb = c ? 8.0 * NY * NX * 4 / 1048576.0 : 0;
+      one           = make_trainer(PETSC_COMM_SELF, data, BOTestPath("tn_1.h5", c1, sizeof(c1)), 2, PETSC_FALSE);
+      ck_assert(!c || one->data->stream_inputs);
+      ck_assert_msg(!memcmp(one->all_summaries, tr->all_summaries, sizeof(double) * NS * 16),
+                    "summaries differ on 1 rank%s", c ? ", streamed" : "");
+      BOTrainerDestroy(&one);
+    }
+    test_chunk_mb = 0;
+  }
+  /* an older checkpoint: the same without the summaries */
+  BOTestOK(PetscFree(tr->all_summaries));
+  BOTestOK(PetscStrcpy(tr->checkpoint, BOTestPath("tn_old.h5", old, sizeof(old))));
+  BOTestOK(BOTrainerWriteCheckpoint(tr));
+  BOTrainerDestroy(&tr);
+
+  s = member_totals(PETSC_COMM_WORLD, ck, data, 1, near1);
+  ck_assert(s->field_pools && !s->no_summaries && s->inputs_knn == 1);
+  BOSamplerDestroy(&s);
+  for (int m = 0; m < NS; m++)
+    ck_assert_msg(near1[m] == tot[m], "member %d: total %g, its own %g", m, near1[m], tot[m]);
+  s = member_totals(PETSC_COMM_WORLD, ck, data, 100, all);
+  ck_assert(s->field_pools && s->inputs_knn == NS);
+  BOSamplerDestroy(&s);
+  s = member_totals(PETSC_COMM_WORLD, old, data, 32, fallback);
+  ck_assert(!s->field_pools && s->no_summaries && s->npool == NS);
+  BOSamplerDestroy(&s);
+  /* k = NS is the pooled law: the same draws as the older checkpoint's; k = 1 is not */
+  ck_assert(!memcmp(all, fallback, sizeof(all)) && memcmp(near1, fallback, sizeof(all)));
+  ok = 1;
+  if (rank == 0) { /* one rank alone draws the same */
+    s = member_totals(PETSC_COMM_SELF, ck, data, 5, self);
+    BOSamplerDestroy(&s);
+    s = member_totals(PETSC_COMM_SELF, ck, data, 100, pooled);
+    BOSamplerDestroy(&s);
+    ok = !memcmp(pooled, all, sizeof(all));
+  }
+  s = member_totals(PETSC_COMM_WORLD, ck, data, 5, all);
+  BOSamplerDestroy(&s);
+  ck_assert_int_eq(MPI_Bcast(self, NS, MPI_DOUBLE, 0, PETSC_COMM_WORLD), MPI_SUCCESS);
+  ck_assert(BOTestAllRanks(ok && !memcmp(self, all, sizeof(all))));
+  BOTestOK(PetscFree2(tot, sum));
+  test_conditions = test_inputs_only = 0;
 }
 END_TEST
 
@@ -914,6 +1018,10 @@ Suite *suite_trainer(void)
   tcase_add_test(tc, test_optimizer_step);
   tcase_add_test(tc, test_loss_decreases);
   tcase_add_test(tc, test_trained_model_samples_its_data);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("totals_near_inputs"); /* its own case: CK_RUN_CASE=totals_near_inputs runs it alone */
+  tcase_add_checked_fixture(tc, NULL, reset_conditions);
+  tcase_add_test(tc, test_totals_near_inputs);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -324,41 +324,44 @@ PetscErrorCode BOCheckpointLoadTotals(MPI_Comm comm, const char *path, PetscInt 
 }
 
 typedef struct {
-  const char *path;
+  const char *path, *name; /* name: the table beside the totals, data_totals/NAME */
   PetscInt    n, P;
   double     *totals, *params;
-} ParamsJob;
+} TableJob;
 
-static PetscErrorCode read_params_totals(void *ctx)
+/* data_totals/totals and the (N, P) table data_totals/NAME, when it exists. */
+static PetscErrorCode read_table_totals(void *ctx)
 {
-  ParamsJob *j = (ParamsJob *)ctx;
-  hid_t      file, d, sp;
-  hsize_t    dims[2] = {0, 0}, n = 0;
+  TableJob *j = (TableJob *)ctx;
+  hid_t     file, d, sp;
+  hsize_t   dims[2] = {0, 0}, n = 0;
+  char      name[64];
 
   PetscFunctionBegin;
+  snprintf(name, sizeof(name), "data_totals/%s", j->name);
   file = H5Fopen(j->path, H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(file >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot open %s", j->path);
-  if (H5Lexists(file, "data_totals", H5P_DEFAULT) <= 0 || H5Lexists(file, "data_totals/params", H5P_DEFAULT) <= 0) {
+  if (H5Lexists(file, "data_totals", H5P_DEFAULT) <= 0 || H5Lexists(file, name, H5P_DEFAULT) <= 0) {
     H5Fclose(file);
     PetscFunctionReturn(0);
   }
-  BOCallHDF5(d = H5Dopen2(file, "data_totals/params", H5P_DEFAULT), "%s: cannot open data_totals/params", j->path);
+  BOCallHDF5(d = H5Dopen2(file, name, H5P_DEFAULT), "%s: cannot open %s", j->path, name);
   sp = H5Dget_space(d);
-  PetscCheck(H5Sget_simple_extent_ndims(sp) == 2, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: data_totals/params is not (N, P)", j->path);
+  PetscCheck(H5Sget_simple_extent_ndims(sp) == 2, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: %s is not (N, %s)",
+             j->path, name, strcmp(j->name, "params") ? "S" : "P");
   H5Sget_simple_extent_dims(sp, dims, NULL);
   H5Sclose(sp);
   j->n = (PetscInt)dims[0], j->P = (PetscInt)dims[1];
   PetscCall(PetscMalloc2(j->n + 1, &j->totals, j->n * j->P + 1, &j->params));
-  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->params),
-             "%s: cannot read data_totals/params", j->path);
+  BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->params), "%s: cannot read %s", j->path,
+             name);
   H5Dclose(d);
   BOCallHDF5(d = H5Dopen2(file, "data_totals/totals", H5P_DEFAULT), "%s: no data_totals/totals", j->path);
   sp = H5Dget_space(d);
   H5Sget_simple_extent_dims(sp, &n, NULL);
   H5Sclose(sp);
   PetscCheck((PetscInt)n == j->n, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "%s: data_totals has %lld totals but %lld params rows", j->path, (long long)n, (long long)j->n);
+             "%s: data_totals has %lld totals but %lld %s rows", j->path, (long long)n, (long long)j->n, j->name);
   BOCallHDF5(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, j->totals),
              "%s: cannot read data_totals/totals", j->path);
   H5Dclose(d);
@@ -366,17 +369,17 @@ static PetscErrorCode read_params_totals(void *ctx)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOCheckpointLoadParamsTotals(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *P, double **totals,
-                                            double **params)
+static PetscErrorCode load_table_totals(MPI_Comm comm, const char *path, const char *name, PetscInt *n, PetscInt *P,
+                                        double **totals, double **table)
 {
-  ParamsJob   job = {path, 0, 0, NULL, NULL};
+  TableJob    job = {path, name, 0, 0, NULL, NULL};
   PetscMPIInt rank;
   PetscInt    np[2];
   char        what[PETSC_MAX_PATH_LEN + 16];
 
   PetscFunctionBegin;
   snprintf(what, sizeof(what), "-checkpoint %s", path);
-  PetscCall(BORootTry(comm, read_params_totals, &job, what));
+  PetscCall(BORootTry(comm, read_table_totals, &job, what));
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   np[0] = job.n, np[1] = job.P;
   PetscCallMPI(MPI_Bcast(np, 2, MPIU_INT, 0, comm));
@@ -384,6 +387,22 @@ PetscErrorCode BOCheckpointLoadParamsTotals(MPI_Comm comm, const char *path, Pet
   if (rank != 0) PetscCall(PetscMalloc2(job.n + 1, &job.totals, job.n * job.P + 1, &job.params));
   PetscCallMPI(MPI_Bcast(job.totals, (int)job.n, MPI_DOUBLE, 0, comm));
   PetscCallMPI(MPI_Bcast(job.params, (int)(job.n * job.P), MPI_DOUBLE, 0, comm));
-  *n = job.n, *P = job.P, *totals = job.totals, *params = job.params;
+  *n = job.n, *P = job.P, *totals = job.totals, *table = job.params;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckpointLoadParamsTotals(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *P, double **totals,
+                                            double **params)
+{
+  PetscFunctionBegin;
+  PetscCall(load_table_totals(comm, path, "params", n, P, totals, params));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckpointLoadInputSummaries(MPI_Comm comm, const char *path, PetscInt *n, PetscInt *S,
+                                              double **totals, double **summaries)
+{
+  PetscFunctionBegin;
+  PetscCall(load_table_totals(comm, path, "input_summary", n, S, totals, summaries));
   PetscFunctionReturn(0);
 }

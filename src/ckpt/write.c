@@ -101,6 +101,7 @@ PetscErrorCode bo_ckpt_checksum(hid_t file, uint32_t weights, uint32_t *checksum
   PetscCall(crc_dataset(file, "data_totals/totals", &crc));
   PetscCall(crc_dataset(file, "data_totals/labels", &crc));
   PetscCall(crc_dataset(file, "data_totals/params", &crc));
+  PetscCall(crc_dataset(file, "data_totals/input_summary", &crc));
   *checksum = (uint32_t)crc;
   PetscFunctionReturn(0);
 }
@@ -116,8 +117,24 @@ static PetscErrorCode save_group(BOModel model, hid_t file, const char *name, co
   PetscFunctionReturn(0);
 }
 
+/* One (N, cols) float64 dataset of group g. */
+static PetscErrorCode save_table(hid_t g, const char *name, hsize_t n, PetscInt cols, const double *v)
+{
+  hsize_t dims[2] = {n, (hsize_t)cols};
+  hid_t   sp      = H5Screate_simple(2, dims, NULL), d;
+
+  PetscFunctionBegin;
+  BOCallHDF5(d = H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             "cannot create data_totals/%s", name);
+  BOCallHDF5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), "cannot write data_totals/%s", name);
+  H5Dclose(d);
+  H5Sclose(sp);
+  PetscFunctionReturn(0);
+}
+
 /* group data_totals: totals (float64), with labels labels (int64), with
- * params params (N, P) float64 */
+ * params params (N, P) float64, with input summaries input_summary (N, S)
+ * float64 */
 static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
 {
   hid_t   g, sp, d;
@@ -143,16 +160,8 @@ static PetscErrorCode save_totals(hid_t file, const BOCheckpointState *st)
     PetscCall(PetscFree(lab));
   }
   H5Sclose(sp);
-  if (st->total_params) {
-    hsize_t dims[2] = {n, (hsize_t)st->total_P};
-    sp              = H5Screate_simple(2, dims, NULL);
-    BOCallHDF5(d = H5Dcreate2(g, "params", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-               "cannot create data_totals/params");
-    BOCallHDF5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, st->total_params),
-               "cannot write data_totals/params");
-    H5Dclose(d);
-    H5Sclose(sp);
-  }
+  if (st->total_params) PetscCall(save_table(g, "params", n, st->total_P, st->total_params));
+  if (st->total_summary) PetscCall(save_table(g, "input_summary", n, st->total_S, st->total_summary));
   H5Gclose(g);
   PetscFunctionReturn(0);
 }

@@ -397,20 +397,48 @@ PetscErrorCode BODatasetLoadInputs(BODataset ds)
   PetscFunctionReturn(0);
 }
 
-/* Per member of in (n x cells x Ci): each channel's sum, then its sum of
- * squares, in double, cells in order (sums: n x 2 Ci). */
-static void input_sums(BODataset ds, PetscInt n, const float *in, double *sums)
+PetscInt BOInputSummaryGrid(PetscInt N) { return PetscMin(N, BO_INPUT_SUMMARY_GRID); }
+
+void BOInputSummary(PetscInt Nz, PetscInt Ny, PetscInt Nx, PetscInt Ci, const float *field, double *summary)
 {
-  const PetscInt Ci = ds->Ci, cells = ds->Nz * ds->Ny * ds->Nx;
+  const PetscInt Gy = BOInputSummaryGrid(Ny), Gx = BOInputSummaryGrid(Nx);
+  PetscInt       n[BO_INPUT_SUMMARY_GRID * BO_INPUT_SUMMARY_GRID] = {0};
+
+  for (PetscInt j = 0; j < Gy * Gx * Ci; j++) summary[j] = 0;
+  for (PetscInt z = 0; z < Nz; z++)
+    for (PetscInt y = 0; y < Ny; y++)
+      for (PetscInt x = 0; x < Nx; x++) {
+        const PetscInt b = (y * Gy / Ny) * Gx + x * Gx / Nx;
+        const float   *v = field + ((size_t)(z * Ny + y) * Nx + x) * Ci;
+        for (PetscInt j = 0; j < Ci; j++) summary[b * Ci + j] += v[j];
+        n[b]++;
+      }
+  for (PetscInt b = 0; b < Gy * Gx; b++)
+    for (PetscInt j = 0; j < Ci; j++) summary[b * Ci + j] /= n[b];
+}
+
+PetscInt BODatasetInputSummarySize(BODataset ds)
+{
+  return BOInputSummaryGrid(ds->Ny) * BOInputSummaryGrid(ds->Nx) * ds->Ci;
+}
+
+/* Per member of in (n x cells x Ci), from the first'th of the shard: each
+ * channel's sum, then its sum of squares, in double, cells in order (sums:
+ * n x 2 Ci), and the member's summary (BOInputSummary). */
+static void input_sums(BODataset ds, PetscInt first, PetscInt n, const float *in)
+{
+  const PetscInt Ci = ds->Ci, cells = ds->Nz * ds->Ny * ds->Nx, S = BODatasetInputSummarySize(ds);
 
   for (PetscInt l = 0; l < n; l++) {
-    double *s = sums + (size_t)2 * Ci * l;
+    double      *s = ds->input_sums + (size_t)2 * Ci * (first + l);
+    const float *f = in + (size_t)l * cells * Ci;
     for (PetscInt j = 0; j < 2 * Ci; j++) s[j] = 0;
     for (PetscInt c = 0; c < cells; c++)
       for (PetscInt j = 0; j < Ci; j++) {
-        const double v = in[((size_t)l * cells + c) * Ci + j];
+        const double v = f[(size_t)c * Ci + j];
         s[j] += v, s[Ci + j] += v * v;
       }
+    BOInputSummary(ds->Nz, ds->Ny, ds->Nx, Ci, f, ds->input_summary + (size_t)S * (first + l));
   }
 }
 
@@ -426,7 +454,7 @@ static PetscErrorCode scan_streamed_inputs(BODataset ds)
   for (PetscInt r = 0; r < rounds; r++) {
     PetscInt n = PetscMin(ds->rows_per_chunk, ds->nlocal - done);
     PetscCall(BODatasetReadInputs(ds, ds->first + done, n, ds->win_inputs));
-    input_sums(ds, n, ds->win_inputs, ds->input_sums + (size_t)2 * ds->Ci * done);
+    input_sums(ds, done, n, ds->win_inputs);
     done += n;
   }
   ds->win_epoch = ds->win_index = -1; /* the buffer no longer holds a window: the next batch reads one */
@@ -439,9 +467,10 @@ PetscErrorCode BODatasetUseInputs(BODataset ds)
   if (ds->input_sums) PetscFunctionReturn(0);
   PetscCheck(ds->has_inputs, ds->comm, PETSC_ERR_ARG_WRONGSTATE, "%s: no inputs dataset", ds->filename);
   PetscCall(PetscMalloc1((size_t)2 * ds->Ci * ds->nlocal + 1, &ds->input_sums));
+  PetscCall(PetscMalloc1((size_t)BODatasetInputSummarySize(ds) * ds->nlocal + 1, &ds->input_summary));
   if (!ds->streaming) {
     PetscCall(BODatasetLoadInputs(ds));
-    input_sums(ds, ds->nlocal, ds->inputs, ds->input_sums);
+    input_sums(ds, 0, ds->nlocal, ds->inputs);
     PetscFunctionReturn(0);
   }
   PetscCall(PetscMalloc1((size_t)ds->rows_per_chunk * ds->Nz * ds->Ny * ds->Nx * ds->Ci, &ds->win_inputs));

@@ -368,6 +368,7 @@ PetscErrorCode BODatasetDestroy(BODataset *ds)
   PetscCall(PetscFree(d->win));
   PetscCall(PetscFree(d->win_inputs));
   PetscCall(PetscFree(d->input_sums));
+  PetscCall(PetscFree(d->input_summary));
   PetscCall(PetscFree2(d->batch_gidx, d->batch_inputs));
   for (int s = 0; s < 2; s++) {
     PetscCall(PetscFree(d->cache_perm[s]));

@@ -3,7 +3,8 @@
  * input fields (bit for bit); per field f, the RMSE between the generated
  * members' mean field G_f and the simulator's mean field S_f, against the
  * smallest RMSE between G_f and another field's S_g, their ratio (the
- * margin), and the split-half floor of the same statistic (docs/EVAL.md). */
+ * margin), the split-half floor of the same statistic, and the mean and sd
+ * of the members' total counts, generated and real (docs/EVAL.md). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,6 +107,31 @@ static PetscErrorCode group_sums(MPI_Comm comm, PetscInt D, BOSet s, PetscInt fi
   PetscFunctionReturn(0);
 }
 
+/* The mean and sd (divisor n - 1; 0 for one member) of the members' total
+ * counts per group: sums of integers, exact in double whatever the ranks. */
+static PetscErrorCode group_mass(MPI_Comm comm, PetscInt D, BOSet s, PetscInt first, const PetscInt *group,
+                                 PetscInt ngroups, double *mean, double *sd)
+{
+  double *m;
+
+  PetscFunctionBegin;
+  PetscCall(PetscCalloc1(3 * ngroups, &m)); /* per group: n, sum, sum of squares */
+  for (PetscInt i = 0; i < s.nlocal; i++) {
+    const PetscInt j = group[first + i];
+    double         t = 0;
+    for (PetscInt c = 0; c < D; c++) t += s.x[(size_t)i * D + c];
+    m[3 * j] += 1, m[3 * j + 1] += t, m[3 * j + 2] += t * t;
+  }
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, m, (PetscMPIInt)(3 * ngroups), MPI_DOUBLE, MPI_SUM, comm));
+  for (PetscInt j = 0; j < ngroups; j++) {
+    const double n = m[3 * j];
+    mean[j]        = m[3 * j + 1] / PetscMax(n, 1);
+    sd[j]          = n > 1 ? sqrt(PetscMax(m[3 * j + 2] - n * mean[j] * mean[j], 0) / (n - 1)) : 0;
+  }
+  PetscCall(PetscFree(m));
+  PetscFunctionReturn(0);
+}
+
 /* RMSE over the D cells between two mean fields. */
 static double rmse(PetscInt D, const double *a, const double *b)
 {
@@ -116,20 +142,23 @@ static double rmse(PetscInt D, const double *a, const double *b)
 
 static void summarise(BOByInputsReport *rep)
 {
-  double lo = INFINITY, mean = 0, own = 0, floor = 0;
+  double lo = INFINITY, mean = 0, own = 0, floor = 0, sdr = 0, mr = 0;
   rep->nearest_own = 0;
   for (PetscInt j = 0; j < rep->nfields; j++) {
     const BOByInputsField *f = &rep->fields[j];
     rep->nearest_own += f->margin > 1;
     lo = PetscMin(lo, f->margin), mean += f->margin / rep->nfields;
     own += f->rmse_own / rep->nfields, floor += f->floor_scaled / rep->nfields;
+    sdr += f->sd_fake / f->sd_real / rep->nfields, mr += f->mass_fake / f->mass_real / rep->nfields;
   }
   rep->margin_min = lo, rep->margin_mean = mean, rep->pass = (PetscBool)(rep->nearest_own == rep->nfields);
+  rep->mass_sd_ratio = sdr, rep->mass_mean_ratio = mr;
   snprintf(rep->summary, sizeof(rep->summary),
            "BY_INPUTS: %s: the generated mean field is nearest its own field's simulator mean at %d of %d fields; "
            "margin (nearest other / own RMSE) min %.3g, mean %.3g; own RMSE %.4g on average against a noise floor "
-           "of %.4g (split-half, scaled to the set sizes)",
-           rep->pass ? "pass" : "FAIL", (int)rep->nearest_own, (int)rep->nfields, lo, mean, own, floor);
+           "of %.4g (split-half, scaled to the set sizes); per field, the generated total's sd is %.3g times the "
+           "simulator's and its mean %.3g times, on average",
+           rep->pass ? "pass" : "FAIL", (int)rep->nearest_own, (int)rep->nfields, lo, mean, own, floor, sdr, mr);
 }
 
 PetscErrorCode BOMetricsEvaluateByInputs(MPI_Comm comm, PetscInt D, PetscInt Di, BOInputSet real, BOInputSet fake,
@@ -177,6 +206,20 @@ PetscErrorCode BOMetricsEvaluateByInputs(MPI_Comm comm, PetscInt D, PetscInt Di,
   PetscCall(group_sums(comm, D, real.set, rfirst[rank], rfield, rep->nfields, S, nr));
   PetscCall(group_sums(comm, D, fake.set, ffirst[rank], ffield, rep->nfields, G, nf));
   PetscCall(group_sums(comm, D, real.set, rfirst[rank], half, 2 * rep->nfields, H, nh));
+  PetscCall(PetscMalloc1(rep->nfields, &rep->fields));
+  {
+    double *m;
+    PetscCall(PetscMalloc1(4 * rep->nfields, &m));
+    PetscCall(group_mass(comm, D, real.set, rfirst[rank], rfield, rep->nfields, m, m + rep->nfields));
+    PetscCall(
+        group_mass(comm, D, fake.set, ffirst[rank], ffield, rep->nfields, m + 2 * rep->nfields, m + 3 * rep->nfields));
+    for (PetscInt j = 0; j < rep->nfields; j++) {
+      BOByInputsField *f = &rep->fields[j];
+      f->mass_real = m[j], f->sd_real = m[rep->nfields + j];
+      f->mass_fake = m[2 * rep->nfields + j], f->sd_fake = m[3 * rep->nfields + j];
+    }
+    PetscCall(PetscFree(m));
+  }
   for (PetscInt j = 0; j < rep->nfields; j++) {
     PetscCheck(nf[j] > 0, comm, PETSC_ERR_ARG_INCOMP,
                "%s: no member on the input field of member %" PetscInt_FMT " of %s", fake.what, rep->first_member[j],
@@ -184,7 +227,6 @@ PetscErrorCode BOMetricsEvaluateByInputs(MPI_Comm comm, PetscInt D, PetscInt Di,
   }
 
   /* 3. Per field: own, nearest other, margin, floor, the simulator's own separation. */
-  PetscCall(PetscMalloc1(rep->nfields, &rep->fields));
   for (PetscInt j = 0; j < rep->nfields; j++) {
     BOByInputsField *f = &rep->fields[j];
     f->n_real = nr[j], f->n_fake = nf[j], f->first_member = rep->first_member[j];
@@ -231,14 +273,16 @@ PetscErrorCode BOByInputsReportView(const BOByInputsReport *rep, PetscViewer v)
   PetscFunctionBegin;
   PetscCall(PetscViewerASCIIPrintf(v, "by inputs: %d input fields; %d real, %d generated members\n", (int)rep->nfields,
                                    (int)rep->N_real, (int)rep->N_fake));
-  PetscCall(PetscViewerASCIIPrintf(v, "%6s %8s %6s %6s %12s %12s %8s %9s %12s %12s %12s\n", "field", "member", "n_real",
-                                   "n_gen", "rmse_own", "rmse_other", "nearest", "margin", "floor_split",
-                                   "floor_scaled", "separation"));
+  PetscCall(PetscViewerASCIIPrintf(v, "%6s %8s %6s %6s %12s %12s %8s %9s %12s %12s %12s %10s %9s %10s %9s\n", "field",
+                                   "member", "n_real", "n_gen", "rmse_own", "rmse_other", "nearest", "margin",
+                                   "floor_split", "floor_scaled", "separation", "mass_real", "sd_real", "mass_gen",
+                                   "sd_gen"));
   for (PetscInt j = 0; j < rep->nfields; j++) {
     const BOByInputsField *f = &rep->fields[j];
-    PetscCall(PetscViewerASCIIPrintf(v, "%6d %8d %6d %6d %12.5g %12.5g %8d %9.4g %12.5g %12.5g %12.5g\n", (int)j,
-                                     (int)f->first_member, (int)f->n_real, (int)f->n_fake, f->rmse_own, f->rmse_other,
-                                     (int)f->nearest_other, f->margin, f->floor_split, f->floor_scaled, f->separation));
+    PetscCall(PetscViewerASCIIPrintf(
+        v, "%6d %8d %6d %6d %12.5g %12.5g %8d %9.4g %12.5g %12.5g %12.5g %10.6g %9.4g %10.6g %9.4g\n", (int)j,
+        (int)f->first_member, (int)f->n_real, (int)f->n_fake, f->rmse_own, f->rmse_other, (int)f->nearest_other,
+        f->margin, f->floor_split, f->floor_scaled, f->separation, f->mass_real, f->sd_real, f->mass_fake, f->sd_fake));
   }
   PetscCall(PetscViewerASCIIPrintf(v, "%s\n", rep->summary));
   PetscFunctionReturn(0);
@@ -252,12 +296,14 @@ static void byinputs_json(FILE *f, const void *prep, const void *unused)
   fprintf(f, "  \"n_fields\": %d,\n  \"n_real\": %d,\n  \"n_generated\": %d,\n  \"fields\": [\n", (int)rep->nfields,
           (int)rep->N_real, (int)rep->N_fake);
   for (PetscInt j = 0; j < rep->nfields; j++) {
-    const BOByInputsField *x = &rep->fields[j];
-    const char *const keys[] = {"rmse_own", "rmse_other", "margin", "floor_split_half", "floor_scaled", "separation"};
-    const double      vals[] = {x->rmse_own, x->rmse_other, x->margin, x->floor_split, x->floor_scaled, x->separation};
+    const BOByInputsField *x      = &rep->fields[j];
+    const char *const      keys[] = {"rmse_own",   "rmse_other", "margin",       "floor_split_half", "floor_scaled",
+                                     "separation", "mass_real",  "mass_sd_real", "mass_generated",   "mass_sd_generated"};
+    const double           vals[] = {x->rmse_own,   x->rmse_other, x->margin,  x->floor_split, x->floor_scaled,
+                                     x->separation, x->mass_real,  x->sd_real, x->mass_fake,   x->sd_fake};
     fprintf(f, "    {\"field\": %d, \"first_real_member\": %d, \"n_real\": %d, \"n_generated\": %d", (int)j,
             (int)x->first_member, (int)x->n_real, (int)x->n_fake);
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 10; k++) {
       fprintf(f, ", \"%s\": ", keys[k]);
       BOMetricsJSONNumber(f, vals[k]);
     }
@@ -269,6 +315,10 @@ static void byinputs_json(FILE *f, const void *prep, const void *unused)
   BOMetricsJSONNumber(f, rep->margin_min);
   fprintf(f, ", \"margin_mean\": ");
   BOMetricsJSONNumber(f, rep->margin_mean);
+  fprintf(f, ", \"mass_sd_ratio\": ");
+  BOMetricsJSONNumber(f, rep->mass_sd_ratio);
+  fprintf(f, ", \"mass_mean_ratio\": ");
+  BOMetricsJSONNumber(f, rep->mass_mean_ratio);
   fprintf(f, ", \"text\": \"%s\"}\n}\n", rep->summary); /* the summary has no quotes or backslashes */
 }
 

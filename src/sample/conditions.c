@@ -239,6 +239,8 @@ PetscErrorCode bo_sample_view_conditions(BOSampler s, PetscViewer viewer)
 void bo_sample_totals_provenance(BOSampler s, char *buf, size_t len)
 {
   if (s->mass >= 0) snprintf(buf, len, "mass %.17g", (double)s->mass);
+  else if (s->field_pools)
+    snprintf(buf, len, "train, the %" PetscInt_FMT " members nearest to each member's input field", s->inputs_knn);
   else if (s->point_pool)
     snprintf(buf, len, "train, the %" PetscInt_FMT " members nearest to each member's params", s->knn);
   else if (s->npool > 0) snprintf(buf, len, "%s", s->mass_from);

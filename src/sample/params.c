@@ -10,7 +10,10 @@
  *   totals   with params, a member's total is drawn from the totals of the
  *            -params_knn training members nearest to its point in
  *            standardised parameters (the law of the total depends on the
- *            parameters), unless -mass or -mass_from FILE says otherwise. */
+ *            parameters), unless -mass or -mass_from FILE says otherwise;
+ *            with inputs (and no params), from the totals of the
+ *            -inputs_knn training members whose fields' coarse summaries
+ *            (BOInputSummary, kept in the checkpoint) are nearest. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +190,15 @@ static int ascending(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* pairs (n x (squared distance, member)): the totals of the k members
+ * nearest, sorted, into pool. */
+static void nearest_totals(PetscInt n, double *pairs, const double *totals, PetscInt k, double *pool)
+{
+  qsort(pairs, (size_t)n, 2 * sizeof(double), by_distance);
+  for (PetscInt i = 0; i < k; i++) pool[i] = totals[(PetscInt)pairs[2 * i + 1]];
+  qsort(pool, (size_t)k, sizeof(double), ascending);
+}
+
 /* For each point, the totals of the knn training members nearest to it in
  * standardised parameters, sorted: the law of the total at that point. */
 static PetscErrorCode build_point_pools(BOSampler s)
@@ -213,13 +225,66 @@ static PetscErrorCode build_point_pools(BOSampler s)
       }
       pairs[2 * i] = d2, pairs[2 * i + 1] = (double)i;
     }
-    qsort(pairs, (size_t)n, 2 * sizeof(double), by_distance);
-    double *pool = s->point_pool + r * s->knn;
-    for (PetscInt i = 0; i < s->knn; i++) pool[i] = totals[(PetscInt)pairs[2 * i + 1]];
-    qsort(pool, (size_t)s->knn, sizeof(double), ascending);
+    nearest_totals(n, pairs, totals, s->knn, s->point_pool + r * s->knn);
   }
   PetscCall(PetscFree(pairs));
   PetscCall(PetscFree2(totals, params));
+  PetscFunctionReturn(0);
+}
+
+/* Each summary column's sd over the n training members (two passes,
+ * members in order; 1 for a constant column). */
+static void summary_sd(PetscInt n, PetscInt S, const double *sum, double *sd)
+{
+  for (PetscInt j = 0; j < S; j++) {
+    double m = 0, v = 0;
+    for (PetscInt i = 0; i < n; i++) m += sum[i * S + j];
+    m /= (double)n;
+    for (PetscInt i = 0; i < n; i++) v += PetscSqr(sum[i * S + j] - m);
+    sd[j] = sqrt(v / (double)n);
+    if (!(sd[j] > 1e-12 * PetscMax(1.0, fabs(m)))) sd[j] = 1.0;
+  }
+}
+
+/* For each -inputs field, the totals of the inputs_knn training members
+ * whose fields' summaries (BOInputSummary: block means on a coarse grid)
+ * are nearest to its summary, Euclidean in each column standardised over
+ * the training members, ties by member index: the law of the total on that
+ * field. A checkpoint without summaries (older) keeps the pooled totals. */
+static PetscErrorCode build_field_pools(BOSampler s)
+{
+  const BOModelConfig *c  = &s->model->cfg;
+  const PetscInt       S  = BOInputSummaryGrid(c->Ny) * BOInputSummaryGrid(c->Nx) * c->num_inputs;
+  const size_t         Di = input_field_size(c);
+  PetscInt             n, Sc;
+  double              *totals, *sums, *pairs, *sd, *mine;
+
+  PetscFunctionBegin;
+  PetscCall(BOCheckpointLoadInputSummaries(s->comm, s->checkpoint, &n, &Sc, &totals, &sums));
+  s->no_summaries = (PetscBool)(n == 0);
+  if (n == 0) {
+    PetscCall(PetscFree2(totals, sums));
+    PetscFunctionReturn(0);
+  }
+  PetscCheck(Sc == S, s->comm, PETSC_ERR_FILE_UNEXPECTED,
+             "%s: data_totals/input_summary has %" PetscInt_FMT " columns; the network's grid gives %" PetscInt_FMT,
+             s->checkpoint, Sc, S);
+  s->inputs_knn  = PetscMin(s->inputs_knn, n);
+  s->field_pools = PETSC_TRUE;
+  PetscCall(PetscMalloc1(s->ninput_fields * s->inputs_knn, &s->point_pool));
+  PetscCall(PetscMalloc3(2 * n, &pairs, S, &sd, S, &mine));
+  summary_sd(n, S, sums, sd);
+  for (PetscInt f = 0; f < s->ninput_fields; f++) {
+    BOInputSummary(c->Nz, c->Ny, c->Nx, c->num_inputs, s->input_fields + f * Di, mine);
+    for (PetscInt i = 0; i < n; i++) {
+      double d2 = 0;
+      for (PetscInt j = 0; j < S; j++) d2 += PetscSqr((sums[i * S + j] - mine[j]) / sd[j]);
+      pairs[2 * i] = d2, pairs[2 * i + 1] = (double)i;
+    }
+    nearest_totals(n, pairs, totals, s->inputs_knn, s->point_pool + f * s->inputs_knn);
+  }
+  PetscCall(PetscFree3(pairs, sd, mine));
+  PetscCall(PetscFree2(totals, sums));
   PetscFunctionReturn(0);
 }
 
@@ -229,7 +294,10 @@ PetscErrorCode bo_sample_set_up_params(BOSampler s)
   PetscCall(bo_sample_destroy_params(s));
   PetscCall(load_points(s));
   PetscCall(load_inputs(s));
-  if (s->npoints > 0 && s->mass < 0 && s->npool > 0 && !strcmp(s->mass_from, "train")) PetscCall(build_point_pools(s));
+  if (s->mass < 0 && s->npool > 0 && !strcmp(s->mass_from, "train")) {
+    if (s->npoints > 0) PetscCall(build_point_pools(s));
+    else if (s->ninput_fields > 0) PetscCall(build_field_pools(s));
+  }
   if (s->npoints > 0) PetscCall(PetscMalloc1(s->micro_batch * s->model->cfg.num_params, &s->block_params));
   if (s->ninput_fields > 0)
     PetscCall(PetscMalloc1(s->micro_batch * input_field_size(&s->model->cfg), &s->block_inputs));
@@ -244,6 +312,7 @@ PetscErrorCode bo_sample_destroy_params(BOSampler s)
   PetscCall(PetscFree(s->points));
   PetscCall(PetscFree(s->input_fields));
   PetscCall(PetscFree(s->point_pool));
+  s->field_pools = s->no_summaries = PETSC_FALSE;
   PetscCall(PetscFree(s->block_params));
   PetscCall(PetscFree(s->block_inputs));
   PetscCall(PetscFree(s->drop_all));
@@ -258,6 +327,10 @@ static PetscInt point_of(BOSampler s, PetscInt member)
 
 double bo_sample_draw_point_total(BOSampler s, PetscInt member, BORng *rng)
 {
+  if (s->field_pools) { /* (a member without a field is refused by BOSamplerMemberParams) */
+    const PetscInt f = s->ninput_fields == 1 ? 0 : PetscMin(member, s->ninput_fields - 1);
+    return bo_sample_draw_sorted(s->point_pool + f * s->inputs_knn, s->inputs_knn, rng);
+  }
   return bo_sample_draw_sorted(s->point_pool + point_of(s, member) * s->knn, s->knn, rng);
 }
 
@@ -298,10 +371,20 @@ PetscErrorCode bo_sample_view_params(BOSampler s, PetscViewer viewer)
     PetscCall(PetscViewerASCIIPrintf(viewer,
                                      "  params %s: %" PetscInt_FMT " points of %s, %" PetscInt_FMT " members each\n",
                                      c->param_names, s->npoints, s->params_file, s->members_per_point));
-  if (s->point_pool)
+  if (s->point_pool && !s->field_pools)
     PetscCall(PetscViewerASCIIPrintf(
         viewer, "  member totals: drawn from the %" PetscInt_FMT " training members nearest to the member's params\n",
         s->knn));
+  if (s->field_pools)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "  member totals: drawn from the %" PetscInt_FMT
+                                     " training members whose input fields are nearest to the member's\n",
+                                     s->inputs_knn));
+  if (s->no_summaries)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "  member totals: note: %s keeps no input-field summaries (written before 2 Dec "
+                                     "2026): the totals are drawn from all training members, whatever the field\n",
+                                     s->checkpoint));
   if (s->ninput_fields > 0)
     PetscCall(PetscViewerASCIIPrintf(viewer, "  input fields: %s (%s)\n", s->inputs_file,
                                      s->ninput_fields == 1 ? "one for all members"

@@ -29,6 +29,7 @@ PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s)
   t->seed        = 1;
   t->mass        = -1;
   t->knn         = 32;
+  t->inputs_knn  = 32;
   PetscCall(PetscStrncpy(t->mass_from, "auto", sizeof(t->mass_from)));
   PetscCall(PetscStrncpy(t->label_from, "auto", sizeof(t->label_from)));
   PetscCall(BOProcessCreate(comm, &t->proc));
@@ -94,9 +95,15 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                             s->knn, &s->knn, NULL));
   PetscCall(PetscOptionsString("-inputs", "HDF5 file with dataset inputs: one input field per member, or one for all",
                                NULL, s->inputs_file, s->inputs_file, sizeof(s->inputs_file), NULL));
+  PetscCall(PetscOptionsInt("-inputs_knn",
+                            "members' totals are drawn from this many training members whose input fields are "
+                            "nearest to theirs (on a coarse grid)",
+                            NULL, s->inputs_knn, &s->inputs_knn, NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
   PetscCheck(s->knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-params_knn %" PetscInt_FMT ": must be >= 1", s->knn);
+  PetscCheck(s->inputs_knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-inputs_knn %" PetscInt_FMT ": must be >= 1",
+             s->inputs_knn);
   PetscCheck(s->micro_batch >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-batch %" PetscInt_FMT ": must be >= 1",
              s->micro_batch);
   PetscCheck(s->guidance >= 0 && isfinite(s->guidance), s->comm, PETSC_ERR_ARG_OUTOFRANGE,

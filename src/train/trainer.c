@@ -208,6 +208,7 @@ PetscErrorCode BOTrainerWriteCheckpoint(BOTrainer tr)
   st.data_N = tr->data->N, st.data_max_count = tr->data->max_count;
   st.ntotals = tr->rank == 0 ? tr->data->N : 0, st.totals = tr->totals, st.total_labels = tr->total_labels;
   if (tr->cond_params) st.total_P = tr->data->P, st.total_params = tr->all_params;
+  if (tr->cond_inputs) st.total_S = BODatasetInputSummarySize(tr->data), st.total_summary = tr->all_summaries;
   PetscCall(PetscLogEventBegin(BOLog.checkpoint, 0, 0, 0, 0));
   PetscCall(BOCheckpointWrite(tr->comm, tr->checkpoint, tr->keep, tr->proc, tr->model, &st));
   PetscCall(PetscLogEventEnd(BOLog.checkpoint, 0, 0, 0, 0));
@@ -248,23 +249,43 @@ static PetscErrorCode total_statistics(BOTrainer tr, BOModelConfig *cfg)
   PetscFunctionReturn(0);
 }
 
-/* Every training member's params, N x P by global index, on every rank
- * (the shards are contiguous and in rank order): the statistics are then
- * sums in one fixed order, the same on any rank count. */
-static PetscErrorCode gather_params(BOTrainer tr)
+/* Every training member's row of a per-member table (cols values each,
+ * this rank's nlocal rows in mine), N x cols by global index, on every
+ * rank (the shards are contiguous and in rank order): statistics over it
+ * are then sums in one fixed order, the same on any rank count. */
+static PetscErrorCode gather_rows(BOTrainer tr, const double *mine, PetscInt cols, double **all)
 {
   BODataset    ds = tr->data;
-  PetscMPIInt *counts, *displs, n = (PetscMPIInt)(ds->nlocal * ds->P);
+  PetscMPIInt *counts, *displs, n = (PetscMPIInt)(ds->nlocal * cols);
 
   PetscFunctionBegin;
   PetscCall(PetscMalloc2(tr->size, &counts, tr->size, &displs));
   PetscCallMPI(MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, tr->comm));
   displs[0] = 0;
   for (PetscMPIInt r = 1; r < tr->size; r++) displs[r] = displs[r - 1] + counts[r - 1];
-  PetscCall(PetscFree(tr->all_params));
-  PetscCall(PetscMalloc1(ds->N * ds->P + 1, &tr->all_params));
-  PetscCallMPI(MPI_Allgatherv(ds->params, n, MPI_DOUBLE, tr->all_params, counts, displs, MPI_DOUBLE, tr->comm));
+  PetscCall(PetscFree(*all));
+  PetscCall(PetscMalloc1(ds->N * cols + 1, all));
+  PetscCallMPI(MPI_Allgatherv(mine, n, MPI_DOUBLE, *all, counts, displs, MPI_DOUBLE, tr->comm));
   PetscCall(PetscFree2(counts, displs));
+  PetscFunctionReturn(0);
+}
+
+/* The params table. */
+static PetscErrorCode gather_params(BOTrainer tr)
+{
+  PetscFunctionBegin;
+  PetscCall(gather_rows(tr, tr->data->params, tr->data->P, &tr->all_params));
+  PetscFunctionReturn(0);
+}
+
+/* The inputs for the minibatches, and every member's field summary (which
+ * BODatasetUseInputs computes) for the checkpoint: the sampler draws
+ * totals near a field from them. */
+static PetscErrorCode use_inputs(BOTrainer tr)
+{
+  PetscFunctionBegin;
+  PetscCall(BODatasetUseInputs(tr->data));
+  PetscCall(gather_rows(tr, tr->data->input_summary, BODatasetInputSummarySize(tr->data), &tr->all_summaries));
   PetscFunctionReturn(0);
 }
 
@@ -485,7 +506,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
       PetscCall(param_statistics(tr, &cfg));
     }
     if (tr->cond_inputs) {
-      PetscCall(BODatasetUseInputs(tr->data));
+      PetscCall(use_inputs(tr));
       PetscCall(input_statistics(tr, &cfg));
     }
     PetscCall(BOModelCreate(tr->comm, &cfg, &tr->model));
@@ -504,7 +525,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
     tr->loss        = BOModelNoiseDim(tr->model) > 0 ? BO_LOSS_ENERGY : BO_LOSS_POISSON; /* what the model is */
     tr->cond_params = tr->model->cfg.num_params > 0, tr->cond_inputs = tr->model->cfg.num_inputs > 0;
     if (tr->cond_params) PetscCall(gather_params(tr));
-    if (tr->cond_inputs) PetscCall(BODatasetUseInputs(tr->data));
+    if (tr->cond_inputs) PetscCall(use_inputs(tr));
   }
   PetscCall(BOProcessSetUp(tr->proc));
 
@@ -805,6 +826,7 @@ PetscErrorCode BOTrainerDestroy(BOTrainer *tr)
   PetscCall(PetscFree3(t->params_b, t->inputs_b, t->drop_b));
   PetscCall(PetscFree3(t->rparams, t->rinputs, t->rdrop));
   PetscCall(PetscFree(t->all_params));
+  PetscCall(PetscFree(t->all_summaries));
   PetscCall(PetscFree3(t->rnt, t->noise, t->ework));
   PetscCall(PetscFree(t->reduce));
   PetscCall(PetscFree(t->totals));

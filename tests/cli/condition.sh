@@ -2,7 +2,8 @@
 # fields (issue #14): reservoir data with per-realization corr_len and sigma
 # trains a network that records what it is conditioned on; bo_sample takes
 # -params / -params_file / -inputs, writes every member's params and inputs,
-# is rank-independent, and every bad input is a one-line error.
+# is rank-independent, and every bad input is a one-line error; a network of
+# input fields draws totals near each member's field (-inputs_knn).
 source "$(dirname "$0")/common.sh"
 TR="$BO_BIN/bo_train"
 SA="$BO_BIN/bo_sample"
@@ -13,7 +14,7 @@ SA="$BO_BIN/bo_sample"
 "$TR" -help > help.txt 2>&1 || fail "bo_train -help"
 grep -q -- "^ *-condition_on[: ]" help.txt || fail "bo_train -help lacks -condition_on"
 "$SA" -help > help.txt 2>&1 || fail "bo_sample -help"
-for opt in -params -params_file -params_knn -inputs; do grep -q -- "^ *$opt[: ]" help.txt || fail "bo_sample -help lacks $opt"; done
+for opt in -params -params_file -params_knn -inputs -inputs_knn; do grep -q -- "^ *$opt[: ]" help.txt || fail "bo_sample -help lacks $opt"; done
 
 # default: everything the data has; the checkpoint records it, with the statistics and the members' params
 $MPIRUN -n 2 "$TR" -data rp.h5 -steps 6 -batch 8 -model unet-tiny -checkpoint ck.h5 > tr.txt 2>&1 || { cat tr.txt; fail "training"; }
@@ -74,6 +75,24 @@ expect_error "-params: 17 values, but the network takes 3" "$SA" -checkpoint ck.
 expect_error "-params: the network of none.h5 is not conditioned on params" "$SA" -checkpoint none.h5 -params 1,2,3 -out e.h5
 expect_error "one.h5: no dataset params" "$SA" -checkpoint ck.h5 -params_file one.h5 -inputs rp.h5 -out e.h5
 expect_error "-inputs: the network of p.h5 is not conditioned on input fields" "$SA" -checkpoint p.h5 -params 4,1,0.5 -inputs rp.h5 -out e.h5
+[ -f e.h5 ] && fail "a refused run left an output"
+
+# a network of input fields alone: the checkpoint keeps each training member's field summary (4 x 4 block means),
+# and each member's total is drawn from the -inputs_knn members whose summaries are nearest; the same on 1-3 ranks
+$MPIRUN -n 2 "$TR" -data rp.h5 -steps 4 -batch 8 -model unet-tiny -condition_on inputs -checkpoint ci.h5 > ci.txt 2>&1 ||
+  { cat ci.txt; fail "training on inputs"; }
+h5ls -r ci.h5 > ls.txt
+grep -q "/data_totals/input_summary .*Dataset {24, 16}" ls.txt || fail "data_totals/input_summary"
+for n in 1 2 3; do
+  $MPIRUN -n $n "$SA" -checkpoint ci.h5 -n 24 -batch 5 -sample_steps 5 -inputs rp.h5 -inputs_knn 6 -out i$n.h5 > i$n.txt ||
+    fail "sampling near the inputs on $n ranks"
+done
+for n in 2 3; do h5diff i1.h5 i$n.h5 /counts /counts || fail "-inputs_knn: counts differ on 1 and $n ranks"; done
+grep -q "member totals: drawn from the 6 training members whose input fields are nearest to the member's" i1.txt ||
+  { cat i1.txt; fail "the view of -inputs_knn"; }
+h5dump -a /totals i1.h5 | grep -q '"train, the 6 members nearest to each member.s input field"' ||
+  fail "totals provenance: $(h5dump -a /totals i1.h5)"
+expect_error "-inputs_knn 0: must be >= 1" "$SA" -checkpoint ci.h5 -n 4 -inputs rp.h5 -inputs_knn 0 -out e.h5
 [ -f e.h5 ] && fail "a refused run left an output"
 
 # -data_chunk_mb streams the inputs with the counts, and the view says so

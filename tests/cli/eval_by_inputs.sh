@@ -4,7 +4,7 @@
 # a second simulator draw on the same fields, which must pass at every field with a
 # margin above 1 and an own RMSE near the floor; the generated set made a copy
 # of the real members of other fields (roll_inputs moves each member's field
-# 32 members on) must fail at every field; the JSON keys; the same report on
+# 32 members on) must fail at every field, with its source field's totals; the JSON keys; the same report on
 # 1 and 3 ranks; 3-D fields; every misuse is a one-line error.
 source "$(dirname "$0")/common.sh"
 EV="$BO_BIN/bo_eval"
@@ -25,12 +25,22 @@ awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ / { n++; if (!($8 > 1)) { print "margin 
     if ($3 != 16 || $4 != 16) { print "field " $1 ": " $3 " + " $4 " members"; bad = 1 }
     if (!($5 < 1.4 * $10 && $5 > 0.75 * $10)) { print "field " $1 ": own " $5 " vs floor " $10; bad = 1 } }
   END { if (n != 4) { print n " rows"; bad = 1 }; exit bad }' p.txt || { cat p.txt; fail "second draw: per-field rows"; }
+# the members' total counts per field (columns mass_real sd_real mass_gen sd_gen): two draws of 16 walks,
+# means within 3 standard errors of their difference, sds within a factor 2 (their log ratio's sd is about 0.26)
+awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ / { se = sqrt(($13 * $13 + $15 * $15) / 16)
+    if (!($12 - $14 < 3 * se && $14 - $12 < 3 * se)) { print "field " $1 ": mass " $12 " vs " $14; bad = 1 }
+    if (!($15 < 2 * $13 && $13 < 2 * $15 && $13 > 0)) { print "field " $1 ": sd " $13 " vs " $15; bad = 1 } }
+  END { exit bad }' p.txt || { cat p.txt; fail "second draw: per-field mass"; }
+grep -Eq "^BY_INPUTS: pass: .*; per field, the generated total's sd is (0\.[89][0-9]*|1|1\.[0-3][0-9]*) times the simulator's and its mean (0\.99[0-9]*|1|1\.00[0-9]*) times" p.txt ||
+  { cat p.txt; fail "second draw: the summary's mass ratios"; }
 for k in field first_real_member n_real n_generated rmse_own rmse_other margin floor_split_half floor_scaled \
-  separation nearest_other nearest_is_own; do
+  separation mass_real mass_sd_real mass_generated mass_sd_generated nearest_other nearest_is_own; do
   [ "$(grep "^    {\"field\": " p.json | grep -c "\"$k\": ")" = 4 ] || fail "JSON: $k not in every field"
 done
 grep -q '"mode": "by_inputs"' p.json || fail "JSON mode"
 grep -q '"summary": {"pass": true, "fields_nearest_own": 4, "margin_min": ' p.json || fail "JSON summary"
+grep -q '"margin_mean": [0-9.]*, "mass_sd_ratio": [0-9.]*, "mass_mean_ratio": [0-9.]*, "text"' p.json ||
+  fail "JSON summary: the mass ratios"
 
 # 2. a copy of the real members of other fields fails at every field
 cp all.h5 copy.h5
@@ -41,6 +51,10 @@ grep -q '"summary": {"pass": false, "fields_nearest_own": 0' f.json || fail "JSO
 # the nearest other field is the one the copy came from: field f's members are field f - 1's
 awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ / { if ($7 != ($1 + 3) % 4 || $6 != 0) { print; bad = 1 } } END { exit bad }' \
   f.txt || { cat f.txt; fail "the copy is not matched to its source field"; }
+# and its members' totals are that field's, exactly: mass_gen, sd_gen of f are mass_real, sd_real of f - 1
+awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ / { m[$1] = $12; s[$1] = $13; g[$1] = $14; h[$1] = $15; n++ }
+  END { for (f = 0; f < n; f++) if (g[f] != m[(f + 3) % 4] || h[f] != s[(f + 3) % 4]) { print "field " f; bad = 1 }
+    exit bad || n != 4 }' f.txt || { cat f.txt; fail "the copy's totals are not its source field's"; }
 
 # 3-D fields: the same grouping (inputs of nz x ny x nx per member); the set
 # itself passes (own RMSE 0), its rolled copy fails
@@ -77,5 +91,6 @@ expect_error "-by_inputs writes no plots: drop -png" "$EV" -by_inputs -real real
 printf '1\n2\n' > a.csv
 expect_error "-by_inputs needs HDF5 files, not CSV" "$EV" -by_inputs -real a.csv -fake a.csv
 ls | grep -q '^pic' && fail "an error wrote a picture"
-"$EV" -help 2>&1 | grep -q -- "-by_inputs" || fail "-help does not show -by_inputs"
+"$EV" -help > help.txt 2>&1 # (not piped into grep -q: its early exit fails the pipe under pipefail)
+grep -q -- "-by_inputs" help.txt || fail "-help does not show -by_inputs"
 echo "eval_by_inputs: ok"
