@@ -72,6 +72,7 @@ typedef struct {
   PetscInt  ninput_fields;                         /* 1 (for all members) or one per member */
   float    *input_fields;                          /* ninput_fields x Ny x Nx x Ci */
   PetscInt  knn;                                   /* -params_knn: totals from this many nearest training members */
+  PetscBool knn_linear;                            /* -params_knn_adjust linear: moved to the point by a local fit */
   double   *point_pool;                            /* npoints x knn: their totals, sorted, per point */
   /* work for one block */
   double    *block_params; /* the block's members' params (NULL: not conditioned) */
@@ -89,7 +90,7 @@ typedef BOSamplerData *BOSampler;
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s);
 /* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition -mass -mass_from
- * -params -params_file -params_knn -inputs */
+ * -params -params_file -params_knn -params_knn_adjust -inputs */
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s);
 /* Loads the checkpoint (model, process) unless a model was set already,
  * and the -condition file if one was given. */
