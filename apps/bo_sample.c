@@ -4,7 +4,7 @@ static char help[] = "Generate an ensemble of count snapshots from a Blackout ch
                      "         [-label L | -label_from train|none] [-guidance W] [-condition OBS.h5]\n"
                      "         [-mass M | -mass_from train|FILE|none] [-first_member F]\n"
                      "         [-params v1,v2,... | -params_file P.h5] [-params_knn K]\n"
-                     "         [-inputs F.h5] [-inputs_knn K]\n\n"
+                     "         [-params_knn_adjust none|linear] [-inputs F.h5] [-inputs_knn K]\n\n"
                      "A network conditioned on simulator parameters needs -params (physical units, in\n"
                      "the order of the checkpoint's names) or -params_file (M points: -n members each,\n"
                      "point-major, M x N in all); one conditioned on input fields needs -inputs.\n"

@@ -74,6 +74,7 @@ typedef struct {
   float    *input_fields;                          /* ninput_fields x Ny x Nx x Ci */
   PetscInt  knn;                                   /* -params_knn: totals from this many nearest training members */
   PetscInt  inputs_knn;                            /* -inputs_knn: the same, nearest in the input fields' summaries */
+  PetscBool knn_linear;                            /* -params_knn_adjust linear: moved to the point by a local fit */
   double   *point_pool;                            /* npoints x knn (or ninput_fields x inputs_knn): their totals,
                                                       sorted, per point (or per input field) */
   PetscBool field_pools;                           /* point_pool holds one pool per input field */
@@ -94,7 +95,7 @@ typedef BOSamplerData *BOSampler;
 
 PetscErrorCode BOSamplerCreate(MPI_Comm comm, BOSampler *s);
 /* -checkpoint -sampler -sample_steps -batch -seed -label -guidance -cap -use_ema -condition -mass -mass_from
- * -params -params_file -params_knn -inputs -inputs_knn */
+ * -params -params_file -params_knn -params_knn_adjust -inputs -inputs_knn */
 PetscErrorCode BOSamplerSetFromOptions(BOSampler s);
 /* Loads the checkpoint (model, process) unless a model was set already,
  * and the -condition file if one was given. */

@@ -242,7 +242,8 @@ void bo_sample_totals_provenance(BOSampler s, char *buf, size_t len)
   else if (s->field_pools)
     snprintf(buf, len, "train, the %" PetscInt_FMT " members nearest to each member's input field", s->inputs_knn);
   else if (s->point_pool)
-    snprintf(buf, len, "train, the %" PetscInt_FMT " members nearest to each member's params", s->knn);
+    snprintf(buf, len, "train, the %" PetscInt_FMT " members nearest to each member's params%s", s->knn,
+             s->knn_linear ? ", moved to the point by a linear fit" : "");
   else if (s->npool > 0) snprintf(buf, len, "%s", s->mass_from);
   else snprintf(buf, len, "none");
 }

@@ -11,6 +11,8 @@
  *            -params_knn training members nearest to its point in
  *            standardised parameters (the law of the total depends on the
  *            parameters), unless -mass or -mass_from FILE says otherwise;
+ *            -params_knn_adjust linear moves each of those totals to the
+ *            point along a least-squares fit of total on params over them;
  *            with inputs (and no params), from the totals of the
  *            -inputs_knn training members whose fields' coarse summaries
  *            (BOInputSummary, kept in the checkpoint) are nearest. */
@@ -199,14 +201,64 @@ static void nearest_totals(PetscInt n, double *pairs, const double *totals, Pets
   qsort(pool, (size_t)k, sizeof(double), ascending);
 }
 
+/* The local linear adjustment of a pool of K totals y whose members sit at
+ * u (K x P, standardised params minus the point's): fit y = a + b . u by
+ * least squares and move each total to the point, y - b . u (at least 0).
+ * The normal equations are on centred u and y, solved by elimination
+ * without pivoting (the matrix is a covariance: symmetric, semi-definite);
+ * a direction the pool does not span (a pivot below 1e-9 of its variance,
+ * e.g. a parameter constant over the pool) gets no slope. */
+static void adjust_linear(PetscInt K, PetscInt P, const double *u, double *y)
+{
+  double A[BO_MODEL_MAX_PARAMS][BO_MODEL_MAX_PARAMS], c[BO_MODEL_MAX_PARAMS], b[BO_MODEL_MAX_PARAMS];
+  double um[BO_MODEL_MAX_PARAMS] = {0}, ym = 0, var[BO_MODEL_MAX_PARAMS];
+
+  for (PetscInt i = 0; i < K; i++) {
+    ym += y[i] / K;
+    for (PetscInt j = 0; j < P; j++) um[j] += u[i * P + j] / K;
+  }
+  for (PetscInt j = 0; j < P; j++) {
+    c[j] = 0;
+    for (PetscInt k = 0; k < P; k++) A[j][k] = 0;
+    for (PetscInt i = 0; i < K; i++) {
+      c[j] += (u[i * P + j] - um[j]) * (y[i] - ym);
+      for (PetscInt k = 0; k < P; k++) A[j][k] += (u[i * P + j] - um[j]) * (u[i * P + k] - um[k]);
+    }
+    var[j] = A[j][j];
+  }
+  for (PetscInt j = 0; j < P; j++) { /* forward elimination; a dead pivot's row and column drop out */
+    if (!(A[j][j] > 1e-9 * var[j]) || var[j] <= 0) {
+      for (PetscInt k = 0; k < P; k++) A[j][k] = A[k][j] = 0;
+      A[j][j] = 1, c[j] = 0;
+      continue;
+    }
+    for (PetscInt r = j + 1; r < P; r++) {
+      const double f = A[r][j] / A[j][j];
+      for (PetscInt k = j; k < P; k++) A[r][k] -= f * A[j][k];
+      c[r] -= f * c[j];
+    }
+  }
+  for (PetscInt j = P - 1; j >= 0; j--) {
+    b[j] = c[j];
+    for (PetscInt k = j + 1; k < P; k++) b[j] -= A[j][k] * b[k];
+    b[j] /= A[j][j];
+  }
+  for (PetscInt i = 0; i < K; i++) {
+    double v = y[i];
+    for (PetscInt j = 0; j < P; j++) v -= b[j] * u[i * P + j];
+    y[i] = PetscMax(0.0, v);
+  }
+}
+
 /* For each point, the totals of the knn training members nearest to it in
- * standardised parameters, sorted: the law of the total at that point. */
+ * standardised parameters (moved to the point with -params_knn_adjust
+ * linear), sorted: the law of the total at that point. */
 static PetscErrorCode build_point_pools(BOSampler s)
 {
   const BOModelConfig *c = &s->model->cfg;
   const PetscInt       P = c->num_params;
   PetscInt             n, Pc;
-  double              *totals, *params, *pairs;
+  double              *totals, *params, *pairs, *u;
 
   PetscFunctionBegin;
   PetscCall(BOCheckpointLoadParamsTotals(s->comm, s->checkpoint, &n, &Pc, &totals, &params));
@@ -214,8 +266,12 @@ static PetscErrorCode build_point_pools(BOSampler s)
              "%s keeps no training params to draw totals near -params from: give -mass M or -mass_from FILE",
              s->checkpoint);
   s->knn = PetscMin(s->knn, n);
+  PetscCheck(!s->knn_linear || s->knn >= P + 2, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-params_knn_adjust linear: a fit of %" PetscInt_FMT " params needs at least %" PetscInt_FMT
+             " members (-params_knn %" PetscInt_FMT ", %" PetscInt_FMT " training members)",
+             P, P + 2, s->knn, n);
   PetscCall(PetscMalloc1(s->npoints * s->knn, &s->point_pool));
-  PetscCall(PetscMalloc1(2 * n, &pairs));
+  PetscCall(PetscMalloc2(2 * n, &pairs, s->knn * P, &u));
   for (PetscInt r = 0; r < s->npoints; r++) {
     for (PetscInt i = 0; i < n; i++) {
       double d2 = 0;
@@ -225,9 +281,17 @@ static PetscErrorCode build_point_pools(BOSampler s)
       }
       pairs[2 * i] = d2, pairs[2 * i + 1] = (double)i;
     }
-    nearest_totals(n, pairs, totals, s->knn, s->point_pool + r * s->knn);
+    qsort(pairs, (size_t)n, 2 * sizeof(double), by_distance);
+    double *pool = s->point_pool + r * s->knn;
+    for (PetscInt i = 0; i < s->knn; i++) {
+      const PetscInt g = (PetscInt)pairs[2 * i + 1];
+      pool[i]          = totals[g];
+      for (PetscInt j = 0; j < P; j++) u[i * P + j] = (params[g * P + j] - s->points[r * P + j]) / c->param_sd[j];
+    }
+    if (s->knn_linear) adjust_linear(s->knn, P, u, pool);
+    qsort(pool, (size_t)s->knn, sizeof(double), ascending);
   }
-  PetscCall(PetscFree(pairs));
+  PetscCall(PetscFree2(pairs, u));
   PetscCall(PetscFree2(totals, params));
   PetscFunctionReturn(0);
 }
@@ -373,8 +437,8 @@ PetscErrorCode bo_sample_view_params(BOSampler s, PetscViewer viewer)
                                      c->param_names, s->npoints, s->params_file, s->members_per_point));
   if (s->point_pool && !s->field_pools)
     PetscCall(PetscViewerASCIIPrintf(
-        viewer, "  member totals: drawn from the %" PetscInt_FMT " training members nearest to the member's params\n",
-        s->knn));
+        viewer, "  member totals: drawn from the %" PetscInt_FMT " training members nearest to the member's params%s\n",
+        s->knn, s->knn_linear ? ", moved to the point by a linear fit" : ""));
   if (s->field_pools)
     PetscCall(PetscViewerASCIIPrintf(viewer,
                                      "  member totals: drawn from the %" PetscInt_FMT

@@ -1,6 +1,7 @@
 /* BOSampler: ensembles from a checkpoint, conditioning, PETSc coupling. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "bo_checkpoint.h"
 #include "bo_dataset.h"
 #include "bo_h5.h"
@@ -43,6 +44,7 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscInt seed = (PetscInt)s->seed;
 
   PetscBool mass_set = PETSC_FALSE, params_set = PETSC_FALSE;
+  char      adjust[16] = "none";
 
   PetscFunctionBegin;
   PetscOptionsBegin(s->comm, NULL, "Blackout sampling", NULL);
@@ -93,6 +95,11 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   PetscCall(PetscOptionsInt("-params_knn",
                             "members' totals are drawn from this many training members nearest to their params", NULL,
                             s->knn, &s->knn, NULL));
+  if (s->knn_linear) PetscCall(PetscStrncpy(adjust, "linear", sizeof(adjust)));
+  PetscCall(PetscOptionsString("-params_knn_adjust",
+                               "none (the nearest members' totals as they are) or linear (each moved to the point by "
+                               "a least-squares fit of total on params over them)",
+                               NULL, adjust, adjust, sizeof(adjust), NULL));
   PetscCall(PetscOptionsString("-inputs", "HDF5 file with dataset inputs: one input field per member, or one for all",
                                NULL, s->inputs_file, s->inputs_file, sizeof(s->inputs_file), NULL));
   PetscCall(PetscOptionsInt("-inputs_knn",
@@ -101,6 +108,9 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
                             NULL, s->inputs_knn, &s->inputs_knn, NULL));
   PetscOptionsEnd();
   s->seed = (uint64_t)seed;
+  PetscCheck(!strcmp(adjust, "none") || !strcmp(adjust, "linear"), s->comm, PETSC_ERR_ARG_WRONG,
+             "-params_knn_adjust %s: must be none or linear", adjust);
+  s->knn_linear = (PetscBool)!strcmp(adjust, "linear");
   PetscCheck(s->knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-params_knn %" PetscInt_FMT ": must be >= 1", s->knn);
   PetscCheck(s->inputs_knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-inputs_knn %" PetscInt_FMT ": must be >= 1",
              s->inputs_knn);

@@ -14,7 +14,7 @@ SA="$BO_BIN/bo_sample"
 "$TR" -help > help.txt 2>&1 || fail "bo_train -help"
 grep -q -- "^ *-condition_on[: ]" help.txt || fail "bo_train -help lacks -condition_on"
 "$SA" -help > help.txt 2>&1 || fail "bo_sample -help"
-for opt in -params -params_file -params_knn -inputs -inputs_knn; do grep -q -- "^ *$opt[: ]" help.txt || fail "bo_sample -help lacks $opt"; done
+for opt in -params -params_file -params_knn -params_knn_adjust -inputs -inputs_knn; do grep -q -- "^ *$opt[: ]" help.txt || fail "bo_sample -help lacks $opt"; done
 
 # default: everything the data has; the checkpoint records it, with the statistics and the members' params
 $MPIRUN -n 2 "$TR" -data rp.h5 -steps 6 -batch 8 -model unet-tiny -checkpoint ck.h5 > tr.txt 2>&1 || { cat tr.txt; fail "training"; }
@@ -102,4 +102,28 @@ $MPIRUN -n 2 "$TR" -data rp.h5 -steps 4 -batch 8 -model unet-tiny -data_chunk_mb
 grep -q "windows of 2 blocks of 2 samples, with their inputs" cs.txt || { cat cs.txt; fail "the view: no streamed inputs"; }
 grep -q "input fields, dropped at rate 0.1 (the inputs streamed with the counts, -data_chunk_mb)" cs.txt \
   || { cat cs.txt; fail "the trainer's view of streamed inputs"; }
+# -params_knn_adjust linear: member k (k = 0..23) has every cell k + 1, so its
+# total is 64 (k + 1), linear in param a = k, with b = 7k mod 5 beside it
+# doing nothing; at a = 5.5 the 8 nearest totals, moved to the point, are
+# all 64 x 6.5 = 416, where unadjusted they spread over the neighbours'
+: > lin.csv; echo "a,b" > linp.csv
+for k in $(seq 0 23); do
+  printf "%s\n" "$(yes $((k + 1)) | head -n 64 | paste -sd,)" >> lin.csv; echo "$k,$((7 * k % 5))" >> linp.csv
+done
+"$BO_BIN/bo_convert" -format csv -in lin.csv -shape 8,8 -params_csv linp.csv -out lin.h5 > /dev/null || fail "lin.h5"
+"$TR" -data lin.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint lin_ck.h5 > /dev/null || fail "training on lin.h5"
+totals_of() { counts_values "$1" | awk '{ s += $1 } NR % 64 == 0 { print s; s = 0 }' | sort -n | uniq | tr '\n' ' '; }
+"$SA" -checkpoint lin_ck.h5 -n 16 -sample_steps 5 -params 5.5,2 -params_knn 8 -params_knn_adjust linear -out la.h5 \
+  > la.txt || fail "-params_knn_adjust linear"
+[ "$(totals_of la.h5)" = "416 " ] || fail "-params_knn_adjust linear: totals $(totals_of la.h5), not all 416"
+grep -q "nearest to the member's params, moved to the point by a linear fit" la.txt || { cat la.txt; fail "the view"; }
+h5dump -a /totals la.h5 | grep -q "members nearest to each member.s params, moved to the point by a linear fit" \
+  || fail "totals provenance: $(h5dump -a /totals la.h5)"
+"$SA" -checkpoint lin_ck.h5 -n 16 -sample_steps 5 -params 5.5,2 -params_knn 8 -out ln.h5 > /dev/null || fail "-params_knn 8"
+[ "$(totals_of ln.h5 | wc -w)" -gt 3 ] || fail "unadjusted totals do not spread: $(totals_of ln.h5)"
+expect_error "-params_knn_adjust quadratic: must be none or linear" \
+  "$SA" -checkpoint lin_ck.h5 -params 5.5,2 -params_knn_adjust quadratic -out e.h5
+expect_error "-params_knn_adjust linear: a fit of 2 params needs at least 4 members (-params_knn 3" \
+  "$SA" -checkpoint lin_ck.h5 -params 5.5,2 -params_knn 3 -params_knn_adjust linear -out e.h5
+[ -f e.h5 ] && fail "a refused run left an output"
 echo "condition: ok"
