@@ -118,6 +118,7 @@ PetscErrorCode BOTrainerCalibrate(BOTrainer tr)
   PetscCall(PetscPrintf(tr->comm,
                         "calibration: %" PetscInt_FMT " members x %d bins in %.1f s; bo_sample divides its "
                         "predictions by these ratios (-calibration false: not)\n",
-                        tr->calibrate_members, CAL_BINS, BOWallTime() - start));
+                        (tr->calibrate_members + tr->batch - 1) / tr->batch * tr->batch, CAL_BINS,
+                        BOWallTime() - start));
   PetscFunctionReturn(0);
 }
