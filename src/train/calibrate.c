@@ -39,7 +39,8 @@ static PetscErrorCode calibrate_round(BOTrainer tr, uint64_t seed, PetscInt r, d
     const PetscInt lo = bin * T / CAL_BINS, hi = (bin + 1) * T / CAL_BINS;
     for (PetscInt b = 0; b < nloc; b++) {
       BORng rng;
-      BORngInit(&rng, seed, BO_RNG_CALIBRATE, (uint32_t)tr->gidx[b], (uint32_t)bin);
+      /* keyed by round too: a member drawn again (more members than data) gets other states */
+      BORngInit(&rng, seed, BO_RNG_CALIBRATE, (uint32_t)tr->gidx[b], (uint32_t)(r * CAL_BINS + bin));
       tr->k[b]  = lo + (PetscInt)BORngBelow(&rng, (uint32_t)(hi - lo));
       tr->pk[b] = tr->proc->p[tr->k[b]];
       BOProcessNoiseAt(tr->proc, &rng, tr->k[b], D, tr->n0 + b * D, tr->nt + b * D, tr->y + b * D);
