@@ -97,6 +97,10 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
  * calibration (BOProcessSetCalibration), which the checkpoint keeps. Prints
  * the table. Nothing for a distributional network. Collective. */
 PetscErrorCode BOTrainerCalibrate(BOTrainer tr);
+/* The network on the first nloc examples of the work arrays (noised states
+ * nt at indices k, with their labels, totals, params, inputs and dropout
+ * flags), raw outputs into tr->out. Not collective. */
+PetscErrorCode BOTrainerForwardBatch(BOTrainer tr, PetscInt nloc);
 #define BO_CALIBRATION_BINS 50
 /* The sums behind it, on the exact states of stream seed: sums[4 b + 0..3]
  * = predicted and realised remaining counts over the cells empty at k, then

@@ -45,12 +45,7 @@ static PetscErrorCode calibrate_round(BOTrainer tr, uint64_t seed, PetscInt r, d
       tr->pk[b] = tr->proc->p[tr->k[b]];
       BOProcessNoiseAt(tr->proc, &rng, tr->k[b], D, tr->n0 + b * D, tr->nt + b * D, tr->y + b * D);
     }
-    BOForwardInputs in = {.labels = tr->conditional ? tr->labels : NULL,
-                          .totals = tr->totals_b,
-                          .params = tr->cond_params ? tr->params_b : NULL,
-                          .inputs = tr->cond_inputs ? tr->inputs_b : NULL,
-                          .drop   = tr->drop_b};
-    PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, &in, tr->out));
+    PetscCall(BOTrainerForwardBatch(tr, nloc));
     for (PetscInt b = 0; b < nloc; b++) add_member(D, tr->nt + b * D, tr->y + b * D, tr->out + b * D, sums + 4 * bin);
   }
   PetscFunctionReturn(0);

@@ -678,6 +678,19 @@ static PetscErrorCode energy_forward(BOTrainer tr, PetscInt nloc, double scale, 
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode BOTrainerForwardBatch(BOTrainer tr, PetscInt nloc)
+{
+  BOForwardInputs in = {.labels = tr->conditional ? tr->labels : NULL,
+                        .totals = tr->totals_b,
+                        .params = tr->cond_params ? tr->params_b : NULL,
+                        .inputs = tr->cond_inputs ? tr->inputs_b : NULL,
+                        .drop   = tr->drop_b};
+
+  PetscFunctionBegin;
+  PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, &in, tr->out));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
 {
   const PetscInt D = tr->data->D, np = tr->model->nparams, nullclass = tr->model->cfg.num_classes;
@@ -715,12 +728,7 @@ PetscErrorCode BOTrainerStep(BOTrainer tr, PetscBool *stop)
     PetscCall(PetscLogEventBegin(BOLog.forward, 0, 0, 0, 0));
     if (tr->loss == BO_LOSS_ENERGY) PetscCall(energy_forward(tr, nloc, scale, &loss));
     else {
-      BOForwardInputs in = {.labels = tr->conditional ? tr->labels : NULL,
-                            .totals = tr->totals_b,
-                            .params = tr->cond_params ? tr->params_b : NULL,
-                            .inputs = tr->cond_inputs ? tr->inputs_b : NULL,
-                            .drop   = tr->drop_b};
-      PetscCall(BOModelForward(tr->model, nloc, tr->nt, tr->k, tr->pk, &in, tr->out));
+      PetscCall(BOTrainerForwardBatch(tr, nloc));
       for (PetscInt b = 0; b < nloc; b++)
         loss += BOPoissonLoss(D, tr->out + b * D, tr->y + b * D, tr->proc->w[tr->k[b]], scale, tr->dout + b * D);
     }
