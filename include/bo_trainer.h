@@ -95,8 +95,10 @@ PetscErrorCode BOTrainerView(BOTrainer tr, PetscViewer viewer);
  * the EMA weights; per bin, the realised over the predicted remaining counts,
  * over the cells empty at k and over the others, become the process's
  * calibration (BOProcessSetCalibration), which the checkpoint keeps. Prints
- * the table. Nothing for a distributional network. Collective. */
-PetscErrorCode BOTrainerCalibrate(BOTrainer tr);
+ * the table. Nothing for a distributional network. A stop signal during the
+ * pass abandons it (*stopped: the checkpoint then keeps no calibration, and
+ * a -restart of the finished run does it). Collective. */
+PetscErrorCode BOTrainerCalibrate(BOTrainer tr, PetscBool *stopped);
 /* The network on the first nloc examples of the work arrays (noised states
  * nt at indices k, with their labels, totals, params, inputs and dropout
  * flags), raw outputs into tr->out. Not collective. */
@@ -104,8 +106,9 @@ PetscErrorCode BOTrainerForwardBatch(BOTrainer tr, PetscInt nloc);
 #define BO_CALIBRATION_BINS 50
 /* The sums behind it, on the exact states of stream seed: sums[4 b + 0..3]
  * = predicted and realised remaining counts over the cells empty at k, then
- * over the others, in bin b of BO_CALIBRATION_BINS. Collective. */
-PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sums);
+ * over the others, in bin b of BO_CALIBRATION_BINS; *stopped (may be
+ * NULL): a stop signal cut it short. Collective. */
+PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sums, PetscBool *stopped);
 /* Learning rate of the t-th update (t = 1..steps): -lr times min(1, t/warmup),
  * with -lr_schedule cosine also times (1 + cos(pi (t - warmup)/(steps - warmup)))/2
  * after the warm-up. A function of t and the options only, so a restarted run
@@ -121,5 +124,7 @@ PetscErrorCode BOTrainerReadCheckpoint(BOTrainer tr, PetscBool *found);
 /* Install SIGUSR1/SIGTERM handlers that ask the trainer to stop at the next
  * step boundary. */
 PetscErrorCode BOTrainerInstallSignalHandlers(void);
+/* Whether this rank has received a stop signal (SIGUSR1, SIGTERM, SIGINT). */
+int BOTrainerSignalled(void);
 
 #endif

@@ -817,8 +817,8 @@ START_TEST(test_calibration)
   tr->calibrate_members = 60;
   train(tr);
   ck_assert_int_eq(tr->proc->cal_bins, BO_CALIBRATION_BINS);
-  ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed, own), 0);
-  ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed + 1, fresh), 0);
+  ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed, own, NULL), 0);
+  ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed + 1, fresh, NULL), 0);
   for (PetscInt b = 0; b < BO_CALIBRATION_BINS; b++)
     for (int g = 0; g < 2; g++) {
       const double *q = fresh + 4 * b + 2 * g, ratio = tr->proc->cal[g * BO_CALIBRATION_BINS + b];

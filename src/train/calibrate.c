@@ -75,10 +75,11 @@ static PetscErrorCode print_table(BOTrainer tr, const double *sums)
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sums)
+PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sums, PetscBool *stopped)
 {
   const PetscInt np = tr->model->nparams, rounds = (tr->calibrate_members + tr->batch - 1) / tr->batch;
   float         *raw;
+  int            signalled = 0;
 
   PetscFunctionBegin;
   PetscCall(PetscArrayzero(sums, 4 * CAL_BINS));
@@ -86,24 +87,37 @@ PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sum
   /* the sampler's weights: the EMA */
   PetscCall(PetscArraycpy(raw, tr->model->params, np));
   PetscCall(PetscArraycpy(tr->model->params, tr->ema, np));
-  for (PetscInt r = 0; r < rounds; r++) PetscCall(calibrate_round(tr, seed, r, sums));
+  for (PetscInt r = 0; r < rounds && !signalled; r++) {
+    PetscCall(calibrate_round(tr, seed, r, sums));
+    signalled = BOTrainerSignalled(); /* the ranks agree on it, as in the training loop */
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &signalled, 1, MPI_INT, MPI_MAX, tr->comm));
+  }
+  if (stopped) *stopped = signalled ? PETSC_TRUE : PETSC_FALSE;
   PetscCall(PetscArraycpy(tr->model->params, raw, np));
   PetscCall(PetscFree(raw));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 4 * CAL_BINS, MPI_DOUBLE, MPI_SUM, tr->comm));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOTrainerCalibrate(BOTrainer tr)
+PetscErrorCode BOTrainerCalibrate(BOTrainer tr, PetscBool *stopped)
 {
-  double sums[4 * CAL_BINS], ratios[2 * CAL_BINS], start = BOWallTime();
+  const PetscInt members = (tr->calibrate_members + tr->batch - 1) / tr->batch * tr->batch;
+  double         sums[4 * CAL_BINS], ratios[2 * CAL_BINS], start = BOWallTime();
 
   PetscFunctionBegin;
+  *stopped = PETSC_FALSE;
   if (tr->calibrate_members <= 0) PetscFunctionReturn(0);
   if (tr->loss == BO_LOSS_ENERGY) {
     PetscCall(PetscPrintf(tr->comm, "calibration: none for a distributional network (its outputs are samples)\n"));
     PetscFunctionReturn(0);
   }
-  PetscCall(BOTrainerCalibrationSums(tr, tr->seed, sums));
+  PetscCall(PetscPrintf(tr->comm, "calibration: %" PetscInt_FMT " members x %d bins of time on exact states...\n",
+                        members, CAL_BINS));
+  PetscCall(BOTrainerCalibrationSums(tr, tr->seed, sums, stopped));
+  if (*stopped) {
+    PetscCall(PetscPrintf(tr->comm, "calibration: stopped by signal; the checkpoint keeps none (-restart does it)\n"));
+    PetscFunctionReturn(0);
+  }
   for (PetscInt b = 0; b < CAL_BINS; b++) {
     const double *q      = sums + 4 * b;
     ratios[b]            = (q[1] + CAL_PRIOR) / (q[0] + CAL_PRIOR);
@@ -114,7 +128,6 @@ PetscErrorCode BOTrainerCalibrate(BOTrainer tr)
   PetscCall(PetscPrintf(tr->comm,
                         "calibration: %" PetscInt_FMT " members x %d bins in %.1f s; bo_sample divides its "
                         "predictions by these ratios (-calibration false: not)\n",
-                        (tr->calibrate_members + tr->batch - 1) / tr->batch * tr->batch, CAL_BINS,
-                        BOWallTime() - start));
+                        members, CAL_BINS, BOWallTime() - start));
   PetscFunctionReturn(0);
 }

@@ -13,6 +13,7 @@ const char *const BOLossTypes[]   = {"poisson", "energy", "BOLossType", "BO_LOSS
 
 static volatile sig_atomic_t stop_requested = 0;
 static void                  on_stop_signal(int sig) { stop_requested = sig; }
+int                          BOTrainerSignalled(void) { return stop_requested != 0; }
 
 PetscErrorCode BOTrainerInstallSignalHandlers(void)
 {
@@ -773,7 +774,7 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
   const PetscInt first = tr->step;
   double         start = BOWallTime(), last_print = start, window_start = start, window_loss = 0;
   PetscInt       window_steps = 0;
-  PetscBool      stop         = PETSC_FALSE;
+  PetscBool      stop = PETSC_FALSE, cal_stopped = PETSC_FALSE;
 
   PetscFunctionBegin;
   *interrupted = PETSC_FALSE;
@@ -804,9 +805,16 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
       PetscCall(BOTrainerWriteCheckpoint(tr));
   }
   PetscCall(PetscLogStagePop());
-  if (!stop && tr->step == tr->steps) PetscCall(BOTrainerCalibrate(tr));
+  if (!stop && tr->step == tr->steps) PetscCall(BOTrainerCalibrate(tr, &cal_stopped));
   PetscCall(BOTrainerWriteCheckpoint(tr));
-  if (stop && tr->step < tr->steps) {
+  if (cal_stopped) {
+    *interrupted = PETSC_TRUE;
+    PetscCall(PetscPrintf(tr->comm,
+                          "stopped by signal at step %" PetscInt_FMT
+                          " before the end of the calibration pass: checkpoint %s written; exit status %d asks to "
+                          "requeue\n",
+                          tr->step, tr->checkpoint, BO_EXIT_REQUEUE));
+  } else if (stop && tr->step < tr->steps) {
     *interrupted = PETSC_TRUE;
     PetscCall(PetscPrintf(tr->comm,
                           "stopped by signal at step %" PetscInt_FMT

@@ -113,6 +113,22 @@ grep -q "restarting from sig.h5 at step $stopped" res.txt || fail "restart messa
 h5dump -a /step sig.h5 | grep -q "(0): $((stopped + 5))" || fail "restarted run did not reach its steps"
 echo "signal at step $stopped, restarted to $((stopped + 5))"
 
+# a signal during the calibration pass: the checkpoint is written without a
+# calibration, status 99, and a -restart of the finished run calibrates it
+$MPIRUN -n 2 "$TR" -data data.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint cal.h5 -calibrate_members 20000 \
+  -progress_interval 0 > cal.txt 2>&1 &
+pid=$!
+for i in $(seq 1 300); do grep -q "bins of time on exact states" cal.txt && break; sleep 0.1; done
+grep -q "bins of time on exact states" cal.txt || { kill $pid; fail "no calibration pass: $(cat cal.txt)"; }
+kill -USR1 $pid
+status=0; wait $pid || status=$?
+[ "$status" = 99 ] || { tail cal.txt; fail "exit status $status after SIGUSR1 in the calibration pass, want 99"; }
+grep -q "calibration: stopped by signal" cal.txt || fail "no message for the abandoned calibration"
+h5dump -a /calibration cal.h5 > /dev/null 2>&1 && fail "an abandoned calibration pass was kept"
+$MPIRUN -n 2 "$TR" -data data.h5 -steps 2 -batch 8 -checkpoint cal.h5 -restart -calibrate_members 16 > calr.txt 2>&1 \
+  || { cat calr.txt; fail "the restart that calibrates"; }
+h5dump -a /calibration cal.h5 > /dev/null 2>&1 || fail "the restart of a finished run did not calibrate it"
+
 # Ctrl-C (SIGINT) on a run without mpirun checkpoints like SIGTERM: status 99,
 # a checkpoint, and a CSV log that holds every step the checkpoint does
 "$TR" -data data.h5 -steps 100000 -batch 8 -model unet-tiny -checkpoint int.h5 -log int.csv \
