@@ -352,6 +352,7 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   if (s->params_file[0]) PetscCall(BOWriterSetAttributeString(w, "params_file", s->params_file));
   if (s->inputs_file[0]) PetscCall(BOWriterSetAttributeString(w, "inputs_file", s->inputs_file));
   PetscCall(BOWriterSetAttributeInt(w, "observed_cells", s->obs_mask ? 1 : 0));
+  PetscCall(BOWriterSetAttributeInt(w, "calibrated", s->calibrate ? 1 : 0)); /* bo_train's calibration applied */
   bo_sample_totals_provenance(s, text, sizeof(text));
   PetscCall(BOWriterSetAttributeString(w, "totals", text));
   PetscCall(PetscMalloc1(B * D, &x));

@@ -25,6 +25,8 @@ grep -q "calibration: 512 members x 50 bins" train.txt || { cat train.txt; fail 
 grep -q "predictions calibrated on exact training states (50 bins" s1.txt || { cat s1.txt; fail "calibration not applied"; }
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 4 -calibration false -out raw.h5 > raw.txt
 grep -q "predictions calibrated" raw.txt && fail "-calibration false: still calibrated"
+h5dump -a /calibrated r1.h5 | grep -q "(0): 1" || fail "no calibrated = 1 attribute"
+h5dump -a /calibrated raw.h5 | grep -q "(0): 0" || fail "no calibrated = 0 attribute"
 if h5diff -q r1.h5 raw.h5 /counts /counts > /dev/null 2>&1; then fail "-calibration false changes nothing"; fi
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 5 -out other.h5 > /dev/null
 if h5diff -q r1.h5 other.h5 /counts /counts > /dev/null 2>&1; then fail "seeds 4 and 5 agree"; fi
