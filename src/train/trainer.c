@@ -778,6 +778,8 @@ PetscErrorCode BOTrainerTrain(BOTrainer tr, PetscBool *interrupted)
 
   PetscFunctionBegin;
   *interrupted = PETSC_FALSE;
+  /* a restarted finished run trains on: its calibration is of the old network */
+  if (tr->step < tr->steps) PetscCall(BOProcessSetCalibration(tr->proc, 0, NULL));
   PetscCall(PetscLogStagePush(BOLog.train));
   while (tr->step < tr->steps && !stop) {
     PetscCall(BOTrainerStep(tr, &stop));

@@ -128,6 +128,10 @@ h5dump -a /calibration cal.h5 > /dev/null 2>&1 && fail "an abandoned calibration
 $MPIRUN -n 2 "$TR" -data data.h5 -steps 2 -batch 8 -checkpoint cal.h5 -restart -calibrate_members 16 > calr.txt 2>&1 \
   || { cat calr.txt; fail "the restart that calibrates"; }
 h5dump -a /calibration cal.h5 > /dev/null 2>&1 || fail "the restart of a finished run did not calibrate it"
+# training on drops the old network's calibration (here none is made anew)
+$MPIRUN -n 2 "$TR" -data data.h5 -steps 4 -batch 8 -checkpoint cal.h5 -restart -calibrate_members 0 > calc.txt 2>&1 \
+  || { cat calc.txt; fail "training on"; }
+h5dump -a /calibration cal.h5 > /dev/null 2>&1 && fail "a checkpoint trained on kept the old calibration"
 
 # Ctrl-C (SIGINT) on a run without mpirun checkpoints like SIGTERM: status 99,
 # a checkpoint, and a CSV log that holds every step the checkpoint does
