@@ -106,7 +106,9 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
 double BOEnergyLoss(PetscInt M, PetscInt dim, const float *x, const float *y, double w, double lambda, double scale,
                     float *dx, float *work);
 
-/* log(softplus(x)), accurate for all x. */
+/* softplus(x) = log(1 + e^x), the network's raw output mapped to a rate,
+ * and its log, accurate for all x. */
+double BOSoftplus(double x);
 double BOLogSoftplus(double x);
 
 /* Coarse sampling grid: K distinct schedule indices, idx[0] = T-1 > ... >

@@ -226,6 +226,8 @@ PetscErrorCode BOProcessSetCalibration(BOProcess proc, PetscInt nbins, const dou
   PetscFunctionReturn(0);
 }
 
+double BOSoftplus(double x) { return x > 30.0 ? x : log1p(exp(x)); }
+
 double BOLogSoftplus(double x)
 {
   /* softplus(x) = log1p(e^x); for x << 0 it is e^x (1 - e^x/2 + ...), so
@@ -240,7 +242,7 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
   double sum = 0.0;
   for (PetscInt i = 0; i < dim; i++) {
     double xi = x[i], yi = y[i];
-    double yhat = xi > 30.0 ? xi : log1p(exp(xi));
+    double yhat = BOSoftplus(xi);
     /* yhat - y log yhat, minus its minimum over yhat (y - y log y, with
      * 0 log 0 = 0): the Poisson deviance / 2, zero for a perfect guess. The
      * constant leaves the gradient alone. */
@@ -256,16 +258,13 @@ double BOPoissonLoss(PetscInt dim, const float *x, const float *y, double w, dou
   return w * sum;
 }
 
-/* softplus(x) and log softplus(x), stable for all x */
-static double softplus(double x) { return x > 30.0 ? x : log1p(exp(x)); }
-
 double BOEnergyLoss(PetscInt M, PetscInt dim, const float *x, const float *y, double w, double lambda, double scale,
                     float *dx, float *work)
 {
   float *xh = work; /* the samples */
   double es = 0.0, pois = 0.0;
 
-  for (PetscInt i = 0; i < M * dim; i++) xh[i] = (float)softplus(x[i]);
+  for (PetscInt i = 0; i < M * dim; i++) xh[i] = (float)BOSoftplus(x[i]);
   if (dx)
     for (PetscInt i = 0; i < M * dim; i++) dx[i] = 0.0f;
   /* dES/dxhat_j = (xhat_j - y)/(M dim |xhat_j - y|) - sum_{l != j} (xhat_j - xhat_l)/(M (M-1) dim |xhat_j - xhat_l|) */

@@ -153,28 +153,6 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode read_stats(hid_t group, const char *name, hsize_t n, double *v)
-{
-  hid_t    attr, space;
-  hssize_t np;
-
-  PetscFunctionBegin;
-  PetscCheck(H5Aexists(group, name) > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "model configuration: attribute %s is missing", name);
-  attr = H5Aopen(group, name, H5P_DEFAULT);
-  BOCallHDF5(attr, "cannot open attribute %s", name);
-  space = H5Aget_space(attr);
-  BOCallHDF5(space, "H5Aget_space");
-  np = H5Sget_simple_extent_npoints(space);
-  BOCallHDF5(H5Sclose(space), "H5Sclose");
-  if (np != (hssize_t)n) BOCallHDF5(H5Aclose(attr), "H5Aclose");
-  PetscCheck(np == (hssize_t)n, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-             "model configuration: attribute %s has %lld values, expected %lld", name, (long long)np, (long long)n);
-  BOCallHDF5(H5Aread(attr, H5T_NATIVE_DOUBLE, v), "cannot read attribute %s", name);
-  BOCallHDF5(H5Aclose(attr), "H5Aclose");
-  PetscFunctionReturn(0);
-}
-
 static PetscErrorCode load_conditions(hid_t group, BOModelConfig *cfg)
 {
   int64_t P = 0, Ci = 0;
@@ -189,13 +167,13 @@ static PetscErrorCode load_conditions(hid_t group, BOModelConfig *cfg)
   cfg->num_params = (PetscInt)P, cfg->num_inputs = (PetscInt)Ci;
   if (P > 0) {
     PetscCall(BOH5ReadAttrString(group, "model_param_names", cfg->param_names, sizeof(cfg->param_names)));
-    PetscCall(read_stats(group, "model_param_stats", 4 * (hsize_t)P, st));
+    PetscCall(BOH5ReadAttrReals(group, "model_param_stats", 4 * (hsize_t)P, st));
     for (PetscInt j = 0; j < P; j++)
       cfg->param_mean[j] = st[j], cfg->param_sd[j] = st[P + j], cfg->param_min[j] = st[2 * P + j],
       cfg->param_max[j] = st[3 * P + j];
   }
   if (Ci > 0) {
-    PetscCall(read_stats(group, "model_input_stats", 2 * (hsize_t)Ci, st));
+    PetscCall(BOH5ReadAttrReals(group, "model_input_stats", 2 * (hsize_t)Ci, st));
     for (PetscInt j = 0; j < Ci; j++) cfg->input_mean[j] = st[j], cfg->input_sd[j] = st[Ci + j];
   }
   PetscFunctionReturn(0);

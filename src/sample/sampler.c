@@ -249,10 +249,7 @@ static PetscErrorCode network_predict(void *ctx, PetscInt nm, PetscInt dim, cons
     for (PetscInt i = 0; i < nm * dim; i++)
       yhat[i] = (float)exp((1.0 + w) * BOLogSoftplus(s->out[i]) - w * BOLogSoftplus(s->out_uncond[i]));
   } else {
-    for (PetscInt i = 0; i < nm * dim; i++) {
-      double x = s->out[i];
-      yhat[i]  = (float)(x > 30.0 ? x : log1p(exp(x)));
-    }
+    for (PetscInt i = 0; i < nm * dim; i++) yhat[i] = (float)BOSoftplus(s->out[i]);
   }
   if (s->calibrate) { /* bo_train's ratios of realised to predicted births at this time, empty and occupied cells */
     const double c0 = BOProcessCalibration(s->proc, k, PETSC_TRUE), c1 = BOProcessCalibration(s->proc, k, PETSC_FALSE);

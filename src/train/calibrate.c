@@ -14,7 +14,7 @@
 static void add_member(PetscInt D, const float *nt, const float *y, const float *out, double *sums)
 {
   for (PetscInt i = 0; i < D; i++) {
-    const double x = out[i], yhat = x > 30.0 ? x : log1p(exp(x));
+    const double yhat = BOSoftplus(out[i]);
     const int    g = nt[i] == 0.0f ? 0 : 2;
     sums[g] += yhat;
     sums[g + 1] += y[i];

@@ -22,7 +22,7 @@ grep -q "Options for all PETSc programs" help_all.txt || fail "-help all lacks P
 # a short run: CSV log, progress, stages and events in -log_view
 $MPIRUN -n 2 "$TR" -data data.h5 -steps 12 -batch 8 -model unet-tiny -checkpoint ck.h5 -log log.csv \
   -checkpoint_every 5 -keep_checkpoints 2 -log_view > run.txt 2>&1 || { cat run.txt; fail "training run"; }
-head -1 log.csv | grep -q "^step,loss,samples_per_s" || fail "CSV header: $(head -1 log.csv)"
+head -1 log.csv | has "^step,loss,samples_per_s" || fail "CSV header: $(head -1 log.csv)"
 [ "$(wc -l < log.csv)" = 13 ] || fail "CSV has $(wc -l < log.csv) lines, want 13"
 grep -q "step *12/12" run.txt || fail "no progress line for the last step"
 for ev in BOLoadBatch BOForward BOBackward BOAllreduce BOOptimizer BOCheckpoint; do
@@ -31,8 +31,8 @@ done
 grep -q "1: *Train:" run.txt || fail "-log_view lacks the Train stage"
 [ -f ck.h5 ] && [ -f ck-step00000010.h5 ] || fail "checkpoints: $(ls)"
 [ -f ck-step00000005.h5 ] && fail "-keep_checkpoints 2 kept step 5"
-h5dump -a /step ck.h5 | grep -q "(0): 12" || fail "final checkpoint step"
-ls | grep -q "\.tmp" && fail "temporary files left behind"
+h5dump -a /step ck.h5 | has "(0): 12" || fail "final checkpoint step"
+ls | has "\.tmp" && fail "temporary files left behind"
 
 # the network from options: narrower and shallower than the automatic one
 "$TR" -data data.h5 -steps 2 -batch 4 -checkpoint net.h5 -net_channels 8 -net_mult 1,2 -net_attn 0,1 -net_blocks 2 > net.txt 2>&1 \
@@ -46,7 +46,7 @@ grep -q "input scaling (n - N/2 p)/(N/2)" net.txt || { cat net.txt; fail "fields
 "$TR" -data data.h5 -steps 2 -batch 4 -model unet-tiny -net_input log1p -checkpoint log.h5 > log.txt 2>&1 \
   || { cat log.txt; fail "-net_input log1p"; }
 grep -q "input scaling log(1 + n)" log.txt || { cat log.txt; fail "-net_input log1p not applied"; }
-h5dump -a /model/model_input log.h5 | grep -q "(0): 1" || fail "model_input attribute"
+h5dump -a /model/model_input log.h5 | has "(0): 1" || fail "model_input attribute"
 "$BO_BIN/bo_sample" -checkpoint log.h5 -n 2 -sample_steps 3 -out log_s.h5 > log_s.txt || fail "sampling a log1p network"
 grep -q "input scaling log(1 + n)" log_s.txt || { cat log_s.txt; fail "bo_sample does not see the log1p scaling"; }
 expect_error "-net_input" "$TR" -data data.h5 -net_input cube -checkpoint e.h5
@@ -87,7 +87,7 @@ md5sum -c --quiet ck.md5 || fail "a refused new run changed the checkpoint"
 "$TR" -data data.h5 -steps 2 -batch 8 -seed 9 -checkpoint ck.h5 -overwrite -checkpoint_every 0 > ow.txt 2>&1 \
   || { cat ow.txt; fail "-overwrite"; }
 grep -q "replacing the existing ck.h5 (-overwrite)" ow.txt || fail "-overwrite not said"
-h5dump -a /step ck.h5 | grep -q "(0): 2$" || fail "-overwrite did not replace the checkpoint"
+h5dump -a /step ck.h5 | has "(0): 2$" || fail "-overwrite did not replace the checkpoint"
 [ -e e.h5 ] && fail "a failed run left a checkpoint"
 echo "corrupt" > bad.h5
 expect_error "bo_sample: error: -checkpoint bad.h5" "$BO_BIN/bo_sample" -checkpoint bad.h5 -n 2 -out s.h5
@@ -98,11 +98,8 @@ expect_error "bo_sample: error: -checkpoint bad.h5" "$BO_BIN/bo_sample" -checkpo
 $MPIRUN -n 2 "$TR" -data data.h5 -steps 100000 -batch 8 -model unet-tiny -checkpoint sig.h5 \
   -checkpoint_every 0 -progress_interval 0 > sig.txt 2>&1 &
 pid=$!
-for i in $(seq 1 200); do grep -q "step *20/" sig.txt && break; sleep 0.1; done
-grep -q "step *20/" sig.txt || { kill $pid; fail "training did not start: $(cat sig.txt)"; }
-kill -USR1 $pid
-status=0; wait $pid || status=$?
-[ "$status" = 99 ] || { tail sig.txt; fail "exit status $status after SIGUSR1, want 99"; }
+wait_for "step *20/" sig.txt $pid
+signal_expect_99 USR1 $pid sig.txt
 grep -q "stopped by signal at step" sig.txt || fail "no stop message"
 [ -f sig.h5 ] || fail "no checkpoint after the signal"
 stopped=$(h5dump -a /step sig.h5 | sed -n 's/.*(0): //p')
@@ -110,7 +107,7 @@ stopped=$(h5dump -a /step sig.h5 | sed -n 's/.*(0): //p')
 $MPIRUN -n 2 "$TR" -data data.h5 -steps $((stopped + 5)) -batch 8 -checkpoint sig.h5 -restart > res.txt 2>&1 \
   || { cat res.txt; fail "restart"; }
 grep -q "restarting from sig.h5 at step $stopped" res.txt || fail "restart message: $(head -3 res.txt)"
-h5dump -a /step sig.h5 | grep -q "(0): $((stopped + 5))" || fail "restarted run did not reach its steps"
+h5dump -a /step sig.h5 | has "(0): $((stopped + 5))" || fail "restarted run did not reach its steps"
 echo "signal at step $stopped, restarted to $((stopped + 5))"
 
 # a signal during the calibration pass: the checkpoint is written without a
@@ -118,11 +115,8 @@ echo "signal at step $stopped, restarted to $((stopped + 5))"
 $MPIRUN -n 2 "$TR" -data data.h5 -steps 2 -batch 8 -model unet-tiny -checkpoint cal.h5 -calibrate_members 20000 \
   -progress_interval 0 > cal.txt 2>&1 &
 pid=$!
-for i in $(seq 1 300); do grep -q "bins of time on exact states" cal.txt && break; sleep 0.1; done
-grep -q "bins of time on exact states" cal.txt || { kill $pid; fail "no calibration pass: $(cat cal.txt)"; }
-kill -USR1 $pid
-status=0; wait $pid || status=$?
-[ "$status" = 99 ] || { tail cal.txt; fail "exit status $status after SIGUSR1 in the calibration pass, want 99"; }
+wait_for "bins of time on exact states" cal.txt $pid
+signal_expect_99 USR1 $pid cal.txt
 grep -q "calibration: stopped by signal" cal.txt || fail "no message for the abandoned calibration"
 h5dump -a /calibration cal.h5 > /dev/null 2>&1 && fail "an abandoned calibration pass was kept"
 $MPIRUN -n 2 "$TR" -data data.h5 -steps 2 -batch 8 -checkpoint cal.h5 -restart -calibrate_members 16 > calr.txt 2>&1 \
@@ -138,13 +132,8 @@ h5dump -a /calibration cal.h5 > /dev/null 2>&1 && fail "a checkpoint trained on 
 "$TR" -data data.h5 -steps 100000 -batch 8 -model unet-tiny -checkpoint int.h5 -log int.csv \
   -checkpoint_every 0 -progress_interval 0 > int.txt 2>&1 &
 pid=$!
-for i in $(seq 1 200); do grep -q "step *20/" int.txt && break; sleep 0.1; done
-grep -q "step *20/" int.txt || { kill $pid; fail "training did not start: $(cat int.txt)"; }
-kill -INT $pid
-for i in $(seq 1 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
-kill -0 $pid 2> /dev/null && { kill -9 $pid; fail "SIGINT did not stop the run"; }
-status=0; wait $pid || status=$?
-[ "$status" = 99 ] || { tail int.txt; fail "exit status $status after SIGINT, want 99"; }
+wait_for "step *20/" int.txt $pid
+signal_expect_99 INT $pid int.txt
 stopped=$(h5dump -a /step int.h5 | sed -n 's/.*(0): //p')
 [ "$(tail -1 int.csv | cut -d, -f1)" = "$stopped" ] || fail "the log ends at $(tail -1 int.csv | cut -d, -f1), the checkpoint at $stopped"
 echo "SIGINT at step $stopped"
