@@ -41,6 +41,9 @@ void     BORngInit(BORng *rng, uint64_t seed, uint32_t tag, uint32_t a, uint32_t
 uint32_t BORngU32(BORng *rng);
 double   BORngUniform(BORng *rng); /* in (0, 1), 53 random bits; never 0 or 1 */
 double   BORngNormal(BORng *rng);  /* standard normal (Box-Muller) */
+/* Two independent standard normals by Marsaglia's polar method: no sine or
+ * cosine and one logarithm for the pair, about half BORngNormal's cost each. */
+void BORngNormalPair(BORng *rng, double *a, double *b);
 /* Exact Binomial(n, p) for any n >= 0 and p in [0, 1]: inversion when
  * n*min(p,1-p) < 30, else Hormann's BTRD (transformed rejection). */
 int64_t BORngBinomial(BORng *rng, int64_t n, double p);

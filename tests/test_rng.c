@@ -120,6 +120,45 @@ START_TEST(test_uniform_and_normal)
 }
 END_TEST
 
+/* Either half of BORngNormalPair, and the pair's independence: the two
+ * halves and their squares uncorrelated (for normals the squares'
+ * correlation is 0 only when they are independent of each other's size). */
+static double pair_first(BORng *rng)
+{
+  double a, b;
+  BORngNormalPair(rng, &a, &b);
+  return a;
+}
+static double pair_second(BORng *rng)
+{
+  double a, b;
+  BORngNormalPair(rng, &a, &b);
+  return b;
+}
+
+START_TEST(test_normal_pair)
+{
+  const int N = 200000;
+  BORng     rng;
+  double    s[4] = {0}; /* a b, a^2 b^2, a^2, b^2 */
+  BORngInit(&rng, 13, BO_RNG_TEST, 0, 0);
+  double p = normal_pvalue(pair_first, &rng, N);
+  ck_assert_msg(p > ALPHA, "first of the pair: p = %g", p);
+  p = normal_pvalue(pair_second, &rng, N);
+  ck_assert_msg(p > ALPHA, "second of the pair: p = %g", p);
+  for (int i = 0; i < N; i++) {
+    double a, b;
+    BORngNormalPair(&rng, &a, &b);
+    s[0] += a * b, s[1] += a * a * b * b, s[2] += a * a, s[3] += b * b;
+  }
+  /* E[ab] = 0 with sd 1/sqrt(N); cov(a^2, b^2) = 0 with sd sqrt(8/N)
+   * (Var a^2 b^2 = E a^4 E b^4 - 1 = 8); allow 5 of each */
+  ck_assert_msg(fabs(s[0] / N) < 5.0 / sqrt(N), "corr(a, b) = %g", s[0] / N);
+  double cov2 = s[1] / N - (s[2] / N) * (s[3] / N);
+  ck_assert_msg(fabs(cov2) < 5.0 * sqrt(8.0 / N), "cov(a^2, b^2) = %g", cov2);
+}
+END_TEST
+
 /* Wrong generators for the companions: uniform draws skewed by 5%, and
  * normal draws 2% too wide. */
 static double skewed_uniform(BORng *rng)
@@ -325,6 +364,7 @@ Suite *suite_rng(void)
   tcase_add_test(tc, test_streams_uncorrelated);
   tcase_add_test(tc, test_uniform_and_normal);
   tcase_add_test(tc, test_uniform_and_normal_have_power);
+  tcase_add_test(tc, test_normal_pair);
   suite_add_tcase(s, tc);
   tc = tcase_create("discrete");
   tcase_add_test(tc, test_binomial_exact);

@@ -61,6 +61,20 @@ double BORngNormal(BORng *rng)
   return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
+void BORngNormalPair(BORng *rng, double *a, double *b)
+{
+  double u, v, r2, f;
+  do { /* a uniform point in the unit disc, r2 its squared radius */
+    u  = 2.0 * BORngUniform(rng) - 1.0;
+    v  = 2.0 * BORngUniform(rng) - 1.0;
+    r2 = u * u + v * v;
+  } while (r2 >= 1.0 || r2 == 0.0);
+  /* (u, v)/sqrt(r2) is a uniform direction and -2 log r2 a chi-square of 2
+   * degrees of freedom, independent of it: together two independent normals */
+  f  = sqrt(-2.0 * log(r2) / r2);
+  *a = u * f, *b = v * f;
+}
+
 uint32_t BORngBelow(BORng *rng, uint32_t n)
 {
   /* reject the top partial range so every residue is equally likely */

@@ -186,14 +186,15 @@ static void track_tracer(const BOReservoirParams *p, uint64_t seed, PetscInt k, 
     y    = j + BORngUniform(&rng);
     left = T * BORngUniform(&rng); /* time since release */
     while (left > 0) {
-      double vx, vy, speed, dt, s;
+      double vx, vy, speed, dt, s, zx = 0, zy = 0;
       cell_velocity(p, qx, qy, x, y, &vx, &vy);
       speed = sqrt(vx * vx + vy * vy);
       dt    = PetscMin(left, cfl / PetscMax(speed, 1e-300));
       if (Dm > 0) dt = PetscMin(dt, cfl * cfl / (2 * Dm)); /* diffusive steps of at most cfl cells too */
       s = sqrt(2 * Dm * dt);
-      x += vx * dt + s * BORngNormal(&rng);
-      y += vy * dt + s * BORngNormal(&rng);
+      if (Dm > 0) BORngNormalPair(&rng, &zx, &zy);
+      x += vx * dt + s * zx;
+      y += vy * dt + s * zy;
       left -= dt;
       if (x < 0) x = -x; /* reflect at the inflow face and the no-flow walls */
       if (y < 0) y = -y;

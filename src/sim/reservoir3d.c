@@ -175,9 +175,9 @@ static PetscInt pick_face(const double *cdf, PetscInt n, double u)
   return lo;
 }
 
-/* Standard normals two at a time by Marsaglia's polar method (no sine or
- * cosine; the normals are most of a realization's cost, and the walk needs
- * three per step). */
+/* Standard normals two at a time (BORngNormalPair: no sine or cosine; the
+ * normals are most of a realization's cost, and the walk needs three per
+ * step), the second kept for the next call. */
 typedef struct {
   BORng     rng;
   double    spare;
@@ -186,16 +186,11 @@ typedef struct {
 
 static double next_normal(NormalStream *s)
 {
-  double u, v, r2, f;
+  double a;
   if (s->has_spare) return s->has_spare = PETSC_FALSE, s->spare;
-  do { /* a uniform point in the unit disc, r2 its squared radius */
-    u  = 2.0 * BORngUniform(&s->rng) - 1.0;
-    v  = 2.0 * BORngUniform(&s->rng) - 1.0;
-    r2 = u * u + v * v;
-  } while (r2 >= 1.0 || r2 == 0.0);
-  f        = sqrt(-2.0 * log(r2) / r2);
-  s->spare = v * f, s->has_spare = PETSC_TRUE;
-  return u * f;
+  BORngNormalPair(&s->rng, &a, &s->spare);
+  s->has_spare = PETSC_TRUE;
+  return a;
 }
 
 /* 3. Tracer particles, counted per cell at time T. */
