@@ -19,10 +19,10 @@ for opt in -params -params_file -params_knn -params_knn_adjust -inputs -inputs_k
 # default: everything the data has; the checkpoint records it, with the statistics and the members' params
 $MPIRUN -n 2 "$TR" -data rp.h5 -steps 6 -batch 8 -model unet-tiny -checkpoint ck.h5 > tr.txt 2>&1 || { cat tr.txt; fail "training"; }
 grep -q "conditioning on params corr_len,sigma,pvi and input fields" tr.txt || { cat tr.txt; fail "not conditioned"; }
-h5dump -a /model/model_params ck.h5 | grep -q "(0): 3" || fail "model_params"
-h5dump -a /model/model_param_names ck.h5 | grep -q '"corr_len,sigma,pvi"' || fail "model_param_names"
-h5dump -a /model/model_param_stats ck.h5 | grep -q "( 12 )" || fail "model_param_stats"
-h5dump -a /model/model_inputs ck.h5 | grep -q "(0): 1" || fail "model_inputs"
+h5dump -a /model/model_params ck.h5 | has "(0): 3" || fail "model_params"
+h5dump -a /model/model_param_names ck.h5 | has '"corr_len,sigma,pvi"' || fail "model_param_names"
+h5dump -a /model/model_param_stats ck.h5 | has "( 12 )" || fail "model_param_stats"
+h5dump -a /model/model_inputs ck.h5 | has "(0): 1" || fail "model_inputs"
 h5ls -r ck.h5 > ls.txt
 grep -q "/data_totals/params .*Dataset {24, 3}" ls.txt || fail "data_totals/params"
 # a restart keeps it
@@ -47,8 +47,8 @@ expect_error "-condition_on params: plain.h5 has no 'params'" "$TR" -data plain.
 [ -s s_err.txt ] && { cat s_err.txt; fail "a warning inside the training range"; }
 h5ls s.h5 > ls.txt
 grep -q "params *Dataset {24, 3}" ls.txt && grep -q "inputs *Dataset {24, 8, 8}" ls.txt || fail "output params/inputs: $(cat ls.txt)"
-h5dump -a /params/names s.h5 | grep -q '"corr_len,sigma,pvi"' || fail "output params names"
-h5dump -a /totals s.h5 | grep -q '"train, the 24 members nearest to each member.s params"' || fail "totals provenance: $(h5dump -a /totals s.h5)"
+h5dump -a /params/names s.h5 | has '"corr_len,sigma,pvi"' || fail "output params names"
+h5dump -a /totals s.h5 | has '"train, the 24 members nearest to each member.s params"' || fail "totals provenance: $(h5dump -a /totals s.h5)"
 h5diff s.h5 rp.h5 /inputs /inputs || fail "the members' inputs are not the given ones"
 # outside the training range: allowed, one warning naming the parameter and the range
 "$SA" -checkpoint ck.h5 -n 24 -sample_steps 5 -params 4,3,0.5 -inputs rp.h5 -out w.h5 > /dev/null 2> w_err.txt || fail "out of range"
@@ -90,7 +90,7 @@ done
 for n in 2 3; do h5diff i1.h5 i$n.h5 /counts /counts || fail "-inputs_knn: counts differ on 1 and $n ranks"; done
 grep -q "member totals: drawn from the 6 training members whose input fields are nearest to the member's" i1.txt ||
   { cat i1.txt; fail "the view of -inputs_knn"; }
-h5dump -a /totals i1.h5 | grep -q '"train, the 6 members nearest to each member.s input field"' ||
+h5dump -a /totals i1.h5 | has '"train, the 6 members nearest to each member.s input field"' ||
   fail "totals provenance: $(h5dump -a /totals i1.h5)"
 expect_error "-inputs_knn 0: must be >= 1" "$SA" -checkpoint ci.h5 -n 4 -inputs rp.h5 -inputs_knn 0 -out e.h5
 [ -f e.h5 ] && fail "a refused run left an output"
@@ -117,7 +117,7 @@ totals_of() { counts_values "$1" | awk '{ s += $1 } NR % 64 == 0 { print s; s = 
   > la.txt || fail "-params_knn_adjust linear"
 [ "$(totals_of la.h5)" = "416 " ] || fail "-params_knn_adjust linear: totals $(totals_of la.h5), not all 416"
 grep -q "nearest to the member's params, moved to the point by a linear fit" la.txt || { cat la.txt; fail "the view"; }
-h5dump -a /totals la.h5 | grep -q "members nearest to each member.s params, moved to the point by a linear fit" \
+h5dump -a /totals la.h5 | has "members nearest to each member.s params, moved to the point by a linear fit" \
   || fail "totals provenance: $(h5dump -a /totals la.h5)"
 "$SA" -checkpoint lin_ck.h5 -n 16 -sample_steps 5 -params 5.5,2 -params_knn 8 -out ln.h5 > /dev/null || fail "-params_knn 8"
 [ "$(totals_of ln.h5 | wc -w)" -gt 3 ] || fail "unadjusted totals do not spread: $(totals_of ln.h5)"

@@ -8,7 +8,7 @@ check_clean() {
   [ "$(grep -v -e '^--' -e '^ ' -e '^$' -e 'mpirun' -e 'Primary job' -e 'a non-zero exit' -e 'Process name' -e 'Exit code' -e 'the job to be' err.txt | wc -l)" = 1 ] \
     || { cat err.txt >&2; fail "error is not one line"; }
   [ -e out.h5 ] && fail "output file left behind"
-  ls | grep -q '\.tmp' && fail "temporary file left behind"
+  ls | has '\.tmp' && fail "temporary file left behind"
   return 0
 }
 

@@ -8,7 +8,7 @@ INFO="$BO_BUILD/tests/progs/dataset_info"
 
 no_output() {
   [ -e out.h5 ] && fail "output file left behind"
-  ls | grep -q '\.tmp' && fail "temporary file left behind"
+  ls | has '\.tmp' && fail "temporary file left behind"
   return 0
 }
 # values FILE DATASET: its values, one a line, in storage order
@@ -31,18 +31,18 @@ ACTNUM
 G
 "$CV" -format grdecl -in grid.grdecl -out g.h5 > log.txt || fail "convert: $(cat log.txt)"
 grep -q "wrote 1 3-D members of 4 x 3 x 2 counts of PERMX (max 12, with active)" log.txt || fail "log: $(cat log.txt)"
-$INFO -data g.h5 | grep -q "N=1 field3d Nz=2 Ny=3 Nx=4 C=1 max=12" || fail "shape: $($INFO -data g.h5)"
+$INFO -data g.h5 | has "N=1 field3d Nz=2 Ny=3 Nx=4 C=1 max=12" || fail "shape: $($INFO -data g.h5)"
 [ "$(values g.h5 /counts)" = "1 2 3 4 0 6 7 8 9 10 11 12 2 2 2 2 2 2 2 2 2 2 2 2 " ] \
   || fail "counts: $(values g.h5 /counts)"
 [ "$(values g.h5 /active)" = "1 1 1 1 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 " ] \
   || fail "active: $(values g.h5 /active)"
-h5dump -a /keyword g.h5 | grep -q '"PERMX"' || fail "no keyword attribute"
-h5dump -a /source_format g.h5 | grep -q '"grdecl"' || fail "no source_format"
+h5dump -a /keyword g.h5 | has '"PERMX"' || fail "no keyword attribute"
+h5dump -a /source_format g.h5 | has '"grdecl"' || fail "no source_format"
 
 # -shape instead of SPECGRID; a file without ACTNUM has no /active
 printf 'PORO\n 2*0 3 -- a comment\n 3*4 /\n' > poro.grdecl
 "$CV" -format grdecl -in poro.grdecl -shape 3,1,2 -out p.h5 > /dev/null || fail "-shape"
-$INFO -data p.h5 | grep -q "N=1 field3d Nz=2 Ny=1 Nx=3" || fail "-shape: $($INFO -data p.h5)"
+$INFO -data p.h5 | has "N=1 field3d Nz=2 Ny=1 Nx=3" || fail "-shape: $($INFO -data p.h5)"
 [ "$(values p.h5 /counts)" = "0 0 3 4 4 4 " ] || fail "-shape counts: $(values p.h5 /counts)"
 h5dump -d /active p.h5 > /dev/null 2>&1 && fail "an /active without ACTNUM"
 
@@ -50,14 +50,14 @@ h5dump -d /active p.h5 > /dev/null 2>&1 && fail "an /active without ACTNUM"
 printf 'PERMX\n 0.5 1.5 2.5 3.5 /\n' > f.grdecl
 "$CV" -format grdecl -in f.grdecl -shape 4,1,1 -quantize linear:6 -out q.h5 > /dev/null || fail "linear"
 [ "$(values q.h5 /counts)" = "0 2 4 6 " ] || fail "linear: $(values q.h5 /counts)"
-h5dump -a /quantize q.h5 | grep -q '"linear:6"' || fail "no quantize attribute"
+h5dump -a /quantize q.h5 | has '"linear:6"' || fail "no quantize attribute"
 printf 'PERMX\n 1 10 100 1000 /\n' > l.grdecl
 "$CV" -format grdecl -in l.grdecl -shape 2,2,1 -quantize log:3 -out lq.h5 > /dev/null || fail "log"
 [ "$(values lq.h5 /counts)" = "0 1 2 3 " ] || fail "log: $(values lq.h5 /counts)"
 
 # -patch PX,PY,PZ: 2 x 3 x 1 patches of the 4 x 3 x 2 grid, x fastest, the same on 2 ranks
 "$CV" -format grdecl -in grid.grdecl -patch 2,3,1 -out pt.h5 > /dev/null || fail "-patch"
-$INFO -data pt.h5 | grep -q "N=4 field3d Nz=1 Ny=3 Nx=2" || fail "-patch: $($INFO -data pt.h5)"
+$INFO -data pt.h5 | has "N=4 field3d Nz=1 Ny=3 Nx=2" || fail "-patch: $($INFO -data pt.h5)"
 [ "$(values pt.h5 /counts)" = "1 2 0 6 9 10 3 4 7 8 11 12 2 2 2 2 2 2 2 2 2 2 2 2 " ] \
   || fail "-patch counts: $(values pt.h5 /counts)"
 [ "$(values pt.h5 /active)" = "1 1 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 " ] \
@@ -66,7 +66,7 @@ $MPIRUN -n 2 "$CV" -format grdecl -in grid.grdecl -patch 2,3,1 -out pt2.h5 > /de
 h5diff pt.h5 pt2.h5 /counts /counts && h5diff pt.h5 pt2.h5 /active /active || fail "-patch: 2 ranks differ"
 # -patch P: cubes, with -stride
 "$CV" -format grdecl -in grid.grdecl -patch 2 -stride 1 -out cube.h5 > /dev/null || fail "-patch 2 -stride 1"
-$INFO -data cube.h5 | grep -q "N=6 field3d Nz=2 Ny=2 Nx=2" || fail "-patch 2: $($INFO -data cube.h5)"
+$INFO -data cube.h5 | has "N=6 field3d Nz=2 Ny=2 Nx=2" || fail "-patch 2: $($INFO -data cube.h5)"
 
 # bad input: one error line naming the file and line, no output
 printf 'PERMX\n 1 2\n 3 x4 /\n' > nan.grdecl

@@ -13,7 +13,7 @@ values_of() {
 names_of() { h5dump -a "/$2/names" "$1" | sed -n 's/.*(0): "\(.*\)"/\1/p'; }
 check_clean() {
   [ -e out.h5 ] && fail "output file left behind"
-  ls | grep -q '\.tmp' && fail "temporary file left behind"
+  ls | has '\.tmp' && fail "temporary file left behind"
   return 0
 }
 
@@ -24,8 +24,8 @@ for k in 0 1 2 3 4 5; do echo "$k,$k,$k,$k" >> c.csv; echo "$((10 * k + 1)),$((-
 grep -q "with params" log.txt || fail "no params reported"
 [ "$(names_of all.h5 params)" = "a,b" ] || fail "names: $(names_of all.h5 params)"
 [ "$(values_of all.h5 params | tr '\n' ' ')" = "1 0 11 -1 21 -2 31 -3 41 -4 51 -5 " ] || fail "params: $(values_of all.h5 params | tr '\n' ' ')"
-h5dump -A -d /params all.h5 | grep -q "( 6, 2 )" || fail "params shape"
-"$BO_BUILD/tests/progs/dataset_info" -data all.h5 | grep -q "N=6 field Ny=2 Nx=2" || fail "a reader of counts fails on params"
+h5dump -A -d /params all.h5 | has "( 6, 2 )" || fail "params shape"
+"$BO_BUILD/tests/progs/dataset_info" -data all.h5 | has "N=6 field Ny=2 Nx=2" || fail "a reader of counts fails on params"
 
 # pairing survives reordering and splitting: member with counts k has params 10k+1, -k
 pairs() { paste -d' ' <(counts_values "$1" | awk 'NR % 4 == 1') <(values_of "$1" params | paste -d' ' - -); }

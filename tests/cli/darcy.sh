@@ -8,7 +8,7 @@ for n in 1 2; do
   $MPIRUN -n $n "$DA" -data perm.h5 -out r$n.csv -ksp_rtol 1e-10 > out$n.txt
   grep -q "k_eff mean" out$n.txt || fail "no summary on $n ranks"
 done
-head -1 r1.csv | grep -qx "member,k_eff,outflow,iterations" || fail "CSV header"
+head -1 r1.csv | has -x "member,k_eff,outflow,iterations" || fail "CSV header"
 [ "$(wc -l < r1.csv)" = 6 ] || fail "CSV rows"
 paste -d, r1.csv r2.csv | awk -F, 'NR > 1 { for (c = 2; c <= 3; c++) { d = $c - $(c + 4); if (d < 0) d = -d;
   if (d > 1e-8 * $c) { print "member " $1 " column " c ": " $c " vs " $(c + 4); bad = 1 } } } END { exit bad }' \
@@ -26,7 +26,7 @@ awk -F, 'function chk(x, want) { if ((x - want) ^ 2 > (1e-9 * want) ^ 2) { print
   BEGIN { k[0] = 10; k[1] = 5.5; k[2] = 2 / 1.1; k[3] = 1 }
   NR > 1 { m = NR - 2; if ($1 != m) { print "row " NR ": member " $1 ", not " m; bad = 1 }; chk($2, k[m]); chk($3, k[m] * 6 / 8) }
   END { if (NR != 5) { print NR - 1 " members, not 4"; bad = 1 }; exit bad }' k.csv || fail "known answers"
-h5dump -d k_eff k.h5 | grep -q "(0): 10," || fail "HDF5 results"
+h5dump -d k_eff k.h5 | has "(0): 10," || fail "HDF5 results"
 # 2 components: component 0 is the permeability (uniform 1 -> 10)
 awk 'BEGIN { s = ""; for (c = 0; c < 96; c++) s = s (c ? "," : "") (c % 2 ? 3 : 1); print s; print s }' > two.csv
 "$BO_BIN/bo_convert" -format csv -in two.csv -shape 6,8,2 -out two.h5 > /dev/null
@@ -38,5 +38,5 @@ awk -F, 'NR == 2 { exit !(($2 - 10) ^ 2 < 1e-16) }' t.csv || fail "2-component f
 "$BO_BIN/bo_eval" -real r1.csv -fake r2.csv -json c.json > c.txt
 grep -q '"k_eff_w1": 0' c.json || { cat c.json; fail "identical results differ"; }
 grep -q "^outflow" c.txt || fail "no outflow row"
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 echo ok

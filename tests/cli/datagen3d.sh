@@ -15,22 +15,22 @@ for n in 1 2; do
   grep -q "cost per realization" log$n.txt || fail "no cost report on $n ranks"
 done
 for d in counts params inputs; do h5diff r1.h5 r2.h5 /$d /$d || fail "$d: 1 vs 2 ranks differ"; done
-h5dump -H r2.h5 | grep -A3 'DATASET "counts"' | grep -q "SIMPLE { ( 4, 4, 8, 12 )" || fail "counts are not (N, Nz, Ny, Nx)"
-h5dump -H r2.h5 | grep -A3 'DATASET "inputs"' | grep -q "SIMPLE { ( 4, 4, 8, 12 )" || fail "inputs are not (N, Nz, Ny, Nx)"
-h5dump -a /counts/Mz r2.h5 | grep -q "(0): 4" || fail "no Mz = 4 on counts"
-h5dump -a /inputs/Mz r2.h5 | grep -q "(0): 4" || fail "no Mz = 4 on inputs"
-h5dump -a /tracer_step r2.h5 | grep -q "(0): 0.25" || fail "no tracer_step provenance"
+h5dump -H r2.h5 | grep -A3 'DATASET "counts"' | has "SIMPLE { ( 4, 4, 8, 12 )" || fail "counts are not (N, Nz, Ny, Nx)"
+h5dump -H r2.h5 | grep -A3 'DATASET "inputs"' | has "SIMPLE { ( 4, 4, 8, 12 )" || fail "inputs are not (N, Nz, Ny, Nx)"
+h5dump -a /counts/Mz r2.h5 | has "(0): 4" || fail "no Mz = 4 on counts"
+h5dump -a /inputs/Mz r2.h5 | has "(0): 4" || fail "no Mz = 4 on inputs"
+h5dump -a /tracer_step r2.h5 | has "(0): 0.25" || fail "no tracer_step provenance"
 # params bring inputs by default, as in 2-D (BODataset reads them); -write_inputs 0 leaves them out
 $MPIRUN -n 2 "$DG" -kind reservoir -n 4 -nx 12 -ny 8 -nz 4 -seed 5 -sigma_range 0.5,1.5 -out d.h5 > /dev/null
 h5diff r1.h5 d.h5 /inputs /inputs || fail "3-D inputs are not written by default with params"
 $MPIRUN -n 2 "$DG" -kind reservoir -n 4 -nx 12 -ny 8 -nz 4 -seed 5 -sigma_range 0.5,1.5 -write_inputs 0 \
   -out q.h5 > /dev/null
 h5diff r1.h5 q.h5 /counts /counts || fail "-write_inputs changed the counts"
-h5dump -H q.h5 | grep -q 'DATASET "inputs"' && fail "3-D inputs written with -write_inputs 0"
-"$INFO" -data r2.h5 | grep -q "N=4 field3d Nz=4 Ny=8 Nx=12 C=1" || fail "dataset_info on 3-D inputs: $("$INFO" -data r2.h5)"
-"$INFO" -data q.h5 | grep -q "N=4 field3d Nz=4 Ny=8 Nx=12 C=1" || fail "dataset_info: $("$INFO" -data q.h5)"
+h5dump -H q.h5 | has 'DATASET "inputs"' && fail "3-D inputs written with -write_inputs 0"
+"$INFO" -data r2.h5 | has "N=4 field3d Nz=4 Ny=8 Nx=12 C=1" || fail "dataset_info on 3-D inputs: $("$INFO" -data r2.h5)"
+"$INFO" -data q.h5 | has "N=4 field3d Nz=4 Ny=8 Nx=12 C=1" || fail "dataset_info: $("$INFO" -data q.h5)"
 grep -q 'TopologyType="3DCoRectMesh" Dimensions="5 9 13"' r2.xmf || fail "r2.xmf is no 3-D mesh"
-$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r2.h5 | grep -q "4 members of 4 x 8 x 12 x 1 (3-D DMDA): 0 mismatches" \
+$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r2.h5 | has "4 members of 4 x 8 x 12 x 1 (3-D DMDA): 0 mismatches" \
   || fail "VecLoad into a 3-D DMDA"
 # a plume: the mean count over the first three x columns (every member, z
 # and y) is more than twice that of the last three
@@ -43,7 +43,7 @@ for n in 1 2; do
   $MPIRUN -n $n "$DA" -data perm.h5 -out d$n.csv -ksp_rtol 1e-10 > out$n.txt
   grep -q "3 of 3 members of 5 x 6 x 10 (perm.h5)" out$n.txt || fail "bo_darcy on $n ranks: $(cat out$n.txt)"
 done
-head -1 d1.csv | grep -qx "member,k_eff,outflow,iterations" || fail "CSV header"
+head -1 d1.csv | has -x "member,k_eff,outflow,iterations" || fail "CSV header"
 [ "$(wc -l < d1.csv)" = 4 ] || fail "CSV rows"
 # the same on 1 and 2 ranks; k_eff = outflow Nx / (dp Ny Nz)
 paste -d, d1.csv d2.csv | awk -F, 'NR > 1 { for (c = 2; c <= 3; c++) { d = $c - $(c + 4); if (d < 0) d = -d
@@ -62,7 +62,7 @@ $MPIRUN -n 2 "$DG" -kind reservoir -n 3 -nx 6 -ny 4 -nz 2 -out p.h5 -png p.png >
 grep -aq "3 members (rows) x 2 z-slices of 2 (columns)" p.png || fail "-png: p.png is not rows of z-slices"
 for n in 1 2; do $MPIRUN -n $n "$DG" -kind reservoir -refine 2 -n 3 -nx 6 -ny 4 -nz 2 -out f$n.h5 > /dev/null; done
 h5diff f1.h5 f2.h5 /counts /counts || fail "-refine 2: 1 vs 2 ranks differ"
-"$INFO" -data f1.h5 | grep -q "N=3 field3d Nz=2 Ny=4 Nx=6 C=1" || fail "-refine 2: wrong shape"
+"$INFO" -data f1.h5 | has "N=3 field3d Nz=2 Ny=4 Nx=6 C=1" || fail "-refine 2: wrong shape"
 
 # 4. bad options: one line, exit 1, no output
 ls > before.txt
@@ -72,5 +72,5 @@ expect_error "bo_datagen: error: -tracer_step 0: must be in (0, 1] cells" "$DG" 
   -out x.h5
 ls | grep -v -e '^out.txt$' -e '^err.txt$' | cmp -s - <(grep -v -e '^out.txt$' -e '^err.txt$' before.txt) \
   || fail "a refused run wrote a file: $(ls | tr '\n' ' ')"
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 echo ok

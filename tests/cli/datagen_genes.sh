@@ -20,17 +20,17 @@ for d in counts labels params; do
   h5diff s1.h5 s2.h5 /$d /$d || fail "$d: 1 vs 2 ranks differ"
   h5diff s1.h5 s3.h5 /$d /$d || fail "$d: 1 vs 3 ranks differ"
 done
-h5dump -a /params/names s3.h5 | grep -q '"stimulus"' || fail "params names"
-h5dump -H -d /params s3.h5 | grep -q "( 7, 1 )" || fail "params shape"
-h5ls s3.h5 | grep -q inputs && fail "genes wrote inputs"
-h5dump -a /param_ranges s3.h5 | grep -q '"stimulus 0.25..4 (uniform)"' || fail "param_ranges"
+h5dump -a /params/names s3.h5 | has '"stimulus"' || fail "params names"
+h5dump -H -d /params s3.h5 | has "( 7, 1 )" || fail "params shape"
+h5ls s3.h5 | has inputs && fail "genes wrote inputs"
+h5dump -a /param_ranges s3.h5 | has '"stimulus 0.25..4 (uniform)"' || fail "param_ranges"
 values_of s3.h5 params | awk '{ if ($1 < 0.25 || $1 > 4) bad = 1; c[$1] = 1 } END { exit bad || length(c) != 7 }' \
   || fail "stimulus outside its range or repeated: $(values_of s3.h5 params | tr '\n' ' ')"
 
 # no option: no params, and the counts of earlier versions' streams; a fixed
 # stimulus of 1 (its own stream drawn but unused) gives the same cells
 $MPIRUN -n 2 "$DG" $K -n 7 -out plain.h5 > /dev/null
-h5ls plain.h5 | grep -q params && fail "params without -stimulus_range"
+h5ls plain.h5 | has params && fail "params without -stimulus_range"
 h5dump -a /stimulus plain.h5 > /dev/null 2>&1 && fail "a stimulus attribute without -stimulus"
 $MPIRUN -n 2 "$DG" $K -n 7 -stimulus_range 1 -out one.h5 > /dev/null
 for d in counts labels; do h5diff plain.h5 one.h5 /$d /$d || fail "-stimulus_range 1 changed the $d"; done
@@ -40,8 +40,8 @@ h5diff -q plain.h5 s1.h5 /counts /counts > /dev/null 2>&1 && fail "the stimulus 
 h5diff plain.h5 s1.h5 /labels /labels || fail "the stimulus changed the cell types"
 # -stimulus fixes it for every cell, recorded as an attribute, without params
 $MPIRUN -n 2 "$DG" $K -n 7 -stimulus 2 -out fixed.h5 > /dev/null
-h5ls fixed.h5 | grep -q params && fail "params with a fixed -stimulus"
-h5dump -a /stimulus fixed.h5 | grep -q "(0): 2" || fail "no stimulus attribute"
+h5ls fixed.h5 | has params && fail "params with a fixed -stimulus"
+h5dump -a /stimulus fixed.h5 | has "(0): 2" || fail "no stimulus attribute"
 
 # -params_file: each row -n times, rows in member order, rank-independent;
 # a row of stimulus 1 is the plain simulator
@@ -50,7 +50,7 @@ $MPIRUN -n 1 "$DG" $K -n 3 -params_file pts.h5 -out f1.h5 > /dev/null
 $MPIRUN -n 3 "$DG" $K -n 3 -params_file pts.h5 -out f3.h5 > /dev/null
 for d in counts labels params; do h5diff f1.h5 f3.h5 /$d /$d || fail "-params_file: $d differ on 1 and 3 ranks"; done
 [ "$(values_of f3.h5 params | tr '\n' ' ')" = "1 1 1 3 3 3 " ] || fail "-params_file rows: $(values_of f3.h5 params)"
-h5dump -a /realizations_per_row f3.h5 | grep -q "(0): 3" || fail "realizations_per_row"
+h5dump -a /realizations_per_row f3.h5 | has "(0): 3" || fail "realizations_per_row"
 $MPIRUN -n 1 "$DG" $K -n 6 -out plain6.h5 > /dev/null
 [ "$(values_of f3.h5 counts | head -24 | tr '\n' ' ')" = "$(values_of plain6.h5 counts | head -24 | tr '\n' ' ')" ] \
   || fail "a params row of stimulus 1 is not the plain simulator"
@@ -69,7 +69,7 @@ expect_error "res.h5: params column corr_len is not a genes parameter (stimulus)
 expect_error "neg.h5: params row 1: stimulus = -3 must be non-negative" "$DG" $K -params_file neg.h5 -out x.h5
 expect_error "-write_inputs is for -kind reservoir (genes have no input fields)" "$DG" $K -write_inputs -out x.h5
 [ -e x.h5 ] && fail "output left after an error"
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 "$DG" -help > help.txt || fail "-help failed"
 grep -q -- "-stimulus_range" help.txt && grep -q -- "^ *-stimulus[: ]" help.txt || fail "-help lacks -stimulus(_range)"
 
@@ -81,7 +81,7 @@ $MPIRUN -n 2 "$DG" $K -n 12 -seed 4 -params_file held.h5 -out real.h5 > /dev/nul
 $MPIRUN -n 2 "$BO_BIN/bo_train" -data train.h5 -model mlp -steps 6 -batch 16 -condition_on params -checkpoint ck.h5 \
   > tr.txt 2>&1 || { cat tr.txt; fail "bo_train -condition_on params"; }
 grep -q "conditioning on params stimulus" tr.txt || { cat tr.txt; fail "not conditioned on the stimulus"; }
-h5dump -a /model/model_param_names ck.h5 | grep -q '"stimulus"' || fail "model_param_names"
+h5dump -a /model/model_param_names ck.h5 | has '"stimulus"' || fail "model_param_names"
 "$BO_BIN/bo_sample" -checkpoint ck.h5 -n 5 -sample_steps 4 -params 2 -out one_pt.h5 > /dev/null 2> err.txt \
   || { cat err.txt; fail "bo_sample -params"; }
 [ -s err.txt ] && { cat err.txt; fail "a warning inside the training range"; }

@@ -17,16 +17,16 @@ for d in counts params inputs; do
   h5diff p1.h5 p2.h5 /$d /$d || fail "$d: 1 vs 2 ranks differ"
   h5diff p1.h5 p3.h5 /$d /$d || fail "$d: 1 vs 3 ranks differ"
 done
-h5dump -a /params/names p3.h5 | grep -q '"corr_len,sigma,pvi"' || fail "params names"
-h5dump -H -d /params p3.h5 | grep -q "( 5, 3 )" || fail "params shape"
-h5dump -H -d /inputs p3.h5 | grep -q "H5T_IEEE_F32LE" || fail "inputs type"
-h5dump -H -d /inputs p3.h5 | grep -q "( 5, 12, 16 )" || fail "inputs shape"
+h5dump -a /params/names p3.h5 | has '"corr_len,sigma,pvi"' || fail "params names"
+h5dump -H -d /params p3.h5 | has "( 5, 3 )" || fail "params shape"
+h5dump -H -d /inputs p3.h5 | has "H5T_IEEE_F32LE" || fail "inputs type"
+h5dump -H -d /inputs p3.h5 | has "( 5, 12, 16 )" || fail "inputs shape"
 # PETSc VecLoads the inputs of the 3-rank file on 2 ranks, member by member
-$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file p3.h5 -name inputs | grep -q " 0 mismatches" || fail "VecLoad of inputs"
+$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file p3.h5 -name inputs | has " 0 mismatches" || fail "VecLoad of inputs"
 # each member draws its own values within the ranges; the fixed one is fixed
 values_of p3.h5 params | paste -d' ' - - - | awk '{ if ($1 < 2 || $1 > 8 || $2 < 0.5 || $2 > 1.5 || $3 != 0.4) bad = 1
     c[$1] = 1 } END { if (length(c) != 5) bad = 1; exit bad }' || fail "params outside their ranges or repeated"
-"$BO_BUILD/tests/progs/dataset_info" -data p3.h5 | grep -q "N=5 field Ny=12 Nx=16 C=1" || fail "a counts reader fails"
+"$BO_BUILD/tests/progs/dataset_info" -data p3.h5 | has "N=5 field Ny=12 Nx=16 C=1" || fail "a counts reader fails"
 # another seed draws other parameters
 $MPIRUN -n 2 "$DG" $R -seed 4 -corr_len_range 2,8 -out s4.h5 > /dev/null
 status=0; h5diff -q p1.h5 s4.h5 /params /params > /dev/null 2>&1 || status=$?
@@ -53,10 +53,10 @@ h5diff d1.h5 plain1.h5 /counts /counts || fail "a params row of the defaults: ot
 
 # no range, no file: no params, no inputs (the counts as before); -write_inputs alone adds inputs
 $MPIRUN -n 2 "$DG" $R -out plain.h5 > /dev/null
-h5ls plain.h5 | grep -q -e params -e inputs && fail "params or inputs without a range"
+h5ls plain.h5 | has -e params -e inputs && fail "params or inputs without a range"
 h5diff plain.h5 p1.h5 /counts /counts > /dev/null 2>&1 && fail "drawn parameters did not change the counts"
 $MPIRUN -n 2 "$DG" $R -write_inputs -out wi.h5 > /dev/null
-h5ls wi.h5 | grep -q inputs && ! h5ls wi.h5 | grep -q params || fail "-write_inputs alone"
+h5ls wi.h5 | has inputs && ! h5ls wi.h5 | has params || fail "-write_inputs alone"
 h5diff plain.h5 wi.h5 /counts /counts || fail "-write_inputs changed the counts"
 
 # errors: one line, status 1, no output
@@ -71,7 +71,7 @@ expect_error "plain.h5: no dataset params" "$DG" $R -params_file plain.h5 -out x
 expect_error "-out p3.h5 is the same file as -params_file p3.h5" "$DG" $R -params_file p3.h5 -out p3.h5
 expect_error "p3.h5: params column corr_len is not a genes parameter (stimulus)" "$DG" -kind genes -params_file p3.h5 -out x.h5
 [ -e x.h5 ] && fail "output left after an error"
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 "$DG" -help > help.txt || fail "-help failed"
 grep -q -- "-pvi_range" help.txt || fail "-help does not list -pvi_range"
 echo ok

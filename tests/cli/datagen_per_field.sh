@@ -21,7 +21,7 @@ for d in counts inputs params; do
   h5diff r1.h5 r2.h5 /$d /$d || fail "per field: $d differ on 1 and 2 ranks"
   h5diff r1.h5 r3.h5 /$d /$d || fail "per field: $d differ on 1 and 3 ranks"
 done
-h5dump -a /realizations_per_field r1.h5 | grep -q "(0): 4" || fail "no realizations_per_field attribute"
+h5dump -a /realizations_per_field r1.h5 | has "(0): 4" || fail "no realizations_per_field attribute"
 member_lines r1.h5 inputs 80 > in.txt
 member_lines r1.h5 params 3 > par.txt
 member_lines r1.h5 counts 80 > cnt.txt

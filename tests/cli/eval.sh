@@ -16,7 +16,7 @@ grep -q "^memorized_fraction" out1.txt || fail "no memorised row"
 grep -q "VERDICT: surrogate" out1.txt || { cat out1.txt; fail "simulator data not recognised as a surrogate"; }
 for k in w1_marginal mass_w1 mmd frechet memorized_fraction psd_logratio; do
   for col in generated independent_baseline holdout; do
-    grep "\"$col\"" r1.json | grep -q "\"$k\": [0-9.e+-]*[,}]" || fail "$col lacks $k"
+    grep "\"$col\"" r1.json | has "\"$k\": [0-9.e+-]*[,}]" || fail "$col lacks $k"
   done
 done
 grep -q '"surrogate": true' r1.json || fail "JSON verdict"
@@ -28,7 +28,7 @@ for f in spectra:820x404 marginals:552x422 meanvar:400x364 montage:412x528; do
   [ "$(png_size "$png")" = "${f#*:}" ] || fail "$png is $(png_size "$png"), not ${f#*:}"
   grep -aq Title "$png" && grep -aq Comment "$png" || fail "$png lacks its Title or Comment"
 done
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 
 # 3 ranks: the same report (values printed to 6 digits)
 $MPIRUN -n 3 "$EV" -real real.h5 -fake fake.h5 -train train.h5 -json r3.json > out3.txt
@@ -36,9 +36,9 @@ diff <(grep -v "done in" out1.txt) <(grep -v "done in" out3.txt) || fail "1 and 
 
 # generated = copies of training members: all memorised, flagged in the verdict
 "$EV" -real real.h5 -fake train.h5 -train train.h5 -json rm.json > outm.txt
-grep '"generated"' rm.json | grep -q '"memorized_fraction": 1,' || fail "copies not memorised"
-grep '"holdout"' rm.json | grep -q '"memorized_fraction": 0,' || fail "real members memorised"
-grep "VERDICT: NOT A SURROGATE" outm.txt | grep -q "100% of generated members are near-copies of training members" || fail "memorisation not in the verdict"
+grep '"generated"' rm.json | has '"memorized_fraction": 1,' || fail "copies not memorised"
+grep '"holdout"' rm.json | has '"memorized_fraction": 0,' || fail "real members memorised"
+grep "VERDICT: NOT A SURROGATE" outm.txt | has "100% of generated members are near-copies of training members" || fail "memorisation not in the verdict"
 
 # an independent-marginals ensemble is not a surrogate: the generated set
 # with each cell's values shuffled across its members on their own (every
@@ -52,7 +52,7 @@ counts_values fake.h5 | awk -v D=144 'function swap(a, b, t) { t = x[a]; x[a] = 
   || fail "shuffling fake.h5"
 "$BO_BIN/bo_convert" -format csv -in indep.csv -shape 12,12 -out indep.h5 > /dev/null
 "$EV" -real real.h5 -fake indep.h5 -train train.h5 -json ri.json > outi.txt
-grep "VERDICT: NOT A SURROGATE" outi.txt | grep -q "beats the straw man by 10% on no structure metric" \
+grep "VERDICT: NOT A SURROGATE" outi.txt | has "beats the straw man by 10% on no structure metric" \
   || { cat outi.txt; fail "independent-marginals ensemble: the verdict lacks 'no structure metric'"; }
 grep -q '"surrogate": false' ri.json || fail "JSON verdict of the independent-marginals ensemble"
 

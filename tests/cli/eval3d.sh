@@ -16,11 +16,11 @@ grep -q "^bo_eval: 3-D fields of 4 x 8 x 12 x 1 (Nz x Ny x Nx x C): 30 real" out
 grep -q "^3-D fields of 4 x 8 x 12 (Nz x Ny x Nx): spectra over spherical shells" out1.txt || fail "report lacks 3-D"
 grep -q "^psd_logratio" out1.txt && grep -q "^tpcf_logratio" out1.txt || fail "no spectrum rows"
 # a second draw is a surrogate: it beats the straw man on the 3-D spectrum
-grep "VERDICT: surrogate" out1.txt | grep -q "psd_logratio" || { cat out1.txt; fail "second draw not a surrogate on psd"; }
+grep "VERDICT: surrogate" out1.txt | has "psd_logratio" || { cat out1.txt; fail "second draw not a surrogate on psd"; }
 grep -q '"dims": 3,' r1.json && grep -q '"shape": \[4, 8, 12, 1\],' r1.json || fail "JSON shape"
 for k in w1_marginal mass_w1 psd_logratio tpcf_logratio mmd frechet memorized_fraction; do
   for col in generated independent_baseline holdout; do
-    grep "\"$col\"" r1.json | grep -q "\"$k\": [0-9.e+-]*[,}]" || fail "$col lacks $k"
+    grep "\"$col\"" r1.json | has "\"$k\": [0-9.e+-]*[,}]" || fail "$col lacks $k"
   done
 done
 png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{ print $1 * 2^24 + $2 * 2^16 + $3 * 2^8 + $4 "x" $5 * 2^24 + $6 * 2^16 + $7 * 2^8 + $8 }'; }
@@ -32,7 +32,7 @@ for f in spectra:820x404 marginals:552x422 meanvar:400x426 montage:412x690; do
   [ "$(png_size "$png")" = "${f#*:}" ] || fail "$png is $(png_size "$png"), not ${f#*:}"
 done
 grep -aq "z-slices" p_montage.png && grep -aq "mid-slices" p_meanvar.png || fail "3-D pictures lack their titles"
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 
 # 2 ranks: the same report (6 digits) and JSON (10 digits; sums in another
 # order: numbers within 1e-7 relative, the Frechet distance's square roots

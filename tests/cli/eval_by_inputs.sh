@@ -90,7 +90,7 @@ expect_error "-by_inputs compares -fake with -real only: drop -train" "$EV" -by_
 expect_error "-by_inputs writes no plots: drop -png" "$EV" -by_inputs -real real.h5 -fake fake.h5 -png pic
 printf '1\n2\n' > a.csv
 expect_error "-by_inputs needs HDF5 files, not CSV" "$EV" -by_inputs -real a.csv -fake a.csv
-ls | grep -q '^pic' && fail "an error wrote a picture"
+ls | has '^pic' && fail "an error wrote a picture"
 "$EV" -help > help.txt 2>&1 # (not piped into grep -q: its early exit fails the pipe under pipefail)
 grep -q -- "-by_inputs" help.txt || fail "-help does not show -by_inputs"
 echo "eval_by_inputs: ok"

@@ -26,7 +26,7 @@ grep -q "^by params: 3 points of (corr_len,sigma,pvi); 72 real, 72 generated, 64
 grep -q '"n_points": 3,' c.json || fail "n_points"
 for col in conditional pooled_baseline nearest_baseline holdout; do
   for k in w1_marginal mass_w1 psd_logratio frechet mmd; do
-    mean_of c.json $col $k | grep -q '^-\?[0-9.e+-]*$' || fail "$col lacks the mean of $k"
+    mean_of c.json $col $k | has '^-\?[0-9.e+-]*$' || fail "$col lacks the mean of $k"
   done
   # one object per point with its params and sizes (the holdout floor: half against half)
   n=24; [ $col = holdout ] && n=12
@@ -36,13 +36,13 @@ for col in conditional pooled_baseline nearest_baseline holdout; do
 done
 c=$(mean_of c.json conditional mass_w1); p=$(mean_of c.json pooled_baseline mass_w1)
 awk -v c="$c" -v p="$p" 'BEGIN { exit !(c < 0.5 * p) }' || fail "conditional mass_w1 $c not well below pooled $p"
-grep "^BY_PARAMS:" c.txt | sed 's/.* on: \(.*\); not on: .*/\1/' | grep -q "mass_w1 " \
+grep "^BY_PARAMS:" c.txt | sed 's/.* on: \(.*\); not on: .*/\1/' | has "mass_w1 " \
   || { cat c.txt; fail "summary: no win on mass_w1"; }
 grep -q '"beats_both": \[[^]]*"mass_w1"' c.json || fail "JSON summary lacks mass_w1"
 # nearest neighbours are closer in params than random ones: a better baseline than pooled
 awk -v c="$(mean_of c.json nearest_baseline mass_w1)" -v p="$p" 'BEGIN { exit !(c < 0.8 * p) }' \
   || fail "nearest baseline mass_w1 not below pooled $p"
-ls | grep -q '\.tmp' && fail "temporary file left behind"
+ls | has '\.tmp' && fail "temporary file left behind"
 # the same report on 3 ranks
 $MPIRUN -n 3 "$EV" -by_params -real real.h5 -fake fake.h5 -train train.h5 > c3.txt
 diff <(grep -v "done in" c.txt) <(grep -v "done in" c3.txt) || fail "1 and 3 ranks disagree"
@@ -55,7 +55,7 @@ cat train.csv train.csv train.csv > relabelled.csv
 { echo corr_len,sigma,pvi; for p in 0.25 0.5 0.75; do for i in $(seq 64); do echo 4,1,$p; done; done; } > relabelled_p.csv
 "$CV" -format csv -in relabelled.csv -shape 16,16 -params_csv relabelled_p.csv -out relabelled.h5 > /dev/null
 "$EV" -by_params -real real.h5 -fake relabelled.h5 -train train.h5 -json u.json > u.txt
-grep "^BY_PARAMS:" u.txt | grep -q "baselines (below 0.9x) on: none; not on: w1_marginal" \
+grep "^BY_PARAMS:" u.txt | has "baselines (below 0.9x) on: none; not on: w1_marginal" \
   || { cat u.txt; fail "the relabelled pool beats a baseline"; }
 grep -q '"beats_both": \[\]' u.json || fail "JSON summary of the relabelled pool"
 [ "$(mean_of u.json conditional mass_w1)" = "$(mean_of u.json pooled_baseline mass_w1)" ] \
@@ -75,7 +75,7 @@ diff a.txt b.txt > /dev/null || fail "nearest baseline means differ from the mem
 # 4. errors: one line, status 1, no report
 check_clean() {
   [ -e r.json ] && fail "report left behind"
-  ls | grep -q '\.tmp' && fail "temporary file left behind"
+  ls | has '\.tmp' && fail "temporary file left behind"
   return 0
 }
 "$DG" $G -n 6 -seed 5 -out plain.h5 > /dev/null

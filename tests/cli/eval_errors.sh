@@ -9,7 +9,7 @@ DG="$BO_BIN/bo_datagen"
 check_clean() {
   [ "$(grep -c 'bo_eval: error' err.txt)" = 1 ] || { cat err.txt >&2; fail "not one error line"; }
   [ -e r.json ] && fail "report left behind"
-  ls | grep -q '\.tmp' && fail "temporary file left behind"
+  ls | has '\.tmp' && fail "temporary file left behind"
   return 0
 }
 expect_error "bo_eval: error: missing.h5: cannot open" "$EV" -real missing.h5 -fake a.h5 -json r.json; check_clean

@@ -35,7 +35,7 @@ run() {
   0) ;;
   1) [ "$(grep -c ': error: ' e.txt)" = 1 ] || { cat e.txt; fail "not one error line: $*"; }
      [ -e "$out" ] && fail "a failed run left $out: $*"
-     ls | grep -q "^$out\.tmp" && fail "a failed run left a temporary $out file: $*" ;;
+     ls | has "^$out\.tmp" && fail "a failed run left a temporary $out file: $*" ;;
   *) cat e.txt; fail "exit status $status (124: a hang; > 128: a signal): $*" ;;
   esac
   grep -q "Caught signal" e.txt && { cat e.txt; fail "a crash: $*"; }

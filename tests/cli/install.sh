@@ -13,12 +13,15 @@ for f in lib/libblackout.a lib/libblackout.so lib/pkgconfig/blackout.pc include/
 done
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 pkg-config --exists blackout || fail "pkg-config does not find blackout.pc"
-pkg-config --cflags blackout | grep -q -- "-I$prefix/include/blackout" || fail "blackout.pc Cflags: $(pkg-config --cflags blackout)"
+pkg-config --cflags blackout | has -- "-I$prefix/include/blackout" || fail "blackout.pc Cflags: $(pkg-config --cflags blackout)"
 for ex in ex1 ex2; do # the source tree's include/ is not on the path: only the installed headers
   mpicc "$BO_ROOT/examples/$ex.c" -o $ex $(pkg-config --cflags --libs blackout) > cc.txt 2>&1 \
     || { cat cc.txt; fail "$ex does not build against the installed tree"; }
 done
-ldd ./ex1 | grep -q "$prefix/lib/libblackout.so" || fail "ex1 does not use the installed shared library"
+# (through a file: grep -q ends at the first match, and the loader writes a
+# line at a time, so a pipe could end ldd with SIGPIPE, a failure under pipefail)
+ldd ./ex1 > ldd.txt || fail "ldd ex1"
+grep -q "$prefix/lib/libblackout.so" ldd.txt || fail "ex1 does not use the installed shared library: $(cat ldd.txt)"
 
 $MPIRUN -n 2 ./ex2 -out snaps.h5 -n 24 -nx 12 -ny 12 -particles 200 -walk 20 > ex2.txt || { cat ex2.txt; fail "ex2"; }
 grep -q "ex2: 24 snapshots of 12 x 12 cells, 200 particles each" ex2.txt || fail "ex2: $(cat ex2.txt)"

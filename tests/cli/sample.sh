@@ -25,8 +25,8 @@ grep -q "calibration: 512 members x 50 bins" train.txt || { cat train.txt; fail 
 grep -q "predictions calibrated on exact training states (50 bins" s1.txt || { cat s1.txt; fail "calibration not applied"; }
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 4 -calibration false -out raw.h5 > raw.txt
 grep -q "predictions calibrated" raw.txt && fail "-calibration false: still calibrated"
-h5dump -a /calibrated r1.h5 | grep -q "(0): 1" || fail "no calibrated = 1 attribute"
-h5dump -a /calibrated raw.h5 | grep -q "(0): 0" || fail "no calibrated = 0 attribute"
+h5dump -a /calibrated r1.h5 | has "(0): 1" || fail "no calibrated = 1 attribute"
+h5dump -a /calibrated raw.h5 | has "(0): 0" || fail "no calibrated = 0 attribute"
 if h5diff -q r1.h5 raw.h5 /counts /counts > /dev/null 2>&1; then fail "-calibration false changes nothing"; fi
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 256 -sample_steps 25 -seed 5 -out other.h5 > /dev/null
 if h5diff -q r1.h5 other.h5 /counts /counts > /dev/null 2>&1; then fail "seeds 4 and 5 agree"; fi
@@ -34,9 +34,9 @@ if h5diff -q r1.h5 other.h5 /counts /counts > /dev/null 2>&1; then fail "seeds 4
 for a in checkpoint checkpoint_crc32 seed sampler sample_steps mpi_size; do
   h5dump -a /$a r3.h5 > /dev/null 2>&1 || fail "no provenance attribute $a"
 done
-h5dump -a /counts/timestepping r3.h5 | grep -q "(0): 1" || fail "no timestepping attribute"
+h5dump -a /counts/timestepping r3.h5 | has "(0): 1" || fail "no timestepping attribute"
 [ -f r3.xmf ] || fail "no XDMF sidecar"
-$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r3.h5 | grep -q " 0 mismatches" || fail "PETSc VecLoad of the ensemble"
+$MPIRUN -n 2 "$BO_BUILD/tests/progs/petsc_load" -file r3.h5 | has " 0 mismatches" || fail "PETSc VecLoad of the ensemble"
 # a network not conditioned on the total (-condition_total false): its members
 # have no totals by default (-mass_from auto), and it can take tau-leaps
 $MPIRUN -n 2 "$BO_BIN/bo_train" -data digits.h5 -steps 40 -batch 32 -condition_total false -checkpoint ckn.h5 \
@@ -44,7 +44,7 @@ $MPIRUN -n 2 "$BO_BIN/bo_train" -data digits.h5 -steps 40 -batch 32 -condition_t
 $MPIRUN -n 2 "$SA" -checkpoint ckn.h5 -n 20 -sample_steps 25 -sampler tauleap -png tl.png -out tl.h5 > tl.txt || fail "tau-leaping"
 grep -q "member totals: not conditioned (-mass_from none)" tl.txt || { cat tl.txt; fail "-mass_from auto: not none"; }
 [ -s tl.png ] || fail "no PNG"
-ls | grep -q "\.tmp" && fail "temporary files left behind"
+ls | has "\.tmp" && fail "temporary files left behind"
 
 # job-array shards joined in any order equal one job
 "$SA" -checkpoint ck.h5 -n 16 -first_member 32 -sample_steps 25 -seed 4 -out shard2.h5 > /dev/null
@@ -74,9 +74,9 @@ grep -q "member labels: drawn from the 1797 training labels" s1.txt || { cat s1.
 own=$("$PROGS/nearest_mean" -train digits.h5 -ens r1.h5 -label -1) || fail "no labels in the ensemble"
 echo "drawn labels: $own"
 awk -v l="$own" 'BEGIN { split(l, f, " "); exit !(f[2] > 0.3 && f[12] < 27.9) }' || fail "drawn labels: $own"
-h5dump -a /labels_from r1.h5 | grep -q '"train"' || fail "no labels_from attribute"
+h5dump -a /labels_from r1.h5 | has '"train"' || fail "no labels_from attribute"
 # the training images' row order travels through the checkpoint to the ensemble (pictures: row 0 on top)
-h5dump -a /row_order r1.h5 | grep -q '"top_down"' || fail "the ensemble lost the data's row_order"
+h5dump -a /row_order r1.h5 | has '"top_down"' || fail "the ensemble lost the data's row_order"
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 16 -label_from none -sample_steps 10 -out ln.h5 > ln.txt || fail "-label_from none"
 grep -q "member labels" ln.txt && fail "-label_from none draws labels"
 grep -q "member totals: drawn from 1797 totals (the training members), " ln.txt || { cat ln.txt; fail "-label_from none: totals"; }
@@ -85,7 +85,7 @@ h5dump -d /labels ln.h5 > /dev/null 2>&1 && fail "-label_from none wrote labels"
 # observed cells: every third cell of a real digit, honoured exactly
 "$PROGS/condition_tool" -make obs.h5 -from digits.h5 -member 7 -every 3
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 24 -condition obs.h5 -sample_steps 40 -out c.h5 > /dev/null
-"$PROGS/condition_tool" -check obs.h5 -ens c.h5 | grep -q "honoured 24 of 24" || fail "observed cells not honoured"
+"$PROGS/condition_tool" -check obs.h5 -ens c.h5 | has "honoured 24 of 24" || fail "observed cells not honoured"
 # a mask is 0 or 1: another value is refused before any sampling
 "$PROGS/condition_tool" -make obs2.h5 -from digits.h5 -member 7 -every 3 -mask_value 2
 expect_error "mask value 2. at element 0 is not 0 or 1" "$SA" -checkpoint ck.h5 -n 4 -condition obs2.h5 \
@@ -96,8 +96,8 @@ grep -q "members" out.txt && fail "a bad mask was found after sampling began"
 # training totals (of the label asked for), which the checkpoint keeps
 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 20 -mass 200 -sample_steps 10 -out m200.h5 > m.txt || { cat m.txt; fail "-mass"; }
 grep -q "member totals: exactly 200" m.txt || fail "-mass not reported"
-"$PROGS/dataset_info" -data m200.h5 | grep -q "totals=200..200" || fail "-mass 200: members of other totals"
-h5dump -a /totals m200.h5 | grep -q '"mass 200"' || fail "no totals provenance"
+"$PROGS/dataset_info" -data m200.h5 | has "totals=200..200" || fail "-mass 200: members of other totals"
+h5dump -a /totals m200.h5 | has '"mass 200"' || fail "no totals provenance"
 grep -q "member totals: drawn from 1797 totals (the training members, within each member's label)" s1.txt ||
   fail "totals not drawn from training"
 "$SA" -checkpoint ck.h5 -n 16 -label 3 -sample_steps 10 -out tl3.h5 > t3.txt

@@ -19,7 +19,7 @@ $MPIRUN -n 2 "$P/field3d_tool" -out d3.h5 -n 64 -nz 4 -ny 8 -nx 8 -conditions > 
 $MPIRUN -n 2 "$TR" -data d3.h5 -model unet-tiny -steps 12 -batch 8 -checkpoint ck3.h5 -checkpoint_every 0 \
   > train.txt 2>&1 || { cat train.txt; fail "training on 3-D data"; }
 grep -q "3-D input 4x8x8x1, levels on 4x8x8 2x4x4" train.txt || { cat train.txt; fail "not the 3-D U-Net"; }
-h5dump -a /model/model_depth ck3.h5 | grep -q "(0): 4" || fail "the checkpoint has no model_depth = 4"
+h5dump -a /model/model_depth ck3.h5 | has "(0): 4" || fail "the checkpoint has no model_depth = 4"
 # a restart continues the 3-D network
 $MPIRUN -n 2 "$TR" -data d3.h5 -steps 14 -batch 8 -checkpoint ck3.h5 -checkpoint_every 0 -restart > rs.txt 2>&1 \
   || { cat rs.txt; fail "restart on 3-D data"; }
@@ -30,12 +30,12 @@ S="-checkpoint ck3.h5 -n 16 -sample_steps 20 -batch 4 -params 1.1,20"
 "$SA" $S -out s1.h5 > s1.txt 2>&1 || { cat s1.txt; fail "sampling on 1 rank"; }
 $MPIRUN -n 2 "$SA" $S -out s2.h5 > s2.txt 2>&1 || { cat s2.txt; fail "sampling on 2 ranks"; }
 h5diff s1.h5 s2.h5 /counts /counts || fail "1 vs 2 ranks differ"
-h5dump -H s1.h5 | grep -q 'DATASET "counts"' && h5dump -H -d /counts s1.h5 | grep -q "SIMPLE { ( 16, 4, 8, 8 )" \
+h5dump -H s1.h5 | has 'DATASET "counts"' && h5dump -H -d /counts s1.h5 | has "SIMPLE { ( 16, 4, 8, 8 )" \
   || fail "the ensemble is not (N, Nz, Ny, Nx) = (16, 4, 8, 8)"
-h5dump -a /counts/Mz s1.h5 | grep -q "(0): 4" || fail "the ensemble has no Mz = 4"
+h5dump -a /counts/Mz s1.h5 | has "(0): 4" || fail "the ensemble has no Mz = 4"
 grep -q 'TopologyType="3DCoRectMesh" Dimensions="5 9 9"' s1.xmf || fail "s1.xmf is no 3-D mesh"
-"$P/dataset_info" -data s1.h5 | grep -q "N=16 field3d Nz=4 Ny=8 Nx=8 C=1" || fail "s1.h5 is not read as 3-D"
-$MPIRUN -n 2 "$P/petsc_load" -file s1.h5 | grep -q "16 members of 4 x 8 x 8 x 1 (3-D DMDA): 0 mismatches" \
+"$P/dataset_info" -data s1.h5 | has "N=16 field3d Nz=4 Ny=8 Nx=8 C=1" || fail "s1.h5 is not read as 3-D"
+$MPIRUN -n 2 "$P/petsc_load" -file s1.h5 | has "16 members of 4 x 8 x 8 x 1 (3-D DMDA): 0 mismatches" \
   || fail "VecLoad of the 3-D ensemble"
 # totals: drawn from the training members' (12206 .. 12370 here), each member ends exactly at one
 range=$("$P/dataset_info" -data d3.h5 | sed 's/.*totals=//')
@@ -52,7 +52,7 @@ h5diff s1.h5 merged.h5 /counts /counts || fail "3-D shards merged differ from on
 # 3. observed cells of a 3-D member (every third cell of training member 2): honoured exactly
 "$P/condition_tool" -make obs.h5 -from d3.h5 -member 2 -every 3 > /dev/null
 $MPIRUN -n 2 "$SA" $S -condition obs.h5 -out c.h5 > /dev/null || fail "sampling with observed cells"
-"$P/condition_tool" -check obs.h5 -ens c.h5 | grep -q "honoured 16 of 16" || fail "observed cells not honoured in 3-D"
+"$P/condition_tool" -check obs.h5 -ens c.h5 | has "honoured 16 of 16" || fail "observed cells not honoured in 3-D"
 
 # 4. errors: one line, status 1, no output (or temporary) file, the checkpoint intact
 "$BO_BIN/bo_convert" -format csv -in "$BO_ROOT/inputs/digits/digits.csv.gz" -shape 8,8 -label_column 64 \
@@ -88,7 +88,7 @@ SI="-checkpoint cki.h5 -n 4 -sample_steps 5 -batch 4 -inputs ri.h5"
 "$SA" $SI -out si1.h5 > si1.txt 2>&1 || { cat si1.txt; fail "sampling with 3-D inputs on 1 rank"; }
 $MPIRUN -n 2 "$SA" $SI -out si2.h5 > si2.txt 2>&1 || { cat si2.txt; fail "sampling with 3-D inputs on 2 ranks"; }
 h5diff si1.h5 si2.h5 /counts /counts || fail "3-D inputs: 1 vs 2 ranks differ"
-h5dump -H si1.h5 | grep -A3 'DATASET "inputs"' | grep -q "SIMPLE { ( 4, 4, 8, 8 )" || fail "si1.h5 lacks its inputs"
+h5dump -H si1.h5 | grep -A3 'DATASET "inputs"' | has "SIMPLE { ( 4, 4, 8, 8 )" || fail "si1.h5 lacks its inputs"
 h5dump -y -w 0 -d /inputs -s 0,0,0,0 -c 4,4,8,8 -o want_in.txt ri.h5 > /dev/null || fail "h5dump ri.h5"
 h5dump -y -w 0 -d /inputs -o got_in.txt si1.h5 > /dev/null || fail "h5dump si1.h5"
 cmp -s <(tr -s ', ' '\n\n' < want_in.txt | grep .) <(tr -s ', ' '\n\n' < got_in.txt | grep .) || fail "si1.h5's inputs are not ri.h5's first 4"

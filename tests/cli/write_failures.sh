@@ -10,7 +10,7 @@ source "$(dirname "$0")/common.sh"
   -out d.h5 > /dev/null
 limited() { (trap '' XFSZ; ulimit -f 32000; "$@"); }
 nothing_left() { # nothing_left NAME: no NAME, no NAME.tmp*, no HDF5 sidecar
-  ls -a | grep -q "^$1" && { ls -la; fail "$1 or its temporary file left behind"; }
+  ls -a | has "^$1" && { ls -la; fail "$1 or its temporary file left behind"; }
   return 0
 }
 

@@ -66,7 +66,7 @@ done
 $MPIRUN -n 2 "$BO_BUILD/tests/progs/field3d_tool" -out v1.h5 -n 3 -nz 4 -ny 6 -nx 5 > /dev/null
 $MPIRUN -n 2 "$BO_BUILD/tests/progs/field3d_tool" -out v2.h5 -n 2 -nz 4 -ny 6 -nx 5 -c 2 > /dev/null
 [ -f v1.xmf ] && [ -f v2.xmf ] || fail "no v1.xmf or v2.xmf"
-pvpython pv_dims.py v1.xmf 2> pv_err.txt | grep -q "^dims 6 7 5$" || { cat pv_err.txt >&2; fail "v1.xmf is not a 5 x 6 x 4 cell volume"; }
+pvpython pv_dims.py v1.xmf 2> pv_err.txt | has "^dims 6 7 5$" || { cat pv_err.txt >&2; fail "v1.xmf is not a 5 x 6 x 4 cell volume"; }
 counts_values v1.h5 > h5v1.txt
 [ "$(wc -l < h5v1.txt)" = 360 ] || fail "v1.h5 holds $(wc -l < h5v1.txt) values, not 3 x 120"
 for k in 0 1 2; do

@@ -279,7 +279,7 @@ scenario_array() {
 
 # ---- scenario: direct launch with srun --mpi=pmix, the requeue cap, manual resubmission ----------
 scenario_srun() {
-  if ! srun --mpi=list 2>&1 | grep -qw pmix; then
+  if ! srun --mpi=list 2>&1 | grep -w pmix > /dev/null; then
     echo "skip: srun --mpi=list has no pmix"; return 0
   fi
   export BO_WORK=$SCN_DIR/run BO_STEPS=${BO_SLURM_SIGNAL_STEPS:-800} BO_CHECKPOINT_EVERY=100 BO_DATAGEN=0
