@@ -15,7 +15,7 @@ static void add_member(PetscInt D, const float *nt, const float *y, const float 
 {
   for (PetscInt i = 0; i < D; i++) {
     const double yhat = BOSoftplus(out[i]);
-    const int    g = nt[i] == 0.0f ? 0 : 2;
+    const int    g    = nt[i] == 0.0f ? 0 : 2;
     sums[g] += yhat;
     sums[g + 1] += y[i];
   }
