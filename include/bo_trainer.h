@@ -104,11 +104,23 @@ PetscErrorCode BOTrainerCalibrate(BOTrainer tr, PetscBool *stopped);
  * flags), raw outputs into tr->out. Not collective. */
 PetscErrorCode BOTrainerForwardBatch(BOTrainer tr, PetscInt nloc);
 #define BO_CALIBRATION_BINS 50
-/* The sums behind it, on the exact states of stream seed: sums[4 b + 0..3]
- * = predicted and realised remaining counts over the cells empty at k, then
- * over the others, in bin b of BO_CALIBRATION_BINS; *stopped (may be
- * NULL): a stop signal cut it short. Collective. */
+#define BO_CALIBRATION_SUMS 10 /* per bin: 5 for the empty cells, then 5 for the occupied ones */
+/* The sums behind it, on the exact states of stream seed, BO_CALIBRATION_SUMS
+ * per bin b of BO_CALIBRATION_BINS (BOCalibrationAddMember); *stopped (may
+ * be NULL): a stop signal cut it short. Collective. */
 PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sums, PetscBool *stopped);
+/* Adds one member's cells to one bin's sums. For the cells empty at k (nt =
+ * 0), sums[0..4] = the predicted and the realised remaining counts, sum
+ * y^2, sum y yhat and sum yhat^2 (yhat = softplus(out)); sums[5..9] the same
+ * over the occupied cells. */
+void BOCalibrationAddMember(PetscInt D, const float *nt, const float *y, const float *out, double *sums);
+/* The dispersion index of one group's remaining counts y around its
+ * calibrated predictions c yhat (c = realised / predicted over the group):
+ * sum (y - c yhat)^2 / sum y. 1 where they scatter as Poisson draws of the
+ * calibrated prediction would (the law the sampler's allocation assumes),
+ * above 1 where they are over-dispersed; 0 when there is nothing. g: the
+ * group's 5 sums. */
+double BOCalibrationDispersion(const double *g);
 /* Learning rate of the t-th update (t = 1..steps): -lr times min(1, t/warmup),
  * with -lr_schedule cosine also times (1 + cos(pi (t - warmup)/(steps - warmup)))/2
  * after the warm-up. A function of t and the options only, so a restarted run

@@ -808,8 +808,9 @@ START_TEST(test_calibration)
   BOProcess   proc;
   BOModel     model = NULL;
   PetscMPIInt rank;
-  double      own[4 * BO_CALIBRATION_BINS], fresh[4 * BO_CALIBRATION_BINS], worst[3] = {0, 0, 0};
-  PetscInt    checked = 0;
+  double      own[BO_CALIBRATION_SUMS * BO_CALIBRATION_BINS], fresh[BO_CALIBRATION_SUMS * BO_CALIBRATION_BINS];
+  double      worst[3] = {0, 0, 0};
+  PetscInt    checked  = 0;
 
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   write_dataset(BOTestPath("cal_data.h5", data, sizeof(data)));
@@ -821,10 +822,10 @@ START_TEST(test_calibration)
   ck_assert_int_eq(BOTrainerCalibrationSums(tr, tr->seed + 1, fresh, NULL), 0);
   for (PetscInt b = 0; b < BO_CALIBRATION_BINS; b++)
     for (int g = 0; g < 2; g++) {
-      const double *q = fresh + 4 * b + 2 * g, ratio = tr->proc->cal[g * BO_CALIBRATION_BINS + b];
-      if (q[1] < 100 || own[4 * b + 2 * g + 1] < 100) continue;
+      const double *q = fresh + BO_CALIBRATION_SUMS * b + 5 * g, ratio = tr->proc->cal[g * BO_CALIBRATION_BINS + b];
+      if (q[1] < 100 || own[BO_CALIBRATION_SUMS * b + 5 * g + 1] < 100) continue;
       checked++;
-      worst[0] = fmax(worst[0], fabs(calibration_z(ratio, own[4 * b + 2 * g + 1], q[0], q[1])));
+      worst[0] = fmax(worst[0], fabs(calibration_z(ratio, own[BO_CALIBRATION_SUMS * b + 5 * g + 1], q[0], q[1])));
       worst[1] = fmax(worst[1], fabs(calibration_z(1.0, INFINITY, q[0], q[1])));
     }
   if (getenv("BO_TEST_VERBOSE"))
@@ -850,6 +851,69 @@ START_TEST(test_calibration)
   ck_assert_int_eq(proc->cal_bins, BO_CALIBRATION_BINS);
   for (PetscInt i = 0; i < 2 * BO_CALIBRATION_BINS; i++) ck_assert(proc->cal[i] == tr->proc->cal[i]);
   BOModelDestroy(&model), BOProcessDestroy(&proc), BOTrainerDestroy(&tr);
+}
+END_TEST
+
+/* BOCalibrationDispersion on oracles, the prediction the same for every
+ * cell: cells n0 ~ Poisson(6) independently, whose remaining counts given n_t
+ * are Poisson(6 (1 - p)) whatever n_t is (thinning), so the index is 1 in
+ * both groups, also when the predictions are three times too large (the
+ * index is taken around the calibrated ones); every cell n0 = 6 predicted
+ * exactly (6 - n_t), index 0; and n0 = 0 or 12 with probability 1/2, at a
+ * time where nearly every unit is still to come (p < 0.01), index Var n0 /
+ * E n0 = 6. Tolerance for the Poisson index: 5 standard errors,
+ * sqrt((mu + 2 mu^2)/n) / mu for n cells of mean mu (the fourth central
+ * moment of a Poisson is mu + 3 mu^2). */
+START_TEST(test_calibration_dispersion)
+{
+  const PetscInt D = 64, M = 400;
+  const double   lambda = 6.0;
+  BOProcess      proc;
+  float          n0[64], nt[64], y[64], out[64];
+  PetscInt       checked = 0;
+
+  ck_assert_int_eq(BOProcessCreate(PETSC_COMM_SELF, &proc), 0);
+  ck_assert_int_eq(BOProcessSetUp(proc), 0);
+  for (PetscInt k = proc->T / 8; k < proc->T; k += proc->T / 4) {
+    const double p = proc->p[k], mu = lambda * (1.0 - p);
+    double       pois[BO_CALIBRATION_SUMS] = {0}, high[BO_CALIBRATION_SUMS] = {0};
+    double       fixed[BO_CALIBRATION_SUMS] = {0}, two[BO_CALIBRATION_SUMS] = {0};
+    for (PetscInt m = 0; m < M; m++) {
+      BORng rng;
+      BORngInit(&rng, 3, BO_RNG_TEST, (uint32_t)k, (uint32_t)m);
+      for (PetscInt i = 0; i < D; i++) n0[i] = (float)BORngPoisson(&rng, lambda);
+      BOProcessNoiseAt(proc, &rng, k, D, n0, nt, y);
+      for (PetscInt i = 0; i < D; i++) out[i] = (float)log(expm1(mu)); /* softplus(out) = mu */
+      BOCalibrationAddMember(D, nt, y, out, pois);
+      for (PetscInt i = 0; i < D; i++) out[i] = (float)log(expm1(3 * mu));
+      BOCalibrationAddMember(D, nt, y, out, high);
+      for (PetscInt i = 0; i < D; i++) n0[i] = (float)lambda;
+      BOProcessNoiseAt(proc, &rng, k, D, n0, nt, y);
+      for (PetscInt i = 0; i < D; i++) out[i] = y[i] > 0 ? (float)log(expm1(y[i])) : -60.0f; /* the exact D */
+      BOCalibrationAddMember(D, nt, y, out, fixed);
+      for (PetscInt i = 0; i < D; i++) n0[i] = BORngUniform(&rng) < 0.5 ? 0.0f : (float)(2 * lambda);
+      BOProcessNoiseAt(proc, &rng, k, D, n0, nt, y);
+      for (PetscInt i = 0; i < D; i++) out[i] = (float)log(expm1(mu));
+      BOCalibrationAddMember(D, nt, y, out, two);
+    }
+    for (int g = 0; g < 2; g++) {
+      const double cells = pois[5 * g] / mu, se = sqrt((mu + 2 * mu * mu) / cells) / mu;
+      if (cells < 1000) continue; /* a group this rare at k says little */
+      const double index = BOCalibrationDispersion(pois + 5 * g), biased = BOCalibrationDispersion(high + 5 * g);
+      ck_assert_msg(fabs(index - 1.0) < 5 * se, "k %d, group %d: Poisson index %g (se %g)", (int)k, g, index, se);
+      ck_assert_msg(fabs(biased - 1.0) < 5 * se, "k %d, group %d: index %g with 3x predictions", (int)k, g, biased);
+      ck_assert_msg(BOCalibrationDispersion(fixed + 5 * g) < 1e-4, "k %d, group %d: the exact counts scatter", (int)k,
+                    g);
+      checked++;
+    }
+    if (p < 0.01) {
+      const double index = BOCalibrationDispersion(two);
+      ck_assert_msg(fabs(index - 6.0) < 0.5, "k %d (p %g): two-point index %g, want 6", (int)k, p, index);
+      checked++;
+    }
+  }
+  ck_assert_msg(checked >= 5, "only %d checks", (int)checked);
+  BOProcessDestroy(&proc);
 }
 END_TEST
 
@@ -1014,6 +1078,7 @@ Suite *suite_trainer(void)
   tcase_add_test(tc, test_corrupt_checkpoint_fallback);
   tcase_add_test(tc, test_checkpoint_checksum_covers_settings);
   tcase_add_test(tc, test_calibration);
+  tcase_add_test(tc, test_calibration_dispersion);
   tcase_add_test(tc, test_lr_schedule);
   tcase_add_test(tc, test_optimizer_step);
   tcase_add_test(tc, test_loss_decreases);

@@ -7,18 +7,23 @@
 #include "bo_trainer.h"
 
 #define CAL_BINS  BO_CALIBRATION_BINS
+#define CAL_SUMS  BO_CALIBRATION_SUMS
 #define CAL_PRIOR 10.0 /* pseudo-units of ratio 1 in every bin and group: a bin with few births stays near 1 */
 
-/* sums[4 b + 0..3]: predicted and realised remaining counts over the cells
- * empty at k, then over the occupied ones, in bin b */
-static void add_member(PetscInt D, const float *nt, const float *y, const float *out, double *sums)
+void BOCalibrationAddMember(PetscInt D, const float *nt, const float *y, const float *out, double *sums)
 {
   for (PetscInt i = 0; i < D; i++) {
-    const double yhat = BOSoftplus(out[i]);
-    const int    g    = nt[i] == 0.0f ? 0 : 2;
-    sums[g] += yhat;
-    sums[g + 1] += y[i];
+    const double yhat = BOSoftplus(out[i]), yi = y[i];
+    double      *g = sums + (nt[i] == 0.0f ? 0 : 5);
+    g[0] += yhat, g[1] += yi, g[2] += yi * yi, g[3] += yi * yhat, g[4] += yhat * yhat;
   }
+}
+
+double BOCalibrationDispersion(const double *g)
+{
+  if (g[0] <= 0.0 || g[1] <= 0.0) return 0.0;
+  const double c = g[1] / g[0];
+  return (g[2] - 2.0 * c * g[3] + c * c * g[4]) / g[1];
 }
 
 /* One global batch (round r of the calibration's members) at a time in each
@@ -46,28 +51,35 @@ static PetscErrorCode calibrate_round(BOTrainer tr, uint64_t seed, PetscInt r, d
       BOProcessNoiseAt(tr->proc, &rng, tr->k[b], D, tr->n0 + b * D, tr->nt + b * D, tr->y + b * D);
     }
     PetscCall(BOTrainerForwardBatch(tr, nloc));
-    for (PetscInt b = 0; b < nloc; b++) add_member(D, tr->nt + b * D, tr->y + b * D, tr->out + b * D, sums + 4 * bin);
+    for (PetscInt b = 0; b < nloc; b++)
+      BOCalibrationAddMember(D, tr->nt + b * D, tr->y + b * D, tr->out + b * D, sums + CAL_SUMS * bin);
   }
   PetscFunctionReturn(0);
 }
 
-/* The table: per bin, the range of t and predicted / realised over empty and
- * occupied cells (the calibration curve; the stored factors are its inverse,
- * shrunk towards 1 by CAL_PRIOR). */
+/* The table: per bin, the range of t and, over empty and occupied cells,
+ * predicted / realised (the calibration curve; the stored factors are its
+ * inverse, shrunk towards 1 by CAL_PRIOR), the realised units and the
+ * dispersion index around the calibrated predictions (BOCalibrationDispersion). */
 static PetscErrorCode print_table(BOTrainer tr, const double *sums)
 {
   const PetscInt T = tr->proc->T;
 
   PetscFunctionBegin;
-  PetscCall(PetscPrintf(tr->comm, "calibration: predicted / realised remaining counts on exact states, by time\n"
-                                  "  bin  t from    t to       empty cells (realised)   occupied cells (realised)\n"));
+  PetscCall(PetscPrintf(tr->comm, "calibration: predicted / realised remaining counts on exact states, by time, with "
+                                  "the dispersion of the realised around the calibrated predictions (1: Poisson)\n"
+                                  "  bin  t from    t to       empty cells (realised, dispersion)   occupied cells "
+                                  "(realised, dispersion)\n"));
   for (PetscInt b = 0; b < CAL_BINS; b++) {
-    const double  *q  = sums + 4 * b;
+    const double  *q  = sums + CAL_SUMS * b;
     const PetscInt lo = b * T / CAL_BINS, hi = (b + 1) * T / CAL_BINS - 1;
-    char           cell[2][40];
+    char           cell[2][48];
     for (int g = 0; g < 2; g++) {
-      if (q[2 * g + 1] > 0) snprintf(cell[g], sizeof(cell[g]), "%7.4f (%11.0f)", q[2 * g] / q[2 * g + 1], q[2 * g + 1]);
-      else snprintf(cell[g], sizeof(cell[g]), "      - (%11.0f)", 0.0);
+      const double pred = q[5 * g], real = q[5 * g + 1];
+      if (real > 0 && pred > 0)
+        snprintf(cell[g], sizeof(cell[g]), "%7.4f (%11.0f, %6.3f)", pred / real, real,
+                 BOCalibrationDispersion(q + 5 * g));
+      else snprintf(cell[g], sizeof(cell[g]), "      - (%11.0f,      -)", real);
     }
     PetscCall(PetscPrintf(tr->comm, "  %3" PetscInt_FMT "  %-8.3g  %-8.3g  %s     %s\n", b, tr->proc->t[lo],
                           tr->proc->t[hi], cell[0], cell[1]));
@@ -82,7 +94,7 @@ PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sum
   int            signalled = 0;
 
   PetscFunctionBegin;
-  PetscCall(PetscArrayzero(sums, 4 * CAL_BINS));
+  PetscCall(PetscArrayzero(sums, CAL_SUMS * CAL_BINS));
   PetscCall(PetscMalloc1(np, &raw));
   /* the sampler's weights: the EMA */
   PetscCall(PetscArraycpy(raw, tr->model->params, np));
@@ -95,14 +107,14 @@ PetscErrorCode BOTrainerCalibrationSums(BOTrainer tr, uint64_t seed, double *sum
   if (stopped) *stopped = signalled ? PETSC_TRUE : PETSC_FALSE;
   PetscCall(PetscArraycpy(tr->model->params, raw, np));
   PetscCall(PetscFree(raw));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, 4 * CAL_BINS, MPI_DOUBLE, MPI_SUM, tr->comm));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums, CAL_SUMS * CAL_BINS, MPI_DOUBLE, MPI_SUM, tr->comm));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode BOTrainerCalibrate(BOTrainer tr, PetscBool *stopped)
 {
   const PetscInt members = (tr->calibrate_members + tr->batch - 1) / tr->batch * tr->batch;
-  double         sums[4 * CAL_BINS], ratios[2 * CAL_BINS], start = BOWallTime();
+  double         sums[CAL_SUMS * CAL_BINS], ratios[2 * CAL_BINS], start = BOWallTime();
 
   PetscFunctionBegin;
   *stopped = PETSC_FALSE;
@@ -119,9 +131,9 @@ PetscErrorCode BOTrainerCalibrate(BOTrainer tr, PetscBool *stopped)
     PetscFunctionReturn(0);
   }
   for (PetscInt b = 0; b < CAL_BINS; b++) {
-    const double *q      = sums + 4 * b;
+    const double *q      = sums + CAL_SUMS * b;
     ratios[b]            = (q[1] + CAL_PRIOR) / (q[0] + CAL_PRIOR);
-    ratios[CAL_BINS + b] = (q[3] + CAL_PRIOR) / (q[2] + CAL_PRIOR);
+    ratios[CAL_BINS + b] = (q[6] + CAL_PRIOR) / (q[5] + CAL_PRIOR);
   }
   PetscCall(BOProcessSetCalibration(tr->proc, CAL_BINS, ratios));
   PetscCall(print_table(tr, sums));
