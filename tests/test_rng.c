@@ -120,9 +120,10 @@ START_TEST(test_uniform_and_normal)
 }
 END_TEST
 
-/* Either half of BORngNormalPair, and the pair's independence: the two
- * halves and their squares uncorrelated (for normals the squares'
- * correlation is 0 only when they are independent of each other's size). */
+/* Either half of BORngNormalPair against the normal law, and the pair's
+ * independence as far as two moments see it: the halves uncorrelated, and
+ * their squares too (a dependence through the common radius, such as a
+ * second half drawn from the first's size, shows there). */
 static double pair_first(BORng *rng)
 {
   double a, b;
