@@ -854,6 +854,9 @@ START_TEST(test_calibration)
 }
 END_TEST
 
+/* The raw network output whose softplus is the rate (about 0 for a rate of 0). */
+static float raw_of_rate(double rate) { return rate > 0 ? (float)log(expm1(rate)) : -60.0f; }
+
 /* BOCalibrationDispersion on oracles, the prediction the same for every
  * cell: cells n0 ~ Poisson(6) independently, whose remaining counts given n_t
  * are Poisson(6 (1 - p)) whatever n_t is (thinning), so the index is 1 in
@@ -883,17 +886,17 @@ START_TEST(test_calibration_dispersion)
       BORngInit(&rng, 3, BO_RNG_TEST, (uint32_t)k, (uint32_t)m);
       for (PetscInt i = 0; i < D; i++) n0[i] = (float)BORngPoisson(&rng, lambda);
       BOProcessNoiseAt(proc, &rng, k, D, n0, nt, y);
-      for (PetscInt i = 0; i < D; i++) out[i] = (float)log(expm1(mu)); /* softplus(out) = mu */
+      for (PetscInt i = 0; i < D; i++) out[i] = raw_of_rate(mu);
       BOCalibrationAddMember(D, nt, y, out, pois);
-      for (PetscInt i = 0; i < D; i++) out[i] = (float)log(expm1(3 * mu));
+      for (PetscInt i = 0; i < D; i++) out[i] = raw_of_rate(3 * mu);
       BOCalibrationAddMember(D, nt, y, out, high);
       for (PetscInt i = 0; i < D; i++) n0[i] = (float)lambda;
       BOProcessNoiseAt(proc, &rng, k, D, n0, nt, y);
-      for (PetscInt i = 0; i < D; i++) out[i] = y[i] > 0 ? (float)log(expm1(y[i])) : -60.0f; /* the exact D */
+      for (PetscInt i = 0; i < D; i++) out[i] = raw_of_rate(y[i]); /* the exact D */
       BOCalibrationAddMember(D, nt, y, out, fixed);
       for (PetscInt i = 0; i < D; i++) n0[i] = BORngUniform(&rng) < 0.5 ? 0.0f : (float)(2 * lambda);
       BOProcessNoiseAt(proc, &rng, k, D, n0, nt, y);
-      for (PetscInt i = 0; i < D; i++) out[i] = (float)log(expm1(mu));
+      for (PetscInt i = 0; i < D; i++) out[i] = raw_of_rate(mu);
       BOCalibrationAddMember(D, nt, y, out, two);
     }
     for (int g = 0; g < 2; g++) {
