@@ -88,7 +88,6 @@ sed -n '/^metric/,/^BY_PARAMS:/p' eval.txt | grep -v '^BY_PARAMS:' | sed 's/^/  
 grep "^BY_PARAMS:" eval.txt | sed 's/^/  /'
 echo "  k_eff per point (mean and standard error over the members; z = (surrogate - simulator) / combined se):"
 column -s, -t < keff.csv | sed 's/^/    /'
-awk -F, 'NR > 1 { n++; a += ($9 == "yes") }
-  END { printf "  k_eff agrees within one combined standard error at %d of %d points\n", a, n }' keff.csv
+awk -F, -f "$ROOT/scripts/keff-agreement.awk" keff.csv
 echo "  pictures: params_mean.png (mean field per point), params_keff.png (k_eff against each parameter)"
 ls
