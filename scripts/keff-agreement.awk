@@ -16,10 +16,12 @@ function log_gamma(a) {
 # P(chi-square with k degrees of freedom > x) = 1 - P(k/2, x/2), the lower
 # regularized gamma function by its power series
 # P(a, y) = y^a e^-y / Gamma(a + 1) * sum_j y^j / ((a + 1) ... (a + j))
+# (0 beyond 30 standard deviations of y, where the series would overflow).
 function chi2_upper(x, k,   a, y, term, sum, j) {
   if (x <= 0) return 1
   a = k / 2; y = x / 2; term = 1; sum = 1
-  for (j = 1; j < 1000 && term > 1e-15 * sum; j++) { term *= y / (a + j); sum += term }
+  if (y > a + 30 * sqrt(a) + 100) return 0
+  for (j = 1; j < 5000 && term > 1e-15 * sum; j++) { term *= y / (a + j); sum += term }
   return 1 - exp(-y + a * log(y) - log_gamma(a + 1)) * sum
 }
 

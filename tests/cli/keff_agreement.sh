@@ -21,6 +21,7 @@ summary 1.61 1.61 1.622 | has "sum of squares 7.82 on 3 degrees of freedom, p = 
 summary 0 0 > out.txt
 has "at 2 of 2 points" out.txt && has "sum of squares 0.00 on 2 degrees of freedom, p = 1 " out.txt || fail "all z = 0"
 summary 9 -9 9 | has "p < 1e-6" || fail "far off"
+summary 40 -40 40 40 | has "sum of squares 6400.00 on 4 degrees of freedom, p < 1e-6" || fail "far beyond the series"
 table > empty.csv
 expect_error "no points in empty.csv" awk -F, -f "$AGREE" empty.csv
 echo ok
