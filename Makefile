@@ -135,7 +135,9 @@ check: all $(BUILD)/run_tests $(TEST_PROGS)
 	@scripts/check-layers.sh
 	@echo "== unit tests, 1 rank ($(UNIT_SHARDS) processes, each a share of the suites)"
 	@rc=0; pids=""; for i in $$(seq 0 $$(($(UNIT_SHARDS) - 1))); do \
-	  $(TEST_ENV) timeout $(TEST_TIMEOUT) $(BUILD)/run_tests -shard $$i,$(UNIT_SHARDS) > $(BUILD)/unit-$$i.log 2>&1 & \
+	  mkdir -p $(BUILD)/tmp/shard$$i; \
+	  $(TEST_ENV) TMPDIR=$(abspath $(BUILD))/tmp/shard$$i timeout $(TEST_TIMEOUT) $(BUILD)/run_tests -shard $$i,$(UNIT_SHARDS) \
+	    > $(BUILD)/unit-$$i.log 2>&1 & \
 	  pids="$$pids $$!"; \
 	done; for p in $$pids; do wait $$p || rc=1; done; \
 	for i in $$(seq 0 $$(($(UNIT_SHARDS) - 1))); do cat $(BUILD)/unit-$$i.log; done; exit $$rc

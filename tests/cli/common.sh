@@ -4,6 +4,12 @@ set -euo pipefail
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bo_cli_XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
+# Each test its own TMPDIR, where Open MPI keeps its session directories:
+# programs of two tests running side by side shared one, and two singletons
+# racing on it failed in MPI_Init ("orte_session_dir failed", once in CI;
+# open-mpi/ompi#8510).
+mkdir .tmp
+export TMPDIR="$WORK/.tmp"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
