@@ -31,7 +31,7 @@ typedef struct {
   char      in_name[256], out_name[256];
   PetscInt  shape[4], ndim; /* room for one axis too many, to refuse it */
   PetscInt  label_column, drop_column, patch, stride;
-  PetscInt  patch3[3], npatch; /* -patch P or PX,PY,PZ (grdecl) */
+  PetscInt  patch3[4], npatch; /* -patch P or PX,PY,PZ (grdecl); a 4th value is an error */
   PetscInt  stride_given;      /* -stride as given (grdecl: 0 gives the patch size per axis) */
   char      keyword[32];       /* grdecl: the property */
   char      quantize[64];      /* grdecl: linear:LEVELS or log:LEVELS */
@@ -100,7 +100,7 @@ static PetscErrorCode get_options(Options *o)
   PetscCall(PetscOptionsInt("-offset", "raw: header bytes to skip", NULL, o->offset, &o->offset, NULL));
   PetscCall(PetscOptionsString("-in_name", "anndata: matrix (dense dataset or CSR group)", NULL, o->in_name, o->in_name,
                                sizeof(o->in_name), NULL));
-  o->npatch = 3;
+  o->npatch = 4;
   PetscCall(PetscOptionsIntArray("-patch", "cut fields into P x P patches (grdecl: P x P x P or PX,PY,PZ; 0: no)", NULL,
                                  o->patch3, &o->npatch, &set));
   if (!set) o->npatch = 0;
@@ -148,7 +148,7 @@ static PetscErrorCode get_options(Options *o)
   {
     const BOFileArg out[] = {{"-out", o->out}, {"-holdout_out", o->holdout_out}},
                     in[]  = {{"-in", o->in}, {"-labels", o->labels}, {"-params_csv", o->params_csv}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 3, in));
+    PetscCall(BOCheckEnsembleOutputs(PETSC_COMM_WORLD, 2, out, 0, NULL, 3, in));
   }
   o->format       = (Format)fmt;
   o->big_endian   = endian == 1 ? PETSC_TRUE : PETSC_FALSE;

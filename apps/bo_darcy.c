@@ -17,6 +17,7 @@ static const char help[] =
     "The defaults map bo_datagen's -reservoir_output permeability levels back to\n"
     "its log-permeability. See docs/EVAL.md.\n";
 
+#include <errno.h>
 #include <math.h>
 #include <petscdmda.h>
 #include <petscviewerhdf5.h>
@@ -176,7 +177,7 @@ static PetscErrorCode write_h5(const char *path, PetscInt n, const double *keff,
     hsize_t dim = (hsize_t)n;
     hid_t   f, sp;
     int    *it = (int *)malloc(sizeof(int) * (size_t)n);
-    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
+    BOTempPath(path, tmp, sizeof(tmp));
     for (PetscInt k = 0; k < n; k++) it[k] = (int)its[k];
     H5E_BEGIN_TRY
     {
@@ -198,10 +199,15 @@ static PetscErrorCode write_h5(const char *path, PetscInt n, const double *keff,
     }
     H5E_END_TRY;
     free(it);
-    if (!ok || rename(tmp, path) != 0) ok = 0, unlink(tmp);
+    if (!ok) unlink(tmp);
+    else if (rename(tmp, path) != 0) {
+      ok = -errno;
+      unlink(tmp);
+    }
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, PETSC_COMM_WORLD));
-  PetscCheck(ok, PETSC_COMM_WORLD, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
+  PetscCheck(ok == 1, PETSC_COMM_WORLD, PETSC_ERR_FILE_WRITE, "-out_h5 %s: cannot write it: %s", path,
+             ok < 0 ? strerror(-ok) : "HDF5 could not create or write the file");
   PetscFunctionReturn(0);
 }
 

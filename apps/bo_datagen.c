@@ -180,8 +180,8 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->n >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-n must be at least 1");
   PetscCheck(o->seed >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-seed must be non-negative");
   {
-    const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}}, in[] = {{"-params_file", o->params_file}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 1, in));
+    const BOFileArg out[] = {{"-out", o->out}}, png[] = {{"-png", o->png}}, in[] = {{"-params_file", o->params_file}};
+    PetscCall(BOCheckEnsembleOutputs(PETSC_COMM_WORLD, 1, out, 1, png, 1, in));
   }
   o->kind = (Kind)kind;
   o->N    = o->n;

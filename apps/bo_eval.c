@@ -82,10 +82,14 @@ static PetscErrorCode get_options(Options *o)
     PetscCheck(o->params_tol >= 0 && o->params_tol < 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE,
                "-by_params_tol must be in [0, 1), not %g", (double)o->params_tol);
   }
-  { /* -png is a prefix (PREFIX_spectra.png, ...): only its directory is checked */
-    const BOFileArg out[] = {{"-json", o->json}}, in[] = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 1, out, 3, in));
-    PetscCall(BOCheckOutputDir(PETSC_COMM_WORLD, "-png", o->png));
+  { /* -png is a prefix: its three plots are outputs */
+    char plot[3][PETSC_MAX_PATH_LEN + 16];
+    BOPrefixedPath(o->png, "spectra.png", plot[0], sizeof(plot[0]));
+    BOPrefixedPath(o->png, "marginals.png", plot[1], sizeof(plot[1]));
+    BOPrefixedPath(o->png, "meanvar.png", plot[2], sizeof(plot[2]));
+    const BOFileArg out[] = {{"-json", o->json}, {"-png", plot[0]}, {"-png", plot[1]}, {"-png", plot[2]}},
+                    in[]  = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 4, out, 3, in));
   }
   PetscFunctionReturn(0);
 }
@@ -204,6 +208,8 @@ static PetscErrorCode run(void)
                "-real and -fake must both be CSV or both HDF5");
     PetscCheck(!o.by_params && !o.by_inputs, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "%s needs HDF5 files, not CSV",
                o.by_params ? "-by_params" : "-by_inputs");
+    PetscCheck(!o.png[0] && !o.train[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
+               "comparing bo_darcy results (CSV) takes no %s: drop it", o.png[0] ? "-png" : "-train");
     PetscCall(BOMetricsCompareCSV(PETSC_COMM_WORLD, o.real, o.fake, o.json, PETSC_VIEWER_STDOUT_WORLD));
     if (o.json[0]) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "bo_eval: wrote %s\n", o.json));
     PetscFunctionReturn(0);

@@ -62,6 +62,16 @@ static PetscErrorCode get_options(Options *o)
   PetscCheck(o->out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "give the pictures' prefix with -out PREFIX");
   PetscCheck(!o->real_keff[0] == !o->fake_keff[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT,
              "give both -real_keff and -fake_keff, or neither");
+  {
+    char pic[2][PETSC_MAX_PATH_LEN + 16];
+    BOPrefixedPath(o->out, "mean.png", pic[0], sizeof(pic[0]));
+    BOPrefixedPath(o->real_keff[0] ? o->out : "", "keff.png", pic[1], sizeof(pic[1]));
+    const BOFileArg out[] = {{"-out", pic[0]}, {"-out", pic[1]}}, in[] = {{"-real", o->real},
+                                                                          {"-fake", o->fake},
+                                                                          {"-real_keff", o->real_keff},
+                                                                          {"-fake_keff", o->fake_keff}};
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 4, in));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -184,7 +194,7 @@ static PetscErrorCode write_means(const Options *o, const Points *pt)
     len += snprintf(caption + len, sizeof(caption) - len, ")");
     len = PetscMin(len, sizeof(caption) - 1);
   }
-  snprintf(path, sizeof(path), "%s_mean.png", o->out);
+  BOPrefixedPath(o->out, "mean.png", path, sizeof(path));
   PetscCall(BOPNGWriteFields(path, 2 * pt->npts, pt->Ny, pt->Nx, pt->C, tiles, 0, &lab));
   PetscCall(PetscFree(tiles));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "bo_paramplot: wrote %s\n", path));
@@ -265,7 +275,7 @@ static PetscErrorCode write_keff(const Options *o, const Points *pt)
   }
   for (PetscInt p = 0; p < np; p++)
     keff_panel(&im, pt, cols[p], LEFT + (int)p * (PW + GAP + LEFT), TOP, lo, hi, o->tol);
-  snprintf(path, sizeof(path), "%s_keff.png", o->out);
+  BOPrefixedPath(o->out, "keff.png", path, sizeof(path));
   PetscCall(BOImageWrite(&im, path, title, "k_eff (bo_darcy) against each varying parameter"));
   PetscCall(BOImageDestroy(&im));
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "bo_paramplot: wrote %s\n", path));

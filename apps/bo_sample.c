@@ -21,6 +21,7 @@ static char help[] = "Generate an ensemble of count snapshots from a Blackout ch
 
 #include <string.h>
 #include "bo_ensemble.h"
+#include "bo_io.h"
 #include "bo_sampler.h"
 #include "bo_sys.h"
 
@@ -48,17 +49,25 @@ static PetscErrorCode get_options(Options *o)
   PetscFunctionReturn(0);
 }
 
-/* -out of a merge replaces none of its shards. */
+/* -out of a merge (and its sidecar) replaces none of its shards; a merge
+ * only joins, so the options of a generating run are refused, not ignored. */
 static PetscErrorCode check_merge_outputs(const Options *o)
 {
   char            list[sizeof(o->merge)], *save = NULL;
-  const BOFileArg out[] = {{"-out", o->out}};
+  const BOFileArg out[]    = {{"-out", o->out}};
+  const char     *unused[] = {"-png", "-n", "-first_member", "-checkpoint"};
 
   PetscFunctionBegin;
+  for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++) {
+    PetscBool set;
+    PetscCall(PetscOptionsHasName(NULL, NULL, unused[i], &set));
+    PetscCheck(!set, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "-merge only joins shards: %s does not apply, drop it",
+               unused[i]);
+  }
   PetscCall(PetscStrncpy(list, o->merge, sizeof(list)));
   for (char *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
     const BOFileArg shard[] = {{"-merge shard", f}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 1, out, 1, shard));
+    PetscCall(BOCheckEnsembleOutputs(PETSC_COMM_WORLD, 1, out, 0, NULL, 1, shard));
   }
   PetscFunctionReturn(0);
 }
@@ -69,15 +78,15 @@ static PetscErrorCode check_outputs(const Options *o, BOSampler s)
   /* -mass_from auto|train|none names no file */
   const PetscBool mass_file =
       strcmp(s->mass_from, "auto") && strcmp(s->mass_from, "train") && strcmp(s->mass_from, "none");
-  const BOFileArg out[] = {{"-out", o->out}, {"-png", o->png}};
-  const BOFileArg in[]  = {{"-checkpoint", s->checkpoint},
-                           {"-condition", s->condition},
-                           {"-mass_from", mass_file ? s->mass_from : ""},
-                           {"-params_file", s->params_file},
-                           {"-inputs", s->inputs_file}};
+  const BOFileArg out[] = {{"-out", o->out}}, png[] = {{"-png", o->png}};
+  const BOFileArg in[] = {{"-checkpoint", s->checkpoint},
+                          {"-condition", s->condition},
+                          {"-mass_from", mass_file ? s->mass_from : ""},
+                          {"-params_file", s->params_file},
+                          {"-inputs", s->inputs_file}};
 
   PetscFunctionBegin;
-  PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 2, out, 5, in));
+  PetscCall(BOCheckEnsembleOutputs(PETSC_COMM_WORLD, 1, out, 1, png, 5, in));
   PetscFunctionReturn(0);
 }
 
@@ -90,6 +99,7 @@ static PetscErrorCode run(void)
   PetscFunctionBegin;
   /* 1. What to write; -merge only joins shards. */
   PetscCall(get_options(&o));
+  PetscCheck(o.out[0], PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-out is empty: give the output file with -out FILE.h5");
   if (o.has_merge) {
     PetscCall(check_merge_outputs(&o));
     PetscCall(BOMergeEnsembles(PETSC_COMM_WORLD, o.merge, o.out));

@@ -33,6 +33,7 @@
 #include <petscsys.h>
 #include <hdf5.h>
 #include "bo_dataset.h"
+#include "bo_sys.h"
 
 /* Element type on disk. AUTO: the smallest unsigned integer type holding the
  * maximum count given with BOWriterSetMaxCount() (u32 if none was given). */
@@ -128,6 +129,13 @@ PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, Pet
 void BORemoveStaleXDMF(const char *h5path);
 /* "dir/file.h5" -> "dir/file.xmf" (any extension replaced, or appended). */
 void BOXDMFPath(const char *h5path, char *xmf, size_t len);
+/* BOCheckOutputs for a program that writes ensembles (data[0..ndata-1], through
+ * BOWriter) and other files (other[]): each ensemble's XDMF sidecar is checked
+ * as an output too ("-out's XDMF sidecar e.xmf"), so that it replaces no
+ * input, no other output and not the ensemble itself (an output named
+ * e.xmf, or two outputs e.h5 and e.hdf5 that share e.xmf). Collective. */
+PetscErrorCode BOCheckEnsembleOutputs(MPI_Comm comm, int ndata, const BOFileArg *data, int nother,
+                                      const BOFileArg *other, int nin, const BOFileArg *in);
 
 /* ------------------------------------------------------------------------
  * Foreign formats (serial readers used by bo_convert). Each fills a BOArray:

@@ -91,18 +91,25 @@ PetscErrorCode BOPublishFile(const char *tmp, const char *path);
  * spelling ("./a.h5", "dir/../a.h5") nor a link fools it. An empty path or
  * option pair is skipped. Rank 0 decides; collective. */
 PetscBool BOSameFile(const char *a, const char *b);
-/* An output's directory must exist and be writable, checked before the
- * work: "OPT PATH: directory DIR does not exist" (or "is not writable"). An
- * empty path is skipped. Rank 0 decides; collective. */
+/* An output's location, checked before the work: its directory must exist
+ * and be writable ("OPT PATH: directory DIR does not exist", or "is not
+ * writable"), and the name must not be a directory or end in '/' ("OPT
+ * PATH: is a directory, not a file name"). An empty path is skipped. Rank 0
+ * decides; collective. */
 PetscErrorCode BOCheckOutputDir(MPI_Comm comm, const char *opt, const char *path);
 PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in);
-/* A program's outputs before its work: each output's directory
- * (BOCheckOutputDir), each output against every input and every earlier
- * output (BOCheckNotInput). Entries with an empty path are skipped. */
+/* A program's outputs before its work: each output's location
+ * (BOCheckOutputDir), each output against every input (BOCheckNotInput)
+ * and every earlier output ("... is the same file as ...: one would
+ * overwrite the other"). Entries with an empty path are skipped. */
 typedef struct {
   const char *opt, *path;
 } BOFileArg;
 PetscErrorCode BOCheckOutputs(MPI_Comm comm, int nout, const BOFileArg *out, int nin, const BOFileArg *in);
+
+/* The file PREFIX_SUFFIX a picture prefix names ("" for an empty prefix),
+ * for BOCheckOutputs. */
+void BOPrefixedPath(const char *prefix, const char *suffix, char *out, size_t len);
 
 /* A small text output (CSV, JSON) written atomically: rank 0 calls
  * body(f, a, b) on path's temporary name and renames it; every rank learns

@@ -11,6 +11,9 @@
 size_t bo_ckpt_stem(const char *path);
 /* "dir/ckpt.h5" + step -> "dir/ckpt-step00001234.h5" */
 void bo_ckpt_sibling(const char *path, PetscInt step, char *out, size_t len);
+/* Is name (found by the glob FILE-step*.h5) a rotated name of path:
+ * FILE-step, 8 or more digits, .h5? */
+PetscBool bo_ckpt_is_rotated_name(const char *path, const char *name);
 /* The checksum attribute, written last (its presence marks a complete
  * file), and the one of older files, which covered only the weights. */
 #define BO_CKPT_CHECKSUM    "checksum"

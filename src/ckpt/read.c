@@ -110,7 +110,8 @@ static PetscErrorCode list_candidates(const char *path, char ***list, int *count
   (*list)[(*count)++] = strdup(path);
   if (glob(pattern, 0, NULL, &gl) == 0) {
     PetscCall(PetscRealloc(sizeof(char *) * (1 + gl.gl_pathc), list));
-    for (size_t i = gl.gl_pathc; i-- > 0;) (*list)[(*count)++] = strdup(gl.gl_pathv[i]);
+    for (size_t i = gl.gl_pathc; i-- > 0;)
+      if (bo_ckpt_is_rotated_name(path, gl.gl_pathv[i])) (*list)[(*count)++] = strdup(gl.gl_pathv[i]);
     globfree(&gl);
   }
   PetscFunctionReturn(0);

@@ -1,6 +1,7 @@
 /* Writing checkpoints: rank 0 writes the file under a temporary name, moves
  * the previous newest aside under its step's name, publishes the new one
  * and prunes the oldest beyond `keep`. */
+#include <ctype.h>
 #include <errno.h>
 #include <glob.h>
 #include <stdlib.h>
@@ -19,6 +20,33 @@ size_t bo_ckpt_stem(const char *path)
 void bo_ckpt_sibling(const char *path, PetscInt step, char *out, size_t len)
 {
   snprintf(out, len, "%.*s-step%08" PetscInt_FMT ".h5", (int)bo_ckpt_stem(path), path, step);
+}
+
+/* FILE-step, 8 or more digits, .h5: the names bo_ckpt_sibling makes. */
+PetscBool bo_ckpt_is_rotated_name(const char *path, const char *name)
+{
+  const size_t stem = bo_ckpt_stem(path);
+  const char  *digits;
+  size_t       nd = 0;
+
+  if (strncmp(name, path, stem) || strncmp(name + stem, "-step", 5)) return PETSC_FALSE;
+  digits = name + stem + 5;
+  while (isdigit((unsigned char)digits[nd])) nd++;
+  return (PetscBool)(nd >= 8 && !strcmp(digits + nd, ".h5"));
+}
+
+/* Does the file hold a checkpoint's step and checksum (either version)? */
+static PetscBool is_checkpoint_file(const char *name)
+{
+  hid_t     f;
+  PetscBool ok;
+
+  BOH5Quiet();
+  f = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return PETSC_FALSE;
+  ok = (PetscBool)(BOH5HasAttr(f, "step") && (BOH5HasAttr(f, BO_CKPT_CHECKSUM) || BOH5HasAttr(f, BO_CKPT_CHECKSUM_V1)));
+  H5Fclose(f);
+  return ok;
 }
 
 static uLong crc_bytes(uLong crc, const void *buf, size_t n)
@@ -253,22 +281,36 @@ static PetscErrorCode move_previous_aside(const char *path, PetscInt step)
   if (prev >= 0 && prev != step) {
     char old[PETSC_MAX_PATH_LEN + 32];
     bo_ckpt_sibling(path, (PetscInt)prev, old, sizeof(old));
-    PetscCheck(rename(path, old) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s", path, old);
+    PetscCheck(access(old, F_OK) != 0 || is_checkpoint_file(old), PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+               "cannot move %s aside to %s: that file exists and is not a checkpoint", path, old);
+    PetscCheck(rename(path, old) == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot rename %s to %s: %s", path, old,
+               strerror(errno));
   }
   PetscFunctionReturn(0);
 }
 
-/* Siblings sort by step (zero-padded): keep the newest keep - 1. */
+/* Rotated siblings sort by step (zero-padded): keep the newest keep - 1.
+ * Only files with a rotated name that hold a checkpoint are counted or
+ * removed: a user's file that merely shares the prefix (the training data
+ * named ckpt-steps.h5, say) is never touched. */
 static void prune(const char *path, PetscInt keep)
 {
-  char   pattern[PETSC_MAX_PATH_LEN + 32];
-  glob_t gl;
+  char       pattern[PETSC_MAX_PATH_LEN + 32];
+  glob_t     gl;
+  size_t     nrot = 0, seen = 0;
+  PetscBool *rot;
 
   snprintf(pattern, sizeof(pattern), "%.*s-step*.h5", (int)bo_ckpt_stem(path), path);
-  if (glob(pattern, 0, NULL, &gl) == 0) {
-    for (size_t i = 0; i + (size_t)(keep - 1) < gl.gl_pathc; i++) unlink(gl.gl_pathv[i]);
-    globfree(&gl);
+  if (glob(pattern, 0, NULL, &gl) != 0) return;
+  rot = (PetscBool *)calloc(gl.gl_pathc, sizeof(*rot));
+  for (size_t i = 0; rot && i < gl.gl_pathc; i++) {
+    rot[i] = (PetscBool)(bo_ckpt_is_rotated_name(path, gl.gl_pathv[i]) && is_checkpoint_file(gl.gl_pathv[i]));
+    nrot += rot[i];
   }
+  for (size_t i = 0; rot && i < gl.gl_pathc; i++)
+    if (rot[i] && seen++ + (size_t)(keep - 1) < nrot) unlink(gl.gl_pathv[i]);
+  free(rot);
+  globfree(&gl);
 }
 
 typedef struct {
@@ -291,7 +333,9 @@ static PetscErrorCode write_on_root(void *ctx)
   ierr = write_file(tmp, j->proc, j->model, j->st, j->mpi_size);
   if (ierr) unlink(tmp);
   PetscCall(ierr);
-  PetscCall(move_previous_aside(j->path, j->st->step));
+  ierr = move_previous_aside(j->path, j->st->step);
+  if (ierr) unlink(tmp);
+  PetscCall(ierr);
   PetscCall(BOPublishFile(tmp, j->path));
   prune(j->path, j->keep);
   PetscFunctionReturn(0);

@@ -38,6 +38,16 @@ static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *re
   f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-merge: cannot open %s", path);
   PetscCall(PetscStrncpy(sh->path, path, sizeof(sh->path)));
+  {
+    const char *missing = !BOH5HasAttr(f, "first_member") ? "first_member" : NULL;
+    for (int i = 0; !missing && shard_keys[i]; i++)
+      if (!BOH5HasAttr(f, shard_keys[i])) missing = shard_keys[i];
+    for (int i = 0; !missing && shard_ints[i]; i++)
+      if (!BOH5HasAttr(f, shard_ints[i])) missing = shard_ints[i];
+    if (missing) H5Fclose(f);
+    PetscCheck(!missing, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+               "-merge: %s is not a shard of bo_sample: it has no attribute '%s'", path, missing);
+  }
   PetscCall(BOH5ReadAttrInt(f, "first_member", &sh->first));
   BOCallHDF5(d = H5Dopen2(f, "counts", H5P_DEFAULT), "-merge: %s has no dataset 'counts'", path);
   sp = H5Dget_space(d);

@@ -32,6 +32,27 @@ void BOXDMFPath(const char *h5path, char *xmf, size_t len)
   else snprintf(xmf, len, "%s.xmf", h5path);
 }
 
+PetscErrorCode BOCheckEnsembleOutputs(MPI_Comm comm, int ndata, const BOFileArg *data, int nother,
+                                      const BOFileArg *other, int nin, const BOFileArg *in)
+{
+  const int  nout = 2 * ndata + nother;
+  BOFileArg *out;
+  char(*xmf)[PETSC_MAX_PATH_LEN], (*opt)[64];
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc3(nout, &out, ndata, &xmf, ndata, &opt));
+  for (int d = 0; d < ndata; d++) {
+    BOXDMFPath(data[d].path, xmf[d], sizeof(xmf[d]));
+    snprintf(opt[d], sizeof(opt[d]), "%s's XDMF sidecar", data[d].opt);
+    out[d]                  = data[d];
+    out[ndata + nother + d] = (BOFileArg){opt[d], data[d].path[0] ? xmf[d] : ""};
+  }
+  for (int e = 0; e < nother; e++) out[ndata + e] = other[e];
+  PetscCall(BOCheckOutputs(comm, nout, out, nin, in));
+  PetscCall(PetscFree3(out, xmf, opt));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOWriteXDMF(const char *h5path, const char *name, PetscInt N, PetscInt Nz, PetscInt Ny, PetscInt Nx,
                            PetscInt C, BODType type, const double origin[], const double spacing[])
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "bo_metrics.h"
 #include "bo_png.h"
+#include "bo_sys.h"
 
 /* Curve colours: real black, generated red, straw man blue. */
 static const unsigned char colours[3][3]  = {{0, 0, 0}, {214, 39, 40}, {31, 119, 180}};
@@ -271,11 +272,11 @@ PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, cons
   PetscFunctionBegin;
   if (m->rank == 0) { /* errors are shared below so that all ranks fail alike */
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    snprintf(path, sizeof(path), "%s_spectra.png", prefix);
+    BOPrefixedPath(prefix, "spectra.png", path, sizeof(path));
     if (m->is_field && m->nk >= 2) err = err || plot_spectra(m, rep, path);
-    snprintf(path, sizeof(path), "%s_marginals.png", prefix);
+    BOPrefixedPath(prefix, "marginals.png", path, sizeof(path));
     err = err || plot_marginals(m, rep, path);
-    snprintf(path, sizeof(path), "%s_meanvar.png", prefix);
+    BOPrefixedPath(prefix, "meanvar.png", path, sizeof(path));
     err = err || plot_mean_var(m, rep, path);
     PetscPopErrorHandler();
   }

@@ -68,8 +68,8 @@ PetscErrorCode BOGenesApplyParams(MPI_Comm comm, const BOGenesParams *base, cons
 
 PetscErrorCode BOGenesRangesSetFromOptions(MPI_Comm comm, const BOGenesParams *p, BOGenesRanges *r)
 {
-  PetscReal     v[2] = {p->stimulus, p->stimulus};
-  PetscInt      n    = 2;
+  PetscReal     v[3] = {p->stimulus, p->stimulus, 0}; /* room for a third value, to refuse it */
+  PetscInt      n    = 3;
   BOGenesParams q;
   char          what[96];
 
@@ -79,7 +79,7 @@ PetscErrorCode BOGenesRangesSetFromOptions(MPI_Comm comm, const BOGenesParams *p
                                   "draw the stimulus uniformly in lo,hi per cell (one value fixes it); writes params",
                                   NULL, v, &n, &r->set));
   PetscOptionsEnd();
-  PetscCheck(!r->set || n >= 1, comm, PETSC_ERR_USER_INPUT, "-stimulus_range needs lo,hi or one value");
+  PetscCheck(!r->set || (n >= 1 && n <= 2), comm, PETSC_ERR_USER_INPUT, "-stimulus_range needs lo,hi or one value");
   if (r->set && n == 1) v[1] = v[0];
   snprintf(what, sizeof(what), "-stimulus_range %g,%g", v[0], v[1]);
   PetscCheck(v[0] <= v[1], comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: lo must not exceed hi", what);

@@ -299,14 +299,14 @@ PetscErrorCode BOReservoirRangesSetFromOptions(MPI_Comm comm, const BOReservoirP
   PetscOptionsBegin(comm, NULL, "Reservoir parameters per realization", "bo_datagen");
   for (int j = 0; j < BO_RESERVOIR_NPARAMS; j++) {
     char      opt[64], help[128];
-    PetscReal v[2] = {base[j], base[j]};
-    PetscInt  n    = 2;
+    PetscReal v[3] = {base[j], base[j], 0}; /* room for a third value, to refuse it */
+    PetscInt  n    = 3;
     PetscBool set;
     snprintf(opt, sizeof(opt), "-%s_range", BOReservoirParamNames[j]);
     snprintf(help, sizeof(help), "draw %s uniformly in lo,hi per realization (one value fixes it); writes params",
              BOReservoirParamNames[j]);
     PetscCall(PetscOptionsRealArray(opt, help, NULL, v, &n, &set));
-    PetscCheck(!set || n >= 1, comm, PETSC_ERR_USER_INPUT, "%s needs lo,hi or one value", opt);
+    PetscCheck(!set || (n >= 1 && n <= 2), comm, PETSC_ERR_USER_INPUT, "%s needs lo,hi or one value", opt);
     if (set && n == 1) v[1] = v[0];
     snprintf(help, sizeof(help), "%s %g,%g", opt, v[0], v[1]);
     PetscCheck(v[0] <= v[1], comm, PETSC_ERR_ARG_OUTOFRANGE, "%s: lo must not exceed hi", help);

@@ -35,40 +35,61 @@ PetscBool BOSameFile(const char *a, const char *b)
   return (PetscBool)(canonical_path(a, ca, sizeof(ca)) && canonical_path(b, cb, sizeof(cb)) && !strcmp(ca, cb));
 }
 
+/* What is wrong with an output's location, as a phrase (d: its directory),
+ * or NULL: a name that is a directory (or ends in '/') cannot be replaced
+ * by a file, and its directory must exist and be writable. */
+static const char *location_problem(const char *path, char *d, size_t len)
+{
+  struct stat st;
+  char        copy[PATH_MAX];
+  size_t      n = strlen(path);
+
+  if (path[n - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) return "is a directory, not a file name";
+  snprintf(copy, sizeof(copy), "%s", path);
+  snprintf(d, len, "%s", dirname(copy)); /* dirname may write into copy */
+  if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) return "does not exist";
+  if (access(d, W_OK | X_OK) != 0) return "is not writable";
+  return NULL;
+}
+
 PetscErrorCode BOCheckOutputDir(MPI_Comm comm, const char *opt, const char *path)
 {
   PetscMPIInt rank;
-  int         state       = 0; /* 0 fine, 1 missing, 2 not writable */
-  char        d[PATH_MAX] = ".", copy[PATH_MAX];
+  char        d[PATH_MAX] = "", why[64] = "";
 
   PetscFunctionBegin;
   if (!path || !path[0]) PetscFunctionReturn(0);
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) {
-    struct stat st;
-    snprintf(copy, sizeof(copy), "%s", path);
-    snprintf(d, sizeof(d), "%s", dirname(copy)); /* dirname may write into copy */
-    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) state = 1;
-    else if (access(d, W_OK | X_OK) != 0) state = 2;
+    const char *w = location_problem(path, d, sizeof(d));
+    snprintf(why, sizeof(why), "%s", w ? w : "");
   }
-  PetscCallMPI(MPI_Bcast(&state, 1, MPI_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(why, (int)sizeof(why), MPI_CHAR, 0, comm));
   PetscCallMPI(MPI_Bcast(d, (int)sizeof(d), MPI_CHAR, 0, comm));
-  PetscCheck(state == 0, comm, PETSC_ERR_FILE_OPEN, "%s %s: directory %s %s", opt, path, d,
-             state == 1 ? "does not exist" : "is not writable");
+  PetscCheck(!why[0], comm, PETSC_ERR_FILE_OPEN, "%s %s: %s%s%s%s", opt, path, d[0] ? "directory " : "", d,
+             d[0] ? " " : "", why);
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in)
+/* Raise "A_OPT A <what> B_OPT B<tail>" when a and b name one file. */
+static PetscErrorCode check_distinct(MPI_Comm comm, const char *a_opt, const char *a, const char *b_opt, const char *b,
+                                     const char *tail)
 {
   PetscMPIInt rank;
   int         same = 0;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  if (rank == 0) same = BOSameFile(out, in);
+  if (rank == 0) same = BOSameFile(a, b);
   PetscCallMPI(MPI_Bcast(&same, 1, MPI_INT, 0, comm));
-  PetscCheck(!same, comm, PETSC_ERR_ARG_INCOMP, "%s %s is the same file as %s %s: an output may not replace an input",
-             out_opt, out, in_opt, in);
+  PetscCheck(!same, comm, PETSC_ERR_ARG_INCOMP, "%s %s is the same file as %s %s%s", a_opt, a, b_opt, b, tail);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode BOCheckNotInput(MPI_Comm comm, const char *out_opt, const char *out, const char *in_opt, const char *in)
+{
+  PetscFunctionBegin;
+  PetscCall(check_distinct(comm, out_opt, out, in_opt, in, ": an output may not replace an input"));
   PetscFunctionReturn(0);
 }
 
@@ -77,10 +98,18 @@ PetscErrorCode BOCheckOutputs(MPI_Comm comm, int nout, const BOFileArg *out, int
   PetscFunctionBegin;
   for (int o = 0; o < nout; o++) {
     for (int i = 0; i < nin; i++) PetscCall(BOCheckNotInput(comm, out[o].opt, out[o].path, in[i].opt, in[i].path));
-    for (int e = 0; e < o; e++) PetscCall(BOCheckNotInput(comm, out[o].opt, out[o].path, out[e].opt, out[e].path));
+    for (int e = 0; e < o; e++)
+      PetscCall(
+          check_distinct(comm, out[o].opt, out[o].path, out[e].opt, out[e].path, ": one would overwrite the other"));
   }
   for (int o = 0; o < nout; o++) PetscCall(BOCheckOutputDir(comm, out[o].opt, out[o].path));
   PetscFunctionReturn(0);
+}
+
+void BOPrefixedPath(const char *prefix, const char *suffix, char *out, size_t len)
+{
+  if (prefix[0]) snprintf(out, len, "%s_%s", prefix, suffix);
+  else if (len) out[0] = 0;
 }
 
 void BOTempPath(const char *path, char *tmp, size_t len) { snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid()); }

@@ -1,4 +1,5 @@
 /* BOTrainer: the data-parallel training loop, checkpoints and signals. */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -394,17 +395,38 @@ static PetscErrorCode choose_conditions(BOTrainer tr)
 /* A new run never replaces a checkpoint silently: an existing -checkpoint
  * is continued (-restart) or replaced on request (-overwrite). Before any
  * work. */
-static PetscErrorCode check_new_run_keeps_checkpoint(BOTrainer tr)
+/* A new run replaces an existing checkpoint or log only with -overwrite. */
+static PetscErrorCode check_new_run_keeps_file(BOTrainer tr, const char *opt, const char *path)
 {
   int exists = 0;
 
   PetscFunctionBegin;
-  if (tr->rank == 0) exists = access(tr->checkpoint, F_OK) == 0;
+  if (tr->rank == 0) exists = path[0] && access(path, F_OK) == 0;
   PetscCallMPI(MPI_Bcast(&exists, 1, MPI_INT, 0, tr->comm));
   if (!exists || tr->restart) PetscFunctionReturn(0);
   PetscCheck(tr->overwrite, tr->comm, PETSC_ERR_FILE_UNEXPECTED,
-             "-checkpoint %s exists: continue it with -restart, or replace it with -overwrite", tr->checkpoint);
-  PetscCall(PetscPrintf(tr->comm, "replacing the existing %s (-overwrite)\n", tr->checkpoint));
+             "%s %s exists: continue it with -restart, or replace it with -overwrite", opt, path);
+  PetscCall(PetscPrintf(tr->comm, "replacing the existing %s (-overwrite)\n", path));
+  PetscFunctionReturn(0);
+}
+
+/* The training log: appended to on a restart that continues (step > 0),
+ * else begun with its header. Rank 0 writes it; every rank learns whether
+ * it opened. */
+static PetscErrorCode open_log(BOTrainer tr)
+{
+  int err = 0;
+
+  PetscFunctionBegin;
+  if (!tr->log[0]) PetscFunctionReturn(0);
+  if (tr->rank == 0) {
+    PetscBool append = tr->step > 0 && access(tr->log, F_OK) == 0;
+    tr->logfile      = fopen(tr->log, append ? "a" : "w");
+    if (!tr->logfile) err = errno;
+    else if (!append) fprintf(tr->logfile, "step,loss,samples_per_s,lr,grad_norm,elapsed_s\n");
+  }
+  PetscCallMPI(MPI_Bcast(&err, 1, MPI_INT, 0, tr->comm));
+  PetscCheck(!err, tr->comm, PETSC_ERR_FILE_OPEN, "-log %s: cannot open for writing: %s", tr->log, strerror(err));
   PetscFunctionReturn(0);
 }
 
@@ -474,7 +496,10 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
                     in[]  = {{"-data", tr->data->filename}};
     PetscCall(BOCheckOutputs(tr->comm, 2, out, 1, in));
   }
-  PetscCall(check_new_run_keeps_checkpoint(tr));
+  PetscCheck(tr->checkpoint[0], tr->comm, PETSC_ERR_USER_INPUT,
+             "-checkpoint is empty: give the checkpoint file with -checkpoint FILE.h5");
+  PetscCall(check_new_run_keeps_file(tr, "-checkpoint", tr->checkpoint));
+  PetscCall(check_new_run_keeps_file(tr, "-log", tr->log));
   PetscCall(BODatasetOpen(tr->data));
   /* every training member's total (and label): the network's input, and the
    * checkpoint keeps them for the sampler's totals */
@@ -563,12 +588,7 @@ PetscErrorCode BOTrainerSetUp(BOTrainer tr)
   } else PetscCall(PetscMalloc2(n * D, &tr->out, n * D, &tr->dout));
   PetscCall(PetscMalloc1(tr->model->nparams + 3, &tr->reduce));
 
-  if (tr->log[0] && tr->rank == 0) {
-    PetscBool append = tr->step > 0 && access(tr->log, F_OK) == 0;
-    tr->logfile      = fopen(tr->log, append ? "a" : "w");
-    PetscCheck(tr->logfile, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-log %s: cannot open for writing", tr->log);
-    if (!append) fprintf(tr->logfile, "step,loss,samples_per_s,lr,grad_norm,elapsed_s\n");
-  }
+  PetscCall(open_log(tr));
   PetscFunctionReturn(0);
 }
 

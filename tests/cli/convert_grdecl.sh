@@ -97,6 +97,8 @@ expect_error "-shape 4,3,1 disagrees with grid.grdecl SPECGRID of line 3 (4 3 2)
   "$CV" -format grdecl -in grid.grdecl -shape 4,3,1 -out out.h5; no_output
 expect_error "-shape: -format grdecl takes Nx,Ny,Nz (3 values), not 2" \
   "$CV" -format grdecl -in grid.grdecl -shape 4,6 -out out.h5; no_output
+expect_error "-patch: -format grdecl takes P or PX,PY,PZ" \
+  "$CV" -format grdecl -in grid.grdecl -patch 2,3,1,9 -out out.h5; no_output
 printf 'DIMENS 2 1 1 /\nPORO 2* /\n' > def.grdecl
 expect_error "def.grdecl: line 2: '2\*' (default values) in PORO is not supported" \
   "$CV" -format grdecl -in def.grdecl -out out.h5; no_output

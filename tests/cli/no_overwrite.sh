@@ -15,11 +15,14 @@ sums() { md5sum d.h5 ck.h5 ens.h5 a.csv; }
 sums > before.txt
 
 # refuse "text" cmd...: an error naming the clash, and the inputs unchanged
-refuse() {
-  expect_error "$1" "${@:2}"
-  grep -q "an output may not replace an input" err.txt || { cat err.txt; fail "no reason given: ${*:2}"; }
-  sums | cmp -s - before.txt || fail "an input changed: ${*:2}"
+# (clash: two outputs that name one file)
+refuse_because() {
+  expect_error "$2" "${@:3}"
+  grep -q "$1" err.txt || { cat err.txt; fail "no reason given: ${*:3}"; }
+  sums | cmp -s - before.txt || fail "an input changed: ${*:3}"
 }
+refuse() { refuse_because "an output may not replace an input" "$@"; }
+clash() { refuse_because "one would overwrite the other" "$@"; }
 SA="$BO_BIN/bo_sample"
 refuse "-out ck.h5 is the same file as -checkpoint ck.h5" "$SA" -checkpoint ck.h5 -n 4 -out ck.h5
 refuse "-out ./ck.h5 is the same file as -checkpoint" "$SA" -checkpoint ck.h5 -n 4 -out ./ck.h5
@@ -28,15 +31,15 @@ refuse "-out sub/link.h5 is the same file" "$SA" -checkpoint ck.h5 -n 4 -out sub
 refuse "-out hard.h5 is the same file" "$SA" -checkpoint ck.h5 -n 4 -out hard.h5
 refuse "-png ck.h5 is the same file as -checkpoint" "$SA" -checkpoint ck.h5 -n 4 -out o.h5 -png ck.h5
 refuse "-out d.h5 is the same file as -mass_from d.h5" "$SA" -checkpoint ck.h5 -n 4 -mass_from d.h5 -out d.h5
-refuse "-png o.h5 is the same file as -out o.h5" "$SA" -checkpoint ck.h5 -n 4 -out o.h5 -png o.h5
+clash "-png o.h5 is the same file as -out o.h5" "$SA" -checkpoint ck.h5 -n 4 -out o.h5 -png o.h5
 refuse "-out ens.h5 is the same file as -merge shard ens.h5" "$SA" -merge ens.h5 -out ens.h5
 refuse "-checkpoint d.h5 is the same file as -data d.h5" "$BO_BIN/bo_train" -data d.h5 -steps 1 -checkpoint d.h5
 refuse "-log d.h5 is the same file as -data d.h5" "$BO_BIN/bo_train" -data d.h5 -steps 1 -checkpoint c2.h5 -log d.h5
-refuse "-log ck.h5 is the same file as -checkpoint ck.h5" "$BO_BIN/bo_train" -data d.h5 -steps 1 -checkpoint ck.h5 \
+clash "-log ck.h5 is the same file as -checkpoint ck.h5" "$BO_BIN/bo_train" -data d.h5 -steps 1 -checkpoint ck.h5 \
   -log ck.h5
 refuse "-out a.csv is the same file as -in a.csv" "$BO_BIN/bo_convert" -format csv -in a.csv -shape 8,8 \
   -label_column 64 -out a.csv
-refuse "-holdout_out o.h5 is the same file as -out o.h5" "$BO_BIN/bo_convert" -format csv -in a.csv -shape 8,8 \
+clash "-holdout_out o.h5 is the same file as -out o.h5" "$BO_BIN/bo_convert" -format csv -in a.csv -shape 8,8 \
   -label_column 64 -holdout 5 -holdout_out o.h5 -out o.h5
 refuse "-out ens.h5 is the same file as -data ens.h5" "$BO_BIN/bo_darcy" -data ens.h5 -out ens.h5
 refuse "-json ens.h5 is the same file as -fake ens.h5" "$BO_BIN/bo_eval" -real d.h5 -fake ens.h5 -json ens.h5
