@@ -453,26 +453,33 @@ static PetscErrorCode publish(void *ctx)
   PetscFunctionReturn(0);
 }
 
+/* Rank 0: the XDMF sidecar of a field file, or no stale one of another. */
+static PetscErrorCode write_sidecar(void *ctx)
+{
+  BOWriter w = (BOWriter)ctx;
+
+  PetscFunctionBegin;
+  if (!(w->xdmf && w->is_field)) BORemoveStaleXDMF(w->path);
+  else if (w->is_3d)
+    PetscCall(BOWriteXDMF(w->path, w->name, w->N, w->shape[0], w->shape[1], w->shape[2], w->shape[3], w->dtype,
+                          w->origin, w->spacing));
+  else
+    PetscCall(BOWriteXDMF(w->path, w->name, w->N, 0, w->shape[0], w->shape[1], w->ndim == 3 ? w->shape[2] : 1, w->dtype,
+                          w->origin, w->spacing));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOWriterClose(BOWriter w)
 {
-  PetscMPIInt rank;
-
   PetscFunctionBegin;
   PetscCall(BOWriterSetUp(w));
   PetscCall(writer_attributes(w));
   PetscCall(writer_close_file(w));
   PetscCall(BORootTry(w->comm, publish, w, NULL));
   BOAppOnFailureRemove(w);
-  PetscCallMPI(MPI_Comm_rank(w->comm, &rank));
   w->closed = PETSC_TRUE;
-  if (!(w->xdmf && w->is_field) && rank == 0) BORemoveStaleXDMF(w->path);
-  if (w->xdmf && w->is_3d && rank == 0)
-    PetscCall(BOWriteXDMF(w->path, w->name, w->N, w->shape[0], w->shape[1], w->shape[2], w->shape[3], w->dtype,
-                          w->origin, w->spacing));
-  else if (w->xdmf && w->is_field && rank == 0)
-    PetscCall(BOWriteXDMF(w->path, w->name, w->N, 0, w->shape[0], w->shape[1], w->ndim == 3 ? w->shape[2] : 1, w->dtype,
-                          w->origin, w->spacing));
-  PetscCallMPI(MPI_Barrier(w->comm));
+  /* every rank fails alike when it cannot be written (the .h5 is complete) */
+  PetscCall(BORootTry(w->comm, write_sidecar, w, NULL));
   PetscFunctionReturn(0);
 }
 

@@ -27,6 +27,18 @@ expect_error "cannot write rows 0..4000 of dataset /counts of z.h5.tmp" limited 
 grep -q "MB free)" err.txt || fail "ensemble writer: no note on the free space: $(cat err.txt)"
 nothing_left z.h5
 
+# the XDMF sidecar, written after the .h5 is published (100000 members of 8 x 8:
+# 6.4 MB of counts, 39 MB of XML), fails alike on every rank: one error line
+# saying the .h5 is complete, status 1, no temporary left (mpirun resets the
+# ignored SIGXFSZ, so each rank sets it itself)
+head -c 6400000 /dev/zero > small.raw
+expect_error "s.h5 is complete, but its XDMF sidecar s.xmf.tmp" $MPIRUN -n 2 sh -c \
+  "trap '' XFSZ; ulimit -f 32000; exec '$BO_BIN/bo_convert' -format raw -dtype u8 -shape 8,8 -in small.raw -out s.h5"
+grep -q "File too large" err.txt || fail "sidecar: no reason: $(cat err.txt)"
+grep -q "ORTE_ERROR_LOG\|MPI_ABORT" err.txt && fail "sidecar: the job aborted: $(cat err.txt)"
+test -s s.h5 || fail "sidecar: s.h5 was not kept"
+nothing_left s.xmf
+
 # the same runs without the limit succeed (the failures above were the limit's)
 "$BO_BIN/bo_convert" -format raw -dtype u8 -shape 100,100 -in zeros.raw -out z.h5 > /dev/null || fail "bo_convert without the limit"
 test -s z.h5 && test -s z.xmf || fail "no z.h5 and z.xmf"
