@@ -52,7 +52,7 @@ else
 fi
 
 say "2. training on $NP ranks: $TRAIN_ARGS"
-rm -f ckpt*.h5
+rm -f ckpt*.h5 train.csv # a new run: bo_train keeps an existing log unless told -overwrite
 $MPIRUN -n "$NP" "$BIN/bo_train" -data train.h5 -checkpoint ckpt.h5 -log train.csv $TRAIN_ARGS | tee train.txt
 
 say "3. generating $N_SAMPLE members: $SAMPLE_ARGS"
