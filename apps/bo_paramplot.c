@@ -266,7 +266,13 @@ static PetscErrorCode write_keff(const Options *o, const Points *pt)
   double pad = 0.08 * PetscMax(hi - lo, 1e-12);
   lo -= pad, hi += pad;
   PetscCall(BOImageCreate(LEFT + np * (PW + GAP + LEFT) - LEFT, TOP + PH + BOTTOM, &im));
-  snprintf(title, sizeof(title), "k_eff per point: mean +- standard error (%" PetscInt_FMT " members)", pt->n[0][0]);
+  if (pt->n[0][0] == pt->n[1][0])
+    snprintf(title, sizeof(title), "k_eff per point: mean +- standard error (%" PetscInt_FMT " members)", pt->n[0][0]);
+  else
+    snprintf(title, sizeof(title),
+             "k_eff per point: mean +- standard error (simulator %" PetscInt_FMT ", surrogate %" PetscInt_FMT
+             " members)",
+             pt->n[0][0], pt->n[1][0]);
   for (int dx = 0; dx < 2; dx++) BOImageText(&im, 8 + dx, 8, title, black);
   for (int s = 0; s < 2; s++) { /* legend */
     int x = 8 + s * 200;
