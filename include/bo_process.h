@@ -27,6 +27,7 @@ typedef struct {
   BOWeightType weight_type;  /* loss weights (default instantaneous) */
   PetscReal    weight_floor; /* no weight below this fraction of the largest (default 0.01) */
   PetscReal    grid_power;   /* sampling grid: step j ends at p = (j/(K-1))^grid_power (a sampling setting) */
+  PetscReal    empty_hurdle; /* q of BOReverseEmptyHurdle, in [0, 1) (default 0: off; a sampling setting) */
   /* Training times: a fraction focus_fraction (default 0: none) of the draws
    * is uniform among the focus_count indices from focus_first, those whose p
    * lies in [focus[0], focus[1]] (set by BOProcessSetUp). */
@@ -133,6 +134,18 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
 void BOReverseStep(BOReverseStepType type, double r, double max_count, uint64_t seed, uint32_t member, uint32_t k,
                    PetscInt dim, const float *yhat, const float *obs_value, const float *obs_mask, float *state);
 
+/* The empty-cell hurdle of a coarse step (docs/SAMPLING.md, "The empty-cell
+ * hurdle"). The remaining count of a cell still empty at t is zero-inflated:
+ * given its mean it is 0 more often than a Poisson count, so a step that
+ * commits births from the mean alone fills too many empty cells. Each empty,
+ * unobserved cell is therefore open at this step with probability
+ * pi = 1 - q r, its prediction divided by pi, or closed (prediction 0): the
+ * mean is kept, the chance of no birth rises, and as r -> 0 (fine steps)
+ * nothing changes. q = 0 is off. The stream is (seed, BO_RNG_HURDLE,
+ * member, k). */
+void BOReverseEmptyHurdle(double q, double r, uint64_t seed, uint32_t member, uint32_t k, PetscInt dim,
+                          const float *state, const float *obs_mask, float *yhat);
+
 /* The predictor: given nmembers states (nmembers x dim, counts as floats) at
  * schedule index k, write yhat (same shape), the predicted E[n0 - n_t | n_t]. */
 typedef PetscErrorCode (*BOPredictor)(void *ctx, PetscInt nmembers, PetscInt dim, const float *state, PetscInt k,
@@ -158,8 +171,9 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
  * bridge like a mean. Optional: observed elements (obs_value/obs_mask: dim
  * entries shared by all members, or NULL; see BOReverseStep) and known
  * totals (totals: one per member, or NULL; then every step is
- * BOReverseStepTotal). The result depends only on (seed, member index) and
- * on what the predictor returns for it. */
+ * BOReverseStepTotal). A predicted mean passes BOReverseEmptyHurdle first
+ * when proc->empty_hurdle > 0. The result depends only on (seed, member
+ * index) and on what the predictor returns for it. */
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
                                  BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed,
                                  PetscInt first_member, PetscInt nmembers, PetscInt dim, const float *obs_value,

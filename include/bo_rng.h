@@ -25,6 +25,7 @@ enum {
   BO_RNG_TRAIN_INPUT  = 8,  /* a distributional network's noise in training: a = sample, b = step */
   BO_RNG_SAMPLE_INPUT = 9,  /* ... and in sampling: a = member, b = schedule index */
   BO_RNG_CALIBRATE    = 10, /* the calibration's times and noise: a = sample, b = round x bins + bin */
+  BO_RNG_HURDLE       = 11, /* the empty-cell hurdle of a reverse step: a = member, b = schedule index */
 };
 
 typedef struct {

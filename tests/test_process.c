@@ -464,7 +464,12 @@ START_TEST(test_sampling_grid)
   ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 50, idx)), 0);
   proc->grid_power = 17;
   ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 50, idx)), 0);
-  proc->grid_power = 4;
+  proc->grid_power   = 4;
+  proc->empty_hurdle = 1; /* the hurdle's q must be in [0, 1) */
+  ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 50, idx)), 0);
+  proc->empty_hurdle = -0.1;
+  ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 50, idx)), 0);
+  proc->empty_hurdle = 0;
   BOTestOK(BOProcessSamplingGrid(proc, 1, idx));
   ck_assert_int_eq(idx[0], 999);
   ck_assert_int_ne(BOTestExpectError(BOProcessSamplingGrid(proc, 0, idx)), 0);

@@ -249,7 +249,10 @@ START_TEST(test_totals_exact)
 
   state = malloc(sizeof(float) * M * G);
   for (int b = 0; b < M; b++) totals[b] = 5 * b; /* including 0 and totals far above the rates' sum */
-  for (int sampled = 0; sampled < 2; sampled++)
+  /* with the empty-cell hurdle too: a step whose open cells have no weight still ends on the total */
+  for (int step = 0; step < 4; step++) {
+    const int sampled  = step % 2;
+    proc->empty_hurdle = step < 2 ? 0.0 : 0.9;
     for (PetscInt K = 1; K <= 30; K += 29) {
       BOTestOK(BOProcessGenerate(proc, BO_REVERSE_BRIDGE, K, 0.0, constant_predict, (PetscBool)sampled, rate, 3, 0, M,
                                  G, NULL, NULL, totals, state));
@@ -277,6 +280,7 @@ START_TEST(test_totals_exact)
         ck_assert_msg(sum == totals[b], "observed, sampled %d: member %d has %g, not %g", sampled, b, sum, totals[b]);
       }
     }
+  }
   free(state);
   BOProcessDestroy(&proc);
 }
@@ -309,6 +313,41 @@ START_TEST(test_cap_not_starved)
     double mean = sum[i] / M, se = sqrt(PetscMax(sum2[i] / M - mean * mean, 1e-12) / M);
     ck_assert_msg(fabs(mean - share[i]) < 4.0 * se, "cell %d (room %g): mean %.4f, share %.2f (se %.4f)", i,
                   16.0 - start[i], mean, (double)share[i], se);
+  }
+}
+END_TEST
+
+/* The empty-cell hurdle (BOReverseEmptyHurdle): an empty cell with mean w is
+ * open with probability 1 - q r and then predicts w / (1 - q r), else 0, so
+ * its mean stays w; occupied, observed and zero cells are never touched;
+ * q = 0 changes nothing; the draws are the member's and the step's alone.
+ * Tolerances: 4 standard errors of the fraction closed and of the mean. */
+START_TEST(test_empty_hurdle)
+{
+  enum { G = 4, M = 40000 };
+  const double q = 0.7, r = 0.5, pi = 1.0 - q * r;
+  const float  state[G] = {0, 3, 0, 0}, mask[G] = {0, 0, 1, 0}, w[G] = {0.8f, 0.8f, 0.8f, 0.0f};
+  double       closed = 0, sum = 0, sum2 = 0;
+
+  for (int b = 0; b < M; b++) {
+    float y[G], again[G];
+    memcpy(y, w, sizeof(y));
+    BOReverseEmptyHurdle(q, r, 5, (uint32_t)b, 7, G, state, mask, y);
+    ck_assert(y[1] == w[1] && y[2] == w[2] && y[3] == 0.0f); /* occupied, observed, zero */
+    ck_assert(y[0] == 0.0f || fabs(y[0] - w[0] / pi) < 1e-6);
+    closed += y[0] == 0.0f, sum += y[0], sum2 += (double)y[0] * y[0];
+    memcpy(again, w, sizeof(again));
+    BOReverseEmptyHurdle(q, r, 5, (uint32_t)b, 7, G, state, mask, again);
+    ck_assert(again[0] == y[0]); /* the same member and step draw the same */
+    memcpy(again, w, sizeof(again));
+    BOReverseEmptyHurdle(0.0, r, 5, (uint32_t)b, 7, G, state, mask, again);
+    ck_assert(memcmp(again, w, sizeof(again)) == 0); /* q = 0: off */
+  }
+  {
+    double f = closed / M, fse = sqrt(q * r * (1 - q * r) / M), mean = sum / M;
+    double se = sqrt((sum2 / M - mean * mean) / M);
+    ck_assert_msg(fabs(f - q * r) < 4 * fse, "closed %.4f of the time, want %.4f (se %.4f)", f, q * r, fse);
+    ck_assert_msg(fabs(mean - w[0]) < 4 * se, "mean %.4f, want %.4f (se %.4f)", mean, (double)w[0], se);
   }
 }
 END_TEST
@@ -379,6 +418,7 @@ Suite *suite_reverse(void)
   tcase_add_test(tc, test_total_conditional_law);
   tcase_add_test(tc, test_totals_exact);
   tcase_add_test(tc, test_cap_not_starved);
+  tcase_add_test(tc, test_empty_hurdle);
   tcase_add_test(tc, test_energy_loss_gradient);
   tcase_add_test(tc, test_energy_score_is_proper);
   suite_add_tcase(s, tc);

@@ -16,6 +16,8 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, K, T);
   PetscCheck(proc->grid_power >= 1.0 && proc->grid_power <= 16.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_grid_power %g: must be in [1, 16]", (double)proc->grid_power);
+  PetscCheck(proc->empty_hurdle >= 0.0 && proc->empty_hurdle < 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-sample_empty_hurdle %g: must be in [0, 1)", (double)proc->empty_hurdle);
   idx[0] = T - 1;
   /* Step j ends near survival p_{T-1} + (p_0 - p_{T-1}) (j/(K-1))^a. With a
    * = 1 every step expects the same share of births. A network of the mean
@@ -203,6 +205,20 @@ void BOReverseStepTotal(double r, double max_count, int sampled, uint64_t seed, 
   }
 }
 
+void BOReverseEmptyHurdle(double q, double r, uint64_t seed, uint32_t member, uint32_t k, PetscInt dim,
+                          const float *state, const float *obs_mask, float *yhat)
+{
+  const double pi = 1.0 - q * r; /* the chance that an empty cell is open at this step */
+  BORng        rng;
+
+  if (q <= 0.0 || r <= 0.0) return;
+  BORngInit(&rng, seed, BO_RNG_HURDLE, member, k);
+  for (PetscInt i = 0; i < dim; i++) {
+    if (state[i] != 0.0f || (obs_mask && obs_mask[i]) || !(yhat[i] > 0.0f)) continue;
+    yhat[i] = BORngUniform(&rng) < pi ? (float)(yhat[i] / pi) : 0.0f;
+  }
+}
+
 PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscInt K, double max_count,
                                  BOPredictor predict, PetscBool sampled, void *ctx, uint64_t seed,
                                  PetscInt first_member, PetscInt nmembers, PetscInt dim, const float *obs_value,
@@ -223,6 +239,9 @@ PetscErrorCode BOProcessGenerate(BOProcess proc, BOReverseStepType type, PetscIn
     PetscCall(predict(ctx, nmembers, dim, state, idx[j], yhat));
     for (PetscInt b = 0; b < nmembers; b++) {
       const uint32_t g = (uint32_t)(first_member + b);
+      if (!sampled)
+        BOReverseEmptyHurdle(proc->empty_hurdle, r, seed, g, (uint32_t)idx[j], dim, state + b * dim, obs_mask,
+                             yhat + b * dim);
       if (totals)
         BOReverseStepTotal(r, max_count, sampled, seed, g, (uint32_t)idx[j], dim, yhat + b * dim, totals[b], obs_value,
                            obs_mask, state + b * dim, work);

@@ -58,6 +58,9 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
       PetscOptionsReal("-sample_grid_power",
                        "where the steps fall: step j ends at p = (j/(K-1))^a (1: even in p; larger: short first steps)",
                        NULL, s->proc->grid_power, &s->proc->grid_power, NULL));
+  PetscCall(PetscOptionsReal("-sample_empty_hurdle",
+                             "q in [0, 1): an empty cell is open at a step with probability 1 - q r (0: off)", NULL,
+                             s->proc->empty_hurdle, &s->proc->empty_hurdle, NULL));
   PetscCall(PetscOptionsInt("-batch", "members per micro-batch (part of the ensemble's identity)", NULL, s->micro_batch,
                             &s->micro_batch, NULL));
   PetscCall(PetscOptionsInt("-seed", "random seed", NULL, seed, &seed, NULL));
@@ -175,6 +178,10 @@ PetscErrorCode BOSamplerView(BOSampler s, PetscViewer viewer)
       ", seed %llu, %d rank%s, %s weights of %s\n",
       BOReverseStepTypes[s->step_type], s->K, (double)s->proc->grid_power, s->micro_batch, (unsigned long long)s->seed,
       s->size, s->size > 1 ? "s" : "", s->use_ema ? "EMA" : "raw", s->checkpoint));
+  if (s->proc->empty_hurdle > 0)
+    PetscCall(PetscViewerASCIIPrintf(viewer,
+                                     "  empty cells open at a step with probability 1 - %g r (-sample_empty_hurdle)\n",
+                                     (double)s->proc->empty_hurdle));
   if (s->label >= 0)
     PetscCall(
         PetscViewerASCIIPrintf(viewer, "  label %" PetscInt_FMT ", guidance %g\n", s->label, (double)s->guidance));
@@ -333,7 +340,11 @@ PetscErrorCode BOSamplerWriteEnsemble(BOSampler s, PetscInt first, PetscInt n, c
   PetscCall(BOWriterSetAttributeString(w, "checkpoint_crc32", text));
   PetscCall(BOWriterSetAttributeInt(w, "seed", (long long)s->seed));
   PetscCall(BOWriterSetAttributeString(w, "sampler", BOReverseStepTypes[s->step_type]));
-  snprintf(text, sizeof(text), "power %g", (double)s->proc->grid_power);
+  /* the hurdle changes the members too: in sample_grid, which -merge compares */
+  if (s->proc->empty_hurdle > 0)
+    snprintf(text, sizeof(text), "power %g, empty hurdle %g", (double)s->proc->grid_power,
+             (double)s->proc->empty_hurdle);
+  else snprintf(text, sizeof(text), "power %g", (double)s->proc->grid_power);
   PetscCall(BOWriterSetAttributeString(w, "sample_grid", text));
   PetscCall(BOWriterSetAttributeInt(w, "sample_steps", s->K));
   PetscCall(BOWriterSetAttributeInt(w, "micro_batch", B));
