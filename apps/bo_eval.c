@@ -82,14 +82,19 @@ static PetscErrorCode get_options(Options *o)
     PetscCheck(o->params_tol >= 0 && o->params_tol < 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE,
                "-by_params_tol must be in [0, 1), not %g", (double)o->params_tol);
   }
-  { /* -png is a prefix: its three plots are outputs */
-    char plot[3][PETSC_MAX_PATH_LEN + 16];
+  { /* -png is a prefix: its four pictures are outputs */
+    char plot[4][PETSC_MAX_PATH_LEN + 16];
     BOPrefixedPath(o->png, "spectra.png", plot[0], sizeof(plot[0]));
     BOPrefixedPath(o->png, "marginals.png", plot[1], sizeof(plot[1]));
     BOPrefixedPath(o->png, "meanvar.png", plot[2], sizeof(plot[2]));
-    const BOFileArg out[] = {{"-json", o->json}, {"-png", plot[0]}, {"-png", plot[1]}, {"-png", plot[2]}},
+    BOPrefixedPath(o->png, "montage.png", plot[3], sizeof(plot[3]));
+    const BOFileArg out[] = {{"-json", o->json},
+                             {"-png", plot[0]},
+                             {"-png", plot[1]},
+                             {"-png", plot[2]},
+                             {"-png", plot[3]}},
                     in[]  = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 4, out, 3, in));
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 5, out, 3, in));
   }
   PetscFunctionReturn(0);
 }

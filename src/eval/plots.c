@@ -319,7 +319,7 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
   PetscCall(gather_first(m, real, k, x, &nr));
   PetscCall(gather_first(m, fake, k, x + (size_t)k * m->D, &nf));
   if (m->rank == 0) {
-    snprintf(path, sizeof(path), "%s_montage.png", prefix);
+    BOPrefixedPath(prefix, "montage.png", path, sizeof(path));
     if (nr < k) PetscCall(PetscArraymove(x + (size_t)nr * m->D, x + (size_t)k * m->D, (size_t)nf * m->D));
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
     if (m->is_3d) {

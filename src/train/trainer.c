@@ -420,7 +420,8 @@ static PetscErrorCode open_log(BOTrainer tr)
   PetscFunctionBegin;
   if (!tr->log[0]) PetscFunctionReturn(0);
   if (tr->rank == 0) {
-    PetscBool append = tr->step > 0 && access(tr->log, F_OK) == 0;
+    /* a restart appends even when it found no checkpoint: -restart never loses a log */
+    PetscBool append = (tr->step > 0 || tr->restart) && access(tr->log, F_OK) == 0;
     tr->logfile      = fopen(tr->log, append ? "a" : "w");
     if (!tr->logfile) err = errno;
     else if (!append) fprintf(tr->logfile, "step,loss,samples_per_s,lr,grad_norm,elapsed_s\n");

@@ -76,11 +76,18 @@ expect_error "-log old.csv exists: continue it with -restart, or replace it with
 [ -e c3.h5 ] && fail "a refused run wrote a checkpoint"
 train -data d.h5 -checkpoint c3.h5 -log old.csv -overwrite > /dev/null || fail "-overwrite of the log refused"
 head -n 1 old.csv | has "^step,loss" || fail "-overwrite did not begin a new log"
+# -restart without a checkpoint to continue appends to the log, as the refusal advises
+printf 'precious\n' > kept.csv
+train -data d.h5 -checkpoint c4.h5 -log kept.csv -restart > /dev/null || fail "-restart with a new log"
+head -n 1 kept.csv | has "^precious" || fail "-restart without a checkpoint truncated the log"
 
 # 5. Pictures named by a prefix are outputs like the others
 "$SA" -checkpoint ck.h5 -n 8 -sample_steps 2 -out ens.h5 > /dev/null
 expect_error "-png r_spectra.png is the same file as -json r_spectra.png" "$BO_BIN/bo_eval" -real d.h5 \
   -fake ens.h5 -json r_spectra.png -png r
+cp d.h5 q_montage.png
+expect_error "-png q_montage.png is the same file as -real q_montage.png" "$BO_BIN/bo_eval" -real q_montage.png \
+  -fake ens.h5 -png q
 cp d.h5 q_meanvar.png
 expect_error "-png q_meanvar.png is the same file as -real q_meanvar.png" "$BO_BIN/bo_eval" -real q_meanvar.png \
   -fake ens.h5 -png q

@@ -60,6 +60,9 @@ expect_error "sample_steps" "$SA" -merge shard3.h5,shard2.h5 -out bad.h5
 # the empty-cell hurdle: its q is checked, it is named in the header and in
 # sample_grid, and shards sampled without it do not merge with one sampled with it
 expect_error "-sample_empty_hurdle 1.*: must be in \[0, 1)" "$SA" -checkpoint ck.h5 -n 4 -sample_empty_hurdle 1 -out e.h5
+# ... on every rank, also one with no block to generate (it used to wait in the writer)
+expect_error "-sample_empty_hurdle 1.*: must be in \[0, 1)" timeout 60 $MPIRUN -n 2 "$SA" -checkpoint ck.h5 -n 4 \
+  -batch 4 -sample_empty_hurdle 1 -out e.h5
 "$SA" -checkpoint ck.h5 -n 16 -first_member 0 -sample_steps 25 -seed 4 -sample_empty_hurdle 0.7 -out shardh.h5 \
   | has "empty cells open at a step with probability 1 - 0.7 r" || fail "no hurdle in the header"
 h5dump -a sample_grid shardh.h5 | has "power 4, empty hurdle 0.7" || fail "no hurdle in sample_grid"
