@@ -32,7 +32,7 @@ say "2. training on $NP ranks: $TRAIN_ARGS"
 $MPIRUN -n "$NP" "$BIN/bo_train" -data train.h5 -checkpoint ckpt.h5 -log train.csv $TRAIN_ARGS | tee train.txt
 
 # the held-out points: a params table (bo_convert -params_csv beside one
-# dummy count per point), then N_PER_POINT fresh realizations at each
+# dummy count per point), then N_HELDOUT_PER_POINT fresh realizations at each
 npts=0
 {
   echo "corr_len,sigma,pvi"

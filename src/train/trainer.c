@@ -392,10 +392,8 @@ static PetscErrorCode choose_conditions(BOTrainer tr)
   PetscFunctionReturn(0);
 }
 
-/* A new run never replaces a checkpoint silently: an existing -checkpoint
- * is continued (-restart) or replaced on request (-overwrite). Before any
- * work. */
-/* A new run replaces an existing checkpoint or log only with -overwrite. */
+/* A new run never replaces a checkpoint or log silently: an existing one is
+ * continued (-restart) or replaced on request (-overwrite). Before any work. */
 static PetscErrorCode check_new_run_keeps_file(BOTrainer tr, const char *opt, const char *path)
 {
   int exists = 0;
