@@ -54,6 +54,8 @@ typedef struct {
   PetscInt     temb_hidden;                  /* width of the time MLP, its output e, and the label embedding */
   PetscInt     num_classes;                  /* 0: unconditional; else labels 0..num_classes-1 and null = num_classes */
   PetscBool    periodic;                     /* periodic padding in the 3x3 convolutions */
+  PetscBool    film;                         /* the embedding scales and shifts each block's second GroupNorm
+                                               (FiLM) instead of adding a per-channel bias (docs/NETWORK.md) */
   double       max_count;                    /* N in the linear input scaling; the sampler's default cap */
   BOModelInput input;                        /* input scaling: linear (default for fields) or log1p (vectors) */
   PetscInt     noise_channels;       /* a distributional network (noise_channels or noise_latent > 0): channels of
@@ -121,8 +123,8 @@ PetscErrorCode BOModelConfigFromName3D(const char *name, const PetscInt shape4[4
  * 2-D; H and W padded): the z rule above. */
 void BOModelLevelGrid(const BOModelConfig *cfg, PetscInt l, PetscInt *D, PetscInt *H, PetscInt *W);
 /* Overrides from the options database: -net_channels, -net_mult 1,2,2,
- * -net_blocks, -net_attn 0,0,1, -net_temb, -net_periodic, -net_input
- * linear|log1p (bo_train). */
+ * -net_blocks, -net_attn 0,0,1, -net_temb, -net_periodic, -net_film, -net_input
+ * linear|log1p, -net_noise, -net_noise_latent (bo_train). */
 PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg);
 /* Attributes on an open HDF5 group (file root or a subgroup). A
  * configuration without model_input (written before it existed) loads as

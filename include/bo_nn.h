@@ -170,6 +170,14 @@ void bo_channel_bias_forward(int B, int C, int HW, const float *bias, float *x);
 /* dbias[b][c] = sum over HW of dy[c][b][:] (overwrites) */
 void bo_channel_bias_backward(int B, int C, int HW, const float *dy, float *dbias);
 
+/* ---- FiLM with SiLU: y[c][b][:] = silu(x[c][b][:] (1 + scale[b][c]) + shift[b][c]) ----
+ * ss [B][2C] holds each sample's C scales, then its C shifts. */
+void bo_film_silu_forward(int B, int C, int HW, const float *x, const float *ss, float *y);
+/* dx = dz (1 + scale) with dz = dy silu'(z) (dx may be dy: in place);
+ * dss = [sum dz x | sum dz] per sample (overwrites) */
+void bo_film_silu_backward(int B, int C, int HW, const float *x, const float *ss, const float *dy, float *dx,
+                           float *dss);
+
 /* ---- nearest 2x upsampling: x [C][B][H][W] -> y [C][B][2H][2W] -------------- */
 void bo_upsample2x_forward(int CB, int H, int W, const float *x, float *y);
 /* dx (+)= sum of dy over each 2x2 block */
@@ -207,19 +215,23 @@ void   bo_attention_backward(const BOAttentionShape *s, const float *x, const fl
  *   a1 = SiLU(GN1(x)),  h1 = Conv_k(a1) + Linear(SiLU(e))[b][c],
  *   a2 = SiLU(GN2(h1)), y = Conv_k(a2) + skip(x),
  * skip = identity if Cin = Cout, else a 1x1 conv. x [Cin][B][HW],
- * y [Cout][B][HW], silu_e [B][E] = SiLU of the time embedding. */
+ * y [Cout][B][HW], silu_e [B][E] = SiLU of the time embedding.
+ * With film = 1 the embedding scales and shifts instead of adding a bias:
+ *   h1 = Conv_k(a1), [scale; shift] = Linear(SiLU(e)) (2 Cout per sample),
+ *   a2 = SiLU(GN2(h1) (1 + scale) + shift). */
 typedef struct {
-  int B, Cin, Cout, H, W, k, periodic, G1, G2, E;
+  int B, Cin, Cout, H, W, k, periodic, G1, G2, E, film;
 } BOResBlockShape;
 /* Pointers to the tensors (one struct for parameters, one for gradients).
  * skip_w/skip_b are NULL when Cin = Cout. */
 typedef struct {
   float *gn1_g, *gn1_b, *conv1_w, *conv1_b, *temb_w, *temb_b, *gn2_g, *gn2_b, *conv2_w, *conv2_b, *skip_w, *skip_b;
 } BOResBlockParams;
-/* Saved activations: a1 [Cin][B][HW], h1 and a2 [Cout][B][HW], tb [B][Cout],
- * mean1/rstd1 [B][G1], mean2/rstd2 [B][G2]. */
+/* Saved activations: a1 [Cin][B][HW], h1 and a2 [Cout][B][HW], tb [B][Cout]
+ * ([B][2 Cout] with film), mean1/rstd1 [B][G1], mean2/rstd2 [B][G2]; with
+ * film also n2 = GN2(h1) [Cout][B][HW] (NULL without). */
 typedef struct {
-  float *a1, *h1, *a2, *tb, *mean1, *rstd1, *mean2, *rstd2;
+  float *a1, *h1, *a2, *tb, *mean1, *rstd1, *mean2, *rstd2, *n2;
 } BOResBlockActs;
 size_t bo_resblock_acts_size(const BOResBlockShape *s); /* floats, for bo_resblock_acts_set */
 void   bo_resblock_acts_set(const BOResBlockShape *s, float *base, BOResBlockActs *a);
@@ -237,7 +249,7 @@ void bo_resblock_backward(const BOResBlockShape *s, const BOResBlockParams *p, c
  * over x [Cin][B][D][H][W]; the same parameters (conv weights [Cout][Cin][k][k][k])
  * and saved activations (HW = D*H*W). */
 typedef struct {
-  int B, Cin, Cout, D, H, W, k, G1, G2, E;
+  int B, Cin, Cout, D, H, W, k, G1, G2, E, film;
 } BOResBlock3dShape;
 size_t bo_resblock3d_acts_size(const BOResBlock3dShape *s);
 void   bo_resblock3d_acts_set(const BOResBlock3dShape *s, float *base, BOResBlockActs *a);

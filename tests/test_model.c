@@ -406,10 +406,15 @@ START_TEST(test_condition_gradients)
   check_model_gradients(&cfg, 3, 2);
   cfg.num_params = 0; /* inputs alone */
   check_model_gradients(&cfg, 3, 2);
+  set_params(&cfg, 3), cfg.film = PETSC_TRUE; /* FiLM: the embedding scales and shifts */
+  check_model_gradients(&cfg, 3, 2);
   BOTestOK(BOModelConfigFromName("mlp", vshape, PETSC_FALSE, 20, &cfg));
   cfg.base_channels = 32, cfg.temb_hidden = 16;
   set_params(&cfg, 2);
   check_model_gradients(&cfg, 3, 2);
+  cfg.film = PETSC_TRUE;
+  check_model_gradients(&cfg, 3, 2);
+  cfg.film       = PETSC_FALSE;
   cfg.num_inputs = 1, cfg.input_sd[0] = 1;
   ck_assert(BOTestExpectError(bo_model_create_expect(&cfg)) == PETSC_ERR_ARG_INCOMP); /* vectors have no fields */
 }
@@ -725,7 +730,7 @@ START_TEST(test_save_load)
   BOTestOK(BOModelConfigFromName("unet-tiny", shape, PETSC_TRUE, 16, &cfg));
   cfg.num_classes = 10, cfg.noise_channels = 2, cfg.noise_latent = 7;
   set_params(&cfg, 3);
-  cfg.num_inputs = 1, cfg.input_mean[0] = -0.25, cfg.input_sd[0] = 0.75;
+  cfg.num_inputs = 1, cfg.input_mean[0] = -0.25, cfg.input_sd[0] = 0.75, cfg.film = PETSC_TRUE;
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg, &m));
   BOTestOK(BOModelInitParams(m, 11));
   randomise_params(m);
@@ -740,7 +745,8 @@ START_TEST(test_save_load)
   ck_assert(file >= 0);
   BOTestOK(BOModelConfigLoad(file, &cfg2));
   ck_assert(!strcmp(cfg2.name, "unet-tiny") && cfg2.num_classes == 10 && cfg2.max_count == 16 && cfg2.attn[1] == 1 &&
-            cfg2.Ny == 8 && cfg2.temb_dim == cfg.temb_dim && cfg2.noise_channels == 2 && cfg2.noise_latent == 7);
+            cfg2.Ny == 8 && cfg2.temb_dim == cfg.temb_dim && cfg2.noise_channels == 2 && cfg2.noise_latent == 7 &&
+            cfg2.film);
   /* the conditioning, with its statistics and range, round-trips exactly */
   ck_assert(cfg2.num_params == 3 && !strcmp(cfg2.param_names, "corr_len,sigma,pvi") && cfg2.num_inputs == 1 &&
             cfg2.input_mean[0] == -0.25 && cfg2.input_sd[0] == 0.75);
@@ -753,6 +759,12 @@ START_TEST(test_save_load)
   BOTestOK(BOModelLoadParams(m2, file, m2->params));
   ck_assert(!memcmp(m->params, m2->params, sizeof(float) * m->nparams));
 
+  /* without FiLM the time embeddings' shapes differ */
+  cfg2.film = PETSC_FALSE;
+  BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m3));
+  ck_assert(BOTestExpectError(BOModelLoadParams(m3, file, m3->params)) == PETSC_ERR_FILE_UNEXPECTED);
+  BOTestOK(BOModelDestroy(&m3));
+  cfg2.film = PETSC_TRUE;
   /* a different network: wider channels -> shape mismatch named in the error */
   cfg2.base_channels = 16;
   BOTestOK(BOModelCreate(PETSC_COMM_SELF, &cfg2, &m3));
@@ -892,6 +904,8 @@ START_TEST(test_unet3d_gradients)
   cfg.nlevels = 3, cfg.ch_mult[2] = 2, cfg.attn[1] = 0, cfg.attn[2] = 1, cfg.noise_channels = 1;
   set_params(&cfg, 2);
   cfg.num_inputs = 1, cfg.input_mean[0] = 0.5, cfg.input_sd[0] = 1.5;
+  check_model_gradients(&cfg, 3, 1);
+  cfg.film = PETSC_TRUE;
   check_model_gradients(&cfg, 3, 1);
   bo_nn_set_winograd(wino);
 }

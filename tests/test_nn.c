@@ -738,7 +738,8 @@ static size_t res_params(const BOResBlockShape *s, float *base, BOResBlockParams
   size_t kk = (size_t)s->k * s->k, off = 0;
 #define TAKE(f, n) (p->f = base ? base + off : NULL, off += (n))
   TAKE(gn1_g, s->Cin), TAKE(gn1_b, s->Cin), TAKE(conv1_w, s->Cout * s->Cin * kk), TAKE(conv1_b, s->Cout);
-  TAKE(temb_w, s->Cout * s->E), TAKE(temb_b, s->Cout), TAKE(gn2_g, s->Cout), TAKE(gn2_b, s->Cout);
+  const int nt = s->Cout * (s->film ? 2 : 1); /* FiLM: a scale and a shift per channel */
+  TAKE(temb_w, nt * s->E), TAKE(temb_b, nt), TAKE(gn2_g, s->Cout), TAKE(gn2_b, s->Cout);
   TAKE(conv2_w, s->Cout * s->Cout * kk), TAKE(conv2_b, s->Cout);
   if (s->Cin != s->Cout) TAKE(skip_w, s->Cout * s->Cin), TAKE(skip_b, s->Cout);
   else p->skip_w = p->skip_b = NULL;
@@ -747,7 +748,8 @@ static size_t res_params(const BOResBlockShape *s, float *base, BOResBlockParams
 }
 
 /* a1 = SiLU(GN1(x)), h1 = conv1(a1) + Linear(silu_e)[b][c], a2 = SiLU(GN2(h1)),
- * y = conv2(a2) + skip(x), skip the identity or a 1x1 convolution. */
+ * y = conv2(a2) + skip(x), skip the identity or a 1x1 convolution. With
+ * FiLM, h1 = conv1(a1), [sc; sh] = Linear(silu_e)[b], a2 = SiLU(GN2(h1) (1 + sc) + sh). */
 static void resblock_ref(const BOResBlockShape *s, const BOResBlockParams *p, const float *x, const float *se,
                          double *y)
 {
@@ -758,13 +760,26 @@ static void resblock_ref(const BOResBlockShape *s, const BOResBlockParams *p, co
   for (size_t i = 0; i < Ni; i++) xd[i] = x[i];
   groupnorm_ref(B, s->Cin, HW, s->G1, 1, xd, p->gn1_g, p->gn1_b, a1);
   conv_ref(B, s->Cin, s->H, s->W, s->Cout, s->k, s->periodic, a1, p->conv1_w, p->conv1_b, h1);
-  for (int c = 0; c < s->Cout; c++)
+  const int nt = s->Cout * (s->film ? 2 : 1);
+  double   *tb = malloc(sizeof(double) * B * nt);
+  for (int j = 0; j < nt; j++)
     for (int bb = 0; bb < B; bb++) {
-      double tb = p->temb_b[c];
-      for (int e = 0; e < s->E; e++) tb += (double)p->temb_w[c * s->E + e] * se[bb * s->E + e];
-      for (int i = 0; i < HW; i++) h1[((size_t)c * B + bb) * HW + i] += tb;
+      tb[bb * nt + j] = p->temb_b[j];
+      for (int e = 0; e < s->E; e++) tb[bb * nt + j] += (double)p->temb_w[j * s->E + e] * se[bb * s->E + e];
     }
-  groupnorm_ref(B, s->Cout, HW, s->G2, 1, h1, p->gn2_g, p->gn2_b, a2);
+  if (!s->film)
+    for (int c = 0; c < s->Cout; c++)
+      for (int bb = 0; bb < B; bb++)
+        for (int i = 0; i < HW; i++) h1[((size_t)c * B + bb) * HW + i] += tb[bb * nt + c];
+  groupnorm_ref(B, s->Cout, HW, s->G2, !s->film, h1, p->gn2_g, p->gn2_b, a2);
+  if (s->film)
+    for (int c = 0; c < s->Cout; c++)
+      for (int bb = 0; bb < B; bb++)
+        for (int i = 0; i < HW; i++) {
+          double *v = &a2[((size_t)c * B + bb) * HW + i], z = *v * (1 + tb[bb * nt + c]) + tb[bb * nt + s->Cout + c];
+          *v = z / (1 + exp(-z));
+        }
+  free(tb);
   if (p->skip_w) conv_ref(B, s->Cin, s->H, s->W, s->Cout, 1, 0, xd, p->skip_w, p->skip_b, skip);
   else memcpy(skip, xd, sizeof(double) * No);
   conv_ref(B, s->Cout, s->H, s->W, s->Cout, s->k, s->periodic, a2, p->conv2_w, p->conv2_b, y);
@@ -804,7 +819,8 @@ static void res_case(BOResBlockShape s)
   check_fd("res dsilu_e", se, dse, s.B * s.E, res_loss, &c);
   check_fd("res params", pbuf, gbuf, np, res_loss, &c);
   /* each tensor on its own too (the spread above may skip small ones) */
-  check_fd("res temb_w", p.temb_w, g.temb_w, s.Cout * s.E, res_loss, &c);
+  check_fd("res temb_w", p.temb_w, g.temb_w, s.Cout * s.E * (s.film ? 2 : 1), res_loss, &c);
+  check_fd("res temb_b", p.temb_b, g.temb_b, s.Cout * (s.film ? 2 : 1), res_loss, &c);
   check_fd("res gn2_g", p.gn2_g, g.gn2_g, s.Cout, res_loss, &c);
   check_fd("res conv2_b", p.conv2_b, g.conv2_b, s.Cout, res_loss, &c);
   if (p.skip_w) check_fd("res skip_w", p.skip_w, g.skip_w, s.Cout * s.Cin, res_loss, &c);
@@ -814,10 +830,14 @@ static void res_case(BOResBlockShape s)
 
 START_TEST(test_resblock)
 {
-  /* B, Cin, Cout, H, W, k, periodic, G1, G2, E */
-  res_case((BOResBlockShape){2, 4, 8, 4, 5, 3, 0, 2, 4, 6});  /* 1x1 skip */
-  res_case((BOResBlockShape){2, 4, 4, 3, 4, 3, 1, 2, 2, 5});  /* identity skip, periodic */
-  res_case((BOResBlockShape){3, 12, 8, 1, 1, 1, 0, 2, 2, 4}); /* the MLP's block (GN groups of 6 and 4) */
+  /* B, Cin, Cout, H, W, k, periodic, G1, G2, E (, film) */
+  res_case((BOResBlockShape){2, 4, 8, 4, 5, 3, 0, 2, 4, 6, 0});  /* 1x1 skip */
+  res_case((BOResBlockShape){2, 4, 4, 3, 4, 3, 1, 2, 2, 5, 0});  /* identity skip, periodic */
+  res_case((BOResBlockShape){3, 12, 8, 1, 1, 1, 0, 2, 2, 4, 0}); /* the MLP's block (GN groups of 6 and 4) */
+  /* FiLM (film = 1): the embedding scales and shifts GN2 */
+  res_case((BOResBlockShape){2, 4, 8, 4, 5, 3, 0, 2, 4, 6, 1});
+  res_case((BOResBlockShape){2, 4, 4, 3, 4, 3, 1, 2, 2, 5, 1});
+  res_case((BOResBlockShape){3, 12, 8, 1, 1, 1, 0, 2, 2, 4, 1});
 }
 END_TEST
 

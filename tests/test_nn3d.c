@@ -776,12 +776,12 @@ static double res3d_loss(void *c)
 }
 
 /* All tensors of a block in one buffer (kernels k x k x kk); returns its length. */
-static size_t res3d_params(int Cin, int Cout, int E, size_t kk, float *base, BOResBlockParams *p)
+static size_t res3d_params(int Cin, int Cout, int E, int film, size_t kk, float *base, BOResBlockParams *p)
 {
-  size_t off = 0;
+  size_t off = 0, nt = (size_t)Cout * (film ? 2 : 1);
 #define TAKE(f, n) (p->f = base ? base + off : NULL, off += (n))
   TAKE(gn1_g, Cin), TAKE(gn1_b, Cin), TAKE(conv1_w, Cout * Cin * kk), TAKE(conv1_b, Cout);
-  TAKE(temb_w, Cout * E), TAKE(temb_b, Cout), TAKE(gn2_g, Cout), TAKE(gn2_b, Cout);
+  TAKE(temb_w, nt * E), TAKE(temb_b, nt), TAKE(gn2_g, Cout), TAKE(gn2_b, Cout);
   TAKE(conv2_w, Cout * Cout * kk), TAKE(conv2_b, Cout);
   if (Cin != Cout) TAKE(skip_w, Cout * Cin), TAKE(skip_b, Cout);
   else p->skip_w = p->skip_b = NULL;
@@ -789,8 +789,10 @@ static size_t res3d_params(int Cin, int Cout, int E, size_t kk, float *base, BOR
   return off;
 }
 
-/* GroupNorm + SiLU over x [C][B][V] in double, the result rounded to float. */
-static void gn_silu_ref(int B, int C, size_t V, int G, const float *x, const float *gamma, const float *beta, float *y)
+/* GroupNorm + SiLU over x [C][B][V] in double, the result rounded to float;
+ * with ss ([B][2C], FiLM) z = GN(x) (1 + ss[b][c]) + ss[b][C + c] before the SiLU. */
+static void gn_film_silu_ref(int B, int C, size_t V, int G, const float *x, const float *gamma, const float *beta,
+                             const double *ss, float *y)
 {
   const int Cg = C / G;
   for (int b = 0; b < B; b++)
@@ -807,7 +809,8 @@ static void gn_silu_ref(int B, int C, size_t V, int G, const float *x, const flo
         for (size_t i = 0; i < V; i++) {
           size_t j = ((size_t)c * B + b) * V + i;
           double z = gamma[c] * (x[j] - mu) * rstd + beta[c];
-          y[j]     = (float)(z / (1 + exp(-z)));
+          if (ss) z = z * (1 + ss[b * 2 * C + c]) + ss[b * 2 * C + C + c];
+          y[j] = (float)(z / (1 + exp(-z)));
         }
     }
 }
@@ -821,18 +824,24 @@ static void res3d_ref(const BOResBlock3dShape *s, const BOResBlockParams *p, con
   BOConv3dShape c1 = {s->B, s->Cin, s->D, s->H, s->W, s->Cout, s->k, 1, 1, 1}, c2 = c1, cs = c1;
   c2.Cin = s->Cout, cs.k = 1;
   float *a1 = malloc(sizeof(float) * s->Cin * N), *h1f = calloc(s->Cout * N, sizeof(float)),
-        *a2  = malloc(sizeof(float) * s->Cout * N);
-  double *h1 = malloc(sizeof(double) * s->Cout * N), *skip = malloc(sizeof(double) * s->Cout * N);
-  gn_silu_ref(s->B, s->Cin, V, s->G1, x, p->gn1_g, p->gn1_b, a1);
+        *a2    = malloc(sizeof(float) * s->Cout * N);
+  double   *h1 = malloc(sizeof(double) * s->Cout * N), *skip = malloc(sizeof(double) * s->Cout * N);
+  const int nt = s->Cout * (s->film ? 2 : 1);
+  double   *tb = malloc(sizeof(double) * s->B * nt);
+  gn_film_silu_ref(s->B, s->Cin, V, s->G1, x, p->gn1_g, p->gn1_b, NULL, a1);
   conv3d_direct(&c1, a1, p->conv1_w, p->conv1_b, h1, 0);
-  for (int c = 0; c < s->Cout; c++)
+  for (int j = 0; j < nt; j++)
     for (int b = 0; b < s->B; b++) {
-      double tb = p->temb_b[c];
-      for (int e = 0; e < s->E; e++) tb += (double)p->temb_w[c * s->E + e] * se[b * s->E + e];
-      for (size_t i = 0; i < V; i++) h1[((size_t)c * s->B + b) * V + i] += tb;
+      tb[b * nt + j] = p->temb_b[j];
+      for (int e = 0; e < s->E; e++) tb[b * nt + j] += (double)p->temb_w[j * s->E + e] * se[b * s->E + e];
     }
+  if (!s->film)
+    for (int c = 0; c < s->Cout; c++)
+      for (int b = 0; b < s->B; b++)
+        for (size_t i = 0; i < V; i++) h1[((size_t)c * s->B + b) * V + i] += tb[b * nt + c];
   for (size_t i = 0; i < s->Cout * N; i++) h1f[i] = (float)h1[i];
-  gn_silu_ref(s->B, s->Cout, V, s->G2, h1f, p->gn2_g, p->gn2_b, a2);
+  gn_film_silu_ref(s->B, s->Cout, V, s->G2, h1f, p->gn2_g, p->gn2_b, s->film ? tb : NULL, a2);
+  free(tb);
   if (p->skip_w) conv3d_direct(&cs, x, p->skip_w, p->skip_b, skip, 0);
   else
     for (size_t i = 0; i < s->Cout * N; i++) skip[i] = x[i];
@@ -848,7 +857,8 @@ static void res3d_ref(const BOResBlock3dShape *s, const BOResBlockParams *p, con
 static double res3d_case(BOResBlock3dShape s)
 {
   BOResBlockParams p, g;
-  const size_t     kkk = (size_t)s.k * s.k * s.k, N = r3_n(&s), np = res3d_params(s.Cin, s.Cout, s.E, kkk, NULL, &p);
+  const size_t     kkk = (size_t)s.k * s.k * s.k, N = r3_n(&s),
+               np = res3d_params(s.Cin, s.Cout, s.E, s.film, kkk, NULL, &p);
   float *pbuf = malloc(sizeof(float) * np), *gbuf = calloc(np, sizeof(float)), *x = malloc(sizeof(float) * s.Cin * N),
         *dx = malloc(sizeof(float) * s.Cin * N), *se = malloc(sizeof(float) * s.B * s.E),
         *dse = calloc(s.B * s.E, sizeof(float)), *y = malloc(sizeof(float) * s.Cout * N),
@@ -858,8 +868,8 @@ static double res3d_case(BOResBlock3dShape s)
   double  *ref = malloc(sizeof(double) * s.Cout * N), worst = 0, e;
   Res3dCtx c;
 
-  res3d_params(s.Cin, s.Cout, s.E, kkk, pbuf, &p);
-  res3d_params(s.Cin, s.Cout, s.E, kkk, gbuf, &g);
+  res3d_params(s.Cin, s.Cout, s.E, s.film, kkk, pbuf, &p);
+  res3d_params(s.Cin, s.Cout, s.E, s.film, kkk, gbuf, &g);
   BOTestFillUniform(pbuf, np, -0.4, 0.4, 4321, 61);
   for (int i = 0; i < s.Cin; i++) p.gn1_g[i] += 1.0f;
   for (int i = 0; i < s.Cout; i++) p.gn2_g[i] += 1.0f;
@@ -892,10 +902,12 @@ static double res3d_case(BOResBlock3dShape s)
 START_TEST(test_resblock3d)
 {
   double worst = 0, e;
-  /* B, Cin, Cout, D, H, W, k, G1, G2, E */
-  e = res3d_case((BOResBlock3dShape){2, 4, 6, 3, 4, 5, 3, 2, 3, 5}), worst = e > worst ? e : worst; /* 1x1x1 skip */
-  e = res3d_case((BOResBlock3dShape){1, 4, 4, 2, 3, 3, 3, 2, 2, 3}), worst = e > worst ? e : worst; /* identity skip */
-  e = res3d_case((BOResBlock3dShape){2, 6, 4, 2, 2, 3, 1, 3, 2, 4}), worst = e > worst ? e : worst; /* k = 1 */
+  /* B, Cin, Cout, D, H, W, k, G1, G2, E (, film) */
+  e = res3d_case((BOResBlock3dShape){2, 4, 6, 3, 4, 5, 3, 2, 3, 5, 0}), worst = e > worst ? e : worst; /* 1x1x1 skip */
+  e     = res3d_case((BOResBlock3dShape){1, 4, 4, 2, 3, 3, 3, 2, 2, 3, 0}),
+  worst = e > worst ? e : worst; /* identity skip */
+  e = res3d_case((BOResBlock3dShape){2, 6, 4, 2, 2, 3, 1, 3, 2, 4, 0}), worst = e > worst ? e : worst; /* k = 1 */
+  e = res3d_case((BOResBlock3dShape){2, 4, 6, 3, 4, 5, 3, 2, 3, 5, 1}), worst = e > worst ? e : worst; /* FiLM */
   printf("resblock3d finite differences: max |g - fd| / (1 + |g|) = %.2e (tolerance %.0e)\n", worst, FD_TOL);
 }
 END_TEST

@@ -152,7 +152,8 @@ static PetscErrorCode add_res_tensors(BOModel m, const char *prefix, int cin, in
   PetscCall(
       add_conv_tensors(m, name, cin, cout, gr->k, INIT_FANAVG, &p->conv1_w, &g->conv1_w, &p->conv1_b, &g->conv1_b));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.temb", prefix));
-  PetscCall(add_linear_tensors(m, name, gr->Th, cout, &p->temb_w, &p->temb_b, &g->temb_w, &g->temb_b));
+  PetscCall(add_linear_tensors(m, name, gr->Th, m->cfg.film ? 2 * cout : cout, &p->temb_w, &p->temb_b, &g->temb_w,
+                               &g->temb_b));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.norm2", prefix));
   PetscCall(add_norm_tensors(m, name, cout, &p->gn2_g, &p->gn2_b, &g->gn2_g, &g->gn2_b));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%s.conv2", prefix));
@@ -177,12 +178,22 @@ static PetscErrorCode add_res(BOModel m, const char *prefix, int in, int cout, P
   *out = new_act3(gr, cout, a.D, a.H, a.W);
   if (!gr->d3) {
     op          = new_op(gr, OP_RES, in, -1, *out);
-    op->L.res.s = (BOResBlockShape){
-        0, a.C, cout, a.H, a.W, gr->k, m->cfg.periodic ? 1 : 0, gn_groups(a.C), gn_groups(cout), gr->Th};
+    op->L.res.s = (BOResBlockShape){0,
+                                    a.C,
+                                    cout,
+                                    a.H,
+                                    a.W,
+                                    gr->k,
+                                    m->cfg.periodic ? 1 : 0,
+                                    gn_groups(a.C),
+                                    gn_groups(cout),
+                                    gr->Th,
+                                    m->cfg.film ? 1 : 0};
     PetscCall(add_res_tensors(m, prefix, a.C, cout, &op->L.res.p, &op->L.res.g));
   } else {
     op           = new_op(gr, OP_RES3D, in, -1, *out);
-    op->L.res3.s = (BOResBlock3dShape){0, a.C, cout, a.D, a.H, a.W, gr->k, gn_groups(a.C), gn_groups(cout), gr->Th};
+    op->L.res3.s = (BOResBlock3dShape){
+        0, a.C, cout, a.D, a.H, a.W, gr->k, gn_groups(a.C), gn_groups(cout), gr->Th, m->cfg.film ? 1 : 0};
     PetscCall(add_res_tensors(m, prefix, a.C, cout, &op->L.res3.p, &op->L.res3.g));
   }
   if (attn) {

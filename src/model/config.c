@@ -195,6 +195,11 @@ PetscErrorCode BOModelConfigSetFromOptions(MPI_Comm comm, BOModelConfig *cfg)
   PetscCall(PetscOptionsBool("-net_periodic", "periodic padding (periodic simulation domains)", NULL, cfg->periodic,
                              &cfg->periodic, &flg));
   changed = (PetscBool)(changed || flg);
+  PetscCall(PetscOptionsBool("-net_film",
+                             "FiLM: the time (and condition) embedding scales and shifts each block's second "
+                             "GroupNorm instead of adding a bias",
+                             NULL, cfg->film, &cfg->film, &flg));
+  changed = (PetscBool)(changed || flg);
   PetscCall(PetscOptionsEnum("-net_input", "input scaling: linear (n - N/2 p)/(N/2) or log1p log(1 + n)", NULL,
                              BOModelInputs, (PetscEnum)cfg->input, (PetscEnum *)&cfg->input, &flg));
   changed = (PetscBool)(changed || flg);

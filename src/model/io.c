@@ -142,6 +142,7 @@ PetscErrorCode BOModelConfigSave(const BOModelConfig *cfg, hid_t group)
   double total[3] = {cfg->condition_total ? 1.0 : 0.0, cfg->total_mean, cfg->total_sd};
   PetscCall(BOH5WriteAttr(group, "model_total", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, total));
   if (cfg->top_down) PetscCall(BOH5WriteAttrInt(group, "model_top_down", 1));
+  if (cfg->film) PetscCall(BOH5WriteAttrInt(group, "model_film", 1)); /* (absent: the per-channel bias) */
   /* a 3-D network only: 2-D configurations are written as before */
   if (cfg->Nz > 1) PetscCall(BOH5WriteAttrInt(group, "model_depth", cfg->Nz));
   PetscCall(save_conditions(cfg, group));
@@ -204,6 +205,9 @@ PetscErrorCode BOModelConfigLoad(hid_t group, BOModelConfig *cfg)
   int64_t top_down = 0; /* (absent: row 0 at the bottom) */
   if (H5Aexists(group, "model_top_down") > 0) PetscCall(BOH5ReadAttrInt(group, "model_top_down", &top_down));
   cfg->top_down = top_down ? PETSC_TRUE : PETSC_FALSE;
+  int64_t film  = 0; /* (absent: every checkpoint before FiLM) */
+  if (H5Aexists(group, "model_film") > 0) PetscCall(BOH5ReadAttrInt(group, "model_film", &film));
+  cfg->film     = film ? PETSC_TRUE : PETSC_FALSE;
   int64_t depth = 1; /* (absent: a 2-D network, as every checkpoint before 3-D ones) */
   if (H5Aexists(group, "model_depth") > 0) PetscCall(BOH5ReadAttrInt(group, "model_depth", &depth));
   cfg->Nz = (PetscInt)depth;

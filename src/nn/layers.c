@@ -1,5 +1,5 @@
 /* Layers of the Blackout network: element-wise maps, linear, GroupNorm(+SiLU),
- * time embedding, channel bias, upsampling and concatenation. Convolutions
+ * time embedding, channel bias, FiLM, upsampling and concatenation. Convolutions
  * are in conv.c, attention and the residual block in their own files.
  * Shapes and conventions are in include/bo_nn.h. */
 #include <cblas.h>
@@ -218,6 +218,55 @@ void bo_channel_bias_backward(int B, int C, int HW, const float *dy, float *dbia
   for (int c = 0; c < C; c++)
     for (int b = 0; b < B; b++) {
       dbias[(size_t)b * C + c] = k_sum(HW, dy + ((size_t)c * B + b) * HW);
+    }
+}
+
+/* z = x (1 + scale) + shift, y = silu(z), for one (channel, sample) plane */
+HOT static void k_film_silu(size_t n, const float *restrict x, float scale, float shift, float *restrict y)
+{
+  for (size_t i = 0; i < n; i++) {
+    float z = x[i] * (1.0f + scale) + shift;
+    y[i]    = z / (1.0f + fast_expf(-z));
+  }
+}
+
+/* dz = dy silu'(z); returns sum dz and sum dz x; dx = dz (1 + scale) (dx may be dy) */
+HOT static void k_film_silu_back(size_t n, const float *x, const float *dy, float scale, float shift, float *sdz,
+                                 float *sdzx, float *dx)
+{
+  float  s1[LANES] = {0}, s2[LANES] = {0}, t1 = 0.0f, t2 = 0.0f;
+  size_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) {
+      float xv = x[i + j], z = xv * (1.0f + scale) + shift, sg = 1.0f / (1.0f + fast_expf(-z));
+      float dz = dy[i + j] * sg * (1.0f + z * (1.0f - sg));
+      s1[j] += dz, s2[j] += dz * xv, dx[i + j] = dz * (1.0f + scale);
+    }
+  for (int j = 0; j < LANES; j++) t1 += s1[j], t2 += s2[j];
+  for (; i < n; i++) {
+    float xv = x[i], z = xv * (1.0f + scale) + shift, sg = 1.0f / (1.0f + fast_expf(-z));
+    float dz = dy[i] * sg * (1.0f + z * (1.0f - sg));
+    t1 += dz, t2 += dz * xv, dx[i] = dz * (1.0f + scale);
+  }
+  *sdz = t1, *sdzx = t2;
+}
+
+void bo_film_silu_forward(int B, int C, int HW, const float *x, const float *ss, float *y)
+{
+  for (int c = 0; c < C; c++)
+    for (int b = 0; b < B; b++) {
+      size_t off = ((size_t)c * B + b) * HW;
+      k_film_silu(HW, x + off, ss[(size_t)b * 2 * C + c], ss[(size_t)b * 2 * C + C + c], y + off);
+    }
+}
+
+void bo_film_silu_backward(int B, int C, int HW, const float *x, const float *ss, const float *dy, float *dx,
+                           float *dss)
+{
+  for (int c = 0; c < C; c++)
+    for (int b = 0; b < B; b++) {
+      size_t off = ((size_t)c * B + b) * HW, is = (size_t)b * 2 * C + c, it = is + C;
+      k_film_silu_back(HW, x + off, dy + off, ss[is], ss[it], &dss[it], &dss[is], dx + off);
     }
 }
 

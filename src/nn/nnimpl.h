@@ -141,4 +141,11 @@ void bo_winograd_forward(const BOConvShape *s, const float *x, const float *w, i
 /* dw += the weight gradient. */
 void bo_winograd_wgrad(const BOConvShape *s, const float *x, const float *dy, float *dw, float *work);
 
+/* ---- the middle of the residual block (resblock.c), shared with resblock3d.c ---- */
+void bo_resblock_mid_forward(const BOResBlockShape *s, const BOResBlockParams *p, const float *silu_e,
+                             BOResBlockActs *a);
+void bo_resblock_mid_backward(const BOResBlockShape *s, const BOResBlockParams *p, const BOResBlockParams *g,
+                              const float *silu_e, const BOResBlockActs *a, float *da, float *dh1, float *dtb,
+                              float *dsilu_e);
+
 #endif
