@@ -121,6 +121,10 @@ double BOLogSoftplus(double x);
  * reverse sampler evaluates the predictor at each and steps to the next (the
  * last step goes to time 0). Any 1 <= K <= T. */
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx);
+/* The sampling options' ranges (grid_power in [1, 16], empty_hurdle in
+ * [0, 1)), with an error naming the option; BOProcessSamplingGrid calls it,
+ * and bo_sample on every rank when it reads them. */
+PetscErrorCode BOProcessCheckSampling(BOProcess proc);
 
 /* One reverse step for one member, from time t down to s (r = bridge
  * probability), given the predicted remaining births yhat ~ E[n0 - n_t | n_t]:

@@ -275,8 +275,9 @@ static PetscErrorCode move_previous_aside(const char *path, PetscInt step)
   if (access(path, F_OK) != 0) PetscFunctionReturn(0);
   f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f >= 0) {
-    if (BOH5HasAttr(f, "step")) PetscCall(BOH5ReadAttrInt(f, "step", &prev));
-    H5Fclose(f);
+    PetscErrorCode ierr = BOH5HasAttr(f, "step") ? BOH5ReadAttrInt(f, "step", &prev) : 0;
+    H5Fclose(f); /* closed on the error path too */
+    PetscCall(ierr);
   }
   if (prev >= 0 && prev != step) {
     char old[PETSC_MAX_PATH_LEN + 32];

@@ -6,6 +6,16 @@
 
 const char *const BOReverseStepTypes[] = {"bridge", "tauleap", "BOReverseStepType", "BO_REVERSE_", NULL};
 
+PetscErrorCode BOProcessCheckSampling(BOProcess proc)
+{
+  PetscFunctionBegin;
+  PetscCheck(proc->grid_power >= 1.0 && proc->grid_power <= 16.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-sample_grid_power %g: must be in [1, 16]", (double)proc->grid_power);
+  PetscCheck(proc->empty_hurdle >= 0.0 && proc->empty_hurdle < 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
+             "-sample_empty_hurdle %g: must be in [0, 1)", (double)proc->empty_hurdle);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
 {
   const PetscInt T = proc->T;
@@ -14,10 +24,7 @@ PetscErrorCode BOProcessSamplingGrid(BOProcess proc, PetscInt K, PetscInt *idx)
   PetscFunctionBegin;
   PetscCheck(K >= 1 && K <= T, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
              "-sample_steps %" PetscInt_FMT ": must be between 1 and T = %" PetscInt_FMT, K, T);
-  PetscCheck(proc->grid_power >= 1.0 && proc->grid_power <= 16.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-sample_grid_power %g: must be in [1, 16]", (double)proc->grid_power);
-  PetscCheck(proc->empty_hurdle >= 0.0 && proc->empty_hurdle < 1.0, proc->comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-sample_empty_hurdle %g: must be in [0, 1)", (double)proc->empty_hurdle);
+  PetscCall(BOProcessCheckSampling(proc));
   idx[0] = T - 1;
   /* Step j ends near survival p_{T-1} + (p_0 - p_{T-1}) (j/(K-1))^a. With a
    * = 1 every step expects the same share of births. A network of the mean

@@ -26,42 +26,34 @@ static BODType dtype_of(hid_t type)
   return size == 1 ? BO_DTYPE_U8 : size == 2 ? BO_DTYPE_U16 : BO_DTYPE_U32;
 }
 
-/* Rank 0: read a shard's member range and check it agrees with the first. */
-static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *ref, char (*strs)[PETSC_MAX_PATH_LEN],
-                                    int64_t *ints)
+/* A shard's member range and its identifying attributes, from the open file
+ * f, checked against the first shard ref (NULL: this is the first). */
+static PetscErrorCode read_shard(hid_t f, const char *path, Shard *sh, const Shard *ref,
+                                 char (*strs)[PETSC_MAX_PATH_LEN], int64_t *ints)
 {
-  hid_t   f, d, sp;
-  hsize_t dims[H5S_MAX_RANK];
+  hid_t       d, sp, t;
+  hsize_t     dims[H5S_MAX_RANK];
+  const char *missing = !BOH5HasAttr(f, "first_member") ? "first_member" : NULL;
 
   PetscFunctionBegin;
-  BOH5Quiet();
-  f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-merge: cannot open %s", path);
-  PetscCall(PetscStrncpy(sh->path, path, sizeof(sh->path)));
-  {
-    const char *missing = !BOH5HasAttr(f, "first_member") ? "first_member" : NULL;
-    for (int i = 0; !missing && shard_keys[i]; i++)
-      if (!BOH5HasAttr(f, shard_keys[i])) missing = shard_keys[i];
-    for (int i = 0; !missing && shard_ints[i]; i++)
-      if (!BOH5HasAttr(f, shard_ints[i])) missing = shard_ints[i];
-    if (missing) H5Fclose(f);
-    PetscCheck(!missing, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
-               "-merge: %s is not a shard of bo_sample: it has no attribute '%s'", path, missing);
-  }
+  for (int i = 0; !missing && shard_keys[i]; i++)
+    if (!BOH5HasAttr(f, shard_keys[i])) missing = shard_keys[i];
+  for (int i = 0; !missing && shard_ints[i]; i++)
+    if (!BOH5HasAttr(f, shard_ints[i])) missing = shard_ints[i];
+  PetscCheck(!missing, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED,
+             "-merge: %s is not a shard of bo_sample: it has no attribute '%s'", path, missing);
   PetscCall(BOH5ReadAttrInt(f, "first_member", &sh->first));
   BOCallHDF5(d = H5Dopen2(f, "counts", H5P_DEFAULT), "-merge: %s has no dataset 'counts'", path);
   sp = H5Dget_space(d);
   H5Sget_simple_extent_dims(sp, dims, NULL);
   sh->n = (int64_t)dims[0];
   H5Sclose(sp);
-  {
-    hid_t t   = H5Dget_type(d);
-    sh->dtype = dtype_of(t);
-    H5Tclose(t);
-  }
+  t         = H5Dget_type(d);
+  sh->dtype = dtype_of(t);
+  H5Tclose(t);
+  H5Dclose(d);
   PetscCheck(!ref || sh->dtype == ref->dtype, PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP,
              "-merge: %s stores another element type than %s", path, ref->path);
-  H5Dclose(d);
   for (int i = 0; shard_keys[i]; i++) {
     char v[PETSC_MAX_PATH_LEN];
     PetscCall(BOH5ReadAttrString(f, shard_keys[i], v, sizeof(v)));
@@ -78,7 +70,25 @@ static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *re
       PetscCheck(v == ints[i], PETSC_COMM_SELF, PETSC_ERR_ARG_INCOMP, "-merge: %s has %s = %lld, the first shard %lld",
                  path, shard_ints[i], (long long)v, (long long)ints[i]);
   }
+  PetscFunctionReturn(0);
+}
+
+/* Rank 0: read a shard's member range and check it agrees with the first
+ * (the file is closed on every path). */
+static PetscErrorCode inspect_shard(const char *path, Shard *sh, const Shard *ref, char (*strs)[PETSC_MAX_PATH_LEN],
+                                    int64_t *ints)
+{
+  hid_t          f;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  BOH5Quiet();
+  f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  PetscCheck(f >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "-merge: cannot open %s", path);
+  PetscCall(PetscStrncpy(sh->path, path, sizeof(sh->path)));
+  ierr = read_shard(f, path, sh, ref, strs, ints);
   H5Fclose(f);
+  PetscCall(ierr);
   PetscFunctionReturn(0);
 }
 

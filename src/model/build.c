@@ -425,6 +425,8 @@ PetscErrorCode BOModelView(BOModel m, PetscViewer viewer)
                                      "time embedding %" PetscInt_FMT " -> %" PetscInt_FMT ", classes %" PetscInt_FMT
                                      ", input scaling (n - N/2 p)/(N/2) with N = %g\n",
                                      cfg->temb_dim, cfg->temb_hidden, cfg->num_classes, cfg->max_count));
+  if (cfg->film)
+    PetscCall(PetscViewerASCIIPrintf(viewer, "FiLM: the embedding scales and shifts each block's second GroupNorm\n"));
   if (cfg->noise_channels > 0 || cfg->noise_latent > 0)
     PetscCall(PetscViewerASCIIPrintf(viewer,
                                      "distributional: %" PetscInt_FMT

@@ -116,10 +116,7 @@ PetscErrorCode BOSamplerSetFromOptions(BOSampler s)
   s->knn_linear = (PetscBool)!strcmp(adjust, "linear");
   /* checked here, on every rank, not only where members are generated: a rank
    * with no block of its own would otherwise wait in the writer */
-  PetscCheck(s->proc->grid_power >= 1.0 && s->proc->grid_power <= 16.0, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-sample_grid_power %g: must be in [1, 16]", (double)s->proc->grid_power);
-  PetscCheck(s->proc->empty_hurdle >= 0.0 && s->proc->empty_hurdle < 1.0, s->comm, PETSC_ERR_ARG_OUTOFRANGE,
-             "-sample_empty_hurdle %g: must be in [0, 1)", (double)s->proc->empty_hurdle);
+  PetscCall(BOProcessCheckSampling(s->proc));
   PetscCheck(s->knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-params_knn %" PetscInt_FMT ": must be >= 1", s->knn);
   PetscCheck(s->inputs_knn >= 1, s->comm, PETSC_ERR_ARG_OUTOFRANGE, "-inputs_knn %" PetscInt_FMT ": must be >= 1",
              s->inputs_knn);

@@ -50,6 +50,15 @@ h5dump -a /model/model_input log.h5 | has "(0): 1" || fail "model_input attribut
 "$BO_BIN/bo_sample" -checkpoint log.h5 -n 2 -sample_steps 3 -out log_s.h5 > log_s.txt || fail "sampling a log1p network"
 grep -q "input scaling log(1 + n)" log_s.txt || { cat log_s.txt; fail "bo_sample does not see the log1p scaling"; }
 expect_error "-net_input" "$TR" -data data.h5 -net_input cube -checkpoint e.h5
+# FiLM: said by bo_train, kept in the checkpoint, seen by bo_sample
+"$TR" -data data.h5 -steps 2 -batch 4 -model unet-tiny -net_film -checkpoint film.h5 > film.txt 2>&1 \
+  || { cat film.txt; fail "-net_film"; }
+grep -q "FiLM: the embedding scales" film.txt || { cat film.txt; fail "-net_film not applied"; }
+grep -q "FiLM" log.txt && fail "FiLM without -net_film"
+h5dump -a /model/model_film film.h5 | has "(0): 1" || fail "model_film attribute"
+h5ls film.h5/params | has "^down0.res0.temb.weight  *Dataset {16, 16}" || fail "FiLM: temb is not [2 x 8 channels, 16]"
+"$BO_BIN/bo_sample" -checkpoint film.h5 -n 2 -sample_steps 3 -out film_s.h5 > film_s.txt || fail "sampling FiLM"
+grep -q "FiLM: the embedding scales" film_s.txt || { cat film_s.txt; fail "bo_sample does not see FiLM"; }
 
 # errors: one line naming the culprit, non-zero exit, no checkpoint
 expect_error "bo_train: error:" "$TR" -data missing.h5 -steps 2 -checkpoint e.h5
