@@ -173,27 +173,19 @@ static PetscErrorCode add_res(BOModel m, const char *prefix, int in, int cout, P
   Act    a  = gr->acts[in];
   Op    *op;
   char   name[96];
+  int    periodic = m->cfg.periodic ? 1 : 0, film = m->cfg.film ? 1 : 0;
 
   PetscFunctionBegin;
   *out = new_act3(gr, cout, a.D, a.H, a.W);
   if (!gr->d3) {
-    op          = new_op(gr, OP_RES, in, -1, *out);
-    op->L.res.s = (BOResBlockShape){0,
-                                    a.C,
-                                    cout,
-                                    a.H,
-                                    a.W,
-                                    gr->k,
-                                    m->cfg.periodic ? 1 : 0,
-                                    gn_groups(a.C),
-                                    gn_groups(cout),
-                                    gr->Th,
-                                    m->cfg.film ? 1 : 0};
+    op = new_op(gr, OP_RES, in, -1, *out);
+    op->L.res.s =
+        (BOResBlockShape){0, a.C, cout, a.H, a.W, gr->k, periodic, gn_groups(a.C), gn_groups(cout), gr->Th, film};
     PetscCall(add_res_tensors(m, prefix, a.C, cout, &op->L.res.p, &op->L.res.g));
   } else {
-    op           = new_op(gr, OP_RES3D, in, -1, *out);
-    op->L.res3.s = (BOResBlock3dShape){
-        0, a.C, cout, a.D, a.H, a.W, gr->k, gn_groups(a.C), gn_groups(cout), gr->Th, m->cfg.film ? 1 : 0};
+    op = new_op(gr, OP_RES3D, in, -1, *out);
+    op->L.res3.s =
+        (BOResBlock3dShape){0, a.C, cout, a.D, a.H, a.W, gr->k, gn_groups(a.C), gn_groups(cout), gr->Th, film};
     PetscCall(add_res_tensors(m, prefix, a.C, cout, &op->L.res3.p, &op->L.res3.g));
   }
   if (attn) {
