@@ -82,19 +82,15 @@ static PetscErrorCode get_options(Options *o)
     PetscCheck(o->params_tol >= 0 && o->params_tol < 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE,
                "-by_params_tol must be in [0, 1), not %g", (double)o->params_tol);
   }
-  { /* -png is a prefix: its four pictures are outputs */
-    char plot[4][PETSC_MAX_PATH_LEN + 16];
-    BOPrefixedPath(o->png, "spectra.png", plot[0], sizeof(plot[0]));
-    BOPrefixedPath(o->png, "marginals.png", plot[1], sizeof(plot[1]));
-    BOPrefixedPath(o->png, "meanvar.png", plot[2], sizeof(plot[2]));
-    BOPrefixedPath(o->png, "montage.png", plot[3], sizeof(plot[3]));
-    const BOFileArg out[] = {{"-json", o->json},
-                             {"-png", plot[0]},
-                             {"-png", plot[1]},
-                             {"-png", plot[2]},
-                             {"-png", plot[3]}},
-                    in[]  = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
-    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 5, out, 3, in));
+  { /* -png is a prefix: its pictures are outputs */
+    char            plot[BO_NUM_PICS][PETSC_MAX_PATH_LEN + 16];
+    BOFileArg       out[1 + BO_NUM_PICS] = {{"-json", o->json}};
+    const BOFileArg in[]                 = {{"-real", o->real}, {"-fake", o->fake}, {"-train", o->train}};
+    for (int i = 0; i < BO_NUM_PICS; i++) {
+      BOPrefixedPath(o->png, BOMetricsPictures[i], plot[i], sizeof(plot[i]));
+      out[1 + i] = (BOFileArg){"-png", plot[i]};
+    }
+    PetscCall(BOCheckOutputs(PETSC_COMM_WORLD, 1 + BO_NUM_PICS, out, 3, in));
   }
   PetscFunctionReturn(0);
 }

@@ -158,7 +158,11 @@ PetscErrorCode BOMetricsReportDestroy(BOMetricsReport *rep);
 
 /* Pictures (rank 0 writes; collective): PREFIX_spectra.png (fields),
  * PREFIX_marginals.png, PREFIX_meanvar.png; and PREFIX_montage.png of the
- * first members of real and fake (gathered to rank 0). */
+ * first members of real and fake (gathered to rank 0). Their names after
+ * PREFIX_ are BOMetricsPictures[] (a caller checks them as outputs). */
+typedef enum { BO_PIC_SPECTRA, BO_PIC_MARGINALS, BO_PIC_MEANVAR, BO_PIC_MONTAGE, BO_NUM_PICS } BOMetricsPicture;
+extern const char *const BOMetricsPictures[BO_NUM_PICS];
+
 PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, const char *prefix);
 PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const char *prefix);
 

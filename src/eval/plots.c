@@ -264,6 +264,8 @@ static PetscErrorCode plot_mean_var(BOMetrics m, const BOMetricsReport *rep, con
   PetscFunctionReturn(0);
 }
 
+const char *const BOMetricsPictures[BO_NUM_PICS] = {"spectra.png", "marginals.png", "meanvar.png", "montage.png"};
+
 PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, const char *prefix)
 {
   char     path[PETSC_MAX_PATH_LEN + 32];
@@ -272,11 +274,11 @@ PetscErrorCode BOMetricsWritePlots(BOMetrics m, const BOMetricsReport *rep, cons
   PetscFunctionBegin;
   if (m->rank == 0) { /* errors are shared below so that all ranks fail alike */
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
-    BOPrefixedPath(prefix, "spectra.png", path, sizeof(path));
+    BOPrefixedPath(prefix, BOMetricsPictures[BO_PIC_SPECTRA], path, sizeof(path));
     if (m->is_field && m->nk >= 2) err = err || plot_spectra(m, rep, path);
-    BOPrefixedPath(prefix, "marginals.png", path, sizeof(path));
+    BOPrefixedPath(prefix, BOMetricsPictures[BO_PIC_MARGINALS], path, sizeof(path));
     err = err || plot_marginals(m, rep, path);
-    BOPrefixedPath(prefix, "meanvar.png", path, sizeof(path));
+    BOPrefixedPath(prefix, BOMetricsPictures[BO_PIC_MEANVAR], path, sizeof(path));
     err = err || plot_mean_var(m, rep, path);
     PetscPopErrorHandler();
   }
@@ -318,8 +320,8 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
   PetscCall(PetscMalloc1((size_t)2 * k * m->D, &x));
   PetscCall(gather_first(m, real, k, x, &nr));
   PetscCall(gather_first(m, fake, k, x + (size_t)k * m->D, &nf));
+  BOPrefixedPath(prefix, BOMetricsPictures[BO_PIC_MONTAGE], path, sizeof(path));
   if (m->rank == 0) {
-    BOPrefixedPath(prefix, "montage.png", path, sizeof(path));
     if (nr < k) PetscCall(PetscArraymove(x + (size_t)nr * m->D, x + (size_t)k * m->D, (size_t)nf * m->D));
     PetscPushErrorHandler(PetscReturnErrorHandler, NULL);
     if (m->is_3d) {
@@ -341,7 +343,7 @@ PetscErrorCode BOMetricsWriteMontage(BOMetrics m, BOSet real, BOSet fake, const 
     PetscPopErrorHandler();
   }
   PetscCallMPI(MPI_Bcast(&err, 1, MPIU_INT, 0, m->comm));
-  PetscCheck(!err, m->comm, PETSC_ERR_FILE_WRITE, "cannot write %s_montage.png", prefix);
+  PetscCheck(!err, m->comm, PETSC_ERR_FILE_WRITE, "cannot write %s", path);
   PetscCall(PetscFree(x));
   PetscFunctionReturn(0);
 }
